@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Stops every process of the local test bed and removes its state (etcd data, PKI, kubeconfigs).
+# Built binaries in .cache/bin are kept.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.cache/cluster"
+for name in sealed-secrets kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  pidfile="$state/$name.pid"
+  [ -f "$pidfile" ] || continue
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+done
+rm -rf "$state"
+echo "cluster-down: stopped" >&2

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Starts the local test bed: etcd, kube-apiserver (RBAC + static tokens), controller-manager,
+# scheduler, kwok (fake kubelet for 3 nodes) and the Sealed Secrets controller, all on
+# 127.0.0.1. Idempotent: a running, healthy cluster is reused. The last line of stdout is
+# the admin kubeconfig's path; reader/patcher/limited kubeconfigs sit beside it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.cache/cluster"
+# Ports (loopback only); override to run a second bed beside the first.
+ETCD_PORT=${ETCD_PORT:-32379}
+ETCD_PEER_PORT=${ETCD_PEER_PORT:-32380}
+API_PORT=${API_PORT:-36443}
+KWOK_PORT=${KWOK_PORT:-40247}
+SEALED_SECRETS_PORT=${SEALED_SECRETS_PORT:-48080}
+SEALED_SECRETS_METRICS_PORT=${SEALED_SECRETS_METRICS_PORT:-48081}
+READY_DELAY_MS=${READY_DELAY_MS:-1000}
+NODES=${NODES:-3}
+
+log() { echo "cluster-up: $*" >&2; }
+
+bin=$("$root/scripts/build-testbed.sh")
+kubectl() { "$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" "$@"; }
+
+alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
+healthy() {
+  alive etcd && alive kube-apiserver && alive kube-controller-manager && alive kube-scheduler && alive kwok \
+    && alive sealed-secrets && kubectl get --raw /readyz >/dev/null 2>&1
+}
+
+if healthy; then
+  log "reusing the running cluster"
+  echo "$state/admin.kubeconfig"
+  exit 0
+fi
+
+# Anything half-started is stopped first, so a start is always from a known state.
+"$root/scripts/cluster-down.sh" >/dev/null 2>&1 || true
+mkdir -p "$state/pki" "$state/logs" "$state/sa"
+
+start() { # name, command...
+  local name=$1; shift
+  setsid "$@" >"$state/logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$state/$name.pid"
+}
+
+wait_for() { # description, seconds, command...
+  local what=$1 seconds=$2; shift 2
+  for _ in $(seq $((seconds * 4))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  log "timed out waiting for $what; last log lines:"
+  tail -n 20 "$state/logs/"*.log >&2 || true
+  exit 1
+}
+
+# ---- PKI and credentials (made once per state folder) ------------------------------------
+pki="$state/pki"
+if [ ! -f "$pki/tokens.csv" ]; then
+  log "creating CA, serving certificate, service-account keys and user tokens"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kubectl-secrets-testbed-ca" \
+    -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout "$pki/apiserver.key" \
+    -out "$pki/apiserver.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' >"$pki/san.ext"
+  openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$pki/san.ext" -out "$pki/apiserver.crt" 2>/dev/null
+  openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  # token,user,uid,"group1,group2": the test users of the later issues' RBAC tests.
+  {
+    for user in admin:system:masters kube-controller-manager:system:masters kube-scheduler:system:masters \
+                kwok:system:masters sealed-secrets-controller:system:masters \
+                reader:testbed-users patcher:testbed-users limited:testbed-users; do
+      name=${user%%:*}; groups=${user#*:}
+      echo "$(openssl rand -hex 24),$name,$name,\"$groups\""
+    done
+  } >"$pki/tokens.csv"
+  chmod 600 "$pki"/*.key "$pki/tokens.csv"
+fi
+
+kubeconfig() { # user -> file
+  local user=$1 token
+  token=$(awk -F, -v u="$user" '$2 == u {print $1}' "$pki/tokens.csv")
+  cat >"$state/$user.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: testbed
+  cluster:
+    server: https://127.0.0.1:$API_PORT
+    certificate-authority-data: $(base64 -w0 <"$pki/ca.crt")
+users:
+- name: $user
+  user:
+    token: $token
+contexts:
+- name: testbed-$user
+  context: {cluster: testbed, user: $user, namespace: default}
+current-context: testbed-$user
+EOF
+  chmod 600 "$state/$user.kubeconfig"
+}
+for user in admin kube-controller-manager kube-scheduler kwok sealed-secrets-controller reader patcher limited; do
+  kubeconfig "$user"
+done
+
+# ---- control plane ------------------------------------------------------------------------
+log "starting etcd on 127.0.0.1:$ETCD_PORT"
+start etcd "$bin/etcd" --name testbed --data-dir "$state/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "testbed=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --quota-backend-bytes 4294967296
+wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+
+log "starting kube-apiserver on 127.0.0.1:$API_PORT"
+start kube-apiserver "$bin/kube-apiserver" \
+  --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+  --client-ca-file "$pki/ca.crt" --token-auth-file "$pki/tokens.csv" \
+  --authorization-mode RBAC --anonymous-auth=false \
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --service-cluster-ip-range 10.96.0.0/16 --endpoint-reconciler-type none \
+  --profiling=false --enable-priority-and-fairness=false
+wait_for kube-apiserver 90 kubectl get --raw /readyz
+
+log "starting kube-controller-manager and kube-scheduler"
+start kube-controller-manager "$bin/kube-controller-manager" \
+  --kubeconfig "$state/kube-controller-manager.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
+  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+  --controllers '*,-node-ipam-controller,-persistentvolume-attach-detach-controller,-persistentvolume-binder-controller,-persistentvolume-expander-controller' \
+  --concurrent-deployment-syncs 10 --concurrent-statefulset-syncs 10 --concurrent-replicaset-syncs 10 \
+  --kube-api-qps 200 --kube-api-burst 400
+start kube-scheduler "$bin/kube-scheduler" \
+  --kubeconfig "$state/kube-scheduler.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
+  --kube-api-qps 200 --kube-api-burst 400
+
+sed "s/@READY_DELAY_MS@/$READY_DELAY_MS/g" "$root/scripts/testbed/kwok-stages.yaml.in" >"$state/kwok-stages.yaml"
+log "starting kwok (pods Ready after ${READY_DELAY_MS} ms)"
+start kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" --config "$state/kwok-stages.yaml" \
+  --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake --node-lease-duration-seconds 40 \
+  --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.1/16
+
+for i in $(seq 1 "$NODES"); do
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels: {kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, type: kwok}
+EOF
+done
+schedulable_nodes() { # Ready and without the not-ready taint the node lifecycle controller removes
+  "$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" get nodes --no-headers \
+    -o custom-columns='READY:.status.conditions[?(@.type=="Ready")].status,TAINTS:.spec.taints[*].key' 2>/dev/null \
+    | awk '$1 == "True" && $2 !~ /not-ready|unreachable/' | wc -l
+}
+all_nodes_schedulable() { [ "$(schedulable_nodes)" -ge "$NODES" ]; }
+wait_for "schedulable kwok nodes" 60 all_nodes_schedulable
+
+# ---- test users' permissions ----------------------------------------------------------------
+kubectl apply -f "$root/scripts/testbed/rbac.yaml" >/dev/null
+
+# ---- Sealed Secrets controller (out of cluster, as if in kube-system) ------------------------
+# It only knows rest.InClusterConfig(): give it the service-account files in a private mount
+# namespace, so nothing is written to the host's /var/run.
+sa="$state/sa"
+awk -F, '$2 == "sealed-secrets-controller" {printf "%s", $1}' "$pki/tokens.csv" >"$sa/token"
+cp "$pki/ca.crt" "$sa/ca.crt"
+printf 'kube-system' >"$sa/namespace"
+chmod 600 "$sa/token"
+kubectl apply -f "$bin/sealedsecrets-crd.yaml" >/dev/null
+log "starting the Sealed Secrets controller on 127.0.0.1:$SEALED_SECRETS_PORT"
+start sealed-secrets env KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$API_PORT" POD_NAMESPACE=kube-system \
+  unshare --mount --propagation private sh -c '
+    mkdir -p /var/run/secrets/kubernetes.io/serviceaccount &&
+    mount --bind "$0" /var/run/secrets/kubernetes.io/serviceaccount &&
+    exec "$1" --listen-addr "127.0.0.1:$2" --listen-metrics-addr "127.0.0.1:$3" --key-renew-period 0' \
+  "$sa" "$bin/controller" "$SEALED_SECRETS_PORT" "$SEALED_SECRETS_METRICS_PORT"
+wait_for "the Sealed Secrets controller's certificate" 60 curl -fsS "http://127.0.0.1:$SEALED_SECRETS_PORT/v1/cert.pem"
+
+for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok sealed-secrets; do
+  alive "$name" || { log "$name exited; its log:"; tail -n 20 "$state/logs/$name.log" >&2; exit 1; }
+done
+log "ready: $("$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" get nodes --no-headers | wc -l) nodes"
+echo "$state/admin.kubeconfig"

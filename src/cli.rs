@@ -1,0 +1,172 @@
+//! Command-line interface: kubectl-style global flags plus one args struct per subcommand.
+//! Parsing never touches a kubeconfig or the network.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success: no drift, no difference
+  1    drift or difference found (verify, diff, audit, list --max-age)
+  2    usage error (bad flag or argument; a change without a terminal and without --yes)
+  3    kubeconfig problem (missing file, unknown context)
+  4    API server unreachable or timed out
+  5    forbidden or unauthorized (the message names the missing permission)
+  6    object not found
+  7    conflict: someone else changed the object (nothing was overwritten)
+  10   other API error
+  130  interrupted (Ctrl-C)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-secrets",
+    bin_name = "kubectl secrets",
+    version,
+    about = "Seal, rotate, diff and verify Kubernetes Secrets against the pods that use them",
+    long_about = "Seal, rotate, diff and verify Kubernetes Secrets against the environment of \
+                  running pods. Secret values are never printed unless you ask for them.",
+    after_help = EXIT_CODES_HELP,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The flags every kubectl user already knows, accepted before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, which may list several files, else ~/.kube/config)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+
+    /// The kubeconfig context to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Namespace (default: the context's namespace, else "default")
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Work across all namespaces
+    #[arg(short = 'A', long, global = true, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+
+    /// Label selector for workloads, e.g. -l app=backend
+    #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// How long to wait for a single API request ("0" waits forever), e.g. 30s, 1m
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_request_timeout)]
+    pub request_timeout: Option<RequestTimeout>,
+
+    /// Answer yes to confirmations (required for changes when there is no terminal)
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+
+    /// Show what would change, change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+}
+
+/// `--request-timeout` as kubectl reads it: a bare number is seconds, "0" means no timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTimeout(pub Option<Duration>);
+
+fn parse_request_timeout(text: &str) -> Result<RequestTimeout, String> {
+    let text = text.trim();
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{e}: use a duration such as 30s, 2m or 0 (no timeout)"))?,
+    };
+    Ok(RequestTimeout((!duration.is_zero()).then_some(duration)))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Which running containers see a stale, missing or shadowed secret value?
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+}
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  # Instead of `kubectl exec deploy/backend-deployment -- env | grep SECRET` pod by pod:
+  kubectl secrets verify -n video-conferencing
+
+  # Only the consumers of one Secret, e.g. after `kubectl create secret ... | kubectl apply -f -`
+  kubectl secrets verify backend-secrets -n aura-production
+
+  # On call: every namespace, as JSON for a script or a ticket
+  kubectl secrets verify -A -o json
+
+  # Only the backend workloads, one row per pod and container
+  kubectl secrets verify -n intelliprompt -l app=backend -o wide
+
+Statuses:
+  missing   a referenced Secret or key does not exist (the pod fails with CreateContainerConfigError)
+  stale     the container started before the Secret's data last changed: it runs with old values
+  shadowed  the workload references a secret key, but an explicit env value or a later envFrom
+            source overrides it (or the kubelet drops it), so the container never sees it
+  ok        every reference resolves and every container started after the last change
+
+Evidence for stale/ok: exact (revision annotations written by rotate), time (container start vs
+the Secret's last data change), unknown. Volume mounts without subPath update in place and are
+reported as auto-updating, never stale.
+
+Exit codes: 0 nothing stale or missing, 1 something is, 2 and up errors (see kubectl secrets --help).";
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Only report the consumers of this Secret
+    #[arg(value_name = "SECRET")]
+    pub secret: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn request_timeout_reads_like_kubectl() {
+        assert_eq!(parse_request_timeout("0"), Ok(RequestTimeout(None)));
+        assert_eq!(parse_request_timeout("30"), Ok(RequestTimeout(Some(Duration::from_secs(30)))));
+        assert_eq!(parse_request_timeout("2m"), Ok(RequestTimeout(Some(Duration::from_secs(120)))));
+        assert!(parse_request_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["kubectl-secrets", "verify", "app", "-n", "aura", "-o", "json"]).unwrap();
+        assert_eq!(cli.global.namespace.as_deref(), Some("aura"));
+        assert_eq!(cli.global.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn namespace_and_all_namespaces_conflict() {
+        assert!(Cli::try_parse_from(["kubectl-secrets", "verify", "-n", "a", "-A"]).is_err());
+    }
+}

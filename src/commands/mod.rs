@@ -1,0 +1,12 @@
+//! One file per subcommand: each orchestrates fetch → core → apply → render.
+
+pub mod verify;
+
+/// How a command ended when it did not fail: decides exit status 0 or 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to report: no drift, no difference.
+    Clean,
+    /// Drift or difference found (exit 1).
+    Found,
+}

@@ -1,0 +1,38 @@
+//! What every command gets: the parsed global flags, and a way to connect built only when a
+//! command needs the cluster (so --help, --version and completion never read a kubeconfig).
+
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::error::Result;
+use crate::kube::{self, ConnectOptions, Connection, Scope};
+
+pub struct Context {
+    pub global: GlobalArgs,
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> Self {
+        Context { global }
+    }
+
+    pub async fn connect(&self) -> Result<Connection> {
+        let options = ConnectOptions {
+            kubeconfig: self.global.kubeconfig.clone(),
+            context: self.global.context.clone(),
+            request_timeout: self.global.request_timeout.and_then(|t| t.0),
+        };
+        kube::connect(&options).await
+    }
+
+    /// `-A`, else `-n`, else the context's namespace (kubectl's order).
+    pub fn scope(&self, conn: &Connection) -> Scope {
+        if self.global.all_namespaces {
+            Scope::AllNamespaces
+        } else {
+            Scope::Namespace(self.global.namespace.clone().unwrap_or_else(|| conn.default_namespace.clone()))
+        }
+    }
+
+    pub fn output(&self) -> OutputFormat {
+        self.global.output
+    }
+}

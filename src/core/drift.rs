@@ -1,0 +1,342 @@
+//! verify's rules: for every workload in scope, which containers see a missing, stale or
+//! shadowed secret, with the strongest evidence available.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::env::{self, Consumption, EnvNamePolicy, SpecProblem, Via};
+use super::model::{ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SecretInfo, Workload, WorkloadId, WorkloadKind};
+
+/// Everything verify reads, as plain facts (one LIST per kind).
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub secrets: Vec<SecretInfo>,
+    pub workloads: Vec<Workload>,
+    pub replica_sets: Vec<ReplicaSetInfo>,
+    pub pods: Vec<PodInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Shadowed,
+    Stale,
+    Missing,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Shadowed => "shadowed",
+            Status::Stale => "stale",
+            Status::Missing => "missing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evidence {
+    Exact,
+    Time,
+    Unknown,
+}
+
+impl Evidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::Exact => "exact",
+            Evidence::Time => "time",
+            Evidence::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub status: Status,
+    pub secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Env var names (or mount paths) through which the container sees the Secret.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    pub via: Via,
+    /// Empty for findings about the pod template rather than a running pod.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub pod: String,
+    pub container: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadReport {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub status: Status,
+    pub pods: usize,
+    pub containers_checked: usize,
+    /// Secrets only mounted as volumes without subPath: updated in place, never stale.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub auto_updating: BTreeSet<String>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SecretRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub workloads: usize,
+    pub containers_checked: usize,
+    pub ok: usize,
+    pub stale: usize,
+    pub missing: usize,
+    pub shadowed: usize,
+    pub unused_secrets: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub workloads: Vec<WorkloadReport>,
+    /// Secrets no workload in scope refers to (information, not a failure). Empty when a
+    /// selector or a Secret name narrows the scope.
+    pub unused_secrets: Vec<SecretRef>,
+    pub summary: Summary,
+}
+
+impl VerifyReport {
+    /// Exit status 1 is for what breaks or misleads running code: stale or missing.
+    pub fn has_drift(&self) -> bool {
+        self.workloads.iter().any(|w| matches!(w.status, Status::Stale | Status::Missing))
+    }
+}
+
+pub struct Options<'a> {
+    pub policy: EnvNamePolicy,
+    /// Only the consumers of this Secret.
+    pub secret: Option<&'a str>,
+    /// Report Secrets without consumers (only meaningful when the whole scope was read).
+    pub report_unused: bool,
+}
+
+/// Secrets whose labels mark them as kubectl-secrets' own backups, or whose type is managed
+/// by Kubernetes or Helm, are never "unused".
+fn counts_as_unused_candidate(secret: &SecretInfo) -> bool {
+    const SYSTEM_TYPES: [&str; 3] = ["kubernetes.io/service-account-token", "helm.sh/release.v1", "bootstrap.kubernetes.io/token"];
+    !SYSTEM_TYPES.contains(&secret.type_.as_str()) && !secret.labels.keys().any(|k| k.starts_with(super::annotations::PREFIX))
+}
+
+pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
+    let mut secrets_by_ns: HashMap<&str, HashMap<&str, &SecretInfo>> = HashMap::new();
+    for s in &snapshot.secrets {
+        secrets_by_ns.entry(s.namespace.as_str()).or_default().insert(s.name.as_str(), s);
+    }
+    let empty = HashMap::new();
+    let deployment_of: HashMap<(&str, &str), &str> = snapshot
+        .replica_sets
+        .iter()
+        .filter_map(|rs| {
+            let owner = rs.controller.as_ref().filter(|o| o.kind == "Deployment")?;
+            Some(((rs.namespace.as_str(), rs.name.as_str()), owner.name.as_str()))
+        })
+        .collect();
+
+    // Workloads from their own LISTs, then those only known through their pods.
+    let mut specs: BTreeMap<WorkloadId, &PodSpecInfo> = snapshot.workloads.iter().map(|w| (w.id.clone(), &w.spec)).collect();
+    let mut pods_of: BTreeMap<WorkloadId, Vec<&PodInfo>> = BTreeMap::new();
+    for pod in &snapshot.pods {
+        let id = owner_workload(pod, &deployment_of);
+        specs.entry(id.clone()).or_insert(&pod.spec);
+        pods_of.entry(id).or_default().push(pod);
+    }
+
+    let mut referenced: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut reports = Vec::new();
+    for (id, spec) in &specs {
+        let secrets = secrets_by_ns.get(id.namespace.as_str()).unwrap_or(&empty);
+        let pods = pods_of.get(id).map(Vec::as_slice).unwrap_or_default();
+        for name in env::referenced_secrets(spec).chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec))) {
+            referenced.insert((id.namespace.as_str(), name));
+        }
+        let report = assess_workload(id, spec, pods, secrets, options.policy);
+        let relevant = match options.secret {
+            Some(name) => {
+                env::referenced_secrets(spec).any(|s| s == name) || pods.iter().any(|p| env::referenced_secrets(&p.spec).any(|s| s == name))
+            }
+            None => true,
+        };
+        if relevant {
+            reports.push(narrow_to_secret(report, options.secret));
+        }
+    }
+
+    let unused_secrets = if options.report_unused {
+        snapshot
+            .secrets
+            .iter()
+            .filter(|s| counts_as_unused_candidate(s) && !referenced.contains(&(s.namespace.as_str(), s.name.as_str())))
+            .map(|s| SecretRef { namespace: s.namespace.clone(), name: s.name.clone() })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let summary = summarize(&reports, unused_secrets.len());
+    VerifyReport { workloads: reports, unused_secrets, summary }
+}
+
+fn owner_workload(pod: &PodInfo, deployment_of: &HashMap<(&str, &str), &str>) -> WorkloadId {
+    let ns = pod.namespace.clone();
+    let id = |kind, name: &str| WorkloadId { kind, namespace: ns.clone(), name: name.to_string() };
+    match &pod.controller {
+        Some(o) if o.kind == "ReplicaSet" => match deployment_of.get(&(pod.namespace.as_str(), o.name.as_str())) {
+            Some(deployment) => id(WorkloadKind::Deployment, deployment),
+            None => id(WorkloadKind::ReplicaSet, &o.name),
+        },
+        Some(o) if o.kind == "StatefulSet" => id(WorkloadKind::StatefulSet, &o.name),
+        Some(o) if o.kind == "DaemonSet" => id(WorkloadKind::DaemonSet, &o.name),
+        Some(o) if o.kind == "Job" => id(WorkloadKind::Job, &o.name),
+        _ => id(WorkloadKind::Pod, &pod.name),
+    }
+}
+
+fn assess_workload(
+    id: &WorkloadId,
+    spec: &PodSpecInfo,
+    pods: &[&PodInfo],
+    secrets: &HashMap<&str, &SecretInfo>,
+    policy: EnvNamePolicy,
+) -> WorkloadReport {
+    let mut findings = Vec::new();
+    let mut auto_updating = BTreeSet::new();
+    // Missing and shadowed are properties of the spec: judged once, on the workload's template.
+    for container in &spec.containers {
+        let view = env::resolve(spec, container, secrets, policy);
+        findings.extend(view.problems.into_iter().map(|p| spec_finding(p, &container.name)));
+        auto_updating.extend(view.consumed.iter().filter(|c| !c.via.fixed_at_start()).map(|c| c.secret.clone()));
+    }
+    // Stale is a property of each running container: judged on the pods.
+    let mut containers_checked = 0;
+    for pod in pods {
+        for container in &pod.spec.containers {
+            let Some(ContainerState::Running { started_at }) = pod.containers.get(&container.name) else { continue };
+            containers_checked += 1;
+            let view = env::resolve(&pod.spec, container, secrets, policy);
+            for (secret_name, uses) in group_fixed_at_start(&view.consumed) {
+                let Some(secret) = secrets.get(secret_name) else { continue };
+                let (status, evidence, detail) = staleness(secret, pod.secret_revisions.get(secret_name).copied(), *started_at);
+                findings.push(Finding {
+                    status,
+                    secret: secret_name.to_string(),
+                    key: None,
+                    targets: uses.iter().map(|u| u.target.clone()).collect(),
+                    via: uses[0].via,
+                    pod: pod.name.clone(),
+                    container: container.name.clone(),
+                    evidence: Some(evidence),
+                    detail,
+                });
+            }
+        }
+    }
+    findings.sort();
+    let status = findings.iter().map(|f| f.status).max().unwrap_or(Status::Ok);
+    WorkloadReport {
+        kind: id.kind,
+        namespace: id.namespace.clone(),
+        name: id.name.clone(),
+        status,
+        pods: pods.len(),
+        containers_checked,
+        auto_updating,
+        findings,
+    }
+}
+
+fn group_fixed_at_start(consumed: &[Consumption]) -> BTreeMap<&str, Vec<&Consumption>> {
+    let mut grouped: BTreeMap<&str, Vec<&Consumption>> = BTreeMap::new();
+    for c in consumed.iter().filter(|c| c.via.fixed_at_start()) {
+        grouped.entry(c.secret.as_str()).or_default().push(c);
+    }
+    grouped
+}
+
+fn spec_finding(problem: SpecProblem, container: &str) -> Finding {
+    let (status, secret, key, targets, via, detail) = match problem {
+        SpecProblem::Missing { secret, key, env, via, detail } => (Status::Missing, secret, key, env.into_iter().collect(), via, detail),
+        SpecProblem::Shadowed { secret, key, env, via, detail } => (Status::Shadowed, secret, Some(key), vec![env], via, detail),
+    };
+    Finding { status, secret, key, targets, via, pod: String::new(), container: container.into(), evidence: None, detail }
+}
+
+/// Decide whether a container started with the Secret's current data.
+pub fn staleness(secret: &SecretInfo, pod_revision: Option<u64>, started_at: Option<Timestamp>) -> (Status, Evidence, String) {
+    let changed = secret.data_changed_at;
+    // Exact: rotate stamped the Secret, nobody changed its data since, and the pod template
+    // was restarted for a known revision of it.
+    if let (Some(revision), Some(rotated_at), Some(pod_revision)) = (secret.revision, secret.rotated_at, pod_revision) {
+        let untouched_since_rotate = changed.is_none_or(|c| c <= rotated_at + jiff::SignedDuration::from_secs(1));
+        if untouched_since_rotate {
+            if pod_revision >= revision {
+                return (Status::Ok, Evidence::Exact, format!("restarted for revision {pod_revision}, the Secret's current one"));
+            }
+            if started_at.is_none_or(|s| s <= rotated_at) {
+                return (
+                    Status::Stale,
+                    Evidence::Exact,
+                    format!("restarted for revision {pod_revision}, but the Secret is at revision {revision}"),
+                );
+            }
+        }
+    }
+    match (started_at, changed) {
+        (Some(started), Some(changed)) if started < changed => {
+            (Status::Stale, Evidence::Time, format!("container started {started}, before the Secret's data changed at {changed}"))
+        }
+        (Some(started), Some(changed)) if started > changed => {
+            (Status::Ok, Evidence::Time, format!("container started {started}, after the Secret's last change at {changed}"))
+        }
+        (Some(_), Some(changed)) => {
+            (Status::Ok, Evidence::Unknown, format!("container started in the same second as the Secret's change at {changed}"))
+        }
+        (None, _) => (Status::Ok, Evidence::Unknown, "the container's start time is not reported".into()),
+        (_, None) => (Status::Ok, Evidence::Unknown, "the Secret's last data change is not recorded".into()),
+    }
+}
+
+/// With a Secret name given, keep only what concerns that Secret.
+fn narrow_to_secret(mut report: WorkloadReport, secret: Option<&str>) -> WorkloadReport {
+    if let Some(name) = secret {
+        report.findings.retain(|f| f.secret == name);
+        report.auto_updating.retain(|s| s == name);
+        report.status = report.findings.iter().map(|f| f.status).max().unwrap_or(Status::Ok);
+    }
+    report
+}
+
+fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
+    let count = |status| reports.iter().filter(|r| r.status == status).count();
+    Summary {
+        workloads: reports.len(),
+        containers_checked: reports.iter().map(|r| r.containers_checked).sum(),
+        ok: count(Status::Ok),
+        stale: count(Status::Stale),
+        missing: count(Status::Missing),
+        shadowed: count(Status::Shadowed),
+        unused_secrets,
+    }
+}

@@ -1,0 +1,367 @@
+//! The plain facts `core` reasons about, and their conversion from API objects. A Secret is
+//! reduced to its key names and change times here: verify never holds a value.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{self as corev1, Pod, PodSpec, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use serde::Serialize;
+
+use super::annotations;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct OwnerRef {
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SecretInfo {
+    pub namespace: String,
+    pub name: String,
+    pub type_: String,
+    pub keys: BTreeSet<String>,
+    pub created_at: Option<Timestamp>,
+    /// The latest moment the data may have changed: rotate's annotation, or the newest
+    /// managedFields entry that owns `data`/`stringData`.
+    pub data_changed_at: Option<Timestamp>,
+    /// Revision written by rotate; with `rotated_at` it gives exact staleness evidence.
+    pub revision: Option<u64>,
+    pub rotated_at: Option<Timestamp>,
+    pub controller: Option<OwnerRef>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Job,
+    Pod,
+}
+
+impl WorkloadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+            WorkloadKind::Job => "Job",
+            WorkloadKind::Pod => "Pod",
+        }
+    }
+
+    /// Workloads whose pods a restart (pod-template annotation) replaces.
+    pub fn restartable(self) -> bool {
+        matches!(self, WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct WorkloadId {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for WorkloadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind.as_str().to_lowercase(), self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub id: WorkloadId,
+    pub spec: PodSpecInfo,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicaSetInfo {
+    pub namespace: String,
+    pub name: String,
+    pub controller: Option<OwnerRef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    pub controller: Option<OwnerRef>,
+    pub spec: PodSpecInfo,
+    /// Secret name → revision the pod template was restarted for (written by rotate).
+    pub secret_revisions: BTreeMap<String, u64>,
+    pub containers: BTreeMap<String, ContainerState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    Running { started_at: Option<Timestamp> },
+    Waiting { reason: String },
+    Terminated { reason: String },
+    NotStarted,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PodSpecInfo {
+    pub containers: Vec<ContainerSpec>,
+    pub volumes: Vec<SecretVolume>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub init: bool,
+    pub env_from: Vec<EnvFrom>,
+    pub env: Vec<EnvVar>,
+    pub mounts: Vec<Mount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvFrom {
+    Secret { name: String, prefix: String, optional: bool },
+    ConfigMap { name: String, prefix: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Literal,
+    SecretKey { secret: String, key: String, optional: bool },
+    ConfigMapKey { config_map: String, key: String },
+    Field,
+    Resource,
+    File,
+}
+
+/// A pod volume that projects one or more Secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVolume {
+    pub volume: String,
+    pub sources: Vec<VolumeSecret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSecret {
+    pub secret: String,
+    /// Keys listed in `items`; `None` projects every key.
+    pub items: Option<Vec<String>>,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub volume: String,
+    pub path: String,
+    /// subPath mounts are copied once at container start and never updated.
+    pub sub_path: bool,
+}
+
+// ---- conversions from API objects ----------------------------------------------------------
+
+fn controller_of(meta: &ObjectMeta) -> Option<OwnerRef> {
+    meta.owner_references
+        .as_ref()?
+        .iter()
+        .find(|o: &&OwnerReference| o.controller == Some(true))
+        .map(|o| OwnerRef { kind: o.kind.clone(), name: o.name.clone() })
+}
+
+fn name_and_namespace(meta: &ObjectMeta) -> (String, String) {
+    (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
+}
+
+fn parse_time(text: &str) -> Option<Timestamp> {
+    text.parse().ok()
+}
+
+impl From<&Secret> for SecretInfo {
+    fn from(secret: &Secret) -> Self {
+        let meta = &secret.metadata;
+        let (namespace, name) = name_and_namespace(meta);
+        let annotations = meta.annotations.clone().unwrap_or_default();
+        let rotated_at = annotations.get(annotations::ROTATED_AT).and_then(|t| parse_time(t));
+        let revision = annotations.get(annotations::REVISION).and_then(|r| r.parse().ok());
+        let managed_change = meta
+            .managed_fields
+            .iter()
+            .flatten()
+            .filter(|entry| {
+                entry.fields_v1.as_ref().is_some_and(|f| f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some())
+            })
+            .filter_map(|entry| entry.time.as_ref().map(|t| t.0))
+            .max();
+        let created_at = meta.creation_timestamp.as_ref().map(|t| t.0);
+        let mut keys: BTreeSet<String> = secret.data.iter().flatten().map(|(k, _)| k.clone()).collect();
+        keys.extend(secret.string_data.iter().flatten().map(|(k, _)| k.clone()));
+        SecretInfo {
+            namespace,
+            name,
+            type_: secret.type_.clone().unwrap_or_else(|| "Opaque".into()),
+            keys,
+            created_at,
+            data_changed_at: [managed_change, rotated_at].into_iter().flatten().max(),
+            revision,
+            rotated_at,
+            controller: controller_of(meta),
+            labels: meta.labels.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&PodSpec> for PodSpecInfo {
+    fn from(spec: &PodSpec) -> Self {
+        let init = spec.init_containers.iter().flatten().map(|c| container_spec(c, true));
+        let regular = spec.containers.iter().map(|c| container_spec(c, false));
+        PodSpecInfo { containers: init.chain(regular).collect(), volumes: spec.volumes.iter().flatten().filter_map(secret_volume).collect() }
+    }
+}
+
+fn container_spec(container: &corev1::Container, init: bool) -> ContainerSpec {
+    let env_from = container
+        .env_from
+        .iter()
+        .flatten()
+        .filter_map(|source| {
+            let prefix = source.prefix.clone().unwrap_or_default();
+            if let Some(s) = &source.secret_ref {
+                Some(EnvFrom::Secret { name: s.name.clone(), prefix, optional: s.optional.unwrap_or(false) })
+            } else {
+                source.config_map_ref.as_ref().map(|c| EnvFrom::ConfigMap { name: c.name.clone(), prefix })
+            }
+        })
+        .collect();
+    let env = container.env.iter().flatten().map(|var| EnvVar { name: var.name.clone(), value: env_value(var) }).collect();
+    let mounts = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| Mount {
+            volume: m.name.clone(),
+            path: m.mount_path.clone(),
+            sub_path: m.sub_path.as_deref().is_some_and(|p| !p.is_empty())
+                || m.sub_path_expr.as_deref().is_some_and(|p| !p.is_empty()),
+        })
+        .collect();
+    ContainerSpec { name: container.name.clone(), init, env_from, env, mounts }
+}
+
+fn env_value(var: &corev1::EnvVar) -> EnvValue {
+    let Some(from) = &var.value_from else { return EnvValue::Literal };
+    if let Some(s) = &from.secret_key_ref {
+        EnvValue::SecretKey { secret: s.name.clone(), key: s.key.clone(), optional: s.optional.unwrap_or(false) }
+    } else if let Some(c) = &from.config_map_key_ref {
+        EnvValue::ConfigMapKey { config_map: c.name.clone(), key: c.key.clone() }
+    } else if from.field_ref.is_some() {
+        EnvValue::Field
+    } else if from.resource_field_ref.is_some() {
+        EnvValue::Resource
+    } else {
+        EnvValue::File
+    }
+}
+
+fn secret_volume(volume: &corev1::Volume) -> Option<SecretVolume> {
+    let items = |items: &Option<Vec<corev1::KeyToPath>>| items.as_ref().map(|i| i.iter().map(|k| k.key.clone()).collect());
+    let mut sources = Vec::new();
+    if let Some(s) = &volume.secret {
+        sources.push(VolumeSecret {
+            secret: s.secret_name.clone().unwrap_or_default(),
+            items: items(&s.items),
+            optional: s.optional.unwrap_or(false),
+        });
+    }
+    if let Some(projected) = &volume.projected {
+        for source in projected.sources.iter().flatten() {
+            if let Some(s) = &source.secret {
+                sources.push(VolumeSecret { secret: s.name.clone(), items: items(&s.items), optional: s.optional.unwrap_or(false) });
+            }
+        }
+    }
+    (!sources.is_empty()).then(|| SecretVolume { volume: volume.name.clone(), sources })
+}
+
+fn template_spec(template: &corev1::PodTemplateSpec) -> PodSpecInfo {
+    template.spec.as_ref().map(PodSpecInfo::from).unwrap_or_default()
+}
+
+fn workload(kind: WorkloadKind, meta: &ObjectMeta, template: Option<&corev1::PodTemplateSpec>) -> Workload {
+    let (namespace, name) = name_and_namespace(meta);
+    Workload { id: WorkloadId { kind, namespace, name }, spec: template.map(template_spec).unwrap_or_default() }
+}
+
+impl From<&Deployment> for Workload {
+    fn from(d: &Deployment) -> Self {
+        workload(WorkloadKind::Deployment, &d.metadata, Some(&d.spec.template))
+    }
+}
+
+impl From<&StatefulSet> for Workload {
+    fn from(s: &StatefulSet) -> Self {
+        workload(WorkloadKind::StatefulSet, &s.metadata, Some(&s.spec.template))
+    }
+}
+
+impl From<&DaemonSet> for Workload {
+    fn from(d: &DaemonSet) -> Self {
+        workload(WorkloadKind::DaemonSet, &d.metadata, Some(&d.spec.template))
+    }
+}
+
+impl From<&ReplicaSet> for ReplicaSetInfo {
+    fn from(rs: &ReplicaSet) -> Self {
+        let (namespace, name) = name_and_namespace(&rs.metadata);
+        ReplicaSetInfo { namespace, name, controller: controller_of(&rs.metadata) }
+    }
+}
+
+impl From<&Pod> for PodInfo {
+    fn from(pod: &Pod) -> Self {
+        let (namespace, name) = name_and_namespace(&pod.metadata);
+        let secret_revisions = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(annotations::POD_SECRET_REVISIONS))
+            .map(|text| annotations::parse_revisions(text))
+            .unwrap_or_default();
+        let mut containers = BTreeMap::new();
+        if let Some(status) = &pod.status {
+            let all = status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten());
+            for cs in all {
+                containers.insert(cs.name.clone(), container_state(cs.state.as_ref()));
+            }
+        }
+        PodInfo {
+            namespace,
+            name,
+            controller: controller_of(&pod.metadata),
+            spec: pod.spec.as_ref().map(PodSpecInfo::from).unwrap_or_default(),
+            secret_revisions,
+            containers,
+        }
+    }
+}
+
+fn container_state(state: Option<&corev1::ContainerState>) -> ContainerState {
+    let Some(state) = state else { return ContainerState::NotStarted };
+    if let Some(running) = &state.running {
+        ContainerState::Running { started_at: running.started_at.as_ref().map(|t| t.0) }
+    } else if let Some(waiting) = &state.waiting {
+        ContainerState::Waiting { reason: waiting.reason.clone().unwrap_or_default() }
+    } else if let Some(terminated) = &state.terminated {
+        ContainerState::Terminated { reason: terminated.reason.clone().unwrap_or_default() }
+    } else {
+        ContainerState::NotStarted
+    }
+}

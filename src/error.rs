@@ -1,0 +1,105 @@
+//! One error type for the whole tool. Every variant says what failed, on which object, and
+//! what to do about it; `exit_code` is the single table that maps them to process exit codes.
+
+use std::path::PathBuf;
+
+/// Exit codes, documented in `--help` (see `cli::EXIT_CODES_HELP`).
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// Drift or difference found (verify, diff, audit, list --max-age).
+    pub const FOUND: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const CONFIG: i32 = 3;
+    pub const UNREACHABLE: i32 = 4;
+    pub const FORBIDDEN: i32 = 5;
+    pub const NOT_FOUND: i32 = 6;
+    pub const CONFLICT: i32 = 7;
+    pub const API: i32 = 10;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error(
+        "no kubeconfig found: set KUBECONFIG or pass --kubeconfig \
+         (kubectl-secrets never falls back to in-cluster credentials)"
+    )]
+    NoKubeconfig,
+
+    #[error("cannot load kubeconfig {path}: {reason} (check the file, or pass another with --kubeconfig)")]
+    KubeconfigUnreadable { path: PathBuf, reason: String },
+
+    #[error("context {context:?} is not in the kubeconfig (list them with `kubectl config get-contexts`)")]
+    UnknownContext { context: String },
+
+    #[error("no current context in the kubeconfig: pass --context or run `kubectl config use-context NAME`")]
+    NoCurrentContext,
+
+    #[error("cannot use kubeconfig: {reason}")]
+    KubeconfigInvalid { reason: String },
+
+    #[error("cannot reach the API server at {server}: {reason} (is the cluster up? check --context and --request-timeout)")]
+    Unreachable { server: String, reason: String },
+
+    #[error("the API server rejected the credentials of context {context:?} (401): log in again or refresh the token")]
+    Unauthorized { context: String },
+
+    #[error(
+        "not allowed to {verb} {resource} in {scope}: ask for a Role that grants it \
+         (docs/rbac.yaml lists what kubectl-secrets needs)"
+    )]
+    Forbidden { verb: String, resource: String, scope: String },
+
+    #[error("secret {namespace}/{name} not found (check the name, or pass -n NAMESPACE)")]
+    SecretNotFound { namespace: String, name: String },
+
+    #[error("failed to {action}: {message}")]
+    Api { action: String, message: String },
+
+    #[error("cannot write output: {0}")]
+    Output(String),
+
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::NoKubeconfig
+            | Error::KubeconfigUnreadable { .. }
+            | Error::UnknownContext { .. }
+            | Error::NoCurrentContext
+            | Error::KubeconfigInvalid { .. } => exit::CONFIG,
+            Error::Unreachable { .. } => exit::UNREACHABLE,
+            Error::Unauthorized { .. } | Error::Forbidden { .. } => exit::FORBIDDEN,
+            Error::SecretNotFound { .. } => exit::NOT_FOUND,
+            Error::Api { .. } | Error::Output(_) => exit::API,
+            Error::Interrupted => exit::INTERRUPTED,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_class_has_its_documented_code() {
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        assert_eq!(Error::NoKubeconfig.exit_code(), 3);
+        let unreachable = Error::Unreachable { server: "s".into(), reason: "r".into() };
+        assert_eq!(unreachable.exit_code(), 4);
+        let forbidden = Error::Forbidden { verb: "list".into(), resource: "secrets".into(), scope: "all namespaces".into() };
+        assert_eq!(forbidden.exit_code(), 5);
+        assert!(forbidden.to_string().contains("list secrets in all namespaces"));
+        assert_eq!(Error::SecretNotFound { namespace: "a".into(), name: "b".into() }.exit_code(), 6);
+        assert_eq!(Error::Interrupted.exit_code(), 130);
+    }
+}

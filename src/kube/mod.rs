@@ -1,0 +1,122 @@
+//! The only code that talks to the API server. No business logic: requests, paging, error
+//! mapping, and handing plain structs to `core`.
+
+pub mod client;
+pub mod snapshot;
+
+pub use client::{connect, ConnectOptions, Connection};
+
+use k8s_openapi::serde::de::DeserializeOwned;
+use kube::api::{Api, ListParams};
+
+use crate::error::{Error, Result};
+
+/// Page size for LISTs: large enough for few round trips, small enough to bound memory and
+/// keep each response well under the API server's limits.
+const PAGE_SIZE: u32 = 500;
+
+/// Where a request applies: one namespace or all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Namespace(String),
+    AllNamespaces,
+}
+
+impl Scope {
+    pub fn describe(&self) -> String {
+        match self {
+            Scope::Namespace(ns) => format!("namespace {ns}"),
+            Scope::AllNamespaces => "all namespaces".into(),
+        }
+    }
+
+    pub fn api<K>(&self, client: &kube::Client) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        match self {
+            Scope::Namespace(ns) => Api::namespaced(client.clone(), ns),
+            Scope::AllNamespaces => Api::all(client.clone()),
+        }
+    }
+}
+
+/// What a request was trying to do, so a failure can say it in the user's terms.
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub verb: &'static str,
+    pub resource: &'static str,
+    pub scope: String,
+}
+
+impl Action {
+    pub fn new(verb: &'static str, resource: &'static str, scope: &Scope) -> Self {
+        Action { verb, resource, scope: scope.describe() }
+    }
+}
+
+/// Map a kube error into the tool's error, naming the action and the fix.
+pub fn api_error(error: kube::Error, action: &Action, conn: &Connection) -> Error {
+    match error {
+        kube::Error::Api(status) => match status.code {
+            401 => Error::Unauthorized { context: conn.context.clone() },
+            403 => Error::Forbidden {
+                verb: action.verb.into(),
+                resource: action.resource.into(),
+                scope: action.scope.clone(),
+            },
+            _ => Error::Api {
+                action: format!("{} {} in {}", action.verb, action.resource, action.scope),
+                message: status.message.clone(),
+            },
+        },
+        kube::Error::HyperError(e) => Error::Unreachable { server: conn.server.clone(), reason: e.to_string() },
+        kube::Error::Service(e) => Error::Unreachable { server: conn.server.clone(), reason: root_cause(e.as_ref()) },
+        other => Error::Api {
+            action: format!("{} {} in {}", action.verb, action.resource, action.scope),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// One paginated LIST (limit/continue), each object mapped as soon as its page arrives so
+/// that nothing but the mapped form is kept (for Secrets: no values).
+pub async fn list_mapped<K, T>(
+    api: Api<K>,
+    params: &ListParams,
+    action: Action,
+    conn: &Connection,
+    mut map: impl FnMut(K) -> T,
+) -> Result<Vec<T>>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut params = params.clone().limit(PAGE_SIZE);
+    loop {
+        let page = api.list(&params).await.map_err(|e| api_error(e, &action, conn))?;
+        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+        out.extend(page.items.into_iter().map(&mut map));
+        match next {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The API server's minor version, e.g. 37 for v1.37.2 (used for version-dependent kubelet rules).
+pub async fn server_minor_version(conn: &Connection) -> Result<u32> {
+    let info = conn.client.apiserver_version().await.map_err(|e| {
+        api_error(e, &Action { verb: "get", resource: "version", scope: "the cluster".into() }, conn)
+    })?;
+    Ok(info.minor.trim_end_matches('+').parse().unwrap_or(u32::MAX))
+}

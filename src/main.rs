@@ -1,0 +1,52 @@
+//! kubectl-secrets: parse arguments, run one command, map the result to an exit code.
+
+mod cli;
+mod commands;
+mod context;
+mod core;
+mod error;
+mod kube;
+mod render;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::Outcome;
+use crate::context::Context;
+use crate::error::{exit, Error};
+
+fn main() {
+    let cli = Cli::parse();
+    render::init_terminal();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            render::error(&Error::Output(format!("cannot start the async runtime: {e}")));
+            std::process::exit(exit::API);
+        }
+    };
+    let code = runtime.block_on(async {
+        tokio::select! {
+            result = run(cli) => match result {
+                Ok(Outcome::Clean) => exit::OK,
+                Ok(Outcome::Found) => exit::FOUND,
+                Err(error) => {
+                    render::error(&error);
+                    error.exit_code()
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                render::error(&Error::Interrupted);
+                exit::INTERRUPTED
+            }
+        }
+    });
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> Result<Outcome, Error> {
+    let ctx = Context::new(cli.global);
+    match &cli.command {
+        Command::Verify(args) => commands::verify::run(&ctx, args).await,
+    }
+}

@@ -1,0 +1,71 @@
+//! Every byte the user sees. Data goes to stdout; progress, warnings and errors to stderr.
+//! Colours and tables follow the terminal: NO_COLOR or a pipe turns colours off.
+
+pub mod verify;
+
+use std::io::{IsTerminal, Write};
+
+use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Decide once, at start-up, whether colours are allowed on each stream.
+pub fn init_terminal() {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    console::set_colors_enabled(!no_color && std::io::stdout().is_terminal());
+    console::set_colors_enabled_stderr(!no_color && std::io::stderr().is_terminal());
+}
+
+/// A kubectl-like table: no borders, upper-case headers, wrapped only on a terminal.
+pub fn table(headers: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING).set_header(headers.iter().map(|h| Cell::new(h)));
+    if std::io::stdout().is_terminal() {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    } else {
+        table.force_no_tty().set_content_arrangement(ContentArrangement::Disabled);
+    }
+    table
+}
+
+/// A cell coloured only when colours are on.
+pub fn coloured(text: &str, color: Color) -> Cell {
+    let cell = Cell::new(text);
+    if console::colors_enabled() {
+        cell.fg(color)
+    } else {
+        cell
+    }
+}
+
+pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Output(e.to_string()))?;
+    write_stdout(&format!("{text}\n"))
+}
+
+pub fn print_yaml<T: Serialize>(value: &T) -> Result<()> {
+    let text = serde_saphyr::to_string(value).map_err(|e| Error::Output(e.to_string()))?;
+    write_stdout(&text)
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error worth a message.
+pub fn write_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Output(e.to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// The one way errors reach the user.
+pub fn error(error: &Error) {
+    let prefix = console::style("error:").red().bold().for_stderr();
+    eprintln!("{prefix} {error}");
+}
+
+/// A warning on stderr.
+pub fn warning(message: &str) {
+    let prefix = console::style("warning:").yellow().bold().for_stderr();
+    eprintln!("{prefix} {message}");
+}

@@ -1,0 +1,162 @@
+//! Output of `verify`: a table per workload (wide: per pod and container), or the report as
+//! JSON/YAML under a stable `apiVersion`/`kind` (documented in docs/output.md).
+
+use std::collections::BTreeMap;
+
+use comfy_table::{Cell, Color};
+use serde::Serialize;
+
+use super::{coloured, print_json, print_yaml, table, write_stdout};
+use crate::cli::OutputFormat;
+use crate::core::drift::{Finding, Status, VerifyReport, WorkloadReport};
+use crate::error::Result;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    #[serde(flatten)]
+    report: &'a VerifyReport,
+}
+
+pub fn report(report: &VerifyReport, output: OutputFormat, show_namespace: bool) -> Result<()> {
+    let document = Document { api_version: "kubectl-secrets.io/v1", kind: "VerifyReport", report };
+    match output {
+        OutputFormat::Json => print_json(&document),
+        OutputFormat::Yaml => print_yaml(&document),
+        OutputFormat::Table => write_stdout(&table_text(report, show_namespace, false)),
+        OutputFormat::Wide => write_stdout(&table_text(report, show_namespace, true)),
+    }
+}
+
+fn status_cell(status: Status) -> Cell {
+    let color = match status {
+        Status::Ok => Color::Green,
+        Status::Shadowed => Color::Magenta,
+        Status::Stale => Color::Yellow,
+        Status::Missing => Color::Red,
+    };
+    coloured(status.as_str(), color)
+}
+
+fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String {
+    let mut headers = vec!["WORKLOAD", "STATUS", "SECRET", "ENV / KEY", "EVIDENCE"];
+    if show_namespace {
+        headers.insert(0, "NAMESPACE");
+    }
+    if wide {
+        headers.extend(["POD", "CONTAINER"]);
+    }
+    headers.push("DETAIL");
+    let mut table = table(&headers);
+    for workload in &report.workloads {
+        for row in rows(workload, wide) {
+            let mut cells = vec![
+                Cell::new(format!("{}/{}", workload.kind.as_str().to_lowercase(), workload.name)),
+                status_cell(row.status),
+                Cell::new(&row.secret),
+                Cell::new(&row.target),
+                Cell::new(&row.evidence),
+            ];
+            if show_namespace {
+                cells.insert(0, Cell::new(&workload.namespace));
+            }
+            if wide {
+                cells.extend([Cell::new(&row.pod), Cell::new(&row.container)]);
+            }
+            cells.push(Cell::new(&row.detail));
+            table.add_row(cells);
+        }
+    }
+    let mut text = if report.workloads.is_empty() { "No workloads found in scope.\n".to_string() } else { format!("{table}\n") };
+    let s = &report.summary;
+    text.push_str(&format!(
+        "\n{} workloads, {} running containers checked: {} ok, {} stale, {} missing, {} shadowed\n",
+        s.workloads, s.containers_checked, s.ok, s.stale, s.missing, s.shadowed
+    ));
+    if !report.unused_secrets.is_empty() {
+        let names: Vec<String> = report
+            .unused_secrets
+            .iter()
+            .map(|r| if show_namespace { format!("{}/{}", r.namespace, r.name) } else { r.name.clone() })
+            .collect();
+        text.push_str(&format!("Secrets without consumers ({}): {}\n", names.len(), names.join(", ")));
+    }
+    text
+}
+
+struct Row {
+    status: Status,
+    secret: String,
+    target: String,
+    evidence: String,
+    pod: String,
+    container: String,
+    detail: String,
+}
+
+fn target(finding: &Finding) -> String {
+    match (&finding.key, finding.targets.as_slice()) {
+        (_, [one]) if finding.key.as_deref().is_none_or(|k| k == one) => one.clone(),
+        (Some(key), []) => key.clone(),
+        (Some(key), targets) => format!("{} (key {key})", targets.join(", ")),
+        (None, targets) => targets.join(", "),
+    }
+}
+
+fn row(finding: &Finding) -> Row {
+    Row {
+        status: finding.status,
+        secret: finding.secret.clone(),
+        target: target(finding),
+        evidence: finding.evidence.map(|e| e.as_str().to_string()).unwrap_or_default(),
+        pod: finding.pod.clone(),
+        container: finding.container.clone(),
+        detail: finding.detail.clone(),
+    }
+}
+
+/// Wide: every finding, ok ones included. Narrow: problems only, the per-pod stale and ok
+/// checks folded into one row per Secret and container.
+fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    if wide {
+        rows.extend(workload.findings.iter().map(row));
+    } else {
+        rows.extend(workload.findings.iter().filter(|f| f.pod.is_empty() && f.status != Status::Ok).map(row));
+        let mut per_secret: BTreeMap<(&str, &str), Vec<&Finding>> = BTreeMap::new();
+        for f in workload.findings.iter().filter(|f| !f.pod.is_empty()) {
+            per_secret.entry((f.secret.as_str(), f.container.as_str())).or_default().push(f);
+        }
+        for ((_, container), checks) in per_secret {
+            let stale: Vec<&&Finding> = checks.iter().filter(|f| f.status == Status::Stale).collect();
+            let Some(first) = stale.first() else { continue };
+            let mut folded = row(first);
+            folded.detail = format!("{} of {} pods ({container}): {}", stale.len(), checks.len(), first.detail);
+            rows.push(folded);
+        }
+    }
+    if rows.is_empty() {
+        let mut auto = String::new();
+        if !workload.auto_updating.is_empty() {
+            let names: Vec<&str> = workload.auto_updating.iter().map(String::as_str).collect();
+            auto = format!("; auto-updating volume: {}", names.join(", "));
+        }
+        rows.push(Row {
+            status: workload.status,
+            secret: String::new(),
+            target: String::new(),
+            evidence: weakest_evidence(workload),
+            pod: String::new(),
+            container: String::new(),
+            detail: format!("{} pods, {} containers checked{auto}", workload.pods, workload.containers_checked),
+        });
+    }
+    rows
+}
+
+/// For an all-ok workload: the weakest evidence among its checks (what the "ok" rests on).
+fn weakest_evidence(workload: &WorkloadReport) -> String {
+    workload.findings.iter().filter_map(|f| f.evidence).max().map(|e| e.as_str().to_string()).unwrap_or_default()
+}
