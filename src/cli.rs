@@ -26,15 +26,15 @@ Exit codes:
     about = "Seal, rotate, diff and verify Kubernetes Secrets against the pods that use them",
     long_about = "Seal, rotate, diff and verify Kubernetes Secrets against the environment of \
                   running pods. Secret values are never printed unless you ask for them.",
-    after_help = EXIT_CODES_HELP,
-    arg_required_else_help = true
+    after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
 
+    /// Without a subcommand, the overview (--help) is shown.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The flags every kubectl user already knows, accepted before or after the subcommand.
@@ -153,14 +153,29 @@ mod tests {
     #[test]
     fn request_timeout_reads_like_kubectl() {
         assert_eq!(parse_request_timeout("0"), Ok(RequestTimeout(None)));
-        assert_eq!(parse_request_timeout("30"), Ok(RequestTimeout(Some(Duration::from_secs(30)))));
-        assert_eq!(parse_request_timeout("2m"), Ok(RequestTimeout(Some(Duration::from_secs(120)))));
+        assert_eq!(
+            parse_request_timeout("30"),
+            Ok(RequestTimeout(Some(Duration::from_secs(30))))
+        );
+        assert_eq!(
+            parse_request_timeout("2m"),
+            Ok(RequestTimeout(Some(Duration::from_secs(120))))
+        );
         assert!(parse_request_timeout("soon").is_err());
     }
 
     #[test]
     fn global_flags_work_after_the_subcommand() {
-        let cli = Cli::try_parse_from(["kubectl-secrets", "verify", "app", "-n", "aura", "-o", "json"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "kubectl-secrets",
+            "verify",
+            "app",
+            "-n",
+            "aura",
+            "-o",
+            "json",
+        ])
+        .unwrap();
         assert_eq!(cli.global.namespace.as_deref(), Some("aura"));
         assert_eq!(cli.global.output, OutputFormat::Json);
     }

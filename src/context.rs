@@ -28,7 +28,12 @@ impl Context {
         if self.global.all_namespaces {
             Scope::AllNamespaces
         } else {
-            Scope::Namespace(self.global.namespace.clone().unwrap_or_else(|| conn.default_namespace.clone()))
+            Scope::Namespace(
+                self.global
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| conn.default_namespace.clone()),
+            )
         }
     }
 

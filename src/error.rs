@@ -13,16 +13,12 @@ pub mod exit {
     pub const UNREACHABLE: i32 = 4;
     pub const FORBIDDEN: i32 = 5;
     pub const NOT_FOUND: i32 = 6;
-    pub const CONFLICT: i32 = 7;
     pub const API: i32 = 10;
     pub const INTERRUPTED: i32 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Usage(String),
-
     #[error(
         "no kubeconfig found: set KUBECONFIG or pass --kubeconfig \
          (kubectl-secrets never falls back to in-cluster credentials)"
@@ -51,7 +47,11 @@ pub enum Error {
         "not allowed to {verb} {resource} in {scope}: ask for a Role that grants it \
          (docs/rbac.yaml lists what kubectl-secrets needs)"
     )]
-    Forbidden { verb: String, resource: String, scope: String },
+    Forbidden {
+        verb: String,
+        resource: String,
+        scope: String,
+    },
 
     #[error("secret {namespace}/{name} not found (check the name, or pass -n NAMESPACE)")]
     SecretNotFound { namespace: String, name: String },
@@ -69,7 +69,6 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) => exit::USAGE,
             Error::NoKubeconfig
             | Error::KubeconfigUnreadable { .. }
             | Error::UnknownContext { .. }
@@ -92,14 +91,29 @@ mod tests {
 
     #[test]
     fn every_failure_class_has_its_documented_code() {
-        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
         assert_eq!(Error::NoKubeconfig.exit_code(), 3);
-        let unreachable = Error::Unreachable { server: "s".into(), reason: "r".into() };
+        let unreachable = Error::Unreachable {
+            server: "s".into(),
+            reason: "r".into(),
+        };
         assert_eq!(unreachable.exit_code(), 4);
-        let forbidden = Error::Forbidden { verb: "list".into(), resource: "secrets".into(), scope: "all namespaces".into() };
+        let forbidden = Error::Forbidden {
+            verb: "list".into(),
+            resource: "secrets".into(),
+            scope: "all namespaces".into(),
+        };
         assert_eq!(forbidden.exit_code(), 5);
-        assert!(forbidden.to_string().contains("list secrets in all namespaces"));
-        assert_eq!(Error::SecretNotFound { namespace: "a".into(), name: "b".into() }.exit_code(), 6);
+        assert!(forbidden
+            .to_string()
+            .contains("list secrets in all namespaces"));
+        assert_eq!(
+            Error::SecretNotFound {
+                namespace: "a".into(),
+                name: "b".into()
+            }
+            .exit_code(),
+            6
+        );
         assert_eq!(Error::Interrupted.exit_code(), 130);
     }
 }

@@ -8,7 +8,7 @@ mod error;
 mod kube;
 mod render;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser as _};
 
 use crate::cli::{Cli, Command};
 use crate::commands::Outcome;
@@ -16,18 +16,40 @@ use crate::context::Context;
 use crate::error::{exit, Error};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are "errors" to clap that go to stdout and succeed.
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let Some(command) = cli.command else {
+        // `kubectl secrets` alone: the overview, as a success.
+        let _ = cli::Cli::command().print_help();
+        std::process::exit(exit::OK);
+    };
     render::init_terminal();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
-            render::error(&Error::Output(format!("cannot start the async runtime: {e}")));
+            render::error(&Error::Output(format!(
+                "cannot start the async runtime: {e}"
+            )));
             std::process::exit(exit::API);
         }
     };
     let code = runtime.block_on(async {
         tokio::select! {
-            result = run(cli) => match result {
+            result = run(cli.global, command) => match result {
                 Ok(Outcome::Clean) => exit::OK,
                 Ok(Outcome::Found) => exit::FOUND,
                 Err(error) => {
@@ -44,9 +66,9 @@ fn main() {
     std::process::exit(code);
 }
 
-async fn run(cli: Cli) -> Result<Outcome, Error> {
-    let ctx = Context::new(cli.global);
-    match &cli.command {
+async fn run(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error> {
+    let ctx = Context::new(global);
+    match &command {
         Command::Verify(args) => commands::verify::run(&ctx, args).await,
     }
 }

@@ -7,7 +7,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::env::{self, Consumption, EnvNamePolicy, SpecProblem, Via};
-use super::model::{ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SecretInfo, Workload, WorkloadId, WorkloadKind};
+use super::model::{
+    ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SecretInfo, Workload, WorkloadId,
+    WorkloadKind,
+};
 
 /// Everything verify reads, as plain facts (one LIST per kind).
 #[derive(Debug, Default, Clone)]
@@ -122,7 +125,9 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// Exit status 1 is for what breaks or misleads running code: stale or missing.
     pub fn has_drift(&self) -> bool {
-        self.workloads.iter().any(|w| matches!(w.status, Status::Stale | Status::Missing))
+        self.workloads
+            .iter()
+            .any(|w| matches!(w.status, Status::Stale | Status::Missing))
     }
 }
 
@@ -134,17 +139,35 @@ pub struct Options<'a> {
     pub report_unused: bool,
 }
 
-/// Secrets whose labels mark them as kubectl-secrets' own backups, or whose type is managed
-/// by Kubernetes or Helm, are never "unused".
+/// Only Secrets meant for pods can be "unused" by pods: not tokens, Helm releases, TLS and
+/// registry credentials (used by Ingresses and image pulls), Sealed Secrets' keys, or
+/// kubectl-secrets' own backups.
 fn counts_as_unused_candidate(secret: &SecretInfo) -> bool {
-    const SYSTEM_TYPES: [&str; 3] = ["kubernetes.io/service-account-token", "helm.sh/release.v1", "bootstrap.kubernetes.io/token"];
-    !SYSTEM_TYPES.contains(&secret.type_.as_str()) && !secret.labels.keys().any(|k| k.starts_with(super::annotations::PREFIX))
+    const NOT_FOR_PODS: [&str; 6] = [
+        "kubernetes.io/service-account-token",
+        "helm.sh/release.v1",
+        "bootstrap.kubernetes.io/token",
+        "kubernetes.io/tls",
+        "kubernetes.io/dockerconfigjson",
+        "kubernetes.io/dockercfg",
+    ];
+    const NOT_FOR_PODS_LABELS: [&str; 2] =
+        [super::annotations::PREFIX, "sealedsecrets.bitnami.com/"];
+    !NOT_FOR_PODS.contains(&secret.type_.as_str())
+        && !secret.labels.keys().any(|k| {
+            NOT_FOR_PODS_LABELS
+                .iter()
+                .any(|prefix| k.starts_with(prefix))
+        })
 }
 
 pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
     let mut secrets_by_ns: HashMap<&str, HashMap<&str, &SecretInfo>> = HashMap::new();
     for s in &snapshot.secrets {
-        secrets_by_ns.entry(s.namespace.as_str()).or_default().insert(s.name.as_str(), s);
+        secrets_by_ns
+            .entry(s.namespace.as_str())
+            .or_default()
+            .insert(s.name.as_str(), s);
     }
     let empty = HashMap::new();
     let deployment_of: HashMap<(&str, &str), &str> = snapshot
@@ -152,12 +175,19 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         .iter()
         .filter_map(|rs| {
             let owner = rs.controller.as_ref().filter(|o| o.kind == "Deployment")?;
-            Some(((rs.namespace.as_str(), rs.name.as_str()), owner.name.as_str()))
+            Some((
+                (rs.namespace.as_str(), rs.name.as_str()),
+                owner.name.as_str(),
+            ))
         })
         .collect();
 
     // Workloads from their own LISTs, then those only known through their pods.
-    let mut specs: BTreeMap<WorkloadId, &PodSpecInfo> = snapshot.workloads.iter().map(|w| (w.id.clone(), &w.spec)).collect();
+    let mut specs: BTreeMap<WorkloadId, &PodSpecInfo> = snapshot
+        .workloads
+        .iter()
+        .map(|w| (w.id.clone(), &w.spec))
+        .collect();
     let mut pods_of: BTreeMap<WorkloadId, Vec<&PodInfo>> = BTreeMap::new();
     for pod in &snapshot.pods {
         let id = owner_workload(pod, &deployment_of);
@@ -170,13 +200,18 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
     for (id, spec) in &specs {
         let secrets = secrets_by_ns.get(id.namespace.as_str()).unwrap_or(&empty);
         let pods = pods_of.get(id).map(Vec::as_slice).unwrap_or_default();
-        for name in env::referenced_secrets(spec).chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec))) {
+        for name in env::referenced_secrets(spec)
+            .chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec)))
+        {
             referenced.insert((id.namespace.as_str(), name));
         }
         let report = assess_workload(id, spec, pods, secrets, options.policy);
         let relevant = match options.secret {
             Some(name) => {
-                env::referenced_secrets(spec).any(|s| s == name) || pods.iter().any(|p| env::referenced_secrets(&p.spec).any(|s| s == name))
+                env::referenced_secrets(spec).any(|s| s == name)
+                    || pods
+                        .iter()
+                        .any(|p| env::referenced_secrets(&p.spec).any(|s| s == name))
             }
             None => true,
         };
@@ -189,24 +224,40 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         snapshot
             .secrets
             .iter()
-            .filter(|s| counts_as_unused_candidate(s) && !referenced.contains(&(s.namespace.as_str(), s.name.as_str())))
-            .map(|s| SecretRef { namespace: s.namespace.clone(), name: s.name.clone() })
+            .filter(|s| {
+                counts_as_unused_candidate(s)
+                    && !referenced.contains(&(s.namespace.as_str(), s.name.as_str()))
+            })
+            .map(|s| SecretRef {
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+            })
             .collect()
     } else {
         Vec::new()
     };
     let summary = summarize(&reports, unused_secrets.len());
-    VerifyReport { workloads: reports, unused_secrets, summary }
+    VerifyReport {
+        workloads: reports,
+        unused_secrets,
+        summary,
+    }
 }
 
 fn owner_workload(pod: &PodInfo, deployment_of: &HashMap<(&str, &str), &str>) -> WorkloadId {
     let ns = pod.namespace.clone();
-    let id = |kind, name: &str| WorkloadId { kind, namespace: ns.clone(), name: name.to_string() };
+    let id = |kind, name: &str| WorkloadId {
+        kind,
+        namespace: ns.clone(),
+        name: name.to_string(),
+    };
     match &pod.controller {
-        Some(o) if o.kind == "ReplicaSet" => match deployment_of.get(&(pod.namespace.as_str(), o.name.as_str())) {
-            Some(deployment) => id(WorkloadKind::Deployment, deployment),
-            None => id(WorkloadKind::ReplicaSet, &o.name),
-        },
+        Some(o) if o.kind == "ReplicaSet" => {
+            match deployment_of.get(&(pod.namespace.as_str(), o.name.as_str())) {
+                Some(deployment) => id(WorkloadKind::Deployment, deployment),
+                None => id(WorkloadKind::ReplicaSet, &o.name),
+            }
+        }
         Some(o) if o.kind == "StatefulSet" => id(WorkloadKind::StatefulSet, &o.name),
         Some(o) if o.kind == "DaemonSet" => id(WorkloadKind::DaemonSet, &o.name),
         Some(o) if o.kind == "Job" => id(WorkloadKind::Job, &o.name),
@@ -226,19 +277,37 @@ fn assess_workload(
     // Missing and shadowed are properties of the spec: judged once, on the workload's template.
     for container in &spec.containers {
         let view = env::resolve(spec, container, secrets, policy);
-        findings.extend(view.problems.into_iter().map(|p| spec_finding(p, &container.name)));
-        auto_updating.extend(view.consumed.iter().filter(|c| !c.via.fixed_at_start()).map(|c| c.secret.clone()));
+        findings.extend(
+            view.problems
+                .into_iter()
+                .map(|p| spec_finding(p, &container.name)),
+        );
+        auto_updating.extend(
+            view.consumed
+                .iter()
+                .filter(|c| !c.via.fixed_at_start())
+                .map(|c| c.secret.clone()),
+        );
     }
     // Stale is a property of each running container: judged on the pods.
     let mut containers_checked = 0;
     for pod in pods {
         for container in &pod.spec.containers {
-            let Some(ContainerState::Running { started_at }) = pod.containers.get(&container.name) else { continue };
+            let Some(ContainerState::Running { started_at }) = pod.containers.get(&container.name)
+            else {
+                continue;
+            };
             containers_checked += 1;
             let view = env::resolve(&pod.spec, container, secrets, policy);
             for (secret_name, uses) in group_fixed_at_start(&view.consumed) {
-                let Some(secret) = secrets.get(secret_name) else { continue };
-                let (status, evidence, detail) = staleness(secret, pod.secret_revisions.get(secret_name).copied(), *started_at);
+                let Some(secret) = secrets.get(secret_name) else {
+                    continue;
+                };
+                let (status, evidence, detail) = staleness(
+                    secret,
+                    pod.secret_revisions.get(secret_name).copied(),
+                    *started_at,
+                );
                 findings.push(Finding {
                     status,
                     secret: secret_name.to_string(),
@@ -254,7 +323,11 @@ fn assess_workload(
         }
     }
     findings.sort();
-    let status = findings.iter().map(|f| f.status).max().unwrap_or(Status::Ok);
+    let status = findings
+        .iter()
+        .map(|f| f.status)
+        .max()
+        .unwrap_or(Status::Ok);
     WorkloadReport {
         kind: id.kind,
         namespace: id.namespace.clone(),
@@ -277,22 +350,62 @@ fn group_fixed_at_start(consumed: &[Consumption]) -> BTreeMap<&str, Vec<&Consump
 
 fn spec_finding(problem: SpecProblem, container: &str) -> Finding {
     let (status, secret, key, targets, via, detail) = match problem {
-        SpecProblem::Missing { secret, key, env, via, detail } => (Status::Missing, secret, key, env.into_iter().collect(), via, detail),
-        SpecProblem::Shadowed { secret, key, env, via, detail } => (Status::Shadowed, secret, Some(key), vec![env], via, detail),
+        SpecProblem::Missing {
+            secret,
+            key,
+            env,
+            via,
+            detail,
+        } => (
+            Status::Missing,
+            secret,
+            key,
+            env.into_iter().collect(),
+            via,
+            detail,
+        ),
+        SpecProblem::Shadowed {
+            secret,
+            key,
+            env,
+            via,
+            detail,
+        } => (Status::Shadowed, secret, Some(key), vec![env], via, detail),
     };
-    Finding { status, secret, key, targets, via, pod: String::new(), container: container.into(), evidence: None, detail }
+    Finding {
+        status,
+        secret,
+        key,
+        targets,
+        via,
+        pod: String::new(),
+        container: container.into(),
+        evidence: None,
+        detail,
+    }
 }
 
 /// Decide whether a container started with the Secret's current data.
-pub fn staleness(secret: &SecretInfo, pod_revision: Option<u64>, started_at: Option<Timestamp>) -> (Status, Evidence, String) {
+pub fn staleness(
+    secret: &SecretInfo,
+    pod_revision: Option<u64>,
+    started_at: Option<Timestamp>,
+) -> (Status, Evidence, String) {
     let changed = secret.data_changed_at;
     // Exact: rotate stamped the Secret, nobody changed its data since, and the pod template
     // was restarted for a known revision of it.
-    if let (Some(revision), Some(rotated_at), Some(pod_revision)) = (secret.revision, secret.rotated_at, pod_revision) {
-        let untouched_since_rotate = changed.is_none_or(|c| c <= rotated_at + jiff::SignedDuration::from_secs(1));
+    if let (Some(revision), Some(rotated_at), Some(pod_revision)) =
+        (secret.revision, secret.rotated_at, pod_revision)
+    {
+        let untouched_since_rotate =
+            changed.is_none_or(|c| c <= rotated_at + jiff::SignedDuration::from_secs(1));
         if untouched_since_rotate {
             if pod_revision >= revision {
-                return (Status::Ok, Evidence::Exact, format!("restarted for revision {pod_revision}, the Secret's current one"));
+                return (
+                    Status::Ok,
+                    Evidence::Exact,
+                    format!("restarted for revision {pod_revision}, the Secret's current one"),
+                );
             }
             if started_at.is_none_or(|s| s <= rotated_at) {
                 return (
@@ -304,17 +417,31 @@ pub fn staleness(secret: &SecretInfo, pod_revision: Option<u64>, started_at: Opt
         }
     }
     match (started_at, changed) {
-        (Some(started), Some(changed)) if started < changed => {
-            (Status::Stale, Evidence::Time, format!("container started {started}, before the Secret's data changed at {changed}"))
-        }
-        (Some(started), Some(changed)) if started > changed => {
-            (Status::Ok, Evidence::Time, format!("container started {started}, after the Secret's last change at {changed}"))
-        }
-        (Some(_), Some(changed)) => {
-            (Status::Ok, Evidence::Unknown, format!("container started in the same second as the Secret's change at {changed}"))
-        }
-        (None, _) => (Status::Ok, Evidence::Unknown, "the container's start time is not reported".into()),
-        (_, None) => (Status::Ok, Evidence::Unknown, "the Secret's last data change is not recorded".into()),
+        (Some(started), Some(changed)) if started < changed => (
+            Status::Stale,
+            Evidence::Time,
+            format!("container started {started}, before the Secret's data changed at {changed}"),
+        ),
+        (Some(started), Some(changed)) if started > changed => (
+            Status::Ok,
+            Evidence::Time,
+            format!("container started {started}, after the Secret's last change at {changed}"),
+        ),
+        (Some(_), Some(changed)) => (
+            Status::Ok,
+            Evidence::Unknown,
+            format!("container started in the same second as the Secret's change at {changed}"),
+        ),
+        (None, _) => (
+            Status::Ok,
+            Evidence::Unknown,
+            "the container's start time is not reported".into(),
+        ),
+        (_, None) => (
+            Status::Ok,
+            Evidence::Unknown,
+            "the Secret's last data change is not recorded".into(),
+        ),
     }
 }
 
@@ -323,17 +450,29 @@ fn narrow_to_secret(mut report: WorkloadReport, secret: Option<&str>) -> Workloa
     if let Some(name) = secret {
         report.findings.retain(|f| f.secret == name);
         report.auto_updating.retain(|s| s == name);
-        report.status = report.findings.iter().map(|f| f.status).max().unwrap_or(Status::Ok);
+        report.status = report
+            .findings
+            .iter()
+            .map(|f| f.status)
+            .max()
+            .unwrap_or(Status::Ok);
     }
     report
 }
 
+/// Counts workloads: `ok` those with nothing to report, the others those with at least one
+/// finding of that status (a workload can be both missing and shadowed).
 fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
-    let count = |status| reports.iter().filter(|r| r.status == status).count();
+    let count = |status| {
+        reports
+            .iter()
+            .filter(|r| r.findings.iter().any(|f| f.status == status))
+            .count()
+    };
     Summary {
         workloads: reports.len(),
         containers_checked: reports.iter().map(|r| r.containers_checked).sum(),
-        ok: count(Status::Ok),
+        ok: reports.iter().filter(|r| r.status == Status::Ok).count(),
         stale: count(Status::Stale),
         missing: count(Status::Missing),
         shadowed: count(Status::Shadowed),

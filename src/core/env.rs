@@ -33,7 +33,9 @@ impl EnvNamePolicy {
             EnvNamePolicy::Relaxed => name.is_empty() || name.contains('='),
             EnvNamePolicy::Strict => {
                 let mut chars = name.chars();
-                let valid_first = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || "-._".contains(c));
+                let valid_first = chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || "-._".contains(c));
                 !(valid_first && chars.all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)))
             }
         }
@@ -59,24 +61,27 @@ impl Via {
     pub fn fixed_at_start(self) -> bool {
         !matches!(self, Via::VolumeMount)
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::EnvKeyRef => "env",
-            Via::EnvFrom => "envFrom",
-            Via::SubPathMount => "subPath mount",
-            Via::VolumeMount => "volume",
-        }
-    }
 }
 
 /// A problem visible from the spec alone.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SpecProblem {
     /// A required Secret or key does not exist.
-    Missing { secret: String, key: Option<String>, env: Option<String>, via: Via, detail: String },
+    Missing {
+        secret: String,
+        key: Option<String>,
+        env: Option<String>,
+        via: Via,
+        detail: String,
+    },
     /// A secret key the spec references never reaches the container's environment.
-    Shadowed { secret: String, key: String, env: String, via: Via, detail: String },
+    Shadowed {
+        secret: String,
+        key: String,
+        env: String,
+        via: Via,
+        detail: String,
+    },
 }
 
 /// One Secret (or key of it) that reaches the container.
@@ -98,14 +103,22 @@ pub struct ContainerView {
 /// Where a variable's final value comes from.
 #[derive(Debug, Clone)]
 enum Origin {
-    Secret { secret: String, key: String, via: Via },
+    Secret {
+        secret: String,
+        key: String,
+        via: Via,
+    },
     Other(String),
 }
 
 impl Origin {
     fn describe(&self) -> String {
         match self {
-            Origin::Secret { secret, key, via: Via::EnvFrom } => format!("a later envFrom source (Secret {secret}, key {key})"),
+            Origin::Secret {
+                secret,
+                key,
+                via: Via::EnvFrom,
+            } => format!("a later envFrom source (Secret {secret}, key {key})"),
             Origin::Secret { secret, key, .. } => format!("env from Secret {secret}, key {key}"),
             Origin::Other(what) => what.clone(),
         }
@@ -113,13 +126,22 @@ impl Origin {
 }
 
 /// Resolve one container of a pod spec against the Secrets of its namespace.
-pub fn resolve(spec: &PodSpecInfo, container: &ContainerSpec, secrets: &HashMap<&str, &SecretInfo>, policy: EnvNamePolicy) -> ContainerView {
+pub fn resolve(
+    spec: &PodSpecInfo,
+    container: &ContainerSpec,
+    secrets: &HashMap<&str, &SecretInfo>,
+    policy: EnvNamePolicy,
+) -> ContainerView {
     let mut view = ContainerView::default();
     let mut env: BTreeMap<String, Origin> = BTreeMap::new();
 
     for source in &container.env_from {
         match source {
-            EnvFrom::Secret { name, prefix, optional } => match secrets.get(name.as_str()) {
+            EnvFrom::Secret {
+                name,
+                prefix,
+                optional,
+            } => match secrets.get(name.as_str()) {
                 None if !optional => view.problems.push(SpecProblem::Missing {
                     secret: name.clone(),
                     key: None,
@@ -141,7 +163,11 @@ pub fn resolve(spec: &PodSpecInfo, container: &ContainerSpec, secrets: &HashMap<
                             });
                             continue;
                         }
-                        let origin = Origin::Secret { secret: name.clone(), key: key.clone(), via: Via::EnvFrom };
+                        let origin = Origin::Secret {
+                            secret: name.clone(),
+                            key: key.clone(),
+                            via: Via::EnvFrom,
+                        };
                         set_var(&mut env, &mut view, var, origin);
                     }
                 }
@@ -153,37 +179,55 @@ pub fn resolve(spec: &PodSpecInfo, container: &ContainerSpec, secrets: &HashMap<
 
     for var in &container.env {
         let origin = match &var.value {
-            EnvValue::SecretKey { secret, key, optional } => match secrets.get(secret.as_str()) {
-                None => {
-                    if !optional {
-                        view.problems.push(SpecProblem::Missing {
-                            secret: secret.clone(),
-                            key: Some(key.clone()),
-                            env: Some(var.name.clone()),
-                            via: Via::EnvKeyRef,
-                            detail: format!("env {} references Secret {secret}, which does not exist", var.name),
-                        });
+            EnvValue::SecretKey {
+                secret,
+                key,
+                optional,
+            } => {
+                match secrets.get(secret.as_str()) {
+                    None => {
+                        if !optional {
+                            view.problems.push(SpecProblem::Missing {
+                                secret: secret.clone(),
+                                key: Some(key.clone()),
+                                env: Some(var.name.clone()),
+                                via: Via::EnvKeyRef,
+                                detail: format!(
+                                    "env {} references Secret {secret}, which does not exist",
+                                    var.name
+                                ),
+                            });
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                Some(s) if !s.keys.contains(key) => {
-                    if !optional {
-                        view.problems.push(SpecProblem::Missing {
+                    Some(s) if !s.keys.contains(key) => {
+                        if !optional {
+                            view.problems.push(SpecProblem::Missing {
                             secret: secret.clone(),
                             key: Some(key.clone()),
                             env: Some(var.name.clone()),
                             via: Via::EnvKeyRef,
                             detail: format!("env {} references key {key}, which Secret {secret} does not have", var.name),
                         });
+                        }
+                        continue;
                     }
-                    continue;
+                    Some(_) => Origin::Secret {
+                        secret: secret.clone(),
+                        key: key.clone(),
+                        via: Via::EnvKeyRef,
+                    },
                 }
-                Some(_) => Origin::Secret { secret: secret.clone(), key: key.clone(), via: Via::EnvKeyRef },
-            },
+            }
             EnvValue::Literal => Origin::Other(format!("env {} with a literal value", var.name)),
-            EnvValue::ConfigMapKey { config_map, key } => Origin::Other(format!("env {} from ConfigMap {config_map}, key {key}", var.name)),
+            EnvValue::ConfigMapKey { config_map, key } => Origin::Other(format!(
+                "env {} from ConfigMap {config_map}, key {key}",
+                var.name
+            )),
             EnvValue::Field => Origin::Other(format!("env {} from a fieldRef", var.name)),
-            EnvValue::Resource => Origin::Other(format!("env {} from a resourceFieldRef", var.name)),
+            EnvValue::Resource => {
+                Origin::Other(format!("env {} from a resourceFieldRef", var.name))
+            }
             EnvValue::File => Origin::Other(format!("env {} from a fileKeyRef", var.name)),
         };
         set_var(&mut env, &mut view, var.name.clone(), origin);
@@ -191,7 +235,12 @@ pub fn resolve(spec: &PodSpecInfo, container: &ContainerSpec, secrets: &HashMap<
 
     for (name, origin) in env {
         if let Origin::Secret { secret, key, via } = origin {
-            view.consumed.push(Consumption { secret, key: Some(key), target: name, via });
+            view.consumed.push(Consumption {
+                secret,
+                key: Some(key),
+                target: name,
+                via,
+            });
         }
     }
     resolve_volumes(spec, container, secrets, &mut view);
@@ -200,7 +249,12 @@ pub fn resolve(spec: &PodSpecInfo, container: &ContainerSpec, secrets: &HashMap<
     view
 }
 
-fn set_var(env: &mut BTreeMap<String, Origin>, view: &mut ContainerView, name: String, origin: Origin) {
+fn set_var(
+    env: &mut BTreeMap<String, Origin>,
+    view: &mut ContainerView,
+    name: String,
+    origin: Origin,
+) {
     if let Some(Origin::Secret { secret, key, via }) = env.get(&name) {
         view.problems.push(SpecProblem::Shadowed {
             secret: secret.clone(),
@@ -213,9 +267,16 @@ fn set_var(env: &mut BTreeMap<String, Origin>, view: &mut ContainerView, name: S
     env.insert(name, origin);
 }
 
-fn resolve_volumes(spec: &PodSpecInfo, container: &ContainerSpec, secrets: &HashMap<&str, &SecretInfo>, view: &mut ContainerView) {
+fn resolve_volumes(
+    spec: &PodSpecInfo,
+    container: &ContainerSpec,
+    secrets: &HashMap<&str, &SecretInfo>,
+    view: &mut ContainerView,
+) {
     for mount in &container.mounts {
-        let Some(volume) = spec.volumes.iter().find(|v| v.volume == mount.volume) else { continue };
+        let Some(volume) = spec.volumes.iter().find(|v| v.volume == mount.volume) else {
+            continue;
+        };
         for source in &volume.sources {
             let Some(secret) = secrets.get(source.secret.as_str()) else {
                 if !source.optional {
@@ -224,24 +285,44 @@ fn resolve_volumes(spec: &PodSpecInfo, container: &ContainerSpec, secrets: &Hash
                         key: None,
                         env: None,
                         via: Via::VolumeMount,
-                        detail: format!("volume {} uses Secret {}, which does not exist", volume.volume, source.secret),
+                        detail: format!(
+                            "volume {} uses Secret {}, which does not exist",
+                            volume.volume, source.secret
+                        ),
                     });
                 }
                 continue;
             };
-            for key in source.items.iter().flatten().filter(|k| !secret.keys.contains(*k)) {
+            for key in source
+                .items
+                .iter()
+                .flatten()
+                .filter(|k| !secret.keys.contains(*k))
+            {
                 if !source.optional {
                     view.problems.push(SpecProblem::Missing {
                         secret: source.secret.clone(),
                         key: Some(key.clone()),
                         env: None,
                         via: Via::VolumeMount,
-                        detail: format!("volume {} projects key {key}, which Secret {} does not have", volume.volume, source.secret),
+                        detail: format!(
+                            "volume {} projects key {key}, which Secret {} does not have",
+                            volume.volume, source.secret
+                        ),
                     });
                 }
             }
-            let via = if mount.sub_path { Via::SubPathMount } else { Via::VolumeMount };
-            view.consumed.push(Consumption { secret: source.secret.clone(), key: None, target: mount.path.clone(), via });
+            let via = if mount.sub_path {
+                Via::SubPathMount
+            } else {
+                Via::VolumeMount
+            };
+            view.consumed.push(Consumption {
+                secret: source.secret.clone(),
+                key: None,
+                target: mount.path.clone(),
+                via,
+            });
         }
     }
 }
@@ -259,7 +340,10 @@ pub fn referenced_secrets(spec: &PodSpecInfo) -> impl Iterator<Item = &str> {
         });
         env_from.chain(env)
     });
-    let from_volumes = spec.volumes.iter().flat_map(|v| v.sources.iter().map(|s| s.secret.as_str()));
+    let from_volumes = spec
+        .volumes
+        .iter()
+        .flat_map(|v| v.sources.iter().map(|s| s.secret.as_str()));
     from_env.chain(from_volumes)
 }
 
@@ -269,7 +353,12 @@ mod tests {
     use crate::core::model::{EnvVar, Mount, SecretVolume, VolumeSecret};
 
     fn secret(name: &str, keys: &[&str]) -> SecretInfo {
-        SecretInfo { name: name.into(), namespace: "ns".into(), keys: keys.iter().map(|k| k.to_string()).collect(), ..Default::default() }
+        SecretInfo {
+            name: name.into(),
+            namespace: "ns".into(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            ..Default::default()
+        }
     }
 
     fn index(secrets: &[SecretInfo]) -> HashMap<&str, &SecretInfo> {
@@ -277,23 +366,47 @@ mod tests {
     }
 
     fn env_from(name: &str, prefix: &str, optional: bool) -> EnvFrom {
-        EnvFrom::Secret { name: name.into(), prefix: prefix.into(), optional }
+        EnvFrom::Secret {
+            name: name.into(),
+            prefix: prefix.into(),
+            optional,
+        }
     }
 
     fn key_ref(var: &str, secret: &str, key: &str, optional: bool) -> EnvVar {
-        EnvVar { name: var.into(), value: EnvValue::SecretKey { secret: secret.into(), key: key.into(), optional } }
+        EnvVar {
+            name: var.into(),
+            value: EnvValue::SecretKey {
+                secret: secret.into(),
+                key: key.into(),
+                optional,
+            },
+        }
     }
 
     fn literal(var: &str) -> EnvVar {
-        EnvVar { name: var.into(), value: EnvValue::Literal }
+        EnvVar {
+            name: var.into(),
+            value: EnvValue::Literal,
+        }
     }
 
     fn container(env_from: Vec<EnvFrom>, env: Vec<EnvVar>) -> ContainerSpec {
-        ContainerSpec { name: "app".into(), env_from, env, ..Default::default() }
+        ContainerSpec {
+            name: "app".into(),
+            env_from,
+            env,
+            ..Default::default()
+        }
     }
 
     fn run(c: &ContainerSpec, secrets: &[SecretInfo]) -> ContainerView {
-        resolve(&PodSpecInfo::default(), c, &index(secrets), EnvNamePolicy::Relaxed)
+        resolve(
+            &PodSpecInfo::default(),
+            c,
+            &index(secrets),
+            EnvNamePolicy::Relaxed,
+        )
     }
 
     fn shadowed_vars(view: &ContainerView) -> Vec<String> {
@@ -309,28 +422,41 @@ mod tests {
     #[test]
     fn explicit_env_overrides_env_from() {
         let secrets = [secret("chat-secrets", &["JWT_SECRET", "ENCRYPTION_KEY"])];
-        let c = container(vec![env_from("chat-secrets", "", false)], vec![literal("JWT_SECRET")]);
+        let c = container(
+            vec![env_from("chat-secrets", "", false)],
+            vec![literal("JWT_SECRET")],
+        );
         let view = run(&c, &secrets);
         assert_eq!(shadowed_vars(&view), ["JWT_SECRET"]);
         let consumed: Vec<_> = view.consumed.iter().map(|c| c.target.as_str()).collect();
         assert_eq!(consumed, ["ENCRYPTION_KEY"]);
-        let SpecProblem::Shadowed { detail, .. } = &view.problems[0] else { panic!("expected shadowed") };
+        let SpecProblem::Shadowed { detail, .. } = &view.problems[0] else {
+            panic!("expected shadowed")
+        };
         assert!(detail.contains("literal value"), "{detail}");
     }
 
     #[test]
     fn later_env_from_overrides_earlier_one() {
         let secrets = [secret("a", &["TOKEN"]), secret("b", &["TOKEN"])];
-        let c = container(vec![env_from("a", "", false), env_from("b", "", false)], vec![]);
+        let c = container(
+            vec![env_from("a", "", false), env_from("b", "", false)],
+            vec![],
+        );
         let view = run(&c, &secrets);
-        assert!(matches!(&view.problems[..], [SpecProblem::Shadowed { secret, .. }] if secret == "a"));
+        assert!(
+            matches!(&view.problems[..], [SpecProblem::Shadowed { secret, .. }] if secret == "a")
+        );
         assert_eq!(view.consumed[0].secret, "b");
     }
 
     #[test]
     fn later_env_entry_overrides_earlier_secret_key_ref() {
         let secrets = [secret("a", &["k"]), secret("b", &["k"])];
-        let c = container(vec![], vec![key_ref("X", "a", "k", false), key_ref("X", "b", "k", false)]);
+        let c = container(
+            vec![],
+            vec![key_ref("X", "a", "k", false), key_ref("X", "b", "k", false)],
+        );
         let view = run(&c, &secrets);
         assert_eq!(shadowed_vars(&view), ["X"]);
         assert_eq!(view.consumed.len(), 1);
@@ -340,7 +466,10 @@ mod tests {
     #[test]
     fn prefix_is_applied_before_precedence() {
         let secrets = [secret("db", &["PASSWORD"])];
-        let c = container(vec![env_from("db", "PG_", false)], vec![literal("PASSWORD")]);
+        let c = container(
+            vec![env_from("db", "PG_", false)],
+            vec![literal("PASSWORD")],
+        );
         let view = run(&c, &secrets);
         assert!(view.problems.is_empty());
         assert_eq!(view.consumed[0].target, "PG_PASSWORD");
@@ -350,7 +479,12 @@ mod tests {
     fn strict_kubelets_skip_invalid_names_relaxed_ones_keep_them() {
         let secrets = [secret("s", &["1KEY", "tls.crt", "GOOD"])];
         let c = container(vec![env_from("s", "", false)], vec![]);
-        let strict = resolve(&PodSpecInfo::default(), &c, &index(&secrets), EnvNamePolicy::Strict);
+        let strict = resolve(
+            &PodSpecInfo::default(),
+            &c,
+            &index(&secrets),
+            EnvNamePolicy::Strict,
+        );
         assert_eq!(shadowed_vars(&strict), ["1KEY"]);
         assert_eq!(strict.consumed.len(), 2);
         let relaxed = run(&c, &secrets);
@@ -365,7 +499,10 @@ mod tests {
         let secrets = [secret("api-keys", &["openai"])];
         let c = container(
             vec![env_from("gone", "", false), env_from("maybe", "", true)],
-            vec![key_ref("ANTHROPIC", "api-keys", "anthropic", false), key_ref("OPT", "api-keys", "nope", true)],
+            vec![
+                key_ref("ANTHROPIC", "api-keys", "anthropic", false),
+                key_ref("OPT", "api-keys", "nope", true),
+            ],
         );
         let view = run(&c, &secrets);
         let missing: Vec<_> = view
@@ -382,7 +519,10 @@ mod tests {
     #[test]
     fn absent_optional_ref_does_not_override_anything() {
         let secrets = [secret("main", &["TOKEN"])];
-        let c = container(vec![env_from("main", "", false)], vec![key_ref("TOKEN", "absent", "TOKEN", true)]);
+        let c = container(
+            vec![env_from("main", "", false)],
+            vec![key_ref("TOKEN", "absent", "TOKEN", true)],
+        );
         let view = run(&c, &secrets);
         assert!(view.problems.is_empty());
         assert_eq!(view.consumed[0].secret, "main");
@@ -394,25 +534,53 @@ mod tests {
         let spec = PodSpecInfo {
             containers: vec![],
             volumes: vec![
-                SecretVolume { volume: "certs".into(), sources: vec![VolumeSecret { secret: "tls".into(), items: None, optional: false }] },
+                SecretVolume {
+                    volume: "certs".into(),
+                    sources: vec![VolumeSecret {
+                        secret: "tls".into(),
+                        items: None,
+                        optional: false,
+                    }],
+                },
                 SecretVolume {
                     volume: "projected".into(),
-                    sources: vec![VolumeSecret { secret: "conf".into(), items: Some(vec!["app.yaml".into(), "other".into()]), optional: false }],
+                    sources: vec![VolumeSecret {
+                        secret: "conf".into(),
+                        items: Some(vec!["app.yaml".into(), "other".into()]),
+                        optional: false,
+                    }],
                 },
             ],
         };
         let c = ContainerSpec {
             name: "app".into(),
             mounts: vec![
-                Mount { volume: "certs".into(), path: "/certs".into(), sub_path: false },
-                Mount { volume: "projected".into(), path: "/etc/app.yaml".into(), sub_path: true },
+                Mount {
+                    volume: "certs".into(),
+                    path: "/certs".into(),
+                    sub_path: false,
+                },
+                Mount {
+                    volume: "projected".into(),
+                    path: "/etc/app.yaml".into(),
+                    sub_path: true,
+                },
             ],
             ..Default::default()
         };
         let view = resolve(&spec, &c, &index(&secrets), EnvNamePolicy::Relaxed);
-        let vias: Vec<_> = view.consumed.iter().map(|c| (c.secret.as_str(), c.via)).collect();
-        assert_eq!(vias, [("tls", Via::VolumeMount), ("conf", Via::SubPathMount)]);
-        assert!(matches!(&view.problems[..], [SpecProblem::Missing { key: Some(k), .. }] if k == "other"));
+        let vias: Vec<_> = view
+            .consumed
+            .iter()
+            .map(|c| (c.secret.as_str(), c.via))
+            .collect();
+        assert_eq!(
+            vias,
+            [("tls", Via::VolumeMount), ("conf", Via::SubPathMount)]
+        );
+        assert!(
+            matches!(&view.problems[..], [SpecProblem::Missing { key: Some(k), .. }] if k == "other")
+        );
         assert!(Via::SubPathMount.fixed_at_start() && !Via::VolumeMount.fixed_at_start());
     }
 }

@@ -23,14 +23,12 @@ pub struct SecretInfo {
     pub name: String,
     pub type_: String,
     pub keys: BTreeSet<String>,
-    pub created_at: Option<Timestamp>,
     /// The latest moment the data may have changed: rotate's annotation, or the newest
     /// managedFields entry that owns `data`/`stringData`.
     pub data_changed_at: Option<Timestamp>,
     /// Revision written by rotate; with `rotated_at` it gives exact staleness evidence.
     pub revision: Option<u64>,
     pub rotated_at: Option<Timestamp>,
-    pub controller: Option<OwnerRef>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -55,17 +53,12 @@ impl WorkloadKind {
             WorkloadKind::Pod => "Pod",
         }
     }
-
-    /// Workloads whose pods a restart (pod-template annotation) replaces.
-    pub fn restartable(self) -> bool {
-        matches!(self, WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct WorkloadId {
-    pub kind: WorkloadKind,
     pub namespace: String,
+    pub kind: WorkloadKind,
     pub name: String,
 }
 
@@ -116,7 +109,6 @@ pub struct PodSpecInfo {
 #[derive(Debug, Clone, Default)]
 pub struct ContainerSpec {
     pub name: String,
-    pub init: bool,
     pub env_from: Vec<EnvFrom>,
     pub env: Vec<EnvVar>,
     pub mounts: Vec<Mount>,
@@ -124,8 +116,15 @@ pub struct ContainerSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvFrom {
-    Secret { name: String, prefix: String, optional: bool },
-    ConfigMap { name: String, prefix: String },
+    Secret {
+        name: String,
+        prefix: String,
+        optional: bool,
+    },
+    ConfigMap {
+        name: String,
+        prefix: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,8 +136,15 @@ pub struct EnvVar {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvValue {
     Literal,
-    SecretKey { secret: String, key: String, optional: bool },
-    ConfigMapKey { config_map: String, key: String },
+    SecretKey {
+        secret: String,
+        key: String,
+        optional: bool,
+    },
+    ConfigMapKey {
+        config_map: String,
+        key: String,
+    },
     Field,
     Resource,
     File,
@@ -174,11 +180,17 @@ fn controller_of(meta: &ObjectMeta) -> Option<OwnerRef> {
         .as_ref()?
         .iter()
         .find(|o: &&OwnerReference| o.controller == Some(true))
-        .map(|o| OwnerRef { kind: o.kind.clone(), name: o.name.clone() })
+        .map(|o| OwnerRef {
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+        })
 }
 
 fn name_and_namespace(meta: &ObjectMeta) -> (String, String) {
-    (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
 }
 
 fn parse_time(text: &str) -> Option<Timestamp> {
@@ -190,30 +202,38 @@ impl From<&Secret> for SecretInfo {
         let meta = &secret.metadata;
         let (namespace, name) = name_and_namespace(meta);
         let annotations = meta.annotations.clone().unwrap_or_default();
-        let rotated_at = annotations.get(annotations::ROTATED_AT).and_then(|t| parse_time(t));
-        let revision = annotations.get(annotations::REVISION).and_then(|r| r.parse().ok());
+        let rotated_at = annotations
+            .get(annotations::ROTATED_AT)
+            .and_then(|t| parse_time(t));
+        let revision = annotations
+            .get(annotations::REVISION)
+            .and_then(|r| r.parse().ok());
         let managed_change = meta
             .managed_fields
             .iter()
             .flatten()
             .filter(|entry| {
-                entry.fields_v1.as_ref().is_some_and(|f| f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some())
+                entry.fields_v1.as_ref().is_some_and(|f| {
+                    f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some()
+                })
             })
             .filter_map(|entry| entry.time.as_ref().map(|t| t.0))
             .max();
-        let created_at = meta.creation_timestamp.as_ref().map(|t| t.0);
-        let mut keys: BTreeSet<String> = secret.data.iter().flatten().map(|(k, _)| k.clone()).collect();
+        let mut keys: BTreeSet<String> = secret
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
         keys.extend(secret.string_data.iter().flatten().map(|(k, _)| k.clone()));
         SecretInfo {
             namespace,
             name,
             type_: secret.type_.clone().unwrap_or_else(|| "Opaque".into()),
             keys,
-            created_at,
             data_changed_at: [managed_change, rotated_at].into_iter().flatten().max(),
             revision,
             rotated_at,
-            controller: controller_of(meta),
             labels: meta.labels.clone().unwrap_or_default(),
         }
     }
@@ -221,13 +241,21 @@ impl From<&Secret> for SecretInfo {
 
 impl From<&PodSpec> for PodSpecInfo {
     fn from(spec: &PodSpec) -> Self {
-        let init = spec.init_containers.iter().flatten().map(|c| container_spec(c, true));
-        let regular = spec.containers.iter().map(|c| container_spec(c, false));
-        PodSpecInfo { containers: init.chain(regular).collect(), volumes: spec.volumes.iter().flatten().filter_map(secret_volume).collect() }
+        let init = spec.init_containers.iter().flatten().map(container_spec);
+        let regular = spec.containers.iter().map(container_spec);
+        PodSpecInfo {
+            containers: init.chain(regular).collect(),
+            volumes: spec
+                .volumes
+                .iter()
+                .flatten()
+                .filter_map(secret_volume)
+                .collect(),
+        }
     }
 }
 
-fn container_spec(container: &corev1::Container, init: bool) -> ContainerSpec {
+fn container_spec(container: &corev1::Container) -> ContainerSpec {
     let env_from = container
         .env_from
         .iter()
@@ -235,13 +263,28 @@ fn container_spec(container: &corev1::Container, init: bool) -> ContainerSpec {
         .filter_map(|source| {
             let prefix = source.prefix.clone().unwrap_or_default();
             if let Some(s) = &source.secret_ref {
-                Some(EnvFrom::Secret { name: s.name.clone(), prefix, optional: s.optional.unwrap_or(false) })
+                Some(EnvFrom::Secret {
+                    name: s.name.clone(),
+                    prefix,
+                    optional: s.optional.unwrap_or(false),
+                })
             } else {
-                source.config_map_ref.as_ref().map(|c| EnvFrom::ConfigMap { name: c.name.clone(), prefix })
+                source.config_map_ref.as_ref().map(|c| EnvFrom::ConfigMap {
+                    name: c.name.clone(),
+                    prefix,
+                })
             }
         })
         .collect();
-    let env = container.env.iter().flatten().map(|var| EnvVar { name: var.name.clone(), value: env_value(var) }).collect();
+    let env = container
+        .env
+        .iter()
+        .flatten()
+        .map(|var| EnvVar {
+            name: var.name.clone(),
+            value: env_value(var),
+        })
+        .collect();
     let mounts = container
         .volume_mounts
         .iter()
@@ -253,15 +296,29 @@ fn container_spec(container: &corev1::Container, init: bool) -> ContainerSpec {
                 || m.sub_path_expr.as_deref().is_some_and(|p| !p.is_empty()),
         })
         .collect();
-    ContainerSpec { name: container.name.clone(), init, env_from, env, mounts }
+    ContainerSpec {
+        name: container.name.clone(),
+        env_from,
+        env,
+        mounts,
+    }
 }
 
 fn env_value(var: &corev1::EnvVar) -> EnvValue {
-    let Some(from) = &var.value_from else { return EnvValue::Literal };
+    let Some(from) = &var.value_from else {
+        return EnvValue::Literal;
+    };
     if let Some(s) = &from.secret_key_ref {
-        EnvValue::SecretKey { secret: s.name.clone(), key: s.key.clone(), optional: s.optional.unwrap_or(false) }
+        EnvValue::SecretKey {
+            secret: s.name.clone(),
+            key: s.key.clone(),
+            optional: s.optional.unwrap_or(false),
+        }
     } else if let Some(c) = &from.config_map_key_ref {
-        EnvValue::ConfigMapKey { config_map: c.name.clone(), key: c.key.clone() }
+        EnvValue::ConfigMapKey {
+            config_map: c.name.clone(),
+            key: c.key.clone(),
+        }
     } else if from.field_ref.is_some() {
         EnvValue::Field
     } else if from.resource_field_ref.is_some() {
@@ -272,7 +329,11 @@ fn env_value(var: &corev1::EnvVar) -> EnvValue {
 }
 
 fn secret_volume(volume: &corev1::Volume) -> Option<SecretVolume> {
-    let items = |items: &Option<Vec<corev1::KeyToPath>>| items.as_ref().map(|i| i.iter().map(|k| k.key.clone()).collect());
+    let items = |items: &Option<Vec<corev1::KeyToPath>>| {
+        items
+            .as_ref()
+            .map(|i| i.iter().map(|k| k.key.clone()).collect())
+    };
     let mut sources = Vec::new();
     if let Some(s) = &volume.secret {
         sources.push(VolumeSecret {
@@ -284,31 +345,61 @@ fn secret_volume(volume: &corev1::Volume) -> Option<SecretVolume> {
     if let Some(projected) = &volume.projected {
         for source in projected.sources.iter().flatten() {
             if let Some(s) = &source.secret {
-                sources.push(VolumeSecret { secret: s.name.clone(), items: items(&s.items), optional: s.optional.unwrap_or(false) });
+                sources.push(VolumeSecret {
+                    secret: s.name.clone(),
+                    items: items(&s.items),
+                    optional: s.optional.unwrap_or(false),
+                });
             }
         }
     }
-    (!sources.is_empty()).then(|| SecretVolume { volume: volume.name.clone(), sources })
+    (!sources.is_empty()).then(|| SecretVolume {
+        volume: volume.name.clone(),
+        sources,
+    })
 }
 
 fn template_spec(template: &corev1::PodTemplateSpec) -> PodSpecInfo {
-    template.spec.as_ref().map(PodSpecInfo::from).unwrap_or_default()
+    template
+        .spec
+        .as_ref()
+        .map(PodSpecInfo::from)
+        .unwrap_or_default()
 }
 
-fn workload(kind: WorkloadKind, meta: &ObjectMeta, template: Option<&corev1::PodTemplateSpec>) -> Workload {
+fn workload(
+    kind: WorkloadKind,
+    meta: &ObjectMeta,
+    template: Option<&corev1::PodTemplateSpec>,
+) -> Workload {
     let (namespace, name) = name_and_namespace(meta);
-    Workload { id: WorkloadId { kind, namespace, name }, spec: template.map(template_spec).unwrap_or_default() }
+    Workload {
+        id: WorkloadId {
+            kind,
+            namespace,
+            name,
+        },
+        spec: template.map(template_spec).unwrap_or_default(),
+    }
 }
 
 impl From<&Deployment> for Workload {
     fn from(d: &Deployment) -> Self {
-        workload(WorkloadKind::Deployment, &d.metadata, Some(&d.spec.template))
+        workload(
+            WorkloadKind::Deployment,
+            &d.metadata,
+            Some(&d.spec.template),
+        )
     }
 }
 
 impl From<&StatefulSet> for Workload {
     fn from(s: &StatefulSet) -> Self {
-        workload(WorkloadKind::StatefulSet, &s.metadata, Some(&s.spec.template))
+        workload(
+            WorkloadKind::StatefulSet,
+            &s.metadata,
+            Some(&s.spec.template),
+        )
     }
 }
 
@@ -321,7 +412,11 @@ impl From<&DaemonSet> for Workload {
 impl From<&ReplicaSet> for ReplicaSetInfo {
     fn from(rs: &ReplicaSet) -> Self {
         let (namespace, name) = name_and_namespace(&rs.metadata);
-        ReplicaSetInfo { namespace, name, controller: controller_of(&rs.metadata) }
+        ReplicaSetInfo {
+            namespace,
+            name,
+            controller: controller_of(&rs.metadata),
+        }
     }
 }
 
@@ -337,7 +432,11 @@ impl From<&Pod> for PodInfo {
             .unwrap_or_default();
         let mut containers = BTreeMap::new();
         if let Some(status) = &pod.status {
-            let all = status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten());
+            let all = status
+                .init_container_statuses
+                .iter()
+                .flatten()
+                .chain(status.container_statuses.iter().flatten());
             for cs in all {
                 containers.insert(cs.name.clone(), container_state(cs.state.as_ref()));
             }
@@ -354,13 +453,21 @@ impl From<&Pod> for PodInfo {
 }
 
 fn container_state(state: Option<&corev1::ContainerState>) -> ContainerState {
-    let Some(state) = state else { return ContainerState::NotStarted };
+    let Some(state) = state else {
+        return ContainerState::NotStarted;
+    };
     if let Some(running) = &state.running {
-        ContainerState::Running { started_at: running.started_at.as_ref().map(|t| t.0) }
+        ContainerState::Running {
+            started_at: running.started_at.as_ref().map(|t| t.0),
+        }
     } else if let Some(waiting) = &state.waiting {
-        ContainerState::Waiting { reason: waiting.reason.clone().unwrap_or_default() }
+        ContainerState::Waiting {
+            reason: waiting.reason.clone().unwrap_or_default(),
+        }
     } else if let Some(terminated) = &state.terminated {
-        ContainerState::Terminated { reason: terminated.reason.clone().unwrap_or_default() }
+        ContainerState::Terminated {
+            reason: terminated.reason.clone().unwrap_or_default(),
+        }
     } else {
         ContainerState::NotStarted
     }

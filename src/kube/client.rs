@@ -32,13 +32,22 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
     let context = match &options.context {
         Some(name) => {
             if !kubeconfig.contexts.iter().any(|c| &c.name == name) {
-                return Err(Error::UnknownContext { context: name.clone() });
+                return Err(Error::UnknownContext {
+                    context: name.clone(),
+                });
             }
             name.clone()
         }
-        None => kubeconfig.current_context.clone().filter(|c| !c.is_empty()).ok_or(Error::NoCurrentContext)?,
+        None => kubeconfig
+            .current_context
+            .clone()
+            .filter(|c| !c.is_empty())
+            .ok_or(Error::NoCurrentContext)?,
     };
-    let config_options = KubeConfigOptions { context: Some(context.clone()), ..Default::default() };
+    let config_options = KubeConfigOptions {
+        context: Some(context.clone()),
+        ..Default::default()
+    };
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &config_options)
         .await
         .map_err(|e| kubeconfig_error(e, &context))?;
@@ -51,19 +60,31 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
     config.default_retry = true;
     let server = config.cluster_url.to_string();
     let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|e| Error::KubeconfigInvalid { reason: e.to_string() })?;
-    Ok(Connection { client, default_namespace, context, server })
+    let client = Client::try_from(config).map_err(|e| Error::KubeconfigInvalid {
+        reason: e.to_string(),
+    })?;
+    Ok(Connection {
+        client,
+        default_namespace,
+        context,
+        server,
+    })
 }
 
 fn load_kubeconfig(explicit: Option<&Path>) -> Result<Kubeconfig> {
     if let Some(path) = explicit {
         if !path.exists() {
-            return Err(Error::KubeconfigUnreadable { path: path.into(), reason: "no such file".into() });
+            return Err(Error::KubeconfigUnreadable {
+                path: path.into(),
+                reason: "no such file".into(),
+            });
         }
         return read_file(path);
     }
     let paths: Vec<PathBuf> = match std::env::var_os("KUBECONFIG") {
-        Some(list) if !list.is_empty() => std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()).collect(),
+        Some(list) if !list.is_empty() => std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect(),
         _ => home_kubeconfig().into_iter().collect(),
     };
     // kubectl skips files of the list that do not exist; the first file to set a value wins.
@@ -74,13 +95,21 @@ fn load_kubeconfig(explicit: Option<&Path>) -> Result<Kubeconfig> {
     let mut merged = Kubeconfig::default();
     for path in existing {
         let next = read_file(path)?;
-        merged = merged.merge(next).map_err(|e| Error::KubeconfigUnreadable { path: path.clone(), reason: e.to_string() })?;
+        merged = merged
+            .merge(next)
+            .map_err(|e| Error::KubeconfigUnreadable {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
     }
     Ok(merged)
 }
 
 fn read_file(path: &Path) -> Result<Kubeconfig> {
-    Kubeconfig::read_from(path).map_err(|e| Error::KubeconfigUnreadable { path: path.into(), reason: describe(&e) })
+    Kubeconfig::read_from(path).map_err(|e| Error::KubeconfigUnreadable {
+        path: path.into(),
+        reason: describe(&e),
+    })
 }
 
 fn home_kubeconfig() -> Option<PathBuf> {
@@ -99,8 +128,12 @@ fn describe(error: &KubeconfigError) -> String {
 
 fn kubeconfig_error(error: KubeconfigError, context: &str) -> Error {
     match error {
-        KubeconfigError::LoadContext(_) => Error::UnknownContext { context: context.into() },
+        KubeconfigError::LoadContext(_) => Error::UnknownContext {
+            context: context.into(),
+        },
         KubeconfigError::CurrentContextNotSet => Error::NoCurrentContext,
-        other => Error::KubeconfigInvalid { reason: format!("context {context:?}: {}", describe(&other)) },
+        other => Error::KubeconfigInvalid {
+            reason: format!("context {context:?}: {}", describe(&other)),
+        },
     }
 }

@@ -52,7 +52,11 @@ pub struct Action {
 
 impl Action {
     pub fn new(verb: &'static str, resource: &'static str, scope: &Scope) -> Self {
-        Action { verb, resource, scope: scope.describe() }
+        Action {
+            verb,
+            resource,
+            scope: scope.describe(),
+        }
     }
 }
 
@@ -60,7 +64,9 @@ impl Action {
 pub fn api_error(error: kube::Error, action: &Action, conn: &Connection) -> Error {
     match error {
         kube::Error::Api(status) => match status.code {
-            401 => Error::Unauthorized { context: conn.context.clone() },
+            401 => Error::Unauthorized {
+                context: conn.context.clone(),
+            },
             403 => Error::Forbidden {
                 verb: action.verb.into(),
                 resource: action.resource.into(),
@@ -71,8 +77,14 @@ pub fn api_error(error: kube::Error, action: &Action, conn: &Connection) -> Erro
                 message: status.message.clone(),
             },
         },
-        kube::Error::HyperError(e) => Error::Unreachable { server: conn.server.clone(), reason: e.to_string() },
-        kube::Error::Service(e) => Error::Unreachable { server: conn.server.clone(), reason: root_cause(e.as_ref()) },
+        kube::Error::HyperError(e) => Error::Unreachable {
+            server: conn.server.clone(),
+            reason: e.to_string(),
+        },
+        kube::Error::Service(e) => Error::Unreachable {
+            server: conn.server.clone(),
+            reason: root_cause(e.as_ref()),
+        },
         other => Error::Api {
             action: format!("{} {} in {}", action.verb, action.resource, action.scope),
             message: other.to_string(),
@@ -103,7 +115,10 @@ where
     let mut out = Vec::new();
     let mut params = params.clone().limit(PAGE_SIZE);
     loop {
-        let page = api.list(&params).await.map_err(|e| api_error(e, &action, conn))?;
+        let page = api
+            .list(&params)
+            .await
+            .map_err(|e| api_error(e, &action, conn))?;
         let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
         out.extend(page.items.into_iter().map(&mut map));
         match next {
@@ -116,7 +131,15 @@ where
 /// The API server's minor version, e.g. 37 for v1.37.2 (used for version-dependent kubelet rules).
 pub async fn server_minor_version(conn: &Connection) -> Result<u32> {
     let info = conn.client.apiserver_version().await.map_err(|e| {
-        api_error(e, &Action { verb: "get", resource: "version", scope: "the cluster".into() }, conn)
+        api_error(
+            e,
+            &Action {
+                verb: "get",
+                resource: "version",
+                scope: "the cluster".into(),
+            },
+            conn,
+        )
     })?;
     Ok(info.minor.trim_end_matches('+').parse().unwrap_or(u32::MAX))
 }

@@ -21,13 +21,58 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
     let client = &conn.client;
     let (secrets, deployments, stateful_sets, daemon_sets, replica_sets, pods) = tokio::try_join!(
         // Values are dropped page by page: only key names and change times are kept.
-        list_mapped(scope.api::<Secret>(client), &all, Action::new("list", "secrets", scope), conn, |s| SecretInfo::from(&s)),
-        list_mapped(scope.api::<Deployment>(client), &selected, Action::new("list", "deployments", scope), conn, |d| Workload::from(&d)),
-        list_mapped(scope.api::<StatefulSet>(client), &selected, Action::new("list", "statefulsets", scope), conn, |s| Workload::from(&s)),
-        list_mapped(scope.api::<DaemonSet>(client), &selected, Action::new("list", "daemonsets", scope), conn, |d| Workload::from(&d)),
-        list_mapped(scope.api::<ReplicaSet>(client), &all, Action::new("list", "replicasets", scope), conn, |r| ReplicaSetInfo::from(&r)),
-        list_mapped(scope.api::<Pod>(client), &selected, Action::new("list", "pods", scope), conn, |p| PodInfo::from(&p)),
+        list_mapped(
+            scope.api::<Secret>(client),
+            &all,
+            Action::new("list", "secrets", scope),
+            conn,
+            |s| SecretInfo::from(&s)
+        ),
+        list_mapped(
+            scope.api::<Deployment>(client),
+            &selected,
+            Action::new("list", "deployments", scope),
+            conn,
+            |d| Workload::from(&d)
+        ),
+        list_mapped(
+            scope.api::<StatefulSet>(client),
+            &selected,
+            Action::new("list", "statefulsets", scope),
+            conn,
+            |s| Workload::from(&s)
+        ),
+        list_mapped(
+            scope.api::<DaemonSet>(client),
+            &selected,
+            Action::new("list", "daemonsets", scope),
+            conn,
+            |d| Workload::from(&d)
+        ),
+        list_mapped(
+            scope.api::<ReplicaSet>(client),
+            &all,
+            Action::new("list", "replicasets", scope),
+            conn,
+            |r| ReplicaSetInfo::from(&r)
+        ),
+        list_mapped(
+            scope.api::<Pod>(client),
+            &selected,
+            Action::new("list", "pods", scope),
+            conn,
+            |p| PodInfo::from(&p)
+        ),
     )?;
-    let workloads = deployments.into_iter().chain(stateful_sets).chain(daemon_sets).collect();
-    Ok(Snapshot { secrets, workloads, replica_sets, pods })
+    let workloads = deployments
+        .into_iter()
+        .chain(stateful_sets)
+        .chain(daemon_sets)
+        .collect();
+    Ok(Snapshot {
+        secrets,
+        workloads,
+        replica_sets,
+        pods,
+    })
 }

@@ -20,13 +20,34 @@ pub fn init_terminal() {
 /// A kubectl-like table: no borders, upper-case headers, wrapped only on a terminal.
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_style(presets::NOTHING).set_header(headers.iter().map(|h| Cell::new(h)));
+    table
+        .load_style(presets::NOTHING)
+        .set_header(headers.iter().map(Cell::new));
     if std::io::stdout().is_terminal() {
         table.set_content_arrangement(ContentArrangement::Dynamic);
     } else {
-        table.force_no_tty().set_content_arrangement(ContentArrangement::Disabled);
+        table
+            .force_no_tty()
+            .set_content_arrangement(ContentArrangement::Disabled);
     }
     table
+}
+
+/// The table as text, kubectl-style: no padding at the line ends.
+pub fn table_lines(table: &Table) -> String {
+    table
+        .lines()
+        .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(&line).trim_end()))
+        .collect()
+}
+
+/// "1 pod", "3 pods".
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 /// A cell coloured only when colours are on.
@@ -62,10 +83,4 @@ pub fn write_stdout(text: &str) -> Result<()> {
 pub fn error(error: &Error) {
     let prefix = console::style("error:").red().bold().for_stderr();
     eprintln!("{prefix} {error}");
-}
-
-/// A warning on stderr.
-pub fn warning(message: &str) {
-    let prefix = console::style("warning:").yellow().bold().for_stderr();
-    eprintln!("{prefix} {message}");
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use comfy_table::{Cell, Color};
 use serde::Serialize;
 
-use super::{coloured, print_json, print_yaml, table, write_stdout};
+use super::{coloured, plural, print_json, print_yaml, table, write_stdout};
 use crate::cli::OutputFormat;
 use crate::core::drift::{Finding, Status, VerifyReport, WorkloadReport};
 use crate::error::Result;
@@ -21,7 +21,11 @@ struct Document<'a> {
 }
 
 pub fn report(report: &VerifyReport, output: OutputFormat, show_namespace: bool) -> Result<()> {
-    let document = Document { api_version: "kubectl-secrets.io/v1", kind: "VerifyReport", report };
+    let document = Document {
+        api_version: "kubectl-secrets.io/v1",
+        kind: "VerifyReport",
+        report,
+    };
     match output {
         OutputFormat::Json => print_json(&document),
         OutputFormat::Yaml => print_yaml(&document),
@@ -53,7 +57,11 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
     for workload in &report.workloads {
         for row in rows(workload, wide) {
             let mut cells = vec![
-                Cell::new(format!("{}/{}", workload.kind.as_str().to_lowercase(), workload.name)),
+                Cell::new(format!(
+                    "{}/{}",
+                    workload.kind.as_str().to_lowercase(),
+                    workload.name
+                )),
                 status_cell(row.status),
                 Cell::new(&row.secret),
                 Cell::new(&row.target),
@@ -69,19 +77,38 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
             table.add_row(cells);
         }
     }
-    let mut text = if report.workloads.is_empty() { "No workloads found in scope.\n".to_string() } else { format!("{table}\n") };
+    let mut text = if report.workloads.is_empty() {
+        "No workloads found in scope.\n".to_string()
+    } else {
+        super::table_lines(&table)
+    };
     let s = &report.summary;
     text.push_str(&format!(
-        "\n{} workloads, {} running containers checked: {} ok, {} stale, {} missing, {} shadowed\n",
-        s.workloads, s.containers_checked, s.ok, s.stale, s.missing, s.shadowed
+        "\n{}, {} checked: {} ok, {} stale, {} missing, {} shadowed\n",
+        plural(s.workloads, "workload"),
+        plural(s.containers_checked, "running container"),
+        s.ok,
+        s.stale,
+        s.missing,
+        s.shadowed
     ));
     if !report.unused_secrets.is_empty() {
         let names: Vec<String> = report
             .unused_secrets
             .iter()
-            .map(|r| if show_namespace { format!("{}/{}", r.namespace, r.name) } else { r.name.clone() })
+            .map(|r| {
+                if show_namespace {
+                    format!("{}/{}", r.namespace, r.name)
+                } else {
+                    r.name.clone()
+                }
+            })
             .collect();
-        text.push_str(&format!("Secrets without consumers ({}): {}\n", names.len(), names.join(", ")));
+        text.push_str(&format!(
+            "Secrets without consumers ({}): {}\n",
+            names.len(),
+            names.join(", ")
+        ));
     }
     text
 }
@@ -110,7 +137,10 @@ fn row(finding: &Finding) -> Row {
         status: finding.status,
         secret: finding.secret.clone(),
         target: target(finding),
-        evidence: finding.evidence.map(|e| e.as_str().to_string()).unwrap_or_default(),
+        evidence: finding
+            .evidence
+            .map(|e| e.as_str().to_string())
+            .unwrap_or_default(),
         pod: finding.pod.clone(),
         container: finding.container.clone(),
         detail: finding.detail.clone(),
@@ -124,16 +154,33 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
     if wide {
         rows.extend(workload.findings.iter().map(row));
     } else {
-        rows.extend(workload.findings.iter().filter(|f| f.pod.is_empty() && f.status != Status::Ok).map(row));
+        rows.extend(
+            workload
+                .findings
+                .iter()
+                .filter(|f| f.pod.is_empty() && f.status != Status::Ok)
+                .map(row),
+        );
         let mut per_secret: BTreeMap<(&str, &str), Vec<&Finding>> = BTreeMap::new();
         for f in workload.findings.iter().filter(|f| !f.pod.is_empty()) {
-            per_secret.entry((f.secret.as_str(), f.container.as_str())).or_default().push(f);
+            per_secret
+                .entry((f.secret.as_str(), f.container.as_str()))
+                .or_default()
+                .push(f);
         }
         for ((_, container), checks) in per_secret {
-            let stale: Vec<&&Finding> = checks.iter().filter(|f| f.status == Status::Stale).collect();
+            let stale: Vec<&&Finding> = checks
+                .iter()
+                .filter(|f| f.status == Status::Stale)
+                .collect();
             let Some(first) = stale.first() else { continue };
             let mut folded = row(first);
-            folded.detail = format!("{} of {} pods ({container}): {}", stale.len(), checks.len(), first.detail);
+            folded.detail = format!(
+                "{} of {} pods ({container}): {}",
+                stale.len(),
+                checks.len(),
+                first.detail
+            );
             rows.push(folded);
         }
     }
@@ -150,7 +197,11 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
             evidence: weakest_evidence(workload),
             pod: String::new(),
             container: String::new(),
-            detail: format!("{} pods, {} containers checked{auto}", workload.pods, workload.containers_checked),
+            detail: format!(
+                "{}, {} checked{auto}",
+                plural(workload.pods, "pod"),
+                plural(workload.containers_checked, "running container")
+            ),
         });
     }
     rows
@@ -158,5 +209,11 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
 
 /// For an all-ok workload: the weakest evidence among its checks (what the "ok" rests on).
 fn weakest_evidence(workload: &WorkloadReport) -> String {
-    workload.findings.iter().filter_map(|f| f.evidence).max().map(|e| e.as_str().to_string()).unwrap_or_default()
+    workload
+        .findings
+        .iter()
+        .filter_map(|f| f.evidence)
+        .max()
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_default()
 }

@@ -1,0 +1,51 @@
+# Thin wrapper over scripts/: every target is one script or one cargo command.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
+
+.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e fmt clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+deps: ## install what a fresh machine lacks
+	@scripts/install-deps.sh
+
+build: deps ## debug build of the plugin
+	cargo build
+
+release: deps ## release build of the plugin (target/release/kubectl-secrets)
+	cargo build --release
+
+testbed: deps ## build the test bed's binaries into .cache/bin (cold: ~8 min)
+	@scripts/build-testbed.sh
+
+cluster-up: deps ## start the local cluster; last line is the admin kubeconfig
+	@scripts/cluster-up.sh
+
+cluster-down: ## stop the local cluster and remove its state
+	@scripts/cluster-down.sh
+
+seeds: cluster-up ## (re)load the seed runbooks' scenarios
+	@scripts/load-seeds.sh "$(CLUSTER_KUBECONFIG)"
+
+demo: release testbed ## build everything, load the scenarios, show the plugin working
+	@scripts/demo.sh
+
+test: lint unit e2e ## everything CI runs: fmt, clippy, unit and CLI tests, e2e on the local cluster
+
+lint: deps
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+unit: deps
+	cargo test --bins --test cli
+
+e2e: deps testbed
+	KUBECTL_SECRETS_E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test --test e2e -- --test-threads 4
+
+fmt:
+	cargo fmt --all
+
+clean: cluster-down ## stop the cluster, remove build output (keeps .cache/bin)
+	cargo clean

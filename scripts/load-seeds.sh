@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Loads the seed runbooks' scenarios into the local cluster, one namespace per runbook in
+# ../shared/seeds/: their Secrets (fresh random values, plus a few placeholders kept on purpose
+# for audit) and the workloads that consume them, then a little drift, as it happens by hand.
+# Re-running replaces the namespaces with fresh ones.
+# Usage: scripts/load-seeds.sh KUBECONFIG
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+kubeconfig=${1:?usage: load-seeds.sh KUBECONFIG}
+bin=$("$root/scripts/build-testbed.sh")
+kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+namespaces=(video-conferencing aura-production intelliprompt chatbox platform)
+
+log() { echo "load-seeds: $*" >&2; }
+rand_b64() { openssl rand -base64 "$1" | tr -d '\n'; }
+rand_hex() { openssl rand -hex "$1"; }
+
+# secret NAMESPACE NAME KEY=VALUE...: applied from stdin, so no value is in any argv.
+secret() {
+  local ns=$1 name=$2; shift 2
+  {
+    printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: %s}\ntype: Opaque\ndata:\n' "$name" "$ns"
+    local pair
+    for pair in "$@"; do
+      printf '  %s: %s\n' "${pair%%=*}" "$(printf '%s' "${pair#*=}" | base64 -w0)"
+    done
+  } | kubectl apply -f - >/dev/null
+}
+
+# patch_key NAMESPACE SECRET KEY VALUE: what `kubectl patch secret` does in the runbooks.
+patch_key() {
+  printf '{"data":{"%s":"%s"}}' "$3" "$(printf '%s' "$4" | base64 -w0)" \
+    | kubectl patch secret "$2" -n "$1" --type merge --patch-file /dev/stdin >/dev/null
+}
+
+log "replacing namespaces: ${namespaces[*]}"
+kubectl delete namespace "${namespaces[@]}" --ignore-not-found --wait=true --timeout=120s >/dev/null
+for ns in "${namespaces[@]}"; do
+  kubectl create namespace "$ns" >/dev/null
+  kubectl label namespace "$ns" kubectl-secrets.io/seed=true >/dev/null
+done
+
+# 000 video conferencing: the Auth0 secret still holds the runbook's placeholder.
+vc_db=$(rand_b64 24)
+secret video-conferencing backend-secrets \
+  "JWT_SECRET=$(rand_b64 48)" "REDIS_PASSWORD=$(rand_b64 32)" \
+  "AUTH0_CLIENT_SECRET=<Paste Auth0 Secret Here>" \
+  "DATABASE_URL=postgresql://vc:${vc_db}@postgres:5432/video_conferencing"
+
+# 001 Aura: the database and Redis passwords are embedded in backend-secrets' URIs.
+aura_db=$(rand_b64 24); aura_redis=$(rand_b64 24)
+secret aura-production backend-secrets \
+  "JWT_SECRET_KEY=$(rand_hex 32)" \
+  "POSTGRES_DB_URI=postgresql+psycopg://aura:${aura_db}@postgres:5432/aura_db" \
+  "REDIS_URL=redis://:${aura_redis}@redis:6379/0"
+secret aura-production postgres-secrets "postgres-user=aura" "postgres-password=$aura_db" "postgres-db=aura_db"
+secret aura-production redis-secrets "redis-password=$aura_redis" "redis-url=redis://:${aura_redis}@redis:6379/0"
+
+# 002 IntelliPrompt: the OpenAI key is still the runbook's example.
+secret intelliprompt api-keys "openai=sk-xxx" "anthropic=sk-ant-$(rand_hex 24)"
+secret intelliprompt db-credentials "username=intelliprompt" "password=$(rand_b64 32)"
+
+# 004 chatbox: the S3 access key is still a placeholder; LLM_PROVIDER_3_API_KEY was never added.
+secret chatbox chat-secrets \
+  "JWT_SECRET=$(rand_b64 32)" "ENCRYPTION_KEY=$(rand_b64 32)" \
+  "S3_ACCESS_KEY_ID=your-s3-access-key" "S3_SECRET_ACCESS_KEY=$(rand_b64 30)" \
+  "SMTP_USER=notifications" "SMTP_PASS=$(rand_b64 18)" \
+  "SMS_ACCOUNT_SID=AC$(rand_hex 16)" "SMS_AUTH_TOKEN=$(rand_hex 16)" \
+  "LLM_PROVIDER_1_API_KEY=sk-$(rand_hex 24)" "LLM_PROVIDER_2_API_KEY=sk-ant-$(rand_hex 24)"
+
+# 003 zero-downtime rotation: versioned JWT keys with an active-key pointer.
+secret platform postgresql-credentials "username=backend" "password=$(rand_b64 32)"
+secret platform redis-credentials "username=backend" "password=$(rand_b64 32)"
+secret platform jwt-keys "jwt-secret-v1=$(rand_b64 64)" "active-key=jwt-secret-v1"
+
+for ns in "${namespaces[@]}"; do
+  kubectl apply -n "$ns" -f "$root/scripts/seeds/$ns.yaml" >/dev/null
+done
+log "waiting for the workloads to roll out"
+for ns in "${namespaces[@]}"; do
+  for w in $(kubectl get deployments,statefulsets,daemonsets -n "$ns" -o name); do
+    kubectl rollout status -n "$ns" "$w" --timeout=120s >/dev/null
+  done
+done
+
+# Drift, the way it happens by hand (container start times have one-second resolution).
+sleep 1.5
+# 001: the JWT key was changed with `kubectl apply`, and nobody restarted the backend.
+patch_key aura-production backend-secrets JWT_SECRET_KEY "$(rand_hex 32)"
+# 002: the database password was patched and only the backend restarted, as the runbook says.
+patch_key intelliprompt db-credentials password "$(rand_b64 32)"
+kubectl rollout restart deployment/backend -n intelliprompt >/dev/null
+kubectl rollout status deployment/backend -n intelliprompt --timeout=120s >/dev/null
+# 003: the Redis password changed; the node agent reads it through a subPath mount.
+patch_key platform redis-credentials password "$(rand_b64 32)"
+kubectl rollout restart deployment/backend -n platform >/dev/null
+kubectl rollout status deployment/backend -n platform --timeout=120s >/dev/null
+log "loaded ${#namespaces[@]} namespaces"

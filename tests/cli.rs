@@ -1,0 +1,150 @@
+//! CLI behaviour that needs no cluster: help, version, overview, kubeconfig errors, exit codes.
+
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run the binary with a HOME and KUBECONFIG of our choosing (nothing from the real machine).
+fn run(args: &[&str], kubeconfig: Option<&std::path::Path>) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
+    cmd.args(args).env("HOME", home.path()).env("NO_COLOR", "1");
+    match kubeconfig {
+        Some(path) => cmd.env("KUBECONFIG", path),
+        None => cmd.env_remove("KUBECONFIG"),
+    };
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn kubeconfig_file(server: &str, contexts: &[&str]) -> tempfile::NamedTempFile {
+    let mut text = format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\nusers:\n- name: u\n  user:\n    token: t0ken-not-printed\ncontexts:\n");
+    for ctx in contexts {
+        text.push_str(&format!(
+            "- name: {ctx}\n  context: {{cluster: c, user: u, namespace: team-a}}\n"
+        ));
+    }
+    text.push_str(&format!("current-context: {}\n", contexts[0]));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+#[test]
+fn no_arguments_shows_an_overview_on_stdout() {
+    let out = run(&[], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("verify") && out.stdout.contains("Exit codes"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn help_and_version_never_read_a_kubeconfig() {
+    let broken = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(broken.path(), "{{{ not yaml").unwrap();
+    for args in [&["--help"][..], &["verify", "--help"], &["--version"]] {
+        let out = run(args, Some(broken.path()));
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.is_empty(), "{args:?}: {}", out.stderr);
+    }
+    let help = run(&["verify", "--help"], None);
+    assert!(
+        help.stdout
+            .contains("kubectl secrets verify -n video-conferencing"),
+        "examples from the runbooks: {}",
+        help.stdout
+    );
+    assert!(run(&["--version"], None)
+        .stdout
+        .starts_with("kubectl-secrets "));
+}
+
+#[test]
+fn missing_kubeconfig_is_a_clear_config_error() {
+    let out = run(&["verify"], None);
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr.contains("no kubeconfig found") && out.stderr.contains("--kubeconfig"),
+        "{}",
+        out.stderr
+    );
+    let explicit = run(&["verify", "--kubeconfig", "/nonexistent/config"], None);
+    assert_eq!(explicit.code, 3);
+    assert!(
+        explicit.stderr.contains("/nonexistent/config"),
+        "{}",
+        explicit.stderr
+    );
+}
+
+#[test]
+fn unknown_context_names_the_context_and_the_fix() {
+    let config = kubeconfig_file("https://127.0.0.1:1", &["prod"]);
+    let out = run(&["verify", "--context", "staging"], Some(config.path()));
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr.contains("\"staging\"") && out.stderr.contains("get-contexts"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn malformed_kubeconfig_does_not_echo_its_content() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "apiVersion: v1\nusers: [ {name: u, user: {token: s3cr3t-token-value}\n",
+    )
+    .unwrap();
+    let out = run(&["verify"], Some(file.path()));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(!out.stderr.contains("s3cr3t-token-value"), "{}", out.stderr);
+}
+
+#[test]
+fn unreachable_server_exits_4_and_names_it() {
+    let config = kubeconfig_file("https://127.0.0.1:1", &["prod"]);
+    let out = run(&["verify", "--request-timeout", "5s"], Some(config.path()));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("127.0.0.1:1"), "{}", out.stderr);
+    assert!(!out.stderr.contains("t0ken-not-printed"));
+}
+
+#[test]
+fn kubeconfig_list_skips_missing_files_like_kubectl() {
+    let config = kubeconfig_file("https://127.0.0.1:1", &["prod"]);
+    let list =
+        std::env::join_paths([std::path::Path::new("/nonexistent/a"), config.path()]).unwrap();
+    let out = run(
+        &["verify", "--request-timeout", "2s"],
+        Some(std::path::Path::new(&list)),
+    );
+    assert_eq!(
+        out.code, 4,
+        "reached the server of the second file: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let out = run(&["verify", "-o", "xml"], None);
+    assert_eq!(out.code, 2);
+    let out = run(&["verify", "-n", "a", "-A"], None);
+    assert_eq!(out.code, 2);
+    let out = run(&["verify", "--request-timeout", "soon"], None);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("30s"), "{}", out.stderr);
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests against the real local cluster (scripts/cluster-up.sh): each builds a
+//! scenario, runs the real binary, and checks what a user would: exit code, stdout, stderr,
+//! the cluster afterwards, and that no secret value was printed.
+
+mod support;
+mod testbed;
+mod verify;

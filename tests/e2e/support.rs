@@ -1,0 +1,382 @@
+//! Test-bed helpers: a throw-away namespace per test, objects made with the kube client, the
+//! real binary run as a user would, and the leak check every test ends with.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::ByteString;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{json, Value};
+
+pub struct Cluster {
+    pub admin_kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    /// Another test user's kubeconfig (reader, patcher, limited), made by cluster-up.
+    pub fn kubeconfig_of(&self, user: &str) -> PathBuf {
+        self.admin_kubeconfig
+            .with_file_name(format!("{user}.kubeconfig"))
+    }
+}
+
+/// The local cluster: from `make e2e`, or started here (idempotent) when run by plain cargo.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let path = match std::env::var("KUBECTL_SECRETS_E2E_KUBECONFIG") {
+            Ok(path) if !path.is_empty() => PathBuf::from(path),
+            _ => {
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster-up.sh");
+                let out = Command::new("bash")
+                    .arg(script)
+                    .output()
+                    .expect("run scripts/cluster-up.sh");
+                assert!(
+                    out.status.success(),
+                    "cluster-up failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
+                PathBuf::from(stdout.lines().last().expect("kubeconfig path").trim())
+            }
+        };
+        assert!(
+            path.exists(),
+            "kubeconfig {path:?} does not exist: is the local cluster up (make cluster-up)?"
+        );
+        Cluster {
+            admin_kubeconfig: path,
+        }
+    })
+}
+
+pub async fn client_for(kubeconfig: &Path) -> Client {
+    let kc = Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    Client::try_from(config).expect("client")
+}
+
+pub async fn admin() -> Client {
+    client_for(&cluster().admin_kubeconfig).await
+}
+
+/// What one run of the binary printed, and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// No secret value, nor its base64 form, appears in anything the tool printed.
+    pub fn assert_no_leak<S: AsRef<str>>(&self, values: impl IntoIterator<Item = S>) {
+        use base64::Engine as _;
+        for value in values {
+            let value = value.as_ref();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+            for (stream, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+                assert!(
+                    !text.contains(value),
+                    "a secret value leaked into {stream}:\n{text}"
+                );
+                assert!(
+                    !text.contains(&encoded),
+                    "a base64-encoded secret value leaked into {stream}:\n{text}"
+                );
+            }
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Run `kubectl-secrets ARGS` as a user would, with the given kubeconfig.
+pub fn run_with(kubeconfig: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run kubectl-secrets");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A random value that must never be printed: tests plant it in Secrets and check every output.
+pub fn canary(label: &str) -> String {
+    use rand::Rng as _;
+    let suffix: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
+    format!("canary-{label}-{suffix}")
+}
+
+/// A namespace of its own for one test, deleted (without waiting) when the test ends.
+pub struct TestNamespace {
+    pub name: String,
+    pub client: Client,
+}
+
+impl TestNamespace {
+    pub async fn new(prefix: &str) -> Self {
+        use rand::Rng as _;
+        let suffix: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(6)
+            .map(char::from)
+            .collect();
+        let name = format!("e2e-{prefix}-{}", suffix.to_lowercase());
+        let client = admin().await;
+        let ns: Namespace = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"kubectl-secrets.io/e2e": "true"}}
+        }))
+        .unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
+        TestNamespace { name, client }
+    }
+
+    /// Run the binary as admin in this namespace.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["-n", &self.name]);
+        run_with(&cluster().admin_kubeconfig, &full)
+    }
+
+    pub async fn secret(&self, name: &str, data: &[(&str, &str)]) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.name);
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+    }
+
+    /// Change keys the way `kubectl patch secret` does (a different field manager).
+    pub async fn patch_secret(&self, name: &str, data: &[(&str, &str)]) {
+        use base64::Engine as _;
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.name);
+        let encoded: BTreeMap<&str, String> = data
+            .iter()
+            .map(|(k, v)| (*k, base64::engine::general_purpose::STANDARD.encode(v)))
+            .collect();
+        let params = PatchParams {
+            field_manager: Some("kubectl-patch".into()),
+            ..Default::default()
+        };
+        api.patch(name, &params, &Patch::Merge(json!({"data": encoded})))
+            .await
+            .expect("patch secret");
+    }
+
+    pub async fn create_deployment(&self, deployment: Value) {
+        let d: Deployment = serde_json::from_value(deployment).expect("deployment json");
+        Api::<Deployment>::namespaced(self.client.clone(), &self.name)
+            .create(&PostParams::default(), &d)
+            .await
+            .expect("create deployment");
+    }
+
+    pub async fn create_stateful_set(&self, stateful_set: Value) {
+        let s: StatefulSet = serde_json::from_value(stateful_set).expect("statefulset json");
+        Api::<StatefulSet>::namespaced(self.client.clone(), &self.name)
+            .create(&PostParams::default(), &s)
+            .await
+            .expect("create statefulset");
+    }
+
+    pub async fn create_daemon_set(&self, daemon_set: Value) {
+        let d: DaemonSet = serde_json::from_value(daemon_set).expect("daemonset json");
+        Api::<DaemonSet>::namespaced(self.client.clone(), &self.name)
+            .create(&PostParams::default(), &d)
+            .await
+            .expect("create daemonset");
+    }
+
+    /// Wait until every pod of the workload is updated and ready (polling, bounded).
+    pub async fn wait_ready(&self, kind: &str, name: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            if self.is_ready(kind, name).await {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{kind}/{name} in {} did not become ready in 90 s",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn is_ready(&self, kind: &str, name: &str) -> bool {
+        let ns = &self.name;
+        match kind {
+            "deployment" => {
+                let d = Api::<Deployment>::namespaced(self.client.clone(), ns)
+                    .get(name)
+                    .await
+                    .expect("get deployment");
+                let want = d.spec.replicas.unwrap_or(1);
+                let s = d.status.unwrap_or_default();
+                s.observed_generation == d.metadata.generation
+                    && s.updated_replicas == Some(want)
+                    && s.ready_replicas == Some(want)
+                    && s.replicas == Some(want)
+            }
+            "statefulset" => {
+                let d = Api::<StatefulSet>::namespaced(self.client.clone(), ns)
+                    .get(name)
+                    .await
+                    .expect("get statefulset");
+                let want = d.spec.replicas.unwrap_or(1);
+                let s = d.status.unwrap_or_default();
+                s.observed_generation == d.metadata.generation
+                    && s.ready_replicas == Some(want)
+                    && s.updated_replicas == Some(want)
+                    && s.current_revision == s.update_revision
+            }
+            "daemonset" => {
+                let d = Api::<DaemonSet>::namespaced(self.client.clone(), ns)
+                    .get(name)
+                    .await
+                    .expect("get daemonset");
+                let s = d.status.unwrap_or_default();
+                s.observed_generation == d.metadata.generation
+                    && s.desired_number_scheduled > 0
+                    && s.number_ready == s.desired_number_scheduled
+                    && s.updated_number_scheduled == Some(s.desired_number_scheduled)
+            }
+            other => panic!("unknown workload kind {other}"),
+        }
+    }
+
+    /// Grant a test user a Role in this namespace only.
+    pub fn grant(&self, user: &str, rules: Value) {
+        let manifest = json!({
+            "apiVersion": "v1", "kind": "List", "items": [
+                {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                 "metadata": {"name": format!("e2e-{user}"), "namespace": self.name}, "rules": rules},
+                {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": format!("e2e-{user}"), "namespace": self.name},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": format!("e2e-{user}")},
+                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
+            ]
+        });
+        kubectl_apply(&manifest.to_string());
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let _ = Command::new(kubectl_path())
+            .args(["--kubeconfig"])
+            .arg(&cluster().admin_kubeconfig)
+            .args(["delete", "namespace", &self.name, "--wait=false"])
+            .output();
+    }
+}
+
+/// The test bed's own kubectl (built by scripts/build-testbed.sh).
+pub fn kubectl_path() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-testbed.sh"))
+        .output()
+        .expect("run build-testbed.sh");
+    let dir = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    PathBuf::from(dir).join("kubectl")
+}
+
+fn kubectl_apply(manifest: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&cluster().admin_kubeconfig)
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl apply");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "kubectl apply failed");
+}
+
+/// A Deployment manifest: `containers` is the list of container specs (env, envFrom, mounts).
+pub fn deployment(name: &str, replicas: i32, pod_spec: Value) -> Value {
+    json!({
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}
+        }
+    })
+}
+
+pub fn stateful_set(name: &str, replicas: i32, pod_spec: Value) -> Value {
+    json!({
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": name,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}
+        }
+    })
+}
+
+pub fn daemon_set(name: &str, pod_spec: Value) -> Value {
+    json!({
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}
+        }
+    })
+}
+
+/// Container start times and managedFields times have one-second resolution: wait past the
+/// next second so "before" and "after" are unambiguous.
+pub async fn next_second() {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+}

@@ -1,0 +1,355 @@
+//! `kubectl secrets verify` on the real cluster: every status, every workload kind, scopes,
+//! output formats, permissions, and never a value in the output.
+
+use serde_json::{json, Value};
+
+use crate::support::{
+    canary, cluster, daemon_set, deployment, next_second, run_with, stateful_set, TestNamespace,
+};
+
+fn env_from(secret: &str) -> Value {
+    json!([{"secretRef": {"name": secret}}])
+}
+
+fn key_ref(var: &str, secret: &str, key: &str) -> Value {
+    json!({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+}
+
+/// The JSON report's entry for one workload.
+fn workload<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
+    report["workloads"]
+        .as_array()
+        .expect("workloads array")
+        .iter()
+        .find(|w| w["kind"] == kind && w["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} not in report: {report:#}"))
+}
+
+fn table_row<'a>(stdout: &'a str, workload: &str, status: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| {
+            l.split_whitespace().next() == Some(workload)
+                && l.split_whitespace().nth(1) == Some(status)
+        })
+        .unwrap_or_else(|| panic!("no {status} row for {workload}:\n{stdout}"))
+}
+
+#[tokio::test]
+async fn reports_stale_missing_shadowed_and_ok_deployments() {
+    let ns = TestNamespace::new("verify-statuses").await;
+    let (token, api_key, edited) = (canary("token"), canary("api-key"), canary("edited"));
+    ns.secret("app", &[("TOKEN", &token), ("API_KEY", &api_key)])
+        .await;
+    ns.create_deployment(deployment(
+        "api",
+        2,
+        json!({"containers": [{"name": "api", "image": "api", "envFrom": env_from("app")}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "api").await;
+    next_second().await;
+    ns.patch_secret("app", &[("TOKEN", &edited)]).await;
+    next_second().await;
+
+    let shadowed = json!({"containers": [{"name": "web", "image": "web", "envFrom": env_from("app"),
+        "env": [{"name": "TOKEN", "value": "from-config"}]}]});
+    let missing = json!({"containers": [{"name": "worker", "image": "worker", "env": [key_ref("OPENAI_API_KEY", "app", "openai")]}]});
+    let fresh =
+        json!({"containers": [{"name": "fresh", "image": "fresh", "envFrom": env_from("app")}]});
+    ns.create_deployment(deployment("web", 1, shadowed)).await;
+    ns.create_deployment(deployment("worker", 1, missing)).await;
+    ns.create_deployment(deployment("fresh", 1, fresh)).await;
+    for name in ["web", "worker", "fresh"] {
+        ns.wait_ready("deployment", name).await;
+    }
+
+    let table = ns.run(&["verify"]);
+    assert_eq!(table.code, 1, "stale and missing mean exit 1: {table:?}");
+    let stale_row = table_row(&table.stdout, "deployment/api", "stale");
+    assert!(
+        stale_row.contains("TOKEN")
+            && stale_row.contains("time")
+            && stale_row.contains("2 of 2 pods"),
+        "{stale_row}"
+    );
+    let missing_row = table_row(&table.stdout, "deployment/worker", "missing");
+    assert!(
+        missing_row.contains("OPENAI_API_KEY") && missing_row.contains("does not have"),
+        "{missing_row}"
+    );
+    let shadowed_row = table_row(&table.stdout, "deployment/web", "shadowed");
+    assert!(shadowed_row.contains("literal value"), "{shadowed_row}");
+    table_row(&table.stdout, "deployment/fresh", "ok");
+    assert!(table.stdout.contains("4 workloads"), "{}", table.stdout);
+    table.assert_no_leak([&token, &api_key, &edited]);
+
+    let json = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(json.code, 1);
+    let report = json.json();
+    assert_eq!(report["apiVersion"], "kubectl-secrets.io/v1");
+    assert_eq!(report["kind"], "VerifyReport");
+    assert_eq!(workload(&report, "Deployment", "api")["status"], "stale");
+    assert_eq!(
+        workload(&report, "Deployment", "worker")["status"],
+        "missing"
+    );
+    assert_eq!(workload(&report, "Deployment", "web")["status"], "shadowed");
+    assert_eq!(workload(&report, "Deployment", "fresh")["status"], "ok");
+    let stale_pods: Vec<&Value> = workload(&report, "Deployment", "api")["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "stale")
+        .collect();
+    assert_eq!(stale_pods.len(), 2, "one stale finding per pod");
+    assert!(stale_pods.iter().all(
+        |f| f["evidence"] == "time" && f["pod"].as_str().is_some_and(|p| p.starts_with("api-"))
+    ));
+    assert_eq!(report["summary"]["stale"], 1);
+    assert_eq!(report["summary"]["missing"], 1);
+    assert_eq!(report["summary"]["shadowed"], 1);
+    assert_eq!(report["summary"]["ok"], 1);
+    json.assert_no_leak([&token, &api_key, &edited]);
+
+    let yaml = ns.run(&["verify", "-o", "yaml"]);
+    assert_eq!(yaml.code, 1);
+    assert!(
+        yaml.stdout.contains("kind: VerifyReport") && yaml.stdout.contains("status: stale"),
+        "{}",
+        yaml.stdout
+    );
+    yaml.assert_no_leak([&token, &api_key, &edited]);
+
+    let wide = ns.run(&["verify", "-o", "wide"]);
+    assert!(
+        wide.stdout.lines().next().unwrap().contains("POD"),
+        "{}",
+        wide.stdout
+    );
+    assert_eq!(
+        wide.stdout
+            .lines()
+            .filter(|l| l.starts_with("deployment/api ") && l.contains(" stale "))
+            .count(),
+        2
+    );
+    wide.assert_no_leak([&token, &api_key, &edited]);
+}
+
+#[tokio::test]
+async fn stateful_sets_and_daemon_sets_env_and_sub_path_go_stale_volumes_do_not() {
+    let ns = TestNamespace::new("verify-kinds").await;
+    let (password, new_password) = (canary("password"), canary("new-password"));
+    ns.secret("db", &[("password", &password)]).await;
+    let sts = json!({"containers": [{"name": "postgres", "image": "postgres", "env": [key_ref("POSTGRES_PASSWORD", "db", "password")]}]});
+    let sub_path = json!({
+        "containers": [{"name": "agent", "image": "agent",
+            "volumeMounts": [{"name": "db", "mountPath": "/etc/agent/password", "subPath": "password"}]}],
+        "volumes": [{"name": "db", "secret": {"secretName": "db"}}]
+    });
+    let volume = json!({
+        "containers": [{"name": "reader", "image": "reader", "volumeMounts": [{"name": "db", "mountPath": "/etc/db"}]}],
+        "volumes": [{"name": "db", "projected": {"sources": [{"secret": {"name": "db"}}]}}]
+    });
+    ns.create_stateful_set(stateful_set("postgres", 2, sts))
+        .await;
+    ns.create_daemon_set(daemon_set("agent", sub_path)).await;
+    ns.create_daemon_set(daemon_set("reader", volume)).await;
+    ns.wait_ready("statefulset", "postgres").await;
+    ns.wait_ready("daemonset", "agent").await;
+    ns.wait_ready("daemonset", "reader").await;
+
+    let before = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(
+        before.code, 0,
+        "all fresh before the change: {}",
+        before.stdout
+    );
+
+    next_second().await;
+    ns.patch_secret("db", &[("password", &new_password)]).await;
+    let after = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(after.code, 1);
+    let report = after.json();
+    assert_eq!(
+        workload(&report, "StatefulSet", "postgres")["status"],
+        "stale"
+    );
+    let agent = workload(&report, "DaemonSet", "agent");
+    assert_eq!(agent["status"], "stale");
+    assert!(agent["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["via"] == "subPathMount"));
+    let reader = workload(&report, "DaemonSet", "reader");
+    assert_eq!(
+        reader["status"], "ok",
+        "volumes update in place: {reader:#}"
+    );
+    assert_eq!(reader["autoUpdating"], json!(["db"]));
+    after.assert_no_leak([&password, &new_password]);
+    before.assert_no_leak([&password, &new_password]);
+}
+
+#[tokio::test]
+async fn exact_evidence_from_revision_annotations() {
+    let ns = TestNamespace::new("verify-exact").await;
+    let (v1, v2) = (canary("v1"), canary("v2"));
+    ns.secret("jwt", &[("JWT_SECRET", &v1)]).await;
+    let with_revision = |name: &str, revision: u64| {
+        let mut d = deployment(
+            name,
+            1,
+            json!({"containers": [{"name": "app", "image": "app", "envFrom": env_from("jwt")}]}),
+        );
+        d["spec"]["template"]["metadata"]["annotations"] =
+            json!({"kubectl-secrets.io/secret-revisions": format!("{{\"jwt\":{revision}}}")});
+        d
+    };
+    ns.create_deployment(with_revision("old", 1)).await;
+    ns.wait_ready("deployment", "old").await;
+    next_second().await;
+    // What rotate writes: new data, a revision and the time, in one change.
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(ns.client.clone(), &ns.name);
+    let patch = json!({
+        "metadata": {"annotations": {"kubectl-secrets.io/revision": "2", "kubectl-secrets.io/rotated-at": jiff::Timestamp::now().to_string()}},
+        "stringData": {"JWT_SECRET": v2}
+    });
+    api.patch(
+        "jwt",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(patch),
+    )
+    .await
+    .unwrap();
+    next_second().await;
+    ns.create_deployment(with_revision("new", 2)).await;
+    ns.wait_ready("deployment", "new").await;
+
+    let run = ns.run(&["verify", "-o", "json"]);
+    let report = run.json();
+    let old = workload(&report, "Deployment", "old");
+    assert_eq!(old["status"], "stale");
+    assert_eq!(old["findings"][0]["evidence"], "exact", "{old:#}");
+    let new = workload(&report, "Deployment", "new");
+    assert_eq!(new["status"], "ok");
+    assert_eq!(new["findings"][0]["evidence"], "exact", "{new:#}");
+    run.assert_no_leak([&v1, &v2]);
+}
+
+#[tokio::test]
+async fn selector_secret_filter_and_all_namespaces() {
+    let ns = TestNamespace::new("verify-scope").await;
+    let (a, b) = (canary("a"), canary("b"));
+    ns.secret("alpha", &[("A", &a)]).await;
+    ns.secret("beta", &[("B", &b)]).await;
+    ns.secret("lonely", &[("C", &a)]).await;
+    ns.create_deployment(deployment(
+        "one",
+        1,
+        json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("alpha")}]}),
+    ))
+    .await;
+    ns.create_deployment(deployment(
+        "two",
+        1,
+        json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("beta")}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "one").await;
+    ns.wait_ready("deployment", "two").await;
+
+    let all = ns.run(&["verify", "-o", "json"]).json();
+    assert_eq!(all["workloads"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        all["unusedSecrets"],
+        json!([{"namespace": ns.name, "name": "lonely"}])
+    );
+
+    let selected = ns.run(&["verify", "-l", "app=two", "-o", "json"]);
+    let selected_report = selected.json();
+    let names: Vec<&str> = selected_report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["two"]);
+
+    let by_secret = ns.run(&["verify", "alpha"]);
+    assert_eq!(by_secret.code, 0);
+    assert!(
+        by_secret.stdout.contains("deployment/one") && !by_secret.stdout.contains("deployment/two"),
+        "{}",
+        by_secret.stdout
+    );
+
+    let unknown = ns.run(&["verify", "nope"]);
+    assert_eq!(unknown.code, 6);
+    assert!(
+        unknown
+            .stderr
+            .contains(&format!("secret {}/nope not found", ns.name)),
+        "{}",
+        unknown.stderr
+    );
+
+    let everywhere = run_with(&cluster().admin_kubeconfig, &["verify", "-A", "-o", "json"]);
+    assert!(
+        everywhere.code == 0 || everywhere.code == 1,
+        "{everywhere:?}"
+    );
+    let report = everywhere.json();
+    let ours: Vec<&Value> = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["namespace"] == ns.name.as_str())
+        .collect();
+    assert_eq!(ours.len(), 2);
+    for run in [&selected, &by_secret, &unknown, &everywhere] {
+        run.assert_no_leak([&a, &b]);
+    }
+}
+
+#[tokio::test]
+async fn a_user_without_cluster_wide_list_gets_a_clear_error() {
+    let ns = TestNamespace::new("verify-rbac").await;
+    let value = canary("rbac");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    ns.create_deployment(deployment(
+        "api",
+        1,
+        json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("app")}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "api").await;
+    ns.grant(
+        "limited",
+        json!([
+            {"apiGroups": [""], "resources": ["secrets", "pods"], "verbs": ["list"]},
+            {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "verbs": ["list"]}
+        ]),
+    );
+    let limited = cluster().kubeconfig_of("limited");
+
+    let cluster_wide = run_with(&limited, &["verify", "-A"]);
+    assert_eq!(cluster_wide.code, 5, "{cluster_wide:?}");
+    assert!(
+        cluster_wide.stderr.contains("not allowed to list")
+            && cluster_wide.stderr.contains("in all namespaces"),
+        "{}",
+        cluster_wide.stderr
+    );
+    assert!(cluster_wide.stdout.is_empty());
+
+    let in_namespace = run_with(&limited, &["verify", "-n", &ns.name]);
+    assert_eq!(in_namespace.code, 0, "{in_namespace:?}");
+    assert!(in_namespace.stdout.contains("deployment/api"));
+    for run in [&cluster_wide, &in_namespace] {
+        run.assert_no_leak([&value]);
+    }
+}
