@@ -46,6 +46,8 @@ secret video-conferencing backend-secrets \
   "JWT_SECRET=$(rand_b64 48)" "REDIS_PASSWORD=$(rand_b64 32)" \
   "AUTH0_CLIENT_SECRET=<Paste Auth0 Secret Here>" \
   "DATABASE_URL=postgresql://vc:${vc_db}@postgres:5432/video_conferencing"
+# ...and the TURN server credentials of an old release that nothing uses any more.
+secret video-conferencing turn-credentials "TURN_USERNAME=sfu" "TURN_PASSWORD=$(rand_b64 24)"
 
 # 001 Aura: the database and Redis passwords are embedded in backend-secrets' URIs.
 aura_db=$(rand_b64 24); aura_redis=$(rand_b64 24)

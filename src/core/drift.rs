@@ -479,3 +479,277 @@ fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
         unused_secrets,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::core::model::{ContainerSpec, EnvFrom, EnvValue, EnvVar, OwnerRef};
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn secret(name: &str, keys: &[&str], changed: i64) -> SecretInfo {
+        SecretInfo {
+            namespace: "ns".into(),
+            name: name.into(),
+            type_: "Opaque".into(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            data_changed_at: Some(at(changed)),
+            ..Default::default()
+        }
+    }
+
+    fn rotated(mut s: SecretInfo, revision: u64, at_second: i64) -> SecretInfo {
+        s.revision = Some(revision);
+        s.rotated_at = Some(at(at_second));
+        s.data_changed_at = Some(at(at_second));
+        s
+    }
+
+    fn env_from_spec(secret: &str) -> PodSpecInfo {
+        PodSpecInfo {
+            containers: vec![ContainerSpec {
+                name: "app".into(),
+                env_from: vec![EnvFrom::Secret {
+                    name: secret.into(),
+                    prefix: String::new(),
+                    optional: false,
+                }],
+                ..Default::default()
+            }],
+            volumes: vec![],
+        }
+    }
+
+    fn pod(name: &str, owner: Option<(&str, &str)>, spec: PodSpecInfo, started: i64) -> PodInfo {
+        PodInfo {
+            namespace: "ns".into(),
+            name: name.into(),
+            controller: owner.map(|(kind, name)| OwnerRef {
+                kind: kind.into(),
+                name: name.into(),
+            }),
+            spec,
+            secret_revisions: BTreeMap::new(),
+            containers: [(
+                "app".to_string(),
+                ContainerState::Running {
+                    started_at: Some(at(started)),
+                },
+            )]
+            .into(),
+        }
+    }
+
+    fn options() -> Options<'static> {
+        Options {
+            policy: EnvNamePolicy::Relaxed,
+            secret: None,
+            report_unused: true,
+        }
+    }
+
+    /// The verdict without its explanation.
+    fn judge(
+        s: &SecretInfo,
+        pod_revision: Option<u64>,
+        started: Option<i64>,
+    ) -> (Status, Evidence) {
+        let (status, evidence, _) = staleness(s, pod_revision, started.map(at));
+        (status, evidence)
+    }
+
+    #[test]
+    fn time_evidence_compares_start_with_last_change() {
+        let s = secret("app", &["TOKEN"], 100);
+        assert_eq!(judge(&s, None, Some(99)), (Status::Stale, Evidence::Time));
+        assert_eq!(judge(&s, None, Some(101)), (Status::Ok, Evidence::Time));
+        // Same second: cannot tell, and says so.
+        assert_eq!(judge(&s, None, Some(100)), (Status::Ok, Evidence::Unknown));
+        assert_eq!(judge(&s, None, None), (Status::Ok, Evidence::Unknown));
+        let unknown_change = SecretInfo {
+            data_changed_at: None,
+            ..s
+        };
+        assert_eq!(
+            judge(&unknown_change, None, Some(5)),
+            (Status::Ok, Evidence::Unknown)
+        );
+    }
+
+    #[test]
+    fn exact_evidence_from_revisions_and_its_limits() {
+        let s = rotated(secret("app", &["TOKEN"], 0), 3, 100);
+        assert_eq!(judge(&s, Some(3), Some(50)), (Status::Ok, Evidence::Exact));
+        assert_eq!(
+            judge(&s, Some(2), Some(50)),
+            (Status::Stale, Evidence::Exact)
+        );
+        // A container restarted (crash, eviction) after the rotation re-read its env.
+        assert_eq!(judge(&s, Some(2), Some(150)), (Status::Ok, Evidence::Time));
+        // Someone edited the data after rotate: the revision no longer tells the whole story.
+        let edited = SecretInfo {
+            data_changed_at: Some(at(200)),
+            ..s
+        };
+        assert_eq!(
+            judge(&edited, Some(3), Some(150)),
+            (Status::Stale, Evidence::Time)
+        );
+    }
+
+    #[test]
+    fn pods_are_attributed_to_their_deployment_through_the_replica_set() {
+        let snapshot = Snapshot {
+            secrets: vec![secret("app", &["TOKEN"], 100)],
+            workloads: vec![Workload {
+                id: WorkloadId {
+                    namespace: "ns".into(),
+                    kind: WorkloadKind::Deployment,
+                    name: "api".into(),
+                },
+                spec: env_from_spec("app"),
+            }],
+            replica_sets: vec![ReplicaSetInfo {
+                namespace: "ns".into(),
+                name: "api-abc".into(),
+                controller: Some(OwnerRef {
+                    kind: "Deployment".into(),
+                    name: "api".into(),
+                }),
+            }],
+            pods: vec![
+                pod(
+                    "api-abc-1",
+                    Some(("ReplicaSet", "api-abc")),
+                    env_from_spec("app"),
+                    50,
+                ),
+                pod(
+                    "api-abc-2",
+                    Some(("ReplicaSet", "api-abc")),
+                    env_from_spec("app"),
+                    150,
+                ),
+                pod("debug", None, env_from_spec("app"), 150),
+            ],
+        };
+        let report = assess(&snapshot, &options());
+        let api = report.workloads.iter().find(|w| w.name == "api").unwrap();
+        assert_eq!(
+            (api.status, api.pods, api.containers_checked),
+            (Status::Stale, 2, 2)
+        );
+        let stale: Vec<&str> = api
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Stale)
+            .map(|f| f.pod.as_str())
+            .collect();
+        assert_eq!(stale, ["api-abc-1"]);
+        let bare = report
+            .workloads
+            .iter()
+            .find(|w| w.kind == WorkloadKind::Pod)
+            .unwrap();
+        assert_eq!((bare.name.as_str(), bare.status), ("debug", Status::Ok));
+        assert!(report.has_drift());
+        assert_eq!(report.summary.stale, 1);
+    }
+
+    #[test]
+    fn containers_that_are_not_running_are_not_judged_stale() {
+        let mut waiting = pod("api-1", None, env_from_spec("app"), 0);
+        waiting.containers.insert(
+            "app".into(),
+            ContainerState::Waiting {
+                reason: "CrashLoopBackOff".into(),
+            },
+        );
+        let snapshot = Snapshot {
+            secrets: vec![secret("app", &["TOKEN"], 100)],
+            pods: vec![waiting],
+            ..Default::default()
+        };
+        let report = assess(&snapshot, &options());
+        assert_eq!(report.workloads[0].containers_checked, 0);
+        assert_eq!(report.workloads[0].status, Status::Ok);
+    }
+
+    #[test]
+    fn unused_secrets_exclude_system_types_and_referenced_ones() {
+        let mut token = secret("sa-token", &[], 0);
+        token.type_ = "kubernetes.io/service-account-token".into();
+        let mut sealed_key = secret("sealed-secrets-key", &[], 0);
+        sealed_key.labels.insert(
+            "sealedsecrets.bitnami.com/sealed-secrets-key".into(),
+            "active".into(),
+        );
+        let spec = PodSpecInfo {
+            containers: vec![ContainerSpec {
+                name: "app".into(),
+                env: vec![EnvVar {
+                    name: "X".into(),
+                    value: EnvValue::SecretKey {
+                        secret: "used".into(),
+                        key: "k".into(),
+                        optional: false,
+                    },
+                }],
+                ..Default::default()
+            }],
+            volumes: vec![],
+        };
+        let snapshot = Snapshot {
+            secrets: vec![
+                secret("used", &["k"], 0),
+                secret("lonely", &["k"], 0),
+                token,
+                sealed_key,
+            ],
+            pods: vec![pod("p", None, spec, 10)],
+            ..Default::default()
+        };
+        let report = assess(&snapshot, &options());
+        let unused: Vec<&str> = report
+            .unused_secrets
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(unused, ["lonely"]);
+        let narrowed = assess(
+            &snapshot,
+            &Options {
+                report_unused: false,
+                ..options()
+            },
+        );
+        assert!(narrowed.unused_secrets.is_empty());
+    }
+
+    #[test]
+    fn secret_filter_keeps_only_its_consumers_and_findings() {
+        let snapshot = Snapshot {
+            secrets: vec![secret("a", &["K"], 100), secret("b", &["K"], 100)],
+            pods: vec![
+                pod("uses-a", None, env_from_spec("a"), 50),
+                pod("uses-b", None, env_from_spec("b"), 150),
+            ],
+            ..Default::default()
+        };
+        let report = assess(
+            &snapshot,
+            &Options {
+                secret: Some("b"),
+                report_unused: false,
+                ..options()
+            },
+        );
+        assert_eq!(report.workloads.len(), 1);
+        assert_eq!(report.workloads[0].name, "uses-b");
+        assert!(!report.has_drift());
+    }
+}
