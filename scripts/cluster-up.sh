@@ -27,7 +27,28 @@ healthy() {
     && alive sealed-secrets && kubectl get --raw /readyz >/dev/null 2>&1
 }
 
+start() { # name, command...
+  local name=$1; shift
+  setsid "$@" >"$state/logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$state/$name.pid"
+}
+stages() { sed "s/@READY_DELAY_MS@/$READY_DELAY_MS/g" "$root/scripts/testbed/kwok-stages.yaml.in"; }
+start_kwok() {
+  stages >"$state/kwok-stages.yaml"
+  log "starting kwok (pods Ready after ${READY_DELAY_MS} ms)"
+  start kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" --config "$state/kwok-stages.yaml" \
+    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake --node-lease-duration-seconds 40 \
+    --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.1/16
+}
+
 if healthy; then
+  # Changed Stages (a pull, or another READY_DELAY_MS) only need kwok restarted.
+  if ! stages | cmp -s - "$state/kwok-stages.yaml"; then
+    log "kwok Stages changed: restarting kwok"
+    kill -TERM -- "-$(cat "$state/kwok.pid")" 2>/dev/null || true
+    sleep 1
+    start_kwok
+  fi
   log "reusing the running cluster"
   echo "$state/admin.kubeconfig"
   exit 0
@@ -37,11 +58,6 @@ fi
 "$root/scripts/cluster-down.sh" >/dev/null 2>&1 || true
 mkdir -p "$state/pki" "$state/logs" "$state/sa"
 
-start() { # name, command...
-  local name=$1; shift
-  setsid "$@" >"$state/logs/$name.log" 2>&1 < /dev/null &
-  echo $! >"$state/$name.pid"
-}
 
 wait_for() { # description, seconds, command...
   local what=$1 seconds=$2; shift 2
@@ -139,11 +155,7 @@ start kube-scheduler "$bin/kube-scheduler" \
   --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
   --kube-api-qps 200 --kube-api-burst 400
 
-sed "s/@READY_DELAY_MS@/$READY_DELAY_MS/g" "$root/scripts/testbed/kwok-stages.yaml.in" >"$state/kwok-stages.yaml"
-log "starting kwok (pods Ready after ${READY_DELAY_MS} ms)"
-start kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" --config "$state/kwok-stages.yaml" \
-  --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake --node-lease-duration-seconds 40 \
-  --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.1/16
+start_kwok
 
 for i in $(seq 1 "$NODES"); do
   kubectl apply -f - >/dev/null <<EOF

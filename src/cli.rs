@@ -15,6 +15,8 @@ Exit codes:
   5    forbidden or unauthorized (the message names the missing permission)
   6    object not found
   7    conflict: someone else changed the object (nothing was overwritten)
+  8    a rollout failed: the previous data was restored and the workloads restarted again
+  9    a rollout failed and so did restoring: the message says what to check
   10   other API error
   130  interrupted (Ctrl-C)";
 
@@ -104,6 +106,9 @@ pub enum Command {
     /// Which running containers see a stale, missing or shadowed secret value?
     #[command(after_help = VERIFY_EXAMPLES)]
     Verify(VerifyArgs),
+    /// New value(s), backed up and written atomically, every consumer restarted and verified
+    #[command(after_help = ROTATE_EXAMPLES)]
+    Rotate(RotateArgs),
 }
 
 const VERIFY_EXAMPLES: &str = "\
@@ -132,6 +137,101 @@ the Secret's last data change), unknown. Volume mounts without subPath update in
 reported as auto-updating, never stale.
 
 Exit codes: 0 nothing stale or missing, 1 something is, 2 and up errors (see kubectl secrets --help).";
+
+const ROTATE_EXAMPLES: &str = "\
+Examples:
+  # Seed 000: rotate the JWT secret (64 random base64 characters, like `openssl rand -base64 48`),
+  # restart backend-deployment and rust-sfu-deployment, wait for them, verify
+  kubectl secrets rotate backend-secrets -n video-conferencing --key JWT_SECRET=base64:48
+
+  # Seed 001: new Postgres password, also replaced inside backend-secrets' POSTGRES_DB_URI
+  kubectl secrets rotate postgres-secrets -n aura-production --key postgres-password --propagate
+
+  # Seed 002: a new provider key from the provider's dashboard, read from stdin (never argv)
+  pbpaste | kubectl secrets rotate api-keys -n intelliprompt --from-stdin openai --yes
+
+  # Seed 003: zero-downtime JWT switch, the old key kept as JWT_SECRET_PREVIOUS
+  kubectl secrets rotate jwt-keys -n platform --key jwt-secret-v1 --keep-previous
+
+  # See the plan only
+  kubectl secrets rotate chat-secrets -n chatbox --all-keys --dry-run
+
+Generators: base64:N and hex:N are N random bytes encoded like `openssl rand -base64 N` /
+`-hex N`; alnum:N is N characters from [A-Za-z0-9]. Without one, the new value is shaped like
+the old one (hex stays hex, base64 stays base64) with at least 32 bytes of entropy.
+
+Before any write the previous data is saved as a backup Secret (<name>.backup-r<revision>-<id>,
+the last 5 kept). If a rollout fails (CrashLoopBackOff, CreateContainerConfigError,
+ImagePullBackOff, ProgressDeadlineExceeded) or times out, the previous data is restored and the
+workloads are restarted again (exit 8). An interrupted rotation is finished with --resume or
+undone with --abort.";
+
+#[derive(Debug, Clone, Args)]
+pub struct RotateArgs {
+    /// The Secret to rotate
+    #[arg(value_name = "SECRET")]
+    pub secret: String,
+
+    /// Key to rotate, optionally with a generator (KEY=base64:48, KEY=hex:32, KEY=alnum:40); repeatable
+    #[arg(long = "key", value_name = "KEY[=GENERATOR]")]
+    pub keys: Vec<String>,
+
+    /// Rotate every key with generated values
+    #[arg(long, conflicts_with = "keys")]
+    pub all_keys: bool,
+
+    /// Read the new value of KEY from standard input (exactly the bytes given)
+    #[arg(long, value_name = "KEY")]
+    pub from_stdin: Option<String>,
+
+    /// Read the new value of KEY from a file (exactly its bytes); repeatable
+    #[arg(long, value_name = "KEY=PATH")]
+    pub from_file: Vec<String>,
+
+    /// Also keep each old value under KEY<suffix> (see --previous-suffix), for apps that accept two keys
+    #[arg(long)]
+    pub keep_previous: bool,
+
+    /// Suffix of the key that --keep-previous writes
+    #[arg(long, value_name = "SUFFIX", default_value = "_PREVIOUS")]
+    pub previous_suffix: String,
+
+    /// Replace the old value where other Secrets of the namespace embed it (URIs, DSNs, JSON)
+    #[arg(long)]
+    pub propagate: bool,
+
+    /// Change the Secret(s) only; restart nothing
+    #[arg(long)]
+    pub no_restart: bool,
+
+    /// Also restart workloads that only mount the Secret as a volume (those update in place)
+    #[arg(long, conflicts_with = "no_restart")]
+    pub restart_all: bool,
+
+    /// Restart at most this many workloads at once (default: all)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: Option<u16>,
+
+    /// How long to wait for the rollouts before rolling back, e.g. 10m
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Backup revisions kept per Secret
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub keep_backups: u16,
+
+    /// Finish an interrupted rotation of this Secret (restart and wait for the rest)
+    #[arg(long, conflicts_with_all = ["abort", "keys", "all_keys", "from_stdin", "from_file"])]
+    pub resume: bool,
+
+    /// Undo an interrupted rotation of this Secret: restore the previous data and restart
+    #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file"])]
+    pub abort: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e}: use a duration such as 90s, 10m or 1h"))
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
@@ -166,16 +266,7 @@ mod tests {
 
     #[test]
     fn global_flags_work_after_the_subcommand() {
-        let cli = Cli::try_parse_from([
-            "kubectl-secrets",
-            "verify",
-            "app",
-            "-n",
-            "aura",
-            "-o",
-            "json",
-        ])
-        .unwrap();
+        let cli = Cli::try_parse_from(["kubectl-secrets", "verify", "app", "-n", "aura", "-o", "json"]).unwrap();
         assert_eq!(cli.global.namespace.as_deref(), Some("aura"));
         assert_eq!(cli.global.output, OutputFormat::Json);
     }

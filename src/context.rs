@@ -37,6 +37,14 @@ impl Context {
         }
     }
 
+    /// `-n`, else the context's namespace (for commands that work in one namespace).
+    pub fn namespace(&self, conn: &Connection) -> String {
+        self.global
+            .namespace
+            .clone()
+            .unwrap_or_else(|| conn.default_namespace.clone())
+    }
+
     pub fn output(&self) -> OutputFormat {
         self.global.output
     }

@@ -13,12 +13,51 @@ pub mod exit {
     pub const UNREACHABLE: i32 = 4;
     pub const FORBIDDEN: i32 = 5;
     pub const NOT_FOUND: i32 = 6;
+    pub const CONFLICT: i32 = 7;
+    pub const ROLLED_BACK: i32 = 8;
+    pub const ROLLBACK_FAILED: i32 = 9;
     pub const API: i32 = 10;
     pub const INTERRUPTED: i32 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("this changes the cluster and there is no terminal to confirm it: pass --yes (or --dry-run to only see the plan)")]
+    NeedsYes,
+
+    #[error("cannot ask: {0} (pass the answers as flags instead)")]
+    Prompt(String),
+
+    #[error("{0}")]
+    Plan(#[from] crate::core::plan::PlanError),
+
+    #[error(
+        "secret {namespace}/{name} changed since it was read (someone else edited it): nothing was overwritten. \
+         Look at the change, then run the command again to plan against the new data"
+    )]
+    Conflict { namespace: String, name: String },
+
+    #[error(
+        "a rotation of {namespace}/{name} was interrupted ({id}, started {started}, {phase}): \
+         run `kubectl secrets rotate {name} -n {namespace} --resume` to finish it or `--abort` to restore the previous data"
+    )]
+    RotationInProgress {
+        namespace: String,
+        name: String,
+        id: String,
+        started: String,
+        phase: String,
+    },
+
+    #[error("{0}")]
+    RolledBack(String),
+
+    #[error("{0}")]
+    RollbackFailed(String),
+
     #[error(
         "no kubeconfig found: set KUBECONFIG or pass --kubeconfig \
          (kubectl-secrets never falls back to in-cluster credentials)"
@@ -37,7 +76,9 @@ pub enum Error {
     #[error("cannot use kubeconfig: {reason}")]
     KubeconfigInvalid { reason: String },
 
-    #[error("cannot reach the API server at {server}: {reason} (is the cluster up? check --context and --request-timeout)")]
+    #[error(
+        "cannot reach the API server at {server}: {reason} (is the cluster up? check --context and --request-timeout)"
+    )]
     Unreachable { server: String, reason: String },
 
     #[error("the API server rejected the credentials of context {context:?} (401): log in again or refresh the token")]
@@ -69,6 +110,14 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
+            Error::Usage(_)
+            | Error::NeedsYes
+            | Error::Prompt(_)
+            | Error::Plan(_)
+            | Error::RotationInProgress { .. } => exit::USAGE,
+            Error::Conflict { .. } => exit::CONFLICT,
+            Error::RolledBack(_) => exit::ROLLED_BACK,
+            Error::RollbackFailed(_) => exit::ROLLBACK_FAILED,
             Error::NoKubeconfig
             | Error::KubeconfigUnreadable { .. }
             | Error::UnknownContext { .. }
@@ -103,9 +152,7 @@ mod tests {
             scope: "all namespaces".into(),
         };
         assert_eq!(forbidden.exit_code(), 5);
-        assert!(forbidden
-            .to_string()
-            .contains("list secrets in all namespaces"));
+        assert!(forbidden.to_string().contains("list secrets in all namespaces"));
         assert_eq!(
             Error::SecretNotFound {
                 namespace: "a".into(),

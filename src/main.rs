@@ -6,6 +6,7 @@ mod context;
 mod core;
 mod error;
 mod kube;
+mod prompt;
 mod render;
 
 use clap::{CommandFactory, Parser as _};
@@ -21,11 +22,7 @@ fn main() {
         Err(e) => {
             // --help and --version are "errors" to clap that go to stdout and succeed.
             let _ = e.print();
-            std::process::exit(if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            });
+            std::process::exit(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
     let Some(command) = cli.command else {
@@ -41,9 +38,7 @@ fn main() {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            render::error(&Error::Output(format!(
-                "cannot start the async runtime: {e}"
-            )));
+            render::error(&Error::Output(format!("cannot start the async runtime: {e}")));
             std::process::exit(exit::API);
         }
     };
@@ -70,5 +65,6 @@ async fn run(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error
     let ctx = Context::new(global);
     match &command {
         Command::Verify(args) => commands::verify::run(&ctx, args).await,
+        Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
     }
 }

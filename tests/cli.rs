@@ -60,14 +60,11 @@ fn help_and_version_never_read_a_kubeconfig() {
     }
     let help = run(&["verify", "--help"], None);
     assert!(
-        help.stdout
-            .contains("kubectl secrets verify -n video-conferencing"),
+        help.stdout.contains("kubectl secrets verify -n video-conferencing"),
         "examples from the runbooks: {}",
         help.stdout
     );
-    assert!(run(&["--version"], None)
-        .stdout
-        .starts_with("kubectl-secrets "));
+    assert!(run(&["--version"], None).stdout.starts_with("kubectl-secrets "));
 }
 
 #[test]
@@ -81,11 +78,7 @@ fn missing_kubeconfig_is_a_clear_config_error() {
     );
     let explicit = run(&["verify", "--kubeconfig", "/nonexistent/config"], None);
     assert_eq!(explicit.code, 3);
-    assert!(
-        explicit.stderr.contains("/nonexistent/config"),
-        "{}",
-        explicit.stderr
-    );
+    assert!(explicit.stderr.contains("/nonexistent/config"), "{}", explicit.stderr);
 }
 
 #[test]
@@ -125,17 +118,12 @@ fn unreachable_server_exits_4_and_names_it() {
 #[test]
 fn kubeconfig_list_skips_missing_files_like_kubectl() {
     let config = kubeconfig_file("https://127.0.0.1:1", &["prod"]);
-    let list =
-        std::env::join_paths([std::path::Path::new("/nonexistent/a"), config.path()]).unwrap();
+    let list = std::env::join_paths([std::path::Path::new("/nonexistent/a"), config.path()]).unwrap();
     let out = run(
         &["verify", "--request-timeout", "2s"],
         Some(std::path::Path::new(&list)),
     );
-    assert_eq!(
-        out.code, 4,
-        "reached the server of the second file: {}",
-        out.stderr
-    );
+    assert_eq!(out.code, 4, "reached the server of the second file: {}", out.stderr);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! One file per subcommand: each orchestrates fetch → core → apply → render.
 
+pub mod rotate;
 pub mod verify;
 
 /// How a command ended when it did not fail: decides exit status 0 or 1.

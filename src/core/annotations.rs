@@ -8,6 +8,18 @@ pub const PREFIX: &str = "kubectl-secrets.io/";
 pub const REVISION: &str = "kubectl-secrets.io/revision";
 /// On a Secret: when rotate last changed its data (RFC 3339).
 pub const ROTATED_AT: &str = "kubectl-secrets.io/rotated-at";
+/// On a Secret: id of the rotation that last changed it.
+pub const ROTATION_ID: &str = "kubectl-secrets.io/rotation-id";
+/// On a Secret: what changed it ("kubectl-secrets rotate", "kubectl-secrets rollback").
+pub const CHANGED_BY: &str = "kubectl-secrets.io/changed-by";
+/// On a Secret while a rotation is under way: the journal (JSON) that lets a rerun finish or undo it.
+pub const JOURNAL: &str = "kubectl-secrets.io/rotation-journal";
+/// Label on a backup Secret: the Secret whose data it holds (annotation of the same name has the full name).
+pub const BACKUP_OF: &str = "kubectl-secrets.io/backup-of";
+/// On a backup Secret: the keys the rotation changed (comma-separated names).
+pub const KEYS_CHANGED: &str = "kubectl-secrets.io/keys-changed";
+/// kubectl apply's copy of the last applied manifest: for a Secret, its values too.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// On a pod template (so on its pods): JSON map of Secret name → revision it was restarted for.
 pub const POD_SECRET_REVISIONS: &str = "kubectl-secrets.io/secret-revisions";
 

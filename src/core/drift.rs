@@ -8,8 +8,7 @@ use serde::Serialize;
 
 use super::env::{self, Consumption, EnvNamePolicy, SpecProblem, Via};
 use super::model::{
-    ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SecretInfo, Workload, WorkloadId,
-    WorkloadKind,
+    ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SecretInfo, Workload, WorkloadId, WorkloadKind,
 };
 
 /// Everything verify reads, as plain facts (one LIST per kind).
@@ -151,14 +150,12 @@ fn counts_as_unused_candidate(secret: &SecretInfo) -> bool {
         "kubernetes.io/dockerconfigjson",
         "kubernetes.io/dockercfg",
     ];
-    const NOT_FOR_PODS_LABELS: [&str; 2] =
-        [super::annotations::PREFIX, "sealedsecrets.bitnami.com/"];
+    const NOT_FOR_PODS_LABELS: [&str; 2] = [super::annotations::PREFIX, "sealedsecrets.bitnami.com/"];
     !NOT_FOR_PODS.contains(&secret.type_.as_str())
-        && !secret.labels.keys().any(|k| {
-            NOT_FOR_PODS_LABELS
-                .iter()
-                .any(|prefix| k.starts_with(prefix))
-        })
+        && !secret
+            .labels
+            .keys()
+            .any(|k| NOT_FOR_PODS_LABELS.iter().any(|prefix| k.starts_with(prefix)))
 }
 
 pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
@@ -170,48 +167,21 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
             .insert(s.name.as_str(), s);
     }
     let empty = HashMap::new();
-    let deployment_of: HashMap<(&str, &str), &str> = snapshot
-        .replica_sets
-        .iter()
-        .filter_map(|rs| {
-            let owner = rs.controller.as_ref().filter(|o| o.kind == "Deployment")?;
-            Some((
-                (rs.namespace.as_str(), rs.name.as_str()),
-                owner.name.as_str(),
-            ))
-        })
-        .collect();
-
-    // Workloads from their own LISTs, then those only known through their pods.
-    let mut specs: BTreeMap<WorkloadId, &PodSpecInfo> = snapshot
-        .workloads
-        .iter()
-        .map(|w| (w.id.clone(), &w.spec))
-        .collect();
-    let mut pods_of: BTreeMap<WorkloadId, Vec<&PodInfo>> = BTreeMap::new();
-    for pod in &snapshot.pods {
-        let id = owner_workload(pod, &deployment_of);
-        specs.entry(id.clone()).or_insert(&pod.spec);
-        pods_of.entry(id).or_default().push(pod);
-    }
+    let (specs, pods_of) = group_workloads(snapshot);
 
     let mut referenced: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut reports = Vec::new();
     for (id, spec) in &specs {
         let secrets = secrets_by_ns.get(id.namespace.as_str()).unwrap_or(&empty);
         let pods = pods_of.get(id).map(Vec::as_slice).unwrap_or_default();
-        for name in env::referenced_secrets(spec)
-            .chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec)))
-        {
+        for name in env::referenced_secrets(spec).chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec))) {
             referenced.insert((id.namespace.as_str(), name));
         }
         let report = assess_workload(id, spec, pods, secrets, options.policy);
         let relevant = match options.secret {
             Some(name) => {
                 env::referenced_secrets(spec).any(|s| s == name)
-                    || pods
-                        .iter()
-                        .any(|p| env::referenced_secrets(&p.spec).any(|s| s == name))
+                    || pods.iter().any(|p| env::referenced_secrets(&p.spec).any(|s| s == name))
             }
             None => true,
         };
@@ -224,10 +194,7 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         snapshot
             .secrets
             .iter()
-            .filter(|s| {
-                counts_as_unused_candidate(s)
-                    && !referenced.contains(&(s.namespace.as_str(), s.name.as_str()))
-            })
+            .filter(|s| counts_as_unused_candidate(s) && !referenced.contains(&(s.namespace.as_str(), s.name.as_str())))
             .map(|s| SecretRef {
                 namespace: s.namespace.clone(),
                 name: s.name.clone(),
@@ -244,6 +211,32 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
     }
 }
 
+/// Every workload of the snapshot with the pod spec to judge it by (its template, or for pods
+/// without a listed owner, the pod's own spec) and its pods.
+#[allow(clippy::type_complexity)]
+pub fn group_workloads(
+    snapshot: &Snapshot,
+) -> (BTreeMap<WorkloadId, &PodSpecInfo>, BTreeMap<WorkloadId, Vec<&PodInfo>>) {
+    let deployment_of: HashMap<(&str, &str), &str> = snapshot
+        .replica_sets
+        .iter()
+        .filter_map(|rs| {
+            let owner = rs.controller.as_ref().filter(|o| o.kind == "Deployment")?;
+            Some(((rs.namespace.as_str(), rs.name.as_str()), owner.name.as_str()))
+        })
+        .collect();
+    // Workloads from their own LISTs, then those only known through their pods.
+    let mut specs: BTreeMap<WorkloadId, &PodSpecInfo> =
+        snapshot.workloads.iter().map(|w| (w.id.clone(), &w.spec)).collect();
+    let mut pods_of: BTreeMap<WorkloadId, Vec<&PodInfo>> = BTreeMap::new();
+    for pod in &snapshot.pods {
+        let id = owner_workload(pod, &deployment_of);
+        specs.entry(id.clone()).or_insert(&pod.spec);
+        pods_of.entry(id).or_default().push(pod);
+    }
+    (specs, pods_of)
+}
+
 fn owner_workload(pod: &PodInfo, deployment_of: &HashMap<(&str, &str), &str>) -> WorkloadId {
     let ns = pod.namespace.clone();
     let id = |kind, name: &str| WorkloadId {
@@ -252,12 +245,10 @@ fn owner_workload(pod: &PodInfo, deployment_of: &HashMap<(&str, &str), &str>) ->
         name: name.to_string(),
     };
     match &pod.controller {
-        Some(o) if o.kind == "ReplicaSet" => {
-            match deployment_of.get(&(pod.namespace.as_str(), o.name.as_str())) {
-                Some(deployment) => id(WorkloadKind::Deployment, deployment),
-                None => id(WorkloadKind::ReplicaSet, &o.name),
-            }
-        }
+        Some(o) if o.kind == "ReplicaSet" => match deployment_of.get(&(pod.namespace.as_str(), o.name.as_str())) {
+            Some(deployment) => id(WorkloadKind::Deployment, deployment),
+            None => id(WorkloadKind::ReplicaSet, &o.name),
+        },
         Some(o) if o.kind == "StatefulSet" => id(WorkloadKind::StatefulSet, &o.name),
         Some(o) if o.kind == "DaemonSet" => id(WorkloadKind::DaemonSet, &o.name),
         Some(o) if o.kind == "Job" => id(WorkloadKind::Job, &o.name),
@@ -277,11 +268,7 @@ fn assess_workload(
     // Missing and shadowed are properties of the spec: judged once, on the workload's template.
     for container in &spec.containers {
         let view = env::resolve(spec, container, secrets, policy);
-        findings.extend(
-            view.problems
-                .into_iter()
-                .map(|p| spec_finding(p, &container.name)),
-        );
+        findings.extend(view.problems.into_iter().map(|p| spec_finding(p, &container.name)));
         auto_updating.extend(
             view.consumed
                 .iter()
@@ -293,8 +280,7 @@ fn assess_workload(
     let mut containers_checked = 0;
     for pod in pods {
         for container in &pod.spec.containers {
-            let Some(ContainerState::Running { started_at }) = pod.containers.get(&container.name)
-            else {
+            let Some(ContainerState::Running { started_at }) = pod.containers.get(&container.name) else {
                 continue;
             };
             containers_checked += 1;
@@ -303,11 +289,8 @@ fn assess_workload(
                 let Some(secret) = secrets.get(secret_name) else {
                     continue;
                 };
-                let (status, evidence, detail) = staleness(
-                    secret,
-                    pod.secret_revisions.get(secret_name).copied(),
-                    *started_at,
-                );
+                let (status, evidence, detail) =
+                    staleness(secret, pod.secret_revisions.get(secret_name).copied(), *started_at);
                 findings.push(Finding {
                     status,
                     secret: secret_name.to_string(),
@@ -323,11 +306,7 @@ fn assess_workload(
         }
     }
     findings.sort();
-    let status = findings
-        .iter()
-        .map(|f| f.status)
-        .max()
-        .unwrap_or(Status::Ok);
+    let status = findings.iter().map(|f| f.status).max().unwrap_or(Status::Ok);
     WorkloadReport {
         kind: id.kind,
         namespace: id.namespace.clone(),
@@ -356,14 +335,7 @@ fn spec_finding(problem: SpecProblem, container: &str) -> Finding {
             env,
             via,
             detail,
-        } => (
-            Status::Missing,
-            secret,
-            key,
-            env.into_iter().collect(),
-            via,
-            detail,
-        ),
+        } => (Status::Missing, secret, key, env.into_iter().collect(), via, detail),
         SpecProblem::Shadowed {
             secret,
             key,
@@ -394,11 +366,8 @@ pub fn staleness(
     let changed = secret.data_changed_at;
     // Exact: rotate stamped the Secret, nobody changed its data since, and the pod template
     // was restarted for a known revision of it.
-    if let (Some(revision), Some(rotated_at), Some(pod_revision)) =
-        (secret.revision, secret.rotated_at, pod_revision)
-    {
-        let untouched_since_rotate =
-            changed.is_none_or(|c| c <= rotated_at + jiff::SignedDuration::from_secs(1));
+    if let (Some(revision), Some(rotated_at), Some(pod_revision)) = (secret.revision, secret.rotated_at, pod_revision) {
+        let untouched_since_rotate = changed.is_none_or(|c| c <= rotated_at + jiff::SignedDuration::from_secs(1));
         if untouched_since_rotate {
             if pod_revision >= revision {
                 return (
@@ -450,19 +419,14 @@ fn narrow_to_secret(mut report: WorkloadReport, secret: Option<&str>) -> Workloa
     if let Some(name) = secret {
         report.findings.retain(|f| f.secret == name);
         report.auto_updating.retain(|s| s == name);
-        report.status = report
-            .findings
-            .iter()
-            .map(|f| f.status)
-            .max()
-            .unwrap_or(Status::Ok);
+        report.status = report.findings.iter().map(|f| f.status).max().unwrap_or(Status::Ok);
     }
     report
 }
 
 /// Counts workloads: `ok` those with nothing to report, the others those with at least one
 /// finding of that status (a workload can be both missing and shadowed).
-fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
+pub fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
     let count = |status| {
         reports
             .iter()
@@ -553,11 +517,7 @@ mod tests {
     }
 
     /// The verdict without its explanation.
-    fn judge(
-        s: &SecretInfo,
-        pod_revision: Option<u64>,
-        started: Option<i64>,
-    ) -> (Status, Evidence) {
+    fn judge(s: &SecretInfo, pod_revision: Option<u64>, started: Option<i64>) -> (Status, Evidence) {
         let (status, evidence, _) = staleness(s, pod_revision, started.map(at));
         (status, evidence)
     }
@@ -574,20 +534,14 @@ mod tests {
             data_changed_at: None,
             ..s
         };
-        assert_eq!(
-            judge(&unknown_change, None, Some(5)),
-            (Status::Ok, Evidence::Unknown)
-        );
+        assert_eq!(judge(&unknown_change, None, Some(5)), (Status::Ok, Evidence::Unknown));
     }
 
     #[test]
     fn exact_evidence_from_revisions_and_its_limits() {
         let s = rotated(secret("app", &["TOKEN"], 0), 3, 100);
         assert_eq!(judge(&s, Some(3), Some(50)), (Status::Ok, Evidence::Exact));
-        assert_eq!(
-            judge(&s, Some(2), Some(50)),
-            (Status::Stale, Evidence::Exact)
-        );
+        assert_eq!(judge(&s, Some(2), Some(50)), (Status::Stale, Evidence::Exact));
         // A container restarted (crash, eviction) after the rotation re-read its env.
         assert_eq!(judge(&s, Some(2), Some(150)), (Status::Ok, Evidence::Time));
         // Someone edited the data after rotate: the revision no longer tells the whole story.
@@ -595,10 +549,7 @@ mod tests {
             data_changed_at: Some(at(200)),
             ..s
         };
-        assert_eq!(
-            judge(&edited, Some(3), Some(150)),
-            (Status::Stale, Evidence::Time)
-        );
+        assert_eq!(judge(&edited, Some(3), Some(150)), (Status::Stale, Evidence::Time));
     }
 
     #[test]
@@ -612,6 +563,7 @@ mod tests {
                     name: "api".into(),
                 },
                 spec: env_from_spec("app"),
+                secret_revisions: BTreeMap::new(),
             }],
             replica_sets: vec![ReplicaSetInfo {
                 namespace: "ns".into(),
@@ -622,27 +574,14 @@ mod tests {
                 }),
             }],
             pods: vec![
-                pod(
-                    "api-abc-1",
-                    Some(("ReplicaSet", "api-abc")),
-                    env_from_spec("app"),
-                    50,
-                ),
-                pod(
-                    "api-abc-2",
-                    Some(("ReplicaSet", "api-abc")),
-                    env_from_spec("app"),
-                    150,
-                ),
+                pod("api-abc-1", Some(("ReplicaSet", "api-abc")), env_from_spec("app"), 50),
+                pod("api-abc-2", Some(("ReplicaSet", "api-abc")), env_from_spec("app"), 150),
                 pod("debug", None, env_from_spec("app"), 150),
             ],
         };
         let report = assess(&snapshot, &options());
         let api = report.workloads.iter().find(|w| w.name == "api").unwrap();
-        assert_eq!(
-            (api.status, api.pods, api.containers_checked),
-            (Status::Stale, 2, 2)
-        );
+        assert_eq!((api.status, api.pods, api.containers_checked), (Status::Stale, 2, 2));
         let stale: Vec<&str> = api
             .findings
             .iter()
@@ -650,11 +589,7 @@ mod tests {
             .map(|f| f.pod.as_str())
             .collect();
         assert_eq!(stale, ["api-abc-1"]);
-        let bare = report
-            .workloads
-            .iter()
-            .find(|w| w.kind == WorkloadKind::Pod)
-            .unwrap();
+        let bare = report.workloads.iter().find(|w| w.kind == WorkloadKind::Pod).unwrap();
         assert_eq!((bare.name.as_str(), bare.status), ("debug", Status::Ok));
         assert!(report.has_drift());
         assert_eq!(report.summary.stale, 1);
@@ -684,10 +619,9 @@ mod tests {
         let mut token = secret("sa-token", &[], 0);
         token.type_ = "kubernetes.io/service-account-token".into();
         let mut sealed_key = secret("sealed-secrets-key", &[], 0);
-        sealed_key.labels.insert(
-            "sealedsecrets.bitnami.com/sealed-secrets-key".into(),
-            "active".into(),
-        );
+        sealed_key
+            .labels
+            .insert("sealedsecrets.bitnami.com/sealed-secrets-key".into(), "active".into());
         let spec = PodSpecInfo {
             containers: vec![ContainerSpec {
                 name: "app".into(),
@@ -714,11 +648,7 @@ mod tests {
             ..Default::default()
         };
         let report = assess(&snapshot, &options());
-        let unused: Vec<&str> = report
-            .unused_secrets
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
+        let unused: Vec<&str> = report.unused_secrets.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(unused, ["lonely"]);
         let narrowed = assess(
             &snapshot,

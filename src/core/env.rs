@@ -103,11 +103,7 @@ pub struct ContainerView {
 /// Where a variable's final value comes from.
 #[derive(Debug, Clone)]
 enum Origin {
-    Secret {
-        secret: String,
-        key: String,
-        via: Via,
-    },
+    Secret { secret: String, key: String, via: Via },
     Other(String),
 }
 
@@ -137,11 +133,7 @@ pub fn resolve(
 
     for source in &container.env_from {
         match source {
-            EnvFrom::Secret {
-                name,
-                prefix,
-                optional,
-            } => match secrets.get(name.as_str()) {
+            EnvFrom::Secret { name, prefix, optional } => match secrets.get(name.as_str()) {
                 None if !optional => view.problems.push(SpecProblem::Missing {
                     secret: name.clone(),
                     key: None,
@@ -159,7 +151,9 @@ pub fn resolve(
                                 key: key.clone(),
                                 env: var.clone(),
                                 via: Via::EnvFrom,
-                                detail: format!("{var:?} is not a valid environment variable name: the kubelet skips it"),
+                                detail: format!(
+                                    "{var:?} is not a valid environment variable name: the kubelet skips it"
+                                ),
                             });
                             continue;
                         }
@@ -179,55 +173,46 @@ pub fn resolve(
 
     for var in &container.env {
         let origin = match &var.value {
-            EnvValue::SecretKey {
-                secret,
-                key,
-                optional,
-            } => {
-                match secrets.get(secret.as_str()) {
-                    None => {
-                        if !optional {
-                            view.problems.push(SpecProblem::Missing {
-                                secret: secret.clone(),
-                                key: Some(key.clone()),
-                                env: Some(var.name.clone()),
-                                via: Via::EnvKeyRef,
-                                detail: format!(
-                                    "env {} references Secret {secret}, which does not exist",
-                                    var.name
-                                ),
-                            });
-                        }
-                        continue;
-                    }
-                    Some(s) if !s.keys.contains(key) => {
-                        if !optional {
-                            view.problems.push(SpecProblem::Missing {
+            EnvValue::SecretKey { secret, key, optional } => match secrets.get(secret.as_str()) {
+                None => {
+                    if !optional {
+                        view.problems.push(SpecProblem::Missing {
                             secret: secret.clone(),
                             key: Some(key.clone()),
                             env: Some(var.name.clone()),
                             via: Via::EnvKeyRef,
-                            detail: format!("env {} references key {key}, which Secret {secret} does not have", var.name),
+                            detail: format!("env {} references Secret {secret}, which does not exist", var.name),
                         });
-                        }
-                        continue;
                     }
-                    Some(_) => Origin::Secret {
-                        secret: secret.clone(),
-                        key: key.clone(),
-                        via: Via::EnvKeyRef,
-                    },
+                    continue;
                 }
-            }
+                Some(s) if !s.keys.contains(key) => {
+                    if !optional {
+                        view.problems.push(SpecProblem::Missing {
+                            secret: secret.clone(),
+                            key: Some(key.clone()),
+                            env: Some(var.name.clone()),
+                            via: Via::EnvKeyRef,
+                            detail: format!(
+                                "env {} references key {key}, which Secret {secret} does not have",
+                                var.name
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                Some(_) => Origin::Secret {
+                    secret: secret.clone(),
+                    key: key.clone(),
+                    via: Via::EnvKeyRef,
+                },
+            },
             EnvValue::Literal => Origin::Other(format!("env {} with a literal value", var.name)),
-            EnvValue::ConfigMapKey { config_map, key } => Origin::Other(format!(
-                "env {} from ConfigMap {config_map}, key {key}",
-                var.name
-            )),
-            EnvValue::Field => Origin::Other(format!("env {} from a fieldRef", var.name)),
-            EnvValue::Resource => {
-                Origin::Other(format!("env {} from a resourceFieldRef", var.name))
+            EnvValue::ConfigMapKey { config_map, key } => {
+                Origin::Other(format!("env {} from ConfigMap {config_map}, key {key}", var.name))
             }
+            EnvValue::Field => Origin::Other(format!("env {} from a fieldRef", var.name)),
+            EnvValue::Resource => Origin::Other(format!("env {} from a resourceFieldRef", var.name)),
             EnvValue::File => Origin::Other(format!("env {} from a fileKeyRef", var.name)),
         };
         set_var(&mut env, &mut view, var.name.clone(), origin);
@@ -249,12 +234,7 @@ pub fn resolve(
     view
 }
 
-fn set_var(
-    env: &mut BTreeMap<String, Origin>,
-    view: &mut ContainerView,
-    name: String,
-    origin: Origin,
-) {
+fn set_var(env: &mut BTreeMap<String, Origin>, view: &mut ContainerView, name: String, origin: Origin) {
     if let Some(Origin::Secret { secret, key, via }) = env.get(&name) {
         view.problems.push(SpecProblem::Shadowed {
             secret: secret.clone(),
@@ -293,12 +273,7 @@ fn resolve_volumes(
                 }
                 continue;
             };
-            for key in source
-                .items
-                .iter()
-                .flatten()
-                .filter(|k| !secret.keys.contains(*k))
-            {
+            for key in source.items.iter().flatten().filter(|k| !secret.keys.contains(*k)) {
                 if !source.optional {
                     view.problems.push(SpecProblem::Missing {
                         secret: source.secret.clone(),
@@ -401,12 +376,7 @@ mod tests {
     }
 
     fn run(c: &ContainerSpec, secrets: &[SecretInfo]) -> ContainerView {
-        resolve(
-            &PodSpecInfo::default(),
-            c,
-            &index(secrets),
-            EnvNamePolicy::Relaxed,
-        )
+        resolve(&PodSpecInfo::default(), c, &index(secrets), EnvNamePolicy::Relaxed)
     }
 
     fn shadowed_vars(view: &ContainerView) -> Vec<String> {
@@ -422,10 +392,7 @@ mod tests {
     #[test]
     fn explicit_env_overrides_env_from() {
         let secrets = [secret("chat-secrets", &["JWT_SECRET", "ENCRYPTION_KEY"])];
-        let c = container(
-            vec![env_from("chat-secrets", "", false)],
-            vec![literal("JWT_SECRET")],
-        );
+        let c = container(vec![env_from("chat-secrets", "", false)], vec![literal("JWT_SECRET")]);
         let view = run(&c, &secrets);
         assert_eq!(shadowed_vars(&view), ["JWT_SECRET"]);
         let consumed: Vec<_> = view.consumed.iter().map(|c| c.target.as_str()).collect();
@@ -439,14 +406,9 @@ mod tests {
     #[test]
     fn later_env_from_overrides_earlier_one() {
         let secrets = [secret("a", &["TOKEN"]), secret("b", &["TOKEN"])];
-        let c = container(
-            vec![env_from("a", "", false), env_from("b", "", false)],
-            vec![],
-        );
+        let c = container(vec![env_from("a", "", false), env_from("b", "", false)], vec![]);
         let view = run(&c, &secrets);
-        assert!(
-            matches!(&view.problems[..], [SpecProblem::Shadowed { secret, .. }] if secret == "a")
-        );
+        assert!(matches!(&view.problems[..], [SpecProblem::Shadowed { secret, .. }] if secret == "a"));
         assert_eq!(view.consumed[0].secret, "b");
     }
 
@@ -466,10 +428,7 @@ mod tests {
     #[test]
     fn prefix_is_applied_before_precedence() {
         let secrets = [secret("db", &["PASSWORD"])];
-        let c = container(
-            vec![env_from("db", "PG_", false)],
-            vec![literal("PASSWORD")],
-        );
+        let c = container(vec![env_from("db", "PG_", false)], vec![literal("PASSWORD")]);
         let view = run(&c, &secrets);
         assert!(view.problems.is_empty());
         assert_eq!(view.consumed[0].target, "PG_PASSWORD");
@@ -479,12 +438,7 @@ mod tests {
     fn strict_kubelets_skip_invalid_names_relaxed_ones_keep_them() {
         let secrets = [secret("s", &["1KEY", "tls.crt", "GOOD"])];
         let c = container(vec![env_from("s", "", false)], vec![]);
-        let strict = resolve(
-            &PodSpecInfo::default(),
-            &c,
-            &index(&secrets),
-            EnvNamePolicy::Strict,
-        );
+        let strict = resolve(&PodSpecInfo::default(), &c, &index(&secrets), EnvNamePolicy::Strict);
         assert_eq!(shadowed_vars(&strict), ["1KEY"]);
         assert_eq!(strict.consumed.len(), 2);
         let relaxed = run(&c, &secrets);
@@ -569,18 +523,9 @@ mod tests {
             ..Default::default()
         };
         let view = resolve(&spec, &c, &index(&secrets), EnvNamePolicy::Relaxed);
-        let vias: Vec<_> = view
-            .consumed
-            .iter()
-            .map(|c| (c.secret.as_str(), c.via))
-            .collect();
-        assert_eq!(
-            vias,
-            [("tls", Via::VolumeMount), ("conf", Via::SubPathMount)]
-        );
-        assert!(
-            matches!(&view.problems[..], [SpecProblem::Missing { key: Some(k), .. }] if k == "other")
-        );
+        let vias: Vec<_> = view.consumed.iter().map(|c| (c.secret.as_str(), c.via)).collect();
+        assert_eq!(vias, [("tls", Via::VolumeMount), ("conf", Via::SubPathMount)]);
+        assert!(matches!(&view.problems[..], [SpecProblem::Missing { key: Some(k), .. }] if k == "other"));
         assert!(Via::SubPathMount.fixed_at_start() && !Via::VolumeMount.fixed_at_start());
     }
 }

@@ -2,6 +2,12 @@
 //! arguments, which is what keeps its tests small and exhaustive.
 
 pub mod annotations;
+pub mod consumers;
 pub mod drift;
 pub mod env;
+pub mod generate;
 pub mod model;
+pub mod plan;
+pub mod propagate;
+pub mod rollout;
+pub mod secret_value;

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{self as corev1, Pod, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::annotations;
 
@@ -32,7 +32,7 @@ pub struct SecretInfo {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WorkloadKind {
     Deployment,
     StatefulSet,
@@ -53,9 +53,17 @@ impl WorkloadKind {
             WorkloadKind::Pod => "Pod",
         }
     }
+
+    /// Workloads whose pods a pod-template annotation replaces.
+    pub fn restartable(self) -> bool {
+        matches!(
+            self,
+            WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+        )
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct WorkloadId {
     pub namespace: String,
     pub kind: WorkloadKind,
@@ -72,6 +80,8 @@ impl std::fmt::Display for WorkloadId {
 pub struct Workload {
     pub id: WorkloadId,
     pub spec: PodSpecInfo,
+    /// Secret name → revision the pod template was last restarted for (written by rotate).
+    pub secret_revisions: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -202,29 +212,21 @@ impl From<&Secret> for SecretInfo {
         let meta = &secret.metadata;
         let (namespace, name) = name_and_namespace(meta);
         let annotations = meta.annotations.clone().unwrap_or_default();
-        let rotated_at = annotations
-            .get(annotations::ROTATED_AT)
-            .and_then(|t| parse_time(t));
-        let revision = annotations
-            .get(annotations::REVISION)
-            .and_then(|r| r.parse().ok());
+        let rotated_at = annotations.get(annotations::ROTATED_AT).and_then(|t| parse_time(t));
+        let revision = annotations.get(annotations::REVISION).and_then(|r| r.parse().ok());
         let managed_change = meta
             .managed_fields
             .iter()
             .flatten()
             .filter(|entry| {
-                entry.fields_v1.as_ref().is_some_and(|f| {
-                    f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some()
-                })
+                entry
+                    .fields_v1
+                    .as_ref()
+                    .is_some_and(|f| f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some())
             })
             .filter_map(|entry| entry.time.as_ref().map(|t| t.0))
             .max();
-        let mut keys: BTreeSet<String> = secret
-            .data
-            .iter()
-            .flatten()
-            .map(|(k, _)| k.clone())
-            .collect();
+        let mut keys: BTreeSet<String> = secret.data.iter().flatten().map(|(k, _)| k.clone()).collect();
         keys.extend(secret.string_data.iter().flatten().map(|(k, _)| k.clone()));
         SecretInfo {
             namespace,
@@ -245,12 +247,7 @@ impl From<&PodSpec> for PodSpecInfo {
         let regular = spec.containers.iter().map(container_spec);
         PodSpecInfo {
             containers: init.chain(regular).collect(),
-            volumes: spec
-                .volumes
-                .iter()
-                .flatten()
-                .filter_map(secret_volume)
-                .collect(),
+            volumes: spec.volumes.iter().flatten().filter_map(secret_volume).collect(),
         }
     }
 }
@@ -329,11 +326,8 @@ fn env_value(var: &corev1::EnvVar) -> EnvValue {
 }
 
 fn secret_volume(volume: &corev1::Volume) -> Option<SecretVolume> {
-    let items = |items: &Option<Vec<corev1::KeyToPath>>| {
-        items
-            .as_ref()
-            .map(|i| i.iter().map(|k| k.key.clone()).collect())
-    };
+    let items =
+        |items: &Option<Vec<corev1::KeyToPath>>| items.as_ref().map(|i| i.iter().map(|k| k.key.clone()).collect());
     let mut sources = Vec::new();
     if let Some(s) = &volume.secret {
         sources.push(VolumeSecret {
@@ -360,46 +354,33 @@ fn secret_volume(volume: &corev1::Volume) -> Option<SecretVolume> {
 }
 
 fn template_spec(template: &corev1::PodTemplateSpec) -> PodSpecInfo {
-    template
-        .spec
-        .as_ref()
-        .map(PodSpecInfo::from)
-        .unwrap_or_default()
+    template.spec.as_ref().map(PodSpecInfo::from).unwrap_or_default()
 }
 
-fn workload(
-    kind: WorkloadKind,
-    meta: &ObjectMeta,
-    template: Option<&corev1::PodTemplateSpec>,
-) -> Workload {
+fn workload(kind: WorkloadKind, meta: &ObjectMeta, template: Option<&corev1::PodTemplateSpec>) -> Workload {
     let (namespace, name) = name_and_namespace(meta);
+    let secret_revisions = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(annotations::POD_SECRET_REVISIONS))
+        .map(|text| annotations::parse_revisions(text))
+        .unwrap_or_default();
     Workload {
-        id: WorkloadId {
-            kind,
-            namespace,
-            name,
-        },
+        id: WorkloadId { kind, namespace, name },
         spec: template.map(template_spec).unwrap_or_default(),
+        secret_revisions,
     }
 }
 
 impl From<&Deployment> for Workload {
     fn from(d: &Deployment) -> Self {
-        workload(
-            WorkloadKind::Deployment,
-            &d.metadata,
-            Some(&d.spec.template),
-        )
+        workload(WorkloadKind::Deployment, &d.metadata, Some(&d.spec.template))
     }
 }
 
 impl From<&StatefulSet> for Workload {
     fn from(s: &StatefulSet) -> Self {
-        workload(
-            WorkloadKind::StatefulSet,
-            &s.metadata,
-            Some(&s.spec.template),
-        )
+        workload(WorkloadKind::StatefulSet, &s.metadata, Some(&s.spec.template))
     }
 }
 

@@ -32,9 +32,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
     let context = match &options.context {
         Some(name) => {
             if !kubeconfig.contexts.iter().any(|c| &c.name == name) {
-                return Err(Error::UnknownContext {
-                    context: name.clone(),
-                });
+                return Err(Error::UnknownContext { context: name.clone() });
             }
             name.clone()
         }
@@ -60,9 +58,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
     config.default_retry = true;
     let server = config.cluster_url.to_string();
     let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|e| Error::KubeconfigInvalid {
-        reason: e.to_string(),
-    })?;
+    let client = Client::try_from(config).map_err(|e| Error::KubeconfigInvalid { reason: e.to_string() })?;
     Ok(Connection {
         client,
         default_namespace,
@@ -95,12 +91,10 @@ fn load_kubeconfig(explicit: Option<&Path>) -> Result<Kubeconfig> {
     let mut merged = Kubeconfig::default();
     for path in existing {
         let next = read_file(path)?;
-        merged = merged
-            .merge(next)
-            .map_err(|e| Error::KubeconfigUnreadable {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        merged = merged.merge(next).map_err(|e| Error::KubeconfigUnreadable {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
     }
     Ok(merged)
 }

@@ -1,8 +1,11 @@
 //! The only code that talks to the API server. No business logic: requests, paging, error
 //! mapping, and handing plain structs to `core`.
 
+pub mod access;
 pub mod client;
+pub mod secrets;
 pub mod snapshot;
+pub mod workloads;
 
 pub use client::{connect, ConnectOptions, Connection};
 
@@ -115,10 +118,7 @@ where
     let mut out = Vec::new();
     let mut params = params.clone().limit(PAGE_SIZE);
     loop {
-        let page = api
-            .list(&params)
-            .await
-            .map_err(|e| api_error(e, &action, conn))?;
+        let page = api.list(&params).await.map_err(|e| api_error(e, &action, conn))?;
         let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
         out.extend(page.items.into_iter().map(&mut map));
         match next {

@@ -1,6 +1,7 @@
 //! Every byte the user sees. Data goes to stdout; progress, warnings and errors to stderr.
 //! Colours and tables follow the terminal: NO_COLOR or a pipe turns colours off.
 
+pub mod rotate;
 pub mod verify;
 
 use std::io::{IsTerminal, Write};
@@ -83,4 +84,10 @@ pub fn write_stdout(text: &str) -> Result<()> {
 pub fn error(error: &Error) {
     let prefix = console::style("error:").red().bold().for_stderr();
     eprintln!("{prefix} {error}");
+}
+
+/// A warning on stderr.
+pub fn warning(message: &str) {
+    let prefix = console::style("warning:").yellow().bold().for_stderr();
+    eprintln!("{prefix} {message}");
 }

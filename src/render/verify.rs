@@ -57,11 +57,7 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
     for workload in &report.workloads {
         for row in rows(workload, wide) {
             let mut cells = vec![
-                Cell::new(format!(
-                    "{}/{}",
-                    workload.kind.as_str().to_lowercase(),
-                    workload.name
-                )),
+                Cell::new(format!("{}/{}", workload.kind.as_str().to_lowercase(), workload.name)),
                 status_cell(row.status),
                 Cell::new(&row.secret),
                 Cell::new(&row.target),
@@ -137,10 +133,7 @@ fn row(finding: &Finding) -> Row {
         status: finding.status,
         secret: finding.secret.clone(),
         target: target(finding),
-        evidence: finding
-            .evidence
-            .map(|e| e.as_str().to_string())
-            .unwrap_or_default(),
+        evidence: finding.evidence.map(|e| e.as_str().to_string()).unwrap_or_default(),
         pod: finding.pod.clone(),
         container: finding.container.clone(),
         detail: finding.detail.clone(),
@@ -169,10 +162,7 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
                 .push(f);
         }
         for ((_, container), checks) in per_secret {
-            let stale: Vec<&&Finding> = checks
-                .iter()
-                .filter(|f| f.status == Status::Stale)
-                .collect();
+            let stale: Vec<&&Finding> = checks.iter().filter(|f| f.status == Status::Stale).collect();
             let Some(first) = stale.first() else { continue };
             let mut folded = row(first);
             folded.detail = format!(

@@ -22,8 +22,7 @@ pub struct Cluster {
 impl Cluster {
     /// Another test user's kubeconfig (reader, patcher, limited), made by cluster-up.
     pub fn kubeconfig_of(&self, user: &str) -> PathBuf {
-        self.admin_kubeconfig
-            .with_file_name(format!("{user}.kubeconfig"))
+        self.admin_kubeconfig.with_file_name(format!("{user}.kubeconfig"))
     }
 }
 
@@ -52,9 +51,7 @@ pub fn cluster() -> &'static Cluster {
             path.exists(),
             "kubeconfig {path:?} does not exist: is the local cluster up (make cluster-up)?"
         );
-        Cluster {
-            admin_kubeconfig: path,
-        }
+        Cluster { admin_kubeconfig: path }
     })
 }
 
@@ -86,10 +83,7 @@ impl Run {
             let value = value.as_ref();
             let encoded = base64::engine::general_purpose::STANDARD.encode(value);
             for (stream, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-                assert!(
-                    !text.contains(value),
-                    "a secret value leaked into {stream}:\n{text}"
-                );
+                assert!(!text.contains(value), "a secret value leaked into {stream}:\n{text}");
                 assert!(
                     !text.contains(&encoded),
                     "a base64-encoded secret value leaked into {stream}:\n{text}"
@@ -99,8 +93,7 @@ impl Run {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
 
@@ -315,10 +308,7 @@ pub fn kubectl_path() -> PathBuf {
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-testbed.sh"))
         .output()
         .expect("run build-testbed.sh");
-    let dir = String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string();
+    let dir = String::from_utf8(out.stdout).expect("utf-8").trim().to_string();
     PathBuf::from(dir).join("kubectl")
 }
 
@@ -332,12 +322,7 @@ fn kubectl_apply(manifest: &str) {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("kubectl apply");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(manifest.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success(), "kubectl apply failed");
 }
 

@@ -48,11 +48,7 @@ async fn deployment_rolls_out_and_restarts_on_the_real_control_plane() {
         .list(&ListParams::default())
         .await
         .unwrap();
-    assert_eq!(
-        replica_sets.items.len(),
-        2,
-        "the restart created a second ReplicaSet"
-    );
+    assert_eq!(replica_sets.items.len(), 2, "the restart created a second ReplicaSet");
     // Old pods may still be terminating; the ready ones are all new.
     let after = pods.list(&ListParams::default()).await.unwrap().items;
     let ready_new: Vec<_> = after

@@ -3,9 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{
-    canary, cluster, daemon_set, deployment, next_second, run_with, stateful_set, TestNamespace,
-};
+use crate::support::{canary, cluster, daemon_set, deployment, next_second, run_with, stateful_set, TestNamespace};
 
 fn env_from(secret: &str) -> Value {
     json!([{"secretRef": {"name": secret}}])
@@ -28,10 +26,7 @@ fn workload<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
 fn table_row<'a>(stdout: &'a str, workload: &str, status: &str) -> &'a str {
     stdout
         .lines()
-        .find(|l| {
-            l.split_whitespace().next() == Some(workload)
-                && l.split_whitespace().nth(1) == Some(status)
-        })
+        .find(|l| l.split_whitespace().next() == Some(workload) && l.split_whitespace().nth(1) == Some(status))
         .unwrap_or_else(|| panic!("no {status} row for {workload}:\n{stdout}"))
 }
 
@@ -39,8 +34,7 @@ fn table_row<'a>(stdout: &'a str, workload: &str, status: &str) -> &'a str {
 async fn reports_stale_missing_shadowed_and_ok_deployments() {
     let ns = TestNamespace::new("verify-statuses").await;
     let (token, api_key, edited) = (canary("token"), canary("api-key"), canary("edited"));
-    ns.secret("app", &[("TOKEN", &token), ("API_KEY", &api_key)])
-        .await;
+    ns.secret("app", &[("TOKEN", &token), ("API_KEY", &api_key)]).await;
     ns.create_deployment(deployment(
         "api",
         2,
@@ -55,8 +49,7 @@ async fn reports_stale_missing_shadowed_and_ok_deployments() {
     let shadowed = json!({"containers": [{"name": "web", "image": "web", "envFrom": env_from("app"),
         "env": [{"name": "TOKEN", "value": "from-config"}]}]});
     let missing = json!({"containers": [{"name": "worker", "image": "worker", "env": [key_ref("OPENAI_API_KEY", "app", "openai")]}]});
-    let fresh =
-        json!({"containers": [{"name": "fresh", "image": "fresh", "envFrom": env_from("app")}]});
+    let fresh = json!({"containers": [{"name": "fresh", "image": "fresh", "envFrom": env_from("app")}]});
     ns.create_deployment(deployment("web", 1, shadowed)).await;
     ns.create_deployment(deployment("worker", 1, missing)).await;
     ns.create_deployment(deployment("fresh", 1, fresh)).await;
@@ -68,9 +61,7 @@ async fn reports_stale_missing_shadowed_and_ok_deployments() {
     assert_eq!(table.code, 1, "stale and missing mean exit 1: {table:?}");
     let stale_row = table_row(&table.stdout, "deployment/api", "stale");
     assert!(
-        stale_row.contains("TOKEN")
-            && stale_row.contains("time")
-            && stale_row.contains("2 of 2 pods"),
+        stale_row.contains("TOKEN") && stale_row.contains("time") && stale_row.contains("2 of 2 pods"),
         "{stale_row}"
     );
     let missing_row = table_row(&table.stdout, "deployment/worker", "missing");
@@ -90,10 +81,7 @@ async fn reports_stale_missing_shadowed_and_ok_deployments() {
     assert_eq!(report["apiVersion"], "kubectl-secrets.io/v1");
     assert_eq!(report["kind"], "VerifyReport");
     assert_eq!(workload(&report, "Deployment", "api")["status"], "stale");
-    assert_eq!(
-        workload(&report, "Deployment", "worker")["status"],
-        "missing"
-    );
+    assert_eq!(workload(&report, "Deployment", "worker")["status"], "missing");
     assert_eq!(workload(&report, "Deployment", "web")["status"], "shadowed");
     assert_eq!(workload(&report, "Deployment", "fresh")["status"], "ok");
     let stale_pods: Vec<&Value> = workload(&report, "Deployment", "api")["findings"]
@@ -103,9 +91,9 @@ async fn reports_stale_missing_shadowed_and_ok_deployments() {
         .filter(|f| f["status"] == "stale")
         .collect();
     assert_eq!(stale_pods.len(), 2, "one stale finding per pod");
-    assert!(stale_pods.iter().all(
-        |f| f["evidence"] == "time" && f["pod"].as_str().is_some_and(|p| p.starts_with("api-"))
-    ));
+    assert!(stale_pods
+        .iter()
+        .all(|f| f["evidence"] == "time" && f["pod"].as_str().is_some_and(|p| p.starts_with("api-"))));
     assert_eq!(report["summary"]["stale"], 1);
     assert_eq!(report["summary"]["missing"], 1);
     assert_eq!(report["summary"]["shadowed"], 1);
@@ -122,11 +110,7 @@ async fn reports_stale_missing_shadowed_and_ok_deployments() {
     yaml.assert_no_leak([&token, &api_key, &edited]);
 
     let wide = ns.run(&["verify", "-o", "wide"]);
-    assert!(
-        wide.stdout.lines().next().unwrap().contains("POD"),
-        "{}",
-        wide.stdout
-    );
+    assert!(wide.stdout.lines().next().unwrap().contains("POD"), "{}", wide.stdout);
     assert_eq!(
         wide.stdout
             .lines()
@@ -152,8 +136,7 @@ async fn stateful_sets_and_daemon_sets_env_and_sub_path_go_stale_volumes_do_not(
         "containers": [{"name": "reader", "image": "reader", "volumeMounts": [{"name": "db", "mountPath": "/etc/db"}]}],
         "volumes": [{"name": "db", "projected": {"sources": [{"secret": {"name": "db"}}]}}]
     });
-    ns.create_stateful_set(stateful_set("postgres", 2, sts))
-        .await;
+    ns.create_stateful_set(stateful_set("postgres", 2, sts)).await;
     ns.create_daemon_set(daemon_set("agent", sub_path)).await;
     ns.create_daemon_set(daemon_set("reader", volume)).await;
     ns.wait_ready("statefulset", "postgres").await;
@@ -161,21 +144,14 @@ async fn stateful_sets_and_daemon_sets_env_and_sub_path_go_stale_volumes_do_not(
     ns.wait_ready("daemonset", "reader").await;
 
     let before = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(
-        before.code, 0,
-        "all fresh before the change: {}",
-        before.stdout
-    );
+    assert_eq!(before.code, 0, "all fresh before the change: {}", before.stdout);
 
     next_second().await;
     ns.patch_secret("db", &[("password", &new_password)]).await;
     let after = ns.run(&["verify", "-o", "json"]);
     assert_eq!(after.code, 1);
     let report = after.json();
-    assert_eq!(
-        workload(&report, "StatefulSet", "postgres")["status"],
-        "stale"
-    );
+    assert_eq!(workload(&report, "StatefulSet", "postgres")["status"], "stale");
     let agent = workload(&report, "DaemonSet", "agent");
     assert_eq!(agent["status"], "stale");
     assert!(agent["findings"]
@@ -184,10 +160,7 @@ async fn stateful_sets_and_daemon_sets_env_and_sub_path_go_stale_volumes_do_not(
         .iter()
         .all(|f| f["via"] == "subPathMount"));
     let reader = workload(&report, "DaemonSet", "reader");
-    assert_eq!(
-        reader["status"], "ok",
-        "volumes update in place: {reader:#}"
-    );
+    assert_eq!(reader["status"], "ok", "volumes update in place: {reader:#}");
     assert_eq!(reader["autoUpdating"], json!(["db"]));
     after.assert_no_leak([&password, &new_password]);
     before.assert_no_leak([&password, &new_password]);
@@ -212,8 +185,7 @@ async fn exact_evidence_from_revision_annotations() {
     ns.wait_ready("deployment", "old").await;
     next_second().await;
     // What rotate writes: new data, a revision and the time, in one change.
-    let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
-        kube::Api::namespaced(ns.client.clone(), &ns.name);
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(ns.client.clone(), &ns.name);
     let patch = json!({
         "metadata": {"annotations": {"kubectl-secrets.io/revision": "2", "kubectl-secrets.io/rotated-at": jiff::Timestamp::now().to_string()}},
         "stringData": {"JWT_SECRET": v2}
@@ -264,10 +236,7 @@ async fn selector_secret_filter_and_all_namespaces() {
 
     let all = ns.run(&["verify", "-o", "json"]).json();
     assert_eq!(all["workloads"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        all["unusedSecrets"],
-        json!([{"namespace": ns.name, "name": "lonely"}])
-    );
+    assert_eq!(all["unusedSecrets"], json!([{"namespace": ns.name, "name": "lonely"}]));
 
     let selected = ns.run(&["verify", "-l", "app=two", "-o", "json"]);
     let selected_report = selected.json();
@@ -290,18 +259,13 @@ async fn selector_secret_filter_and_all_namespaces() {
     let unknown = ns.run(&["verify", "nope"]);
     assert_eq!(unknown.code, 6);
     assert!(
-        unknown
-            .stderr
-            .contains(&format!("secret {}/nope not found", ns.name)),
+        unknown.stderr.contains(&format!("secret {}/nope not found", ns.name)),
         "{}",
         unknown.stderr
     );
 
     let everywhere = run_with(&cluster().admin_kubeconfig, &["verify", "-A", "-o", "json"]);
-    assert!(
-        everywhere.code == 0 || everywhere.code == 1,
-        "{everywhere:?}"
-    );
+    assert!(everywhere.code == 0 || everywhere.code == 1, "{everywhere:?}");
     let report = everywhere.json();
     let ours: Vec<&Value> = report["workloads"]
         .as_array()
@@ -339,8 +303,7 @@ async fn a_user_without_cluster_wide_list_gets_a_clear_error() {
     let cluster_wide = run_with(&limited, &["verify", "-A"]);
     assert_eq!(cluster_wide.code, 5, "{cluster_wide:?}");
     assert!(
-        cluster_wide.stderr.contains("not allowed to list")
-            && cluster_wide.stderr.contains("in all namespaces"),
+        cluster_wide.stderr.contains("not allowed to list") && cluster_wide.stderr.contains("in all namespaces"),
         "{}",
         cluster_wide.stderr
     );

@@ -1,0 +1,447 @@
+//! The rotation plan: which Secrets and keys change to what, decided before anything is
+//! written, so it can be shown, confirmed, and carried out (or undone) exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use serde::{Deserialize, Serialize};
+
+use super::annotations;
+use super::model::{OwnerRef, WorkloadId};
+use super::propagate::{self, Encoding};
+use super::secret_value::SecretValue;
+
+/// A Secret with its values, as read for a change (values never leave `SecretValue`).
+#[derive(Debug, Clone)]
+pub struct SecretState {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub resource_version: String,
+    pub type_: String,
+    pub data: BTreeMap<String, SecretValue>,
+    pub revision: u64,
+    pub controller: Option<OwnerRef>,
+    pub labels: BTreeMap<String, String>,
+    pub journal: Option<Journal>,
+    /// `kubectl apply` keeps the whole object, values included, in an annotation: rotating
+    /// without removing it would leave the old values readable.
+    pub has_last_applied: bool,
+}
+
+impl From<&Secret> for SecretState {
+    fn from(secret: &Secret) -> Self {
+        let meta = &secret.metadata;
+        let annotations = meta.annotations.clone().unwrap_or_default();
+        let mut data: BTreeMap<String, SecretValue> = secret
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), SecretValue::new(v.0.clone())))
+            .collect();
+        // stringData is write-only in the API, but a manifest read from a file may carry it.
+        for (k, v) in secret.string_data.iter().flatten() {
+            data.insert(k.clone(), SecretValue::new(v.clone().into_bytes()));
+        }
+        let controller = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
+            .map(|o| OwnerRef {
+                kind: o.kind.clone(),
+                name: o.name.clone(),
+            });
+        SecretState {
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+            uid: meta.uid.clone().unwrap_or_default(),
+            resource_version: meta.resource_version.clone().unwrap_or_default(),
+            type_: secret.type_.clone().unwrap_or_else(|| "Opaque".into()),
+            data,
+            revision: annotations
+                .get(annotations::REVISION)
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0),
+            controller,
+            labels: meta.labels.clone().unwrap_or_default(),
+            journal: annotations
+                .get(annotations::JOURNAL)
+                .and_then(|j| serde_json::from_str(j).ok()),
+            has_last_applied: annotations.contains_key(annotations::LAST_APPLIED),
+        }
+    }
+}
+
+/// Why a Secret cannot be changed in place, and what to do instead.
+pub fn managed_by_controller(secret: &SecretState) -> Option<String> {
+    let owner = secret.controller.as_ref()?;
+    match owner.kind.as_str() {
+        "SealedSecret" => Some(format!(
+            "secret {}/{} is unsealed from SealedSecret {}: an edit would be reverted by the controller. \
+             Re-seal the new value into the SealedSecret's file (kubectl secrets seal --merge-into FILE) and apply it",
+            secret.namespace, secret.name, owner.name
+        )),
+        "ExternalSecret" => Some(format!(
+            "secret {}/{} is synced by ExternalSecret {} from an external store: change the value there, then \
+             force a sync with `kubectl annotate externalsecret {} force-sync=$(date +%s) --overwrite -n {}`",
+            secret.namespace, secret.name, owner.name, owner.name, secret.namespace
+        )),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The key the user asked to rotate; `how` says where the value came from.
+    Rotated { how: String },
+    /// The old value was embedded here and replaced.
+    Propagated { from_key: String, encoding: Encoding },
+    /// The old value kept under a second key, for apps that accept two keys while switching.
+    KeptPrevious { of: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyChange {
+    pub key: String,
+    pub kind: ChangeKind,
+    pub old: Option<SecretValue>,
+    pub new: SecretValue,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretChange {
+    pub before: SecretState,
+    pub after: BTreeMap<String, SecretValue>,
+    pub new_revision: u64,
+    pub keys: Vec<KeyChange>,
+}
+
+impl SecretChange {
+    pub fn name(&self) -> &str {
+        &self.before.name
+    }
+}
+
+/// What the user asked for, values already in hand (generated, typed, or read).
+pub struct RotationRequest {
+    pub new_values: BTreeMap<String, (SecretValue, String)>,
+    pub keep_previous_suffix: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("secret {secret} has no key {key:?} (its keys: {available}); check the name, or rotate one of those")]
+    NoSuchKey {
+        secret: String,
+        key: String,
+        available: String,
+    },
+    #[error("the new value of {key} is the same as the current one: nothing would change")]
+    Unchanged { key: String },
+    #[error("{0}")]
+    Managed(String),
+    #[error("{key}{suffix} would overwrite the existing key {key}{suffix}: choose another with --previous-suffix")]
+    PreviousClash { key: String, suffix: String },
+}
+
+/// Plan the change of `target` and, when `others` are given (--propagate), of every other
+/// Secret (or other key of the target) that embeds an old value.
+pub fn plan(
+    target: &SecretState,
+    request: &RotationRequest,
+    others: &[SecretState],
+) -> Result<Vec<SecretChange>, PlanError> {
+    if let Some(reason) = managed_by_controller(target) {
+        return Err(PlanError::Managed(reason));
+    }
+    let mut after = target.data.clone();
+    let mut keys = Vec::new();
+    let mut rotated: Vec<(&String, &SecretValue, &SecretValue)> = Vec::new();
+    for (key, (new, how)) in &request.new_values {
+        let old = target.data.get(key).ok_or_else(|| PlanError::NoSuchKey {
+            secret: format!("{}/{}", target.namespace, target.name),
+            key: key.clone(),
+            available: target.data.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        if old == new {
+            return Err(PlanError::Unchanged { key: key.clone() });
+        }
+        after.insert(key.clone(), new.clone());
+        keys.push(KeyChange {
+            key: key.clone(),
+            kind: ChangeKind::Rotated { how: how.clone() },
+            old: Some(old.clone()),
+            new: new.clone(),
+        });
+        rotated.push((key, old, new));
+    }
+    if let Some(suffix) = &request.keep_previous_suffix {
+        for (key, old, _) in &rotated {
+            let previous_key = format!("{key}{suffix}");
+            if request.new_values.contains_key(&previous_key) {
+                return Err(PlanError::PreviousClash {
+                    key: (*key).clone(),
+                    suffix: suffix.clone(),
+                });
+            }
+            let existing = target.data.get(&previous_key).cloned();
+            after.insert(previous_key.clone(), (*old).clone());
+            keys.push(KeyChange {
+                key: previous_key,
+                kind: ChangeKind::KeptPrevious { of: (*key).clone() },
+                old: existing,
+                new: (*old).clone(),
+            });
+        }
+    }
+
+    let mut changes = Vec::new();
+    let propagate_within =
+        |secret: &SecretState, after: &mut BTreeMap<String, SecretValue>, skip: &BTreeSet<&String>| {
+            let mut found = Vec::new();
+            for (key, value) in &secret.data {
+                if skip.contains(key) {
+                    continue;
+                }
+                let mut current = value.clone();
+                for (from_key, old, new) in &rotated {
+                    if let Some(encoding) = propagate::find(&current, old) {
+                        if let Some(replaced) = propagate::replace(&current, old, new, encoding) {
+                            current = replaced;
+                            found.push(KeyChange {
+                                key: key.clone(),
+                                kind: ChangeKind::Propagated {
+                                    from_key: (*from_key).clone(),
+                                    encoding,
+                                },
+                                old: Some(value.clone()),
+                                new: current.clone(),
+                            });
+                        }
+                    }
+                }
+                if current != *value {
+                    after.insert(key.clone(), current);
+                }
+            }
+            found
+        };
+    if !others.is_empty() {
+        let touched: BTreeSet<&String> = keys.iter().map(|k| &k.key).collect();
+        let mut found = propagate_within(target, &mut after, &touched);
+        keys.append(&mut found);
+    }
+    changes.push(SecretChange {
+        before: target.clone(),
+        after,
+        new_revision: target.revision + 1,
+        keys,
+    });
+
+    for other in others
+        .iter()
+        .filter(|o| o.name != target.name && is_application_secret(o))
+    {
+        let mut after = other.data.clone();
+        let found = propagate_within(other, &mut after, &BTreeSet::new());
+        if found.is_empty() {
+            continue;
+        }
+        if let Some(reason) = managed_by_controller(other) {
+            return Err(PlanError::Managed(format!(
+                "the old value is also embedded in {}/{}, and {reason}",
+                other.namespace, other.name
+            )));
+        }
+        changes.push(SecretChange {
+            before: other.clone(),
+            after,
+            new_revision: other.revision + 1,
+            keys: found,
+        });
+    }
+    Ok(changes)
+}
+
+/// Secrets that hold application values (not backups, tokens or controller keys).
+fn is_application_secret(secret: &SecretState) -> bool {
+    const SKIP_TYPES: [&str; 3] = [
+        "kubernetes.io/service-account-token",
+        "helm.sh/release.v1",
+        "bootstrap.kubernetes.io/token",
+    ];
+    !SKIP_TYPES.contains(&secret.type_.as_str())
+        && !secret.labels.contains_key(annotations::BACKUP_OF)
+        && !secret
+            .labels
+            .keys()
+            .any(|k| k.starts_with("sealedsecrets.bitnami.com/"))
+}
+
+/// Progress of a rotation, kept as an annotation on the rotated Secret so a rerun after a crash
+/// or Ctrl-C can finish or undo it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Journal {
+    pub id: String,
+    pub phase: Phase,
+    pub started_at: Timestamp,
+    /// Secret name → backup Secret holding its previous data.
+    pub backups: BTreeMap<String, String>,
+    /// Secret name → the revision this rotation wrote.
+    pub revisions: BTreeMap<String, u64>,
+    pub workloads: Vec<WorkloadId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// New data written; consumers being restarted.
+    Restarting,
+    /// A rollout failed; previous data being restored.
+    RollingBack,
+}
+
+impl Phase {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Restarting => "new data written, consumers restarting",
+            Phase::RollingBack => "rolling back to the previous data",
+        }
+    }
+}
+
+/// The name of the backup Secret of `secret` holding the data of `revision`, within the
+/// 253-character limit of object names.
+pub fn backup_name(secret: &str, revision: u64, rotation_id: &str) -> String {
+    let suffix = format!(".backup-r{revision}-{}", &rotation_id[..rotation_id.len().min(8)]);
+    let keep = 253 - suffix.len();
+    format!("{}{suffix}", &secret[..secret.len().min(keep)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> SecretValue {
+        SecretValue::new(text.as_bytes().to_vec())
+    }
+
+    fn state(name: &str, data: &[(&str, &str)]) -> SecretState {
+        SecretState {
+            namespace: "aura-production".into(),
+            name: name.into(),
+            uid: "uid".into(),
+            resource_version: "1".into(),
+            type_: "Opaque".into(),
+            data: data.iter().map(|(k, val)| (k.to_string(), v(val))).collect(),
+            revision: 0,
+            controller: None,
+            labels: BTreeMap::new(),
+            journal: None,
+            has_last_applied: false,
+        }
+    }
+
+    fn request(pairs: &[(&str, &str)], keep_previous: Option<&str>) -> RotationRequest {
+        RotationRequest {
+            new_values: pairs
+                .iter()
+                .map(|(k, val)| (k.to_string(), (v(val), "typed".to_string())))
+                .collect(),
+            keep_previous_suffix: keep_previous.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn rotates_the_chosen_keys_and_keeps_the_rest() {
+        let target = state(
+            "postgres-secrets",
+            &[("postgres-user", "aura"), ("postgres-password", "old-password-1")],
+        );
+        let changes = plan(&target, &request(&[("postgres-password", "new-password-2")], None), &[]).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].after["postgres-password"], v("new-password-2"));
+        assert_eq!(changes[0].after["postgres-user"], v("aura"));
+        assert_eq!(changes[0].new_revision, 1);
+    }
+
+    #[test]
+    fn propagates_into_uris_of_other_secrets_and_its_own_keys() {
+        let target = state(
+            "redis-secrets",
+            &[
+                ("redis-password", "old/pass+word"),
+                ("redis-url", "redis://:old%2Fpass+word@redis:6379/0"),
+            ],
+        );
+        let backend = state(
+            "backend-secrets",
+            &[
+                ("REDIS_URL", "redis://:old%2Fpass+word@redis:6379/0"),
+                ("JWT", "unrelated-value"),
+            ],
+        );
+        let changes = plan(
+            &target,
+            &request(&[("redis-password", "n3w/p@ss")], None),
+            &[target.clone(), backend],
+        )
+        .unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].after["redis-url"], v("redis://:n3w%2Fp%40ss@redis:6379/0"));
+        assert_eq!(changes[1].name(), "backend-secrets");
+        assert_eq!(changes[1].after["REDIS_URL"], v("redis://:n3w%2Fp%40ss@redis:6379/0"));
+        assert_eq!(changes[1].after["JWT"], v("unrelated-value"));
+        assert!(
+            matches!(&changes[1].keys[0].kind, ChangeKind::Propagated { from_key, encoding: Encoding::Userinfo } if from_key == "redis-password")
+        );
+    }
+
+    #[test]
+    fn keep_previous_writes_the_old_value_beside_the_new() {
+        let target = state("jwt-keys", &[("JWT_SECRET", "old-jwt-secret")]);
+        let changes = plan(
+            &target,
+            &request(&[("JWT_SECRET", "new-jwt-secret")], Some("_PREVIOUS")),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(changes[0].after["JWT_SECRET_PREVIOUS"], v("old-jwt-secret"));
+        assert_eq!(changes[0].after["JWT_SECRET"], v("new-jwt-secret"));
+    }
+
+    #[test]
+    fn refuses_unknown_keys_unchanged_values_and_managed_secrets() {
+        let target = state("api-keys", &[("openai", "sk-old-value")]);
+        let err = plan(&target, &request(&[("anthropic", "x")], None), &[]).unwrap_err();
+        assert!(err.to_string().contains("its keys: openai"), "{err}");
+        let err = plan(&target, &request(&[("openai", "sk-old-value")], None), &[]).unwrap_err();
+        assert_eq!(err, PlanError::Unchanged { key: "openai".into() });
+        let mut sealed = target.clone();
+        sealed.controller = Some(OwnerRef {
+            kind: "SealedSecret".into(),
+            name: "api-keys".into(),
+        });
+        let err = plan(&sealed, &request(&[("openai", "sk-new")], None), &[]).unwrap_err();
+        assert!(err.to_string().contains("seal --merge-into"), "{err}");
+        let mut external = target;
+        external.controller = Some(OwnerRef {
+            kind: "ExternalSecret".into(),
+            name: "api-keys".into(),
+        });
+        let err = plan(&external, &request(&[("openai", "sk-new")], None), &[]).unwrap_err();
+        assert!(err.to_string().contains("force-sync"), "{err}");
+    }
+
+    #[test]
+    fn backup_names_fit_the_limit() {
+        assert_eq!(
+            backup_name("backend-secrets", 3, "0123456789abcdef"),
+            "backend-secrets.backup-r3-01234567"
+        );
+        assert!(backup_name(&"x".repeat(253), 12, "abcdef0123").len() <= 253);
+    }
+}

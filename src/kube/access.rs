@@ -1,0 +1,65 @@
+//! "Can I?" before the first write: SelfSubjectAccessReview for every step a command will
+//! take, so a forbidden later step fails before anything changed.
+
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use kube::api::{Api, PostParams};
+
+use super::{api_error, Action, Connection, Scope};
+use crate::error::{Error, Result};
+
+/// One permission: verb on resource (in API group) in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    pub verb: &'static str,
+    pub group: &'static str,
+    pub resource: &'static str,
+}
+
+impl Permission {
+    pub const fn new(verb: &'static str, group: &'static str, resource: &'static str) -> Self {
+        Permission { verb, group, resource }
+    }
+}
+
+/// Fail with the first permission the user lacks, naming it.
+pub async fn require(conn: &Connection, namespace: &str, permissions: &[Permission]) -> Result<()> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(conn.client.clone());
+    let checks = permissions.iter().map(|p| {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(namespace.into()),
+                    verb: Some(p.verb.into()),
+                    group: Some(p.group.into()),
+                    resource: Some(p.resource.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let api = api.clone();
+        async move { (p, api.create(&PostParams::default(), &review).await) }
+    });
+    for (permission, answer) in futures::future::join_all(checks).await {
+        let action = Action {
+            verb: "create",
+            resource: "selfsubjectaccessreviews",
+            scope: "the cluster".into(),
+        };
+        let review = answer.map_err(|e| api_error(e, &action, conn))?;
+        if !review.status.is_some_and(|s| s.allowed) {
+            let resource = if permission.group.is_empty() {
+                permission.resource.to_string()
+            } else {
+                format!("{}.{}", permission.resource, permission.group)
+            };
+            return Err(Error::Forbidden {
+                verb: permission.verb.into(),
+                resource,
+                scope: Scope::Namespace(namespace.into()).describe(),
+            });
+        }
+    }
+    Ok(())
+}

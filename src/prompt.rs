@@ -1,0 +1,116 @@
+//! Every interactive question. Without a terminal the tool never asks: it needs --yes for
+//! changes, and flags for everything else.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use dialoguer::{Confirm, Input, MultiSelect, Password, Select};
+
+use crate::core::generate::Generator;
+use crate::core::secret_value::SecretValue;
+use crate::error::{Error, Result};
+
+/// Questions need a person: stdin to read answers, stderr to show the question.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn prompt_error(e: dialoguer::Error) -> Error {
+    match e {
+        dialoguer::Error::IO(io) if io.kind() == std::io::ErrorKind::Interrupted => Error::Interrupted,
+        dialoguer::Error::IO(io) => Error::Prompt(io.to_string()),
+    }
+}
+
+/// Go ahead with a change? `--yes` answers for the user; without a terminal it must.
+pub fn confirm_change(yes: bool, question: &str) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !interactive() {
+        return Err(Error::NeedsYes);
+    }
+    Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .map_err(prompt_error)
+}
+
+pub fn choose_keys(secret: &str, keys: &[String]) -> Result<Vec<String>> {
+    let chosen = MultiSelect::new()
+        .with_prompt(format!(
+            "Keys of {secret} to rotate (space to select, enter to confirm)"
+        ))
+        .items(keys)
+        .interact()
+        .map_err(prompt_error)?;
+    Ok(chosen.into_iter().map(|i| keys[i].clone()).collect())
+}
+
+/// Where the new value of one key comes from.
+pub enum ValueSource {
+    Generate(Generator),
+    Typed,
+    File(PathBuf),
+}
+
+pub fn choose_source(key: &str, default: Generator) -> Result<ValueSource> {
+    let options = [
+        format!("generate ({default}, from the system's secure random generator)"),
+        "type it (hidden, asked twice)".to_string(),
+        "read it from a file".to_string(),
+    ];
+    let choice = Select::new()
+        .with_prompt(format!("New value of {key}"))
+        .items(&options)
+        .default(0)
+        .interact()
+        .map_err(prompt_error)?;
+    Ok(match choice {
+        0 => ValueSource::Generate(default),
+        1 => ValueSource::Typed,
+        _ => {
+            let path: String = Input::new()
+                .with_prompt(format!("File holding the new value of {key}"))
+                .interact_text()
+                .map_err(prompt_error)?;
+            ValueSource::File(PathBuf::from(path))
+        }
+    })
+}
+
+pub fn hidden_value(key: &str) -> Result<SecretValue> {
+    let value = Password::new()
+        .with_prompt(format!("New value of {key}"))
+        .with_confirmation("Repeat it", "The two entries differ; try again")
+        .interact()
+        .map_err(prompt_error)?;
+    Ok(SecretValue::new(value.into_bytes()))
+}
+
+/// A rotation was interrupted: finish it, undo it, or leave it.
+pub enum InterruptedChoice {
+    Resume,
+    Abort,
+    Leave,
+}
+
+pub fn interrupted_rotation(description: &str) -> Result<InterruptedChoice> {
+    let options = [
+        "finish it (restart and wait for the remaining workloads)",
+        "roll it back (restore the previous data and restart)",
+        "leave it for now",
+    ];
+    let choice = Select::new()
+        .with_prompt(description)
+        .items(options)
+        .default(0)
+        .interact()
+        .map_err(prompt_error)?;
+    Ok(match choice {
+        0 => InterruptedChoice::Resume,
+        1 => InterruptedChoice::Abort,
+        _ => InterruptedChoice::Leave,
+    })
+}
