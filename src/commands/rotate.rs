@@ -132,7 +132,7 @@ impl Rotation<'_> {
 
         // The rotated Secret is written first and carries the journal: from that moment on a
         // rerun knows what to finish or undo.
-        let mut written: Vec<(&SecretChange, String)> = Vec::new();
+        let mut written: Vec<&SecretChange> = Vec::new();
         for (i, change) in changes.iter().enumerate() {
             let stamp = Stamp {
                 revision: change.new_revision,
@@ -154,7 +154,7 @@ impl Rotation<'_> {
             )
             .await
             {
-                Ok(resource_version) => written.push((change, resource_version)),
+                Ok(_) => written.push(change),
                 Err(error) => {
                     let undo = self.restore(&written).await;
                     self.clear_journal().await?;
@@ -205,29 +205,41 @@ impl Rotation<'_> {
         self.roll_back(&written, restarts, &journal, &failures).await
     }
 
-    /// Put the previous data back into every Secret this rotation wrote, only where nobody
-    /// changed it since (409 otherwise: reported, never overwritten).
-    async fn restore(&self, written: &[(&SecretChange, String)]) -> Result<Vec<String>> {
+    /// Put the previous data back into every Secret this rotation wrote, only where the data
+    /// is still what it wrote: someone else's later edit is reported, never overwritten.
+    async fn restore(&self, written: &[&SecretChange]) -> Result<Vec<String>> {
         let mut restored = Vec::new();
-        for (change, resource_version) in written {
+        for change in written {
+            let current = kube::secrets::get(self.conn, self.namespace, change.name()).await?;
+            if current.data != change.after {
+                return Err(Error::Conflict {
+                    namespace: current.namespace,
+                    name: current.name,
+                });
+            }
             let stamp = Stamp {
-                revision: change.new_revision + 1,
+                revision: current.revision + 1,
                 rotation_id: &self.id,
                 changed_by: CHANGED_BY_ROLLBACK,
                 at: Timestamp::now(),
                 journal: JournalUpdate::Keep,
             };
-            let mut now_state = change.before.clone();
-            now_state.data = change.after.clone();
-            kube::secrets::write_data(self.conn, &now_state, resource_version, &change.before.data, &stamp).await?;
-            restored.push(format!("{} (now revision {})", change.name(), change.new_revision + 1));
+            kube::secrets::write_data(
+                self.conn,
+                &current,
+                &current.resource_version,
+                &change.before.data,
+                &stamp,
+            )
+            .await?;
+            restored.push(format!("{} (now revision {})", change.name(), current.revision + 1));
         }
         Ok(restored)
     }
 
     async fn roll_back(
         &self,
-        written: &[(&SecretChange, String)],
+        written: &[&SecretChange],
         restarts: &[(WorkloadId, BTreeMap<String, u64>)],
         journal: &Journal,
         failures: &[String],

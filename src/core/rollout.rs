@@ -93,7 +93,14 @@ pub fn evaluate(kind: WorkloadKind, status: &RolloutStatus, failing_pod: Option<
         waiting_for,
     };
     if status.observed_generation < status.generation {
-        return progressing("the controller to observe the change".into());
+        // The counts still describe the previous generation.
+        return RolloutState::Progressing {
+            desired: status.desired,
+            updated: 0,
+            ready: status.ready,
+            available: status.available,
+            waiting_for: "the controller to observe the change".into(),
+        };
     }
     let s = status;
     match kind {

@@ -99,13 +99,29 @@ impl Run {
 
 /// Run `kubectl-secrets ARGS` as a user would, with the given kubeconfig.
 pub fn run_with(kubeconfig: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+    run_with_stdin(kubeconfig, args, b"")
+}
+
+/// Same, with bytes on standard input (which is not a terminal).
+pub fn run_with_stdin(kubeconfig: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run kubectl-secrets");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait for kubectl-secrets");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -153,9 +169,73 @@ impl TestNamespace {
 
     /// Run the binary as admin in this namespace.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_as("admin", args, b"")
+    }
+
+    /// Run the binary as a test user in this namespace, with bytes on stdin.
+    pub fn run_as(&self, user: &str, args: &[&str], stdin: &[u8]) -> Run {
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["-n", &self.name]);
-        run_with(&cluster().admin_kubeconfig, &full)
+        run_with_stdin(&cluster().kubeconfig_of(user), &full, stdin)
+    }
+
+    pub async fn get_secret(&self, name: &str) -> Option<Secret> {
+        Api::<Secret>::namespaced(self.client.clone(), &self.name)
+            .get_opt(name)
+            .await
+            .expect("get secret")
+    }
+
+    /// The Secret's data, key → bytes (panics if it does not exist).
+    pub async fn secret_data(&self, name: &str) -> BTreeMap<String, Vec<u8>> {
+        let secret = self
+            .get_secret(name)
+            .await
+            .unwrap_or_else(|| panic!("secret {name} does not exist"));
+        secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect()
+    }
+
+    pub async fn secret_annotation(&self, name: &str, key: &str) -> Option<String> {
+        self.get_secret(name).await?.metadata.annotations?.get(key).cloned()
+    }
+
+    /// Names of the Secrets of this namespace.
+    pub async fn secret_names(&self) -> Vec<String> {
+        let list = Api::<Secret>::namespaced(self.client.clone(), &self.name)
+            .list(&Default::default())
+            .await
+            .expect("list");
+        list.items.into_iter().filter_map(|s| s.metadata.name).collect()
+    }
+
+    /// Names of the running (not terminating) pods whose names start with `prefix`.
+    pub async fn pod_names(&self, prefix: &str) -> Vec<String> {
+        let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(self.client.clone(), &self.name);
+        let mut names: Vec<String> = pods
+            .list(&Default::default())
+            .await
+            .expect("list pods")
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.metadata.name)
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn template_annotation(&self, deployment: &str, key: &str) -> Option<String> {
+        let d = Api::<Deployment>::namespaced(self.client.clone(), &self.name)
+            .get(deployment)
+            .await
+            .expect("get deployment");
+        d.spec.template.metadata?.annotations?.get(key).cloned()
     }
 
     pub async fn secret(&self, name: &str, data: &[(&str, &str)]) {
@@ -358,6 +438,12 @@ pub fn daemon_set(name: &str, pod_spec: Value) -> Value {
             "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}
         }
     })
+}
+
+/// The same manifest with annotations on its pod template (kwok Stages read them).
+pub fn with_pod_annotations(mut workload: Value, annotations: Value) -> Value {
+    workload["spec"]["template"]["metadata"]["annotations"] = annotations;
+    workload
 }
 
 /// Container start times and managedFields times have one-second resolution: wait past the

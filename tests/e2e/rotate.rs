@@ -1,0 +1,519 @@
+//! `kubectl secrets rotate` on the real cluster: the runbooks' rotations as one command,
+//! backups, propagation, rollbacks, refusals, permissions, and never a value in the output.
+
+use serde_json::{json, Value};
+
+use crate::support::{canary, daemon_set, deployment, with_pod_annotations, TestNamespace};
+
+fn env_from(secret: &str) -> Value {
+    json!([{"secretRef": {"name": secret}}])
+}
+
+fn key_ref(var: &str, secret: &str, key: &str) -> Value {
+    json!({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("utf-8 value")
+}
+
+fn backups(names: &[String], secret: &str) -> Vec<String> {
+    names
+        .iter()
+        .filter(|n| n.starts_with(&format!("{secret}.backup-r")))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn seed_000_jwt_rotation_restarts_both_deployments_and_verifies_exactly() {
+    let ns = TestNamespace::new("rotate-000").await;
+    let (jwt, redis) = (canary("jwt"), canary("redis"));
+    ns.secret("backend-secrets", &[("JWT_SECRET", &jwt), ("REDIS_PASSWORD", &redis)])
+        .await;
+    let backend =
+        json!({"containers": [{"name": "backend", "image": "backend", "envFrom": env_from("backend-secrets")}]});
+    let sfu = json!({"containers": [{"name": "sfu", "image": "sfu", "env": [key_ref("JWT_SECRET", "backend-secrets", "JWT_SECRET")]}]});
+    let certs = json!({
+        "containers": [{"name": "proxy", "image": "proxy", "volumeMounts": [{"name": "s", "mountPath": "/etc/s"}]}],
+        "volumes": [{"name": "s", "secret": {"secretName": "backend-secrets"}}]
+    });
+    ns.create_deployment(deployment("backend-deployment", 2, backend)).await;
+    ns.create_deployment(deployment("rust-sfu-deployment", 2, sfu)).await;
+    ns.create_daemon_set(daemon_set("proxy", certs)).await;
+    for (kind, name) in [
+        ("deployment", "backend-deployment"),
+        ("deployment", "rust-sfu-deployment"),
+        ("daemonset", "proxy"),
+    ] {
+        ns.wait_ready(kind, name).await;
+    }
+    let before_backend = ns.pod_names("backend-deployment-").await;
+    let before_proxy = ns.pod_names("proxy-").await;
+
+    let run = ns.run(&["rotate", "backend-secrets", "--key", "JWT_SECRET=base64:48", "--yes"]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let data = ns.secret_data("backend-secrets").await;
+    let new_jwt = text(&data["JWT_SECRET"]);
+    assert_eq!(new_jwt.len(), 64, "base64:48 is 64 characters");
+    assert_ne!(new_jwt, jwt);
+    assert_eq!(text(&data["REDIS_PASSWORD"]), redis, "other keys are untouched");
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", "kubectl-secrets.io/revision")
+            .await
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", "kubectl-secrets.io/rotation-journal")
+            .await,
+        None,
+        "journal cleared"
+    );
+
+    let names = ns.secret_names().await;
+    let backup = backups(&names, "backend-secrets");
+    assert_eq!(backup.len(), 1, "{names:?}");
+    assert_eq!(
+        text(&ns.secret_data(&backup[0]).await["JWT_SECRET"]),
+        jwt,
+        "the backup holds the previous data"
+    );
+
+    let after_backend = ns.pod_names("backend-deployment-").await;
+    assert_eq!(after_backend.len(), 2);
+    assert!(
+        after_backend.iter().all(|p| !before_backend.contains(p)),
+        "every backend pod was replaced"
+    );
+    assert_eq!(
+        ns.pod_names("proxy-").await,
+        before_proxy,
+        "volume-only consumers are not restarted"
+    );
+    assert_eq!(
+        ns.template_annotation("rust-sfu-deployment", "kubectl-secrets.io/secret-revisions")
+            .await
+            .as_deref(),
+        Some(r#"{"backend-secrets":1}"#)
+    );
+
+    assert!(run.stdout.contains("rotated (generated, base64:48)"), "{}", run.stdout);
+    assert!(run.stdout.contains("deployment/backend-deployment") && run.stdout.contains("restart"));
+    assert!(
+        run.stdout.contains("daemonset/proxy") && run.stdout.contains("update in place"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("deployment/rust-sfu-deployment: complete"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("exact"),
+        "verified with exact evidence: {}",
+        run.stdout
+    );
+
+    let verify = ns.run(&["verify", "backend-secrets", "-o", "json"]);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    for out in [&run, &verify] {
+        out.assert_no_leak([&jwt, &redis, &new_jwt]);
+    }
+}
+
+#[tokio::test]
+async fn dry_run_and_missing_yes_change_nothing() {
+    let ns = TestNamespace::new("rotate-dry").await;
+    let value = canary("dry");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    ns.create_deployment(deployment(
+        "api",
+        1,
+        json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("app")}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "api").await;
+    let pods = ns.pod_names("api-").await;
+
+    let dry = ns.run(&["rotate", "app", "--key", "TOKEN", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.stdout.contains("TOKEN") && dry.stderr.contains("nothing was changed"),
+        "{dry:?}"
+    );
+    let plan = ns
+        .run(&["rotate", "app", "--key", "TOKEN", "--dry-run", "-o", "json"])
+        .json();
+    assert_eq!(plan["kind"], "RotationPlan");
+    assert_eq!(
+        plan["secrets"][0]["keys"][0]["after"]["length"], 44,
+        "like an alphanumeric value: at least 44 characters"
+    );
+
+    let no_yes = ns.run(&["rotate", "app", "--key", "TOKEN"]);
+    assert_eq!(no_yes.code, 2, "{no_yes:?}");
+    assert!(no_yes.stderr.contains("--yes"), "{}", no_yes.stderr);
+    let no_keys = ns.run(&["rotate", "app", "--yes"]);
+    assert_eq!(no_keys.code, 2);
+    assert!(no_keys.stderr.contains("--key"), "{}", no_keys.stderr);
+    let bad_key = ns.run(&["rotate", "app", "--key", "NOPE", "--yes"]);
+    assert_eq!(bad_key.code, 2);
+    assert!(
+        bad_key.stderr.contains("has no key \"NOPE\"") && bad_key.stderr.contains("TOKEN"),
+        "{}",
+        bad_key.stderr
+    );
+    let bad_generator = ns.run(&["rotate", "app", "--key", "TOKEN=hex:4", "--yes"]);
+    assert_eq!(bad_generator.code, 2);
+    let missing = ns.run(&["rotate", "nope", "--key", "TOKEN", "--yes"]);
+    assert_eq!(missing.code, 6);
+
+    assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), value);
+    assert!(
+        backups(&ns.secret_names().await, "app").is_empty(),
+        "no backup without a write"
+    );
+    assert_eq!(ns.pod_names("api-").await, pods, "nothing restarted");
+    for out in [&dry, &no_yes, &no_keys, &bad_key, &bad_generator, &missing] {
+        out.assert_no_leak([&value]);
+    }
+}
+
+#[tokio::test]
+async fn seed_001_password_propagates_into_uris_with_special_characters() {
+    let ns = TestNamespace::new("rotate-001").await;
+    let password = format!("p@ss/w:rd+{}=", canary("db"));
+    let encoded = password.replace('@', "%40").replace('/', "%2F").replace(':', "%3A");
+    let uri = format!("postgresql+psycopg://aura:{encoded}@postgres:5432/aura_db");
+    let jwt = canary("jwt");
+    ns.secret(
+        "postgres-secrets",
+        &[("postgres-user", "aura"), ("postgres-password", &password)],
+    )
+    .await;
+    ns.secret(
+        "backend-secrets",
+        &[("POSTGRES_DB_URI", &uri), ("JWT_SECRET_KEY", &jwt)],
+    )
+    .await;
+    ns.create_deployment(deployment(
+        "backend",
+        1,
+        json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("backend-secrets")}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "backend").await;
+
+    let run = ns.run(&[
+        "rotate",
+        "postgres-secrets",
+        "--key",
+        "postgres-password=alnum:40",
+        "--propagate",
+        "--yes",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let new_password = text(&ns.secret_data("postgres-secrets").await["postgres-password"]);
+    assert_eq!(new_password.len(), 40);
+    let backend = ns.secret_data("backend-secrets").await;
+    assert_eq!(
+        text(&backend["POSTGRES_DB_URI"]),
+        format!("postgresql+psycopg://aura:{new_password}@postgres:5432/aura_db")
+    );
+    assert_eq!(text(&backend["JWT_SECRET_KEY"]), jwt);
+    assert!(
+        run.stdout.contains("embeds postgres-password: replaced URL-encoded"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("deployment/backend: complete"),
+        "the URI's consumer restarted: {}",
+        run.stderr
+    );
+    assert_eq!(
+        backups(&ns.secret_names().await, "backend-secrets").len(),
+        1,
+        "the propagated Secret is backed up too"
+    );
+    run.assert_no_leak([&password, &encoded, &uri, &new_password, &jwt]);
+}
+
+#[tokio::test]
+async fn seed_002_provider_key_from_stdin_and_keep_previous() {
+    let ns = TestNamespace::new("rotate-002").await;
+    let (old, new) = (canary("sk-old"), canary("sk-new"));
+    ns.secret("api-keys", &[("openai", &old)]).await;
+    let run = ns.run_as(
+        "admin",
+        &[
+            "rotate",
+            "api-keys",
+            "--from-stdin",
+            "openai",
+            "--keep-previous",
+            "--yes",
+        ],
+        new.as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let data = ns.secret_data("api-keys").await;
+    assert_eq!(text(&data["openai"]), new, "exactly the bytes given on stdin");
+    assert_eq!(text(&data["openai_PREVIOUS"]), old);
+    assert!(
+        run.stdout.contains("No workload in the namespace reads these Secrets"),
+        "{}",
+        run.stdout
+    );
+
+    let with_newline = ns.run_as(
+        "admin",
+        &["rotate", "api-keys", "--from-stdin", "openai", "--yes"],
+        format!("{old}\n").as_bytes(),
+    );
+    assert_eq!(with_newline.code, 0, "{with_newline:?}");
+    assert!(
+        with_newline.stderr.contains("ends with a newline"),
+        "{}",
+        with_newline.stderr
+    );
+    for out in [&run, &with_newline] {
+        out.assert_no_leak([&old, &new]);
+    }
+}
+
+#[tokio::test]
+async fn seed_004_chat_secrets_all_keys_and_the_shadowed_key_is_reported() {
+    let ns = TestNamespace::new("rotate-004").await;
+    let (jwt, enc) = (canary("jwt"), canary("enc"));
+    ns.secret("chat-secrets", &[("JWT_SECRET", &jwt), ("ENCRYPTION_KEY", &enc)])
+        .await;
+    let spec = json!({"containers": [{"name": "ws", "image": "ws", "envFrom": env_from("chat-secrets"),
+        "env": [{"name": "JWT_SECRET", "value": "PLACEHOLDER_JWT_SECRET"}]}]});
+    ns.create_deployment(deployment("chatbox-websocket", 2, spec)).await;
+    ns.wait_ready("deployment", "chatbox-websocket").await;
+
+    let run = ns.run(&["rotate", "chat-secrets", "--all-keys", "--yes"]);
+    assert_eq!(run.code, 0, "shadowed is reported, not a failure: {run:?}");
+    assert!(
+        run.stdout.contains("shadowed") && run.stdout.contains("literal value"),
+        "{}",
+        run.stdout
+    );
+    let data = ns.secret_data("chat-secrets").await;
+    assert_ne!(text(&data["JWT_SECRET"]), jwt);
+    assert_ne!(text(&data["ENCRYPTION_KEY"]), enc);
+    run.assert_no_leak([&jwt, &enc, &text(&data["JWT_SECRET"]), &text(&data["ENCRYPTION_KEY"])]);
+}
+
+#[tokio::test]
+async fn crash_looping_rollout_is_rolled_back_to_the_previous_data() {
+    let ns = TestNamespace::new("rotate-crash").await;
+    let value = canary("good");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    let spec = json!({"containers": [{"name": "api", "image": "api", "envFrom": env_from("app")}]});
+    // The app rejects revision 1 of the Secret (kwok Stage): a bad new value.
+    let crashing = with_pod_annotations(
+        deployment("api", 2, spec.clone()),
+        json!({"testbed.kubectl-secrets.io/crash-with-revisions": r#"{"app":1}"#}),
+    );
+    ns.create_deployment(crashing).await;
+    ns.create_deployment(deployment("worker", 1, spec)).await;
+    ns.wait_ready("deployment", "api").await;
+    ns.wait_ready("deployment", "worker").await;
+
+    let run = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes", "--timeout", "60s"]);
+    assert_eq!(run.code, 8, "{run:?}");
+    assert!(run.stderr.contains("CrashLoopBackOff"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("rolled back") && run.stderr.contains("app (now revision 2)"),
+        "{}",
+        run.stderr
+    );
+
+    assert_eq!(
+        text(&ns.secret_data("app").await["TOKEN"]),
+        value,
+        "the previous data is back"
+    );
+    assert_eq!(
+        ns.secret_annotation("app", "kubectl-secrets.io/revision")
+            .await
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        ns.secret_annotation("app", "kubectl-secrets.io/rotation-journal").await,
+        None
+    );
+    ns.wait_ready("deployment", "api").await;
+    assert_eq!(
+        ns.template_annotation("api", "kubectl-secrets.io/secret-revisions")
+            .await
+            .as_deref(),
+        Some(r#"{"app":2}"#)
+    );
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(
+        verify.code, 0,
+        "healthy pods with the previous value: {}",
+        verify.stdout
+    );
+    run.assert_no_leak([&value]);
+}
+
+#[tokio::test]
+async fn forbidden_restart_fails_before_any_write() {
+    let ns = TestNamespace::new("rotate-rbac").await;
+    let value = canary("rbac");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    ns.create_deployment(deployment(
+        "api",
+        1,
+        json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("app")}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "api").await;
+
+    // patcher may write Secrets but not Deployments.
+    let run = ns.run_as("patcher", &["rotate", "app", "--key", "TOKEN", "--yes"], b"");
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(
+        run.stderr.contains("not allowed to patch deployments.apps"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), value);
+    assert!(backups(&ns.secret_names().await, "app").is_empty());
+
+    // reader may not even write Secrets.
+    let reader = ns.run_as(
+        "reader",
+        &["rotate", "app", "--key", "TOKEN", "--yes", "--no-restart"],
+        b"",
+    );
+    assert_eq!(reader.code, 5, "{reader:?}");
+    assert!(reader.stderr.contains("secrets in namespace"), "{}", reader.stderr);
+    for out in [&run, &reader] {
+        out.assert_no_leak([&value]);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_rollouts_with_different_readiness_and_max_parallel() {
+    let ns = TestNamespace::new("rotate-parallel").await;
+    let value = canary("parallel");
+    ns.secret("shared", &[("TOKEN", &value)]).await;
+    let spec = json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("shared")}]});
+    for (name, delay) in [("fast", "1s"), ("medium", "2s"), ("slow", "3s")] {
+        let d = with_pod_annotations(
+            deployment(name, 2, spec.clone()),
+            json!({"testbed.kubectl-secrets.io/ready-delay": delay}),
+        );
+        ns.create_deployment(d).await;
+    }
+    for name in ["fast", "medium", "slow"] {
+        ns.wait_ready("deployment", name).await;
+    }
+    let run = ns.run(&["rotate", "shared", "--key", "TOKEN", "--yes", "--max-parallel", "2"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for name in ["fast", "medium", "slow"] {
+        assert!(
+            run.stderr.contains(&format!("deployment/{name}: complete")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(run.stdout.contains("at most 2 at a time"), "{}", run.stdout);
+    run.assert_no_leak([&value]);
+}
+
+#[tokio::test]
+async fn interrupted_rotation_is_found_and_finished_or_undone() {
+    let ns = TestNamespace::new("rotate-resume").await;
+    let value = canary("resume");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    let slow = with_pod_annotations(
+        deployment(
+            "api",
+            1,
+            json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("app")}]}),
+        ),
+        json!({"testbed.kubectl-secrets.io/ready-delay": "4s"}),
+    );
+    ns.create_deployment(slow).await;
+    ns.wait_ready("deployment", "api").await;
+
+    // Ctrl-C while the rollout runs.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+        .args(["rotate", "app", "--key", "TOKEN", "--yes", "-n", &ns.name])
+        .env("KUBECONFIG", &crate::support::cluster().admin_kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ns
+        .secret_annotation("app", "kubectl-secrets.io/rotation-journal")
+        .await
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotation never wrote its journal"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let rotated = text(&ns.secret_data("app").await["TOKEN"]);
+    assert_ne!(rotated, value, "interrupted after the write");
+
+    let again = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(
+        again.stderr.contains("was interrupted")
+            && again.stderr.contains("--resume")
+            && again.stderr.contains("--abort"),
+        "{}",
+        again.stderr
+    );
+
+    let abort = ns.run(&["rotate", "app", "--abort"]);
+    assert_eq!(abort.code, 0, "{abort:?}");
+    assert_eq!(
+        text(&ns.secret_data("app").await["TOKEN"]),
+        value,
+        "--abort restored the previous data"
+    );
+    assert_eq!(
+        ns.secret_annotation("app", "kubectl-secrets.io/rotation-journal").await,
+        None
+    );
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+
+    let resume_nothing = ns.run(&["rotate", "app", "--resume"]);
+    assert_eq!(resume_nothing.code, 2);
+    for out in [&again, &abort, &verify, &resume_nothing] {
+        out.assert_no_leak([&value, &rotated]);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stdout.contains(&value)
+            && !stderr.contains(&value)
+            && !stdout.contains(&rotated)
+            && !stderr.contains(&rotated)
+    );
+}
