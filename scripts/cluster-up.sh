@@ -195,6 +195,8 @@ start sealed-secrets env KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PO
     exec "$1" --listen-addr "127.0.0.1:$2" --listen-metrics-addr "127.0.0.1:$3" --key-renew-period 0' \
   "$sa" "$bin/controller" "$SEALED_SECRETS_PORT" "$SEALED_SECRETS_METRICS_PORT"
 wait_for "the Sealed Secrets controller's certificate" 60 curl -fsS "http://127.0.0.1:$SEALED_SECRETS_PORT/v1/cert.pem"
+# Tests and the demo find the controller here (kubeseal --cert URL).
+echo "http://127.0.0.1:$SEALED_SECRETS_PORT" >"$state/sealed-secrets-url"
 
 for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok sealed-secrets; do
   alive "$name" || { log "$name exited; its log:"; tail -n 20 "$state/logs/$name.log" >&2; exit 1; }

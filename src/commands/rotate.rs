@@ -157,6 +157,15 @@ impl Rotation<'_> {
                 Ok(_) => written.push(change),
                 Err(error) => {
                     let undo = self.restore(&written).await;
+                    if written.is_empty() {
+                        // Nothing changed: the backups would only hold data that is still in place.
+                        for backup in backups.values() {
+                            if let Err(e) = kube::secrets::delete(self.conn, self.namespace, backup).await {
+                                render::warning(&format!("could not delete the unused backup {backup}: {e}"));
+                            }
+                        }
+                        return Err(error);
+                    }
                     self.clear_journal().await?;
                     return Err(match undo {
                         Ok(_) => error,

@@ -235,15 +235,20 @@ pub async fn backups_of(conn: &Connection, namespace: &str, secret: &str) -> Res
     Ok(backups)
 }
 
+pub async fn delete(conn: &Connection, namespace: &str, name: &str) -> Result<()> {
+    let scope = Scope::Namespace(namespace.into());
+    api(conn, namespace)
+        .delete(name, &DeleteParams::default())
+        .await
+        .map_err(|e| api_error(e, &Action::new("delete", "secrets", &scope), conn))?;
+    Ok(())
+}
+
 /// Keep the newest `keep` backups of `secret`, delete the rest.
 pub async fn prune_backups(conn: &Connection, namespace: &str, secret: &str, keep: usize) -> Result<Vec<String>> {
-    let scope = Scope::Namespace(namespace.into());
     let mut deleted = Vec::new();
     for old in backups_of(conn, namespace, secret).await?.into_iter().skip(keep) {
-        api(conn, namespace)
-            .delete(&old.name, &DeleteParams::default())
-            .await
-            .map_err(|e| api_error(e, &Action::new("delete", "secrets", &scope), conn))?;
+        delete(conn, namespace, &old.name).await?;
         deleted.push(old.name);
     }
     Ok(deleted)

@@ -517,3 +517,28 @@ async fn interrupted_rotation_is_found_and_finished_or_undone() {
             && !stderr.contains(&rotated)
     );
 }
+
+#[tokio::test]
+async fn a_secret_owned_by_a_sealed_secret_is_refused_with_the_right_path() {
+    let ns = TestNamespace::new("rotate-sealed").await;
+    let value = canary("sealed");
+    crate::support::kubeseal_and_apply(&ns.name, "api-keys", &[("openai", &value)]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ns.get_secret("api-keys").await.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the controller never unsealed the SealedSecret"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let run = ns.run(&["rotate", "api-keys", "--key", "openai", "--yes"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("unsealed from SealedSecret api-keys") && run.stderr.contains("kubeseal --merge-into"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(text(&ns.secret_data("api-keys").await["openai"]), value);
+    assert!(backups(&ns.secret_names().await, "api-keys").is_empty());
+    run.assert_no_leak([&value]);
+}

@@ -451,3 +451,48 @@ pub fn with_pod_annotations(mut workload: Value, annotations: Value) -> Value {
 pub async fn next_second() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
 }
+
+/// The Sealed Secrets controller's HTTP address (for kubeseal --cert URL).
+pub fn sealed_secrets_url() -> String {
+    let path = cluster().admin_kubeconfig.with_file_name("sealed-secrets-url");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path:?}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// Seal a Secret with the real kubeseal and apply it; the real controller unseals it.
+pub fn kubeseal_and_apply(namespace: &str, name: &str, data: &[(&str, &str)]) {
+    use std::io::Write as _;
+    let manifest = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": data.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect::<serde_json::Map<_, _>>()
+    });
+    let kubeseal = kubectl_path().with_file_name("kubeseal");
+    let mut child = Command::new(kubeseal)
+        .args([
+            "--cert",
+            &format!("{}/v1/cert.pem", sealed_secrets_url()),
+            "--format",
+            "json",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kubeseal");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubeseal failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    kubectl_apply(&String::from_utf8(out.stdout).unwrap());
+}

@@ -1,0 +1,157 @@
+//! The interactive flows, driven through a real pseudo-terminal as a person would type them:
+//! key selection, hidden value entry, confirmation, live progress bars, and an edit made by
+//! someone else between the plan and the "yes".
+
+use std::process::Command;
+use std::time::Duration;
+
+use expectrl::{Eof, Expect, Session};
+use serde_json::json;
+
+use crate::support::{canary, cluster, deployment, TestNamespace};
+
+/// A session of `kubectl-secrets ARGS -n NS` in a terminal, keeping everything it printed.
+struct Terminal {
+    session: expectrl::session::OsSession,
+    transcript: Vec<u8>,
+}
+
+impl Terminal {
+    fn start(ns: &TestNamespace, args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
+        command
+            .args(args)
+            .args(["-n", &ns.name])
+            .env("KUBECONFIG", &cluster().admin_kubeconfig)
+            .env("TERM", "xterm")
+            .env_remove("NO_COLOR");
+        let mut session = Session::spawn(command).expect("spawn in a pseudo-terminal");
+        session.set_expect_timeout(Some(Duration::from_secs(60)));
+        Terminal {
+            session,
+            transcript: Vec::new(),
+        }
+    }
+
+    fn expect(&mut self, text: &str) {
+        let found = self.session.expect(text).unwrap_or_else(|e| {
+            panic!(
+                "waiting for {text:?}: {e}\nso far:\n{}",
+                String::from_utf8_lossy(&self.transcript)
+            )
+        });
+        self.transcript.extend_from_slice(found.before());
+        self.transcript.extend_from_slice(text.as_bytes());
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.session.send(keys).expect("type into the terminal");
+    }
+
+    /// Wait for the end; the exit code and the whole screen output.
+    fn finish(mut self) -> (i32, String) {
+        let rest = self.session.expect(Eof).expect("process ends");
+        self.transcript.extend_from_slice(rest.as_bytes());
+        let status = self.session.get_process().wait().expect("exit status");
+        let code = match status {
+            expectrl::process::unix::WaitStatus::Exited(_, code) => code,
+            other => panic!("unexpected end: {other:?}"),
+        };
+        (code, String::from_utf8_lossy(&self.transcript).into_owned())
+    }
+}
+
+fn assert_not_on_screen(screen: &str, values: &[&str]) {
+    for value in values {
+        assert!(
+            !screen.contains(value),
+            "a secret value appeared on the terminal:\n{screen}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn interactive_rotation_with_a_typed_value_and_progress_bars() {
+    let ns = TestNamespace::new("interactive").await;
+    let (api_key, token, typed) = (canary("api"), canary("token"), canary("typed"));
+    ns.secret("app", &[("API_KEY", &api_key), ("TOKEN", &token)]).await;
+    ns.create_deployment(deployment(
+        "api",
+        2,
+        json!({"containers": [{"name": "c", "image": "i", "envFrom": [{"secretRef": {"name": "app"}}]}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "api").await;
+
+    let mut term = Terminal::start(&ns, &["rotate", "app"]);
+    term.expect("Keys of");
+    term.send(" "); // select the first key, API_KEY
+    term.send("\r");
+    term.expect("New value of API_KEY");
+    term.send("\x1b[B"); // down: "type it"
+    term.send("\r");
+    term.expect("New value of API_KEY");
+    term.send(&format!("{typed}\r"));
+    term.expect("Repeat it");
+    term.send(&format!("{typed}\r"));
+    term.expect("Apply this plan?");
+    term.send("y");
+    term.expect("Verifying the consumers");
+    let (code, screen) = term.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("rotated (typed)"), "{screen}");
+    assert!(
+        screen.contains("deployment/api") && screen.contains("2/2"),
+        "the bar shows 2/2: {screen}"
+    );
+    assert!(screen.contains("all "), "an overall bar: {screen}");
+    assert_not_on_screen(&screen, &[&api_key, &token, &typed]);
+
+    let data = ns.secret_data("app").await;
+    assert_eq!(data["API_KEY"], typed.as_bytes(), "exactly the typed value");
+    assert_eq!(data["TOKEN"], token.as_bytes());
+}
+
+#[tokio::test]
+async fn an_edit_between_plan_and_confirmation_is_never_overwritten() {
+    let ns = TestNamespace::new("conflict").await;
+    let (value, human) = (canary("value"), canary("human-edit"));
+    ns.secret("app", &[("TOKEN", &value)]).await;
+
+    let mut term = Terminal::start(&ns, &["rotate", "app", "--key", "TOKEN", "--no-restart"]);
+    term.expect("Apply this plan?");
+    ns.patch_secret("app", &[("TOKEN", &human)]).await;
+    term.send("y");
+    let (code, screen) = term.finish();
+    assert_eq!(code, 7, "exit {code}: {screen}");
+    assert!(
+        screen.contains("changed since it was read") && screen.contains("nothing was overwritten"),
+        "{screen}"
+    );
+    assert_eq!(
+        ns.secret_data("app").await["TOKEN"],
+        human.as_bytes(),
+        "the human's edit stands"
+    );
+    let names = ns.secret_names().await;
+    assert!(
+        !names.iter().any(|n| n.starts_with("app.backup-")),
+        "no backup left for a change that never happened: {names:?}"
+    );
+    assert_not_on_screen(&screen, &[&value, &human]);
+}
+
+#[tokio::test]
+async fn declining_the_plan_changes_nothing() {
+    let ns = TestNamespace::new("decline").await;
+    let value = canary("decline");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    let mut term = Terminal::start(&ns, &["rotate", "app", "--key", "TOKEN"]);
+    term.expect("Apply this plan?");
+    term.send("n");
+    let (code, screen) = term.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("Cancelled: nothing was changed"), "{screen}");
+    assert_eq!(ns.secret_data("app").await["TOKEN"], value.as_bytes());
+    assert_not_on_screen(&screen, &[&value]);
+}
