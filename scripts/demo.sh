@@ -19,13 +19,17 @@ run() { step "$*"; "$@" || echo "(exit code $?)"; }
 
 run kubectl plugin list
 run kubectl secrets verify -A
-run kubectl secrets verify db-credentials -n intelliprompt -o wide
 echo
-echo "The runbook restarted only the backend after patching db-credentials; postgres still runs"
-echo "with the old password. Restarting it the runbook's way, then verifying again:"
-run kubectl rollout restart statefulset/postgres -n intelliprompt
-run kubectl rollout status statefulset/postgres -n intelliprompt --timeout=60s
-run kubectl secrets verify db-credentials -n intelliprompt
+echo "Seed 001: a new Postgres password, also replaced inside backend-secrets' POSTGRES_DB_URI;"
+echo "both consumers restart with live progress, then verify:"
+run kubectl secrets rotate postgres-secrets -n aura-production --key postgres-password --propagate --yes
+echo
+echo "What is still stale after the runbooks' manual edits gets restarted the same way:"
+run kubectl secrets verify -A --fix --yes
+echo
+echo "Left: what a restart cannot fix (a literal env value shadowing a key, a key that does not exist):"
+run kubectl secrets verify -A
+run kubectl secrets verify chat-secrets -n chatbox -o wide
 
 cat <<EOM
 
@@ -33,6 +37,7 @@ Try it yourself:
   export KUBECONFIG=$kubeconfig
   export PATH=$path_dir:\$PATH
   kubectl secrets verify -A
-  kubectl secrets verify --help
+  kubectl secrets rotate backend-secrets -n video-conferencing --key JWT_SECRET=base64:48
+  kubectl secrets rotate --help
 Stop the cluster with: make cluster-down
 EOM

@@ -125,6 +125,9 @@ Examples:
   # Only the backend workloads, one row per pod and container
   kubectl secrets verify -n intelliprompt -l app=backend -o wide
 
+  # Seed 002 patched db-credentials and restarted only the backend: restart what is stale
+  kubectl secrets verify db-credentials -n intelliprompt --fix
+
 Statuses:
   missing   a referenced Secret or key does not exist (the pod fails with CreateContainerConfigError)
   stale     the container started before the Secret's data last changed: it runs with old values
@@ -238,6 +241,18 @@ pub struct VerifyArgs {
     /// Only report the consumers of this Secret
     #[arg(value_name = "SECRET")]
     pub secret: Option<String>,
+
+    /// Restart the workloads that run with stale values (plan, confirm, wait, verify again)
+    #[arg(long)]
+    pub fix: bool,
+
+    /// With --fix: restart at most this many workloads at once (default: all)
+    #[arg(long, value_name = "N", requires = "fix", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: Option<u16>,
+
+    /// With --fix: how long to wait for the rollouts, e.g. 10m
+    #[arg(long, value_name = "DURATION", requires = "fix", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! One file per subcommand: each orchestrates fetch → core → apply → render.
 
+mod rollouts;
 pub mod rotate;
 pub mod verify;
 

@@ -444,6 +444,51 @@ pub fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
     }
 }
 
+/// What `verify --fix` restarts: every restartable workload with a stale container, with the
+/// Secret revisions its new pods start for; and the stale ones it cannot restart.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FixPlan {
+    pub restart: Vec<(WorkloadId, BTreeMap<String, u64>)>,
+    pub by_hand: Vec<WorkloadId>,
+}
+
+pub fn fix_plan(report: &VerifyReport, snapshot: &Snapshot) -> FixPlan {
+    let mut plan = FixPlan::default();
+    for workload in report
+        .workloads
+        .iter()
+        .filter(|w| w.findings.iter().any(|f| f.status == Status::Stale))
+    {
+        let id = WorkloadId {
+            namespace: workload.namespace.clone(),
+            kind: workload.kind,
+            name: workload.name.clone(),
+        };
+        if !id.kind.restartable() {
+            plan.by_hand.push(id);
+            continue;
+        }
+        let mut revisions = snapshot
+            .workloads
+            .iter()
+            .find(|w| w.id == id)
+            .map(|w| w.secret_revisions.clone())
+            .unwrap_or_default();
+        for finding in workload.findings.iter().filter(|f| f.status == Status::Stale) {
+            let revision = snapshot
+                .secrets
+                .iter()
+                .find(|s| s.namespace == id.namespace && s.name == finding.secret)
+                .and_then(|s| s.revision);
+            if let Some(revision) = revision {
+                revisions.insert(finding.secret.clone(), revision);
+            }
+        }
+        plan.restart.push((id, revisions));
+    }
+    plan
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -593,6 +638,47 @@ mod tests {
         assert_eq!((bare.name.as_str(), bare.status), ("debug", Status::Ok));
         assert!(report.has_drift());
         assert_eq!(report.summary.stale, 1);
+    }
+
+    #[test]
+    fn fix_restarts_stale_workloads_for_the_current_revisions() {
+        let mut s = secret("app", &["TOKEN"], 100);
+        s.revision = Some(4);
+        let snapshot = Snapshot {
+            secrets: vec![s],
+            workloads: vec![Workload {
+                id: WorkloadId {
+                    namespace: "ns".into(),
+                    kind: WorkloadKind::Deployment,
+                    name: "api".into(),
+                },
+                spec: env_from_spec("app"),
+                secret_revisions: BTreeMap::from([("other".to_string(), 2)]),
+            }],
+            replica_sets: vec![ReplicaSetInfo {
+                namespace: "ns".into(),
+                name: "api-abc".into(),
+                controller: Some(OwnerRef {
+                    kind: "Deployment".into(),
+                    name: "api".into(),
+                }),
+            }],
+            pods: vec![
+                pod("api-abc-1", Some(("ReplicaSet", "api-abc")), env_from_spec("app"), 50),
+                pod("debug", None, env_from_spec("app"), 50),
+            ],
+        };
+        let report = assess(&snapshot, &options());
+        let plan = fix_plan(&report, &snapshot);
+        assert_eq!(plan.restart.len(), 1);
+        assert_eq!(
+            plan.restart[0].1,
+            BTreeMap::from([("app".to_string(), 4), ("other".to_string(), 2)])
+        );
+        assert_eq!(
+            plan.by_hand.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+            ["debug"]
+        );
     }
 
     #[test]

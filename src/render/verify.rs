@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{coloured, plural, print_json, print_yaml, table, write_stdout};
 use crate::cli::OutputFormat;
-use crate::core::drift::{Finding, Status, VerifyReport, WorkloadReport};
+use crate::core::drift::{Finding, FixPlan, Status, VerifyReport, WorkloadReport};
 use crate::error::Result;
 
 #[derive(Serialize)]
@@ -206,4 +206,31 @@ fn weakest_evidence(workload: &WorkloadReport) -> String {
         .max()
         .map(|e| e.as_str().to_string())
         .unwrap_or_default()
+}
+
+/// What `verify --fix` will do, on stderr (stdout keeps the report).
+pub fn fix_plan(plan: &FixPlan) {
+    if plan.restart.is_empty() && plan.by_hand.is_empty() {
+        eprintln!("Nothing to fix: no workload runs with stale values.");
+        return;
+    }
+    if !plan.restart.is_empty() {
+        let names: Vec<String> = plan
+            .restart
+            .iter()
+            .map(|(id, _)| format!("{}/{id}", id.namespace))
+            .collect();
+        eprintln!(
+            "Fix: restart {} ({}), wait for the rollouts, verify again.",
+            plural(names.len(), "workload"),
+            names.join(", ")
+        );
+    }
+    for id in &plan.by_hand {
+        eprintln!(
+            "Not restarted: {}/{id} is a {}; delete its pods to pick up the change.",
+            id.namespace,
+            id.kind.as_str()
+        );
+    }
 }

@@ -316,3 +316,40 @@ async fn a_user_without_cluster_wide_list_gets_a_clear_error() {
         run.assert_no_leak([&value]);
     }
 }
+
+#[tokio::test]
+async fn fix_restarts_what_is_stale_and_verifies_again() {
+    let ns = TestNamespace::new("verify-fix").await;
+    let (old, new) = (canary("old"), canary("new"));
+    ns.secret("db-credentials", &[("password", &old)]).await;
+    let env = json!({"containers": [{"name": "c", "image": "i", "env": [key_ref("DB_PASSWORD", "db-credentials", "password")]}]});
+    ns.create_deployment(deployment("backend", 2, env.clone())).await;
+    ns.create_stateful_set(stateful_set("postgres", 1, env)).await;
+    ns.wait_ready("deployment", "backend").await;
+    ns.wait_ready("statefulset", "postgres").await;
+    next_second().await;
+    ns.patch_secret("db-credentials", &[("password", &new)]).await;
+
+    let without_yes = ns.run(&["verify", "--fix"]);
+    assert_eq!(without_yes.code, 2, "{without_yes:?}");
+    assert!(
+        without_yes.stderr.contains("Fix: restart 2 workloads") && without_yes.stderr.contains("--yes"),
+        "{}",
+        without_yes.stderr
+    );
+
+    let fixed = ns.run(&["verify", "--fix", "--yes"]);
+    assert_eq!(fixed.code, 0, "{fixed:?}");
+    assert!(
+        fixed.stderr.contains("statefulset/postgres: complete")
+            && fixed.stderr.contains("deployment/backend: complete"),
+        "{}",
+        fixed.stderr
+    );
+    assert!(fixed.stderr.contains("After the restart"), "{}", fixed.stderr);
+    let after = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(after.code, 0, "{}", after.stdout);
+    for run in [&without_yes, &fixed, &after] {
+        run.assert_no_leak([&old, &new]);
+    }
+}
