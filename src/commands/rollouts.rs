@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use crate::core::model::WorkloadId;
-use crate::core::rollout::{self, RolloutState, RolloutStatus};
+use crate::core::rollout::{self, RestartTarget, RolloutState, RolloutStatus};
 use crate::error::{Error, Result};
 use crate::kube::workloads::Observation;
 use crate::kube::{self, Connection};
@@ -32,7 +32,7 @@ pub fn failures_of(states: &BTreeMap<WorkloadId, RolloutState>) -> Vec<String> {
 pub async fn restart_and_wait(
     conn: &Connection,
     namespace: &str,
-    targets: &[(WorkloadId, BTreeMap<String, u64>)],
+    targets: &[RestartTarget],
     max_parallel: Option<u16>,
     timeout: Duration,
     title: &str,
@@ -42,7 +42,7 @@ pub async fn restart_and_wait(
     let deadline = Instant::now() + timeout;
     let mut observations = kube::workloads::watch(conn, namespace);
     let limit = max_parallel.map(usize::from).unwrap_or(targets.len()).max(1);
-    let mut queue: VecDeque<&(WorkloadId, BTreeMap<String, u64>)> = targets.iter().collect();
+    let mut queue: VecDeque<&RestartTarget> = targets.iter().collect();
     // Per started workload: the generation our restart produced and when it was made.
     let mut started: BTreeMap<WorkloadId, (i64, Timestamp)> = BTreeMap::new();
     let mut statuses: BTreeMap<WorkloadId, RolloutStatus> = BTreeMap::new();

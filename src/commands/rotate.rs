@@ -18,6 +18,7 @@ use crate::core::env::EnvNamePolicy;
 use crate::core::generate::Generator;
 use crate::core::model::WorkloadId;
 use crate::core::plan::{self, Journal, Phase, RotationRequest, SecretChange, SecretState};
+use crate::core::rollout::RestartTarget;
 use crate::core::secret_value::{Fingerprinter, SecretValue};
 use crate::error::{Error, Result};
 use crate::kube::access::Permission;
@@ -62,7 +63,7 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     let (snapshot, policy) = read_namespace(&conn, &namespace).await?;
     let changed: BTreeSet<String> = changes.iter().map(|c| c.name().to_string()).collect();
     let consumers = consumers::consumers_of(&snapshot, &changed, policy, args.restart_all);
-    let restarts: Vec<(WorkloadId, BTreeMap<String, u64>)> = if args.no_restart {
+    let restarts: Vec<RestartTarget> = if args.no_restart {
         Vec::new()
     } else {
         consumers
@@ -109,7 +110,7 @@ struct Rotation<'a> {
 }
 
 impl Rotation<'_> {
-    async fn apply(&self, changes: &[SecretChange], restarts: &[(WorkloadId, BTreeMap<String, u64>)]) -> Result<()> {
+    async fn apply(&self, changes: &[SecretChange], restarts: &[RestartTarget]) -> Result<()> {
         let mut backups = BTreeMap::new();
         for change in changes {
             let name = plan::backup_name(change.name(), change.before.revision, &self.id);
@@ -245,7 +246,7 @@ impl Rotation<'_> {
     async fn roll_back(
         &self,
         written: &[&SecretChange],
-        restarts: &[(WorkloadId, BTreeMap<String, u64>)],
+        restarts: &[RestartTarget],
         journal: &Journal,
         failures: &[String],
     ) -> Result<()> {
@@ -277,7 +278,7 @@ impl Rotation<'_> {
                 )))
             }
         };
-        let back: Vec<(WorkloadId, BTreeMap<String, u64>)> = restarts
+        let back: Vec<RestartTarget> = restarts
             .iter()
             .map(|(id, revisions)| (id.clone(), revisions.iter().map(|(s, r)| (s.clone(), r + 1)).collect()))
             .collect();
@@ -384,7 +385,7 @@ fn revisions_after(snapshot: &Snapshot, id: &WorkloadId, changes: &[SecretChange
 }
 
 /// Everything the rotation will do, checked before the first write.
-fn permissions(restarts: &[(WorkloadId, BTreeMap<String, u64>)]) -> Vec<Permission> {
+fn permissions(restarts: &[RestartTarget]) -> Vec<Permission> {
     let mut needed = BTreeSet::from([
         Permission::new("create", "", "secrets"),
         Permission::new("patch", "", "secrets"),
@@ -561,7 +562,7 @@ async fn interrupted(
         InterruptedChoice::Resume => {
             render::rotate::step(&format!("{description}: finishing it."));
             let (snapshot, _) = read_namespace(conn, &target.namespace).await?;
-            let pending: Vec<(WorkloadId, BTreeMap<String, u64>)> = journal
+            let pending: Vec<RestartTarget> = journal
                 .workloads
                 .iter()
                 .filter_map(|id| {
@@ -609,7 +610,7 @@ async fn interrupted(
                 restored.push((secret.clone(), current.revision + 1));
             }
             let (snapshot, _) = read_namespace(conn, &target.namespace).await?;
-            let back: Vec<(WorkloadId, BTreeMap<String, u64>)> = journal
+            let back: Vec<RestartTarget> = journal
                 .workloads
                 .iter()
                 .filter_map(|id| {

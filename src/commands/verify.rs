@@ -6,7 +6,7 @@ use crate::cli::VerifyArgs;
 use crate::context::Context;
 use crate::core::drift::{self, Options, Snapshot, VerifyReport};
 use crate::core::env::EnvNamePolicy;
-use crate::core::model::WorkloadId;
+use crate::core::rollout::RestartTarget;
 use crate::error::{Error, Result};
 use crate::kube::access::Permission;
 use crate::kube::{self, Connection, Scope};
@@ -75,7 +75,7 @@ async fn fix(
     if plan.restart.is_empty() {
         return Ok(outcome(report));
     }
-    let mut by_namespace: BTreeMap<&str, Vec<(WorkloadId, BTreeMap<String, u64>)>> = BTreeMap::new();
+    let mut by_namespace: BTreeMap<&str, Vec<RestartTarget>> = BTreeMap::new();
     for (id, revisions) in &plan.restart {
         by_namespace
             .entry(id.namespace.as_str())

@@ -10,6 +10,7 @@ use super::env::{self, Consumption, EnvNamePolicy, SpecProblem, Via};
 use super::model::{
     ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SecretInfo, Workload, WorkloadId, WorkloadKind,
 };
+use super::rollout::RestartTarget;
 
 /// Everything verify reads, as plain facts (one LIST per kind).
 #[derive(Debug, Default, Clone)]
@@ -448,7 +449,7 @@ pub fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
 /// Secret revisions its new pods start for; and the stale ones it cannot restart.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FixPlan {
-    pub restart: Vec<(WorkloadId, BTreeMap<String, u64>)>,
+    pub restart: Vec<RestartTarget>,
     pub by_hand: Vec<WorkloadId>,
 }
 

@@ -7,6 +7,9 @@ use serde::Serialize;
 
 use super::model::{WorkloadId, WorkloadKind};
 
+/// A workload to restart, with the Secret revisions its new pods are started for.
+pub type RestartTarget = (WorkloadId, std::collections::BTreeMap<String, u64>);
+
 /// Container states that do not resolve by waiting.
 pub const FATAL_WAITING_REASONS: [&str; 6] = [
     "CrashLoopBackOff",
