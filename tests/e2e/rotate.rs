@@ -431,25 +431,11 @@ async fn concurrent_rollouts_with_different_readiness_and_max_parallel() {
     run.assert_no_leak([&value]);
 }
 
-#[tokio::test]
-async fn interrupted_rotation_is_found_and_finished_or_undone() {
-    let ns = TestNamespace::new("rotate-resume").await;
-    let value = canary("resume");
-    ns.secret("app", &[("TOKEN", &value)]).await;
-    let slow = with_pod_annotations(
-        deployment(
-            "api",
-            1,
-            json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("app")}]}),
-        ),
-        json!({"testbed.kubectl-secrets.io/ready-delay": "4s"}),
-    );
-    ns.create_deployment(slow).await;
-    ns.wait_ready("deployment", "api").await;
-
-    // Ctrl-C while the rollout runs.
+/// Start a rotation of `app` in `ns` and press Ctrl-C once it has written the new data.
+/// Returns the value it wrote.
+async fn interrupt_rotation(ns: &TestNamespace, secret: &str, key: &str, old: &str) -> String {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
-        .args(["rotate", "app", "--key", "TOKEN", "--yes", "-n", &ns.name])
+        .args(["rotate", secret, "--key", key, "--yes", "-n", &ns.name])
         .env("KUBECONFIG", &crate::support::cluster().admin_kubeconfig)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -457,7 +443,7 @@ async fn interrupted_rotation_is_found_and_finished_or_undone() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while ns
-        .secret_annotation("app", "kubectl-secrets.io/rotation-journal")
+        .secret_annotation(secret, "kubectl-secrets.io/rotation-journal")
         .await
         .is_none()
     {
@@ -475,9 +461,42 @@ async fn interrupted_rotation_is_found_and_finished_or_undone() {
         .unwrap()
         .success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
-    let rotated = text(&ns.secret_data("app").await["TOKEN"]);
-    assert_ne!(rotated, value, "interrupted after the write");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let rotated = text(&ns.secret_data(secret).await[key]);
+    assert_ne!(rotated, old, "interrupted after the write");
+    for value in [old, rotated.as_str()] {
+        assert!(
+            !stdout.contains(value) && !stderr.contains(value),
+            "a value leaked: {stdout}{stderr}"
+        );
+    }
+    rotated
+}
+
+async fn slow_consumer(ns: &TestNamespace, secret: &str) {
+    let slow = with_pod_annotations(
+        deployment(
+            "api",
+            1,
+            json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from(secret)}]}),
+        ),
+        json!({"testbed.kubectl-secrets.io/ready-delay": "4s"}),
+    );
+    ns.create_deployment(slow).await;
+    ns.wait_ready("deployment", "api").await;
+}
+
+#[tokio::test]
+async fn interrupted_rotation_is_found_and_undone_with_abort() {
+    let ns = TestNamespace::new("rotate-abort").await;
+    let value = canary("abort");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    slow_consumer(&ns, "app").await;
+    let rotated = interrupt_rotation(&ns, "app", "TOKEN", &value).await;
 
     let again = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
     assert_eq!(again.code, 2, "{again:?}");
@@ -508,14 +527,38 @@ async fn interrupted_rotation_is_found_and_finished_or_undone() {
     for out in [&again, &abort, &verify, &resume_nothing] {
         out.assert_no_leak([&value, &rotated]);
     }
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+}
+
+#[tokio::test]
+async fn interrupted_rotation_is_finished_with_resume() {
+    let ns = TestNamespace::new("rotate-finish").await;
+    let value = canary("finish");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    slow_consumer(&ns, "app").await;
+    let rotated = interrupt_rotation(&ns, "app", "TOKEN", &value).await;
+
+    let resume = ns.run(&["rotate", "app", "--resume"]);
+    assert_eq!(resume.code, 0, "{resume:?}");
     assert!(
-        !stdout.contains(&value)
-            && !stderr.contains(&value)
-            && !stdout.contains(&rotated)
-            && !stderr.contains(&rotated)
+        resume.stderr.contains("finishing it") && resume.stderr.contains("deployment/api: complete"),
+        "{}",
+        resume.stderr
     );
+    assert_eq!(
+        text(&ns.secret_data("app").await["TOKEN"]),
+        rotated,
+        "the new value stays"
+    );
+    assert_eq!(
+        ns.secret_annotation("app", "kubectl-secrets.io/rotation-journal").await,
+        None
+    );
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    assert_eq!(verify.json()["workloads"][0]["findings"][0]["evidence"], "exact");
+    for out in [&resume, &verify] {
+        out.assert_no_leak([&value, &rotated]);
+    }
 }
 
 #[tokio::test]
