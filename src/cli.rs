@@ -109,6 +109,77 @@ pub enum Command {
     /// New value(s), backed up and written atomically, every consumer restarted and verified
     #[command(after_help = ROTATE_EXAMPLES)]
     Rotate(RotateArgs),
+    /// The backup revisions that rotate and rollback keep, newest first
+    #[command(after_help = HISTORY_EXAMPLES)]
+    History(HistoryArgs),
+    /// Restore a backup revision (the current data is backed up first) and restart the consumers
+    #[command(after_help = ROLLBACK_EXAMPLES)]
+    Rollback(RollbackArgs),
+}
+
+const HISTORY_EXAMPLES: &str = "\
+Examples:
+  # What changed backend-secrets, when, and which keys (values are never shown)
+  kubectl secrets history backend-secrets -n video-conferencing
+
+  # Keep only the two newest backups
+  kubectl secrets history backend-secrets -n video-conferencing --prune --keep 2 --yes";
+
+const ROLLBACK_EXAMPLES: &str = "\
+Examples:
+  # The rotation broke logins: put the previous JWT secret back and restart its consumers
+  kubectl secrets rollback backend-secrets -n video-conferencing
+
+  # Back to a given revision (see `kubectl secrets history`)
+  kubectl secrets rollback postgres-secrets -n aura-production --to-revision 2 --yes
+
+`kubectl rollout undo` restores a pod template, not a Secret's data; this restores the data and
+restarts what reads it. The data it replaces is backed up first, so a rollback can be rolled back.";
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// The Secret
+    #[arg(value_name = "SECRET")]
+    pub secret: String,
+
+    /// Delete all but the newest --keep backups (asks first; --yes in scripts)
+    #[arg(long)]
+    pub prune: bool,
+
+    /// With --prune: how many backups to keep
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "prune")]
+    pub keep: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The Secret
+    #[arg(value_name = "SECRET")]
+    pub secret: String,
+
+    /// The revision to restore (default: the newest backup)
+    #[arg(long, value_name = "N")]
+    pub to_revision: Option<u64>,
+
+    /// Change the Secret only; restart nothing
+    #[arg(long)]
+    pub no_restart: bool,
+
+    /// Also restart workloads that only mount the Secret as a volume
+    #[arg(long, conflicts_with = "no_restart")]
+    pub restart_all: bool,
+
+    /// Restart at most this many workloads at once (default: all)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: Option<u16>,
+
+    /// How long to wait for the rollouts before restoring again, e.g. 10m
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Backup revisions kept per Secret
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub keep_backups: u16,
 }
 
 const VERIFY_EXAMPLES: &str = "\

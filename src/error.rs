@@ -97,6 +97,19 @@ pub enum Error {
     #[error("secret {namespace}/{name} not found (check the name, or pass -n NAMESPACE)")]
     SecretNotFound { namespace: String, name: String },
 
+    #[error(
+        "no backup {} of {namespace}/{name} (backups: {}): rotate and rollback keep them; \
+         see `kubectl secrets history {name} -n {namespace}`",
+        revision.map(|r| format!("of revision {r}")).unwrap_or_default(),
+        if available.is_empty() { "none" } else { available.as_str() }
+    )]
+    NoBackup {
+        namespace: String,
+        name: String,
+        revision: Option<u64>,
+        available: String,
+    },
+
     #[error("failed to {action}: {message}")]
     Api { action: String, message: String },
 
@@ -125,7 +138,7 @@ impl Error {
             | Error::KubeconfigInvalid { .. } => exit::CONFIG,
             Error::Unreachable { .. } => exit::UNREACHABLE,
             Error::Unauthorized { .. } | Error::Forbidden { .. } => exit::FORBIDDEN,
-            Error::SecretNotFound { .. } => exit::NOT_FOUND,
+            Error::SecretNotFound { .. } | Error::NoBackup { .. } => exit::NOT_FOUND,
             Error::Api { .. } | Error::Output(_) => exit::API,
             Error::Interrupted => exit::INTERRUPTED,
         }

@@ -1,5 +1,8 @@
 //! One file per subcommand: each orchestrates fetch → core → apply → render.
 
+mod apply;
+pub mod history;
+pub mod rollback;
 mod rollouts;
 pub mod rotate;
 pub mod verify;

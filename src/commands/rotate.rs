@@ -8,28 +8,23 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
+use super::apply::{self, read_namespace, verify_secrets, Rotation, Settings};
 use super::rollouts::{failures_of, restart_and_wait};
 use super::Outcome;
 use crate::cli::RotateArgs;
 use crate::context::Context;
-use crate::core::consumers::{self, ConsumerAction};
-use crate::core::drift::{self, Snapshot};
-use crate::core::env::EnvNamePolicy;
 use crate::core::generate::Generator;
-use crate::core::model::WorkloadId;
-use crate::core::plan::{self, Journal, Phase, RotationRequest, SecretChange, SecretState};
+use crate::core::plan::{self, Journal, RotationRequest, SecretState};
 use crate::core::rollout::RestartTarget;
-use crate::core::secret_value::{Fingerprinter, SecretValue};
+use crate::core::secret_value::SecretValue;
 use crate::error::{Error, Result};
-use crate::kube::access::Permission;
 use crate::kube::secrets::{JournalUpdate, Stamp};
-use crate::kube::{self, Connection, Scope};
+use crate::kube::{self, Connection};
 use crate::prompt::{self, InterruptedChoice, ValueSource};
 use crate::render;
-use crate::render::rotate::Strategy;
 
 const CHANGED_BY: &str = "kubectl-secrets rotate";
-const CHANGED_BY_ROLLBACK: &str = "kubectl-secrets rotate (rollback)";
+const CHANGED_BY_ABORT: &str = "kubectl-secrets rotate --abort";
 
 pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     // Values from stdin and files are read before the client exists: exec auth plugins share stdin.
@@ -60,349 +55,20 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     let changes = plan::plan(&target, &request, &others)?;
     drop(others);
 
-    let (snapshot, policy) = read_namespace(&conn, &namespace).await?;
-    let changed: BTreeSet<String> = changes.iter().map(|c| c.name().to_string()).collect();
-    let consumers = consumers::consumers_of(&snapshot, &changed, policy, args.restart_all);
-    let restarts: Vec<RestartTarget> = if args.no_restart {
-        Vec::new()
-    } else {
-        consumers
-            .iter()
-            .filter(|c| c.action == ConsumerAction::Restart)
-            .map(|c| (c.id.clone(), revisions_after(&snapshot, &c.id, &changes)))
-            .collect()
-    };
+    let settings = settings(args, &conn).await;
+    apply::plan_and_apply(ctx, &conn, &namespace, &changes, &settings).await
+}
 
-    let strategy = Strategy {
+async fn settings(args: &RotateArgs, conn: &Connection) -> Settings {
+    Settings {
+        secret: args.secret.clone(),
+        keep_backups: args.keep_backups,
         max_parallel: args.max_parallel,
         timeout: args.timeout,
         restart: !args.no_restart,
-    };
-    let fingerprints = Fingerprinter::new(rand::random());
-    render::rotate::plan(&namespace, &changes, &consumers, &strategy, &fingerprints, ctx.output())?;
-    kube::access::require(&conn, &namespace, &permissions(&restarts)).await?;
-    if ctx.global.dry_run {
-        render::rotate::step("Dry run: nothing was changed.");
-        return Ok(Outcome::Clean);
+        restart_all: args.restart_all,
+        changed_by: apply::changed_by(CHANGED_BY, conn).await,
     }
-    if !prompt::confirm_change(ctx.global.yes, "Apply this plan?")? {
-        render::rotate::step("Cancelled: nothing was changed.");
-        return Ok(Outcome::Clean);
-    }
-
-    let rotation = Rotation {
-        conn: &conn,
-        namespace: &namespace,
-        args,
-        id: new_rotation_id(),
-        started_at: Timestamp::now(),
-    };
-    rotation.apply(&changes, &restarts).await?;
-    rotation.verify(&changed).await
-}
-
-struct Rotation<'a> {
-    conn: &'a Connection,
-    namespace: &'a str,
-    args: &'a RotateArgs,
-    id: String,
-    started_at: Timestamp,
-}
-
-impl Rotation<'_> {
-    async fn apply(&self, changes: &[SecretChange], restarts: &[RestartTarget]) -> Result<()> {
-        let mut backups = BTreeMap::new();
-        for change in changes {
-            let name = plan::backup_name(change.name(), change.before.revision, &self.id);
-            let keys: Vec<String> = change.keys.iter().map(|k| k.key.clone()).collect();
-            kube::secrets::create_backup(self.conn, &change.before, &name, &self.id, &keys).await?;
-            backups.insert(change.name().to_string(), name);
-        }
-        let journal = Journal {
-            id: self.id.clone(),
-            phase: Phase::Restarting,
-            started_at: self.started_at,
-            backups: backups.clone(),
-            revisions: changes.iter().map(|c| (c.name().to_string(), c.new_revision)).collect(),
-            workloads: restarts.iter().map(|(id, _)| id.clone()).collect(),
-        };
-
-        // The rotated Secret is written first and carries the journal: from that moment on a
-        // rerun knows what to finish or undo.
-        let mut written: Vec<&SecretChange> = Vec::new();
-        for (i, change) in changes.iter().enumerate() {
-            let stamp = Stamp {
-                revision: change.new_revision,
-                rotation_id: &self.id,
-                changed_by: CHANGED_BY,
-                at: Timestamp::now(),
-                journal: if i == 0 {
-                    JournalUpdate::Write(&journal)
-                } else {
-                    JournalUpdate::Keep
-                },
-            };
-            match kube::secrets::write_data(
-                self.conn,
-                &change.before,
-                &change.before.resource_version,
-                &change.after,
-                &stamp,
-            )
-            .await
-            {
-                Ok(_) => written.push(change),
-                Err(error) => {
-                    let undo = self.restore(&written).await;
-                    if written.is_empty() {
-                        // Nothing changed: the backups would only hold data that is still in place.
-                        for backup in backups.values() {
-                            if let Err(e) = kube::secrets::delete(self.conn, self.namespace, backup).await {
-                                render::warning(&format!("could not delete the unused backup {backup}: {e}"));
-                            }
-                        }
-                        return Err(error);
-                    }
-                    self.clear_journal().await?;
-                    return Err(match undo {
-                        Ok(_) => error,
-                        Err(undo_error) => Error::RollbackFailed(format!(
-                            "{error}; restoring what was already written failed too: {undo_error}"
-                        )),
-                    });
-                }
-            }
-        }
-        let names: Vec<String> = backups.iter().map(|(s, b)| format!("{s} → {b}")).collect();
-        render::rotate::step(&format!(
-            "Wrote {} (backups: {}).",
-            render::plural(changes.len(), "Secret"),
-            names.join(", ")
-        ));
-        for change in changes {
-            if let Err(e) = kube::secrets::prune_backups(
-                self.conn,
-                self.namespace,
-                change.name(),
-                usize::from(self.args.keep_backups),
-            )
-            .await
-            {
-                render::warning(&format!("could not prune old backups of {}: {e}", change.name()));
-            }
-        }
-        if restarts.is_empty() {
-            return self.clear_journal().await;
-        }
-
-        let states = restart_and_wait(
-            self.conn,
-            self.namespace,
-            restarts,
-            self.args.max_parallel,
-            self.args.timeout,
-            "Restarting consumers:",
-        )
-        .await?;
-        let failures = failures_of(&states);
-        if failures.is_empty() {
-            return self.clear_journal().await;
-        }
-        self.roll_back(&written, restarts, &journal, &failures).await
-    }
-
-    /// Put the previous data back into every Secret this rotation wrote, only where the data
-    /// is still what it wrote: someone else's later edit is reported, never overwritten.
-    async fn restore(&self, written: &[&SecretChange]) -> Result<Vec<String>> {
-        let mut restored = Vec::new();
-        for change in written {
-            let current = kube::secrets::get(self.conn, self.namespace, change.name()).await?;
-            if current.data != change.after {
-                return Err(Error::Conflict {
-                    namespace: current.namespace,
-                    name: current.name,
-                });
-            }
-            let stamp = Stamp {
-                revision: current.revision + 1,
-                rotation_id: &self.id,
-                changed_by: CHANGED_BY_ROLLBACK,
-                at: Timestamp::now(),
-                journal: JournalUpdate::Keep,
-            };
-            kube::secrets::write_data(
-                self.conn,
-                &current,
-                &current.resource_version,
-                &change.before.data,
-                &stamp,
-            )
-            .await?;
-            restored.push(format!("{} (now revision {})", change.name(), current.revision + 1));
-        }
-        Ok(restored)
-    }
-
-    async fn roll_back(
-        &self,
-        written: &[&SecretChange],
-        restarts: &[RestartTarget],
-        journal: &Journal,
-        failures: &[String],
-    ) -> Result<()> {
-        let what_failed = failures.join("; ");
-        render::rotate::step(&format!(
-            "Rollout failed: {what_failed}. Restoring the previous data and restarting again."
-        ));
-        let rolling_back = Journal {
-            phase: Phase::RollingBack,
-            ..journal.clone()
-        };
-        kube::secrets::update_journal(
-            self.conn,
-            self.namespace,
-            &self.args.secret,
-            &JournalUpdate::Write(&rolling_back),
-        )
-        .await?;
-        let restored = match self.restore(written).await {
-            Ok(restored) => restored,
-            Err(e) => {
-                return Err(Error::RollbackFailed(format!(
-                    "rollout failed ({what_failed}) and restoring the previous data failed: {e}. The backups are kept \
-                     ({}); the journal on {} is kept: run `kubectl secrets rotate {} -n {} --abort` once the cause is fixed",
-                    journal.backups.values().cloned().collect::<Vec<_>>().join(", "),
-                    self.args.secret,
-                    self.args.secret,
-                    self.namespace
-                )))
-            }
-        };
-        let back: Vec<RestartTarget> = restarts
-            .iter()
-            .map(|(id, revisions)| (id.clone(), revisions.iter().map(|(s, r)| (s.clone(), r + 1)).collect()))
-            .collect();
-        let states = restart_and_wait(
-            self.conn,
-            self.namespace,
-            &back,
-            self.args.max_parallel,
-            self.args.timeout,
-            "Restarting with the previous data:",
-        )
-        .await?;
-        let still_failing = failures_of(&states);
-        if !still_failing.is_empty() {
-            return Err(Error::RollbackFailed(format!(
-                "rollout failed ({what_failed}); the previous data was restored ({}) but the restart with it failed too ({}). \
-                 The workloads need attention: kubectl secrets verify -n {}",
-                restored.join(", "),
-                still_failing.join("; "),
-                self.namespace
-            )));
-        }
-        self.clear_journal().await?;
-        Err(Error::RolledBack(format!(
-            "rotation rolled back: {what_failed}. Restored the previous data of {} and restarted {}: they run with the previous values again",
-            restored.join(", "),
-            render::plural(restarts.len(), "workload")
-        )))
-    }
-
-    async fn clear_journal(&self) -> Result<()> {
-        kube::secrets::update_journal(self.conn, self.namespace, &self.args.secret, &JournalUpdate::Clear).await
-    }
-
-    /// verify's rules on the workloads that read the changed Secrets.
-    async fn verify(&self, changed: &BTreeSet<String>) -> Result<Outcome> {
-        if self.args.no_restart {
-            render::rotate::step(&format!(
-                "Consumers were not restarted: `kubectl secrets verify {} -n {}` shows which still run with old values.",
-                self.args.secret, self.namespace
-            ));
-            return Ok(Outcome::Clean);
-        }
-        verify_secrets(self.conn, self.namespace, changed).await
-    }
-}
-
-async fn verify_secrets(conn: &Connection, namespace: &str, changed: &BTreeSet<String>) -> Result<Outcome> {
-    let (snapshot, policy) = read_namespace(conn, namespace).await?;
-    let mut report = drift::assess(
-        &snapshot,
-        &drift::Options {
-            policy,
-            secret: None,
-            report_unused: false,
-        },
-    );
-    report.workloads.retain(|w| {
-        w.findings.iter().any(|f| changed.contains(&f.secret)) || w.auto_updating.iter().any(|s| changed.contains(s))
-    });
-    for workload in &mut report.workloads {
-        workload.findings.retain(|f| changed.contains(&f.secret));
-        workload.status = workload
-            .findings
-            .iter()
-            .map(|f| f.status)
-            .max()
-            .unwrap_or(drift::Status::Ok);
-    }
-    report.summary = drift::summarize(&report.workloads, 0);
-    render::rotate::step(&format!(
-        "Verifying the consumers of {}:",
-        changed.iter().cloned().collect::<Vec<_>>().join(", ")
-    ));
-    render::verify::report(&report, crate::cli::OutputFormat::Table, false)?;
-    Ok(if report.has_drift() {
-        Outcome::Found
-    } else {
-        Outcome::Clean
-    })
-}
-
-async fn read_namespace(conn: &Connection, namespace: &str) -> Result<(Snapshot, EnvNamePolicy)> {
-    let scope = Scope::Namespace(namespace.into());
-    let (snapshot, minor) = tokio::try_join!(
-        kube::snapshot::read(conn, &scope, None),
-        kube::server_minor_version(conn)
-    )?;
-    Ok((snapshot, EnvNamePolicy::for_server_minor(minor)))
-}
-
-/// The revisions a workload's new pods are started for: what it had, plus this rotation's.
-fn revisions_after(snapshot: &Snapshot, id: &WorkloadId, changes: &[SecretChange]) -> BTreeMap<String, u64> {
-    let mut revisions = snapshot
-        .workloads
-        .iter()
-        .find(|w| &w.id == id)
-        .map(|w| w.secret_revisions.clone())
-        .unwrap_or_default();
-    for change in changes {
-        revisions.insert(change.name().to_string(), change.new_revision);
-    }
-    revisions
-}
-
-/// Everything the rotation will do, checked before the first write.
-fn permissions(restarts: &[RestartTarget]) -> Vec<Permission> {
-    let mut needed = BTreeSet::from([
-        Permission::new("create", "", "secrets"),
-        Permission::new("patch", "", "secrets"),
-    ]);
-    if !restarts.is_empty() {
-        needed.insert(Permission::new("watch", "", "pods"));
-    }
-    for (id, _) in restarts {
-        let resource = kube::workloads::resource_of(id.kind);
-        needed.insert(Permission::new("patch", "apps", resource));
-        needed.insert(Permission::new("watch", "apps", resource));
-    }
-    needed.into_iter().collect()
-}
-
-fn new_rotation_id() -> String {
-    hex::encode(rand::random::<[u8; 8]>())
 }
 
 /// Values given on stdin (`--from-stdin KEY`) and in files (`--from-file KEY=PATH`).
@@ -546,10 +212,11 @@ async fn interrupted(
             phase: journal.phase.describe().into(),
         });
     };
+    let settings = settings(args, conn).await;
     let rotation = Rotation {
         conn,
         namespace: &target.namespace,
-        args,
+        settings: &settings,
         id: journal.id.clone(),
         started_at: journal.started_at,
     };
@@ -602,7 +269,7 @@ async fn interrupted(
                 let stamp = Stamp {
                     revision: current.revision + 1,
                     rotation_id: &journal.id,
-                    changed_by: CHANGED_BY_ROLLBACK,
+                    changed_by: CHANGED_BY_ABORT,
                     at: Timestamp::now(),
                     journal: JournalUpdate::Keep,
                 };

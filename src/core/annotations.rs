@@ -16,6 +16,8 @@ pub const CHANGED_BY: &str = "kubectl-secrets.io/changed-by";
 pub const JOURNAL: &str = "kubectl-secrets.io/rotation-journal";
 /// Label on a backup Secret: the Secret whose data it holds (annotation of the same name has the full name).
 pub const BACKUP_OF: &str = "kubectl-secrets.io/backup-of";
+/// On a backup Secret: what replaced the data it holds ("kubectl-secrets rotate by alice").
+pub const REPLACED_BY: &str = "kubectl-secrets.io/replaced-by";
 /// On a backup Secret: the keys the rotation changed (comma-separated names).
 pub const KEYS_CHANGED: &str = "kubectl-secrets.io/keys-changed";
 /// kubectl apply's copy of the last applied manifest: for a Secret, its values too.

@@ -6,6 +6,7 @@ pub mod consumers;
 pub mod drift;
 pub mod env;
 pub mod generate;
+pub mod history;
 pub mod model;
 pub mod plan;
 pub mod propagate;

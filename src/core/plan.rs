@@ -28,6 +28,9 @@ pub struct SecretState {
     /// `kubectl apply` keeps the whole object, values included, in an annotation: rotating
     /// without removing it would leave the old values readable.
     pub has_last_applied: bool,
+    /// When and by what kubectl-secrets last changed the data (its annotations).
+    pub rotated_at: Option<Timestamp>,
+    pub changed_by: Option<String>,
 }
 
 impl From<&Secret> for SecretState {
@@ -70,6 +73,8 @@ impl From<&Secret> for SecretState {
                 .get(annotations::JOURNAL)
                 .and_then(|j| serde_json::from_str(j).ok()),
             has_last_applied: annotations.contains_key(annotations::LAST_APPLIED),
+            rotated_at: annotations.get(annotations::ROTATED_AT).and_then(|t| t.parse().ok()),
+            changed_by: annotations.get(annotations::CHANGED_BY).cloned(),
         }
     }
 }
@@ -100,6 +105,8 @@ pub enum ChangeKind {
     Propagated { from_key: String, encoding: Encoding },
     /// The old value kept under a second key, for apps that accept two keys while switching.
     KeptPrevious { of: String },
+    /// Set back to the value a backup revision holds (absent there: removed).
+    Restored { revision: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -107,7 +114,8 @@ pub struct KeyChange {
     pub key: String,
     pub kind: ChangeKind,
     pub old: Option<SecretValue>,
-    pub new: SecretValue,
+    /// None: the key is removed.
+    pub new: Option<SecretValue>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +150,8 @@ pub enum PlanError {
     Unchanged { key: String },
     #[error("{0}")]
     Managed(String),
+    #[error("the data of revision {revision} is the same as the current data: nothing to roll back")]
+    SameAsBackup { revision: u64 },
     #[error("{key}{suffix} would overwrite the existing key {key}{suffix}: choose another with --previous-suffix")]
     PreviousClash { key: String, suffix: String },
 }
@@ -173,7 +183,7 @@ pub fn plan(
             key: key.clone(),
             kind: ChangeKind::Rotated { how: how.clone() },
             old: Some(old.clone()),
-            new: new.clone(),
+            new: Some(new.clone()),
         });
         rotated.push((key, old, new));
     }
@@ -192,7 +202,7 @@ pub fn plan(
                 key: previous_key,
                 kind: ChangeKind::KeptPrevious { of: (*key).clone() },
                 old: existing,
-                new: (*old).clone(),
+                new: Some((*old).clone()),
             });
         }
     }
@@ -217,7 +227,7 @@ pub fn plan(
                                     encoding,
                                 },
                                 old: Some(value.clone()),
-                                new: current.clone(),
+                                new: Some(current.clone()),
                             });
                         }
                     }
@@ -263,6 +273,37 @@ pub fn plan(
         });
     }
     Ok(changes)
+}
+
+/// Plan putting `backup`'s data back into `current` (rollback): every key that differs.
+pub fn restore_plan(current: &SecretState, backup: &SecretState) -> Result<SecretChange, PlanError> {
+    if let Some(reason) = managed_by_controller(current) {
+        return Err(PlanError::Managed(reason));
+    }
+    let keys: BTreeSet<&String> = current.data.keys().chain(backup.data.keys()).collect();
+    let changes: Vec<KeyChange> = keys
+        .into_iter()
+        .filter(|k| current.data.get(*k) != backup.data.get(*k))
+        .map(|k| KeyChange {
+            key: k.clone(),
+            kind: ChangeKind::Restored {
+                revision: backup.revision,
+            },
+            old: current.data.get(k).cloned(),
+            new: backup.data.get(k).cloned(),
+        })
+        .collect();
+    if changes.is_empty() {
+        return Err(PlanError::SameAsBackup {
+            revision: backup.revision,
+        });
+    }
+    Ok(SecretChange {
+        before: current.clone(),
+        after: backup.data.clone(),
+        new_revision: current.revision + 1,
+        keys: changes,
+    })
 }
 
 /// Secrets that hold application values (not backups, tokens or controller keys).
@@ -342,6 +383,8 @@ mod tests {
             labels: BTreeMap::new(),
             journal: None,
             has_last_applied: false,
+            rotated_at: None,
+            changed_by: None,
         }
     }
 
@@ -434,6 +477,33 @@ mod tests {
         });
         let err = plan(&external, &request(&[("openai", "sk-new")], None), &[]).unwrap_err();
         assert!(err.to_string().contains("force-sync"), "{err}");
+    }
+
+    #[test]
+    fn restore_plan_sets_back_changed_keys_and_removes_added_ones() {
+        let mut current = state(
+            "jwt-keys",
+            &[
+                ("JWT_SECRET", "new-value-2"),
+                ("JWT_SECRET_PREVIOUS", "old-value-1"),
+                ("kept", "same"),
+            ],
+        );
+        current.revision = 3;
+        let mut backup = state(
+            "jwt-keys.backup-r2-abc",
+            &[("JWT_SECRET", "old-value-1"), ("kept", "same")],
+        );
+        backup.revision = 2;
+        let change = restore_plan(&current, &backup).unwrap();
+        let keys: Vec<(&str, bool)> = change.keys.iter().map(|k| (k.key.as_str(), k.new.is_some())).collect();
+        assert_eq!(keys, [("JWT_SECRET", true), ("JWT_SECRET_PREVIOUS", false)]);
+        assert_eq!(change.after, backup.data);
+        assert_eq!(change.new_revision, 4);
+        assert_eq!(
+            restore_plan(&backup, &backup).unwrap_err(),
+            PlanError::SameAsBackup { revision: 2 }
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! "Can I?" before the first write: SelfSubjectAccessReview for every step a command will
 //! take, so a forbidden later step fails before anything changed.
 
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use kube::api::{Api, PostParams};
 
@@ -62,4 +63,15 @@ pub async fn require(conn: &Connection, namespace: &str, permissions: &[Permissi
         }
     }
     Ok(())
+}
+
+/// The user name the API server knows us by (SelfSubjectReview), for the change records; None
+/// when the server does not say (older servers, restricted RBAC).
+pub async fn whoami(conn: &Connection) -> Option<String> {
+    let api: Api<SelfSubjectReview> = Api::all(conn.client.clone());
+    let review = api
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .ok()?;
+    review.status?.user_info?.username
 }

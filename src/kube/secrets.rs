@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::{api_error, list_mapped, Action, Connection, Scope};
 use crate::core::annotations;
+use crate::core::history::BackupRevision;
 use crate::core::plan::{Journal, SecretState};
 use crate::core::secret_value::SecretValue;
 use crate::error::{Error, Result};
@@ -97,7 +98,8 @@ pub async fn write_data(
     }
     let mut annotations = json!({
         annotations::REVISION: stamp.revision.to_string(),
-        annotations::ROTATED_AT: stamp.at.to_string(),
+        // Whole seconds, like every other time the API server records.
+        annotations::ROTATED_AT: Timestamp::from_second(stamp.at.as_second()).unwrap_or(stamp.at).to_string(),
         annotations::ROTATION_ID: stamp.rotation_id,
         annotations::CHANGED_BY: stamp.changed_by,
     });
@@ -155,19 +157,29 @@ pub async fn create_backup(
     name: &str,
     rotation_id: &str,
     keys_changed: &[String],
+    replaced_by: &str,
 ) -> Result<String> {
     let label_value = truncate_label(&secret.name);
+    let mut annotations = BTreeMap::from([
+        (annotations::BACKUP_OF.to_string(), secret.name.clone()),
+        (annotations::REVISION.to_string(), secret.revision.to_string()),
+        (annotations::ROTATION_ID.to_string(), rotation_id.to_string()),
+        (annotations::KEYS_CHANGED.to_string(), keys_changed.join(",")),
+        (annotations::REPLACED_BY.to_string(), replaced_by.to_string()),
+    ]);
+    // When and by what the saved revision itself was written, if kubectl-secrets wrote it.
+    if let Some(at) = secret.rotated_at {
+        annotations.insert(annotations::ROTATED_AT.to_string(), at.to_string());
+    }
+    if let Some(by) = &secret.changed_by {
+        annotations.insert(annotations::CHANGED_BY.to_string(), by.clone());
+    }
     let backup = Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(secret.namespace.clone()),
             labels: Some(BTreeMap::from([(annotations::BACKUP_OF.to_string(), label_value)])),
-            annotations: Some(BTreeMap::from([
-                (annotations::BACKUP_OF.to_string(), secret.name.clone()),
-                (annotations::REVISION.to_string(), secret.revision.to_string()),
-                (annotations::ROTATION_ID.to_string(), rotation_id.to_string()),
-                (annotations::KEYS_CHANGED.to_string(), keys_changed.join(",")),
-            ])),
+            annotations: Some(annotations),
             owner_references: Some(vec![OwnerReference {
                 api_version: "v1".into(),
                 kind: "Secret".into(),
@@ -210,10 +222,10 @@ fn truncate_label(name: &str) -> String {
 }
 
 /// Backups of `secret`, newest (highest revision) first.
-pub async fn backups_of(conn: &Connection, namespace: &str, secret: &str) -> Result<Vec<SecretState>> {
+pub async fn backups_of(conn: &Connection, namespace: &str, secret: &str) -> Result<Vec<BackupRevision>> {
     let scope = Scope::Namespace(namespace.into());
     let params = ListParams::default().labels(&format!("{}={}", annotations::BACKUP_OF, truncate_label(secret)));
-    let mut found = list_mapped(
+    let mut backups = list_mapped(
         api(conn, namespace),
         &params,
         Action::new("list", "secrets", &scope),
@@ -225,13 +237,15 @@ pub async fn backups_of(conn: &Connection, namespace: &str, secret: &str) -> Res
                 .as_ref()
                 .and_then(|a| a.get(annotations::BACKUP_OF))
                 .cloned();
-            (full_name, SecretState::from(&s))
+            (full_name, BackupRevision::from(&s))
         },
     )
-    .await?;
-    found.retain(|(full, _)| full.as_deref() == Some(secret));
-    let mut backups: Vec<SecretState> = found.into_iter().map(|(_, s)| s).collect();
-    backups.sort_by(|a, b| b.revision.cmp(&a.revision).then_with(|| b.name.cmp(&a.name)));
+    .await?
+    .into_iter()
+    .filter(|(full, _)| full.as_deref() == Some(secret))
+    .map(|(_, backup)| backup)
+    .collect::<Vec<_>>();
+    backups.sort_by(|a, b| b.revision.cmp(&a.revision).then(b.saved_at.cmp(&a.saved_at)));
     Ok(backups)
 }
 

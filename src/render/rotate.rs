@@ -48,7 +48,7 @@ struct PlannedKey {
     key: String,
     change: String,
     before: Option<Masked>,
-    after: Masked,
+    after: Option<Masked>,
 }
 
 /// A value as a table may show it.
@@ -70,6 +70,7 @@ fn describe_change(kind: &ChangeKind) -> String {
         ChangeKind::Rotated { how } => format!("rotated ({how})"),
         ChangeKind::Propagated { from_key, encoding } => format!("embeds {from_key}: replaced {}", encoding.describe()),
         ChangeKind::KeptPrevious { of } => format!("previous value of {of}"),
+        ChangeKind::Restored { revision } => format!("restored from revision {revision}"),
     }
 }
 
@@ -93,7 +94,7 @@ pub fn plan(
                     key: k.key.clone(),
                     change: describe_change(&k.kind),
                     before: k.old.as_ref().map(|v| masked(v, fp)),
-                    after: masked(&k.new, fp),
+                    after: k.new.as_ref().map(|v| masked(v, fp)),
                 })
                 .collect(),
         })
@@ -144,7 +145,7 @@ fn plan_text(
                 key.key.clone(),
                 key.change.clone(),
                 show(key.before.as_ref()),
-                show(Some(&key.after)),
+                show(key.after.as_ref()),
             ]);
         }
     }

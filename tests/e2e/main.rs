@@ -3,6 +3,7 @@
 //! the cluster afterwards, and that no secret value was printed.
 
 mod interactive;
+mod rollback;
 mod rotate;
 mod support;
 mod testbed;

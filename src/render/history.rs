@@ -1,0 +1,57 @@
+//! Output of `history`: one row per revision, newest first; never a value.
+
+use serde::Serialize;
+
+use super::{print_json, print_yaml, table, table_lines, write_stdout};
+use crate::cli::OutputFormat;
+use crate::core::history::HistoryEntry;
+use crate::error::Result;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    namespace: &'a str,
+    secret: &'a str,
+    revisions: &'a [HistoryEntry],
+}
+
+pub fn entries(namespace: &str, secret: &str, rows: &[HistoryEntry], output: OutputFormat) -> Result<()> {
+    let doc = Document {
+        api_version: "kubectl-secrets.io/v1",
+        kind: "SecretHistory",
+        namespace,
+        secret,
+        revisions: rows,
+    };
+    match output {
+        OutputFormat::Json => print_json(&doc),
+        OutputFormat::Yaml => print_yaml(&doc),
+        OutputFormat::Table | OutputFormat::Wide => {
+            let mut t = table(&["REVISION", "WRITTEN", "BY", "REPLACED", "BY", "KEYS CHANGED", "BACKUP"]);
+            let or_dash = |text: Option<String>| text.filter(|t| !t.is_empty()).unwrap_or_else(|| "-".into());
+            for row in rows {
+                let revision = if row.current {
+                    format!("{} (current)", row.revision)
+                } else {
+                    row.revision.to_string()
+                };
+                t.add_row(vec![
+                    revision,
+                    or_dash(row.written_at.map(|t| t.to_string())),
+                    or_dash(row.written_by.clone()),
+                    or_dash(row.replaced_at.map(|t| t.to_string())),
+                    or_dash(row.replaced_by.clone().map(|by| format!("{by} ({})", row.rotation_id))),
+                    or_dash(Some(row.keys_changed.join(", "))),
+                    or_dash(row.backup.clone()),
+                ]);
+            }
+            let mut text = table_lines(&t);
+            if rows.len() == 1 {
+                text.push_str("\nNo backups yet: rotate and rollback save one before every change.\n");
+            }
+            write_stdout(&text)
+        }
+    }
+}
