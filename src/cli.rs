@@ -109,6 +109,9 @@ pub enum Command {
     /// New value(s), backed up and written atomically, every consumer restarted and verified
     #[command(after_help = ROTATE_EXAMPLES)]
     Rotate(RotateArgs),
+    /// Compare a Secret with a file, another namespace or cluster, or a backup revision (values masked)
+    #[command(after_help = DIFF_EXAMPLES)]
+    Diff(DiffArgs),
     /// The backup revisions that rotate and rollback keep, newest first
     #[command(after_help = HISTORY_EXAMPLES)]
     History(HistoryArgs),
@@ -116,6 +119,27 @@ pub enum Command {
     #[command(after_help = ROLLBACK_EXAMPLES)]
     Rollback(RollbackArgs),
 }
+
+const DIFF_EXAMPLES: &str = "\
+Examples:
+  # Does the cluster hold what the local manifest (or .env file) says? No value is printed.
+  kubectl secrets diff chat-secrets -n chatbox --against deployments/kubernetes/secret.yaml
+  kubectl secrets diff backend-secrets -n aura-production --against .env.production
+
+  # Staging works, production does not: same keys? same types? the same value reused?
+  kubectl secrets diff backend-secrets -n aura-staging --to-namespace aura-production
+  kubectl secrets diff backend-secrets --context staging --to-context production
+
+  # What did the last rotation change?
+  kubectl secrets diff postgres-secrets -n aura-production --revision 3
+
+  # Every Secret present in both clusters
+  kubectl secrets diff -A --context staging --to-context production
+
+  # The changed lines themselves (only keys present on both sides, only when asked)
+  kubectl secrets diff api-keys -n intelliprompt --against api-keys.yaml --show-secret
+
+Exit codes: 0 no difference, 1 differences found, 2 and up errors (like kubectl diff).";
 
 const HISTORY_EXAMPLES: &str = "\
 Examples:
@@ -135,6 +159,38 @@ Examples:
 
 `kubectl rollout undo` restores a pod template, not a Secret's data; this restores the data and
 restarts what reads it. The data it replaces is backed up first, so a rollback can be rolled back.";
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["against", "to_namespace", "to_context", "revision"])))]
+pub struct DiffArgs {
+    /// The Secret (omitted with -A --to-context: every Secret present in both clusters)
+    #[arg(value_name = "SECRET", required_unless_present = "all_namespaces")]
+    pub secret: Option<String>,
+
+    /// A local Secret manifest (YAML/JSON, data or stringData), SealedSecret, or .env file
+    #[arg(long, value_name = "FILE")]
+    pub against: Option<std::path::PathBuf>,
+
+    /// The same Secret in another namespace
+    #[arg(long, value_name = "NAMESPACE")]
+    pub to_namespace: Option<String>,
+
+    /// The same Secret in another kubeconfig context (another cluster)
+    #[arg(long, value_name = "CONTEXT")]
+    pub to_context: Option<String>,
+
+    /// A backup revision of the Secret (see `kubectl secrets history`)
+    #[arg(long, value_name = "N")]
+    pub revision: Option<u64>,
+
+    /// With --to-namespace or --to-context: the other Secret's name, if different
+    #[arg(long, value_name = "NAME")]
+    pub to_name: Option<String>,
+
+    /// Print the changed lines of changed values (never values of keys on one side only)
+    #[arg(long)]
+    pub show_secret: bool,
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {

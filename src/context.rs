@@ -15,9 +15,14 @@ impl Context {
     }
 
     pub async fn connect(&self) -> Result<Connection> {
+        self.connect_to(self.global.context.clone()).await
+    }
+
+    /// The same kubeconfig, another context (None: the current one).
+    pub async fn connect_to(&self, context: Option<String>) -> Result<Connection> {
         let options = ConnectOptions {
             kubeconfig: self.global.kubeconfig.clone(),
-            context: self.global.context.clone(),
+            context,
             request_timeout: self.global.request_timeout.and_then(|t| t.0),
         };
         kube::connect(&options).await

@@ -66,6 +66,7 @@ async fn run(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error
     match &command {
         Command::Verify(args) => commands::verify::run(&ctx, args).await,
         Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
+        Command::Diff(args) => commands::diff::run(&ctx, args).await,
         Command::History(args) => commands::history::run(&ctx, args).await,
         Command::Rollback(args) => commands::rollback::run(&ctx, args).await,
     }

@@ -1,6 +1,7 @@
 //! One file per subcommand: each orchestrates fetch → core → apply → render.
 
 mod apply;
+pub mod diff;
 pub mod history;
 pub mod rollback;
 mod rollouts;

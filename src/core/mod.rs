@@ -3,10 +3,12 @@
 
 pub mod annotations;
 pub mod consumers;
+pub mod diff;
 pub mod drift;
 pub mod env;
 pub mod generate;
 pub mod history;
+pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod propagate;

@@ -27,15 +27,32 @@ fn api(conn: &Connection, namespace: &str) -> Api<Secret> {
 }
 
 pub async fn get(conn: &Connection, namespace: &str, name: &str) -> Result<SecretState> {
+    get_object(conn, namespace, name).await.map(|s| SecretState::from(&s))
+}
+
+/// A Secret as the API returns it (values included), for comparisons.
+pub async fn get_object(conn: &Connection, namespace: &str, name: &str) -> Result<Secret> {
     let scope = Scope::Namespace(namespace.into());
     match api(conn, namespace).get(name).await {
-        Ok(secret) => Ok(SecretState::from(&secret)),
+        Ok(secret) => Ok(secret),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(Error::SecretNotFound {
             namespace: namespace.into(),
             name: name.into(),
         }),
         Err(e) => Err(api_error(e, &Action::new("get", "secrets", &scope), conn)),
     }
+}
+
+/// Every Secret of a scope, values included, mapped page by page.
+pub async fn list_objects<T>(conn: &Connection, scope: &Scope, map: impl FnMut(Secret) -> T) -> Result<Vec<T>> {
+    list_mapped(
+        scope.api::<Secret>(&conn.client),
+        &ListParams::default(),
+        Action::new("list", "secrets", scope),
+        conn,
+        map,
+    )
+    .await
 }
 
 /// Every Secret of the namespace with its values (for --propagate).

@@ -1,6 +1,7 @@
 //! Every byte the user sees. Data goes to stdout; progress, warnings and errors to stderr.
 //! Colours and tables follow the terminal: NO_COLOR or a pipe turns colours off.
 
+pub mod diff;
 pub mod history;
 pub mod rotate;
 pub mod verify;

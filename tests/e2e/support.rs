@@ -461,8 +461,8 @@ pub fn sealed_secrets_url() -> String {
         .to_string()
 }
 
-/// Seal a Secret with the real kubeseal and apply it; the real controller unseals it.
-pub fn kubeseal_and_apply(namespace: &str, name: &str, data: &[(&str, &str)]) {
+/// Seal a Secret with the real kubeseal (strict scope) into a temporary file.
+pub fn kubeseal_to_file(namespace: &str, name: &str, data: &[(&str, &str)]) -> tempfile::NamedTempFile {
     use std::io::Write as _;
     let manifest = json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -494,5 +494,13 @@ pub fn kubeseal_and_apply(namespace: &str, name: &str, data: &[(&str, &str)]) {
         "kubeseal failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    kubectl_apply(&String::from_utf8(out.stdout).unwrap());
+    let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(file.path(), &out.stdout).unwrap();
+    file
+}
+
+/// Seal a Secret with the real kubeseal and apply it; the real controller unseals it.
+pub fn kubeseal_and_apply(namespace: &str, name: &str, data: &[(&str, &str)]) {
+    let file = kubeseal_to_file(namespace, name, data);
+    kubectl_apply(&std::fs::read_to_string(file.path()).unwrap());
 }
