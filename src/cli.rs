@@ -112,6 +112,12 @@ pub enum Command {
     /// Compare a Secret with a file, another namespace or cluster, or a backup revision (values masked)
     #[command(after_help = DIFF_EXAMPLES)]
     Diff(DiffArgs),
+    /// Every Secret with the age of its data, last rotation, owner and consumers
+    #[command(after_help = LIST_EXAMPLES)]
+    List(ListArgs),
+    /// Placeholder, weak and reused values, dangling references, unused Secrets, overdue rotations
+    #[command(after_help = AUDIT_EXAMPLES)]
+    Audit(AuditArgs),
     /// The backup revisions that rotate and rollback keep, newest first
     #[command(after_help = HISTORY_EXAMPLES)]
     History(HistoryArgs),
@@ -140,6 +146,28 @@ Examples:
   kubectl secrets diff api-keys -n intelliprompt --against api-keys.yaml --show-secret
 
 Exit codes: 0 no difference, 1 differences found, 2 and up errors (like kubectl diff).";
+
+const LIST_EXAMPLES: &str = "\
+Examples:
+  # Seed 000's policy: every secret rotated at least every 90 days (exit 1 if one is overdue)
+  kubectl secrets list -A --max-age 90d
+
+  # In a CronJob or CI, as JSON
+  kubectl secrets list -n aura-production --max-age 80d -o json
+
+Ages count from the last change of the data (rotate's record, else managedFields, else creation).
+Service-account tokens, Helm release Secrets and kubectl-secrets' backups are hidden unless --all-types.";
+
+const AUDIT_EXAMPLES: &str = "\
+Examples:
+  # Before go-live: placeholders like `<Paste JWT Secret Here>`, `sk-xxx`, `changeme` still deployed?
+  kubectl secrets audit -A
+
+  # Fail a pipeline only on critical findings, with the 90-day policy
+  kubectl secrets audit -n video-conferencing --max-age 90d --fail-on critical
+
+Findings never include a value: the object, the key, what is wrong and the fix.
+Exit 1 when a finding at or above --fail-on exists.";
 
 const HISTORY_EXAMPLES: &str = "\
 Examples:
@@ -190,6 +218,35 @@ pub struct DiffArgs {
     /// Print the changed lines of changed values (never values of keys on one side only)
     #[arg(long)]
     pub show_secret: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Mark Secrets whose data is older than this (e.g. 90d) and exit 1 if any is
+    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    pub max_age: Option<Duration>,
+
+    /// Also show service-account tokens, Helm releases and backups
+    #[arg(long)]
+    pub all_types: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Rotation policy: flag Secrets whose data is older than this (e.g. 90d)
+    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    pub max_age: Option<Duration>,
+
+    /// Exit 1 when a finding at or above this severity exists
+    #[arg(long, value_enum, default_value_t = FailOn::Warning)]
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Info,
+    Warning,
+    Critical,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,8 +1,10 @@
 //! One file per subcommand: each orchestrates fetch → core → apply → render.
 
 mod apply;
+pub mod audit;
 pub mod diff;
 pub mod history;
+pub mod list;
 pub mod rollback;
 mod rollouts;
 pub mod rotate;

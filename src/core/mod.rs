@@ -2,12 +2,14 @@
 //! arguments, which is what keeps its tests small and exhaustive.
 
 pub mod annotations;
+pub mod audit;
 pub mod consumers;
 pub mod diff;
 pub mod drift;
 pub mod env;
 pub mod generate;
 pub mod history;
+pub mod inventory;
 pub mod manifest;
 pub mod model;
 pub mod plan;

@@ -29,7 +29,19 @@ pub struct SecretInfo {
     /// Revision written by rotate; with `rotated_at` it gives exact staleness evidence.
     pub revision: Option<u64>,
     pub rotated_at: Option<Timestamp>,
+    /// What kubectl-secrets recorded as the last change ("kubectl-secrets rotate by alice").
+    pub changed_by: Option<String>,
+    pub created_at: Option<Timestamp>,
+    /// Who manages it: SealedSecret, ExternalSecret, Helm, or nobody.
+    pub owner: Option<OwnerRef>,
     pub labels: BTreeMap<String, String>,
+}
+
+impl SecretInfo {
+    /// When its data last changed, as well as can be told (for ages and rotation policies).
+    pub fn data_age_since(&self) -> Option<Timestamp> {
+        self.data_changed_at.or(self.created_at)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -196,6 +208,24 @@ fn controller_of(meta: &ObjectMeta) -> Option<OwnerRef> {
         })
 }
 
+/// Helm marks what it installs with a label and the release name annotation.
+fn helm_release(meta: &ObjectMeta) -> Option<OwnerRef> {
+    let managed = meta
+        .labels
+        .as_ref()?
+        .get("app.kubernetes.io/managed-by")
+        .is_some_and(|m| m == "Helm");
+    let release = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("meta.helm.sh/release-name"))
+        .cloned();
+    managed.then(|| OwnerRef {
+        kind: "Helm".into(),
+        name: release.unwrap_or_default(),
+    })
+}
+
 fn name_and_namespace(meta: &ObjectMeta) -> (String, String) {
     (
         meta.namespace.clone().unwrap_or_default(),
@@ -236,6 +266,9 @@ impl From<&Secret> for SecretInfo {
             data_changed_at: [managed_change, rotated_at].into_iter().flatten().max(),
             revision,
             rotated_at,
+            changed_by: annotations.get(annotations::CHANGED_BY).cloned(),
+            created_at: meta.creation_timestamp.as_ref().map(|t| t.0),
+            owner: controller_of(meta).or_else(|| helm_release(meta)),
             labels: meta.labels.clone().unwrap_or_default(),
         }
     }

@@ -107,7 +107,7 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 /// that nothing but the mapped form is kept (for Secrets: no values).
 pub async fn list_mapped<K, T>(
     api: Api<K>,
-    params: &ListParams,
+    params: ListParams,
     action: Action,
     conn: &Connection,
     mut map: impl FnMut(K) -> T,
@@ -116,7 +116,7 @@ where
     K: Clone + DeserializeOwned + std::fmt::Debug,
 {
     let mut out = Vec::new();
-    let mut params = params.clone().limit(PAGE_SIZE);
+    let mut params = params.limit(PAGE_SIZE);
     loop {
         let page = api.list(&params).await.map_err(|e| api_error(e, &action, conn))?;
         let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());

@@ -47,7 +47,7 @@ pub async fn get_object(conn: &Connection, namespace: &str, name: &str) -> Resul
 pub async fn list_objects<T>(conn: &Connection, scope: &Scope, map: impl FnMut(Secret) -> T) -> Result<Vec<T>> {
     list_mapped(
         scope.api::<Secret>(&conn.client),
-        &ListParams::default(),
+        ListParams::default(),
         Action::new("list", "secrets", scope),
         conn,
         map,
@@ -60,7 +60,7 @@ pub async fn list_with_values(conn: &Connection, namespace: &str) -> Result<Vec<
     let scope = Scope::Namespace(namespace.into());
     list_mapped(
         api(conn, namespace),
-        &ListParams::default(),
+        ListParams::default(),
         Action::new("list", "secrets", &scope),
         conn,
         |s| SecretState::from(&s),
@@ -244,7 +244,7 @@ pub async fn backups_of(conn: &Connection, namespace: &str, secret: &str) -> Res
     let params = ListParams::default().labels(&format!("{}={}", annotations::BACKUP_OF, truncate_label(secret)));
     let mut backups = list_mapped(
         api(conn, namespace),
-        &params,
+        params,
         Action::new("list", "secrets", &scope),
         conn,
         |s| {

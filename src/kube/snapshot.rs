@@ -1,5 +1,5 @@
-//! The read side of verify (and later list/audit/rotate): one paginated LIST per kind per
-//! scope, run concurrently, never a request per pod.
+//! The read side of verify, list, audit and rotate: one paginated LIST per kind per scope, run
+//! concurrently, never a request per pod.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -8,61 +8,80 @@ use kube::api::ListParams;
 use super::{list_mapped, Action, Connection, Scope};
 use crate::core::drift::Snapshot;
 use crate::core::model::{PodInfo, ReplicaSetInfo, SecretInfo, Workload};
+use crate::core::plan::SecretState;
 use crate::error::Result;
 
 /// Read Secrets, workloads, ReplicaSets and Pods of the scope. A label selector narrows the
 /// workloads and pods; Secrets and ReplicaSets are always read whole (ownership, references).
 pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> Result<Snapshot> {
-    let all = ListParams::default();
+    // Values are dropped page by page: only key names and change times are kept.
+    let secrets = list_mapped(
+        scope.api::<Secret>(&conn.client),
+        ListParams::default(),
+        Action::new("list", "secrets", scope),
+        conn,
+        |s| SecretInfo::from(&s),
+    );
+    let (secrets, mut snapshot) = tokio::try_join!(secrets, read_workloads(conn, scope, selector))?;
+    snapshot.secrets = secrets;
+    Ok(snapshot)
+}
+
+/// Like `read`, and also every Secret's values (for audit), from the same single LIST.
+pub async fn read_with_values(conn: &Connection, scope: &Scope) -> Result<(Snapshot, Vec<SecretState>)> {
+    let secrets = list_mapped(
+        scope.api::<Secret>(&conn.client),
+        ListParams::default(),
+        Action::new("list", "secrets", scope),
+        conn,
+        |s| (SecretInfo::from(&s), SecretState::from(&s)),
+    );
+    let (pairs, mut snapshot) = tokio::try_join!(secrets, read_workloads(conn, scope, None))?;
+    let (infos, states) = pairs.into_iter().unzip();
+    snapshot.secrets = infos;
+    Ok((snapshot, states))
+}
+
+/// Deployments, StatefulSets, DaemonSets, ReplicaSets and Pods (no Secrets).
+async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>) -> Result<Snapshot> {
     let selected = match selector {
         Some(s) => ListParams::default().labels(s),
         None => ListParams::default(),
     };
     let client = &conn.client;
-    let (secrets, deployments, stateful_sets, daemon_sets, replica_sets, pods) = tokio::try_join!(
-        // Values are dropped page by page: only key names and change times are kept.
-        list_mapped(
-            scope.api::<Secret>(client),
-            &all,
-            Action::new("list", "secrets", scope),
-            conn,
-            |s| SecretInfo::from(&s)
-        ),
+    let list = |resource: &'static str| Action::new("list", resource, scope);
+    let (deployments, stateful_sets, daemon_sets, replica_sets, pods) = tokio::try_join!(
         list_mapped(
             scope.api::<Deployment>(client),
-            &selected,
-            Action::new("list", "deployments", scope),
+            selected.clone(),
+            list("deployments"),
             conn,
             |d| Workload::from(&d)
         ),
         list_mapped(
             scope.api::<StatefulSet>(client),
-            &selected,
-            Action::new("list", "statefulsets", scope),
+            selected.clone(),
+            list("statefulsets"),
             conn,
             |s| Workload::from(&s)
         ),
         list_mapped(
             scope.api::<DaemonSet>(client),
-            &selected,
-            Action::new("list", "daemonsets", scope),
+            selected.clone(),
+            list("daemonsets"),
             conn,
             |d| Workload::from(&d)
         ),
         list_mapped(
             scope.api::<ReplicaSet>(client),
-            &all,
-            Action::new("list", "replicasets", scope),
+            ListParams::default(),
+            list("replicasets"),
             conn,
             |r| ReplicaSetInfo::from(&r)
         ),
-        list_mapped(
-            scope.api::<Pod>(client),
-            &selected,
-            Action::new("list", "pods", scope),
-            conn,
-            |p| PodInfo::from(&p)
-        ),
+        list_mapped(scope.api::<Pod>(client), selected.clone(), list("pods"), conn, |p| {
+            PodInfo::from(&p)
+        }),
     )?;
     let workloads = deployments
         .into_iter()
@@ -70,7 +89,7 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
         .chain(daemon_sets)
         .collect();
     Ok(Snapshot {
-        secrets,
+        secrets: Vec::new(),
         workloads,
         replica_sets,
         pods,

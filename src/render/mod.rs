@@ -1,8 +1,10 @@
 //! Every byte the user sees. Data goes to stdout; progress, warnings and errors to stderr.
 //! Colours and tables follow the terminal: NO_COLOR or a pipe turns colours off.
 
+pub mod audit;
 pub mod diff;
 pub mod history;
+pub mod list;
 pub mod rotate;
 pub mod verify;
 

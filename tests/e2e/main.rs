@@ -2,6 +2,7 @@
 //! scenario, runs the real binary, and checks what a user would: exit code, stdout, stderr,
 //! the cluster afterwards, and that no secret value was printed.
 
+mod audit;
 mod diff;
 mod interactive;
 mod rollback;

@@ -1,0 +1,51 @@
+use jiff::{SignedDuration, Timestamp};
+
+use super::Outcome;
+use crate::cli::{AuditArgs, FailOn};
+use crate::context::Context;
+use crate::core::audit::{self, AuditOptions, Severity};
+use crate::core::drift::{self, Options};
+use crate::core::env::EnvNamePolicy;
+use crate::core::secret_value::Fingerprinter;
+use crate::error::Result;
+use crate::{kube, render};
+
+pub async fn run(ctx: &Context, args: &AuditArgs) -> Result<Outcome> {
+    let conn = ctx.connect().await?;
+    let scope = ctx.scope(&conn);
+    let ((snapshot, values), minor) = tokio::try_join!(
+        kube::snapshot::read_with_values(&conn, &scope),
+        kube::server_minor_version(&conn)
+    )?;
+    let report = drift::assess(
+        &snapshot,
+        &Options {
+            policy: EnvNamePolicy::for_server_minor(minor),
+            secret: None,
+            report_unused: true,
+        },
+    );
+    let options = AuditOptions {
+        now: Timestamp::now(),
+        max_age: args.max_age.and_then(|d| SignedDuration::try_from(d).ok()),
+    };
+    let findings = audit::audit(
+        &snapshot,
+        &report,
+        &values,
+        &Fingerprinter::new(rand::random()),
+        &options,
+    );
+    drop(values);
+    render::audit::findings(&findings, ctx.output(), matches!(scope, kube::Scope::AllNamespaces))?;
+    let threshold = match args.fail_on {
+        FailOn::Info => Severity::Info,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Critical => Severity::Critical,
+    };
+    Ok(if findings.iter().any(|f| f.severity >= threshold) {
+        Outcome::Found
+    } else {
+        Outcome::Clean
+    })
+}

@@ -1,0 +1,44 @@
+use jiff::{SignedDuration, Timestamp};
+
+use super::Outcome;
+use crate::cli::ListArgs;
+use crate::context::Context;
+use crate::core::drift::{self, Options};
+use crate::core::env::EnvNamePolicy;
+use crate::core::inventory::{self, ListOptions};
+use crate::error::Result;
+use crate::{kube, render};
+
+pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
+    let conn = ctx.connect().await?;
+    let scope = ctx.scope(&conn);
+    let (snapshot, minor) = tokio::try_join!(
+        kube::snapshot::read(&conn, &scope, None),
+        kube::server_minor_version(&conn)
+    )?;
+    let report = drift::assess(
+        &snapshot,
+        &Options {
+            policy: EnvNamePolicy::for_server_minor(minor),
+            secret: None,
+            report_unused: false,
+        },
+    );
+    let options = ListOptions {
+        now: Timestamp::now(),
+        max_age: args.max_age.and_then(|d| SignedDuration::try_from(d).ok()),
+        all_types: args.all_types,
+    };
+    let rows = inventory::rows(&snapshot, &report, &options);
+    render::list::rows(
+        &rows,
+        ctx.output(),
+        matches!(scope, kube::Scope::AllNamespaces),
+        args.max_age.is_some(),
+    )?;
+    Ok(if rows.iter().any(|r| r.overdue) {
+        Outcome::Found
+    } else {
+        Outcome::Clean
+    })
+}

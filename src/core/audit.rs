@@ -1,0 +1,395 @@
+//! `audit`: what the runbooks' policies say and nothing enforces. Placeholders shipped as
+//! values, weak values, one value reused in several places, references to nothing, Secrets
+//! nothing uses, previous keys left behind, overdue rotations. Findings name the object, the
+//! key and the fix; never the value.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use super::drift::{Snapshot, Status, VerifyReport};
+use super::inventory::{consumer_counts, is_hidden_by_default};
+use super::plan::SecretState;
+use super::secret_value::{Fingerprinter, SecretValue};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditFinding {
+    pub severity: Severity,
+    pub namespace: String,
+    pub secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue.
+    pub rule: &'static str,
+    pub message: String,
+    pub fix: String,
+}
+
+pub struct AuditOptions {
+    pub now: Timestamp,
+    pub max_age: Option<SignedDuration>,
+}
+
+/// Values people paste from examples and forget ("<Paste JWT Secret Here>", "sk-xxx", "changeme").
+pub fn looks_like_placeholder(value: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return false;
+    };
+    let lower = text.trim().to_lowercase();
+    const EXACT: [&str; 10] = [
+        "password", "secret", "test", "admin", "default", "123456", "changeit", "none", "null", "xxx",
+    ];
+    const CONTAINS: [&str; 14] = [
+        "changeme",
+        "change-me",
+        "change_me",
+        "placeholder",
+        "your-",
+        "your_",
+        "yoursecret",
+        "todo",
+        "replace-me",
+        "replace_me",
+        "example",
+        "dummy",
+        "temp-value",
+        "xxxx",
+    ];
+    (lower.starts_with('<') && lower.ends_with('>'))
+        || lower.contains("-xxx")
+        || lower.starts_with("xxx")
+        || EXACT.contains(&lower.as_str())
+        || CONTAINS.iter().any(|p| lower.contains(p))
+}
+
+/// Key names that announce a secret (and not an identifier of one).
+pub fn is_secret_like_key(key: &str) -> bool {
+    let k = key.to_lowercase();
+    let secretish = [
+        "secret",
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "token",
+        "key",
+        "credential",
+        "private",
+    ]
+    .iter()
+    .any(|w| k.contains(w));
+    let identifier = k.ends_with("_id")
+        || k.ends_with("-id")
+        || k.ends_with("sid")
+        || k.contains("active-key")
+        || k.contains("user");
+    secretish && !identifier
+}
+
+/// Shannon entropy in bits per byte.
+fn bits_per_byte(value: &[u8]) -> f64 {
+    let mut counts = [0usize; 256];
+    for b in value {
+        counts[usize::from(*b)] += 1;
+    }
+    let n = value.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| *c as f64 / n)
+        .map(|p| -p * p.log2())
+        .sum()
+}
+
+const MIN_SECRET_BYTES: usize = 16;
+
+/// Values compared for reuse: secret-like keys, and any value long enough not to repeat by
+/// chance (provider keys under names like `openai`, URIs that embed a password). A previous
+/// key kept by rotate equals nothing else on purpose.
+fn worth_comparing(key: &str, value: &SecretValue) -> bool {
+    !key.ends_with("_PREVIOUS") && ((is_secret_like_key(key) && value.len() >= 8) || value.len() >= 20)
+}
+
+fn value_findings(secret: &SecretState, key: &str, value: &SecretValue) -> Option<AuditFinding> {
+    let finding = |severity, rule, message: String, fix: String| AuditFinding {
+        severity,
+        namespace: secret.namespace.clone(),
+        secret: secret.name.clone(),
+        key: Some(key.to_string()),
+        rule,
+        message,
+        fix,
+    };
+    let rotate = format!(
+        "kubectl secrets rotate {} -n {} --key {key}",
+        secret.name, secret.namespace
+    );
+    if value.is_empty() {
+        return Some(finding(
+            Severity::Warning,
+            "empty",
+            "the value is empty".into(),
+            format!("set it: {rotate} (or remove the key)"),
+        ));
+    }
+    if looks_like_placeholder(value.expose()) {
+        return Some(finding(
+            Severity::Critical,
+            "placeholder",
+            "the value looks like a placeholder or an example, not a real secret".into(),
+            format!(
+                "set the real value: kubectl secrets rotate {} -n {} --from-stdin {key} (or --key {key} to generate one)",
+                secret.name, secret.namespace
+            ),
+        ));
+    }
+    if is_secret_like_key(key) && value.len() < MIN_SECRET_BYTES {
+        return Some(finding(
+            Severity::Warning,
+            "weak",
+            format!(
+                "{} bytes is short for a secret (want {MIN_SECRET_BYTES} or more)",
+                value.len()
+            ),
+            rotate,
+        ));
+    }
+    if is_secret_like_key(key) && bits_per_byte(value.expose()) < 3.0 {
+        return Some(finding(
+            Severity::Warning,
+            "weak",
+            "the value is repetitive (low entropy)".into(),
+            rotate,
+        ));
+    }
+    None
+}
+
+pub fn audit(
+    snapshot: &Snapshot,
+    report: &VerifyReport,
+    values: &[SecretState],
+    fp: &Fingerprinter,
+    options: &AuditOptions,
+) -> Vec<AuditFinding> {
+    let audited: Vec<&SecretState> = values
+        .iter()
+        .filter(|s| {
+            let info = snapshot
+                .secrets
+                .iter()
+                .find(|i| i.namespace == s.namespace && i.name == s.name);
+            !info.is_some_and(is_hidden_by_default) && s.type_ != "kubernetes.io/service-account-token"
+        })
+        .collect();
+    let mut findings = Vec::new();
+
+    // One value, several places (compared by keyed fingerprint).
+    let mut by_value: BTreeMap<String, Vec<(&SecretState, &String)>> = BTreeMap::new();
+    for secret in &audited {
+        for (key, value) in &secret.data {
+            if let Some(f) = value_findings(secret, key, value) {
+                findings.push(f);
+            } else if worth_comparing(key, value) {
+                by_value.entry(fp.fingerprint(value)).or_default().push((secret, key));
+            }
+        }
+    }
+    for places in by_value.values().filter(|p| p.len() > 1) {
+        let names: Vec<String> = places
+            .iter()
+            .map(|(s, k)| format!("{}/{} {k}", s.namespace, s.name))
+            .collect();
+        for (secret, key) in places {
+            findings.push(AuditFinding {
+                severity: Severity::Warning,
+                namespace: secret.namespace.clone(),
+                secret: secret.name.clone(),
+                key: Some((*key).clone()),
+                rule: "reused",
+                message: format!(
+                    "the same value is used in {} places: {}",
+                    places.len(),
+                    names.join(", ")
+                ),
+                fix: "give each use its own value (a leak of one is a leak of all): kubectl secrets rotate".into(),
+            });
+        }
+    }
+
+    // References to nothing, and Secrets nothing uses (from verify).
+    for workload in &report.workloads {
+        for f in workload.findings.iter().filter(|f| f.status == Status::Missing) {
+            findings.push(AuditFinding {
+                severity: Severity::Critical,
+                namespace: workload.namespace.clone(),
+                secret: f.secret.clone(),
+                key: f.key.clone(),
+                rule: "missing-reference",
+                message: format!(
+                    "{}/{} {}",
+                    workload.kind.as_str().to_lowercase(),
+                    workload.name,
+                    f.detail
+                ),
+                fix: "create the Secret or key, mark the reference optional, or remove it".into(),
+            });
+        }
+    }
+    for unused in &report.unused_secrets {
+        findings.push(AuditFinding {
+            severity: Severity::Info,
+            namespace: unused.namespace.clone(),
+            secret: unused.name.clone(),
+            key: None,
+            rule: "unused",
+            message: "no workload in scope uses it".into(),
+            fix: "delete it if nothing outside the cluster needs it (fewer copies, fewer leaks)".into(),
+        });
+    }
+
+    // Previous keys kept for a switch-over, and rotation policy.
+    let counts = consumer_counts(snapshot, report);
+    for info in snapshot.secrets.iter().filter(|s| !is_hidden_by_default(s)) {
+        let (consumers, stale) = counts
+            .get(&(info.namespace.clone(), info.name.clone()))
+            .copied()
+            .unwrap_or_default();
+        for key in info.keys.iter().filter(|k| k.ends_with("_PREVIOUS")) {
+            if stale == 0 {
+                let since = info.rotated_at.map(|t| format!(" since {t}")).unwrap_or_default();
+                findings.push(AuditFinding {
+                    severity: Severity::Warning,
+                    namespace: info.namespace.clone(),
+                    secret: info.name.clone(),
+                    key: Some(key.clone()),
+                    rule: "previous-key",
+                    message: format!("all {consumers} consumers run with the new value{since}: the previous value is no longer needed"),
+                    fix: "remove the key and revoke the old value at its provider".into(),
+                });
+            }
+        }
+        if let (Some(max), Some(since)) = (options.max_age, info.data_age_since()) {
+            if options.now.duration_since(since) > max {
+                findings.push(AuditFinding {
+                    severity: Severity::Warning,
+                    namespace: info.namespace.clone(),
+                    secret: info.name.clone(),
+                    key: None,
+                    rule: "overdue",
+                    message: format!(
+                        "data unchanged for {} days (policy: {} days)",
+                        super::inventory::days_between(since, options.now),
+                        max.as_secs() / 86_400
+                    ),
+                    fix: format!("kubectl secrets rotate {} -n {} --all-keys", info.name, info.namespace),
+                });
+            }
+        }
+    }
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.cmp(b)));
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_from_the_runbooks_are_caught() {
+        for value in [
+            "<Paste Auth0 Secret Here>",
+            "sk-xxx",
+            "your-s3-access-key",
+            "changeme",
+            "temp-value",
+            "PLACEHOLDER_JWT_SECRET",
+            "password",
+            "xxxxxxxx",
+        ] {
+            assert!(looks_like_placeholder(value.as_bytes()), "{value}");
+        }
+        for value in [
+            "c2VjcmV0LXZhbHVl+/aZ",
+            "postgresql://aura:Kx9@postgres:5432/aura_db",
+            "AC0123456789abcdef",
+        ] {
+            assert!(!looks_like_placeholder(value.as_bytes()), "{value}");
+        }
+    }
+
+    #[test]
+    fn secret_like_keys_but_not_identifiers() {
+        for key in [
+            "JWT_SECRET",
+            "postgres-password",
+            "SMTP_PASS",
+            "api-key",
+            "SMS_AUTH_TOKEN",
+            "jwt-secret-v1",
+        ] {
+            assert!(is_secret_like_key(key), "{key}");
+        }
+        for key in [
+            "S3_ACCESS_KEY_ID",
+            "SMS_ACCOUNT_SID",
+            "postgres-user",
+            "DATABASE_URL",
+            "active-key",
+        ] {
+            assert!(!is_secret_like_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn weak_and_empty_values() {
+        let state = SecretState {
+            namespace: "ns".into(),
+            name: "s".into(),
+            uid: String::new(),
+            resource_version: String::new(),
+            type_: "Opaque".into(),
+            data: BTreeMap::new(),
+            revision: 0,
+            controller: None,
+            labels: BTreeMap::new(),
+            journal: None,
+            has_last_applied: false,
+            rotated_at: None,
+            changed_by: None,
+        };
+        let check = |key: &str, value: &str| {
+            value_findings(&state, key, &SecretValue::new(value.as_bytes().to_vec())).map(|f| f.rule)
+        };
+        assert_eq!(check("JWT_SECRET", ""), Some("empty"));
+        assert_eq!(check("JWT_SECRET", "short-one"), Some("weak"));
+        assert_eq!(check("JWT_SECRET", "aaaaaaaaaaaaaaaaaaaaaaaa"), Some("weak"));
+        assert_eq!(check("JWT_SECRET", "Zq9vLm2xR8tYp4WnE7sKd1Hf"), None);
+        assert_eq!(check("SMTP_USER", "ops"), None, "not a secret-like key");
+        let finding = value_findings(&state, "API", &SecretValue::new(b"<Paste Here>".to_vec())).unwrap();
+        assert!(
+            !finding.message.contains("Paste") && !finding.fix.contains("Paste"),
+            "never the value"
+        );
+    }
+}

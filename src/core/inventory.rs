@@ -1,0 +1,182 @@
+//! `list`: every Secret with the age of its data, its last rotation, its owner, and how many
+//! workloads read it (and how many of those run with stale values).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use super::drift::{group_workloads, Snapshot, Status, VerifyReport};
+use super::env;
+use super::model::SecretInfo;
+
+/// Types people do not manage by hand: hidden unless --all-types.
+const MACHINE_TYPES: [&str; 3] = [
+    "kubernetes.io/service-account-token",
+    "helm.sh/release.v1",
+    "bootstrap.kubernetes.io/token",
+];
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRow {
+    pub namespace: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub keys: usize,
+    /// Whole days since the data last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_changed_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rotation: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotated_by: Option<String>,
+    /// "SealedSecret/name", "ExternalSecret/name", "Helm/release", or none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub consumers: usize,
+    pub stale_consumers: usize,
+    pub overdue: bool,
+}
+
+pub struct ListOptions {
+    pub now: Timestamp,
+    pub max_age: Option<SignedDuration>,
+    pub all_types: bool,
+}
+
+pub fn is_hidden_by_default(secret: &SecretInfo) -> bool {
+    MACHINE_TYPES.contains(&secret.type_.as_str()) || secret.labels.contains_key(super::annotations::BACKUP_OF)
+}
+
+pub fn days_between(from: Timestamp, to: Timestamp) -> i64 {
+    (to.as_second() - from.as_second()).div_euclid(86_400)
+}
+
+/// Which workloads (by namespace/name of Secret) read each Secret, and which of them are stale.
+pub fn consumer_counts(snapshot: &Snapshot, report: &VerifyReport) -> BTreeMap<(String, String), (usize, usize)> {
+    let (specs, pods_of) = group_workloads(snapshot);
+    let mut counts: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    for (id, spec) in &specs {
+        let pods = pods_of.get(id).map(Vec::as_slice).unwrap_or_default();
+        let names: BTreeSet<&str> = env::referenced_secrets(spec)
+            .chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec)))
+            .collect();
+        let stale: BTreeSet<&str> = report
+            .workloads
+            .iter()
+            .filter(|w| w.namespace == id.namespace && w.kind == id.kind && w.name == id.name)
+            .flat_map(|w| {
+                w.findings
+                    .iter()
+                    .filter(|f| f.status == Status::Stale)
+                    .map(|f| f.secret.as_str())
+            })
+            .collect();
+        for name in names {
+            let entry = counts.entry((id.namespace.clone(), name.to_string())).or_default();
+            entry.0 += 1;
+            if stale.contains(name) {
+                entry.1 += 1;
+            }
+        }
+    }
+    counts
+}
+
+pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -> Vec<SecretRow> {
+    let counts = consumer_counts(snapshot, report);
+    snapshot
+        .secrets
+        .iter()
+        .filter(|s| options.all_types || !is_hidden_by_default(s))
+        .map(|s| {
+            let since = s.data_age_since();
+            let age_days = since.map(|t| days_between(t, options.now));
+            let overdue = match (options.max_age, since) {
+                (Some(max), Some(since)) => options.now.duration_since(since) > max,
+                _ => false,
+            };
+            let (consumers, stale_consumers) = counts
+                .get(&(s.namespace.clone(), s.name.clone()))
+                .copied()
+                .unwrap_or_default();
+            SecretRow {
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+                type_: s.type_.clone(),
+                keys: s.keys.len(),
+                age_days,
+                data_changed_at: since,
+                last_rotation: s.rotated_at,
+                rotated_by: s.changed_by.clone(),
+                owner: s.owner.as_ref().map(|o| format!("{}/{}", o.kind, o.name)),
+                consumers,
+                stale_consumers,
+                overdue,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::drift::{assess, Options};
+    use crate::core::env::EnvNamePolicy;
+
+    fn at(day: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + day * 86_400).unwrap()
+    }
+
+    fn secret(name: &str, type_: &str, changed_day: i64) -> SecretInfo {
+        SecretInfo {
+            namespace: "ns".into(),
+            name: name.into(),
+            type_: type_.into(),
+            data_changed_at: Some(at(changed_day)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ages_overdue_and_hidden_types() {
+        let snapshot = Snapshot {
+            secrets: vec![
+                secret("fresh", "Opaque", 95),
+                secret("old", "Opaque", 0),
+                secret("token", "kubernetes.io/service-account-token", 0),
+            ],
+            ..Default::default()
+        };
+        let report = assess(
+            &snapshot,
+            &Options {
+                policy: EnvNamePolicy::Relaxed,
+                secret: None,
+                report_unused: false,
+            },
+        );
+        let options = ListOptions {
+            now: at(100),
+            max_age: Some(SignedDuration::from_hours(90 * 24)),
+            all_types: false,
+        };
+        let rows = rows(&snapshot, &report, &options);
+        let summary: Vec<(&str, Option<i64>, bool)> =
+            rows.iter().map(|r| (r.name.as_str(), r.age_days, r.overdue)).collect();
+        assert_eq!(summary, [("fresh", Some(5), false), ("old", Some(100), true)]);
+        let all = super::rows(
+            &snapshot,
+            &report,
+            &ListOptions {
+                all_types: true,
+                ..options
+            },
+        );
+        assert_eq!(all.len(), 3);
+    }
+}

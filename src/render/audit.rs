@@ -1,0 +1,69 @@
+//! Output of `audit`: findings by severity, each with the object, the key and the fix.
+
+use comfy_table::{Cell, Color};
+use serde::Serialize;
+
+use super::{coloured, plural, print_json, print_yaml, table, table_lines, write_stdout};
+use crate::cli::OutputFormat;
+use crate::core::audit::{AuditFinding, Severity};
+use crate::error::Result;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    findings: &'a [AuditFinding],
+}
+
+pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace: bool) -> Result<()> {
+    let doc = Document {
+        api_version: "kubectl-secrets.io/v1",
+        kind: "AuditReport",
+        findings,
+    };
+    match output {
+        OutputFormat::Json => print_json(&doc),
+        OutputFormat::Yaml => print_yaml(&doc),
+        OutputFormat::Table | OutputFormat::Wide => {
+            let mut headers = vec!["SEVERITY", "SECRET", "KEY", "RULE", "FINDING", "FIX"];
+            if show_namespace {
+                headers.insert(1, "NAMESPACE");
+            }
+            let mut t = table(&headers);
+            for f in findings {
+                let color = match f.severity {
+                    Severity::Critical => Color::Red,
+                    Severity::Warning => Color::Yellow,
+                    Severity::Info => Color::Blue,
+                };
+                let mut cells = vec![
+                    coloured(f.severity.as_str(), color),
+                    Cell::new(&f.secret),
+                    Cell::new(f.key.clone().unwrap_or_else(|| "-".into())),
+                    Cell::new(f.rule),
+                    Cell::new(&f.message),
+                    Cell::new(&f.fix),
+                ];
+                if show_namespace {
+                    cells.insert(1, Cell::new(&f.namespace));
+                }
+                t.add_row(cells);
+            }
+            let count = |s| findings.iter().filter(|f| f.severity == s).count();
+            let mut text = if findings.is_empty() {
+                "No findings.\n".to_string()
+            } else {
+                table_lines(&t)
+            };
+            text.push_str(&format!(
+                "\n{}: {} critical, {} warning, {} info\n",
+                plural(findings.len(), "finding"),
+                count(Severity::Critical),
+                count(Severity::Warning),
+                count(Severity::Info)
+            ));
+            write_stdout(&text)
+        }
+    }
+}

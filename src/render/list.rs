@@ -1,0 +1,90 @@
+//! Output of `list`.
+
+use comfy_table::{Cell, Color};
+use serde::Serialize;
+
+use super::{coloured, print_json, print_yaml, table, table_lines, write_stdout};
+use crate::cli::OutputFormat;
+use crate::core::inventory::SecretRow;
+use crate::error::Result;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    secrets: &'a [SecretRow],
+}
+
+pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with_policy: bool) -> Result<()> {
+    let doc = Document {
+        api_version: "kubectl-secrets.io/v1",
+        kind: "SecretList",
+        secrets: rows,
+    };
+    match output {
+        OutputFormat::Json => print_json(&doc),
+        OutputFormat::Yaml => print_yaml(&doc),
+        OutputFormat::Table | OutputFormat::Wide => {
+            let mut headers = vec![
+                "NAME",
+                "TYPE",
+                "KEYS",
+                "AGE",
+                "LAST ROTATION",
+                "OWNER",
+                "CONSUMERS",
+                "STALE",
+            ];
+            if show_namespace {
+                headers.insert(0, "NAMESPACE");
+            }
+            if output == OutputFormat::Wide {
+                headers.push("ROTATED BY");
+            }
+            let mut t = table(&headers);
+            for r in rows {
+                let age = r.age_days.map(|d| format!("{d}d")).unwrap_or_else(|| "?".into());
+                let age_cell = if r.overdue {
+                    coloured(&format!("{age} overdue"), Color::Red)
+                } else {
+                    Cell::new(age)
+                };
+                let mut cells = vec![
+                    Cell::new(&r.name),
+                    Cell::new(&r.type_),
+                    Cell::new(r.keys),
+                    age_cell,
+                    Cell::new(r.last_rotation.map(|t| t.to_string()).unwrap_or_else(|| "-".into())),
+                    Cell::new(r.owner.clone().unwrap_or_else(|| "-".into())),
+                    Cell::new(r.consumers),
+                    if r.stale_consumers > 0 {
+                        coloured(&r.stale_consumers.to_string(), Color::Yellow)
+                    } else {
+                        Cell::new(0)
+                    },
+                ];
+                if show_namespace {
+                    cells.insert(0, Cell::new(&r.namespace));
+                }
+                if output == OutputFormat::Wide {
+                    cells.push(Cell::new(r.rotated_by.clone().unwrap_or_else(|| "-".into())));
+                }
+                t.add_row(cells);
+            }
+            let mut text = if rows.is_empty() {
+                "No Secrets found in scope.\n".to_string()
+            } else {
+                table_lines(&t)
+            };
+            if with_policy {
+                let overdue = rows.iter().filter(|r| r.overdue).count();
+                text.push_str(&format!(
+                    "\n{overdue} of {} Secrets overdue for rotation.\n",
+                    rows.len()
+                ));
+            }
+            write_stdout(&text)
+        }
+    }
+}

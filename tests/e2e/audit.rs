@@ -1,0 +1,175 @@
+//! `list` and `audit` on the real cluster: ages and the rotation policy, consumers, hidden
+//! types, and every audit rule, without a value in the output.
+
+use serde_json::{json, Value};
+
+use crate::support::{canary, deployment, next_second, TestNamespace};
+
+fn find<'a>(findings: &'a Value, rule: &str, secret: &str) -> Vec<&'a Value> {
+    findings["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == rule && f["secret"] == secret)
+        .collect()
+}
+
+#[tokio::test]
+async fn list_shows_ages_consumers_and_the_rotation_policy() {
+    let ns = TestNamespace::new("list").await;
+    let value = canary("list");
+    ns.secret("app", &[("TOKEN", &value), ("OTHER", &value)]).await;
+    ns.secret("unused", &[("X", &value)]).await;
+    let helm: k8s_openapi::api::core::v1::Secret =
+        serde_json::from_value(json!({"metadata": {"name": "sh.helm.release.v1.app.v1"}, "type": "helm.sh/release.v1", "stringData": {"release": "x"}})).unwrap();
+    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(ns.client.clone(), &ns.name)
+        .create(&Default::default(), &helm)
+        .await
+        .unwrap();
+    ns.create_deployment(deployment(
+        "api",
+        1,
+        json!({"containers": [{"name": "c", "image": "i", "envFrom": [{"secretRef": {"name": "app"}}]}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "api").await;
+    next_second().await;
+    ns.patch_secret("app", &[("TOKEN", &canary("edited"))]).await;
+    next_second().await;
+
+    let run = ns.run(&["list", "--max-age", "1s"]);
+    assert_eq!(run.code, 1, "overdue Secrets mean exit 1: {run:?}");
+    let row = |name: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name}: {}", run.stdout))
+            .to_string()
+    };
+    assert!(row("app").contains("overdue"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("sh.helm.release"),
+        "Helm releases are hidden: {}",
+        run.stdout
+    );
+
+    let json = ns.run(&["list", "-o", "json"]).json();
+    let app = json["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "app")
+        .unwrap();
+    assert_eq!(
+        (
+            app["keys"].as_u64(),
+            app["consumers"].as_u64(),
+            app["staleConsumers"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    let all = ns.run(&["list", "--all-types", "-o", "json"]).json();
+    assert!(all["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["type"] == "helm.sh/release.v1"));
+
+    let relaxed = ns.run(&["list", "--max-age", "90d"]);
+    assert_eq!(relaxed.code, 0, "{relaxed:?}");
+    for out in [&run, &relaxed] {
+        out.assert_no_leak([&value]);
+    }
+}
+
+#[tokio::test]
+async fn audit_finds_what_the_runbooks_warn_about() {
+    let ns = TestNamespace::new("audit").await;
+    let (strong, reused, previous) = (canary("strong"), canary("reused-everywhere"), canary("jwt"));
+    ns.secret(
+        "backend-secrets",
+        &[
+            ("AUTH0_CLIENT_SECRET", "<Paste Auth0 Secret Here>"),
+            ("JWT_SECRET", &strong),
+            ("REDIS_PASSWORD", &reused),
+        ],
+    )
+    .await;
+    ns.secret("api-keys", &[("openai", "sk-xxx"), ("anthropic", &reused)])
+        .await;
+    ns.secret("db", &[("password", "hunter2")]).await;
+    ns.secret("jwt-keys", &[("JWT_SECRET", &previous)]).await;
+    let lonely = canary("forgotten");
+    ns.secret("forgotten", &[("TOKEN", &lonely)]).await;
+    let spec = |secret: &str| {
+        json!({"containers": [{"name": "c", "image": "i", "envFrom": [{"secretRef": {"name": secret}}],
+        "env": [{"name": "MISSING", "valueFrom": {"secretKeyRef": {"name": "api-keys", "key": "mistral"}}}]}]})
+    };
+    for (name, secret) in [
+        ("backend", "backend-secrets"),
+        ("llm", "api-keys"),
+        ("db", "db"),
+        ("auth", "jwt-keys"),
+    ] {
+        ns.create_deployment(deployment(name, 1, spec(secret))).await;
+    }
+    for name in ["backend", "llm", "db", "auth"] {
+        ns.wait_ready("deployment", name).await;
+    }
+    // Seed 003's switch-over: the previous key kept, and every consumer restarted since.
+    let rotate = ns.run(&["rotate", "jwt-keys", "--key", "JWT_SECRET", "--keep-previous", "--yes"]);
+    assert_eq!(rotate.code, 0, "{rotate:?}");
+
+    let run = ns.run(&["audit", "-o", "json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["kind"], "AuditReport");
+    assert_eq!(
+        find(&report, "placeholder", "backend-secrets")[0]["key"],
+        "AUTH0_CLIENT_SECRET"
+    );
+    assert_eq!(
+        find(&report, "placeholder", "backend-secrets")[0]["severity"],
+        "critical"
+    );
+    assert_eq!(find(&report, "placeholder", "api-keys")[0]["key"], "openai");
+    assert_eq!(find(&report, "weak", "db")[0]["key"], "password");
+    assert_eq!(find(&report, "reused", "backend-secrets")[0]["key"], "REDIS_PASSWORD");
+    assert_eq!(find(&report, "reused", "api-keys")[0]["key"], "anthropic");
+    assert_eq!(
+        find(&report, "reused", "backend-secrets").len(),
+        1,
+        "only REDIS_PASSWORD is reused: {report:#}"
+    );
+    assert!(find(&report, "reused", "forgotten").is_empty());
+    assert_eq!(find(&report, "missing-reference", "api-keys")[0]["key"], "mistral");
+    assert_eq!(find(&report, "unused", "forgotten").len(), 1);
+    assert_eq!(
+        find(&report, "previous-key", "jwt-keys")[0]["key"],
+        "JWT_SECRET_PREVIOUS"
+    );
+    assert!(
+        find(&report, "weak", "backend-secrets").is_empty(),
+        "a strong value is not weak"
+    );
+
+    let only_critical = ns.run(&["audit", "--fail-on", "critical"]);
+    assert_eq!(only_critical.code, 1);
+    assert!(
+        only_critical.stdout.contains("critical") && only_critical.stdout.contains("--from-stdin openai"),
+        "{}",
+        only_critical.stdout
+    );
+    let new_jwt = String::from_utf8(ns.secret_data("jwt-keys").await["JWT_SECRET"].clone()).unwrap();
+    for out in [&run, &only_critical, &rotate] {
+        out.assert_no_leak([
+            strong.as_str(),
+            &reused,
+            &previous,
+            &new_jwt,
+            &lonely,
+            "hunter2",
+            "<Paste Auth0 Secret Here>",
+        ]);
+    }
+}
