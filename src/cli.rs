@@ -112,6 +112,12 @@ pub enum Command {
     /// Compare a Secret with a file, another namespace or cluster, or a backup revision (values masked)
     #[command(after_help = DIFF_EXAMPLES)]
     Diff(DiffArgs),
+    /// Encrypt a Secret into a SealedSecret the Sealed Secrets controller unseals (kubeseal's format)
+    #[command(after_help = SEAL_EXAMPLES)]
+    Seal(SealArgs),
+    /// Decrypt a SealedSecret file offline with the controller's private key(s) (disaster recovery)
+    #[command(after_help = UNSEAL_EXAMPLES)]
+    Unseal(UnsealArgs),
     /// Every Secret with the age of its data, last rotation, owner and consumers
     #[command(after_help = LIST_EXAMPLES)]
     List(ListArgs),
@@ -146,6 +152,30 @@ Examples:
   kubectl secrets diff api-keys -n intelliprompt --against api-keys.yaml --show-secret
 
 Exit codes: 0 no difference, 1 differences found, 2 and up errors (like kubectl diff).";
+
+const SEAL_EXAMPLES: &str = "\
+Examples:
+  # Seed 001's GitOps flow, without a shell pipeline that mangles newlines or binary values
+  kubectl secrets seal -f backend-secrets.yaml --cert sealed-secrets-public-key.pem > sealed-secret-backend.yaml
+
+  # Like `kubectl create secret generic` (values from files or stdin keep their exact bytes)
+  kubectl secrets seal backend-secrets -n aura-production --from-file postgres-db-uri=./uri.txt \\
+      --cert http://sealed-secrets.example/v1/cert.pem
+
+  # Add or replace one key in an existing SealedSecret file, keeping the others and the file's format
+  kubectl secrets seal api-keys -n intelliprompt --from-file openai=./openai.key --merge-into sealed/api-keys.yaml --cert cert.pem
+
+Scopes: strict (default: only this name in this namespace can unseal it), namespace-wide,
+cluster-wide. The scope used is said on stderr before anything is written.";
+
+const UNSEAL_EXAMPLES: &str = "\
+Examples:
+  # The controller's keys, saved for disaster recovery, then an offline unseal
+  kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml > keys.yaml
+  kubectl secrets unseal sealed-secret-backend.yaml --private-key keys.yaml
+
+Every key given is tried (the controller renews its key every 30 days). A value that cannot
+be decrypted is named with the likely cause, and nothing is printed.";
 
 const LIST_EXAMPLES: &str = "\
 Examples:
@@ -218,6 +248,63 @@ pub struct DiffArgs {
     /// Print the changed lines of changed values (never values of keys on one side only)
     #[arg(long)]
     pub show_secret: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SealArgs {
+    /// Name of the Secret to build from --from-literal/--from-file/--from-env-file
+    #[arg(value_name = "NAME", conflicts_with = "filename")]
+    pub name: Option<String>,
+
+    /// A Secret manifest to seal (YAML or JSON; - for stdin)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Option<String>,
+
+    /// KEY=VALUE (visible in the process list: prefer --from-file for real secrets); repeatable
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub from_literal: Vec<String>,
+
+    /// KEY=PATH or PATH (the key is the file name); the exact bytes of the file; repeatable
+    #[arg(long, value_name = "[KEY=]PATH")]
+    pub from_file: Vec<String>,
+
+    /// A .env file of KEY=VALUE lines; repeatable
+    #[arg(long, value_name = "PATH")]
+    pub from_env_file: Vec<String>,
+
+    /// Secret type for a Secret built from flags
+    #[arg(long = "type", value_name = "TYPE", default_value = "Opaque")]
+    pub type_: String,
+
+    /// The controller's certificate: a PEM file or an http(s) URL
+    #[arg(long, value_name = "FILE|URL", required = true)]
+    pub cert: String,
+
+    /// Where the SealedSecret may be unsealed
+    #[arg(long, value_enum, default_value_t = SealScope::Strict)]
+    pub scope: SealScope,
+
+    /// Add or replace the keys in this SealedSecret file, keeping its other keys and format
+    #[arg(long, value_name = "FILE")]
+    pub merge_into: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SealScope {
+    Strict,
+    NamespaceWide,
+    ClusterWide,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UnsealArgs {
+    /// The SealedSecret file (YAML or JSON)
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+
+    /// PEM private key (PKCS#1/PKCS#8) or a Secret/List YAML holding tls.key; repeatable
+    #[arg(long, value_name = "FILE", required = true)]
+    pub private_key: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -67,6 +67,8 @@ async fn run(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error
         Command::Verify(args) => commands::verify::run(&ctx, args).await,
         Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
         Command::Diff(args) => commands::diff::run(&ctx, args).await,
+        Command::Seal(args) => commands::seal::run(&ctx, args).await,
+        Command::Unseal(args) => commands::unseal::run(&ctx, args).await,
         Command::List(args) => commands::list::run(&ctx, args).await,
         Command::Audit(args) => commands::audit::run(&ctx, args).await,
         Command::History(args) => commands::history::run(&ctx, args).await,

@@ -8,6 +8,8 @@ pub mod list;
 pub mod rollback;
 mod rollouts;
 pub mod rotate;
+pub mod seal;
+pub mod unseal;
 pub mod verify;
 
 /// How a command ended when it did not fail: decides exit status 0 or 1.

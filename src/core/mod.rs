@@ -15,4 +15,5 @@ pub mod model;
 pub mod plan;
 pub mod propagate;
 pub mod rollout;
+pub mod seal;
 pub mod secret_value;

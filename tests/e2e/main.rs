@@ -7,6 +7,7 @@ mod diff;
 mod interactive;
 mod rollback;
 mod rotate;
+mod seal;
 mod support;
 mod testbed;
 mod verify;

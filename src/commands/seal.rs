@@ -1,0 +1,258 @@
+//! `seal`: a Secret (from a manifest or built from flags) encrypted into a SealedSecret, in
+//! kubeseal's exact format, printed or merged into an existing SealedSecret file.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::Path;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::Value;
+
+use super::Outcome;
+use crate::cli::{OutputFormat, SealArgs, SealScope};
+use crate::context::Context;
+use crate::core::seal::{self, Scope, SealingCert, SecretToSeal};
+use crate::core::secret_value::SecretValue;
+use crate::error::{Error, Result};
+use crate::render;
+
+/// What a Secret manifest or the flags describe.
+struct Input {
+    name: String,
+    namespace: Option<String>,
+    type_: String,
+    immutable: Option<bool>,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    data: BTreeMap<String, SecretValue>,
+}
+
+pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
+    let input = match &args.filename {
+        Some(file) => from_manifest(file)?,
+        None => from_flags(args)?,
+    };
+    let namespace = match ctx.global.namespace.clone().or(input.namespace.clone()) {
+        Some(ns) => ns,
+        // The context's namespace, read from the kubeconfig without contacting the cluster.
+        None => ctx
+            .connect()
+            .await
+            .map(|c| c.default_namespace)
+            .unwrap_or_else(|_| "default".into()),
+    };
+    let cert = load_cert(&args.cert).await?;
+    let now = Timestamp::now();
+    if cert.not_after < now {
+        render::warning(&format!(
+            "the certificate {} expired at {}: fetch the controller's current one",
+            args.cert, cert.not_after
+        ));
+    } else if cert.not_after < now + SignedDuration::from_hours(30 * 24) {
+        render::warning(&format!("the certificate {} expires at {}", args.cert, cert.not_after));
+    }
+    let scope = match args.scope {
+        SealScope::Strict => Scope::Strict,
+        SealScope::NamespaceWide => Scope::NamespaceWide,
+        SealScope::ClusterWide => Scope::ClusterWide,
+    };
+    render::rotate::step(&format!(
+        "Sealing {} of {namespace}/{}: {}.",
+        render::plural(input.data.len(), "key"),
+        input.name,
+        scope.explain(&namespace, &input.name)
+    ));
+    let to_seal = SecretToSeal {
+        name: &input.name,
+        namespace: &namespace,
+        type_: Some(&input.type_),
+        immutable: input.immutable,
+        labels: &input.labels,
+        annotations: &input.annotations,
+        data: &input.data,
+    };
+    let doc = seal::sealed_secret(&to_seal, scope, &cert, &mut rsa::rand_core::OsRng)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    match &args.merge_into {
+        Some(path) => merge_into(path, &doc, &namespace, &input.name, scope),
+        None => {
+            if ctx.output() == OutputFormat::Json {
+                render::print_json(&doc)?;
+            } else {
+                render::print_yaml(&doc)?;
+            }
+            Ok(Outcome::Clean)
+        }
+    }
+}
+
+fn read_input(file: &str) -> Result<Vec<u8>> {
+    if file == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Usage(format!("cannot read the manifest from stdin: {e}")))?;
+        return Ok(bytes);
+    }
+    std::fs::read(file).map_err(|e| Error::Usage(format!("cannot read {file}: {e}")))
+}
+
+fn from_manifest(file: &str) -> Result<Input> {
+    let text = String::from_utf8(read_input(file)?).map_err(|_| Error::Usage(format!("{file}: not UTF-8 text")))?;
+    // The parser's own message may quote the file: a value. Say where, not what.
+    let secret: Secret = serde_saphyr::from_str(&text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(" (near line {})", l.line()))
+            .unwrap_or_default();
+        Error::Usage(format!("{file}: not a Secret manifest{at}"))
+    })?;
+    let name = secret
+        .metadata
+        .name
+        .clone()
+        .ok_or_else(|| Error::Usage(format!("{file}: the Secret has no metadata.name")))?;
+    let mut data: BTreeMap<String, SecretValue> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, SecretValue::new(v.0)))
+        .collect();
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        data.insert(k, SecretValue::new(v.into_bytes()));
+    }
+    Ok(Input {
+        name,
+        namespace: secret.metadata.namespace,
+        type_: secret.type_.unwrap_or_else(|| "Opaque".into()),
+        immutable: secret.immutable,
+        labels: secret.metadata.labels.unwrap_or_default(),
+        annotations: secret.metadata.annotations.unwrap_or_default(),
+        data,
+    })
+}
+
+fn from_flags(args: &SealArgs) -> Result<Input> {
+    let name = args.name.clone().ok_or_else(|| {
+        Error::Usage(
+            "give a Secret manifest with -f FILE, or a NAME with --from-literal/--from-file/--from-env-file".into(),
+        )
+    })?;
+    let mut data = BTreeMap::new();
+    if !args.from_literal.is_empty() {
+        render::warning("--from-literal values are visible in the process list and shell history: prefer --from-file");
+    }
+    for spec in &args.from_literal {
+        let (key, value) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::Usage("--from-literal: use KEY=VALUE".into()))?;
+        data.insert(key.to_string(), SecretValue::new(value.as_bytes().to_vec()));
+    }
+    for spec in &args.from_file {
+        let (key, path) = match spec.split_once('=') {
+            Some((key, path)) => (key.to_string(), path.to_string()),
+            None => (
+                Path::new(spec)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                spec.clone(),
+            ),
+        };
+        let bytes =
+            std::fs::read(&path).map_err(|e| Error::Usage(format!("--from-file {key}: cannot read {path}: {e}")))?;
+        data.insert(key, SecretValue::new(bytes));
+    }
+    for path in &args.from_env_file {
+        let file =
+            std::fs::File::open(path).map_err(|e| Error::Usage(format!("--from-env-file: cannot read {path}: {e}")))?;
+        for (entry, item) in dotenvy::from_read_iter(file).enumerate() {
+            let (key, value) = item.map_err(|_| {
+                Error::Usage(format!(
+                    "{path}: entry {} is not KEY=VALUE (the line is not shown)",
+                    entry + 1
+                ))
+            })?;
+            data.insert(key, SecretValue::new(value.into_bytes()));
+        }
+    }
+    if data.is_empty() {
+        return Err(Error::Usage(format!(
+            "nothing to seal in {name}: add --from-literal, --from-file or --from-env-file"
+        )));
+    }
+    Ok(Input {
+        name,
+        namespace: None,
+        type_: args.type_.clone(),
+        immutable: None,
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        data,
+    })
+}
+
+async fn load_cert(source: &str) -> Result<SealingCert> {
+    let bytes = if source.starts_with("http://") || source.starts_with("https://") {
+        let url = source.to_string();
+        tokio::task::spawn_blocking(move || -> std::result::Result<Vec<u8>, String> {
+            let mut response = ureq::get(&url).call().map_err(|e| e.to_string())?;
+            response.body_mut().read_to_vec().map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .map_err(|e| Error::Usage(format!("cannot fetch the certificate from {source}: {e} (check the URL, or save it to a file and pass --cert FILE)")))?
+    } else {
+        std::fs::read(source).map_err(|e| Error::Usage(format!("cannot read the certificate {source}: {e}")))?
+    };
+    seal::parse_cert(source, &bytes).map_err(|e| Error::Usage(e.to_string()))
+}
+
+/// Put the new encryptedData keys into an existing SealedSecret file, keeping its other keys
+/// and its format (JSON stays JSON, YAML stays YAML).
+fn merge_into(path: &Path, doc: &Value, namespace: &str, name: &str, scope: Scope) -> Result<Outcome> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {display}: {e}")))?;
+    let is_json = text.trim_start().starts_with('{');
+    let mut existing: Value =
+        serde_saphyr::from_str(&text).map_err(|_| Error::Usage(format!("{display}: not a SealedSecret manifest")))?;
+    if existing["kind"] != "SealedSecret" {
+        return Err(Error::Usage(format!(
+            "{display}: not a SealedSecret (kind: {})",
+            existing["kind"]
+        )));
+    }
+    let (their_ns, their_name) = (
+        existing["metadata"]["namespace"].as_str().unwrap_or(""),
+        existing["metadata"]["name"].as_str().unwrap_or(""),
+    );
+    if (scope == Scope::Strict && their_name != name)
+        || (scope != Scope::ClusterWide && their_ns != namespace)
+        || Scope::of_manifest(&existing) != scope
+    {
+        return Err(Error::Usage(format!(
+            "{display} is {their_ns}/{their_name} with scope {:?}; the new values were sealed for {namespace}/{name} with scope {scope:?}: \
+             pass the same -n, name and --scope so the controller can unseal them together",
+            Scope::of_manifest(&existing)
+        )));
+    }
+    let new_keys = doc["spec"]["encryptedData"].as_object().cloned().unwrap_or_default();
+    let names: Vec<String> = new_keys.keys().cloned().collect();
+    let target = existing["spec"]["encryptedData"]
+        .as_object_mut()
+        .ok_or_else(|| Error::Usage(format!("{display}: no spec.encryptedData")))?;
+    target.extend(new_keys);
+    let out = if is_json {
+        serde_json::to_string_pretty(&existing).map_err(|e| Error::Output(e.to_string()))? + "\n"
+    } else {
+        serde_saphyr::to_string(&existing).map_err(|e| Error::Output(e.to_string()))?
+    };
+    // Ciphertext only: nothing secret is written. Replace atomically so a crash keeps the old file.
+    let tmp = path.with_extension("kubectl-secrets.tmp");
+    std::fs::write(&tmp, out)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::Output(format!("cannot write {display}: {e}")))?;
+    render::rotate::step(&format!("Updated {display}: {}.", names.join(", ")));
+    Ok(Outcome::Clean)
+}

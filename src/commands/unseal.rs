@@ -1,0 +1,70 @@
+//! `unseal`: offline recovery of a SealedSecret with the controller's private key(s), like
+//! kubeseal --recovery-unseal. All values or nothing.
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::Outcome;
+use crate::cli::{OutputFormat, UnsealArgs};
+use crate::context::Context;
+use crate::core::seal;
+use crate::error::{Error, Result};
+use crate::render;
+
+pub async fn run(ctx: &Context, args: &UnsealArgs) -> Result<Outcome> {
+    let display = args.file.display().to_string();
+    let text = std::fs::read_to_string(&args.file).map_err(|e| Error::Usage(format!("cannot read {display}: {e}")))?;
+    let doc: Value =
+        serde_saphyr::from_str(&text).map_err(|_| Error::Usage(format!("{display}: not a YAML or JSON manifest")))?;
+    if doc["kind"] != "SealedSecret" {
+        return Err(Error::Usage(format!(
+            "{display}: not a SealedSecret (kind: {})",
+            doc["kind"]
+        )));
+    }
+    let mut keys = Vec::new();
+    for path in &args.private_key {
+        let bytes = std::fs::read(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+        keys.extend(
+            seal::parse_private_keys(&path.display().to_string(), &bytes).map_err(|e| Error::Usage(e.to_string()))?,
+        );
+    }
+    let data = seal::unseal(&doc, &keys).map_err(|e| Error::Usage(format!("{display}: {e}")))?;
+    let template = &doc["spec"]["template"];
+    let mut metadata = json!({
+        "name": doc["metadata"]["name"],
+        "namespace": doc["metadata"]["namespace"],
+    });
+    for field in ["labels", "annotations"] {
+        if let Some(map) = template["metadata"][field].as_object() {
+            let kept: Map<String, Value> = map
+                .iter()
+                .filter(|(k, _)| !k.starts_with("sealedsecrets.bitnami.com/"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !kept.is_empty() {
+                metadata[field] = Value::Object(kept);
+            }
+        }
+    }
+    let encoded: Map<String, Value> = data
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(v.expose())),
+            )
+        })
+        .collect();
+    let mut secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": template["type"].as_str().unwrap_or("Opaque"), "data": encoded});
+    if let Some(immutable) = template["immutable"].as_bool() {
+        secret["immutable"] = json!(immutable);
+    }
+    // Printing the values is this command's job.
+    if ctx.output() == OutputFormat::Json {
+        render::print_json(&secret)?;
+    } else {
+        render::print_yaml(&secret)?;
+    }
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,429 @@
+//! Sealed Secrets' format, byte for byte what kubeseal writes and the controller reads
+//! (pkg/crypto/crypto.go, HybridEncrypt/HybridDecrypt):
+//! a fresh 32-byte AES-256-GCM session key per value, a 12-byte all-zero nonce (safe: the key
+//! is never reused), no additional data; the session key encrypted with RSA-OAEP(SHA-256,
+//! MGF1-SHA-256) under a label naming where the value may be unsealed; the result is a 2-byte
+//! big-endian length of the RSA part, the RSA part, then the AES-GCM output, base64-encoded.
+
+use std::collections::BTreeMap;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine as _;
+use jiff::Timestamp;
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::rand_core::CryptoRngCore;
+use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use x509_cert::der::{DecodePem, Encode};
+use x509_cert::Certificate;
+
+use super::secret_value::SecretValue;
+
+const SESSION_KEY_BYTES: usize = 32;
+const SCOPE_NAMESPACE_WIDE: &str = "sealedsecrets.bitnami.com/namespace-wide";
+const SCOPE_CLUSTER_WIDE: &str = "sealedsecrets.bitnami.com/cluster-wide";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only a Secret of this name in this namespace can be unsealed from it.
+    Strict,
+    /// Any name, this namespace only.
+    NamespaceWide,
+    /// Any name, any namespace.
+    ClusterWide,
+}
+
+impl Scope {
+    /// The RSA-OAEP label that binds a value to where it may be unsealed.
+    pub fn label(self, namespace: &str, name: &str) -> Vec<u8> {
+        match self {
+            Scope::Strict => format!("{namespace}/{name}").into_bytes(),
+            Scope::NamespaceWide => namespace.as_bytes().to_vec(),
+            Scope::ClusterWide => Vec::new(),
+        }
+    }
+
+    /// One line for the user before anything is written.
+    pub fn explain(self, namespace: &str, name: &str) -> String {
+        match self {
+            Scope::Strict => format!("scope strict: only {namespace}/{name} can unseal this"),
+            Scope::NamespaceWide => {
+                format!("scope namespace-wide: any Secret name in namespace {namespace} can unseal this")
+            }
+            Scope::ClusterWide => "scope cluster-wide: any name in any namespace can unseal this".into(),
+        }
+    }
+
+    fn annotation(self) -> Option<&'static str> {
+        match self {
+            Scope::Strict => None,
+            Scope::NamespaceWide => Some(SCOPE_NAMESPACE_WIDE),
+            Scope::ClusterWide => Some(SCOPE_CLUSTER_WIDE),
+        }
+    }
+
+    /// The scope a SealedSecret manifest declares.
+    pub fn of_manifest(doc: &Value) -> Scope {
+        let annotations = &doc["metadata"]["annotations"];
+        if annotations[SCOPE_CLUSTER_WIDE] == "true" {
+            Scope::ClusterWide
+        } else if annotations[SCOPE_NAMESPACE_WIDE] == "true" {
+            Scope::NamespaceWide
+        } else {
+            Scope::Strict
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error("{source_name}: not a PEM X.509 certificate (expected -----BEGIN CERTIFICATE-----)")]
+    NotACertificate { source_name: String },
+    #[error("{source_name}: the certificate's key is not RSA (Sealed Secrets uses RSA)")]
+    NotRsa { source_name: String },
+    #[error("{source_name}: no RSA private key in it (PKCS#1 or PKCS#8 PEM, or a Secret/List with tls.key)")]
+    NoPrivateKey { source_name: String },
+    #[error("cannot encrypt: {0}")]
+    Encrypt(String),
+    #[error(
+        "key {key}: cannot be unsealed with the private key(s) given: wrong key (the controller renews its \
+         key every 30 days: try every one), wrong scope or name/namespace ({scope} expects {expected}), or the value was tampered with"
+    )]
+    Undecryptable {
+        key: String,
+        scope: String,
+        expected: String,
+    },
+    #[error("key {key}: not a sealed value (bad base64 or too short)")]
+    Malformed { key: String },
+}
+
+/// A sealing certificate: its RSA public key and when it expires.
+pub struct SealingCert {
+    pub key: RsaPublicKey,
+    pub not_after: Timestamp,
+}
+
+pub fn parse_cert(source_name: &str, pem: &[u8]) -> Result<SealingCert, SealError> {
+    let cert = Certificate::from_pem(pem).map_err(|_| SealError::NotACertificate {
+        source_name: source_name.into(),
+    })?;
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|_| SealError::NotRsa {
+            source_name: source_name.into(),
+        })?;
+    let key = RsaPublicKey::from_public_key_der(&spki).map_err(|_| SealError::NotRsa {
+        source_name: source_name.into(),
+    })?;
+    let seconds = cert.tbs_certificate.validity.not_after.to_unix_duration().as_secs();
+    let not_after = Timestamp::from_second(i64::try_from(seconds).unwrap_or(i64::MAX)).unwrap_or(Timestamp::MAX);
+    Ok(SealingCert { key, not_after })
+}
+
+/// RSA-OAEP with SHA-256 (and MGF1-SHA-256) under the scope label. Labels are Kubernetes
+/// names, so always UTF-8.
+fn oaep(label: &[u8]) -> Oaep {
+    Oaep::new_with_label::<Sha256, _>(&String::from_utf8_lossy(label))
+}
+
+/// Encrypt one value.
+pub fn encrypt(
+    key: &RsaPublicKey,
+    label: &[u8],
+    plaintext: &SecretValue,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>, SealError> {
+    let mut session_key = zeroize::Zeroizing::new([0u8; SESSION_KEY_BYTES]);
+    rng.fill_bytes(&mut *session_key);
+    let padding = oaep(label);
+    let rsa_part = key
+        .encrypt(rng, padding, &*session_key)
+        .map_err(|e| SealError::Encrypt(e.to_string()))?;
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&*session_key));
+    let sealed = cipher
+        .encrypt(Nonce::from_slice(&[0u8; 12]), plaintext.expose())
+        .map_err(|e| SealError::Encrypt(e.to_string()))?;
+    let length = u16::try_from(rsa_part.len()).map_err(|_| SealError::Encrypt("RSA key too large".into()))?;
+    let mut out = Vec::with_capacity(2 + rsa_part.len() + sealed.len());
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(&rsa_part);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Decrypt one value with any of the keys (the controller keeps every key it ever made).
+pub fn decrypt(keys: &[RsaPrivateKey], label: &[u8], ciphertext: &[u8]) -> Option<SecretValue> {
+    let (length, rest) = ciphertext.split_first_chunk::<2>()?;
+    let length = usize::from(u16::from_be_bytes(*length));
+    if rest.len() < length {
+        return None;
+    }
+    let (rsa_part, sealed) = rest.split_at(length);
+    keys.iter().find_map(|key| {
+        let padding = oaep(label);
+        let session_key = zeroize::Zeroizing::new(key.decrypt(padding, rsa_part).ok()?);
+        if session_key.len() != SESSION_KEY_BYTES {
+            return None;
+        }
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&session_key));
+        cipher
+            .decrypt(Nonce::from_slice(&[0u8; 12]), sealed)
+            .ok()
+            .map(SecretValue::new)
+    })
+}
+
+/// RSA private keys from PEM text (PKCS#1 or PKCS#8), or from a Secret / List of Secrets in
+/// YAML or JSON holding them under `tls.key` (what `kubectl get secret -o yaml` of the
+/// controller's keys prints).
+pub fn parse_private_keys(source_name: &str, text: &[u8]) -> Result<Vec<RsaPrivateKey>, SealError> {
+    let text = String::from_utf8_lossy(text);
+    let pems: Vec<String> = if text.contains("-----BEGIN") && !text.contains("tls.key") {
+        vec![text.into_owned()]
+    } else {
+        let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).unwrap_or_default();
+        let secrets = docs.iter().flat_map(|d| match d["items"].as_array() {
+            Some(items) => items.clone(),
+            None => vec![d.clone()],
+        });
+        secrets
+            .filter_map(|s| s["data"]["tls.key"].as_str().map(str::to_string))
+            .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .collect()
+    };
+    let keys: Vec<RsaPrivateKey> = pems
+        .iter()
+        .flat_map(|pem| split_pem_blocks(pem))
+        .filter_map(|block| {
+            RsaPrivateKey::from_pkcs1_pem(&block)
+                .ok()
+                .or_else(|| RsaPrivateKey::from_pkcs8_pem(&block).ok())
+        })
+        .collect();
+    if keys.is_empty() {
+        return Err(SealError::NoPrivateKey {
+            source_name: source_name.into(),
+        });
+    }
+    Ok(keys)
+}
+
+fn split_pem_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN") {
+            current.clear();
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.starts_with("-----END") {
+            blocks.push(std::mem::take(&mut current));
+        }
+    }
+    blocks
+}
+
+/// What to seal: a Secret's identity, metadata and values.
+pub struct SecretToSeal<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub type_: Option<&'a str>,
+    pub immutable: Option<bool>,
+    pub labels: &'a BTreeMap<String, String>,
+    pub annotations: &'a BTreeMap<String, String>,
+    pub data: &'a BTreeMap<String, SecretValue>,
+}
+
+/// The SealedSecret manifest (as JSON; rendered as JSON or YAML by the caller).
+pub fn sealed_secret(
+    secret: &SecretToSeal,
+    scope: Scope,
+    cert: &SealingCert,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Value, SealError> {
+    let label = scope.label(secret.namespace, secret.name);
+    let mut encrypted = Map::new();
+    for (key, value) in secret.data {
+        let ciphertext = encrypt(&cert.key, &label, value, rng)?;
+        encrypted.insert(
+            key.clone(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(ciphertext)),
+        );
+    }
+    let mut annotations: BTreeMap<String, String> = secret
+        .annotations
+        .iter()
+        .filter(|(k, _)| k.as_str() != super::annotations::LAST_APPLIED)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut metadata = json!({"name": secret.name, "namespace": secret.namespace});
+    if let Some(annotation) = scope.annotation() {
+        annotations.insert(annotation.into(), "true".into());
+        metadata["annotations"] = json!({annotation: "true"});
+    }
+    let mut template_meta = json!({"name": secret.name, "namespace": secret.namespace});
+    if !secret.labels.is_empty() {
+        template_meta["labels"] = json!(secret.labels);
+    }
+    if !annotations.is_empty() {
+        template_meta["annotations"] = json!(annotations);
+    }
+    let mut template = json!({"metadata": template_meta});
+    if let Some(type_) = secret.type_ {
+        template["type"] = json!(type_);
+    }
+    if let Some(immutable) = secret.immutable {
+        template["immutable"] = json!(immutable);
+    }
+    Ok(json!({
+        "kind": "SealedSecret",
+        "apiVersion": "bitnami.com/v1alpha1",
+        "metadata": metadata,
+        "spec": {"template": template, "encryptedData": encrypted}
+    }))
+}
+
+/// Every value of a SealedSecret manifest decrypted, or the first key that fails (nothing partial).
+pub fn unseal(doc: &Value, keys: &[RsaPrivateKey]) -> Result<BTreeMap<String, SecretValue>, SealError> {
+    let scope = Scope::of_manifest(doc);
+    let namespace = doc["metadata"]["namespace"].as_str().unwrap_or("");
+    let name = doc["metadata"]["name"].as_str().unwrap_or("");
+    let label = scope.label(namespace, name);
+    let mut data = BTreeMap::new();
+    for (key, value) in doc["spec"]["encryptedData"].as_object().into_iter().flatten() {
+        let ciphertext = value
+            .as_str()
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
+            .filter(|c| c.len() > 2)
+            .ok_or_else(|| SealError::Malformed { key: key.clone() })?;
+        let plain = decrypt(keys, &label, &ciphertext).ok_or_else(|| SealError::Undecryptable {
+            key: key.clone(),
+            scope: format!("{scope:?}").to_lowercase(),
+            expected: match scope {
+                Scope::Strict => format!("{namespace}/{name}"),
+                Scope::NamespaceWide => format!("namespace {namespace}"),
+                Scope::ClusterWide => "any name".into(),
+            },
+        })?;
+        data.insert(key.clone(), plain);
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use rsa::rand_core::OsRng;
+
+    use super::*;
+
+    fn keypair() -> (RsaPrivateKey, RsaPublicKey) {
+        // Small keys keep the tests fast; the layout does not depend on the size.
+        let private = RsaPrivateKey::new(&mut OsRng, 1024).unwrap();
+        let public = RsaPublicKey::from(&private);
+        (private, public)
+    }
+
+    #[test]
+    fn round_trip_preserves_every_byte_and_the_layout_is_kubeseals() {
+        let (private, public) = keypair();
+        for bytes in [
+            b"".to_vec(),
+            b"value\n".to_vec(),
+            vec![0, 255, 10, 13],
+            "ünïcödé".as_bytes().to_vec(),
+            vec![7u8; 100_000],
+        ] {
+            let value = SecretValue::new(bytes.clone());
+            let sealed = encrypt(&public, b"ns/name", &value, &mut OsRng).unwrap();
+            use rsa::traits::PublicKeyParts as _;
+            let rsa_len = public.size();
+            assert_eq!(
+                usize::from(u16::from_be_bytes([sealed[0], sealed[1]])),
+                rsa_len,
+                "2-byte length of the RSA part"
+            );
+            assert_eq!(sealed.len(), 2 + rsa_len + bytes.len() + 16, "GCM adds a 16-byte tag");
+            assert_eq!(
+                decrypt(std::slice::from_ref(&private), b"ns/name", &sealed)
+                    .unwrap()
+                    .expose(),
+                &bytes[..]
+            );
+        }
+    }
+
+    #[test]
+    fn the_label_binds_the_value_to_its_scope() {
+        let (private, public) = keypair();
+        let sealed = encrypt(
+            &public,
+            &Scope::Strict.label("prod", "db"),
+            &SecretValue::new(b"pw".to_vec()),
+            &mut OsRng,
+        )
+        .unwrap();
+        let keys = [private];
+        assert!(decrypt(&keys, b"prod/db", &sealed).is_some());
+        assert!(
+            decrypt(&keys, b"staging/db", &sealed).is_none(),
+            "another namespace cannot unseal a strict value"
+        );
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(decrypt(&keys, b"prod/db", &tampered).is_none());
+        assert_eq!(Scope::NamespaceWide.label("prod", "db"), b"prod");
+        assert!(Scope::ClusterWide.label("prod", "db").is_empty());
+    }
+
+    #[test]
+    fn unseal_names_the_failing_key_and_never_returns_half() {
+        let (private, public) = keypair();
+        let (other, _) = keypair();
+        let cert = SealingCert {
+            key: public,
+            not_after: Timestamp::MAX,
+        };
+        let data = BTreeMap::from([
+            ("a".to_string(), SecretValue::new(b"1".to_vec())),
+            ("b".to_string(), SecretValue::new(b"2".to_vec())),
+        ]);
+        let empty = BTreeMap::new();
+        let secret = SecretToSeal {
+            name: "app",
+            namespace: "ns",
+            type_: Some("Opaque"),
+            immutable: None,
+            labels: &empty,
+            annotations: &empty,
+            data: &data,
+        };
+        let doc = sealed_secret(&secret, Scope::NamespaceWide, &cert, &mut OsRng).unwrap();
+        assert_eq!(doc["metadata"]["annotations"][SCOPE_NAMESPACE_WIDE], "true");
+        assert_eq!(
+            doc["spec"]["template"]["metadata"]["annotations"][SCOPE_NAMESPACE_WIDE],
+            "true"
+        );
+        assert_eq!(unseal(&doc, std::slice::from_ref(&private)).unwrap(), data);
+        let err = unseal(&doc, &[other]).unwrap_err();
+        assert!(
+            matches!(&err, SealError::Undecryptable { key, .. } if key == "a"),
+            "{err}"
+        );
+        assert!(matches!(
+            parse_cert("x", b"garbage"),
+            Err(SealError::NotACertificate { .. })
+        ));
+        assert!(matches!(
+            parse_private_keys("x", b"garbage"),
+            Err(SealError::NoPrivateKey { .. })
+        ));
+    }
+}

@@ -1,0 +1,299 @@
+//! `seal` and `unseal` against the real Sealed Secrets controller and the real kubeseal:
+//! what seal makes, the controller unseals into exactly the original bytes (every scope); what
+//! kubeseal makes, unseal opens; --merge-into keeps kubeseal's other keys.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::support::{canary, cluster, kubeseal_to_file, run_with_stdin, sealed_secrets_url, TestNamespace};
+
+fn cert_url() -> String {
+    format!("{}/v1/cert.pem", sealed_secrets_url())
+}
+
+fn seal(ns: &TestNamespace, args: &[&str], stdin: &[u8]) -> crate::support::Run {
+    let url = cert_url();
+    let mut full = vec!["seal", "--cert", url.as_str()];
+    full.extend_from_slice(args);
+    ns.run_as("admin", &full, stdin)
+}
+
+fn apply(ns: &TestNamespace, manifest: &str) {
+    let out = std::process::Command::new(crate::support::kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&cluster().admin_kubeconfig)
+        // Server-side: a client-side apply would copy the (large) manifest into an annotation.
+        .args(["apply", "--server-side", "-n", &ns.name, "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(manifest.as_bytes())?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(out.success());
+}
+
+/// The controller's unsealed Secret, once it appears.
+async fn unsealed(ns: &TestNamespace, name: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if ns.get_secret(name).await.is_some() {
+            return ns.secret_data(name).await;
+        }
+        assert!(Instant::now() < deadline, "the controller did not unseal {name}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_controller_unseals_exactly_the_original_bytes_in_every_scope() {
+    let ns = TestNamespace::new("seal").await;
+    let dir = tempfile::tempdir().unwrap();
+    let binary: Vec<u8> = (0..=255u8).chain([b'\n', 0, b'\r']).collect();
+    let large = canary("large").repeat(6_000);
+    let text = format!("{}\n", canary("text"));
+    std::fs::write(dir.path().join("binary"), &binary).unwrap();
+    std::fs::write(dir.path().join("large"), &large).unwrap();
+    std::fs::write(dir.path().join("empty"), b"").unwrap();
+    std::fs::write(dir.path().join("text"), &text).unwrap();
+    let file = |name: &str| format!("{name}={}", dir.path().join(name).display());
+    let (b, l, e, t) = (file("binary"), file("large"), file("empty"), file("text"));
+    let strict = seal(
+        &ns,
+        &[
+            "app",
+            "--from-file",
+            &b,
+            "--from-file",
+            &l,
+            "--from-file",
+            &e,
+            "--from-file",
+            &t,
+        ],
+        b"",
+    );
+    assert_eq!(strict.code, 0, "{}", strict.stderr);
+    assert!(
+        strict.stderr.contains(&format!("only {}/app can unseal this", ns.name)),
+        "{}",
+        strict.stderr
+    );
+    apply(&ns, &strict.stdout);
+    let data = unsealed(&ns, "app").await;
+    assert_eq!(data["binary"], binary);
+    assert_eq!(data["large"], large.as_bytes());
+    assert_eq!(data["empty"], b"");
+    assert_eq!(data["text"], text.as_bytes(), "the trailing newline is kept");
+    strict.assert_no_leak([&text, &large]);
+
+    // namespace-wide: another name in the same namespace works.
+    let nw = seal(
+        &ns,
+        &["nw", "--from-file", &t, "--scope", "namespace-wide", "-o", "json"],
+        b"",
+    );
+    assert_eq!(nw.code, 0, "{}", nw.stderr);
+    let renamed = nw.stdout.replace("\"nw\"", "\"renamed\"");
+    apply(&ns, &renamed);
+    assert_eq!(unsealed(&ns, "renamed").await["text"], text.as_bytes());
+
+    // cluster-wide: another namespace and name.
+    let other = TestNamespace::new("seal-other").await;
+    let cw = seal(
+        &ns,
+        &["cw", "--from-file", &t, "--scope", "cluster-wide", "-o", "json"],
+        b"",
+    );
+    assert_eq!(cw.code, 0, "{}", cw.stderr);
+    let moved = cw
+        .stdout
+        .replace(&format!("\"{}\"", ns.name), &format!("\"{}\"", other.name))
+        .replace("\"cw\"", "\"moved\"");
+    apply(&other, &moved);
+    assert_eq!(unsealed(&other, "moved").await["text"], text.as_bytes());
+
+    // strict really is strict: under another name the controller refuses.
+    let refused = strict.stdout.replace("name: app", "name: stolen");
+    apply(&ns, &refused);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        ns.get_secret("stolen").await.is_none(),
+        "a strict SealedSecret must not unseal under another name"
+    );
+    for out in [&nw, &cw] {
+        out.assert_no_leak([&text]);
+    }
+}
+
+#[tokio::test]
+async fn kubeseal_files_are_opened_by_unseal_and_extended_by_merge_into() {
+    let ns = TestNamespace::new("unseal").await;
+    let (a, b) = (canary("kubeseal-a"), canary("merged-b"));
+    let sealed = kubeseal_to_file(&ns.name, "api-keys", &[("openai", &a)]);
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    let exported = std::process::Command::new(crate::support::kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&cluster().admin_kubeconfig)
+        .args([
+            "get",
+            "secret",
+            "-n",
+            "kube-system",
+            "-l",
+            "sealedsecrets.bitnami.com/sealed-secrets-key",
+            "-o",
+            "yaml",
+        ])
+        .output()
+        .unwrap();
+    std::fs::write(keys.path(), &exported.stdout).unwrap();
+
+    let unseal = |file: &Path| {
+        ns.run(&[
+            "unseal",
+            file.to_str().unwrap(),
+            "--private-key",
+            keys.path().to_str().unwrap(),
+            "-o",
+            "json",
+        ])
+    };
+    let opened = unseal(sealed.path());
+    assert_eq!(opened.code, 0, "{}", opened.stderr);
+    let secret: Value = opened.json();
+    assert_eq!(secret["kind"], "Secret");
+    let value = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["openai"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(value, a.as_bytes());
+
+    // Add a key to kubeseal's JSON file: it stays JSON, keeps openai, and the controller unseals both.
+    let b_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(b_file.path(), &b).unwrap();
+    let merge = ns.run_as(
+        "admin",
+        &[
+            "seal",
+            "api-keys",
+            "--cert",
+            &cert_url(),
+            "--from-file",
+            &format!("anthropic={}", b_file.path().display()),
+            "--merge-into",
+            sealed.path().to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(merge.code, 0, "{}", merge.stderr);
+    assert!(merge.stdout.is_empty());
+    let merged_text = std::fs::read_to_string(sealed.path()).unwrap();
+    assert!(merged_text.trim_start().starts_with('{'), "JSON stays JSON");
+    apply(&ns, &merged_text);
+    let data = unsealed(&ns, "api-keys").await;
+    assert_eq!(
+        (data["openai"].as_slice(), data["anthropic"].as_slice()),
+        (a.as_bytes(), b.as_bytes())
+    );
+
+    // Tampered: a clear error naming the key, nothing on stdout.
+    let mut doc: Value = serde_json::from_str(&merged_text).unwrap();
+    let ciphertext = doc["spec"]["encryptedData"]["anthropic"].as_str().unwrap().to_string();
+    let mut bytes = base64::engine::general_purpose::STANDARD.decode(&ciphertext).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    doc["spec"]["encryptedData"]["anthropic"] = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+    let tampered = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tampered.path(), doc.to_string()).unwrap();
+    let failed = unseal(tampered.path());
+    assert_eq!(failed.code, 2, "{failed:?}");
+    assert!(
+        failed.stderr.contains("key anthropic") && failed.stderr.contains("tampered"),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stdout.is_empty(), "no partial output");
+
+    // A SealedSecret for another namespace cannot be merged into this file.
+    let wrong = run_with_stdin(
+        &cluster().admin_kubeconfig,
+        &[
+            "seal",
+            "api-keys",
+            "-n",
+            "elsewhere",
+            "--cert",
+            &cert_url(),
+            "--from-file",
+            &format!("x={}", b_file.path().display()),
+            "--merge-into",
+            sealed.path().to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert!(wrong.stderr.contains("same -n, name and --scope"), "{}", wrong.stderr);
+    for out in [&merge, &failed, &wrong] {
+        out.assert_no_leak([&a, &b]);
+    }
+}
+
+#[tokio::test]
+async fn bad_certificates_and_inputs_are_clear_errors() {
+    let ns = TestNamespace::new("seal-bad").await;
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("cert.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let value = canary("bad");
+    let run = ns.run_as(
+        "admin",
+        &[
+            "seal",
+            "app",
+            "--from-literal",
+            &format!("k={value}"),
+            "--cert",
+            garbage.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("not a PEM X.509 certificate"), "{}", run.stderr);
+    let unreachable = ns.run_as(
+        "admin",
+        &[
+            "seal",
+            "app",
+            "--from-literal",
+            "k=v",
+            "--cert",
+            "http://127.0.0.1:1/v1/cert.pem",
+        ],
+        b"",
+    );
+    assert_eq!(unreachable.code, 2);
+    assert!(
+        unreachable.stderr.contains("cannot fetch the certificate") && unreachable.stderr.contains("--cert FILE"),
+        "{}",
+        unreachable.stderr
+    );
+    let broken_manifest = run_with_stdin(
+        &cluster().admin_kubeconfig,
+        &["seal", "-f", "-", "--cert", &cert_url()],
+        format!("kind: Secret\ndata: [{value}\n").as_bytes(),
+    );
+    assert_eq!(broken_manifest.code, 2);
+    assert!(
+        broken_manifest.stderr.contains("not a Secret manifest"),
+        "{}",
+        broken_manifest.stderr
+    );
+    for out in [&run, &unreachable, &broken_manifest] {
+        out.assert_no_leak([&value]);
+    }
+}
