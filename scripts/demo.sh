@@ -30,6 +30,18 @@ echo
 echo "Left: what a restart cannot fix (a literal env value shadowing a key, a key that does not exist):"
 run kubectl secrets verify -A
 run kubectl secrets verify chat-secrets -n chatbox -o wide
+echo
+echo "Seed 001's GitOps flow: seal a Secret for the real Sealed Secrets controller and apply it:"
+seal_dir=$(mktemp -d)
+trap 'rm -rf "$seal_dir"' EXIT
+openssl rand -base64 32 | tr -d '\n' >"$seal_dir/postgres-db-uri"
+cert_url="$(cat "$(dirname "$kubeconfig")/sealed-secrets-url")/v1/cert.pem"
+step "kubectl secrets seal sealed-backend-secrets -n aura-production --from-file postgres-db-uri=./postgres-db-uri --cert $cert_url > sealed.yaml"
+kubectl secrets seal sealed-backend-secrets -n aura-production --from-file "postgres-db-uri=$seal_dir/postgres-db-uri" --cert "$cert_url" >"$seal_dir/sealed.yaml"
+cat "$seal_dir/sealed.yaml"
+run kubectl apply -f "$seal_dir/sealed.yaml"
+for _ in $(seq 40); do kubectl get secret sealed-backend-secrets -n aura-production >/dev/null 2>&1 && break; sleep 0.25; done
+run kubectl secrets list -n aura-production
 
 cat <<EOM
 

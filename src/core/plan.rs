@@ -85,7 +85,7 @@ pub fn managed_by_controller(secret: &SecretState) -> Option<String> {
     match owner.kind.as_str() {
         "SealedSecret" => Some(format!(
             "secret {}/{} is unsealed from SealedSecret {}: an edit would be reverted by the controller. \
-             Re-seal the new value into the SealedSecret's file (kubeseal --merge-into FILE) and apply it",
+             Re-seal the new value into the SealedSecret's file (kubectl secrets seal NAME --from-file KEY=PATH --merge-into FILE --cert CERT) and apply it",
             secret.namespace, secret.name, owner.name
         )),
         "ExternalSecret" => Some(format!(
@@ -469,7 +469,7 @@ mod tests {
             name: "api-keys".into(),
         });
         let err = plan(&sealed, &request(&[("openai", "sk-new")], None), &[]).unwrap_err();
-        assert!(err.to_string().contains("kubeseal --merge-into"), "{err}");
+        assert!(err.to_string().contains("seal NAME --from-file KEY=PATH --merge-into"), "{err}");
         let mut external = target;
         external.controller = Some(OwnerRef {
             kind: "ExternalSecret".into(),
