@@ -118,6 +118,9 @@ pub enum Command {
     /// Decrypt a SealedSecret file offline with the controller's private key(s) (disaster recovery)
     #[command(after_help = UNSEAL_EXAMPLES)]
     Unseal(UnsealArgs),
+    /// Shell completion: bash, zsh, fish, powershell, or kubectl's plugin completion helper
+    #[command(after_help = COMPLETION_EXAMPLES)]
+    Completion(CompletionArgs),
     /// Every Secret with the age of its data, last rotation, owner and consumers
     #[command(after_help = LIST_EXAMPLES)]
     List(ListArgs),
@@ -176,6 +179,18 @@ Examples:
 
 Every key given is tried (the controller renews its key every 30 days). A value that cannot
 be decrypted is named with the likely cause, and nothing is printed.";
+
+const COMPLETION_EXAMPLES: &str = "\
+Examples:
+  # kubectl secrets <TAB> (kubectl 1.26+): install the helper kubectl calls, next to the plugin
+  kubectl secrets completion kubectl-plugin
+
+  # kubectl-secrets <TAB> in bash / zsh
+  source <(kubectl-secrets completion bash)
+  kubectl-secrets completion zsh > \"${fpath[1]}/_kubectl-secrets\"
+
+Secret names, keys, namespaces and contexts are completed from the cluster with a 2 s timeout,
+silently empty when it cannot answer.";
 
 const LIST_EXAMPLES: &str = "\
 Examples:
@@ -305,6 +320,25 @@ pub struct UnsealArgs {
     /// PEM private key (PKCS#1/PKCS#8) or a Secret/List YAML holding tls.key; repeatable
     #[arg(long, value_name = "FILE", required = true)]
     pub private_key: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: Shell,
+
+    /// For kubectl-plugin: where to write kubectl_complete-secrets (default: beside kubectl-secrets)
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    KubectlPlugin,
 }
 
 #[derive(Debug, Clone, Args)]

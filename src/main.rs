@@ -17,6 +17,17 @@ use crate::context::Context;
 use crate::error::{exit, Error};
 
 fn main() {
+    // kubectl's plugin completion protocol: `kubectl-secrets __complete WORD...` (hidden).
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("__complete") {
+        let words = argv[2..].to_vec();
+        let code = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(commands::complete::dynamic(words)))
+            .unwrap_or(0);
+        std::process::exit(code);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -69,6 +80,7 @@ async fn run(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error
         Command::Diff(args) => commands::diff::run(&ctx, args).await,
         Command::Seal(args) => commands::seal::run(&ctx, args).await,
         Command::Unseal(args) => commands::unseal::run(&ctx, args).await,
+        Command::Completion(args) => commands::complete::run(args),
         Command::List(args) => commands::list::run(&ctx, args).await,
         Command::Audit(args) => commands::audit::run(&ctx, args).await,
         Command::History(args) => commands::history::run(&ctx, args).await,

@@ -136,3 +136,32 @@ fn bad_flags_are_usage_errors() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("30s"), "{}", out.stderr);
 }
+
+#[test]
+fn completion_scripts_need_no_cluster() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = run(&["completion", shell], None);
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        assert!(out.stdout.contains("kubectl-secrets"), "{shell}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "completion",
+            "kubectl-plugin",
+            "--output-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let helper = dir.path().join("kubectl_complete-secrets");
+    assert!(std::fs::read_to_string(&helper)
+        .unwrap()
+        .contains("kubectl-secrets __complete"));
+    // Without a kubeconfig, dynamic completion is silently empty, not an error.
+    let out = run(&["__complete", "verify", ""], None);
+    assert_eq!(out.code, 0);
+    assert_eq!(out.stdout, ":4\n");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}

@@ -2,6 +2,7 @@
 
 mod apply;
 pub mod audit;
+pub mod complete;
 pub mod diff;
 pub mod history;
 pub mod list;

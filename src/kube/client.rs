@@ -131,3 +131,10 @@ fn kubeconfig_error(error: KubeconfigError, context: &str) -> Error {
         },
     }
 }
+
+/// Context names of the kubeconfig (no network), for completion; empty when there is none.
+pub fn context_names(explicit: Option<&Path>) -> Vec<String> {
+    load_kubeconfig(explicit)
+        .map(|k| k.contexts.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default()
+}

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod client;
+pub mod names;
 pub mod secrets;
 pub mod snapshot;
 pub mod workloads;

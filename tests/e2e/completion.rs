@@ -1,0 +1,55 @@
+//! Completion through kubectl's own plugin completion: `kubectl __complete secrets ...` runs
+//! `kubectl_complete-secrets`, which asks the plugin for Secret names and keys.
+
+use std::process::Command;
+
+use crate::support::{canary, cluster, kubectl_path, TestNamespace};
+
+/// `kubectl __complete secrets WORDS...` with the plugin and its helper on PATH.
+fn kubectl_complete(words: &[&str]) -> (Vec<String>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_kubectl-secrets"),
+        dir.path().join("kubectl-secrets"),
+    )
+    .unwrap();
+    let made = Command::new(dir.path().join("kubectl-secrets"))
+        .args(["completion", "kubectl-plugin", "--output-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new(kubectl_path())
+        .args(["__complete", "secrets"])
+        .args(words)
+        .env("PATH", path)
+        .env("KUBECONFIG", &cluster().admin_kubeconfig)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+    (lines, stdout)
+}
+
+#[tokio::test]
+async fn kubectl_completes_subcommands_secret_names_and_keys() {
+    let ns = TestNamespace::new("complete").await;
+    let value = canary("complete");
+    ns.secret("backend-secrets", &[("JWT_SECRET", &value), ("REDIS_PASSWORD", &value)])
+        .await;
+    ns.secret("api-keys", &[("openai", &value)]).await;
+
+    let (subcommands, _) = kubectl_complete(&["ro"]);
+    assert_eq!(subcommands, ["rotate", "rollback", ":4"]);
+
+    let (secrets, out) = kubectl_complete(&["-n", &ns.name, "rotate", ""]);
+    assert_eq!(secrets, ["api-keys", "backend-secrets", ":4"], "{out}");
+
+    let (keys, out) = kubectl_complete(&["-n", &ns.name, "rotate", "backend-secrets", "--key", "R"]);
+    assert_eq!(keys, ["REDIS_PASSWORD", ":4"], "{out}");
+    assert!(!out.contains(&value));
+
+    let (flags, _) = kubectl_complete(&["verify", "--fi"]);
+    assert_eq!(flags, ["--fix", ":4"]);
+}
