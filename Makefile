@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
 
-.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e fmt clean
+.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e krew dist fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ seeds: cluster-up ## (re)load the seed runbooks' scenarios
 demo: release testbed ## build everything, load the scenarios, show the plugin working
 	@scripts/demo.sh
 
-test: lint unit e2e ## everything CI runs: fmt, clippy, unit and CLI tests, e2e on the local cluster
+test: lint unit e2e krew ## everything CI runs: fmt, clippy, unit and CLI tests, e2e on the local cluster, krew install
 
 lint: deps
 	cargo fmt --all -- --check
@@ -43,6 +43,12 @@ unit: deps
 
 e2e: deps testbed
 	KUBECTL_SECRETS_E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test --test e2e -- --test-threads 4
+
+krew: deps testbed ## validate the krew manifest with krew's validator and install the plugin with krew
+	@scripts/test-krew.sh
+
+dist: deps ## release archive for this platform + dist/secrets.yaml (krew manifest with its sha256)
+	@scripts/dist.sh
 
 fmt:
 	cargo fmt --all

@@ -82,7 +82,7 @@ pub fn choose_source(key: &str, default: Generator) -> Result<ValueSource> {
 
 pub fn hidden_value(key: &str) -> Result<SecretValue> {
     let value = Password::new()
-        .with_prompt(format!("New value of {key}"))
+        .with_prompt(format!("Type the new value of {key} (hidden)"))
         .with_confirmation("Repeat it", "The two entries differ; try again")
         .interact()
         .map_err(prompt_error)?;

@@ -44,7 +44,15 @@ impl Terminal {
         self.transcript.extend_from_slice(text.as_bytes());
     }
 
+    /// Type at a hidden prompt as a person would: after the prompt has turned echo off.
+    fn type_hidden(&mut self, text: &str) {
+        std::thread::sleep(Duration::from_millis(300));
+        self.send(&format!("{text}\r"));
+    }
+
+    /// Keys at human speed: a prompt is drawn a moment before it reads the keyboard.
     fn send(&mut self, keys: &str) {
+        std::thread::sleep(Duration::from_millis(150));
         self.session.send(keys).expect("type into the terminal");
     }
 
@@ -90,10 +98,10 @@ async fn interactive_rotation_with_a_typed_value_and_progress_bars() {
     term.expect("New value of API_KEY");
     term.send("\x1b[B"); // down: "type it"
     term.send("\r");
-    term.expect("New value of API_KEY");
-    term.send(&format!("{typed}\r"));
+    term.expect("Type the new value of API_KEY (hidden)");
+    term.type_hidden(&typed);
     term.expect("Repeat it");
-    term.send(&format!("{typed}\r"));
+    term.type_hidden(&typed);
     term.expect("Apply this plan?");
     term.send("y");
     term.expect("Verifying the consumers");

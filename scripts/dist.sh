@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the release archive for this machine's platform (binary + LICENSE) into dist/ and
+# renders dist/secrets.yaml: the krew manifest with this archive's real sha256.
+# Prints the archive's path.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+version=$(sed -n 's/^version = "\(.*\)"/v\1/p' Cargo.toml | head -n 1)
+os=$(uname -s | tr '[:upper:]' '[:lower:]')
+case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+cargo build --release >&2
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+cp target/release/kubectl-secrets LICENSE "$stage/"
+mkdir -p dist
+archive="dist/kubectl-secrets_${version}_${os}_${arch}.tar.gz"
+tar -C "$stage" -czf "$archive" kubectl-secrets LICENSE
+sha=$(sha256sum "$archive" | cut -d' ' -f1)
+# The sha256 line follows this platform's uri line in the manifest.
+awk -v target="_${os}_${arch}." -v sha="$sha" '
+  index($0, "uri:") && index($0, target) { hit = 1 }
+  hit && $1 == "sha256:" { sub(/sha256: .*/, "sha256: \"" sha "\""); hit = 0 }
+  { print }
+' krew-manifest.yaml > dist/secrets.yaml
+grep -q "$sha" dist/secrets.yaml || { echo "dist: no $os/$arch platform in krew-manifest.yaml" >&2; exit 1; }
+echo "dist: $archive sha256 $sha" >&2
+echo "$root/$archive"
