@@ -122,7 +122,7 @@ pub enum Command {
     #[command(after_help = COMPLETION_EXAMPLES)]
     Completion(CompletionArgs),
     /// Every Secret with the age of its data, last rotation, owner and consumers
-    #[command(after_help = LIST_EXAMPLES)]
+    #[command(after_help = LIST_EXAMPLES, visible_alias = "ls")]
     List(ListArgs),
     /// Placeholder, weak and reused values, dangling references, unused Secrets, overdue rotations
     #[command(after_help = AUDIT_EXAMPLES)]

@@ -18,13 +18,18 @@ struct Terminal {
 
 impl Terminal {
     fn start(ns: &TestNamespace, args: &[&str]) -> Self {
+        Self::start_with(ns, args, &[])
+    }
+
+    fn start_with(ns: &TestNamespace, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
         command
             .args(args)
             .args(["-n", &ns.name])
             .env("KUBECONFIG", &cluster().admin_kubeconfig)
             .env("TERM", "xterm")
-            .env_remove("NO_COLOR");
+            .env_remove("NO_COLOR")
+            .envs(env.iter().copied());
         let mut session = Session::spawn(command).expect("spawn in a pseudo-terminal");
         session.set_expect_timeout(Some(Duration::from_secs(60)));
         Terminal {
@@ -162,4 +167,28 @@ async fn declining_the_plan_changes_nothing() {
     assert!(screen.contains("Cancelled: nothing was changed"), "{screen}");
     assert_eq!(ns.secret_data("app").await["TOKEN"], value.as_bytes());
     assert_not_on_screen(&screen, &[&value]);
+}
+
+#[tokio::test]
+async fn colours_on_a_terminal_and_none_with_no_color() {
+    let ns = TestNamespace::new("colour").await;
+    let value = canary("colour");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    ns.create_deployment(deployment(
+        "api",
+        1,
+        json!({"containers": [{"name": "c", "image": "i", "env": [
+        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "app", "key": "missing"}}}]}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "api").await;
+
+    let (code, coloured) = Terminal::start(&ns, &["verify"]).finish();
+    assert_eq!(code, 1);
+    assert!(coloured.contains("\x1b["), "a terminal gets colours: {coloured:?}");
+    let (code, plain) = Terminal::start_with(&ns, &["verify"], &[("NO_COLOR", "1")]).finish();
+    assert_eq!(code, 1);
+    assert!(!plain.contains("\x1b["), "NO_COLOR means no escape codes: {plain:?}");
+    assert!(plain.contains("missing"));
+    assert_not_on_screen(&coloured, &[&value]);
 }
