@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
 
-.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e krew dist fmt clean
+.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e krew dist bench fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ e2e: deps testbed
 
 krew: deps testbed ## validate the krew manifest with krew's validator and install the plugin with krew
 	@scripts/test-krew.sh
+
+bench: deps testbed ## benchmarks against kubectl on the local cluster -> bench/results.md (takes ~15 min)
+	@bench/run.sh
 
 dist: deps ## release archive for this platform + dist/secrets.yaml (krew manifest with its sha256)
 	@scripts/dist.sh

@@ -395,11 +395,18 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "N")]
     pub to_revision: Option<u64>,
 
-    /// Change the Secret only; restart nothing
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+/// How a change of Secrets is carried out: shared by rotate and rollback.
+#[derive(Debug, Clone, Args)]
+pub struct ChangeArgs {
+    /// Change the Secret(s) only; restart nothing
     #[arg(long)]
     pub no_restart: bool,
 
-    /// Also restart workloads that only mount the Secret as a volume
+    /// Also restart workloads that only mount the Secret as a volume (those update in place)
     #[arg(long, conflicts_with = "no_restart")]
     pub restart_all: bool,
 
@@ -407,7 +414,7 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_parallel: Option<u16>,
 
-    /// How long to wait for the rollouts before restoring again, e.g. 10m
+    /// How long to wait for the rollouts before restoring the previous data, e.g. 10m
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
 
@@ -508,25 +515,8 @@ pub struct RotateArgs {
     #[arg(long)]
     pub propagate: bool,
 
-    /// Change the Secret(s) only; restart nothing
-    #[arg(long)]
-    pub no_restart: bool,
-
-    /// Also restart workloads that only mount the Secret as a volume (those update in place)
-    #[arg(long, conflicts_with = "no_restart")]
-    pub restart_all: bool,
-
-    /// Restart at most this many workloads at once (default: all)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_parallel: Option<u16>,
-
-    /// How long to wait for the rollouts before rolling back, e.g. 10m
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
-    pub timeout: Duration,
-
-    /// Backup revisions kept per Secret
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
-    pub keep_backups: u16,
+    #[command(flatten)]
+    pub change: ChangeArgs,
 
     /// Finish an interrupted rotation of this Secret (restart and wait for the rest)
     #[arg(long, conflicts_with_all = ["abort", "keys", "all_keys", "from_stdin", "from_file"])]

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use super::rollouts::{failures_of, restart_and_wait};
 use super::Outcome;
+use crate::cli::ChangeArgs;
 use crate::context::Context;
 use crate::core::consumers::{self, ConsumerAction};
 use crate::core::drift::{self, Snapshot};
@@ -26,9 +27,9 @@ use crate::prompt;
 use crate::render;
 use crate::render::rotate::Strategy;
 
-/// What to restore an interrupted or failed change with, and how to run the restarts.
+/// The change's options (shared flags), the Secret that carries its journal, and the record
+/// of who made it.
 pub struct Settings {
-    /// The Secret that carries the journal.
     pub secret: String,
     pub keep_backups: u16,
     pub max_parallel: Option<u16>,
@@ -39,10 +40,25 @@ pub struct Settings {
     pub changed_by: String,
 }
 
+impl Settings {
+    /// `action` ("kubectl-secrets rotate") plus the user the API server knows us as.
+    pub async fn new(secret: &str, args: &ChangeArgs, action: &str, conn: &Connection) -> Self {
+        Settings {
+            secret: secret.to_string(),
+            keep_backups: args.keep_backups,
+            max_parallel: args.max_parallel,
+            timeout: args.timeout,
+            restart: !args.no_restart,
+            restart_all: args.restart_all,
+            changed_by: changed_by(action, conn).await,
+        }
+    }
+}
+
 const CHANGED_BY_ROLLBACK: &str = "kubectl-secrets (automatic rollback)";
 
 /// "kubectl-secrets rotate by alice": what and who, for the change records.
-pub async fn changed_by(action: &str, conn: &Connection) -> String {
+async fn changed_by(action: &str, conn: &Connection) -> String {
     match kube::access::whoami(conn).await {
         Some(user) => format!("{action} by {user}"),
         None => action.to_string(),

@@ -4,7 +4,6 @@ use super::Outcome;
 use crate::cli::DiffArgs;
 use crate::context::Context;
 use crate::core::diff::{self, SecretDiff};
-use crate::core::history;
 use crate::core::manifest::{self, SecretSide};
 use crate::core::secret_value::Fingerprinter;
 use crate::error::{Error, Result};
@@ -60,16 +59,7 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
     } else {
         let revision = args.revision.expect("clap requires one source");
         let backups = kube::secrets::backups_of(&conn, &namespace, &name).await?;
-        let backup = history::choose(&backups, Some(revision)).ok_or_else(|| Error::NoBackup {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            revision: Some(revision),
-            available: backups
-                .iter()
-                .map(|b| b.revision.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+        let backup = super::history::choose_backup(&namespace, &name, &backups, Some(revision))?;
         (
             SecretSide::values_only(format!("revision {revision}"), &backup.state),
             false,

@@ -1,8 +1,8 @@
 use super::Outcome;
 use crate::cli::HistoryArgs;
 use crate::context::Context;
-use crate::core::history;
-use crate::error::Result;
+use crate::core::history::{self, BackupRevision};
+use crate::error::{Error, Result};
 use crate::kube;
 use crate::{prompt, render};
 
@@ -47,4 +47,23 @@ pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
     let deleted = kube::secrets::prune_backups(&conn, &namespace, &args.secret, usize::from(args.keep)).await?;
     render::rotate::step(&format!("Deleted {}.", render::plural(deleted.len(), "backup")));
     Ok(Outcome::Clean)
+}
+
+/// The backup of `revision` (or the newest), or an error saying which exist and where they come from.
+pub fn choose_backup<'a>(
+    namespace: &str,
+    name: &str,
+    backups: &'a [BackupRevision],
+    revision: Option<u64>,
+) -> Result<&'a BackupRevision> {
+    history::choose(backups, revision).ok_or_else(|| Error::NoBackup {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        revision,
+        available: backups
+            .iter()
+            .map(|b| b.revision.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }

@@ -2,7 +2,7 @@ use super::apply::{self, Settings};
 use super::Outcome;
 use crate::cli::RollbackArgs;
 use crate::context::Context;
-use crate::core::{history, plan};
+use crate::core::plan;
 use crate::error::{Error, Result};
 use crate::kube;
 
@@ -22,25 +22,8 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
             phase: journal.phase.describe().into(),
         });
     }
-    let backup = history::choose(&backups, args.to_revision).ok_or_else(|| Error::NoBackup {
-        namespace: namespace.clone(),
-        name: args.secret.clone(),
-        revision: args.to_revision,
-        available: backups
-            .iter()
-            .map(|b| b.revision.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })?;
+    let backup = super::history::choose_backup(&namespace, &args.secret, &backups, args.to_revision)?;
     let change = plan::restore_plan(&current, &backup.state)?;
-    let settings = Settings {
-        secret: args.secret.clone(),
-        keep_backups: args.keep_backups,
-        max_parallel: args.max_parallel,
-        timeout: args.timeout,
-        restart: !args.no_restart,
-        restart_all: args.restart_all,
-        changed_by: apply::changed_by("kubectl-secrets rollback", &conn).await,
-    };
+    let settings = Settings::new(&args.secret, &args.change, "kubectl-secrets rollback", &conn).await;
     apply::plan_and_apply(ctx, &conn, &namespace, &[change], &settings).await
 }

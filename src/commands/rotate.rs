@@ -55,20 +55,8 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     let changes = plan::plan(&target, &request, &others)?;
     drop(others);
 
-    let settings = settings(args, &conn).await;
+    let settings = Settings::new(&args.secret, &args.change, CHANGED_BY, &conn).await;
     apply::plan_and_apply(ctx, &conn, &namespace, &changes, &settings).await
-}
-
-async fn settings(args: &RotateArgs, conn: &Connection) -> Settings {
-    Settings {
-        secret: args.secret.clone(),
-        keep_backups: args.keep_backups,
-        max_parallel: args.max_parallel,
-        timeout: args.timeout,
-        restart: !args.no_restart,
-        restart_all: args.restart_all,
-        changed_by: apply::changed_by(CHANGED_BY, conn).await,
-    }
 }
 
 /// Values given on stdin (`--from-stdin KEY`) and in files (`--from-file KEY=PATH`).
@@ -212,7 +200,7 @@ async fn interrupted(
             phase: journal.phase.describe().into(),
         });
     };
-    let settings = settings(args, conn).await;
+    let settings = Settings::new(&args.secret, &args.change, CHANGED_BY, conn).await;
     let rotation = Rotation {
         conn,
         namespace: &target.namespace,
@@ -244,8 +232,8 @@ async fn interrupted(
                     conn,
                     &target.namespace,
                     &pending,
-                    args.max_parallel,
-                    args.timeout,
+                    args.change.max_parallel,
+                    args.change.timeout,
                     "Restarting consumers:",
                 )
                 .await?;
@@ -292,8 +280,8 @@ async fn interrupted(
                     conn,
                     &target.namespace,
                     &back,
-                    args.max_parallel,
-                    args.timeout,
+                    args.change.max_parallel,
+                    args.change.timeout,
                     "Restarting with the previous data:",
                 )
                 .await?;

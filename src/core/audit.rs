@@ -366,17 +366,8 @@ mod tests {
         let state = SecretState {
             namespace: "ns".into(),
             name: "s".into(),
-            uid: String::new(),
-            resource_version: String::new(),
             type_: "Opaque".into(),
-            data: BTreeMap::new(),
-            revision: 0,
-            controller: None,
-            labels: BTreeMap::new(),
-            journal: None,
-            has_last_applied: false,
-            rotated_at: None,
-            changed_by: None,
+            ..Default::default()
         };
         let check = |key: &str, value: &str| {
             value_findings(&state, key, &SecretValue::new(value.as_bytes().to_vec())).map(|f| f.rule)

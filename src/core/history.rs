@@ -106,8 +106,6 @@ pub fn choose(backups: &[BackupRevision], revision: Option<u64>) -> Option<&Back
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     fn backup(revision: u64, second: i64) -> BackupRevision {
@@ -121,17 +119,9 @@ mod tests {
             state: SecretState {
                 namespace: "ns".into(),
                 name: "app".into(),
-                uid: String::new(),
-                resource_version: String::new(),
                 type_: "Opaque".into(),
-                data: BTreeMap::new(),
                 revision,
-                controller: None,
-                labels: BTreeMap::new(),
-                journal: None,
-                has_last_applied: false,
-                rotated_at: None,
-                changed_by: None,
+                ..Default::default()
             },
         }
     }

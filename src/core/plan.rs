@@ -13,7 +13,7 @@ use super::propagate::{self, Encoding};
 use super::secret_value::SecretValue;
 
 /// A Secret with its values, as read for a change (values never leave `SecretValue`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SecretState {
     pub namespace: String,
     pub name: String,
@@ -374,17 +374,9 @@ mod tests {
         SecretState {
             namespace: "aura-production".into(),
             name: name.into(),
-            uid: "uid".into(),
-            resource_version: "1".into(),
             type_: "Opaque".into(),
             data: data.iter().map(|(k, val)| (k.to_string(), v(val))).collect(),
-            revision: 0,
-            controller: None,
-            labels: BTreeMap::new(),
-            journal: None,
-            has_last_applied: false,
-            rotated_at: None,
-            changed_by: None,
+            ..Default::default()
         }
     }
 

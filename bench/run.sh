@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# make bench: kubectl-secrets against what users do with kubectl today, on the local cluster,
+# in one run. Writes bench/results.md and bench/results.json. Reports; never gates.
+# Scale: BENCH_PODS (5000), BENCH_SECRETS (500), BENCH_WORKLOADS (300); ROTATE_SIZES ("1 10 50").
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+PODS=${BENCH_PODS:-5000}
+SECRETS=${BENCH_SECRETS:-500}
+WORKLOADS=${BENCH_WORKLOADS:-300}
+ROTATE_SIZES=${ROTATE_SIZES:-"1 10 50"}
+NAMESPACES=10
+out="$root/bench/out"
+rm -rf "$out" && mkdir -p "$out"
+log() { echo "bench: $*" >&2; }
+
+for tool in hyperfine jq; do
+  command -v "$tool" >/dev/null || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine jq time >&2; }
+done
+[ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >&2
+
+started=$(date +%s)
+cargo build --release >&2
+build_seconds=$(( $(date +%s) - started ))
+bin=$("$root/scripts/build-testbed.sh")
+export KUBECONFIG=$("$root/scripts/cluster-up.sh" | tail -n 1)
+export PATH="$root/target/release:$bin:$PATH"
+
+# ---- scale scenario: NAMESPACES namespaces of Secrets and Deployments reading them ----------
+per_ns_secrets=$(( SECRETS / NAMESPACES )); per_ns_workloads=$(( WORKLOADS / NAMESPACES ))
+replicas=$(( PODS / WORKLOADS ))
+log "creating $SECRETS Secrets, $WORKLOADS Deployments x $replicas pods in $NAMESPACES namespaces"
+for i in $(seq 0 $((NAMESPACES - 1))); do
+  ns="bench-scale-$i"
+  kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+  kubectl create namespace "$ns" >/dev/null
+  {
+    for s in $(seq 0 $((per_ns_secrets - 1))); do
+      printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: app-%s}\ndata: {TOKEN: %s, PASSWORD: %s}\n' \
+        "$s" "$(openssl rand -base64 24 | tr -d '\n' | base64 -w0)" "$(openssl rand -base64 24 | tr -d '\n' | base64 -w0)"
+    done
+    for w in $(seq 0 $((per_ns_workloads - 1))); do
+      s=$(( w % per_ns_secrets ))
+      printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api-%s}\nspec:\n  replicas: %s\n  selector: {matchLabels: {app: api-%s}}\n  template:\n    metadata: {labels: {app: api-%s}}\n    spec:\n      containers:\n      - name: api\n        image: api\n        envFrom: [{secretRef: {name: app-%s}}]\n        env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: app-%s, key: PASSWORD}}}]\n' \
+        "$w" "$replicas" "$w" "$w" "$s" "$(( (s + 1) % per_ns_secrets ))"
+    done
+  } | kubectl apply -n "$ns" -f - >/dev/null
+done
+want=$(( replicas * per_ns_workloads * NAMESPACES ))
+for _ in $(seq 600); do
+  running=$(kubectl get pods -A --no-headers -l 'app' 2>/dev/null | grep -c ' Running ' || true)
+  [ "$running" -ge "$want" ] && break
+  sleep 2
+done
+log "$running of $want pods Running"
+
+# ---- 1. verify -A at scale ----------------------------------------------------------------------
+kinds=secrets,pods,deployments,statefulsets,daemonsets,replicasets
+hyperfine --warmup 1 --runs 5 --export-json "$out/verify.json" \
+  -n 'kubectl-secrets verify -A -o json' 'kubectl-secrets verify -A -o json > /dev/null || true' \
+  -n 'floor: kubectl get (same LISTs) -o json' "kubectl get $kinds -A -o json --chunk-size=500 > /dev/null" \
+  -n 'kubectl + jq script' "bash $root/bench/kubectl-jq-verify.sh > /dev/null" >&2
+peak() { /usr/bin/time -f %M "$@" >/dev/null 2>"$out/time.err" || true; tail -n 1 "$out/time.err"; }
+mem_ours=$(peak kubectl-secrets verify -A -o json)
+mem_floor=$(peak kubectl get "$kinds" -A -o json --chunk-size=500)
+mem_script=$(peak bash "$root/bench/kubectl-jq-verify.sh")
+
+# ---- 2. rotate with N consumers vs kubectl patch + restart + status, sequentially ------------
+for n in $ROTATE_SIZES; do
+  ns="bench-rotate-$n"
+  kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+  kubectl create namespace "$ns" >/dev/null
+  printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: shared}\ndata: {TOKEN: %s}\n' "$(openssl rand -hex 32 | base64 -w0)" | kubectl apply -n "$ns" -f - >/dev/null
+  names=()
+  {
+    for w in $(seq 1 "$n"); do
+      printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: c-%s}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: c-%s}}\n  template:\n    metadata: {labels: {app: c-%s}}\n    spec: {containers: [{name: c, image: c, envFrom: [{secretRef: {name: shared}}]}]}\n' "$w" "$w" "$w"
+    done
+  } | kubectl apply -n "$ns" -f - >/dev/null
+  for w in $(seq 1 "$n"); do names+=("c-$w"); kubectl rollout status "deployment/c-$w" -n "$ns" --timeout=300s >/dev/null; done
+  runs=3; [ "$n" -ge 50 ] && runs=2
+  hyperfine --runs "$runs" --export-json "$out/rotate-$n.json" \
+    -n "kubectl-secrets rotate ($n consumers)" "kubectl-secrets rotate shared -n $ns --key TOKEN=hex:32 --yes --keep-backups 1 > /dev/null 2>&1" \
+    -n "kubectl patch + rollout restart/status x$n" "bash $root/bench/kubectl-rotate.sh $ns shared TOKEN ${names[*]}" >&2
+  # The rollouts alone: the slowest one reported by rotate itself.
+  kubectl-secrets rotate shared -n "$ns" --key TOKEN=hex:32 --yes --keep-backups 1 >/dev/null 2>"$out/rotate-$n.progress" || true
+  kubectl delete namespace "$ns" --wait=false >/dev/null
+done
+
+# ---- 3. start-up (no network) -------------------------------------------------------------------
+hyperfine --warmup 5 --runs 50 -N --export-json "$out/startup.json" \
+  -n 'kubectl-secrets --version' 'kubectl-secrets --version' \
+  -n 'kubectl-secrets --help' 'kubectl-secrets --help' \
+  -n 'kubectl-secrets completion bash' 'kubectl-secrets completion bash' \
+  -n 'kubectl version --client' 'kubectl version --client' >&2
+
+# ---- 4. seal a 100-key Secret vs kubeseal, same certificate ------------------------------------
+cert="$out/cert.pem"
+curl -fsS "$(cat "$(dirname "$KUBECONFIG")/sealed-secrets-url")/v1/cert.pem" >"$cert"
+{
+  printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: many, namespace: default}\ndata:\n'
+  for k in $(seq 1 100); do printf '  KEY_%s: %s\n' "$k" "$(openssl rand -base64 48 | tr -d '\n' | base64 -w0)"; done
+} >"$out/secret-100.yaml"
+hyperfine --warmup 2 --runs 10 --export-json "$out/seal.json" \
+  -n 'kubectl-secrets seal (100 keys)' "kubectl-secrets seal -f $out/secret-100.yaml --cert $cert > /dev/null 2>&1" \
+  -n 'kubeseal (100 keys)' "kubeseal --cert $cert < $out/secret-100.yaml > /dev/null" >&2
+
+for i in $(seq 0 $((NAMESPACES - 1))); do kubectl delete namespace "bench-scale-$i" --wait=false >/dev/null; done
+
+python3 "$root/bench/report.py" "$out" "$root/bench" \
+  --pods "$running" --secrets "$SECRETS" --workloads "$WORKLOADS" \
+  --mem "$mem_ours" "$mem_floor" "$mem_script" \
+  --binary-size "$(stat -c %s "$root/target/release/kubectl-secrets")" --build-seconds "$build_seconds"
+log "wrote bench/results.md and bench/results.json"
