@@ -28,8 +28,9 @@ export PATH="$root/target/release:$bin:$PATH"
 
 # ---- scale scenario: NAMESPACES namespaces of Secrets and Deployments reading them ----------
 per_ns_secrets=$(( SECRETS / NAMESPACES )); per_ns_workloads=$(( WORKLOADS / NAMESPACES ))
-replicas=$(( PODS / WORKLOADS ))
-log "creating $SECRETS Secrets, $WORKLOADS Deployments x $replicas pods in $NAMESPACES namespaces"
+# PODS spread over WORKLOADS: the first PODS mod WORKLOADS Deployments get one pod more.
+replicas=$(( PODS / WORKLOADS )); extra=$(( PODS % WORKLOADS ))
+log "creating $SECRETS Secrets, $WORKLOADS Deployments, $PODS pods in $NAMESPACES namespaces"
 for i in $(seq 0 $((NAMESPACES - 1))); do
   ns="bench-scale-$i"
   kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
@@ -41,12 +42,13 @@ for i in $(seq 0 $((NAMESPACES - 1))); do
     done
     for w in $(seq 0 $((per_ns_workloads - 1))); do
       s=$(( w % per_ns_secrets ))
+      n=$(( i * per_ns_workloads + w )); r=$replicas; [ "$n" -lt "$extra" ] && r=$(( replicas + 1 ))
       printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api-%s}\nspec:\n  replicas: %s\n  selector: {matchLabels: {app: api-%s}}\n  template:\n    metadata: {labels: {app: api-%s}}\n    spec:\n      containers:\n      - name: api\n        image: api\n        envFrom: [{secretRef: {name: app-%s}}]\n        env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: app-%s, key: PASSWORD}}}]\n' \
-        "$w" "$replicas" "$w" "$w" "$s" "$(( (s + 1) % per_ns_secrets ))"
+        "$w" "$r" "$w" "$w" "$s" "$(( (s + 1) % per_ns_secrets ))"
     done
   } | kubectl apply -n "$ns" -f - >/dev/null
 done
-want=$(( replicas * per_ns_workloads * NAMESPACES ))
+want=$PODS
 for _ in $(seq 600); do
   running=$(kubectl get pods -A --no-headers -l 'app' 2>/dev/null | grep -c ' Running ' || true)
   [ "$running" -ge "$want" ] && break

@@ -4,7 +4,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state="$root/.cache/cluster"
-for name in sealed-secrets kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+for name in sealed-secrets api-bridge kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   pidfile="$state/$name.pid"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")
@@ -15,5 +15,9 @@ for name in sealed-secrets kwok kube-scheduler kube-controller-manager kube-apis
   fi
   rm -f "$pidfile"
 done
+# The controller's network namespace and veth pair.
+NETNS=${NETNS:-ks-testbed}
+ip netns del "$NETNS" 2>/dev/null || true
+ip link del "$NETNS-h" 2>/dev/null || true
 rm -rf "$state"
 echo "cluster-down: stopped" >&2

@@ -11,20 +11,24 @@ ETCD_PORT=${ETCD_PORT:-32379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-32380}
 API_PORT=${API_PORT:-36443}
 KWOK_PORT=${KWOK_PORT:-40247}
-SEALED_SECRETS_PORT=${SEALED_SECRETS_PORT:-48080}
-SEALED_SECRETS_METRICS_PORT=${SEALED_SECRETS_METRICS_PORT:-48081}
 READY_DELAY_MS=${READY_DELAY_MS:-1000}
+# The Sealed Secrets controller runs in a network namespace of the bed's own, so the API
+# server's service proxy (which refuses loopback) can reach it, as in a real cluster.
+NETNS=${NETNS:-ks-testbed}
+BRIDGE_IP=${BRIDGE_IP:-10.201.0.1}
+CONTROLLER_IP=${CONTROLLER_IP:-10.201.0.2}
 NODES=${NODES:-3}
 
 log() { echo "cluster-up: $*" >&2; }
 
 bin=$("$root/scripts/build-testbed.sh")
+source "$root/scripts/versions.env"
 kubectl() { "$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" "$@"; }
 
 alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 healthy() {
   alive etcd && alive kube-apiserver && alive kube-controller-manager && alive kube-scheduler && alive kwok \
-    && alive sealed-secrets && kubectl get --raw /readyz >/dev/null 2>&1
+    && alive sealed-secrets && alive api-bridge && kubectl get --raw /readyz >/dev/null 2>&1
 }
 
 start() { # name, command...
@@ -78,7 +82,7 @@ if [ ! -f "$pki/tokens.csv" ]; then
     -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout "$pki/apiserver.key" \
     -out "$pki/apiserver.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' >"$pki/san.ext"
+  printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,IP:%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' "$BRIDGE_IP" >"$pki/san.ext"
   openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 3650 -extfile "$pki/san.ext" -out "$pki/apiserver.crt" 2>/dev/null
   openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
@@ -187,18 +191,55 @@ cp "$pki/ca.crt" "$sa/ca.crt"
 printf 'kube-system' >"$sa/namespace"
 chmod 600 "$sa/token"
 kubectl apply -f "$bin/sealedsecrets-crd.yaml" >/dev/null
-log "starting the Sealed Secrets controller on 127.0.0.1:$SEALED_SECRETS_PORT"
-start sealed-secrets env KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$API_PORT" POD_NAMESPACE=kube-system \
-  unshare --mount --propagation private sh -c '
+# Its own network namespace, joined to the host by a veth pair (addresses of the bed's own).
+ip netns del "$NETNS" 2>/dev/null || true
+ip link del "$NETNS-h" 2>/dev/null || true
+ip netns add "$NETNS"
+ip link add "$NETNS-h" type veth peer name "$NETNS-c"
+ip link set "$NETNS-c" netns "$NETNS"
+ip addr add "$BRIDGE_IP/30" dev "$NETNS-h"
+ip link set "$NETNS-h" up
+ip netns exec "$NETNS" ip addr add "$CONTROLLER_IP/30" dev "$NETNS-c"
+ip netns exec "$NETNS" ip link set "$NETNS-c" up
+ip netns exec "$NETNS" ip link set lo up
+# The API server stays on 127.0.0.1; the controller reaches it through this forwarder on the
+# host side of the veth pair.
+start api-bridge socat "TCP-LISTEN:$API_PORT,bind=$BRIDGE_IP,fork,reuseaddr" "TCP:127.0.0.1:$API_PORT"
+log "starting the Sealed Secrets controller on $CONTROLLER_IP:8080 (network namespace $NETNS)"
+start sealed-secrets env KUBERNETES_SERVICE_HOST="$BRIDGE_IP" KUBERNETES_SERVICE_PORT="$API_PORT" POD_NAMESPACE=kube-system \
+  ip netns exec "$NETNS" unshare --mount --propagation private sh -c '
     mkdir -p /var/run/secrets/kubernetes.io/serviceaccount &&
     mount --bind "$0" /var/run/secrets/kubernetes.io/serviceaccount &&
-    exec "$1" --listen-addr "127.0.0.1:$2" --listen-metrics-addr "127.0.0.1:$3" --key-renew-period 0' \
-  "$sa" "$bin/controller" "$SEALED_SECRETS_PORT" "$SEALED_SECRETS_METRICS_PORT"
-wait_for "the Sealed Secrets controller's certificate" 60 curl -fsS "http://127.0.0.1:$SEALED_SECRETS_PORT/v1/cert.pem"
-# Tests and the demo find the controller here (kubeseal --cert URL).
-echo "http://127.0.0.1:$SEALED_SECRETS_PORT" >"$state/sealed-secrets-url"
+    exec "$1" --listen-addr "$2:8080" --listen-metrics-addr "127.0.0.1:8081" --key-renew-period 0' \
+  "$sa" "$bin/controller" "$CONTROLLER_IP"
+wait_for "the Sealed Secrets controller's certificate" 60 curl -fsS "http://$CONTROLLER_IP:8080/v1/cert.pem"
+# As installed by its manifests: a Service in kube-system selecting the controller's pod. The
+# pod is a kwok stand-in carrying the netns address, so the endpoints controller and the API
+# server's proxy (which only proxies to addresses of real pods) find the process there.
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: sealed-secrets-controller
+  namespace: kube-system
+  labels: {app.kubernetes.io/name: sealed-secrets}
+  annotations: {testbed.kubectl-secrets.io/pod-ip: "$CONTROLLER_IP"}
+spec:
+  containers: [{name: controller, image: "bitnami/sealed-secrets-controller:$SEALED_SECRETS_VERSION"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sealed-secrets-controller, namespace: kube-system}
+spec:
+  selector: {app.kubernetes.io/name: sealed-secrets}
+  ports: [{name: http, port: 8080, targetPort: 8080}]
+EOF
+wait_for "the certificate through the API server's service proxy" 30 \
+  kubectl get --raw "/api/v1/namespaces/kube-system/services/http:sealed-secrets-controller:http/proxy/v1/cert.pem"
+# Tests and the demo also reach the controller directly (kubeseal --cert URL).
+echo "http://$CONTROLLER_IP:8080" >"$state/sealed-secrets-url"
 
-for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok sealed-secrets; do
+for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets; do
   alive "$name" || { log "$name exited; its log:"; tail -n 20 "$state/logs/$name.log" >&2; exit 1; }
 done
 log "ready: $("$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" get nodes --no-headers | wc -l) nodes"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for the build, the test bed and the tests: Debian
-# packages (openssl, curl, util-linux, iproute2), rustfmt and clippy. Go and Rust themselves
+# packages (openssl, curl, util-linux, iproute2, socat), rustfmt and clippy. Go and Rust themselves
 # come with the machine image; the script says so clearly when they are missing.
 set -euo pipefail
 missing=()
-for tool in openssl:openssl curl:curl unshare:util-linux setsid:util-linux ip:iproute2 base64:coreutils; do
+for tool in openssl:openssl curl:curl unshare:util-linux setsid:util-linux ip:iproute2 base64:coreutils socat:socat; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

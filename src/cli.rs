@@ -115,6 +115,9 @@ pub enum Command {
     /// Encrypt a Secret into a SealedSecret the Sealed Secrets controller unseals (kubeseal's format)
     #[command(after_help = SEAL_EXAMPLES)]
     Seal(SealArgs),
+    /// The Sealed Secrets controller's certificate, through the API server (like kubeseal --fetch-cert)
+    #[command(after_help = FETCH_CERT_EXAMPLES)]
+    FetchCert(FetchCertArgs),
     /// Decrypt a SealedSecret file offline with the controller's private key(s) (disaster recovery)
     #[command(after_help = UNSEAL_EXAMPLES)]
     Unseal(UnsealArgs),
@@ -170,6 +173,18 @@ Examples:
 
 Scopes: strict (default: only this name in this namespace can unseal it), namespace-wide,
 cluster-wide. The scope used is said on stderr before anything is written.";
+
+const FETCH_CERT_EXAMPLES: &str = "\
+Examples:
+  # Seed 001: keep the public key next to the manifests
+  kubectl secrets fetch-cert > sealed-secrets-public-key.pem
+
+  # A Helm install in its own namespace
+  kubectl secrets fetch-cert --controller-name sealed-secrets --controller-namespace sealed-secrets
+
+The certificate is read through the API server's service proxy (needs get on services and
+services/proxy in the controller's namespace); a copy is cached per context, and seal falls
+back to it, saying how old it is, when the controller cannot be reached.";
 
 const UNSEAL_EXAMPLES: &str = "\
 Examples:
@@ -291,9 +306,12 @@ pub struct SealArgs {
     #[arg(long = "type", value_name = "TYPE", default_value = "Opaque")]
     pub type_: String,
 
-    /// The controller's certificate: a PEM file or an http(s) URL
-    #[arg(long, value_name = "FILE|URL", required = true)]
-    pub cert: String,
+    /// The controller's certificate: a PEM file or an http(s) URL (default: fetched from the controller)
+    #[arg(long, value_name = "FILE|URL")]
+    pub cert: Option<String>,
+
+    #[command(flatten)]
+    pub controller: ControllerArgs,
 
     /// Where the SealedSecret may be unsealed
     #[arg(long, value_enum, default_value_t = SealScope::Strict)]
@@ -309,6 +327,34 @@ pub enum SealScope {
     Strict,
     NamespaceWide,
     ClusterWide,
+}
+
+/// Where the Sealed Secrets controller runs (kubeseal's flags and variables).
+#[derive(Debug, Clone, Args)]
+pub struct ControllerArgs {
+    /// Name of the controller's Service
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "SEALED_SECRETS_CONTROLLER_NAME",
+        default_value = "sealed-secrets-controller"
+    )]
+    pub controller_name: String,
+
+    /// Namespace of the controller
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        default_value = "kube-system"
+    )]
+    pub controller_namespace: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FetchCertArgs {
+    #[command(flatten)]
+    pub controller: ControllerArgs,
 }
 
 #[derive(Debug, Clone, Args)]

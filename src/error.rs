@@ -110,6 +110,9 @@ pub enum Error {
         available: String,
     },
 
+    #[error("cannot fetch the Sealed Secrets certificate: {step}: {detail} ({fix})")]
+    CertFetch { step: String, detail: String, fix: String },
+
     #[error("failed to {action}: {message}")]
     Api { action: String, message: String },
 
@@ -136,7 +139,7 @@ impl Error {
             | Error::UnknownContext { .. }
             | Error::NoCurrentContext
             | Error::KubeconfigInvalid { .. } => exit::CONFIG,
-            Error::Unreachable { .. } => exit::UNREACHABLE,
+            Error::Unreachable { .. } | Error::CertFetch { .. } => exit::UNREACHABLE,
             Error::Unauthorized { .. } | Error::Forbidden { .. } => exit::FORBIDDEN,
             Error::SecretNotFound { .. } | Error::NoBackup { .. } => exit::NOT_FOUND,
             Error::Api { .. } | Error::Output(_) => exit::API,

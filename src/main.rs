@@ -79,6 +79,7 @@ async fn run(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error
         Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
         Command::Diff(args) => commands::diff::run(&ctx, args).await,
         Command::Seal(args) => commands::seal::run(&ctx, args).await,
+        Command::FetchCert(args) => commands::fetch_cert::run(&ctx, args).await,
         Command::Unseal(args) => commands::unseal::run(&ctx, args).await,
         Command::Completion(args) => commands::complete::run(args),
         Command::List(args) => commands::list::run(&ctx, args).await,

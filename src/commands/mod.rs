@@ -4,6 +4,7 @@ mod apply;
 pub mod audit;
 pub mod complete;
 pub mod diff;
+pub mod fetch_cert;
 pub mod history;
 pub mod list;
 pub mod rollback;

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::Path;
 
-use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
@@ -42,16 +41,19 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             .map(|c| c.default_namespace)
             .unwrap_or_else(|_| "default".into()),
     };
-    let cert = load_cert(&args.cert).await?;
-    let now = Timestamp::now();
-    if cert.not_after < now {
-        render::warning(&format!(
-            "the certificate {} expired at {}: fetch the controller's current one",
-            args.cert, cert.not_after
-        ));
-    } else if cert.not_after < now + SignedDuration::from_hours(30 * 24) {
-        render::warning(&format!("the certificate {} expires at {}", args.cert, cert.not_after));
-    }
+    let cert = match &args.cert {
+        Some(source) => {
+            let cert = load_cert(source).await?;
+            super::fetch_cert::warn_expiry(&format!("the certificate {source}"), &cert);
+            cert
+        }
+        None => {
+            let (pem, source) = super::fetch_cert::certificate_for_seal(ctx, &args.controller).await?;
+            let cert = seal::parse_cert(&source, &pem).map_err(|e| Error::Usage(e.to_string()))?;
+            super::fetch_cert::warn_expiry(&source, &cert);
+            cert
+        }
+    };
     let scope = match args.scope {
         SealScope::Strict => Scope::Strict,
         SealScope::NamespaceWide => Scope::NamespaceWide,

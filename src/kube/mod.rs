@@ -4,6 +4,7 @@
 pub mod access;
 pub mod client;
 pub mod names;
+pub mod sealed;
 pub mod secrets;
 pub mod snapshot;
 pub mod workloads;

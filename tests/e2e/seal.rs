@@ -297,3 +297,57 @@ async fn bad_certificates_and_inputs_are_clear_errors() {
         out.assert_no_leak([&value]);
     }
 }
+
+#[tokio::test]
+async fn fetch_cert_goes_through_the_api_server_and_seal_uses_it() {
+    let ns = TestNamespace::new("fetch-cert").await;
+    let fetched = ns.run(&["fetch-cert"]);
+    assert_eq!(fetched.code, 0, "{fetched:?}");
+    assert!(
+        fetched.stdout.starts_with("-----BEGIN CERTIFICATE-----"),
+        "{}",
+        fetched.stdout
+    );
+    let direct = std::process::Command::new("curl")
+        .args(["-fsS", &cert_url()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        fetched.stdout.as_bytes(),
+        direct.stdout,
+        "the same certificate the controller serves"
+    );
+
+    // seal without --cert fetches it the same way; the controller unseals the result.
+    let dir = tempfile::tempdir().unwrap();
+    let value = canary("fetched");
+    std::fs::write(dir.path().join("token"), &value).unwrap();
+    let sealed = ns.run(&[
+        "seal",
+        "app",
+        "--from-file",
+        &format!("token={}", dir.path().join("token").display()),
+    ]);
+    assert_eq!(sealed.code, 0, "{}", sealed.stderr);
+    apply(&ns, &sealed.stdout);
+    assert_eq!(unsealed(&ns, "app").await["token"], value.as_bytes());
+
+    let missing = ns.run(&["fetch-cert", "--controller-name", "nope"]);
+    assert_eq!(missing.code, 4, "{missing:?}");
+    assert!(
+        missing.stderr.contains("Service kube-system/nope") && missing.stderr.contains("--controller-name"),
+        "{}",
+        missing.stderr
+    );
+    // reader may read Secrets but not Services: the message names what is missing.
+    let reader = ns.run_as("reader", &["fetch-cert"], b"");
+    assert_eq!(reader.code, 5, "{reader:?}");
+    assert!(
+        reader.stderr.contains("not allowed to get services"),
+        "{}",
+        reader.stderr
+    );
+    for out in [&fetched, &sealed, &missing, &reader] {
+        out.assert_no_leak([&value]);
+    }
+}

@@ -1,0 +1,100 @@
+//! `fetch-cert`, and the certificate `seal` uses when none is given: fetched through the API
+//! server, cached per context, the cache used (with its age said) when the fetch fails.
+
+use std::path::PathBuf;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::Outcome;
+use crate::cli::{ControllerArgs, FetchCertArgs};
+use crate::context::Context;
+use crate::core::seal::{self, SealingCert};
+use crate::error::{Error, Result};
+use crate::kube::sealed::Controller;
+use crate::{kube, render};
+
+pub async fn run(ctx: &Context, args: &FetchCertArgs) -> Result<Outcome> {
+    let conn = ctx.connect().await?;
+    let pem = fetch_and_cache(&conn, &args.controller).await?;
+    let cert = seal::parse_cert("the controller's certificate", &pem).map_err(|e| Error::Usage(e.to_string()))?;
+    warn_expiry("the controller's certificate", &cert);
+    render::write_stdout(&String::from_utf8_lossy(&pem))?;
+    Ok(Outcome::Clean)
+}
+
+async fn fetch_and_cache(conn: &kube::Connection, args: &ControllerArgs) -> Result<Vec<u8>> {
+    let controller = Controller {
+        namespace: args.controller_namespace.clone(),
+        name: args.controller_name.clone(),
+    };
+    let pem = kube::sealed::fetch_cert(conn, &controller).await?;
+    // A public certificate: caching it is safe, and lets seal work when the controller is down.
+    if let Some(path) = cache_path(&conn.context, args) {
+        let _ = std::fs::create_dir_all(path.parent().unwrap_or(&path)).and_then(|_| std::fs::write(&path, &pem));
+    }
+    Ok(pem)
+}
+
+fn cache_path(context: &str, args: &ControllerArgs) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let safe = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+    };
+    Some(base.join("kubectl-secrets").join(format!(
+        "{}_{}_{}.pem",
+        safe(context),
+        safe(&args.controller_namespace),
+        safe(&args.controller_name)
+    )))
+}
+
+pub fn warn_expiry(source: &str, cert: &SealingCert) {
+    let now = Timestamp::now();
+    if cert.not_after < now {
+        render::warning(&format!(
+            "{source} expired at {}: fetch the controller's current one",
+            cert.not_after
+        ));
+    } else if cert.not_after < now + SignedDuration::from_hours(30 * 24) {
+        render::warning(&format!("{source} expires at {}", cert.not_after));
+    }
+}
+
+/// For seal without --cert: fetch; if that fails, the cached copy with its age, else the error.
+pub async fn certificate_for_seal(ctx: &Context, args: &ControllerArgs) -> Result<(Vec<u8>, String)> {
+    let conn = ctx.connect().await?;
+    match fetch_and_cache(&conn, args).await {
+        Ok(pem) => Ok((
+            pem,
+            format!(
+                "the certificate of {}/{}",
+                args.controller_namespace, args.controller_name
+            ),
+        )),
+        Err(error) => {
+            let cached = cache_path(&conn.context, args)
+                .and_then(|p| Some((std::fs::read(&p).ok()?, std::fs::metadata(&p).ok()?.modified().ok()?)));
+            match cached {
+                Some((pem, modified)) => {
+                    let age = modified
+                        .elapsed()
+                        .map(|d| humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string())
+                        .unwrap_or_default();
+                    render::warning(&format!("{error}; using the cached certificate, fetched {age} ago"));
+                    Ok((pem, "the cached certificate".into()))
+                }
+                None => Err(error),
+            }
+        }
+    }
+}
