@@ -31,13 +31,16 @@ echo "Left: what a restart cannot fix (a literal env value shadowing a key, a ke
 run kubectl secrets verify -A
 run kubectl secrets verify chat-secrets -n chatbox -o wide
 echo
-echo "Seed 001's GitOps flow: seal a Secret for the real Sealed Secrets controller and apply it:"
+echo "Seed 001's GitOps flow: the controller's certificate through the API server (kubeseal --fetch-cert),"
+echo "then a Secret sealed for the real Sealed Secrets controller and applied:"
 seal_dir=$(mktemp -d)
 trap 'rm -rf "$seal_dir"' EXIT
 openssl rand -base64 32 | tr -d '\n' >"$seal_dir/postgres-db-uri"
-cert_url="$(cat "$(dirname "$kubeconfig")/sealed-secrets-url")/v1/cert.pem"
-step "kubectl secrets seal sealed-backend-secrets -n aura-production --from-file postgres-db-uri=./postgres-db-uri --cert $cert_url > sealed.yaml"
-kubectl secrets seal sealed-backend-secrets -n aura-production --from-file "postgres-db-uri=$seal_dir/postgres-db-uri" --cert "$cert_url" >"$seal_dir/sealed.yaml"
+step "kubectl secrets fetch-cert > sealed-secrets-public-key.pem"
+kubectl secrets fetch-cert >"$seal_dir/sealed-secrets-public-key.pem"
+head -n 2 "$seal_dir/sealed-secrets-public-key.pem"
+step "kubectl secrets seal sealed-backend-secrets -n aura-production --from-file postgres-db-uri=./postgres-db-uri > sealed.yaml"
+kubectl secrets seal sealed-backend-secrets -n aura-production --from-file "postgres-db-uri=$seal_dir/postgres-db-uri" >"$seal_dir/sealed.yaml"
 cat "$seal_dir/sealed.yaml"
 run kubectl apply -f "$seal_dir/sealed.yaml"
 for _ in $(seq 40); do kubectl get secret sealed-backend-secrets -n aura-production >/dev/null 2>&1 && break; sleep 0.25; done
