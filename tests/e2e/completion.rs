@@ -8,7 +8,8 @@ use crate::support::{canary, cluster, kubectl_path, TestNamespace};
 /// `kubectl __complete secrets WORDS...` with the plugin and its helper on PATH.
 fn kubectl_complete(words: &[&str]) -> (Vec<String>, String) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
+    // A link, not a copy: a file just written can be "busy" when a parallel test forks.
+    std::os::unix::fs::symlink(
         env!("CARGO_BIN_EXE_kubectl-secrets"),
         dir.path().join("kubectl-secrets"),
     )

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{canary, deployment, TestNamespace};
+use crate::support::{canary, TestNamespace};
 
 /// The rules of docs/rbac.yaml's ClusterRoles, read from the file itself.
 fn documented_rules() -> serde_json::Value {
@@ -20,14 +20,7 @@ fn documented_rules() -> serde_json::Value {
 async fn the_documented_role_is_enough_for_every_command() {
     let ns = TestNamespace::new("rbac").await;
     let value = canary("rbac");
-    ns.secret("app", &[("TOKEN", &value)]).await;
-    ns.create_deployment(deployment(
-        "api",
-        1,
-        json!({"containers": [{"name": "c", "image": "i", "envFrom": [{"secretRef": {"name": "app"}}]}]}),
-    ))
-    .await;
-    ns.wait_ready("deployment", "api").await;
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
     ns.grant("limited", documented_rules());
 
     let as_limited = |args: &[&str]| ns.run_as("limited", args, b"");

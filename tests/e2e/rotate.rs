@@ -128,14 +128,7 @@ async fn seed_000_jwt_rotation_restarts_both_deployments_and_verifies_exactly() 
 async fn dry_run_and_missing_yes_change_nothing() {
     let ns = TestNamespace::new("rotate-dry").await;
     let value = canary("dry");
-    ns.secret("app", &[("TOKEN", &value)]).await;
-    ns.create_deployment(deployment(
-        "api",
-        1,
-        json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("app")}]}),
-    ))
-    .await;
-    ns.wait_ready("deployment", "api").await;
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
     let pods = ns.pod_names("api-").await;
 
     let dry = ns.run(&["rotate", "app", "--key", "TOKEN", "--dry-run"]);
@@ -369,14 +362,7 @@ async fn crash_looping_rollout_is_rolled_back_to_the_previous_data() {
 async fn forbidden_restart_fails_before_any_write() {
     let ns = TestNamespace::new("rotate-rbac").await;
     let value = canary("rbac");
-    ns.secret("app", &[("TOKEN", &value)]).await;
-    ns.create_deployment(deployment(
-        "api",
-        1,
-        json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("app")}]}),
-    ))
-    .await;
-    ns.wait_ready("deployment", "api").await;
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
 
     // patcher may write Secrets but not Deployments.
     let run = ns.run_as("patcher", &["rotate", "app", "--key", "TOKEN", "--yes"], b"");

@@ -257,6 +257,15 @@ impl TestNamespace {
             .expect("create secret");
     }
 
+    /// The most common scenario: Secret `secret` {key: value} read through envFrom by a ready
+    /// one-replica Deployment `deployment`.
+    pub async fn secret_with_consumer(&self, secret: &str, key: &str, value: &str, deployment_name: &str) {
+        self.secret(secret, &[(key, value)]).await;
+        let spec = json!({"containers": [{"name": "c", "image": "i", "envFrom": [{"secretRef": {"name": secret}}]}]});
+        self.create_deployment(deployment(deployment_name, 1, spec)).await;
+        self.wait_ready("deployment", deployment_name).await;
+    }
+
     /// Change keys the way `kubectl patch secret` does (a different field manager).
     pub async fn patch_secret(&self, name: &str, data: &[(&str, &str)]) {
         use base64::Engine as _;

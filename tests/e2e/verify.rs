@@ -283,14 +283,7 @@ async fn selector_secret_filter_and_all_namespaces() {
 async fn a_user_without_cluster_wide_list_gets_a_clear_error() {
     let ns = TestNamespace::new("verify-rbac").await;
     let value = canary("rbac");
-    ns.secret("app", &[("TOKEN", &value)]).await;
-    ns.create_deployment(deployment(
-        "api",
-        1,
-        json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("app")}]}),
-    ))
-    .await;
-    ns.wait_ready("deployment", "api").await;
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
     ns.grant(
         "limited",
         json!([
