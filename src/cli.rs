@@ -168,6 +168,12 @@ Examples:
   kubectl secrets seal backend-secrets -n aura-production --from-file postgres-db-uri=./uri.txt \\
       --cert http://sealed-secrets.example/v1/cert.pem
 
+  # Move a Secret that lives only in the cluster to GitOps
+  kubectl secrets seal backend-secrets -n aura-production --from-secret > sealed/backend-secrets.yaml
+
+  # One value for a hand-written SealedSecret (like kubeseal --raw)
+  kubectl secrets seal api-keys -n intelliprompt --raw --from-file openai=./openai.key
+
   # Add or replace one key in an existing SealedSecret file, keeping the others and the file's format
   kubectl secrets seal api-keys -n intelliprompt --from-file openai=./openai.key --merge-into sealed/api-keys.yaml --cert cert.pem
 
@@ -289,6 +295,14 @@ pub struct SealArgs {
     /// A Secret manifest to seal (YAML or JSON; - for stdin)
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub filename: Option<String>,
+
+    /// Seal the Secret NAME as it is in the cluster (moving it to GitOps)
+    #[arg(long, requires = "name", conflicts_with_all = ["filename", "from_literal", "from_file", "from_env_file"])]
+    pub from_secret: bool,
+
+    /// Print only the sealed value of the single key given (like kubeseal --raw); strict scope needs NAME and -n
+    #[arg(long, conflicts_with_all = ["merge_into", "filename", "from_secret"])]
+    pub raw: bool,
 
     /// KEY=VALUE (visible in the process list: prefer --from-file for real secrets); repeatable
     #[arg(long, value_name = "KEY=VALUE")]

@@ -28,10 +28,17 @@ struct Input {
 }
 
 pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
-    let input = match &args.filename {
-        Some(file) => from_manifest(file)?,
-        None => from_flags(args)?,
+    let input = match (&args.filename, args.from_secret) {
+        (Some(file), _) => from_manifest(file)?,
+        (None, true) => from_cluster(ctx, args).await?,
+        (None, false) => from_flags(args)?,
     };
+    if args.raw && input.data.len() != 1 {
+        return Err(Error::Usage(format!(
+            "--raw seals exactly one value; {} given",
+            input.data.len()
+        )));
+    }
     let namespace = match ctx.global.namespace.clone().or(input.namespace.clone()) {
         Some(ns) => ns,
         // The context's namespace, read from the kubeconfig without contacting the cluster.
@@ -76,6 +83,15 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     };
     let doc = seal::sealed_secret(&to_seal, scope, &cert, &mut rsa::rand_core::OsRng)
         .map_err(|e| Error::Usage(e.to_string()))?;
+    if args.raw {
+        let value = doc["spec"]["encryptedData"]
+            .as_object()
+            .and_then(|m| m.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        render::write_stdout(&format!("{value}\n"))?;
+        return Ok(Outcome::Clean);
+    }
     match &args.merge_into {
         Some(path) => merge_into(path, &doc, &namespace, &input.name, scope),
         None => {
@@ -132,6 +148,35 @@ fn from_manifest(file: &str) -> Result<Input> {
         labels: secret.metadata.labels.unwrap_or_default(),
         annotations: secret.metadata.annotations.unwrap_or_default(),
         data,
+    })
+}
+
+async fn from_cluster(ctx: &Context, args: &SealArgs) -> Result<Input> {
+    let name = args.name.clone().unwrap_or_default();
+    let conn = ctx.connect().await?;
+    let namespace = ctx.namespace(&conn);
+    let secret = crate::kube::secrets::get_object(&conn, &namespace, &name).await?;
+    // The cluster's own bookkeeping does not belong in Git.
+    let annotations = secret
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with(crate::core::annotations::PREFIX) && !k.starts_with("kubectl.kubernetes.io/"))
+        .collect();
+    Ok(Input {
+        name,
+        namespace: Some(namespace),
+        type_: secret.type_.unwrap_or_else(|| "Opaque".into()),
+        immutable: secret.immutable,
+        labels: secret.metadata.labels.unwrap_or_default(),
+        annotations,
+        data: secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, SecretValue::new(v.0)))
+            .collect(),
     })
 }
 

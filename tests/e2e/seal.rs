@@ -351,3 +351,50 @@ async fn fetch_cert_goes_through_the_api_server_and_seal_uses_it() {
         out.assert_no_leak([&value]);
     }
 }
+
+#[tokio::test]
+async fn from_secret_moves_a_cluster_secret_to_gitops_and_raw_seals_one_value() {
+    let ns = TestNamespace::new("seal-move").await;
+    let (value, raw_value) = (canary("moved"), canary("raw"));
+    ns.secret("legacy", &[("TOKEN", &value)]).await;
+    let sealed = ns.run(&["seal", "legacy", "--from-secret"]);
+    assert_eq!(sealed.code, 0, "{}", sealed.stderr);
+    sealed.assert_no_leak([&value]);
+    // The controller will not take over a Secret it does not own: as in a real migration, the
+    // plain Secret goes and the SealedSecret brings it back.
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(ns.client.clone(), &ns.name);
+    api.delete("legacy", &Default::default()).await.unwrap();
+    while ns.get_secret("legacy").await.is_some() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    apply(&ns, &sealed.stdout);
+    assert_eq!(unsealed(&ns, "legacy").await["TOKEN"], value.as_bytes());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("openai"), &raw_value).unwrap();
+    let raw = ns.run(&[
+        "seal",
+        "api-keys",
+        "--raw",
+        "--from-file",
+        &format!("openai={}", dir.path().join("openai").display()),
+    ]);
+    assert_eq!(raw.code, 0, "{}", raw.stderr);
+    let ciphertext = raw.stdout.trim();
+    assert!(
+        !ciphertext.contains(' ') && ciphertext.len() > 300,
+        "one base64 value: {ciphertext}"
+    );
+    let manifest = serde_json::json!({
+        "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+        "metadata": {"name": "api-keys", "namespace": ns.name},
+        "spec": {"encryptedData": {"openai": ciphertext}, "template": {"metadata": {"name": "api-keys", "namespace": ns.name}}}
+    });
+    apply(&ns, &manifest.to_string());
+    assert_eq!(unsealed(&ns, "api-keys").await["openai"], raw_value.as_bytes());
+    raw.assert_no_leak([&raw_value]);
+
+    let two = ns.run(&["seal", "x", "--raw", "--from-literal", "a=1", "--from-literal", "b=2"]);
+    assert_eq!(two.code, 2);
+    assert!(two.stderr.contains("exactly one value"), "{}", two.stderr);
+}
