@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::env::{self, Consumption, EnvNamePolicy, SpecProblem, Via};
 use super::model::{
-    ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SecretInfo, Workload, WorkloadId, WorkloadKind,
+    ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload, WorkloadId,
+    WorkloadKind,
 };
 use super::rollout::RestartTarget;
 
@@ -19,6 +20,8 @@ pub struct Snapshot {
     pub workloads: Vec<Workload>,
     pub replica_sets: Vec<ReplicaSetInfo>,
     pub pods: Vec<PodInfo>,
+    /// Empty where the SealedSecret API is not installed.
+    pub sealed_secrets: Vec<SealedSecretInfo>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -119,6 +122,8 @@ pub struct VerifyReport {
     /// Secrets no workload in scope refers to (information, not a failure). Empty when a
     /// selector or a Secret name narrows the scope.
     pub unused_secrets: Vec<SecretRef>,
+    /// SealedSecrets the controller could not unseal: their Secret is missing or old.
+    pub unsealing_failed: Vec<SealedSecretInfo>,
     pub summary: Summary,
 }
 
@@ -128,6 +133,7 @@ impl VerifyReport {
         self.workloads
             .iter()
             .any(|w| matches!(w.status, Status::Stale | Status::Missing))
+            || !self.unsealing_failed.is_empty()
     }
 }
 
@@ -205,9 +211,17 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         Vec::new()
     };
     let summary = summarize(&reports, unused_secrets.len());
+    let unsealing_failed = snapshot
+        .sealed_secrets
+        .iter()
+        .filter(|s| s.synced == Some(false))
+        .filter(|s| options.secret.is_none_or(|name| name == s.name))
+        .cloned()
+        .collect();
     VerifyReport {
         workloads: reports,
         unused_secrets,
+        unsealing_failed,
         summary,
     }
 }
@@ -624,6 +638,7 @@ mod tests {
                 pod("api-abc-2", Some(("ReplicaSet", "api-abc")), env_from_spec("app"), 150),
                 pod("debug", None, env_from_spec("app"), 150),
             ],
+            ..Default::default()
         };
         let report = assess(&snapshot, &options());
         let api = report.workloads.iter().find(|w| w.name == "api").unwrap();
@@ -668,6 +683,7 @@ mod tests {
                 pod("api-abc-1", Some(("ReplicaSet", "api-abc")), env_from_spec("app"), 50),
                 pod("debug", None, env_from_spec("app"), 50),
             ],
+            ..Default::default()
         };
         let report = assess(&snapshot, &options());
         let plan = fix_plan(&report, &snapshot);

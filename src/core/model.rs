@@ -486,3 +486,33 @@ fn container_state(state: Option<&corev1::ContainerState>) -> ContainerState {
         ContainerState::NotStarted
     }
 }
+
+/// A SealedSecret and whether the controller managed to unseal it (its Synced condition).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretInfo {
+    pub namespace: String,
+    pub name: String,
+    /// None: the controller has not reported yet.
+    pub synced: Option<bool>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+impl SealedSecretInfo {
+    pub fn from_object(meta: &ObjectMeta, status: &serde_json::Value) -> Self {
+        let (namespace, name) = name_and_namespace(meta);
+        let condition = status["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Synced"));
+        SealedSecretInfo {
+            namespace,
+            name,
+            synced: condition.and_then(|c| c["status"].as_str()).map(|s| s == "True"),
+            message: condition
+                .and_then(|c| c["message"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+}

@@ -3,11 +3,11 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::ListParams;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
 use super::{list_mapped, Action, Connection, Scope};
 use crate::core::drift::Snapshot;
-use crate::core::model::{PodInfo, ReplicaSetInfo, SecretInfo, Workload};
+use crate::core::model::{PodInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload};
 use crate::core::plan::SecretState;
 use crate::error::Result;
 
@@ -22,8 +22,13 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
         conn,
         |s| SecretInfo::from(&s),
     );
-    let (secrets, mut snapshot) = tokio::try_join!(secrets, read_workloads(conn, scope, selector))?;
+    let (secrets, sealed_secrets, mut snapshot) = tokio::try_join!(
+        secrets,
+        sealed_secrets(conn, scope),
+        read_workloads(conn, scope, selector)
+    )?;
     snapshot.secrets = secrets;
+    snapshot.sealed_secrets = sealed_secrets;
     Ok(snapshot)
 }
 
@@ -40,6 +45,28 @@ pub async fn read_with_values(conn: &Connection, scope: &Scope) -> Result<(Snaps
     let (infos, states) = pairs.into_iter().unzip();
     snapshot.secrets = infos;
     Ok((snapshot, states))
+}
+
+/// SealedSecrets and their unseal status; none where the CRD is not installed (404) or the user
+/// may not list them (403: verify still answers for the rest).
+async fn sealed_secrets(conn: &Connection, scope: &Scope) -> Result<Vec<SealedSecretInfo>> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("bitnami.com", "v1alpha1", "SealedSecret"),
+        "sealedsecrets",
+    );
+    let api: Api<DynamicObject> = match scope {
+        Scope::Namespace(ns) => Api::namespaced_with(conn.client.clone(), ns, &resource),
+        Scope::AllNamespaces => Api::all_with(conn.client.clone(), &resource),
+    };
+    match api.list(&ListParams::default().limit(500)).await {
+        Ok(list) => Ok(list
+            .items
+            .iter()
+            .map(|o| SealedSecretInfo::from_object(&o.metadata, &o.data["status"]))
+            .collect()),
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 403 => Ok(Vec::new()),
+        Err(e) => Err(super::api_error(e, &Action::new("list", "sealedsecrets", scope), conn)),
+    }
 }
 
 /// Deployments, StatefulSets, DaemonSets, ReplicaSets and Pods (no Secrets).
@@ -93,5 +120,6 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         workloads,
         replica_sets,
         pods,
+        sealed_secrets: Vec::new(),
     })
 }

@@ -88,6 +88,17 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
         s.missing,
         s.shadowed
     ));
+    for sealed in &report.unsealing_failed {
+        let name = if show_namespace {
+            format!("{}/{}", sealed.namespace, sealed.name)
+        } else {
+            sealed.name.clone()
+        };
+        text.push_str(&format!(
+            "SealedSecret {name} was not unsealed by the controller: {}\n",
+            sealed.message
+        ));
+    }
     if !report.unused_secrets.is_empty() {
         let names: Vec<String> = report
             .unused_secrets

@@ -127,7 +127,21 @@ async fn the_controller_unseals_exactly_the_original_bytes_in_every_scope() {
         ns.get_secret("stolen").await.is_none(),
         "a strict SealedSecret must not unseal under another name"
     );
-    for out in [&nw, &cw] {
+    // verify reports what the controller could not unseal.
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(verify.code, 1, "{verify:?}");
+    let failed = &verify.json()["unsealingFailed"];
+    assert_eq!(failed[0]["name"], "stolen", "{failed}");
+    assert_eq!(failed[0]["synced"], false);
+    let table = ns.run(&["verify"]);
+    assert!(
+        table
+            .stdout
+            .contains("SealedSecret stolen was not unsealed by the controller"),
+        "{}",
+        table.stdout
+    );
+    for out in [&nw, &cw, &verify, &table] {
         out.assert_no_leak([&text]);
     }
 }
