@@ -65,7 +65,23 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
             false,
         )
     };
-    let result = diff::diff(&cluster, &other, environments, &fingerprints);
+    let mut result = diff::diff(&cluster, &other, environments, &fingerprints);
+    if args.against.is_some() && other.description.contains("(SealedSecret") {
+        let owner = cluster_object
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true));
+        let owner = owner.map(|o| crate::core::model::OwnerRef {
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+        });
+        let status = kube::sealed::status(&conn, &namespace, &name).await?;
+        result
+            .metadata
+            .extend(diff::sealed_rows(&name, owner.as_ref(), status.as_ref()));
+    }
     render::diff::report(&result, ctx.output())?;
     if args.show_secret {
         render::diff::changed_values(&result, &cluster, &other)?;

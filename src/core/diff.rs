@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::annotations;
 use super::manifest::SecretSide;
+use super::model::{OwnerRef, SealedSecretInfo};
 use super::secret_value::{Fingerprinter, SecretValue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -163,6 +164,35 @@ fn metadata(cluster: &SecretSide, other: &SecretSide) -> Vec<MetaDiff> {
     found
 }
 
+/// For a SealedSecret file: is the cluster's Secret unsealed from a SealedSecret of that name,
+/// and did the controller manage it? (What can be checked without the private key.)
+pub fn sealed_rows(name: &str, owner: Option<&OwnerRef>, status: Option<&SealedSecretInfo>) -> Vec<MetaDiff> {
+    let mut rows = Vec::new();
+    let expected = format!("SealedSecret/{name}");
+    let actual = owner.map(|o| format!("{}/{}", o.kind, o.name));
+    if actual.as_deref() != Some(expected.as_str()) {
+        rows.push(MetaDiff {
+            field: "owner".into(),
+            cluster: actual,
+            other: Some(expected),
+        });
+    }
+    let unsealed = match status {
+        None => Some("no SealedSecret in the cluster".to_string()),
+        Some(s) if s.synced == Some(true) => None,
+        Some(s) if s.synced == Some(false) => Some(format!("not unsealed: {}", s.message)),
+        Some(_) => Some("not reported by the controller yet".to_string()),
+    };
+    if let Some(state) = unsealed {
+        rows.push(MetaDiff {
+            field: "unsealed by the controller".into(),
+            cluster: Some(state),
+            other: Some("yes".into()),
+        });
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +252,31 @@ mod tests {
         a.annotations.insert("owner".into(), "sre".into());
         let fields: Vec<String> = diff(&a, &b, false, &fp).metadata.into_iter().map(|m| m.field).collect();
         assert_eq!(fields, ["type", "label team", "annotation owner"]);
+    }
+
+    #[test]
+    fn sealed_rows_say_what_can_be_checked_without_the_key() {
+        let owner = OwnerRef {
+            kind: "SealedSecret".into(),
+            name: "app".into(),
+        };
+        let synced = |ok| SealedSecretInfo {
+            namespace: "ns".into(),
+            name: "app".into(),
+            synced: Some(ok),
+            message: "no key could decrypt".into(),
+        };
+        assert!(sealed_rows("app", Some(&owner), Some(&synced(true))).is_empty());
+        let failing = sealed_rows("app", Some(&owner), Some(&synced(false)));
+        assert_eq!(
+            failing[0].cluster.as_deref(),
+            Some("not unsealed: no key could decrypt")
+        );
+        let unowned = sealed_rows("app", None, None);
+        assert_eq!(
+            unowned.iter().map(|r| r.field.as_str()).collect::<Vec<_>>(),
+            ["owner", "unsealed by the controller"]
+        );
     }
 
     #[test]

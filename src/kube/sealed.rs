@@ -60,3 +60,29 @@ pub async fn fetch_cert(conn: &Connection, controller: &Controller) -> Result<Ve
         Err(e) => Err(api_error(e, &Action::new("get", "services/proxy", &scope), conn)),
     }
 }
+
+/// The SealedSecret of that name and its unseal status, if the API and the object exist.
+pub async fn status(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<crate::core::model::SealedSecretInfo>> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("bitnami.com", "v1alpha1", "SealedSecret"),
+        "sealedsecrets",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(conn.client.clone(), namespace, &resource);
+    match api.get(name).await {
+        Ok(o) => Ok(Some(crate::core::model::SealedSecretInfo::from_object(
+            &o.metadata,
+            &o.data["status"],
+        ))),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(e) => Err(api_error(
+            e,
+            &Action::new("get", "sealedsecrets", &Scope::Namespace(namespace.into())),
+            conn,
+        )),
+    }
+}

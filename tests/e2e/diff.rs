@@ -134,6 +134,18 @@ async fn against_a_sealed_secret_file_compares_key_sets() {
     };
     assert!(row("openai").contains("sealed"), "{}", run.stdout);
     assert!(row("anthropic").contains("removed"), "{}", run.stdout);
+    // Without the private key: is the cluster's Secret the one this SealedSecret makes?
+    assert!(
+        run.stdout.contains("owner: (none) → SealedSecret/api-keys"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("unsealed by the controller: no SealedSecret in the cluster → yes"),
+        "{}",
+        run.stdout
+    );
     run.assert_no_leak([&value]);
 }
 
