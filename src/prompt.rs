@@ -114,3 +114,12 @@ pub fn interrupted_rotation(description: &str) -> Result<InterruptedChoice> {
         _ => InterruptedChoice::Leave,
     })
 }
+
+/// A line of text (empty allowed when `allow_empty`).
+pub fn text(question: &str, allow_empty: bool) -> Result<String> {
+    Input::<String>::new()
+        .with_prompt(question)
+        .allow_empty(allow_empty)
+        .interact_text()
+        .map_err(prompt_error)
+}

@@ -31,6 +31,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     let input = match (&args.filename, args.from_secret) {
         (Some(file), _) => from_manifest(file)?,
         (None, true) => from_cluster(ctx, args).await?,
+        (None, false) if args.name.is_none() && crate::prompt::interactive() => from_prompts()?,
         (None, false) => from_flags(args)?,
     };
     if args.raw && input.data.len() != 1 {
@@ -147,6 +148,40 @@ fn from_manifest(file: &str) -> Result<Input> {
         immutable: secret.immutable,
         labels: secret.metadata.labels.unwrap_or_default(),
         annotations: secret.metadata.annotations.unwrap_or_default(),
+        data,
+    })
+}
+
+/// Build the Secret by answering questions: a name, then keys with generated, typed or file values.
+fn from_prompts() -> Result<Input> {
+    use crate::core::generate::Generator;
+    use crate::prompt::{self, ValueSource};
+    let name = prompt::text("Name of the Secret to seal", false)?;
+    let mut data = BTreeMap::new();
+    loop {
+        let key = prompt::text("Key (empty to finish)", true)?;
+        if key.is_empty() {
+            break;
+        }
+        let value = match prompt::choose_source(&key, Generator::Base64(32))? {
+            ValueSource::Generate(generator) => generator.generate(&mut rand::rng()),
+            ValueSource::Typed => prompt::hidden_value(&key)?,
+            ValueSource::File(path) => SecretValue::new(
+                std::fs::read(&path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?,
+            ),
+        };
+        data.insert(key, value);
+    }
+    if data.is_empty() {
+        return Err(Error::Usage(format!("nothing to seal in {name}: no key given")));
+    }
+    Ok(Input {
+        name,
+        namespace: None,
+        type_: "Opaque".into(),
+        immutable: None,
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
         data,
     })
 }

@@ -192,3 +192,32 @@ async fn colours_on_a_terminal_and_none_with_no_color() {
     assert!(plain.contains("missing"));
     assert_not_on_screen(&coloured, &[&value]);
 }
+
+#[tokio::test]
+async fn interactive_seal_never_echoes_the_typed_value() {
+    let ns = TestNamespace::new("seal-tty").await;
+    let typed = canary("typed-seal");
+    let mut term = Terminal::start(&ns, &["seal"]);
+    term.expect("Name of the Secret to seal");
+    term.send("app\r");
+    term.expect("Key (empty to finish)");
+    term.send("TOKEN\r");
+    term.expect("New value of TOKEN");
+    term.send("\x1b[B"); // down: "type it"
+    term.send("\r");
+    term.expect("Type the new value of TOKEN (hidden)");
+    term.type_hidden(&typed);
+    term.expect("Repeat it");
+    term.type_hidden(&typed);
+    term.expect("Key (empty to finish)");
+    term.send("\r");
+    term.expect("kind: SealedSecret");
+    let (code, screen) = term.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains(&format!("only {}/app can unseal this", ns.name)),
+        "{screen}"
+    );
+    assert!(screen.contains("TOKEN:"), "{screen}");
+    assert_not_on_screen(&screen, &[&typed]);
+}
