@@ -412,3 +412,37 @@ async fn from_secret_moves_a_cluster_secret_to_gitops_and_raw_seals_one_value() 
     assert_eq!(two.code, 2);
     assert!(two.stderr.contains("exactly one value"), "{}", two.stderr);
 }
+
+#[tokio::test]
+async fn an_expired_certificate_is_said_before_sealing() {
+    let ns = TestNamespace::new("seal-expired").await;
+    // A certificate that expired in 2020 (openssl ca can set the dates; req -x509 cannot here).
+    let dir = tempfile::tempdir().unwrap();
+    let sh = format!(
+        "cd {} && openssl req -newkey rsa:2048 -nodes -keyout key.pem -subj /CN=old-controller -out req.csr 2>/dev/null \
+         && touch index.txt && echo 01 > serial \
+         && printf '[ca]\\ndefault_ca=x\\n[x]\\ndatabase=index.txt\\nserial=serial\\nnew_certs_dir=.\\ndefault_md=sha256\\npolicy=p\\n[p]\\ncommonName=supplied\\n' > ca.cnf \
+         && openssl ca -batch -notext -config ca.cnf -selfsign -keyfile key.pem -in req.csr -out cert.pem \
+            -startdate 20200101000000Z -enddate 20200102000000Z 2>/dev/null",
+        dir.path().display()
+    );
+    assert!(std::process::Command::new("sh")
+        .args(["-c", &sh])
+        .status()
+        .unwrap()
+        .success());
+    let value = canary("expired");
+    let cert = dir.path().join("cert.pem");
+    let run = ns.run(&[
+        "seal",
+        "app",
+        "--from-literal",
+        &format!("k={value}"),
+        "--cert",
+        cert.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "sealing still works, like kubeseal: {run:?}");
+    assert!(run.stderr.contains("expired at 2020-01-02"), "{}", run.stderr);
+    assert!(run.stdout.contains("kind: SealedSecret"));
+    run.assert_no_leak([&value]);
+}
