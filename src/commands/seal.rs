@@ -313,10 +313,10 @@ fn merge_into(path: &Path, doc: &Value, namespace: &str, name: &str, scope: Scop
         || (scope != Scope::ClusterWide && their_ns != namespace)
         || Scope::of_manifest(&existing) != scope
     {
+        let their_scope = Scope::of_manifest(&existing);
         return Err(Error::Usage(format!(
-            "{display} is {their_ns}/{their_name} with scope {:?}; the new values were sealed for {namespace}/{name} with scope {scope:?}: \
-             pass the same -n, name and --scope so the controller can unseal them together",
-            Scope::of_manifest(&existing)
+            "{display} is {their_ns}/{their_name} with scope {their_scope:?}; the new keys were sealed for {namespace}/{name} \
+             with scope {scope:?}: pass the same -n, name and --scope so the controller can unseal them together"
         )));
     }
     let new_keys = doc["spec"]["encryptedData"].as_object().cloned().unwrap_or_default();

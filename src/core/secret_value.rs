@@ -62,7 +62,8 @@ mod tests {
     #[test]
     fn debug_never_shows_the_bytes() {
         let value = SecretValue::new(b"hunter2-canary".to_vec());
-        let shown = format!("{value:?} {:?}", Some(&value));
+        let wrapped = Some(&value);
+        let shown = format!("{value:?} {wrapped:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted, 14 bytes>"));
     }
