@@ -369,6 +369,8 @@ pub async fn verify_secrets(conn: &Connection, namespace: &str, changed: &BTreeS
             .max()
             .unwrap_or(drift::Status::Ok);
     }
+    // Only what this change touched: other Secrets' problems are verify's to report.
+    report.unsealing_failed.retain(|s| changed.contains(&s.name));
     report.summary = drift::summarize(&report.workloads, 0);
     render::rotate::step(&format!(
         "Verifying the consumers of {}:",

@@ -4,8 +4,6 @@ use super::Outcome;
 use crate::cli::{AuditArgs, FailOn};
 use crate::context::Context;
 use crate::core::audit::{self, AuditOptions, Severity};
-use crate::core::drift::{self, Options};
-use crate::core::env::EnvNamePolicy;
 use crate::core::secret_value::Fingerprinter;
 use crate::error::Result;
 use crate::{kube, render};
@@ -17,14 +15,7 @@ pub async fn run(ctx: &Context, args: &AuditArgs) -> Result<Outcome> {
         kube::snapshot::read_with_values(&conn, &scope),
         kube::server_minor_version(&conn)
     )?;
-    let report = drift::assess(
-        &snapshot,
-        &Options {
-            policy: EnvNamePolicy::for_server_minor(minor),
-            secret: None,
-            report_unused: true,
-        },
-    );
+    let report = super::assess(&snapshot, minor, true);
     let options = AuditOptions {
         now: Timestamp::now(),
         max_age: args.max_age.and_then(|d| SignedDuration::try_from(d).ok()),

@@ -9,10 +9,7 @@ use crate::{prompt, render};
 pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
-    let (current, backups) = tokio::try_join!(
-        kube::secrets::get(&conn, &namespace, &args.secret),
-        kube::secrets::backups_of(&conn, &namespace, &args.secret)
-    )?;
+    let (current, backups) = kube::secrets::with_backups(&conn, &namespace, &args.secret).await?;
     render::history::entries(
         &namespace,
         &args.secret,

@@ -3,8 +3,6 @@ use jiff::{SignedDuration, Timestamp};
 use super::Outcome;
 use crate::cli::ListArgs;
 use crate::context::Context;
-use crate::core::drift::{self, Options};
-use crate::core::env::EnvNamePolicy;
 use crate::core::inventory::{self, ListOptions};
 use crate::error::Result;
 use crate::{kube, render};
@@ -16,14 +14,7 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
         kube::snapshot::read(&conn, &scope, None),
         kube::server_minor_version(&conn)
     )?;
-    let report = drift::assess(
-        &snapshot,
-        &Options {
-            policy: EnvNamePolicy::for_server_minor(minor),
-            secret: None,
-            report_unused: false,
-        },
-    );
+    let report = super::assess(&snapshot, minor, false);
     let options = ListOptions {
         now: Timestamp::now(),
         max_age: args.max_age.and_then(|d| SignedDuration::try_from(d).ok()),

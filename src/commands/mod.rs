@@ -22,3 +22,17 @@ pub enum Outcome {
     /// Drift or difference found (exit 1).
     Found,
 }
+
+/// verify's report over a snapshot, judged with the kubelet rules of the server's version.
+pub(crate) fn assess(
+    snapshot: &crate::core::drift::Snapshot,
+    server_minor: u32,
+    report_unused: bool,
+) -> crate::core::drift::VerifyReport {
+    let options = crate::core::drift::Options {
+        policy: crate::core::env::EnvNamePolicy::for_server_minor(server_minor),
+        secret: None,
+        report_unused,
+    };
+    crate::core::drift::assess(snapshot, &options)
+}

@@ -275,6 +275,15 @@ pub async fn delete(conn: &Connection, namespace: &str, name: &str) -> Result<()
     Ok(())
 }
 
+/// A Secret and its backups, read together (history, rollback).
+pub async fn with_backups(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+) -> Result<(SecretState, Vec<BackupRevision>)> {
+    tokio::try_join!(get(conn, namespace, name), backups_of(conn, namespace, name))
+}
+
 /// Keep the newest `keep` backups of `secret`, delete the rest.
 pub async fn prune_backups(conn: &Connection, namespace: &str, secret: &str, keep: usize) -> Result<Vec<String>> {
     let mut deleted = Vec::new();
