@@ -41,8 +41,9 @@ pub enum Error {
     Conflict { namespace: String, name: String },
 
     #[error(
-        "a rotation of {namespace}/{name} was interrupted ({id}, started {started}, {phase}): \
-         run `kubectl secrets rotate {name} -n {namespace} --resume` to finish it or `--abort` to restore the previous data"
+        "a rotation of {namespace}/{name} is under way or was interrupted ({id}, started {started}, {phase}): \
+         nothing was changed. If it is still running, wait for it; if it was interrupted, run \
+         `kubectl secrets rotate {name} -n {namespace} --resume` to finish it or `--abort` to restore the previous data"
     )]
     RotationInProgress {
         namespace: String,

@@ -574,3 +574,64 @@ async fn a_secret_owned_by_a_sealed_secret_is_refused_with_the_right_path() {
     assert!(backups(&ns.secret_names().await, "api-keys").is_empty());
     run.assert_no_leak([&value]);
 }
+
+#[tokio::test]
+async fn a_second_rotation_while_one_is_under_way_changes_nothing() {
+    let ns = TestNamespace::new("rotate-twice").await;
+    let value = canary("twice");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    slow_consumer(&ns, "app").await;
+    let first = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+        .args(["rotate", "app", "--key", "TOKEN", "--yes", "-n", &ns.name])
+        .env("KUBECONFIG", &crate::support::cluster().admin_kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ns
+        .secret_annotation("app", "kubectl-secrets.io/rotation-journal")
+        .await
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first rotation never wrote its journal"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let written_by_first = ns.secret_data("app").await["TOKEN"].clone();
+    let second = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
+    assert_eq!(second.code, 2, "{second:?}");
+    assert!(
+        second.stderr.contains("is under way or was interrupted") && second.stderr.contains("nothing was changed"),
+        "{}",
+        second.stderr
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        ns.secret_data("app").await["TOKEN"],
+        written_by_first,
+        "no lost update: the first rotation's value stands"
+    );
+    assert_eq!(
+        ns.secret_annotation("app", "kubectl-secrets.io/revision")
+            .await
+            .as_deref(),
+        Some("1")
+    );
+    let rotated = String::from_utf8(written_by_first).unwrap();
+    second.assert_no_leak([&value, &rotated]);
+    let first_out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&first.stdout),
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(!first_out.contains(&value) && !first_out.contains(&rotated));
+}

@@ -346,3 +346,33 @@ async fn fix_restarts_what_is_stale_and_verifies_again() {
         run.assert_no_leak([&old, &new]);
     }
 }
+
+#[tokio::test]
+async fn trace_logging_prints_nothing_secret() {
+    let ns = TestNamespace::new("verify-trace").await;
+    let value = canary("trace");
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+        .args(["verify", "-n", &ns.name, "-o", "json"])
+        .env("KUBECONFIG", &cluster().admin_kubeconfig)
+        .env("RUST_LOG", "trace")
+        .env("RUST_BACKTRACE", "full")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &value);
+    assert!(
+        !everything.contains(&value) && !everything.contains(&encoded),
+        "a value reached the output with RUST_LOG=trace"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "no log output at all: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
