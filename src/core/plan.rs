@@ -150,6 +150,8 @@ pub enum PlanError {
     Unchanged { key: String },
     #[error("{0}")]
     Managed(String),
+    #[error("secret {secret} would hold {bytes} bytes, over Kubernetes' 1 MiB limit for a Secret (the largest key: {key}): store large files elsewhere")]
+    TooLarge { secret: String, bytes: usize, key: String },
     #[error("the data of revision {revision} is the same as the current data: nothing to roll back")]
     SameAsBackup { revision: u64 },
     #[error("{key}{suffix} would overwrite the existing key {key}{suffix}: choose another with --previous-suffix")]
@@ -243,6 +245,7 @@ pub fn plan(
         let mut found = propagate_within(target, &mut after, &touched);
         keys.append(&mut found);
     }
+    check_size(target, &after)?;
     changes.push(SecretChange {
         before: target.clone(),
         after,
@@ -273,6 +276,26 @@ pub fn plan(
         });
     }
     Ok(changes)
+}
+
+/// Kubernetes refuses Secrets over 1 MiB: say so before anything is written.
+const MAX_SECRET_BYTES: usize = 1024 * 1024;
+
+fn check_size(secret: &SecretState, data: &BTreeMap<String, SecretValue>) -> Result<(), PlanError> {
+    let bytes: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes <= MAX_SECRET_BYTES {
+        return Ok(());
+    }
+    let key = data
+        .iter()
+        .max_by_key(|(_, v)| v.len())
+        .map(|(k, _)| k.clone())
+        .unwrap_or_default();
+    Err(PlanError::TooLarge {
+        secret: format!("{}/{}", secret.namespace, secret.name),
+        bytes,
+        key,
+    })
 }
 
 /// Plan putting `backup`'s data back into `current` (rollback): every key that differs.
@@ -499,6 +522,17 @@ mod tests {
             restore_plan(&backup, &backup).unwrap_err(),
             PlanError::SameAsBackup { revision: 2 }
         );
+    }
+
+    #[test]
+    fn secrets_over_one_mebibyte_are_refused_before_writing() {
+        let target = state("big", &[("small", "x")]);
+        let huge = SecretValue::new(vec![b'a'; 1024 * 1024 + 1]);
+        let req = RotationRequest {
+            new_values: [("small".to_string(), (huge, "file".to_string()))].into(),
+            keep_previous_suffix: None,
+        };
+        assert!(matches!(plan(&target, &req, &[]).unwrap_err(), PlanError::TooLarge { key, .. } if key == "small"));
     }
 
     #[test]
