@@ -79,7 +79,25 @@ pub struct Finding {
     pub container: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
+    /// When the running container started (checks of running containers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
     pub detail: String,
+}
+
+/// After a rotation: can the previous value still be in use? Only exact evidence (pods started
+/// for the current revision) counts; then the old value can be revoked at its provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Revocation {
+    pub namespace: String,
+    pub secret: String,
+    pub revision: u64,
+    pub safe: bool,
+    /// Since when no running container can hold an older revision (safe only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +142,8 @@ pub struct VerifyReport {
     pub unused_secrets: Vec<SecretRef>,
     /// SealedSecrets the controller could not unseal: their Secret is missing or old.
     pub unsealing_failed: Vec<SealedSecretInfo>,
+    /// For Secrets rotated by kubectl-secrets: whether the previous value may still be in use.
+    pub revocation: Vec<Revocation>,
     pub summary: Summary,
 }
 
@@ -218,12 +238,52 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         .filter(|s| options.secret.is_none_or(|name| name == s.name))
         .cloned()
         .collect();
+    let revocation = snapshot
+        .secrets
+        .iter()
+        .filter(|s| options.secret.is_none_or(|name| name == s.name))
+        .filter_map(|s| revocation(s, &reports))
+        .collect();
     VerifyReport {
         workloads: reports,
         unused_secrets,
         unsealing_failed,
+        revocation,
         summary,
     }
+}
+
+/// Whether the previous value of a rotated Secret can still be in a running container.
+pub fn revocation(secret: &SecretInfo, reports: &[WorkloadReport]) -> Option<Revocation> {
+    let revision = secret.revision?;
+    let checks: Vec<&Finding> = reports
+        .iter()
+        .filter(|w| w.namespace == secret.namespace)
+        .flat_map(|w| w.findings.iter())
+        .filter(|f| f.secret == secret.name && !f.pod.is_empty())
+        .collect();
+    let stale = checks.iter().filter(|f| f.status == Status::Stale).count();
+    let not_exact = checks.iter().filter(|f| f.evidence != Some(Evidence::Exact)).count();
+    let (safe, since, reason) = if stale > 0 {
+        (
+            false,
+            None,
+            format!("{stale} running containers still hold an older revision"),
+        )
+    } else if not_exact > 0 {
+        (false, None, format!("{not_exact} running containers were not started by kubectl-secrets for revision {revision}: evidence is not exact"))
+    } else {
+        let since = checks.iter().filter_map(|f| f.started_at).max().or(secret.rotated_at);
+        (true, since, format!("no running container can hold a value older than revision {revision}: revoke the previous value at its provider"))
+    };
+    Some(Revocation {
+        namespace: secret.namespace.clone(),
+        secret: secret.name.clone(),
+        revision,
+        safe,
+        since,
+        reason,
+    })
 }
 
 /// Every workload of the snapshot with the pod spec to judge it by (its template, or for pods
@@ -315,6 +375,7 @@ fn assess_workload(
                     pod: pod.name.clone(),
                     container: container.name.clone(),
                     evidence: Some(evidence),
+                    started_at: *started_at,
                     detail,
                 });
             }
@@ -368,6 +429,7 @@ fn spec_finding(problem: SpecProblem, container: &str) -> Finding {
         pod: String::new(),
         container: container.into(),
         evidence: None,
+        started_at: None,
         detail,
     }
 }

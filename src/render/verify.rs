@@ -88,6 +88,21 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
         s.missing,
         s.shadowed
     ));
+    for r in &report.revocation {
+        let name = if show_namespace {
+            format!("{}/{}", r.namespace, r.secret)
+        } else {
+            r.secret.clone()
+        };
+        match (r.safe, r.since) {
+            (true, Some(since)) => text.push_str(&format!(
+                "Safe to revoke: no pod uses a value of {name} older than revision {} since {since}: revoke the previous value at its provider\n",
+                r.revision
+            )),
+            (true, None) => text.push_str(&format!("Safe to revoke: {}\n", r.reason)),
+            (false, _) => text.push_str(&format!("Not yet safe to revoke the previous value of {name}: {}\n", r.reason)),
+        }
+    }
     for sealed in &report.unsealing_failed {
         let name = if show_namespace {
             format!("{}/{}", sealed.namespace, sealed.name)

@@ -119,6 +119,18 @@ async fn seed_000_jwt_rotation_restarts_both_deployments_and_verifies_exactly() 
 
     let verify = ns.run(&["verify", "backend-secrets", "-o", "json"]);
     assert_eq!(verify.code, 0, "{}", verify.stdout);
+    let revocation = &verify.json()["revocation"][0];
+    assert_eq!(
+        (revocation["secret"].as_str(), revocation["safe"].as_bool()),
+        (Some("backend-secrets"), Some(true)),
+        "{revocation}"
+    );
+    assert!(
+        run.stdout
+            .contains("Safe to revoke: no pod uses a value of backend-secrets older than revision 1"),
+        "{}",
+        run.stdout
+    );
     for out in [&run, &verify] {
         out.assert_no_leak([&jwt, &redis, &new_jwt]);
     }

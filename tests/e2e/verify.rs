@@ -206,6 +206,10 @@ async fn exact_evidence_from_revision_annotations() {
     let old = workload(&report, "Deployment", "old");
     assert_eq!(old["status"], "stale");
     assert_eq!(old["findings"][0]["evidence"], "exact", "{old:#}");
+    assert_eq!(
+        report["revocation"][0]["safe"], false,
+        "an old pod may still hold the previous value"
+    );
     let new = workload(&report, "Deployment", "new");
     assert_eq!(new["status"], "ok");
     assert_eq!(new["findings"][0]["evidence"], "exact", "{new:#}");
