@@ -761,6 +761,54 @@ mod tests {
     }
 
     #[test]
+    fn revocation_needs_exact_evidence_for_every_running_container() {
+        let rotated_secret = rotated(secret("app", &["TOKEN"], 0), 2, 100);
+        let mut fresh = pod("api-1", None, env_from_spec("app"), 150);
+        fresh.secret_revisions.insert("app".into(), 2);
+        let restarted_by_hand = pod("api-2", None, env_from_spec("app"), 150);
+        let safe = assess(
+            &Snapshot {
+                secrets: vec![rotated_secret.clone()],
+                pods: vec![fresh.clone()],
+                ..Default::default()
+            },
+            &options(),
+        );
+        assert_eq!(
+            (safe.revocation[0].safe, safe.revocation[0].since),
+            (true, Some(at(150)))
+        );
+        let unsure = assess(
+            &Snapshot {
+                secrets: vec![rotated_secret.clone()],
+                pods: vec![fresh, restarted_by_hand],
+                ..Default::default()
+            },
+            &options(),
+        );
+        assert!(!unsure.revocation[0].safe, "time evidence is not enough to revoke");
+        let unused = assess(
+            &Snapshot {
+                secrets: vec![rotated_secret],
+                ..Default::default()
+            },
+            &options(),
+        );
+        assert_eq!(
+            (unused.revocation[0].safe, unused.revocation[0].since),
+            (true, Some(at(100)))
+        );
+        let never_rotated = assess(
+            &Snapshot {
+                secrets: vec![secret("app", &["TOKEN"], 0)],
+                ..Default::default()
+            },
+            &options(),
+        );
+        assert!(never_rotated.revocation.is_empty());
+    }
+
+    #[test]
     fn containers_that_are_not_running_are_not_judged_stale() {
         let mut waiting = pod("api-1", None, env_from_spec("app"), 0);
         waiting.containers.insert(
