@@ -13,6 +13,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
 fi
+# The e2e tests parse `list -o prometheus` with Prometheus' own Python client parser.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  echo "install-deps: installing prometheus-client (Python) for the metrics tests" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "prometheus-client==0.26.0" >&2
+fi
 command -v go >/dev/null || { echo "install-deps: Go 1.26+ is required (https://go.dev/doc/install)" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "install-deps: Rust (cargo) is required (https://rustup.rs)" >&2; exit 1; }
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then

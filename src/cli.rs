@@ -85,6 +85,8 @@ pub enum OutputFormat {
     Wide,
     Json,
     Yaml,
+    /// Prometheus text exposition format (list only), for a textfile collector or Pushgateway
+    Prometheus,
 }
 
 /// `--request-timeout` as kubectl reads it: a bare number is seconds, "0" means no timeout.

@@ -25,7 +25,7 @@ pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace:
     match output {
         OutputFormat::Json => print_json(&doc),
         OutputFormat::Yaml => print_yaml(&doc),
-        OutputFormat::Table | OutputFormat::Wide => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
             let mut headers = vec!["SEVERITY", "SECRET", "KEY", "RULE", "FINDING", "FIX"];
             if show_namespace {
                 headers.insert(1, "NAMESPACE");

@@ -51,7 +51,7 @@ pub fn report(d: &SecretDiff, output: OutputFormat) -> Result<()> {
     match output {
         OutputFormat::Json => print_json(&doc),
         OutputFormat::Yaml => print_yaml(&doc),
-        OutputFormat::Table | OutputFormat::Wide => write_stdout(&text(d)),
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => write_stdout(&text(d)),
     }
 }
 
@@ -93,7 +93,7 @@ pub fn many(diffs: &[SecretDiff], output: OutputFormat) -> Result<()> {
                 print_yaml(&doc)
             }
         }
-        OutputFormat::Table | OutputFormat::Wide => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
             let mut t = table(&["SECRET", "STATUS", "KEYS CHANGED", "ADDED", "REMOVED", "REUSED VALUES"]);
             for d in diffs {
                 let count = |s| d.keys.iter().filter(|k| k.status == s).count().to_string();

@@ -28,7 +28,7 @@ pub fn entries(namespace: &str, secret: &str, rows: &[HistoryEntry], output: Out
     match output {
         OutputFormat::Json => print_json(&doc),
         OutputFormat::Yaml => print_yaml(&doc),
-        OutputFormat::Table | OutputFormat::Wide => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
             let mut t = table(&["REVISION", "WRITTEN", "BY", "REPLACED", "BY", "KEYS CHANGED", "BACKUP"]);
             let or_dash = |text: Option<String>| text.filter(|t| !t.is_empty()).unwrap_or_else(|| "-".into());
             for row in rows {

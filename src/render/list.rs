@@ -25,6 +25,7 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
     match output {
         OutputFormat::Json => print_json(&doc),
         OutputFormat::Yaml => print_yaml(&doc),
+        OutputFormat::Prometheus => write_stdout(&prometheus(rows)),
         OutputFormat::Table | OutputFormat::Wide => {
             let mut headers = vec![
                 "NAME",
@@ -87,4 +88,50 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
             write_stdout(&text)
         }
     }
+}
+
+/// Label values escaped as the exposition format requires.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition format: the seed 003 alerts (`secret_age_days > 80`) work on it.
+pub fn prometheus(rows: &[SecretRow]) -> String {
+    let metrics: [(&str, &str, fn(&SecretRow) -> Option<f64>); 4] = [
+        (
+            "kubectl_secrets_secret_age_days",
+            "Days since the Secret's data last changed.",
+            |r| r.age_days.map(|d| d as f64),
+        ),
+        (
+            "kubectl_secrets_secret_overdue",
+            "1 when the data is older than the --max-age policy.",
+            |r| Some(if r.overdue { 1.0 } else { 0.0 }),
+        ),
+        (
+            "kubectl_secrets_secret_consumers",
+            "Workloads that read the Secret.",
+            |r| Some(r.consumers as f64),
+        ),
+        (
+            "kubectl_secrets_secret_stale_consumers",
+            "Workloads running with an older version of the Secret's data.",
+            |r| Some(r.stale_consumers as f64),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in metrics {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for row in rows {
+            if let Some(v) = value(row) {
+                out.push_str(&format!(
+                    "{name}{{namespace=\"{}\",secret=\"{}\",type=\"{}\"}} {v}\n",
+                    label(&row.namespace),
+                    label(&row.name),
+                    label(&row.type_)
+                ));
+            }
+        }
+    }
+    out
 }

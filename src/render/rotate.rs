@@ -114,7 +114,7 @@ pub fn plan(
                 print_yaml(&doc)
             }
         }
-        OutputFormat::Table | OutputFormat::Wide => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
             let last_applied: Vec<String> = changes
                 .iter()
                 .filter(|c| c.before.has_last_applied)

@@ -29,7 +29,7 @@ pub fn report(report: &VerifyReport, output: OutputFormat, show_namespace: bool)
     match output {
         OutputFormat::Json => print_json(&document),
         OutputFormat::Yaml => print_yaml(&document),
-        OutputFormat::Table => write_stdout(&table_text(report, show_namespace, false)),
+        OutputFormat::Table | OutputFormat::Prometheus => write_stdout(&table_text(report, show_namespace, false)),
         OutputFormat::Wide => write_stdout(&table_text(report, show_namespace, true)),
     }
 }

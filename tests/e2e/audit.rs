@@ -173,3 +173,54 @@ async fn audit_finds_what_the_runbooks_warn_about() {
         ]);
     }
 }
+
+#[tokio::test]
+async fn list_metrics_parse_with_prometheus_own_parser() {
+    let ns = TestNamespace::new("metrics").await;
+    let value = canary("metrics");
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    next_second().await;
+    ns.patch_secret("app", &[("TOKEN", &canary("edited"))]).await;
+    next_second().await;
+    let run = ns.run(&["list", "-o", "prometheus", "--max-age", "1s"]);
+    assert_eq!(run.code, 1, "overdue: {run:?}");
+    run.assert_no_leak([&value]);
+
+    // Parsed by prometheus_client's own text parser, as a textfile collector would.
+    let parse = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        out.setdefault(s.name, {})[s.labels["secret"]] = s.value
+print(json.dumps(out))
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", parse])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), run.stdout.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser rejected the output:\n{}",
+        run.stdout
+    );
+    let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(metrics["kubectl_secrets_secret_overdue"]["app"], 1.0);
+    assert_eq!(metrics["kubectl_secrets_secret_consumers"]["app"], 1.0);
+    assert_eq!(metrics["kubectl_secrets_secret_stale_consumers"]["app"], 1.0);
+    assert_eq!(metrics["kubectl_secrets_secret_age_days"]["app"], 0.0);
+
+    let refused = ns.run(&["verify", "-o", "prometheus"]);
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("-o prometheus is for `list`"),
+        "{}",
+        refused.stderr
+    );
+}
