@@ -95,9 +95,12 @@ fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// A gauge: name, help text, and its value for one Secret (None: not exported).
+type Gauge = (&'static str, &'static str, fn(&SecretRow) -> Option<f64>);
+
 /// The Prometheus text exposition format: the seed 003 alerts (`secret_age_days > 80`) work on it.
 pub fn prometheus(rows: &[SecretRow]) -> String {
-    let metrics: [(&str, &str, fn(&SecretRow) -> Option<f64>); 4] = [
+    let metrics: [Gauge; 4] = [
         (
             "kubectl_secrets_secret_age_days",
             "Days since the Secret's data last changed.",
