@@ -288,7 +288,13 @@ mod tests {
         assert_eq!(want(&cli, &words("diff app --to-context ")), Want::Contexts);
         assert_eq!(
             want(&cli, &words("verify -o ")),
-            Want::Fixed(vec!["table".into(), "wide".into(), "json".into(), "yaml".into()])
+            Want::Fixed(vec![
+                "table".into(),
+                "wide".into(),
+                "json".into(),
+                "yaml".into(),
+                "prometheus".into()
+            ])
         );
         assert_eq!(want(&cli, &words("seal app --cert ")), Want::Files);
         let Want::Flags(flags) = want(&cli, &words("rotate app --ke")) else {
