@@ -74,7 +74,7 @@ pub struct Stamp<'a> {
     pub rotation_id: &'a str,
     pub changed_by: &'a str,
     pub at: Timestamp,
-    /// Some: write the journal; None: leave it; Some(None)… see `JournalUpdate`.
+    /// What to do with the rotation journal annotation in the same write.
     pub journal: JournalUpdate<'a>,
 }
 
