@@ -1,30 +1,17 @@
 //! Output of `audit`: findings by severity, each with the object, the key and the fix.
 
 use comfy_table::{Cell, Color};
-use serde::Serialize;
 
-use super::{coloured, plural, print_json, print_yaml, table, table_lines, write_stdout};
+use super::{coloured, plural, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
 use crate::core::audit::{AuditFinding, Severity};
 use crate::error::Result;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Document<'a> {
-    api_version: &'static str,
-    kind: &'static str,
-    findings: &'a [AuditFinding],
-}
-
 pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace: bool) -> Result<()> {
-    let doc = Document {
-        api_version: "kubectl-secrets.io/v1",
-        kind: "AuditReport",
-        findings,
-    };
     match output {
-        OutputFormat::Json => print_json(&doc),
-        OutputFormat::Yaml => print_yaml(&doc),
+        OutputFormat::Json | OutputFormat::Yaml => {
+            print_document("AuditReport", &serde_json::json!({"findings": findings}), output)
+        }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
             let mut headers = vec!["SEVERITY", "SECRET", "KEY", "RULE", "FINDING", "FIX"];
             if show_namespace {

@@ -1,28 +1,13 @@
 //! Output of `diff`: per key added / removed / changed / same with masked values; the changed
 //! lines of values only with --show-secret, and never for a key on one side only.
 
-use serde::Serialize;
 use similar::TextDiff;
 
-use super::{coloured, print_json, print_yaml, table, table_lines, write_stdout};
+use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
 use crate::core::diff::{KeyStatus, Masked, SecretDiff};
 use crate::core::manifest::SecretSide;
 use crate::error::Result;
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Document<'a, T: Serialize> {
-    api_version: &'static str,
-    kind: &'static str,
-    #[serde(flatten)]
-    body: &'a T,
-}
-
-#[derive(Serialize)]
-struct Many<'a> {
-    secrets: &'a [SecretDiff],
-}
 
 fn show(m: &Option<Masked>) -> String {
     m.as_ref()
@@ -43,14 +28,8 @@ fn status_cell(status: KeyStatus) -> comfy_table::Cell {
 }
 
 pub fn report(d: &SecretDiff, output: OutputFormat) -> Result<()> {
-    let doc = Document {
-        api_version: "kubectl-secrets.io/v1",
-        kind: "SecretDiff",
-        body: d,
-    };
     match output {
-        OutputFormat::Json => print_json(&doc),
-        OutputFormat::Yaml => print_yaml(&doc),
+        OutputFormat::Json | OutputFormat::Yaml => print_document("SecretDiff", d, output),
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => write_stdout(&text(d)),
     }
 }
@@ -82,16 +61,7 @@ fn text(d: &SecretDiff) -> String {
 pub fn many(diffs: &[SecretDiff], output: OutputFormat) -> Result<()> {
     match output {
         OutputFormat::Json | OutputFormat::Yaml => {
-            let doc = Document {
-                api_version: "kubectl-secrets.io/v1",
-                kind: "SecretDiffList",
-                body: &Many { secrets: diffs },
-            };
-            if output == OutputFormat::Json {
-                print_json(&doc)
-            } else {
-                print_yaml(&doc)
-            }
+            print_document("SecretDiffList", &serde_json::json!({ "secrets": diffs }), output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
             let mut t = table(&["SECRET", "STATUS", "KEYS CHANGED", "ADDED", "REMOVED", "REUSED VALUES"]);

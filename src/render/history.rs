@@ -1,33 +1,17 @@
 //! Output of `history`: one row per revision, newest first; never a value.
 
-use serde::Serialize;
-
-use super::{print_json, print_yaml, table, table_lines, write_stdout};
+use super::{print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
 use crate::core::history::HistoryEntry;
 use crate::error::Result;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Document<'a> {
-    api_version: &'static str,
-    kind: &'static str,
-    namespace: &'a str,
-    secret: &'a str,
-    revisions: &'a [HistoryEntry],
-}
-
 pub fn entries(namespace: &str, secret: &str, rows: &[HistoryEntry], output: OutputFormat) -> Result<()> {
-    let doc = Document {
-        api_version: "kubectl-secrets.io/v1",
-        kind: "SecretHistory",
-        namespace,
-        secret,
-        revisions: rows,
-    };
     match output {
-        OutputFormat::Json => print_json(&doc),
-        OutputFormat::Yaml => print_yaml(&doc),
+        OutputFormat::Json | OutputFormat::Yaml => print_document(
+            "SecretHistory",
+            &serde_json::json!({"namespace": namespace, "secret": secret, "revisions": rows}),
+            output,
+        ),
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
             let mut t = table(&["REVISION", "WRITTEN", "BY", "REPLACED", "BY", "KEYS CHANGED", "BACKUP"]);
             let or_dash = |text: Option<String>| text.filter(|t| !t.is_empty()).unwrap_or_else(|| "-".into());

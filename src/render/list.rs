@@ -1,30 +1,17 @@
 //! Output of `list`.
 
 use comfy_table::{Cell, Color};
-use serde::Serialize;
 
-use super::{coloured, print_json, print_yaml, table, table_lines, write_stdout};
+use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
 use crate::core::inventory::SecretRow;
 use crate::error::Result;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Document<'a> {
-    api_version: &'static str,
-    kind: &'static str,
-    secrets: &'a [SecretRow],
-}
-
 pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with_policy: bool) -> Result<()> {
-    let doc = Document {
-        api_version: "kubectl-secrets.io/v1",
-        kind: "SecretList",
-        secrets: rows,
-    };
     match output {
-        OutputFormat::Json => print_json(&doc),
-        OutputFormat::Yaml => print_yaml(&doc),
+        OutputFormat::Json | OutputFormat::Yaml => {
+            print_document("SecretList", &serde_json::json!({"secrets": rows}), output)
+        }
         OutputFormat::Prometheus => write_stdout(&prometheus(rows)),
         OutputFormat::Table | OutputFormat::Wide => {
             let mut headers = vec![

@@ -65,6 +65,30 @@ pub fn coloured(text: &str, color: Color) -> Cell {
     }
 }
 
+/// A kubectl-secrets document: `apiVersion`, `kind`, then the body's fields (docs/output.md).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Document<'a, T: Serialize> {
+    api_version: &'static str,
+    kind: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// Print a document as JSON, or YAML (callers print tables themselves).
+pub fn print_document<T: Serialize>(kind: &'static str, body: &T, output: crate::cli::OutputFormat) -> Result<()> {
+    let doc = Document {
+        api_version: "kubectl-secrets.io/v1",
+        kind,
+        body,
+    };
+    if output == crate::cli::OutputFormat::Json {
+        print_json(&doc)
+    } else {
+        print_yaml(&doc)
+    }
+}
+
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Output(e.to_string()))?;
     write_stdout(&format!("{text}\n"))

@@ -4,31 +4,15 @@
 use std::collections::BTreeMap;
 
 use comfy_table::{Cell, Color};
-use serde::Serialize;
 
-use super::{coloured, plural, print_json, print_yaml, table, write_stdout};
+use super::{coloured, plural, print_document, table, write_stdout};
 use crate::cli::OutputFormat;
 use crate::core::drift::{Finding, FixPlan, Status, VerifyReport, WorkloadReport};
 use crate::error::Result;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Document<'a> {
-    api_version: &'static str,
-    kind: &'static str,
-    #[serde(flatten)]
-    report: &'a VerifyReport,
-}
-
 pub fn report(report: &VerifyReport, output: OutputFormat, show_namespace: bool) -> Result<()> {
-    let document = Document {
-        api_version: "kubectl-secrets.io/v1",
-        kind: "VerifyReport",
-        report,
-    };
     match output {
-        OutputFormat::Json => print_json(&document),
-        OutputFormat::Yaml => print_yaml(&document),
+        OutputFormat::Json | OutputFormat::Yaml => print_document("VerifyReport", report, output),
         OutputFormat::Table | OutputFormat::Prometheus => write_stdout(&table_text(report, show_namespace, false)),
         OutputFormat::Wide => write_stdout(&table_text(report, show_namespace, true)),
     }
