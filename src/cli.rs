@@ -527,8 +527,13 @@ Examples:
   # Seed 002: a new provider key from the provider's dashboard, read from stdin (never argv)
   pbpaste | kubectl secrets rotate api-keys -n intelliprompt --from-stdin openai --yes
 
-  # Seed 003: zero-downtime JWT switch, the old key kept as JWT_SECRET_PREVIOUS
-  kubectl secrets rotate jwt-keys -n platform --key jwt-secret-v1 --keep-previous
+  # Seed 003: JWT keys in two phases. Add jwt-secret-v2 beside v1, point active-key at it, restart:
+  kubectl secrets rotate jwt-keys -n platform --phase add --key jwt-secret=base64:64
+  # ... and once every token signed with v1 has expired (15 min TTL), remove v1 and restart:
+  kubectl secrets rotate jwt-keys -n platform --phase retire --after 15m
+
+  # Seed 003: the new database user and its password in one change (create the user first)
+  kubectl secrets rotate postgresql-credentials -n platform --key password --set username=backend_v2
 
   # See the plan only
   kubectl secrets rotate chat-secrets -n chatbox --all-keys --dry-run
@@ -542,6 +547,14 @@ the last 5 kept). If a rollout fails (CrashLoopBackOff, CreateContainerConfigErr
 ImagePullBackOff, ProgressDeadlineExceeded) or times out, the previous data is restored and the
 workloads are restarted again (exit 8). An interrupted rotation is finished with --resume or
 undone with --abort.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyPhase {
+    /// Write the next version beside the current one and move the pointer key to it
+    Add,
+    /// Remove the versions older than the newest
+    Retire,
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct RotateArgs {
@@ -577,15 +590,30 @@ pub struct RotateArgs {
     #[arg(long)]
     pub propagate: bool,
 
+    /// Also set KEY to VALUE in the same change: a companion value that is not secret, such as
+    /// the new user name of a new password (it ends up in your shell history); repeatable
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Two-phase rotation of versioned keys (jwt-secret-v1): `add` writes the next version beside
+    /// the old one and moves the key that names the active one; `retire` removes the old versions
+    #[arg(long, value_enum, value_name = "PHASE", conflicts_with_all = ["all_keys", "keep_previous", "propagate"])]
+    pub phase: Option<KeyPhase>,
+
+    /// With --phase retire: how long the new version must have been in place (the lifetime of
+    /// what the old one signed, e.g. 15m); counted from when --phase add wrote it
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub after: Option<Duration>,
+
     #[command(flatten)]
     pub change: ChangeArgs,
 
     /// Finish an interrupted rotation of this Secret (restart and wait for the rest)
-    #[arg(long, conflicts_with_all = ["abort", "keys", "all_keys", "from_stdin", "from_file"])]
+    #[arg(long, conflicts_with_all = ["abort", "keys", "all_keys", "from_stdin", "from_file", "set", "phase"])]
     pub resume: bool,
 
     /// Undo an interrupted rotation of this Secret: restore the previous data and restart
-    #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file"])]
+    #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file", "set", "phase"])]
     pub abort: bool,
 }
 

@@ -38,6 +38,9 @@ pub struct Settings {
     pub restart_all: bool,
     /// Recorded on the Secret and its backups (kubectl-secrets.io/changed-by).
     pub changed_by: String,
+    /// Set when the change keeps the previous value in the Secret (--keep-previous, --phase
+    /// add): said instead of "safe to revoke", which would be wrong.
+    pub previous_kept: Option<String>,
 }
 
 impl Settings {
@@ -51,6 +54,7 @@ impl Settings {
             restart: !args.no_restart,
             restart_all: args.restart_all,
             changed_by: changed_by(action, conn).await,
+            previous_kept: None,
         }
     }
 }
@@ -343,11 +347,22 @@ impl Rotation<'_> {
             ));
             return Ok(Outcome::Clean);
         }
-        verify_secrets(self.conn, self.namespace, changed).await
+        verify_secrets(
+            self.conn,
+            self.namespace,
+            changed,
+            self.settings.previous_kept.as_deref(),
+        )
+        .await
     }
 }
 
-pub async fn verify_secrets(conn: &Connection, namespace: &str, changed: &BTreeSet<String>) -> Result<Outcome> {
+pub async fn verify_secrets(
+    conn: &Connection,
+    namespace: &str,
+    changed: &BTreeSet<String>,
+    previous_kept: Option<&str>,
+) -> Result<Outcome> {
     let (snapshot, policy) = read_namespace(conn, namespace).await?;
     let mut report = drift::assess(
         &snapshot,
@@ -371,12 +386,18 @@ pub async fn verify_secrets(conn: &Connection, namespace: &str, changed: &BTreeS
     }
     // Only what this change touched: other Secrets' problems are verify's to report.
     report.unsealing_failed.retain(|s| changed.contains(&s.name));
+    report
+        .revocation
+        .retain(|r| changed.contains(&r.secret) && previous_kept.is_none());
     report.summary = drift::summarize(&report.workloads, 0);
     render::rotate::step(&format!(
         "Verifying the consumers of {}:",
         changed.iter().cloned().collect::<Vec<_>>().join(", ")
     ));
     render::verify::report(&report, crate::cli::OutputFormat::Table, false)?;
+    if let Some(note) = previous_kept {
+        render::rotate::step(note);
+    }
     Ok(if report.has_drift() {
         Outcome::Found
     } else {

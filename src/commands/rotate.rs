@@ -11,12 +11,14 @@ use jiff::Timestamp;
 use super::apply::{self, read_namespace, verify_secrets, Rotation, Settings};
 use super::rollouts::{failures_of, restart_and_wait};
 use super::Outcome;
-use crate::cli::RotateArgs;
+use crate::cli::{KeyPhase, RotateArgs};
 use crate::context::Context;
+use crate::core::drift;
 use crate::core::generate::Generator;
-use crate::core::plan::{self, Journal, RotationRequest, SecretState};
+use crate::core::plan::{self, ChangeKind, Journal, RotationRequest, SecretChange, SecretState};
 use crate::core::rollout::RestartTarget;
 use crate::core::secret_value::SecretValue;
+use crate::core::versioned;
 use crate::error::{Error, Result};
 use crate::kube::secrets::{JournalUpdate, Stamp};
 use crate::kube::{self, Connection};
@@ -42,21 +44,177 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         )));
     }
 
-    let new_values = choose_new_values(args, &target, given)?;
-    let others = if args.propagate {
-        kube::secrets::list_with_values(&conn, &namespace).await?
-    } else {
-        Vec::new()
+    let set_values = parse_set_values(&args.set)?;
+    let changes = match args.phase {
+        Some(KeyPhase::Add) => vec![phase_add(args, &target, given, &set_values)?],
+        Some(KeyPhase::Retire) => vec![phase_retire(args, &conn, &target, &set_values).await?],
+        None => {
+            let new_values = choose_new_values(args, &target, given)?;
+            let others = if args.propagate {
+                kube::secrets::list_with_values(&conn, &namespace).await?
+            } else {
+                Vec::new()
+            };
+            let request = RotationRequest {
+                new_values,
+                keep_previous_suffix: args.keep_previous.then(|| args.previous_suffix.clone()),
+                set_values,
+            };
+            plan::plan(&target, &request, &others)?
+        }
     };
-    let request = RotationRequest {
-        new_values,
-        keep_previous_suffix: args.keep_previous.then(|| args.previous_suffix.clone()),
-    };
-    let changes = plan::plan(&target, &request, &others)?;
-    drop(others);
 
-    let settings = Settings::new(&args.secret, &args.change, CHANGED_BY, &conn).await;
+    let mut settings = Settings::new(&args.secret, &args.change, CHANGED_BY, &conn).await;
+    settings.previous_kept = previous_kept_note(args, &changes[0]);
     apply::plan_and_apply(ctx, &conn, &namespace, &changes, &settings).await
+}
+
+/// What to say instead of "safe to revoke" when the old value stays in the Secret.
+fn previous_kept_note(args: &RotateArgs, change: &SecretChange) -> Option<String> {
+    let secret = format!("{}/{}", change.before.namespace, change.before.name);
+    let kept: Vec<&str> = change
+        .keys
+        .iter()
+        .filter_map(|k| match &k.kind {
+            ChangeKind::KeptPrevious { .. } => Some(k.key.as_str()),
+            ChangeKind::AddedVersion { after, .. } => Some(after.as_str()),
+            _ => None,
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    let next = if args.phase == Some(KeyPhase::Add) {
+        format!(
+            "`kubectl secrets rotate {} -n {} --phase retire --after <lifetime of what it signed>`",
+            change.before.name, change.before.namespace
+        )
+    } else {
+        "removing it from the Secret and restarting".to_string()
+    };
+    Some(format!(
+        "Not yet safe to revoke: {secret} still holds the previous value as {}, on purpose. Revoke it at its provider after {next}.",
+        kept.join(", ")
+    ))
+}
+
+/// `--set KEY=VALUE` pairs; the value is taken as given (it was typed on the command line).
+fn parse_set_values(specs: &[String]) -> Result<BTreeMap<String, SecretValue>> {
+    let mut values = BTreeMap::new();
+    for spec in specs {
+        let (key, value) = spec
+            .split_once('=')
+            .filter(|(key, _)| !key.is_empty())
+            .ok_or_else(|| Error::Usage("--set needs KEY=VALUE (e.g. --set username=backend_v2)".into()))?;
+        plan::check_key_name(key).map_err(Error::Usage)?;
+        if values
+            .insert(key.to_string(), SecretValue::new(value.as_bytes().to_vec()))
+            .is_some()
+        {
+            return Err(Error::Usage(format!("--set {key}=... is given twice")));
+        }
+    }
+    Ok(values)
+}
+
+/// The family `--key BASE[=GENERATOR]` (or the key of --from-stdin/--from-file) names, with
+/// the generator asked for.
+fn versioned_selector(
+    args: &RotateArgs,
+    given: &BTreeMap<String, (SecretValue, String)>,
+) -> Result<Option<(String, Option<Generator>)>> {
+    let mut selectors: Vec<(String, Option<Generator>)> = given.keys().map(|k| (k.clone(), None)).collect();
+    for spec in &args.keys {
+        selectors.push(match spec.split_once('=') {
+            Some((key, generator)) => (key.to_string(), Some(generator.parse().map_err(Error::Usage)?)),
+            None => (spec.clone(), None),
+        });
+    }
+    if selectors.len() > 1 {
+        return Err(Error::Usage(
+            "--phase changes one versioned key at a time: give one --key BASE (e.g. --key jwt-secret)".into(),
+        ));
+    }
+    Ok(selectors.pop())
+}
+
+/// `--phase add`: the next version of the family, generated like the newest unless given.
+fn phase_add(
+    args: &RotateArgs,
+    target: &SecretState,
+    mut given: BTreeMap<String, (SecretValue, String)>,
+    set_values: &BTreeMap<String, SecretValue>,
+) -> Result<SecretChange> {
+    if let Some(reason) = plan::managed_by_controller(target) {
+        return Err(Error::Plan(plan::PlanError::Managed(reason)));
+    }
+    let selector = versioned_selector(args, &given)?;
+    let family = versioned::family(target, selector.as_ref().map(|(k, _)| k.as_str()))?;
+    let newest = family.newest().name();
+    let (value, how) = match selector {
+        Some((key, _)) if given.contains_key(&key) => given.remove(&key).expect("checked"),
+        Some((_, Some(generator))) => (generator.generate(&mut rand::rng()), format!("generated, {generator}")),
+        _ => {
+            let generator = Generator::like(target.data[&newest].expose());
+            (generator.generate(&mut rand::rng()), format!("generated, {generator}"))
+        }
+    };
+    let mut keys = versioned::plan_add(target, &family, value, how)?;
+    let mut sets = plan::set_changes(target, set_values, &keys)?;
+    keys.append(&mut sets);
+    let change = versioned::change(target, keys);
+    plan::check_size(target, &change.after)?;
+    Ok(change)
+}
+
+/// `--phase retire`: the older versions removed, once --after has passed since the newest was
+/// added and no pod spec still requires them.
+async fn phase_retire(
+    args: &RotateArgs,
+    conn: &Connection,
+    target: &SecretState,
+    set_values: &BTreeMap<String, SecretValue>,
+) -> Result<SecretChange> {
+    if let Some(reason) = plan::managed_by_controller(target) {
+        return Err(Error::Plan(plan::PlanError::Managed(reason)));
+    }
+    let after = args.after.ok_or_else(|| {
+        Error::Usage(
+            "--phase retire needs --after DURATION: how long the new version must have been in place (the lifetime \
+             of what the old one signed, e.g. 15m; 0s retires now)"
+                .into(),
+        )
+    })?;
+    let selector = match versioned_selector(args, &BTreeMap::new())? {
+        Some((_, Some(_))) => {
+            return Err(Error::Usage(
+                "--phase retire generates nothing: give --key BASE without a generator".into(),
+            ))
+        }
+        selector => selector.map(|(key, _)| key),
+    };
+    if args.from_stdin.is_some() || !args.from_file.is_empty() {
+        return Err(Error::Usage(
+            "--phase retire takes no new value (--from-stdin/--from-file)".into(),
+        ));
+    }
+    let family = versioned::family(target, selector.as_deref())?;
+    let added_at = target.versions_added_at.get(&family.newest().name()).copied();
+    let mut keys = versioned::plan_retire(target, &family, added_at, after, Timestamp::now())?;
+    let (snapshot, _) = read_namespace(conn, &target.namespace).await?;
+    let (specs, _) = drift::group_workloads(&snapshot);
+    for retired in &keys {
+        let users = versioned::required_by(&specs, &target.namespace, &target.name, &retired.key);
+        if !users.is_empty() {
+            return Err(Error::Plan(plan::PlanError::StillRequired {
+                key: retired.key.clone(),
+                users: users.join(", "),
+            }));
+        }
+    }
+    let mut sets = plan::set_changes(target, set_values, &keys)?;
+    keys.append(&mut sets);
+    Ok(versioned::change(target, keys))
 }
 
 /// Values given on stdin (`--from-stdin KEY`) and in files (`--from-file KEY=PATH`).
@@ -119,7 +277,7 @@ fn choose_new_values(
     let generated = |generator: Generator, rng: &mut rand::rngs::ThreadRng| {
         (generator.generate(rng), format!("generated, {generator}"))
     };
-    let scripted = !args.keys.is_empty() || args.all_keys || !given.is_empty();
+    let scripted = !args.keys.is_empty() || args.all_keys || !given.is_empty() || !args.set.is_empty();
     if !scripted {
         if !prompt::interactive() {
             return Err(Error::Usage(
@@ -246,7 +404,7 @@ async fn interrupted(
                 }
             }
             rotation.clear_journal().await?;
-            verify_secrets(conn, &target.namespace, &changed).await
+            verify_secrets(conn, &target.namespace, &changed, None).await
         }
         InterruptedChoice::Abort => {
             render::rotate::step(&format!("{description}: restoring the previous data."));
@@ -294,7 +452,7 @@ async fn interrupted(
                 }
             }
             rotation.clear_journal().await?;
-            verify_secrets(conn, &target.namespace, &changed).await
+            verify_secrets(conn, &target.namespace, &changed, None).await
         }
     }
 }

@@ -14,6 +14,8 @@ pub const ROTATION_ID: &str = "kubectl-secrets.io/rotation-id";
 pub const CHANGED_BY: &str = "kubectl-secrets.io/changed-by";
 /// On a Secret while a rotation is under way: the journal (JSON) that lets a rerun finish or undo it.
 pub const JOURNAL: &str = "kubectl-secrets.io/rotation-journal";
+/// On a Secret: JSON map of versioned key (`jwt-secret-v2`) → when `rotate --phase add` added it.
+pub const VERSIONS_ADDED_AT: &str = "kubectl-secrets.io/versions-added-at";
 /// Label on a backup Secret: the Secret whose data it holds (annotation of the same name has the full name).
 pub const BACKUP_OF: &str = "kubectl-secrets.io/backup-of";
 /// On a backup Secret: what replaced the data it holds ("kubectl-secrets rotate by alice").

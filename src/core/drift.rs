@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::annotations;
 use super::env::{self, Consumption, EnvNamePolicy, SpecProblem, Via};
 use super::model::{
     ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload, WorkloadId,
@@ -242,6 +243,7 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         .secrets
         .iter()
         .filter(|s| options.secret.is_none_or(|name| name == s.name))
+        .filter(|s| !s.labels.contains_key(annotations::BACKUP_OF))
         .filter_map(|s| revocation(s, &reports))
         .collect();
     VerifyReport {

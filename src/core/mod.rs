@@ -18,3 +18,4 @@ pub mod propagate;
 pub mod rollout;
 pub mod seal;
 pub mod secret_value;
+pub mod versioned;

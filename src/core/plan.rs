@@ -31,6 +31,8 @@ pub struct SecretState {
     /// When and by what kubectl-secrets last changed the data (its annotations).
     pub rotated_at: Option<Timestamp>,
     pub changed_by: Option<String>,
+    /// Versioned keys added by `rotate --phase add`, and when.
+    pub versions_added_at: BTreeMap<String, Timestamp>,
 }
 
 impl From<&Secret> for SecretState {
@@ -75,6 +77,10 @@ impl From<&Secret> for SecretState {
             has_last_applied: annotations.contains_key(annotations::LAST_APPLIED),
             rotated_at: annotations.get(annotations::ROTATED_AT).and_then(|t| t.parse().ok()),
             changed_by: annotations.get(annotations::CHANGED_BY).cloned(),
+            versions_added_at: annotations
+                .get(annotations::VERSIONS_ADDED_AT)
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or_default(),
         }
     }
 }
@@ -107,6 +113,14 @@ pub enum ChangeKind {
     KeptPrevious { of: String },
     /// Set back to the value a backup revision holds (absent there: removed).
     Restored { revision: u64 },
+    /// A companion value given with --set (a new user name beside its new password).
+    Set,
+    /// The next version of a versioned key, added beside `after` (two-phase rotation).
+    AddedVersion { after: String, how: String },
+    /// A key naming the active version, moved to `to`.
+    Pointer { to: String },
+    /// An old version removed once `by` has taken over.
+    Retired { by: String },
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +150,8 @@ impl SecretChange {
 pub struct RotationRequest {
     pub new_values: BTreeMap<String, (SecretValue, String)>,
     pub keep_previous_suffix: Option<String>,
+    /// Companion values (--set KEY=VALUE): written as given, new keys allowed.
+    pub set_values: BTreeMap<String, SecretValue>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -156,6 +172,35 @@ pub enum PlanError {
     SameAsBackup { revision: u64 },
     #[error("{key}{suffix} would overwrite the existing key {key}{suffix}: choose another with --previous-suffix")]
     PreviousClash { key: String, suffix: String },
+    #[error("secret {secret} has no versioned key{} (its keys: {keys}); --phase needs keys named like jwt-secret-v1", wanted.as_ref().map(|w| format!(" {w}")).unwrap_or_default())]
+    NoVersionedKey {
+        secret: String,
+        wanted: Option<String>,
+        keys: String,
+    },
+    #[error("secret {secret} has several versioned keys ({families}): say which with --key BASE")]
+    AmbiguousVersionedKey { secret: String, families: String },
+    #[error("secret {secret} has only {key}: there is no older version to retire")]
+    NothingToRetire { secret: String, key: String },
+    #[error("{pointer} of secret {secret} still names {key}: retiring it would leave the pointer dangling; run --phase add first")]
+    PointerOnOldVersion {
+        secret: String,
+        pointer: String,
+        key: String,
+    },
+    #[error("there is no record of when {key} was added to secret {secret} (it was not added by `rotate --phase add`): pass --after 0s to retire the older versions now")]
+    AddedAtUnknown { secret: String, key: String },
+    #[error("{key} was added at {added_at}; the older versions may be retired from {earliest} (in {remaining}). Tokens signed with them may still be in use")]
+    TooEarly {
+        key: String,
+        added_at: String,
+        earliest: String,
+        remaining: String,
+    },
+    #[error("{key} is still required by {users}: pods started without it fail with CreateContainerConfigError. Remove the reference (or make it optional: true) first")]
+    StillRequired { key: String, users: String },
+    #[error("--set {key}=...: {key} is also rotated; set it one way")]
+    SetTwice { key: String },
 }
 
 /// Plan the change of `target` and, when `others` are given (--propagate), of every other
@@ -188,6 +233,14 @@ pub fn plan(
             new: Some(new.clone()),
         });
         rotated.push((key, old, new));
+    }
+    for set in set_changes(target, &request.set_values, &keys)? {
+        after.insert(set.key.clone(), set.new.clone().expect("--set writes a value"));
+        keys.push(set);
+    }
+    if keys.is_empty() {
+        let key = request.set_values.keys().next().cloned().unwrap_or_default();
+        return Err(PlanError::Unchanged { key });
     }
     if let Some(suffix) = &request.keep_previous_suffix {
         for (key, old, _) in &rotated {
@@ -278,10 +331,51 @@ pub fn plan(
     Ok(changes)
 }
 
+/// The --set values that differ from what `target` holds, refusing keys another change of
+/// the same rotation already writes.
+pub fn set_changes(
+    target: &SecretState,
+    set_values: &BTreeMap<String, SecretValue>,
+    planned: &[KeyChange],
+) -> Result<Vec<KeyChange>, PlanError> {
+    let mut changes = Vec::new();
+    for (key, value) in set_values {
+        if planned.iter().any(|k| &k.key == key) {
+            return Err(PlanError::SetTwice { key: key.clone() });
+        }
+        let old = target.data.get(key);
+        if old != Some(value) {
+            changes.push(KeyChange {
+                key: key.clone(),
+                kind: ChangeKind::Set,
+                old: old.cloned(),
+                new: Some(value.clone()),
+            });
+        }
+    }
+    Ok(changes)
+}
+
+/// The API server's rule for Secret data keys, checked before anything is sent.
+pub fn check_key_name(key: &str) -> Result<(), String> {
+    let valid = !key.is_empty()
+        && key.len() <= 253
+        && key != "."
+        && key != ".."
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key:?} is not a valid Secret key: use up to 253 characters from letters, digits, '-', '_' and '.'"
+        ))
+    }
+}
+
 /// Kubernetes refuses Secrets over 1 MiB: say so before anything is written.
 const MAX_SECRET_BYTES: usize = 1024 * 1024;
 
-fn check_size(secret: &SecretState, data: &BTreeMap<String, SecretValue>) -> Result<(), PlanError> {
+pub fn check_size(secret: &SecretState, data: &BTreeMap<String, SecretValue>) -> Result<(), PlanError> {
     let bytes: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
     if bytes <= MAX_SECRET_BYTES {
         return Ok(());
@@ -410,6 +504,7 @@ mod tests {
                 .map(|(k, val)| (k.to_string(), (v(val), "typed".to_string())))
                 .collect(),
             keep_previous_suffix: keep_previous.map(str::to_string),
+            set_values: BTreeMap::new(),
         }
     }
 
@@ -531,8 +626,35 @@ mod tests {
         let req = RotationRequest {
             new_values: [("small".to_string(), (huge, "file".to_string()))].into(),
             keep_previous_suffix: None,
+            set_values: BTreeMap::new(),
         };
         assert!(matches!(plan(&target, &req, &[]).unwrap_err(), PlanError::TooLarge { key, .. } if key == "small"));
+    }
+
+    #[test]
+    fn set_values_join_the_rotation_and_unchanged_ones_are_left_out() {
+        let target = state(
+            "postgresql-credentials",
+            &[("username", "backend"), ("password", "old-password")],
+        );
+        let mut req = request(&[("password", "new-password")], None);
+        req.set_values = [
+            ("username".to_string(), v("backend_v2")),
+            ("database".to_string(), v("platform")),
+        ]
+        .into();
+        let change = &plan(&target, &req, &[]).unwrap()[0];
+        assert_eq!(change.after["username"], v("backend_v2"));
+        assert_eq!(change.after["database"], v("platform"), "a new key may be set");
+        assert_eq!(change.keys.iter().filter(|k| k.kind == ChangeKind::Set).count(), 2);
+
+        req.set_values = [("username".to_string(), v("backend"))].into();
+        let change = &plan(&target, &req, &[]).unwrap()[0];
+        assert_eq!(change.keys.len(), 1, "setting the current value changes nothing");
+
+        req.set_values = [("password".to_string(), v("other"))].into();
+        assert!(matches!(plan(&target, &req, &[]), Err(PlanError::SetTwice { .. })));
+        assert!(check_key_name("bad/key").is_err() && check_key_name("DB_USER.v2").is_ok());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::core::annotations;
 use crate::core::history::BackupRevision;
 use crate::core::plan::{Journal, SecretState};
 use crate::core::secret_value::SecretValue;
+use crate::core::versioned;
 use crate::error::{Error, Result};
 
 /// Field manager for every write, so managedFields show who changed what.
@@ -125,6 +126,14 @@ pub async fn write_data(
     }
     if let Some(journal) = journal_value(&stamp.journal) {
         annotations[annotations::JOURNAL] = journal;
+    }
+    let added_at = versioned::added_times(before, after, stamp.at);
+    if added_at != before.versions_added_at {
+        annotations[annotations::VERSIONS_ADDED_AT] = if added_at.is_empty() {
+            Value::Null
+        } else {
+            Value::String(serde_json::to_string(&added_at).expect("times serialise"))
+        };
     }
     let patch = json!({
         "metadata": {"resourceVersion": expected_resource_version, "annotations": annotations},

@@ -71,6 +71,10 @@ fn describe_change(kind: &ChangeKind) -> String {
         ChangeKind::Propagated { from_key, encoding } => format!("embeds {from_key}: replaced {}", encoding.describe()),
         ChangeKind::KeptPrevious { of } => format!("previous value of {of}"),
         ChangeKind::Restored { revision } => format!("restored from revision {revision}"),
+        ChangeKind::Set => "set to the value given with --set".to_string(),
+        ChangeKind::AddedVersion { after, how } => format!("new version beside {after} ({how})"),
+        ChangeKind::Pointer { to } => format!("moved to {to}"),
+        ChangeKind::Retired { by } => format!("old version removed ({by} has taken over)"),
     }
 }
 

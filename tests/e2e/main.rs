@@ -6,6 +6,7 @@ mod audit;
 mod completion;
 mod diff;
 mod interactive;
+mod lifecycle;
 mod rbac;
 mod rollback;
 mod rotate;
