@@ -412,6 +412,10 @@ pub struct ListArgs {
     /// Also show service-account tokens, Helm releases and backups
     #[arg(long)]
     pub all_types: bool,
+
+    /// Mark TLS certificates that expire sooner than this (e.g. 30d) and exit 1 if any does
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub cert_expiry: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -419,6 +423,10 @@ pub struct AuditArgs {
     /// Rotation policy: flag Secrets whose data is older than this (e.g. 90d)
     #[arg(long, value_name = "AGE", value_parser = parse_duration)]
     pub max_age: Option<Duration>,
+
+    /// Warn about TLS certificates that expire sooner than this (expired ones are critical)
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    pub cert_expiry: Duration,
 
     /// Exit 1 when a finding at or above this severity exists
     #[arg(long, value_enum, default_value_t = FailOn::Warning)]

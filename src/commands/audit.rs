@@ -19,6 +19,7 @@ pub async fn run(ctx: &Context, args: &AuditArgs) -> Result<Outcome> {
     let options = AuditOptions {
         now: Timestamp::now(),
         max_age: args.max_age.and_then(|d| SignedDuration::try_from(d).ok()),
+        cert_expiry: SignedDuration::try_from(args.cert_expiry).unwrap_or(SignedDuration::MAX),
     };
     let findings = audit::audit(
         &snapshot,

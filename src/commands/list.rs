@@ -19,6 +19,7 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
         now: Timestamp::now(),
         max_age: args.max_age.and_then(|d| SignedDuration::try_from(d).ok()),
         all_types: args.all_types,
+        cert_expiry: args.cert_expiry.and_then(|d| SignedDuration::try_from(d).ok()),
     };
     let rows = inventory::rows(&snapshot, &report, &options);
     render::list::rows(
@@ -27,7 +28,10 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
         matches!(scope, kube::Scope::AllNamespaces),
         args.max_age.is_some(),
     )?;
-    Ok(if rows.iter().any(|r| r.overdue) {
+    // Like --max-age, --cert-expiry is the policy that turns findings into exit 1.
+    let expiring =
+        args.cert_expiry.is_some() && rows.iter().any(|r| r.certificate.as_ref().is_some_and(|c| c.expiring));
+    Ok(if rows.iter().any(|r| r.overdue) || expiring {
         Outcome::Found
     } else {
         Outcome::Clean

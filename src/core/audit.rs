@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use super::drift::{Snapshot, Status, VerifyReport};
 use super::inventory::{consumer_counts, is_hidden_by_default};
+use super::model::SecretInfo;
 use super::plan::SecretState;
 use super::secret_value::{Fingerprinter, SecretValue};
+use super::tls::{self, TlsCert, TlsInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,7 +41,8 @@ pub struct AuditFinding {
     pub secret: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue.
+    /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue,
+    /// certificate-expired, certificate-expiring, certificate-unreadable.
     pub rule: &'static str,
     pub message: String,
     pub fix: String,
@@ -48,6 +51,8 @@ pub struct AuditFinding {
 pub struct AuditOptions {
     pub now: Timestamp,
     pub max_age: Option<SignedDuration>,
+    /// Certificates expiring sooner than this are a warning (expired ones are critical).
+    pub cert_expiry: SignedDuration,
 }
 
 /// Values people paste from examples and forget ("<Paste JWT Secret Here>", "sk-xxx", "changeme").
@@ -307,8 +312,70 @@ pub fn audit(
             }
         }
     }
+    for info in snapshot.secrets.iter().filter(|s| !is_hidden_by_default(s)) {
+        if let Some(finding) = certificate_finding(info, options) {
+            findings.push(finding);
+        }
+    }
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.cmp(b)));
     findings
+}
+
+/// An expired, soon-expiring or unreadable certificate in `tls.crt`.
+fn certificate_finding(info: &SecretInfo, options: &AuditOptions) -> Option<AuditFinding> {
+    let finding = |severity, rule, message: String, fix: String| AuditFinding {
+        severity,
+        namespace: info.namespace.clone(),
+        secret: info.name.clone(),
+        key: Some(tls::CERT_KEY.to_string()),
+        rule,
+        message,
+        fix,
+    };
+    let renew = |cert: &TlsInfo| {
+        match &cert.cert_manager_certificate {
+        Some(name) => format!(
+            "cert-manager should have renewed it: check `kubectl describe certificate {name} -n {}` (or `cmctl renew {name}`)",
+            info.namespace
+        ),
+        None => "renew the certificate and replace tls.crt and tls.key together".to_string(),
+    }
+    };
+    match info.tls.as_ref()? {
+        TlsCert::Unreadable(reason) => Some(finding(
+            Severity::Warning,
+            "certificate-unreadable",
+            reason.clone(),
+            "put the PEM certificate chain (leaf first) in tls.crt".into(),
+        )),
+        TlsCert::Read(cert) if cert.not_after <= options.now => Some(finding(
+            Severity::Critical,
+            "certificate-expired",
+            format!("the certificate for {} expired at {}", names(cert), cert.not_after),
+            renew(cert),
+        )),
+        TlsCert::Read(cert) if cert.not_after.duration_since(options.now) < options.cert_expiry => Some(finding(
+            Severity::Warning,
+            "certificate-expiring",
+            format!(
+                "the certificate for {} expires in {} days ({}; issuer {})",
+                names(cert),
+                tls::days_left(cert, options.now),
+                cert.not_after,
+                cert.issuer
+            ),
+            renew(cert),
+        )),
+        TlsCert::Read(_) => None,
+    }
+}
+
+fn names(cert: &TlsInfo) -> String {
+    if cert.dns_names.is_empty() {
+        cert.subject.clone()
+    } else {
+        cert.dns_names.join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -382,5 +449,38 @@ mod tests {
             !finding.message.contains("Paste") && !finding.fix.contains("Paste"),
             "never the value"
         );
+    }
+
+    #[test]
+    fn certificates_expired_expiring_and_unreadable() {
+        let cert = |not_after: &str, manager: Option<&str>| TlsInfo {
+            not_after: not_after.parse().unwrap(),
+            issuer: "CN=Platform CA".into(),
+            subject: "CN=platform.example".into(),
+            dns_names: vec!["platform.example".into()],
+            cert_manager_certificate: manager.map(str::to_string),
+        };
+        let options = AuditOptions {
+            now: "2026-11-24T00:00:00Z".parse().unwrap(),
+            max_age: None,
+            cert_expiry: SignedDuration::from_hours(30 * 24),
+        };
+        let finding_for = |tls: TlsCert| {
+            let info = SecretInfo {
+                namespace: "platform".into(),
+                name: "platform-tls".into(),
+                tls: Some(tls),
+                ..Default::default()
+            };
+            certificate_finding(&info, &options).map(|f| (f.severity, f.rule, f.message, f.fix))
+        };
+        let expired = finding_for(TlsCert::Read(cert("2026-11-01T00:00:00Z", None))).unwrap();
+        assert_eq!((expired.0, expired.1), (Severity::Critical, "certificate-expired"));
+        let soon = finding_for(TlsCert::Read(cert("2026-12-04T00:00:00Z", Some("platform-tls-cert")))).unwrap();
+        assert_eq!((soon.0, soon.1), (Severity::Warning, "certificate-expiring"));
+        assert!(soon.2.contains("expires in 10 days") && soon.3.contains("certificate platform-tls-cert"));
+        assert_eq!(finding_for(TlsCert::Read(cert("2027-06-01T00:00:00Z", None))), None);
+        let unreadable = finding_for(TlsCert::Unreadable("tls.crt holds no PEM certificate".into())).unwrap();
+        assert_eq!(unreadable.1, "certificate-unreadable");
     }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::drift::{group_workloads, Snapshot, Status, VerifyReport};
 use super::env;
 use super::model::SecretInfo;
+use super::tls::{self, TlsCert, TlsInfo};
 
 /// Types people do not manage by hand: hidden unless --all-types.
 const MACHINE_TYPES: [&str; 3] = [
@@ -40,12 +41,55 @@ pub struct SecretRow {
     pub consumers: usize,
     pub stale_consumers: usize,
     pub overdue: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateRow>,
+}
+
+/// What a Secret's `tls.crt` says, for list and the metrics.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateRow {
+    /// None: tls.crt could not be read (`error` says why).
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub info: Option<TlsInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_left: Option<i64>,
+    /// Expires within --cert-expiry (or has expired).
+    pub expiring: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CertificateRow {
+    pub fn of(cert: &TlsCert, now: Timestamp, warn_within: Option<SignedDuration>) -> Self {
+        match cert {
+            TlsCert::Read(info) => {
+                let left = tls::days_left(info, now);
+                let expiring = info.not_after <= now
+                    || warn_within.is_some_and(|within| info.not_after.duration_since(now) < within);
+                CertificateRow {
+                    info: Some(info.clone()),
+                    days_left: Some(left),
+                    expiring,
+                    error: None,
+                }
+            }
+            TlsCert::Unreadable(reason) => CertificateRow {
+                info: None,
+                days_left: None,
+                expiring: false,
+                error: Some(reason.clone()),
+            },
+        }
+    }
 }
 
 pub struct ListOptions {
     pub now: Timestamp,
     pub max_age: Option<SignedDuration>,
     pub all_types: bool,
+    /// Flag certificates that expire sooner than this.
+    pub cert_expiry: Option<SignedDuration>,
 }
 
 pub fn is_hidden_by_default(secret: &SecretInfo) -> bool {
@@ -113,10 +157,20 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
                 data_changed_at: since,
                 last_rotation: s.rotated_at,
                 rotated_by: s.changed_by.clone(),
-                owner: s.owner.as_ref().map(|o| format!("{}/{}", o.kind, o.name)),
+                owner: s.owner.as_ref().map(|o| format!("{}/{}", o.kind, o.name)).or_else(|| {
+                    let certificate = match &s.tls {
+                        Some(TlsCert::Read(info)) => info.cert_manager_certificate.as_ref(),
+                        _ => None,
+                    };
+                    certificate.map(|name| format!("Certificate/{name} (cert-manager)"))
+                }),
                 consumers,
                 stale_consumers,
                 overdue,
+                certificate: s
+                    .tls
+                    .as_ref()
+                    .map(|cert| CertificateRow::of(cert, options.now, options.cert_expiry)),
             }
         })
         .collect()
@@ -164,6 +218,7 @@ mod tests {
             now: at(100),
             max_age: Some(SignedDuration::from_hours(90 * 24)),
             all_types: false,
+            cert_expiry: None,
         };
         let rows = rows(&snapshot, &report, &options);
         let summary: Vec<(&str, Option<i64>, bool)> =

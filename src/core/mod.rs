@@ -18,4 +18,5 @@ pub mod propagate;
 pub mod rollout;
 pub mod seal;
 pub mod secret_value;
+pub mod tls;
 pub mod versioned;

@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use serde::{Deserialize, Serialize};
 
 use super::annotations;
+use super::tls::{self, TlsCert};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct OwnerRef {
@@ -35,6 +36,8 @@ pub struct SecretInfo {
     /// Who manages it: SealedSecret, ExternalSecret, Helm, or nobody.
     pub owner: Option<OwnerRef>,
     pub labels: BTreeMap<String, String>,
+    /// The certificate in `tls.crt`, when there is one (the key is never read).
+    pub tls: Option<TlsCert>,
 }
 
 impl SecretInfo {
@@ -270,6 +273,11 @@ impl From<&Secret> for SecretInfo {
             created_at: meta.creation_timestamp.as_ref().map(|t| t.0),
             owner: controller_of(meta).or_else(|| helm_release(meta)),
             labels: meta.labels.clone().unwrap_or_default(),
+            tls: secret
+                .data
+                .as_ref()
+                .and_then(|d| d.get(tls::CERT_KEY))
+                .map(|cert| tls::parse(&cert.0, &annotations)),
         }
     }
 }

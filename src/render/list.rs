@@ -4,7 +4,7 @@ use comfy_table::{Cell, Color};
 
 use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
-use crate::core::inventory::SecretRow;
+use crate::core::inventory::{CertificateRow, SecretRow};
 use crate::error::Result;
 
 pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with_policy: bool) -> Result<()> {
@@ -27,8 +27,16 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
             if show_namespace {
                 headers.insert(0, "NAMESPACE");
             }
+            // Certificate columns only where there are certificates to show.
+            let certificates = rows.iter().any(|r| r.certificate.is_some());
+            if certificates {
+                headers.push("CERT EXPIRES");
+            }
             if output == OutputFormat::Wide {
                 headers.push("ROTATED BY");
+                if certificates {
+                    headers.extend(["ISSUER", "DNS NAMES"]);
+                }
             }
             let mut t = table(&headers);
             for r in rows {
@@ -55,8 +63,20 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
                 if show_namespace {
                     cells.insert(0, Cell::new(&r.namespace));
                 }
+                if certificates {
+                    cells.push(expiry_cell(r.certificate.as_ref()));
+                }
                 if output == OutputFormat::Wide {
                     cells.push(Cell::new(r.rotated_by.clone().unwrap_or_else(|| "-".into())));
+                    if certificates {
+                        let info = r.certificate.as_ref().and_then(|c| c.info.as_ref());
+                        cells.push(Cell::new(info.map(|i| i.issuer.clone()).unwrap_or_else(|| "-".into())));
+                        cells.push(Cell::new(
+                            info.map(|i| i.dns_names.join(","))
+                                .filter(|n| !n.is_empty())
+                                .unwrap_or_else(|| "-".into()),
+                        ));
+                    }
                 }
                 t.add_row(cells);
             }
@@ -65,6 +85,16 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
             } else {
                 table_lines(&t)
             };
+            let expiring = rows
+                .iter()
+                .filter(|r| r.certificate.as_ref().is_some_and(|c| c.expiring))
+                .count();
+            if expiring > 0 {
+                text.push_str(&format!(
+                    "\n{} expiring soon or expired.\n",
+                    super::plural(expiring, "certificate")
+                ));
+            }
             if with_policy {
                 let overdue = rows.iter().filter(|r| r.overdue).count();
                 text.push_str(&format!(
@@ -74,6 +104,22 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
             }
             write_stdout(&text)
         }
+    }
+}
+
+fn expiry_cell(certificate: Option<&CertificateRow>) -> Cell {
+    let Some(certificate) = certificate else {
+        return Cell::new("-");
+    };
+    let text = match (certificate.days_left, &certificate.info) {
+        (Some(days_left), Some(info)) if days_left < 0 => format!("expired {}", info.not_after),
+        (Some(days_left), _) => format!("in {days_left}d"),
+        _ => "unreadable".to_string(),
+    };
+    if certificate.expiring || certificate.error.is_some() {
+        coloured(&text, Color::Red)
+    } else {
+        Cell::new(text)
     }
 }
 
@@ -87,7 +133,7 @@ type Gauge = (&'static str, &'static str, fn(&SecretRow) -> Option<f64>);
 
 /// The Prometheus text exposition format: the seed 003 alerts (`secret_age_days > 80`) work on it.
 pub fn prometheus(rows: &[SecretRow]) -> String {
-    let metrics: [Gauge; 4] = [
+    let metrics: [Gauge; 7] = [
         (
             "kubectl_secrets_secret_age_days",
             "Days since the Secret's data last changed.",
@@ -107,6 +153,21 @@ pub fn prometheus(rows: &[SecretRow]) -> String {
             "kubectl_secrets_secret_stale_consumers",
             "Workloads running with an older version of the Secret's data.",
             |r| Some(r.stale_consumers as f64),
+        ),
+        (
+            "kubectl_secrets_tls_expiry_days",
+            "Whole days until the certificate in tls.crt expires (negative once expired).",
+            |r| r.certificate.as_ref()?.days_left.map(|d| d as f64),
+        ),
+        (
+            "kubectl_secrets_tls_expiration_timestamp_seconds",
+            "When the certificate in tls.crt expires, like cert-manager's certificate expiration metric.",
+            |r| Some(r.certificate.as_ref()?.info.as_ref()?.not_after.as_second() as f64),
+        ),
+        (
+            "kubectl_secrets_tls_expiring",
+            "1 when the certificate expires within --cert-expiry or has expired.",
+            |r| r.certificate.as_ref().map(|c| if c.expiring { 1.0 } else { 0.0 }),
         ),
     ];
     let mut out = String::new();

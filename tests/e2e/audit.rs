@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{canary, deployment, next_second, TestNamespace};
+use crate::support::{canary, deployment, next_second, parse_prometheus, TestNamespace};
 
 fn find<'a>(findings: &'a Value, rule: &str, secret: &str) -> Vec<&'a Value> {
     findings["findings"]
@@ -187,30 +187,7 @@ async fn list_metrics_parse_with_prometheus_own_parser() {
     run.assert_no_leak([&value]);
 
     // Parsed by prometheus_client's own text parser, as a textfile collector would.
-    let parse = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-out = {}
-for family in text_string_to_metric_families(sys.stdin.read()):
-    for s in family.samples:
-        out.setdefault(s.name, {})[s.labels["secret"]] = s.value
-print(json.dumps(out))
-"#;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", parse])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), run.stdout.as_bytes()).unwrap();
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Prometheus parser rejected the output:\n{}",
-        run.stdout
-    );
-    let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let metrics = parse_prometheus(&run.stdout);
     assert_eq!(metrics["kubectl_secrets_secret_overdue"]["app"], 1.0);
     assert_eq!(metrics["kubectl_secrets_secret_consumers"]["app"], 1.0);
     assert_eq!(metrics["kubectl_secrets_secret_stale_consumers"]["app"], 1.0);

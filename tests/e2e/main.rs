@@ -13,4 +13,5 @@ mod rotate;
 mod seal;
 mod support;
 mod testbed;
+mod tls;
 mod verify;

@@ -257,6 +257,15 @@ impl TestNamespace {
             .expect("create secret");
     }
 
+    /// Create any Secret, given as its JSON manifest.
+    pub async fn create_secret(&self, manifest: Value) {
+        let secret: Secret = serde_json::from_value(manifest).expect("a Secret manifest");
+        Api::<Secret>::namespaced(self.client.clone(), &self.name)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+    }
+
     /// The most common scenario: Secret `secret` {key: value} read through envFrom by a ready
     /// one-replica Deployment `deployment`.
     pub async fn secret_with_consumer(&self, secret: &str, key: &str, value: &str, deployment_name: &str) {
@@ -512,4 +521,59 @@ pub fn kubeseal_to_file(namespace: &str, name: &str, data: &[(&str, &str)]) -> t
 pub fn kubeseal_and_apply(namespace: &str, name: &str, data: &[(&str, &str)]) {
     let file = kubeseal_to_file(namespace, name, data);
     kubectl_apply(&std::fs::read_to_string(file.path()).unwrap());
+}
+
+/// Metric name → secret label → value, as prometheus_client's own text parser reads `text`
+/// (panics if the parser rejects it).
+pub fn parse_prometheus(text: &str) -> Value {
+    let parse = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        out.setdefault(s.name, {})[s.labels["secret"]] = s.value
+print(json.dumps(out))
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", parse])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser rejected the output:\n{text}"
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A certificate for `dns_names` valid from `start` to `end` (openssl's YYYYMMDDHHMMSSZ),
+/// self-signed by a CA named `issuer`: (certificate PEM, private key PEM).
+pub fn make_certificate(issuer: &str, dns_names: &[&str], start: &str, end: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let san: Vec<String> = dns_names.iter().map(|d| format!("DNS:{d}")).collect();
+    // openssl ca (not req -x509) because it can set both dates.
+    let sh = format!(
+        "openssl req -newkey rsa:2048 -nodes -keyout ca.key -subj '/CN={issuer}' -x509 -days 3650 -out ca.pem 2>/dev/null \
+         && openssl req -newkey rsa:2048 -nodes -keyout tls.key -subj '/CN={first}' -out tls.csr 2>/dev/null \
+         && touch index.txt && echo 01 > serial \
+         && printf '[ca]\ndefault_ca=x\n[x]\ndatabase=index.txt\nserial=serial\nnew_certs_dir=.\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n[san]\nsubjectAltName={san}\n' > ca.cnf \
+         && openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key -in tls.csr -out tls.crt \
+            -extensions san -startdate {start} -enddate {end} 2>/dev/null",
+        first = dns_names[0],
+        san = san.join(","),
+    );
+    let ok = Command::new("sh")
+        .args(["-c", &sh])
+        .current_dir(dir.path())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "openssl could not make the test certificate");
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    (read("tls.crt"), read("tls.key"))
 }
