@@ -123,6 +123,9 @@ pub enum Command {
     /// Decrypt a SealedSecret file offline with the controller's private key(s) (disaster recovery)
     #[command(after_help = UNSEAL_EXAMPLES)]
     Unseal(UnsealArgs),
+    /// Export the Sealed Secrets controller's private keys to a 0600 file (disaster recovery)
+    #[command(after_help = BACKUP_KEYS_EXAMPLES)]
+    BackupKeys(BackupKeysArgs),
     /// Shell completion: bash, zsh, fish, powershell, or kubectl's plugin completion helper
     #[command(after_help = COMPLETION_EXAMPLES)]
     Completion(CompletionArgs),
@@ -161,6 +164,20 @@ Examples:
 
 Exit codes: 0 no difference, 1 differences found, 2 and up errors (like kubectl diff).";
 
+const BACKUP_KEYS_EXAMPLES: &str = "\
+Examples:
+  # Before a cluster rebuild: every key the controller ever used (it keeps all of them)
+  kubectl secrets backup-keys sealed-secrets-keys.yaml
+
+  # Restore into a new cluster, then restart the controller so it loads them
+  kubectl apply -f sealed-secrets-keys.yaml && kubectl -n kube-system delete pod -l name=sealed-secrets-controller
+
+  # Open a SealedSecret offline with them
+  kubectl secrets unseal sealed-secret.yaml --private-key sealed-secrets-keys.yaml
+
+The file holds private keys: anyone who has it can decrypt every SealedSecret sealed for this
+cluster. Keep it encrypted and offline.";
+
 const SEAL_EXAMPLES: &str = "\
 Examples:
   # Seed 001's GitOps flow, without a shell pipeline that mangles newlines or binary values
@@ -178,6 +195,15 @@ Examples:
 
   # Add or replace one key in an existing SealedSecret file, keeping the others and the file's format
   kubectl secrets seal api-keys -n intelliprompt --from-file openai=./openai.key --merge-into sealed/api-keys.yaml --cert cert.pem
+
+  # After the controller renewed its key: re-encrypt a GitOps folder with the newest one
+  kubectl secrets seal --re-encrypt sealed/
+
+  # Before merging: can the controller of this cluster decrypt these files?
+  kubectl secrets seal --validate sealed/api-keys.yaml sealed/backend-secrets.yaml
+
+  # Add, replace or remove keys of a SealedSecret file (asks; or --from-file/--remove-key)
+  kubectl secrets seal --edit sealed/api-keys.yaml
 
 Scopes: strict (default: only this name in this namespace can unseal it), namespace-wide,
 cluster-wide. The scope used is said on stderr before anything is written.";
@@ -197,7 +223,7 @@ back to it, saying how old it is, when the controller cannot be reached.";
 const UNSEAL_EXAMPLES: &str = "\
 Examples:
   # The controller's keys, saved for disaster recovery, then an offline unseal
-  kubectl get secret -n kube-system -l sealedsecrets.bitnami.com/sealed-secrets-key -o yaml > keys.yaml
+  kubectl secrets backup-keys keys.yaml
   kubectl secrets unseal sealed-secret-backend.yaml --private-key keys.yaml
 
 Every key given is tried (the controller renews its key every 30 days). A value that cannot
@@ -336,6 +362,52 @@ pub struct SealArgs {
     /// Add or replace the keys in this SealedSecret file, keeping its other keys and format
     #[arg(long, value_name = "FILE")]
     pub merge_into: Option<std::path::PathBuf>,
+
+    /// Re-encrypt SealedSecret files (folders recursively) with the controller's newest key,
+    /// through the controller; each file keeps its format
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = UPKEEP_CONFLICTS)]
+    pub re_encrypt: Vec<std::path::PathBuf>,
+
+    /// Ask the controller whether it can decrypt SealedSecret files (folders recursively); exit 1
+    /// if any cannot
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = UPKEEP_CONFLICTS)]
+    pub validate: Vec<std::path::PathBuf>,
+
+    /// Add, replace or remove keys of a SealedSecret file: interactively, or with
+    /// --from-literal/--from-file and --remove-key
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "filename", "from_secret", "raw", "merge_into", "re_encrypt", "validate", "from_env_file"])]
+    pub edit: Option<std::path::PathBuf>,
+
+    /// With --edit: remove this key; repeatable
+    #[arg(long, value_name = "KEY", requires = "edit")]
+    pub remove_key: Vec<String>,
+}
+
+/// Flags that build a new SealedSecret, meaningless when files are re-encrypted or validated.
+const UPKEEP_CONFLICTS: [&str; 9] = [
+    "name",
+    "filename",
+    "from_secret",
+    "raw",
+    "from_literal",
+    "from_file",
+    "from_env_file",
+    "merge_into",
+    "edit",
+];
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupKeysArgs {
+    /// File to write the keys to (created with mode 0600; - for stdout when it is not a terminal)
+    #[arg(value_name = "FILE")]
+    pub file: String,
+
+    /// Replace FILE if it exists
+    #[arg(long)]
+    pub overwrite: bool,
+
+    #[command(flatten)]
+    pub controller: ControllerArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -114,6 +114,12 @@ pub enum Error {
     #[error("cannot fetch the Sealed Secrets certificate: {step}: {detail} ({fix})")]
     CertFetch { step: String, detail: String, fix: String },
 
+    #[error("the Sealed Secrets controller could not be used: {step}: {detail} ({fix})")]
+    Controller { step: String, detail: String, fix: String },
+
+    #[error("{0}")]
+    NotFound(String),
+
     #[error("failed to {action}: {message}")]
     Api { action: String, message: String },
 
@@ -140,9 +146,9 @@ impl Error {
             | Error::UnknownContext { .. }
             | Error::NoCurrentContext
             | Error::KubeconfigInvalid { .. } => exit::CONFIG,
-            Error::Unreachable { .. } | Error::CertFetch { .. } => exit::UNREACHABLE,
+            Error::Unreachable { .. } | Error::CertFetch { .. } | Error::Controller { .. } => exit::UNREACHABLE,
             Error::Unauthorized { .. } | Error::Forbidden { .. } => exit::FORBIDDEN,
-            Error::SecretNotFound { .. } | Error::NoBackup { .. } => exit::NOT_FOUND,
+            Error::SecretNotFound { .. } | Error::NoBackup { .. } | Error::NotFound(_) => exit::NOT_FOUND,
             Error::Api { .. } | Error::Output(_) => exit::API,
             Error::Interrupted => exit::INTERRUPTED,
         }

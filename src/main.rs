@@ -86,6 +86,7 @@ async fn run(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error
         Command::Seal(args) => commands::seal::run(&ctx, args).await,
         Command::FetchCert(args) => commands::fetch_cert::run(&ctx, args).await,
         Command::Unseal(args) => commands::unseal::run(&ctx, args).await,
+        Command::BackupKeys(args) => commands::backup_keys::run(&ctx, args).await,
         Command::Completion(args) => commands::complete::run(args),
         Command::List(args) => commands::list::run(&ctx, args).await,
         Command::Audit(args) => commands::audit::run(&ctx, args).await,

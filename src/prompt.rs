@@ -123,3 +123,45 @@ pub fn text(question: &str, allow_empty: bool) -> Result<String> {
         .interact_text()
         .map_err(prompt_error)
 }
+
+/// One step of `seal --edit`.
+pub enum EditAction {
+    /// Add a new key, or replace an existing one.
+    Set(String),
+    Remove(String),
+    Save,
+    Quit,
+}
+
+pub fn edit_action(file: &str, keys: &[String]) -> Result<EditAction> {
+    let options = [
+        "add a key",
+        "replace a key's value",
+        "remove a key",
+        "save and quit",
+        "quit without saving",
+    ];
+    let choice = Select::new()
+        .with_prompt(format!("{file}: keys {}", keys.join(", ")))
+        .items(options)
+        .default(0)
+        .interact()
+        .map_err(prompt_error)?;
+    let pick = |verb: &str| -> Result<String> {
+        let index = Select::new()
+            .with_prompt(format!("Key to {verb}"))
+            .items(keys)
+            .default(0)
+            .interact()
+            .map_err(prompt_error)?;
+        Ok(keys[index].clone())
+    };
+    Ok(match choice {
+        0 => EditAction::Set(text("Name of the new key", false)?),
+        1 if !keys.is_empty() => EditAction::Set(pick("replace")?),
+        2 if !keys.is_empty() => EditAction::Remove(pick("remove")?),
+        3 => EditAction::Save,
+        4 => EditAction::Quit,
+        _ => EditAction::Set(text("Name of the new key", false)?),
+    })
+}

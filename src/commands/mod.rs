@@ -2,6 +2,7 @@
 
 mod apply;
 pub mod audit;
+pub mod backup_keys;
 pub mod complete;
 pub mod diff;
 pub mod fetch_cert;
@@ -11,6 +12,8 @@ pub mod rollback;
 mod rollouts;
 pub mod rotate;
 pub mod seal;
+pub mod seal_edit;
+pub mod seal_upkeep;
 pub mod unseal;
 pub mod verify;
 

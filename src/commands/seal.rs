@@ -28,6 +28,15 @@ struct Input {
 }
 
 pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
+    if !args.validate.is_empty() {
+        return super::seal_upkeep::validate(ctx, args).await;
+    }
+    if !args.re_encrypt.is_empty() {
+        return super::seal_upkeep::re_encrypt(ctx, args).await;
+    }
+    if args.edit.is_some() {
+        return super::seal_edit::run(ctx, args).await;
+    }
     let input = match (&args.filename, args.from_secret) {
         (Some(file), _) => from_manifest(file)?,
         (None, true) => from_cluster(ctx, args).await?,
@@ -49,19 +58,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             .map(|c| c.default_namespace)
             .unwrap_or_else(|_| "default".into()),
     };
-    let cert = match &args.cert {
-        Some(source) => {
-            let cert = load_cert(source).await?;
-            super::fetch_cert::warn_expiry(&format!("the certificate {source}"), &cert);
-            cert
-        }
-        None => {
-            let (pem, source) = super::fetch_cert::certificate_for_seal(ctx, &args.controller).await?;
-            let cert = seal::parse_cert(&source, &pem).map_err(|e| Error::Usage(e.to_string()))?;
-            super::fetch_cert::warn_expiry(&source, &cert);
-            cert
-        }
-    };
+    let cert = sealing_cert(ctx, args).await?;
     let scope = match args.scope {
         SealScope::Strict => Scope::Strict,
         SealScope::NamespaceWide => Scope::NamespaceWide,
@@ -221,6 +218,25 @@ fn from_flags(args: &SealArgs) -> Result<Input> {
             "give a Secret manifest with -f FILE, or a NAME with --from-literal/--from-file/--from-env-file".into(),
         )
     })?;
+    let data = flag_values(args)?;
+    if data.is_empty() {
+        return Err(Error::Usage(format!(
+            "nothing to seal in {name}: add --from-literal, --from-file or --from-env-file"
+        )));
+    }
+    Ok(Input {
+        name,
+        namespace: None,
+        type_: args.type_.clone(),
+        immutable: None,
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        data,
+    })
+}
+
+/// The values of --from-literal, --from-file and --from-env-file.
+pub fn flag_values(args: &SealArgs) -> Result<BTreeMap<String, SecretValue>> {
     let mut data = BTreeMap::new();
     if !args.from_literal.is_empty() {
         render::warning("--from-literal values are visible in the process list and shell history: prefer --from-file");
@@ -259,19 +275,23 @@ fn from_flags(args: &SealArgs) -> Result<Input> {
             data.insert(key, SecretValue::new(value.into_bytes()));
         }
     }
-    if data.is_empty() {
-        return Err(Error::Usage(format!(
-            "nothing to seal in {name}: add --from-literal, --from-file or --from-env-file"
-        )));
-    }
-    Ok(Input {
-        name,
-        namespace: None,
-        type_: args.type_.clone(),
-        immutable: None,
-        labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
-        data,
+    Ok(data)
+}
+
+/// --cert FILE|URL, else the controller's certificate (fetched, or the cached copy); expiry said.
+pub async fn sealing_cert(ctx: &Context, args: &SealArgs) -> Result<SealingCert> {
+    Ok(match &args.cert {
+        Some(source) => {
+            let cert = load_cert(source).await?;
+            super::fetch_cert::warn_expiry(&format!("the certificate {source}"), &cert);
+            cert
+        }
+        None => {
+            let (pem, source) = super::fetch_cert::certificate_for_seal(ctx, &args.controller).await?;
+            let cert = seal::parse_cert(&source, &pem).map_err(|e| Error::Usage(e.to_string()))?;
+            super::fetch_cert::warn_expiry(&source, &cert);
+            cert
+        }
     })
 }
 
@@ -328,13 +348,17 @@ fn merge_into(path: &Path, doc: &Value, namespace: &str, name: &str, scope: Scop
     let out = if is_json {
         serde_json::to_string_pretty(&existing).map_err(|e| Error::Output(e.to_string()))? + "\n"
     } else {
-        serde_saphyr::to_string(&existing).map_err(|e| Error::Output(e.to_string()))?
+        crate::core::manifest::to_yaml(&existing).map_err(Error::Output)?
     };
-    // Ciphertext only: nothing secret is written. Replace atomically so a crash keeps the old file.
-    let tmp = path.with_extension("kubectl-secrets.tmp");
-    std::fs::write(&tmp, out)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::Output(format!("cannot write {display}: {e}")))?;
+    write_atomically(path, &out)?;
     render::rotate::step(&format!("Updated {display}: {}.", names.join(", ")));
     Ok(Outcome::Clean)
+}
+
+/// Replace a file atomically so a crash keeps the old one. Only ciphertext is ever written here.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("kubectl-secrets.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))
 }

@@ -182,6 +182,14 @@ fn parse_dotenv(file: &str, bytes: &[u8]) -> Result<SecretSide, ManifestError> {
     })
 }
 
+/// YAML as kubectl and kubeseal write it: long values (ciphertexts, base64) on one line, never
+/// folded into blocks.
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = false;
+    serde_saphyr::to_string_with_options(value, options).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

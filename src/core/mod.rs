@@ -17,6 +17,7 @@ pub mod plan;
 pub mod propagate;
 pub mod rollout;
 pub mod seal;
+pub mod sealed_file;
 pub mod secret_value;
 pub mod tls;
 pub mod versioned;

@@ -157,6 +157,19 @@ pub fn encrypt(
     Ok(out)
 }
 
+/// One value sealed for `namespace`/`name` under `scope`, base64 as in encryptedData.
+pub fn seal_value(
+    cert: &SealingCert,
+    scope: Scope,
+    namespace: &str,
+    name: &str,
+    value: &SecretValue,
+    rng: &mut impl CryptoRngCore,
+) -> Result<String, SealError> {
+    let ciphertext = encrypt(&cert.key, &scope.label(namespace, name), value, rng)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(ciphertext))
+}
+
 /// Decrypt one value with any of the keys (the controller keeps every key it ever made).
 pub fn decrypt(keys: &[RsaPrivateKey], label: &[u8], ciphertext: &[u8]) -> Option<SecretValue> {
     let (length, rest) = ciphertext.split_first_chunk::<2>()?;

@@ -12,12 +12,14 @@ pub struct Controller {
     pub name: String,
 }
 
-pub async fn fetch_cert(conn: &Connection, controller: &Controller) -> Result<Vec<u8>> {
+/// `/api/v1/namespaces/NS/services/http:NAME:PORT/proxy`: the controller's HTTP API through
+/// the API server, with the Service's first port as kubeseal uses it.
+async fn proxy_base(conn: &Connection, controller: &Controller) -> Result<String> {
     let scope = Scope::Namespace(controller.namespace.clone());
     let service = match Api::<Service>::namespaced(conn.client.clone(), &controller.namespace).get(&controller.name).await {
         Ok(service) => service,
         Err(kube::Error::Api(status)) if status.code == 404 => {
-            return Err(Error::CertFetch {
+            return Err(Error::Controller {
                 step: format!("finding Service {}/{}", controller.namespace, controller.name),
                 detail: "it does not exist".into(),
                 fix: "pass --controller-name/--controller-namespace (Helm installs it as sealed-secrets in its release namespace), \
@@ -32,33 +34,80 @@ pub async fn fetch_cert(conn: &Connection, controller: &Controller) -> Result<Ve
         .and_then(|s| s.ports)
         .and_then(|ports| ports.into_iter().next())
         .map(|p| p.name.filter(|n| !n.is_empty()).unwrap_or_else(|| p.port.to_string()))
-        .ok_or_else(|| Error::CertFetch {
+        .ok_or_else(|| Error::Controller {
             step: format!("reading Service {}/{}", controller.namespace, controller.name),
             detail: "it has no ports".into(),
             fix: "check the controller's installation, or use --cert FILE|URL".into(),
         })?;
-    let path = format!(
-        "/api/v1/namespaces/{}/services/http:{}:{port}/proxy/v1/cert.pem",
+    Ok(format!(
+        "/api/v1/namespaces/{}/services/http:{}:{port}/proxy",
         controller.namespace, controller.name
-    );
-    let request = http::Request::get(&path).body(Vec::new()).map_err(|e| Error::Api {
-        action: "build request".into(),
-        message: e.to_string(),
-    })?;
-    match conn.client.request_text(request).await {
-        Ok(pem) => Ok(pem.into_bytes()),
-        Err(kube::Error::Api(status)) if status.code == 403 => Err(Error::Forbidden {
-            verb: "get".into(),
+    ))
+}
+
+pub async fn fetch_cert(conn: &Connection, controller: &Controller) -> Result<Vec<u8>> {
+    let (status, body) = call(conn, controller, "GET", "/v1/cert.pem", Vec::new()).await?;
+    if status == 200 {
+        Ok(body)
+    } else {
+        Err(Error::CertFetch {
+            step: format!("GET /v1/cert.pem of {}/{} through the API server", controller.namespace, controller.name),
+            detail: format!("HTTP {status}"),
+            fix: "the Service exists but the API server cannot reach the controller: check its pods and endpoints, or use --cert FILE|URL".into(),
+        })
+    }
+}
+
+/// One request to the controller's HTTP API (`/v1/verify`, `/v1/rotate`, `/v1/cert.pem`):
+/// the HTTP status it answered and its body. 403 from the API server is a missing permission.
+pub async fn call(
+    conn: &Connection,
+    controller: &Controller,
+    method: &str,
+    endpoint: &str,
+    body: Vec<u8>,
+) -> Result<(u16, Vec<u8>)> {
+    let scope = Scope::Namespace(controller.namespace.clone());
+    let path = format!("{}{endpoint}", proxy_base(conn, controller).await?);
+    let request = http::Request::builder()
+        .method(method)
+        .uri(&path)
+        .header("content-type", "application/json")
+        .body(kube::client::Body::from(body))
+        .map_err(|e| Error::Api {
+            action: "build request".into(),
+            message: e.to_string(),
+        })?;
+    let verb = if method == "GET" { "get" } else { "create" };
+    let response = conn
+        .client
+        .send(request)
+        .await
+        .map_err(|e| api_error(e, &Action::new(verb, "services/proxy", &scope), conn))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .map_err(|e| api_error(e, &Action::new(verb, "services/proxy", &scope), conn))?;
+    if status == 403 {
+        return Err(Error::Forbidden {
+            verb: verb.into(),
             resource: "services/proxy".into(),
             scope: scope.describe(),
-        }),
-        Err(kube::Error::Api(status)) => Err(Error::CertFetch {
-            step: format!("GET {path} through the API server"),
-            detail: format!("{} {}", status.code, status.message),
-            fix: "the Service exists but the API server cannot reach the controller: check its pods and endpoints, or use --cert FILE|URL".into(),
-        }),
-        Err(e) => Err(api_error(e, &Action::new("get", "services/proxy", &scope), conn)),
+        });
     }
+    if status == 502 || status == 503 {
+        return Err(Error::Controller {
+            step: format!(
+                "{method} {endpoint} of {}/{} through the API server",
+                controller.namespace, controller.name
+            ),
+            detail: format!("HTTP {status}"),
+            fix: "the API server cannot reach the controller: check its pods and endpoints".into(),
+        });
+    }
+    Ok((status, bytes.to_vec()))
 }
 
 /// The SealedSecret of that name and its unseal status, if the API and the object exist.
@@ -86,3 +135,18 @@ pub async fn status(
         )),
     }
 }
+
+/// The controller's key Secrets (label `sealedsecrets.bitnami.com/sealed-secrets-key`, active
+/// and compromised alike), private keys included: for backup-keys only.
+pub async fn key_secrets(conn: &Connection, namespace: &str) -> Result<Vec<k8s_openapi::api::core::v1::Secret>> {
+    let scope = Scope::Namespace(namespace.into());
+    let params = kube::api::ListParams::default().labels(KEY_LABEL);
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(conn.client.clone(), namespace)
+        .list(&params)
+        .await
+        .map(|list| list.items)
+        .map_err(|e| api_error(e, &Action::new("list", "secrets", &scope), conn))
+}
+
+/// The label the controller puts on its key Secrets.
+pub const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";

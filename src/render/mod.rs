@@ -6,6 +6,7 @@ pub mod diff;
 pub mod history;
 pub mod list;
 pub mod rotate;
+pub mod seal;
 pub mod verify;
 
 use std::io::{IsTerminal, Write};
@@ -95,7 +96,7 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 pub fn print_yaml<T: Serialize>(value: &T) -> Result<()> {
-    let text = serde_saphyr::to_string(value).map_err(|e| Error::Output(e.to_string()))?;
+    let text = crate::core::manifest::to_yaml(value).map_err(Error::Output)?;
     write_stdout(&text)
 }
 

@@ -11,6 +11,7 @@ mod rbac;
 mod rollback;
 mod rotate;
 mod seal;
+mod sealed_upkeep;
 mod support;
 mod testbed;
 mod tls;

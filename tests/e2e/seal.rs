@@ -40,7 +40,7 @@ fn apply(ns: &TestNamespace, manifest: &str) {
 }
 
 /// The controller's unsealed Secret, once it appears.
-async fn unsealed(ns: &TestNamespace, name: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+pub async fn unsealed(ns: &TestNamespace, name: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if ns.get_secret(name).await.is_some() {

@@ -92,6 +92,10 @@ impl Run {
         }
     }
 
+    pub fn yaml(&self) -> Value {
+        serde_saphyr::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not YAML ({e}):\n{}", self.stdout))
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }

@@ -1,0 +1,185 @@
+//! `seal --re-encrypt` and `seal --validate`: SealedSecret files of a GitOps repository checked
+//! against, and re-encrypted by, the cluster's own controller (its /v1/verify and /v1/rotate
+//! endpoints, through the API server), file by file, each file keeping its format.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::Outcome;
+use crate::cli::SealArgs;
+use crate::context::Context;
+use crate::core::sealed_file::{self, SealedFile};
+use crate::error::{Error, Result};
+use crate::kube::sealed::Controller;
+use crate::kube::{self, Connection};
+use crate::render;
+use crate::render::seal::FileResult;
+
+pub async fn validate(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
+    let files = read_files(&args.validate)?;
+    let conn = ctx.connect().await?;
+    let controller = controller_of(args);
+    let namespace = ctx.namespace(&conn);
+    let mut results = Vec::new();
+    for (path, file) in &files {
+        for doc in file.sealed() {
+            let body = serde_json::to_vec(&doc.for_controller(&namespace)).map_err(|e| Error::Output(e.to_string()))?;
+            let (status, _) = kube::sealed::call(&conn, &controller, "POST", "/v1/verify", body).await?;
+            let (ok, result) = match status {
+                200 => (true, "ok: the controller can decrypt it".to_string()),
+                409 => (
+                    false,
+                    "cannot be decrypted by this cluster's controller: sealed with another cluster's key, \
+                     or for another name/namespace (strict scope), or tampered with"
+                        .to_string(),
+                ),
+                other => (
+                    false,
+                    format!("rejected by the controller (HTTP {other}): not a valid SealedSecret"),
+                ),
+            };
+            results.push(FileResult::new(path, &doc.name, ok, result));
+        }
+    }
+    render::seal::file_results(&results, ctx.output())?;
+    Ok(if results.iter().all(|r| r.ok) {
+        Outcome::Clean
+    } else {
+        Outcome::Found
+    })
+}
+
+pub async fn re_encrypt(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
+    let files = read_files(&args.re_encrypt)?;
+    let conn = ctx.connect().await?;
+    let controller = controller_of(args);
+    let namespace = ctx.namespace(&conn);
+    let mut results = Vec::new();
+    for (path, file) in files {
+        let mut updated = file.clone();
+        let mut changed = false;
+        for (index, doc) in file.sealed().iter().enumerate() {
+            match reencrypted(&conn, &controller, &doc.for_controller(&namespace)).await? {
+                Ok(new) if new.keys().eq(doc.encrypted_data().keys()) => {
+                    updated = updated.with_encrypted_data(index, &new);
+                    changed = true;
+                    let keys = render::plural(new.len(), "key");
+                    results.push(FileResult::new(
+                        &path,
+                        &doc.name,
+                        true,
+                        format!("re-encrypted ({keys})"),
+                    ));
+                }
+                Ok(_) => results.push(FileResult::new(
+                    &path,
+                    &doc.name,
+                    false,
+                    "the controller returned other keys than the file has: left as it was".into(),
+                )),
+                Err(reason) => results.push(FileResult::new(&path, &doc.name, false, reason)),
+            }
+        }
+        if changed {
+            super::seal::write_atomically(&path, &updated.text)?;
+        }
+    }
+    render::seal::file_results(&results, ctx.output())?;
+    Ok(if results.iter().all(|r| r.ok) {
+        Outcome::Clean
+    } else {
+        Outcome::Found
+    })
+}
+
+/// The encryptedData the controller's newest key gives the document, or why it could not.
+async fn reencrypted(
+    conn: &Connection,
+    controller: &Controller,
+    doc: &Value,
+) -> Result<std::result::Result<serde_json::Map<String, Value>, String>> {
+    let body = serde_json::to_vec(doc).map_err(|e| Error::Output(e.to_string()))?;
+    let (status, answer) = kube::sealed::call(conn, controller, "POST", "/v1/rotate", body).await?;
+    if status != 200 {
+        return Ok(Err(format!(
+            "the controller could not decrypt it (HTTP {status}): sealed with another cluster's key, for another \
+             name/namespace, or tampered with; left as it was"
+        )));
+    }
+    let new: Value = serde_json::from_slice(&answer).map_err(|_| Error::Controller {
+        step: "reading the answer of /v1/rotate".into(),
+        detail: "not a SealedSecret".into(),
+        fix: "check the controller's version (re-encryption needs v0.12 or later)".into(),
+    })?;
+    Ok(new["spec"]["encryptedData"]
+        .as_object()
+        .cloned()
+        .ok_or_else(|| "the controller's answer has no spec.encryptedData: left as it was".to_string()))
+}
+
+fn controller_of(args: &SealArgs) -> Controller {
+    Controller {
+        namespace: args.controller.controller_namespace.clone(),
+        name: args.controller.controller_name.clone(),
+    }
+}
+
+/// Every file named, and every .yaml/.yml/.json file under the folders named, that holds at
+/// least one SealedSecret. A named file that cannot be read is an error; in a folder, a file
+/// that is not YAML/JSON is skipped with a warning.
+fn read_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, SealedFile)>> {
+    let mut found = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut files = Vec::new();
+            walk(path, &mut files)
+                .map_err(|e| Error::Usage(format!("cannot read the folder {}: {e}", path.display())))?;
+            files.sort();
+            for file in files {
+                let Ok(text) = std::fs::read_to_string(&file) else {
+                    continue;
+                };
+                match sealed_file::parse(&text) {
+                    Ok(parsed) if !parsed.sealed().is_empty() => found.push((file, parsed)),
+                    Ok(_) => {}
+                    Err(e) => render::warning(&format!("skipped {}: {e}", file.display())),
+                }
+            }
+        } else {
+            let display = path.display();
+            let text =
+                std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {display}: {e}")))?;
+            let parsed = sealed_file::parse(&text).map_err(|e| Error::Usage(format!("{display}: {e}")))?;
+            if parsed.sealed().is_empty() {
+                return Err(Error::Usage(format!(
+                    "{display} holds no SealedSecret (kind: SealedSecret, apiVersion: bitnami.com/v1alpha1)"
+                )));
+            }
+            found.push((path.clone(), parsed));
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::Usage("no SealedSecret found in the paths given".into()));
+    }
+    Ok(found)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, files)?;
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
