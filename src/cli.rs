@@ -615,6 +615,9 @@ Examples:
   # Seed 003: the new database user and its password in one change (create the user first)
   kubectl secrets rotate postgresql-credentials -n platform --key password --set username=backend_v2
 
+  # A Secret unsealed from a SealedSecret: re-seal into the GitOps file, apply, wait, restart
+  kubectl secrets rotate api-keys -n intelliprompt --key openai --sealed-file sealed/api-keys.yaml --apply
+
   # See the plan only
   kubectl secrets rotate chat-secrets -n chatbox --all-keys --dry-run
 
@@ -685,15 +688,28 @@ pub struct RotateArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub after: Option<Duration>,
 
+    /// For a Secret unsealed from a SealedSecret: seal the new values into this file (its
+    /// SealedSecret, same scope) instead of writing the Secret
+    #[arg(long, value_name = "FILE", conflicts_with = "propagate")]
+    pub sealed_file: Option<std::path::PathBuf>,
+
+    /// With --sealed-file: also apply the SealedSecret, wait for the controller to unseal it,
+    /// then restart the consumers and verify (without it: commit the file; GitOps applies it)
+    #[arg(long, requires = "sealed_file")]
+    pub apply: bool,
+
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+
     #[command(flatten)]
     pub change: ChangeArgs,
 
     /// Finish an interrupted rotation of this Secret (restart and wait for the rest)
-    #[arg(long, conflicts_with_all = ["abort", "keys", "all_keys", "from_stdin", "from_file", "set", "phase"])]
+    #[arg(long, conflicts_with_all = ["abort", "keys", "all_keys", "from_stdin", "from_file", "set", "phase", "sealed_file"])]
     pub resume: bool,
 
     /// Undo an interrupted rotation of this Secret: restore the previous data and restart
-    #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file", "set", "phase"])]
+    #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file", "set", "phase", "sealed_file"])]
     pub abort: bool,
 }
 

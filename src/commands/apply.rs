@@ -415,7 +415,7 @@ pub async fn read_namespace(conn: &Connection, namespace: &str) -> Result<(Snaps
 }
 
 /// The revisions a workload's new pods are started for: what it had, plus this rotation's.
-fn revisions_after(snapshot: &Snapshot, id: &WorkloadId, changes: &[SecretChange]) -> BTreeMap<String, u64> {
+pub(super) fn revisions_after(snapshot: &Snapshot, id: &WorkloadId, changes: &[SecretChange]) -> BTreeMap<String, u64> {
     let mut revisions = snapshot
         .workloads
         .iter()
@@ -429,7 +429,7 @@ fn revisions_after(snapshot: &Snapshot, id: &WorkloadId, changes: &[SecretChange
 }
 
 /// Everything the rotation will do, checked before the first write.
-fn permissions(restarts: &[RestartTarget]) -> Vec<Permission> {
+pub(super) fn permissions(restarts: &[RestartTarget]) -> Vec<Permission> {
     let mut needed = BTreeSet::from([
         Permission::new("create", "", "secrets"),
         Permission::new("patch", "", "secrets"),
@@ -445,6 +445,6 @@ fn permissions(restarts: &[RestartTarget]) -> Vec<Permission> {
     needed.into_iter().collect()
 }
 
-fn new_rotation_id() -> String {
+pub(super) fn new_rotation_id() -> String {
     hex::encode(rand::random::<[u8; 8]>())
 }

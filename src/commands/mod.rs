@@ -11,6 +11,7 @@ pub mod list;
 pub mod rollback;
 mod rollouts;
 pub mod rotate;
+pub mod rotate_sealed;
 pub mod seal;
 pub mod seal_edit;
 pub mod seal_upkeep;

@@ -44,6 +44,21 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         )));
     }
 
+    // A Secret unsealed from a SealedSecret changes through its file (--sealed-file).
+    let sealed_owner = target
+        .controller
+        .as_ref()
+        .filter(|o| o.kind == "SealedSecret" && args.sealed_file.is_some())
+        .map(|o| o.name.clone());
+    let mut target = target;
+    if sealed_owner.is_some() {
+        target.controller = None;
+    } else if args.sealed_file.is_some() {
+        return Err(Error::Usage(format!(
+            "--sealed-file is for a Secret unsealed from a SealedSecret; {namespace}/{} is not: rotate it without --sealed-file",
+            args.secret
+        )));
+    }
     let set_values = parse_set_values(&args.set)?;
     let changes = match args.phase {
         Some(KeyPhase::Add) => vec![phase_add(args, &target, given, &set_values)?],
@@ -66,6 +81,9 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
 
     let mut settings = Settings::new(&args.secret, &args.change, CHANGED_BY, &conn).await;
     settings.previous_kept = previous_kept_note(args, &changes[0]);
+    if let Some(owner) = sealed_owner {
+        return super::rotate_sealed::run(ctx, args, &conn, &changes[0], &owner, &settings).await;
+    }
     apply::plan_and_apply(ctx, &conn, &namespace, &changes, &settings).await
 }
 

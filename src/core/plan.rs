@@ -91,8 +91,8 @@ pub fn managed_by_controller(secret: &SecretState) -> Option<String> {
     match owner.kind.as_str() {
         "SealedSecret" => Some(format!(
             "secret {}/{} is unsealed from SealedSecret {}: an edit would be reverted by the controller. \
-             Re-seal the new value into the SealedSecret's file (kubectl secrets seal NAME --from-file KEY=PATH --merge-into FILE --cert CERT) and apply it",
-            secret.namespace, secret.name, owner.name
+             Rotate it through the SealedSecret's file: kubectl secrets rotate {} -n {} --key KEY --sealed-file FILE [--apply]",
+            secret.namespace, secret.name, owner.name, secret.name, secret.namespace
         )),
         "ExternalSecret" => Some(format!(
             "secret {}/{} is synced by ExternalSecret {} from an external store: change the value there, then \

@@ -150,3 +150,26 @@ pub async fn key_secrets(conn: &Connection, namespace: &str) -> Result<Vec<k8s_o
 
 /// The label the controller puts on its key Secrets.
 pub const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
+
+/// Apply a SealedSecret document (server-side apply, taking over its fields): what `kubectl
+/// apply -f` of the file would do.
+pub async fn apply(conn: &Connection, namespace: &str, doc: &serde_json::Value) -> Result<()> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("bitnami.com", "v1alpha1", "SealedSecret"),
+        "sealedsecrets",
+    );
+    let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+    let api: Api<DynamicObject> = Api::namespaced_with(conn.client.clone(), namespace, &resource);
+    let params = PatchParams::apply(super::secrets::FIELD_MANAGER).force();
+    api.patch(name, &params, &Patch::Apply(doc))
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            api_error(
+                e,
+                &Action::new("patch", "sealedsecrets", &Scope::Namespace(namespace.into())),
+                conn,
+            )
+        })
+}

@@ -10,6 +10,7 @@ mod lifecycle;
 mod rbac;
 mod rollback;
 mod rotate;
+mod rotate_sealed;
 mod seal;
 mod sealed_upkeep;
 mod support;

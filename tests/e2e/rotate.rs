@@ -576,9 +576,7 @@ async fn a_secret_owned_by_a_sealed_secret_is_refused_with_the_right_path() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("unsealed from SealedSecret api-keys")
-            && run
-                .stderr
-                .contains("kubectl secrets seal NAME --from-file KEY=PATH --merge-into"),
+            && run.stderr.contains("--sealed-file FILE [--apply]"),
         "{}",
         run.stderr
     );
