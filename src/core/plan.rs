@@ -579,10 +579,7 @@ mod tests {
             name: "api-keys".into(),
         });
         let err = plan(&sealed, &request(&[("openai", "sk-new")], None), &[]).unwrap_err();
-        assert!(
-            err.to_string().contains("seal NAME --from-file KEY=PATH --merge-into"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("--sealed-file FILE [--apply]"), "{err}");
         let mut external = target;
         external.controller = Some(OwnerRef {
             kind: "ExternalSecret".into(),
