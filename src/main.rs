@@ -5,6 +5,7 @@ mod commands;
 mod context;
 mod core;
 mod error;
+mod failpoint;
 mod kube;
 mod prompt;
 mod render;

@@ -143,6 +143,7 @@ impl Rotation<'_> {
             .await?;
             backups.insert(change.name().to_string(), name);
         }
+        crate::failpoint::pause("backed-up").await;
         let journal = Journal {
             id: self.id.clone(),
             phase: Phase::Restarting,
@@ -216,6 +217,7 @@ impl Rotation<'_> {
                 render::warning(&format!("could not prune old backups of {}: {e}", change.name()));
             }
         }
+        crate::failpoint::pause("written").await;
         if restarts.is_empty() {
             return self.clear_journal().await;
         }

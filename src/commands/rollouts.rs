@@ -27,6 +27,28 @@ pub fn failures_of(states: &BTreeMap<WorkloadId, RolloutState>) -> Vec<String> {
         .collect()
 }
 
+/// Restart one workload. The restart is idempotent (the same restartedAt), so while the API
+/// server cannot be reached it is retried, with backoff, until the deadline.
+async fn restart_retrying(
+    conn: &Connection,
+    id: &WorkloadId,
+    revisions: &BTreeMap<String, u64>,
+    at: Timestamp,
+    deadline: Instant,
+) -> Result<i64> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match kube::workloads::restart(conn, id, revisions, at).await {
+            Err(Error::Unreachable { reason, .. }) if Instant::now() + delay < deadline => {
+                render::warning(&format!("restarting {id}: {reason} (retrying in {delay:?})"));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Restart the workloads (at most `max_parallel` rollouts at a time) and watch them until each
 /// is complete, failed, or not awaited, or the deadline passes. Stops early on a failure.
 pub async fn restart_and_wait(
@@ -61,7 +83,7 @@ pub async fn restart_and_wait(
                     break;
                 };
                 let at = Timestamp::now();
-                let generation = kube::workloads::restart(conn, id, revisions, at).await?;
+                let generation = restart_retrying(conn, id, revisions, at, deadline).await?;
                 started.insert(id.clone(), (generation, at));
             }
         }

@@ -7,7 +7,7 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::core::secret_value::SecretValue;
-    use crate::core::{annotations, manifest, propagate, seal};
+    use crate::core::{annotations, manifest, propagate, seal, sealed_file, tls, versioned};
 
     const MARKER: &str = "Zq7canaryXw";
 
@@ -50,6 +50,54 @@ mod tests {
         #[test]
         fn revision_annotations_never_panic(text in "\\PC{0,64}") {
             let _ = annotations::parse_revisions(&text);
+        }
+
+        #[test]
+        fn sealed_files_never_panic_and_edits_keep_the_data(text in "\\PC{0,300}", value in "[A-Za-z0-9+/=]{1,40}") {
+            if let Ok(file) = sealed_file::parse(&text) {
+                for (index, doc) in file.sealed().iter().enumerate() {
+                    let mut data = doc.encrypted_data();
+                    for v in data.values_mut() {
+                        *v = serde_json::Value::String(value.clone());
+                    }
+                    let updated = file.with_encrypted_data(index, &data);
+                    prop_assert_eq!(sealed_file::parse(&updated.text).ok().map(|f| f.sealed()[index].encrypted_data()), Some(data));
+                }
+            }
+        }
+
+        #[test]
+        fn edited_sealed_files_hold_exactly_the_new_data(
+            entries in proptest::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_.-]{0,10}", "Ag[A-Za-z0-9+/]{4,30}={0,2}", 1..6),
+            replacements in proptest::collection::vec("Ag[A-Za-z0-9+/]{4,30}", 6),
+            removed in proptest::collection::vec(any::<bool>(), 6),
+            added in proptest::option::of(("new[a-z]{1,6}", "Ag[A-Za-z0-9+/]{4,30}")),
+            comment in "# [ -~]{0,30}",
+        ) {
+            let lines: Vec<String> = entries.iter().map(|(k, v)| format!("    {k}: {v}")).collect();
+            let text = format!(
+                "{comment}\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: app\nspec:\n  encryptedData:\n{}\n  template:\n    metadata:\n      name: app\n",
+                lines.join("\n")
+            );
+            let file = sealed_file::parse(&text).unwrap();
+            let mut new = serde_json::Map::new();
+            for (i, key) in entries.keys().enumerate() {
+                if !removed[i] {
+                    new.insert(key.clone(), serde_json::Value::String(replacements[i].clone()));
+                }
+            }
+            if let Some((key, value)) = &added {
+                new.insert(key.clone(), serde_json::Value::String(value.clone()));
+            }
+            prop_assume!(!new.is_empty());
+            let updated = file.with_encrypted_data(0, &new);
+            prop_assert_eq!(sealed_file::parse(&updated.text).unwrap().sealed()[0].encrypted_data(), new);
+        }
+
+        #[test]
+        fn certificates_and_versioned_keys_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600), key in "\\PC{0,40}") {
+            let _ = tls::parse(&bytes, &Default::default());
+            let _ = versioned::VersionedKey::parse(&key).map(|k| k.name());
         }
     }
 }
