@@ -356,6 +356,24 @@ pub fn set_changes(
     Ok(changes)
 }
 
+/// Kubernetes object names (DNS subdomains): lowercase letters, digits, '-' and '.'.
+pub fn check_object_name(what: &str, name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid {what} name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+        ))
+    }
+}
+
 /// The API server's rule for Secret data keys, checked before anything is sent.
 pub fn check_key_name(key: &str) -> Result<(), String> {
     let valid = !key.is_empty()
@@ -652,6 +670,10 @@ mod tests {
         req.set_values = [("password".to_string(), v("other"))].into();
         assert!(matches!(plan(&target, &req, &[]), Err(PlanError::SetTwice { .. })));
         assert!(check_key_name("bad/key").is_err() && check_key_name("DB_USER.v2").is_ok());
+        assert!(check_object_name("Secret", "api-keys.v2").is_ok());
+        for bad in ["", "No_Such", "a/b", "-x", "x.", "../secrets"] {
+            assert!(check_object_name("Secret", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub async fn get(conn: &Connection, namespace: &str, name: &str) -> Result<Secre
 
 /// A Secret as the API returns it (values included), for comparisons.
 pub async fn get_object(conn: &Connection, namespace: &str, name: &str) -> Result<Secret> {
+    // A name with '/' would address another URL: refuse it before any request.
+    crate::core::plan::check_object_name("Secret", name).map_err(Error::Usage)?;
+    crate::core::plan::check_object_name("namespace", namespace).map_err(Error::Usage)?;
     let scope = Scope::Namespace(namespace.into());
     match api(conn, namespace).get(name).await {
         Ok(secret) => Ok(secret),

@@ -8,6 +8,7 @@ mod diff;
 mod faults;
 mod interactive;
 mod lifecycle;
+mod limits;
 mod rbac;
 mod rollback;
 mod rotate;
