@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
 
-.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e krew dist bench fmt clean
+.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e test-load reliability krew dist bench fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,17 +32,26 @@ seeds: cluster-up ## (re)load the seed runbooks' scenarios
 demo: release testbed ## build everything, load the scenarios, show the plugin working
 	@scripts/demo.sh
 
-test: lint unit e2e krew ## everything CI runs: fmt, clippy, unit and CLI tests, e2e on the local cluster, krew install
+test: lint unit e2e test-load krew reliability ## everything CI runs: fmt, clippy, unit and CLI tests, e2e and load on the local cluster, krew install, docs/reliability.md
 
 lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
+# Test logs are kept in target/reliability for docs/reliability.md.
 unit: deps
-	cargo test --bins --test cli
+	@mkdir -p target/reliability
+	set -o pipefail; cargo test --bins --test cli 2>&1 | tee target/reliability/unit.log
 
 e2e: deps testbed
-	KUBECTL_SECRETS_E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test --test e2e -- --test-threads 4
+	@mkdir -p target/reliability && rm -f target/reliability/faults.jsonl
+	set -o pipefail; KUBECTL_SECRETS_E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test --test e2e -- --test-threads 4 2>&1 | tee target/reliability/e2e.log
+
+test-load: deps testbed ## verify/list over 5,000 pods and rotate with 50 consumers on the local cluster (checks, not timings)
+	@scripts/test-load.sh
+
+reliability: ## write docs/reliability.md from the last unit, e2e and load runs
+	@python3 scripts/reliability-report.py
 
 krew: deps testbed ## validate the krew manifest with krew's validator and install the plugin with krew
 	@scripts/test-krew.sh

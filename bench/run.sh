@@ -27,34 +27,8 @@ export KUBECONFIG=$("$root/scripts/cluster-up.sh" | tail -n 1)
 export PATH="$root/target/release:$bin:$PATH"
 
 # ---- scale scenario: NAMESPACES namespaces of Secrets and Deployments reading them ----------
-per_ns_secrets=$(( SECRETS / NAMESPACES )); per_ns_workloads=$(( WORKLOADS / NAMESPACES ))
-# PODS spread over WORKLOADS: the first PODS mod WORKLOADS Deployments get one pod more.
-replicas=$(( PODS / WORKLOADS )); extra=$(( PODS % WORKLOADS ))
-log "creating $SECRETS Secrets, $WORKLOADS Deployments, $PODS pods in $NAMESPACES namespaces"
-for i in $(seq 0 $((NAMESPACES - 1))); do
-  ns="bench-scale-$i"
-  kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
-  kubectl create namespace "$ns" >/dev/null
-  {
-    for s in $(seq 0 $((per_ns_secrets - 1))); do
-      printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: app-%s}\ndata: {TOKEN: %s, PASSWORD: %s}\n' \
-        "$s" "$(openssl rand -base64 24 | tr -d '\n' | base64 -w0)" "$(openssl rand -base64 24 | tr -d '\n' | base64 -w0)"
-    done
-    for w in $(seq 0 $((per_ns_workloads - 1))); do
-      s=$(( w % per_ns_secrets ))
-      n=$(( i * per_ns_workloads + w )); r=$replicas; [ "$n" -lt "$extra" ] && r=$(( replicas + 1 ))
-      printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api-%s}\nspec:\n  replicas: %s\n  selector: {matchLabels: {app: api-%s}}\n  template:\n    metadata: {labels: {app: api-%s}}\n    spec:\n      containers:\n      - name: api\n        image: api\n        envFrom: [{secretRef: {name: app-%s}}]\n        env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: app-%s, key: PASSWORD}}}]\n' \
-        "$w" "$r" "$w" "$w" "$s" "$(( (s + 1) % per_ns_secrets ))"
-    done
-  } | kubectl apply -n "$ns" -f - >/dev/null
-done
-want=$PODS
-for _ in $(seq 600); do
-  running=$(kubectl get pods -A --no-headers -l 'app' 2>/dev/null | grep -c ' Running ' || true)
-  [ "$running" -ge "$want" ] && break
-  sleep 2
-done
-log "$running of $want pods Running"
+source "$root/bench/scenario.sh"
+scale_scenario
 
 # ---- 1. verify -A at scale ----------------------------------------------------------------------
 kinds=secrets,pods,deployments,statefulsets,daemonsets,replicasets
@@ -70,16 +44,8 @@ mem_script=$(peak bash "$root/bench/kubectl-jq-verify.sh")
 # ---- 2. rotate with N consumers vs kubectl patch + restart + status, sequentially ------------
 for n in $ROTATE_SIZES; do
   ns="bench-rotate-$n"
-  kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
-  kubectl create namespace "$ns" >/dev/null
-  printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: shared}\ndata: {TOKEN: %s}\n' "$(openssl rand -hex 32 | base64 -w0)" | kubectl apply -n "$ns" -f - >/dev/null
-  names=()
-  {
-    for w in $(seq 1 "$n"); do
-      printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: c-%s}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: c-%s}}\n  template:\n    metadata: {labels: {app: c-%s}}\n    spec: {containers: [{name: c, image: c, envFrom: [{secretRef: {name: shared}}]}]}\n' "$w" "$w" "$w"
-    done
-  } | kubectl apply -n "$ns" -f - >/dev/null
-  for w in $(seq 1 "$n"); do names+=("c-$w"); kubectl rollout status "deployment/c-$w" -n "$ns" --timeout=300s >/dev/null; done
+  shared_secret_scenario "$ns" "$n"
+  names=(); for w in $(seq 1 "$n"); do names+=("c-$w"); done
   runs=3; [ "$n" -ge 50 ] && runs=2
   hyperfine --runs "$runs" --export-json "$out/rotate-$n.json" \
     -n "kubectl-secrets rotate ($n consumers)" "kubectl-secrets rotate shared -n $ns --key TOKEN=hex:32 --yes --keep-backups 1 > /dev/null 2>&1" \

@@ -45,6 +45,16 @@ cat "$seal_dir/sealed.yaml"
 run kubectl apply -f "$seal_dir/sealed.yaml"
 for _ in $(seq 40); do kubectl get secret sealed-backend-secrets -n aura-production >/dev/null 2>&1 && break; sleep 0.25; done
 run kubectl secrets list -n aura-production
+step "kubectl secrets seal --validate sealed.yaml"
+kubectl secrets seal --validate "$seal_dir/sealed.yaml" || echo "(exit code $?)"
+echo
+echo "Seed 003: JWT keys in two phases. jwt-secret-v2 is added beside v1 and active-key moves to it;"
+echo "v1 is removed only once the tokens it signed have expired (--after, counted from the add):"
+run kubectl secrets rotate jwt-keys -n platform --phase add --key jwt-secret=base64:64 --yes
+run kubectl secrets rotate jwt-keys -n platform --phase retire --after 15m --yes
+echo
+echo "Seed 003: a new database user and its password in one change:"
+run kubectl secrets rotate postgresql-credentials -n platform --key password --set username=backend_v2 --yes
 
 cat <<EOM
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for the build, the test bed and the tests: Debian
-# packages (openssl, curl, util-linux, iproute2, socat), rustfmt and clippy. Go and Rust themselves
+# packages (openssl, curl, util-linux, iproute2, socat, jq, time), rustfmt and clippy. Go and Rust themselves
 # come with the machine image; the script says so clearly when they are missing.
 set -euo pipefail
 missing=()
-for tool in openssl:openssl curl:curl unshare:util-linux setsid:util-linux ip:iproute2 base64:coreutils socat:socat; do
+for tool in openssl:openssl curl:curl unshare:util-linux setsid:util-linux ip:iproute2 base64:coreutils socat:socat jq:jq; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
+[ -x /usr/bin/time ] || missing+=(time)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}" >&2
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

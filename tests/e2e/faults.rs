@@ -190,7 +190,7 @@ async fn journal(ns: &TestNamespace) -> Option<String> {
 }
 
 /// One line of docs/reliability.md: appended to target/reliability/faults.jsonl.
-fn record(scenario: &str, fault: &str, outcome: &str) {
+fn record(test: &str, scenario: &str, fault: &str, outcome: &str) {
     use std::io::Write as _;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/reliability");
     std::fs::create_dir_all(&dir).unwrap();
@@ -199,7 +199,7 @@ fn record(scenario: &str, fault: &str, outcome: &str) {
         .append(true)
         .open(dir.join("faults.jsonl"))
         .unwrap();
-    let line = json!({"scenario": scenario, "fault": fault, "outcome": outcome});
+    let line = json!({"test": test, "scenario": scenario, "fault": fault, "outcome": outcome});
     writeln!(file, "{line}").unwrap();
 }
 
@@ -247,6 +247,7 @@ async fn api_server_cut_after_the_backup_changes_nothing() {
         out.assert_no_leak([&value, &rotated]);
     }
     record(
+        "faults::api_server_cut_after_the_backup_changes_nothing",
         "rotate: API server unreachable after the backup, before the write",
         "proxy cut at failpoint backed-up",
         "exit 4 naming the server; Secret unchanged, no journal; the next rotate succeeds",
@@ -298,6 +299,7 @@ async fn api_server_cut_after_the_write_is_finished_with_resume() {
         out.assert_no_leak([&value, &rotated]);
     }
     record(
+        "faults::api_server_cut_after_the_write_is_finished_with_resume",
         "rotate: API server unreachable after the write, before the restarts",
         "proxy cut at failpoint written",
         "exit 4; new value and journal in place, old value in the backup; rotate --resume restarts the consumers and verifies (exit 0)",
@@ -344,6 +346,7 @@ async fn api_server_cut_during_the_rollout_then_back() {
         out.assert_no_leak([&value, &rotated]);
     }
     record(
+        "faults::api_server_cut_during_the_rollout_then_back",
         "rotate: API server unreachable for 2 s during the rollout",
         "proxy cut while waiting for the rollout",
         outcome,
@@ -365,6 +368,7 @@ async fn ctrl_c_after_the_backup_leaves_the_secret_untouched() {
         out.assert_no_leak([&value]);
     }
     record(
+        "faults::ctrl_c_after_the_backup_leaves_the_secret_untouched",
         "rotate: Ctrl-C after the backup, before the write",
         "SIGINT at failpoint backed-up",
         "exit 130; Secret unchanged, no journal, consumers untouched",
@@ -389,6 +393,7 @@ async fn ctrl_c_after_the_write_is_undone_with_abort() {
         out.assert_no_leak([&value, &rotated]);
     }
     record(
+        "faults::ctrl_c_after_the_write_is_undone_with_abort",
         "rotate: Ctrl-C after the write, before the restarts",
         "SIGINT at failpoint written",
         "exit 130 with the journal left; rotate --abort restores the exact previous value and restarts (exit 0)",
@@ -416,6 +421,7 @@ async fn kill_9_after_the_write_is_found_by_the_next_run_and_finished() {
         out.assert_no_leak([&value, &rotated]);
     }
     record(
+        "faults::kill_9_after_the_write_is_found_by_the_next_run_and_finished",
         "rotate: kill -9 after the write, before the restarts",
         "SIGKILL at failpoint written",
         "journal left; the next rotate refuses (exit 2, names --resume/--abort); rotate --resume completes (exit 0)",
@@ -439,6 +445,7 @@ async fn kill_9_during_the_rollout_is_undone_with_abort() {
         out.assert_no_leak([&value, &rotated]);
     }
     record(
+        "faults::kill_9_during_the_rollout_is_undone_with_abort",
         "rotate: kill -9 during the rollout",
         "SIGKILL while waiting for the rollout",
         "journal left; rotate --abort restores the exact previous value, restarts and verifies (exit 0)",
@@ -472,6 +479,7 @@ async fn a_deployment_scaled_and_edited_during_its_rollout_still_completes() {
         out.assert_no_leak([&value, &rotated]);
     }
     record(
+        "faults::a_deployment_scaled_and_edited_during_its_rollout_still_completes",
         "rotate: the Deployment scaled and edited (kubectl set env) during its rollout",
         "concurrent kubectl scale + set env",
         "the rollout of the newest template is awaited; exit 0, verify exact, the user's edits kept",
