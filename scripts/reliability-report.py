@@ -26,6 +26,7 @@ SCENARIOS = [
     ("Faults", "Ctrl-C during the rollout, then --resume / --abort", ["rotate::interrupted_rotation_is_finished_with_resume", "rotate::interrupted_rotation_is_found_and_undone_with_abort"]),
     ("Faults", "kill -9 after the write", ["faults::kill_9_after_the_write_is_found_by_the_next_run_and_finished"]),
     ("Faults", "kill -9 during the rollout", ["faults::kill_9_during_the_rollout_is_undone_with_abort"]),
+    ("Faults", "a crash (panic) after the write: its message never shown", ["faults::a_crash_after_the_write_shows_no_message_and_is_undone_with_abort"]),
     ("Faults", "a rollout that crash-loops: previous data restored and restarted", ["rotate::crash_looping_rollout_is_rolled_back_to_the_previous_data"]),
     ("Concurrency", "two rotations of the same Secret at once", ["rotate::a_second_rotation_while_one_is_under_way_changes_nothing"]),
     ("Concurrency", "a human edit between plan and apply", ["interactive::an_edit_between_plan_and_confirmation_is_never_overwritten"]),

@@ -13,6 +13,13 @@ pub async fn pause(name: &str) {
         let Some((point, seconds)) = spec.split_once(':') else {
             return;
         };
+        if point == name && seconds == "panic" {
+            // A crash at this point, with a message the test chose (to check it is never shown).
+            panic!(
+                "{}",
+                std::env::var("KUBECTL_SECRETS_FAILPOINT_PANIC").unwrap_or_default()
+            );
+        }
         if point == name {
             crate::render::rotate::step(&format!("failpoint {name}"));
             let seconds: u64 = seconds.parse().unwrap_or(5);

@@ -43,6 +43,10 @@ fn main() {
         std::process::exit(exit::OK);
     };
     render::init_terminal();
+    // A panic's message could quote data: say where it happened, never what it says.
+    std::panic::set_hook(Box::new(|info| {
+        render::crash(info.location().map(|l| format!("{}:{}", l.file(), l.line())));
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

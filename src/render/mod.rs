@@ -115,6 +115,17 @@ pub fn error(error: &Error) {
     eprintln!("{prefix} {error}");
 }
 
+/// A crash (a bug): where, and what to do, but never the panic's message, which could hold data.
+pub fn crash(location: Option<String>) {
+    let prefix = console::style("error:").red().bold().for_stderr();
+    eprintln!(
+        "{prefix} kubectl-secrets hit a bug{} and stopped; its message is withheld because it could contain data. \
+         If a rotation was under way, `kubectl secrets rotate SECRET --resume` finishes it or `--abort` undoes it. \
+         Please report the bug with this location.",
+        location.map(|l| format!(" at {l}")).unwrap_or_default()
+    );
+}
+
 /// A warning on stderr.
 pub fn warning(message: &str) {
     let prefix = console::style("warning:").yellow().bold().for_stderr();

@@ -260,6 +260,7 @@ async fn api_server_cut_after_the_write_is_finished_with_resume() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = Proxy::start(api_server());
     let kubeconfig = proxy.kubeconfig(dir.path());
+    // Restarts are retried while the API server is unreachable, until --timeout.
     let args = [
         "rotate",
         "app",
@@ -270,6 +271,8 @@ async fn api_server_cut_after_the_write_is_finished_with_resume() {
         &ns.name,
         "--request-timeout",
         "5s",
+        "--timeout",
+        "6s",
     ];
     let tool = Background::spawn(&kubeconfig, &args, Some("written:3"));
     tool.wait_for("failpoint written");
@@ -302,7 +305,7 @@ async fn api_server_cut_after_the_write_is_finished_with_resume() {
         "faults::api_server_cut_after_the_write_is_finished_with_resume",
         "rotate: API server unreachable after the write, before the restarts",
         "proxy cut at failpoint written",
-        "exit 4; new value and journal in place, old value in the backup; rotate --resume restarts the consumers and verifies (exit 0)",
+        "restarts retried until --timeout (6 s), then exit 4; new value and journal in place, old value in the backup; rotate --resume restarts the consumers and verifies (exit 0)",
     );
 }
 
@@ -483,5 +486,44 @@ async fn a_deployment_scaled_and_edited_during_its_rollout_still_completes() {
         "rotate: the Deployment scaled and edited (kubectl set env) during its rollout",
         "concurrent kubectl scale + set env",
         "the rollout of the newest template is awaited; exit 0, verify exact, the user's edits kept",
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_the_write_shows_no_message_and_is_undone_with_abort() {
+    let (ns, value) = scenario("crash-written").await;
+    let args = ["rotate", "app", "--key", "TOKEN", "--yes", "-n", &ns.name];
+    // The crash's own message carries a canary: it must not reach the terminal.
+    let secret_in_message = canary("panic-message");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
+    let out = command
+        .args(args)
+        .env("KUBECONFIG", &cluster().admin_kubeconfig)
+        .env("NO_COLOR", "1")
+        .env("KUBECTL_SECRETS_FAILPOINT", "written:panic")
+        .env("KUBECTL_SECRETS_FAILPOINT_PANIC", &secret_in_message)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(run.code, 101, "a crash: {run:?}");
+    assert!(run.stderr.contains("hit a bug at src/"), "{}", run.stderr);
+    assert!(run.stderr.contains("--abort"), "{}", run.stderr);
+    let rotated = token(&ns.secret_data("app").await);
+    let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
+    assert_eq!(abort.code, 0, "{abort:?}");
+    let verify = assert_settled(&ns, &value).await;
+    for out in [&run, &abort, &verify] {
+        out.assert_no_leak([&value, &rotated, &secret_in_message]);
+    }
+    record(
+        "faults::a_crash_after_the_write_shows_no_message_and_is_undone_with_abort",
+        "rotate: a crash (panic) after the write",
+        "panic at failpoint written, its message holding a canary",
+        "exit 101 naming the source location, message withheld; journal left; rotate --abort restores the previous value (exit 0)",
     );
 }

@@ -115,6 +115,11 @@ async fn a_sealed_secret_is_rotated_through_its_file_then_applied_unsealed_and_i
         .owner_references
         .unwrap();
     assert_eq!(owner[0].kind, "SealedSecret", "still the controller's Secret");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !written.contains(&new) && !written.contains(&old),
+        "only ciphertext in the file"
+    );
     for out in [&refused, &file_only, &run, &valid] {
         out.assert_no_leak([&old, &keep, &new]);
     }

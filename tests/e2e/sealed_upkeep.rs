@@ -98,6 +98,10 @@ async fn files_are_validated_and_re_encrypted_with_the_newest_key_keeping_their_
         "comments kept: {app_text}"
     );
     assert!(
+        !app_text.contains(&jwt) && !app_text.contains(&base64_of(&jwt)),
+        "only ciphertext is written"
+    );
+    assert!(
         std::fs::read_to_string(&db_json).unwrap().trim_start().starts_with('{'),
         "JSON stays JSON"
     );
@@ -199,6 +203,12 @@ async fn edit_adds_replaces_and_removes_keys_the_controller_then_unseals() {
     );
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with("# api keys\n"), "{text}");
+    for value in [&old, &new, &added] {
+        assert!(
+            !text.contains(value.as_str()) && !text.contains(&base64_of(value)),
+            "only ciphertext is written"
+        );
+    }
 
     let apply = std::process::Command::new(crate::support::kubectl_path())
         .args(["apply", "-f", path, "-n", &ns.name])
