@@ -98,12 +98,7 @@ pub async fn plan_and_apply(
     let fingerprints = Fingerprinter::new(rand::random());
     render::rotate::plan(namespace, changes, &consumers, &strategy, &fingerprints, ctx.output())?;
     kube::access::require(conn, namespace, &permissions(&restarts)).await?;
-    if ctx.global.dry_run {
-        render::rotate::step("Dry run: nothing was changed.");
-        return Ok(Outcome::Clean);
-    }
-    if !prompt::confirm_change(ctx.global.yes, "Apply this plan?")? {
-        render::rotate::step("Cancelled: nothing was changed.");
+    if !go_ahead(ctx)? {
         return Ok(Outcome::Clean);
     }
 
@@ -116,6 +111,19 @@ pub async fn plan_and_apply(
     };
     rotation.apply(changes, &restarts).await?;
     rotation.verify(&changed).await
+}
+
+/// After the plan: stop on --dry-run or a "no" (saying nothing was changed), else go ahead.
+pub fn go_ahead(ctx: &Context) -> Result<bool> {
+    if ctx.global.dry_run {
+        render::rotate::step("Dry run: nothing was changed.");
+        return Ok(false);
+    }
+    if !prompt::confirm_change(ctx.global.yes, "Apply this plan?")? {
+        render::rotate::step("Cancelled: nothing was changed.");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 pub struct Rotation<'a> {

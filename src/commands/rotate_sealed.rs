@@ -26,7 +26,6 @@ use crate::error::{Error, Result};
 use crate::kube::access::Permission;
 use crate::kube::secrets::{JournalUpdate, Stamp};
 use crate::kube::{self, Connection};
-use crate::prompt;
 use crate::render;
 use crate::render::rotate::Strategy;
 
@@ -125,12 +124,7 @@ pub async fn run(
         needed.push(Permission::new("patch", "bitnami.com", "sealedsecrets"));
         kube::access::require(conn, namespace, &needed).await?;
     }
-    if ctx.global.dry_run {
-        render::rotate::step("Dry run: nothing was changed.");
-        return Ok(Outcome::Clean);
-    }
-    if !prompt::confirm_change(ctx.global.yes, "Apply this plan?")? {
-        render::rotate::step("Cancelled: nothing was changed.");
+    if !apply::go_ahead(ctx)? {
         return Ok(Outcome::Clean);
     }
 

@@ -83,6 +83,32 @@ impl Proxy {
     }
 }
 
+/// `rotate app --key TOKEN` in the background through a new proxy (5 s request timeout, plus
+/// `extra` flags), stopping at `failpoint` if given. The folder holds its kubeconfig.
+fn rotate_through_proxy(
+    ns: &TestNamespace,
+    extra: &[&str],
+    failpoint: Option<&str>,
+) -> (Proxy, Background, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(api_server());
+    let kubeconfig = proxy.kubeconfig(dir.path());
+    let mut args = vec![
+        "rotate",
+        "app",
+        "--key",
+        "TOKEN",
+        "--yes",
+        "-n",
+        &ns.name,
+        "--request-timeout",
+        "5s",
+    ];
+    args.extend_from_slice(extra);
+    let tool = Background::spawn(&kubeconfig, &args, failpoint);
+    (proxy, tool, dir)
+}
+
 /// The API server's address, from the admin kubeconfig.
 fn api_server() -> String {
     let text = std::fs::read_to_string(&cluster().admin_kubeconfig).unwrap();
@@ -216,21 +242,7 @@ async fn assert_settled(ns: &TestNamespace, expected: &str) -> Run {
 #[tokio::test]
 async fn api_server_cut_after_the_backup_changes_nothing() {
     let (ns, value) = scenario("fault-backup").await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = Proxy::start(api_server());
-    let kubeconfig = proxy.kubeconfig(dir.path());
-    let args = [
-        "rotate",
-        "app",
-        "--key",
-        "TOKEN",
-        "--yes",
-        "-n",
-        &ns.name,
-        "--request-timeout",
-        "5s",
-    ];
-    let tool = Background::spawn(&kubeconfig, &args, Some("backed-up:3"));
+    let (proxy, tool, _dir) = rotate_through_proxy(&ns, &[], Some("backed-up:3"));
     tool.wait_for("failpoint backed-up");
     proxy.cut();
     let run = tool.finish();
@@ -257,24 +269,8 @@ async fn api_server_cut_after_the_backup_changes_nothing() {
 #[tokio::test]
 async fn api_server_cut_after_the_write_is_finished_with_resume() {
     let (ns, value) = scenario("fault-written").await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = Proxy::start(api_server());
-    let kubeconfig = proxy.kubeconfig(dir.path());
     // Restarts are retried while the API server is unreachable, until --timeout.
-    let args = [
-        "rotate",
-        "app",
-        "--key",
-        "TOKEN",
-        "--yes",
-        "-n",
-        &ns.name,
-        "--request-timeout",
-        "5s",
-        "--timeout",
-        "6s",
-    ];
-    let tool = Background::spawn(&kubeconfig, &args, Some("written:3"));
+    let (proxy, tool, _dir) = rotate_through_proxy(&ns, &["--timeout", "6s"], Some("written:3"));
     tool.wait_for("failpoint written");
     proxy.cut();
     let run = tool.finish();
@@ -312,21 +308,7 @@ async fn api_server_cut_after_the_write_is_finished_with_resume() {
 #[tokio::test]
 async fn api_server_cut_during_the_rollout_then_back() {
     let (ns, value) = scenario("fault-rollout").await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = Proxy::start(api_server());
-    let kubeconfig = proxy.kubeconfig(dir.path());
-    let args = [
-        "rotate",
-        "app",
-        "--key",
-        "TOKEN",
-        "--yes",
-        "-n",
-        &ns.name,
-        "--request-timeout",
-        "5s",
-    ];
-    let tool = Background::spawn(&kubeconfig, &args, None);
+    let (proxy, tool, _dir) = rotate_through_proxy(&ns, &[], None);
     tool.wait_for("Restarting consumers");
     proxy.cut();
     std::thread::sleep(Duration::from_secs(2));
