@@ -18,6 +18,11 @@ Exit codes:
   8    a rollout failed: the previous data was restored and the workloads restarted again
   9    a rollout failed and so did restoring: the message says what to check
   10   other API error
+  11   a rollout failed and nothing needed restoring (verify --fix, --resume): the data is as it was
+  12   an input file or stream could not be read (the message names it)
+  13   a journal or backup on the cluster is not one kubectl-secrets wrote: refused, nothing changed
+  14   a change of the Secret is under way (another run holds it) or was interrupted: finish it
+       with rotate --resume or undo it with --abort
   130  interrupted (Ctrl-C)";
 
 #[derive(Debug, Parser)]
@@ -711,6 +716,11 @@ pub struct RotateArgs {
     /// Undo an interrupted rotation of this Secret: restore the previous data and restart
     #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file", "set", "phase", "sealed_file"])]
     pub abort: bool,
+
+    /// With --resume/--abort: act even though the run that started the change may still be
+    /// running (its heartbeat is recent); use only when you know it is gone
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -2,8 +2,8 @@
 //! command needs the cluster (so --help, --version and completion never read a kubeconfig).
 
 use crate::cli::{GlobalArgs, OutputFormat};
+use crate::cluster::{self, ConnectOptions, Connection, Scope};
 use crate::error::Result;
-use crate::kube::{self, ConnectOptions, Connection, Scope};
 
 pub struct Context {
     pub global: GlobalArgs,
@@ -25,7 +25,7 @@ impl Context {
             context,
             request_timeout: self.global.request_timeout.and_then(|t| t.0),
         };
-        kube::connect(&options).await
+        cluster::connect(&options).await
     }
 
     /// `-A`, else `-n`, else the context's namespace (kubectl's order).
@@ -52,5 +52,14 @@ impl Context {
 
     pub fn output(&self) -> OutputFormat {
         self.global.output
+    }
+
+    /// What the flags already answer about going ahead with a change.
+    pub fn consent(&self) -> crate::engine::Consent {
+        crate::engine::Consent {
+            dry_run: self.global.dry_run,
+            yes: self.global.yes,
+            output: self.global.output,
+        }
     }
 }

@@ -17,6 +17,14 @@ pub mod exit {
     pub const ROLLED_BACK: i32 = 8;
     pub const ROLLBACK_FAILED: i32 = 9;
     pub const API: i32 = 10;
+    /// A rollout failed and nothing needed restoring (verify --fix, resume): the data is as it was.
+    pub const ROLLOUT_FAILED: i32 = 11;
+    /// An input file or stream could not be read (the message names it and the OS error).
+    pub const INPUT: i32 = 12;
+    /// A record the tool relies on (journal, backup) is not one it wrote: refused, nothing changed.
+    pub const UNTRUSTED: i32 = 13;
+    /// A change of the object is under way (another run holds it) or was interrupted.
+    pub const IN_PROGRESS: i32 = 14;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -32,7 +40,7 @@ pub enum Error {
     Prompt(String),
 
     #[error("{0}")]
-    Plan(#[from] crate::core::plan::PlanError),
+    Plan(#[from] crate::domain::plan::PlanError),
 
     #[error(
         "secret {namespace}/{name} changed since it was read (someone else edited it): nothing was overwritten. \
@@ -41,17 +49,28 @@ pub enum Error {
     Conflict { namespace: String, name: String },
 
     #[error(
-        "a rotation of {namespace}/{name} is under way or was interrupted ({id}, started {started}, {phase}): \
-         nothing was changed. If it is still running, wait for it; if it was interrupted, run \
-         `kubectl secrets rotate {name} -n {namespace} --resume` to finish it or `--abort` to restore the previous data"
+        "the file {file} and the cluster's SealedSecret {namespace}/{owner} disagree about {keys}: applying the file \
+         would revert the cluster (is the file stale?). Nothing was changed. Pull the latest file (or apply it first if \
+         it is the newer one), then rotate again"
     )]
-    RotationInProgress {
+    SealedConflict {
         namespace: String,
-        name: String,
-        id: String,
-        started: String,
-        phase: String,
+        owner: String,
+        file: String,
+        keys: String,
     },
+
+    #[error("{0}")]
+    InProgress(Box<ChangeInProgress>),
+
+    #[error("{0}")]
+    Untrusted(Box<UntrustedRecord>),
+
+    #[error("{0}")]
+    RolloutFailed(String),
+
+    #[error("cannot read {path}: {reason} (check the path and its permissions)")]
+    InputFile { path: String, reason: String },
 
     #[error("{0}")]
     RolledBack(String),
@@ -133,12 +152,12 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_)
-            | Error::NeedsYes
-            | Error::Prompt(_)
-            | Error::Plan(_)
-            | Error::RotationInProgress { .. } => exit::USAGE,
-            Error::Conflict { .. } => exit::CONFLICT,
+            Error::Usage(_) | Error::NeedsYes | Error::Prompt(_) | Error::Plan(_) => exit::USAGE,
+            Error::InProgress(_) => exit::IN_PROGRESS,
+            Error::Untrusted(_) => exit::UNTRUSTED,
+            Error::RolloutFailed(_) => exit::ROLLOUT_FAILED,
+            Error::InputFile { .. } => exit::INPUT,
+            Error::Conflict { .. } | Error::SealedConflict { .. } => exit::CONFLICT,
             Error::RolledBack(_) => exit::ROLLED_BACK,
             Error::RollbackFailed(_) => exit::ROLLBACK_FAILED,
             Error::NoKubeconfig
@@ -156,6 +175,39 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A change of a Secret that is under way or was interrupted, in the way of another.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a {action} of {namespace}/{name} is under way or was interrupted ({id}, started {started} by {by}, {phase}): \
+     nothing was changed. {what_to_do}"
+)]
+pub struct ChangeInProgress {
+    pub action: String,
+    pub namespace: String,
+    pub name: String,
+    pub id: String,
+    pub started: String,
+    pub by: String,
+    pub phase: String,
+    pub what_to_do: String,
+}
+
+/// A journal or backup on the cluster that is not what kubectl-secrets would have written.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "refusing to act on {object}: {found}. Nothing was changed. Records kubectl-secrets acts on are \
+     written with the data they describe; this one was not (made by hand, by another tool, or planted). \
+     Check who wrote it (kubectl get {kind} -n {namespace} {name} -o yaml --show-managed-fields){fix}"
+)]
+pub struct UntrustedRecord {
+    pub object: String,
+    pub found: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub fix: String,
+}
 
 #[cfg(test)]
 mod tests {

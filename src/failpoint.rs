@@ -21,7 +21,7 @@ pub async fn pause(name: &str) {
             );
         }
         if point == name {
-            crate::render::rotate::step(&format!("failpoint {name}"));
+            crate::render::step(&format!("failpoint {name}"));
             let seconds: u64 = seconds.parse().unwrap_or(5);
             tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
         }

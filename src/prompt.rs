@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use dialoguer::{Confirm, Input, MultiSelect, Password, Select};
 
-use crate::core::generate::Generator;
-use crate::core::secret_value::SecretValue;
+use crate::domain::generate::Generator;
+use crate::domain::secret_value::SecretValue;
 use crate::error::{Error, Result};
 
 /// Questions need a person: stdin to read answers, stderr to show the question.
@@ -96,7 +96,7 @@ pub enum InterruptedChoice {
     Leave,
 }
 
-pub fn interrupted_rotation(description: &str) -> Result<InterruptedChoice> {
+pub fn interrupted_change(description: &str) -> Result<InterruptedChoice> {
     let options = [
         "finish it (restart and wait for the remaining workloads)",
         "roll it back (restore the previous data and restart)",

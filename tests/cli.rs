@@ -1,5 +1,6 @@
 //! CLI behaviour that needs no cluster: help, version, overview, kubeconfig errors, exit codes.
 
+use kubectl_secrets::error::exit;
 use std::process::Command;
 
 struct Run {
@@ -41,7 +42,7 @@ fn kubeconfig_file(server: &str, contexts: &[&str]) -> tempfile::NamedTempFile {
 #[test]
 fn no_arguments_shows_an_overview_on_stdout() {
     let out = run(&[], None);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.code, exit::OK, "{}", out.stderr);
     assert!(
         out.stdout.contains("verify") && out.stdout.contains("Exit codes"),
         "{}",
@@ -55,7 +56,7 @@ fn help_and_version_never_read_a_kubeconfig() {
     std::fs::write(broken.path(), "{{{ not yaml").unwrap();
     for args in [&["--help"][..], &["verify", "--help"], &["--version"]] {
         let out = run(args, Some(broken.path()));
-        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        assert_eq!(out.code, exit::OK, "{args:?}: {}", out.stderr);
         assert!(out.stderr.is_empty(), "{args:?}: {}", out.stderr);
     }
     let help = run(&["verify", "--help"], None);
@@ -70,14 +71,14 @@ fn help_and_version_never_read_a_kubeconfig() {
 #[test]
 fn missing_kubeconfig_is_a_clear_config_error() {
     let out = run(&["verify"], None);
-    assert_eq!(out.code, 3);
+    assert_eq!(out.code, exit::CONFIG);
     assert!(
         out.stderr.contains("no kubeconfig found") && out.stderr.contains("--kubeconfig"),
         "{}",
         out.stderr
     );
     let explicit = run(&["verify", "--kubeconfig", "/nonexistent/config"], None);
-    assert_eq!(explicit.code, 3);
+    assert_eq!(explicit.code, exit::CONFIG);
     assert!(explicit.stderr.contains("/nonexistent/config"), "{}", explicit.stderr);
 }
 
@@ -85,7 +86,7 @@ fn missing_kubeconfig_is_a_clear_config_error() {
 fn unknown_context_names_the_context_and_the_fix() {
     let config = kubeconfig_file("https://127.0.0.1:1", &["prod"]);
     let out = run(&["verify", "--context", "staging"], Some(config.path()));
-    assert_eq!(out.code, 3);
+    assert_eq!(out.code, exit::CONFIG);
     assert!(
         out.stderr.contains("\"staging\"") && out.stderr.contains("get-contexts"),
         "{}",
@@ -102,7 +103,7 @@ fn malformed_kubeconfig_does_not_echo_its_content() {
     )
     .unwrap();
     let out = run(&["verify"], Some(file.path()));
-    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(out.code, exit::CONFIG, "{}", out.stderr);
     assert!(!out.stderr.contains("s3cr3t-token-value"), "{}", out.stderr);
 }
 
@@ -110,7 +111,7 @@ fn malformed_kubeconfig_does_not_echo_its_content() {
 fn unreachable_server_exits_4_and_names_it() {
     let config = kubeconfig_file("https://127.0.0.1:1", &["prod"]);
     let out = run(&["verify", "--request-timeout", "5s"], Some(config.path()));
-    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert_eq!(out.code, exit::UNREACHABLE, "{}", out.stderr);
     assert!(out.stderr.contains("127.0.0.1:1"), "{}", out.stderr);
     assert!(!out.stderr.contains("t0ken-not-printed"));
 }
@@ -123,17 +124,22 @@ fn kubeconfig_list_skips_missing_files_like_kubectl() {
         &["verify", "--request-timeout", "2s"],
         Some(std::path::Path::new(&list)),
     );
-    assert_eq!(out.code, 4, "reached the server of the second file: {}", out.stderr);
+    assert_eq!(
+        out.code,
+        exit::UNREACHABLE,
+        "reached the server of the second file: {}",
+        out.stderr
+    );
 }
 
 #[test]
 fn bad_flags_are_usage_errors() {
     let out = run(&["verify", "-o", "xml"], None);
-    assert_eq!(out.code, 2);
+    assert_eq!(out.code, exit::USAGE);
     let out = run(&["verify", "-n", "a", "-A"], None);
-    assert_eq!(out.code, 2);
+    assert_eq!(out.code, exit::USAGE);
     let out = run(&["verify", "--request-timeout", "soon"], None);
-    assert_eq!(out.code, 2);
+    assert_eq!(out.code, exit::USAGE);
     assert!(out.stderr.contains("30s"), "{}", out.stderr);
 }
 
@@ -141,7 +147,7 @@ fn bad_flags_are_usage_errors() {
 fn completion_scripts_need_no_cluster() {
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let out = run(&["completion", shell], None);
-        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        assert_eq!(out.code, exit::OK, "{shell}: {}", out.stderr);
         assert!(out.stdout.contains("kubectl-secrets"), "{shell}");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -154,14 +160,14 @@ fn completion_scripts_need_no_cluster() {
         ],
         None,
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.code, exit::OK, "{}", out.stderr);
     let helper = dir.path().join("kubectl_complete-secrets");
     assert!(std::fs::read_to_string(&helper)
         .unwrap()
         .contains("kubectl-secrets __complete"));
     // Without a kubeconfig, dynamic completion is silently empty, not an error.
     let out = run(&["__complete", "verify", ""], None);
-    assert_eq!(out.code, 0);
+    assert_eq!(out.code, exit::OK);
     assert_eq!(out.stdout, ":4\n");
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }

@@ -3,17 +3,17 @@ use jiff::{SignedDuration, Timestamp};
 use super::Outcome;
 use crate::cli::{AuditArgs, FailOn};
 use crate::context::Context;
-use crate::core::audit::{self, AuditOptions, Severity};
-use crate::core::secret_value::Fingerprinter;
+use crate::domain::audit::{self, AuditOptions, Severity};
+use crate::domain::secret_value::Fingerprinter;
 use crate::error::Result;
-use crate::{kube, render};
+use crate::{cluster, render};
 
 pub async fn run(ctx: &Context, args: &AuditArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
     let scope = ctx.scope(&conn);
     let ((snapshot, values), minor) = tokio::try_join!(
-        kube::snapshot::read_with_values(&conn, &scope),
-        kube::server_minor_version(&conn)
+        cluster::snapshot::read_with_values(&conn, &scope),
+        cluster::server_minor_version(&conn)
     )?;
     let report = super::assess(&snapshot, minor, true);
     let options = AuditOptions {
@@ -29,7 +29,7 @@ pub async fn run(ctx: &Context, args: &AuditArgs) -> Result<Outcome> {
         &options,
     );
     drop(values);
-    render::audit::findings(&findings, ctx.output(), matches!(scope, kube::Scope::AllNamespaces))?;
+    render::audit::findings(&findings, ctx.output(), matches!(scope, cluster::Scope::AllNamespaces))?;
     let threshold = match args.fail_on {
         FailOn::Info => Severity::Info,
         FailOn::Warning => Severity::Warning,

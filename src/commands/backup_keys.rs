@@ -9,7 +9,7 @@ use super::Outcome;
 use crate::cli::BackupKeysArgs;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::{kube, render};
+use crate::{cluster, render};
 
 pub async fn run(ctx: &Context, args: &BackupKeysArgs) -> Result<Outcome> {
     let to_stdout = args.file == "-";
@@ -28,17 +28,17 @@ pub async fn run(ctx: &Context, args: &BackupKeysArgs) -> Result<Outcome> {
     }
     let conn = ctx.connect().await?;
     let namespace = &args.controller.controller_namespace;
-    let secrets = kube::sealed::key_secrets(&conn, namespace).await?;
+    let secrets = cluster::sealed::key_secrets(&conn, namespace).await?;
     if secrets.is_empty() {
         return Err(Error::NotFound(format!(
             "no Secret labelled {} in namespace {namespace}: is the controller there? (--controller-namespace, SEALED_SECRETS_CONTROLLER_NAMESPACE)",
-            kube::sealed::KEY_LABEL
+            cluster::sealed::KEY_LABEL
         )));
     }
     let items: Vec<Value> = secrets.iter().map(restorable).collect();
     let names: Vec<String> = secrets.iter().filter_map(|s| s.metadata.name.clone()).collect();
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-    let text = crate::core::manifest::to_yaml(&list).map_err(Error::Output)?;
+    let text = crate::domain::manifest::to_yaml(&list).map_err(Error::Output)?;
     if to_stdout {
         render::write_stdout(&text)?;
     } else {

@@ -12,7 +12,7 @@ use super::Outcome;
 use crate::cli::{Cli, CompletionArgs, GlobalArgs, OutputFormat, Shell};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::{kube, render};
+use crate::{cluster, render};
 
 /// Cobra's directives: 4 = do not fall back to file names; 0 = default (files allowed).
 const NO_FILE_COMPLETION: u8 = 4;
@@ -217,7 +217,7 @@ pub async fn dynamic(words: Vec<String>) -> i32 {
         Want::Files => (Vec::new(), FILE_COMPLETION),
         Want::Nothing => (Vec::new(), NO_FILE_COMPLETION),
         Want::Contexts => (
-            kube::client::context_names(ctx.global.kubeconfig.as_deref()),
+            cluster::client::context_names(ctx.global.kubeconfig.as_deref()),
             NO_FILE_COMPLETION,
         ),
         Want::Namespaces => (lookup(&ctx, Lookup::Namespaces).await, NO_FILE_COMPLETION),
@@ -245,9 +245,9 @@ async fn lookup(ctx: &Context, what: Lookup) -> Vec<String> {
         let conn = ctx.connect().await.ok()?;
         let namespace = ctx.namespace(&conn);
         match what {
-            Lookup::Namespaces => kube::names::namespaces(&conn).await.ok(),
-            Lookup::Secrets => kube::names::secrets(&conn, &namespace).await.ok(),
-            Lookup::Keys(secret) => kube::secrets::get(&conn, &namespace, &secret)
+            Lookup::Namespaces => cluster::names::namespaces(&conn).await.ok(),
+            Lookup::Secrets => cluster::names::secrets(&conn, &namespace).await.ok(),
+            Lookup::Keys(secret) => cluster::secrets::get(&conn, &namespace, &secret)
                 .await
                 .ok()
                 .map(|s| s.data.keys().cloned().collect()),

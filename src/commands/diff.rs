@@ -2,20 +2,19 @@ use std::collections::BTreeMap;
 
 use super::Outcome;
 use crate::cli::DiffArgs;
+use crate::cluster::{self, Scope};
 use crate::context::Context;
-use crate::core::diff::{self, SecretDiff};
-use crate::core::manifest::{self, SecretSide};
-use crate::core::secret_value::Fingerprinter;
+use crate::domain::diff::{self, SecretDiff};
+use crate::domain::manifest::{self, SecretSide};
+use crate::domain::secret_value::Fingerprinter;
 use crate::error::{Error, Result};
-use crate::kube::{self, Scope};
 use crate::render;
 
 pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
     // A file is read before connecting: a bad path fails without touching the cluster.
     let file = match &args.against {
         Some(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+            let bytes = crate::files::read(path, "--against")?;
             Some(manifest::parse(&path.display().to_string(), &bytes).map_err(|e| Error::Usage(e.to_string()))?)
         }
         None => None,
@@ -33,12 +32,12 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
     let namespace = ctx.namespace(&conn);
     let name = args.secret.clone().expect("clap requires SECRET without -A");
     let other_name = args.to_name.clone().unwrap_or_else(|| name.clone());
-    let cluster_object = kube::secrets::get_object(&conn, &namespace, &name).await?;
+    let cluster_object = cluster::secrets::get_object(&conn, &namespace, &name).await?;
     let cluster = SecretSide::from_secret(format!("{}/{namespace}/{name}", conn.context), &cluster_object);
     let (other, environments) = if let Some(file) = file {
         (file, false)
     } else if let Some(other_namespace) = &args.to_namespace {
-        let object = kube::secrets::get_object(&conn, other_namespace, &other_name).await?;
+        let object = cluster::secrets::get_object(&conn, other_namespace, &other_name).await?;
         (
             SecretSide::from_secret(format!("{}/{other_namespace}/{other_name}", conn.context), &object),
             true,
@@ -51,15 +50,15 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
             .namespace
             .clone()
             .unwrap_or_else(|| other_conn.default_namespace.clone());
-        let object = kube::secrets::get_object(&other_conn, &other_namespace, &other_name).await?;
+        let object = cluster::secrets::get_object(&other_conn, &other_namespace, &other_name).await?;
         (
             SecretSide::from_secret(format!("{other_context}/{other_namespace}/{other_name}"), &object),
             true,
         )
     } else {
         let revision = args.revision.expect("clap requires one source");
-        let backups = kube::secrets::backups_of(&conn, &namespace, &name).await?;
-        let backup = super::history::choose_backup(&namespace, &name, &backups, Some(revision))?;
+        let (current, backups) = cluster::secrets::with_backups(&conn, &namespace, &name).await?;
+        let backup = super::history::choose_backup(&current, &backups, Some(revision))?;
         (
             SecretSide::values_only(format!("revision {revision}"), &backup.state),
             false,
@@ -73,11 +72,11 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
             .iter()
             .flatten()
             .find(|o| o.controller == Some(true));
-        let owner = owner.map(|o| crate::core::model::OwnerRef {
+        let owner = owner.map(|o| crate::domain::model::OwnerRef {
             kind: o.kind.clone(),
             name: o.name.clone(),
         });
-        let status = kube::sealed::status(&conn, &namespace, &name).await?;
+        let status = cluster::sealed::get(&conn, &namespace, &name).await?.map(|s| s.status);
         result
             .metadata
             .extend(diff::sealed_rows(&name, owner.as_ref(), status.as_ref()));
@@ -97,7 +96,7 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
 /// `diff -A --to-context CTX`: every Secret present in both clusters, one paged LIST per side.
 async fn all_secrets(
     ctx: &Context,
-    conn: &kube::Connection,
+    conn: &cluster::Connection,
     other_context: &str,
     fp: &Fingerprinter,
     show_secret: bool,
@@ -114,8 +113,8 @@ async fn all_secrets(
         }
     };
     let (here, there) = tokio::try_join!(
-        kube::secrets::list_objects(conn, &Scope::AllNamespaces, side(conn.context.clone())),
-        kube::secrets::list_objects(&other_conn, &Scope::AllNamespaces, side(other_context.to_string()))
+        cluster::secrets::list_objects(conn, &Scope::AllNamespaces, side(conn.context.clone())),
+        cluster::secrets::list_objects(&other_conn, &Scope::AllNamespaces, side(other_context.to_string()))
     )?;
     let there: BTreeMap<_, _> = there.into_iter().filter(|(_, s)| comparable(s)).collect();
     let mut diffs: Vec<SecretDiff> = Vec::new();
@@ -150,5 +149,5 @@ fn comparable(side: &SecretSide) -> bool {
         && !side
             .labels
             .keys()
-            .any(|k| k.starts_with(crate::core::annotations::PREFIX) || k.starts_with("sealedsecrets.bitnami.com/"))
+            .any(|k| k.starts_with(crate::domain::annotations::PREFIX) || k.starts_with("sealedsecrets.bitnami.com/"))
 }

@@ -7,11 +7,11 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::Outcome;
 use crate::cli::{ControllerArgs, FetchCertArgs};
+use crate::cluster::sealed::Controller;
 use crate::context::Context;
-use crate::core::seal::{self, SealingCert};
+use crate::domain::seal::{self, SealingCert};
 use crate::error::{Error, Result};
-use crate::kube::sealed::Controller;
-use crate::{kube, render};
+use crate::{cluster, render};
 
 pub async fn run(ctx: &Context, args: &FetchCertArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
@@ -22,12 +22,12 @@ pub async fn run(ctx: &Context, args: &FetchCertArgs) -> Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
-async fn fetch_and_cache(conn: &kube::Connection, args: &ControllerArgs) -> Result<Vec<u8>> {
+async fn fetch_and_cache(conn: &cluster::Connection, args: &ControllerArgs) -> Result<Vec<u8>> {
     let controller = Controller {
         namespace: args.controller_namespace.clone(),
         name: args.controller_name.clone(),
     };
-    let pem = kube::sealed::fetch_cert(conn, &controller).await?;
+    let pem = cluster::sealed::fetch_cert(conn, &controller).await?;
     // A public certificate: caching it is safe, and lets seal work when the controller is down.
     if let Some(path) = cache_path(&conn.context, args) {
         let _ = std::fs::create_dir_all(path.parent().unwrap_or(&path)).and_then(|_| std::fs::write(&path, &pem));

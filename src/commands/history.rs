@@ -1,63 +1,115 @@
+//! `history`: the revisions a Secret records (its current data and its backups), and the
+//! Secrets that only claim to be its backups, marked as such; `--prune` deletes recorded
+//! backups beyond --keep.
+
 use super::Outcome;
 use crate::cli::HistoryArgs;
+use crate::cluster;
 use crate::context::Context;
-use crate::core::history::{self, BackupRevision};
-use crate::error::{Error, Result};
-use crate::kube;
+use crate::domain::history::{self, BackupRevision};
+use crate::domain::journal;
+use crate::domain::plan::SecretState;
+use crate::error::{Error, Result, UntrustedRecord};
 use crate::{prompt, render};
 
 pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
-    let (current, backups) = kube::secrets::with_backups(&conn, &namespace, &args.secret).await?;
+    let (current, candidates) = cluster::secrets::with_backups(&conn, &namespace, &args.secret).await?;
     render::history::entries(
         &namespace,
         &args.secret,
-        &history::entries(&current, &backups),
+        &history::entries(&current, &candidates),
         ctx.output(),
     )?;
     if !args.prune {
         return Ok(Outcome::Clean);
     }
-    let doomed: Vec<&str> = backups
-        .iter()
-        .skip(usize::from(args.keep))
-        .map(|b| b.name.as_str())
-        .collect();
-    if doomed.is_empty() {
-        render::rotate::step(&format!(
-            "Nothing to prune: {} backups, keeping {}.",
-            backups.len(),
+    // Only recorded backups are pruned: a Secret that merely claims to be one is not ours to delete.
+    let recorded = recorded(&current, &candidates);
+    let keep = usize::from(args.keep);
+    if recorded.len() <= keep {
+        render::step(&format!(
+            "Nothing to prune: {} recorded backups, keeping {}.",
+            recorded.len(),
             args.keep
         ));
         return Ok(Outcome::Clean);
     }
-    render::rotate::step(&format!("Prune: delete {}.", doomed.join(", ")));
+    let doomed = &recorded[keep..];
+    let names: Vec<&str> = doomed.iter().map(|b| b.name.as_str()).collect();
+    render::step(&format!("Prune: delete {}.", names.join(", ")));
     if ctx.global.dry_run {
-        render::rotate::step("Dry run: nothing was deleted.");
+        render::step("Dry run: nothing was deleted.");
         return Ok(Outcome::Clean);
     }
     if !prompt::confirm_change(ctx.global.yes, "Delete these backups?")? {
-        render::rotate::step("Cancelled: nothing was deleted.");
+        render::step("Cancelled: nothing was deleted.");
         return Ok(Outcome::Clean);
     }
-    let deleted = kube::secrets::prune_backups(&conn, &namespace, &args.secret, usize::from(args.keep)).await?;
-    render::rotate::step(&format!("Deleted {}.", render::plural(deleted.len(), "backup")));
+    // The record first (with the Secret's resourceVersion), then the objects it no longer names.
+    let remaining: Vec<_> = current
+        .backup_record
+        .iter()
+        .filter(|r| !names.contains(&r.name.as_str()))
+        .cloned()
+        .collect();
+    cluster::secrets::set_record(&conn, &current, &remaining).await?;
+    for backup in doomed {
+        cluster::secrets::delete(&conn, &namespace, &backup.name, Some(&backup.state.uid)).await?;
+    }
+    render::step(&format!("Deleted {}.", render::plural(doomed.len(), "backup")));
     Ok(Outcome::Clean)
 }
 
-/// The backup of `revision` (or the newest), or an error saying which exist and where they come from.
+/// The candidates the Secret records as its own backups, newest first.
+pub fn recorded<'a>(current: &SecretState, candidates: &'a [BackupRevision]) -> Vec<&'a BackupRevision> {
+    let mut recorded: Vec<&BackupRevision> = candidates
+        .iter()
+        .filter(|b| journal::trust(current, b).is_recorded())
+        .collect();
+    recorded.sort_by(|a, b| b.revision.cmp(&a.revision).then(b.saved_at.cmp(&a.saved_at)));
+    recorded
+}
+
+/// The recorded backup of `revision` (or the newest), or an error saying which exist and,
+/// when only an unrecorded Secret holds that revision, that it is never restored.
 pub fn choose_backup<'a>(
-    namespace: &str,
-    name: &str,
-    backups: &'a [BackupRevision],
+    current: &SecretState,
+    candidates: &'a [BackupRevision],
     revision: Option<u64>,
 ) -> Result<&'a BackupRevision> {
-    history::choose(backups, revision).ok_or_else(|| Error::NoBackup {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
+    let recorded = recorded(current, candidates);
+    let owned: Vec<BackupRevision> = recorded.iter().map(|b| (*b).clone()).collect();
+    if let Some(found) = history::choose(&owned, revision) {
+        return Ok(recorded
+            .into_iter()
+            .find(|b| b.name == found.name)
+            .expect("chosen from these"));
+    }
+    if let Some(claimed) = candidates.iter().find(|b| revision.is_none_or(|r| b.revision == r)) {
+        if let journal::Trust::NotRecorded { reason } = journal::trust(current, claimed) {
+            return Err(Error::Untrusted(Box::new(UntrustedRecord {
+                object: format!("Secret {}/{}", current.namespace, claimed.name),
+                found: format!(
+                    "it carries the backup label of {} but {reason}; it is never restored",
+                    current.name
+                ),
+                kind: "secret".into(),
+                namespace: current.namespace.clone(),
+                name: claimed.name.clone(),
+                fix: format!(
+                    ". The recorded revisions of {} are listed by `kubectl secrets history {} -n {}`",
+                    current.name, current.name, current.namespace
+                ),
+            })));
+        }
+    }
+    Err(Error::NoBackup {
+        namespace: current.namespace.clone(),
+        name: current.name.clone(),
         revision,
-        available: backups
+        available: recorded
             .iter()
             .map(|b| b.revision.to_string())
             .collect::<Vec<_>>()

@@ -3,16 +3,16 @@ use jiff::{SignedDuration, Timestamp};
 use super::Outcome;
 use crate::cli::ListArgs;
 use crate::context::Context;
-use crate::core::inventory::{self, ListOptions};
+use crate::domain::inventory::{self, ListOptions};
 use crate::error::Result;
-use crate::{kube, render};
+use crate::{cluster, render};
 
 pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
     let scope = ctx.scope(&conn);
     let (snapshot, minor) = tokio::try_join!(
-        kube::snapshot::read(&conn, &scope, None),
-        kube::server_minor_version(&conn)
+        cluster::snapshot::read(&conn, &scope, None),
+        cluster::server_minor_version(&conn)
     )?;
     let report = super::assess(&snapshot, minor, false);
     let options = ListOptions {
@@ -25,7 +25,7 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
     render::list::rows(
         &rows,
         ctx.output(),
-        matches!(scope, kube::Scope::AllNamespaces),
+        matches!(scope, cluster::Scope::AllNamespaces),
         args.max_age.is_some(),
     )?;
     // Like --max-age, --cert-expiry is the policy that turns findings into exit 1.

@@ -1,6 +1,6 @@
-//! One file per subcommand: each orchestrates fetch → core → apply → render.
+//! One file per subcommand: each reads (cluster), decides (domain), and renders, or hands a
+//! planned change to the engine.
 
-mod apply;
 pub mod audit;
 pub mod backup_keys;
 pub mod complete;
@@ -9,9 +9,7 @@ pub mod fetch_cert;
 pub mod history;
 pub mod list;
 pub mod rollback;
-mod rollouts;
 pub mod rotate;
-pub mod rotate_sealed;
 pub mod seal;
 pub mod seal_edit;
 pub mod seal_upkeep;
@@ -29,14 +27,14 @@ pub enum Outcome {
 
 /// verify's report over a snapshot, judged with the kubelet rules of the server's version.
 pub(crate) fn assess(
-    snapshot: &crate::core::drift::Snapshot,
+    snapshot: &crate::domain::drift::Snapshot,
     server_minor: u32,
     report_unused: bool,
-) -> crate::core::drift::VerifyReport {
-    let options = crate::core::drift::Options {
-        policy: crate::core::env::EnvNamePolicy::for_server_minor(server_minor),
+) -> crate::domain::drift::VerifyReport {
+    let options = crate::domain::drift::Options {
+        policy: crate::domain::env::EnvNamePolicy::for_server_minor(server_minor),
         secret: None,
         report_unused,
     };
-    crate::core::drift::assess(snapshot, &options)
+    crate::domain::drift::assess(snapshot, &options)
 }

@@ -1,26 +1,28 @@
-use super::apply::{self, Settings};
+//! `rollback`: put a recorded backup's data back, as a change of its own (backed up first, so
+//! a rollback can be rolled back), through the change engine.
+
 use super::Outcome;
 use crate::cli::RollbackArgs;
+use crate::cluster;
 use crate::context::Context;
-use crate::core::plan;
-use crate::error::{Error, Result};
-use crate::kube;
+use crate::domain::plan;
+use crate::engine::{self, Change, Settings};
+use crate::error::Result;
 
 pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
-    let (current, backups) = kube::secrets::with_backups(&conn, &namespace, &args.secret).await?;
-    if let Some(journal) = &current.journal {
-        return Err(Error::RotationInProgress {
-            namespace: namespace.clone(),
-            name: args.secret.clone(),
-            id: journal.id.clone(),
-            started: journal.started_at.to_string(),
-            phase: journal.phase.describe().into(),
-        });
+    let (current, candidates) = cluster::secrets::with_backups(&conn, &namespace, &args.secret).await?;
+    if let Some(pending) = engine::pending(&conn, &current).await? {
+        return Err(pending.in_the_way(&namespace, &args.secret, false));
     }
-    let backup = super::history::choose_backup(&namespace, &args.secret, &backups, args.to_revision)?;
+    let backup = super::history::choose_backup(&current, &candidates, args.to_revision)?;
     let change = plan::restore_plan(&current, &backup.state)?;
-    let settings = Settings::new(&args.secret, &args.change, "kubectl-secrets rollback", &conn).await;
-    apply::plan_and_apply(ctx, &conn, &namespace, &[change], &settings).await
+    let settings = Settings::new("rollback", &args.change, &conn).await;
+    let change = Change {
+        namespace,
+        secrets: vec![change],
+        sealed: None,
+    };
+    engine::apply(&conn, ctx.consent(), &settings, change).await
 }

@@ -1,47 +1,40 @@
-//! `rotate`: select → plan → confirm → back up → write (resourceVersion-checked) → restart →
-//! wait → verify, and restore + restart again when a rollout fails. A journal annotation on
-//! the Secret lets a rerun finish (--resume) or undo (--abort) an interrupted rotation.
+//! `rotate`: choose the keys and their new values, plan the change (core), and hand it to the
+//! change engine, which backs up, writes, restarts, waits, verifies and rolls back. A change
+//! found interrupted is finished (--resume) or undone (--abort) by the same engine.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read as _;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use jiff::Timestamp;
 
-use super::apply::{self, read_namespace, verify_secrets, Rotation, Settings};
-use super::rollouts::{failures_of, restart_and_wait};
 use super::Outcome;
 use crate::cli::{KeyPhase, RotateArgs};
+use crate::cluster::{self, Connection};
 use crate::context::Context;
-use crate::core::drift;
-use crate::core::generate::Generator;
-use crate::core::plan::{self, ChangeKind, Journal, RotationRequest, SecretChange, SecretState};
-use crate::core::rollout::RestartTarget;
-use crate::core::secret_value::SecretValue;
-use crate::core::versioned;
+use crate::domain::drift;
+use crate::domain::generate::Generator;
+use crate::domain::plan::{self, ChangeKind, RotationRequest, SecretChange, SecretState};
+use crate::domain::secret_value::SecretValue;
+use crate::domain::versioned;
+use crate::engine::{self, Change, Recovery, Settings};
 use crate::error::{Error, Result};
-use crate::kube::secrets::{JournalUpdate, Stamp};
-use crate::kube::{self, Connection};
 use crate::prompt::{self, InterruptedChoice, ValueSource};
 use crate::render;
-
-const CHANGED_BY: &str = "kubectl-secrets rotate";
-const CHANGED_BY_ABORT: &str = "kubectl-secrets rotate --abort";
 
 pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     // Values from stdin and files are read before the client exists: exec auth plugins share stdin.
     let given = read_given_values(args)?;
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
-    let target = kube::secrets::get(&conn, &namespace, &args.secret).await?;
-    if let Some(journal) = target.journal.clone() {
-        return interrupted(ctx, args, &conn, &target, journal).await;
-    }
+    let target = cluster::secrets::get(&conn, &namespace, &args.secret).await?;
+    let mut settings = Settings::new(action(args), &args.change, &conn).await;
+    settings.force = args.force;
     if args.resume || args.abort {
-        return Err(Error::Usage(format!(
-            "there is no interrupted rotation of {namespace}/{} to finish or undo",
-            args.secret
-        )));
+        let choice = if args.resume { Recovery::Resume } else { Recovery::Abort };
+        return engine::recover(&conn, ctx.consent(), &settings, &namespace, &args.secret, choice).await;
+    }
+    if let Some(pending) = engine::pending(&conn, &target).await? {
+        return interrupted(ctx, args, &conn, &settings, pending).await;
     }
 
     // A Secret unsealed from a SealedSecret changes through its file (--sealed-file).
@@ -60,13 +53,13 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         )));
     }
     let set_values = parse_set_values(&args.set)?;
-    let changes = match args.phase {
+    let secrets = match args.phase {
         Some(KeyPhase::Add) => vec![phase_add(args, &target, given, &set_values)?],
         Some(KeyPhase::Retire) => vec![phase_retire(args, &conn, &target, &set_values).await?],
         None => {
             let new_values = choose_new_values(args, &target, given)?;
             let others = if args.propagate {
-                kube::secrets::list_with_values(&conn, &namespace).await?
+                cluster::secrets::list_with_values(&conn, &namespace).await?
             } else {
                 Vec::new()
             };
@@ -78,13 +71,59 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
             plan::plan(&target, &request, &others)?
         }
     };
+    settings.previous_kept = previous_kept_note(args, &secrets[0]);
+    let sealed = match sealed_owner {
+        Some(owner) => {
+            let path = args.sealed_file.as_deref().expect("--sealed-file given");
+            let (pem, source) = super::fetch_cert::certificate_for_seal(ctx, &args.controller).await?;
+            let cert = crate::domain::seal::parse_cert(&source, &pem).map_err(|e| Error::Usage(e.to_string()))?;
+            super::fetch_cert::warn_expiry(&source, &cert);
+            Some(engine::sealed_change(&conn, path, &owner, &secrets[0], &cert, args.apply).await?)
+        }
+        None => None,
+    };
+    let change = Change {
+        namespace,
+        secrets,
+        sealed,
+    };
+    engine::apply(&conn, ctx.consent(), &settings, change).await
+}
 
-    let mut settings = Settings::new(&args.secret, &args.change, CHANGED_BY, &conn).await;
-    settings.previous_kept = previous_kept_note(args, &changes[0]);
-    if let Some(owner) = sealed_owner {
-        return super::rotate_sealed::run(ctx, args, &conn, &changes[0], &owner, &settings).await;
+/// What the change records as its maker: "rotate", or the recovery it is.
+fn action(args: &RotateArgs) -> &'static str {
+    if args.resume {
+        "rotate --resume"
+    } else if args.abort {
+        "rotate --abort"
+    } else {
+        "rotate"
     }
-    apply::plan_and_apply(ctx, &conn, &namespace, &changes, &settings).await
+}
+
+/// Another change of the Secret is recorded as under way: ask what to do on a terminal,
+/// otherwise refuse (saying how to finish or undo it).
+async fn interrupted(
+    ctx: &Context,
+    args: &RotateArgs,
+    conn: &Connection,
+    settings: &Settings,
+    pending: engine::Pending,
+) -> Result<Outcome> {
+    let namespace = ctx.namespace(conn);
+    let running = matches!(pending.liveness, crate::domain::journal::Liveness::Running { .. });
+    if running || !prompt::interactive() || ctx.global.yes {
+        return Err(pending.in_the_way(&namespace, &args.secret, false));
+    }
+    let choice = match prompt::interrupted_change(&pending.describe(&namespace))? {
+        InterruptedChoice::Leave => {
+            render::step("Left as it is.");
+            return Ok(Outcome::Clean);
+        }
+        InterruptedChoice::Resume => Recovery::Resume,
+        InterruptedChoice::Abort => Recovery::Abort,
+    };
+    engine::recover(conn, ctx.consent(), settings, &namespace, &args.secret, choice).await
 }
 
 /// What to say instead of "safe to revoke" when the old value stays in the Secret.
@@ -219,7 +258,7 @@ async fn phase_retire(
     let family = versioned::family(target, selector.as_deref())?;
     let added_at = target.versions_added_at.get(&family.newest().name()).copied();
     let mut keys = versioned::plan_retire(target, &family, added_at, after, Timestamp::now())?;
-    let (snapshot, _) = read_namespace(conn, &target.namespace).await?;
+    let (snapshot, _) = engine::read_namespace(conn, &target.namespace).await?;
     let (specs, _) = drift::group_workloads(&snapshot);
     for retired in &keys {
         let users = versioned::required_by(&specs, &target.namespace, &target.name, &retired.key);
@@ -239,11 +278,7 @@ async fn phase_retire(
 fn read_given_values(args: &RotateArgs) -> Result<BTreeMap<String, (SecretValue, String)>> {
     let mut given = BTreeMap::new();
     if let Some(key) = &args.from_stdin {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::Usage(format!("cannot read the value of {key} from stdin: {e}")))?;
-        let value = SecretValue::new(bytes);
+        let value = SecretValue::new(crate::files::read_stdin(&format!("the new value of {key}"))?);
         warn_if_odd(key, &value, "stdin");
         given.insert(key.clone(), (value, "from stdin".to_string()));
     }
@@ -259,12 +294,7 @@ fn read_given_values(args: &RotateArgs) -> Result<BTreeMap<String, (SecretValue,
 }
 
 fn read_file(key: &str, path: &Path) -> Result<SecretValue> {
-    std::fs::read(path).map(SecretValue::new).map_err(|e| {
-        Error::Usage(format!(
-            "cannot read the new value of {key} from {}: {e}",
-            path.display()
-        ))
-    })
+    crate::files::read(path, &format!("the new value of {key}")).map(SecretValue::new)
 }
 
 fn warn_if_odd(key: &str, value: &SecretValue, from: &str) {
@@ -344,133 +374,4 @@ fn choose_new_values(
         given.insert(key, generated(generator, &mut rng));
     }
     Ok(given)
-}
-
-async fn interrupted(
-    ctx: &Context,
-    args: &RotateArgs,
-    conn: &Connection,
-    target: &SecretState,
-    journal: Journal,
-) -> Result<Outcome> {
-    let description = format!(
-        "A rotation of {}/{} was interrupted ({}, started {}, {})",
-        target.namespace,
-        target.name,
-        journal.id,
-        journal.started_at,
-        journal.phase.describe()
-    );
-    let choice = if args.resume {
-        InterruptedChoice::Resume
-    } else if args.abort {
-        InterruptedChoice::Abort
-    } else if prompt::interactive() && !ctx.global.yes {
-        prompt::interrupted_rotation(&description)?
-    } else {
-        return Err(Error::RotationInProgress {
-            namespace: target.namespace.clone(),
-            name: target.name.clone(),
-            id: journal.id.clone(),
-            started: journal.started_at.to_string(),
-            phase: journal.phase.describe().into(),
-        });
-    };
-    let settings = Settings::new(&args.secret, &args.change, CHANGED_BY, conn).await;
-    let rotation = Rotation {
-        conn,
-        namespace: &target.namespace,
-        settings: &settings,
-        id: journal.id.clone(),
-        started_at: journal.started_at,
-    };
-    let changed: BTreeSet<String> = journal.revisions.keys().cloned().collect();
-    match choice {
-        InterruptedChoice::Leave => {
-            render::rotate::step("Left as it is.");
-            Ok(Outcome::Clean)
-        }
-        InterruptedChoice::Resume => {
-            render::rotate::step(&format!("{description}: finishing it."));
-            let (snapshot, _) = read_namespace(conn, &target.namespace).await?;
-            let pending: Vec<RestartTarget> = journal
-                .workloads
-                .iter()
-                .filter_map(|id| {
-                    let current = snapshot.workloads.iter().find(|w| &w.id == id)?;
-                    let mut revisions = current.secret_revisions.clone();
-                    revisions.extend(journal.revisions.clone());
-                    Some((id.clone(), revisions))
-                })
-                .collect();
-            if !pending.is_empty() {
-                let states = restart_and_wait(
-                    conn,
-                    &target.namespace,
-                    &pending,
-                    args.change.max_parallel,
-                    args.change.timeout,
-                    "Restarting consumers:",
-                )
-                .await?;
-                let failed = failures_of(&states);
-                if !failed.is_empty() {
-                    return Err(Error::Usage(format!(
-                        "the rotation could not be finished: {}. Run with --abort to restore the previous data",
-                        failed.join("; ")
-                    )));
-                }
-            }
-            rotation.clear_journal().await?;
-            verify_secrets(conn, &target.namespace, &changed, None).await
-        }
-        InterruptedChoice::Abort => {
-            render::rotate::step(&format!("{description}: restoring the previous data."));
-            let mut restored = Vec::new();
-            for (secret, backup) in &journal.backups {
-                let current = kube::secrets::get(conn, &target.namespace, secret).await?;
-                let saved = kube::secrets::get(conn, &target.namespace, backup).await?;
-                let stamp = Stamp {
-                    revision: current.revision + 1,
-                    rotation_id: &journal.id,
-                    changed_by: CHANGED_BY_ABORT,
-                    at: Timestamp::now(),
-                    journal: JournalUpdate::Keep,
-                };
-                kube::secrets::write_data(conn, &current, &current.resource_version, &saved.data, &stamp).await?;
-                restored.push((secret.clone(), current.revision + 1));
-            }
-            let (snapshot, _) = read_namespace(conn, &target.namespace).await?;
-            let back: Vec<RestartTarget> = journal
-                .workloads
-                .iter()
-                .filter_map(|id| {
-                    let current = snapshot.workloads.iter().find(|w| &w.id == id)?;
-                    let mut revisions = current.secret_revisions.clone();
-                    revisions.extend(restored.iter().cloned());
-                    Some((id.clone(), revisions))
-                })
-                .collect();
-            if !back.is_empty() {
-                let states = restart_and_wait(
-                    conn,
-                    &target.namespace,
-                    &back,
-                    args.change.max_parallel,
-                    args.change.timeout,
-                    "Restarting with the previous data:",
-                )
-                .await?;
-                let failed = failures_of(&states);
-                if !failed.is_empty() {
-                    return Err(Error::RollbackFailed(format!(
-                        "the previous data was restored but the restart failed: {}",
-                        failed.join("; ")
-                    )));
-                }
-            }
-            rotation.clear_journal().await?;
-            verify_secrets(conn, &target.namespace, &changed, None).await
-        }
-    }
 }

@@ -2,7 +2,6 @@
 //! kubeseal's exact format, printed or merged into an existing SealedSecret file.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -11,8 +10,8 @@ use serde_json::Value;
 use super::Outcome;
 use crate::cli::{OutputFormat, SealArgs, SealScope};
 use crate::context::Context;
-use crate::core::seal::{self, Scope, SealingCert, SecretToSeal};
-use crate::core::secret_value::SecretValue;
+use crate::domain::seal::{self, Scope, SealingCert, SecretToSeal};
+use crate::domain::secret_value::SecretValue;
 use crate::error::{Error, Result};
 use crate::render;
 
@@ -64,7 +63,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
         SealScope::NamespaceWide => Scope::NamespaceWide,
         SealScope::ClusterWide => Scope::ClusterWide,
     };
-    render::rotate::step(&format!(
+    render::step(&format!(
         "Sealing {} of {namespace}/{}: {}.",
         render::plural(input.data.len(), "key"),
         input.name,
@@ -105,13 +104,9 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
 
 fn read_input(file: &str) -> Result<Vec<u8>> {
     if file == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::Usage(format!("cannot read the manifest from stdin: {e}")))?;
-        return Ok(bytes);
+        return crate::files::read_stdin("the manifest");
     }
-    std::fs::read(file).map_err(|e| Error::Usage(format!("cannot read {file}: {e}")))
+    crate::files::read(Path::new(file), "the manifest")
 }
 
 fn from_manifest(file: &str) -> Result<Input> {
@@ -151,7 +146,7 @@ fn from_manifest(file: &str) -> Result<Input> {
 
 /// Build the Secret by answering questions: a name, then keys with generated, typed or file values.
 fn from_prompts() -> Result<Input> {
-    use crate::core::generate::Generator;
+    use crate::domain::generate::Generator;
     use crate::prompt::{self, ValueSource};
     let name = prompt::text("Name of the Secret to seal", false)?;
     let mut data = BTreeMap::new();
@@ -163,9 +158,7 @@ fn from_prompts() -> Result<Input> {
         let value = match prompt::choose_source(&key, Generator::Base64(32))? {
             ValueSource::Generate(generator) => generator.generate(&mut rand::rng()),
             ValueSource::Typed => prompt::hidden_value(&key)?,
-            ValueSource::File(path) => SecretValue::new(
-                std::fs::read(&path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?,
-            ),
+            ValueSource::File(path) => SecretValue::new(crate::files::read(&path, "a value")?),
         };
         data.insert(key, value);
     }
@@ -187,14 +180,14 @@ async fn from_cluster(ctx: &Context, args: &SealArgs) -> Result<Input> {
     let name = args.name.clone().unwrap_or_default();
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
-    let secret = crate::kube::secrets::get_object(&conn, &namespace, &name).await?;
+    let secret = crate::cluster::secrets::get_object(&conn, &namespace, &name).await?;
     // The cluster's own bookkeeping does not belong in Git.
     let annotations = secret
         .metadata
         .annotations
         .unwrap_or_default()
         .into_iter()
-        .filter(|(k, _)| !k.starts_with(crate::core::annotations::PREFIX) && !k.starts_with("kubectl.kubernetes.io/"))
+        .filter(|(k, _)| !k.starts_with(crate::domain::annotations::PREFIX) && !k.starts_with("kubectl.kubernetes.io/"))
         .collect();
     Ok(Input {
         name,
@@ -258,13 +251,14 @@ pub fn flag_values(args: &SealArgs) -> Result<BTreeMap<String, SecretValue>> {
                 spec.clone(),
             ),
         };
-        let bytes =
-            std::fs::read(&path).map_err(|e| Error::Usage(format!("--from-file {key}: cannot read {path}: {e}")))?;
+        let bytes = crate::files::read(Path::new(&path), &format!("--from-file {key}"))?;
         data.insert(key, SecretValue::new(bytes));
     }
     for path in &args.from_env_file {
-        let file =
-            std::fs::File::open(path).map_err(|e| Error::Usage(format!("--from-env-file: cannot read {path}: {e}")))?;
+        let file = std::fs::File::open(path).map_err(|e| Error::InputFile {
+            path: format!("{path} (--from-env-file)"),
+            reason: e.to_string(),
+        })?;
         for (entry, item) in dotenvy::from_read_iter(file).enumerate() {
             let (key, value) = item.map_err(|_| {
                 Error::Usage(format!(
@@ -306,7 +300,7 @@ async fn load_cert(source: &str) -> Result<SealingCert> {
         .map_err(|e| Error::Usage(e.to_string()))?
         .map_err(|e| Error::Usage(format!("cannot fetch the certificate from {source}: {e} (check the URL, or save it to a file and pass --cert FILE)")))?
     } else {
-        std::fs::read(source).map_err(|e| Error::Usage(format!("cannot read the certificate {source}: {e}")))?
+        crate::files::read(Path::new(source), "the certificate")?
     };
     seal::parse_cert(source, &bytes).map_err(|e| Error::Usage(e.to_string()))
 }
@@ -315,7 +309,7 @@ async fn load_cert(source: &str) -> Result<SealingCert> {
 /// and its format (JSON stays JSON, YAML stays YAML).
 fn merge_into(path: &Path, doc: &Value, namespace: &str, name: &str, scope: Scope) -> Result<Outcome> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {display}: {e}")))?;
+    let text = crate::files::read_text(path, "the SealedSecret file")?;
     let is_json = text.trim_start().starts_with('{');
     let mut existing: Value =
         serde_saphyr::from_str(&text).map_err(|_| Error::Usage(format!("{display}: not a SealedSecret manifest")))?;
@@ -348,17 +342,9 @@ fn merge_into(path: &Path, doc: &Value, namespace: &str, name: &str, scope: Scop
     let out = if is_json {
         serde_json::to_string_pretty(&existing).map_err(|e| Error::Output(e.to_string()))? + "\n"
     } else {
-        crate::core::manifest::to_yaml(&existing).map_err(Error::Output)?
+        crate::domain::manifest::to_yaml(&existing).map_err(Error::Output)?
     };
-    write_atomically(path, &out)?;
-    render::rotate::step(&format!("Updated {display}: {}.", names.join(", ")));
+    crate::files::write_atomically(path, &out)?;
+    render::step(&format!("Updated {display}: {}.", names.join(", ")));
     Ok(Outcome::Clean)
-}
-
-/// Replace a file atomically so a crash keeps the old one. Only ciphertext is ever written here.
-pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("kubectl-secrets.tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))
 }

@@ -9,11 +9,11 @@ use serde_json::{Map, Value};
 use super::Outcome;
 use crate::cli::SealArgs;
 use crate::context::Context;
-use crate::core::generate::Generator;
-use crate::core::plan::check_key_name;
-use crate::core::seal::{self, Scope};
-use crate::core::sealed_file;
-use crate::core::secret_value::SecretValue;
+use crate::domain::generate::Generator;
+use crate::domain::plan::check_key_name;
+use crate::domain::seal::{self, Scope};
+use crate::domain::sealed_file;
+use crate::domain::secret_value::SecretValue;
 use crate::error::{Error, Result};
 use crate::prompt::{self, EditAction, ValueSource};
 use crate::render;
@@ -28,7 +28,7 @@ struct Edits {
 pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     let path = args.edit.as_ref().expect("--edit given");
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {display}: {e}")))?;
+    let text = crate::files::read_text(path, "the SealedSecret file")?;
     let file = sealed_file::parse(&text).map_err(|e| Error::Usage(format!("{display}: {e}")))?;
     let sealed = file.sealed();
     let doc = match sealed.as_slice() {
@@ -81,7 +81,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
         }
     }
     if edits.set.is_empty() && edits.remove.is_empty() {
-        render::rotate::step("Nothing changed.");
+        render::step("Nothing changed.");
         return Ok(Outcome::Clean);
     }
     if old.len() == edits.remove.len() && edits.set.is_empty() {
@@ -100,7 +100,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
         new.insert(key.clone(), Value::String(sealed));
     }
     let updated = file.with_encrypted_data(0, &new);
-    super::seal::write_atomically(path, &updated.text)?;
+    crate::files::write_atomically(path, &updated.text)?;
 
     let (added, replaced): (Vec<&String>, Vec<&String>) = edits.set.keys().partition(|k| !old.contains_key(*k));
     let list = |keys: Vec<&String>| keys.into_iter().cloned().collect::<Vec<_>>().join(", ");
@@ -114,7 +114,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             said.push(format!("{verb} {keys}"));
         }
     }
-    render::rotate::step(&format!(
+    render::step(&format!(
         "Updated {display} ({namespace}/{}, {}): {}. Commit and apply it; the controller unseals the new keys.",
         doc.name,
         scope.explain(&namespace, &doc.name),
@@ -145,10 +145,7 @@ fn ask(display: &str, old: &Map<String, Value>) -> Result<Edits> {
                 let value = match prompt::choose_source(&key, Generator::Base64(32))? {
                     ValueSource::Generate(generator) => generator.generate(&mut rng),
                     ValueSource::Typed => prompt::hidden_value(&key)?,
-                    ValueSource::File(path) => SecretValue::new(
-                        std::fs::read(&path)
-                            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?,
-                    ),
+                    ValueSource::File(path) => SecretValue::new(crate::files::read(&path, "a new value")?),
                 };
                 edits.remove.remove(&key);
                 edits.set.insert(key, value);

@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use super::Outcome;
 use crate::cli::SealArgs;
+use crate::cluster::sealed::Controller;
+use crate::cluster::{self, Connection};
 use crate::context::Context;
-use crate::core::sealed_file::{self, SealedFile};
+use crate::domain::sealed_file::{self, SealedFile};
 use crate::error::{Error, Result};
-use crate::kube::sealed::Controller;
-use crate::kube::{self, Connection};
 use crate::render;
 use crate::render::seal::FileResult;
 
@@ -25,7 +25,7 @@ pub async fn validate(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     for (path, file) in &files {
         for doc in file.sealed() {
             let body = serde_json::to_vec(&doc.for_controller(&namespace)).map_err(|e| Error::Output(e.to_string()))?;
-            let (status, _) = kube::sealed::call(&conn, &controller, "POST", "/v1/verify", body).await?;
+            let (status, _) = cluster::sealed::call(&conn, &controller, "POST", "/v1/verify", body).await?;
             let (ok, result) = match status {
                 200 => (true, "ok: the controller can decrypt it".to_string()),
                 409 => (
@@ -82,7 +82,7 @@ pub async fn re_encrypt(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             }
         }
         if changed {
-            super::seal::write_atomically(&path, &updated.text)?;
+            crate::files::write_atomically(&path, &updated.text)?;
         }
     }
     render::seal::file_results(&results, ctx.output())?;
@@ -100,7 +100,7 @@ async fn reencrypted(
     doc: &Value,
 ) -> Result<std::result::Result<serde_json::Map<String, Value>, String>> {
     let body = serde_json::to_vec(doc).map_err(|e| Error::Output(e.to_string()))?;
-    let (status, answer) = kube::sealed::call(conn, controller, "POST", "/v1/rotate", body).await?;
+    let (status, answer) = cluster::sealed::call(conn, controller, "POST", "/v1/rotate", body).await?;
     if status != 200 {
         return Ok(Err(format!(
             "the controller could not decrypt it (HTTP {status}): sealed with another cluster's key, for another \
@@ -133,8 +133,10 @@ fn read_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, SealedFile)>> {
     for path in paths {
         if path.is_dir() {
             let mut files = Vec::new();
-            walk(path, &mut files)
-                .map_err(|e| Error::Usage(format!("cannot read the folder {}: {e}", path.display())))?;
+            walk(path, &mut files).map_err(|e| Error::InputFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
             files.sort();
             for file in files {
                 let Ok(text) = std::fs::read_to_string(&file) else {
@@ -148,8 +150,7 @@ fn read_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, SealedFile)>> {
             }
         } else {
             let display = path.display();
-            let text =
-                std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read {display}: {e}")))?;
+            let text = crate::files::read_text(path, "a SealedSecret file")?;
             let parsed = sealed_file::parse(&text).map_err(|e| Error::Usage(format!("{display}: {e}")))?;
             if parsed.sealed().is_empty() {
                 return Err(Error::Usage(format!(

@@ -7,13 +7,13 @@ use serde_json::{json, Map, Value};
 use super::Outcome;
 use crate::cli::{OutputFormat, UnsealArgs};
 use crate::context::Context;
-use crate::core::seal;
+use crate::domain::seal;
 use crate::error::{Error, Result};
 use crate::render;
 
 pub async fn run(ctx: &Context, args: &UnsealArgs) -> Result<Outcome> {
     let display = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).map_err(|e| Error::Usage(format!("cannot read {display}: {e}")))?;
+    let text = crate::files::read_text(&args.file, "the SealedSecret file")?;
     let doc: Value =
         serde_saphyr::from_str(&text).map_err(|_| Error::Usage(format!("{display}: not a YAML or JSON manifest")))?;
     if doc["kind"] != "SealedSecret" {
@@ -24,7 +24,7 @@ pub async fn run(ctx: &Context, args: &UnsealArgs) -> Result<Outcome> {
     }
     let mut keys = Vec::new();
     for path in &args.private_key {
-        let bytes = std::fs::read(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = crate::files::read(path, "a private key")?;
         keys.extend(
             seal::parse_private_keys(&path.display().to_string(), &bytes).map_err(|e| Error::Usage(e.to_string()))?,
         );

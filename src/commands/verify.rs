@@ -1,16 +1,12 @@
-use std::collections::BTreeMap;
-
-use super::rollouts::{failures_of, restart_and_wait};
 use super::Outcome;
-use crate::cli::VerifyArgs;
+use crate::cli::{ChangeArgs, VerifyArgs};
+use crate::cluster::{self, Connection, Scope};
 use crate::context::Context;
-use crate::core::drift::{self, Options, Snapshot, VerifyReport};
-use crate::core::env::EnvNamePolicy;
-use crate::core::rollout::RestartTarget;
+use crate::domain::drift::{self, Options, Snapshot, VerifyReport};
+use crate::domain::env::EnvNamePolicy;
+use crate::engine;
 use crate::error::{Error, Result};
-use crate::kube::access::Permission;
-use crate::kube::{self, Connection, Scope};
-use crate::{prompt, render};
+use crate::render;
 
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
@@ -49,8 +45,8 @@ async fn assess(
 ) -> Result<(Snapshot, VerifyReport)> {
     let selector = ctx.global.selector.as_deref();
     let (snapshot, minor) = tokio::try_join!(
-        kube::snapshot::read(conn, scope, selector),
-        kube::server_minor_version(conn)
+        cluster::snapshot::read(conn, scope, selector),
+        cluster::server_minor_version(conn)
     )?;
     let options = Options {
         policy: EnvNamePolicy::for_server_minor(minor),
@@ -61,7 +57,8 @@ async fn assess(
     Ok((snapshot, report))
 }
 
-/// `--fix`: restart every restartable workload that runs with stale values, then verify again.
+/// `--fix`: restart every restartable workload that runs with stale values (through the change
+/// engine, which checks permissions, asks, restarts and waits), then verify again.
 async fn fix(
     ctx: &Context,
     args: &VerifyArgs,
@@ -75,43 +72,18 @@ async fn fix(
     if plan.restart.is_empty() {
         return Ok(outcome(report));
     }
-    let mut by_namespace: BTreeMap<&str, Vec<RestartTarget>> = BTreeMap::new();
-    for (id, revisions) in &plan.restart {
-        by_namespace
-            .entry(id.namespace.as_str())
-            .or_default()
-            .push((id.clone(), revisions.clone()));
-    }
-    for (namespace, targets) in &by_namespace {
-        let mut needed = vec![Permission::new("watch", "", "pods")];
-        for (id, _) in targets {
-            let resource = kube::workloads::resource_of(id.kind);
-            needed.push(Permission::new("patch", "apps", resource));
-            needed.push(Permission::new("watch", "apps", resource));
-        }
-        kube::access::require(conn, namespace, &needed).await?;
-    }
-    if ctx.global.dry_run {
-        render::rotate::step("Dry run: nothing was restarted.");
+    let change = ChangeArgs {
+        no_restart: false,
+        restart_all: false,
+        max_parallel: args.max_parallel,
+        timeout: args.timeout,
+        keep_backups: 1,
+    };
+    let settings = engine::Settings::new("verify --fix", &change, conn).await;
+    if !engine::restart_stale(conn, ctx.consent(), &settings, &plan.restart).await? {
         return Ok(outcome(report));
     }
-    if !prompt::confirm_change(ctx.global.yes, "Restart these workloads?")? {
-        render::rotate::step("Cancelled: nothing was restarted.");
-        return Ok(outcome(report));
-    }
-    let mut failed = Vec::new();
-    for (namespace, targets) in &by_namespace {
-        let title = format!("Restarting stale workloads in {namespace}:");
-        let states = restart_and_wait(conn, namespace, targets, args.max_parallel, args.timeout, &title).await?;
-        failed.extend(failures_of(&states));
-    }
-    if !failed.is_empty() {
-        return Err(Error::Usage(format!(
-            "the restart did not complete: {} (the Secrets were not changed; look at the pods, e.g. kubectl describe)",
-            failed.join("; ")
-        )));
-    }
-    render::rotate::step("After the restart:");
+    render::step("After the restart:");
     let (_, after) = assess(ctx, args, conn, scope).await?;
     render::verify::report(&after, ctx.output(), matches!(scope, Scope::AllNamespaces))?;
     Ok(outcome(&after))

@@ -4,7 +4,7 @@ use comfy_table::{Cell, Color};
 
 use super::{coloured, plural, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
-use crate::core::audit::{AuditFinding, Severity};
+use crate::domain::audit::{AuditFinding, Severity};
 use crate::error::Result;
 
 pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace: bool) -> Result<()> {

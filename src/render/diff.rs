@@ -5,8 +5,8 @@ use similar::TextDiff;
 
 use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
-use crate::core::diff::{KeyStatus, Masked, SecretDiff};
-use crate::core::manifest::SecretSide;
+use crate::domain::diff::{KeyStatus, Masked, SecretDiff};
+use crate::domain::manifest::SecretSide;
 use crate::error::Result;
 
 fn show(m: &Option<Masked>) -> String {

@@ -2,7 +2,7 @@
 
 use super::{print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
-use crate::core::history::HistoryEntry;
+use crate::domain::history::HistoryEntry;
 use crate::error::Result;
 
 pub fn entries(namespace: &str, secret: &str, rows: &[HistoryEntry], output: OutputFormat) -> Result<()> {
@@ -14,7 +14,11 @@ pub fn entries(namespace: &str, secret: &str, rows: &[HistoryEntry], output: Out
         ),
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
             let mut t = table(&["REVISION", "WRITTEN", "BY", "REPLACED", "BY", "KEYS CHANGED", "BACKUP"]);
-            let or_dash = |text: Option<String>| text.filter(|t| !t.is_empty()).unwrap_or_else(|| "-".into());
+            let or_dash = |text: Option<String>| {
+                text.filter(|t| !t.is_empty())
+                    .map(|t| super::clean(&t))
+                    .unwrap_or_else(|| "-".into())
+            };
             for row in rows {
                 let revision = if row.current {
                     format!("{} (current)", row.revision)
@@ -28,10 +32,26 @@ pub fn entries(namespace: &str, secret: &str, rows: &[HistoryEntry], output: Out
                     or_dash(row.replaced_at.map(|t| t.to_string())),
                     or_dash(row.replaced_by.clone().map(|by| format!("{by} ({})", row.rotation_id))),
                     or_dash(Some(row.keys_changed.join(", "))),
-                    or_dash(row.backup.clone()),
+                    match &row.untrusted {
+                        None => or_dash(row.backup.clone()),
+                        Some(_) => format!(
+                            "{} (NOT RECORDED: never restored)",
+                            super::clean(row.backup.as_deref().unwrap_or_default())
+                        ),
+                    },
                 ]);
             }
             let mut text = table_lines(&t);
+            for row in rows.iter().filter(|r| r.untrusted.is_some()) {
+                text.push_str(&format!(
+                    "\nwarning: {} claims to be a backup of {secret} (revision {}), but {}. Someone other than \
+                     kubectl-secrets made it, or a run that never wrote left it: it is never restored or pruned; \
+                     check who created it and delete it.\n",
+                    super::clean(row.backup.as_deref().unwrap_or_default()),
+                    row.revision,
+                    row.untrusted.as_deref().unwrap_or_default()
+                ));
+            }
             if rows.len() == 1 {
                 text.push_str("\nNo backups yet: rotate and rollback save one before every change.\n");
             }

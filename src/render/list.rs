@@ -4,7 +4,7 @@ use comfy_table::{Cell, Color};
 
 use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
-use crate::core::inventory::{CertificateRow, SecretRow};
+use crate::domain::inventory::{CertificateRow, SecretRow};
 use crate::error::Result;
 
 pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with_policy: bool) -> Result<()> {

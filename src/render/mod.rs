@@ -5,6 +5,7 @@ pub mod audit;
 pub mod diff;
 pub mod history;
 pub mod list;
+pub mod progress;
 pub mod rotate;
 pub mod seal;
 pub mod verify;
@@ -96,7 +97,7 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 pub fn print_yaml<T: Serialize>(value: &T) -> Result<()> {
-    let text = crate::core::manifest::to_yaml(value).map_err(Error::Output)?;
+    let text = crate::domain::manifest::to_yaml(value).map_err(Error::Output)?;
     write_stdout(&text)
 }
 
@@ -130,4 +131,17 @@ pub fn crash(location: Option<String>) {
 pub fn warning(message: &str) {
     let prefix = console::style("warning:").yellow().bold().for_stderr();
     eprintln!("{prefix} {message}");
+}
+
+/// One line on stderr about what the tool is doing.
+pub fn step(message: &str) {
+    eprintln!("{message}");
+}
+
+/// A string from the cluster (or a file), made safe to print: control characters (escape
+/// sequences that could move the cursor, rewrite the screen or set the clipboard) become '?'.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
 }

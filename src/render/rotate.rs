@@ -1,20 +1,17 @@
-//! Output of `rotate`: the plan (values shown as length and per-run fingerprint only), live
-//! rollout progress on stderr, and the outcome.
+//! Output of `rotate` and `rollback`: the plan (values shown as length and a per-run
+//! fingerprint only) and the plan of resuming or undoing an interrupted change.
 
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use super::{plural, print_json, print_yaml, table, table_lines, write_stdout};
+use super::{plural, print_document, print_json, print_yaml, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
-use crate::core::consumers::{Consumer, ConsumerAction};
-use crate::core::model::WorkloadId;
-use crate::core::plan::{ChangeKind, SecretChange};
-use crate::core::rollout::RolloutState;
-use crate::core::secret_value::{Fingerprinter, SecretValue};
+use crate::domain::consumers::{Consumer, ConsumerAction};
+use crate::domain::journal::Journal;
+use crate::domain::plan::{ChangeKind, SecretChange};
+use crate::domain::rollout::RestartTarget;
+use crate::domain::secret_value::{Fingerprinter, SecretValue};
 use crate::error::Result;
 
 /// How the plan will be carried out, for the summary line.
@@ -207,121 +204,84 @@ fn plan_text(
     text
 }
 
-/// Live progress of concurrent rollouts on stderr: one bar per workload and an overall bar on
-/// a terminal, one line per change of state otherwise.
-pub struct RolloutProgress {
-    bars: Option<(MultiProgress, BTreeMap<WorkloadId, ProgressBar>, ProgressBar)>,
-    last_line: BTreeMap<WorkloadId, String>,
-    started: Instant,
-    done: usize,
+/// One Secret of an interrupted change: where it stands and what resuming or undoing does.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryRow {
+    pub secret: String,
+    pub state: String,
+    pub action: String,
 }
 
-impl RolloutProgress {
-    pub fn new(title: &str, targets: &[WorkloadId]) -> Self {
-        eprintln!("{title}");
-        let started = Instant::now();
-        if !std::io::stderr().is_terminal() {
-            return RolloutProgress {
-                bars: None,
-                last_line: BTreeMap::new(),
-                started,
-                done: 0,
-            };
-        }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let width = targets.iter().map(|t| t.to_string().len()).max().unwrap_or(10);
-        let style = ProgressStyle::with_template(&format!(
-            "{{prefix:<{width}}} [{{bar:24}}] {{pos}}/{{len}} {{elapsed:>4}} {{msg}}"
-        ))
-        .expect("valid template")
-        .progress_chars("=> ");
-        let bars = targets
-            .iter()
-            .map(|t| {
-                let bar = multi.add(ProgressBar::new(0).with_style(style.clone()).with_prefix(t.to_string()));
-                bar.set_message("restarting");
-                (t.clone(), bar)
-            })
-            .collect();
-        let overall_style = ProgressStyle::with_template("{prefix} [{bar:24}] {pos}/{len} workloads {elapsed:>4}")
-            .expect("valid template")
-            .progress_chars("=> ");
-        let overall = multi.add(
-            ProgressBar::new(targets.len() as u64)
-                .with_style(overall_style)
-                .with_prefix(format!("{:<width$}", "all")),
-        );
-        RolloutProgress {
-            bars: Some((multi, bars, overall)),
-            last_line: BTreeMap::new(),
-            started,
-            done: 0,
-        }
-    }
-
-    pub fn update(&mut self, id: &WorkloadId, state: &RolloutState) {
-        let line = match state {
-            RolloutState::Progressing {
-                desired,
-                updated,
-                ready,
-                available,
-                waiting_for,
-            } => {
-                format!("{updated}/{desired} updated, {ready} ready, {available} available: waiting for {waiting_for}")
-            }
-            RolloutState::Complete { desired } => {
-                format!("complete: {} updated and available", plural(*desired as usize, "pod"))
-            }
-            RolloutState::Failed { reason } => format!("FAILED: {reason}"),
-            RolloutState::NotAwaited { reason } => format!("not awaited: {reason}"),
-        };
-        if self.last_line.get(id) == Some(&line) {
-            return;
-        }
-        self.last_line.insert(id.clone(), line.clone());
-        if state.is_terminal() {
-            self.done += 1;
-        }
-        match &self.bars {
-            None => eprintln!("  {id}: {line} ({:.1}s)", self.started.elapsed().as_secs_f64()),
-            Some((_, bars, overall)) => {
-                let Some(bar) = bars.get(id) else { return };
-                if let RolloutState::Progressing {
-                    desired,
-                    updated,
-                    ready,
-                    ..
-                } = state
-                {
-                    bar.set_length(*desired as u64);
-                    bar.set_position((*updated).min(*ready).max(0) as u64);
-                }
-                match state {
-                    RolloutState::Progressing { .. } => bar.set_message(line),
-                    RolloutState::Complete { desired } => {
-                        bar.set_length(*desired as u64);
-                        bar.set_position(*desired as u64);
-                        bar.finish_with_message(line);
-                    }
-                    RolloutState::Failed { .. } | RolloutState::NotAwaited { .. } => bar.abandon_with_message(line),
-                }
-                overall.set_position(self.done as u64);
-            }
-        }
-    }
-
-    pub fn finish(&self) {
-        if let Some((_, bars, overall)) = &self.bars {
-            for bar in bars.values().filter(|b| !b.is_finished()) {
-                bar.abandon();
-            }
-            overall.finish();
-        }
-    }
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecoveryWorkload {
+    workload: String,
+    action: &'static str,
 }
 
-/// One line on stderr about what the tool is doing.
-pub fn step(message: &str) {
-    eprintln!("{message}");
+/// The plan of `--resume` / `--abort`, shown (and confirmed) before anything is done.
+pub fn recovery(
+    namespace: &str,
+    journal: &Journal,
+    resume: bool,
+    rows: &[RecoveryRow],
+    targets: &[RestartTarget],
+    output: OutputFormat,
+) -> Result<()> {
+    let workloads: Vec<RecoveryWorkload> = targets
+        .iter()
+        .map(|t| RecoveryWorkload {
+            workload: t.id.to_string(),
+            action: if t.restarted_since.is_some() {
+                "await its rollout (already restarted by this change)"
+            } else {
+                "restart"
+            },
+        })
+        .collect();
+    let choice = if resume { "resume" } else { "abort" };
+    match output {
+        OutputFormat::Json | OutputFormat::Yaml => print_document(
+            "RecoveryPlan",
+            &serde_json::json!({
+                "namespace": namespace,
+                "rotationId": journal.id,
+                "action": journal.action,
+                "phase": journal.phase,
+                "startedAt": journal.started_at,
+                "startedBy": super::clean(&journal.holder.by),
+                "choice": choice,
+                "secrets": rows,
+                "workloads": workloads,
+            }),
+            output,
+        ),
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+            let mut text = format!(
+                "Plan to {} {} {} in namespace {namespace} (started {} by {})\n\n",
+                if resume { "finish" } else { "undo" },
+                journal.action,
+                journal.id,
+                journal.started_at,
+                super::clean(&journal.holder.by)
+            );
+            let mut secrets = table(&["SECRET", "NOW", "ACTION"]);
+            for row in rows {
+                secrets.add_row(vec![row.secret.clone(), row.state.clone(), row.action.clone()]);
+            }
+            text.push_str(&table_lines(&secrets));
+            text.push('\n');
+            if workloads.is_empty() {
+                text.push_str("No workload to restart.\n");
+            } else {
+                let mut t = table(&["WORKLOAD", "ACTION"]);
+                for w in &workloads {
+                    t.add_row(vec![w.workload.clone(), w.action.to_string()]);
+                }
+                text.push_str(&table_lines(&t));
+            }
+            write_stdout(&text)
+        }
+    }
 }

@@ -7,7 +7,7 @@ use comfy_table::{Cell, Color};
 
 use super::{coloured, plural, print_document, table, write_stdout};
 use crate::cli::OutputFormat;
-use crate::core::drift::{Finding, FixPlan, Status, VerifyReport, WorkloadReport};
+use crate::domain::drift::{Finding, FixPlan, Status, VerifyReport, WorkloadReport};
 use crate::error::Result;
 
 pub fn report(report: &VerifyReport, output: OutputFormat, show_namespace: bool) -> Result<()> {
@@ -228,7 +228,7 @@ pub fn fix_plan(plan: &FixPlan) {
         let names: Vec<String> = plan
             .restart
             .iter()
-            .map(|(id, _)| format!("{}/{id}", id.namespace))
+            .map(|t| format!("{}/{}", t.id.namespace, t.id))
             .collect();
         eprintln!(
             "Fix: restart {} ({}), wait for the rollouts, verify again.",

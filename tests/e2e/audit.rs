@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{canary, deployment, next_second, parse_prometheus, TestNamespace};
+use crate::support::{canary, deployment, exit, next_second, parse_prometheus, TestNamespace};
 
 fn find<'a>(findings: &'a Value, rule: &str, secret: &str) -> Vec<&'a Value> {
     findings["findings"]
@@ -38,7 +38,7 @@ async fn list_shows_ages_consumers_and_the_rotation_policy() {
     next_second().await;
 
     let run = ns.run(&["list", "--max-age", "1s"]);
-    assert_eq!(run.code, 1, "overdue Secrets mean exit 1: {run:?}");
+    assert_eq!(run.code, exit::FOUND, "overdue Secrets mean exit 1: {run:?}");
     let row = |name: &str| {
         run.stdout
             .lines()
@@ -76,7 +76,7 @@ async fn list_shows_ages_consumers_and_the_rotation_policy() {
         .any(|s| s["type"] == "helm.sh/release.v1"));
 
     let relaxed = ns.run(&["list", "--max-age", "90d"]);
-    assert_eq!(relaxed.code, 0, "{relaxed:?}");
+    assert_eq!(relaxed.code, exit::OK, "{relaxed:?}");
     for out in [&run, &relaxed] {
         out.assert_no_leak([&value]);
     }
@@ -118,10 +118,10 @@ async fn audit_finds_what_the_runbooks_warn_about() {
     }
     // Seed 003's switch-over: the previous key kept, and every consumer restarted since.
     let rotate = ns.run(&["rotate", "jwt-keys", "--key", "JWT_SECRET", "--keep-previous", "--yes"]);
-    assert_eq!(rotate.code, 0, "{rotate:?}");
+    assert_eq!(rotate.code, exit::OK, "{rotate:?}");
 
     let run = ns.run(&["audit", "-o", "json"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, exit::FOUND, "{run:?}");
     let report = run.json();
     assert_eq!(report["kind"], "AuditReport");
     assert_eq!(
@@ -154,7 +154,7 @@ async fn audit_finds_what_the_runbooks_warn_about() {
     );
 
     let only_critical = ns.run(&["audit", "--fail-on", "critical"]);
-    assert_eq!(only_critical.code, 1);
+    assert_eq!(only_critical.code, exit::FOUND);
     assert!(
         only_critical.stdout.contains("critical") && only_critical.stdout.contains("--from-stdin openai"),
         "{}",
@@ -183,7 +183,7 @@ async fn list_metrics_parse_with_prometheus_own_parser() {
     ns.patch_secret("app", &[("TOKEN", &canary("edited"))]).await;
     next_second().await;
     let run = ns.run(&["list", "-o", "prometheus", "--max-age", "1s"]);
-    assert_eq!(run.code, 1, "overdue: {run:?}");
+    assert_eq!(run.code, exit::FOUND, "overdue: {run:?}");
     run.assert_no_leak([&value]);
 
     // Parsed by prometheus_client's own text parser, as a textfile collector would.
@@ -194,7 +194,7 @@ async fn list_metrics_parse_with_prometheus_own_parser() {
     assert_eq!(metrics["kubectl_secrets_secret_age_days"]["app"], 0.0);
 
     let refused = ns.run(&["verify", "-o", "prometheus"]);
-    assert_eq!(refused.code, 2);
+    assert_eq!(refused.code, exit::USAGE);
     assert!(
         refused.stderr.contains("-o prometheus is for `list`"),
         "{}",

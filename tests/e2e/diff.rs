@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::{canary, cluster, run_with, TestNamespace};
+use crate::support::{canary, cluster, exit, run_with, TestNamespace};
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.path().join(name);
@@ -28,7 +28,7 @@ async fn against_a_manifest_and_an_env_file() {
         &format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: chat-secrets\ntype: Opaque\nstringData:\n  JWT_SECRET: {jwt}\n  ENCRYPTION_KEY: {enc}\n  SMTP_PASS: {other}\n"),
     );
     let identical = ns.run(&["diff", "chat-secrets", "--against", same.to_str().unwrap()]);
-    assert_eq!(identical.code, 0, "{identical:?}");
+    assert_eq!(identical.code, exit::OK, "{identical:?}");
     assert!(identical.stdout.contains("No differences"), "{}", identical.stdout);
 
     // JWT changed, SMTP_PASS gone, NEW added, and the file says another type.
@@ -38,7 +38,7 @@ async fn against_a_manifest_and_an_env_file() {
         &format!("kind: Secret\nmetadata:\n  name: chat-secrets\ntype: kubernetes.io/tls\nstringData:\n  JWT_SECRET: \"line one\\n{jwt}-edited\\n\"\n  ENCRYPTION_KEY: {enc}\n  NEW: {added}\n"),
     );
     let run = ns.run(&["diff", "chat-secrets", "--against", different.to_str().unwrap()]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, exit::FOUND, "{run:?}");
     let row = |key: &str| {
         run.stdout
             .lines()
@@ -65,7 +65,7 @@ async fn against_a_manifest_and_an_env_file() {
         "-o",
         "json",
     ]);
-    assert_eq!(json.code, 1);
+    assert_eq!(json.code, exit::FOUND);
     let doc = json.json();
     assert_eq!(doc["kind"], "SecretDiff");
     assert_eq!(doc["keys"][1]["status"], "changed");
@@ -78,7 +78,7 @@ async fn against_a_manifest_and_an_env_file() {
         different.to_str().unwrap(),
         "--show-secret",
     ]);
-    assert_eq!(shown.code, 1);
+    assert_eq!(shown.code, exit::FOUND);
     assert!(
         shown.stdout.contains(&format!("-{jwt}")) && shown.stdout.contains(&format!("+{jwt}-edited")),
         "{}",
@@ -99,7 +99,8 @@ async fn against_a_manifest_and_an_env_file() {
     );
     let env_run = ns.run(&["diff", "chat-secrets", "--against", env.to_str().unwrap()]);
     assert_eq!(
-        env_run.code, 0,
+        env_run.code,
+        exit::OK,
         "a .env file states no type, so only values count: {env_run:?}"
     );
     env_run.assert_no_leak([&jwt, &enc, &other]);
@@ -110,7 +111,7 @@ async fn against_a_manifest_and_an_env_file() {
         &format!("JWT_SECRET={jwt}\nthis is not an assignment {enc}\n"),
     );
     let bad = ns.run(&["diff", "chat-secrets", "--against", garbage.to_str().unwrap()]);
-    assert_eq!(bad.code, 2, "{bad:?}");
+    assert_eq!(bad.code, exit::USAGE, "{bad:?}");
     assert!(bad.stderr.contains("entry 2 is not KEY=VALUE"), "{}", bad.stderr);
     bad.assert_no_leak([&jwt, &enc]);
 }
@@ -123,7 +124,7 @@ async fn against_a_sealed_secret_file_compares_key_sets() {
         .await;
     let sealed = crate::support::kubeseal_to_file(&ns.name, "api-keys", &[("openai", &value)]);
     let run = ns.run(&["diff", "api-keys", "--against", sealed.path().to_str().unwrap()]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, exit::FOUND, "{run:?}");
     assert!(run.stdout.contains("SealedSecret, strict"), "{}", run.stdout);
     let row = |key: &str| {
         run.stdout
@@ -168,7 +169,7 @@ async fn across_namespaces_and_contexts_with_reuse_warnings() {
         .await;
 
     let run = staging.run(&["diff", "backend-secrets", "--to-namespace", &production.name]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, exit::FOUND, "{run:?}");
     assert!(
         run.stderr.contains("JWT_SECRET has the same value") && run.stderr.contains("reused secret"),
         "{}",
@@ -198,7 +199,7 @@ async fn across_namespaces_and_contexts_with_reuse_warnings() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = write(&dir, "config", &two_contexts);
     let contexts = run_with(&kubeconfig, &["diff", "backend-secrets", "--to-context", "production"]);
-    assert_eq!(contexts.code, 1, "{contexts:?}");
+    assert_eq!(contexts.code, exit::FOUND, "{contexts:?}");
     assert!(
         contexts
             .stdout
@@ -237,15 +238,15 @@ async fn against_a_backup_revision() {
     let (value, other) = (canary("rev"), canary("untouched"));
     ns.secret("app", &[("TOKEN", &value), ("OTHER", &other)]).await;
     let rotate = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
-    assert_eq!(rotate.code, 0, "{rotate:?}");
+    assert_eq!(rotate.code, exit::OK, "{rotate:?}");
     let run = ns.run(&["diff", "app", "--revision", "0"]);
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, exit::FOUND, "{run:?}");
     assert!(run.stdout.contains("+++ revision 0"), "{}", run.stdout);
     let changed: Vec<&str> = run.stdout.lines().filter(|l| l.contains(" changed ")).collect();
     assert_eq!(changed.len(), 1, "{}", run.stdout);
     assert!(changed[0].starts_with("TOKEN"));
     let missing = ns.run(&["diff", "app", "--revision", "7"]);
-    assert_eq!(missing.code, 6);
+    assert_eq!(missing.code, exit::NOT_FOUND);
     let new_value = String::from_utf8(ns.secret_data("app").await["TOKEN"].clone()).unwrap();
     for out in [&rotate, &run, &missing] {
         out.assert_no_leak([&value, &other, &new_value]);

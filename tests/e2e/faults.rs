@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{canary, cluster, deployment, with_pod_annotations, Run, TestNamespace};
+use crate::support::{annotations, canary, cluster, deployment, exit, with_pod_annotations, Run, TestNamespace};
 
 /// A TCP proxy in front of the API server that the test can cut (every open connection reset,
 /// new ones closed at once, as when the API server dies) and restore.
@@ -212,7 +212,7 @@ fn token(data: &std::collections::BTreeMap<String, Vec<u8>>) -> String {
 
 /// The journal annotation, if a rotation is recorded as under way.
 async fn journal(ns: &TestNamespace) -> Option<String> {
-    ns.secret_annotation("app", "kubectl-secrets.io/rotation-journal").await
+    ns.secret_annotation("app", annotations::JOURNAL).await
 }
 
 /// One line of docs/reliability.md: appended to target/reliability/faults.jsonl.
@@ -235,7 +235,7 @@ async fn assert_settled(ns: &TestNamespace, expected: &str) -> Run {
     assert_eq!(journal(ns).await, None, "no rotation left under way");
     assert_eq!(token(&ns.secret_data("app").await), expected);
     let verify = ns.run(&["verify", "app"]);
-    assert_eq!(verify.code, 0, "the pods run with the current value: {verify:?}");
+    assert_eq!(verify.code, exit::OK, "the pods run with the current value: {verify:?}");
     verify
 }
 
@@ -247,12 +247,12 @@ async fn api_server_cut_after_the_backup_changes_nothing() {
     proxy.cut();
     let run = tool.finish();
     proxy.restore();
-    assert_eq!(run.code, 4, "the API server is unreachable: {run:?}");
+    assert_eq!(run.code, exit::UNREACHABLE, "the API server is unreachable: {run:?}");
     assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
     assert_eq!(token(&ns.secret_data("app").await), value, "nothing was written");
     assert_eq!(journal(&ns).await, None);
     let after = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
-    assert_eq!(after.code, 0, "the next rotation works: {after:?}");
+    assert_eq!(after.code, exit::OK, "the next rotation works: {after:?}");
     let rotated = token(&ns.secret_data("app").await);
     let verify = assert_settled(&ns, &rotated).await;
     for out in [&run, &after, &verify] {
@@ -275,7 +275,7 @@ async fn api_server_cut_after_the_write_is_finished_with_resume() {
     proxy.cut();
     let run = tool.finish();
     proxy.restore();
-    assert_eq!(run.code, 4, "{run:?}");
+    assert_eq!(run.code, exit::UNREACHABLE, "{run:?}");
     let rotated = token(&ns.secret_data("app").await);
     assert_ne!(rotated, value, "the new value was written before the cut");
     assert!(journal(&ns).await.is_some(), "the journal says what to finish");
@@ -292,7 +292,7 @@ async fn api_server_cut_after_the_write_is_finished_with_resume() {
     );
 
     let resume = ns.run(&["rotate", "app", "--resume", "--yes"]);
-    assert_eq!(resume.code, 0, "{resume:?}");
+    assert_eq!(resume.code, exit::OK, "{resume:?}");
     let verify = assert_settled(&ns, &rotated).await;
     for out in [&run, &resume, &verify] {
         out.assert_no_leak([&value, &rotated]);
@@ -319,10 +319,10 @@ async fn api_server_cut_during_the_rollout_then_back() {
     let outcome = if run.code == 0 {
         "the restart was retried and the watch reconnected: the rotation completed (exit 0)"
     } else {
-        assert_eq!(run.code, 4, "a clear error, not a crash: {run:?}");
+        assert_eq!(run.code, exit::UNREACHABLE, "a clear error, not a crash: {run:?}");
         assert!(journal(&ns).await.is_some(), "left resumable");
         let resume = ns.run(&["rotate", "app", "--resume", "--yes"]);
-        assert_eq!(resume.code, 0, "{resume:?}");
+        assert_eq!(resume.code, exit::OK, "{resume:?}");
         resume.assert_no_leak([&value, &rotated]);
         "exit 4 with the journal left; rotate --resume completed it (exit 0)"
     };
@@ -346,7 +346,7 @@ async fn ctrl_c_after_the_backup_leaves_the_secret_untouched() {
     tool.wait_for("failpoint backed-up");
     tool.signal("-INT");
     let run = tool.finish();
-    assert_eq!(run.code, 130, "{run:?}");
+    assert_eq!(run.code, exit::INTERRUPTED, "{run:?}");
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
     let verify = assert_settled(&ns, &value).await;
     for out in [&run, &verify] {
@@ -368,11 +368,11 @@ async fn ctrl_c_after_the_write_is_undone_with_abort() {
     tool.wait_for("failpoint written");
     tool.signal("-INT");
     let run = tool.finish();
-    assert_eq!(run.code, 130, "{run:?}");
+    assert_eq!(run.code, exit::INTERRUPTED, "{run:?}");
     let rotated = token(&ns.secret_data("app").await);
     assert!(journal(&ns).await.is_some());
     let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
-    assert_eq!(abort.code, 0, "{abort:?}");
+    assert_eq!(abort.code, exit::OK, "{abort:?}");
     let verify = assert_settled(&ns, &value).await;
     for out in [&run, &abort, &verify] {
         out.assert_no_leak([&value, &rotated]);
@@ -396,11 +396,15 @@ async fn kill_9_after_the_write_is_found_by_the_next_run_and_finished() {
     assert_eq!(run.code, -1, "killed by a signal");
     let rotated = token(&ns.secret_data("app").await);
     let next = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
-    assert_eq!(next.code, 2, "the next rotation finds the interrupted one: {next:?}");
+    assert_eq!(
+        next.code,
+        exit::IN_PROGRESS,
+        "the next rotation finds the interrupted one: {next:?}"
+    );
     assert!(next.stderr.contains("was interrupted"), "{}", next.stderr);
     assert_eq!(token(&ns.secret_data("app").await), rotated, "and changes nothing");
     let resume = ns.run(&["rotate", "app", "--resume", "--yes"]);
-    assert_eq!(resume.code, 0, "{resume:?}");
+    assert_eq!(resume.code, exit::OK, "{resume:?}");
     let verify = assert_settled(&ns, &rotated).await;
     for out in [&run, &next, &resume, &verify] {
         out.assert_no_leak([&value, &rotated]);
@@ -409,7 +413,7 @@ async fn kill_9_after_the_write_is_found_by_the_next_run_and_finished() {
         "faults::kill_9_after_the_write_is_found_by_the_next_run_and_finished",
         "rotate: kill -9 after the write, before the restarts",
         "SIGKILL at failpoint written",
-        "journal left; the next rotate refuses (exit 2, names --resume/--abort); rotate --resume completes (exit 0)",
+        "journal left; the next rotate refuses (exit 14, names --resume/--abort); the killed holder is seen gone (same host, no process), so rotate --resume completes without --force (exit 0)",
     );
 }
 
@@ -424,7 +428,7 @@ async fn kill_9_during_the_rollout_is_undone_with_abort() {
     assert_eq!(run.code, -1);
     let rotated = token(&ns.secret_data("app").await);
     let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
-    assert_eq!(abort.code, 0, "{abort:?}");
+    assert_eq!(abort.code, exit::OK, "{abort:?}");
     let verify = assert_settled(&ns, &value).await;
     for out in [&run, &abort, &verify] {
         out.assert_no_leak([&value, &rotated]);
@@ -455,7 +459,7 @@ async fn a_deployment_scaled_and_edited_during_its_rollout_still_completes() {
     kubectl(&["scale", "deployment/api", "--replicas", "2"]);
     kubectl(&["set", "env", "deployment/api", "LOG_LEVEL=debug"]);
     let run = tool.finish();
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
     let rotated = token(&ns.secret_data("app").await);
     assert_ne!(rotated, value);
     let verify = assert_settled(&ns, &rotated).await;
@@ -497,7 +501,7 @@ async fn a_crash_after_the_write_shows_no_message_and_is_undone_with_abort() {
     assert!(run.stderr.contains("--abort"), "{}", run.stderr);
     let rotated = token(&ns.secret_data("app").await);
     let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
-    assert_eq!(abort.code, 0, "{abort:?}");
+    assert_eq!(abort.code, exit::OK, "{abort:?}");
     let verify = assert_settled(&ns, &value).await;
     for out in [&run, &abort, &verify] {
         out.assert_no_leak([&value, &rotated, &secret_in_message]);

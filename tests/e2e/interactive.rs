@@ -8,7 +8,7 @@ use std::time::Duration;
 use expectrl::{Eof, Expect, Session};
 use serde_json::json;
 
-use crate::support::{canary, cluster, deployment, TestNamespace};
+use crate::support::{canary, cluster, deployment, exit, TestNamespace};
 
 /// A session of `kubectl-secrets ARGS -n NS` in a terminal, keeping everything it printed.
 struct Terminal {
@@ -111,7 +111,7 @@ async fn interactive_rotation_with_a_typed_value_and_progress_bars() {
     term.send("y");
     term.expect("Verifying the consumers");
     let (code, screen) = term.finish();
-    assert_eq!(code, 0, "{screen}");
+    assert_eq!(code, exit::OK, "{screen}");
     assert!(screen.contains("rotated (typed)"), "{screen}");
     assert!(
         screen.contains("deployment/api") && screen.contains("2/2"),
@@ -136,7 +136,7 @@ async fn an_edit_between_plan_and_confirmation_is_never_overwritten() {
     ns.patch_secret("app", &[("TOKEN", &human)]).await;
     term.send("y");
     let (code, screen) = term.finish();
-    assert_eq!(code, 7, "exit {code}: {screen}");
+    assert_eq!(code, exit::CONFLICT, "exit {code}: {screen}");
     assert!(
         screen.contains("changed since it was read") && screen.contains("nothing was overwritten"),
         "{screen}"
@@ -163,7 +163,7 @@ async fn declining_the_plan_changes_nothing() {
     term.expect("Apply this plan?");
     term.send("n");
     let (code, screen) = term.finish();
-    assert_eq!(code, 0, "{screen}");
+    assert_eq!(code, exit::OK, "{screen}");
     assert!(screen.contains("Cancelled: nothing was changed"), "{screen}");
     assert_eq!(ns.secret_data("app").await["TOKEN"], value.as_bytes());
     assert_not_on_screen(&screen, &[&value]);
@@ -184,10 +184,10 @@ async fn colours_on_a_terminal_and_none_with_no_color() {
     ns.wait_ready("deployment", "api").await;
 
     let (code, coloured) = Terminal::start(&ns, &["verify"]).finish();
-    assert_eq!(code, 1);
+    assert_eq!(code, exit::FOUND);
     assert!(coloured.contains("\x1b["), "a terminal gets colours: {coloured:?}");
     let (code, plain) = Terminal::start_with(&ns, &["verify"], &[("NO_COLOR", "1")]).finish();
-    assert_eq!(code, 1);
+    assert_eq!(code, exit::FOUND);
     assert!(!plain.contains("\x1b["), "NO_COLOR means no escape codes: {plain:?}");
     assert!(plain.contains("missing"));
     assert_not_on_screen(&coloured, &[&value]);
@@ -213,7 +213,7 @@ async fn interactive_seal_never_echoes_the_typed_value() {
     term.send("\r");
     term.expect("kind: SealedSecret");
     let (code, screen) = term.finish();
-    assert_eq!(code, 0, "{screen}");
+    assert_eq!(code, exit::OK, "{screen}");
     assert!(
         screen.contains(&format!("only {}/app can unseal this", ns.name)),
         "{screen}"

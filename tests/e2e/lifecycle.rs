@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{canary, deployment, stateful_set, TestNamespace};
+use crate::support::{annotations, canary, deployment, exit, stateful_set, TestNamespace};
 
 fn key_ref(var: &str, secret: &str, key: &str) -> Value {
     json!({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
@@ -47,7 +47,7 @@ async fn seed_003_jwt_keys_rotate_in_two_phases_and_retire_waits_for_the_token_l
         "jwt-secret=base64:64",
         "--yes",
     ]);
-    assert_eq!(add.code, 0, "{add:?}");
+    assert_eq!(add.code, exit::OK, "{add:?}");
     let data = ns.secret_data("jwt-keys").await;
     let v2 = text(&data["jwt-secret-v2"]);
     assert_eq!(v2.len(), 88, "base64:64 is 88 characters");
@@ -65,7 +65,7 @@ async fn seed_003_jwt_keys_rotate_in_two_phases_and_retire_waits_for_the_token_l
     assert!(add.stderr.contains("Not yet safe to revoke"), "{}", add.stderr);
     assert!(!add.stdout.contains("Safe to revoke"), "{}", add.stdout);
     let added_at = ns
-        .secret_annotation("jwt-keys", "kubectl-secrets.io/versions-added-at")
+        .secret_annotation("jwt-keys", annotations::VERSIONS_ADDED_AT)
         .await
         .expect("the time of phase one is recorded");
     assert!(added_at.contains("jwt-secret-v2"), "{added_at}");
@@ -77,17 +77,17 @@ async fn seed_003_jwt_keys_rotate_in_two_phases_and_retire_waits_for_the_token_l
 
     // Phase two before the tokens' lifetime has passed: refused, nothing changed.
     let early = ns.run(&["rotate", "jwt-keys", "--phase", "retire", "--after", "15m", "--yes"]);
-    assert_eq!(early.code, 2, "{early:?}");
+    assert_eq!(early.code, exit::USAGE, "{early:?}");
     assert!(early.stderr.contains("may be retired from"), "{}", early.stderr);
     assert!(ns.secret_data("jwt-keys").await.contains_key("jwt-secret-v1"));
     let no_after = ns.run(&["rotate", "jwt-keys", "--phase", "retire", "--yes"]);
-    assert_eq!(no_after.code, 2, "{no_after:?}");
+    assert_eq!(no_after.code, exit::USAGE, "{no_after:?}");
     assert!(no_after.stderr.contains("--after"), "{}", no_after.stderr);
 
     // Once it has: the old version goes, consumers restart, and revoking is safe.
     std::thread::sleep(std::time::Duration::from_secs(3));
     let retire = ns.run(&["rotate", "jwt-keys", "--phase", "retire", "--after", "2s", "--yes"]);
-    assert_eq!(retire.code, 0, "{retire:?}");
+    assert_eq!(retire.code, exit::OK, "{retire:?}");
     let data = ns.secret_data("jwt-keys").await;
     assert_eq!(data.keys().collect::<Vec<_>>(), ["active-key", "jwt-secret-v2"]);
     assert_eq!(text(&data["jwt-secret-v2"]), v2);
@@ -96,7 +96,7 @@ async fn seed_003_jwt_keys_rotate_in_two_phases_and_retire_waits_for_the_token_l
     assert!(after_retire.iter().all(|p| !after_add.contains(p)), "restarted again");
 
     let nothing_left = ns.run(&["rotate", "jwt-keys", "--phase", "retire", "--after", "0s", "--yes"]);
-    assert_eq!(nothing_left.code, 2, "{nothing_left:?}");
+    assert_eq!(nothing_left.code, exit::USAGE, "{nothing_left:?}");
     assert!(
         nothing_left.stderr.contains("no older version to retire"),
         "{}",
@@ -126,7 +126,7 @@ async fn retiring_a_key_a_pod_spec_still_names_is_refused_before_any_write() {
     let before = ns.get_secret("jwt-keys").await.unwrap().metadata.resource_version;
 
     let run = ns.run(&["rotate", "jwt-keys", "--phase", "retire", "--after", "0s", "--yes"]);
-    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.code, exit::USAGE, "{run:?}");
     assert!(run.stderr.contains("Deployment/backend"), "{}", run.stderr);
     assert!(run.stderr.contains("optional"), "{}", run.stderr);
     assert_eq!(
@@ -148,7 +148,7 @@ async fn retiring_a_key_a_pod_spec_still_names_is_refused_before_any_write() {
         "jwt-secret",
         "--yes",
     ]);
-    assert_eq!(dangling.code, 2, "{dangling:?}");
+    assert_eq!(dangling.code, exit::USAGE, "{dangling:?}");
     assert!(dangling.stderr.contains("active-key"), "{}", dangling.stderr);
     run.assert_no_leak([&v1, &v2]);
     dangling.assert_no_leak([&v1, &v2]);
@@ -183,7 +183,7 @@ async fn seed_003_new_database_user_and_password_are_one_change() {
         "=backend_v2",
         "--yes",
     ]);
-    assert_eq!(bad.code, 2, "{bad:?}");
+    assert_eq!(bad.code, exit::USAGE, "{bad:?}");
     assert!(bad.stderr.contains("--set needs KEY=VALUE"), "{}", bad.stderr);
     let twice = ns.run(&[
         "rotate",
@@ -194,7 +194,7 @@ async fn seed_003_new_database_user_and_password_are_one_change() {
         "password=x",
         "--yes",
     ]);
-    assert_eq!(twice.code, 2, "{twice:?}");
+    assert_eq!(twice.code, exit::USAGE, "{twice:?}");
 
     let run = ns.run(&[
         "rotate",
@@ -205,7 +205,7 @@ async fn seed_003_new_database_user_and_password_are_one_change() {
         "username=backend_v2",
         "--yes",
     ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
     let data = ns.secret_data("postgresql-credentials").await;
     assert_eq!(text(&data["username"]), "backend_v2");
     let new_password = text(&data["password"]);
@@ -222,7 +222,7 @@ async fn seed_003_new_database_user_and_password_are_one_change() {
         run.stdout
     );
     assert_eq!(
-        ns.secret_annotation("postgresql-credentials", "kubectl-secrets.io/revision")
+        ns.secret_annotation("postgresql-credentials", annotations::REVISION)
             .await
             .as_deref(),
         Some("1"),

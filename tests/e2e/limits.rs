@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::support::{canary, cluster, deployment, run_with, TestNamespace};
+use crate::support::{canary, cluster, deployment, exit, run_with, TestNamespace};
 
 #[tokio::test]
 async fn a_secret_with_thousands_of_keys_is_rotated_diffed_and_listed() {
@@ -21,7 +21,7 @@ async fn a_secret_with_thousands_of_keys_is_rotated_diffed_and_listed() {
     ns.wait_ready("deployment", "api").await;
 
     let run = ns.run(&["rotate", "many", "--all-keys", "--yes"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, exit::OK, "{}", run.stderr);
     let data = ns.secret_data("many").await;
     assert_eq!(data.len(), KEYS);
     let unchanged = values.iter().filter(|(k, v)| data[k.as_str()] == v.as_bytes()).count();
@@ -29,7 +29,7 @@ async fn a_secret_with_thousands_of_keys_is_rotated_diffed_and_listed() {
     assert!(run.stdout.contains("exact"), "verified");
 
     let diff = ns.run(&["diff", "many", "--revision", "0", "-o", "json"]);
-    assert_eq!(diff.code, 1, "{}", diff.stderr);
+    assert_eq!(diff.code, exit::FOUND, "{}", diff.stderr);
     let list = ns.run(&["list", "-o", "json"]);
     let row = list.json()["secrets"]
         .as_array()
@@ -69,7 +69,7 @@ async fn rejected_credentials_and_invalid_names_change_nothing() {
     let expired = dir.path().join("expired.kubeconfig");
     std::fs::write(&expired, serde_json::to_string(&config).unwrap()).unwrap();
     let unauthorized = run_with(&expired, &["rotate", "app", "--key", "TOKEN", "--yes", "-n", &ns.name]);
-    assert_eq!(unauthorized.code, 5, "{unauthorized:?}");
+    assert_eq!(unauthorized.code, exit::FORBIDDEN, "{unauthorized:?}");
     assert!(
         unauthorized.stderr.contains("rejected the credentials"),
         "{}",
@@ -81,20 +81,20 @@ async fn rejected_credentials_and_invalid_names_change_nothing() {
     );
 
     let bad_secret = ns.run(&["rotate", "No_Such/Secret", "--key", "TOKEN", "--yes"]);
-    assert_eq!(bad_secret.code, 2, "{bad_secret:?}");
+    assert_eq!(bad_secret.code, exit::USAGE, "{bad_secret:?}");
     assert!(
         bad_secret.stderr.contains("not a valid Secret name"),
         "{}",
         bad_secret.stderr
     );
     let bad_key = ns.run(&["rotate", "app", "--key", "bad/key", "--yes"]);
-    assert_eq!(bad_key.code, 2, "{bad_key:?}");
+    assert_eq!(bad_key.code, exit::USAGE, "{bad_key:?}");
     assert!(bad_key.stderr.contains("has no key"), "{}", bad_key.stderr);
     let bad_set = ns.run(&["rotate", "app", "--key", "TOKEN", "--set", "bad key=x", "--yes"]);
-    assert_eq!(bad_set.code, 2, "{bad_set:?}");
+    assert_eq!(bad_set.code, exit::USAGE, "{bad_set:?}");
     assert!(bad_set.stderr.contains("not a valid Secret key"), "{}", bad_set.stderr);
     let bad_phase = ns.run(&["rotate", "app", "--phase", "add", "--yes"]);
-    assert_eq!(bad_phase.code, 2, "{bad_phase:?}");
+    assert_eq!(bad_phase.code, exit::USAGE, "{bad_phase:?}");
     assert!(bad_phase.stderr.contains("no versioned key"), "{}", bad_phase.stderr);
 
     assert_eq!(ns.get_secret("app").await.unwrap().metadata.resource_version, before);

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{canary, deployment, TestNamespace};
+use crate::support::{canary, deployment, exit, TestNamespace};
 
 #[tokio::test]
 async fn rollback_restores_exact_bytes_restarts_consumers_and_can_itself_be_rolled_back() {
@@ -28,14 +28,14 @@ async fn rollback_restores_exact_bytes_restarts_consumers_and_can_itself_be_roll
     ns.wait_ready("deployment", "api").await;
 
     let first = ns.run(&["rotate", "app", "--key", "TOKEN=hex:32", "--yes"]);
-    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.code, exit::OK, "{first:?}");
     let rotated = ns.secret_data("app").await["TOKEN"].clone();
     let second = ns.run(&["rotate", "app", "--key", "TOKEN=hex:32", "--keep-previous", "--yes"]);
-    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(second.code, exit::OK, "{second:?}");
     let rotated_again = ns.secret_data("app").await["TOKEN"].clone();
 
     let history = ns.run(&["history", "app"]);
-    assert_eq!(history.code, 0, "{history:?}");
+    assert_eq!(history.code, exit::OK, "{history:?}");
     let lines: Vec<&str> = history.stdout.lines().collect();
     assert!(
         lines[1].starts_with("2 (current)") && lines[1].contains("kubectl-secrets rotate by admin"),
@@ -54,7 +54,7 @@ async fn rollback_restores_exact_bytes_restarts_consumers_and_can_itself_be_roll
     // Back to the newest backup (revision 1): TOKEN_PREVIOUS disappears again.
     let pods_before = ns.pod_names("api-").await;
     let rollback = ns.run(&["rollback", "app", "--yes"]);
-    assert_eq!(rollback.code, 0, "{rollback:?}");
+    assert_eq!(rollback.code, exit::OK, "{rollback:?}");
     assert!(
         rollback.stdout.contains("restored from revision 1"),
         "{}",
@@ -74,12 +74,12 @@ async fn rollback_restores_exact_bytes_restarts_consumers_and_can_itself_be_roll
 
     // To the original bytes, exactly.
     let to_original = ns.run(&["rollback", "app", "--to-revision", "0", "--yes"]);
-    assert_eq!(to_original.code, 0, "{to_original:?}");
+    assert_eq!(to_original.code, exit::OK, "{to_original:?}");
     assert_eq!(ns.secret_data("app").await["TOKEN"], original, "byte for byte");
 
     // A rollback is backed up too: roll the last one back.
     let undo = ns.run(&["rollback", "app", "--yes"]);
-    assert_eq!(undo.code, 0, "{undo:?}");
+    assert_eq!(undo.code, exit::OK, "{undo:?}");
     assert_eq!(
         ns.secret_data("app").await["TOKEN"],
         rotated,
@@ -87,7 +87,7 @@ async fn rollback_restores_exact_bytes_restarts_consumers_and_can_itself_be_roll
     );
 
     let missing = ns.run(&["rollback", "app", "--to-revision", "99", "--yes"]);
-    assert_eq!(missing.code, 6, "{missing:?}");
+    assert_eq!(missing.code, exit::NOT_FOUND, "{missing:?}");
     assert!(
         missing.stderr.contains("no backup of revision 99") && missing.stderr.contains("history"),
         "{}",
@@ -95,7 +95,7 @@ async fn rollback_restores_exact_bytes_restarts_consumers_and_can_itself_be_roll
     );
 
     let prune = ns.run(&["history", "app", "--prune", "--keep", "1", "--yes"]);
-    assert_eq!(prune.code, 0, "{prune:?}");
+    assert_eq!(prune.code, exit::OK, "{prune:?}");
     let backups = ns
         .secret_names()
         .await
@@ -129,14 +129,14 @@ async fn rollback_without_backups_says_where_they_come_from() {
     let value = canary("none");
     ns.secret("app", &[("TOKEN", &value)]).await;
     let run = ns.run(&["rollback", "app", "--yes"]);
-    assert_eq!(run.code, 6, "{run:?}");
+    assert_eq!(run.code, exit::NOT_FOUND, "{run:?}");
     assert!(
         run.stderr.contains("backups: none") && run.stderr.contains("rotate and rollback keep them"),
         "{}",
         run.stderr
     );
     let history = ns.run(&["history", "app"]);
-    assert_eq!(history.code, 0);
+    assert_eq!(history.code, exit::OK);
     assert!(history.stdout.contains("No backups yet"), "{}", history.stdout);
     for out in [&run, &history] {
         out.assert_no_leak([&value]);

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{canary, daemon_set, deployment, with_pod_annotations, TestNamespace};
+use crate::support::{annotations, canary, daemon_set, deployment, exit, with_pod_annotations, TestNamespace};
 
 fn env_from(secret: &str) -> Value {
     json!([{"secretRef": {"name": secret}}])
@@ -52,7 +52,7 @@ async fn seed_000_jwt_rotation_restarts_both_deployments_and_verifies_exactly() 
     let before_proxy = ns.pod_names("proxy-").await;
 
     let run = ns.run(&["rotate", "backend-secrets", "--key", "JWT_SECRET=base64:48", "--yes"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
 
     let data = ns.secret_data("backend-secrets").await;
     let new_jwt = text(&data["JWT_SECRET"]);
@@ -60,14 +60,13 @@ async fn seed_000_jwt_rotation_restarts_both_deployments_and_verifies_exactly() 
     assert_ne!(new_jwt, jwt);
     assert_eq!(text(&data["REDIS_PASSWORD"]), redis, "other keys are untouched");
     assert_eq!(
-        ns.secret_annotation("backend-secrets", "kubectl-secrets.io/revision")
+        ns.secret_annotation("backend-secrets", annotations::REVISION)
             .await
             .as_deref(),
         Some("1")
     );
     assert_eq!(
-        ns.secret_annotation("backend-secrets", "kubectl-secrets.io/rotation-journal")
-            .await,
+        ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
         None,
         "journal cleared"
     );
@@ -93,7 +92,7 @@ async fn seed_000_jwt_rotation_restarts_both_deployments_and_verifies_exactly() 
         "volume-only consumers are not restarted"
     );
     assert_eq!(
-        ns.template_annotation("rust-sfu-deployment", "kubectl-secrets.io/secret-revisions")
+        ns.template_annotation("rust-sfu-deployment", annotations::POD_SECRET_REVISIONS)
             .await
             .as_deref(),
         Some(r#"{"backend-secrets":1}"#)
@@ -118,7 +117,7 @@ async fn seed_000_jwt_rotation_restarts_both_deployments_and_verifies_exactly() 
     );
 
     let verify = ns.run(&["verify", "backend-secrets", "-o", "json"]);
-    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    assert_eq!(verify.code, exit::OK, "{}", verify.stdout);
     let revocation = &verify.json()["revocation"][0];
     assert_eq!(
         (revocation["secret"].as_str(), revocation["safe"].as_bool()),
@@ -144,7 +143,7 @@ async fn dry_run_and_missing_yes_change_nothing() {
     let pods = ns.pod_names("api-").await;
 
     let dry = ns.run(&["rotate", "app", "--key", "TOKEN", "--dry-run"]);
-    assert_eq!(dry.code, 0, "{dry:?}");
+    assert_eq!(dry.code, exit::OK, "{dry:?}");
     assert!(
         dry.stdout.contains("TOKEN") && dry.stderr.contains("nothing was changed"),
         "{dry:?}"
@@ -159,22 +158,22 @@ async fn dry_run_and_missing_yes_change_nothing() {
     );
 
     let no_yes = ns.run(&["rotate", "app", "--key", "TOKEN"]);
-    assert_eq!(no_yes.code, 2, "{no_yes:?}");
+    assert_eq!(no_yes.code, exit::USAGE, "{no_yes:?}");
     assert!(no_yes.stderr.contains("--yes"), "{}", no_yes.stderr);
     let no_keys = ns.run(&["rotate", "app", "--yes"]);
-    assert_eq!(no_keys.code, 2);
+    assert_eq!(no_keys.code, exit::USAGE);
     assert!(no_keys.stderr.contains("--key"), "{}", no_keys.stderr);
     let bad_key = ns.run(&["rotate", "app", "--key", "NOPE", "--yes"]);
-    assert_eq!(bad_key.code, 2);
+    assert_eq!(bad_key.code, exit::USAGE);
     assert!(
         bad_key.stderr.contains("has no key \"NOPE\"") && bad_key.stderr.contains("TOKEN"),
         "{}",
         bad_key.stderr
     );
     let bad_generator = ns.run(&["rotate", "app", "--key", "TOKEN=hex:4", "--yes"]);
-    assert_eq!(bad_generator.code, 2);
+    assert_eq!(bad_generator.code, exit::USAGE);
     let missing = ns.run(&["rotate", "nope", "--key", "TOKEN", "--yes"]);
-    assert_eq!(missing.code, 6);
+    assert_eq!(missing.code, exit::NOT_FOUND);
 
     assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), value);
     assert!(
@@ -220,7 +219,7 @@ async fn seed_001_password_propagates_into_uris_with_special_characters() {
         "--propagate",
         "--yes",
     ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
     let new_password = text(&ns.secret_data("postgres-secrets").await["postgres-password"]);
     assert_eq!(new_password.len(), 40);
     let backend = ns.secret_data("backend-secrets").await;
@@ -264,7 +263,7 @@ async fn seed_002_provider_key_from_stdin_and_keep_previous() {
         ],
         new.as_bytes(),
     );
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
     let data = ns.secret_data("api-keys").await;
     assert_eq!(text(&data["openai"]), new, "exactly the bytes given on stdin");
     assert_eq!(text(&data["openai_PREVIOUS"]), old);
@@ -279,7 +278,7 @@ async fn seed_002_provider_key_from_stdin_and_keep_previous() {
         &["rotate", "api-keys", "--from-stdin", "openai", "--yes"],
         format!("{old}\n").as_bytes(),
     );
-    assert_eq!(with_newline.code, 0, "{with_newline:?}");
+    assert_eq!(with_newline.code, exit::OK, "{with_newline:?}");
     assert!(
         with_newline.stderr.contains("ends with a newline"),
         "{}",
@@ -302,7 +301,7 @@ async fn seed_004_chat_secrets_all_keys_and_the_shadowed_key_is_reported() {
     ns.wait_ready("deployment", "chatbox-websocket").await;
 
     let run = ns.run(&["rotate", "chat-secrets", "--all-keys", "--yes"]);
-    assert_eq!(run.code, 0, "shadowed is reported, not a failure: {run:?}");
+    assert_eq!(run.code, exit::OK, "shadowed is reported, not a failure: {run:?}");
     assert!(
         run.stdout.contains("shadowed") && run.stdout.contains("literal value"),
         "{}",
@@ -331,7 +330,7 @@ async fn crash_looping_rollout_is_rolled_back_to_the_previous_data() {
     ns.wait_ready("deployment", "worker").await;
 
     let run = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes", "--timeout", "60s"]);
-    assert_eq!(run.code, 8, "{run:?}");
+    assert_eq!(run.code, exit::ROLLED_BACK, "{run:?}");
     assert!(run.stderr.contains("CrashLoopBackOff"), "{}", run.stderr);
     assert!(
         run.stderr.contains("rolled back") && run.stderr.contains("app (now revision 2)"),
@@ -345,25 +344,21 @@ async fn crash_looping_rollout_is_rolled_back_to_the_previous_data() {
         "the previous data is back"
     );
     assert_eq!(
-        ns.secret_annotation("app", "kubectl-secrets.io/revision")
-            .await
-            .as_deref(),
+        ns.secret_annotation("app", annotations::REVISION).await.as_deref(),
         Some("2")
     );
-    assert_eq!(
-        ns.secret_annotation("app", "kubectl-secrets.io/rotation-journal").await,
-        None
-    );
+    assert_eq!(ns.secret_annotation("app", annotations::JOURNAL).await, None);
     ns.wait_ready("deployment", "api").await;
     assert_eq!(
-        ns.template_annotation("api", "kubectl-secrets.io/secret-revisions")
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS)
             .await
             .as_deref(),
         Some(r#"{"app":2}"#)
     );
     let verify = ns.run(&["verify", "-o", "json"]);
     assert_eq!(
-        verify.code, 0,
+        verify.code,
+        exit::OK,
         "healthy pods with the previous value: {}",
         verify.stdout
     );
@@ -378,7 +373,7 @@ async fn forbidden_restart_fails_before_any_write() {
 
     // patcher may write Secrets but not Deployments.
     let run = ns.run_as("patcher", &["rotate", "app", "--key", "TOKEN", "--yes"], b"");
-    assert_eq!(run.code, 5, "{run:?}");
+    assert_eq!(run.code, exit::FORBIDDEN, "{run:?}");
     assert!(
         run.stderr.contains("not allowed to patch deployments.apps"),
         "{}",
@@ -393,7 +388,7 @@ async fn forbidden_restart_fails_before_any_write() {
         &["rotate", "app", "--key", "TOKEN", "--yes", "--no-restart"],
         b"",
     );
-    assert_eq!(reader.code, 5, "{reader:?}");
+    assert_eq!(reader.code, exit::FORBIDDEN, "{reader:?}");
     assert!(reader.stderr.contains("secrets in namespace"), "{}", reader.stderr);
     for out in [&run, &reader] {
         out.assert_no_leak([&value]);
@@ -417,7 +412,7 @@ async fn concurrent_rollouts_with_different_readiness_and_max_parallel() {
         ns.wait_ready("deployment", name).await;
     }
     let run = ns.run(&["rotate", "shared", "--key", "TOKEN", "--yes", "--max-parallel", "2"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
     for name in ["fast", "medium", "slow"] {
         assert!(
             run.stderr.contains(&format!("deployment/{name}: complete")),
@@ -440,11 +435,7 @@ async fn interrupt_rotation(ns: &TestNamespace, secret: &str, key: &str, old: &s
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while ns
-        .secret_annotation(secret, "kubectl-secrets.io/rotation-journal")
-        .await
-        .is_none()
-    {
+    while ns.secret_annotation(secret, annotations::JOURNAL).await.is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the rotation never wrote its journal"
@@ -463,7 +454,7 @@ async fn interrupt_rotation(ns: &TestNamespace, secret: &str, key: &str, old: &s
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(out.status.code(), Some(exit::INTERRUPTED), "{stderr}");
     let rotated = text(&ns.secret_data(secret).await[key]);
     assert_ne!(rotated, old, "interrupted after the write");
     for value in [old, rotated.as_str()] {
@@ -497,7 +488,7 @@ async fn interrupted_rotation_is_found_and_undone_with_abort() {
     let rotated = interrupt_rotation(&ns, "app", "TOKEN", &value).await;
 
     let again = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
-    assert_eq!(again.code, 2, "{again:?}");
+    assert_eq!(again.code, exit::IN_PROGRESS, "{again:?}");
     assert!(
         again.stderr.contains("was interrupted")
             && again.stderr.contains("--resume")
@@ -506,22 +497,27 @@ async fn interrupted_rotation_is_found_and_undone_with_abort() {
         again.stderr
     );
 
-    let abort = ns.run(&["rotate", "app", "--abort"]);
-    assert_eq!(abort.code, 0, "{abort:?}");
+    let unconfirmed = ns.run(&["rotate", "app", "--abort"]);
+    assert_eq!(
+        unconfirmed.code,
+        exit::USAGE,
+        "--abort asks like any change: {unconfirmed:?}"
+    );
+    assert!(unconfirmed.stdout.contains("Plan to undo"), "{}", unconfirmed.stdout);
+    assert_ne!(text(&ns.secret_data("app").await["TOKEN"]), value, "nothing was done");
+    let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
+    assert_eq!(abort.code, exit::OK, "{abort:?}");
     assert_eq!(
         text(&ns.secret_data("app").await["TOKEN"]),
         value,
         "--abort restored the previous data"
     );
-    assert_eq!(
-        ns.secret_annotation("app", "kubectl-secrets.io/rotation-journal").await,
-        None
-    );
+    assert_eq!(ns.secret_annotation("app", annotations::JOURNAL).await, None);
     let verify = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    assert_eq!(verify.code, exit::OK, "{}", verify.stdout);
 
     let resume_nothing = ns.run(&["rotate", "app", "--resume"]);
-    assert_eq!(resume_nothing.code, 2);
+    assert_eq!(resume_nothing.code, exit::USAGE);
     for out in [&again, &abort, &verify, &resume_nothing] {
         out.assert_no_leak([&value, &rotated]);
     }
@@ -535,24 +531,27 @@ async fn interrupted_rotation_is_finished_with_resume() {
     slow_consumer(&ns, "app").await;
     let rotated = interrupt_rotation(&ns, "app", "TOKEN", &value).await;
 
-    let resume = ns.run(&["rotate", "app", "--resume"]);
-    assert_eq!(resume.code, 0, "{resume:?}");
+    let dry = ns.run(&["rotate", "app", "--resume", "--dry-run"]);
+    assert_eq!(dry.code, exit::OK, "{dry:?}");
+    assert!(dry.stderr.contains("Dry run: nothing was changed"), "{}", dry.stderr);
     assert!(
-        resume.stderr.contains("finishing it") && resume.stderr.contains("deployment/api: complete"),
-        "{}",
-        resume.stderr
+        ns.secret_annotation("app", annotations::JOURNAL).await.is_some(),
+        "--dry-run left the journal"
+    );
+    let resume = ns.run(&["rotate", "app", "--resume", "--yes"]);
+    assert_eq!(resume.code, exit::OK, "{resume:?}");
+    assert!(
+        resume.stdout.contains("Plan to finish") && resume.stderr.contains("deployment/api: complete"),
+        "{resume:?}"
     );
     assert_eq!(
         text(&ns.secret_data("app").await["TOKEN"]),
         rotated,
         "the new value stays"
     );
-    assert_eq!(
-        ns.secret_annotation("app", "kubectl-secrets.io/rotation-journal").await,
-        None
-    );
+    assert_eq!(ns.secret_annotation("app", annotations::JOURNAL).await, None);
     let verify = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    assert_eq!(verify.code, exit::OK, "{}", verify.stdout);
     assert_eq!(verify.json()["workloads"][0]["findings"][0]["evidence"], "exact");
     for out in [&resume, &verify] {
         out.assert_no_leak([&value, &rotated]);
@@ -573,7 +572,7 @@ async fn a_secret_owned_by_a_sealed_secret_is_refused_with_the_right_path() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     let run = ns.run(&["rotate", "api-keys", "--key", "openai", "--yes"]);
-    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.code, exit::USAGE, "{run:?}");
     assert!(
         run.stderr.contains("unsealed from SealedSecret api-keys")
             && run.stderr.contains("--sealed-file FILE [--apply]"),
@@ -599,11 +598,7 @@ async fn a_second_rotation_while_one_is_under_way_changes_nothing() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while ns
-        .secret_annotation("app", "kubectl-secrets.io/rotation-journal")
-        .await
-        .is_none()
-    {
+    while ns.secret_annotation("app", annotations::JOURNAL).await.is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the first rotation never wrote its journal"
@@ -612,7 +607,7 @@ async fn a_second_rotation_while_one_is_under_way_changes_nothing() {
     }
     let written_by_first = ns.secret_data("app").await["TOKEN"].clone();
     let second = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
-    assert_eq!(second.code, 2, "{second:?}");
+    assert_eq!(second.code, exit::IN_PROGRESS, "{second:?}");
     assert!(
         second.stderr.contains("is under way or was interrupted") && second.stderr.contains("nothing was changed"),
         "{}",
@@ -621,7 +616,7 @@ async fn a_second_rotation_while_one_is_under_way_changes_nothing() {
     let first = first.wait_with_output().unwrap();
     assert_eq!(
         first.status.code(),
-        Some(0),
+        Some(exit::OK),
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
@@ -631,9 +626,7 @@ async fn a_second_rotation_while_one_is_under_way_changes_nothing() {
         "no lost update: the first rotation's value stands"
     );
     assert_eq!(
-        ns.secret_annotation("app", "kubectl-secrets.io/revision")
-            .await
-            .as_deref(),
+        ns.secret_annotation("app", annotations::REVISION).await.as_deref(),
         Some("1")
     );
     let rotated = String::from_utf8(written_by_first).unwrap();

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{canary, cluster, deployment, kubectl_path, TestNamespace};
+use crate::support::{canary, cluster, deployment, exit, kubectl_path, TestNamespace};
 
 fn kubectl_apply(ns: &TestNamespace, path: &std::path::Path) {
     let out = std::process::Command::new(kubectl_path())
@@ -33,7 +33,7 @@ async fn a_sealed_secret_is_rotated_through_its_file_then_applied_unsealed_and_i
         "--from-literal",
         &format!("anthropic={keep}"),
     ]);
-    assert_eq!(sealed.code, 0, "{sealed:?}");
+    assert_eq!(sealed.code, exit::OK, "{sealed:?}");
     std::fs::write(&file, format!("# GitOps: sealed/api-keys.yaml\n{}", sealed.stdout)).unwrap();
     kubectl_apply(&ns, &file);
     crate::seal::unsealed(&ns, "api-keys").await;
@@ -45,14 +45,14 @@ async fn a_sealed_secret_is_rotated_through_its_file_then_applied_unsealed_and_i
     let path = file.to_str().unwrap();
 
     let refused = ns.run(&["rotate", "api-keys", "--key", "openai", "--yes"]);
-    assert_eq!(refused.code, 2, "{refused:?}");
+    assert_eq!(refused.code, exit::USAGE, "{refused:?}");
     assert!(refused.stderr.contains("--sealed-file"), "{}", refused.stderr);
 
     // Without --apply: only the file changes (GitOps applies it).
     let anthropic_before = encrypted(&file, "anthropic");
     let openai_before = encrypted(&file, "openai");
     let file_only = ns.run(&["rotate", "api-keys", "--key", "openai", "--sealed-file", path, "--yes"]);
-    assert_eq!(file_only.code, 0, "{file_only:?}");
+    assert_eq!(file_only.code, exit::OK, "{file_only:?}");
     assert_ne!(encrypted(&file, "openai"), openai_before);
     assert_eq!(encrypted(&file, "anthropic"), anthropic_before, "other keys untouched");
     assert!(
@@ -82,7 +82,7 @@ async fn a_sealed_secret_is_rotated_through_its_file_then_applied_unsealed_and_i
         "--apply",
         "--yes",
     ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
     let data = ns.secret_data("api-keys").await;
     let new = String::from_utf8(data["openai"].clone()).unwrap();
     assert_eq!(new.len(), 40);
@@ -104,7 +104,8 @@ async fn a_sealed_secret_is_rotated_through_its_file_then_applied_unsealed_and_i
     );
     let valid = ns.run(&["seal", "--validate", path]);
     assert_eq!(
-        valid.code, 0,
+        valid.code,
+        exit::OK,
         "the file the controller unsealed is the one written: {valid:?}"
     );
     let owner = ns

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::support::{canary, cluster, kubeseal_to_file, run_with_stdin, sealed_secrets_url, TestNamespace};
+use crate::support::{canary, cluster, exit, kubeseal_to_file, run_with_stdin, sealed_secrets_url, TestNamespace};
 
 fn cert_url() -> String {
     format!("{}/v1/cert.pem", sealed_secrets_url())
@@ -79,7 +79,7 @@ async fn the_controller_unseals_exactly_the_original_bytes_in_every_scope() {
         ],
         b"",
     );
-    assert_eq!(strict.code, 0, "{}", strict.stderr);
+    assert_eq!(strict.code, exit::OK, "{}", strict.stderr);
     assert!(
         strict.stderr.contains(&format!("only {}/app can unseal this", ns.name)),
         "{}",
@@ -99,7 +99,7 @@ async fn the_controller_unseals_exactly_the_original_bytes_in_every_scope() {
         &["nw", "--from-file", &t, "--scope", "namespace-wide", "-o", "json"],
         b"",
     );
-    assert_eq!(nw.code, 0, "{}", nw.stderr);
+    assert_eq!(nw.code, exit::OK, "{}", nw.stderr);
     let renamed = nw.stdout.replace("\"nw\"", "\"renamed\"");
     apply(&ns, &renamed);
     assert_eq!(unsealed(&ns, "renamed").await["text"], text.as_bytes());
@@ -111,7 +111,7 @@ async fn the_controller_unseals_exactly_the_original_bytes_in_every_scope() {
         &["cw", "--from-file", &t, "--scope", "cluster-wide", "-o", "json"],
         b"",
     );
-    assert_eq!(cw.code, 0, "{}", cw.stderr);
+    assert_eq!(cw.code, exit::OK, "{}", cw.stderr);
     let moved = cw
         .stdout
         .replace(&format!("\"{}\"", ns.name), &format!("\"{}\"", other.name))
@@ -129,7 +129,7 @@ async fn the_controller_unseals_exactly_the_original_bytes_in_every_scope() {
     );
     // verify reports what the controller could not unseal.
     let verify = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(verify.code, 1, "{verify:?}");
+    assert_eq!(verify.code, exit::FOUND, "{verify:?}");
     let failed = &verify.json()["unsealingFailed"];
     assert_eq!(failed[0]["name"], "stolen", "{failed}");
     assert_eq!(failed[0]["synced"], false);
@@ -180,7 +180,7 @@ async fn kubeseal_files_are_opened_by_unseal_and_extended_by_merge_into() {
         ])
     };
     let opened = unseal(sealed.path());
-    assert_eq!(opened.code, 0, "{}", opened.stderr);
+    assert_eq!(opened.code, exit::OK, "{}", opened.stderr);
     let secret: Value = opened.json();
     assert_eq!(secret["kind"], "Secret");
     let value = base64::engine::general_purpose::STANDARD
@@ -205,7 +205,7 @@ async fn kubeseal_files_are_opened_by_unseal_and_extended_by_merge_into() {
         ],
         b"",
     );
-    assert_eq!(merge.code, 0, "{}", merge.stderr);
+    assert_eq!(merge.code, exit::OK, "{}", merge.stderr);
     assert!(merge.stdout.is_empty());
     let merged_text = std::fs::read_to_string(sealed.path()).unwrap();
     assert!(merged_text.trim_start().starts_with('{'), "JSON stays JSON");
@@ -225,7 +225,7 @@ async fn kubeseal_files_are_opened_by_unseal_and_extended_by_merge_into() {
     let tampered = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tampered.path(), doc.to_string()).unwrap();
     let failed = unseal(tampered.path());
-    assert_eq!(failed.code, 2, "{failed:?}");
+    assert_eq!(failed.code, exit::USAGE, "{failed:?}");
     assert!(
         failed.stderr.contains("key anthropic") && failed.stderr.contains("tampered"),
         "{}",
@@ -250,7 +250,7 @@ async fn kubeseal_files_are_opened_by_unseal_and_extended_by_merge_into() {
         ],
         b"",
     );
-    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert_eq!(wrong.code, exit::USAGE, "{wrong:?}");
     assert!(wrong.stderr.contains("same -n, name and --scope"), "{}", wrong.stderr);
     for out in [&merge, &failed, &wrong] {
         out.assert_no_leak([&a, &b]);
@@ -276,7 +276,7 @@ async fn bad_certificates_and_inputs_are_clear_errors() {
         ],
         b"",
     );
-    assert_eq!(run.code, 2);
+    assert_eq!(run.code, exit::USAGE);
     assert!(run.stderr.contains("not a PEM X.509 certificate"), "{}", run.stderr);
     let unreachable = ns.run_as(
         "admin",
@@ -290,7 +290,7 @@ async fn bad_certificates_and_inputs_are_clear_errors() {
         ],
         b"",
     );
-    assert_eq!(unreachable.code, 2);
+    assert_eq!(unreachable.code, exit::USAGE);
     assert!(
         unreachable.stderr.contains("cannot fetch the certificate") && unreachable.stderr.contains("--cert FILE"),
         "{}",
@@ -301,7 +301,7 @@ async fn bad_certificates_and_inputs_are_clear_errors() {
         &["seal", "-f", "-", "--cert", &cert_url()],
         format!("kind: Secret\ndata: [{value}\n").as_bytes(),
     );
-    assert_eq!(broken_manifest.code, 2);
+    assert_eq!(broken_manifest.code, exit::USAGE);
     assert!(
         broken_manifest.stderr.contains("not a Secret manifest"),
         "{}",
@@ -316,7 +316,7 @@ async fn bad_certificates_and_inputs_are_clear_errors() {
 async fn fetch_cert_goes_through_the_api_server_and_seal_uses_it() {
     let ns = TestNamespace::new("fetch-cert").await;
     let fetched = ns.run(&["fetch-cert"]);
-    assert_eq!(fetched.code, 0, "{fetched:?}");
+    assert_eq!(fetched.code, exit::OK, "{fetched:?}");
     assert!(
         fetched.stdout.starts_with("-----BEGIN CERTIFICATE-----"),
         "{}",
@@ -342,12 +342,12 @@ async fn fetch_cert_goes_through_the_api_server_and_seal_uses_it() {
         "--from-file",
         &format!("token={}", dir.path().join("token").display()),
     ]);
-    assert_eq!(sealed.code, 0, "{}", sealed.stderr);
+    assert_eq!(sealed.code, exit::OK, "{}", sealed.stderr);
     apply(&ns, &sealed.stdout);
     assert_eq!(unsealed(&ns, "app").await["token"], value.as_bytes());
 
     let missing = ns.run(&["fetch-cert", "--controller-name", "nope"]);
-    assert_eq!(missing.code, 4, "{missing:?}");
+    assert_eq!(missing.code, exit::UNREACHABLE, "{missing:?}");
     assert!(
         missing.stderr.contains("Service kube-system/nope") && missing.stderr.contains("--controller-name"),
         "{}",
@@ -355,7 +355,7 @@ async fn fetch_cert_goes_through_the_api_server_and_seal_uses_it() {
     );
     // reader may read Secrets but not Services: the message names what is missing.
     let reader = ns.run_as("reader", &["fetch-cert"], b"");
-    assert_eq!(reader.code, 5, "{reader:?}");
+    assert_eq!(reader.code, exit::FORBIDDEN, "{reader:?}");
     assert!(
         reader.stderr.contains("not allowed to get services"),
         "{}",
@@ -372,7 +372,7 @@ async fn from_secret_moves_a_cluster_secret_to_gitops_and_raw_seals_one_value() 
     let (value, raw_value) = (canary("moved"), canary("raw"));
     ns.secret("legacy", &[("TOKEN", &value)]).await;
     let sealed = ns.run(&["seal", "legacy", "--from-secret"]);
-    assert_eq!(sealed.code, 0, "{}", sealed.stderr);
+    assert_eq!(sealed.code, exit::OK, "{}", sealed.stderr);
     sealed.assert_no_leak([&value]);
     // The controller will not take over a Secret it does not own: as in a real migration, the
     // plain Secret goes and the SealedSecret brings it back.
@@ -393,7 +393,7 @@ async fn from_secret_moves_a_cluster_secret_to_gitops_and_raw_seals_one_value() 
         "--from-file",
         &format!("openai={}", dir.path().join("openai").display()),
     ]);
-    assert_eq!(raw.code, 0, "{}", raw.stderr);
+    assert_eq!(raw.code, exit::OK, "{}", raw.stderr);
     let ciphertext = raw.stdout.trim();
     assert!(
         !ciphertext.contains(' ') && ciphertext.len() > 300,
@@ -409,7 +409,7 @@ async fn from_secret_moves_a_cluster_secret_to_gitops_and_raw_seals_one_value() 
     raw.assert_no_leak([&raw_value]);
 
     let two = ns.run(&["seal", "x", "--raw", "--from-literal", "a=1", "--from-literal", "b=2"]);
-    assert_eq!(two.code, 2);
+    assert_eq!(two.code, exit::USAGE);
     assert!(two.stderr.contains("exactly one value"), "{}", two.stderr);
 }
 
@@ -441,7 +441,7 @@ async fn an_expired_certificate_is_said_before_sealing() {
         "--cert",
         cert.to_str().unwrap(),
     ]);
-    assert_eq!(run.code, 0, "sealing still works, like kubeseal: {run:?}");
+    assert_eq!(run.code, exit::OK, "sealing still works, like kubeseal: {run:?}");
     assert!(run.stderr.contains("expired at 2020-01-02"), "{}", run.stderr);
     assert!(run.stdout.contains("kind: SealedSecret"));
     run.assert_no_leak([&value]);

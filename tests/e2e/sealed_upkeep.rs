@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use serde_json::json;
 
-use crate::support::{canary, cluster, kubeseal_to_file, TestNamespace};
+use crate::support::{canary, cluster, exit, kubeseal_to_file, TestNamespace};
 
 const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 
@@ -60,7 +60,7 @@ async fn files_are_validated_and_re_encrypted_with_the_newest_key_keeping_their_
     std::fs::create_dir_all(dir.path().join(".git")).unwrap();
     let app = dir.path().join("app.yaml");
     let sealed = ns.run(&["seal", "app", "--from-literal", &format!("JWT_SECRET={jwt}")]);
-    assert_eq!(sealed.code, 0, "{sealed:?}");
+    assert_eq!(sealed.code, exit::OK, "{sealed:?}");
     std::fs::write(&app, format!("# production: sealed by CI\n{}", sealed.stdout)).unwrap();
     let db_json = dir.path().join("sub/db.json");
     std::fs::copy(kubeseal_to_file(&ns.name, "db", &[("password", &db)]).path(), &db_json).unwrap();
@@ -70,7 +70,7 @@ async fn files_are_validated_and_re_encrypted_with_the_newest_key_keeping_their_
     let folder = dir.path().to_str().unwrap();
 
     let valid = ns.run(&["seal", "--validate", folder]);
-    assert_eq!(valid.code, 0, "{valid:?}");
+    assert_eq!(valid.code, exit::OK, "{valid:?}");
     assert_eq!(
         valid.stdout.matches("ok: the controller can decrypt it").count(),
         2,
@@ -87,10 +87,14 @@ async fn files_are_validated_and_re_encrypted_with_the_newest_key_keeping_their_
         "--private-key",
         newest_key.to_str().unwrap(),
     ]);
-    assert_ne!(before.code, 0, "sealed before the renewal: the new key cannot open it");
+    assert_ne!(
+        before.code,
+        exit::OK,
+        "sealed before the renewal: the new key cannot open it"
+    );
 
     let run = ns.run(&["seal", "--re-encrypt", folder]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
     assert_eq!(run.stdout.matches("re-encrypted (1 key)").count(), 2, "{}", run.stdout);
     let app_text = std::fs::read_to_string(&app).unwrap();
     assert!(
@@ -117,12 +121,16 @@ async fn files_are_validated_and_re_encrypted_with_the_newest_key_keeping_their_
             "--private-key",
             newest_key.to_str().unwrap(),
         ]);
-        assert_eq!(opened.code, 0, "the newest key opens the re-encrypted file: {opened:?}");
+        assert_eq!(
+            opened.code,
+            exit::OK,
+            "the newest key opens the re-encrypted file: {opened:?}"
+        );
         let data = &opened.yaml()["data"][key];
         assert_eq!(data, &json!(base64_of(value)));
     }
     let still_valid = ns.run(&["seal", "--validate", folder, "-o", "json"]);
-    assert_eq!(still_valid.code, 0, "{still_valid:?}");
+    assert_eq!(still_valid.code, exit::OK, "{still_valid:?}");
     assert_eq!(still_valid.json()["files"].as_array().unwrap().len(), 2);
 
     // A tampered file: validate says so (exit 1), re-encrypt leaves it as it was.
@@ -132,7 +140,7 @@ async fn files_are_validated_and_re_encrypted_with_the_newest_key_keeping_their_
     let tampered = format!("{}{flipped}{}", &text[..at], &text[at + 1..]);
     std::fs::write(&db_json, &tampered).unwrap();
     let invalid = ns.run(&["seal", "--validate", db_json.to_str().unwrap()]);
-    assert_eq!(invalid.code, 1, "{invalid:?}");
+    assert_eq!(invalid.code, exit::FOUND, "{invalid:?}");
     assert!(
         invalid
             .stdout
@@ -141,11 +149,11 @@ async fn files_are_validated_and_re_encrypted_with_the_newest_key_keeping_their_
         invalid.stdout
     );
     let refused = ns.run(&["seal", "--re-encrypt", db_json.to_str().unwrap()]);
-    assert_eq!(refused.code, 1, "{refused:?}");
+    assert_eq!(refused.code, exit::FOUND, "{refused:?}");
     assert_eq!(std::fs::read_to_string(&db_json).unwrap(), tampered, "left as it was");
 
     let nothing = ns.run(&["seal", "--validate", other.to_str().unwrap()]);
-    assert_eq!(nothing.code, 2, "{nothing:?}");
+    assert_eq!(nothing.code, exit::USAGE, "{nothing:?}");
     assert!(nothing.stderr.contains("holds no SealedSecret"), "{}", nothing.stderr);
     for out in [&valid, &run, &still_valid, &invalid, &refused, &nothing] {
         out.assert_no_leak([&jwt, &db]);
@@ -179,10 +187,14 @@ async fn edit_adds_replaces_and_removes_keys_the_controller_then_unseals() {
     let path = file.to_str().unwrap();
 
     let missing = ns.run(&["seal", "--edit", path, "--remove-key", "nope"]);
-    assert_eq!(missing.code, 2, "{missing:?}");
+    assert_eq!(missing.code, exit::USAGE, "{missing:?}");
     assert!(missing.stderr.contains("no key nope"), "{}", missing.stderr);
     let no_tty = ns.run(&["seal", "--edit", path]);
-    assert_eq!(no_tty.code, 2, "without a terminal it says what to pass: {no_tty:?}");
+    assert_eq!(
+        no_tty.code,
+        exit::USAGE,
+        "without a terminal it says what to pass: {no_tty:?}"
+    );
 
     let run = ns.run(&[
         "seal",
@@ -195,7 +207,7 @@ async fn edit_adds_replaces_and_removes_keys_the_controller_then_unseals() {
         "--remove-key",
         "stale",
     ]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
     assert!(
         run.stderr.contains("added anthropic; replaced openai; removed stale"),
         "{}",
@@ -232,7 +244,7 @@ async fn backup_keys_writes_a_private_file_that_unseal_and_kubectl_read() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.yaml");
     let run = ns.run(&["backup-keys", keys.to_str().unwrap()]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, exit::OK, "{run:?}");
     assert!(
         run.stderr.contains("anyone who has it can decrypt every SealedSecret"),
         "{}",
@@ -244,7 +256,8 @@ async fn backup_keys_writes_a_private_file_that_unseal_and_kubectl_read() {
 
     let again = ns.run(&["backup-keys", keys.to_str().unwrap()]);
     assert_eq!(
-        again.code, 2,
+        again.code,
+        exit::USAGE,
         "an existing file is not replaced without --overwrite: {again:?}"
     );
 
@@ -255,7 +268,7 @@ async fn backup_keys_writes_a_private_file_that_unseal_and_kubectl_read() {
         "--private-key",
         keys.to_str().unwrap(),
     ]);
-    assert_eq!(opened.code, 0, "{opened:?}");
+    assert_eq!(opened.code, exit::OK, "{opened:?}");
     let dry_run = std::process::Command::new(crate::support::kubectl_path())
         .args(["apply", "--dry-run=server", "-f", keys.to_str().unwrap()])
         .env("KUBECONFIG", &cluster().admin_kubeconfig)
@@ -274,7 +287,7 @@ async fn backup_keys_writes_a_private_file_that_unseal_and_kubectl_read() {
         "--controller-namespace",
         &ns.name,
     ]);
-    assert_eq!(nowhere.code, 6, "no keys in that namespace: {nowhere:?}");
+    assert_eq!(nowhere.code, exit::NOT_FOUND, "no keys in that namespace: {nowhere:?}");
     assert!(!elsewhere.exists(), "no file written");
     let tls_key_lines: Vec<String> = std::fs::read_to_string(&keys)
         .unwrap()

@@ -15,6 +15,10 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{json, Value};
 
+/// The crate's own exit codes and annotation names: tests never hard-code them.
+pub use kubectl_secrets::domain::annotations;
+pub use kubectl_secrets::error::exit;
+
 pub struct Cluster {
     pub admin_kubeconfig: PathBuf,
 }

@@ -4,7 +4,7 @@
 use jiff::{Timestamp, ToSpan};
 use serde_json::json;
 
-use crate::support::{make_certificate, parse_prometheus, TestNamespace};
+use crate::support::{exit, make_certificate, parse_prometheus, TestNamespace};
 
 fn openssl_date(at: Timestamp) -> String {
     at.strftime("%Y%m%d%H%M%SZ").to_string()
@@ -63,7 +63,7 @@ async fn certificates_show_expiry_issuer_and_owner_and_expiring_ones_are_flagged
     .await;
 
     let list = ns.run(&["list", "--cert-expiry", "30d"]);
-    assert_eq!(list.code, 1, "an expiring certificate exits 1: {list:?}");
+    assert_eq!(list.code, exit::FOUND, "an expiring certificate exits 1: {list:?}");
     let line = |name: &str| {
         list.stdout
             .lines()
@@ -87,7 +87,7 @@ async fn certificates_show_expiry_issuer_and_owner_and_expiring_ones_are_flagged
     );
 
     let wide = ns.run(&["list", "-o", "wide"]);
-    assert_eq!(wide.code, 0, "no --cert-expiry, no policy: {wide:?}");
+    assert_eq!(wide.code, exit::OK, "no --cert-expiry, no policy: {wide:?}");
     assert!(wide.stdout.contains("CN=Platform CA") && wide.stdout.contains("platform.example,api.platform.example"));
 
     let json = ns.run(&["list", "-o", "json", "--cert-expiry", "30d"]).json();
@@ -123,7 +123,7 @@ async fn certificates_show_expiry_issuer_and_owner_and_expiring_ones_are_flagged
     );
 
     let audit = ns.run(&["audit", "-o", "json"]);
-    assert_eq!(audit.code, 1, "{audit:?}");
+    assert_eq!(audit.code, exit::FOUND, "{audit:?}");
     let findings = audit.json()["findings"].as_array().unwrap().clone();
     let rule_of = |secret: &str| {
         findings

@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{canary, cluster, daemon_set, deployment, next_second, run_with, stateful_set, TestNamespace};
+use crate::support::{
+    annotations, canary, cluster, daemon_set, deployment, exit, next_second, run_with, stateful_set, TestNamespace,
+};
 
 fn env_from(secret: &str) -> Value {
     json!([{"secretRef": {"name": secret}}])
@@ -58,7 +60,7 @@ async fn reports_stale_missing_shadowed_and_ok_deployments() {
     }
 
     let table = ns.run(&["verify"]);
-    assert_eq!(table.code, 1, "stale and missing mean exit 1: {table:?}");
+    assert_eq!(table.code, exit::FOUND, "stale and missing mean exit 1: {table:?}");
     let stale_row = table_row(&table.stdout, "deployment/api", "stale");
     assert!(
         stale_row.contains("TOKEN") && stale_row.contains("time") && stale_row.contains("2 of 2 pods"),
@@ -76,7 +78,7 @@ async fn reports_stale_missing_shadowed_and_ok_deployments() {
     table.assert_no_leak([&token, &api_key, &edited]);
 
     let json = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(json.code, 1);
+    assert_eq!(json.code, exit::FOUND);
     let report = json.json();
     assert_eq!(report["apiVersion"], "kubectl-secrets.io/v1");
     assert_eq!(report["kind"], "VerifyReport");
@@ -101,7 +103,7 @@ async fn reports_stale_missing_shadowed_and_ok_deployments() {
     json.assert_no_leak([&token, &api_key, &edited]);
 
     let yaml = ns.run(&["verify", "-o", "yaml"]);
-    assert_eq!(yaml.code, 1);
+    assert_eq!(yaml.code, exit::FOUND);
     assert!(
         yaml.stdout.contains("kind: VerifyReport") && yaml.stdout.contains("status: stale"),
         "{}",
@@ -144,12 +146,12 @@ async fn stateful_sets_and_daemon_sets_env_and_sub_path_go_stale_volumes_do_not(
     ns.wait_ready("daemonset", "reader").await;
 
     let before = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(before.code, 0, "all fresh before the change: {}", before.stdout);
+    assert_eq!(before.code, exit::OK, "all fresh before the change: {}", before.stdout);
 
     next_second().await;
     ns.patch_secret("db", &[("password", &new_password)]).await;
     let after = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(after.code, 1);
+    assert_eq!(after.code, exit::FOUND);
     let report = after.json();
     assert_eq!(workload(&report, "StatefulSet", "postgres")["status"], "stale");
     let agent = workload(&report, "DaemonSet", "agent");
@@ -178,7 +180,7 @@ async fn exact_evidence_from_revision_annotations() {
             json!({"containers": [{"name": "app", "image": "app", "envFrom": env_from("jwt")}]}),
         );
         d["spec"]["template"]["metadata"]["annotations"] =
-            json!({"kubectl-secrets.io/secret-revisions": format!("{{\"jwt\":{revision}}}")});
+            json!({annotations::POD_SECRET_REVISIONS: format!("{{\"jwt\":{revision}}}")});
         d
     };
     ns.create_deployment(with_revision("old", 1)).await;
@@ -187,7 +189,7 @@ async fn exact_evidence_from_revision_annotations() {
     // What rotate writes: new data, a revision and the time, in one change.
     let api: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(ns.client.clone(), &ns.name);
     let patch = json!({
-        "metadata": {"annotations": {"kubectl-secrets.io/revision": "2", "kubectl-secrets.io/rotated-at": jiff::Timestamp::now().to_string()}},
+        "metadata": {"annotations": {annotations::REVISION: "2", annotations::ROTATED_AT: jiff::Timestamp::now().to_string()}},
         "stringData": {"JWT_SECRET": v2}
     });
     api.patch(
@@ -253,7 +255,7 @@ async fn selector_secret_filter_and_all_namespaces() {
     assert_eq!(names, ["two"]);
 
     let by_secret = ns.run(&["verify", "alpha"]);
-    assert_eq!(by_secret.code, 0);
+    assert_eq!(by_secret.code, exit::OK);
     assert!(
         by_secret.stdout.contains("deployment/one") && !by_secret.stdout.contains("deployment/two"),
         "{}",
@@ -261,7 +263,7 @@ async fn selector_secret_filter_and_all_namespaces() {
     );
 
     let unknown = ns.run(&["verify", "nope"]);
-    assert_eq!(unknown.code, 6);
+    assert_eq!(unknown.code, exit::NOT_FOUND);
     assert!(
         unknown.stderr.contains(&format!("secret {}/nope not found", ns.name)),
         "{}",
@@ -298,7 +300,7 @@ async fn a_user_without_cluster_wide_list_gets_a_clear_error() {
     let limited = cluster().kubeconfig_of("limited");
 
     let cluster_wide = run_with(&limited, &["verify", "-A"]);
-    assert_eq!(cluster_wide.code, 5, "{cluster_wide:?}");
+    assert_eq!(cluster_wide.code, exit::FORBIDDEN, "{cluster_wide:?}");
     assert!(
         cluster_wide.stderr.contains("not allowed to list") && cluster_wide.stderr.contains("in all namespaces"),
         "{}",
@@ -307,7 +309,7 @@ async fn a_user_without_cluster_wide_list_gets_a_clear_error() {
     assert!(cluster_wide.stdout.is_empty());
 
     let in_namespace = run_with(&limited, &["verify", "-n", &ns.name]);
-    assert_eq!(in_namespace.code, 0, "{in_namespace:?}");
+    assert_eq!(in_namespace.code, exit::OK, "{in_namespace:?}");
     assert!(in_namespace.stdout.contains("deployment/api"));
     for run in [&cluster_wide, &in_namespace] {
         run.assert_no_leak([&value]);
@@ -328,7 +330,7 @@ async fn fix_restarts_what_is_stale_and_verifies_again() {
     ns.patch_secret("db-credentials", &[("password", &new)]).await;
 
     let without_yes = ns.run(&["verify", "--fix"]);
-    assert_eq!(without_yes.code, 2, "{without_yes:?}");
+    assert_eq!(without_yes.code, exit::USAGE, "{without_yes:?}");
     assert!(
         without_yes.stderr.contains("Fix: restart 2 workloads") && without_yes.stderr.contains("--yes"),
         "{}",
@@ -336,7 +338,7 @@ async fn fix_restarts_what_is_stale_and_verifies_again() {
     );
 
     let fixed = ns.run(&["verify", "--fix", "--yes"]);
-    assert_eq!(fixed.code, 0, "{fixed:?}");
+    assert_eq!(fixed.code, exit::OK, "{fixed:?}");
     assert!(
         fixed.stderr.contains("statefulset/postgres: complete")
             && fixed.stderr.contains("deployment/backend: complete"),
@@ -345,7 +347,7 @@ async fn fix_restarts_what_is_stale_and_verifies_again() {
     );
     assert!(fixed.stderr.contains("After the restart"), "{}", fixed.stderr);
     let after = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(after.code, 0, "{}", after.stdout);
+    assert_eq!(after.code, exit::OK, "{}", after.stdout);
     for run in [&without_yes, &fixed, &after] {
         run.assert_no_leak([&old, &new]);
     }
@@ -363,7 +365,7 @@ async fn trace_logging_prints_nothing_secret() {
         .env("RUST_BACKTRACE", "full")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(exit::OK));
     let everything = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -179,8 +179,8 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::drift::{assess, Options};
-    use crate::core::env::EnvNamePolicy;
+    use crate::domain::drift::{assess, Options};
+    use crate::domain::env::EnvNamePolicy;
 
     fn at(day: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + day * 86_400).unwrap()

@@ -27,17 +27,29 @@ impl From<&Secret> for BackupRevision {
         let annotations = secret.metadata.annotations.clone().unwrap_or_default();
         let text = |key: &str| annotations.get(key).cloned().unwrap_or_default();
         BackupRevision {
-            name: secret.metadata.name.clone().unwrap_or_default(),
-            revision: text(annotations::REVISION).parse().unwrap_or(0),
             saved_at: secret.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            rotation_id: text(annotations::ROTATION_ID),
             keys_changed: text(annotations::KEYS_CHANGED)
                 .split(',')
                 .filter(|k| !k.is_empty())
                 .map(str::to_string)
                 .collect(),
             replaced_by: text(annotations::REPLACED_BY),
-            state: SecretState::from(secret),
+            ..BackupRevision::from_state(SecretState::from(secret))
+        }
+    }
+}
+
+impl BackupRevision {
+    /// A backup as far as its Secret state tells (name, revision and rotation it holds).
+    pub fn from_state(state: SecretState) -> Self {
+        BackupRevision {
+            name: state.name.clone(),
+            revision: state.revision,
+            saved_at: None,
+            replaced_by: String::new(),
+            rotation_id: state.rotation_id.clone().unwrap_or_default(),
+            keys_changed: Vec::new(),
+            state,
         }
     }
 }
@@ -65,9 +77,14 @@ pub struct HistoryEntry {
     /// The backup Secret holding this revision's data (none for the current one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
+    /// False for a Secret that carries the backup label but that the Secret does not record
+    /// as its own backup: shown, never restored (`untrusted` says why).
+    pub recorded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<String>,
 }
 
-/// Newest first: the current data, then each backup.
+/// Newest first: the current data, then each backup (recorded or merely claiming to be one).
 pub fn entries(current: &SecretState, backups: &[BackupRevision]) -> Vec<HistoryEntry> {
     let mut rows = vec![HistoryEntry {
         revision: current.revision,
@@ -79,19 +96,29 @@ pub fn entries(current: &SecretState, backups: &[BackupRevision]) -> Vec<History
         keys_changed: Vec::new(),
         rotation_id: String::new(),
         backup: None,
+        recorded: true,
+        untrusted: None,
     }];
     let mut sorted: Vec<&BackupRevision> = backups.iter().collect();
     sorted.sort_by(|a, b| b.revision.cmp(&a.revision).then(b.saved_at.cmp(&a.saved_at)));
-    rows.extend(sorted.into_iter().map(|b| HistoryEntry {
-        revision: b.revision,
-        current: false,
-        written_at: b.state.rotated_at,
-        written_by: b.state.changed_by.clone(),
-        replaced_at: b.saved_at,
-        replaced_by: Some(b.replaced_by.clone()),
-        keys_changed: b.keys_changed.clone(),
-        rotation_id: b.rotation_id.clone(),
-        backup: Some(b.name.clone()),
+    rows.extend(sorted.into_iter().map(|b| {
+        let untrusted = match super::journal::trust(current, b) {
+            super::journal::Trust::Recorded => None,
+            super::journal::Trust::NotRecorded { reason } => Some(reason),
+        };
+        HistoryEntry {
+            revision: b.revision,
+            current: false,
+            written_at: b.state.rotated_at,
+            written_by: b.state.changed_by.clone(),
+            replaced_at: b.saved_at,
+            replaced_by: Some(b.replaced_by.clone()),
+            keys_changed: b.keys_changed.clone(),
+            rotation_id: b.rotation_id.clone(),
+            backup: Some(b.name.clone()),
+            recorded: untrusted.is_none(),
+            untrusted,
+        }
     }));
     rows
 }
@@ -141,5 +168,9 @@ mod tests {
         let rows = entries(&backups[1].state, &backups);
         let revisions: Vec<(u64, bool)> = rows.iter().map(|r| (r.revision, r.current)).collect();
         assert_eq!(revisions, [(1, true), (1, false), (0, false)]);
+        assert!(
+            rows[1..].iter().all(|r| !r.recorded && r.untrusted.is_some()),
+            "the Secret records none of them"
+        );
     }
 }

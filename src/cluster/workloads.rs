@@ -11,10 +11,10 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::json;
 
-use super::{api_error, Action, Connection, Scope};
-use crate::core::annotations;
-use crate::core::model::{WorkloadId, WorkloadKind};
-use crate::core::rollout::{self, RolloutStatus};
+use super::{api_error, retrying, Action, Connection, Scope};
+use crate::domain::annotations;
+use crate::domain::model::{WorkloadId, WorkloadKind};
+use crate::domain::rollout::{self, RolloutStatus};
 use crate::error::{Error, Result};
 
 /// kubectl's restart annotation: changing it makes the controller roll out new pods.
@@ -34,25 +34,33 @@ pub async fn restart(
         annotations::POD_SECRET_REVISIONS: serde_json::to_string(revisions).expect("map serialises"),
     }}}}});
     let params = PatchParams {
-        field_manager: Some(super::secrets::FIELD_MANAGER.into()),
+        field_manager: Some(annotations::FIELD_MANAGER.into()),
         ..Default::default()
     };
     let scope = Scope::Namespace(id.namespace.clone());
     let client = conn.client.clone();
     let ns = &id.namespace;
+    // The same restartedAt makes a repeated patch a no-op: safe to retry.
+    let patch = Patch::Merge(patch);
     let result = match id.kind {
-        WorkloadKind::Deployment => Api::<Deployment>::namespaced(client, ns)
-            .patch(&id.name, &params, &Patch::Merge(patch))
-            .await
-            .map(|o| o.metadata.generation.unwrap_or(0)),
-        WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(client, ns)
-            .patch(&id.name, &params, &Patch::Merge(patch))
-            .await
-            .map(|o| o.metadata.generation.unwrap_or(0)),
-        WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(client, ns)
-            .patch(&id.name, &params, &Patch::Merge(patch))
-            .await
-            .map(|o| o.metadata.generation.unwrap_or(0)),
+        WorkloadKind::Deployment => {
+            let api = Api::<Deployment>::namespaced(client, ns);
+            retrying(|| api.patch(&id.name, &params, &patch))
+                .await
+                .map(|o| o.metadata.generation.unwrap_or(0))
+        }
+        WorkloadKind::StatefulSet => {
+            let api = Api::<StatefulSet>::namespaced(client, ns);
+            retrying(|| api.patch(&id.name, &params, &patch))
+                .await
+                .map(|o| o.metadata.generation.unwrap_or(0))
+        }
+        WorkloadKind::DaemonSet => {
+            let api = Api::<DaemonSet>::namespaced(client, ns);
+            retrying(|| api.patch(&id.name, &params, &patch))
+                .await
+                .map(|o| o.metadata.generation.unwrap_or(0))
+        }
         other => {
             return Err(Error::Api {
                 action: format!("restart {id}"),

@@ -325,7 +325,7 @@ pub fn referenced_secrets(spec: &PodSpecInfo) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{EnvVar, Mount, SecretVolume, VolumeSecret};
+    use crate::domain::model::{EnvVar, Mount, SecretVolume, VolumeSecret};
 
     fn secret(name: &str, keys: &[&str]) -> SecretInfo {
         SecretInfo {

@@ -1,5 +1,5 @@
-//! Restarting workloads and waiting for their rollouts, shared by rotate, verify --fix and
-//! rollback: concurrent, bounded by --max-parallel, watched (never polled), with a deadline.
+//! Restarting workloads and waiting for their rollouts: concurrent, bounded by --max-parallel,
+//! watched (never polled), with a deadline; the journal's heartbeat is renewed meanwhile.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -8,13 +8,15 @@ use futures::StreamExt as _;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use crate::core::model::WorkloadId;
-use crate::core::rollout::{self, RestartTarget, RolloutState, RolloutStatus};
+use super::lease::Lease;
+use crate::cluster::workloads::Observation;
+use crate::cluster::{self, Connection};
+use crate::domain::journal::HEARTBEAT_EVERY;
+use crate::domain::model::WorkloadId;
+use crate::domain::rollout::{self, RestartTarget, RolloutState, RolloutStatus};
 use crate::error::{Error, Result};
-use crate::kube::workloads::Observation;
-use crate::kube::{self, Connection};
 use crate::render;
-use crate::render::rotate::RolloutProgress;
+use crate::render::progress::RolloutProgress;
 
 /// What to say for each workload whose rollout failed.
 pub fn failures_of(states: &BTreeMap<WorkloadId, RolloutState>) -> Vec<String> {
@@ -29,18 +31,12 @@ pub fn failures_of(states: &BTreeMap<WorkloadId, RolloutState>) -> Vec<String> {
 
 /// Restart one workload. The restart is idempotent (the same restartedAt), so while the API
 /// server cannot be reached it is retried, with backoff, until the deadline.
-async fn restart_retrying(
-    conn: &Connection,
-    id: &WorkloadId,
-    revisions: &BTreeMap<String, u64>,
-    at: Timestamp,
-    deadline: Instant,
-) -> Result<i64> {
+async fn restart_retrying(conn: &Connection, target: &RestartTarget, at: Timestamp, deadline: Instant) -> Result<i64> {
     let mut delay = Duration::from_millis(250);
     loop {
-        match kube::workloads::restart(conn, id, revisions, at).await {
+        match cluster::workloads::restart(conn, &target.id, &target.revisions, at).await {
             Err(Error::Unreachable { reason, .. }) if Instant::now() + delay < deadline => {
-                render::warning(&format!("restarting {id}: {reason} (retrying in {delay:?})"));
+                render::warning(&format!("restarting {}: {reason} (retrying in {delay:?})", target.id));
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
@@ -49,8 +45,10 @@ async fn restart_retrying(
     }
 }
 
-/// Restart the workloads (at most `max_parallel` rollouts at a time) and watch them until each
-/// is complete, failed, or not awaited, or the deadline passes. Stops early on a failure.
+/// Restart the workloads (at most `max_parallel` rollouts at a time; those the change already
+/// restarted are only awaited) and watch them until each is complete, failed, or not awaited,
+/// or the deadline passes. Stops starting new ones after a failure. While it waits, the
+/// journal's holder renews its heartbeat.
 pub async fn restart_and_wait(
     conn: &Connection,
     namespace: &str,
@@ -58,46 +56,60 @@ pub async fn restart_and_wait(
     max_parallel: Option<u16>,
     timeout: Duration,
     title: &str,
+    lease: Option<&Lease>,
 ) -> Result<BTreeMap<WorkloadId, RolloutState>> {
-    let ids: Vec<WorkloadId> = targets.iter().map(|(id, _)| id.clone()).collect();
+    let ids: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
     let mut progress = RolloutProgress::new(title, &ids);
     let deadline = Instant::now() + timeout;
-    let mut observations = kube::workloads::watch(conn, namespace);
+    let mut observations = cluster::workloads::watch(conn, namespace);
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
     let limit = max_parallel.map(usize::from).unwrap_or(targets.len()).max(1);
     let mut queue: VecDeque<&RestartTarget> = targets.iter().collect();
-    // Per started workload: the generation our restart produced and when it was made.
+    // Per started workload: the generation our restart produced (0: whatever it is now) and
+    // since when its new pods count as ours.
     let mut started: BTreeMap<WorkloadId, (i64, Timestamp)> = BTreeMap::new();
     let mut statuses: BTreeMap<WorkloadId, RolloutStatus> = BTreeMap::new();
     let mut failing: BTreeMap<WorkloadId, String> = BTreeMap::new();
     let mut states: BTreeMap<WorkloadId, RolloutState> = BTreeMap::new();
+    let is_done = |states: &BTreeMap<WorkloadId, RolloutState>, id: &WorkloadId| {
+        states.get(id).is_some_and(RolloutState::is_terminal)
+    };
 
     loop {
-        let active = started
-            .keys()
-            .filter(|id| !states.get(*id).is_some_and(RolloutState::is_terminal))
-            .count();
+        let active = started.keys().filter(|id| !is_done(&states, id)).count();
         let any_failed = states.values().any(|s| matches!(s, RolloutState::Failed { .. }));
         if !any_failed {
             for _ in active..limit {
-                let Some((id, revisions)) = queue.pop_front() else {
+                let Some(target) = queue.pop_front() else {
                     break;
                 };
-                let at = Timestamp::now();
-                let generation = restart_retrying(conn, id, revisions, at, deadline).await?;
-                started.insert(id.clone(), (generation, at));
+                let entry = match target.restarted_since {
+                    Some(since) => (0, since),
+                    None => {
+                        let at = Timestamp::now();
+                        (restart_retrying(conn, target, at, deadline).await?, at)
+                    }
+                };
+                started.insert(target.id.clone(), entry);
             }
         }
-        let active = started
-            .keys()
-            .filter(|id| !states.get(*id).is_some_and(RolloutState::is_terminal))
-            .count();
+        let active = started.keys().filter(|id| !is_done(&states, id)).count();
         if active == 0 && (queue.is_empty() || any_failed) {
             break;
         }
-        let next = match tokio::time::timeout_at(deadline, observations.next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline, observations.next()) => next,
+            _ = heartbeat.tick() => {
+                if let Some(lease) = lease {
+                    lease.renew().await?;
+                }
+                continue;
+            }
+        };
+        let next = match next {
             Err(_) => {
                 for id in started.keys() {
-                    if !states.get(id).is_some_and(RolloutState::is_terminal) {
+                    if !is_done(&states, id) {
                         let last = match states.get(id) {
                             Some(RolloutState::Progressing { waiting_for, .. }) => {
                                 format!(" (still waiting for {waiting_for})")
@@ -137,7 +149,7 @@ pub async fn restart_and_wait(
             }
         }
         for (id, (generation, _)) in &started {
-            if states.get(id).is_some_and(RolloutState::is_terminal) {
+            if is_done(&states, id) {
                 continue;
             }
             let Some(status) = statuses.get(id) else { continue };

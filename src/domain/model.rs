@@ -496,7 +496,7 @@ fn container_state(state: Option<&corev1::ContainerState>) -> ContainerState {
 }
 
 /// A SealedSecret and whether the controller managed to unseal it (its Synced condition).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SealedSecretInfo {
     pub namespace: String,
@@ -522,5 +522,66 @@ impl SealedSecretInfo {
                 .unwrap_or_default()
                 .to_string(),
         }
+    }
+}
+
+/// A SealedSecret as a change reads it: its ciphertexts, its template's annotations (copied by
+/// the controller onto the Secret it unseals), and the journal and backup record a change keeps
+/// on it (the SealedSecret is the object such a change writes).
+#[derive(Debug, Clone, Default)]
+pub struct SealedSecretState {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub resource_version: String,
+    pub generation: i64,
+    pub encrypted: BTreeMap<String, String>,
+    pub template_annotations: BTreeMap<String, String>,
+    pub journal: Option<Result<super::journal::Journal, String>>,
+    pub backup_record: Vec<super::journal::RecordedBackup>,
+    pub status: SealedSecretInfo,
+    /// The generation the controller's status speaks of (0: it has not reported yet).
+    pub observed_generation: i64,
+}
+
+impl SealedSecretState {
+    pub fn from_object(meta: &ObjectMeta, spec: &serde_json::Value, status: &serde_json::Value) -> Self {
+        let (namespace, name) = name_and_namespace(meta);
+        let annotations = meta.annotations.clone().unwrap_or_default();
+        let strings = |value: &serde_json::Value| -> BTreeMap<String, String> {
+            value
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        SealedSecretState {
+            namespace,
+            name,
+            uid: meta.uid.clone().unwrap_or_default(),
+            resource_version: meta.resource_version.clone().unwrap_or_default(),
+            generation: meta.generation.unwrap_or(0),
+            encrypted: strings(&spec["encryptedData"]),
+            template_annotations: strings(&spec["template"]["metadata"]["annotations"]),
+            journal: annotations
+                .get(annotations::JOURNAL)
+                .map(|j| super::journal::parse_journal(j)),
+            backup_record: annotations
+                .get(annotations::BACKUPS)
+                .and_then(|r| super::journal::parse_record(r).ok())
+                .unwrap_or_default(),
+            status: SealedSecretInfo::from_object(meta, status),
+            observed_generation: status["observedGeneration"].as_i64().unwrap_or(0),
+        }
+    }
+
+    /// The rotation id its template stamps on the Secret (what a journal on it is anchored to).
+    pub fn template_rotation_id(&self) -> Option<&str> {
+        self.template_annotations
+            .get(annotations::ROTATION_ID)
+            .map(String::as_str)
     }
 }

@@ -9,6 +9,9 @@ pub mod secrets;
 pub mod snapshot;
 pub mod workloads;
 
+use std::future::Future;
+use std::time::Duration;
+
 pub use client::{connect, ConnectOptions, Connection};
 
 use k8s_openapi::serde::de::DeserializeOwned;
@@ -77,6 +80,10 @@ pub fn api_error(error: kube::Error, action: &Action, conn: &Connection) -> Erro
                 resource: action.resource.into(),
                 scope: action.scope.clone(),
             },
+            404 => Error::NotFound(format!(
+                "cannot {} {} in {}: the server has no such resource (is its CRD installed?)",
+                action.verb, action.resource, action.scope
+            )),
             _ => Error::Api {
                 action: format!("{} {} in {}", action.verb, action.resource, action.scope),
                 message: status.message.clone(),
@@ -105,8 +112,45 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
+/// A failure that says the request may simply be tried again: the server failed or was
+/// overloaded (5xx, 429), or the connection broke. kube's own retry layer already repeats
+/// 429/503/504; this also covers 500, 502 and broken connections.
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+const ATTEMPTS: u32 = 8;
+
+/// Run one request, again with backoff while it fails transiently (at most 8 times, about 10 s
+/// in all). Writes that may have landed before their answer was lost are made safe by their
+/// callers: a resourceVersion precondition or a name that turns a repeat into 409, then a read
+/// that recognises the change's own rotation id.
+pub async fn retrying<T, F, Fut>(mut request: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match request().await {
+            Err(e) if transient(&e) && attempt < ATTEMPTS => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// One paginated LIST (limit/continue), each object mapped as soon as its page arrives so
-/// that nothing but the mapped form is kept (for Secrets: no values).
+/// that nothing but the mapped form is kept (for Secrets: no values). Every LIST of the tool
+/// goes through here, so no page is ever left unread.
 pub async fn list_mapped<K, T>(
     api: Api<K>,
     params: ListParams,
@@ -120,7 +164,9 @@ where
     let mut out = Vec::new();
     let mut params = params.limit(PAGE_SIZE);
     loop {
-        let page = api.list(&params).await.map_err(|e| api_error(e, &action, conn))?;
+        let page = retrying(|| api.list(&params))
+            .await
+            .map_err(|e| api_error(e, &action, conn))?;
         let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
         out.extend(page.items.into_iter().map(&mut map));
         match next {
@@ -132,7 +178,7 @@ where
 
 /// The API server's minor version, e.g. 37 for v1.37.2 (used for version-dependent kubelet rules).
 pub async fn server_minor_version(conn: &Connection) -> Result<u32> {
-    let info = conn.client.apiserver_version().await.map_err(|e| {
+    let info = retrying(|| conn.client.apiserver_version()).await.map_err(|e| {
         api_error(
             e,
             &Action {

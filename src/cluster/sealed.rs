@@ -4,7 +4,8 @@
 use k8s_openapi::api::core::v1::Service;
 use kube::api::Api;
 
-use super::{api_error, Action, Connection, Scope};
+use super::{api_error, list_mapped, retrying, Action, Connection, Scope};
+use crate::domain::model::SealedSecretState;
 use crate::error::{Error, Result};
 
 pub struct Controller {
@@ -16,7 +17,8 @@ pub struct Controller {
 /// the API server, with the Service's first port as kubeseal uses it.
 async fn proxy_base(conn: &Connection, controller: &Controller) -> Result<String> {
     let scope = Scope::Namespace(controller.namespace.clone());
-    let service = match Api::<Service>::namespaced(conn.client.clone(), &controller.namespace).get(&controller.name).await {
+    let services = Api::<Service>::namespaced(conn.client.clone(), &controller.namespace);
+    let service = match retrying(|| services.get(&controller.name)).await {
         Ok(service) => service,
         Err(kube::Error::Api(status)) if status.code == 404 => {
             return Err(Error::Controller {
@@ -110,21 +112,25 @@ pub async fn call(
     Ok((status, bytes.to_vec()))
 }
 
-/// The SealedSecret of that name and its unseal status, if the API and the object exist.
-pub async fn status(
-    conn: &Connection,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<crate::core::model::SealedSecretInfo>> {
-    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-    let resource = ApiResource::from_gvk_with_plural(
+fn sealed_secrets_api(conn: &Connection, namespace: &str) -> Api<kube::api::DynamicObject> {
+    Api::namespaced_with(conn.client.clone(), namespace, &sealed_secret_resource())
+}
+
+pub fn sealed_secret_resource() -> kube::api::ApiResource {
+    use kube::api::{ApiResource, GroupVersionKind};
+    ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("bitnami.com", "v1alpha1", "SealedSecret"),
         "sealedsecrets",
-    );
-    let api: Api<DynamicObject> = Api::namespaced_with(conn.client.clone(), namespace, &resource);
-    match api.get(name).await {
-        Ok(o) => Ok(Some(crate::core::model::SealedSecretInfo::from_object(
+    )
+}
+
+/// The SealedSecret of that name (ciphertexts, template, journal, status), if it exists.
+pub async fn get(conn: &Connection, namespace: &str, name: &str) -> Result<Option<SealedSecretState>> {
+    let api = sealed_secrets_api(conn, namespace);
+    match retrying(|| api.get(name)).await {
+        Ok(o) => Ok(Some(SealedSecretState::from_object(
             &o.metadata,
+            &o.data["spec"],
             &o.data["status"],
         ))),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
@@ -140,36 +146,49 @@ pub async fn status(
 /// and compromised alike), private keys included: for backup-keys only.
 pub async fn key_secrets(conn: &Connection, namespace: &str) -> Result<Vec<k8s_openapi::api::core::v1::Secret>> {
     let scope = Scope::Namespace(namespace.into());
-    let params = kube::api::ListParams::default().labels(KEY_LABEL);
-    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(conn.client.clone(), namespace)
-        .list(&params)
-        .await
-        .map(|list| list.items)
-        .map_err(|e| api_error(e, &Action::new("list", "secrets", &scope), conn))
+    list_mapped(
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(conn.client.clone(), namespace),
+        kube::api::ListParams::default().labels(KEY_LABEL),
+        Action::new("list", "secrets", &scope),
+        conn,
+        |s| s,
+    )
+    .await
 }
 
 /// The label the controller puts on its key Secrets.
 pub const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 
-/// Apply a SealedSecret document (server-side apply, taking over its fields): what `kubectl
-/// apply -f` of the file would do.
-pub async fn apply(conn: &Connection, namespace: &str, doc: &serde_json::Value) -> Result<()> {
-    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("bitnami.com", "v1alpha1", "SealedSecret"),
-        "sealedsecrets",
-    );
-    let name = doc["metadata"]["name"].as_str().unwrap_or_default();
-    let api: Api<DynamicObject> = Api::namespaced_with(conn.client.clone(), namespace, &resource);
-    let params = PatchParams::apply(super::secrets::FIELD_MANAGER).force();
-    api.patch(name, &params, &Patch::Apply(doc))
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            api_error(
-                e,
-                &Action::new("patch", "sealedsecrets", &Scope::Namespace(namespace.into())),
-                conn,
-            )
-        })
+/// A JSON merge patch of a SealedSecret, only if it is still at the resourceVersion the patch
+/// names (`metadata.resourceVersion`): only the fields the patch holds change. Returns its state
+/// afterwards. 409 means someone else changed it.
+pub async fn patch(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    patch: &serde_json::Value,
+) -> Result<SealedSecretState> {
+    use kube::api::{Patch, PatchParams};
+    let api = sealed_secrets_api(conn, namespace);
+    let params = PatchParams {
+        field_manager: Some(crate::domain::annotations::FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    let patch = Patch::Merge(patch);
+    match retrying(|| api.patch(name, &params, &patch)).await {
+        Ok(o) => Ok(SealedSecretState::from_object(
+            &o.metadata,
+            &o.data["spec"],
+            &o.data["status"],
+        )),
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::Conflict {
+            namespace: namespace.into(),
+            name: format!("{name} (SealedSecret)"),
+        }),
+        Err(e) => Err(api_error(
+            e,
+            &Action::new("patch", "sealedsecrets", &Scope::Namespace(namespace.into())),
+            conn,
+        )),
+    }
 }

@@ -5,7 +5,7 @@ use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use kube::api::{Api, PostParams};
 
-use super::{api_error, Action, Connection, Scope};
+use super::{api_error, retrying, Action, Connection, Scope};
 use crate::error::{Error, Result};
 
 /// One permission: verb on resource (in API group) in a namespace.
@@ -40,7 +40,10 @@ pub async fn require(conn: &Connection, namespace: &str, permissions: &[Permissi
             ..Default::default()
         };
         let api = api.clone();
-        async move { (p, api.create(&PostParams::default(), &review).await) }
+        async move {
+            let params = PostParams::default();
+            (p, retrying(|| api.create(&params, &review)).await)
+        }
     });
     for (permission, answer) in futures::future::join_all(checks).await {
         let action = Action {

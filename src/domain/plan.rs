@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use serde::{Deserialize, Serialize};
 
 use super::annotations;
-use super::model::{OwnerRef, WorkloadId};
+use super::journal::{self, Journal, RecordedBackup};
+use super::model::OwnerRef;
 use super::propagate::{self, Encoding};
 use super::secret_value::SecretValue;
 
@@ -24,7 +24,21 @@ pub struct SecretState {
     pub revision: u64,
     pub controller: Option<OwnerRef>,
     pub labels: BTreeMap<String, String>,
-    pub journal: Option<Journal>,
+    /// The journal of a change under way: None when there is none, Err when the annotation is
+    /// not one kubectl-secrets wrote (never acted upon).
+    pub journal: Option<Result<Journal, String>>,
+    /// The backups this Secret records as its own (written with its data); only these are
+    /// ever restored or pruned.
+    pub backup_record: Vec<RecordedBackup>,
+    /// Set when the record annotation is there but unreadable.
+    pub record_problem: Option<String>,
+    /// The rotation that last wrote the data (kubectl-secrets.io/rotation-id).
+    pub rotation_id: Option<String>,
+    /// For a backup: the Secret that owns it (name, uid) and the one its annotation names.
+    pub owner_secret: Option<(String, String)>,
+    pub backup_of: Option<String>,
+    /// The newest change of the data by anyone but kubectl-secrets (managedFields).
+    pub foreign_data_change_at: Option<Timestamp>,
     /// `kubectl apply` keeps the whole object, values included, in an annotation: rotating
     /// without removing it would leave the old values readable.
     pub has_last_applied: bool,
@@ -58,6 +72,32 @@ impl From<&Secret> for SecretState {
                 kind: o.kind.clone(),
                 name: o.name.clone(),
             });
+        let owner_secret = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.kind == "Secret" && o.api_version == "v1")
+            .map(|o| (o.name.clone(), o.uid.clone()));
+        let (backup_record, record_problem) = match annotations.get(annotations::BACKUPS) {
+            None => (Vec::new(), None),
+            Some(text) => match journal::parse_record(text) {
+                Ok(record) => (record, None),
+                Err(problem) => (Vec::new(), Some(problem)),
+            },
+        };
+        let foreign_data_change_at = meta
+            .managed_fields
+            .iter()
+            .flatten()
+            .filter(|entry| entry.manager.as_deref() != Some(annotations::FIELD_MANAGER))
+            .filter(|entry| {
+                entry
+                    .fields_v1
+                    .as_ref()
+                    .is_some_and(|f| f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some())
+            })
+            .filter_map(|entry| entry.time.as_ref().map(|t| t.0))
+            .max();
         SecretState {
             namespace: meta.namespace.clone().unwrap_or_default(),
             name: meta.name.clone().unwrap_or_default(),
@@ -71,9 +111,13 @@ impl From<&Secret> for SecretState {
                 .unwrap_or(0),
             controller,
             labels: meta.labels.clone().unwrap_or_default(),
-            journal: annotations
-                .get(annotations::JOURNAL)
-                .and_then(|j| serde_json::from_str(j).ok()),
+            journal: annotations.get(annotations::JOURNAL).map(|j| journal::parse_journal(j)),
+            backup_record,
+            record_problem,
+            rotation_id: annotations.get(annotations::ROTATION_ID).cloned(),
+            owner_secret,
+            backup_of: annotations.get(annotations::BACKUP_OF).cloned(),
+            foreign_data_change_at,
             has_last_applied: annotations.contains_key(annotations::LAST_APPLIED),
             rotated_at: annotations.get(annotations::ROTATED_AT).and_then(|t| t.parse().ok()),
             changed_by: annotations.get(annotations::CHANGED_BY).cloned(),
@@ -454,39 +498,6 @@ fn is_application_secret(secret: &SecretState) -> bool {
             .labels
             .keys()
             .any(|k| k.starts_with("sealedsecrets.bitnami.com/"))
-}
-
-/// Progress of a rotation, kept as an annotation on the rotated Secret so a rerun after a crash
-/// or Ctrl-C can finish or undo it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Journal {
-    pub id: String,
-    pub phase: Phase,
-    pub started_at: Timestamp,
-    /// Secret name → backup Secret holding its previous data.
-    pub backups: BTreeMap<String, String>,
-    /// Secret name → the revision this rotation wrote.
-    pub revisions: BTreeMap<String, u64>,
-    pub workloads: Vec<WorkloadId>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    /// New data written; consumers being restarted.
-    Restarting,
-    /// A rollout failed; previous data being restored.
-    RollingBack,
-}
-
-impl Phase {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Phase::Restarting => "new data written, consumers restarting",
-            Phase::RollingBack => "rolling back to the previous data",
-        }
-    }
 }
 
 /// The name of the backup Secret of `secret` holding the data of `revision`, within the

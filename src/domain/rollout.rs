@@ -1,6 +1,8 @@
 //! When is a restart finished? kubectl's own rules (kubectl/pkg/polymorphichelpers/rollout_status.go),
 //! plus failing fast on pods that will never become ready, which `kubectl rollout status` does not do.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
@@ -8,7 +10,30 @@ use serde::Serialize;
 use super::model::{WorkloadId, WorkloadKind};
 
 /// A workload to restart, with the Secret revisions its new pods are started for.
-pub type RestartTarget = (WorkloadId, std::collections::BTreeMap<String, u64>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartTarget {
+    pub id: WorkloadId,
+    /// Secret name → revision, written on the pod template (exact evidence for verify).
+    pub revisions: BTreeMap<String, u64>,
+    /// Set when this change already restarted it (its template carries these revisions): the
+    /// rollout is only awaited, from that moment, never restarted a second time.
+    pub restarted_since: Option<jiff::Timestamp>,
+}
+
+/// The revisions a workload's new pods are started for: what its template recorded, with the
+/// Secrets a change wrote (or restored) at their new revision, and nothing else. A Secret the
+/// change did not write keeps the revision the template had: stamping it higher would claim
+/// pods hold data they never saw.
+pub fn stamped(template: &BTreeMap<String, u64>, written: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let mut revisions = template.clone();
+    revisions.extend(written.iter().map(|(s, r)| (s.clone(), *r)));
+    revisions
+}
+
+/// Whether a template already carries every revision of `written` (the change restarted it).
+pub fn carries(template: &BTreeMap<String, u64>, written: &BTreeMap<String, u64>) -> bool {
+    !written.is_empty() && written.iter().all(|(s, r)| template.get(s) == Some(r))
+}
 
 /// Container states that do not resolve by waiting.
 pub const FATAL_WAITING_REASONS: [&str; 6] = [
@@ -258,6 +283,24 @@ pub fn pod_owner(pod: &Pod, replica_set_owner: impl Fn(&str) -> Option<String>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restart_stamps_only_what_the_change_wrote() {
+        let template = BTreeMap::from([("app".to_string(), 2), ("unrelated".to_string(), 1)]);
+        let written = BTreeMap::from([("app".to_string(), 3)]);
+        let stamps = stamped(&template, &written);
+        assert_eq!(stamps["app"], 3);
+        assert_eq!(
+            stamps["unrelated"], 1,
+            "a Secret the change did not write keeps its revision"
+        );
+        assert!(carries(&stamps, &written));
+        assert!(!carries(&template, &written));
+        assert!(
+            !carries(&template, &BTreeMap::new()),
+            "nothing written: nothing restarted for it"
+        );
+    }
 
     fn status(desired: i32, updated: i32, ready: i32, available: i32) -> RolloutStatus {
         RolloutStatus {

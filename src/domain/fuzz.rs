@@ -6,8 +6,8 @@
 mod tests {
     use proptest::prelude::*;
 
-    use crate::core::secret_value::SecretValue;
-    use crate::core::{annotations, manifest, propagate, seal, sealed_file, tls, versioned};
+    use crate::domain::secret_value::SecretValue;
+    use crate::domain::{annotations, manifest, propagate, seal, sealed_file, tls, versioned};
 
     const MARKER: &str = "Zq7canaryXw";
 

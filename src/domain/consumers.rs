@@ -85,7 +85,7 @@ pub fn consumers_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{
+    use crate::domain::model::{
         ContainerSpec, EnvFrom, Mount, PodSpecInfo, SecretVolume, VolumeSecret, Workload, WorkloadKind,
     };
 

@@ -42,6 +42,7 @@ pub struct AuditFinding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue,
+    /// unrecorded-backup, untrusted-record,
     /// certificate-expired, certificate-expiring, certificate-unreadable.
     pub rule: &'static str,
     pub message: String,
@@ -242,6 +243,8 @@ pub fn audit(
         }
     }
 
+    findings.extend(record_findings(values));
+
     // References to nothing, and Secrets nothing uses (from verify).
     for workload in &report.workloads {
         for f in workload.findings.iter().filter(|f| f.status == Status::Missing) {
@@ -376,6 +379,53 @@ fn names(cert: &TlsInfo) -> String {
     } else {
         cert.dns_names.join(", ")
     }
+}
+
+/// Records kubectl-secrets acts on that it did not write: Secrets that carry the backup label
+/// of a Secret that does not record them (someone could hope to have them restored), and
+/// journals or backup records it cannot read (someone wrote them by hand).
+fn record_findings(values: &[SecretState]) -> Vec<AuditFinding> {
+    let mut findings: Vec<AuditFinding> = super::journal::unrecorded_backups(values)
+        .into_iter()
+        .map(|(candidate, reason)| AuditFinding {
+            severity: Severity::Critical,
+            namespace: candidate.namespace.clone(),
+            secret: candidate.name.clone(),
+            key: None,
+            rule: "unrecorded-backup",
+            message: format!(
+                "carries the backup label of {}, but {reason}: someone other than kubectl-secrets made it (or a run \
+                 that never wrote left it); it is never restored or pruned",
+                candidate.backup_of.as_deref().unwrap_or_default()
+            ),
+            fix: "check who created it (kubectl get secret NAME -o yaml --show-managed-fields), then delete it".into(),
+        })
+        .collect();
+    for secret in values {
+        let problems = [
+            secret
+                .journal
+                .as_ref()
+                .and_then(|j| j.as_ref().err())
+                .map(|p| ("change journal", p)),
+            secret.record_problem.as_ref().map(|p| ("backup record", p)),
+        ];
+        for (what, problem) in problems.into_iter().flatten() {
+            findings.push(AuditFinding {
+                severity: Severity::Critical,
+                namespace: secret.namespace.clone(),
+                secret: secret.name.clone(),
+                key: None,
+                rule: "untrusted-record",
+                message: format!(
+                    "its {what} annotation is unreadable: {problem}; kubectl-secrets refuses to act on it"
+                ),
+                fix: "check who wrote it (--show-managed-fields) and remove the annotation if no change is under way"
+                    .into(),
+            });
+        }
+    }
+    findings
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub async fn secrets(conn: &Connection, namespace: &str) -> Result<Vec<String>> 
         s.metadata
             .labels
             .as_ref()
-            .is_some_and(|l| l.contains_key(crate::core::annotations::BACKUP_OF))
+            .is_some_and(|l| l.contains_key(crate::domain::annotations::BACKUP_OF))
     };
     Ok(list
         .items

@@ -11,6 +11,7 @@ mod fuzz;
 pub mod generate;
 pub mod history;
 pub mod inventory;
+pub mod journal;
 pub mod manifest;
 pub mod model;
 pub mod plan;

@@ -12,8 +12,12 @@ pub const ROTATED_AT: &str = "kubectl-secrets.io/rotated-at";
 pub const ROTATION_ID: &str = "kubectl-secrets.io/rotation-id";
 /// On a Secret: what changed it ("kubectl-secrets rotate", "kubectl-secrets rollback").
 pub const CHANGED_BY: &str = "kubectl-secrets.io/changed-by";
-/// On a Secret while a rotation is under way: the journal (JSON) that lets a rerun finish or undo it.
+/// On the object a change writes while the change is under way: the journal (JSON) that lets a
+/// rerun finish or undo it.
 pub const JOURNAL: &str = "kubectl-secrets.io/rotation-journal";
+/// On the object a change writes (the Secret, or the SealedSecret that owns it): JSON list of
+/// the backups it made ({name, uid, rotationId, revision}), written in the same request as the data.
+pub const BACKUPS: &str = "kubectl-secrets.io/backups";
 /// On a Secret: JSON map of versioned key (`jwt-secret-v2`) → when `rotate --phase add` added it.
 pub const VERSIONS_ADDED_AT: &str = "kubectl-secrets.io/versions-added-at";
 /// Label on a backup Secret: the Secret whose data it holds (annotation of the same name has the full name).
@@ -26,6 +30,12 @@ pub const KEYS_CHANGED: &str = "kubectl-secrets.io/keys-changed";
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// On a pod template (so on its pods): JSON map of Secret name → revision it was restarted for.
 pub const POD_SECRET_REVISIONS: &str = "kubectl-secrets.io/secret-revisions";
+
+/// Field manager of every write of data, so managedFields show who changed what.
+pub const FIELD_MANAGER: &str = "kubectl-secrets";
+/// Field manager of journal-only updates (heartbeats, phase, clearing), so they never move the
+/// time managedFields give for the data.
+pub const JOURNAL_FIELD_MANAGER: &str = "kubectl-secrets-journal";
 
 /// Parse the pod annotation; an unreadable one counts as absent (evidence falls back to time).
 pub fn parse_revisions(text: &str) -> BTreeMap<String, u64> {

@@ -3,13 +3,13 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 
 use super::{list_mapped, Action, Connection, Scope};
-use crate::core::drift::Snapshot;
-use crate::core::model::{PodInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload};
-use crate::core::plan::SecretState;
-use crate::error::Result;
+use crate::domain::drift::Snapshot;
+use crate::domain::model::{PodInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload};
+use crate::domain::plan::SecretState;
+use crate::error::{Error, Result};
 
 /// Read Secrets, workloads, ReplicaSets and Pods of the scope. A label selector narrows the
 /// workloads and pods; Secrets and ReplicaSets are always read whole (ownership, references).
@@ -50,22 +50,23 @@ pub async fn read_with_values(conn: &Connection, scope: &Scope) -> Result<(Snaps
 /// SealedSecrets and their unseal status; none where the CRD is not installed (404) or the user
 /// may not list them (403: verify still answers for the rest).
 async fn sealed_secrets(conn: &Connection, scope: &Scope) -> Result<Vec<SealedSecretInfo>> {
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("bitnami.com", "v1alpha1", "SealedSecret"),
-        "sealedsecrets",
-    );
+    let resource = super::sealed::sealed_secret_resource();
     let api: Api<DynamicObject> = match scope {
         Scope::Namespace(ns) => Api::namespaced_with(conn.client.clone(), ns, &resource),
         Scope::AllNamespaces => Api::all_with(conn.client.clone(), &resource),
     };
-    match api.list(&ListParams::default().limit(500)).await {
-        Ok(list) => Ok(list
-            .items
-            .iter()
-            .map(|o| SealedSecretInfo::from_object(&o.metadata, &o.data["status"]))
-            .collect()),
-        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 403 => Ok(Vec::new()),
-        Err(e) => Err(super::api_error(e, &Action::new("list", "sealedsecrets", scope), conn)),
+    let listed = list_mapped(
+        api,
+        ListParams::default(),
+        Action::new("list", "sealedsecrets", scope),
+        conn,
+        |o| SealedSecretInfo::from_object(&o.metadata, &o.data["status"]),
+    )
+    .await;
+    match listed {
+        // No CRD (404), or no permission to list them (403): verify still answers for the rest.
+        Err(Error::NotFound(_)) | Err(Error::Forbidden { .. }) => Ok(Vec::new()),
+        other => other,
     }
 }
 

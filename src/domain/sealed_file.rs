@@ -104,6 +104,36 @@ impl SealedFile {
     }
 }
 
+/// Keys other than `rotated` whose ciphertext differs between a file's SealedSecret and the
+/// cluster's (or that only one side has): applying the file's copy would revert the cluster.
+pub fn disagreements(
+    file: &Map<String, Value>,
+    cluster: &std::collections::BTreeMap<String, String>,
+    rotated: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = file.keys().chain(cluster.keys()).collect();
+    keys.into_iter()
+        .filter(|k| !rotated.contains(*k))
+        .filter(|k| file.get(*k).and_then(Value::as_str) != cluster.get(*k).map(String::as_str))
+        .cloned()
+        .collect()
+}
+
+/// `encrypted` with each key of `changes` set to its ciphertext (None: removed).
+pub fn with_ciphertexts(
+    encrypted: &Map<String, Value>,
+    changes: &std::collections::BTreeMap<String, Option<String>>,
+) -> Map<String, Value> {
+    let mut out = encrypted.clone();
+    for (key, value) in changes {
+        match value {
+            Some(v) => out.insert(key.clone(), Value::String(v.clone())),
+            None => out.remove(key),
+        };
+    }
+    out
+}
+
 /// The text with each entry of `old` changed to `new`, or None when an entry cannot be found
 /// exactly once (as `KEY: CIPHERTEXT` on one line for removals and additions).
 fn edit_in_place(text: &str, old: &Map<String, Value>, new: &Map<String, Value>) -> Option<String> {
@@ -179,6 +209,24 @@ pub fn render(documents: &[Value], json: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stale_file_disagrees_with_the_cluster_about_the_keys_it_would_revert() {
+        let file: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"a": "A1", "b": "B1", "gone": "G"})).unwrap();
+        let cluster = std::collections::BTreeMap::from([
+            ("a".to_string(), "A1".to_string()),
+            ("b".to_string(), "B2".to_string()),
+            ("new".to_string(), "N".to_string()),
+        ]);
+        let rotated = std::collections::BTreeSet::from(["a".to_string()]);
+        assert_eq!(disagreements(&file, &cluster, &rotated), ["b", "gone", "new"]);
+        let changes =
+            std::collections::BTreeMap::from([("a".to_string(), Some("A2".to_string())), ("gone".to_string(), None)]);
+        let out = with_ciphertexts(&file, &changes);
+        assert_eq!(out["a"], "A2");
+        assert!(!out.contains_key("gone"));
+    }
 
     const FILE: &str = "\
 # Sealed for production: do not edit by hand

@@ -563,7 +563,11 @@ pub fn fix_plan(report: &VerifyReport, snapshot: &Snapshot) -> FixPlan {
                 revisions.insert(finding.secret.clone(), revision);
             }
         }
-        plan.restart.push((id, revisions));
+        plan.restart.push(RestartTarget {
+            id,
+            revisions,
+            restarted_since: None,
+        });
     }
     plan
 }
@@ -573,7 +577,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::core::model::{ContainerSpec, EnvFrom, EnvValue, EnvVar, OwnerRef};
+    use crate::domain::model::{ContainerSpec, EnvFrom, EnvValue, EnvVar, OwnerRef};
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + seconds).unwrap()
@@ -753,7 +757,7 @@ mod tests {
         let plan = fix_plan(&report, &snapshot);
         assert_eq!(plan.restart.len(), 1);
         assert_eq!(
-            plan.restart[0].1,
+            plan.restart[0].revisions,
             BTreeMap::from([("app".to_string(), 4), ("other".to_string(), 2)])
         );
         assert_eq!(

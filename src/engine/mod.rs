@@ -1,0 +1,651 @@
+//! The one change engine. Every write of Secret data and every restart of a workload goes
+//! through here: `rotate` in all its modes (the SealedSecret path included), `rollback`,
+//! `verify --fix`, and `rotate --resume` / `--abort`. A change is a plan (the Secrets and their
+//! new data, the consumers to restart, the owner's own steps) run by one state machine:
+//!
+//! ```text
+//! checks → backups → write (data + journal + backup record: one request per Secret, with a
+//! resourceVersion precondition) → restart each consumer once → wait → verify → clear journal
+//! ```
+//!
+//! A failure after the first write runs the same machine backwards: restore from the recorded
+//! backups, restart again. `--resume` and `--abort` start the machine from the journal
+//! (`recover`), once the journal has been checked against what the Secret itself records.
+
+mod lease;
+mod recover;
+mod restart;
+mod sealed;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+pub use lease::release_held;
+use lease::{Anchor, Lease};
+pub use recover::{pending, recover, Pending, Recovery};
+pub use sealed::{prepare as sealed_change, SealedChange};
+
+use crate::cli::{ChangeArgs, OutputFormat};
+use crate::cluster::access::Permission;
+use crate::cluster::secrets::{JournalUpdate, Stamp};
+use crate::cluster::{self, Connection, Scope};
+use crate::commands::Outcome;
+use crate::domain::consumers::{self, ConsumerAction};
+use crate::domain::drift::{self, Snapshot};
+use crate::domain::env::EnvNamePolicy;
+use crate::domain::journal::{self, Journal, JournalEntry, Phase, RecordedBackup};
+use crate::domain::model::WorkloadId;
+use crate::domain::plan::SecretChange;
+use crate::domain::rollout::{self, RestartTarget};
+use crate::domain::secret_value::{Fingerprinter, SecretValue};
+use crate::error::{Error, Result};
+use crate::render::rotate::Strategy;
+use crate::{prompt, render};
+
+/// How a change is carried out: the shared flags, and the record of who makes it.
+pub struct Settings {
+    /// What makes the change: "rotate", "rollback", "rotate --abort", ...
+    pub action: String,
+    /// Recorded on the Secret and its backups (kubectl-secrets.io/changed-by).
+    pub changed_by: String,
+    pub keep_backups: u16,
+    pub max_parallel: Option<u16>,
+    pub timeout: Duration,
+    pub restart: bool,
+    pub restart_all: bool,
+    /// Set when the change keeps the previous value in the Secret (--keep-previous, --phase
+    /// add): said instead of "safe to revoke", which would be wrong.
+    pub previous_kept: Option<String>,
+    /// Act on a journal even though another run may still hold it.
+    pub force: bool,
+}
+
+impl Settings {
+    /// `action` ("rotate") plus the user the API server knows us as.
+    pub async fn new(action: &str, args: &ChangeArgs, conn: &Connection) -> Self {
+        let changed_by = match cluster::access::whoami(conn).await {
+            Some(user) => format!("kubectl-secrets {action} by {user}"),
+            None => format!("kubectl-secrets {action}"),
+        };
+        Settings {
+            action: action.to_string(),
+            changed_by,
+            keep_backups: args.keep_backups,
+            max_parallel: args.max_parallel,
+            timeout: args.timeout,
+            restart: !args.no_restart,
+            restart_all: args.restart_all,
+            previous_kept: None,
+            force: false,
+        }
+    }
+}
+
+/// What the user said ahead of the question "go ahead?".
+#[derive(Debug, Clone, Copy)]
+pub struct Consent {
+    pub dry_run: bool,
+    pub yes: bool,
+    pub output: OutputFormat,
+}
+
+/// A planned change of Secrets in one namespace.
+pub struct Change {
+    pub namespace: String,
+    pub secrets: Vec<SecretChange>,
+    /// For a Secret unsealed from a SealedSecret: the new ciphertexts and the file they go to
+    /// (then `secrets` holds that one Secret, with the data the controller will unseal).
+    pub sealed: Option<SealedChange>,
+}
+
+/// Plan → permissions → confirm → run the machine → verify.
+pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, change: Change) -> Result<Outcome> {
+    let namespace = change.namespace.as_str();
+    let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    let changed: BTreeSet<String> = change.secrets.iter().map(|c| c.name().to_string()).collect();
+    let consumers = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all);
+    let restarting = settings.restart && change.sealed.as_ref().is_none_or(|s| s.apply);
+    let written: BTreeMap<String, u64> = change
+        .secrets
+        .iter()
+        .map(|c| (c.name().to_string(), c.new_revision))
+        .collect();
+    let templates = templates_of(&snapshot);
+    let restarts: Vec<WorkloadId> = if restarting {
+        consumers
+            .iter()
+            .filter(|c| c.action == ConsumerAction::Restart)
+            .map(|c| c.id.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let targets = targets_for(&restarts, &templates, &written, None);
+
+    let strategy = Strategy {
+        max_parallel: settings.max_parallel,
+        timeout: settings.timeout,
+        restart: restarting,
+    };
+    let fingerprints = Fingerprinter::new(rand::random());
+    render::rotate::plan(
+        namespace,
+        &change.secrets,
+        &consumers,
+        &strategy,
+        &fingerprints,
+        consent.output,
+    )?;
+    if let Some(sealed) = &change.sealed {
+        render::step(&sealed.describe(namespace));
+    }
+    let mut needed = permissions(&targets);
+    match &change.sealed {
+        Some(sealed) if !sealed.apply => needed.clear(),
+        Some(_) => needed.push(Permission::new("patch", "bitnami.com", "sealedsecrets")),
+        None => {}
+    }
+    if !needed.is_empty() {
+        cluster::access::require(conn, namespace, &needed).await?;
+    }
+    if !go_ahead(consent, "Apply this plan?")? {
+        return Ok(Outcome::Clean);
+    }
+    match change.sealed {
+        Some(sealed) => {
+            let secret = change
+                .secrets
+                .into_iter()
+                .next()
+                .expect("a sealed change has its Secret");
+            sealed::run(conn, settings, &secret, sealed, &targets, &templates).await?;
+        }
+        None => write_and_restart(conn, settings, namespace, &change.secrets, &targets, &templates).await?,
+    }
+    verify_changed(conn, namespace, &changed, settings).await
+}
+
+/// `verify --fix`: restart workloads whose pods run with stale values (no data changes),
+/// after the permission check and the confirmation. Exit 11 when a rollout fails. Returns
+/// whether anything was restarted (not on --dry-run or a "no").
+pub async fn restart_stale(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    targets: &[RestartTarget],
+) -> Result<bool> {
+    let mut by_namespace: BTreeMap<&str, Vec<RestartTarget>> = BTreeMap::new();
+    for target in targets {
+        by_namespace
+            .entry(target.id.namespace.as_str())
+            .or_default()
+            .push(target.clone());
+    }
+    for (namespace, targets) in &by_namespace {
+        let needed: Vec<Permission> = permissions(targets)
+            .into_iter()
+            .filter(|p| p.resource != "secrets")
+            .collect();
+        cluster::access::require(conn, namespace, &needed).await?;
+    }
+    if !go_ahead(consent, "Restart these workloads?")? {
+        return Ok(false);
+    }
+    let mut failed = Vec::new();
+    for (namespace, targets) in &by_namespace {
+        let title = format!("Restarting stale workloads in {namespace}:");
+        let states = restart::restart_and_wait(
+            conn,
+            namespace,
+            targets,
+            settings.max_parallel,
+            settings.timeout,
+            &title,
+            None,
+        )
+        .await?;
+        failed.extend(restart::failures_of(&states));
+    }
+    if !failed.is_empty() {
+        return Err(Error::RolloutFailed(format!(
+            "the restart did not complete: {} (no Secret was changed; look at the pods, e.g. kubectl describe)",
+            failed.join("; ")
+        )));
+    }
+    Ok(true)
+}
+
+/// After the plan: stop on --dry-run or a "no" (saying nothing was changed), else go ahead.
+pub fn go_ahead(consent: Consent, question: &str) -> Result<bool> {
+    if consent.dry_run {
+        render::step("Dry run: nothing was changed.");
+        return Ok(false);
+    }
+    if !prompt::confirm_change(consent.yes, question)? {
+        render::step("Cancelled: nothing was changed.");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// One Secret to put back to a backup's data, if it still holds what the change wrote.
+struct Restore {
+    secret: String,
+    data: BTreeMap<String, SecretValue>,
+    /// The revision the change wrote (restoring writes the next one).
+    written: u64,
+}
+
+/// The running machine: the namespace, the settings, and the journal this run holds.
+struct Machine<'a> {
+    conn: &'a Connection,
+    namespace: &'a str,
+    settings: &'a Settings,
+    lease: Arc<Lease>,
+}
+
+/// Backups, then the writes (the first Secret's carries the journal), then the restarts; on a
+/// failed rollout, the previous data back and the restarts again.
+async fn write_and_restart(
+    conn: &Connection,
+    settings: &Settings,
+    namespace: &str,
+    changes: &[SecretChange],
+    targets: &[RestartTarget],
+    templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+) -> Result<()> {
+    let id = new_rotation_id();
+    let mut backups = Vec::new();
+    for change in changes {
+        let name = crate::domain::plan::backup_name(change.name(), change.before.revision, &id);
+        let keys: Vec<String> = change.keys.iter().map(|k| k.key.clone()).collect();
+        match cluster::secrets::create_backup(conn, &change.before, &name, &id, &keys, &settings.changed_by).await {
+            Ok(backup) => backups.push(backup),
+            Err(error) => {
+                discard_backups(conn, namespace, &backups).await;
+                return Err(error);
+            }
+        }
+    }
+    crate::failpoint::pause("backed-up").await;
+
+    let journal = Journal {
+        id: id.clone(),
+        action: settings.action.clone(),
+        phase: if changes.len() > 1 {
+            Phase::Writing
+        } else {
+            Phase::Restarting
+        },
+        started_at: Timestamp::now(),
+        holder: lease::this_run(&settings.changed_by),
+        secrets: changes
+            .iter()
+            .zip(&backups)
+            .map(|(c, b)| {
+                let entry = JournalEntry {
+                    backup: b.name.clone(),
+                    backup_uid: b.uid.clone(),
+                    from: c.before.revision,
+                    to: c.new_revision,
+                };
+                (c.name().to_string(), entry)
+            })
+            .collect(),
+        workloads: targets.iter().map(|t| t.id.clone()).collect(),
+        sealed: None,
+    };
+    let machine = Machine {
+        conn,
+        namespace,
+        settings,
+        lease: Lease::held(
+            conn,
+            namespace,
+            Anchor::Secret(changes[0].name().to_string()),
+            journal.clone(),
+        ),
+    };
+    let mut pruned = Vec::new();
+    for (i, (change, backup)) in changes.iter().zip(&backups).enumerate() {
+        let entry = RecordedBackup {
+            name: backup.name.clone(),
+            uid: backup.uid.clone(),
+            rotation_id: id.clone(),
+            revision: change.before.revision,
+        };
+        let (record, dropped) =
+            journal::record_with(&change.before.backup_record, entry, usize::from(settings.keep_backups));
+        let stamp = Stamp {
+            revision: change.new_revision,
+            rotation_id: &id,
+            changed_by: &settings.changed_by,
+            at: Timestamp::now(),
+            journal: if i == 0 {
+                JournalUpdate::Write(&journal)
+            } else {
+                JournalUpdate::Keep
+            },
+            record: Some(&record),
+        };
+        if let Err(error) = cluster::secrets::write_data(conn, &change.before, &change.after, &stamp).await {
+            if i == 0 {
+                machine.lease.forget();
+                discard_backups(conn, namespace, &backups).await;
+                return Err(error);
+            }
+            // Some Secrets already hold the new data: put them back, then say what failed.
+            let undo = machine.restore(&restores_of(&changes[..i])).await;
+            machine.lease.clear().await?;
+            return Err(match undo {
+                Ok(_) => error,
+                Err(undo_error) => Error::RollbackFailed(format!(
+                    "{error}; restoring what was already written failed too: {undo_error}"
+                )),
+            });
+        }
+        pruned.push((change.before.namespace.clone(), dropped));
+    }
+    if changes.len() > 1 {
+        machine.lease.enter(Phase::Restarting).await?;
+    }
+    let names: Vec<String> = changes
+        .iter()
+        .zip(&backups)
+        .map(|(c, b)| format!("{} → {}", c.name(), b.name))
+        .collect();
+    render::step(&format!(
+        "Wrote {} (backups: {}).",
+        render::plural(changes.len(), "Secret"),
+        names.join(", ")
+    ));
+    crate::failpoint::pause("written").await;
+    for (namespace, dropped) in pruned {
+        for old in dropped {
+            if let Err(e) = cluster::secrets::delete(conn, &namespace, &old.name, Some(&old.uid)).await {
+                render::warning(&format!("could not delete the old backup {}: {e}", old.name));
+            }
+        }
+    }
+    machine.finish(targets, &restores_of(changes), templates).await
+}
+
+/// The Secrets of `changes` as they were before: what an undo writes back.
+fn restores_of(changes: &[SecretChange]) -> Vec<Restore> {
+    changes
+        .iter()
+        .map(|c| Restore {
+            secret: c.name().to_string(),
+            data: c.before.data.clone(),
+            written: c.new_revision,
+        })
+        .collect()
+}
+
+/// Backups made for a change that wrote nothing hold data still in place: delete them.
+async fn discard_backups(conn: &Connection, namespace: &str, backups: &[cluster::secrets::CreatedBackup]) {
+    for backup in backups {
+        if let Err(e) = cluster::secrets::delete(conn, namespace, &backup.name, Some(&backup.uid)).await {
+            render::warning(&format!(
+                "could not delete the unused backup {namespace}/{}: {e} (delete it: nothing refers to it)",
+                backup.name
+            ));
+        }
+    }
+}
+
+impl Machine<'_> {
+    /// Restart and wait; then clear the journal, or undo (restore, restart again) on failure.
+    async fn finish(
+        &self,
+        targets: &[RestartTarget],
+        restores: &[Restore],
+        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    ) -> Result<()> {
+        if !targets.is_empty() {
+            let failures = self.restart(targets, "Restarting consumers:").await?;
+            if !failures.is_empty() {
+                let workloads: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
+                return Err(self.roll_back(restores, &workloads, templates, &failures).await);
+            }
+        }
+        self.lease.clear().await
+    }
+
+    /// Restart and wait; the rollouts that failed (empty: all complete).
+    async fn restart(&self, targets: &[RestartTarget], title: &str) -> Result<Vec<String>> {
+        let states = restart::restart_and_wait(
+            self.conn,
+            self.namespace,
+            targets,
+            self.settings.max_parallel,
+            self.settings.timeout,
+            title,
+            Some(&self.lease),
+        )
+        .await?;
+        Ok(restart::failures_of(&states))
+    }
+
+    /// Put each Secret back to its previous data, only where it still holds what this change
+    /// wrote: someone else's later edit is reported, never overwritten. Returns the revision
+    /// each restored Secret now has.
+    async fn restore(&self, restores: &[Restore]) -> Result<BTreeMap<String, u64>> {
+        let journal = self.lease.journal();
+        let mut restored = BTreeMap::new();
+        for restore in restores {
+            let current = cluster::secrets::get(self.conn, self.namespace, &restore.secret).await?;
+            let ours = current.rotation_id.as_deref() == Some(journal.id.as_str());
+            if ours && current.revision == restore.written + 1 {
+                restored.insert(restore.secret.clone(), current.revision);
+                continue;
+            }
+            let edited = current.foreign_data_change_at.is_some_and(|t| t > journal.started_at);
+            if !ours || current.revision != restore.written || edited {
+                return Err(Error::Conflict {
+                    namespace: current.namespace,
+                    name: current.name,
+                });
+            }
+            let changed_by = format!("{} (undoing {})", self.settings.changed_by, journal.id);
+            let stamp = Stamp {
+                revision: restore.written + 1,
+                rotation_id: &journal.id,
+                changed_by: &changed_by,
+                at: Timestamp::now(),
+                journal: JournalUpdate::Keep,
+                record: None,
+            };
+            cluster::secrets::write_data(self.conn, &current, &restore.data, &stamp).await?;
+            restored.insert(restore.secret.clone(), restore.written + 1);
+        }
+        Ok(restored)
+    }
+
+    /// A rollout failed: restore, restart with the previous data, report. The journal stays
+    /// when the undo cannot finish, so `--abort` can finish it later.
+    async fn roll_back(
+        &self,
+        restores: &[Restore],
+        workloads: &[WorkloadId],
+        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+        failures: &[String],
+    ) -> Error {
+        let what_failed = failures.join("; ");
+        render::step(&format!(
+            "Rollout failed: {what_failed}. Restoring the previous data and restarting again."
+        ));
+        if let Err(e) = self.lease.enter(Phase::RollingBack).await {
+            return e;
+        }
+        let journal = self.lease.journal();
+        let restored = match self.restore(restores).await {
+            Ok(restored) => restored,
+            Err(e) => {
+                let backups: Vec<&str> = journal.secrets.values().map(|e| e.backup.as_str()).collect();
+                return Error::RollbackFailed(format!(
+                    "rollout failed ({what_failed}) and restoring the previous data failed: {e}. The backups are kept \
+                     ({}); the journal is kept: run `kubectl secrets rotate {} -n {} --abort` once the cause is fixed",
+                    backups.join(", "),
+                    self.subject(),
+                    self.namespace
+                ));
+            }
+        };
+        let again = targets_for(workloads, templates, &restored, None);
+        let still_failing = match self.restart(&again, "Restarting with the previous data:").await {
+            Ok(failures) => failures,
+            Err(e) => return e,
+        };
+        let restored_text: Vec<String> = restored
+            .iter()
+            .map(|(s, r)| format!("{s} (now revision {r})"))
+            .collect();
+        if !still_failing.is_empty() {
+            return Error::RollbackFailed(format!(
+                "rollout failed ({what_failed}); the previous data was restored ({}) but the restart with it failed too ({}). \
+                 The workloads need attention: kubectl secrets verify -n {}",
+                restored_text.join(", "),
+                still_failing.join("; "),
+                self.namespace
+            ));
+        }
+        if let Err(e) = self.lease.clear().await {
+            return e;
+        }
+        Error::RolledBack(format!(
+            "the change was rolled back: {what_failed}. Restored the previous data of {} and restarted {}: they run with the previous values again",
+            restored_text.join(", "),
+            render::plural(workloads.len(), "workload")
+        ))
+    }
+
+    /// The Secret users name in commands about this change.
+    fn subject(&self) -> String {
+        let journal = self.lease.journal();
+        match self.lease.anchor() {
+            Anchor::Secret(name) => name.clone(),
+            Anchor::SealedSecret(_) => journal.secrets.keys().next().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// Each restartable workload's template revisions (what its pods were last restarted for).
+fn templates_of(snapshot: &Snapshot) -> BTreeMap<WorkloadId, BTreeMap<String, u64>> {
+    snapshot
+        .workloads
+        .iter()
+        .map(|w| (w.id.clone(), w.secret_revisions.clone()))
+        .collect()
+}
+
+/// Restart targets stamped with exactly the revisions written; `restarted_since` marks those
+/// whose template already carries them (only awaited).
+fn targets_for(
+    workloads: &[WorkloadId],
+    templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    written: &BTreeMap<String, u64>,
+    restarted_since: Option<Timestamp>,
+) -> Vec<RestartTarget> {
+    workloads
+        .iter()
+        .map(|id| {
+            let template = templates.get(id).cloned().unwrap_or_default();
+            RestartTarget {
+                id: id.clone(),
+                revisions: rollout::stamped(&template, written),
+                restarted_since: restarted_since.filter(|_| rollout::carries(&template, written)),
+            }
+        })
+        .collect()
+}
+
+/// verify's rules on the workloads that read the changed Secrets.
+async fn verify_changed(
+    conn: &Connection,
+    namespace: &str,
+    changed: &BTreeSet<String>,
+    settings: &Settings,
+) -> Result<Outcome> {
+    if !settings.restart {
+        render::step(&format!(
+            "Consumers were not restarted: `kubectl secrets verify -n {namespace}` shows which still run with old values."
+        ));
+        return Ok(Outcome::Clean);
+    }
+    let previous_kept = settings.previous_kept.as_deref();
+    let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    let mut report = drift::assess(
+        &snapshot,
+        &drift::Options {
+            policy,
+            secret: None,
+            report_unused: false,
+        },
+    );
+    report.workloads.retain(|w| {
+        w.findings.iter().any(|f| changed.contains(&f.secret)) || w.auto_updating.iter().any(|s| changed.contains(s))
+    });
+    for workload in &mut report.workloads {
+        workload.findings.retain(|f| changed.contains(&f.secret));
+        workload.status = workload
+            .findings
+            .iter()
+            .map(|f| f.status)
+            .max()
+            .unwrap_or(drift::Status::Ok);
+    }
+    // Only what this change touched: other Secrets' problems are verify's to report.
+    report.unsealing_failed.retain(|s| changed.contains(&s.name));
+    report
+        .revocation
+        .retain(|r| changed.contains(&r.secret) && previous_kept.is_none());
+    report.summary = drift::summarize(&report.workloads, 0);
+    render::step(&format!(
+        "Verifying the consumers of {}:",
+        changed.iter().cloned().collect::<Vec<_>>().join(", ")
+    ));
+    render::verify::report(&report, OutputFormat::Table, false)?;
+    if let Some(note) = previous_kept {
+        render::step(note);
+    }
+    Ok(if report.has_drift() {
+        Outcome::Found
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// The namespace as verify sees it, with the kubelet rules of the server's version.
+pub async fn read_namespace(conn: &Connection, namespace: &str) -> Result<(Snapshot, EnvNamePolicy)> {
+    let scope = Scope::Namespace(namespace.into());
+    let (snapshot, minor) = tokio::try_join!(
+        cluster::snapshot::read(conn, &scope, None),
+        cluster::server_minor_version(conn)
+    )?;
+    Ok((snapshot, EnvNamePolicy::for_server_minor(minor)))
+}
+
+/// Everything a change will do, checked before the first write.
+fn permissions(targets: &[RestartTarget]) -> Vec<Permission> {
+    let mut needed = BTreeSet::from([
+        Permission::new("create", "", "secrets"),
+        Permission::new("patch", "", "secrets"),
+    ]);
+    if !targets.is_empty() {
+        needed.insert(Permission::new("watch", "", "pods"));
+    }
+    for target in targets {
+        let resource = cluster::workloads::resource_of(target.id.kind);
+        needed.insert(Permission::new("patch", "apps", resource));
+        needed.insert(Permission::new("watch", "apps", resource));
+    }
+    needed.into_iter().collect()
+}
+
+fn new_rotation_id() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}

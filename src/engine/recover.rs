@@ -1,0 +1,367 @@
+//! Finishing (`--resume`) or undoing (`--abort`) an interrupted change: the journal is checked
+//! against what the Secrets themselves record (never trusted on its own), the plan is shown and
+//! confirmed like any change (`--dry-run` writes nothing), the journal is taken over with a
+//! resourceVersion precondition, and the same machine runs the remaining steps.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+
+use super::lease::{self, Anchor, Lease};
+use super::{go_ahead, read_namespace, targets_for, templates_of, verify_changed, Consent, Machine, Restore, Settings};
+use crate::cluster::secrets::JournalUpdate;
+use crate::cluster::{self, Connection};
+use crate::commands::Outcome;
+use crate::domain::consumers::{self, ConsumerAction};
+use crate::domain::history::BackupRevision;
+use crate::domain::journal::{self, CheckedEntry, Journal, Liveness, Phase, Progress};
+use crate::domain::model::WorkloadId;
+use crate::domain::plan::SecretState;
+use crate::error::{ChangeInProgress, Error, Result, UntrustedRecord};
+use crate::render;
+use crate::render::rotate::RecoveryRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    Resume,
+    Abort,
+}
+
+/// A change recorded as under way on a Secret (or on the SealedSecret it is unsealed from).
+pub struct Pending {
+    pub journal: Journal,
+    pub anchor: Anchor,
+    pub liveness: Liveness,
+}
+
+impl Pending {
+    /// "rotation 1a2b... of app, started ... by ..., new data written, consumers restarting"
+    pub fn describe(&self, namespace: &str) -> String {
+        format!(
+            "A {} of {} was interrupted ({}, started {} by {}, {})",
+            self.journal.action,
+            self.anchor.describe(namespace),
+            self.journal.id,
+            self.journal.started_at,
+            self.journal.holder.by,
+            self.journal.phase.describe()
+        )
+    }
+
+    /// The refusal when a change finds this one in its way (or --resume/--abort without --force
+    /// finds it still running).
+    pub fn in_the_way(&self, namespace: &str, secret: &str, force_hint: bool) -> Error {
+        let what_to_do = match &self.liveness {
+            Liveness::Running { last } => format!(
+                "Another run holds it (last heartbeat {}s ago, on {} as pid {}): wait for it to finish. If that run \
+                 is gone, `kubectl secrets rotate {secret} -n {namespace} --resume --force` finishes the change or \
+                 `--abort --force` undoes it",
+                Timestamp::now().duration_since(*last).as_secs(),
+                self.journal.holder.host,
+                self.journal.holder.pid
+            ),
+            _ if force_hint => "It is no longer running: run again without --force".into(),
+            _ => format!(
+                "`kubectl secrets rotate {secret} -n {namespace} --resume` finishes it, or `--abort` restores the previous data"
+            ),
+        };
+        Error::InProgress(Box::new(ChangeInProgress {
+            action: self.journal.action.clone(),
+            namespace: namespace.to_string(),
+            name: secret.to_string(),
+            id: self.journal.id.clone(),
+            started: self.journal.started_at.to_string(),
+            by: self.journal.holder.by.clone(),
+            phase: self.journal.phase.describe().into(),
+            what_to_do,
+        }))
+    }
+}
+
+/// The change recorded on `target` (or its SealedSecret), if any. A journal annotation that is
+/// not one kubectl-secrets wrote is refused, never ignored.
+pub async fn pending(conn: &Connection, target: &SecretState) -> Result<Option<Pending>> {
+    let (journal, anchor) = match &target.journal {
+        Some(found) => (found.clone(), Anchor::Secret(target.name.clone())),
+        None => match target.controller.as_ref().filter(|o| o.kind == "SealedSecret") {
+            None => return Ok(None),
+            Some(owner) => match cluster::sealed::get(conn, &target.namespace, &owner.name).await? {
+                Some(sealed) => match sealed.journal {
+                    Some(found) => (found, Anchor::SealedSecret(owner.name.clone())),
+                    None => return Ok(None),
+                },
+                None => return Ok(None),
+            },
+        },
+    };
+    let journal = journal.map_err(|problem| untrusted(&target.namespace, &anchor, problem))?;
+    let alive = lease::process_alive(journal.holder.pid);
+    let liveness = journal::liveness(&journal.holder, Timestamp::now(), &lease::this_host(), alive);
+    Ok(Some(Pending {
+        journal,
+        anchor,
+        liveness,
+    }))
+}
+
+/// The refusal for a journal or record that is not what a change would have left.
+pub(super) fn untrusted(namespace: &str, anchor: &Anchor, found: String) -> Error {
+    let (kind, name) = match anchor {
+        Anchor::Secret(n) => ("secret", n.clone()),
+        Anchor::SealedSecret(n) => ("sealedsecret", n.clone()),
+    };
+    Error::Untrusted(Box::new(UntrustedRecord {
+        object: format!("the change journal on {}", anchor.describe(namespace)),
+        found,
+        kind: kind.into(),
+        namespace: namespace.into(),
+        name: name.clone(),
+        fix: format!(
+            ". If no change is under way, remove the annotation after checking: \
+             kubectl annotate {kind} {name} -n {namespace} {}-",
+            crate::domain::annotations::JOURNAL
+        ),
+    }))
+}
+
+/// `rotate SECRET --resume|--abort`.
+pub async fn recover(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    namespace: &str,
+    secret: &str,
+    choice: Recovery,
+) -> Result<Outcome> {
+    let target = cluster::secrets::get(conn, namespace, secret).await?;
+    let Some(pending) = pending(conn, &target).await? else {
+        return Err(Error::Usage(format!(
+            "there is no interrupted change of {namespace}/{secret} to finish or undo"
+        )));
+    };
+    match (&pending.liveness, settings.force) {
+        (Liveness::Running { .. }, false) => return Err(pending.in_the_way(namespace, secret, false)),
+        (Liveness::Running { .. }, true) => render::warning(&format!(
+            "--force: taking over from {} (pid {} on {}), which may still be running",
+            pending.journal.holder.by, pending.journal.holder.pid, pending.journal.holder.host
+        )),
+        _ => {}
+    }
+    render::step(&pending.describe(namespace));
+    match pending.anchor.clone() {
+        Anchor::Secret(_) => recover_secret(conn, consent, settings, &target, pending.journal, choice).await,
+        Anchor::SealedSecret(owner) => {
+            super::sealed::recover(conn, consent, settings, &target, &owner, pending.journal, choice).await
+        }
+    }
+}
+
+/// The Secrets and backups a journal names, read from the cluster (absent ones left out).
+pub(super) async fn read_named(
+    conn: &Connection,
+    namespace: &str,
+    journal: &Journal,
+) -> Result<(BTreeMap<String, SecretState>, BTreeMap<String, BackupRevision>)> {
+    let mut secrets = BTreeMap::new();
+    let mut backups = BTreeMap::new();
+    for (name, entry) in &journal.secrets {
+        match cluster::secrets::get(conn, namespace, name).await {
+            Ok(state) => {
+                secrets.insert(name.clone(), state);
+            }
+            Err(Error::SecretNotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        match cluster::secrets::get_object(conn, namespace, &entry.backup).await {
+            Ok(object) => {
+                backups.insert(entry.backup.clone(), BackupRevision::from(&object));
+            }
+            Err(Error::SecretNotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((secrets, backups))
+}
+
+/// The journal's workloads that still read one of its Secrets (a journal names workloads, but
+/// only consumers of what it changed are ever restarted from it).
+pub(super) fn consumers_named(
+    snapshot: &crate::domain::drift::Snapshot,
+    policy: crate::domain::env::EnvNamePolicy,
+    journal: &Journal,
+) -> Vec<WorkloadId> {
+    let changed: BTreeSet<String> = journal.secrets.keys().cloned().collect();
+    let reading: BTreeSet<WorkloadId> = consumers::consumers_of(snapshot, &changed, policy, true)
+        .into_iter()
+        .filter(|c| c.action == ConsumerAction::Restart)
+        .map(|c| c.id)
+        .collect();
+    journal
+        .workloads
+        .iter()
+        .filter(|w| reading.contains(*w))
+        .cloned()
+        .collect()
+}
+
+async fn recover_secret(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    target: &SecretState,
+    journal: Journal,
+    choice: Recovery,
+) -> Result<Outcome> {
+    let namespace = target.namespace.as_str();
+    let anchor = Anchor::Secret(target.name.clone());
+    let (secrets, backups) = read_named(conn, namespace, &journal).await?;
+    let checked = journal::check_journal(&journal, Some(&target.name), &secrets, &backups)
+        .map_err(|found| untrusted(namespace, &anchor, found))?;
+    let choice = if choice == Recovery::Resume && journal.phase == Phase::RollingBack {
+        render::step("It was rolling back after a failed rollout: --resume finishes the rollback.");
+        Recovery::Abort
+    } else {
+        choice
+    };
+    if choice == Recovery::Resume {
+        if let Some(unfinished) = checked.iter().find(|c| c.progress != Progress::Written) {
+            return Err(Error::InProgress(Box::new(ChangeInProgress {
+                action: journal.action.clone(),
+                namespace: namespace.into(),
+                name: target.name.clone(),
+                id: journal.id.clone(),
+                started: journal.started_at.to_string(),
+                by: journal.holder.by.clone(),
+                phase: journal.phase.describe().into(),
+                what_to_do: format!(
+                    "It cannot be resumed: {} does not hold the new data (the change stopped before writing it, and \
+                     the new value was never stored anywhere). Undo it with `kubectl secrets rotate {} -n {namespace} --abort`",
+                    unfinished.secret, target.name
+                ),
+            })));
+        }
+    }
+    if choice == Recovery::Abort {
+        if let Some(edited) = checked
+            .iter()
+            .find(|c| c.progress == Progress::Written && c.edited_by_others_at.is_some())
+        {
+            return Err(Error::Conflict {
+                namespace: namespace.into(),
+                name: edited.secret.clone(),
+            });
+        }
+    }
+
+    let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    let templates = templates_of(&snapshot);
+    let workloads = consumers_named(&snapshot, policy, &journal);
+    let restores: Vec<Restore> = checked
+        .iter()
+        .filter(|c| c.progress == Progress::Written)
+        .filter_map(|c| {
+            c.backup.as_ref().map(|b| Restore {
+                secret: c.secret.clone(),
+                data: b.state.data.clone(),
+                written: c.entry.to,
+            })
+        })
+        .collect();
+    let revisions: BTreeMap<String, u64> = checked
+        .iter()
+        .filter(|c| c.progress != Progress::NotWritten)
+        .map(|c| {
+            let revision = match choice {
+                Recovery::Resume => c.entry.to,
+                Recovery::Abort => c.entry.to + 1,
+            };
+            (c.secret.clone(), revision)
+        })
+        .collect();
+    let targets = targets_for(&workloads, &templates, &revisions, Some(journal.started_at));
+
+    let rows: Vec<RecoveryRow> = checked.iter().map(|c| recovery_row(c, choice)).collect();
+    render::rotate::recovery(
+        namespace,
+        &journal,
+        choice == Recovery::Resume,
+        &rows,
+        &targets,
+        consent.output,
+    )?;
+    let question = match choice {
+        Recovery::Resume => "Finish this change?",
+        Recovery::Abort => "Undo this change?",
+    };
+    if !go_ahead(consent, question)? {
+        return Ok(Outcome::Clean);
+    }
+
+    // Take the journal over: this run holds it from here on (409: someone acted meanwhile).
+    let mut taken = journal.clone();
+    taken.holder = lease::this_run(&settings.changed_by);
+    cluster::secrets::update_journal(
+        conn,
+        namespace,
+        &target.name,
+        &target.resource_version,
+        &JournalUpdate::Write(&taken),
+    )
+    .await?;
+    let machine = Machine {
+        conn,
+        namespace,
+        settings,
+        lease: Lease::held(conn, namespace, anchor, taken),
+    };
+    match choice {
+        Recovery::Resume => machine.finish(&targets, &restores, &templates).await?,
+        Recovery::Abort => {
+            machine.lease.enter(Phase::RollingBack).await?;
+            let restored = machine.restore(&restores).await?;
+            let again = targets_for(&workloads, &templates, &restored, Some(journal.started_at));
+            let failures = machine.restart(&again, "Restarting with the previous data:").await?;
+            if !failures.is_empty() {
+                return Err(Error::RollbackFailed(format!(
+                    "the previous data was restored but the restart failed: {}. The journal is kept: run --abort again once the cause is fixed",
+                    failures.join("; ")
+                )));
+            }
+            machine.lease.clear().await?;
+        }
+    }
+    let changed: BTreeSet<String> = journal.secrets.keys().cloned().collect();
+    verify_changed(conn, namespace, &changed, settings).await
+}
+
+pub(super) fn recovery_row(checked: &CheckedEntry, choice: Recovery) -> RecoveryRow {
+    let entry = &checked.entry;
+    let (state, action) = match (&checked.progress, choice) {
+        (Progress::NotWritten, _) => (
+            format!("not written (revision {})", entry.from),
+            "nothing to do".to_string(),
+        ),
+        (Progress::Written, Recovery::Resume) => (
+            format!("new data (revision {})", entry.to),
+            "keep: restart its consumers".to_string(),
+        ),
+        (Progress::Written, Recovery::Abort) => (
+            format!("new data (revision {})", entry.to),
+            format!(
+                "restore revision {} from {} (as revision {})",
+                entry.from,
+                entry.backup,
+                entry.to + 1
+            ),
+        ),
+        (Progress::Restored, _) => (
+            format!("already restored (revision {})", entry.to + 1),
+            "restart its consumers".to_string(),
+        ),
+    };
+    RecoveryRow {
+        secret: checked.secret.clone(),
+        state,
+        action,
+    }
+}

@@ -1,0 +1,629 @@
+//! The SealedSecret path of the machine: a Secret the Sealed Secrets controller unseals is
+//! changed through its SealedSecret. The object written is the SealedSecret, so it carries the
+//! journal and the backup record, in the same merge patch (with a resourceVersion precondition)
+//! as the new ciphertexts of the rotated keys (and only those) and the revision stamps of its
+//! template, which the controller copies onto the Secret together with the new data.
+//!
+//! Steps: backup of the Secret's data → patch the SealedSecret → rewrite the GitOps file → wait
+//! for the controller to unseal → restart → verify → clear. A failure puts the previous
+//! ciphertexts back into the cluster and the file (and restarts again if pods had restarted).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+
+use super::lease::{self, Anchor, Lease};
+use super::recover::{consumers_named, read_named, recovery_row, untrusted, Recovery};
+use super::{go_ahead, read_namespace, targets_for, templates_of, verify_changed, Consent, Machine, Settings};
+use crate::cluster::secrets::Stamp;
+use crate::cluster::{self, Connection};
+use crate::commands::Outcome;
+use crate::domain::annotations;
+use crate::domain::journal::{self, Journal, JournalEntry, Phase, Progress, RecordedBackup, SealedJournal};
+use crate::domain::model::{SealedSecretState, WorkloadId};
+use crate::domain::plan::{SecretChange, SecretState};
+use crate::domain::rollout::RestartTarget;
+use crate::domain::seal::{self, Scope, SealingCert};
+use crate::domain::sealed_file::{self, SealedFile};
+use crate::domain::secret_value::SecretValue;
+use crate::error::{Error, Result};
+use crate::render;
+
+/// The SealedSecret side of a planned change, prepared (and sealed) before the question.
+pub struct SealedChange {
+    pub owner: String,
+    pub file: PathBuf,
+    /// The file with the new ciphertexts.
+    after_text: String,
+    /// The cluster's SealedSecret as read: the precondition of the write.
+    cluster: SealedSecretState,
+    /// Rotated key → its new ciphertext (None: the key is removed).
+    ciphertexts: BTreeMap<String, Option<String>>,
+    scope: Scope,
+    /// Also write the cluster (else only the file, for GitOps to apply).
+    pub apply: bool,
+}
+
+impl SealedChange {
+    pub fn describe(&self, namespace: &str) -> String {
+        format!(
+            "The new values are sealed into {} (SealedSecret {}, {}){}.",
+            self.file.display(),
+            self.owner,
+            self.scope.explain(namespace, &self.owner),
+            if self.apply {
+                "; only their ciphertexts change in the cluster's SealedSecret, and the controller's unsealing is awaited before any restart"
+            } else {
+                "; the cluster is not changed (commit the file, or run again with --apply)"
+            }
+        )
+    }
+}
+
+/// Read the file and the cluster's SealedSecret `owner`, refuse when they disagree about keys
+/// this change does not rotate (applying the file would revert them: exit 7), and seal the new
+/// values with `cert`.
+pub async fn prepare(
+    conn: &Connection,
+    path: &Path,
+    owner: &str,
+    change: &SecretChange,
+    cert: &SealingCert,
+    apply: bool,
+) -> Result<SealedChange> {
+    let namespace = change.before.namespace.as_str();
+    let before = read_file(path)?;
+    let (index, doc) = owner_doc(&before, path, owner, namespace)?;
+    let scope = Scope::of_manifest(&doc);
+    let cluster = cluster::sealed::get(conn, namespace, owner)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("SealedSecret {namespace}/{owner} does not exist")))?;
+    let rotated: BTreeSet<String> = change.keys.iter().map(|k| k.key.clone()).collect();
+    let file_encrypted = before.sealed()[index].encrypted_data();
+    let differing = sealed_file::disagreements(&file_encrypted, &cluster.encrypted, &rotated);
+    if !differing.is_empty() {
+        return Err(Error::SealedConflict {
+            namespace: namespace.into(),
+            owner: owner.into(),
+            file: path.display().to_string(),
+            keys: differing.join(", "),
+        });
+    }
+    let mut rng = rsa::rand_core::OsRng;
+    let mut ciphertexts = BTreeMap::new();
+    for key in &change.keys {
+        let sealed = match &key.new {
+            Some(value) => Some(
+                seal::seal_value(cert, scope, namespace, owner, value, &mut rng)
+                    .map_err(|e| Error::Usage(e.to_string()))?,
+            ),
+            None => None,
+        };
+        ciphertexts.insert(key.key.clone(), sealed);
+    }
+    let after = before.with_encrypted_data(index, &sealed_file::with_ciphertexts(&file_encrypted, &ciphertexts));
+    Ok(SealedChange {
+        owner: owner.into(),
+        file: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+        after_text: after.text,
+        cluster,
+        ciphertexts,
+        scope,
+        apply,
+    })
+}
+
+fn read_file(path: &Path) -> Result<SealedFile> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::InputFile {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    sealed_file::parse(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+}
+
+/// The file's SealedSecret `owner` (its index among SealedSecrets, and its document).
+fn owner_doc(file: &SealedFile, path: &Path, owner: &str, namespace: &str) -> Result<(usize, Value)> {
+    file.sealed()
+        .into_iter()
+        .enumerate()
+        .find(|(_, d)| d.name == owner && (d.namespace.is_empty() || d.namespace == namespace))
+        .map(|(i, d)| (i, d.doc))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{} holds no SealedSecret {namespace}/{owner}: pass the file the Secret is unsealed from",
+                path.display()
+            ))
+        })
+}
+
+/// Put `ciphertexts` into the owner's document of the file at `path`, if it holds other ones.
+fn rewrite_file(
+    path: &Path,
+    owner: &str,
+    namespace: &str,
+    ciphertexts: &BTreeMap<String, Option<String>>,
+) -> Result<bool> {
+    let file = read_file(path)?;
+    let (index, _) = owner_doc(&file, path, owner, namespace)?;
+    let current = file.sealed()[index].encrypted_data();
+    let wanted = sealed_file::with_ciphertexts(&current, ciphertexts);
+    if wanted == current {
+        return Ok(false);
+    }
+    crate::files::write_atomically(path, &file.with_encrypted_data(index, &wanted).text)?;
+    Ok(true)
+}
+
+/// The change: backup, SealedSecret, file, unsealing, restarts (or only the file without --apply).
+pub async fn run(
+    conn: &Connection,
+    settings: &Settings,
+    secret: &SecretChange,
+    sealed: SealedChange,
+    targets: &[RestartTarget],
+    templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+) -> Result<()> {
+    let namespace = secret.before.namespace.as_str();
+    if !sealed.apply {
+        crate::files::write_atomically(&sealed.file, &sealed.after_text)?;
+        render::step(&format!(
+            "Wrote {}: commit and push it. Once the controller has unsealed it, `kubectl secrets verify {} -n {namespace} --fix` restarts the consumers.",
+            sealed.file.display(),
+            secret.name()
+        ));
+        return Ok(());
+    }
+    let id = super::new_rotation_id();
+    let name = crate::domain::plan::backup_name(secret.name(), secret.before.revision, &id);
+    let keys: Vec<String> = secret.keys.iter().map(|k| k.key.clone()).collect();
+    let backup = cluster::secrets::create_backup(conn, &secret.before, &name, &id, &keys, &settings.changed_by).await?;
+    crate::failpoint::pause("backed-up").await;
+
+    let stamp = Stamp {
+        revision: secret.new_revision,
+        rotation_id: &id,
+        changed_by: &settings.changed_by,
+        at: Timestamp::now(),
+        journal: crate::cluster::secrets::JournalUpdate::Keep,
+        record: None,
+    };
+    let stamps = cluster::secrets::stamp_annotations(&stamp);
+    let journal = Journal {
+        id: id.clone(),
+        action: settings.action.clone(),
+        phase: Phase::Unsealing,
+        started_at: Timestamp::now(),
+        holder: lease::this_run(&settings.changed_by),
+        secrets: BTreeMap::from([(
+            secret.name().to_string(),
+            JournalEntry {
+                backup: backup.name.clone(),
+                backup_uid: backup.uid.clone(),
+                from: secret.before.revision,
+                to: secret.new_revision,
+            },
+        )]),
+        workloads: targets.iter().map(|t| t.id.clone()).collect(),
+        sealed: Some(SealedJournal {
+            owner: sealed.owner.clone(),
+            previous: sealed
+                .ciphertexts
+                .keys()
+                .map(|k| (k.clone(), sealed.cluster.encrypted.get(k).cloned()))
+                .collect(),
+            previous_stamps: stamps
+                .keys()
+                .map(|k| (k.clone(), sealed.cluster.template_annotations.get(k).cloned()))
+                .collect(),
+            file: Some(sealed.file.display().to_string()),
+        }),
+    };
+    let (record, dropped) = journal::record_with(
+        &sealed.cluster.backup_record,
+        RecordedBackup {
+            name: backup.name.clone(),
+            uid: backup.uid.clone(),
+            rotation_id: id.clone(),
+            revision: secret.before.revision,
+        },
+        usize::from(settings.keep_backups),
+    );
+    let patch = json!({
+        "metadata": {
+            "resourceVersion": sealed.cluster.resource_version,
+            "annotations": {
+                annotations::JOURNAL: journal::journal_text(&journal),
+                annotations::BACKUPS: journal::record_text(&record),
+            }
+        },
+        "spec": {
+            "encryptedData": sealed.ciphertexts,
+            "template": {"metadata": {"annotations": stamps}}
+        }
+    });
+    let written = match cluster::sealed::patch(conn, namespace, &sealed.owner, &patch).await {
+        Ok(written) => written,
+        // An earlier attempt may have landed before its answer was lost.
+        Err(Error::Conflict { .. }) if landed(conn, namespace, &sealed.owner, &id).await => {
+            cluster::sealed::get(conn, namespace, &sealed.owner)
+                .await?
+                .unwrap_or_default()
+        }
+        Err(error) => {
+            super::discard_backups(conn, namespace, std::slice::from_ref(&backup)).await;
+            return Err(error);
+        }
+    };
+    let machine = Machine {
+        conn,
+        namespace,
+        settings,
+        lease: Lease::held(
+            conn,
+            namespace,
+            Anchor::SealedSecret(sealed.owner.clone()),
+            journal.clone(),
+        ),
+    };
+    let steps = SealedSteps {
+        machine: &machine,
+        secret: secret.name().to_string(),
+        previous_data: secret.before.data.clone(),
+    };
+    if let Err(error) = crate::files::write_atomically(&sealed.file, &sealed.after_text) {
+        return Err(steps
+            .undo(&[], templates, &format!("writing the file failed ({error})"))
+            .await);
+    }
+    render::step(&format!(
+        "Wrote {} and SealedSecret {} (backup: {}); waiting for the controller to unseal it.",
+        sealed.file.display(),
+        sealed.owner,
+        backup.name
+    ));
+    for old in dropped {
+        if let Err(e) = cluster::secrets::delete(conn, namespace, &old.name, Some(&old.uid)).await {
+            render::warning(&format!("could not delete the old backup {}: {e}", old.name));
+        }
+    }
+    crate::failpoint::pause("written").await;
+    if let Err(reason) = steps.unsealed(secret.new_revision, written.generation).await? {
+        return Err(steps.undo(&[], templates, &reason).await);
+    }
+    steps.restart_then_clear(targets, templates).await
+}
+
+/// Whether a SealedSecret already carries the journal of rotation `id`.
+async fn landed(conn: &Connection, namespace: &str, owner: &str, id: &str) -> bool {
+    matches!(
+        cluster::sealed::get(conn, namespace, owner).await,
+        Ok(Some(s)) if s.journal.as_ref().and_then(|j| j.as_ref().ok()).is_some_and(|j| j.id == id)
+    )
+}
+
+/// The steps after the SealedSecret write, shared by the first run and recovery.
+struct SealedSteps<'a> {
+    machine: &'a Machine<'a>,
+    secret: String,
+    /// The Secret's data before the change (what an undo makes the controller unseal again).
+    previous_data: BTreeMap<String, SecretValue>,
+}
+
+impl SealedSteps<'_> {
+    fn journal(&self) -> Journal {
+        self.machine.lease.journal()
+    }
+
+    fn sealed_journal(&self) -> SealedJournal {
+        self.journal().sealed.expect("a sealed change's journal")
+    }
+
+    /// Wait until the controller has unsealed the Secret at `revision` (Ok(Ok)), said it cannot
+    /// (Ok(Err(reason)) once its status speaks of `generation` or later), or the time is up.
+    async fn unsealed(&self, revision: u64, generation: i64) -> Result<std::result::Result<(), String>> {
+        let m = self.machine;
+        let owner = self.sealed_journal().owner;
+        let id = self.journal().id;
+        let deadline = Instant::now() + m.settings.timeout;
+        let mut beat = Instant::now();
+        loop {
+            let current = cluster::secrets::get(m.conn, m.namespace, &self.secret).await?;
+            if current.rotation_id.as_deref() == Some(id.as_str()) && current.revision == revision {
+                return Ok(Ok(()));
+            }
+            if let Some(sealed) = cluster::sealed::get(m.conn, m.namespace, &owner).await? {
+                if sealed.observed_generation >= generation && sealed.status.synced == Some(false) {
+                    return Ok(Err(format!(
+                        "the controller could not unseal SealedSecret {}/{owner}: {}",
+                        m.namespace,
+                        render::clean(&sealed.status.message)
+                    )));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(Err(format!(
+                    "the controller did not unseal SealedSecret {}/{owner} within {}",
+                    m.namespace,
+                    humantime::format_duration(m.settings.timeout)
+                )));
+            }
+            if beat.elapsed() >= journal::HEARTBEAT_EVERY {
+                m.lease.renew().await?;
+                beat = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Restart (the Secret now holds the new data), then clear the journal or undo.
+    async fn restart_then_clear(
+        &self,
+        targets: &[RestartTarget],
+        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    ) -> Result<()> {
+        let m = self.machine;
+        m.lease.enter(Phase::Restarting).await?;
+        if !targets.is_empty() {
+            let failures = m.restart(targets, "Restarting consumers:").await?;
+            if !failures.is_empty() {
+                let workloads: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
+                return Err(self.undo(&workloads, templates, &failures.join("; ")).await);
+            }
+        }
+        m.lease.clear().await
+    }
+
+    /// Put the previous ciphertexts back into the SealedSecret and the file, wait for the
+    /// controller to unseal the previous data, restart again if the new data reached pods, and
+    /// report. If the Secret never changed, its previous stamps come back too: it ends exactly
+    /// as it was. The journal stays when the undo cannot finish.
+    async fn undo(
+        &self,
+        workloads: &[WorkloadId],
+        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+        what_failed: &str,
+    ) -> Error {
+        match self.try_undo(workloads, templates).await {
+            Ok(restarted) => Error::RolledBack(format!(
+                "{what_failed}; the previous SealedSecret ciphertexts were put back into the cluster and {}{}",
+                self.sealed_journal().file.unwrap_or_else(|| "the file".into()),
+                if restarted {
+                    ", and the consumers restarted with the previous data"
+                } else {
+                    ""
+                }
+            )),
+            Err(e) => Error::RollbackFailed(format!(
+                "{what_failed}; putting the previous SealedSecret back failed too: {e}. The journal is kept: \
+                 `kubectl secrets rotate {} -n {} --abort` finishes the undo",
+                self.secret, self.machine.namespace
+            )),
+        }
+    }
+
+    async fn try_undo(
+        &self,
+        workloads: &[WorkloadId],
+        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    ) -> Result<bool> {
+        let m = self.machine;
+        render::step("Putting the previous SealedSecret back.");
+        m.lease.enter(Phase::RollingBack).await?;
+        let journal = self.journal();
+        let sealed = self.sealed_journal();
+        let entry = journal.secrets[&self.secret].clone();
+        let current = cluster::secrets::get(m.conn, m.namespace, &self.secret).await?;
+        let by_us = current.rotation_id.as_deref() == Some(journal.id.as_str());
+        // Did the new data reach the Secret (and so, maybe, pods)?
+        let reached = by_us && current.revision >= entry.to;
+        let restored_revision = entry.to + 1;
+        let stamps: Map<String, Value> = if reached {
+            let changed_by = format!("{} (undoing {})", m.settings.changed_by, journal.id);
+            let stamp = Stamp {
+                revision: restored_revision,
+                rotation_id: &journal.id,
+                changed_by: &changed_by,
+                at: Timestamp::now(),
+                journal: crate::cluster::secrets::JournalUpdate::Keep,
+                record: None,
+            };
+            cluster::secrets::stamp_annotations(&stamp)
+        } else {
+            sealed
+                .previous_stamps
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().map(Value::String).unwrap_or(Value::Null)))
+                .collect()
+        };
+        let object = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("SealedSecret {}/{} is gone", m.namespace, sealed.owner)))?;
+        let patch = json!({
+            "metadata": {"resourceVersion": object.resource_version},
+            "spec": {
+                "encryptedData": sealed.previous,
+                "template": {"metadata": {"annotations": stamps}}
+            }
+        });
+        let written = cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await?;
+        if let Some(file) = &sealed.file {
+            let path = Path::new(file);
+            if path.exists() {
+                rewrite_file(path, &sealed.owner, m.namespace, &sealed.previous)?;
+            } else {
+                render::warning(&format!(
+                    "{file} is not on this machine: put the previous SealedSecret back into it from Git"
+                ));
+            }
+        }
+        // The controller unseals the previous data again.
+        let deadline = Instant::now() + m.settings.timeout;
+        loop {
+            let now = cluster::secrets::get(m.conn, m.namespace, &self.secret).await?;
+            let back = now.data == self.previous_data && (!reached || now.revision == restored_revision);
+            if back {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::RollbackFailed(format!(
+                    "the controller did not unseal the previous data of {} within {} (SealedSecret generation {})",
+                    self.secret,
+                    humantime::format_duration(m.settings.timeout),
+                    written.generation
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let restarted = reached && !workloads.is_empty();
+        if restarted {
+            let written = BTreeMap::from([(self.secret.clone(), restored_revision)]);
+            let again = targets_for(workloads, templates, &written, None);
+            let failures = m.restart(&again, "Restarting with the previous data:").await?;
+            if !failures.is_empty() {
+                return Err(Error::RollbackFailed(format!(
+                    "the previous data is back but the restart failed: {}",
+                    failures.join("; ")
+                )));
+            }
+        }
+        m.lease.clear().await?;
+        Ok(restarted)
+    }
+}
+
+/// `rotate --resume|--abort` of a Secret whose SealedSecret carries the journal.
+pub async fn recover(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    target: &SecretState,
+    owner: &str,
+    journal: Journal,
+    choice: Recovery,
+) -> Result<Outcome> {
+    let namespace = target.namespace.as_str();
+    let anchor = Anchor::SealedSecret(owner.to_string());
+    let refuse = |found: String| untrusted(namespace, &anchor, found);
+    let object = cluster::sealed::get(conn, namespace, owner)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("SealedSecret {namespace}/{owner} does not exist")))?;
+    let Some(sealed_journal) = journal.sealed.clone().filter(|s| s.owner == owner) else {
+        return Err(refuse("it does not describe a change of this SealedSecret".into()));
+    };
+    if object.template_rotation_id() != Some(journal.id.as_str()) {
+        return Err(refuse(format!(
+            "the SealedSecret's template was not written by rotation {} (a journal is only ever written with it)",
+            journal.id
+        )));
+    }
+    if journal.secrets.keys().ne([&target.name]) {
+        return Err(refuse(format!("it names other Secrets than {}", target.name)));
+    }
+    // The record lives on the SealedSecret: check the backups against it.
+    let (mut secrets, backups) = read_named(conn, namespace, &journal).await?;
+    if let Some(state) = secrets.get_mut(&target.name) {
+        state.backup_record = object.backup_record.clone();
+    }
+    let checked = journal::check_journal(&journal, None, &secrets, &backups).map_err(refuse)?;
+    let entry = &checked[0];
+    let previous_data = match (&entry.backup, entry.progress.clone()) {
+        (Some(backup), _) => backup.state.data.clone(),
+        (None, _) => {
+            // Not unsealed yet: the Secret still holds the previous data; its backup must exist all the same.
+            let backup = backups
+                .get(&entry.entry.backup)
+                .filter(|b| journal::trust(&secrets[&target.name], b).is_recorded())
+                .ok_or_else(|| refuse(format!("the backup {} is not recorded by {owner}", entry.entry.backup)))?;
+            backup.state.data.clone()
+        }
+    };
+
+    let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    let templates = templates_of(&snapshot);
+    let workloads = consumers_named(&snapshot, policy, &journal);
+    let revision = match choice {
+        Recovery::Resume => entry.entry.to,
+        Recovery::Abort => entry.entry.to + 1,
+    };
+    let written = BTreeMap::from([(target.name.clone(), revision)]);
+    let targets = targets_for(&workloads, &templates, &written, Some(journal.started_at));
+    let rows = vec![recovery_row(entry, choice)];
+    render::rotate::recovery(
+        namespace,
+        &journal,
+        choice == Recovery::Resume,
+        &rows,
+        &targets,
+        consent.output,
+    )?;
+    if let Some(file) = &sealed_journal.file {
+        render::step(&format!(
+            "The file {file} is {} too.",
+            match choice {
+                Recovery::Resume => "brought in line with the cluster's new ciphertexts",
+                Recovery::Abort => "given its previous ciphertexts back",
+            }
+        ));
+    }
+    let question = match choice {
+        Recovery::Resume => "Finish this change?",
+        Recovery::Abort => "Undo this change?",
+    };
+    if !go_ahead(consent, question)? {
+        return Ok(Outcome::Clean);
+    }
+
+    let mut taken = journal.clone();
+    taken.holder = lease::this_run(&settings.changed_by);
+    let patch = json!({"metadata": {
+        "resourceVersion": object.resource_version,
+        "annotations": {annotations::JOURNAL: journal::journal_text(&taken)}
+    }});
+    cluster::sealed::patch(conn, namespace, owner, &patch).await?;
+    let machine = Machine {
+        conn,
+        namespace,
+        settings,
+        lease: Lease::held(conn, namespace, anchor.clone(), taken),
+    };
+    let steps = SealedSteps {
+        machine: &machine,
+        secret: target.name.clone(),
+        previous_data,
+    };
+    match choice {
+        Recovery::Abort => match steps.try_undo(&workloads, &templates).await {
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        },
+        Recovery::Resume => {
+            if let Some(file) = &sealed_journal.file {
+                let now: BTreeMap<String, Option<String>> = sealed_journal
+                    .previous
+                    .keys()
+                    .map(|k| (k.clone(), object.encrypted.get(k).cloned()))
+                    .collect();
+                let path = Path::new(file);
+                if path.exists() {
+                    rewrite_file(path, owner, namespace, &now)?;
+                } else {
+                    render::warning(&format!(
+                        "{file} is not on this machine: make sure Git holds the SealedSecret the cluster has, or the next sync reverts it"
+                    ));
+                }
+            }
+            if entry.progress == Progress::NotWritten {
+                if let Err(reason) = steps.unsealed(entry.entry.to, object.generation).await? {
+                    return Err(steps.undo(&[], &templates, &reason).await);
+                }
+            }
+            steps.restart_then_clear(&targets, &templates).await?;
+        }
+    }
+    let changed = BTreeSet::from([target.name.clone()]);
+    verify_changed(conn, namespace, &changed, settings).await
+}
