@@ -415,14 +415,29 @@ impl Machine<'_> {
         self.lease.clear().await
     }
 
-    /// Restart and wait; the rollouts that failed (empty: all complete).
+    /// Restart and wait (up to --timeout); the rollouts that failed (empty: all complete).
     async fn restart(&self, targets: &[RestartTarget], title: &str) -> Result<Vec<String>> {
+        self.restart_within(targets, title, self.settings.timeout).await
+    }
+
+    /// Restart with the previous data: an undo waits at least a minute, so that it does not give
+    /// up as fast as a short --timeout gave up on the change.
+    async fn restart_back(&self, targets: &[RestartTarget]) -> Result<Vec<String>> {
+        self.restart_within(targets, "Restarting with the previous data:", self.undo_timeout())
+            .await
+    }
+
+    fn undo_timeout(&self) -> Duration {
+        self.settings.timeout.max(Duration::from_secs(60))
+    }
+
+    async fn restart_within(&self, targets: &[RestartTarget], title: &str, timeout: Duration) -> Result<Vec<String>> {
         let states = restart::restart_and_wait(
             self.conn,
             self.namespace,
             targets,
             self.settings.max_parallel,
-            self.settings.timeout,
+            timeout,
             title,
             Some(&self.lease),
         )
@@ -496,7 +511,7 @@ impl Machine<'_> {
             }
         };
         let again = targets_for(workloads, templates, &restored, None);
-        let still_failing = match self.restart(&again, "Restarting with the previous data:").await {
+        let still_failing = match self.restart_back(&again).await {
             Ok(failures) => failures,
             Err(e) => return e,
         };

@@ -320,7 +320,7 @@ async fn recover_secret(
             machine.lease.enter(Phase::RollingBack).await?;
             let restored = machine.restore(&restores).await?;
             let again = targets_for(&workloads, &templates, &restored, Some(journal.started_at));
-            let failures = machine.restart(&again, "Restarting with the previous data:").await?;
+            let failures = machine.restart_back(&again).await?;
             if !failures.is_empty() {
                 return Err(Error::RollbackFailed(format!(
                     "the previous data was restored but the restart failed: {}. The journal is kept: run --abort again once the cause is fixed",

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::lease::{self, Anchor, Lease};
@@ -274,9 +274,10 @@ pub async fn run(
         secret: secret.name().to_string(),
         previous_data: secret.before.data.clone(),
     };
+    let workloads: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
     if let Err(error) = crate::files::write_atomically(&sealed.file, &sealed.after_text) {
         return Err(steps
-            .undo(&[], templates, &format!("writing the file failed ({error})"))
+            .undo(&workloads, templates, &format!("writing the file failed ({error})"))
             .await);
     }
     render::step(&format!(
@@ -292,7 +293,7 @@ pub async fn run(
     }
     crate::failpoint::pause("written").await;
     if let Err(reason) = steps.unsealed(secret.new_revision, written.generation).await? {
-        return Err(steps.undo(&[], templates, &reason).await);
+        return Err(steps.undo(&workloads, templates, &reason).await);
     }
     steps.restart_then_clear(targets, templates).await
 }
@@ -378,9 +379,11 @@ impl SealedSteps<'_> {
     }
 
     /// Put the previous ciphertexts back into the SealedSecret and the file, wait for the
-    /// controller to unseal the previous data, restart again if the new data reached pods, and
-    /// report. If the Secret never changed, its previous stamps come back too: it ends exactly
-    /// as it was. The journal stays when the undo cannot finish.
+    /// controller to unseal the previous data, and restart the consumers with it. Whether the new
+    /// data reached the Secret (the controller may unseal it at any moment until the previous
+    /// ciphertexts are back) cannot be known without a race, so the restored data always gets
+    /// the next revision and the consumers always restart: afterwards every pod provably runs
+    /// with the previous data. The journal stays when the undo cannot finish.
     async fn undo(
         &self,
         workloads: &[WorkloadId],
@@ -388,13 +391,13 @@ impl SealedSteps<'_> {
         what_failed: &str,
     ) -> Error {
         match self.try_undo(workloads, templates).await {
-            Ok(restarted) => Error::RolledBack(format!(
+            Ok(()) => Error::RolledBack(format!(
                 "{what_failed}; the previous SealedSecret ciphertexts were put back into the cluster and {}{}",
                 self.sealed_journal().file.unwrap_or_else(|| "the file".into()),
-                if restarted {
-                    ", and the consumers restarted with the previous data"
-                } else {
+                if workloads.is_empty() {
                     ""
+                } else {
+                    ", and the consumers restarted with the previous data"
                 }
             )),
             Err(e) => Error::RollbackFailed(format!(
@@ -409,35 +412,21 @@ impl SealedSteps<'_> {
         &self,
         workloads: &[WorkloadId],
         templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let m = self.machine;
         render::step("Putting the previous SealedSecret back.");
         m.lease.enter(Phase::RollingBack).await?;
         let journal = self.journal();
         let sealed = self.sealed_journal();
-        let entry = journal.secrets[&self.secret].clone();
-        let current = cluster::secrets::get(m.conn, m.namespace, &self.secret).await?;
-        let by_us = current.rotation_id.as_deref() == Some(journal.id.as_str());
-        // Did the new data reach the Secret (and so, maybe, pods)?
-        let reached = by_us && current.revision >= entry.to;
-        let restored_revision = entry.to + 1;
-        let stamps: Map<String, Value> = if reached {
-            let changed_by = format!("{} (undoing {})", m.settings.changed_by, journal.id);
-            let stamp = Stamp {
-                revision: restored_revision,
-                rotation_id: &journal.id,
-                changed_by: &changed_by,
-                at: Timestamp::now(),
-                journal: crate::cluster::secrets::JournalUpdate::Keep,
-                record: None,
-            };
-            cluster::secrets::stamp_annotations(&stamp)
-        } else {
-            sealed
-                .previous_stamps
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone().map(Value::String).unwrap_or(Value::Null)))
-                .collect()
+        let restored_revision = journal.secrets[&self.secret].to + 1;
+        let changed_by = format!("{} (undoing {})", m.settings.changed_by, journal.id);
+        let stamp = Stamp {
+            revision: restored_revision,
+            rotation_id: &journal.id,
+            changed_by: &changed_by,
+            at: Timestamp::now(),
+            journal: crate::cluster::secrets::JournalUpdate::Keep,
+            record: None,
         };
         let object = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
             .await?
@@ -446,10 +435,10 @@ impl SealedSteps<'_> {
             "metadata": {"resourceVersion": object.resource_version},
             "spec": {
                 "encryptedData": sealed.previous,
-                "template": {"metadata": {"annotations": stamps}}
+                "template": {"metadata": {"annotations": cluster::secrets::stamp_annotations(&stamp)}}
             }
         });
-        let written = cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await?;
+        cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await?;
         if let Some(file) = &sealed.file {
             let path = Path::new(file);
             if path.exists() {
@@ -460,29 +449,24 @@ impl SealedSteps<'_> {
                 ));
             }
         }
-        // The controller unseals the previous data again.
-        let deadline = Instant::now() + m.settings.timeout;
-        loop {
-            let now = cluster::secrets::get(m.conn, m.namespace, &self.secret).await?;
-            let back = now.data == self.previous_data && (!reached || now.revision == restored_revision);
-            if back {
-                break;
-            }
+        // The controller unseals the previous data again (given at least a minute: the undo must
+        // not give up as fast as a short --timeout gave up on the change).
+        let wait = m.undo_timeout();
+        let deadline = Instant::now() + wait;
+        while cluster::secrets::get(m.conn, m.namespace, &self.secret).await?.data != self.previous_data {
             if Instant::now() >= deadline {
                 return Err(Error::RollbackFailed(format!(
-                    "the controller did not unseal the previous data of {} within {} (SealedSecret generation {})",
+                    "the controller did not unseal the previous data of {} within {}",
                     self.secret,
-                    humantime::format_duration(m.settings.timeout),
-                    written.generation
+                    humantime::format_duration(wait)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let restarted = reached && !workloads.is_empty();
-        if restarted {
+        if !workloads.is_empty() {
             let written = BTreeMap::from([(self.secret.clone(), restored_revision)]);
             let again = targets_for(workloads, templates, &written, None);
-            let failures = m.restart(&again, "Restarting with the previous data:").await?;
+            let failures = m.restart_back(&again).await?;
             if !failures.is_empty() {
                 return Err(Error::RollbackFailed(format!(
                     "the previous data is back but the restart failed: {}",
@@ -490,8 +474,7 @@ impl SealedSteps<'_> {
                 )));
             }
         }
-        m.lease.clear().await?;
-        Ok(restarted)
+        m.lease.clear().await
     }
 }
 
@@ -596,10 +579,7 @@ pub async fn recover(
         previous_data,
     };
     match choice {
-        Recovery::Abort => match steps.try_undo(&workloads, &templates).await {
-            Ok(_) => {}
-            Err(e) => return Err(e),
-        },
+        Recovery::Abort => steps.try_undo(&workloads, &templates).await?,
         Recovery::Resume => {
             if let Some(file) = &sealed_journal.file {
                 let now: BTreeMap<String, Option<String>> = sealed_journal
@@ -618,7 +598,7 @@ pub async fn recover(
             }
             if entry.progress == Progress::NotWritten {
                 if let Err(reason) = steps.unsealed(entry.entry.to, object.generation).await? {
-                    return Err(steps.undo(&[], &templates, &reason).await);
+                    return Err(steps.undo(&workloads, &templates, &reason).await);
                 }
             }
             steps.restart_then_clear(&targets, &templates).await?;

@@ -42,20 +42,21 @@ pub fn entries(namespace: &str, secret: &str, rows: &[HistoryEntry], output: Out
                 ]);
             }
             let mut text = table_lines(&t);
+            if rows.len() == 1 {
+                text.push_str("\nNo backups yet: rotate and rollback save one before every change.\n");
+            }
+            write_stdout(&text)?;
             for row in rows.iter().filter(|r| r.untrusted.is_some()) {
-                text.push_str(&format!(
-                    "\nwarning: {} claims to be a backup of {secret} (revision {}), but {}. Someone other than \
-                     kubectl-secrets made it, or a run that never wrote left it: it is never restored or pruned; \
-                     check who created it and delete it.\n",
+                super::warning(&format!(
+                    "{} claims to be a backup of {secret} (revision {}), but {}. Someone other than kubectl-secrets \
+                     made it, or a run that never wrote left it: it is never restored or pruned; check who created \
+                     it and delete it.",
                     super::clean(row.backup.as_deref().unwrap_or_default()),
                     row.revision,
                     row.untrusted.as_deref().unwrap_or_default()
                 ));
             }
-            if rows.len() == 1 {
-                text.push_str("\nNo backups yet: rotate and rollback save one before every change.\n");
-            }
-            write_stdout(&text)
+            Ok(())
         }
     }
 }

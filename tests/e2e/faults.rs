@@ -5,17 +5,18 @@
 //! completed or can be finished (--resume) or undone (--abort), and no value is ever lost.
 //! Each scenario's outcome is recorded for docs/reliability.md.
 
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{annotations, canary, cluster, deployment, exit, with_pod_annotations, Run, TestNamespace};
+use crate::support::{
+    annotations, canary, cluster, deployment, exit, with_pod_annotations, Background, Run, TestNamespace,
+};
 
 /// A TCP proxy in front of the API server that the test can cut (every open connection reset,
 /// new ones closed at once, as when the API server dies) and restore.
@@ -115,76 +116,6 @@ fn api_server() -> String {
     let config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     let server = config["clusters"][0]["cluster"]["server"].as_str().unwrap();
     server.trim_start_matches("https://").to_string()
-}
-
-/// kubectl-secrets running in the background, its stderr read line by line.
-struct Background {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Background {
-    fn spawn(kubeconfig: &std::path::Path, args: &[&str], failpoint: Option<&str>) -> Background {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
-        command
-            .args(args)
-            .env("KUBECONFIG", kubeconfig)
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(point) = failpoint {
-            command.env("KUBECTL_SECRETS_FAILPOINT", point);
-        }
-        let mut child = command.spawn().unwrap();
-        let stderr_pipe = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let all = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
-                all.lock().unwrap().push_str(&format!("{line}\n"));
-                let _ = tx.send(line);
-            }
-        });
-        Background { child, lines, stderr }
-    }
-
-    /// Block until a line of stderr contains `marker`.
-    fn wait_for(&self, marker: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                if line.contains(marker) {
-                    return;
-                }
-            }
-        }
-        panic!(
-            "kubectl-secrets never printed {marker:?}:\n{}",
-            self.stderr.lock().unwrap()
-        );
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
-    }
-
-    fn finish(mut self) -> Run {
-        let mut stdout = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-        let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        let stderr = self.stderr.lock().unwrap().clone();
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout,
-            stderr,
-        }
-    }
 }
 
 /// Secret `app` {TOKEN: canary} read through envFrom by Deployment `api` whose pods take 3 s

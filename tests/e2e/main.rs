@@ -18,4 +18,5 @@ mod sealed_upkeep;
 mod support;
 mod testbed;
 mod tls;
+mod trust;
 mod verify;

@@ -497,6 +497,19 @@ async fn interrupted_rotation_is_found_and_undone_with_abort() {
         again.stderr
     );
 
+    let dry = ns.run(&["rotate", "app", "--abort", "--dry-run"]);
+    assert_eq!(dry.code, exit::OK, "{dry:?}");
+    assert!(
+        dry.stdout.contains("Plan to undo") && dry.stdout.contains("restore revision 0"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        text(&ns.secret_data("app").await["TOKEN"]),
+        rotated,
+        "--dry-run wrote nothing"
+    );
+    assert!(ns.secret_annotation("app", annotations::JOURNAL).await.is_some());
     let unconfirmed = ns.run(&["rotate", "app", "--abort"]);
     assert_eq!(
         unconfirmed.code,
@@ -608,6 +621,19 @@ async fn a_second_rotation_while_one_is_under_way_changes_nothing() {
     let written_by_first = ns.secret_data("app").await["TOKEN"].clone();
     let second = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
     assert_eq!(second.code, exit::IN_PROGRESS, "{second:?}");
+    // Nor may anyone undo (or finish) it while it runs: its holder is alive.
+    let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
+    assert_eq!(abort.code, exit::IN_PROGRESS, "{abort:?}");
+    assert!(
+        abort.stderr.contains("Another run holds it") && abort.stderr.contains("--force"),
+        "{}",
+        abort.stderr
+    );
+    assert_eq!(
+        ns.secret_data("app").await["TOKEN"],
+        written_by_first,
+        "the abort changed nothing"
+    );
     assert!(
         second.stderr.contains("is under way or was interrupted") && second.stderr.contains("nothing was changed"),
         "{}",
@@ -631,6 +657,7 @@ async fn a_second_rotation_while_one_is_under_way_changes_nothing() {
     );
     let rotated = String::from_utf8(written_by_first).unwrap();
     second.assert_no_leak([&value, &rotated]);
+    abort.assert_no_leak([&value, &rotated]);
     let first_out = format!(
         "{}{}",
         String::from_utf8_lossy(&first.stdout),

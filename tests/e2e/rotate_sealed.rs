@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{canary, cluster, deployment, exit, kubectl_path, TestNamespace};
+use crate::support::{annotations, canary, cluster, deployment, exit, kubectl_path, Background, TestNamespace};
 
 fn kubectl_apply(ns: &TestNamespace, path: &std::path::Path) {
     let out = std::process::Command::new(kubectl_path())
@@ -123,5 +123,260 @@ async fn a_sealed_secret_is_rotated_through_its_file_then_applied_unsealed_and_i
     );
     for out in [&refused, &file_only, &run, &valid] {
         out.assert_no_leak([&old, &keep, &new]);
+    }
+}
+
+/// SealedSecret api-keys {openai, anthropic} sealed with this tool into a GitOps file, applied
+/// and unsealed by the real controller, read by a one-replica Deployment `chatbox`.
+async fn sealed_scenario(
+    ns: &TestNamespace,
+    dir: &std::path::Path,
+    openai: &str,
+    anthropic: &str,
+) -> std::path::PathBuf {
+    let file = dir.join("api-keys.yaml");
+    let sealed = ns.run(&[
+        "seal",
+        "api-keys",
+        "--from-literal",
+        &format!("openai={openai}"),
+        "--from-literal",
+        &format!("anthropic={anthropic}"),
+    ]);
+    assert_eq!(sealed.code, exit::OK, "{sealed:?}");
+    std::fs::write(&file, &sealed.stdout).unwrap();
+    kubectl_apply(ns, &file);
+    crate::seal::unsealed(ns, "api-keys").await;
+    let pod =
+        json!({"containers": [{"name": "api", "image": "api", "envFrom": [{"secretRef": {"name": "api-keys"}}]}]});
+    ns.create_deployment(deployment("chatbox", 1, pod)).await;
+    ns.wait_ready("deployment", "chatbox").await;
+    file
+}
+
+/// The cluster's SealedSecret as JSON.
+fn cluster_sealed(ns: &TestNamespace) -> serde_json::Value {
+    let out = std::process::Command::new(kubectl_path())
+        .args(["get", "sealedsecret", "api-keys", "-o", "json", "-n", &ns.name])
+        .env("KUBECONFIG", &cluster().admin_kubeconfig)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_stale_sealed_file_is_a_conflict_not_a_revert() {
+    let ns = TestNamespace::new("sealed-stale").await;
+    let (openai, anthropic, newer) = (canary("openai"), canary("anthropic"), canary("newer"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = sealed_scenario(&ns, dir.path(), &openai, &anthropic).await;
+    // Someone re-sealed anthropic in another copy of the file and applied it: ours is stale.
+    let other = dir.path().join("other-copy.yaml");
+    std::fs::copy(&file, &other).unwrap();
+    let merged = ns.run(&[
+        "seal",
+        "api-keys",
+        "--from-literal",
+        &format!("anthropic={newer}"),
+        "--merge-into",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(merged.code, exit::OK, "{merged:?}");
+    kubectl_apply(&ns, &other);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ns.secret_data("api-keys").await["anthropic"] != newer.as_bytes() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the controller never unsealed the newer value"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let stale_text = std::fs::read_to_string(&file).unwrap();
+    let before = cluster_sealed(&ns);
+
+    let run = ns.run(&[
+        "rotate",
+        "api-keys",
+        "--key",
+        "openai",
+        "--sealed-file",
+        file.to_str().unwrap(),
+        "--apply",
+        "--yes",
+    ]);
+    assert_eq!(run.code, exit::CONFLICT, "{run:?}");
+    assert!(run.stderr.contains("disagree about anthropic"), "{}", run.stderr);
+    let data = ns.secret_data("api-keys").await;
+    assert_eq!(data["anthropic"], newer.as_bytes(), "the newer value is not reverted");
+    assert_eq!(data["openai"], openai.as_bytes());
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        stale_text,
+        "the file is untouched"
+    );
+    assert_eq!(
+        cluster_sealed(&ns)["spec"],
+        before["spec"],
+        "the SealedSecret is untouched"
+    );
+    assert!(
+        ns.secret_names().await.iter().all(|n| !n.contains(".backup-")),
+        "no backup made"
+    );
+    for out in [&merged, &run] {
+        out.assert_no_leak([&openai, &anthropic, &newer]);
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_sealed_rotation_is_resumed_and_another_aborted() {
+    let ns = TestNamespace::new("sealed-recover").await;
+    let (openai, anthropic) = (canary("openai"), canary("anthropic"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = sealed_scenario(&ns, dir.path(), &openai, &anthropic).await;
+    let path = file.to_str().unwrap().to_string();
+    let args = [
+        "rotate",
+        "api-keys",
+        "--key",
+        "openai",
+        "--sealed-file",
+        &path,
+        "--apply",
+        "--yes",
+        "-n",
+        &ns.name,
+    ];
+
+    // Killed after the SealedSecret and the file were written: --resume finishes it.
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("written:30"));
+    tool.wait_for("failpoint written");
+    tool.signal("-KILL");
+    let killed = tool.finish();
+    let journal = cluster_sealed(&ns)["metadata"]["annotations"][annotations::JOURNAL].clone();
+    assert!(journal.is_string(), "the SealedSecret carries the journal");
+    let pods = ns.pod_names("chatbox-").await;
+    let resume = ns.run(&["rotate", "api-keys", "--resume", "--yes"]);
+    assert_eq!(resume.code, exit::OK, "{resume:?}");
+    assert!(resume.stdout.contains("exact"), "verified: {}", resume.stdout);
+    let rotated = String::from_utf8(ns.secret_data("api-keys").await["openai"].clone()).unwrap();
+    assert_ne!(rotated, openai);
+    assert_eq!(ns.secret_data("api-keys").await["anthropic"], anthropic.as_bytes());
+    assert!(
+        ns.pod_names("chatbox-").await.iter().all(|p| !pods.contains(p)),
+        "restarted"
+    );
+    let sealed = cluster_sealed(&ns);
+    assert!(
+        sealed["metadata"]["annotations"][annotations::JOURNAL].is_null(),
+        "journal cleared"
+    );
+    assert_eq!(
+        sealed["spec"]["encryptedData"]["openai"].as_str().unwrap(),
+        encrypted(&file, "openai"),
+        "file and cluster hold the same ciphertext"
+    );
+
+    // Killed again at the same point: --abort puts the previous ciphertexts back everywhere.
+    let previous_ciphertext = encrypted(&file, "openai");
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("written:30"));
+    tool.wait_for("failpoint written");
+    tool.signal("-KILL");
+    let killed_again = tool.finish();
+    assert_ne!(
+        encrypted(&file, "openai"),
+        previous_ciphertext,
+        "the file was rewritten before the kill"
+    );
+    let dry = ns.run(&["rotate", "api-keys", "--abort", "--dry-run"]);
+    assert_eq!(dry.code, exit::OK, "{dry:?}");
+    assert!(cluster_sealed(&ns)["metadata"]["annotations"][annotations::JOURNAL].is_string());
+    let abort = ns.run(&["rotate", "api-keys", "--abort", "--yes"]);
+    assert_eq!(abort.code, exit::OK, "{abort:?}");
+    assert_eq!(
+        ns.secret_data("api-keys").await["openai"],
+        rotated.as_bytes(),
+        "the previous value is back"
+    );
+    assert_eq!(
+        encrypted(&file, "openai"),
+        previous_ciphertext,
+        "and the file's ciphertext"
+    );
+    let sealed = cluster_sealed(&ns);
+    assert_eq!(
+        sealed["spec"]["encryptedData"]["openai"].as_str().unwrap(),
+        previous_ciphertext
+    );
+    assert!(sealed["metadata"]["annotations"][annotations::JOURNAL].is_null());
+    let verify = ns.run(&["verify", "api-keys"]);
+    assert_eq!(
+        verify.code,
+        exit::OK,
+        "the pods run with the restored value: {verify:?}"
+    );
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(!written.contains(&openai) && !written.contains(&rotated));
+    for out in [&killed, &resume, &killed_again, &dry, &abort, &verify] {
+        out.assert_no_leak([&openai, &anthropic, &rotated]);
+    }
+}
+
+#[tokio::test]
+async fn an_unsealing_timeout_restores_the_file_and_the_cluster() {
+    let ns = TestNamespace::new("sealed-timeout").await;
+    let (openai, anthropic) = (canary("openai"), canary("anthropic"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = sealed_scenario(&ns, dir.path(), &openai, &anthropic).await;
+    let text_before = std::fs::read_to_string(&file).unwrap();
+    let spec_before = cluster_sealed(&ns)["spec"]["encryptedData"].clone();
+    let pods = ns.pod_names("chatbox-").await;
+    // No controller unseals within a millisecond: the change is undone.
+    let run = ns.run(&[
+        "rotate",
+        "api-keys",
+        "--key",
+        "openai",
+        "--sealed-file",
+        file.to_str().unwrap(),
+        "--apply",
+        "--timeout",
+        "1ms",
+        "--yes",
+    ]);
+    assert_eq!(run.code, exit::ROLLED_BACK, "{run:?}");
+    assert!(
+        run.stderr.contains("previous SealedSecret ciphertexts were put back"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ns.secret_data("api-keys").await["openai"], openai.as_bytes());
+    assert_eq!(
+        encrypted(&file, "openai"),
+        spec_before["openai"].as_str().unwrap(),
+        "the file holds the previous ciphertext again"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text_before, "byte for byte");
+    let sealed = cluster_sealed(&ns);
+    assert_eq!(
+        sealed["spec"]["encryptedData"], spec_before,
+        "and the cluster's SealedSecret"
+    );
+    assert!(
+        sealed["metadata"]["annotations"][annotations::JOURNAL].is_null(),
+        "journal cleared"
+    );
+    // Whether the controller unsealed the new value before the undo cannot be known: the pods
+    // restart with the previous one, so that verify can prove it (exact evidence).
+    assert!(
+        ns.pod_names("chatbox-").await.iter().all(|p| !pods.contains(p)),
+        "restarted"
+    );
+    let verify = ns.run(&["verify", "api-keys", "-o", "json"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    assert_eq!(verify.json()["workloads"][0]["findings"][0]["evidence"], "exact");
+    for out in [&run, &verify] {
+        out.assert_no_leak([&openai, &anthropic]);
     }
 }

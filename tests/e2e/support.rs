@@ -2,10 +2,11 @@
 //! real binary run as a user would, and the leak check every test ends with.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -584,4 +585,74 @@ pub fn make_certificate(issuer: &str, dns_names: &[&str], start: &str, end: &str
     assert!(ok, "openssl could not make the test certificate");
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
     (read("tls.crt"), read("tls.key"))
+}
+
+/// kubectl-secrets running in the background, its stderr read line by line.
+pub struct Background {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Background {
+    pub fn spawn(kubeconfig: &std::path::Path, args: &[&str], failpoint: Option<&str>) -> Background {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
+        command
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(point) = failpoint {
+            command.env("KUBECTL_SECRETS_FAILPOINT", point);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr_pipe = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let all = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                all.lock().unwrap().push_str(&format!("{line}\n"));
+                let _ = tx.send(line);
+            }
+        });
+        Background { child, lines, stderr }
+    }
+
+    /// Block until a line of stderr contains `marker`.
+    pub fn wait_for(&self, marker: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                if line.contains(marker) {
+                    return;
+                }
+            }
+        }
+        panic!(
+            "kubectl-secrets never printed {marker:?}:\n{}",
+            self.stderr.lock().unwrap()
+        );
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+
+    pub fn finish(mut self) -> Run {
+        let mut stdout = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let stderr = self.stderr.lock().unwrap().clone();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+        }
+    }
 }

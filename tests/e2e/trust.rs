@@ -1,0 +1,274 @@
+//! What the plugin may believe: a Secret that merely looks like a backup, or a journal that
+//! names another Secret as one, drives no write. Only what the Secret itself records, in the
+//! same write as its data, is restored, pruned, resumed or undone.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use crate::support::{annotations, canary, deployment, exit, next_second, with_pod_annotations, TestNamespace};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+async fn uid_of(ns: &TestNamespace, name: &str) -> String {
+    ns.get_secret(name).await.unwrap().metadata.uid.unwrap()
+}
+
+/// Secret `app` {TOKEN: value} read through envFrom by Deployment `api`.
+async fn app_with_consumer(ns: &TestNamespace, value: &str) {
+    ns.secret_with_consumer("app", "TOKEN", value, "api").await;
+}
+
+/// A Secret made to look exactly like a backup of `app` (label, annotations, owner), as anyone
+/// who may create Secrets in the namespace could make it.
+async fn plant_backup(ns: &TestNamespace, name: &str, revision: u64, value: &str) {
+    let owner_uid = uid_of(ns, "app").await;
+    ns.create_secret(json!({
+        "metadata": {
+            "name": name,
+            "labels": {annotations::BACKUP_OF: "app"},
+            "annotations": {
+                annotations::BACKUP_OF: "app",
+                annotations::REVISION: revision.to_string(),
+                annotations::ROTATION_ID: "x",
+                annotations::REPLACED_BY: "kubectl-secrets rotate by admin",
+            },
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Secret", "name": "app", "uid": owner_uid}]
+        },
+        "stringData": {"TOKEN": value}
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn a_planted_backup_is_shown_as_such_reported_by_audit_and_never_restored_or_pruned() {
+    let ns = TestNamespace::new("trust-planted").await;
+    let original = canary("original");
+    let planted = canary("planted");
+    app_with_consumer(&ns, &original).await;
+    let first = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
+    assert_eq!(first.code, exit::OK, "{first:?}");
+    let rotated = text(&ns.secret_data("app").await["TOKEN"]);
+    plant_backup(&ns, "app.backup-r999-x", 999, &planted).await;
+
+    let history = ns.run(&["history", "app"]);
+    assert_eq!(history.code, exit::OK, "{history:?}");
+    let planted_row = history
+        .stdout
+        .lines()
+        .find(|l| l.contains("app.backup-r999-x"))
+        .unwrap_or_else(|| panic!("history lists the planted Secret: {}", history.stdout));
+    assert!(planted_row.contains("NOT RECORDED"), "{}", history.stdout);
+    assert!(history.stdout.contains("never restored"), "{}", history.stdout);
+    let as_json = ns.run(&["history", "app", "-o", "json"]).json();
+    let rows = as_json["revisions"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["revision"] == 999 && r["recorded"] == false));
+    assert!(rows.iter().any(|r| r["revision"] == 0 && r["recorded"] == true));
+
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert_eq!(audit.code, exit::FOUND, "{audit:?}");
+    let findings = audit.json()["findings"].as_array().unwrap().clone();
+    let finding = findings
+        .iter()
+        .find(|f| f["rule"] == "unrecorded-backup")
+        .unwrap_or_else(|| panic!("audit reports the planted backup: {}", audit.stdout));
+    assert_eq!(finding["severity"], "critical");
+    assert_eq!(finding["secret"], "app.backup-r999-x");
+
+    // A plain rollback restores the real previous value (revision 0), not the planted one.
+    let rollback = ns.run(&["rollback", "app", "--yes"]);
+    assert_eq!(rollback.code, exit::OK, "{rollback:?}");
+    assert!(
+        rollback.stdout.contains("restored from revision 0"),
+        "{}",
+        rollback.stdout
+    );
+    assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), original);
+    // Asked for by its revision: refused, nothing written.
+    let asked = ns.run(&["rollback", "app", "--to-revision", "999", "--yes"]);
+    assert_eq!(asked.code, exit::UNTRUSTED, "{asked:?}");
+    assert!(asked.stderr.contains("never restored"), "{}", asked.stderr);
+    assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), original);
+    let diff = ns.run(&["diff", "app", "--revision", "999"]);
+    assert_eq!(diff.code, exit::UNTRUSTED, "{diff:?}");
+
+    // Pruning (keep 1) deletes only recorded backups: the planted one stays for a person to look at.
+    let pruned = ns.run(&["rotate", "app", "--key", "TOKEN", "--keep-backups", "1", "--yes"]);
+    assert_eq!(pruned.code, exit::OK, "{pruned:?}");
+    let names = ns.secret_names().await;
+    let backups: Vec<&String> = names.iter().filter(|n| n.starts_with("app.backup-")).collect();
+    assert!(names.contains(&"app.backup-r999-x".to_string()), "{names:?}");
+    assert_eq!(
+        backups.len(),
+        2,
+        "one recorded backup kept, plus the planted one: {names:?}"
+    );
+    let latest = text(&ns.secret_data("app").await["TOKEN"]);
+    for out in [&first, &history, &audit, &rollback, &asked, &diff, &pruned] {
+        out.assert_no_leak([&original, &planted, &rotated, &latest]);
+    }
+}
+
+/// A journal in the current format that names `backup` as the backup of `app`.
+fn forged_journal(backup: &str, backup_uid: &str, workload: &str, ns: &str) -> String {
+    json!({
+        "id": "f0f0f0f0f0f0f0f0",
+        "action": "rotate",
+        "phase": "restarting",
+        "startedAt": "2026-01-01T00:00:00Z",
+        "holder": {"by": "kubectl-secrets rotate by admin", "host": "elsewhere", "pid": 1, "token": "t"},
+        "secrets": {"app": {"backup": backup, "backupUid": backup_uid, "from": 0, "to": 1}},
+        "workloads": [{"namespace": ns, "kind": "Deployment", "name": workload}]
+    })
+    .to_string()
+}
+
+async fn annotate(ns: &TestNamespace, name: &str, annotations: BTreeMap<&str, String>) {
+    Api::<Secret>::namespaced(ns.client.clone(), &ns.name)
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_forged_journal_is_refused_with_no_write() {
+    let ns = TestNamespace::new("trust-journal").await;
+    let value = canary("app");
+    let admin_password = canary("db-admin");
+    app_with_consumer(&ns, &value).await;
+    ns.secret("db-admin", &[("TOKEN", &admin_password)]).await;
+    let pods = ns.pod_names("api-").await;
+    let db_uid = uid_of(&ns, "db-admin").await;
+
+    // The issue's journal: the old format, naming db-admin as the backup.
+    let old_format = json!({"id": "x", "phase": "restarting", "startedAt": "2026-01-01T00:00:00Z",
+        "backups": {"app": "db-admin"}, "revisions": {"app": 1}, "workloads": []})
+    .to_string();
+    annotate(&ns, "app", BTreeMap::from([(annotations::JOURNAL, old_format)])).await;
+    let mut runs = Vec::new();
+    for args in [
+        &["rotate", "app", "--abort", "--yes"][..],
+        &["rotate", "app", "--abort", "--dry-run"],
+        &["rotate", "app", "--resume", "--yes"],
+        &["rotate", "app", "--key", "TOKEN", "--yes"],
+    ] {
+        let run = ns.run(args);
+        assert_eq!(run.code, exit::UNTRUSTED, "{args:?}: {run:?}");
+        assert!(run.stderr.contains("not a journal"), "{}", run.stderr);
+        runs.push(run);
+    }
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert!(
+        audit.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "untrusted-record" && f["secret"] == "app"),
+        "{}",
+        audit.stdout
+    );
+    runs.push(audit);
+
+    // The current format, naming db-admin (even with its uid) as the backup.
+    let journal = forged_journal("db-admin", &db_uid, "api", &ns.name);
+    annotate(&ns, "app", BTreeMap::from([(annotations::JOURNAL, journal.clone())])).await;
+    let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
+    assert_eq!(abort.code, exit::UNTRUSTED, "{abort:?}");
+    assert!(abort.stderr.contains("was not written by rotation"), "{}", abort.stderr);
+    runs.push(abort);
+
+    // Someone who may annotate app also writes the rotation id and a record naming db-admin.
+    let record =
+        json!([{"name": "db-admin", "uid": db_uid, "rotationId": "f0f0f0f0f0f0f0f0", "revision": 0}]).to_string();
+    annotate(
+        &ns,
+        "app",
+        BTreeMap::from([
+            (annotations::ROTATION_ID, "f0f0f0f0f0f0f0f0".to_string()),
+            (annotations::REVISION, "1".to_string()),
+            (annotations::BACKUPS, record),
+        ]),
+    )
+    .await;
+    for args in [
+        &["rotate", "app", "--abort", "--yes"][..],
+        &["rotate", "app", "--abort", "--dry-run"],
+    ] {
+        let run = ns.run(args);
+        assert_eq!(run.code, exit::UNTRUSTED, "{args:?}: {run:?}");
+        assert!(run.stderr.contains("not owned by app"), "{}", run.stderr);
+        runs.push(run);
+    }
+
+    assert_eq!(
+        text(&ns.secret_data("app").await["TOKEN"]),
+        value,
+        "app was never written"
+    );
+    assert_eq!(text(&ns.secret_data("db-admin").await["TOKEN"]), admin_password);
+    assert_eq!(ns.pod_names("api-").await, pods, "nothing was restarted");
+    for out in &runs {
+        out.assert_no_leak([&value, &admin_password]);
+    }
+}
+
+#[tokio::test]
+async fn after_an_automatic_rollback_an_unrelated_secret_keeps_its_exact_revision() {
+    let ns = TestNamespace::new("trust-stamps").await;
+    let (app_value, other_value) = (canary("app"), canary("unrelated"));
+    ns.secret("app", &[("TOKEN", &app_value)]).await;
+    ns.secret("unrelated", &[("OTHER", &other_value)]).await;
+    // Crash-loops when started for app revision 1 with unrelated revision 1 (a bad new value).
+    let api = with_pod_annotations(
+        deployment(
+            "api",
+            1,
+            json!({"containers": [{"name": "c", "image": "i",
+                "envFrom": [{"secretRef": {"name": "app"}}, {"secretRef": {"name": "unrelated"}}]}]}),
+        ),
+        json!({"testbed.kubectl-secrets.io/crash-with-revisions": r#"{"app":1,"unrelated":1}"#}),
+    );
+    ns.create_deployment(api).await;
+    ns.wait_ready("deployment", "api").await;
+    let first = ns.run(&["rotate", "unrelated", "--key", "OTHER", "--yes"]);
+    assert_eq!(first.code, exit::OK, "{first:?}");
+
+    let failed = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes", "--timeout", "60s"]);
+    assert_eq!(failed.code, exit::ROLLED_BACK, "{failed:?}");
+    assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), app_value);
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS)
+            .await
+            .as_deref(),
+        Some(r#"{"app":2,"unrelated":1}"#),
+        "the rollback stamps only what it restored"
+    );
+
+    // unrelated changes without a restart: its pods hold the old value, and verify says so.
+    next_second().await;
+    let quiet = ns.run(&["rotate", "unrelated", "--key", "OTHER", "--no-restart", "--yes"]);
+    assert_eq!(quiet.code, exit::OK, "{quiet:?}");
+    let verify = ns.run(&["verify", "unrelated", "-o", "json"]);
+    assert_eq!(verify.code, exit::FOUND, "{verify:?}");
+    let report = verify.json();
+    let findings = report["workloads"][0]["findings"].as_array().unwrap().clone();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["secret"] == "unrelated" && f["status"] == "stale" && f["evidence"] == "exact"),
+        "{}",
+        verify.stdout
+    );
+    let rotated = text(&ns.secret_data("unrelated").await["OTHER"]);
+    for out in [&first, &failed, &quiet, &verify] {
+        out.assert_no_leak([&app_value, &other_value, &rotated]);
+    }
+}
