@@ -31,6 +31,17 @@ healthy() {
     && alive sealed-secrets && alive api-bridge && kubectl get --raw /readyz >/dev/null 2>&1
 }
 
+wait_for() { # description, seconds, command...
+  local what=$1 seconds=$2; shift 2
+  for _ in $(seq $((seconds * 4))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  log "timed out waiting for $what; last log lines:"
+  tail -n 20 "$state/logs/"*.log >&2 || true
+  exit 1
+}
+
 start() { # name, command...
   local name=$1; shift
   setsid "$@" >"$state/logs/$name.log" 2>&1 < /dev/null &
@@ -45,6 +56,21 @@ start_kwok() {
     --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.1/16
 }
 
+# SealedSecrets labelled testbed.kubectl-secrets.io/unwatched are left to the tests (which set
+# their status themselves): hundreds of them would keep this controller, limited to 5 requests
+# a second, busy for minutes.
+SEALED_SECRETS_SELECTOR='!testbed.kubectl-secrets.io/unwatched'
+start_sealed_secrets() {
+  log "starting the Sealed Secrets controller on $CONTROLLER_IP:8080 (network namespace $NETNS)"
+  printf '%s\n' "$SEALED_SECRETS_SELECTOR" >"$state/sealed-secrets.args"
+  start sealed-secrets env KUBERNETES_SERVICE_HOST="$BRIDGE_IP" KUBERNETES_SERVICE_PORT="$API_PORT" POD_NAMESPACE=kube-system \
+    ip netns exec "$NETNS" unshare --mount --propagation private sh -c '
+      mkdir -p /var/run/secrets/kubernetes.io/serviceaccount &&
+      mount --bind "$0" /var/run/secrets/kubernetes.io/serviceaccount &&
+      exec "$1" --listen-addr "$2:8080" --listen-metrics-addr "127.0.0.1:8081" --key-renew-period 0 --label-selector "$3"' \
+    "$sa" "$bin/controller" "$CONTROLLER_IP" "$SEALED_SECRETS_SELECTOR"
+}
+
 if healthy; then
   # Changed Stages (a pull, or another READY_DELAY_MS) only need kwok restarted.
   if ! stages | cmp -s - "$state/kwok-stages.yaml"; then
@@ -52,6 +78,15 @@ if healthy; then
     kill -TERM -- "-$(cat "$state/kwok.pid")" 2>/dev/null || true
     sleep 1
     start_kwok
+  fi
+  # So do changed arguments of the Sealed Secrets controller.
+  if ! printf '%s\n' "$SEALED_SECRETS_SELECTOR" | cmp -s - "$state/sealed-secrets.args"; then
+    log "Sealed Secrets controller arguments changed: restarting it"
+    kill -TERM -- "-$(cat "$state/sealed-secrets.pid")" 2>/dev/null || true
+    sleep 1
+    sa="$state/sa"
+    start_sealed_secrets
+    wait_for "the Sealed Secrets controller's certificate" 60 curl -fsS "http://$CONTROLLER_IP:8080/v1/cert.pem"
   fi
   log "reusing the running cluster"
   echo "$state/admin.kubeconfig"
@@ -62,17 +97,6 @@ fi
 "$root/scripts/cluster-down.sh" >/dev/null 2>&1 || true
 mkdir -p "$state/pki" "$state/logs" "$state/sa"
 
-
-wait_for() { # description, seconds, command...
-  local what=$1 seconds=$2; shift 2
-  for _ in $(seq $((seconds * 4))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.25
-  done
-  log "timed out waiting for $what; last log lines:"
-  tail -n 20 "$state/logs/"*.log >&2 || true
-  exit 1
-}
 
 # ---- PKI and credentials (made once per state folder) ------------------------------------
 pki="$state/pki"
@@ -205,13 +229,7 @@ ip netns exec "$NETNS" ip link set lo up
 # The API server stays on 127.0.0.1; the controller reaches it through this forwarder on the
 # host side of the veth pair.
 start api-bridge socat "TCP-LISTEN:$API_PORT,bind=$BRIDGE_IP,fork,reuseaddr" "TCP:127.0.0.1:$API_PORT"
-log "starting the Sealed Secrets controller on $CONTROLLER_IP:8080 (network namespace $NETNS)"
-start sealed-secrets env KUBERNETES_SERVICE_HOST="$BRIDGE_IP" KUBERNETES_SERVICE_PORT="$API_PORT" POD_NAMESPACE=kube-system \
-  ip netns exec "$NETNS" unshare --mount --propagation private sh -c '
-    mkdir -p /var/run/secrets/kubernetes.io/serviceaccount &&
-    mount --bind "$0" /var/run/secrets/kubernetes.io/serviceaccount &&
-    exec "$1" --listen-addr "$2:8080" --listen-metrics-addr "127.0.0.1:8081" --key-renew-period 0' \
-  "$sa" "$bin/controller" "$CONTROLLER_IP"
+start_sealed_secrets
 wait_for "the Sealed Secrets controller's certificate" 60 curl -fsS "http://$CONTROLLER_IP:8080/v1/cert.pem"
 # As installed by its manifests: a Service in kube-system selecting the controller's pod. The
 # pod is a kwok stand-in carrying the netns address, so the endpoints controller and the API

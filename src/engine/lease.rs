@@ -110,11 +110,21 @@ impl Lease {
         .await
     }
 
-    /// The change is over: remove the journal (if it is still this run's).
+    /// The change is over: remove the journal (if it is still this run's). A 409 after a lost
+    /// answer is this very removal when the journal is gone on a second read.
     pub async fn clear(&self) -> Result<()> {
-        let (current, rv) = self.read().await?;
-        self.check_ours(current.as_ref())?;
-        self.write(&rv, None).await?;
+        for attempt in 0..2 {
+            let (current, rv) = self.read().await?;
+            if attempt > 0 && current.is_none() {
+                break;
+            }
+            self.check_ours(current.as_ref())?;
+            match self.write(&rv, None).await {
+                Ok(()) => break,
+                Err(Error::Conflict { .. }) if attempt == 0 => continue,
+                Err(e) => return Err(e),
+            }
+        }
         self.forget();
         Ok(())
     }

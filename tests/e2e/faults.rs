@@ -444,3 +444,142 @@ async fn a_crash_after_the_write_shows_no_message_and_is_undone_with_abort() {
         "exit 101 naming the source location, message withheld; journal left; rotate --abort restores the previous value (exit 0)",
     );
 }
+
+/// scripts/testbed/fault-proxy.py in front of the API server: plain HTTP on 127.0.0.1, every
+/// request forwarded over TLS after a delay, or answered with 500/503 by the proxy itself.
+struct HttpProxy {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl HttpProxy {
+    fn start(extra: &[&str]) -> HttpProxy {
+        use std::io::BufRead as _;
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/testbed/fault-proxy.py");
+        let ca = cluster().admin_kubeconfig.with_file_name("pki").join("ca.crt");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--upstream", &format!("https://{}", api_server()), "--ca"])
+            .arg(ca)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the fault proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        HttpProxy {
+            child,
+            port: line.trim().parse().expect("the proxy prints its port"),
+        }
+    }
+
+    /// The admin kubeconfig, pointed at this proxy.
+    fn kubeconfig(&self, dir: &std::path::Path) -> PathBuf {
+        let text = std::fs::read_to_string(&cluster().admin_kubeconfig).unwrap();
+        let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        for cluster in config["clusters"].as_array_mut().unwrap() {
+            cluster["cluster"] = json!({"server": format!("http://127.0.0.1:{}", self.port)});
+        }
+        let path = dir.join("through-proxy.kubeconfig");
+        std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+        path
+    }
+}
+
+impl Drop for HttpProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn replica_sets(ns: &TestNamespace) -> usize {
+    kube::Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(ns.client.clone(), &ns.name)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+/// The same rotation as ever, through a proxy started with `proxy_args`: the outcome must be
+/// identical (new value, one backup, one restart, verified, journal cleared), only slower.
+async fn rotation_through(prefix: &str, proxy_args: &[&str]) -> (Run, Duration) {
+    let (ns, value) = scenario(prefix).await;
+    let sets_before = replica_sets(&ns).await;
+    let proxy = HttpProxy::start(proxy_args);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = proxy.kubeconfig(dir.path());
+    let started = std::time::Instant::now();
+    let run = crate::support::run_with(
+        &kubeconfig,
+        &["rotate", "app", "--key", "TOKEN", "--yes", "-n", &ns.name],
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    let rotated = token(&ns.secret_data("app").await);
+    assert_ne!(rotated, value);
+    let backups: Vec<String> = ns
+        .secret_names()
+        .await
+        .into_iter()
+        .filter(|n| n.starts_with("app.backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "exactly one backup: {backups:?}");
+    assert_eq!(token(&ns.secret_data(&backups[0]).await), value);
+    assert_eq!(replica_sets(&ns).await, sets_before + 1, "exactly one restart");
+    let verify = assert_settled(&ns, &rotated).await;
+    assert!(run.stdout.contains("exact"), "verified: {}", run.stdout);
+    for out in [&run, &verify] {
+        out.assert_no_leak([&value, &rotated]);
+    }
+    (run, took)
+}
+
+#[tokio::test]
+async fn a_rotation_through_a_slow_api_server_ends_the_same() {
+    let (_, took) = rotation_through("slow-api", &["--delay", "1"]).await;
+    record(
+        "faults::a_rotation_through_a_slow_api_server_ends_the_same",
+        "rotate through a proxy adding 1 s to every API request",
+        "1 s latency on every request",
+        &format!(
+            "exit 0 after {:.0} s; new value, exactly one backup and one restart, verified exact, journal cleared",
+            took.as_secs_f64()
+        ),
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_through_a_failing_api_server_ends_the_same() {
+    let (run, _) = rotation_through("failing-api", &["--fail-every", "5"]).await;
+    assert!(
+        !run.stderr.contains("error:")
+            && run
+                .stderr
+                .lines()
+                .filter(|l| l.contains("injected"))
+                .all(|l| l.contains("(retrying)")),
+        "failed requests are retried, at most a warning says so: {}",
+        run.stderr
+    );
+    record(
+        "faults::a_rotation_through_a_failing_api_server_ends_the_same",
+        "rotate through a proxy that answers every fifth request with 500 or 503",
+        "HTTP 500/503 on one request in five",
+        "exit 0; each failed request retried (writes made safe by preconditions and rotation-id checks): new value, exactly one backup and one restart, verified exact, journal cleared",
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_whose_answers_are_lost_ends_the_same_without_duplicates() {
+    rotation_through("lost-answers", &["--lose-answer-every", "4"]).await;
+    record(
+        "faults::a_rotation_whose_answers_are_lost_ends_the_same_without_duplicates",
+        "rotate through a proxy that forwards every fourth request but answers 500 instead of the API server",
+        "the server acted, its answer lost (one request in four)",
+        "exit 0; a repeated create finds its own backup (rotation id, owner), a repeated write finds its own revision, a repeated restart is the same restartedAt: exactly one backup and one restart, verified exact, journal cleared",
+    );
+}

@@ -382,3 +382,58 @@ async fn trace_logging_prints_nothing_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn every_unsealing_failure_is_reported_past_one_page() {
+    use futures::{StreamExt as _, TryStreamExt as _};
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+    let ns = TestNamespace::new("verify-520").await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("bitnami.com", "v1alpha1", "SealedSecret"),
+        "sealedsecrets",
+    );
+    let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(ns.client.clone(), &ns.name, &resource);
+    // 520 SealedSecrets the controller could not unseal: more than one page (500) of a LIST.
+    // They are labelled for the bed's controller to leave alone (it handles 5 a second); their
+    // Synced=False status is written here, as the controller writes it.
+    futures::stream::iter(0..520)
+        .map(|i| {
+            let api = api.clone();
+            let name = format!("broken-{i:03}");
+            async move {
+                let object: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+                    "metadata": {"name": name, "labels": {"testbed.kubectl-secrets.io/unwatched": "true"}},
+                    "spec": {"encryptedData": {"k": "AgBnotaciphertext"}, "template": {"metadata": {"name": name}}}
+                }))
+                .unwrap();
+                api.create(&PostParams::default(), &object).await?;
+                let status = json!({"status": {"conditions": [{
+                    "type": "Synced", "status": "False", "reason": "ErrUnsealFailed",
+                    "message": "no key could decrypt secret (k)"
+                }]}});
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                    .await?;
+                Ok::<_, kube::Error>(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await
+        .expect("create the SealedSecrets");
+
+    for scope in [&["-A"][..], &["-n", &ns.name]] {
+        let mut args = vec!["verify", "-o", "json"];
+        args.extend_from_slice(scope);
+        let run = crate::support::run_with(&crate::support::cluster().admin_kubeconfig, &args);
+        assert_eq!(run.code, exit::FOUND, "{}", run.stderr);
+        let report = run.json();
+        let reported = report["unsealingFailed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["namespace"] == ns.name.as_str())
+            .count();
+        assert_eq!(reported, 520, "{scope:?}: every one, past the first page of 500");
+    }
+}
