@@ -41,7 +41,7 @@ lint: deps
 # Test logs are kept in target/reliability for docs/reliability.md.
 unit: deps
 	@mkdir -p target/reliability
-	set -o pipefail; cargo test --lib --bins --test cli 2>&1 | tee target/reliability/unit.log
+	set -o pipefail; cargo test --lib --bins --test cli --test engine 2>&1 | tee target/reliability/unit.log
 
 e2e: deps testbed
 	@mkdir -p target/reliability && rm -f target/reliability/faults.jsonl

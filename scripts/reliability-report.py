@@ -28,6 +28,19 @@ SCENARIOS = [
     ("Faults", "kill -9 during the rollout", ["faults::kill_9_during_the_rollout_is_undone_with_abort"]),
     ("Faults", "a crash (panic) after the write: its message never shown", ["faults::a_crash_after_the_write_shows_no_message_and_is_undone_with_abort"]),
     ("Faults", "a rollout that crash-loops: previous data restored and restarted", ["rotate::crash_looping_rollout_is_rolled_back_to_the_previous_data"]),
+    ("Faults", "every API request 1 s slower", ["faults::a_rotation_through_a_slow_api_server_ends_the_same"]),
+    ("Faults", "one API request in five answered 500 or 503", ["faults::a_rotation_through_a_failing_api_server_ends_the_same"]),
+    ("Faults", "one answer in four lost after the API server acted", ["faults::a_rotation_whose_answers_are_lost_ends_the_same_without_duplicates"]),
+    ("Faults", "a SealedSecret rotation killed after the write, then --resume; again, then --abort", ["rotate_sealed::an_interrupted_sealed_rotation_is_resumed_and_another_aborted"]),
+    ("Faults", "the controller does not unseal in time: file and cluster restored", ["rotate_sealed::an_unsealing_timeout_restores_the_file_and_the_cluster"]),
+    ("Faults", "the change engine against a fake API server: 409 on write, 409 during restore, failed rollout, interruption at each step then resume and abort, paging", ["engine::*"]),
+    ("Trust", "a planted \"backup\" Secret: shown as not recorded, reported by audit, never restored or pruned", ["trust::a_planted_backup_is_shown_as_such_reported_by_audit_and_never_restored_or_pruned"]),
+    ("Trust", "a forged journal (old format, another Secret as backup, a faked record): refused, nothing written", ["trust::a_forged_journal_is_refused_with_no_write"]),
+    ("Trust", "--resume / --abort show a plan, honour --dry-run and --yes", ["rotate::interrupted_rotation_is_finished_with_resume", "rotate::interrupted_rotation_is_found_and_undone_with_abort"]),
+    ("Trust", "--abort while another run still holds the journal: refused", ["rotate::a_second_rotation_while_one_is_under_way_changes_nothing"]),
+    ("Trust", "after an automatic rollback, an unrelated Secret's revision stays exact", ["trust::after_an_automatic_rollback_an_unrelated_secret_keeps_its_exact_revision"]),
+    ("Trust", "a stale SealedSecret file: conflict (exit 7), nothing reverted", ["rotate_sealed::a_stale_sealed_file_is_a_conflict_not_a_revert"]),
+    ("Trust", "more SealedSecrets than one LIST page: every unsealing failure reported", ["verify::every_unsealing_failure_is_reported_past_one_page"]),
     ("Concurrency", "two rotations of the same Secret at once", ["rotate::a_second_rotation_while_one_is_under_way_changes_nothing"]),
     ("Concurrency", "a human edit between plan and apply", ["interactive::an_edit_between_plan_and_confirmation_is_never_overwritten"]),
     ("Concurrency", "the Deployment scaled and edited during its rollout", ["faults::a_deployment_scaled_and_edited_during_its_rollout_still_completes"]),
@@ -37,10 +50,10 @@ SCENARIOS = [
     ("Bad input", "bad flags, generators and durations", ["bad_flags_are_usage_errors", "rotate::dry_run_and_missing_yes_change_nothing"]),
     ("Bad input", "broken manifests, garbage and expired certificates, tampered ciphertext", ["seal::bad_certificates_and_inputs_are_clear_errors", "seal::an_expired_certificate_is_said_before_sealing", "sealed_upkeep::files_are_validated_and_re_encrypted_with_the_newest_key_keeping_their_format"]),
     ("Bad input", "non-UTF-8, binary, empty and 180 KB values kept byte for byte", ["seal::the_controller_unseals_exactly_the_original_bytes_in_every_scope", "rollback::rollback_restores_exact_bytes_restarts_consumers_and_can_itself_be_rolled_back"]),
-    ("Bad input", "values over the 1 MiB Secret limit refused before any write", ["core::plan::tests::secrets_over_one_mebibyte_are_refused_before_writing"]),
+    ("Bad input", "values over the 1 MiB Secret limit refused before any write", ["domain::plan::tests::secrets_over_one_mebibyte_are_refused_before_writing"]),
     ("Bad input", "3,000 keys in one Secret: rotate, diff, list, audit", ["limits::a_secret_with_thousands_of_keys_is_rotated_diffed_and_listed"]),
     ("Bad input", "wrong scope / name for a SealedSecret", ["seal::the_controller_unseals_exactly_the_original_bytes_in_every_scope", "seal::kubeseal_files_are_opened_by_unseal_and_extended_by_merge_into"]),
-    ("Bad input", "parsers under random input (.env, manifests, sealed values, SealedSecret files, certificates): never a panic, errors never quote the input", ["core::fuzz::tests::*"]),
+    ("Bad input", "parsers under random input (.env, manifests, sealed values, SealedSecret files, certificates): never a panic, errors never quote the input", ["domain::fuzz::tests::*"]),
     ("RBAC", "the documented roles are enough for every command", ["rbac::the_documented_role_is_enough_for_every_command"]),
     ("RBAC", "a missing permission fails before the first write, and is named", ["rotate::forbidden_restart_fails_before_any_write", "verify::a_user_without_cluster_wide_list_gets_a_clear_error"]),
     ("No leak", "RUST_LOG=trace prints no value", ["verify::trace_logging_prints_nothing_secret"]),
@@ -98,7 +111,9 @@ def main():
         "(`src/failpoint.rs`: *backed-up* = backups made, nothing written; *written* = new data "
         "and journal written, no restart yet). An unreachable API server is simulated by cutting a "
         "TCP proxy between the tool and the API server (open connections reset, new ones closed), "
-        "so the rest of the suite keeps its cluster.",
+        "so the rest of the suite keeps its cluster; a slow or failing one by an HTTP proxy "
+        "(`scripts/testbed/fault-proxy.py`) that delays requests, answers some itself with 500/503, "
+        "or forwards them and loses the answer.",
         "",
         f"No leak, anywhere: every one of the {len(e2e)} end-to-end tests plants random canary values "
         "in its Secrets and checks that neither they nor their base64 form appear in any stdout or "

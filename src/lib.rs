@@ -16,7 +16,7 @@ mod render;
 use clap::{CommandFactory, Parser as _};
 
 use crate::cli::{Cli, Command};
-use crate::commands::Outcome;
+pub use crate::commands::Outcome;
 use crate::context::Context;
 use crate::error::{exit, Error};
 

@@ -258,6 +258,13 @@ pub struct CheckedEntry {
     pub edited_by_others_at: Option<Timestamp>,
 }
 
+/// A change of the data by someone else at or after `started` (managedFields keep whole
+/// seconds: an edit in the same second counts, to be safe).
+pub fn edited_since(foreign_change: Option<Timestamp>, started: Timestamp) -> Option<Timestamp> {
+    let from = Timestamp::from_second(started.as_second()).unwrap_or(started);
+    foreign_change.filter(|t| *t >= from)
+}
+
 /// Check a journal against what the cluster holds: the Secrets it names (current state, with
 /// their records) and the backup objects it names. `anchor` is the Secret whose data write
 /// carried the journal (for a SealedSecret-owned change: None, the SealedSecret carries it).
@@ -310,7 +317,7 @@ pub fn check_journal(
             entry: entry.clone(),
             progress,
             backup,
-            edited_by_others_at: state.foreign_data_change_at.filter(|t| *t > journal.started_at),
+            edited_by_others_at: edited_since(state.foreign_data_change_at, journal.started_at),
         });
     }
     Ok(checked)

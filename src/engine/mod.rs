@@ -237,6 +237,9 @@ struct Restore {
     data: BTreeMap<String, SecretValue>,
     /// The revision the change wrote (restoring writes the next one).
     written: u64,
+    /// The data the change wrote, when this run knows it: then "still holds what the change
+    /// wrote" is checked exactly; from a journal, by who last changed the data (managedFields).
+    wrote: Option<BTreeMap<String, SecretValue>>,
 }
 
 /// The running machine: the namespace, the settings, and the journal this run holds.
@@ -381,6 +384,7 @@ fn restores_of(changes: &[SecretChange]) -> Vec<Restore> {
             secret: c.name().to_string(),
             data: c.before.data.clone(),
             written: c.new_revision,
+            wrote: Some(c.after.clone()),
         })
         .collect()
 }
@@ -458,7 +462,10 @@ impl Machine<'_> {
                 restored.insert(restore.secret.clone(), current.revision);
                 continue;
             }
-            let edited = current.foreign_data_change_at.is_some_and(|t| t > journal.started_at);
+            let edited = match &restore.wrote {
+                Some(wrote) => current.data != *wrote,
+                None => journal::edited_since(current.foreign_data_change_at, journal.started_at).is_some(),
+            };
             if !ours || current.revision != restore.written || edited {
                 return Err(Error::Conflict {
                     namespace: current.namespace,

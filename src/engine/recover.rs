@@ -256,14 +256,16 @@ async fn recover_secret(
     let (snapshot, policy) = read_namespace(conn, namespace).await?;
     let templates = templates_of(&snapshot);
     let workloads = consumers_named(&snapshot, policy, &journal);
+    // Already restored ones too: the restore recognises them, and their revision is stamped.
     let restores: Vec<Restore> = checked
         .iter()
-        .filter(|c| c.progress == Progress::Written)
+        .filter(|c| c.progress != Progress::NotWritten)
         .filter_map(|c| {
             c.backup.as_ref().map(|b| Restore {
                 secret: c.secret.clone(),
                 data: b.state.data.clone(),
                 written: c.entry.to,
+                wrote: None,
             })
         })
         .collect();

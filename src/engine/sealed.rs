@@ -438,7 +438,7 @@ impl SealedSteps<'_> {
                 "template": {"metadata": {"annotations": cluster::secrets::stamp_annotations(&stamp)}}
             }
         });
-        cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await?;
+        let undone = cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await?;
         if let Some(file) = &sealed.file {
             let path = Path::new(file);
             if path.exists() {
@@ -453,7 +453,15 @@ impl SealedSteps<'_> {
         // not give up as fast as a short --timeout gave up on the change).
         let wait = m.undo_timeout();
         let deadline = Instant::now() + wait;
-        while cluster::secrets::get(m.conn, m.namespace, &self.secret).await?.data != self.previous_data {
+        // Until the controller has handled this very generation (it may still have been working
+        // through the new ciphertexts), and the Secret holds the previous data.
+        loop {
+            let handled = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
+                .await?
+                .is_some_and(|s| s.observed_generation >= undone.generation);
+            if handled && cluster::secrets::get(m.conn, m.namespace, &self.secret).await?.data == self.previous_data {
+                break;
+            }
             if Instant::now() >= deadline {
                 return Err(Error::RollbackFailed(format!(
                     "the controller did not unseal the previous data of {} within {}",
