@@ -9,8 +9,9 @@ use crate::context::Context;
 use crate::domain::history::{self, BackupRevision};
 use crate::domain::journal;
 use crate::domain::plan::SecretState;
+use crate::engine;
 use crate::error::{Error, Result, UntrustedRecord};
-use crate::{prompt, render};
+use crate::render;
 
 pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
@@ -27,38 +28,7 @@ pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
     }
     // Only recorded backups are pruned: a Secret that merely claims to be one is not ours to delete.
     let recorded = recorded(&current, &candidates);
-    let keep = usize::from(args.keep);
-    if recorded.len() <= keep {
-        render::step(&format!(
-            "Nothing to prune: {} recorded backups, keeping {}.",
-            recorded.len(),
-            args.keep
-        ));
-        return Ok(Outcome::Clean);
-    }
-    let doomed = &recorded[keep..];
-    let names: Vec<&str> = doomed.iter().map(|b| b.name.as_str()).collect();
-    render::step(&format!("Prune: delete {}.", names.join(", ")));
-    if ctx.global.dry_run {
-        render::step("Dry run: nothing was deleted.");
-        return Ok(Outcome::Clean);
-    }
-    if !prompt::confirm_change(ctx.global.yes, "Delete these backups?")? {
-        render::step("Cancelled: nothing was deleted.");
-        return Ok(Outcome::Clean);
-    }
-    // The record first (with the Secret's resourceVersion), then the objects it no longer names.
-    let remaining: Vec<_> = current
-        .backup_record
-        .iter()
-        .filter(|r| !names.contains(&r.name.as_str()))
-        .cloned()
-        .collect();
-    cluster::secrets::set_record(&conn, &current, &remaining).await?;
-    for backup in doomed {
-        cluster::secrets::delete(&conn, &namespace, &backup.name, Some(&backup.state.uid)).await?;
-    }
-    render::step(&format!("Deleted {}.", render::plural(doomed.len(), "backup")));
+    engine::prune(&conn, ctx.consent(), &current, &recorded, usize::from(args.keep)).await?;
     Ok(Outcome::Clean)
 }
 

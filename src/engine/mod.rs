@@ -218,6 +218,43 @@ pub async fn restart_stale(
     Ok(true)
 }
 
+/// `history --prune`: delete the recorded backups of `secret` beyond the newest `keep` (only
+/// recorded ones: `recorded` is newest first). The record is rewritten first, with the
+/// Secret's resourceVersion, then the objects it no longer names are deleted (uid-checked).
+pub async fn prune(
+    conn: &Connection,
+    consent: Consent,
+    secret: &crate::domain::plan::SecretState,
+    recorded: &[&crate::domain::history::BackupRevision],
+    keep: usize,
+) -> Result<()> {
+    if recorded.len() <= keep {
+        render::step(&format!(
+            "Nothing to prune: {} recorded backups, keeping {keep}.",
+            recorded.len()
+        ));
+        return Ok(());
+    }
+    let doomed = &recorded[keep..];
+    let names: Vec<&str> = doomed.iter().map(|b| b.name.as_str()).collect();
+    render::step(&format!("Prune: delete {}.", names.join(", ")));
+    if !go_ahead(consent, "Delete these backups?")? {
+        return Ok(());
+    }
+    let remaining: Vec<RecordedBackup> = secret
+        .backup_record
+        .iter()
+        .filter(|r| !names.contains(&r.name.as_str()))
+        .cloned()
+        .collect();
+    cluster::secrets::set_record(conn, secret, &remaining).await?;
+    for backup in doomed {
+        cluster::secrets::delete(conn, &secret.namespace, &backup.name, Some(&backup.state.uid)).await?;
+    }
+    render::step(&format!("Deleted {}.", render::plural(doomed.len(), "backup")));
+    Ok(())
+}
+
 /// After the plan: stop on --dry-run or a "no" (saying nothing was changed), else go ahead.
 pub fn go_ahead(consent: Consent, question: &str) -> Result<bool> {
     if consent.dry_run {
