@@ -3,7 +3,7 @@
 
 pub mod audit;
 pub mod backup_keys;
-pub mod complete;
+pub mod completion;
 pub mod diff;
 pub mod fetch_cert;
 pub mod history;
@@ -11,8 +11,6 @@ pub mod list;
 pub mod rollback;
 pub mod rotate;
 pub mod seal;
-pub mod seal_edit;
-pub mod seal_upkeep;
 pub mod unseal;
 pub mod verify;
 

@@ -1,6 +1,9 @@
 //! `seal`: a Secret (from a manifest or built from flags) encrypted into a SealedSecret, in
 //! kubeseal's exact format, printed or merged into an existing SealedSecret file.
 
+mod edit;
+mod upkeep;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -28,13 +31,13 @@ struct Input {
 
 pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     if !args.validate.is_empty() {
-        return super::seal_upkeep::validate(ctx, args).await;
+        return upkeep::validate(ctx, args).await;
     }
     if !args.re_encrypt.is_empty() {
-        return super::seal_upkeep::re_encrypt(ctx, args).await;
+        return upkeep::re_encrypt(ctx, args).await;
     }
     if args.edit.is_some() {
-        return super::seal_edit::run(ctx, args).await;
+        return edit::run(ctx, args).await;
     }
     let input = match (&args.filename, args.from_secret) {
         (Some(file), _) => from_manifest(file)?,

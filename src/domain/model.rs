@@ -229,6 +229,23 @@ fn helm_release(meta: &ObjectMeta) -> Option<OwnerRef> {
     })
 }
 
+/// When the newest managedFields entry that owns a Secret's `data`/`stringData` was written
+/// (whole seconds), leaving out the field manager `except` when given.
+pub fn last_data_change(meta: &ObjectMeta, except: Option<&str>) -> Option<Timestamp> {
+    meta.managed_fields
+        .iter()
+        .flatten()
+        .filter(|entry| except.is_none() || entry.manager.as_deref() != except)
+        .filter(|entry| {
+            entry
+                .fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some())
+        })
+        .filter_map(|entry| entry.time.as_ref().map(|t| t.0))
+        .max()
+}
+
 fn name_and_namespace(meta: &ObjectMeta) -> (String, String) {
     (
         meta.namespace.clone().unwrap_or_default(),
@@ -247,18 +264,7 @@ impl From<&Secret> for SecretInfo {
         let annotations = meta.annotations.clone().unwrap_or_default();
         let rotated_at = annotations.get(annotations::ROTATED_AT).and_then(|t| parse_time(t));
         let revision = annotations.get(annotations::REVISION).and_then(|r| r.parse().ok());
-        let managed_change = meta
-            .managed_fields
-            .iter()
-            .flatten()
-            .filter(|entry| {
-                entry
-                    .fields_v1
-                    .as_ref()
-                    .is_some_and(|f| f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some())
-            })
-            .filter_map(|entry| entry.time.as_ref().map(|t| t.0))
-            .max();
+        let managed_change = last_data_change(meta, None);
         let mut keys: BTreeSet<String> = secret.data.iter().flatten().map(|(k, _)| k.clone()).collect();
         keys.extend(secret.string_data.iter().flatten().map(|(k, _)| k.clone()));
         SecretInfo {

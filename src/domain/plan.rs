@@ -85,19 +85,7 @@ impl From<&Secret> for SecretState {
                 Err(problem) => (Vec::new(), Some(problem)),
             },
         };
-        let foreign_data_change_at = meta
-            .managed_fields
-            .iter()
-            .flatten()
-            .filter(|entry| entry.manager.as_deref() != Some(annotations::FIELD_MANAGER))
-            .filter(|entry| {
-                entry
-                    .fields_v1
-                    .as_ref()
-                    .is_some_and(|f| f.0.get("f:data").is_some() || f.0.get("f:stringData").is_some())
-            })
-            .filter_map(|entry| entry.time.as_ref().map(|t| t.0))
-            .max();
+        let foreign_data_change_at = super::model::last_data_change(meta, Some(annotations::FIELD_MANAGER));
         SecretState {
             namespace: meta.namespace.clone().unwrap_or_default(),
             name: meta.name.clone().unwrap_or_default(),

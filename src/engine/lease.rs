@@ -88,6 +88,46 @@ impl Lease {
         lease
     }
 
+    /// Take over an interrupted change's journal `found` (as read, `expected` its object's
+    /// resourceVersion) with this run as its holder. If the object moved meanwhile, the write is
+    /// retried only while its journal is still exactly `found` (a controller's status update
+    /// moves a SealedSecret's resourceVersion too); anything else is someone acting: 409.
+    pub async fn take_over(
+        conn: &Connection,
+        namespace: &str,
+        anchor: Anchor,
+        found: &Journal,
+        holder: Holder,
+        expected: &str,
+    ) -> Result<Arc<Lease>> {
+        let mut journal = found.clone();
+        journal.holder = holder;
+        let lease = Lease {
+            conn: conn.clone(),
+            namespace: namespace.to_string(),
+            anchor,
+            journal: Mutex::new(journal.clone()),
+        };
+        let mut expected = expected.to_string();
+        for attempt in 0..4 {
+            match lease.write(&expected, Some(&journal)).await {
+                Ok(()) => break,
+                Err(Error::Conflict { .. }) if attempt < 3 => {
+                    let (current, rv) = lease.read().await?;
+                    if current.as_ref() != Some(found) {
+                        return Err(Error::Conflict {
+                            namespace: namespace.into(),
+                            name: lease.anchor.describe(namespace),
+                        });
+                    }
+                    expected = rv;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Lease::held(conn, namespace, lease.anchor, journal))
+    }
+
     pub fn journal(&self) -> Journal {
         self.journal.lock().expect("journal").clone()
     }
@@ -113,7 +153,7 @@ impl Lease {
     /// The change is over: remove the journal (if it is still this run's). A 409 after a lost
     /// answer is this very removal when the journal is gone on a second read.
     pub async fn clear(&self) -> Result<()> {
-        for attempt in 0..2 {
+        for attempt in 0..4 {
             let (current, rv) = self.read().await?;
             if attempt > 0 && current.is_none() {
                 break;
@@ -121,7 +161,7 @@ impl Lease {
             self.check_ours(current.as_ref())?;
             match self.write(&rv, None).await {
                 Ok(()) => break,
-                Err(Error::Conflict { .. }) if attempt == 0 => continue,
+                Err(Error::Conflict { .. }) if attempt < 3 => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -138,9 +178,9 @@ impl Lease {
     }
 
     /// Write a changed copy of the journal, if it is still this run's. A concurrent write of the
-    /// object (409) is retried once with a fresh read.
+    /// object (409: a controller's status update, say) is retried with a fresh read.
     async fn update(&self, change: impl Fn(&mut Journal)) -> Result<()> {
-        for attempt in 0..2 {
+        for attempt in 0..4 {
             let (current, rv) = self.read().await?;
             self.check_ours(current.as_ref())?;
             let mut journal = self.journal();
@@ -150,7 +190,7 @@ impl Lease {
                     *self.journal.lock().expect("journal") = journal;
                     return Ok(());
                 }
-                Err(Error::Conflict { .. }) if attempt == 0 => continue,
+                Err(Error::Conflict { .. }) if attempt < 3 => continue,
                 Err(e) => return Err(e),
             }
         }

@@ -338,17 +338,8 @@ async fn write_and_restart(
         workloads: targets.iter().map(|t| t.id.clone()).collect(),
         sealed: None,
     };
-    let machine = Machine {
-        conn,
-        namespace,
-        settings,
-        lease: Lease::held(
-            conn,
-            namespace,
-            Anchor::Secret(changes[0].name().to_string()),
-            journal.clone(),
-        ),
-    };
+    let anchor = Anchor::Secret(changes[0].name().to_string());
+    let machine = Machine::holding(conn, namespace, settings, anchor, journal.clone());
     let mut pruned = Vec::new();
     for (i, (change, backup)) in changes.iter().zip(&backups).enumerate() {
         let entry = RecordedBackup {
@@ -438,7 +429,44 @@ async fn discard_backups(conn: &Connection, namespace: &str, backups: &[cluster:
     }
 }
 
-impl Machine<'_> {
+impl<'a> Machine<'a> {
+    /// The machine of a change whose journal this run has just written on `anchor`.
+    fn holding(
+        conn: &'a Connection,
+        namespace: &'a str,
+        settings: &'a Settings,
+        anchor: Anchor,
+        journal: Journal,
+    ) -> Self {
+        Machine {
+            conn,
+            namespace,
+            settings,
+            lease: Lease::held(conn, namespace, anchor, journal),
+        }
+    }
+
+    /// The machine of an interrupted change, after the question: this run takes the journal
+    /// over (its holder), written only if `anchor` is still at `expected` (409: someone acted
+    /// meanwhile, nothing done).
+    async fn taking_over(
+        conn: &'a Connection,
+        namespace: &'a str,
+        settings: &'a Settings,
+        anchor: Anchor,
+        found: &Journal,
+        expected: &str,
+    ) -> Result<Self> {
+        let holder = lease::this_run(&settings.changed_by);
+        let lease = Lease::take_over(conn, namespace, anchor, found, holder, expected).await?;
+        Ok(Machine {
+            conn,
+            namespace,
+            settings,
+            lease,
+        })
+    }
+
     /// Restart and wait; then clear the journal, or undo (restore, restart again) on failure.
     async fn finish(
         &self,

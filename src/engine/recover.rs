@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
-use super::lease::{self, Anchor, Lease};
+use super::lease::{self, Anchor};
 use super::{go_ahead, read_namespace, targets_for, templates_of, verify_changed, Consent, Machine, Restore, Settings};
-use crate::cluster::secrets::JournalUpdate;
 use crate::cluster::{self, Connection};
 use crate::commands::Outcome;
 use crate::domain::consumers::{self, ConsumerAction};
@@ -291,31 +290,10 @@ async fn recover_secret(
         &targets,
         consent.output,
     )?;
-    let question = match choice {
-        Recovery::Resume => "Finish this change?",
-        Recovery::Abort => "Undo this change?",
-    };
-    if !go_ahead(consent, question)? {
+    if !confirm(consent, choice)? {
         return Ok(Outcome::Clean);
     }
-
-    // Take the journal over: this run holds it from here on (409: someone acted meanwhile).
-    let mut taken = journal.clone();
-    taken.holder = lease::this_run(&settings.changed_by);
-    cluster::secrets::update_journal(
-        conn,
-        namespace,
-        &target.name,
-        &target.resource_version,
-        &JournalUpdate::Write(&taken),
-    )
-    .await?;
-    let machine = Machine {
-        conn,
-        namespace,
-        settings,
-        lease: Lease::held(conn, namespace, anchor, taken),
-    };
+    let machine = Machine::taking_over(conn, namespace, settings, anchor, &journal, &target.resource_version).await?;
     match choice {
         Recovery::Resume => machine.finish(&targets, &restores, &templates).await?,
         Recovery::Abort => {
@@ -334,6 +312,15 @@ async fn recover_secret(
     }
     let changed: BTreeSet<String> = journal.secrets.keys().cloned().collect();
     verify_changed(conn, namespace, &changed, settings).await
+}
+
+/// The question of --resume / --abort (or --dry-run's stop).
+pub(super) fn confirm(consent: Consent, choice: Recovery) -> Result<bool> {
+    let question = match choice {
+        Recovery::Resume => "Finish this change?",
+        Recovery::Abort => "Undo this change?",
+    };
+    go_ahead(consent, question)
 }
 
 pub(super) fn recovery_row(checked: &CheckedEntry, choice: Recovery) -> RecoveryRow {

@@ -16,9 +16,9 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::lease::{self, Anchor, Lease};
-use super::recover::{consumers_named, read_named, recovery_row, untrusted, Recovery};
-use super::{go_ahead, read_namespace, targets_for, templates_of, verify_changed, Consent, Machine, Settings};
+use super::lease::{self, Anchor};
+use super::recover::{confirm, consumers_named, read_named, recovery_row, untrusted, Recovery};
+use super::{read_namespace, targets_for, templates_of, verify_changed, Consent, Machine, Settings};
 use crate::cluster::secrets::Stamp;
 use crate::cluster::{self, Connection};
 use crate::commands::Outcome;
@@ -232,43 +232,23 @@ pub async fn run(
         },
         usize::from(settings.keep_backups),
     );
-    let patch = json!({
-        "metadata": {
-            "resourceVersion": sealed.cluster.resource_version,
-            "annotations": {
-                annotations::JOURNAL: journal::journal_text(&journal),
-                annotations::BACKUPS: journal::record_text(&record),
-            }
-        },
-        "spec": {
-            "encryptedData": sealed.ciphertexts,
-            "template": {"metadata": {"annotations": stamps}}
-        }
+    let annotations_patch = json!({
+        annotations::JOURNAL: journal::journal_text(&journal),
+        annotations::BACKUPS: journal::record_text(&record),
     });
-    let written = match cluster::sealed::patch(conn, namespace, &sealed.owner, &patch).await {
+    let spec_patch = json!({
+        "encryptedData": sealed.ciphertexts,
+        "template": {"metadata": {"annotations": stamps}}
+    });
+    let written = match patch_spec(conn, namespace, &sealed, &annotations_patch, &spec_patch, &id).await {
         Ok(written) => written,
-        // An earlier attempt may have landed before its answer was lost.
-        Err(Error::Conflict { .. }) if landed(conn, namespace, &sealed.owner, &id).await => {
-            cluster::sealed::get(conn, namespace, &sealed.owner)
-                .await?
-                .unwrap_or_default()
-        }
         Err(error) => {
             super::discard_backups(conn, namespace, std::slice::from_ref(&backup)).await;
             return Err(error);
         }
     };
-    let machine = Machine {
-        conn,
-        namespace,
-        settings,
-        lease: Lease::held(
-            conn,
-            namespace,
-            Anchor::SealedSecret(sealed.owner.clone()),
-            journal.clone(),
-        ),
-    };
+    let anchor = Anchor::SealedSecret(sealed.owner.clone());
+    let machine = Machine::holding(conn, namespace, settings, anchor, journal.clone());
     let steps = SealedSteps {
         machine: &machine,
         secret: secret.name().to_string(),
@@ -298,12 +278,49 @@ pub async fn run(
     steps.restart_then_clear(targets, templates).await
 }
 
-/// Whether a SealedSecret already carries the journal of rotation `id`.
-async fn landed(conn: &Connection, namespace: &str, owner: &str, id: &str) -> bool {
-    matches!(
-        cluster::sealed::get(conn, namespace, owner).await,
-        Ok(Some(s)) if s.journal.as_ref().and_then(|j| j.as_ref().ok()).is_some_and(|j| j.id == id)
-    )
+/// Write the SealedSecret, only if what the plan was checked against (its ciphertexts and
+/// template annotations) is unchanged. Its status (written by the controller) may have moved
+/// the resourceVersion meanwhile: then the object is read again and the write retried; an
+/// earlier attempt that landed is recognised by the journal's rotation id.
+async fn patch_spec(
+    conn: &Connection,
+    namespace: &str,
+    sealed: &SealedChange,
+    annotations: &Value,
+    spec: &Value,
+    id: &str,
+) -> Result<SealedSecretState> {
+    let conflict = || Error::Conflict {
+        namespace: namespace.into(),
+        name: format!("{} (SealedSecret)", sealed.owner),
+    };
+    for _ in 0..3 {
+        let current = cluster::sealed::get(conn, namespace, &sealed.owner)
+            .await?
+            .ok_or_else(conflict)?;
+        if current
+            .journal
+            .as_ref()
+            .and_then(|j| j.as_ref().ok())
+            .is_some_and(|j| j.id == id)
+        {
+            return Ok(current);
+        }
+        if current.encrypted != sealed.cluster.encrypted
+            || current.template_annotations != sealed.cluster.template_annotations
+        {
+            return Err(conflict());
+        }
+        let patch = json!({
+            "metadata": {"resourceVersion": current.resource_version, "annotations": annotations},
+            "spec": spec,
+        });
+        match cluster::sealed::patch(conn, namespace, &sealed.owner, &patch).await {
+            Err(Error::Conflict { .. }) => continue,
+            other => return other,
+        }
+    }
+    Err(conflict())
 }
 
 /// The steps after the SealedSecret write, shared by the first run and recovery.
@@ -428,17 +445,22 @@ impl SealedSteps<'_> {
             journal: crate::cluster::secrets::JournalUpdate::Keep,
             record: None,
         };
-        let object = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("SealedSecret {}/{} is gone", m.namespace, sealed.owner)))?;
-        let patch = json!({
-            "metadata": {"resourceVersion": object.resource_version},
-            "spec": {
-                "encryptedData": sealed.previous,
-                "template": {"metadata": {"annotations": cluster::secrets::stamp_annotations(&stamp)}}
-            }
+        let spec = json!({
+            "encryptedData": sealed.previous,
+            "template": {"metadata": {"annotations": cluster::secrets::stamp_annotations(&stamp)}}
         });
-        let undone = cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await?;
+        // The controller's status updates move the resourceVersion too: read again and retry.
+        let mut attempts = 0;
+        let undone = loop {
+            let object = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("SealedSecret {}/{} is gone", m.namespace, sealed.owner)))?;
+            let patch = json!({"metadata": {"resourceVersion": object.resource_version}, "spec": spec});
+            match cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await {
+                Err(Error::Conflict { .. }) if attempts < 3 => attempts += 1,
+                other => break other?,
+            }
+        };
         if let Some(file) = &sealed.file {
             let path = Path::new(file);
             if path.exists() {
@@ -560,27 +582,10 @@ pub async fn recover(
             }
         ));
     }
-    let question = match choice {
-        Recovery::Resume => "Finish this change?",
-        Recovery::Abort => "Undo this change?",
-    };
-    if !go_ahead(consent, question)? {
+    if !confirm(consent, choice)? {
         return Ok(Outcome::Clean);
     }
-
-    let mut taken = journal.clone();
-    taken.holder = lease::this_run(&settings.changed_by);
-    let patch = json!({"metadata": {
-        "resourceVersion": object.resource_version,
-        "annotations": {annotations::JOURNAL: journal::journal_text(&taken)}
-    }});
-    cluster::sealed::patch(conn, namespace, owner, &patch).await?;
-    let machine = Machine {
-        conn,
-        namespace,
-        settings,
-        lease: Lease::held(conn, namespace, anchor.clone(), taken),
-    };
+    let machine = Machine::taking_over(conn, namespace, settings, anchor, &journal, &object.resource_version).await?;
     let steps = SealedSteps {
         machine: &machine,
         secret: target.name.clone(),

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use super::Outcome;
 use crate::cli::SealArgs;
+use crate::commands::Outcome;
 use crate::context::Context;
 use crate::domain::generate::Generator;
 use crate::domain::plan::check_key_name;
@@ -54,7 +54,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     let old = doc.encrypted_data();
 
     let mut edits = Edits {
-        set: super::seal::flag_values(args)?,
+        set: super::flag_values(args)?,
         remove: args.remove_key.iter().cloned().collect(),
     };
     if edits.set.is_empty() && edits.remove.is_empty() {
@@ -90,7 +90,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
         )));
     }
 
-    let cert = super::seal::sealing_cert(ctx, args).await?;
+    let cert = super::sealing_cert(ctx, args).await?;
     let mut new: Map<String, Value> = old.clone();
     new.retain(|k, _| !edits.remove.contains(k));
     let mut rng = rsa::rand_core::OsRng;

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::Outcome;
 use crate::cli::SealArgs;
 use crate::cluster::sealed::Controller;
 use crate::cluster::{self, Connection};
+use crate::commands::Outcome;
 use crate::context::Context;
 use crate::domain::sealed_file::{self, SealedFile};
 use crate::error::{Error, Result};
