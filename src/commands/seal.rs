@@ -258,18 +258,16 @@ pub fn flag_values(args: &SealArgs) -> Result<BTreeMap<String, SecretValue>> {
         data.insert(key, SecretValue::new(bytes));
     }
     for path in &args.from_env_file {
-        let file = std::fs::File::open(path).map_err(|e| Error::InputFile {
-            path: format!("{path} (--from-env-file)"),
-            reason: e.to_string(),
+        let bytes = crate::files::read(Path::new(path), "--from-env-file")?;
+        let pairs = crate::domain::env_file::parse(&bytes).map_err(|problem| {
+            Error::Usage(format!(
+                "{path}: {problem} (the line is not shown: it may hold a value)"
+            ))
         })?;
-        for (entry, item) in dotenvy::from_read_iter(file).enumerate() {
-            let (key, value) = item.map_err(|_| {
-                Error::Usage(format!(
-                    "{path}: entry {} is not KEY=VALUE (the line is not shown)",
-                    entry + 1
-                ))
-            })?;
-            data.insert(key, SecretValue::new(value.into_bytes()));
+        for (key, value) in pairs {
+            if data.insert(key.clone(), value).is_some() {
+                return Err(Error::Usage(format!("{path}: {key} is given twice")));
+            }
         }
     }
     Ok(data)

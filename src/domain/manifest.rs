@@ -30,8 +30,11 @@ pub enum ManifestError {
     NotASecret { file: String, found: String },
     #[error("{file}: data.{key} is not valid base64 (use stringData for plain text)")]
     Base64 { file: String, key: String },
-    #[error("{file}: entry {entry} is not KEY=VALUE (the line is not shown: it may hold a value)")]
-    DotEnv { file: String, entry: usize },
+    #[error("{file}: {problem} (the line is not shown: it may hold a value)")]
+    DotEnv {
+        file: String,
+        problem: super::env_file::EnvFileError,
+    },
 }
 
 impl SecretSide {
@@ -166,18 +169,15 @@ fn sealed(file: &str, doc: &Value) -> SecretSide {
     }
 }
 
+/// A `.env` file as kubectl reads it (values literal: see `env_file`).
 fn parse_dotenv(file: &str, bytes: &[u8]) -> Result<SecretSide, ManifestError> {
-    let mut data = BTreeMap::new();
-    for (entry, item) in dotenvy::from_read_iter(bytes).enumerate() {
-        let (key, value) = item.map_err(|_| ManifestError::DotEnv {
-            file: file.into(),
-            entry: entry + 1,
-        })?;
-        data.insert(key, Some(SecretValue::new(value.into_bytes())));
-    }
+    let pairs = super::env_file::parse(bytes).map_err(|problem| ManifestError::DotEnv {
+        file: file.into(),
+        problem,
+    })?;
     Ok(SecretSide {
         description: file.into(),
-        data,
+        data: pairs.into_iter().map(|(k, v)| (k, Some(v))).collect(),
         ..Default::default()
     })
 }
@@ -225,7 +225,13 @@ mod tests {
         );
         let err = parse("prod.env", b"GOOD=1\nthis line is s3cret garbage\n").unwrap_err();
         assert!(
-            matches!(err, ManifestError::DotEnv { entry: 2, .. }) && !err.to_string().contains("s3cret"),
+            matches!(
+                &err,
+                ManifestError::DotEnv {
+                    problem: crate::domain::env_file::EnvFileError::NoValue { line: 2 },
+                    ..
+                }
+            ) && !err.to_string().contains("s3cret"),
             "{err}"
         );
         let err = parse("cm.yaml", b"kind: ConfigMap\ndata: {}\n").unwrap_err();
@@ -233,13 +239,19 @@ mod tests {
     }
 
     #[test]
-    fn dotenv_conventions() {
-        let text = b"# comment\nexport JWT_SECRET=abc123\nQUOTED=\"with spaces\"\nSINGLE='x=y'\nEMPTY=\n";
+    fn dotenv_files_are_read_like_kubectl_reads_them() {
+        // Literal values (kubectl create secret --from-env-file): quotes kept, nothing expanded.
+        let text = b"# comment\nJWT_SECRET=abc123\nQUOTED=\"with spaces\"\nSINGLE='x=y'\nVAR=${HOME}\nEMPTY=\n";
         let side = parse(".env", text).unwrap();
         assert_eq!(value(&side, "JWT_SECRET"), b"abc123");
-        assert_eq!(value(&side, "QUOTED"), b"with spaces");
-        assert_eq!(value(&side, "SINGLE"), b"x=y");
+        assert_eq!(value(&side, "QUOTED"), b"\"with spaces\"");
+        assert_eq!(value(&side, "SINGLE"), b"'x=y'");
+        assert_eq!(value(&side, "VAR"), b"${HOME}");
         assert_eq!(value(&side, "EMPTY"), b"");
+        assert!(
+            parse(".env", b"export JWT_SECRET=abc123\n").is_err(),
+            "not a kubectl key"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod consumers;
 pub mod diff;
 pub mod drift;
 pub mod env;
+pub mod env_file;
 mod fuzz;
 pub mod generate;
 pub mod history;

@@ -95,7 +95,8 @@ async fn against_a_manifest_and_an_env_file() {
     let env = write(
         &dir,
         "prod.env",
-        &format!("# production\nexport JWT_SECRET={jwt}\nENCRYPTION_KEY=\"{enc}\"\nSMTP_PASS='{other}'\n"),
+        // As kubectl reads an env file: KEY=VALUE, values literal (quotes would be part of them).
+        &format!("# production\n  JWT_SECRET={jwt}\nENCRYPTION_KEY={enc}\n\nSMTP_PASS={other}\n"),
     );
     let env_run = ns.run(&["diff", "chat-secrets", "--against", env.to_str().unwrap()]);
     assert_eq!(
@@ -112,7 +113,7 @@ async fn against_a_manifest_and_an_env_file() {
     );
     let bad = ns.run(&["diff", "chat-secrets", "--against", garbage.to_str().unwrap()]);
     assert_eq!(bad.code, exit::USAGE, "{bad:?}");
-    assert!(bad.stderr.contains("entry 2 is not KEY=VALUE"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("line 2 is not KEY=VALUE"), "{}", bad.stderr);
     bad.assert_no_leak([&jwt, &enc]);
 }
 

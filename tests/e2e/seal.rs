@@ -446,3 +446,59 @@ async fn an_expired_certificate_is_said_before_sealing() {
     assert!(run.stdout.contains("kind: SealedSecret"));
     run.assert_no_leak([&value]);
 }
+
+#[tokio::test]
+async fn env_file_values_are_sealed_literally_never_from_the_environment() {
+    let ns = TestNamespace::new("seal-envfile").await;
+    let local_credential = canary("shell-variable");
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("backend.env");
+    std::fs::write(&env_file, "A=${SOME_VAR}\nPASSWORD=pa$word\nQUOTED=\"kept\"\n").unwrap();
+    // The person's shell holds a credential under that name: it must not end up in the file.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+        .args([
+            "seal",
+            "backend",
+            "--from-env-file",
+            env_file.to_str().unwrap(),
+            "--cert",
+            &cert_url(),
+            "-n",
+            &ns.name,
+        ])
+        .env("KUBECONFIG", &cluster().admin_kubeconfig)
+        .env("SOME_VAR", &local_credential)
+        .env("word", &local_credential)
+        .output()
+        .unwrap();
+    let sealed = crate::support::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(sealed.code, exit::OK, "{sealed:?}");
+    apply(&ns, &sealed.stdout);
+    let data = unsealed(&ns, "backend").await;
+    assert_eq!(data["A"], b"${SOME_VAR}", "kept literally, like kubectl");
+    assert_eq!(data["PASSWORD"], b"pa$word");
+    assert_eq!(data["QUOTED"], b"\"kept\"");
+
+    // The same file against the cluster: the same values, literally (no difference).
+    let diff = ns.run(&["diff", "backend", "--against", env_file.to_str().unwrap()]);
+    assert_eq!(diff.code, exit::OK, "{diff:?}");
+    // A key without '=' would take its value from the environment in kubectl: refused here.
+    std::fs::write(&env_file, "SOME_VAR\n").unwrap();
+    let refused = ns.run(&[
+        "seal",
+        "backend",
+        "--from-env-file",
+        env_file.to_str().unwrap(),
+        "--cert",
+        &cert_url(),
+    ]);
+    assert_eq!(refused.code, exit::USAGE, "{refused:?}");
+    assert!(refused.stderr.contains("line 1 is not KEY=VALUE"), "{}", refused.stderr);
+    for out in [&sealed, &diff, &refused] {
+        out.assert_no_leak([&local_credential]);
+    }
+}
