@@ -19,7 +19,7 @@ Exit codes:
   9    a rollout failed and so did restoring: the message says what to check
   10   other API error
   11   a rollout failed and nothing needed restoring (verify --fix, --resume): the data is as it was
-  12   an input file or stream could not be read (the message names it)
+  12   an input file or stream could not be read or is over 8 MiB (the message names it)
   13   a journal or backup on the cluster is not one kubectl-secrets wrote: refused, nothing changed
   14   a change of the Secret is under way (another run holds it) or was interrupted: finish it
        with rotate --resume or undo it with --abort

@@ -171,3 +171,65 @@ fn completion_scripts_need_no_cluster() {
     assert_eq!(out.stdout, ":4\n");
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
+
+/// The binary's output, or a failed test if it has not ended within `limit` (it is then killed).
+fn output_within(mut cmd: Command, limit: std::time::Duration) -> Run {
+    use std::process::Stdio;
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let out = match finished.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("kubectl-secrets was still reading after {limit:?}: an unbounded read");
+        }
+    };
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn endless_inputs_are_refused_not_waited_on() {
+    use std::process::Stdio;
+    let kubeconfig = kubeconfig_file("https://127.0.0.1:1", &["ctx"]);
+    let home = tempfile::tempdir().unwrap();
+    let command = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
+        cmd.args(args)
+            .env("HOME", home.path())
+            .env("KUBECONFIG", kubeconfig.path())
+            .env("NO_COLOR", "1");
+        cmd
+    };
+    let limit = std::time::Duration::from_secs(30);
+
+    let mut urandom = command(&["diff", "app", "--against", "/dev/urandom"]);
+    urandom.stdin(Stdio::null());
+    let run = output_within(urandom, limit);
+    assert_eq!(run.code, exit::INPUT, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/dev/urandom") && run.stderr.contains("larger than 8 MiB"),
+        "{}",
+        run.stderr
+    );
+
+    let mut yes = Command::new("yes").stdout(Stdio::piped()).spawn().unwrap();
+    let mut rotate = command(&["rotate", "app", "--from-stdin", "TOKEN", "--yes"]);
+    rotate.stdin(yes.stdout.take().unwrap());
+    let run = output_within(rotate, limit);
+    let _ = yes.kill();
+    let _ = yes.wait();
+    assert_eq!(run.code, exit::INPUT, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("standard input") && run.stderr.contains("larger than 8 MiB"),
+        "{}",
+        run.stderr
+    );
+}

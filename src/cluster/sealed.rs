@@ -87,11 +87,27 @@ pub async fn call(
         .await
         .map_err(|e| api_error(e, &Action::new(verb, "services/proxy", &scope), conn))?;
     let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect_bytes()
+    // The answer is bounded like every input: a misbehaving endpoint cannot exhaust memory.
+    use http_body_util::BodyExt as _;
+    let limit = usize::try_from(crate::files::MAX_INPUT).unwrap_or(usize::MAX);
+    let bytes = http_body_util::Limited::new(response.into_body(), limit)
+        .collect()
         .await
-        .map_err(|e| api_error(e, &Action::new(verb, "services/proxy", &scope), conn))?;
+        .map_err(|e| Error::InputFile {
+            path: format!(
+                "the answer of {}/{} to {method} {endpoint}",
+                controller.namespace, controller.name
+            ),
+            reason: if e.is::<http_body_util::LengthLimitError>() {
+                format!(
+                    "larger than {} MiB, the most kubectl-secrets reads",
+                    crate::files::MAX_INPUT >> 20
+                )
+            } else {
+                e.to_string()
+            },
+        })?
+        .to_bytes();
     if status == 403 {
         return Err(Error::Forbidden {
             verb: verb.into(),

@@ -1,7 +1,7 @@
 //! `backup-keys`: the Sealed Secrets controller's private keys, exported to a 0600 file for
 //! disaster recovery, as a List that `kubectl apply -f` restores and `unseal --private-key` reads.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 
 use serde_json::{json, Value};
 
@@ -20,7 +20,8 @@ pub async fn run(ctx: &Context, args: &BackupKeysArgs) -> Result<Outcome> {
         ));
     }
     let path = std::path::Path::new(&args.file);
-    if !to_stdout && path.exists() && !args.overwrite {
+    // A dangling symlink counts as existing too (its target would otherwise be created).
+    if !to_stdout && std::fs::symlink_metadata(path).is_ok() && !args.overwrite {
         return Err(Error::Usage(format!(
             "{} exists: pass --overwrite to replace it, or choose another file",
             args.file
@@ -42,8 +43,8 @@ pub async fn run(ctx: &Context, args: &BackupKeysArgs) -> Result<Outcome> {
     if to_stdout {
         render::write_stdout(&text)?;
     } else {
-        write_private(path, &text, args.overwrite)
-            .map_err(|e| Error::Output(format!("cannot write {}: {e}", args.file)))?;
+        // Mode 0600 from the first byte; a symlink at FILE is replaced, never written through.
+        crate::files::write_atomically(path, text.as_bytes(), crate::files::Access::Private)?;
     }
     render::warning(&format!(
         "{} holds {} private {} of the controller in {namespace} ({}): anyone who has it can decrypt every \
@@ -71,29 +72,4 @@ fn restorable(secret: &k8s_openapi::api::core::v1::Secret) -> Value {
         },
         "data": secret.data,
     })
-}
-
-/// Created with mode 0600 from the start, so the keys are never readable by others, not even
-/// for a moment.
-fn write_private(path: &std::path::Path, text: &str, overwrite: bool) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if overwrite {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        // An existing file keeps its mode on open: tighten it before writing.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(text.as_bytes())
-    }
-    #[cfg(not(unix))]
-    {
-        options.open(path)?.write_all(text.as_bytes())
-    }
 }

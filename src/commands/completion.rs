@@ -50,7 +50,7 @@ fn write_kubectl_plugin(dir: Option<PathBuf>) -> Result<Outcome> {
     };
     let path = dir.join("kubectl_complete-secrets");
     let script = "#!/usr/bin/env sh\n# Completion for `kubectl secrets`, called by kubectl; made by `kubectl secrets completion kubectl-plugin`.\nexec kubectl-secrets __complete \"$@\"\n";
-    std::fs::write(&path, script).map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))?;
+    crate::files::write_atomically(&path, script.as_bytes(), crate::files::Access::AsBefore)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -30,7 +30,9 @@ async fn fetch_and_cache(conn: &cluster::Connection, args: &ControllerArgs) -> R
     let pem = cluster::sealed::fetch_cert(conn, &controller).await?;
     // A public certificate: caching it is safe, and lets seal work when the controller is down.
     if let Some(path) = cache_path(&conn.context, args) {
-        let _ = std::fs::create_dir_all(path.parent().unwrap_or(&path)).and_then(|_| std::fs::write(&path, &pem));
+        if std::fs::create_dir_all(path.parent().unwrap_or(&path)).is_ok() {
+            let _ = crate::files::write_atomically(&path, &pem, crate::files::Access::AsBefore);
+        }
     }
     Ok(pem)
 }

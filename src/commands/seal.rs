@@ -294,8 +294,17 @@ async fn load_cert(source: &str) -> Result<SealingCert> {
     let bytes = if source.starts_with("http://") || source.starts_with("https://") {
         let url = source.to_string();
         tokio::task::spawn_blocking(move || -> std::result::Result<Vec<u8>, String> {
-            let mut response = ureq::get(&url).call().map_err(|e| e.to_string())?;
-            response.body_mut().read_to_vec().map_err(|e| e.to_string())
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(std::time::Duration::from_secs(30)))
+                .build()
+                .into();
+            let mut response = agent.get(&url).call().map_err(|e| e.to_string())?;
+            response
+                .body_mut()
+                .with_config()
+                .limit(crate::files::MAX_INPUT)
+                .read_to_vec()
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| Error::Usage(e.to_string()))?
@@ -345,7 +354,7 @@ fn merge_into(path: &Path, doc: &Value, namespace: &str, name: &str, scope: Scop
     } else {
         crate::domain::manifest::to_yaml(&existing).map_err(Error::Output)?
     };
-    crate::files::write_atomically(path, &out)?;
+    crate::files::write_atomically(path, out.as_bytes(), crate::files::Access::AsBefore)?;
     render::step(&format!("Updated {display}: {}.", names.join(", ")));
     Ok(Outcome::Clean)
 }

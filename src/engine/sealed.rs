@@ -154,7 +154,11 @@ fn rewrite_file(
     if wanted == current {
         return Ok(false);
     }
-    crate::files::write_atomically(path, &file.with_encrypted_data(index, &wanted).text)?;
+    crate::files::write_atomically(
+        path,
+        file.with_encrypted_data(index, &wanted).text.as_bytes(),
+        crate::files::Access::AsBefore,
+    )?;
     Ok(true)
 }
 
@@ -169,7 +173,11 @@ pub async fn run(
 ) -> Result<()> {
     let namespace = secret.before.namespace.as_str();
     if !sealed.apply {
-        crate::files::write_atomically(&sealed.file, &sealed.after_text)?;
+        crate::files::write_atomically(
+            &sealed.file,
+            sealed.after_text.as_bytes(),
+            crate::files::Access::AsBefore,
+        )?;
         render::step(&format!(
             "Wrote {}: commit and push it. Once the controller has unsealed it, `kubectl secrets verify {} -n {namespace} --fix` restarts the consumers.",
             sealed.file.display(),
@@ -255,7 +263,11 @@ pub async fn run(
         previous_data: secret.before.data.clone(),
     };
     let workloads: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
-    if let Err(error) = crate::files::write_atomically(&sealed.file, &sealed.after_text) {
+    if let Err(error) = crate::files::write_atomically(
+        &sealed.file,
+        sealed.after_text.as_bytes(),
+        crate::files::Access::AsBefore,
+    ) {
         return Err(steps
             .undo(&workloads, templates, &format!("writing the file failed ({error})"))
             .await);

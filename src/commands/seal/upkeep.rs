@@ -82,7 +82,7 @@ pub async fn re_encrypt(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             }
         }
         if changed {
-            crate::files::write_atomically(&path, &updated.text)?;
+            crate::files::write_atomically(&path, updated.text.as_bytes(), crate::files::Access::AsBefore)?;
         }
     }
     render::seal::file_results(&results, ctx.output())?;
@@ -139,8 +139,12 @@ fn read_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, SealedFile)>> {
             })?;
             files.sort();
             for file in files {
-                let Ok(text) = std::fs::read_to_string(&file) else {
-                    continue;
+                let text = match crate::files::read_text(&file, "a SealedSecret file") {
+                    Ok(text) => text,
+                    Err(e) => {
+                        render::warning(&format!("skipped {}: {e}", file.display()));
+                        continue;
+                    }
                 };
                 match sealed_file::parse(&text) {
                     Ok(parsed) if !parsed.sealed().is_empty() => found.push((file, parsed)),
@@ -168,7 +172,8 @@ fn read_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, SealedFile)>> {
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+        let entry = entry?;
+        let path = entry.path();
         let hidden = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -176,9 +181,13 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         if hidden {
             continue;
         }
-        if path.is_dir() {
+        // The entry's own type: symlinks are never followed (no loops, nothing outside the tree).
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            render::warning(&format!("skipped {}: a symbolic link (not followed)", path.display()));
+        } else if kind.is_dir() {
             walk(&path, files)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+        } else if kind.is_file() && matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
             files.push(path);
         }
     }
