@@ -68,6 +68,15 @@ fn unreadable(source: &str, what: &str, error: &std::io::Error) -> Error {
     }
 }
 
+/// A file a command writes for the user: nothing on --dry-run (said on stderr).
+pub fn write_output(path: &Path, contents: &[u8], access: Access, dry_run: bool) -> Result<()> {
+    if dry_run {
+        crate::render::step(&format!("Dry run: {} was not written.", path.display()));
+        return Ok(());
+    }
+    write_atomically(path, contents, access)
+}
+
 /// Who may read a file the tool writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

@@ -99,7 +99,7 @@ async fn run_command(global: cli::GlobalArgs, command: Command) -> Result<Outcom
         Command::FetchCert(args) => commands::fetch_cert::run(&ctx, args).await,
         Command::Unseal(args) => commands::unseal::run(&ctx, args).await,
         Command::BackupKeys(args) => commands::backup_keys::run(&ctx, args).await,
-        Command::Completion(args) => commands::completion::run(args),
+        Command::Completion(args) => commands::completion::run(args, ctx.global.dry_run),
         Command::List(args) => commands::list::run(&ctx, args).await,
         Command::Audit(args) => commands::audit::run(&ctx, args).await,
         Command::History(args) => commands::history::run(&ctx, args).await,

@@ -233,3 +233,113 @@ fn endless_inputs_are_refused_not_waited_on() {
         run.stderr
     );
 }
+
+#[test]
+fn a_controller_name_that_is_not_a_kubernetes_name_is_refused_before_any_request() {
+    // The server does not exist: any request would end in "cannot reach".
+    let kubeconfig = kubeconfig_file("https://127.0.0.1:1", &["ctx"]);
+    for args in [
+        &["fetch-cert", "--controller-name", "sealed-secrets/../../api"][..],
+        &["fetch-cert", "--controller-namespace", "kube-system/x"],
+        &["backup-keys", "/nonexistent/keys.yaml", "--controller-namespace", "a/b"],
+    ] {
+        let out = run(args, Some(kubeconfig.path()));
+        assert_eq!(out.code, exit::USAGE, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("is not a valid"), "{}", out.stderr);
+        assert!(
+            !out.stderr.contains("cannot reach"),
+            "no request was made: {}",
+            out.stderr
+        );
+    }
+}
+
+/// A self-signed RSA certificate made by openssl, as a file.
+fn certificate(dir: &std::path::Path) -> std::path::PathBuf {
+    let cert = dir.join("cert.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=sealed-secrets",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "openssl made the certificate");
+    cert
+}
+
+#[test]
+fn dry_run_writes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = certificate(dir.path());
+    let cert = cert.to_str().unwrap();
+    let sealed = run(
+        &["seal", "app", "-n", "team-a", "--from-literal", "k=v", "--cert", cert],
+        None,
+    );
+    assert_eq!(sealed.code, exit::OK, "{}", sealed.stderr);
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, &sealed.stdout).unwrap();
+    let path = file.to_str().unwrap();
+    for args in [
+        &[
+            "seal",
+            "app",
+            "-n",
+            "team-a",
+            "--from-literal",
+            "k2=v2",
+            "--cert",
+            cert,
+            "--merge-into",
+            path,
+            "--dry-run",
+        ][..],
+        &[
+            "seal",
+            "--edit",
+            path,
+            "--from-literal",
+            "k3=v3",
+            "--cert",
+            cert,
+            "--dry-run",
+        ],
+    ] {
+        let out = run(args, None);
+        assert_eq!(out.code, exit::OK, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("Dry run"), "{}", out.stderr);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            sealed.stdout,
+            "{args:?} wrote the file"
+        );
+    }
+    let plugin_dir = dir.path().join("bin");
+    std::fs::create_dir(&plugin_dir).unwrap();
+    let out = run(
+        &[
+            "completion",
+            "kubectl-plugin",
+            "--output-dir",
+            plugin_dir.to_str().unwrap(),
+            "--dry-run",
+        ],
+        None,
+    );
+    assert_eq!(out.code, exit::OK, "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(&plugin_dir).unwrap().count(), 0, "nothing written");
+}

@@ -6,11 +6,25 @@ use kube::api::Api;
 
 use super::{api_error, list_mapped, retrying, Action, Connection, Scope};
 use crate::domain::model::SealedSecretState;
+use crate::domain::plan::check_object_name;
 use crate::error::{Error, Result};
 
 pub struct Controller {
     pub namespace: String,
     pub name: String,
+}
+
+impl Controller {
+    /// The controller named by flags or the environment, checked as Kubernetes names before
+    /// they go into any URL (a '/' would address another path of the API server).
+    pub fn named(namespace: &str, name: &str) -> Result<Controller> {
+        check_object_name("Sealed Secrets controller Service", name).map_err(Error::Usage)?;
+        check_object_name("namespace", namespace).map_err(Error::Usage)?;
+        Ok(Controller {
+            namespace: namespace.into(),
+            name: name.into(),
+        })
+    }
 }
 
 /// `/api/v1/namespaces/NS/services/http:NAME:PORT/proxy`: the controller's HTTP API through
@@ -161,6 +175,7 @@ pub async fn get(conn: &Connection, namespace: &str, name: &str) -> Result<Optio
 /// The controller's key Secrets (label `sealedsecrets.bitnami.com/sealed-secrets-key`, active
 /// and compromised alike), private keys included: for backup-keys only.
 pub async fn key_secrets(conn: &Connection, namespace: &str) -> Result<Vec<k8s_openapi::api::core::v1::Secret>> {
+    check_object_name("namespace", namespace).map_err(Error::Usage)?;
     let scope = Scope::Namespace(namespace.into());
     list_mapped(
         Api::<k8s_openapi::api::core::v1::Secret>::namespaced(conn.client.clone(), namespace),

@@ -20,14 +20,14 @@ const FILE_COMPLETION: u8 = 0;
 /// Dynamic candidates must come fast or not at all.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn run(args: &CompletionArgs) -> Result<Outcome> {
+pub fn run(args: &CompletionArgs, dry_run: bool) -> Result<Outcome> {
     let mut command = Cli::command();
     let script = match args.shell {
         Shell::Bash => generate(clap_complete::Shell::Bash, &mut command),
         Shell::Zsh => generate(clap_complete::Shell::Zsh, &mut command),
         Shell::Fish => generate(clap_complete::Shell::Fish, &mut command),
         Shell::Powershell => generate(clap_complete::Shell::PowerShell, &mut command),
-        Shell::KubectlPlugin => return write_kubectl_plugin(args.output_dir.clone()),
+        Shell::KubectlPlugin => return write_kubectl_plugin(args.output_dir.clone(), dry_run),
     };
     render::write_stdout(&script)?;
     Ok(Outcome::Clean)
@@ -40,7 +40,7 @@ fn generate(shell: clap_complete::Shell, command: &mut Command) -> String {
 }
 
 /// kubectl (1.26+) looks for `kubectl_complete-secrets` on PATH for `kubectl secrets <TAB>`.
-fn write_kubectl_plugin(dir: Option<PathBuf>) -> Result<Outcome> {
+fn write_kubectl_plugin(dir: Option<PathBuf>, dry_run: bool) -> Result<Outcome> {
     let dir = match dir {
         Some(dir) => dir,
         None => std::env::current_exe()
@@ -50,7 +50,10 @@ fn write_kubectl_plugin(dir: Option<PathBuf>) -> Result<Outcome> {
     };
     let path = dir.join("kubectl_complete-secrets");
     let script = "#!/usr/bin/env sh\n# Completion for `kubectl secrets`, called by kubectl; made by `kubectl secrets completion kubectl-plugin`.\nexec kubectl-secrets __complete \"$@\"\n";
-    crate::files::write_atomically(&path, script.as_bytes(), crate::files::Access::AsBefore)?;
+    crate::files::write_output(&path, script.as_bytes(), crate::files::Access::AsBefore, dry_run)?;
+    if dry_run {
+        return Ok(Outcome::Clean);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

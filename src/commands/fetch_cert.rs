@@ -23,10 +23,7 @@ pub async fn run(ctx: &Context, args: &FetchCertArgs) -> Result<Outcome> {
 }
 
 async fn fetch_and_cache(conn: &cluster::Connection, args: &ControllerArgs) -> Result<Vec<u8>> {
-    let controller = Controller {
-        namespace: args.controller_namespace.clone(),
-        name: args.controller_name.clone(),
-    };
+    let controller = Controller::named(&args.controller_namespace, &args.controller_name)?;
     let pem = cluster::sealed::fetch_cert(conn, &controller).await?;
     // A public certificate: caching it is safe, and lets seal work when the controller is down.
     if let Some(path) = cache_path(&conn.context, args) {

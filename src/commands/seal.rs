@@ -93,7 +93,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
         return Ok(Outcome::Clean);
     }
     match &args.merge_into {
-        Some(path) => merge_into(path, &doc, &namespace, &input.name, scope),
+        Some(path) => merge_into(path, &doc, &namespace, &input.name, scope, ctx.global.dry_run),
         None => {
             if ctx.output() == OutputFormat::Json {
                 render::print_json(&doc)?;
@@ -317,7 +317,7 @@ async fn load_cert(source: &str) -> Result<SealingCert> {
 
 /// Put the new encryptedData keys into an existing SealedSecret file, keeping its other keys
 /// and its format (JSON stays JSON, YAML stays YAML).
-fn merge_into(path: &Path, doc: &Value, namespace: &str, name: &str, scope: Scope) -> Result<Outcome> {
+fn merge_into(path: &Path, doc: &Value, namespace: &str, name: &str, scope: Scope, dry_run: bool) -> Result<Outcome> {
     let display = path.display().to_string();
     let text = crate::files::read_text(path, "the SealedSecret file")?;
     let is_json = text.trim_start().starts_with('{');
@@ -354,7 +354,9 @@ fn merge_into(path: &Path, doc: &Value, namespace: &str, name: &str, scope: Scop
     } else {
         crate::domain::manifest::to_yaml(&existing).map_err(Error::Output)?
     };
-    crate::files::write_atomically(path, out.as_bytes(), crate::files::Access::AsBefore)?;
-    render::step(&format!("Updated {display}: {}.", names.join(", ")));
+    crate::files::write_output(path, out.as_bytes(), crate::files::Access::AsBefore, dry_run)?;
+    if !dry_run {
+        render::step(&format!("Updated {display}: {}.", names.join(", ")));
+    }
     Ok(Outcome::Clean)
 }

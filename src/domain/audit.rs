@@ -211,13 +211,13 @@ pub fn audit(
     let mut findings = Vec::new();
 
     // One value, several places (compared by keyed fingerprint).
-    let mut by_value: BTreeMap<String, Vec<(&SecretState, &String)>> = BTreeMap::new();
+    let mut by_value: BTreeMap<[u8; 32], Vec<(&SecretState, &String)>> = BTreeMap::new();
     for secret in &audited {
         for (key, value) in &secret.data {
             if let Some(f) = value_findings(secret, key, value) {
                 findings.push(f);
             } else if worth_comparing(key, value) {
-                by_value.entry(fp.fingerprint(value)).or_default().push((secret, key));
+                by_value.entry(fp.digest(value)).or_default().push((secret, key));
             }
         }
     }
@@ -431,6 +431,48 @@ fn record_findings(values: &[SecretState]) -> Vec<AuditFinding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reuse_is_decided_by_the_whole_keyed_digest_not_the_printed_fingerprint() {
+        let fp = Fingerprinter::new([7; 32]);
+        // Two different values whose printed fingerprints (32 bits) collide: a birthday search.
+        let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let (a, b) = (0u64..)
+            .find_map(|i| {
+                let value = format!("value-long-enough-to-compare-{i:09}");
+                let printed = fp.fingerprint(&SecretValue::new(value.clone().into_bytes()));
+                seen.insert(printed, value.clone()).map(|earlier| (earlier, value))
+            })
+            .unwrap();
+        let secret = |name: &str, value: &str| SecretState {
+            namespace: "ns".into(),
+            name: name.into(),
+            type_: "Opaque".into(),
+            data: [("DATABASE_URL".to_string(), SecretValue::new(value.as_bytes().to_vec()))].into(),
+            ..Default::default()
+        };
+        let options = AuditOptions {
+            now: Timestamp::from_second(1_800_000_000).unwrap(),
+            max_age: None,
+            cert_expiry: SignedDuration::from_hours(24 * 30),
+        };
+        let findings = audit(
+            &Snapshot::default(),
+            &VerifyReport::default(),
+            &[secret("one", &a), secret("two", &b)],
+            &fp,
+            &options,
+        );
+        assert!(findings.iter().all(|f| f.rule != "reused"), "{findings:?}");
+        let same = audit(
+            &Snapshot::default(),
+            &VerifyReport::default(),
+            &[secret("one", &a), secret("two", &a)],
+            &fp,
+            &options,
+        );
+        assert_eq!(same.iter().filter(|f| f.rule == "reused").count(), 2);
+    }
 
     #[test]
     fn placeholders_from_the_runbooks_are_caught() {

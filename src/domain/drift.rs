@@ -134,7 +134,7 @@ pub struct Summary {
     pub unused_secrets: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub workloads: Vec<WorkloadReport>,

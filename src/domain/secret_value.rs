@@ -47,11 +47,17 @@ impl Fingerprinter {
         }
     }
 
-    /// Eight hex digits: enough to tell values apart in a table.
+    /// Eight hex digits: enough to tell values apart in a table, for people. Never used to
+    /// decide that two values are equal (32 bits collide among tens of thousands of values).
     pub fn fingerprint(&self, value: &SecretValue) -> String {
+        hex::encode(&self.digest(value)[..4])
+    }
+
+    /// The whole keyed digest, for deciding equality (reuse); never printed.
+    pub fn digest(&self, value: &SecretValue) -> [u8; 32] {
         let mut mac = Hmac::<Sha256>::new_from_slice(&*self.key).expect("HMAC accepts any key length");
         mac.update(value.expose());
-        hex::encode(&mac.finalize().into_bytes()[..4])
+        mac.finalize().into_bytes().into()
     }
 }
 

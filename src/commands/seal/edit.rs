@@ -100,7 +100,12 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
         new.insert(key.clone(), Value::String(sealed));
     }
     let updated = file.with_encrypted_data(0, &new);
-    crate::files::write_atomically(path, updated.text.as_bytes(), crate::files::Access::AsBefore)?;
+    crate::files::write_output(
+        path,
+        updated.text.as_bytes(),
+        crate::files::Access::AsBefore,
+        ctx.global.dry_run,
+    )?;
 
     let (added, replaced): (Vec<&String>, Vec<&String>) = edits.set.keys().partition(|k| !old.contains_key(*k));
     let list = |keys: Vec<&String>| keys.into_iter().cloned().collect::<Vec<_>>().join(", ");

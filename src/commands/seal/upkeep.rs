@@ -19,7 +19,7 @@ use crate::render::seal::FileResult;
 pub async fn validate(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     let files = read_files(&args.validate)?;
     let conn = ctx.connect().await?;
-    let controller = controller_of(args);
+    let controller = controller_of(args)?;
     let namespace = ctx.namespace(&conn);
     let mut results = Vec::new();
     for (path, file) in &files {
@@ -53,7 +53,7 @@ pub async fn validate(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
 pub async fn re_encrypt(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     let files = read_files(&args.re_encrypt)?;
     let conn = ctx.connect().await?;
-    let controller = controller_of(args);
+    let controller = controller_of(args)?;
     let namespace = ctx.namespace(&conn);
     let mut results = Vec::new();
     for (path, file) in files {
@@ -82,7 +82,12 @@ pub async fn re_encrypt(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             }
         }
         if changed {
-            crate::files::write_atomically(&path, updated.text.as_bytes(), crate::files::Access::AsBefore)?;
+            crate::files::write_output(
+                &path,
+                updated.text.as_bytes(),
+                crate::files::Access::AsBefore,
+                ctx.global.dry_run,
+            )?;
         }
     }
     render::seal::file_results(&results, ctx.output())?;
@@ -118,11 +123,8 @@ async fn reencrypted(
         .ok_or_else(|| "the controller's answer has no spec.encryptedData: left as it was".to_string()))
 }
 
-fn controller_of(args: &SealArgs) -> Controller {
-    Controller {
-        namespace: args.controller.controller_namespace.clone(),
-        name: args.controller.controller_name.clone(),
-    }
+fn controller_of(args: &SealArgs) -> Result<Controller> {
+    Controller::named(&args.controller.controller_namespace, &args.controller.controller_name)
 }
 
 /// Every file named, and every .yaml/.yml/.json file under the folders named, that holds at
