@@ -29,7 +29,7 @@ pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace:
                     Cell::new(&f.secret),
                     Cell::new(f.key.clone().unwrap_or_else(|| "-".into())),
                     Cell::new(f.rule),
-                    Cell::new(&f.message),
+                    Cell::new(super::clean(&f.message)),
                     Cell::new(&f.fix),
                 ];
                 if show_namespace {

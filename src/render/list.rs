@@ -67,12 +67,12 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
                     cells.push(expiry_cell(r.certificate.as_ref()));
                 }
                 if output == OutputFormat::Wide {
-                    cells.push(Cell::new(r.rotated_by.clone().unwrap_or_else(|| "-".into())));
+                    cells.push(Cell::new(super::clean(r.rotated_by.as_deref().unwrap_or("-"))));
                     if certificates {
                         let info = r.certificate.as_ref().and_then(|c| c.info.as_ref());
-                        cells.push(Cell::new(info.map(|i| i.issuer.clone()).unwrap_or_else(|| "-".into())));
+                        cells.push(Cell::new(super::clean(info.map(|i| i.issuer.as_str()).unwrap_or("-"))));
                         cells.push(Cell::new(
-                            info.map(|i| i.dns_names.join(","))
+                            info.map(|i| super::clean(&i.dns_names.join(",")))
                                 .filter(|n| !n.is_empty())
                                 .unwrap_or_else(|| "-".into()),
                         ));

@@ -110,10 +110,11 @@ pub fn write_stdout(text: &str) -> Result<()> {
     }
 }
 
-/// The one way errors reach the user.
+/// The one way errors reach the user. Messages can quote the cluster (an API server's or a
+/// controller's message, an annotation): control characters never reach the terminal.
 pub fn error(error: &Error) {
     let prefix = console::style("error:").red().bold().for_stderr();
-    eprintln!("{prefix} {error}");
+    eprintln!("{prefix} {}", clean(&error.to_string()));
 }
 
 /// A crash (a bug): where, and what to do, but never the panic's message, which could hold data.
@@ -127,15 +128,15 @@ pub fn crash(location: Option<String>) {
     );
 }
 
-/// A warning on stderr.
+/// A warning on stderr (control characters of quoted cluster strings removed).
 pub fn warning(message: &str) {
     let prefix = console::style("warning:").yellow().bold().for_stderr();
-    eprintln!("{prefix} {message}");
+    eprintln!("{prefix} {}", clean(message));
 }
 
 /// One line on stderr about what the tool is doing.
 pub fn step(message: &str) {
-    eprintln!("{message}");
+    eprintln!("{}", clean(message));
 }
 
 /// A string from the cluster (or a file), made safe to print: control characters (escape

@@ -80,6 +80,8 @@ impl RolloutProgress {
             RolloutState::Failed { reason } => format!("FAILED: {reason}"),
             RolloutState::NotAwaited { reason } => format!("not awaited: {reason}"),
         };
+        // A waiting reason comes from the cluster: no control character reaches the terminal.
+        let line = super::clean(&line);
         if self.last_line.get(id) == Some(&line) {
             return;
         }

@@ -95,7 +95,7 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
         };
         text.push_str(&format!(
             "SealedSecret {name} was not unsealed by the controller: {}\n",
-            sealed.message
+            super::clean(&sealed.message)
         ));
     }
     if !report.unused_secrets.is_empty() {

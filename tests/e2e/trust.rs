@@ -272,3 +272,41 @@ async fn after_an_automatic_rollback_an_unrelated_secret_keeps_its_exact_revisio
         out.assert_no_leak([&app_value, &other_value, &rotated]);
     }
 }
+
+#[tokio::test]
+async fn escape_sequences_in_cluster_strings_never_reach_the_terminal() {
+    let ns = TestNamespace::new("trust-escapes").await;
+    let value = canary("escapes");
+    app_with_consumer(&ns, &value).await;
+    // OSC 52 writes the terminal's clipboard; CSI 2J clears the screen.
+    let hostile = "mallory\u{1b}]52;c;SGVsbG8=\u{7}\u{1b}[2J";
+    annotate(
+        &ns,
+        "app",
+        BTreeMap::from([
+            (annotations::CHANGED_BY, hostile.to_string()),
+            (annotations::ROTATED_AT, "2026-01-01T00:00:00Z".to_string()),
+        ]),
+    )
+    .await;
+    let mut runs = Vec::new();
+    for args in [&["list", "-o", "wide"][..], &["history", "app"], &["verify", "app"]] {
+        let run = ns.run(args);
+        assert!(run.code == exit::OK || run.code == exit::FOUND, "{args:?}: {run:?}");
+        for stream in [&run.stdout, &run.stderr] {
+            assert!(
+                !stream.contains('\u{1b}') && !stream.contains('\u{7}'),
+                "{args:?}: {stream:?}"
+            );
+        }
+        runs.push(run);
+    }
+    assert!(
+        runs[0].stdout.contains("mallory"),
+        "the rest is shown: {}",
+        runs[0].stdout
+    );
+    for out in &runs {
+        out.assert_no_leak([&value]);
+    }
+}
