@@ -459,6 +459,10 @@ pub struct UnsealArgs {
     /// PEM private key (PKCS#1/PKCS#8) or a Secret/List YAML holding tls.key; repeatable
     #[arg(long, value_name = "FILE", required = true)]
     pub private_key: Vec<std::path::PathBuf>,
+
+    /// Print the values on a terminal too (without it, stdout must be a file or a pipe)
+    #[arg(long)]
+    pub show_secret: bool,
 }
 
 #[derive(Debug, Clone, Args)]

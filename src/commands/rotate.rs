@@ -278,9 +278,20 @@ async fn phase_retire(
 fn read_given_values(args: &RotateArgs) -> Result<BTreeMap<String, (SecretValue, String)>> {
     let mut given = BTreeMap::new();
     if let Some(key) = &args.from_stdin {
-        let value = SecretValue::new(crate::files::read_stdin(&format!("the new value of {key}"))?);
-        warn_if_odd(key, &value, "stdin");
-        given.insert(key.clone(), (value, "from stdin".to_string()));
+        // On a terminal, a typed value would stay in the scrollback: read it hidden, twice.
+        let (value, how) = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            if !prompt::interactive() {
+                return Err(Error::Usage(format!(
+                    "--from-stdin {key}: standard input is a terminal but standard error is not, so the value cannot be asked for hidden: pipe it in"
+                )));
+            }
+            (prompt::hidden_value(key)?, "typed")
+        } else {
+            let value = SecretValue::new(crate::files::read_stdin(&format!("the new value of {key}"))?);
+            warn_if_odd(key, &value, "stdin");
+            (value, "from stdin")
+        };
+        given.insert(key.clone(), (value, how.to_string()));
     }
     for spec in &args.from_file {
         let (key, path) = spec

@@ -12,6 +12,14 @@ use crate::error::{Error, Result};
 use crate::render;
 
 pub async fn run(ctx: &Context, args: &UnsealArgs) -> Result<Outcome> {
+    // Like backup-keys: plaintext goes to a file or a pipe, or to a terminal only when asked.
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) && !args.show_secret {
+        return Err(Error::Usage(
+            "unseal prints the secret values: redirect it to a file (> secret.yaml) or a pipe, or pass --show-secret to \
+             print them on this terminal"
+                .into(),
+        ));
+    }
     let display = args.file.display().to_string();
     let text = crate::files::read_text(&args.file, "the SealedSecret file")?;
     let doc: Value =

@@ -193,9 +193,37 @@ pub fn sealed_rows(name: &str, owner: Option<&OwnerRef>, status: Option<&SealedS
     rows
 }
 
+/// The lines of two values that differ, as a unified diff without context: a line both sides
+/// share is never printed, even with --show-secret.
+pub fn changed_lines(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
+    let mut out = similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(0)
+        .header(a_name, b_name)
+        .to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn show_secret_prints_only_the_lines_that_differ() {
+        let before = "host=db\nuser=aura\npassword=old-one\nport=5432\n";
+        let after = "host=db\nuser=aura\npassword=new-one\nport=5432\n";
+        let shown = changed_lines(before, after, "cluster", "file");
+        assert!(
+            shown.contains("-password=old-one") && shown.contains("+password=new-one"),
+            "{shown}"
+        );
+        for same in ["host=db", "user=aura", "port=5432"] {
+            assert!(!shown.contains(same), "{same} is the same on both sides: {shown}");
+        }
+    }
 
     fn side(name: &str, data: &[(&str, &str)]) -> SecretSide {
         SecretSide {

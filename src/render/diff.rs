@@ -1,8 +1,6 @@
 //! Output of `diff`: per key added / removed / changed / same with masked values; the changed
 //! lines of values only with --show-secret, and never for a key on one side only.
 
-use similar::TextDiff;
-
 use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
 use crate::domain::diff::{KeyStatus, Masked, SecretDiff};
@@ -96,18 +94,12 @@ pub fn changed_values(d: &SecretDiff, cluster: &SecretSide, other: &SecretSide) 
             continue;
         };
         match (std::str::from_utf8(a.expose()), std::str::from_utf8(b.expose())) {
-            (Ok(a), Ok(b)) => {
-                let diff = TextDiff::from_lines(a, b);
-                out.push_str(
-                    &diff
-                        .unified_diff()
-                        .header(&format!("{} {key}", d.cluster), &format!("{} {key}", d.other))
-                        .to_string(),
-                );
-                if !a.ends_with('\n') || !b.ends_with('\n') {
-                    out.push('\n');
-                }
-            }
+            (Ok(a), Ok(b)) => out.push_str(&crate::domain::diff::changed_lines(
+                a,
+                b,
+                &format!("{} {key}", d.cluster),
+                &format!("{} {key}", d.other),
+            )),
             _ => out.push_str(&format!(
                 "{key}: binary values differ ({} bytes, {} bytes)\n",
                 a.len(),

@@ -221,3 +221,70 @@ async fn interactive_seal_never_echoes_the_typed_value() {
     assert!(screen.contains("TOKEN:"), "{screen}");
     assert_not_on_screen(&screen, &[&typed]);
 }
+
+#[tokio::test]
+async fn from_stdin_on_a_terminal_is_read_hidden_and_asked_twice() {
+    let ns = TestNamespace::new("stdin-tty").await;
+    let (old, new) = (canary("old"), canary("typed-on-stdin"));
+    ns.secret_with_consumer("api-keys", "openai", &old, "backend").await;
+    let mut term = Terminal::start(&ns, &["rotate", "api-keys", "--from-stdin", "openai", "--yes"]);
+    term.expect("Type the new value of openai (hidden)");
+    term.type_hidden(&new);
+    term.expect("Repeat it");
+    term.type_hidden(&new);
+    let (code, screen) = term.finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert_eq!(ns.secret_data("api-keys").await["openai"], new.as_bytes());
+    assert_not_on_screen(&screen, &[&old, &new]);
+}
+
+#[tokio::test]
+async fn unseal_on_a_terminal_needs_show_secret() {
+    let ns = TestNamespace::new("unseal-tty").await;
+    let value = canary("sealed-value");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::support::make_certificate(
+        "sealed-secrets",
+        &["sealed-secrets"],
+        "20250101000000Z",
+        "20350101000000Z",
+    );
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let sealed = ns.run(&[
+        "seal",
+        "app",
+        "--from-literal",
+        &format!("k={value}"),
+        "--cert",
+        cert_path.to_str().unwrap(),
+    ]);
+    assert_eq!(sealed.code, exit::OK, "{sealed:?}");
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, &sealed.stdout).unwrap();
+    let args = [
+        "unseal",
+        file.to_str().unwrap(),
+        "--private-key",
+        key_path.to_str().unwrap(),
+    ];
+
+    let (code, screen) = Terminal::start(&ns, &args).finish();
+    assert_eq!(code, exit::USAGE, "{screen}");
+    assert!(screen.contains("--show-secret"), "{screen}");
+    assert_not_on_screen(&screen, &[&value]);
+
+    let mut shown: Vec<&str> = args.to_vec();
+    shown.push("--show-secret");
+    let (code, screen) = Terminal::start(&ns, &shown).finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    use base64::Engine as _;
+    assert!(
+        screen.contains(&base64::engine::general_purpose::STANDARD.encode(&value)),
+        "asked for: the Secret is printed"
+    );
+    // To a pipe, as ever.
+    let piped = ns.run(&args);
+    assert_eq!(piped.code, exit::OK, "{piped:?}");
+}
