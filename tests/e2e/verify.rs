@@ -437,3 +437,36 @@ async fn every_unsealing_failure_is_reported_past_one_page() {
         assert_eq!(reported, 520, "{scope:?}: every one, past the first page of 500");
     }
 }
+
+#[tokio::test]
+async fn a_fix_whose_rollout_fails_says_so_with_its_own_exit_code() {
+    let ns = TestNamespace::new("verify-fix-fails").await;
+    let (old, new) = (canary("old"), canary("new"));
+    ns.secret("app", &[("TOKEN", &old)]).await;
+    // Crash-loops once restarted (its pods then carry the revisions annotation `{}`).
+    let api = crate::support::with_pod_annotations(
+        deployment(
+            "api",
+            1,
+            json!({"containers": [{"name": "c", "image": "i", "envFrom": [{"secretRef": {"name": "app"}}]}]}),
+        ),
+        json!({"testbed.kubectl-secrets.io/crash-with-revisions": "{}"}),
+    );
+    ns.create_deployment(api).await;
+    ns.wait_ready("deployment", "api").await;
+    next_second().await;
+    ns.patch_secret("app", &[("TOKEN", &new)]).await;
+    let run = ns.run(&["verify", "--fix", "--yes", "--timeout", "60s"]);
+    assert_eq!(run.code, exit::ROLLOUT_FAILED, "{run:?}");
+    assert!(
+        run.stderr.contains("the restart did not complete") && run.stderr.contains("no Secret was changed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        ns.secret_data("app").await["TOKEN"],
+        new.as_bytes(),
+        "the data is as it was"
+    );
+    run.assert_no_leak([&old, &new]);
+}
