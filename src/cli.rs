@@ -353,9 +353,14 @@ pub struct SealArgs {
     #[arg(long = "type", value_name = "TYPE", default_value = "Opaque")]
     pub type_: String,
 
-    /// The controller's certificate: a PEM file or an http(s) URL (default: fetched from the controller)
+    /// The controller's certificate: a PEM file or an https URL (default: fetched from the controller)
     #[arg(long, value_name = "FILE|URL")]
     pub cert: Option<String>,
+
+    /// Accept an http:// --cert URL: anyone on the path could swap the certificate and read what
+    /// is sealed with it (only for a controller reached on a private, trusted network)
+    #[arg(long)]
+    pub allow_insecure_cert_url: bool,
 
     #[command(flatten)]
     pub controller: ControllerArgs,

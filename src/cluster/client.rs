@@ -25,6 +25,9 @@ pub struct Connection {
     pub default_namespace: String,
     pub context: String,
     pub server: String,
+    /// SHA-256 of the CA certificates the kubeconfig trusts for this server ("system" when it
+    /// names none): with `server`, what tells one cluster from another (context names do not).
+    pub ca_fingerprint: String,
 }
 
 pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
@@ -57,6 +60,17 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
     // 429/503/504 are retried with exponential backoff by kube's default retry layer.
     config.default_retry = true;
     let server = config.cluster_url.to_string();
+    let ca_fingerprint = match &config.root_cert {
+        Some(certs) if !certs.is_empty() => {
+            use sha2::Digest as _;
+            let mut hash = sha2::Sha256::new();
+            for cert in certs {
+                hash.update(cert);
+            }
+            hex::encode(hash.finalize())
+        }
+        _ => "system".into(),
+    };
     let default_namespace = config.default_namespace.clone();
     let client = Client::try_from(config).map_err(|e| Error::KubeconfigInvalid { reason: e.to_string() })?;
     Ok(Connection {
@@ -64,6 +78,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
         default_namespace,
         context,
         server,
+        ca_fingerprint,
     })
 }
 

@@ -26,7 +26,11 @@ async fn fetch_and_cache(conn: &cluster::Connection, args: &ControllerArgs) -> R
     let controller = Controller::named(&args.controller_namespace, &args.controller_name)?;
     let pem = cluster::sealed::fetch_cert(conn, &controller).await?;
     // A public certificate: caching it is safe, and lets seal work when the controller is down.
-    if let Some(path) = cache_path(&conn.context, args) {
+    if let Some(path) = cache_path(conn, args) {
+        let cached = std::fs::read(&path).ok();
+        if let Some(cached) = cached.filter(|c| *c != pem) {
+            say_renewed(&cached, &pem, args);
+        }
         if std::fs::create_dir_all(path.parent().unwrap_or(&path)).is_ok() {
             let _ = crate::files::write_atomically(&path, &pem, crate::files::Access::AsBefore);
         }
@@ -34,27 +38,50 @@ async fn fetch_and_cache(conn: &cluster::Connection, args: &ControllerArgs) -> R
     Ok(pem)
 }
 
-fn cache_path(context: &str, args: &ControllerArgs) -> Option<PathBuf> {
+/// The controller's certificate is not the one cached for it: say so, and which is newer (the
+/// controller renews its key every 30 days, so this is usually a renewal).
+fn say_renewed(cached: &[u8], fetched: &[u8], args: &ControllerArgs) {
+    let controller = format!("{}/{}", args.controller_namespace, args.controller_name);
+    let (Ok(old), Ok(new)) = (seal::parse_cert("cached", cached), seal::parse_cert("fetched", fetched)) else {
+        render::warning(&format!(
+            "the certificate of {controller} differs from the one cached for it; the fetched one is used"
+        ));
+        return;
+    };
+    let verdict = if new.not_before > old.not_before {
+        format!(
+            "the controller has a newer key (valid since {}; the cached one since {}): a renewal, as every 30 days",
+            new.not_before, old.not_before
+        )
+    } else {
+        format!(
+            "the fetched one is NOT newer (valid since {}; the cached one since {}): check that this is the cluster \
+             you mean before sealing anything for it",
+            new.not_before, old.not_before
+        )
+    };
+    render::warning(&format!(
+        "the certificate of {controller} changed since it was cached: {verdict}"
+    ));
+}
+
+/// Where the certificate of this controller in this cluster is cached: keyed by the API
+/// server's URL and CA fingerprint (two kubeconfigs may both call a context `kind-kind`).
+fn cache_path(conn: &cluster::Connection, args: &ControllerArgs) -> Option<PathBuf> {
+    use sha2::Digest as _;
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    let safe = |s: &str| {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>()
-    };
-    Some(base.join("kubectl-secrets").join(format!(
-        "{}_{}_{}.pem",
-        safe(context),
-        safe(&args.controller_namespace),
-        safe(&args.controller_name)
-    )))
+    let identity = format!(
+        "{}\n{}\n{}/{}",
+        conn.server, conn.ca_fingerprint, args.controller_namespace, args.controller_name
+    );
+    let key = hex::encode(&sha2::Sha256::digest(identity.as_bytes())[..12]);
+    Some(
+        base.join("kubectl-secrets")
+            .join("certificates")
+            .join(format!("{key}.pem")),
+    )
 }
 
 pub fn warn_expiry(source: &str, cert: &SealingCert) {
@@ -81,7 +108,7 @@ pub async fn certificate_for_seal(ctx: &Context, args: &ControllerArgs) -> Resul
             ),
         )),
         Err(error) => {
-            let cached = cache_path(&conn.context, args)
+            let cached = cache_path(&conn, args)
                 .and_then(|p| Some((std::fs::read(&p).ok()?, std::fs::metadata(&p).ok()?.modified().ok()?)));
             match cached {
                 Some((pem, modified)) => {

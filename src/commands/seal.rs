@@ -277,7 +277,7 @@ pub fn flag_values(args: &SealArgs) -> Result<BTreeMap<String, SecretValue>> {
 pub async fn sealing_cert(ctx: &Context, args: &SealArgs) -> Result<SealingCert> {
     Ok(match &args.cert {
         Some(source) => {
-            let cert = load_cert(source).await?;
+            let cert = load_cert(source, args.allow_insecure_cert_url).await?;
             super::fetch_cert::warn_expiry(&format!("the certificate {source}"), &cert);
             cert
         }
@@ -290,11 +290,26 @@ pub async fn sealing_cert(ctx: &Context, args: &SealArgs) -> Result<SealingCert>
     })
 }
 
-async fn load_cert(source: &str) -> Result<SealingCert> {
+async fn load_cert(source: &str, allow_insecure: bool) -> Result<SealingCert> {
     let bytes = if source.starts_with("http://") || source.starts_with("https://") {
+        if source.starts_with("http://") && !allow_insecure {
+            return Err(Error::Usage(format!(
+                "--cert {source} is not https: a certificate fetched in clear text can be swapped by anyone on the \
+                 path, who could then read every value sealed with it. Use an https URL or a file (kubectl secrets \
+                 fetch-cert > cert.pem goes through the API server), or pass --allow-insecure-cert-url"
+            )));
+        }
         let url = source.to_string();
         tokio::task::spawn_blocking(move || -> std::result::Result<Vec<u8>, String> {
+            // The system's trust store (a company CA works); https only, redirects included,
+            // unless http was allowed; bounded in time.
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build();
             let agent: ureq::Agent = ureq::Agent::config_builder()
+                .tls_config(tls)
+                .https_only(!allow_insecure)
+                .timeout_connect(Some(std::time::Duration::from_secs(10)))
                 .timeout_global(Some(std::time::Duration::from_secs(30)))
                 .build()
                 .into();

@@ -84,6 +84,8 @@ pub enum SealError {
     NotACertificate { source_name: String },
     #[error("{source_name}: the certificate's key is not RSA (Sealed Secrets uses RSA)")]
     NotRsa { source_name: String },
+    #[error("{source_name}: the certificate's RSA key has {bits} bits; values are sealed only with 2048 bits or more (the controller makes 4096)")]
+    WeakKey { source_name: String, bits: usize },
     #[error("{source_name}: no RSA private key in it (PKCS#1 or PKCS#8 PEM, or a Secret/List with tls.key)")]
     NoPrivateKey { source_name: String },
     #[error("cannot encrypt: {0}")]
@@ -101,11 +103,15 @@ pub enum SealError {
     Malformed { key: String },
 }
 
-/// A sealing certificate: its RSA public key and when it expires.
+/// A sealing certificate: its RSA public key and when it is valid.
 pub struct SealingCert {
     pub key: RsaPublicKey,
+    pub not_before: Timestamp,
     pub not_after: Timestamp,
 }
+
+/// The smallest RSA key values are sealed with.
+pub const MIN_RSA_BITS: usize = 2048;
 
 pub fn parse_cert(source_name: &str, pem: &[u8]) -> Result<SealingCert, SealError> {
     let cert = Certificate::from_pem(pem).map_err(|_| SealError::NotACertificate {
@@ -121,9 +127,22 @@ pub fn parse_cert(source_name: &str, pem: &[u8]) -> Result<SealingCert, SealErro
     let key = RsaPublicKey::from_public_key_der(&spki).map_err(|_| SealError::NotRsa {
         source_name: source_name.into(),
     })?;
-    let seconds = cert.tbs_certificate.validity.not_after.to_unix_duration().as_secs();
-    let not_after = Timestamp::from_second(i64::try_from(seconds).unwrap_or(i64::MAX)).unwrap_or(Timestamp::MAX);
-    Ok(SealingCert { key, not_after })
+    let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
+    if bits < MIN_RSA_BITS {
+        return Err(SealError::WeakKey {
+            source_name: source_name.into(),
+            bits,
+        });
+    }
+    let time = |t: &x509_cert::time::Time, default: Timestamp| {
+        let seconds = t.to_unix_duration().as_secs();
+        Timestamp::from_second(i64::try_from(seconds).unwrap_or(i64::MAX)).unwrap_or(default)
+    };
+    Ok(SealingCert {
+        key,
+        not_before: time(&cert.tbs_certificate.validity.not_before, Timestamp::MIN),
+        not_after: time(&cert.tbs_certificate.validity.not_after, Timestamp::MAX),
+    })
 }
 
 /// RSA-OAEP with SHA-256 (and MGF1-SHA-256) under the scope label. Labels are Kubernetes
@@ -337,6 +356,22 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn certificates_under_2048_bit_rsa_are_refused() {
+        let weak = parse_cert("weak.pem", include_bytes!("testdata/weak-1024.crt"))
+            .err()
+            .unwrap();
+        assert_eq!(
+            weak,
+            SealError::WeakKey {
+                source_name: "weak.pem".into(),
+                bits: 1024
+            }
+        );
+        let fine = parse_cert("tls.crt", include_bytes!("testdata/tls.crt")).unwrap();
+        assert!(fine.not_before < fine.not_after);
+    }
+
     fn keypair() -> (RsaPrivateKey, RsaPublicKey) {
         // Small keys keep the tests fast; the layout does not depend on the size.
         let private = RsaPrivateKey::new(&mut OsRng, 1024).unwrap();
@@ -402,6 +437,7 @@ mod tests {
         let (other, _) = keypair();
         let cert = SealingCert {
             key: public,
+            not_before: Timestamp::MIN,
             not_after: Timestamp::MAX,
         };
         let data = BTreeMap::from([

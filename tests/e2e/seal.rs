@@ -16,7 +16,7 @@ fn cert_url() -> String {
 
 fn seal(ns: &TestNamespace, args: &[&str], stdin: &[u8]) -> crate::support::Run {
     let url = cert_url();
-    let mut full = vec!["seal", "--cert", url.as_str()];
+    let mut full = vec!["seal", "--cert", url.as_str(), "--allow-insecure-cert-url"];
     full.extend_from_slice(args);
     ns.run_as("admin", &full, stdin)
 }
@@ -198,6 +198,7 @@ async fn kubeseal_files_are_opened_by_unseal_and_extended_by_merge_into() {
             "api-keys",
             "--cert",
             &cert_url(),
+            "--allow-insecure-cert-url",
             "--from-file",
             &format!("anthropic={}", b_file.path().display()),
             "--merge-into",
@@ -243,6 +244,7 @@ async fn kubeseal_files_are_opened_by_unseal_and_extended_by_merge_into() {
             "elsewhere",
             "--cert",
             &cert_url(),
+            "--allow-insecure-cert-url",
             "--from-file",
             &format!("x={}", b_file.path().display()),
             "--merge-into",
@@ -278,7 +280,8 @@ async fn bad_certificates_and_inputs_are_clear_errors() {
     );
     assert_eq!(run.code, exit::USAGE);
     assert!(run.stderr.contains("not a PEM X.509 certificate"), "{}", run.stderr);
-    let unreachable = ns.run_as(
+    // A certificate fetched in clear text could be swapped on the way: refused unless asked for.
+    let http = ns.run_as(
         "admin",
         &[
             "seal",
@@ -290,6 +293,25 @@ async fn bad_certificates_and_inputs_are_clear_errors() {
         ],
         b"",
     );
+    assert_eq!(http.code, exit::USAGE, "{http:?}");
+    assert!(
+        http.stderr.contains("is not https") && http.stderr.contains("--allow-insecure-cert-url"),
+        "{}",
+        http.stderr
+    );
+    let unreachable = ns.run_as(
+        "admin",
+        &[
+            "seal",
+            "app",
+            "--from-literal",
+            "k=v",
+            "--cert",
+            "http://127.0.0.1:1/v1/cert.pem",
+            "--allow-insecure-cert-url",
+        ],
+        b"",
+    );
     assert_eq!(unreachable.code, exit::USAGE);
     assert!(
         unreachable.stderr.contains("cannot fetch the certificate") && unreachable.stderr.contains("--cert FILE"),
@@ -298,7 +320,7 @@ async fn bad_certificates_and_inputs_are_clear_errors() {
     );
     let broken_manifest = run_with_stdin(
         &cluster().admin_kubeconfig,
-        &["seal", "-f", "-", "--cert", &cert_url()],
+        &["seal", "-f", "-", "--cert", &cert_url(), "--allow-insecure-cert-url"],
         format!("kind: Secret\ndata: [{value}\n").as_bytes(),
     );
     assert_eq!(broken_manifest.code, exit::USAGE);
@@ -463,6 +485,7 @@ async fn env_file_values_are_sealed_literally_never_from_the_environment() {
             env_file.to_str().unwrap(),
             "--cert",
             &cert_url(),
+            "--allow-insecure-cert-url",
             "-n",
             &ns.name,
         ])
@@ -495,10 +518,74 @@ async fn env_file_values_are_sealed_literally_never_from_the_environment() {
         env_file.to_str().unwrap(),
         "--cert",
         &cert_url(),
+        "--allow-insecure-cert-url",
     ]);
     assert_eq!(refused.code, exit::USAGE, "{refused:?}");
     assert!(refused.stderr.contains("line 1 is not KEY=VALUE"), "{}", refused.stderr);
     for out in [&sealed, &diff, &refused] {
         out.assert_no_leak([&local_credential]);
+    }
+}
+
+#[tokio::test]
+async fn two_clusters_with_the_same_context_name_never_share_a_cached_certificate() {
+    let ns = TestNamespace::new("seal-cache").await;
+    let cache = tempfile::tempdir().unwrap();
+    let with = |kubeconfig: &Path, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("XDG_CACHE_HOME", cache.path())
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        crate::support::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    // This bed's certificate, cached under its context's name.
+    let fetched = with(&cluster().admin_kubeconfig, &["fetch-cert"]);
+    assert_eq!(fetched.code, exit::OK, "{fetched:?}");
+    // Another cluster whose kubeconfig calls its context the same (as kind and minikube do),
+    // unreachable right now: its values must not be sealed with this bed's key.
+    let text = std::fs::read_to_string(&cluster().admin_kubeconfig).unwrap();
+    let mut other: Value = serde_saphyr::from_str(&text).unwrap();
+    for c in other["clusters"].as_array_mut().unwrap() {
+        c["cluster"]["server"] = Value::String("https://127.0.0.1:1".into());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let other_path = dir.path().join("other.kubeconfig");
+    std::fs::write(&other_path, serde_json::to_string(&other).unwrap()).unwrap();
+    let value = canary("other-cluster");
+    let sealed = with(
+        &other_path,
+        &["seal", "app", "-n", &ns.name, "--from-literal", &format!("k={value}")],
+    );
+    assert_eq!(sealed.code, exit::UNREACHABLE, "{sealed:?}");
+    assert!(sealed.stdout.is_empty(), "nothing sealed: {}", sealed.stdout);
+    // The cache entry is the controller's too: another controller of the same cluster has none.
+    let same = with(
+        &cluster().admin_kubeconfig,
+        &[
+            "seal",
+            "app",
+            "-n",
+            &ns.name,
+            "--from-literal",
+            &format!("k={value}"),
+            "--controller-name",
+            "not-there",
+        ],
+    );
+    assert_eq!(
+        same.code,
+        exit::UNREACHABLE,
+        "another controller name is another cache entry: {same:?}"
+    );
+    for out in [&fetched, &sealed, &same] {
+        out.assert_no_leak([&value]);
     }
 }

@@ -90,6 +90,7 @@ impl Fake {
             default_namespace: NAMESPACE.into(),
             context: "fake".into(),
             server: "https://fake.invalid".into(),
+            ca_fingerprint: "fake".into(),
         };
         (fake, conn)
     }
