@@ -104,6 +104,9 @@ pub enum Error {
     #[error("the API server rejected the credentials of context {context:?} (401): log in again or refresh the token")]
     Unauthorized { context: String },
 
+    #[error("context {context:?}: {problem}")]
+    Credentials { context: String, problem: String },
+
     #[error(
         "not allowed to {verb} {resource} in {scope}: ask for a Role that grants it \
          (docs/rbac.yaml lists what kubectl-secrets needs)"
@@ -166,7 +169,7 @@ impl Error {
             | Error::NoCurrentContext
             | Error::KubeconfigInvalid { .. } => exit::CONFIG,
             Error::Unreachable { .. } | Error::CertFetch { .. } | Error::Controller { .. } => exit::UNREACHABLE,
-            Error::Unauthorized { .. } | Error::Forbidden { .. } => exit::FORBIDDEN,
+            Error::Unauthorized { .. } | Error::Credentials { .. } | Error::Forbidden { .. } => exit::FORBIDDEN,
             Error::SecretNotFound { .. } | Error::NoBackup { .. } | Error::NotFound(_) => exit::NOT_FOUND,
             Error::Api { .. } | Error::Output(_) => exit::API,
             Error::Interrupted => exit::INTERRUPTED,

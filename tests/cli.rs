@@ -343,3 +343,39 @@ fn dry_run_writes_no_file() {
     assert_eq!(out.code, exit::OK, "{}", out.stderr);
     assert_eq!(std::fs::read_dir(&plugin_dir).unwrap().count(), 0, "nothing written");
 }
+
+#[test]
+fn a_misbehaving_exec_credential_plugin_never_shows_what_it_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary = "exec-plugin-token-canary-8c1f0b";
+    for (name, body) in [
+        // Fails, printing a token on both streams.
+        ("failing", format!("echo {canary}; echo {canary} >&2; exit 1")),
+        // Succeeds, but answers something that is not an ExecCredential, quoting the token.
+        ("garbage", format!("echo 'token: [{canary}'")),
+    ] {
+        let plugin = dir.path().join(format!("{name}-credentials"));
+        std::fs::write(&plugin, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let kubeconfig = dir.path().join(format!("{name}.kubeconfig"));
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+                 users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n\
+                 contexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n",
+                plugin.display()
+            ),
+        )
+        .unwrap();
+        let out = run(&["verify"], Some(&kubeconfig));
+        assert_eq!(out.code, exit::FORBIDDEN, "{name}: {}", out.stderr);
+        assert!(out.stderr.contains("exec credential plugin"), "{name}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains(canary) && !out.stdout.contains(canary),
+            "{name}: the plugin's output leaked: {}",
+            out.stderr
+        );
+    }
+}

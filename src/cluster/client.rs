@@ -72,7 +72,13 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
         _ => "system".into(),
     };
     let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|e| Error::KubeconfigInvalid { reason: e.to_string() })?;
+    // An exec credential plugin may run here already: its output must never reach the message.
+    let client = Client::try_from(config).map_err(|e| match e {
+        kube::Error::Auth(auth) => super::credentials_error(&auth, &context),
+        _ => Error::KubeconfigInvalid {
+            reason: "its TLS or client-certificate settings cannot be used (check certificate-authority, client-certificate and client-key; the details are not shown: they may quote a credential)".into(),
+        },
+    })?;
     Ok(Connection {
         client,
         default_namespace,

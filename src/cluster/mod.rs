@@ -89,19 +89,70 @@ pub fn api_error(error: kube::Error, action: &Action, conn: &Connection) -> Erro
                 message: status.message.clone(),
             },
         },
+        kube::Error::Auth(e) => credentials_error(&e, &conn.context),
         kube::Error::HyperError(e) => Error::Unreachable {
             server: conn.server.clone(),
             reason: e.to_string(),
         },
-        kube::Error::Service(e) => Error::Unreachable {
-            server: conn.server.clone(),
-            reason: root_cause(e.as_ref()),
+        kube::Error::Service(e) => match auth_error_in(e.as_ref()) {
+            Some(auth) => credentials_error(auth, &conn.context),
+            None => Error::Unreachable {
+                server: conn.server.clone(),
+                reason: root_cause(e.as_ref()),
+            },
         },
         other => Error::Api {
             action: format!("{} {} in {}", action.verb, action.resource, action.scope),
             message: other.to_string(),
         },
     }
+}
+
+/// The kubeconfig's credentials failed (an exec plugin, a token file, OIDC). Their own messages
+/// can quote what a plugin printed, which may be a token: only the kind of failure and the
+/// plugin's command are said, never its output.
+pub(crate) fn credentials_error(error: &kube::client::AuthError, context: &str) -> Error {
+    use kube::client::AuthError as A;
+    let problem = match error {
+        A::AuthExecStart(io) => format!("its exec credential plugin could not be started ({io})"),
+        A::AuthExecRun { cmd, out } => format!(
+            "its exec credential plugin `{}` failed ({}); what it printed is not shown, as it may hold a \
+             credential: run the plugin yourself to see why",
+            plugin_name(cmd),
+            out.status
+        ),
+        A::AuthExecParse(_) | A::AuthExec(_) | A::MissingCommand => {
+            "its exec credential plugin did not answer with an ExecCredential (its output is not shown)".into()
+        }
+        A::ReadTokenFile(_, path) => format!("the token file {} cannot be read", path.display()),
+        _ => "its credentials could not be used (the details are not shown: they may quote a credential)".into(),
+    };
+    Error::Credentials {
+        context: context.to_string(),
+        problem,
+    }
+}
+
+/// The command of kube's `VAR="..." "command" "args"` description of an exec plugin run.
+fn plugin_name(described: &str) -> String {
+    described
+        .split_whitespace()
+        .find(|token| !token.contains('='))
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string()
+}
+
+/// An authentication error anywhere in a service error's chain of sources.
+fn auth_error_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a kube::client::AuthError> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(auth) = e.downcast_ref::<kube::client::AuthError>() {
+            return Some(auth);
+        }
+        current = e.source();
+    }
+    None
 }
 
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
