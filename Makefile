@@ -32,11 +32,12 @@ seeds: cluster-up ## (re)load the seed runbooks' scenarios
 demo: release testbed ## build everything, load the scenarios, show the plugin working
 	@scripts/demo.sh
 
-test: lint unit e2e test-load krew reliability ## everything CI runs: fmt, clippy, unit and CLI tests, e2e and load on the local cluster, krew install, docs/reliability.md
+test: lint unit e2e test-load krew reliability ## everything CI runs: fmt, clippy, cargo deny, unit and CLI tests, e2e and load on the local cluster, krew install, docs/reliability.md
 
 lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	@scripts/deny.sh
 
 # Test logs are kept in target/reliability for docs/reliability.md.
 unit: deps

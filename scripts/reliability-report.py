@@ -7,7 +7,6 @@ Each scenario of issue 9 is listed with its test and that run's result; nothing 
 hand here except which test answers which question."""
 
 import datetime
-import itertools
 import json
 import pathlib
 import re
@@ -54,6 +53,18 @@ SCENARIOS = [
     ("Bad input", "3,000 keys in one Secret: rotate, diff, list, audit", ["limits::a_secret_with_thousands_of_keys_is_rotated_diffed_and_listed"]),
     ("Bad input", "wrong scope / name for a SealedSecret", ["seal::the_controller_unseals_exactly_the_original_bytes_in_every_scope", "seal::kubeseal_files_are_opened_by_unseal_and_extended_by_merge_into"]),
     ("Bad input", "parsers under random input (.env, manifests, sealed values, SealedSecret files, certificates): never a panic, errors never quote the input", ["domain::fuzz::tests::*"]),
+    ("Inputs", ".env values literal (${VAR}, pa$word, quotes) through seal and the controller; a key without '=' refused", ["seal::env_file_values_are_sealed_literally_never_from_the_environment", "domain::env_file::tests::*"]),
+    ("Inputs", "/dev/urandom and an endless pipe refused, never waited on", ["endless_inputs_are_refused_not_waited_on", "files::tests::reads_are_bounded"]),
+    ("Inputs", "an http certificate URL refused unless asked; two clusters with one context name never share a cached certificate; RSA under 2048 bits refused", ["seal::bad_certificates_and_inputs_are_clear_errors", "seal::two_clusters_with_the_same_context_name_never_share_a_cached_certificate", "domain::seal::tests::certificates_under_2048_bit_rsa_are_refused"]),
+    ("Inputs", "a controller name with '/' refused before any request", ["a_controller_name_that_is_not_a_kubernetes_name_is_refused_before_any_request"]),
+    ("No leak", "a misbehaving exec credential plugin: named, its output never shown", ["a_misbehaving_exec_credential_plugin_never_shows_what_it_printed"]),
+    ("No leak", "unseal on a terminal needs --show-secret; --from-stdin on a terminal is hidden and asked twice", ["interactive::unseal_on_a_terminal_needs_show_secret", "interactive::from_stdin_on_a_terminal_is_read_hidden_and_asked_twice"]),
+    ("No leak", "--show-secret prints no unchanged line", ["domain::diff::tests::show_secret_prints_only_the_lines_that_differ"]),
+    ("No leak", "an OSC 52 / CSI sequence in an annotation never reaches the terminal", ["trust::escape_sequences_in_cluster_strings_never_reach_the_terminal"]),
+    ("Outputs", "a symlink planted at the temporary name leaves its target untouched; modes kept", ["files::tests::writes_replace_atomically_keep_the_mode_and_never_follow_a_planted_symlink"]),
+    ("Outputs", "--dry-run writes no file (seal --merge-into, seal --edit, completion)", ["dry_run_writes_no_file"]),
+    ("Outputs", "reuse decided by the whole keyed digest, not the printed 32 bits", ["domain::audit::tests::reuse_is_decided_by_the_whole_keyed_digest_not_the_printed_fingerprint"]),
+    ("Faults", "verify --fix whose restart fails: exit 11, no Secret changed", ["verify::a_fix_whose_rollout_fails_says_so_with_its_own_exit_code"]),
     ("RBAC", "the documented roles are enough for every command", ["rbac::the_documented_role_is_enough_for_every_command"]),
     ("RBAC", "a missing permission fails before the first write, and is named", ["rotate::forbidden_restart_fails_before_any_write", "verify::a_user_without_cluster_wide_list_gets_a_clear_error"]),
     ("No leak", "RUST_LOG=trace prints no value", ["verify::trace_logging_prints_nothing_secret"]),
@@ -120,7 +131,10 @@ def main():
         "stderr (or PTY screen) of the tool, except where `unseal` or `--show-secret` was asked.",
         "",
     ]
-    for sect, rows in itertools.groupby(SCENARIOS, key=lambda row: row[0]):
+    sections = {}
+    for row in SCENARIOS:
+        sections.setdefault(row[0], []).append(row)
+    for sect, rows in sections.items():
         lines += [f"## {sect}", "", "| scenario | result | outcome observed | tests |", "|---|---|---|---|"]
         for _, question, tests in rows:
             outcome = "; ".join(outcomes[t] for t in tests if t in outcomes)
