@@ -379,3 +379,93 @@ fn a_misbehaving_exec_credential_plugin_never_shows_what_it_printed() {
         );
     }
 }
+
+/// An https server on 127.0.0.1 (its CA written to `ca.pem` in `dir`) serving `cert` at /cert.pem
+/// and redirecting /redirect to http://127.0.0.1:PORT/cert.pem; returns it and its port.
+fn https_server(dir: &std::path::Path, cert: &std::path::Path) -> (std::process::Child, u16) {
+    let script = r#"
+set -e
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' > san.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem 2>/dev/null
+"#;
+    assert!(Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success());
+    let server = r#"
+import http.server, ssl, sys
+cert = open(sys.argv[1], 'rb').read()
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path == '/redirect':
+            self.send_response(302)
+            self.send_header('Location', 'http://127.0.0.1:%d/cert.pem' % self.server.server_address[1])
+            self.send_header('Content-Length', '0')
+            self.end_headers()
+        else:
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(cert)))
+            self.end_headers()
+            self.wfile.write(cert)
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain('server.pem', 'server.key')
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", server])
+        .arg(cert)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    (child, line.trim().parse().unwrap())
+}
+
+#[test]
+fn certificate_urls_are_https_from_the_trust_store_and_never_redirected_to_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let sealing = certificate(dir.path());
+    let (mut server, port) = https_server(dir.path(), &sealing);
+    let seal = |url: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
+        cmd.args(["seal", "app", "-n", "team-a", "--from-literal", "k=v", "--cert", url])
+            .env("HOME", dir.path())
+            .env_remove("KUBECONFIG")
+            .env("NO_COLOR", "1")
+            // The system trust store, with this test's CA as the company CA.
+            .env("SSL_CERT_FILE", dir.path().join("ca.pem"));
+        output_within(cmd, std::time::Duration::from_secs(60))
+    };
+    let fetched = seal(&format!("https://127.0.0.1:{port}/cert.pem"));
+    let redirected = seal(&format!("https://127.0.0.1:{port}/redirect"));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        fetched.code,
+        exit::OK,
+        "an https URL trusted by the system: {}",
+        fetched.stderr
+    );
+    assert!(fetched.stdout.contains("kind: SealedSecret"), "{}", fetched.stdout);
+    assert_eq!(redirected.code, exit::USAGE, "{}", redirected.stderr);
+    assert!(
+        redirected.stderr.contains("cannot fetch the certificate")
+            && redirected.stderr.to_lowercase().contains("https"),
+        "{}",
+        redirected.stderr
+    );
+    assert!(
+        redirected.stdout.is_empty(),
+        "nothing sealed with a certificate fetched over http"
+    );
+}
