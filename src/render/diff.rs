@@ -44,12 +44,13 @@ fn text(d: &SecretDiff) -> String {
         ]);
     }
     out.push_str(&table_lines(&keys));
+    // Label and annotation values come from the cluster or a file: no control character passes.
     for m in &d.metadata {
         out.push_str(&format!(
             "{}: {} → {}\n",
-            m.field,
-            m.cluster.as_deref().unwrap_or("(none)"),
-            m.other.as_deref().unwrap_or("(none)")
+            super::clean(&m.field),
+            super::clean(m.cluster.as_deref().unwrap_or("(none)")),
+            super::clean(m.other.as_deref().unwrap_or("(none)"))
         ));
     }
     out.push_str(if d.identical() { "No differences.\n" } else { "" });
