@@ -252,9 +252,6 @@ async fn recover_secret(
         }
     }
 
-    let (snapshot, policy) = read_namespace(conn, namespace).await?;
-    let templates = templates_of(&snapshot);
-    let workloads = consumers_named(&snapshot, policy, &journal);
     // Already restored ones too: the restore recognises them, and their revision is stamped.
     let restores: Vec<Restore> = checked
         .iter()
@@ -279,17 +276,9 @@ async fn recover_secret(
             (c.secret.clone(), revision)
         })
         .collect();
-    let targets = targets_for(&workloads, &templates, &revisions, Some(journal.started_at));
-
     let rows: Vec<RecoveryRow> = checked.iter().map(|c| recovery_row(c, choice)).collect();
-    render::rotate::recovery(
-        namespace,
-        &journal,
-        choice == Recovery::Resume,
-        &rows,
-        &targets,
-        consent.output,
-    )?;
+    let plan = show_plan(conn, consent, namespace, &journal, choice, &revisions, &rows).await?;
+    let (workloads, templates, targets) = (plan.workloads, plan.templates, plan.targets);
     if !confirm(consent, choice)? {
         return Ok(Outcome::Clean);
     }
@@ -312,6 +301,43 @@ async fn recover_secret(
     }
     let changed: BTreeSet<String> = journal.secrets.keys().cloned().collect();
     verify_changed(conn, namespace, &changed, settings).await
+}
+
+/// What a recovery restarts: the journal's workloads that still read its Secrets, their
+/// templates, and the targets stamped with `revisions`.
+pub(super) struct RecoveryPlan {
+    pub workloads: Vec<WorkloadId>,
+    pub templates: BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    pub targets: Vec<crate::domain::rollout::RestartTarget>,
+}
+
+/// Read what a recovery restarts and show it, with the Secrets' `rows`, as its plan.
+pub(super) async fn show_plan(
+    conn: &Connection,
+    consent: Consent,
+    namespace: &str,
+    journal: &Journal,
+    choice: Recovery,
+    revisions: &BTreeMap<String, u64>,
+    rows: &[RecoveryRow],
+) -> Result<RecoveryPlan> {
+    let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    let templates = templates_of(&snapshot);
+    let workloads = consumers_named(&snapshot, policy, journal);
+    let targets = targets_for(&workloads, &templates, revisions, Some(journal.started_at));
+    render::rotate::recovery(
+        namespace,
+        journal,
+        choice == Recovery::Resume,
+        rows,
+        &targets,
+        consent.output,
+    )?;
+    Ok(RecoveryPlan {
+        workloads,
+        templates,
+        targets,
+    })
 }
 
 /// The question of --resume / --abort (or --dry-run's stop).

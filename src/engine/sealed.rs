@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::lease::{self, Anchor};
-use super::recover::{confirm, consumers_named, read_named, recovery_row, untrusted, Recovery};
-use super::{read_namespace, targets_for, templates_of, verify_changed, Consent, Machine, Settings};
+use super::recover::{confirm, read_named, recovery_row, show_plan, untrusted, Recovery};
+use super::{targets_for, verify_changed, Consent, Machine, Settings};
 use crate::cluster::secrets::Stamp;
 use crate::cluster::{self, Connection};
 use crate::commands::Outcome;
@@ -567,24 +567,14 @@ pub async fn recover(
         }
     };
 
-    let (snapshot, policy) = read_namespace(conn, namespace).await?;
-    let templates = templates_of(&snapshot);
-    let workloads = consumers_named(&snapshot, policy, &journal);
     let revision = match choice {
         Recovery::Resume => entry.entry.to,
         Recovery::Abort => entry.entry.to + 1,
     };
     let written = BTreeMap::from([(target.name.clone(), revision)]);
-    let targets = targets_for(&workloads, &templates, &written, Some(journal.started_at));
     let rows = vec![recovery_row(entry, choice)];
-    render::rotate::recovery(
-        namespace,
-        &journal,
-        choice == Recovery::Resume,
-        &rows,
-        &targets,
-        consent.output,
-    )?;
+    let plan = show_plan(conn, consent, namespace, &journal, choice, &written, &rows).await?;
+    let (workloads, templates, targets) = (plan.workloads, plan.templates, plan.targets);
     if let Some(file) = &sealed_journal.file {
         render::step(&format!(
             "The file {file} is {} too.",
