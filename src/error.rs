@@ -182,7 +182,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A change of a Secret that is under way or was interrupted, in the way of another.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "a {action} of {namespace}/{name} is under way or was interrupted ({id}, started {started} by {by}, {phase}): \
+    "a change of {namespace}/{name} (`kubectl secrets {action}`) is under way or was interrupted ({id}, started {started} by {by}, {phase}): \
      nothing was changed. {what_to_do}"
 )]
 pub struct ChangeInProgress {

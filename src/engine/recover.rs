@@ -34,12 +34,12 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// "rotation 1a2b... of app, started ... by ..., new data written, consumers restarting"
+    /// "A change of secret ns/app (`kubectl secrets rotate`) was interrupted (1a2b..., started ...)"
     pub fn describe(&self, namespace: &str) -> String {
         format!(
-            "A {} of {} was interrupted ({}, started {} by {}, {})",
-            self.journal.action,
+            "A change of {} (`kubectl secrets {}`) was interrupted ({}, started {} by {}, {})",
             self.anchor.describe(namespace),
+            self.journal.action,
             self.journal.id,
             self.journal.started_at,
             self.journal.holder.by,
