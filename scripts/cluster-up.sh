@@ -18,17 +18,24 @@ NETNS=${NETNS:-ks-testbed}
 BRIDGE_IP=${BRIDGE_IP:-10.201.0.1}
 CONTROLLER_IP=${CONTROLLER_IP:-10.201.0.2}
 NODES=${NODES:-3}
+# moto (AWS Secrets Manager API) and the External Secrets Operator's metrics, loopback only.
+MOTO_PORT=${MOTO_PORT:-45566}
+ESO_METRICS_PORT=${ESO_METRICS_PORT:-45567}
+AWS_REGION=${AWS_REGION:-us-east-1}
 
 log() { echo "cluster-up: $*" >&2; }
 
 bin=$("$root/scripts/build-testbed.sh")
+eso=$("$root/scripts/build-eso.sh")
+moto=$("$root/scripts/install-moto.sh")
 source "$root/scripts/versions.env"
 kubectl() { "$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" "$@"; }
 
 alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 healthy() {
   alive etcd && alive kube-apiserver && alive kube-controller-manager && alive kube-scheduler && alive kwok \
-    && alive sealed-secrets && alive api-bridge && kubectl get --raw /readyz >/dev/null 2>&1
+    && alive sealed-secrets && alive api-bridge && alive moto && alive external-secrets \
+    && kubectl get --raw /readyz >/dev/null 2>&1
 }
 
 wait_for() { # description, seconds, command...
@@ -114,7 +121,7 @@ if [ ! -f "$pki/tokens.csv" ]; then
   # token,user,uid,"group1,group2": the test users of the later issues' RBAC tests.
   {
     for user in admin:system:masters kube-controller-manager:system:masters kube-scheduler:system:masters \
-                kwok:system:masters sealed-secrets-controller:system:masters \
+                kwok:system:masters sealed-secrets-controller:system:masters external-secrets:system:masters \
                 reader:testbed-users patcher:testbed-users limited:testbed-users; do
       name=${user%%:*}; groups=${user#*:}
       echo "$(openssl rand -hex 24),$name,$name,\"$groups\""
@@ -145,7 +152,7 @@ current-context: testbed-$user
 EOF
   chmod 600 "$state/$user.kubeconfig"
 }
-for user in admin kube-controller-manager kube-scheduler kwok sealed-secrets-controller reader patcher limited; do
+for user in admin kube-controller-manager kube-scheduler kwok sealed-secrets-controller external-secrets reader patcher limited; do
   kubeconfig "$user"
 done
 
@@ -257,7 +264,42 @@ wait_for "the certificate through the API server's service proxy" 30 \
 # Tests and the demo also reach the controller directly (kubeseal --cert URL).
 echo "http://$CONTROLLER_IP:8080" >"$state/sealed-secrets-url"
 
-for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets; do
+# ---- AWS Secrets Manager (moto's server) and the External Secrets Operator ------------------
+# moto keeps its secrets in memory: a restarted bed starts with an empty store. ESO runs out of
+# cluster with its own credentials (dummy ones moto accepts) and the endpoint override.
+log "starting moto (AWS Secrets Manager API) on 127.0.0.1:$MOTO_PORT"
+start moto "$moto" -H 127.0.0.1 -p "$MOTO_PORT"
+wait_for "moto" 60 curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/"
+cat >"$state/aws.env" <<EOF
+# The test bed's AWS Secrets Manager (moto): source this for the aws CLI, boto3 or the plugin.
+export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$MOTO_PORT
+export AWS_REGION=$AWS_REGION AWS_DEFAULT_REGION=$AWS_REGION
+export AWS_ACCESS_KEY_ID=testing
+export AWS_SECRET_ACCESS_KEY=testing
+EOF
+log "starting the External Secrets Operator ($EXTERNAL_SECRETS_VERSION)"
+kubectl apply --server-side --force-conflicts -f "$eso/crds.yaml" >/dev/null
+kubectl wait --for condition=established --timeout 60s \
+  crd/externalsecrets.external-secrets.io crd/clustersecretstores.external-secrets.io >/dev/null
+start external-secrets env KUBECONFIG="$state/external-secrets.kubeconfig" \
+  AWS_SECRETSMANAGER_ENDPOINT="http://127.0.0.1:$MOTO_PORT" AWS_REGION="$AWS_REGION" \
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+  "$eso/external-secrets" --metrics-addr "127.0.0.1:$ESO_METRICS_PORT" --concurrent 4 \
+  --client-qps 100 --client-burst 200 --enable-leader-election=false
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: external-secrets.io/v1
+kind: ClusterSecretStore
+metadata: {name: aws-secretsmanager}
+spec:
+  provider:
+    aws: {service: SecretsManager, region: $AWS_REGION}
+EOF
+store_ready() {
+  [ "$(kubectl get clustersecretstore aws-secretsmanager -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+wait_for "the ClusterSecretStore aws-secretsmanager to be Ready" 90 store_ready
+
+for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets moto external-secrets; do
   alive "$name" || { log "$name exited; its log:"; tail -n 20 "$state/logs/$name.log" >&2; exit 1; }
 done
 log "ready: $("$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" get nodes --no-headers | wc -l) nodes"

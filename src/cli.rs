@@ -712,6 +712,16 @@ pub struct RotateArgs {
     #[arg(long, requires = "sealed_file")]
     pub apply: bool,
 
+    /// For a Secret an ExternalSecret syncs: the value was already changed at the provider
+    /// (any provider); sync it now, wait for the Secret's new data, restart and verify
+    #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file", "set", "phase", "sealed_file", "propagate", "keep_previous", "resume", "abort"])]
+    pub synced: bool,
+
+    /// For a Secret synced from AWS Secrets Manager: once every consumer runs the new version,
+    /// remove the AWSPREVIOUS label from the version it replaced
+    #[arg(long, conflicts_with_all = ["synced", "resume", "abort"])]
+    pub retire_previous: bool,
+
     #[command(flatten)]
     pub controller: ControllerArgs,
 

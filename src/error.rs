@@ -142,6 +142,15 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
 
+    #[error("cannot reach AWS Secrets Manager at {endpoint} (region {region}): {reason} (check the network, AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL, and the store's region)")]
+    ProviderUnreachable { endpoint: String, region: String, reason: String },
+
+    #[error("AWS Secrets Manager refused {action} on {secret}: {reason} (the AWS identity in use needs {action}; the README lists the permissions)")]
+    ProviderDenied { action: String, secret: String, reason: String },
+
+    #[error("AWS credentials: {reason} (set AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or `aws sso login`)")]
+    ProviderCredentials { reason: String },
+
     #[error("failed to {action}: {message}")]
     Api { action: String, message: String },
 
@@ -168,8 +177,15 @@ impl Error {
             | Error::UnknownContext { .. }
             | Error::NoCurrentContext
             | Error::KubeconfigInvalid { .. } => exit::CONFIG,
-            Error::Unreachable { .. } | Error::CertFetch { .. } | Error::Controller { .. } => exit::UNREACHABLE,
-            Error::Unauthorized { .. } | Error::Credentials { .. } | Error::Forbidden { .. } => exit::FORBIDDEN,
+            Error::Unreachable { .. }
+            | Error::CertFetch { .. }
+            | Error::Controller { .. }
+            | Error::ProviderUnreachable { .. } => exit::UNREACHABLE,
+            Error::Unauthorized { .. }
+            | Error::Credentials { .. }
+            | Error::Forbidden { .. }
+            | Error::ProviderDenied { .. }
+            | Error::ProviderCredentials { .. } => exit::FORBIDDEN,
             Error::SecretNotFound { .. } | Error::NoBackup { .. } | Error::NotFound(_) => exit::NOT_FOUND,
             Error::Api { .. } | Error::Output(_) => exit::API,
             Error::Interrupted => exit::INTERRUPTED,

@@ -2,7 +2,9 @@
 //! mapping, and handing plain structs to `core`.
 
 pub mod access;
+pub mod aws;
 pub mod client;
+pub mod external;
 pub mod names;
 pub mod sealed;
 pub mod secrets;

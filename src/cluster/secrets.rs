@@ -375,3 +375,39 @@ pub async fn with_backups(
 ) -> Result<(SecretState, Vec<BackupRevision>)> {
     tokio::try_join!(get(conn, namespace, name), backups_of(conn, namespace, name))
 }
+
+/// Stamp a Secret another controller writes (External Secrets) with the revision of the data
+/// it now holds: annotations only, so managedFields keep that controller's time for the data.
+/// Retried on 409 (the controller may write meanwhile) as long as the data is still `data`.
+pub async fn stamp_synced(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    data: &BTreeMap<String, SecretValue>,
+    stamp: &Stamp<'_>,
+) -> Result<SecretState> {
+    let mut annotations = stamp_annotations(stamp);
+    if let Some(journal) = journal_value(&stamp.journal) {
+        annotations.insert(annotations::JOURNAL.into(), journal);
+    }
+    let scope = Scope::Namespace(namespace.into());
+    let api = api(conn, namespace);
+    let params = params(FIELD_MANAGER);
+    for _ in 0..4 {
+        let current = get(conn, namespace, name).await?;
+        if current.data != *data {
+            break;
+        }
+        let patch = json!({"metadata": {"resourceVersion": current.resource_version, "annotations": annotations}});
+        let patch = Patch::Merge(&patch);
+        match retrying(|| api.patch(name, &params, &patch)).await {
+            Ok(secret) => return Ok(SecretState::from(&secret)),
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            Err(e) => return Err(api_error(e, &Action::new("patch", "secrets", &scope), conn)),
+        }
+    }
+    Err(Error::Conflict {
+        namespace: namespace.into(),
+        name: name.into(),
+    })
+}

@@ -23,6 +23,7 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
         namespace,
         secrets: vec![change],
         sealed: None,
+        external: None,
     };
     engine::apply(&conn, ctx.consent(), &settings, change).await
 }

@@ -37,6 +37,19 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         return interrupted(ctx, args, &conn, &settings, pending).await;
     }
 
+    // A Secret an ExternalSecret syncs changes at its provider.
+    if let Some(owner) = target.controller.as_ref().filter(|o| o.kind == "ExternalSecret") {
+        let owner = owner.name.clone();
+        return rotate_external(ctx, args, &conn, settings, &target, &owner, given).await;
+    }
+    if args.synced || args.retire_previous {
+        return Err(Error::Usage(format!(
+            "--synced and --retire-previous are for a Secret an ExternalSecret syncs; {namespace}/{} is not (its owner: {})",
+            args.secret,
+            target.controller.as_ref().map_or("none".to_string(), |o| format!("{} {}", o.kind, o.name))
+        )));
+    }
+
     // A Secret unsealed from a SealedSecret changes through its file (--sealed-file).
     let sealed_owner = target
         .controller
@@ -86,8 +99,50 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         namespace,
         secrets,
         sealed,
+        external: None,
     };
     engine::apply(&conn, ctx.consent(), &settings, change).await
+}
+
+/// `rotate` of a Secret an ExternalSecret syncs: new provider versions (AWS Secrets Manager),
+/// or `--synced` for a value changed at any provider.
+async fn rotate_external(
+    ctx: &Context,
+    args: &RotateArgs,
+    conn: &Connection,
+    settings: Settings,
+    target: &SecretState,
+    owner: &str,
+    given: BTreeMap<String, (SecretValue, String)>,
+) -> Result<Outcome> {
+    let refused = [
+        (args.sealed_file.is_some(), "--sealed-file"),
+        (args.propagate, "--propagate"),
+        (args.keep_previous, "--keep-previous"),
+        (args.phase.is_some(), "--phase"),
+        (!args.set.is_empty(), "--set"),
+    ];
+    if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
+        return Err(Error::Usage(format!(
+            "{flag} is not for secret {}/{}: External Secrets writes it from ExternalSecret {owner}, so its keys change at the provider \
+             (rotate it with --key/--all-keys, or change the value there and use --synced)",
+            target.namespace, target.name
+        )));
+    }
+    let (secret, mut external) = if args.synced {
+        engine::external_synced(conn, target, owner).await?
+    } else {
+        let new_values = choose_new_values(args, target, given)?;
+        engine::external_change(conn, target, owner, &new_values).await?
+    };
+    external.retire_previous = args.retire_previous;
+    let change = Change {
+        namespace: target.namespace.clone(),
+        secrets: vec![secret],
+        sealed: None,
+        external: Some(external),
+    };
+    engine::apply(conn, ctx.consent(), &settings, change).await
 }
 
 /// What the change records as its maker: "rotate", or the recovery it is.

@@ -133,6 +133,9 @@ pub struct Journal {
     /// For a Secret unsealed from a SealedSecret: what was changed in the SealedSecret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<SealedJournal>,
+    /// For a Secret an ExternalSecret syncs: the provider versions the change made and replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalJournal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +157,28 @@ pub struct SealedJournal {
     pub previous_stamps: BTreeMap<String, Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+}
+
+/// The ExternalSecret side of a change: its name, the provider, and per remote secret the
+/// version that was current before and the one the change made (its id is the rotation's
+/// client request token). No remotes: `rotate --synced` (the value was changed at the provider).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalJournal {
+    pub owner: String,
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<RemoteEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemoteEntry {
+    pub key: String,
+    pub previous: String,
+    pub new: String,
 }
 
 /// Which run holds the journal: it renews `heartbeat_at` while it works and clears it when it
@@ -211,6 +236,8 @@ pub enum Phase {
     Writing,
     /// The SealedSecret written; the controller's unsealing awaited.
     Unsealing,
+    /// The provider holds the new value; the ExternalSecret's sync awaited.
+    Syncing,
     /// New data written; consumers being restarted.
     Restarting,
     /// A step failed; previous data being restored.
@@ -222,6 +249,7 @@ impl Phase {
         match self {
             Phase::Writing => "writing the new data",
             Phase::Unsealing => "SealedSecret written, waiting for the controller to unseal it",
+            Phase::Syncing => "new value at the provider, waiting for External Secrets to sync it",
             Phase::Restarting => "new data written, consumers restarting",
             Phase::RollingBack => "rolling back to the previous data",
         }
@@ -456,6 +484,7 @@ mod tests {
             .into(),
             workloads: vec![],
             sealed: None,
+            external: None,
         }
     }
 

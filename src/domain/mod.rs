@@ -8,6 +8,7 @@ pub mod diff;
 pub mod drift;
 pub mod env;
 pub mod env_file;
+pub mod external;
 mod fuzz;
 pub mod generate;
 pub mod history;

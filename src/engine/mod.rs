@@ -12,6 +12,7 @@
 //! backups, restart again. `--resume` and `--abort` start the machine from the journal
 //! (`recover`), once the journal has been checked against what the Secret itself records.
 
+mod external;
 mod lease;
 mod recover;
 mod restart;
@@ -26,6 +27,7 @@ use jiff::Timestamp;
 pub use lease::release_held;
 use lease::{Anchor, Lease};
 pub use recover::{pending, recover, Pending, Recovery};
+pub use external::{prepare as external_change, prepare_synced as external_synced, ExternalChange};
 pub use sealed::{prepare as sealed_change, SealedChange};
 
 use crate::cli::{ChangeArgs, OutputFormat};
@@ -42,7 +44,7 @@ use crate::domain::plan::SecretChange;
 use crate::domain::rollout::{self, RestartTarget};
 use crate::domain::secret_value::{Fingerprinter, SecretValue};
 use crate::error::{Error, Result};
-use crate::render::rotate::Strategy;
+use crate::render::rotate::{Strategy, Writes};
 use crate::{prompt, render};
 
 /// How a change is carried out: the shared flags, and the record of who makes it.
@@ -99,6 +101,9 @@ pub struct Change {
     /// For a Secret unsealed from a SealedSecret: the new ciphertexts and the file they go to
     /// (then `secrets` holds that one Secret, with the data the controller will unseal).
     pub sealed: Option<SealedChange>,
+    /// For a Secret an ExternalSecret syncs: the provider side (then `secrets` holds that one
+    /// Secret, with the data External Secrets will sync).
+    pub external: Option<ExternalChange>,
 }
 
 /// Plan → permissions → confirm → run the machine → verify.
@@ -129,6 +134,11 @@ pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, cha
         max_parallel: settings.max_parallel,
         timeout: settings.timeout,
         restart: restarting,
+        writes: match &change.external {
+            None => Writes::Secrets,
+            Some(external) if external.is_synced() => Writes::Synced,
+            Some(_) => Writes::Provider,
+        },
     };
     let fingerprints = Fingerprinter::new(rand::random());
     render::rotate::plan(
@@ -142,17 +152,31 @@ pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, cha
     if let Some(sealed) = &change.sealed {
         render::step(&sealed.describe(namespace));
     }
+    if let Some(external) = &change.external {
+        render::step(&external.describe(namespace));
+    }
     let mut needed = permissions(&targets);
     match &change.sealed {
         Some(sealed) if !sealed.apply => needed.clear(),
         Some(_) => needed.push(Permission::new("patch", "bitnami.com", "sealedsecrets")),
         None => {}
     }
+    if change.external.is_some() {
+        needed.retain(|p| p.verb != "create");
+        needed.push(Permission::new("patch", "external-secrets.io", "externalsecrets"));
+    }
     if !needed.is_empty() {
         cluster::access::require(conn, namespace, &needed).await?;
     }
     if !go_ahead(consent, "Apply this plan?")? {
         return Ok(Outcome::Clean);
+    }
+    if let Some(external) = change.external {
+        let secret = change.secrets.first().expect("an external change has its Secret");
+        external::run(conn, settings, secret, &external, &targets, &templates).await?;
+        let outcome = verify_changed(conn, namespace, &changed, settings).await?;
+        external::after_verify(&external, &outcome).await?;
+        return Ok(outcome);
     }
     match change.sealed {
         Some(sealed) => {
@@ -337,6 +361,7 @@ async fn write_and_restart(
             .collect(),
         workloads: targets.iter().map(|t| t.id.clone()).collect(),
         sealed: None,
+        external: None,
     };
     let anchor = Anchor::Secret(changes[0].name().to_string());
     let machine = Machine::holding(conn, namespace, settings, anchor, journal.clone());

@@ -148,6 +148,9 @@ pub async fn recover(
     }
     render::step(&pending.describe(namespace));
     match pending.anchor.clone() {
+        Anchor::Secret(_) if pending.journal.external.is_some() => {
+            super::external::recover(conn, consent, settings, &target, pending.journal, choice).await
+        }
         Anchor::Secret(_) => recover_secret(conn, consent, settings, &target, pending.journal, choice).await,
         Anchor::SealedSecret(owner) => {
             super::sealed::recover(conn, consent, settings, &target, &owner, pending.journal, choice).await

@@ -229,6 +229,7 @@ pub async fn run(
                 .collect(),
             file: Some(sealed.file.display().to_string()),
         }),
+        external: None,
     };
     let (record, dropped) = journal::record_with(
         &sealed.cluster.backup_record,

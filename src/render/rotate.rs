@@ -19,6 +19,18 @@ pub struct Strategy {
     pub max_parallel: Option<u16>,
     pub timeout: Duration,
     pub restart: bool,
+    pub writes: Writes,
+}
+
+/// Where the new data is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// The Secrets themselves (or their SealedSecret), with backups.
+    Secrets,
+    /// New versions at the provider an ExternalSecret syncs from.
+    Provider,
+    /// Nothing: the value was changed at the provider (`rotate --synced`).
+    Synced,
 }
 
 #[derive(Serialize)]
@@ -187,14 +199,28 @@ fn plan_text(
         .max_parallel
         .map(|n| format!("at most {n} at a time"))
         .unwrap_or_else(|| "all at once".into());
-    text.push_str(&format!(
-        "\nSteps: back up {} (kept as backup Secrets), write {} with a resourceVersion check",
-        plural(secrets.len(), "Secret"),
-        if secrets.len() == 1 { "it" } else { "them" }
-    ));
+    let (write, undo) = match strategy.writes {
+        Writes::Secrets => (
+            format!(
+                "back up {} (kept as backup Secrets), write {} with a resourceVersion check",
+                plural(secrets.len(), "Secret"),
+                if secrets.len() == 1 { "it" } else { "them" }
+            ),
+            "restore the previous data and restart again",
+        ),
+        Writes::Provider => (
+            "write the new provider version, wait for External Secrets to sync it".to_string(),
+            "move AWSCURRENT back, sync and restart again",
+        ),
+        Writes::Synced => (
+            "sync from the provider, wait for the new data".to_string(),
+            "stop and say so (the provider's previous value is yours to put back)",
+        ),
+    };
+    text.push_str(&format!("\nSteps: {write}"));
     if strategy.restart && restarts > 0 {
         text.push_str(&format!(
-            ", restart {} {parallel}, wait up to {} for the rollouts, verify; on failure restore the previous data and restart again.\n",
+            ", restart {} {parallel}, wait up to {} for the rollouts, verify; on failure {undo}.\n",
             plural(restarts, "workload"),
             humantime::format_duration(strategy.timeout)
         ));

@@ -86,6 +86,7 @@ mod engine {
             namespace: NAMESPACE.into(),
             secrets: plan::plan(&target, &request, &[]).unwrap(),
             sealed: None,
+            external: None,
         }
     }
 

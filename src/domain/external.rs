@@ -1,0 +1,515 @@
+//! External Secrets Operator: what an ExternalSecret syncs from, which provider value each
+//! Kubernetes key comes from, and the new provider values a rotation writes. Pure: the objects
+//! come in as JSON read by `cluster::external`, the provider's values as strings.
+//!
+//! Only mappings the plugin can reverse exactly are written to: `data[]` entries and
+//! `dataFrom[].extract` of the provider's current version, the whole value or a top-level
+//! JSON property, with no template computing the key and no decoding. Anything else is refused
+//! with the reason (the person changes the value at the provider and uses `rotate --synced`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+
+use super::secret_value::SecretValue;
+
+/// The annotation ESO watches to sync at once (any new value).
+pub const FORCE_SYNC: &str = "force-sync";
+/// The AWS stages of AWS's own rotation model.
+pub const AWS_CURRENT: &str = "AWSCURRENT";
+pub const AWS_PENDING: &str = "AWSPENDING";
+pub const AWS_PREVIOUS: &str = "AWSPREVIOUS";
+
+/// An ExternalSecret as read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExternalSecretState {
+    pub namespace: String,
+    pub name: String,
+    pub resource_version: String,
+    pub generation: i64,
+    pub store: StoreRef,
+    /// The Secret it writes (spec.target.name, else its own name).
+    pub target: String,
+    pub refresh_interval: Option<String>,
+    pub mappings: Vec<KeyMapping>,
+    /// `dataFrom[].extract.key`: every top-level property of these remote secrets is a key.
+    pub extracts: Vec<String>,
+    /// What makes keys the plugin cannot map back (template data, find, rewrite, decoding...).
+    pub unmappable: Vec<String>,
+    /// Keys a template computes (or every key: templateFrom / template with mergePolicy Replace).
+    pub templated: BTreeSet<String>,
+    pub templates_everything: bool,
+    pub status: SyncStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreRef {
+    /// SecretStore or ClusterSecretStore.
+    pub kind: String,
+    pub name: String,
+}
+
+impl StoreRef {
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.kind, self.name)
+    }
+}
+
+/// One `data[]` entry: Kubernetes key ← remote secret (and property).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMapping {
+    pub secret_key: String,
+    pub remote_key: String,
+    pub property: Option<String>,
+    pub version: Option<String>,
+}
+
+/// The controller's last word on the ExternalSecret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// The Ready condition: Some(true) synced, Some(false) failing.
+    pub ready: Option<bool>,
+    pub reason: String,
+    pub message: String,
+    pub refresh_time: Option<Timestamp>,
+    pub synced_resource_version: String,
+}
+
+/// The store's provider, as far as the plugin cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provider {
+    /// AWS Secrets Manager in a region (the one provider the plugin writes to).
+    AwsSecretsManager { region: String },
+    /// Any other provider (or AWS Parameter Store): named, never written to.
+    Other(String),
+}
+
+impl Provider {
+    pub fn describe(&self) -> String {
+        match self {
+            Provider::AwsSecretsManager { region } => format!("AWS Secrets Manager ({region})"),
+            Provider::Other(name) => name.clone(),
+        }
+    }
+}
+
+fn text(v: &Value, path: &[&str]) -> Option<String> {
+    let mut at = v;
+    for step in path {
+        at = at.get(step)?;
+    }
+    at.as_str().map(str::to_string)
+}
+
+/// Read an ExternalSecret object (any served version: v1 and v1beta1 agree on these fields).
+pub fn parse_external_secret(object: &Value) -> ExternalSecretState {
+    let meta = &object["metadata"];
+    let spec = &object["spec"];
+    let name = text(meta, &["name"]).unwrap_or_default();
+    let mut unmappable = Vec::new();
+    let mut mappings = Vec::new();
+    for entry in spec["data"].as_array().into_iter().flatten() {
+        let remote = &entry["remoteRef"];
+        if entry.get("sourceRef").is_some_and(|s| !s.is_null()) {
+            unmappable.push(format!(
+                "{} comes from a sourceRef (another store or a generator)",
+                text(entry, &["secretKey"]).unwrap_or_default()
+            ));
+            continue;
+        }
+        if let Some(strategy) = text(remote, &["decodingStrategy"]).filter(|s| s != "None") {
+            unmappable.push(format!(
+                "{} is decoded ({strategy})",
+                text(entry, &["secretKey"]).unwrap_or_default()
+            ));
+            continue;
+        }
+        mappings.push(KeyMapping {
+            secret_key: text(entry, &["secretKey"]).unwrap_or_default(),
+            remote_key: text(remote, &["key"]).unwrap_or_default(),
+            property: text(remote, &["property"]).filter(|p| !p.is_empty()),
+            version: text(remote, &["version"]).filter(|v| !v.is_empty()),
+        });
+    }
+    let mut extracts = Vec::new();
+    for entry in spec["dataFrom"].as_array().into_iter().flatten() {
+        if let Some(extract) = entry.get("extract").filter(|e| !e.is_null()) {
+            let plain = text(extract, &["version"]).is_none_or(|v| v.is_empty() || v == AWS_CURRENT)
+                && text(extract, &["property"]).is_none_or(|p| p.is_empty())
+                && text(extract, &["decodingStrategy"]).is_none_or(|s| s == "None")
+                && text(extract, &["conversionStrategy"]).is_none_or(|s| s == "Default")
+                && entry["rewrite"].as_array().is_none_or(|r| r.is_empty());
+            if plain {
+                extracts.push(text(extract, &["key"]).unwrap_or_default());
+            } else {
+                unmappable.push(format!(
+                    "dataFrom extract of {} is rewritten, decoded or pinned",
+                    text(extract, &["key"]).unwrap_or_default()
+                ));
+            }
+        } else if entry.get("find").is_some_and(|f| !f.is_null()) {
+            unmappable.push("dataFrom find (keys from a search of the store)".into());
+        } else if entry.get("sourceRef").is_some_and(|s| !s.is_null()) {
+            unmappable.push("dataFrom from a generator or another store".into());
+        }
+    }
+    let template = &spec["target"]["template"];
+    let templated: BTreeSet<String> = template["data"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let templates_everything = template["templateFrom"].as_array().is_some_and(|t| !t.is_empty())
+        || (template.is_object() && text(template, &["mergePolicy"]).is_none_or(|p| p == "Replace") && !templated.is_empty());
+    let ready = object["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready");
+    ExternalSecretState {
+        namespace: text(meta, &["namespace"]).unwrap_or_default(),
+        resource_version: text(meta, &["resourceVersion"]).unwrap_or_default(),
+        generation: meta["generation"].as_i64().unwrap_or(0),
+        store: StoreRef {
+            kind: text(spec, &["secretStoreRef", "kind"]).unwrap_or_else(|| "SecretStore".into()),
+            name: text(spec, &["secretStoreRef", "name"]).unwrap_or_default(),
+        },
+        target: text(spec, &["target", "name"]).filter(|t| !t.is_empty()).unwrap_or_else(|| name.clone()),
+        name,
+        refresh_interval: text(spec, &["refreshInterval"]),
+        mappings,
+        extracts,
+        unmappable,
+        templated,
+        templates_everything,
+        status: SyncStatus {
+            ready: ready.and_then(|c| c["status"].as_str()).map(|s| s == "True"),
+            reason: ready.and_then(|c| text(c, &["reason"])).unwrap_or_default(),
+            message: ready.and_then(|c| text(c, &["message"])).unwrap_or_default(),
+            refresh_time: text(&object["status"], &["refreshTime"]).and_then(|t| t.parse().ok()),
+            synced_resource_version: text(&object["status"], &["syncedResourceVersion"]).unwrap_or_default(),
+        },
+    }
+}
+
+/// Read a (Cluster)SecretStore's provider.
+pub fn parse_provider(store: &Value) -> Provider {
+    let provider = &store["spec"]["provider"];
+    let Some(map) = provider.as_object() else {
+        return Provider::Other("no provider".into());
+    };
+    match map.get("aws") {
+        Some(aws) if text(aws, &["service"]).is_none_or(|s| s == "SecretsManager") => Provider::AwsSecretsManager {
+            region: text(aws, &["region"]).unwrap_or_default(),
+        },
+        Some(_) => Provider::Other("AWS Parameter Store".into()),
+        None => Provider::Other(map.keys().next().cloned().unwrap_or_else(|| "unknown".into())),
+    }
+}
+
+/// Where one Kubernetes key's value lives at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteField {
+    pub remote_key: String,
+    /// A top-level JSON property of the remote value; None: the whole value.
+    pub property: Option<String>,
+}
+
+impl RemoteField {
+    pub fn describe(&self) -> String {
+        match &self.property {
+            Some(p) => format!("{} (property {p})", self.remote_key),
+            None => self.remote_key.clone(),
+        }
+    }
+}
+
+/// Why a key cannot be written back to the provider.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MappingError {
+    #[error("key {key} is computed by the ExternalSecret's template, so no provider value can be written for it; change the value at the provider and run `rotate --synced`")]
+    Templated { key: String },
+    #[error("key {key} is not read from the provider by a data[] entry or dataFrom extract the plugin can write back{}", if reasons.is_empty() { String::new() } else { format!(" ({reasons})") })]
+    Unmapped { key: String, reasons: String },
+    #[error("key {key} reads version {version} of {remote}, not AWSCURRENT: a new version would not change it; update spec.data's version instead")]
+    Pinned { key: String, remote: String, version: String },
+    #[error("key {key} reads the nested property {property} of {remote}: only top-level properties are written back; change it at the provider and run `rotate --synced`")]
+    Nested { key: String, remote: String, property: String },
+}
+
+/// The remote field each key comes from. `extracted` holds, per dataFrom-extract remote
+/// key, the top-level properties of its current value (read from the provider).
+pub fn field_of(
+    es: &ExternalSecretState,
+    key: &str,
+    extracted: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<RemoteField, MappingError> {
+    if es.templates_everything || es.templated.contains(key) {
+        return Err(MappingError::Templated { key: key.into() });
+    }
+    // Later entries win in ESO (data[] after dataFrom): look at data[] first, last one first.
+    if let Some(mapping) = es.mappings.iter().rev().find(|m| m.secret_key == key) {
+        if let Some(version) = mapping.version.as_ref().filter(|v| *v != AWS_CURRENT) {
+            return Err(MappingError::Pinned {
+                key: key.into(),
+                remote: mapping.remote_key.clone(),
+                version: version.clone(),
+            });
+        }
+        if let Some(property) = mapping.property.as_ref().filter(|p| p.contains(['.', '*', '?', '|', '#', '@'])) {
+            return Err(MappingError::Nested {
+                key: key.into(),
+                remote: mapping.remote_key.clone(),
+                property: property.clone(),
+            });
+        }
+        return Ok(RemoteField {
+            remote_key: mapping.remote_key.clone(),
+            property: mapping.property.clone(),
+        });
+    }
+    if let Some(remote) = es
+        .extracts
+        .iter()
+        .rev()
+        .find(|r| extracted.get(*r).is_some_and(|props| props.contains(key)))
+    {
+        return Ok(RemoteField {
+            remote_key: remote.clone(),
+            property: Some(key.into()),
+        });
+    }
+    Err(MappingError::Unmapped {
+        key: key.into(),
+        reasons: es.unmappable.join("; "),
+    })
+}
+
+/// The top-level properties of a remote value (empty when it is not a JSON object).
+pub fn properties(value: &str) -> BTreeSet<String> {
+    serde_json::from_str::<Map<String, Value>>(value)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The value ESO puts into the Kubernetes key for `field`, from the remote value (strings as
+/// they are, other JSON as its text), or why there is none.
+pub fn read_field(value: &str, field: &RemoteField) -> Result<Vec<u8>, String> {
+    let Some(property) = &field.property else {
+        return Ok(value.as_bytes().to_vec());
+    };
+    let object: Map<String, Value> = serde_json::from_str(value)
+        .map_err(|_| format!("the current value of {} is not a JSON object", field.remote_key))?;
+    match object.get(property) {
+        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
+        Some(other) => Ok(other.to_string().into_bytes()),
+        None => Err(format!(
+            "property {property} is not in the current value of {} (its properties: {})",
+            field.remote_key,
+            object.keys().cloned().collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// The new remote value: `current` with each field's property set to its new value (or, for
+/// the whole value, the new value itself). New values must be text: Secrets Manager's JSON
+/// properties are strings.
+pub fn write_fields(current: &str, changes: &[(Option<String>, &SecretValue)]) -> Result<String, String> {
+    let as_text = |v: &SecretValue| {
+        String::from_utf8(v.expose().to_vec()).map_err(|_| "the new value is not UTF-8 text".to_string())
+    };
+    if let [(None, value)] = changes {
+        return as_text(value);
+    }
+    let mut object: Map<String, Value> =
+        serde_json::from_str(current).map_err(|_| "the current value is not a JSON object".to_string())?;
+    for (property, value) in changes {
+        let Some(property) = property else {
+            return Err("the whole value and its properties cannot both change".into());
+        };
+        object.insert(property.clone(), Value::String(as_text(value)?));
+    }
+    Ok(Value::Object(object).to_string())
+}
+
+/// What ESO puts into the Secret from these remote values (remote key → its text), for the
+/// keys the plugin can compute: dataFrom extracts first, then data[] entries (which win), and
+/// none a template computes.
+pub fn synced_data(es: &ExternalSecretState, remotes: &BTreeMap<String, String>) -> BTreeMap<String, SecretValue> {
+    let mut data = BTreeMap::new();
+    if es.templates_everything {
+        return data;
+    }
+    for extract in &es.extracts {
+        let Some(object) = remotes
+            .get(extract)
+            .and_then(|text| serde_json::from_str::<Map<String, Value>>(text).ok())
+        else {
+            continue;
+        };
+        for (key, value) in object {
+            let bytes = match value {
+                Value::String(s) => s.into_bytes(),
+                other => other.to_string().into_bytes(),
+            };
+            data.insert(key, SecretValue::new(bytes));
+        }
+    }
+    for mapping in &es.mappings {
+        if mapping.version.as_ref().is_some_and(|v| v != AWS_CURRENT) {
+            continue;
+        }
+        let Some(text) = remotes.get(&mapping.remote_key) else {
+            continue;
+        };
+        let field = RemoteField {
+            remote_key: mapping.remote_key.clone(),
+            property: mapping.property.clone(),
+        };
+        if let Ok(value) = read_field(text, &field) {
+            data.insert(mapping.secret_key.clone(), SecretValue::new(value));
+        }
+    }
+    data.retain(|key, _| !es.templated.contains(key));
+    data
+}
+
+/// Whether the ExternalSecret reads `remote` at all (a journal naming another is not ours).
+pub fn reads_remote(es: &ExternalSecretState, remote: &str) -> bool {
+    es.extracts.iter().any(|r| r == remote) || es.mappings.iter().any(|m| m.remote_key == remote)
+}
+
+/// The client request token (= the new version's id) of a rotation: AWS makes a retried
+/// PutSecretValue with the same token a no-op, and a journal names its version by it.
+pub fn version_token(rotation_id: &str) -> String {
+    // 32 to 64 characters, as AWS requires.
+    format!("kubectl-secrets-{rotation_id:0>16}")
+}
+
+/// A remote secret's versions and their stages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteVersion {
+    pub id: String,
+    pub stages: Vec<String>,
+    pub created: Option<Timestamp>,
+}
+
+/// The version carrying `stage`.
+pub fn with_stage<'a>(versions: &'a [RemoteVersion], stage: &str) -> Option<&'a RemoteVersion> {
+    versions.iter().find(|v| v.stages.iter().any(|s| s == stage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn es(spec: Value) -> ExternalSecretState {
+        parse_external_secret(&json!({"metadata": {"name": "backend", "namespace": "shop"}, "spec": spec}))
+    }
+
+    #[test]
+    fn data_entries_and_extracts_map_keys_to_remote_fields() {
+        let es = es(json!({
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "aws"},
+            "data": [
+                {"secretKey": "DB_PASSWORD", "remoteRef": {"key": "shop/db", "property": "password"}},
+                {"secretKey": "API_KEY", "remoteRef": {"key": "shop/api"}},
+                {"secretKey": "OLD", "remoteRef": {"key": "shop/db", "property": "password", "version": "v-1"}},
+                {"secretKey": "DEEP", "remoteRef": {"key": "shop/db", "property": "a.b"}}
+            ],
+            "dataFrom": [{"extract": {"key": "shop/jwt"}}]
+        }));
+        assert_eq!(es.target, "backend");
+        assert_eq!(es.store.describe(), "ClusterSecretStore aws");
+        let extracted = BTreeMap::from([("shop/jwt".to_string(), BTreeSet::from(["JWT_SECRET".to_string()]))]);
+        assert_eq!(
+            field_of(&es, "DB_PASSWORD", &extracted),
+            Ok(RemoteField {
+                remote_key: "shop/db".into(),
+                property: Some("password".into())
+            })
+        );
+        assert_eq!(field_of(&es, "API_KEY", &extracted).unwrap().property, None);
+        assert_eq!(field_of(&es, "JWT_SECRET", &extracted).unwrap().remote_key, "shop/jwt");
+        assert!(matches!(field_of(&es, "OLD", &extracted), Err(MappingError::Pinned { .. })));
+        assert!(matches!(field_of(&es, "DEEP", &extracted), Err(MappingError::Nested { .. })));
+        assert!(matches!(field_of(&es, "NOPE", &extracted), Err(MappingError::Unmapped { .. })));
+    }
+
+    #[test]
+    fn a_key_a_template_computes_is_refused_with_the_reason() {
+        let es = es(json!({
+            "data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}],
+            "target": {"template": {"mergePolicy": "Merge", "data": {"DATABASE_URL": "postgres://u:{{ .password }}@db"}}}
+        }));
+        let err = field_of(&es, "DATABASE_URL", &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("template"), "{err}");
+        assert!(field_of(&es, "password", &BTreeMap::new()).is_ok());
+        let replaced = self::es(json!({
+            "data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}],
+            "target": {"template": {"data": {"url": "{{ .password }}"}}}
+        }));
+        assert!(matches!(field_of(&replaced, "password", &BTreeMap::new()), Err(MappingError::Templated { .. })));
+    }
+
+    #[test]
+    fn fields_are_read_and_written_like_eso_reads_them() {
+        let current = r#"{"username":"app","password":"old","port":5432}"#;
+        let field = |p: Option<&str>| RemoteField {
+            remote_key: "db".into(),
+            property: p.map(str::to_string),
+        };
+        assert_eq!(read_field(current, &field(Some("password"))).unwrap(), b"old");
+        assert_eq!(read_field(current, &field(Some("port"))).unwrap(), b"5432");
+        assert_eq!(read_field(current, &field(None)).unwrap(), current.as_bytes());
+        assert!(read_field(current, &field(Some("nope"))).unwrap_err().contains("username"));
+        let new = SecretValue::new(b"n3w".to_vec());
+        let written = write_fields(current, &[(Some("password".into()), &new)]).unwrap();
+        assert_eq!(read_field(&written, &field(Some("password"))).unwrap(), b"n3w");
+        assert_eq!(read_field(&written, &field(Some("port"))).unwrap(), b"5432");
+        assert_eq!(write_fields("anything", &[(None, &new)]).unwrap(), "n3w");
+        assert!(write_fields("not json", &[(Some("p".into()), &new)]).is_err());
+    }
+
+    #[test]
+    fn synced_data_is_what_eso_writes_for_the_remote_values() {
+        let es = es(json!({
+            "data": [{"secretKey": "DB_PASSWORD", "remoteRef": {"key": "db", "property": "password"}}],
+            "dataFrom": [{"extract": {"key": "db"}}]
+        }));
+        let remotes = BTreeMap::from([("db".to_string(), r#"{"password":"p","port":5432}"#.to_string())]);
+        let data = synced_data(&es, &remotes);
+        let text = |k: &str| String::from_utf8(data[k].expose().to_vec()).unwrap();
+        assert_eq!(text("DB_PASSWORD"), "p");
+        assert_eq!(text("password"), "p");
+        assert_eq!(text("port"), "5432");
+        assert!(reads_remote(&es, "db") && !reads_remote(&es, "other"));
+    }
+
+    #[test]
+    fn the_version_token_is_a_valid_client_request_token() {
+        let token = version_token("0123456789abcdef");
+        assert!((32..=64).contains(&token.len()), "{token}");
+        assert_eq!(version_token("ab").len(), 32);
+    }
+
+    #[test]
+    fn providers_and_status_are_read() {
+        let aws = json!({"spec": {"provider": {"aws": {"service": "SecretsManager", "region": "eu-west-1"}}}});
+        assert_eq!(
+            parse_provider(&aws),
+            Provider::AwsSecretsManager {
+                region: "eu-west-1".into()
+            }
+        );
+        let vault = json!({"spec": {"provider": {"vault": {"server": "https://vault"}}}});
+        assert_eq!(parse_provider(&vault), Provider::Other("vault".into()));
+        let failing = parse_external_secret(&json!({
+            "metadata": {"name": "x"},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "SecretSyncedError", "message": "could not get secret data from provider"}]}
+        }));
+        assert_eq!(failing.status.ready, Some(false));
+        assert_eq!(failing.status.reason, "SecretSyncedError");
+    }
+}

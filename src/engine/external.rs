@@ -1,0 +1,870 @@
+//! The External Secrets path of the machine: a Secret an ExternalSecret syncs changes at its
+//! provider. For AWS Secrets Manager the plugin writes the new version itself, the way AWS's own
+//! rotation does it (AWSPENDING, then AWSCURRENT moved, AWSPREVIOUS left on the old version);
+//! for any provider, `--synced` takes a value the person already changed there.
+//!
+//! Steps: journal on the Secret (ESO keeps annotations it does not manage) → new provider
+//! versions → force-sync → wait until the Secret holds the new values → stamp the revision →
+//! restart → verify → clear. A failure moves AWSCURRENT back to the previous version, syncs,
+//! and restarts again. The journal names each version by the rotation's client request token,
+//! and recovery checks it against the provider's own stages, never trusting it alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::time::Instant;
+
+use super::lease::{self, Anchor};
+use super::recover::{confirm, show_plan, untrusted, Recovery};
+use super::{targets_for, verify_changed, Consent, Machine, Settings};
+use crate::cluster::aws::SecretsManager;
+use crate::cluster::secrets::{JournalUpdate, Stamp};
+use crate::cluster::{self, Connection};
+use crate::commands::Outcome;
+use crate::domain::external::{
+    self, ExternalSecretState, Provider, RemoteVersion, AWS_CURRENT, AWS_PENDING, AWS_PREVIOUS,
+};
+use crate::domain::journal::{self, ExternalJournal, Journal, JournalEntry, Phase, RemoteEntry};
+use crate::domain::model::WorkloadId;
+use crate::domain::plan::{ChangeKind, KeyChange, SecretChange, SecretState};
+use crate::domain::rollout::RestartTarget;
+use crate::domain::secret_value::SecretValue;
+use crate::error::{Error, Result};
+use crate::render;
+use crate::render::rotate::RecoveryRow;
+
+/// The ExternalSecret side of a planned change, prepared before the question.
+pub struct ExternalChange {
+    pub es: ExternalSecretState,
+    pub provider: Provider,
+    /// New provider versions (AWS); empty for `--synced`.
+    writes: Vec<RemoteWrite>,
+    /// The values the Secret holds once ESO has synced the new versions.
+    expected: BTreeMap<String, SecretValue>,
+    /// Remove AWSPREVIOUS from the replaced versions once every consumer runs the new one.
+    pub retire_previous: bool,
+}
+
+struct RemoteWrite {
+    key: String,
+    previous: String,
+    text: SecretValue,
+    fields: Vec<String>,
+}
+
+impl ExternalChange {
+    pub fn is_synced(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    pub fn describe(&self, namespace: &str) -> String {
+        let es = format!("ExternalSecret {namespace}/{}", self.es.name);
+        if self.writes.is_empty() {
+            return format!(
+                "The new value is already at the provider ({}): {es} is synced (force-sync) and its Secret's data awaited before any restart.",
+                self.provider.describe()
+            );
+        }
+        let remotes: Vec<String> = self
+            .writes
+            .iter()
+            .map(|w| format!("{} ({}; replaces version {})", w.key, w.fields.join(", "), w.previous))
+            .collect();
+        format!(
+            "{}: a new version of {} is written as AWSPENDING, then made AWSCURRENT (the previous version stays as AWSPREVIOUS); \
+             then {es} is synced (force-sync) and the Secret's new data awaited before any restart.",
+            self.provider.describe(),
+            remotes.join(", ")
+        )
+    }
+}
+
+/// The ExternalSecret `owner` of `target` and its store's provider, refusing an ExternalSecret
+/// that is failing to sync (rotating on top of it would never reach the pods).
+async fn read_owner(conn: &Connection, target: &SecretState, owner: &str) -> Result<(ExternalSecretState, Provider)> {
+    let namespace = target.namespace.as_str();
+    let es = cluster::external::get(conn, namespace, owner).await?;
+    if es.target != target.name {
+        return Err(Error::Usage(format!(
+            "ExternalSecret {namespace}/{owner} owns secret {namespace}/{} but targets {}: check its spec.target.name",
+            target.name, es.target
+        )));
+    }
+    if es.status.ready == Some(false) {
+        return Err(Error::Usage(format!(
+            "ExternalSecret {namespace}/{owner} is failing to sync ({}: {}): fix that first (kubectl describe externalsecret {owner} -n {namespace}); a rotation would not reach the pods",
+            render::clean(&es.status.reason),
+            render::clean(&es.status.message)
+        )));
+    }
+    let provider = cluster::external::provider(conn, namespace, &es.store).await?;
+    Ok((es, provider))
+}
+
+/// `rotate --synced`: the value was changed at the provider; sync, restart, verify.
+pub async fn prepare_synced(conn: &Connection, target: &SecretState, owner: &str) -> Result<(SecretChange, ExternalChange)> {
+    let (es, provider) = read_owner(conn, target, owner).await?;
+    let mut before = target.clone();
+    before.has_last_applied = false;
+    let change = SecretChange {
+        before,
+        after: target.data.clone(),
+        new_revision: target.revision + 1,
+        keys: Vec::new(),
+    };
+    Ok((
+        change,
+        ExternalChange {
+            es,
+            provider,
+            writes: Vec::new(),
+            expected: BTreeMap::new(),
+            retire_previous: false,
+        },
+    ))
+}
+
+/// `rotate` of keys of a Secret synced from AWS Secrets Manager: map each key to its remote
+/// secret and property, check the Secret holds the provider's current values, and compute the
+/// new remote values and what ESO will then write into the Secret.
+pub async fn prepare(
+    conn: &Connection,
+    target: &SecretState,
+    owner: &str,
+    new_values: &BTreeMap<String, (SecretValue, String)>,
+) -> Result<(SecretChange, ExternalChange)> {
+    let namespace = target.namespace.as_str();
+    let secret = format!("{namespace}/{}", target.name);
+    let (es, provider) = read_owner(conn, target, owner).await?;
+    let Provider::AwsSecretsManager { region } = &provider else {
+        return Err(Error::Usage(format!(
+            "secret {secret} is synced by ExternalSecret {owner} from {}, which kubectl-secrets does not write to: \
+             change the value there, then `kubectl secrets rotate {} -n {namespace} --synced` syncs, restarts and verifies",
+            provider.describe(),
+            target.name
+        )));
+    };
+    let sm = SecretsManager::connect(region).await;
+    let mut current: BTreeMap<String, String> = BTreeMap::new();
+    let mut versions: BTreeMap<String, String> = BTreeMap::new();
+    for remote in &es.extracts {
+        let value = sm.value(remote, None, Some(AWS_CURRENT)).await?;
+        versions.insert(remote.clone(), value.version_id);
+        current.insert(remote.clone(), value.text);
+    }
+    let extracted: BTreeMap<String, BTreeSet<String>> =
+        current.iter().map(|(k, v)| (k.clone(), external::properties(v))).collect();
+    let mut by_remote: BTreeMap<String, Vec<(String, external::RemoteField)>> = BTreeMap::new();
+    for key in new_values.keys() {
+        let field =
+            external::field_of(&es, key, &extracted).map_err(|e| Error::Usage(format!("secret {secret}: {e}")))?;
+        by_remote.entry(field.remote_key.clone()).or_default().push((key.clone(), field));
+    }
+    for remote in by_remote.keys() {
+        if !current.contains_key(remote) {
+            let value = sm.value(remote, None, Some(AWS_CURRENT)).await?;
+            versions.insert(remote.clone(), value.version_id);
+            current.insert(remote.clone(), value.text);
+        }
+    }
+    let mut writes = Vec::new();
+    let mut after_texts = current.clone();
+    for (remote, fields) in &by_remote {
+        let text = &current[remote];
+        let mut changes = Vec::new();
+        for (key, field) in fields {
+            let now = external::read_field(text, field).map_err(|e| Error::Usage(format!("secret {secret}: {e}")))?;
+            if target.data.get(key).map(|v| v.expose()) != Some(now.as_slice()) {
+                return Err(Error::Usage(format!(
+                    "secret {secret} key {key} does not hold the current AWS value of {} (AWSCURRENT): External Secrets \
+                     has not synced the latest version yet, or the Secret was edited. Sync it first: \
+                     kubectl secrets rotate {} -n {namespace} --synced",
+                    field.describe(),
+                    target.name
+                )));
+            }
+            changes.push((field.property.clone(), &new_values[key].0));
+        }
+        let new_text =
+            external::write_fields(text, &changes).map_err(|e| Error::Usage(format!("{remote} in AWS: {e}")))?;
+        after_texts.insert(remote.clone(), new_text.clone());
+        writes.push(RemoteWrite {
+            key: remote.clone(),
+            previous: versions[remote].clone(),
+            text: SecretValue::new(new_text.into_bytes()),
+            fields: fields
+                .iter()
+                .map(|(_, f)| f.property.clone().map_or_else(|| "whole value".to_string(), |p| format!("property {p}")))
+                .collect(),
+        });
+    }
+    let before_synced = external::synced_data(&es, &current);
+    let after_synced = external::synced_data(&es, &after_texts);
+    let mut after = target.data.clone();
+    let mut keys = Vec::new();
+    let mut expected = BTreeMap::new();
+    for (key, value) in &after_synced {
+        if before_synced.get(key) == Some(value) {
+            continue;
+        }
+        expected.insert(key.clone(), value.clone());
+        after.insert(key.clone(), value.clone());
+        let how = match new_values.get(key) {
+            Some((_, how)) => how.clone(),
+            None => "the same provider value".into(),
+        };
+        keys.push(KeyChange {
+            key: key.clone(),
+            kind: ChangeKind::Rotated { how },
+            old: target.data.get(key).cloned(),
+            new: Some(value.clone()),
+        });
+    }
+    // Nothing is written to the Secret itself: kubectl's last-applied annotation (which ESO
+    // copies from the ExternalSecret, without values) stays.
+    let mut before = target.clone();
+    before.has_last_applied = false;
+    let change = SecretChange {
+        before,
+        after,
+        new_revision: target.revision + 1,
+        keys,
+    };
+    Ok((
+        change,
+        ExternalChange {
+            es,
+            provider,
+            writes,
+            expected,
+            retire_previous: false,
+        },
+    ))
+}
+
+/// The change: journal, provider versions, sync, restarts (or, `--synced`, sync and restarts).
+pub async fn run(
+    conn: &Connection,
+    settings: &Settings,
+    secret: &SecretChange,
+    change: &ExternalChange,
+    targets: &[RestartTarget],
+    templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+) -> Result<()> {
+    let namespace = secret.before.namespace.as_str();
+    let id = super::new_rotation_id();
+    let token = external::version_token(&id);
+    let region = match &change.provider {
+        Provider::AwsSecretsManager { region } => region.clone(),
+        Provider::Other(_) => String::new(),
+    };
+    let journal = Journal {
+        id: id.clone(),
+        action: settings.action.clone(),
+        phase: if change.is_synced() {
+            Phase::Syncing
+        } else {
+            Phase::Writing
+        },
+        started_at: Timestamp::now(),
+        holder: lease::this_run(&settings.changed_by),
+        secrets: BTreeMap::from([(
+            secret.name().to_string(),
+            // No backup Secret: the provider keeps the previous version (AWSPREVIOUS).
+            JournalEntry {
+                backup: String::new(),
+                backup_uid: String::new(),
+                from: secret.before.revision,
+                to: secret.new_revision,
+            },
+        )]),
+        workloads: targets.iter().map(|t| t.id.clone()).collect(),
+        sealed: None,
+        external: Some(ExternalJournal {
+            owner: change.es.name.clone(),
+            provider: change.provider.describe(),
+            region: region.clone(),
+            remotes: change
+                .writes
+                .iter()
+                .map(|w| RemoteEntry {
+                    key: w.key.clone(),
+                    previous: w.previous.clone(),
+                    new: token.clone(),
+                })
+                .collect(),
+        }),
+    };
+    cluster::secrets::update_journal(
+        conn,
+        namespace,
+        secret.name(),
+        &secret.before.resource_version,
+        &JournalUpdate::Write(&journal),
+    )
+    .await?;
+    let machine = Machine::holding(conn, namespace, settings, Anchor::Secret(secret.name().into()), journal);
+    let sm = match change.is_synced() {
+        true => None,
+        false => Some(SecretsManager::connect(&region).await),
+    };
+    let steps = ExternalSteps {
+        machine: &machine,
+        secret: secret.name().to_string(),
+        es: change.es.clone(),
+        sm,
+    };
+    crate::failpoint::pause("backed-up").await;
+    if let Some(sm) = &steps.sm {
+        for (i, write) in change.writes.iter().enumerate() {
+            if let Err(error) = steps.write_version(sm, write, &token).await {
+                // Versions already made current go back before the journal is cleared.
+                let undo = steps.move_back(&journal_remotes(&steps)[..i]).await;
+                return Err(match undo.and(machine.lease.clear().await) {
+                    Ok(()) => error,
+                    Err(undo_error) => Error::RollbackFailed(format!(
+                        "{error}; moving AWSCURRENT back failed too: {undo_error}. The journal is kept: \
+                         `kubectl secrets rotate {} -n {namespace} --abort` finishes the undo",
+                        secret.name()
+                    )),
+                });
+            }
+        }
+        let written: Vec<&str> = change.writes.iter().map(|w| w.key.as_str()).collect();
+        render::step(&format!(
+            "Wrote version {token} of {} in AWS Secrets Manager ({region}) and made it AWSCURRENT (AWSPREVIOUS: the previous version).",
+            written.join(", ")
+        ));
+    }
+    crate::failpoint::pause("written").await;
+    let workloads: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
+    let synced = steps.sync(&change.expected, &secret.before.data, settings.timeout).await?;
+    let data = match synced {
+        Ok(data) => data,
+        Err(reason) if steps.sm.is_some() => return Err(steps.undo(&workloads, templates, &reason).await),
+        Err(reason) => {
+            machine.lease.clear().await?;
+            return Err(Error::RolloutFailed(reason));
+        }
+    };
+    steps.stamp(&data, secret.new_revision).await?;
+    steps.restart_then_clear(targets, &workloads, templates).await
+}
+
+fn journal_remotes(steps: &ExternalSteps) -> Vec<RemoteEntry> {
+    steps
+        .machine
+        .lease
+        .journal()
+        .external
+        .map(|e| e.remotes)
+        .unwrap_or_default()
+}
+
+/// The steps after the journal is written, shared by the first run and recovery.
+struct ExternalSteps<'a> {
+    machine: &'a Machine<'a>,
+    secret: String,
+    es: ExternalSecretState,
+    sm: Option<SecretsManager>,
+}
+
+impl ExternalSteps<'_> {
+    fn journal(&self) -> Journal {
+        self.machine.lease.journal()
+    }
+
+    /// AWSPENDING, then AWSCURRENT moved (AWS leaves AWSPREVIOUS on the old version), then
+    /// AWSPENDING removed: the stages AWS's own rotation leaves.
+    async fn write_version(&self, sm: &SecretsManager, write: &RemoteWrite, token: &str) -> Result<()> {
+        let text = String::from_utf8(write.text.expose().to_vec()).expect("remote values are text");
+        sm.put_pending(&write.key, token, &text).await?;
+        self.finish_stages(sm, &write.key, token, &write.previous).await
+    }
+
+    /// Make `token` AWSCURRENT (from `previous`) and drop its AWSPENDING, whichever of the two
+    /// is not done yet (a retry after an interruption finds some done).
+    async fn finish_stages(&self, sm: &SecretsManager, remote: &str, token: &str, previous: &str) -> Result<()> {
+        let versions = sm.versions(remote).await?;
+        let has = |id: &str, stage: &str| {
+            versions
+                .iter()
+                .any(|v| v.id == id && v.stages.iter().any(|s| s == stage))
+        };
+        if !has(token, AWS_CURRENT) {
+            sm.move_stage(remote, AWS_CURRENT, Some(token), Some(previous)).await?;
+        }
+        if has(token, AWS_PENDING) {
+            sm.move_stage(remote, AWS_PENDING, None, Some(token)).await?;
+        }
+        Ok(())
+    }
+
+    /// AWSCURRENT back to each remote's previous version (where the new one holds it), and
+    /// AWSPENDING off the new one.
+    async fn move_back(&self, remotes: &[RemoteEntry]) -> Result<()> {
+        let Some(sm) = &self.sm else {
+            return Ok(());
+        };
+        for remote in remotes {
+            let versions = sm.versions(&remote.key).await?;
+            let stages_of = |id: &str| {
+                versions
+                    .iter()
+                    .find(|v| v.id == id)
+                    .map(|v| v.stages.clone())
+                    .unwrap_or_default()
+            };
+            let new = stages_of(&remote.new);
+            if new.iter().any(|s| s == AWS_CURRENT) {
+                sm.move_stage(&remote.key, AWS_CURRENT, Some(&remote.previous), Some(&remote.new))
+                    .await?;
+            }
+            if new.iter().any(|s| s == AWS_PENDING) {
+                sm.move_stage(&remote.key, AWS_PENDING, None, Some(&remote.new)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ask ESO to sync and wait until the Secret holds `expected` (or, with nothing expected:
+    /// until ESO has synced after the request and the data differs from `before`). Ok(Err)
+    /// carries why not: ESO reports a failure, or the time is up.
+    async fn sync(
+        &self,
+        expected: &BTreeMap<String, SecretValue>,
+        before: &BTreeMap<String, SecretValue>,
+        timeout: Duration,
+    ) -> Result<std::result::Result<BTreeMap<String, SecretValue>, String>> {
+        let m = self.machine;
+        m.lease.enter(Phase::Syncing).await?;
+        let journal = self.journal();
+        let asked = cluster::external::get(m.conn, m.namespace, &self.es.name).await?;
+        let request = format!("{}-{}", journal.id, Timestamp::now().as_second());
+        cluster::external::force_sync(m.conn, m.namespace, &self.es.name, &request).await?;
+        let es = format!("ExternalSecret {}/{}", m.namespace, self.es.name);
+        let deadline = Instant::now() + timeout;
+        let mut beat = Instant::now();
+        loop {
+            let secret = cluster::secrets::get(m.conn, m.namespace, &self.secret).await?;
+            let now = cluster::external::get(m.conn, m.namespace, &self.es.name).await?;
+            let synced_since = now.status.synced_resource_version != asked.status.synced_resource_version;
+            if !expected.is_empty() && expected.iter().all(|(k, v)| secret.data.get(k) == Some(v)) {
+                return Ok(Ok(secret.data));
+            }
+            if expected.is_empty() && synced_since && now.status.ready == Some(true) {
+                if secret.data == *before {
+                    return Ok(Err(format!(
+                        "{es} synced, but the provider's value is the one the Secret already held: change it at the provider first \
+                         (nothing was restarted)"
+                    )));
+                }
+                return Ok(Ok(secret.data));
+            }
+            if now.status.ready == Some(false) {
+                return Ok(Err(format!(
+                    "External Secrets could not sync {es}: {}: {}",
+                    render::clean(&now.status.reason),
+                    render::clean(&now.status.message)
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Ok(Err(format!(
+                    "External Secrets did not sync {es} within {}",
+                    humantime::format_duration(timeout)
+                )));
+            }
+            if beat.elapsed() >= journal::HEARTBEAT_EVERY {
+                m.lease.renew().await?;
+                beat = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Stamp the revision of the synced data (exact evidence for verify), journal → Restarting.
+    async fn stamp(&self, data: &BTreeMap<String, SecretValue>, revision: u64) -> Result<()> {
+        let m = self.machine;
+        let journal = self.journal();
+        let changed_by = if revision > journal.secrets[&self.secret].to {
+            format!("{} (undoing {})", m.settings.changed_by, journal.id)
+        } else {
+            m.settings.changed_by.clone()
+        };
+        let stamp = Stamp {
+            revision,
+            rotation_id: &journal.id,
+            changed_by: &changed_by,
+            at: Timestamp::now(),
+            journal: JournalUpdate::Keep,
+            record: None,
+        };
+        cluster::secrets::stamp_synced(m.conn, m.namespace, &self.secret, data, &stamp).await?;
+        Ok(())
+    }
+
+    async fn restart_then_clear(
+        &self,
+        targets: &[RestartTarget],
+        workloads: &[WorkloadId],
+        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    ) -> Result<()> {
+        let m = self.machine;
+        m.lease.enter(Phase::Restarting).await?;
+        if !targets.is_empty() {
+            let failures = m.restart(targets, "Restarting consumers:").await?;
+            if !failures.is_empty() {
+                let what_failed = failures.join("; ");
+                if self.sm.is_none() {
+                    m.lease.clear().await?;
+                    return Err(Error::RolloutFailed(format!(
+                        "the provider's new value does not run: {what_failed}. Put the previous value back at the provider, \
+                         then `kubectl secrets rotate {} -n {} --synced` again",
+                        self.secret, m.namespace
+                    )));
+                }
+                return Err(self.undo(workloads, templates, &what_failed).await);
+            }
+        }
+        m.lease.clear().await
+    }
+
+    /// AWSCURRENT back to the previous versions, sync, restart with the previous data.
+    async fn undo(
+        &self,
+        workloads: &[WorkloadId],
+        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+        what_failed: &str,
+    ) -> Error {
+        render::step(&format!(
+            "{what_failed}. Moving AWSCURRENT back to the previous version and syncing again."
+        ));
+        match self.try_undo(workloads, templates).await {
+            Ok(()) => Error::RolledBack(format!(
+                "{what_failed}; AWSCURRENT was moved back to the previous version, External Secrets synced it{}",
+                if workloads.is_empty() {
+                    ""
+                } else {
+                    " and the consumers restarted with the previous values"
+                }
+            )),
+            Err(e) => Error::RollbackFailed(format!(
+                "{what_failed}; the undo failed too: {e}. The journal is kept: `kubectl secrets rotate {} -n {} --abort` finishes it",
+                self.secret, self.machine.namespace
+            )),
+        }
+    }
+
+    async fn try_undo(&self, workloads: &[WorkloadId], templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>) -> Result<()> {
+        let m = self.machine;
+        m.lease.enter(Phase::RollingBack).await?;
+        let journal = self.journal();
+        let remotes = journal.external.clone().map(|e| e.remotes).unwrap_or_default();
+        self.move_back(&remotes).await?;
+        let expected = self.previous_data(&remotes).await?;
+        let data = match self.sync(&expected, &BTreeMap::new(), m.undo_timeout()).await? {
+            Ok(data) => data,
+            Err(reason) => return Err(Error::RollbackFailed(reason)),
+        };
+        m.lease.enter(Phase::RollingBack).await?;
+        let restored = journal.secrets[&self.secret].to + 1;
+        self.stamp(&data, restored).await?;
+        m.lease.enter(Phase::RollingBack).await?;
+        if !workloads.is_empty() {
+            let written = BTreeMap::from([(self.secret.clone(), restored)]);
+            let again = targets_for(workloads, templates, &written, None);
+            let failures = m.restart_back(&again).await?;
+            if !failures.is_empty() {
+                return Err(Error::RollbackFailed(format!(
+                    "the previous values are back but the restart failed: {}",
+                    failures.join("; ")
+                )));
+            }
+        }
+        m.lease.clear().await
+    }
+
+    /// What the Secret holds once ESO syncs the remotes' previous versions.
+    async fn previous_data(&self, remotes: &[RemoteEntry]) -> Result<BTreeMap<String, SecretValue>> {
+        self.data_of(remotes, |r| r.previous.clone()).await
+    }
+
+    async fn data_of(
+        &self,
+        remotes: &[RemoteEntry],
+        version: impl Fn(&RemoteEntry) -> String,
+    ) -> Result<BTreeMap<String, SecretValue>> {
+        let Some(sm) = &self.sm else {
+            return Ok(BTreeMap::new());
+        };
+        let mut texts = BTreeMap::new();
+        for remote in remotes {
+            let value = sm.value(&remote.key, Some(&version(remote)), None).await?;
+            texts.insert(remote.key.clone(), value.text);
+        }
+        Ok(external::synced_data(&self.es, &texts))
+    }
+}
+
+/// After a verified AWS rotation: say which previous versions may be retired, and with
+/// `--retire-previous` remove their AWSPREVIOUS label (only once every consumer runs the new one).
+pub async fn after_verify(change: &ExternalChange, outcome: &Outcome) -> Result<()> {
+    let Provider::AwsSecretsManager { region } = &change.provider else {
+        return Ok(());
+    };
+    if change.writes.is_empty() {
+        return Ok(());
+    }
+    let previous: Vec<String> = change
+        .writes
+        .iter()
+        .map(|w| format!("{} (version {})", w.key, w.previous))
+        .collect();
+    if *outcome != Outcome::Clean {
+        render::step(&format!(
+            "Not yet safe to retire the previous AWS versions of {}: some pods may still use them (see above).",
+            previous.join(", ")
+        ));
+        return Ok(());
+    }
+    if !change.retire_previous {
+        render::step(&format!(
+            "Safe to retire the previous AWS versions: every consumer runs the new one. AWSPREVIOUS still marks {} \
+             (--retire-previous removes that label; revoke the old credential where it is used).",
+            previous.join(", ")
+        ));
+        return Ok(());
+    }
+    let sm = SecretsManager::connect(region).await;
+    for write in &change.writes {
+        sm.move_stage(&write.key, AWS_PREVIOUS, None, Some(&write.previous)).await?;
+    }
+    render::step(&format!(
+        "Retired the previous AWS versions: AWSPREVIOUS removed from {}.",
+        previous.join(", ")
+    ));
+    Ok(())
+}
+
+/// `rotate --resume|--abort` of a Secret whose journal records an ExternalSecret change.
+pub async fn recover(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    target: &SecretState,
+    journal: Journal,
+    choice: Recovery,
+) -> Result<Outcome> {
+    let namespace = target.namespace.as_str();
+    let anchor = Anchor::Secret(target.name.clone());
+    let refuse = |found: String| untrusted(namespace, &anchor, found);
+    let ext = journal.external.clone().expect("dispatched on an external journal");
+    match target.controller.as_ref() {
+        Some(owner) if owner.kind == "ExternalSecret" && owner.name == ext.owner => {}
+        _ => return Err(refuse(format!("the Secret is not synced by ExternalSecret {}", ext.owner))),
+    }
+    if journal.secrets.keys().ne([&target.name]) {
+        return Err(refuse(format!("it names other Secrets than {}", target.name)));
+    }
+    let es = cluster::external::get(conn, namespace, &ext.owner).await?;
+    let provider = cluster::external::provider(conn, namespace, &es.store).await?;
+    let token = external::version_token(&journal.id);
+    let mut remote_states = Vec::new();
+    let sm = match (&provider, ext.remotes.is_empty()) {
+        (_, true) => None,
+        (Provider::AwsSecretsManager { region }, false) if *region == ext.region => {
+            Some(SecretsManager::connect(region).await)
+        }
+        _ => return Err(refuse(format!("its store is not AWS Secrets Manager in {}", ext.region))),
+    };
+    if let Some(sm) = &sm {
+        for remote in &ext.remotes {
+            if remote.new != token || !external::reads_remote(&es, &remote.key) {
+                return Err(refuse(format!(
+                    "its version {} of {} is not one this change would have made",
+                    remote.new, remote.key
+                )));
+            }
+            let versions = sm.versions(&remote.key).await?;
+            let state = remote_state(&versions, remote).map_err(&refuse)?;
+            remote_states.push((remote.clone(), state));
+        }
+    }
+    let entry = journal.secrets[&target.name].clone();
+    let choice = if choice == Recovery::Resume && journal.phase == Phase::RollingBack {
+        render::step("It was rolling back after a failed rollout: --resume finishes the rollback.");
+        Recovery::Abort
+    } else {
+        choice
+    };
+    let never_written = remote_states.iter().any(|(_, s)| *s == RemoteState::NotWritten);
+    if choice == Recovery::Resume && (never_written || (ext.remotes.is_empty() && journal.phase == Phase::Writing)) {
+        return Err(Error::Usage(format!(
+            "the change of {namespace}/{} cannot be resumed: the new version never reached AWS (its value was never stored \
+             anywhere). Undo it with `kubectl secrets rotate {} -n {namespace} --abort`, then rotate again",
+            target.name, target.name
+        )));
+    }
+    let revision = match choice {
+        Recovery::Resume => entry.to,
+        Recovery::Abort => entry.to + 1,
+    };
+    let mut rows: Vec<RecoveryRow> = remote_states
+        .iter()
+        .map(|(remote, state)| RecoveryRow {
+            secret: format!("{} (AWS)", remote.key),
+            state: state.describe(),
+            action: match choice {
+                Recovery::Resume => "keep the new version AWSCURRENT, sync, restart".into(),
+                Recovery::Abort => format!("AWSCURRENT back to {}, sync, restart", remote.previous),
+            },
+        })
+        .collect();
+    if rows.is_empty() {
+        rows.push(RecoveryRow {
+            secret: target.name.clone(),
+            state: "synced from the provider".into(),
+            action: match choice {
+                Recovery::Resume => "sync, restart".into(),
+                Recovery::Abort => "nothing to undo at the provider: clear the journal".into(),
+            },
+        });
+    }
+    let written = BTreeMap::from([(target.name.clone(), revision)]);
+    let plan = show_plan(conn, consent, namespace, &journal, choice, &written, &rows).await?;
+    if !confirm(consent, choice)? {
+        return Ok(Outcome::Clean);
+    }
+    let machine = Machine::taking_over(conn, namespace, settings, anchor, &journal, &target.resource_version).await?;
+    let steps = ExternalSteps {
+        machine: &machine,
+        secret: target.name.clone(),
+        es,
+        sm,
+    };
+    match choice {
+        Recovery::Abort if ext.remotes.is_empty() => machine.lease.clear().await?,
+        Recovery::Abort => steps.try_undo(&plan.workloads, &plan.templates).await?,
+        Recovery::Resume => {
+            if let Some(sm) = &steps.sm {
+                for remote in &ext.remotes {
+                    steps.finish_stages(sm, &remote.key, &remote.new, &remote.previous).await?;
+                }
+            }
+            let expected = steps.data_of(&ext.remotes, |r| r.new.clone()).await?;
+            let before = if expected.is_empty() {
+                BTreeMap::new()
+            } else {
+                target.data.clone()
+            };
+            let data = match steps.sync(&expected, &before, settings.timeout).await? {
+                Ok(data) => data,
+                // Already synced before the interruption: the data is there.
+                Err(_) if expected.is_empty() || expected.iter().all(|(k, v)| target.data.get(k) == Some(v)) => {
+                    target.data.clone()
+                }
+                Err(reason) => return Err(steps.undo(&plan.workloads, &plan.templates, &reason).await),
+            };
+            steps.stamp(&data, entry.to).await?;
+            steps.restart_then_clear(&plan.targets, &plan.workloads, &plan.templates).await?;
+        }
+    }
+    let changed = BTreeSet::from([target.name.clone()]);
+    verify_changed(conn, namespace, &changed, settings).await
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RemoteState {
+    /// The change's version does not exist: nothing reached the provider.
+    NotWritten,
+    /// Written (AWSPENDING) but not current yet.
+    Pending,
+    /// The change's version is AWSCURRENT.
+    Current,
+    /// Moved back: the previous version is AWSCURRENT again.
+    MovedBack,
+}
+
+impl RemoteState {
+    fn describe(&self) -> String {
+        match self {
+            RemoteState::NotWritten => "new version never written".into(),
+            RemoteState::Pending => "new version written (AWSPENDING), not current".into(),
+            RemoteState::Current => "new version is AWSCURRENT".into(),
+            RemoteState::MovedBack => "previous version is AWSCURRENT again".into(),
+        }
+    }
+}
+
+/// Where a remote stands, checked against the provider's stages: the journal's previous
+/// version must be the one AWS marks as replaced (AWSPREVIOUS) or still current.
+fn remote_state(versions: &[RemoteVersion], remote: &RemoteEntry) -> std::result::Result<RemoteState, String> {
+    let stages = |id: &str| versions.iter().find(|v| v.id == id).map(|v| v.stages.clone());
+    let previous = stages(&remote.previous)
+        .ok_or_else(|| format!("{} has no version {} (the journal's previous version)", remote.key, remote.previous))?;
+    let has = |list: &[String], stage: &str| list.iter().any(|s| s == stage);
+    match stages(&remote.new) {
+        None if has(&previous, AWS_CURRENT) => Ok(RemoteState::NotWritten),
+        Some(new) if has(&new, AWS_CURRENT) && has(&previous, AWS_PREVIOUS) => Ok(RemoteState::Current),
+        Some(new) if !has(&new, AWS_CURRENT) && has(&previous, AWS_CURRENT) => Ok(if has(&new, AWS_PENDING) {
+            RemoteState::Pending
+        } else {
+            RemoteState::MovedBack
+        }),
+        _ => Err(format!(
+            "the stages of {} in AWS do not match the journal (version {} neither current nor marked AWSPREVIOUS)",
+            remote.key, remote.previous
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(id: &str, stages: &[&str]) -> RemoteVersion {
+        RemoteVersion {
+            id: id.into(),
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+            created: None,
+        }
+    }
+
+    #[test]
+    fn a_journal_is_checked_against_the_providers_own_stages() {
+        let remote = RemoteEntry {
+            key: "shop/db".into(),
+            previous: "old".into(),
+            new: "kubectl-secrets-0123456789abcdef".into(),
+        };
+        let new = remote.new.as_str();
+        let state = |versions: &[RemoteVersion]| remote_state(versions, &remote);
+        assert_eq!(state(&[version("old", &["AWSCURRENT"])]), Ok(RemoteState::NotWritten));
+        assert_eq!(
+            state(&[version("old", &["AWSCURRENT"]), version(new, &["AWSPENDING"])]),
+            Ok(RemoteState::Pending)
+        );
+        assert_eq!(
+            state(&[version("old", &["AWSPREVIOUS"]), version(new, &["AWSCURRENT"])]),
+            Ok(RemoteState::Current)
+        );
+        assert_eq!(
+            state(&[version("old", &["AWSCURRENT"]), version(new, &["AWSPREVIOUS"])]),
+            Ok(RemoteState::MovedBack)
+        );
+        // A forged journal naming an older version as "previous" is refused: AWS does not mark
+        // it as the one replaced.
+        let forged = [
+            version("ancient", &[]),
+            version("old", &["AWSPREVIOUS"]),
+            version(new, &["AWSCURRENT"]),
+        ];
+        let forged_entry = RemoteEntry {
+            previous: "ancient".into(),
+            ..remote.clone()
+        };
+        assert!(remote_state(&forged, &forged_entry).is_err());
+        assert!(state(&[version(new, &["AWSCURRENT"])]).is_err());
+    }
+}
