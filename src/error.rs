@@ -143,12 +143,22 @@ pub enum Error {
     NotFound(String),
 
     #[error("cannot reach AWS Secrets Manager at {endpoint} (region {region}): {reason} (check the network, AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL, and the store's region)")]
-    ProviderUnreachable { endpoint: String, region: String, reason: String },
+    ProviderUnreachable {
+        endpoint: String,
+        region: String,
+        reason: String,
+    },
 
     #[error("AWS Secrets Manager refused {action} on {secret}: {reason} (the AWS identity in use needs {action}; the README lists the permissions)")]
-    ProviderDenied { action: String, secret: String, reason: String },
+    ProviderDenied {
+        action: String,
+        secret: String,
+        reason: String,
+    },
 
-    #[error("AWS credentials: {reason} (set AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or `aws sso login`)")]
+    #[error(
+        "AWS credentials: {reason} (set AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or `aws sso login`)"
+    )]
     ProviderCredentials { reason: String },
 
     #[error("failed to {action}: {message}")]

@@ -46,13 +46,17 @@ pub async fn get(conn: &Connection, namespace: &str, name: &str) -> Result<Exter
     let object = get_object(conn, Some(namespace), "ExternalSecret", "externalsecrets", name)
         .await?
         .ok_or_else(|| Error::NotFound(format!("ExternalSecret {namespace}/{name} does not exist")))?;
-    Ok(external::parse_external_secret(&serde_json::to_value(&object).unwrap_or_default()))
+    Ok(external::parse_external_secret(
+        &serde_json::to_value(&object).unwrap_or_default(),
+    ))
 }
 
 /// The provider of the store an ExternalSecret reads from.
 pub async fn provider(conn: &Connection, namespace: &str, store: &StoreRef) -> Result<Provider> {
     let object = match store.kind.as_str() {
-        "ClusterSecretStore" => get_object(conn, None, "ClusterSecretStore", "clustersecretstores", &store.name).await?,
+        "ClusterSecretStore" => {
+            get_object(conn, None, "ClusterSecretStore", "clustersecretstores", &store.name).await?
+        }
         _ => get_object(conn, Some(namespace), "SecretStore", "secretstores", &store.name).await?,
     };
     let object = object.ok_or_else(|| {
@@ -66,7 +70,9 @@ pub async fn provider(conn: &Connection, namespace: &str, store: &StoreRef) -> R
             }
         ))
     })?;
-    Ok(external::parse_provider(&serde_json::to_value(&object).unwrap_or_default()))
+    Ok(external::parse_provider(
+        &serde_json::to_value(&object).unwrap_or_default(),
+    ))
 }
 
 /// Ask ESO to sync now: a new value of its force-sync annotation (any annotation change makes
@@ -79,8 +85,11 @@ pub async fn force_sync(conn: &Connection, namespace: &str, name: &str, token: &
     };
     let scope = Scope::Namespace(namespace.into());
     for version in VERSIONS {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(conn.client.clone(), namespace, &resource(version, "ExternalSecret", "externalsecrets"));
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            conn.client.clone(),
+            namespace,
+            &resource(version, "ExternalSecret", "externalsecrets"),
+        );
         let merge = Patch::Merge(&patch);
         match retrying(|| api.patch(name, &params, &merge)).await {
             Ok(object) => {
@@ -92,7 +101,9 @@ pub async fn force_sync(conn: &Connection, namespace: &str, name: &str, token: &
             Err(e) => return Err(api_error(e, &Action::new("patch", "externalsecrets", &scope), conn)),
         }
     }
-    Err(Error::NotFound(format!("ExternalSecret {namespace}/{name} does not exist")))
+    Err(Error::NotFound(format!(
+        "ExternalSecret {namespace}/{name} does not exist"
+    )))
 }
 
 /// Every ExternalSecret in scope (verify, list, audit); empty where ESO is not installed.

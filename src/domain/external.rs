@@ -160,7 +160,9 @@ pub fn parse_external_secret(object: &Value) -> ExternalSecretState {
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
     let templates_everything = template["templateFrom"].as_array().is_some_and(|t| !t.is_empty())
-        || (template.is_object() && text(template, &["mergePolicy"]).is_none_or(|p| p == "Replace") && !templated.is_empty());
+        || (template.is_object()
+            && text(template, &["mergePolicy"]).is_none_or(|p| p == "Replace")
+            && !templated.is_empty());
     let ready = object["status"]["conditions"]
         .as_array()
         .into_iter()
@@ -174,7 +176,9 @@ pub fn parse_external_secret(object: &Value) -> ExternalSecretState {
             kind: text(spec, &["secretStoreRef", "kind"]).unwrap_or_else(|| "SecretStore".into()),
             name: text(spec, &["secretStoreRef", "name"]).unwrap_or_default(),
         },
-        target: text(spec, &["target", "name"]).filter(|t| !t.is_empty()).unwrap_or_else(|| name.clone()),
+        target: text(spec, &["target", "name"])
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| name.clone()),
         name,
         refresh_interval: text(spec, &["refreshInterval"]),
         mappings,
@@ -232,9 +236,17 @@ pub enum MappingError {
     #[error("key {key} is not read from the provider by a data[] entry or dataFrom extract the plugin can write back{}", if reasons.is_empty() { String::new() } else { format!(" ({reasons})") })]
     Unmapped { key: String, reasons: String },
     #[error("key {key} reads version {version} of {remote}, not AWSCURRENT: a new version would not change it; update spec.data's version instead")]
-    Pinned { key: String, remote: String, version: String },
+    Pinned {
+        key: String,
+        remote: String,
+        version: String,
+    },
     #[error("key {key} reads the nested property {property} of {remote}: only top-level properties are written back; change it at the provider and run `rotate --synced`")]
-    Nested { key: String, remote: String, property: String },
+    Nested {
+        key: String,
+        remote: String,
+        property: String,
+    },
 }
 
 /// The remote field each key comes from. `extracted` holds, per dataFrom-extract remote
@@ -256,7 +268,11 @@ pub fn field_of(
                 version: version.clone(),
             });
         }
-        if let Some(property) = mapping.property.as_ref().filter(|p| p.contains(['.', '*', '?', '|', '#', '@'])) {
+        if let Some(property) = mapping
+            .property
+            .as_ref()
+            .filter(|p| p.contains(['.', '*', '?', '|', '#', '@']))
+        {
             return Err(MappingError::Nested {
                 key: key.into(),
                 remote: mapping.remote_key.clone(),
@@ -432,9 +448,18 @@ mod tests {
         );
         assert_eq!(field_of(&es, "API_KEY", &extracted).unwrap().property, None);
         assert_eq!(field_of(&es, "JWT_SECRET", &extracted).unwrap().remote_key, "shop/jwt");
-        assert!(matches!(field_of(&es, "OLD", &extracted), Err(MappingError::Pinned { .. })));
-        assert!(matches!(field_of(&es, "DEEP", &extracted), Err(MappingError::Nested { .. })));
-        assert!(matches!(field_of(&es, "NOPE", &extracted), Err(MappingError::Unmapped { .. })));
+        assert!(matches!(
+            field_of(&es, "OLD", &extracted),
+            Err(MappingError::Pinned { .. })
+        ));
+        assert!(matches!(
+            field_of(&es, "DEEP", &extracted),
+            Err(MappingError::Nested { .. })
+        ));
+        assert!(matches!(
+            field_of(&es, "NOPE", &extracted),
+            Err(MappingError::Unmapped { .. })
+        ));
     }
 
     #[test]
@@ -450,7 +475,10 @@ mod tests {
             "data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}],
             "target": {"template": {"data": {"url": "{{ .password }}"}}}
         }));
-        assert!(matches!(field_of(&replaced, "password", &BTreeMap::new()), Err(MappingError::Templated { .. })));
+        assert!(matches!(
+            field_of(&replaced, "password", &BTreeMap::new()),
+            Err(MappingError::Templated { .. })
+        ));
     }
 
     #[test]
@@ -463,7 +491,9 @@ mod tests {
         assert_eq!(read_field(current, &field(Some("password"))).unwrap(), b"old");
         assert_eq!(read_field(current, &field(Some("port"))).unwrap(), b"5432");
         assert_eq!(read_field(current, &field(None)).unwrap(), current.as_bytes());
-        assert!(read_field(current, &field(Some("nope"))).unwrap_err().contains("username"));
+        assert!(read_field(current, &field(Some("nope")))
+            .unwrap_err()
+            .contains("username"));
         let new = SecretValue::new(b"n3w".to_vec());
         let written = write_fields(current, &[(Some("password".into()), &new)]).unwrap();
         assert_eq!(read_field(&written, &field(Some("password"))).unwrap(), b"n3w");

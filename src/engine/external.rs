@@ -103,7 +103,11 @@ async fn read_owner(conn: &Connection, target: &SecretState, owner: &str) -> Res
 }
 
 /// `rotate --synced`: the value was changed at the provider; sync, restart, verify.
-pub async fn prepare_synced(conn: &Connection, target: &SecretState, owner: &str) -> Result<(SecretChange, ExternalChange)> {
+pub async fn prepare_synced(
+    conn: &Connection,
+    target: &SecretState,
+    owner: &str,
+) -> Result<(SecretChange, ExternalChange)> {
     let (es, provider) = read_owner(conn, target, owner).await?;
     let mut before = target.clone();
     before.has_last_applied = false;
@@ -153,13 +157,18 @@ pub async fn prepare(
         versions.insert(remote.clone(), value.version_id);
         current.insert(remote.clone(), value.text);
     }
-    let extracted: BTreeMap<String, BTreeSet<String>> =
-        current.iter().map(|(k, v)| (k.clone(), external::properties(v))).collect();
+    let extracted: BTreeMap<String, BTreeSet<String>> = current
+        .iter()
+        .map(|(k, v)| (k.clone(), external::properties(v)))
+        .collect();
     let mut by_remote: BTreeMap<String, Vec<(String, external::RemoteField)>> = BTreeMap::new();
     for key in new_values.keys() {
         let field =
             external::field_of(&es, key, &extracted).map_err(|e| Error::Usage(format!("secret {secret}: {e}")))?;
-        by_remote.entry(field.remote_key.clone()).or_default().push((key.clone(), field));
+        by_remote
+            .entry(field.remote_key.clone())
+            .or_default()
+            .push((key.clone(), field));
     }
     for remote in by_remote.keys() {
         if !current.contains_key(remote) {
@@ -195,7 +204,11 @@ pub async fn prepare(
             text: SecretValue::new(new_text.into_bytes()),
             fields: fields
                 .iter()
-                .map(|(_, f)| f.property.clone().map_or_else(|| "whole value".to_string(), |p| format!("property {p}")))
+                .map(|(_, f)| {
+                    f.property
+                        .clone()
+                        .map_or_else(|| "whole value".to_string(), |p| format!("property {p}"))
+                })
                 .collect(),
         });
     }
@@ -339,7 +352,9 @@ pub async fn run(
     }
     crate::failpoint::pause("written").await;
     let workloads: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
-    let synced = steps.sync(&change.expected, &secret.before.data, settings.timeout).await?;
+    let synced = steps
+        .sync(&change.expected, &secret.before.data, settings.timeout)
+        .await?;
     let data = match synced {
         Ok(data) => data,
         Err(reason) if steps.sm.is_some() => return Err(steps.undo(&workloads, templates, &reason).await),
@@ -556,7 +571,11 @@ impl ExternalSteps<'_> {
         }
     }
 
-    async fn try_undo(&self, workloads: &[WorkloadId], templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>) -> Result<()> {
+    async fn try_undo(
+        &self,
+        workloads: &[WorkloadId],
+        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    ) -> Result<()> {
         let m = self.machine;
         m.lease.enter(Phase::RollingBack).await?;
         let journal = self.journal();
@@ -638,7 +657,8 @@ pub async fn after_verify(change: &ExternalChange, outcome: &Outcome) -> Result<
     }
     let sm = SecretsManager::connect(region).await;
     for write in &change.writes {
-        sm.move_stage(&write.key, AWS_PREVIOUS, None, Some(&write.previous)).await?;
+        sm.move_stage(&write.key, AWS_PREVIOUS, None, Some(&write.previous))
+            .await?;
     }
     render::step(&format!(
         "Retired the previous AWS versions: AWSPREVIOUS removed from {}.",
@@ -662,7 +682,12 @@ pub async fn recover(
     let ext = journal.external.clone().expect("dispatched on an external journal");
     match target.controller.as_ref() {
         Some(owner) if owner.kind == "ExternalSecret" && owner.name == ext.owner => {}
-        _ => return Err(refuse(format!("the Secret is not synced by ExternalSecret {}", ext.owner))),
+        _ => {
+            return Err(refuse(format!(
+                "the Secret is not synced by ExternalSecret {}",
+                ext.owner
+            )))
+        }
     }
     if journal.secrets.keys().ne([&target.name]) {
         return Err(refuse(format!("it names other Secrets than {}", target.name)));
@@ -676,7 +701,12 @@ pub async fn recover(
         (Provider::AwsSecretsManager { region }, false) if *region == ext.region => {
             Some(SecretsManager::connect(region).await)
         }
-        _ => return Err(refuse(format!("its store is not AWS Secrets Manager in {}", ext.region))),
+        _ => {
+            return Err(refuse(format!(
+                "its store is not AWS Secrets Manager in {}",
+                ext.region
+            )))
+        }
     };
     if let Some(sm) = &sm {
         for remote in &ext.remotes {
@@ -749,7 +779,9 @@ pub async fn recover(
         Recovery::Resume => {
             if let Some(sm) = &steps.sm {
                 for remote in &ext.remotes {
-                    steps.finish_stages(sm, &remote.key, &remote.new, &remote.previous).await?;
+                    steps
+                        .finish_stages(sm, &remote.key, &remote.new, &remote.previous)
+                        .await?;
                 }
             }
             let expected = steps.data_of(&ext.remotes, |r| r.new.clone()).await?;
@@ -767,7 +799,9 @@ pub async fn recover(
                 Err(reason) => return Err(steps.undo(&plan.workloads, &plan.templates, &reason).await),
             };
             steps.stamp(&data, entry.to).await?;
-            steps.restart_then_clear(&plan.targets, &plan.workloads, &plan.templates).await?;
+            steps
+                .restart_then_clear(&plan.targets, &plan.workloads, &plan.templates)
+                .await?;
         }
     }
     let changed = BTreeSet::from([target.name.clone()]);
@@ -801,8 +835,12 @@ impl RemoteState {
 /// version must be the one AWS marks as replaced (AWSPREVIOUS) or still current.
 fn remote_state(versions: &[RemoteVersion], remote: &RemoteEntry) -> std::result::Result<RemoteState, String> {
     let stages = |id: &str| versions.iter().find(|v| v.id == id).map(|v| v.stages.clone());
-    let previous = stages(&remote.previous)
-        .ok_or_else(|| format!("{} has no version {} (the journal's previous version)", remote.key, remote.previous))?;
+    let previous = stages(&remote.previous).ok_or_else(|| {
+        format!(
+            "{} has no version {} (the journal's previous version)",
+            remote.key, remote.previous
+        )
+    })?;
     let has = |list: &[String], stage: &str| list.iter().any(|s| s == stage);
     match stages(&remote.new) {
         None if has(&previous, AWS_CURRENT) => Ok(RemoteState::NotWritten),

@@ -24,10 +24,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+pub use external::{prepare as external_change, prepare_synced as external_synced, ExternalChange};
 pub use lease::release_held;
 use lease::{Anchor, Lease};
 pub use recover::{pending, recover, Pending, Recovery};
-pub use external::{prepare as external_change, prepare_synced as external_synced, ExternalChange};
 pub use sealed::{prepare as sealed_change, SealedChange};
 
 use crate::cli::{ChangeArgs, OutputFormat};

@@ -5,6 +5,7 @@
 mod audit;
 mod completion;
 mod diff;
+mod external;
 mod faults;
 mod interactive;
 mod lifecycle;

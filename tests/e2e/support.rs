@@ -116,6 +116,7 @@ pub fn run_with_stdin(kubeconfig: &Path, args: &[&str], stdin: &[u8]) -> Run {
     use std::io::Write as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
         .args(args)
+        .envs(aws_env())
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
@@ -599,6 +600,7 @@ impl Background {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
         command
             .args(args)
+            .envs(aws_env())
             .env("KUBECONFIG", kubeconfig)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
@@ -653,6 +655,98 @@ impl Background {
             code: status.code().unwrap_or(-1),
             stdout,
             stderr,
+        }
+    }
+}
+
+/// The bed's AWS Secrets Manager (moto) settings, from the aws.env cluster-up writes beside the
+/// admin kubeconfig: every run of the binary gets them, as a person who sourced it would.
+pub fn aws_env() -> Vec<(String, String)> {
+    static ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let text = std::fs::read_to_string(cluster().admin_kubeconfig.with_file_name("aws.env")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .flat_map(|l| l.split_whitespace())
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    })
+    .clone()
+}
+
+/// Run Python with boto3 against the bed's AWS Secrets Manager, as a person would from a shell
+/// (`c` is the secretsmanager client); returns stdout.
+pub fn boto3(code: &str) -> String {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    let python = PYTHON.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-moto.sh");
+        let out = Command::new("bash").arg(script).output().expect("install-moto.sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).with_file_name("python")
+    });
+    let program = format!("import boto3, json\nc = boto3.client('secretsmanager')\n{code}\n");
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(program)
+        .envs(aws_env())
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "boto3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The stages of each version of a remote secret: version id → stages.
+pub fn aws_stages(secret: &str) -> BTreeMap<String, Vec<String>> {
+    let out = boto3(&format!(
+        "print(json.dumps({{v['VersionId']: v['VersionStages'] for v in c.list_secret_version_ids(SecretId='{secret}', IncludeDeprecated=True)['Versions']}}))"
+    ));
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The current (AWSCURRENT) JSON of a remote secret.
+pub fn aws_current(secret: &str) -> Value {
+    // The stage is named: moto answers a request without one from the version last put.
+    let out = boto3(&format!(
+        "print(c.get_secret_value(SecretId='{secret}', VersionStage='AWSCURRENT')['SecretString'])"
+    ));
+    serde_json::from_str(&out).unwrap()
+}
+
+impl TestNamespace {
+    /// `kubectl apply` of a manifest (its namespace set to this one when it has none).
+    pub fn apply(&self, manifest: &Value) {
+        let mut manifest = manifest.clone();
+        if manifest["metadata"].get("namespace").is_none() {
+            manifest["metadata"]["namespace"] = json!(self.name);
+        }
+        kubectl_apply(&manifest.to_string());
+    }
+
+    /// An ExternalSecret (external-secrets.io/v1) in this namespace, and its synced Secret awaited.
+    pub async fn create_external_secret(&self, manifest: Value) {
+        use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("external-secrets.io", "v1", "ExternalSecret"),
+            "externalsecrets",
+        );
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &self.name, &resource);
+        let object: DynamicObject = serde_json::from_value(manifest).unwrap();
+        let target = object.data["spec"]["target"]["name"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| object.metadata.name.clone().unwrap());
+        api.create(&PostParams::default(), &object)
+            .await
+            .expect("create ExternalSecret");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.get_secret(&target).await.is_none() {
+            assert!(Instant::now() < deadline, "External Secrets never created {target}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }

@@ -1,0 +1,491 @@
+//! External Secrets Operator on the bed: the real ESO controller syncing from moto's AWS
+//! Secrets Manager API. Rotation writes a new AWS version (AWSPENDING → AWSCURRENT, the old one
+//! AWSPREVIOUS), ESO syncs it, consumers restart, verify is exact; failures move AWSCURRENT back.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// A remote secret holding `value` as JSON, named after the namespace (unique per test).
+fn remote(ns: &TestNamespace, name: &str, value: Value) -> String {
+    let id = format!("{}/{name}", ns.name);
+    boto3(&format!(
+        "c.create_secret(Name='{id}', SecretString=json.dumps({value}))"
+    ));
+    id
+}
+
+/// Seed 000's shape: the backend's database password as a property, and every property.
+fn external_secret(name: &str, target: &str, remote: &str) -> Value {
+    json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": name},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "aws-secretsmanager"},
+            "target": {"name": target},
+            "data": [{"secretKey": "DB_PASSWORD", "remoteRef": {"key": remote, "property": "password"}}],
+            "dataFrom": [{"extract": {"key": remote}}]
+        }
+    })
+}
+
+fn reads_db_password(secret: &str) -> Value {
+    json!({"containers": [{"name": "app", "image": "app", "env": [
+        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "DB_PASSWORD"}}}
+    ]}]})
+}
+
+fn current_of(stages: &std::collections::BTreeMap<String, Vec<String>>, stage: &str) -> Option<String> {
+    stages
+        .iter()
+        .find(|(_, s)| s.iter().any(|x| x == stage))
+        .map(|(id, _)| id.clone())
+}
+
+#[tokio::test]
+async fn eso_rotation_writes_an_aws_version_syncs_restarts_and_verifies_exactly() {
+    let ns = TestNamespace::new("eso-rotate").await;
+    let old = canary("db-old");
+    let remote = remote(&ns, "backend", json!({"username": "backend", "password": old}));
+    let first = current_of(&aws_stages(&remote), "AWSCURRENT").unwrap();
+    ns.create_external_secret(external_secret("backend", "backend-secrets", &remote))
+        .await;
+    ns.create_deployment(deployment("api", 2, reads_db_password("backend-secrets")))
+        .await;
+    ns.create_deployment(deployment("worker", 1, reads_db_password("backend-secrets")))
+        .await;
+    ns.wait_ready("deployment", "api").await;
+    ns.wait_ready("deployment", "worker").await;
+
+    let run = ns.run(&["rotate", "backend-secrets", "--key", "password", "--yes"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert!(
+        run.stdout.contains("DB_PASSWORD") && run.stdout.contains("password"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("AWS Secrets Manager (us-east-1)") && run.stderr.contains("made it AWSCURRENT"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Safe to retire the previous AWS versions"),
+        "{}",
+        run.stderr
+    );
+
+    // AWS's own rotation model: the new version current, the old one AWSPREVIOUS, no AWSPENDING.
+    let stages = aws_stages(&remote);
+    let new = current_of(&stages, "AWSCURRENT").unwrap();
+    assert!(new.starts_with("kubectl-secrets-"), "{stages:?}");
+    assert_eq!(current_of(&stages, "AWSPREVIOUS").as_deref(), Some(first.as_str()));
+    assert_eq!(current_of(&stages, "AWSPENDING"), None, "{stages:?}");
+    let value = aws_current(&remote);
+    let new_password = value["password"].as_str().unwrap().to_string();
+    assert_ne!(new_password, old);
+    assert_eq!(value["username"], "backend", "other properties are kept");
+
+    // ESO synced it; the Secret carries the revision, the pods were restarted for it.
+    let data = ns.secret_data("backend-secrets").await;
+    assert_eq!(text(&data["DB_PASSWORD"]), new_password);
+    assert_eq!(text(&data["password"]), new_password);
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::REVISION)
+            .await
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
+        None
+    );
+    for workload in ["api", "worker"] {
+        assert_eq!(
+            ns.template_annotation(workload, annotations::POD_SECRET_REVISIONS)
+                .await
+                .as_deref(),
+            Some(r#"{"backend-secrets":1}"#)
+        );
+    }
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    let report = verify.json();
+    for workload in report["workloads"].as_array().unwrap() {
+        assert_eq!(workload["status"], "ok", "{workload}");
+    }
+
+    // A second rotation retires the version it replaces once verified.
+    let again = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--key",
+        "password",
+        "--yes",
+        "--retire-previous",
+    ]);
+    assert_eq!(again.code, exit::OK, "{again:?}");
+    assert!(
+        again.stderr.contains("Retired the previous AWS versions"),
+        "{}",
+        again.stderr
+    );
+    let stages = aws_stages(&remote);
+    assert_eq!(
+        stages[&new],
+        Vec::<String>::new(),
+        "AWSPREVIOUS removed from the replaced version: {stages:?}"
+    );
+    let newest = aws_current(&remote)["password"].as_str().unwrap().to_string();
+    for r in [&run, &verify, &again] {
+        r.assert_no_leak([&old, &new_password, &newest]);
+    }
+}
+
+#[tokio::test]
+async fn a_crash_looping_consumer_moves_awscurrent_back_and_restarts_with_the_previous_value() {
+    let ns = TestNamespace::new("eso-crash").await;
+    let old = canary("db-good");
+    let remote = remote(&ns, "backend", json!({"username": "backend", "password": old}));
+    let first = current_of(&aws_stages(&remote), "AWSCURRENT").unwrap();
+    ns.create_external_secret(external_secret("backend", "backend-secrets", &remote))
+        .await;
+    // The app rejects revision 1 (the new value) and runs again with revision 2 (the old one).
+    let crashing = with_pod_annotations(
+        deployment("api", 2, reads_db_password("backend-secrets")),
+        json!({"testbed.kubectl-secrets.io/crash-with-revisions": r#"{"backend-secrets":1}"#}),
+    );
+    ns.create_deployment(crashing).await;
+    ns.wait_ready("deployment", "api").await;
+
+    let run = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--key",
+        "password",
+        "--yes",
+        "--timeout",
+        "40s",
+    ]);
+    assert_eq!(run.code, exit::ROLLED_BACK, "{run:?}");
+    assert!(run.stderr.contains("CrashLoopBackOff"), "{}", run.stderr);
+    assert!(run.stderr.contains("AWSCURRENT was moved back"), "{}", run.stderr);
+
+    let stages = aws_stages(&remote);
+    assert_eq!(
+        current_of(&stages, "AWSCURRENT").as_deref(),
+        Some(first.as_str()),
+        "{stages:?}"
+    );
+    assert_eq!(aws_current(&remote)["password"], old.as_str());
+    assert_eq!(text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]), old);
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::REVISION)
+            .await
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
+        None
+    );
+    ns.wait_ready("deployment", "api").await;
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS)
+            .await
+            .as_deref(),
+        Some(r#"{"backend-secrets":2}"#)
+    );
+    run.assert_no_leak([&old]);
+}
+
+/// Interrupted after the provider write: SIGINT then --resume finishes; kill -9 then --abort
+/// undoes it (AWSCURRENT back, synced, restarted).
+#[tokio::test]
+async fn interrupted_after_the_provider_write_then_resume_or_abort() {
+    let ns = TestNamespace::new("eso-interrupt").await;
+    let old = canary("db-old");
+    let remote = remote(&ns, "backend", json!({"password": old}));
+    let first = current_of(&aws_stages(&remote), "AWSCURRENT").unwrap();
+    ns.create_external_secret(external_secret("backend", "backend-secrets", &remote))
+        .await;
+    ns.create_deployment(deployment("api", 1, reads_db_password("backend-secrets")))
+        .await;
+    ns.wait_ready("deployment", "api").await;
+    let args = [
+        "rotate",
+        "backend-secrets",
+        "-n",
+        &ns.name,
+        "--key",
+        "password",
+        "--yes",
+    ];
+
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("written:30"));
+    tool.wait_for("failpoint written");
+    tool.signal("-INT");
+    let interrupted = tool.finish();
+    assert_eq!(interrupted.code, exit::INTERRUPTED, "{interrupted:?}");
+    let new = current_of(&aws_stages(&remote), "AWSCURRENT").unwrap();
+    assert!(
+        new.starts_with("kubectl-secrets-"),
+        "the provider write landed before the interruption"
+    );
+    assert!(ns
+        .secret_annotation("backend-secrets", annotations::JOURNAL)
+        .await
+        .is_some());
+
+    let resumed = ns.run(&["rotate", "backend-secrets", "--resume", "--yes"]);
+    assert_eq!(resumed.code, exit::OK, "{resumed:?}");
+    let new_password = aws_current(&remote)["password"].as_str().unwrap().to_string();
+    assert_eq!(
+        text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]),
+        new_password
+    );
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
+        None
+    );
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS)
+            .await
+            .as_deref(),
+        Some(r#"{"backend-secrets":1}"#)
+    );
+
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("written:30"));
+    tool.wait_for("failpoint written");
+    tool.signal("-KILL");
+    let killed = tool.finish();
+    assert_ne!(killed.code, exit::OK);
+    let newest = current_of(&aws_stages(&remote), "AWSCURRENT").unwrap();
+    assert_ne!(newest, new);
+    let aborted = ns.run(&["rotate", "backend-secrets", "--abort", "--yes"]);
+    assert_eq!(aborted.code, exit::OK, "{aborted:?}");
+    let stages = aws_stages(&remote);
+    assert_eq!(
+        current_of(&stages, "AWSCURRENT").as_deref(),
+        Some(new.as_str()),
+        "{stages:?}"
+    );
+    assert_eq!(
+        text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]),
+        new_password
+    );
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::REVISION)
+            .await
+            .as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
+        None
+    );
+    assert_ne!(first, new);
+    for r in [&interrupted, &resumed, &killed, &aborted] {
+        r.assert_no_leak([&old, &new_password]);
+    }
+}
+
+#[tokio::test]
+async fn synced_takes_a_value_changed_at_the_provider_with_boto3() {
+    let ns = TestNamespace::new("eso-synced").await;
+    let old = canary("api-old");
+    let new = canary("api-new");
+    let remote = remote(&ns, "backend", json!({"password": old}));
+    ns.create_external_secret(external_secret("backend", "backend-secrets", &remote))
+        .await;
+    ns.create_deployment(deployment("api", 1, reads_db_password("backend-secrets")))
+        .await;
+    ns.wait_ready("deployment", "api").await;
+
+    let unchanged = ns.run(&["rotate", "backend-secrets", "--synced", "--yes", "--timeout", "30s"]);
+    assert_eq!(unchanged.code, exit::ROLLOUT_FAILED, "{unchanged:?}");
+    assert!(
+        unchanged.stderr.contains("change it at the provider first"),
+        "{}",
+        unchanged.stderr
+    );
+
+    boto3(&format!(
+        "c.put_secret_value(SecretId='{remote}', SecretString=json.dumps({{'password': '{new}'}}))"
+    ));
+    let run = ns.run(&["rotate", "backend-secrets", "--synced", "--yes"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert_eq!(text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]), new);
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::REVISION)
+            .await
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS)
+            .await
+            .as_deref(),
+        Some(r#"{"backend-secrets":1}"#)
+    );
+    let verify = ns.run(&["verify"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    for r in [&unchanged, &run, &verify] {
+        r.assert_no_leak([&old, &new]);
+    }
+}
+
+#[tokio::test]
+async fn mappings_the_plugin_cannot_write_back_are_refused_with_the_reason() {
+    let ns = TestNamespace::new("eso-refuse").await;
+    let old = canary("db");
+    let remote = remote(&ns, "backend", json!({"password": old}));
+    let mut templated = external_secret("backend", "backend-secrets", &remote);
+    templated["spec"]["target"]["template"] = json!({
+        "mergePolicy": "Merge",
+        "data": {"DATABASE_URL": "postgres://backend:{{ .password }}@db:5432/app"}
+    });
+    ns.create_external_secret(templated).await;
+
+    let computed = ns.run(&["rotate", "backend-secrets", "--key", "DATABASE_URL", "--yes"]);
+    assert_eq!(computed.code, exit::USAGE, "{computed:?}");
+    assert!(
+        computed.stderr.contains("computed by the ExternalSecret's template"),
+        "{}",
+        computed.stderr
+    );
+    let flag = ns.run(&["rotate", "backend-secrets", "--key", "password", "--propagate", "--yes"]);
+    assert_eq!(flag.code, exit::USAGE, "{flag:?}");
+    assert!(flag.stderr.contains("--propagate is not for secret"), "{}", flag.stderr);
+
+    // No AWS credentials at all: exit 5 naming what to set; nothing changed.
+    let before = aws_stages(&remote);
+    let mut args: Vec<&str> = vec![
+        "rotate",
+        "backend-secrets",
+        "-n",
+        &ns.name,
+        "--key",
+        "password",
+        "--yes",
+    ];
+    let no_credentials = run_without_aws(&mut args, &[("AWS_EC2_METADATA_DISABLED", "true")]);
+    assert_eq!(no_credentials.code, exit::FORBIDDEN, "{no_credentials:?}");
+    assert!(
+        no_credentials.stderr.contains("AWS credentials"),
+        "{}",
+        no_credentials.stderr
+    );
+    // The endpoint does not answer: exit 4 naming it.
+    let unreachable = run_without_aws(
+        &mut args,
+        &[
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    assert_eq!(unreachable.code, exit::UNREACHABLE, "{unreachable:?}");
+    assert!(
+        unreachable.stderr.contains("http://127.0.0.1:9"),
+        "{}",
+        unreachable.stderr
+    );
+    assert_eq!(aws_stages(&remote), before, "nothing was written to AWS");
+    assert_eq!(text(&ns.secret_data("backend-secrets").await["password"]), old);
+    for r in [&computed, &flag, &no_credentials, &unreachable] {
+        r.assert_no_leak([&old]);
+    }
+}
+
+/// The binary with none of the bed's AWS settings, plus `extra`.
+fn run_without_aws(args: &mut Vec<&str>, extra: &[(&str, &str)]) -> Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+        .args(args.iter())
+        .env("KUBECONFIG", &cluster().admin_kubeconfig)
+        .env("NO_COLOR", "1")
+        .env("HOME", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_REGION", "us-east-1")
+        .envs(extra.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Any provider other than AWS Secrets Manager (here ESO's own fake provider): rotate says
+/// how, and --synced does the rest once the value is changed there.
+#[tokio::test]
+async fn another_provider_is_never_written_to_and_synced_works_for_it() {
+    let ns = TestNamespace::new("eso-fake").await;
+    let old = canary("fake-old");
+    let new = canary("fake-new");
+    let store = json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "SecretStore",
+        "metadata": {"name": "fake", "namespace": ns.name},
+        "spec": {"provider": {"fake": {"data": [{"key": "api-key", "value": old}]}}}
+    });
+    ns.apply(&store);
+    ns.create_external_secret(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": "api"},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "SecretStore", "name": "fake"},
+            "target": {"name": "api-secrets"},
+            "data": [{"secretKey": "API_KEY", "remoteRef": {"key": "api-key"}}]
+        }
+    }))
+    .await;
+    ns.create_deployment(deployment(
+        "api",
+        1,
+        json!({"containers": [{"name": "app", "image": "app", "env": [
+            {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "api-secrets", "key": "API_KEY"}}}
+        ]}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "api").await;
+
+    let refused = ns.run(&["rotate", "api-secrets", "--key", "API_KEY", "--yes"]);
+    assert_eq!(refused.code, exit::USAGE, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("from fake, which kubectl-secrets does not write to")
+            && refused.stderr.contains("--synced"),
+        "{}",
+        refused.stderr
+    );
+    let mut changed = store.clone();
+    changed["spec"]["provider"]["fake"]["data"][0]["value"] = json!(new);
+    ns.apply(&changed);
+    let run = ns.run(&["rotate", "api-secrets", "--synced", "--yes"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert_eq!(text(&ns.secret_data("api-secrets").await["API_KEY"]), new);
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS)
+            .await
+            .as_deref(),
+        Some(r#"{"api-secrets":1}"#)
+    );
+    for r in [&refused, &run] {
+        r.assert_no_leak([&old, &new]);
+    }
+}
