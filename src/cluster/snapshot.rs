@@ -7,6 +7,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 
 use super::{list_mapped, Action, Connection, Scope};
 use crate::domain::drift::Snapshot;
+use crate::domain::external::ExternalSecretState;
 use crate::domain::model::{PodInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload};
 use crate::domain::plan::SecretState;
 use crate::error::{Error, Result};
@@ -22,13 +23,15 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
         conn,
         |s| SecretInfo::from(&s),
     );
-    let (secrets, sealed_secrets, mut snapshot) = tokio::try_join!(
+    let (secrets, sealed_secrets, external_secrets, mut snapshot) = tokio::try_join!(
         secrets,
         sealed_secrets(conn, scope),
+        external_secrets(conn, scope),
         read_workloads(conn, scope, selector)
     )?;
     snapshot.secrets = secrets;
     snapshot.sealed_secrets = sealed_secrets;
+    snapshot.external_secrets = external_secrets;
     Ok(snapshot)
 }
 
@@ -41,9 +44,14 @@ pub async fn read_with_values(conn: &Connection, scope: &Scope) -> Result<(Snaps
         conn,
         |s| (SecretInfo::from(&s), SecretState::from(&s)),
     );
-    let (pairs, mut snapshot) = tokio::try_join!(secrets, read_workloads(conn, scope, None))?;
+    let (pairs, external_secrets, mut snapshot) = tokio::try_join!(
+        secrets,
+        external_secrets(conn, scope),
+        read_workloads(conn, scope, None)
+    )?;
     let (infos, states) = pairs.into_iter().unzip();
     snapshot.secrets = infos;
+    snapshot.external_secrets = external_secrets;
     Ok((snapshot, states))
 }
 
@@ -65,6 +73,15 @@ async fn sealed_secrets(conn: &Connection, scope: &Scope) -> Result<Vec<SealedSe
     .await;
     match listed {
         // No CRD (404), or no permission to list them (403): verify still answers for the rest.
+        Err(Error::NotFound(_)) | Err(Error::Forbidden { .. }) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+/// ExternalSecrets and their sync status; none where ESO is not installed or the user may not
+/// list them (verify still answers for the rest).
+async fn external_secrets(conn: &Connection, scope: &Scope) -> Result<Vec<ExternalSecretState>> {
+    match super::external::list(conn, scope).await {
         Err(Error::NotFound(_)) | Err(Error::Forbidden { .. }) => Ok(Vec::new()),
         other => other,
     }
@@ -122,5 +139,6 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         replica_sets,
         pods,
         sealed_secrets: Vec::new(),
+        external_secrets: Vec::new(),
     })
 }

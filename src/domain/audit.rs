@@ -42,7 +42,7 @@ pub struct AuditFinding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue,
-    /// unrecorded-backup, untrusted-record,
+    /// unrecorded-backup, untrusted-record, external-no-refresh, external-shared-target,
     /// certificate-expired, certificate-expiring, certificate-unreadable.
     pub rule: &'static str,
     pub message: String,
@@ -320,11 +320,79 @@ pub fn audit(
             findings.push(finding);
         }
     }
+    findings.extend(external_findings(snapshot));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.cmp(b)));
     findings
 }
 
 /// An expired, soon-expiring or unreadable certificate in `tls.crt`.
+/// ExternalSecrets that make rotations unreliable: no refresh (a new provider version never
+/// arrives on its own) on a Secret that is rotated, and Secrets more than one writer fights over.
+fn external_findings(snapshot: &Snapshot) -> Vec<AuditFinding> {
+    let mut findings = Vec::new();
+    let mut writers: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for es in &snapshot.external_secrets {
+        writers
+            .entry((es.namespace.as_str(), es.target.as_str()))
+            .or_default()
+            .push(es.name.as_str());
+    }
+    for es in &snapshot.external_secrets {
+        let secret = snapshot
+            .secrets
+            .iter()
+            .find(|s| s.namespace == es.namespace && s.name == es.target);
+        let no_refresh = matches!(es.refresh_interval.as_deref(), Some("0") | Some("0s"));
+        if no_refresh && secret.is_some_and(|s| s.revision.is_some()) {
+            findings.push(AuditFinding {
+                severity: Severity::Warning,
+                namespace: es.namespace.clone(),
+                secret: es.target.clone(),
+                key: None,
+                rule: "external-no-refresh",
+                message: format!(
+                    "ExternalSecret {} has refreshInterval 0 but its Secret is rotated: a new version at the provider never reaches it on its own",
+                    es.name
+                ),
+                fix: format!(
+                    "set spec.refreshInterval (e.g. 1h) on ExternalSecret {}, or rotate only with kubectl secrets rotate (it forces the sync)",
+                    es.name
+                ),
+            });
+        }
+        let others: Vec<&str> = writers[&(es.namespace.as_str(), es.target.as_str())]
+            .iter()
+            .copied()
+            .filter(|n| *n != es.name)
+            .collect();
+        let foreign_owner = secret
+            .and_then(|s| s.owner.as_ref())
+            .filter(|o| !(o.kind == "ExternalSecret" && o.name == es.name))
+            .map(|o| format!("{} {}", o.kind, o.name));
+        let fighting: Vec<String> = others
+            .iter()
+            .map(|n| format!("ExternalSecret {n}"))
+            .chain(foreign_owner)
+            .collect();
+        if !fighting.is_empty() {
+            findings.push(AuditFinding {
+                severity: Severity::Warning,
+                namespace: es.namespace.clone(),
+                secret: es.target.clone(),
+                key: None,
+                rule: "external-shared-target",
+                message: format!(
+                    "ExternalSecret {} writes this Secret, and so does {}: each sync can undo the other's change",
+                    es.name,
+                    fighting.join(", ")
+                ),
+                fix: "give each writer a Secret of its own (spec.target.name)".into(),
+            });
+        }
+    }
+    findings
+}
+
 fn certificate_finding(info: &SecretInfo, options: &AuditOptions) -> Option<AuditFinding> {
     let finding = |severity, rule, message: String, fix: String| AuditFinding {
         severity,

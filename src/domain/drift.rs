@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub pods: Vec<PodInfo>,
     /// Empty where the SealedSecret API is not installed.
     pub sealed_secrets: Vec<SealedSecretInfo>,
+    /// Empty where External Secrets is not installed.
+    pub external_secrets: Vec<super::external::ExternalSecretState>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -143,6 +145,9 @@ pub struct VerifyReport {
     pub unused_secrets: Vec<SecretRef>,
     /// SealedSecrets the controller could not unseal: their Secret is missing or old.
     pub unsealing_failed: Vec<SealedSecretInfo>,
+    /// ExternalSecrets whose last sync failed: their Secret is missing or holds older data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_failed: Vec<SyncFailure>,
     /// For Secrets rotated by kubectl-secrets: whether the previous value may still be in use.
     pub revocation: Vec<Revocation>,
     pub summary: Summary,
@@ -155,7 +160,22 @@ impl VerifyReport {
             .iter()
             .any(|w| matches!(w.status, Status::Stale | Status::Missing))
             || !self.unsealing_failed.is_empty()
+            || !self.sync_failed.is_empty()
     }
+}
+
+/// An ExternalSecret External Secrets could not sync (the controller's reason, never a value).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncFailure {
+    pub namespace: String,
+    pub name: String,
+    pub secret: String,
+    pub reason: String,
+    pub message: String,
+    /// When the Secret's data last changed, if it is older than the failing refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_changed_at: Option<Timestamp>,
 }
 
 pub struct Options<'a> {
@@ -239,6 +259,24 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         .filter(|s| options.secret.is_none_or(|name| name == s.name))
         .cloned()
         .collect();
+    let sync_failed = snapshot
+        .external_secrets
+        .iter()
+        .filter(|e| e.status.ready == Some(false))
+        .filter(|e| options.secret.is_none_or(|name| name == e.target))
+        .map(|e| SyncFailure {
+            namespace: e.namespace.clone(),
+            name: e.name.clone(),
+            secret: e.target.clone(),
+            reason: e.status.reason.clone(),
+            message: e.status.message.clone(),
+            secret_changed_at: snapshot
+                .secrets
+                .iter()
+                .find(|s| s.namespace == e.namespace && s.name == e.target)
+                .and_then(|s| s.data_changed_at),
+        })
+        .collect();
     let revocation = snapshot
         .secrets
         .iter()
@@ -250,6 +288,7 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         workloads: reports,
         unused_secrets,
         unsealing_failed,
+        sync_failed,
         revocation,
         summary,
     }

@@ -32,6 +32,8 @@ pub struct ExternalSecretState {
     /// The Secret it writes (spec.target.name, else its own name).
     pub target: String,
     pub refresh_interval: Option<String>,
+    /// spec.refreshPolicy: Periodic (the default), OnChange or CreatedOnce.
+    pub refresh_policy: Option<String>,
     pub mappings: Vec<KeyMapping>,
     /// `dataFrom[].extract.key`: every top-level property of these remote secrets is a key.
     pub extracts: Vec<String>,
@@ -181,6 +183,7 @@ pub fn parse_external_secret(object: &Value) -> ExternalSecretState {
             .unwrap_or_else(|| name.clone()),
         name,
         refresh_interval: text(spec, &["refreshInterval"]),
+        refresh_policy: text(spec, &["refreshPolicy"]),
         mappings,
         extracts,
         unmappable,
@@ -193,6 +196,20 @@ pub fn parse_external_secret(object: &Value) -> ExternalSecretState {
             refresh_time: text(&object["status"], &["refreshTime"]).and_then(|t| t.parse().ok()),
             synced_resource_version: text(&object["status"], &["syncedResourceVersion"]).unwrap_or_default(),
         },
+    }
+}
+
+impl ExternalSecretState {
+    /// Why a force-sync would not make ESO read the provider again, if it would not.
+    pub fn never_resyncs(&self) -> Option<String> {
+        match self.refresh_policy.as_deref() {
+            Some("CreatedOnce") => Some("its refreshPolicy is CreatedOnce: it synced once and never again".into()),
+            Some("OnChange") => None,
+            _ if matches!(self.refresh_interval.as_deref(), Some("0") | Some("0s")) => {
+                Some("its refreshInterval is 0: External Secrets syncs it once and ignores force-sync".into())
+            }
+            _ => None,
+        }
     }
 }
 

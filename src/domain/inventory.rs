@@ -38,11 +38,40 @@ pub struct SecretRow {
     /// "SealedSecret/name", "ExternalSecret/name", "Helm/release", or none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// For a Secret an ExternalSecret syncs: where from, how often, and whether it syncs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalRow>,
     pub consumers: usize,
     pub stale_consumers: usize,
     pub overdue: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalRow {
+    pub external_secret: String,
+    /// "ClusterSecretStore/aws-secretsmanager"
+    pub store: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<String>,
+    /// The controller's Ready condition (None: not reported yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synced: Option<bool>,
+}
+
+impl ExternalRow {
+    /// "ClusterSecretStore/aws-secretsmanager every 1h" (", failing" when its last sync failed).
+    pub fn describe(&self) -> String {
+        let every = match self.refresh_interval.as_deref() {
+            Some("0") | Some("0s") => " (no refresh)".to_string(),
+            Some(interval) => format!(" every {interval}"),
+            None => String::new(),
+        };
+        let failing = if self.synced == Some(false) { ", failing" } else { "" };
+        format!("{}{every}{failing}", self.store)
+    }
 }
 
 /// What a Secret's `tls.crt` says, for list and the metrics.
@@ -164,6 +193,16 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
                     };
                     certificate.map(|name| format!("Certificate/{name} (cert-manager)"))
                 }),
+                external: snapshot
+                    .external_secrets
+                    .iter()
+                    .find(|e| e.namespace == s.namespace && e.target == s.name)
+                    .map(|e| ExternalRow {
+                        external_secret: e.name.clone(),
+                        store: format!("{}/{}", e.store.kind, e.store.name),
+                        refresh_interval: e.refresh_interval.clone(),
+                        synced: e.status.ready,
+                    }),
                 consumers,
                 stale_consumers,
                 overdue,

@@ -98,6 +98,12 @@ async fn read_owner(conn: &Connection, target: &SecretState, owner: &str) -> Res
             render::clean(&es.status.message)
         )));
     }
+    if let Some(reason) = es.never_resyncs() {
+        return Err(Error::Usage(format!(
+            "ExternalSecret {namespace}/{owner} would never take a new value: {reason}. Set spec.refreshInterval (e.g. 1h) \
+             or refreshPolicy: OnChange, then rotate"
+        )));
+    }
     let provider = cluster::external::provider(conn, namespace, &es.store).await?;
     Ok((es, provider))
 }

@@ -712,6 +712,7 @@ async fn verify_changed(
     }
     // Only what this change touched: other Secrets' problems are verify's to report.
     report.unsealing_failed.retain(|s| changed.contains(&s.name));
+    report.sync_failed.retain(|s| changed.contains(&s.secret));
     report
         .revocation
         .retain(|r| changed.contains(&r.secret) && previous_kept.is_none());

@@ -32,6 +32,11 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
             if certificates {
                 headers.push("CERT EXPIRES");
             }
+            // Where External Secrets syncs a Secret from, only where there is one.
+            let external = rows.iter().any(|r| r.external.is_some());
+            if external {
+                headers.push("SYNCED FROM");
+            }
             if output == OutputFormat::Wide {
                 headers.push("ROTATED BY");
                 if certificates {
@@ -65,6 +70,11 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
                 }
                 if certificates {
                     cells.push(expiry_cell(r.certificate.as_ref()));
+                }
+                if external {
+                    cells.push(Cell::new(super::clean(
+                        &r.external.as_ref().map(|e| e.describe()).unwrap_or_else(|| "-".into()),
+                    )));
                 }
                 if output == OutputFormat::Wide {
                     cells.push(Cell::new(super::clean(r.rotated_by.as_deref().unwrap_or("-"))));

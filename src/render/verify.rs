@@ -98,6 +98,23 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
             super::clean(&sealed.message)
         ));
     }
+    for failed in &report.sync_failed {
+        let name = if show_namespace {
+            format!("{}/{}", failed.namespace, failed.name)
+        } else {
+            failed.name.clone()
+        };
+        let held = match failed.secret_changed_at {
+            Some(at) => format!("secret {} holds data from {at}", failed.secret),
+            None => format!("secret {} may not exist", failed.secret),
+        };
+        text.push_str(&format!(
+            "ExternalSecret {name} failed to sync ({}: {}): {held}; `kubectl describe externalsecret {}` says why\n",
+            super::clean(&failed.reason),
+            super::clean(&failed.message),
+            failed.name
+        ));
+    }
     if !report.unused_secrets.is_empty() {
         let names: Vec<String> = report
             .unused_secrets

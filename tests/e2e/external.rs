@@ -489,3 +489,86 @@ async fn another_provider_is_never_written_to_and_synced_works_for_it() {
         r.assert_no_leak([&old, &new]);
     }
 }
+
+#[tokio::test]
+async fn verify_list_and_audit_know_external_secrets() {
+    let ns = TestNamespace::new("eso-report").await;
+    let value = canary("db");
+    let remote = remote(&ns, "backend", json!({"password": value}));
+    let mut backend = external_secret("backend", "backend-secrets", &remote);
+    backend["spec"]["refreshInterval"] = json!("0");
+    ns.create_external_secret(backend).await;
+    ns.create_deployment(deployment("api", 1, reads_db_password("backend-secrets")))
+        .await;
+    ns.wait_ready("deployment", "api").await;
+    // A second writer of the same Secret, and an ExternalSecret whose remote secret is missing.
+    let mut merging = external_secret("other", "backend-secrets", &remote);
+    merging["spec"]["target"]["creationPolicy"] = json!("Merge");
+    ns.apply(&merging);
+    ns.apply(&external_secret(
+        "broken",
+        "broken-secrets",
+        &format!("{}/missing", ns.name),
+    ));
+    // The Secret carries a rotation stamp (as after a rotation).
+    kubectl_annotate(&ns, "backend-secrets", &format!("{}=1", annotations::REVISION));
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let verify = loop {
+        let verify = ns.run(&["verify"]);
+        if verify.code != exit::OK || std::time::Instant::now() > deadline {
+            break verify;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    assert_eq!(verify.code, exit::FOUND, "{verify:?}");
+    assert!(
+        verify
+            .stdout
+            .contains("ExternalSecret broken failed to sync (SecretSyncedError"),
+        "{}",
+        verify.stdout
+    );
+    let json = ns.run(&["verify", "-o", "json"]).json();
+    assert_eq!(json["syncFailed"][0]["secret"], "broken-secrets", "{json}");
+
+    let list = ns.run(&["list"]);
+    assert_eq!(list.code, exit::OK, "{list:?}");
+    assert!(
+        list.stdout.contains("SYNCED FROM")
+            && list
+                .stdout
+                .contains("ClusterSecretStore/aws-secretsmanager (no refresh)"),
+        "{}",
+        list.stdout
+    );
+    let audit = ns.run(&["audit", "-o", "json"]);
+    let rules: Vec<String> = audit.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert!(rules.contains(&"external-no-refresh".to_string()), "{rules:?}");
+    assert!(rules.contains(&"external-shared-target".to_string()), "{rules:?}");
+    // And a rotation is refused before anything is written: ESO would never take the new value.
+    let before = aws_stages(&remote);
+    let rotate = ns.run(&["rotate", "backend-secrets", "--key", "DB_PASSWORD", "--yes"]);
+    assert_eq!(rotate.code, exit::USAGE, "{rotate:?}");
+    assert!(rotate.stderr.contains("refreshInterval is 0"), "{}", rotate.stderr);
+    assert_eq!(aws_stages(&remote), before);
+    for r in [&verify, &list, &audit, &rotate] {
+        r.assert_no_leak([&value]);
+    }
+}
+
+fn kubectl_annotate(ns: &TestNamespace, secret: &str, annotation: &str) {
+    let status = std::process::Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&cluster().admin_kubeconfig)
+        .args(["annotate", "secret", secret, "-n", &ns.name, annotation, "--overwrite"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
