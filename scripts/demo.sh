@@ -55,12 +55,27 @@ run kubectl secrets rotate jwt-keys -n platform --phase retire --after 15m --yes
 echo
 echo "Seed 003: a new database user and its password in one change:"
 run kubectl secrets rotate postgresql-credentials -n platform --key password --set username=backend_v2 --yes
+echo
+echo "Seed 000 as planned for production: backend-secrets synced by External Secrets from AWS Secrets"
+echo "Manager. The new JWT secret is written as a new AWS version (AWSCURRENT; the old one AWSPREVIOUS),"
+echo "External Secrets syncs it, exactly its consumers restart, verify proves no pod holds the old value:"
+set -a; source "$(dirname "$kubeconfig")/aws.env"; set +a
+run kubectl secrets list -n video-conferencing-eso
+run kubectl secrets rotate backend-secrets -n video-conferencing-eso --key JWT_SECRET --yes
+step "aws secretsmanager list-secret-version-ids --secret-id video-conferencing/backend  (boto3)"
+"$(dirname "$("$root/scripts/install-moto.sh")")/python" -c '
+import boto3
+c = boto3.client("secretsmanager")
+for v in c.list_secret_version_ids(SecretId="video-conferencing/backend")["Versions"]:
+    print(v["VersionId"], " ".join(v["VersionStages"]))
+'
 
 cat <<EOM
 
 Try it yourself:
   export KUBECONFIG=$kubeconfig
   export PATH=$path_dir:\$PATH
+  source $(dirname "$kubeconfig")/aws.env   # the bed's AWS Secrets Manager (moto)
   kubectl secrets verify -A
   kubectl secrets rotate backend-secrets -n video-conferencing --key JWT_SECRET=base64:48
   kubectl secrets rotate --help

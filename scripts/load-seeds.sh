@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 kubeconfig=${1:?usage: load-seeds.sh KUBECONFIG}
 bin=$("$root/scripts/build-testbed.sh")
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
-namespaces=(video-conferencing aura-production intelliprompt chatbox platform)
+namespaces=(video-conferencing video-conferencing-eso aura-production intelliprompt chatbox platform)
 
 log() { echo "load-seeds: $*" >&2; }
 rand_b64() { openssl rand -base64 "$1" | tr -d '\n'; }
@@ -49,6 +49,22 @@ secret video-conferencing backend-secrets \
 # ...and the TURN server credentials of an old release that nothing uses any more.
 secret video-conferencing turn-credentials "TURN_USERNAME=sfu" "TURN_PASSWORD=$(rand_b64 24)"
 
+# 000 as planned for production: the same backend secrets in AWS Secrets Manager (the bed's
+# moto, settings in aws.env beside the kubeconfig), synced by an ExternalSecret. The value goes
+# to boto3 on stdin, never in an argument.
+moto_python=$(dirname "$("$root/scripts/install-moto.sh")")/python
+printf '{"JWT_SECRET":"%s","REDIS_PASSWORD":"%s","AUTH0_CLIENT_SECRET":"%s","DATABASE_URL":"postgresql://vc:%s@postgres:5432/video_conferencing"}' \
+  "$(rand_b64 48)" "$(rand_b64 32)" "$(rand_hex 32)" "$(rand_b64 24)" \
+  | ( set -a; source "$(dirname "$kubeconfig")/aws.env"; set +a; "$moto_python" -c '
+import boto3, sys
+c = boto3.client("secretsmanager")
+value = sys.stdin.read()
+try:
+    c.create_secret(Name="video-conferencing/backend", SecretString=value)
+except c.exceptions.ResourceExistsException:
+    c.put_secret_value(SecretId="video-conferencing/backend", SecretString=value)
+' )
+
 # 001 Aura: the database and Redis passwords are embedded in backend-secrets' URIs.
 aura_db=$(rand_b64 24); aura_redis=$(rand_b64 24)
 secret aura-production backend-secrets \
@@ -78,6 +94,7 @@ secret platform jwt-keys "jwt-secret-v1=$(rand_b64 64)" "active-key=jwt-secret-v
 for ns in "${namespaces[@]}"; do
   kubectl apply -n "$ns" -f "$root/scripts/seeds/$ns.yaml" >/dev/null
 done
+kubectl wait --for condition=Ready externalsecret/backend-secrets -n video-conferencing-eso --timeout 60s >/dev/null
 log "waiting for the workloads to roll out"
 for ns in "${namespaces[@]}"; do
   for w in $(kubectl get deployments,statefulsets,daemonsets -n "$ns" -o name); do

@@ -288,7 +288,7 @@ Examples:
 restarts what reads it. The data it replaces is backed up first, so a rollback can be rolled back.";
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["against", "to_namespace", "to_context", "revision"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["against", "to_namespace", "to_context", "revision", "against_provider"])))]
 pub struct DiffArgs {
     /// The Secret (omitted with -A --to-context: every Secret present in both clusters)
     #[arg(value_name = "SECRET", required_unless_present = "all_namespaces")]
@@ -309,6 +309,11 @@ pub struct DiffArgs {
     /// A backup revision of the Secret (see `kubectl secrets history`)
     #[arg(long, value_name = "N")]
     pub revision: Option<u64>,
+
+    /// For a Secret an ExternalSecret syncs from AWS Secrets Manager: what the provider's
+    /// current version (AWSCURRENT) would sync into it
+    #[arg(long)]
+    pub against_provider: bool,
 
     /// With --to-namespace or --to-context: the other Secret's name, if different
     #[arg(long, value_name = "NAME")]

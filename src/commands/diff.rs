@@ -55,6 +55,11 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
             SecretSide::from_secret(format!("{other_context}/{other_namespace}/{other_name}"), &object),
             true,
         )
+    } else if args.against_provider {
+        let state = crate::domain::plan::SecretState::from(&cluster_object);
+        let (description, data) = crate::engine::provider_data(&conn, &state).await?;
+        let provider = crate::domain::plan::SecretState { data, ..state };
+        (SecretSide::values_only(description, &provider), false)
     } else {
         let revision = args.revision.expect("clap requires one source");
         let (current, backups) = cluster::secrets::with_backups(&conn, &namespace, &name).await?;

@@ -218,24 +218,35 @@ pub async fn prepare(
                 .collect(),
         });
     }
-    let before_synced = external::synced_data(&es, &current);
-    let after_synced = external::synced_data(&es, &after_texts);
+    let change = secret_change(target, &es, &current, &after_texts, |key| {
+        new_values.get(key).map(|(_, how)| how.clone())
+    });
+    Ok((change, external_change(es, provider, writes, &current, &after_texts)))
+}
+
+/// The Secret change ESO will make when the remotes go from `current` to `after` (remote key →
+/// text); `how` says where a key's value came from (None: it reads the same provider value).
+fn secret_change(
+    target: &SecretState,
+    es: &ExternalSecretState,
+    current: &BTreeMap<String, String>,
+    after_texts: &BTreeMap<String, String>,
+    how: impl Fn(&str) -> Option<String>,
+) -> SecretChange {
+    let before_synced = external::synced_data(es, current);
+    let after_synced = external::synced_data(es, after_texts);
     let mut after = target.data.clone();
     let mut keys = Vec::new();
-    let mut expected = BTreeMap::new();
     for (key, value) in &after_synced {
         if before_synced.get(key) == Some(value) {
             continue;
         }
-        expected.insert(key.clone(), value.clone());
         after.insert(key.clone(), value.clone());
-        let how = match new_values.get(key) {
-            Some((_, how)) => how.clone(),
-            None => "the same provider value".into(),
-        };
         keys.push(KeyChange {
             key: key.clone(),
-            kind: ChangeKind::Rotated { how },
+            kind: ChangeKind::Rotated {
+                how: how(key).unwrap_or_else(|| "the same provider value".into()),
+            },
             old: target.data.get(key).cloned(),
             new: Some(value.clone()),
         });
@@ -244,21 +255,140 @@ pub async fn prepare(
     // copies from the ExternalSecret, without values) stays.
     let mut before = target.clone();
     before.has_last_applied = false;
-    let change = SecretChange {
+    SecretChange {
         before,
         after,
         new_revision: target.revision + 1,
         keys,
+    }
+}
+
+fn external_change(
+    es: ExternalSecretState,
+    provider: Provider,
+    writes: Vec<RemoteWrite>,
+    current: &BTreeMap<String, String>,
+    after_texts: &BTreeMap<String, String>,
+) -> ExternalChange {
+    let before_synced = external::synced_data(&es, current);
+    let expected = external::synced_data(&es, after_texts)
+        .into_iter()
+        .filter(|(k, v)| before_synced.get(k) != Some(v))
+        .collect();
+    ExternalChange {
+        es,
+        provider,
+        writes,
+        expected,
+        retire_previous: false,
+    }
+}
+
+/// `rollback` of a Secret synced from AWS Secrets Manager: each remote secret it reads gets a
+/// new version holding its AWSPREVIOUS value (the previous version stays as it is, and the
+/// version rolled back from becomes AWSPREVIOUS: a rollback can be rolled back). The same
+/// machine as a rotation runs it: sync, restart, verify, undo on failure.
+pub async fn prepare_rollback(
+    conn: &Connection,
+    target: &SecretState,
+    owner: &str,
+) -> Result<(SecretChange, ExternalChange)> {
+    let namespace = target.namespace.as_str();
+    let (es, provider) = read_owner(conn, target, owner).await?;
+    let Provider::AwsSecretsManager { region } = &provider else {
+        return Err(Error::Usage(format!(
+            "secret {namespace}/{} is synced by ExternalSecret {owner} from {}: put the previous value back there, then \
+             `kubectl secrets rotate {} -n {namespace} --synced`",
+            target.name,
+            provider.describe(),
+            target.name
+        )));
     };
+    let sm = SecretsManager::connect(region).await;
+    let remotes: BTreeSet<String> = es
+        .extracts
+        .iter()
+        .chain(es.mappings.iter().map(|m| &m.remote_key))
+        .cloned()
+        .collect();
+    let mut current = BTreeMap::new();
+    let mut after_texts = BTreeMap::new();
+    let mut writes = Vec::new();
+    for remote in &remotes {
+        let now = sm.value(remote, None, Some(AWS_CURRENT)).await?;
+        let versions = sm.versions(remote).await?;
+        let Some(previous) = external::with_stage(&versions, AWS_PREVIOUS) else {
+            current.insert(remote.clone(), now.text.clone());
+            after_texts.insert(remote.clone(), now.text);
+            continue;
+        };
+        let before = sm.value(remote, Some(&previous.id), None).await?;
+        if before.text != now.text {
+            writes.push(RemoteWrite {
+                key: remote.clone(),
+                previous: now.version_id.clone(),
+                text: SecretValue::new(before.text.clone().into_bytes()),
+                fields: vec![format!("the value of version {} (AWSPREVIOUS)", previous.id)],
+            });
+        }
+        current.insert(remote.clone(), now.text);
+        after_texts.insert(remote.clone(), before.text);
+    }
+    if writes.is_empty() {
+        return Err(Error::NotFound(format!(
+            "no remote secret of ExternalSecret {namespace}/{owner} has an AWSPREVIOUS version with another value: nothing to roll back to"
+        )));
+    }
+    let change = secret_change(target, &es, &current, &after_texts, |_| {
+        Some("back to AWSPREVIOUS".to_string())
+    });
+    Ok((change, external_change(es, provider, writes, &current, &after_texts)))
+}
+
+/// `diff --against-provider`: what ESO would sync into `target` from the provider's current
+/// versions (keys a template computes keep the cluster's value: they cannot be computed here).
+pub async fn provider_data(conn: &Connection, target: &SecretState) -> Result<(String, BTreeMap<String, SecretValue>)> {
+    let namespace = target.namespace.as_str();
+    let owner = target
+        .controller
+        .as_ref()
+        .filter(|o| o.kind == "ExternalSecret")
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--against-provider is for a Secret an ExternalSecret syncs; {namespace}/{} is not",
+                target.name
+            ))
+        })?;
+    let es = cluster::external::get(conn, namespace, &owner.name).await?;
+    let provider = cluster::external::provider(conn, namespace, &es.store).await?;
+    let Provider::AwsSecretsManager { region } = &provider else {
+        return Err(Error::Usage(format!(
+            "ExternalSecret {namespace}/{} reads {}: --against-provider reads AWS Secrets Manager only (verify shows whether it syncs)",
+            es.name,
+            provider.describe()
+        )));
+    };
+    let sm = SecretsManager::connect(region).await;
+    let mut texts = BTreeMap::new();
+    let remotes: BTreeSet<&String> = es
+        .extracts
+        .iter()
+        .chain(es.mappings.iter().map(|m| &m.remote_key))
+        .collect();
+    for remote in remotes {
+        texts.insert(remote.clone(), sm.value(remote, None, Some(AWS_CURRENT)).await?.text);
+    }
+    let mut data = external::synced_data(&es, &texts);
+    for key in target
+        .data
+        .keys()
+        .filter(|k| es.templates_everything || es.templated.contains(*k))
+    {
+        data.insert(key.clone(), target.data[key].clone());
+    }
     Ok((
-        change,
-        ExternalChange {
-            es,
-            provider,
-            writes,
-            expected,
-            retire_previous: false,
-        },
+        format!("{} AWSCURRENT (ExternalSecret {})", provider.describe(), es.name),
+        data,
     ))
 }
 

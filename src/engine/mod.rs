@@ -24,7 +24,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-pub use external::{prepare as external_change, prepare_synced as external_synced, ExternalChange};
+pub use external::{
+    prepare as external_change, prepare_rollback as external_rollback, prepare_synced as external_synced,
+    provider_data, ExternalChange,
+};
 pub use lease::release_held;
 use lease::{Anchor, Lease};
 pub use recover::{pending, recover, Pending, Recovery};
