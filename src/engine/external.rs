@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::lease::{self, Anchor};
 use super::recover::{confirm, show_plan, untrusted, Recovery};
-use super::{targets_for, verify_changed, Consent, Machine, Settings};
+use super::{verify_changed, Consent, Machine, Settings};
 use crate::cluster::aws::SecretsManager;
 use crate::cluster::secrets::{JournalUpdate, Stamp};
 use crate::cluster::{self, Connection};
@@ -726,18 +726,8 @@ impl ExternalSteps<'_> {
         let restored = journal.secrets[&self.secret].to + 1;
         self.stamp(&data, restored).await?;
         m.lease.enter(Phase::RollingBack).await?;
-        if !workloads.is_empty() {
-            let written = BTreeMap::from([(self.secret.clone(), restored)]);
-            let again = targets_for(workloads, templates, &written, None);
-            let failures = m.restart_back(&again).await?;
-            if !failures.is_empty() {
-                return Err(Error::RollbackFailed(format!(
-                    "the previous values are back but the restart failed: {}",
-                    failures.join("; ")
-                )));
-            }
-        }
-        m.lease.clear().await
+        m.restart_back_and_clear(&self.secret, restored, workloads, templates)
+            .await
     }
 
     /// What the Secret holds once ESO syncs the remotes' previous versions.

@@ -524,6 +524,29 @@ impl<'a> Machine<'a> {
             .await
     }
 
+    /// An owner path's undo, once the Secret holds the previous data again at `revision`:
+    /// restart `workloads` with it, then clear the journal.
+    async fn restart_back_and_clear(
+        &self,
+        secret: &str,
+        revision: u64,
+        workloads: &[WorkloadId],
+        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    ) -> Result<()> {
+        if !workloads.is_empty() {
+            let written = BTreeMap::from([(secret.to_string(), revision)]);
+            let again = targets_for(workloads, templates, &written, None);
+            let failures = self.restart_back(&again).await?;
+            if !failures.is_empty() {
+                return Err(Error::RollbackFailed(format!(
+                    "the previous data is back but the restart failed: {}",
+                    failures.join("; ")
+                )));
+            }
+        }
+        self.lease.clear().await
+    }
+
     fn undo_timeout(&self) -> Duration {
         self.settings.timeout.max(Duration::from_secs(60))
     }

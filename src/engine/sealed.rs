@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::lease::{self, Anchor};
 use super::recover::{confirm, read_named, recovery_row, show_plan, untrusted, Recovery};
-use super::{targets_for, verify_changed, Consent, Machine, Settings};
+use super::{verify_changed, Consent, Machine, Settings};
 use crate::cluster::secrets::Stamp;
 use crate::cluster::{self, Connection};
 use crate::commands::Outcome;
@@ -506,18 +506,8 @@ impl SealedSteps<'_> {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        if !workloads.is_empty() {
-            let written = BTreeMap::from([(self.secret.clone(), restored_revision)]);
-            let again = targets_for(workloads, templates, &written, None);
-            let failures = m.restart_back(&again).await?;
-            if !failures.is_empty() {
-                return Err(Error::RollbackFailed(format!(
-                    "the previous data is back but the restart failed: {}",
-                    failures.join("; ")
-                )));
-            }
-        }
-        m.lease.clear().await
+        m.restart_back_and_clear(&self.secret, restored_revision, workloads, templates)
+            .await
     }
 }
 
