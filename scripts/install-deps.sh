@@ -19,6 +19,11 @@ if ! python3 -c 'import prometheus_client' 2>/dev/null; then
   echo "install-deps: installing prometheus-client (Python) for the metrics tests" >&2
   python3 -m pip install --quiet --disable-pip-version-check "prometheus-client==0.26.0" >&2
 fi
+# The krew text check reads the manifest with PyYAML.
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "install-deps: installing PyYAML (Python) for the krew manifest check" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "PyYAML==6.0.3" >&2
+fi
 command -v go >/dev/null || { echo "install-deps: Go 1.26+ is required (https://go.dev/doc/install)" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "install-deps: Rust (cargo) is required (https://rustup.rs)" >&2; exit 1; }
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then

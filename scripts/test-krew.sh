@@ -6,6 +6,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 krew_dir=$("$root/scripts/build-krew.sh")
 bin=$("$root/scripts/build-testbed.sh")
 archive=$("$root/scripts/dist.sh")
+# krew's reviewers' rules for the text (its validator checks the structure only).
+python3 "$root/scripts/check-krew-text.py" "$root/dist/secrets.yaml" >&2
 "$krew_dir/validate-krew-manifest" -manifest "$root/dist/secrets.yaml" -skip-install
 krew_root=$(mktemp -d)
 trap 'rm -rf "$krew_root"' EXIT
@@ -17,4 +19,16 @@ if [ "$out" != "$expected" ]; then
   echo "test-krew: kubectl secrets --version printed '$out', expected '$expected'" >&2
   exit 1
 fi
-echo "test-krew: 1 passed, 0 failed (validated, installed with krew, ran through kubectl: $out)"
+
+# The release pipeline: its workflow linted, and the krew-release-bot template rendered for this
+# version with this machine's archive, then checked like the manifest above.
+"$("$root/scripts/build-actionlint.sh")" "$root/.github/workflows/release.yml" >&2
+mkdir -p "$root/dist/krew-index"
+tag=$(sed -n 's/^version = "\(.*\)"/v\1/p' "$root/Cargo.toml" | head -n 1)
+python3 "$root/scripts/render-krew-template.py" "$root/.krew.yaml" "$tag" "$archive" >"$root/dist/krew-index/secrets.yaml"
+python3 "$root/scripts/check-krew-text.py" "$root/dist/krew-index/secrets.yaml" >&2
+"$krew_dir/validate-krew-manifest" -manifest "$root/dist/krew-index/secrets.yaml" -skip-install
+krew_root2=$(mktemp -d)
+KREW_ROOT="$krew_root2" "$krew_dir/krew" install --manifest="$root/dist/krew-index/secrets.yaml" --archive="$archive" >&2
+rm -rf "$krew_root2"
+echo "test-krew: 2 passed, 0 failed (manifest validated, installed with krew, ran through kubectl: $out; release workflow linted, krew-index template rendered, validated and installed)"

@@ -17,10 +17,13 @@ pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
     let (current, candidates) = cluster::secrets::with_backups(&conn, &namespace, &args.secret).await?;
+    // A Secret an ExternalSecret syncs from AWS: its provider's versions are its history too.
+    let provider = engine::provider_history(&conn, &current).await?;
     render::history::entries(
         &namespace,
         &args.secret,
         &history::entries(&current, &candidates),
+        &provider,
         ctx.output(),
     )?;
     if !args.prune {

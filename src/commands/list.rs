@@ -1,8 +1,11 @@
+use std::collections::BTreeMap;
+
 use jiff::{SignedDuration, Timestamp};
 
 use super::Outcome;
 use crate::cli::ListArgs;
 use crate::context::Context;
+use crate::domain::external::StoreRef;
 use crate::domain::inventory::{self, ListOptions};
 use crate::error::Result;
 use crate::{cluster, render};
@@ -21,7 +24,8 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
         all_types: args.all_types,
         cert_expiry: args.cert_expiry.and_then(|d| SignedDuration::try_from(d).ok()),
     };
-    let rows = inventory::rows(&snapshot, &report, &options);
+    let mut rows = inventory::rows(&snapshot, &report, &options);
+    name_providers(&conn, &mut rows).await;
     render::list::rows(
         &rows,
         ctx.output(),
@@ -36,4 +40,33 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
     } else {
         Outcome::Clean
     })
+}
+
+/// Each External Secrets store's provider, read once per store (a store that cannot be read,
+/// for want of permission say, leaves the column without it).
+async fn name_providers(conn: &cluster::Connection, rows: &mut [inventory::SecretRow]) {
+    let mut known: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+    for row in rows.iter_mut() {
+        let Some(external) = row.external.as_mut() else {
+            continue;
+        };
+        let Some((kind, name)) = external.store.split_once('/') else {
+            continue;
+        };
+        let namespace = if kind == "ClusterSecretStore" {
+            ""
+        } else {
+            row.namespace.as_str()
+        };
+        let key = (namespace.to_string(), external.store.clone());
+        if !known.contains_key(&key) {
+            let store = StoreRef {
+                kind: kind.to_string(),
+                name: name.to_string(),
+            };
+            let provider = cluster::external::provider(conn, &row.namespace, &store).await.ok();
+            known.insert(key.clone(), provider.map(|p| p.describe()));
+        }
+        external.provider = known[&key].clone();
+    }
 }

@@ -148,6 +148,10 @@ pub struct VerifyReport {
     /// ExternalSecrets whose last sync failed: their Secret is missing or holds older data.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sync_failed: Vec<SyncFailure>,
+    /// Secrets External Secrets writes whose data someone changed after its last sync: the
+    /// next refresh puts the provider's value back under the running pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edited_since_sync: Vec<SecretRef>,
     /// For Secrets rotated by kubectl-secrets: whether the previous value may still be in use.
     pub revocation: Vec<Revocation>,
     pub summary: Summary,
@@ -161,6 +165,7 @@ impl VerifyReport {
             .any(|w| matches!(w.status, Status::Stale | Status::Missing))
             || !self.unsealing_failed.is_empty()
             || !self.sync_failed.is_empty()
+            || !self.edited_since_sync.is_empty()
     }
 }
 
@@ -277,6 +282,16 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
                 .and_then(|s| s.data_changed_at),
         })
         .collect();
+    let edited_since_sync = snapshot
+        .secrets
+        .iter()
+        .filter(|s| s.edited_since_sync)
+        .filter(|s| options.secret.is_none_or(|name| name == s.name))
+        .map(|s| SecretRef {
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+        })
+        .collect();
     let revocation = snapshot
         .secrets
         .iter()
@@ -289,6 +304,7 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         unused_secrets,
         unsealing_failed,
         sync_failed,
+        edited_since_sync,
         revocation,
         summary,
     }

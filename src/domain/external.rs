@@ -412,6 +412,35 @@ pub fn reads_remote(es: &ExternalSecretState, remote: &str) -> bool {
     es.extracts.iter().any(|r| r == remote) || es.mappings.iter().any(|m| m.remote_key == remote)
 }
 
+/// ESO's record of the data it last wrote into a Secret.
+pub const DATA_HASH: &str = "reconcile.external-secrets.io/data-hash";
+
+/// Whether `data` is what ESO last wrote: its data-hash annotation is a hash of Go's `%+v`
+/// text of the data map (sha3-224 since ESO 0.10, md5 before), which is recomputed here. A
+/// mismatch means someone changed the Secret after the last sync: the next refresh reverts it.
+/// Only the verdict leaves this function, never a digest of a value.
+pub fn written_by_last_sync<'a>(data: impl Iterator<Item = (&'a String, &'a [u8])>, recorded: &str) -> bool {
+    use sha3::Digest as _;
+    let mut text = String::from("map[");
+    for (i, (key, value)) in data.enumerate() {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str(key);
+        text.push_str(":[");
+        let bytes: Vec<String> = value.iter().map(u8::to_string).collect();
+        text.push_str(&bytes.join(" "));
+        text.push(']');
+    }
+    text.push(']');
+    let computed = match recorded.len() {
+        56 => hex::encode(sha3::Sha3_224::digest(text.as_bytes())),
+        32 => hex::encode(md5::Md5::digest(text.as_bytes())),
+        _ => return true,
+    };
+    computed == recorded
+}
+
 /// The client request token (= the new version's id) of a rotation: AWS makes a retried
 /// PutSecretValue with the same token a no-op, and a journal names its version by it.
 pub fn version_token(rotation_id: &str) -> String {
@@ -420,11 +449,43 @@ pub fn version_token(rotation_id: &str) -> String {
 }
 
 /// A remote secret's versions and their stages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RemoteVersion {
     pub id: String,
     pub stages: Vec<String>,
     pub created: Option<Timestamp>,
+}
+
+/// One remote secret's versions, newest first, for `history`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteHistory {
+    pub provider: String,
+    pub remote: String,
+    pub versions: Vec<RemoteVersion>,
+}
+
+/// Versions in the order people read them: AWSCURRENT, AWSPREVIOUS, AWSPENDING, other staged
+/// ones, then the rest newest first; at most `keep` (AWS keeps up to about 100).
+pub fn newest_versions(mut versions: Vec<RemoteVersion>, keep: usize) -> Vec<RemoteVersion> {
+    let rank = |v: &RemoteVersion| {
+        let has = |stage: &str| v.stages.iter().any(|s| s == stage);
+        if has(AWS_CURRENT) {
+            0
+        } else if has(AWS_PREVIOUS) {
+            1
+        } else if has(AWS_PENDING) {
+            2
+        } else if !v.stages.is_empty() {
+            3
+        } else {
+            4
+        }
+    };
+    versions.sort_by(|a, b| rank(a).cmp(&rank(b)).then(b.created.cmp(&a.created)));
+    versions.truncate(keep);
+    versions
 }
 
 /// The version carrying `stage`.
@@ -532,6 +593,44 @@ mod tests {
         assert_eq!(text("password"), "p");
         assert_eq!(text("port"), "5432");
         assert!(reads_remote(&es, "db") && !reads_remote(&es, "other"));
+    }
+
+    #[test]
+    fn history_lists_staged_versions_first_then_the_newest() {
+        let v = |id: &str, stages: &[&str], at: i64| RemoteVersion {
+            id: id.into(),
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+            created: Timestamp::from_second(at).ok(),
+        };
+        let sorted = newest_versions(
+            vec![
+                v("old", &[], 1),
+                v("prev", &["AWSPREVIOUS"], 2),
+                v("cur", &["AWSCURRENT"], 3),
+                v("new-unstaged", &[], 4),
+            ],
+            3,
+        );
+        let ids: Vec<&str> = sorted.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["cur", "prev", "new-unstaged"]);
+    }
+
+    #[test]
+    fn the_data_hash_is_recomputed_as_eso_computes_it() {
+        // The annotation External Secrets v0.16.2 wrote on the bed for {"a": "hi", "b": ""}
+        // (sha3-224 of Go's "%+v" text "map[a:[104 105] b:[]]"); md5 is what ESO before 0.10 used.
+        let data = BTreeMap::from([("a".to_string(), b"hi".to_vec()), ("b".to_string(), Vec::new())]);
+        let pairs = || data.iter().map(|(k, v)| (k, v.as_slice()));
+        let recorded = "7ea3465c6776a2d21a7c6afaa765c3abc9e38a7cb9b4d770456f0b89";
+        assert!(written_by_last_sync(pairs(), recorded));
+        use sha3::Digest as _;
+        let md5 = hex::encode(md5::Md5::digest(b"map[a:[104 105] b:[]]"));
+        assert!(written_by_last_sync(pairs(), &md5));
+        let edited = BTreeMap::from([("a".to_string(), b"ho".to_vec()), ("b".to_string(), Vec::new())]);
+        assert!(!written_by_last_sync(
+            edited.iter().map(|(k, v)| (k, v.as_slice())),
+            recorded
+        ));
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct ExternalRow {
     pub external_secret: String,
     /// "ClusterSecretStore/aws-secretsmanager"
     pub store: String,
+    /// "AWS Secrets Manager (us-east-1)", "vault", ... (None: the store could not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_interval: Option<String>,
     /// The controller's Ready condition (None: not reported yet).
@@ -62,15 +65,20 @@ pub struct ExternalRow {
 }
 
 impl ExternalRow {
-    /// "ClusterSecretStore/aws-secretsmanager every 1h" (", failing" when its last sync failed).
+    /// "AWS Secrets Manager (us-east-1) via ClusterSecretStore/aws-secretsmanager, every 1h"
+    /// (", failing" when its last sync failed).
     pub fn describe(&self) -> String {
         let every = match self.refresh_interval.as_deref() {
-            Some("0") | Some("0s") => " (no refresh)".to_string(),
-            Some(interval) => format!(" every {interval}"),
+            Some("0") | Some("0s") => ", no refresh".to_string(),
+            Some(interval) => format!(", every {interval}"),
             None => String::new(),
         };
         let failing = if self.synced == Some(false) { ", failing" } else { "" };
-        format!("{}{every}{failing}", self.store)
+        let from = match &self.provider {
+            Some(provider) => format!("{provider} via {}", self.store),
+            None => self.store.clone(),
+        };
+        format!("{from}{every}{failing}")
     }
 }
 
@@ -200,6 +208,7 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
                     .map(|e| ExternalRow {
                         external_secret: e.name.clone(),
                         store: format!("{}/{}", e.store.kind, e.store.name),
+                        provider: None,
                         refresh_interval: e.refresh_interval.clone(),
                         synced: e.status.ready,
                     }),

@@ -38,6 +38,9 @@ pub struct SecretInfo {
     pub labels: BTreeMap<String, String>,
     /// The certificate in `tls.crt`, when there is one (the key is never read).
     pub tls: Option<TlsCert>,
+    /// For a Secret External Secrets writes: its data differs from what the last sync wrote
+    /// (someone changed it since; the next refresh reverts it).
+    pub edited_since_sync: bool,
 }
 
 impl SecretInfo {
@@ -284,6 +287,10 @@ impl From<&Secret> for SecretInfo {
                 .as_ref()
                 .and_then(|d| d.get(tls::CERT_KEY))
                 .map(|cert| tls::parse(&cert.0, &annotations)),
+            edited_since_sync: annotations.get(super::external::DATA_HASH).is_some_and(|recorded| {
+                let data = secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()));
+                !super::external::written_by_last_sync(data, recorded)
+            }),
         }
     }
 }

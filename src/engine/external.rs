@@ -284,6 +284,34 @@ fn external_change(
     }
 }
 
+/// `history` of a Secret synced from AWS Secrets Manager: each remote secret's versions and
+/// stages (empty for another provider, whose versions the plugin does not read).
+pub async fn provider_history(conn: &Connection, target: &SecretState) -> Result<Vec<external::RemoteHistory>> {
+    let Some(owner) = target.controller.as_ref().filter(|o| o.kind == "ExternalSecret") else {
+        return Ok(Vec::new());
+    };
+    let es = cluster::external::get(conn, &target.namespace, &owner.name).await?;
+    let provider = cluster::external::provider(conn, &target.namespace, &es.store).await?;
+    let Provider::AwsSecretsManager { region } = &provider else {
+        return Ok(Vec::new());
+    };
+    let sm = SecretsManager::connect(region).await;
+    let remotes: BTreeSet<&String> = es
+        .extracts
+        .iter()
+        .chain(es.mappings.iter().map(|m| &m.remote_key))
+        .collect();
+    let mut history = Vec::new();
+    for remote in remotes {
+        history.push(external::RemoteHistory {
+            provider: provider.describe(),
+            remote: remote.clone(),
+            versions: external::newest_versions(sm.versions(remote).await?, 10),
+        });
+    }
+    Ok(history)
+}
+
 /// `rollback` of a Secret synced from AWS Secrets Manager: each remote secret it reads gets a
 /// new version holding its AWSPREVIOUS value (the previous version stays as it is, and the
 /// version rolled back from becomes AWSPREVIOUS: a rollback can be rolled back). The same

@@ -26,7 +26,7 @@ use jiff::Timestamp;
 
 pub use external::{
     prepare as external_change, prepare_rollback as external_rollback, prepare_synced as external_synced,
-    provider_data, ExternalChange,
+    provider_data, provider_history, ExternalChange,
 };
 pub use lease::release_held;
 use lease::{Anchor, Lease};
@@ -739,6 +739,7 @@ async fn verify_changed(
     // Only what this change touched: other Secrets' problems are verify's to report.
     report.unsealing_failed.retain(|s| changed.contains(&s.name));
     report.sync_failed.retain(|s| changed.contains(&s.secret));
+    report.edited_since_sync.retain(|s| changed.contains(&s.name));
     report
         .revocation
         .retain(|r| changed.contains(&r.secret) && previous_kept.is_none());

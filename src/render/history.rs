@@ -2,16 +2,25 @@
 
 use super::{print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
+use crate::domain::external::RemoteHistory;
 use crate::domain::history::HistoryEntry;
 use crate::error::Result;
 
-pub fn entries(namespace: &str, secret: &str, rows: &[HistoryEntry], output: OutputFormat) -> Result<()> {
+pub fn entries(
+    namespace: &str,
+    secret: &str,
+    rows: &[HistoryEntry],
+    provider: &[RemoteHistory],
+    output: OutputFormat,
+) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => print_document(
-            "SecretHistory",
-            &serde_json::json!({"namespace": namespace, "secret": secret, "revisions": rows}),
-            output,
-        ),
+        OutputFormat::Json | OutputFormat::Yaml => {
+            let mut doc = serde_json::json!({"namespace": namespace, "secret": secret, "revisions": rows});
+            if !provider.is_empty() {
+                doc["providerVersions"] = serde_json::json!(provider);
+            }
+            print_document("SecretHistory", &doc, output)
+        }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
             let mut t = table(&["REVISION", "WRITTEN", "BY", "REPLACED", "BY", "KEYS CHANGED", "BACKUP"]);
             let or_dash = |text: Option<String>| {
@@ -42,7 +51,25 @@ pub fn entries(namespace: &str, secret: &str, rows: &[HistoryEntry], output: Out
                 ]);
             }
             let mut text = table_lines(&t);
-            if rows.len() == 1 {
+            if !provider.is_empty() {
+                text.push_str("\nExternal Secrets syncs it: its earlier values are the provider's versions (rollback makes AWSPREVIOUS's value current again).\n");
+                for remote in provider {
+                    let mut versions = table(&["VERSION", "STAGES", "CREATED"]);
+                    for v in &remote.versions {
+                        versions.add_row(vec![
+                            super::clean(&v.id),
+                            if v.stages.is_empty() {
+                                "-".to_string()
+                            } else {
+                                super::clean(&v.stages.join(", "))
+                            },
+                            v.created.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                        ]);
+                    }
+                    text.push_str(&format!("\n{} {}:\n", remote.provider, super::clean(&remote.remote)));
+                    text.push_str(&table_lines(&versions));
+                }
+            } else if rows.len() == 1 {
                 text.push_str("\nNo backups yet: rotate and rollback save one before every change.\n");
             }
             write_stdout(&text)?;

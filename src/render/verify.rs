@@ -115,6 +115,18 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
             failed.name
         ));
     }
+    for edited in &report.edited_since_sync {
+        let name = if show_namespace {
+            format!("{}/{}", edited.namespace, edited.name)
+        } else {
+            edited.name.clone()
+        };
+        text.push_str(&format!(
+            "Secret {name} was changed after External Secrets last synced it: its next refresh puts the provider's value back \
+             under the running pods. Change the value at the provider instead (kubectl secrets rotate {} rotates it there)\n",
+            edited.name
+        ));
+    }
     if !report.unused_secrets.is_empty() {
         let names: Vec<String> = report
             .unused_secrets

@@ -538,7 +538,7 @@ async fn verify_list_and_audit_know_external_secrets() {
         list.stdout.contains("SYNCED FROM")
             && list
                 .stdout
-                .contains("ClusterSecretStore/aws-secretsmanager (no refresh)"),
+                .contains("AWS Secrets Manager (us-east-1) via ClusterSecretStore/aws-secretsmanager, no refresh"),
         "{}",
         list.stdout
     );
@@ -631,5 +631,100 @@ async fn rollback_and_diff_go_through_the_providers_versions() {
     );
     for r in [&rotate, &same, &rollback, &drifted] {
         r.assert_no_leak([&original, &later, &rotated]);
+    }
+}
+
+#[tokio::test]
+async fn history_shows_the_providers_versions_and_list_names_the_provider() {
+    let ns = TestNamespace::new("eso-history").await;
+    let value = canary("db");
+    let remote = remote(&ns, "backend", json!({"password": value}));
+    ns.create_external_secret(external_secret("backend", "backend-secrets", &remote))
+        .await;
+    let rotate = ns.run(&["rotate", "backend-secrets", "--key", "password", "--yes"]);
+    assert_eq!(rotate.code, exit::OK, "{rotate:?}");
+    let stages = aws_stages(&remote);
+
+    let history = ns.run(&["history", "backend-secrets"]);
+    assert_eq!(history.code, exit::OK, "{history:?}");
+    assert!(
+        history
+            .stdout
+            .contains(&format!("AWS Secrets Manager (us-east-1) {remote}:")),
+        "{}",
+        history.stdout
+    );
+    for (id, stage) in &stages {
+        assert!(
+            history.stdout.contains(id.as_str()),
+            "{id} {stage:?}:\n{}",
+            history.stdout
+        );
+    }
+    let json = ns.run(&["history", "backend-secrets", "-o", "json"]).json();
+    let versions = json["providerVersions"][0]["versions"].as_array().unwrap();
+    assert_eq!(versions[0]["stages"], json!(["AWSCURRENT"]), "{json}");
+    assert_eq!(versions[1]["stages"], json!(["AWSPREVIOUS"]), "{json}");
+
+    let list = ns.run(&["list"]);
+    assert!(
+        list.stdout
+            .contains("AWS Secrets Manager (us-east-1) via ClusterSecretStore/aws-secretsmanager, every 1h"),
+        "{}",
+        list.stdout
+    );
+    let new = aws_current(&remote)["password"].as_str().unwrap().to_string();
+    for r in [&rotate, &history, &list] {
+        r.assert_no_leak([&value, &new]);
+    }
+}
+
+/// A Secret External Secrets writes, changed by hand while ESO does not reconcile it (here its
+/// store is handed to another controller class, as when ESO is down): ESO's data-hash no
+/// longer matches, and verify says its next sync will put the provider's value back.
+#[tokio::test]
+async fn verify_reports_a_secret_edited_since_its_last_sync() {
+    let ns = TestNamespace::new("eso-edited").await;
+    let value = canary("api");
+    let edited = canary("by-hand");
+    let mut store = json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "SecretStore",
+        "metadata": {"name": "fake", "namespace": ns.name},
+        "spec": {"provider": {"fake": {"data": [{"key": "api-key", "value": value}]}}}
+    });
+    ns.apply(&store);
+    ns.create_external_secret(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": "api"},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "SecretStore", "name": "fake"},
+            "target": {"name": "api-secrets"},
+            "data": [{"secretKey": "API_KEY", "remoteRef": {"key": "api-key"}}]
+        }
+    }))
+    .await;
+    let clean = ns.run(&["verify"]);
+    assert_eq!(clean.code, exit::OK, "ESO's data-hash matches what it wrote: {clean:?}");
+
+    store["spec"]["controller"] = json!("paused");
+    ns.apply(&store);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    ns.patch_secret("api-secrets", &[("API_KEY", &edited)]).await;
+    let verify = ns.run(&["verify"]);
+    assert_eq!(verify.code, exit::FOUND, "{verify:?}");
+    assert!(
+        verify
+            .stdout
+            .contains("Secret api-secrets was changed after External Secrets last synced it"),
+        "{}",
+        verify.stdout
+    );
+    let json = ns.run(&["verify", "-o", "json"]).json();
+    assert_eq!(json["editedSinceSync"][0]["name"], "api-secrets", "{json}");
+    for r in [&clean, &verify] {
+        r.assert_no_leak([&value, &edited]);
     }
 }
