@@ -427,18 +427,14 @@ fn run_without_aws(args: &mut Vec<&str>, extra: &[(&str, &str)]) -> Run {
     }
 }
 
-/// Any provider other than AWS Secrets Manager (here ESO's own fake provider): rotate says
-/// how, and --synced does the rest once the value is changed there.
-#[tokio::test]
-async fn another_provider_is_never_written_to_and_synced_works_for_it() {
-    let ns = TestNamespace::new("eso-fake").await;
-    let old = canary("fake-old");
-    let new = canary("fake-new");
+/// ESO's own fake provider as a SecretStore holding `api-key`, and an ExternalSecret syncing
+/// it into api-secrets (API_KEY): returns the store's manifest, to change it later.
+async fn fake_store_and_external_secret(ns: &TestNamespace, value: &str) -> Value {
     let store = json!({
         "apiVersion": "external-secrets.io/v1",
         "kind": "SecretStore",
         "metadata": {"name": "fake", "namespace": ns.name},
-        "spec": {"provider": {"fake": {"data": [{"key": "api-key", "value": old}]}}}
+        "spec": {"provider": {"fake": {"data": [{"key": "api-key", "value": value}]}}}
     });
     ns.apply(&store);
     ns.create_external_secret(json!({
@@ -453,6 +449,17 @@ async fn another_provider_is_never_written_to_and_synced_works_for_it() {
         }
     }))
     .await;
+    store
+}
+
+/// Any provider other than AWS Secrets Manager (here ESO's own fake provider): rotate says
+/// how, and --synced does the rest once the value is changed there.
+#[tokio::test]
+async fn another_provider_is_never_written_to_and_synced_works_for_it() {
+    let ns = TestNamespace::new("eso-fake").await;
+    let old = canary("fake-old");
+    let new = canary("fake-new");
+    let store = fake_store_and_external_secret(&ns, &old).await;
     ns.create_deployment(deployment(
         "api",
         1,
@@ -687,25 +694,7 @@ async fn verify_reports_a_secret_edited_since_its_last_sync() {
     let ns = TestNamespace::new("eso-edited").await;
     let value = canary("api");
     let edited = canary("by-hand");
-    let mut store = json!({
-        "apiVersion": "external-secrets.io/v1",
-        "kind": "SecretStore",
-        "metadata": {"name": "fake", "namespace": ns.name},
-        "spec": {"provider": {"fake": {"data": [{"key": "api-key", "value": value}]}}}
-    });
-    ns.apply(&store);
-    ns.create_external_secret(json!({
-        "apiVersion": "external-secrets.io/v1",
-        "kind": "ExternalSecret",
-        "metadata": {"name": "api"},
-        "spec": {
-            "refreshInterval": "1h",
-            "secretStoreRef": {"kind": "SecretStore", "name": "fake"},
-            "target": {"name": "api-secrets"},
-            "data": [{"secretKey": "API_KEY", "remoteRef": {"key": "api-key"}}]
-        }
-    }))
-    .await;
+    let mut store = fake_store_and_external_secret(&ns, &value).await;
     let clean = ns.run(&["verify"]);
     assert_eq!(clean.code, exit::OK, "ESO's data-hash matches what it wrote: {clean:?}");
 

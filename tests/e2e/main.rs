@@ -3,6 +3,7 @@
 //! the cluster afterwards, and that no secret value was printed.
 
 mod audit;
+mod auth;
 mod completion;
 mod diff;
 mod external;
