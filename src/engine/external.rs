@@ -521,10 +521,16 @@ pub async fn run(
         .await?;
     let data = match synced {
         Ok(data) => data,
-        Err(reason) if steps.sm.is_some() => return Err(steps.undo(&workloads, templates, &reason).await),
-        Err(reason) => {
+        Err(problem) if steps.sm.is_some() => {
+            return Err(steps.undo(&workloads, templates, &problem.to_string()).await)
+        }
+        // --synced: nothing was written, nothing restarted; the journal goes.
+        Err(problem) => {
             machine.lease.clear().await?;
-            return Err(Error::RolloutFailed(reason));
+            return Err(match problem {
+                SyncProblem::Unchanged(reason) => Error::Usage(reason),
+                SyncProblem::Failed(reason) => Error::RolloutFailed(reason),
+            });
         }
     };
     steps.stamp(&data, secret.new_revision).await?;
@@ -539,6 +545,23 @@ fn journal_remotes(steps: &ExternalSteps) -> Vec<RemoteEntry> {
         .external
         .map(|e| e.remotes)
         .unwrap_or_default()
+}
+
+/// Why a sync did not bring the data a change waits for.
+#[derive(Debug)]
+enum SyncProblem {
+    /// External Secrets failed to sync, or did not within the time given.
+    Failed(String),
+    /// It synced, and the provider's value was the one the Secret already held (`--synced`).
+    Unchanged(String),
+}
+
+impl std::fmt::Display for SyncProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncProblem::Failed(reason) | SyncProblem::Unchanged(reason) => f.write_str(reason),
+        }
+    }
 }
 
 /// The steps after the journal is written, shared by the first run and recovery.
@@ -615,7 +638,7 @@ impl ExternalSteps<'_> {
         expected: &BTreeMap<String, SecretValue>,
         before: &BTreeMap<String, SecretValue>,
         timeout: Duration,
-    ) -> Result<std::result::Result<BTreeMap<String, SecretValue>, String>> {
+    ) -> Result<std::result::Result<BTreeMap<String, SecretValue>, SyncProblem>> {
         let m = self.machine;
         m.lease.enter(Phase::Syncing).await?;
         let journal = self.journal();
@@ -634,25 +657,25 @@ impl ExternalSteps<'_> {
             }
             if expected.is_empty() && synced_since && now.status.ready == Some(true) {
                 if secret.data == *before {
-                    return Ok(Err(format!(
+                    return Ok(Err(SyncProblem::Unchanged(format!(
                         "{es} synced, but the provider's value is the one the Secret already held: change it at the provider first \
                          (nothing was restarted)"
-                    )));
+                    ))));
                 }
                 return Ok(Ok(secret.data));
             }
             if now.status.ready == Some(false) {
-                return Ok(Err(format!(
+                return Ok(Err(SyncProblem::Failed(format!(
                     "External Secrets could not sync {es}: {}: {}",
                     render::clean(&now.status.reason),
                     render::clean(&now.status.message)
-                )));
+                ))));
             }
             if Instant::now() >= deadline {
-                return Ok(Err(format!(
+                return Ok(Err(SyncProblem::Failed(format!(
                     "External Secrets did not sync {es} within {}",
                     humantime::format_duration(timeout)
-                )));
+                ))));
             }
             if beat.elapsed() >= journal::HEARTBEAT_EVERY {
                 m.lease.renew().await?;
@@ -748,7 +771,7 @@ impl ExternalSteps<'_> {
         let expected = self.previous_data(&remotes).await?;
         let data = match self.sync(&expected, &BTreeMap::new(), m.undo_timeout()).await? {
             Ok(data) => data,
-            Err(reason) => return Err(Error::RollbackFailed(reason)),
+            Err(problem) => return Err(Error::RollbackFailed(problem.to_string())),
         };
         m.lease.enter(Phase::RollingBack).await?;
         let restored = journal.secrets[&self.secret].to + 1;
@@ -950,7 +973,7 @@ pub async fn recover(
                 Err(_) if expected.is_empty() || expected.iter().all(|(k, v)| target.data.get(k) == Some(v)) => {
                     target.data.clone()
                 }
-                Err(reason) => return Err(steps.undo(&plan.workloads, &plan.templates, &reason).await),
+                Err(problem) => return Err(steps.undo(&plan.workloads, &plan.templates, &problem.to_string()).await),
             };
             steps.stamp(&data, entry.to).await?;
             steps

@@ -309,7 +309,7 @@ async fn synced_takes_a_value_changed_at_the_provider_with_boto3() {
     ns.wait_ready("deployment", "api").await;
 
     let unchanged = ns.run(&["rotate", "backend-secrets", "--synced", "--yes", "--timeout", "30s"]);
-    assert_eq!(unchanged.code, exit::ROLLOUT_FAILED, "{unchanged:?}");
+    assert_eq!(unchanged.code, exit::USAGE, "nothing to take: {unchanged:?}");
     assert!(
         unchanged.stderr.contains("change it at the provider first"),
         "{}",
