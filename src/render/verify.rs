@@ -72,12 +72,16 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
         s.missing,
         s.shadowed
     ));
-    for r in &report.revocation {
-        let name = if show_namespace {
-            format!("{}/{}", r.namespace, r.secret)
+    // "ns/name" with -A, else "name".
+    let named = |namespace: &str, name: &str| {
+        if show_namespace {
+            format!("{namespace}/{name}")
         } else {
-            r.secret.clone()
-        };
+            name.to_string()
+        }
+    };
+    for r in &report.revocation {
+        let name = named(&r.namespace, &r.secret);
         match (r.safe, r.since) {
             (true, Some(since)) => text.push_str(&format!(
                 "Safe to revoke: no pod uses a value of {name} older than revision {} since {since}: revoke the previous value at its provider\n",
@@ -88,43 +92,32 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
         }
     }
     for sealed in &report.unsealing_failed {
-        let name = if show_namespace {
-            format!("{}/{}", sealed.namespace, sealed.name)
-        } else {
-            sealed.name.clone()
-        };
+        let name = named(&sealed.namespace, &sealed.name);
         text.push_str(&format!(
             "SealedSecret {name} was not unsealed by the controller: {}\n",
             super::clean(&sealed.message)
         ));
     }
     for failed in &report.sync_failed {
-        let name = if show_namespace {
-            format!("{}/{}", failed.namespace, failed.name)
-        } else {
-            failed.name.clone()
-        };
+        let name = named(&failed.namespace, &failed.name);
         let held = match failed.secret_changed_at {
             Some(at) => format!("secret {} holds data from {at}", failed.secret),
             None => format!("secret {} may not exist", failed.secret),
         };
         text.push_str(&format!(
-            "ExternalSecret {name} failed to sync ({}: {}): {held}; `kubectl describe externalsecret {}` says why\n",
+            "ExternalSecret {name} failed to sync ({}: {}): {held}; `kubectl describe externalsecret {} -n {}` says why\n",
             super::clean(&failed.reason),
             super::clean(&failed.message),
-            failed.name
+            failed.name,
+            failed.namespace
         ));
     }
     for edited in &report.edited_since_sync {
-        let name = if show_namespace {
-            format!("{}/{}", edited.namespace, edited.name)
-        } else {
-            edited.name.clone()
-        };
+        let name = named(&edited.namespace, &edited.name);
         text.push_str(&format!(
             "Secret {name} was changed after External Secrets last synced it: its next refresh puts the provider's value back \
-             under the running pods. Change the value at the provider instead (kubectl secrets rotate {} rotates it there)\n",
-            edited.name
+             under the running pods. Change the value at the provider instead (kubectl secrets rotate {} -n {} rotates it there)\n",
+            edited.name, edited.namespace
         ));
     }
     if !report.unused_secrets.is_empty() {
