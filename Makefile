@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
 
-.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e test-load reliability krew dist bench fmt clean
+.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e test-load test-compat reliability krew dist bench fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ build: deps ## debug build of the plugin
 release: deps ## release build of the plugin (target/release/kubectl-secrets)
 	cargo build --release
 
-testbed: deps ## build the test bed's binaries into .cache/bin (cold: ~8 min)
+testbed: deps ## build the test bed's binaries into .cache/bin (cold: ~12 min)
 	@scripts/build-testbed.sh
 
 cluster-up: deps ## start the local cluster; last line is the admin kubeconfig
@@ -32,7 +32,7 @@ seeds: cluster-up ## (re)load the seed runbooks' scenarios
 demo: release testbed ## build everything, load the scenarios, show the plugin working
 	@scripts/demo.sh
 
-test: lint unit e2e test-load krew reliability ## everything CI runs: fmt, clippy, cargo deny, unit and CLI tests, e2e and load on the local cluster, krew install, docs/reliability.md
+test: lint unit e2e test-load test-compat krew reliability ## everything CI runs: fmt, clippy, cargo deny, unit and CLI tests, e2e and load on the local cluster, the e2e subset on older Kubernetes releases, krew install, docs/reliability.md
 
 lint: deps
 	cargo fmt --all -- --check
@@ -50,6 +50,9 @@ e2e: deps testbed
 
 test-load: deps testbed ## verify/list over 5,000 pods and rotate with 50 consumers on the local cluster (checks, not timings)
 	@scripts/test-load.sh
+
+test-compat: deps testbed ## the e2e subset against each older Kubernetes release in scripts/versions.env (its own bed beside the main one)
+	@scripts/test-compat.sh
 
 reliability: ## write docs/reliability.md from the last unit, e2e and load runs
 	@python3 scripts/reliability-report.py

@@ -1,16 +1,44 @@
 #!/usr/bin/env bash
 # Builds the test bed's binaries from the Go module proxy at the versions pinned in
-# scripts/versions.env, into .cache/bin/<stamp>/. Only the binaries are kept: the Go module
-# and build caches it uses are private to this script and removed afterwards.
+# scripts/versions.env into .cache/bin/<stamp>/, and prints that folder.
+#   build-testbed.sh                          the whole bed, Kubernetes at KUBERNETES_VERSION
+#   build-testbed.sh --control-plane vX.Y.Z   only kube-apiserver, kube-controller-manager and
+#                                             kube-scheduler of an older release (a compat bed;
+#                                             etcd, kwok and the controllers come from the whole bed)
+# Kubernetes binaries carry their release's version stamps, set as its own release build sets
+# them (hack/lib/version.sh), so /version, `kubectl version` and the plugin see the real release.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/versions.env"
+source "$root/scripts/lib/gobuild.sh"
 
-stamp="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_ss-${SEALED_SECRETS_VERSION}"
+if [ "${1:-}" = --control-plane ]; then
+  k8s_version=${2:?usage: build-testbed.sh --control-plane vX.Y.Z}
+  stamp="k8s-${k8s_version}-control-plane_b${BED_BUILD}"
+  pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
+  others=()
+else
+  k8s_version=$KUBERNETES_VERSION
+  stamp="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_ss-${SEALED_SECRETS_VERSION}_b${BED_BUILD}"
+  pkgs=(
+    go.etcd.io/etcd/server/v3
+    k8s.io/kubernetes/cmd/kube-apiserver
+    k8s.io/kubernetes/cmd/kube-controller-manager
+    k8s.io/kubernetes/cmd/kube-scheduler
+    k8s.io/kubernetes/cmd/kubectl
+    sigs.k8s.io/kwok/cmd/kwok
+    github.com/bitnami/sealed-secrets/cmd/controller
+    github.com/bitnami/sealed-secrets/cmd/kubeseal
+  )
+  others=("go.etcd.io/etcd/server/v3@${ETCD_VERSION}" "sigs.k8s.io/kwok@${KWOK_VERSION}"
+          "github.com/bitnami/sealed-secrets@${SEALED_SECRETS_VERSION}")
+fi
 bin_dir="$root/.cache/bin/$stamp"
-binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller kubeseal)
-# Kept beside the binaries: the SealedSecret CRD of the same release.
-files=(sealedsecrets-crd.yaml)
+# Every program, under its command's name (etcd's main package is its module root, "server").
+binaries=()
+for p in "${pkgs[@]}"; do b=${p##*/}; [ "$b" = v3 ] && b=etcd; binaries+=("$b"); done
+# Kept beside the whole bed's binaries: the SealedSecret CRD of the same release.
+[ ${#others[@]} -gt 0 ] && files=(sealedsecrets-crd.yaml) || files=()
 
 have_all() {
   for b in "${binaries[@]}"; do [ -x "$bin_dir/$b" ] || return 1; done
@@ -21,65 +49,46 @@ if have_all; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build-testbed: Go is required (apt-get install golang, or see README)" >&2; exit 1; }
-
-work="$root/.cache/build"
-export GOMODCACHE="$work/gomod" GOCACHE="$work/gocache" GOFLAGS="-buildvcs=false -mod=mod" GOTOOLCHAIN=local
+gobuild_start "testbed-$k8s_version" "$bin_dir"
 # The checksum database has no entry for the module's new path (it moved from bitnami-labs):
 # the proxy's copy is taken as is for that one module.
 export GONOSUMDB=github.com/bitnami/sealed-secrets
-rm -rf "$work/mod" && mkdir -p "$work/mod" "$bin_dir.tmp"
-cd "$work/mod"
 
 # k8s.io/kubernetes is not meant to be consumed as a module: its go.mod points every staging
 # module at ./staging. Replace each with its published v0.X.Y, read from that release's go.mod.
-minor=${KUBERNETES_VERSION#v1.}
-staging_version="v0.${minor}"
-go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" >/dev/null
-k8s_gomod="$GOMODCACHE/cache/download/k8s.io/kubernetes/@v/${KUBERNETES_VERSION}.mod"
+minor=${k8s_version#v1.}; minor=${minor%%.*}
+staging_version="v0.${k8s_version#v1.}"
+go mod download -json "k8s.io/kubernetes@${k8s_version}" >/dev/null
+download="$GOMODCACHE/cache/download/k8s.io/kubernetes/@v"
+gobuild_module testbed 1.26.0 "k8s.io/kubernetes@${k8s_version}" "${others[@]}"
 {
-  echo "module kubectl-secrets.local/testbed"
-  echo
-  echo "go 1.26.0"
-  echo
-  echo "require ("
-  echo "  k8s.io/kubernetes ${KUBERNETES_VERSION}"
-  echo "  go.etcd.io/etcd/server/v3 ${ETCD_VERSION}"
-  echo "  sigs.k8s.io/kwok ${KWOK_VERSION}"
-  echo "  github.com/bitnami/sealed-secrets ${SEALED_SECRETS_VERSION}"
-  echo ")"
   echo
   echo "replace ("
-  sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#  \1 => \1 '"${staging_version}"'#p' "$k8s_gomod"
+  sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#  \1 => \1 '"${staging_version}"'#p' "$download/${k8s_version}.mod"
   echo ")"
-} > go.mod
+} >> go.mod
+gobuild_tools "${pkgs[@]}"
 
-pkgs=(
-  go.etcd.io/etcd/server/v3
-  k8s.io/kubernetes/cmd/kube-apiserver
-  k8s.io/kubernetes/cmd/kube-controller-manager
-  k8s.io/kubernetes/cmd/kube-scheduler
-  k8s.io/kubernetes/cmd/kubectl
-  sigs.k8s.io/kwok/cmd/kwok
-  github.com/bitnami/sealed-secrets/cmd/controller
-  github.com/bitnami/sealed-secrets/cmd/kubeseal
-)
-{
-  echo "//go:build tools"
-  echo "package testbed"
-  echo "import ("
-  for p in "${pkgs[@]}"; do echo "  _ \"$p\""; done
-  echo ")"
-} > tools.go
+# The release's stamps: version, major, minor, the commit and date the proxy records for the tag.
+read -r commit date < <(python3 -c 'import json, sys
+info = json.load(open(sys.argv[1]))
+print(info.get("Origin", {}).get("Hash") or "-", info["Time"])' "$download/${k8s_version}.info")
+stamps=(gitVersion="$k8s_version" gitMajor=1 gitMinor="$minor" buildDate="$date")
+# Without a recorded commit the binaries say so, as a build from a source archive does.
+if [ "$commit" = - ]; then stamps+=(gitTreeState=archive); else stamps+=(gitCommit="$commit" gitTreeState=clean); fi
+ldflags="-s -w"
+for s in "${stamps[@]}"; do
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do ldflags+=" -X $pkg.$s"; done
+done
 
-echo "build-testbed: resolving modules (Kubernetes ${KUBERNETES_VERSION})" >&2
+echo "build-testbed: resolving modules (Kubernetes ${k8s_version})" >&2
 go mod tidy >&2
-echo "build-testbed: compiling ${#pkgs[@]} programs (cold: tens of minutes on 2 cores)" >&2
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin_dir.tmp/" "${pkgs[@]}" >&2
-mv "$bin_dir.tmp/server" "$bin_dir.tmp/etcd"
-cp "$GOMODCACHE/github.com/bitnami/sealed-secrets@${SEALED_SECRETS_VERSION}/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml" \
-  "$bin_dir.tmp/sealedsecrets-crd.yaml"
-rm -rf "$bin_dir" && mv "$bin_dir.tmp" "$bin_dir"
-# Keep only the binaries: the module and build caches are several GB.
-chmod -R u+w "$work" && rm -rf "$work"
+echo "build-testbed: compiling ${#pkgs[@]} programs (cold: about 10 minutes on 2 cores)" >&2
+CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$gobuild_out.tmp/" "${pkgs[@]}" >&2
+[ -f "$gobuild_out.tmp/server" ] && mv "$gobuild_out.tmp/server" "$gobuild_out.tmp/etcd"
+if [ ${#files[@]} -gt 0 ]; then
+  cp "$GOMODCACHE/github.com/bitnami/sealed-secrets@${SEALED_SECRETS_VERSION}/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml" \
+    "$gobuild_out.tmp/sealedsecrets-crd.yaml"
+fi
+gobuild_finish
 echo "$bin_dir"

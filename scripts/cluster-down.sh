@@ -3,7 +3,7 @@
 # Built binaries in .cache/bin are kept.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-state="$root/.cache/cluster"
+state=${STATE_DIR:-$root/.cache/cluster}
 for name in external-secrets moto sealed-secrets api-bridge kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   pidfile="$state/$name.pid"
   [ -f "$pidfile" ] || continue

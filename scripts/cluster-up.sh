@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Starts the local test bed: etcd, kube-apiserver (RBAC + static tokens), controller-manager,
-# scheduler, kwok (fake kubelet for 3 nodes) and the Sealed Secrets controller, all on
-# 127.0.0.1. Idempotent: a running, healthy cluster is reused. The last line of stdout is
-# the admin kubeconfig's path; reader/patcher/limited kubeconfigs sit beside it.
+# scheduler, kwok (fake kubelet for 3 nodes), the Sealed Secrets controller, moto (AWS Secrets
+# Manager) and the External Secrets Operator, all on 127.0.0.1. Idempotent: a running, healthy
+# cluster is reused. The last line of stdout is the admin kubeconfig's path;
+# reader/patcher/limited kubeconfigs sit beside it.
+# A second bed runs beside the first with its own STATE_DIR, ports and network namespace
+# (scripts/test-compat.sh starts one per older Kubernetes release with CONTROL_PLANE_VERSION).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-state="$root/.cache/cluster"
+source "$root/scripts/versions.env"
+state=${STATE_DIR:-$root/.cache/cluster}
+# The release of kube-apiserver, kube-controller-manager and kube-scheduler; the rest of the bed
+# (etcd, kwok, the controllers, kubectl) is the same for every release.
+CONTROL_PLANE_VERSION=${CONTROL_PLANE_VERSION:-$KUBERNETES_VERSION}
+# moto and the External Secrets Operator (off for the compat beds, whose tests do not use them).
+WITH_ESO=${WITH_ESO:-1}
 # Ports (loopback only); override to run a second bed beside the first.
 ETCD_PORT=${ETCD_PORT:-32379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-32380}
@@ -26,16 +35,25 @@ AWS_REGION=${AWS_REGION:-us-east-1}
 log() { echo "cluster-up: $*" >&2; }
 
 bin=$("$root/scripts/build-testbed.sh")
-eso=$("$root/scripts/build-eso.sh")
-moto=$("$root/scripts/install-moto.sh")
-source "$root/scripts/versions.env"
+control_plane=$bin
+if [ "$CONTROL_PLANE_VERSION" != "$KUBERNETES_VERSION" ]; then
+  control_plane=$("$root/scripts/build-testbed.sh" --control-plane "$CONTROL_PLANE_VERSION")
+fi
+if [ "$WITH_ESO" = 1 ]; then
+  eso=$("$root/scripts/build-eso.sh")
+  moto=$("$root/scripts/install-moto.sh")
+  processes=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets moto external-secrets)
+else
+  processes=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets)
+fi
 kubectl() { "$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" "$@"; }
 
 alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 healthy() {
-  alive etcd && alive kube-apiserver && alive kube-controller-manager && alive kube-scheduler && alive kwok \
-    && alive sealed-secrets && alive api-bridge && alive moto && alive external-secrets \
-    && kubectl get --raw /readyz >/dev/null 2>&1
+  for name in "${processes[@]}"; do alive "$name" || return 1; done
+  # A bed started for another release is not this one.
+  [ "$(cat "$state/control-plane-version" 2>/dev/null)" = "$CONTROL_PLANE_VERSION" ] || return 1
+  kubectl get --raw /readyz >/dev/null 2>&1
 }
 
 wait_for() { # description, seconds, command...
@@ -101,8 +119,9 @@ if healthy; then
 fi
 
 # Anything half-started is stopped first, so a start is always from a known state.
-"$root/scripts/cluster-down.sh" >/dev/null 2>&1 || true
+STATE_DIR=$state NETNS=$NETNS "$root/scripts/cluster-down.sh" >/dev/null 2>&1 || true
 mkdir -p "$state/pki" "$state/logs" "$state/sa"
+echo "$CONTROL_PLANE_VERSION" >"$state/control-plane-version"
 
 
 # ---- PKI and credentials (made once per state folder) ------------------------------------
@@ -164,8 +183,8 @@ start etcd "$bin/etcd" --name testbed --data-dir "$state/etcd" \
   --initial-cluster "testbed=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --quota-backend-bytes 4294967296
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
-log "starting kube-apiserver on 127.0.0.1:$API_PORT"
-start kube-apiserver "$bin/kube-apiserver" \
+log "starting kube-apiserver $CONTROL_PLANE_VERSION on 127.0.0.1:$API_PORT"
+start kube-apiserver "$control_plane/kube-apiserver" \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
@@ -178,14 +197,14 @@ start kube-apiserver "$bin/kube-apiserver" \
 wait_for kube-apiserver 90 kubectl get --raw /readyz
 
 log "starting kube-controller-manager and kube-scheduler"
-start kube-controller-manager "$bin/kube-controller-manager" \
+start kube-controller-manager "$control_plane/kube-controller-manager" \
   --kubeconfig "$state/kube-controller-manager.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
   --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
   --controllers '*,-node-ipam-controller,-persistentvolume-attach-detach-controller,-persistentvolume-binder-controller,-persistentvolume-expander-controller' \
   --concurrent-deployment-syncs 10 --concurrent-statefulset-syncs 10 --concurrent-replicaset-syncs 10 \
   --kube-api-qps 200 --kube-api-burst 400
-start kube-scheduler "$bin/kube-scheduler" \
+start kube-scheduler "$control_plane/kube-scheduler" \
   --kubeconfig "$state/kube-scheduler.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
   --kube-api-qps 200 --kube-api-burst 400
@@ -265,6 +284,7 @@ wait_for "the certificate through the API server's service proxy" 30 \
 echo "http://$CONTROLLER_IP:8080" >"$state/sealed-secrets-url"
 
 # ---- AWS Secrets Manager (moto's server) and the External Secrets Operator ------------------
+if [ "$WITH_ESO" = 1 ]; then
 # moto keeps its secrets in memory: a restarted bed starts with an empty store. ESO runs out of
 # cluster with its own credentials (dummy ones moto accepts) and the endpoint override.
 log "starting moto (AWS Secrets Manager API) on 127.0.0.1:$MOTO_PORT"
@@ -298,8 +318,9 @@ store_ready() {
   [ "$(kubectl get clustersecretstore aws-secretsmanager -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
 }
 wait_for "the ClusterSecretStore aws-secretsmanager to be Ready" 90 store_ready
+fi
 
-for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets moto external-secrets; do
+for name in "${processes[@]}"; do
   alive "$name" || { log "$name exited; its log:"; tail -n 20 "$state/logs/$name.log" >&2; exit 1; }
 done
 log "ready: $("$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" get nodes --no-headers | wc -l) nodes"

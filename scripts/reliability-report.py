@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write docs/reliability.md from one run of the suite: the test logs of `make unit` and
 `make e2e` (target/reliability/unit.log, e2e.log), what the fault tests recorded
-(faults.jsonl) and the load checks (load.jsonl, from `make test-load` when it ran).
+(faults.jsonl), the load checks (load.jsonl, from `make test-load` when it ran) and the e2e
+subset against older Kubernetes releases (compat-<version>.log, from `make test-compat`).
 
 Each scenario of issue 9 is listed with its test and that run's result; nothing is written by
 hand here except which test answers which question."""
@@ -148,6 +149,18 @@ def main():
         lines += [f"| {r['scenario']} | {r['outcome']} |" for r in load]
     else:
         lines.append("Not run in this run (`make test-load`).")
+    lines += ["", "## Older Kubernetes releases (`make test-compat`)", ""]
+    compat = sorted(RUN.glob("compat-*.log"))
+    if compat:
+        lines += ["| control plane | e2e subset | result |", "|---|---|---|"]
+        for log in compat:
+            ran = results(log)
+            failed = sorted(n for n, r in ran.items() if r == "FAILED")
+            modules = sorted({n.split("::")[0] for n in ran})
+            result = f"FAILED: {', '.join(failed)}" if failed else f"passed ({len(ran)} tests)"
+            lines.append(f"| Kubernetes {log.stem.removeprefix('compat-')} | {', '.join(modules)} | {result} |")
+    else:
+        lines.append("Not run in this run (`make test-compat`).")
     lines += [
         "",
         "Timings against kubectl at the same scale are `make bench`'s (bench/results.md).",

@@ -78,6 +78,7 @@ async fn fix(
         max_parallel: args.max_parallel,
         timeout: args.timeout,
         keep_backups: 1,
+        allow_gitops_drift: false,
     };
     let settings = engine::Settings::new("verify --fix", &change, conn).await;
     if !engine::restart_stale(conn, ctx.consent(), &settings, &plan.restart).await? {

@@ -321,11 +321,53 @@ pub fn audit(
         }
     }
     findings.extend(external_findings(snapshot));
+    findings.extend(gitops_findings(snapshot));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.cmp(b)));
     findings
 }
 
-/// An expired, soon-expiring or unreadable certificate in `tls.crt`.
+/// Plain Secrets that Argo CD, Flux or Helm deploy: their values sit in the source (Git or the
+/// chart's values, base64 at best), and a rotation made in the cluster is reverted at the next sync.
+fn gitops_findings(snapshot: &Snapshot) -> Vec<AuditFinding> {
+    let plain = snapshot
+        .secrets
+        .iter()
+        .filter(|s| !is_hidden_by_default(s) && s.owner.is_none());
+    plain
+        .filter_map(|s| s.gitops.as_ref().map(|g| (s, g)))
+        .map(|(s, gitops)| {
+            let (source, fix) = match gitops.tool {
+                super::gitops::Tool::Helm => (
+                    "the release's values (and every revision Helm keeps)",
+                    "give the chart an existing Secret (most charts have an existingSecret value) that kubectl-secrets,                      a SealedSecret or an ExternalSecret manages"
+                        .to_string(),
+                ),
+                _ => (
+                    "the Git repository",
+                    format!(
+                        "commit a SealedSecret instead (kubectl secrets seal {} -n {} --from-secret), or move the values                          to a secret store behind an ExternalSecret",
+                        s.name, s.namespace
+                    ),
+                ),
+            };
+            AuditFinding {
+                severity: Severity::Warning,
+                namespace: s.namespace.clone(),
+                secret: s.name.clone(),
+                key: None,
+                rule: "gitops-plain-secret",
+                message: format!(
+                    "deployed as a plain Secret by {} ({}): its values are in {source}, and a rotation made in the \
+                     cluster is reverted at the next sync",
+                    gitops.describe(),
+                    gitops.evidence
+                ),
+                fix,
+            }
+        })
+        .collect()
+}
+
 /// ExternalSecrets that make rotations unreliable: no refresh (a new provider version never
 /// arrives on its own) on a Secret that is rotated, and Secrets more than one writer fights over.
 fn external_findings(snapshot: &Snapshot) -> Vec<AuditFinding> {
@@ -393,6 +435,7 @@ fn external_findings(snapshot: &Snapshot) -> Vec<AuditFinding> {
     findings
 }
 
+/// An expired, soon-expiring or unreadable certificate in `tls.crt`.
 fn certificate_finding(info: &SecretInfo, options: &AuditOptions) -> Option<AuditFinding> {
     let finding = |severity, rule, message: String, fix: String| AuditFinding {
         severity,

@@ -10,9 +10,11 @@ use serde::Serialize;
 
 use super::model::{ContainerSpec, EnvFrom, EnvValue, PodSpecInfo, SecretInfo};
 
-/// Whether the kubelet drops envFrom keys that are not C-style names. Kubelets before 1.34
-/// skipped names failing `[-._a-zA-Z][-._a-zA-Z0-9]*`; RelaxedEnvironmentVariableValidation
-/// (GA in 1.34) removed the check. The API server's version stands in for the kubelet's.
+/// Whether the kubelet drops envFrom keys that are not C-style names. Kubelets up to 1.29
+/// skipped names failing `[-._a-zA-Z][-._a-zA-Z0-9]*` (with an InvalidEnvironmentVariableNames
+/// event); from 1.30 on, with RelaxedEnvironmentVariableValidation, `makeEnvironmentVariables`
+/// passes every key and only the API server validates names (read from both releases' source).
+/// The API server's version stands in for the kubelet's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvNamePolicy {
     Strict,
@@ -21,7 +23,7 @@ pub enum EnvNamePolicy {
 
 impl EnvNamePolicy {
     pub fn for_server_minor(minor: u32) -> Self {
-        if minor >= 34 {
+        if minor >= 30 {
             EnvNamePolicy::Relaxed
         } else {
             EnvNamePolicy::Strict
@@ -444,7 +446,8 @@ mod tests {
         let relaxed = run(&c, &secrets);
         assert!(relaxed.problems.is_empty());
         assert_eq!(relaxed.consumed.len(), 3);
-        assert_eq!(EnvNamePolicy::for_server_minor(33), EnvNamePolicy::Strict);
+        assert_eq!(EnvNamePolicy::for_server_minor(29), EnvNamePolicy::Strict);
+        assert_eq!(EnvNamePolicy::for_server_minor(30), EnvNamePolicy::Relaxed);
         assert_eq!(EnvNamePolicy::for_server_minor(37), EnvNamePolicy::Relaxed);
     }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::drift::{group_workloads, Snapshot, Status, VerifyReport};
 use super::env;
+use super::gitops::{GitOpsOwner, Tool};
 use super::model::SecretInfo;
 use super::tls::{self, TlsCert, TlsInfo};
 
@@ -35,9 +36,13 @@ pub struct SecretRow {
     pub last_rotation: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotated_by: Option<String>,
-    /// "SealedSecret/name", "ExternalSecret/name", "Helm/release", or none.
+    /// "SealedSecret/name", "ExternalSecret/name", "Helm/release", "Application/name (Argo CD)",
+    /// "Kustomization/ns/name (Flux)", or none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Argo CD, Flux or Helm deploying it, and how that was told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<GitOpsOwner>,
     /// For a Secret an ExternalSecret syncs: where from, how often, and whether it syncs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalRow>,
@@ -195,12 +200,19 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
                 last_rotation: s.rotated_at,
                 rotated_by: s.changed_by.clone(),
                 owner: s.owner.as_ref().map(|o| format!("{}/{}", o.kind, o.name)).or_else(|| {
+                    if let Some(gitops) = &s.gitops {
+                        return Some(match gitops.tool {
+                            Tool::Helm => gitops.source.clone(),
+                            tool => format!("{} ({})", gitops.source, tool.as_str()),
+                        });
+                    }
                     let certificate = match &s.tls {
                         Some(TlsCert::Read(info)) => info.cert_manager_certificate.as_ref(),
                         _ => None,
                     };
                     certificate.map(|name| format!("Certificate/{name} (cert-manager)"))
                 }),
+                gitops: s.gitops.clone(),
                 external: snapshot
                     .external_secrets
                     .iter()

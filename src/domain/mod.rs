@@ -11,6 +11,7 @@ pub mod env_file;
 pub mod external;
 mod fuzz;
 pub mod generate;
+pub mod gitops;
 pub mod history;
 pub mod inventory;
 pub mod journal;

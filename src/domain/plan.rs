@@ -23,6 +23,8 @@ pub struct SecretState {
     pub data: BTreeMap<String, SecretValue>,
     pub revision: u64,
     pub controller: Option<OwnerRef>,
+    /// Argo CD, Flux or Helm, whose next sync writes their source's values back.
+    pub gitops: Option<super::gitops::GitOpsOwner>,
     pub labels: BTreeMap<String, String>,
     /// The journal of a change under way: None when there is none, Err when the annotation is
     /// not one kubectl-secrets wrote (never acted upon).
@@ -98,6 +100,7 @@ impl From<&Secret> for SecretState {
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(0),
             controller,
+            gitops: super::gitops::owner_of(meta),
             labels: meta.labels.clone().unwrap_or_default(),
             journal: annotations.get(annotations::JOURNAL).map(|j| journal::parse_journal(j)),
             backup_record,

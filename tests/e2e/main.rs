@@ -8,6 +8,7 @@ mod completion;
 mod diff;
 mod external;
 mod faults;
+mod gitops;
 mod interactive;
 mod lifecycle;
 mod limits;

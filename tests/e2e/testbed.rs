@@ -1,12 +1,50 @@
 //! The test bed is a real control plane: a Deployment made with the kube client rolls out
-//! through the controller-manager, the scheduler and kwok, and a restart rolls out again.
+//! through the controller-manager, the scheduler and kwok, and a restart rolls out again; its
+//! binaries say which Kubernetes release they are.
+
+use std::process::Command;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::support::{deployment, TestNamespace};
+use crate::support::{admin, cluster, deployment, kubectl_path, TestNamespace};
+
+/// A version pinned in scripts/versions.env.
+fn pinned(name: &str) -> String {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/versions.env")).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} is not pinned in scripts/versions.env"));
+    line.trim_matches('"').to_string()
+}
+
+#[tokio::test]
+async fn the_control_plane_and_kubectl_report_their_real_release() {
+    // scripts/test-compat.sh names the older release its bed runs.
+    let expected = std::env::var("KUBECTL_SECRETS_E2E_KUBERNETES_VERSION")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| pinned("KUBERNETES_VERSION"));
+    let info = admin().await.apiserver_version().await.unwrap();
+    assert_eq!(info.git_version, expected, "{info:?}");
+    assert_eq!(info.major, "1");
+    assert!(expected.starts_with(&format!("v1.{}.", info.minor)), "{info:?}");
+    assert!(["clean", "archive"].contains(&info.git_tree_state.as_str()), "{info:?}");
+
+    let out = Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&cluster().admin_kubeconfig)
+        .args(["version", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let versions: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(versions["clientVersion"]["gitVersion"], pinned("KUBERNETES_VERSION"));
+    assert_eq!(versions["serverVersion"]["gitVersion"], expected.as_str());
+}
 
 #[tokio::test]
 async fn deployment_rolls_out_and_restarts_on_the_real_control_plane() {

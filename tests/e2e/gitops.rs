@@ -1,0 +1,125 @@
+//! Secrets that Argo CD, Flux or Helm deploy: rotate and rollback refuse to change them in
+//! place (the next sync reverts it) unless --allow-gitops-drift; list and audit say who owns them.
+
+use serde_json::json;
+
+use crate::support::{canary, exit, TestNamespace};
+
+/// name, labels, annotations, who the refusal must name.
+fn owners() -> Vec<(&'static str, serde_json::Value, serde_json::Value, &'static str)> {
+    vec![
+        (
+            "argo",
+            json!({}),
+            json!({"argocd.argoproj.io/tracking-id": "payments:/Secret:prod/argo"}),
+            "Argo CD Application/payments",
+        ),
+        (
+            "flux",
+            json!({"kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}),
+            json!({}),
+            "Flux Kustomization/flux-system/apps",
+        ),
+        (
+            "helm",
+            json!({"app.kubernetes.io/managed-by": "Helm"}),
+            json!({"meta.helm.sh/release-name": "redis", "meta.helm.sh/release-namespace": "cache"}),
+            "Helm release redis",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn secrets_deployed_by_argo_cd_flux_or_helm_are_refused_then_changed_with_the_flag() {
+    let ns = TestNamespace::new("gitops").await;
+    let mut values = Vec::new();
+    for (name, labels, annotations, _) in owners() {
+        let value = canary(name);
+        ns.create_secret(json!({
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
+            "stringData": {"TOKEN": value}
+        }))
+        .await;
+        values.push(value);
+    }
+    let spec = json!({"containers": [{"name": "c", "image": "i", "envFrom": [
+        {"secretRef": {"name": "argo"}}, {"secretRef": {"name": "flux"}}, {"secretRef": {"name": "helm"}}
+    ]}]});
+    ns.create_deployment(crate::support::deployment("api", 1, spec)).await;
+    ns.wait_ready("deployment", "api").await;
+    let pods = ns.pod_names("api-").await;
+
+    let mut runs = Vec::new();
+    for (name, _, _, owner) in owners() {
+        let before = ns.secret_data(name).await;
+        let refused = ns.run(&["rotate", name, "--key", "TOKEN", "--yes"]);
+        assert_eq!(refused.code, exit::USAGE, "{refused:?}");
+        for part in [owner, "next sync writes the old value back", "--allow-gitops-drift"] {
+            assert!(refused.stderr.contains(part), "{part}: {}", refused.stderr);
+        }
+        let path = if name == "helm" { "helm upgrade" } else { "Git" };
+        assert!(refused.stderr.contains(path), "{}", refused.stderr);
+        assert_eq!(ns.secret_data(name).await, before, "nothing written");
+        runs.push(refused);
+    }
+    assert!(
+        ns.secret_names().await.iter().all(|n| !n.contains(".backup-")),
+        "no backup made for a refused change"
+    );
+    assert_eq!(ns.pod_names("api-").await, pods, "nothing restarted");
+
+    // With the flag: changed, restarted, and told that the next sync reverts it.
+    let allowed = ns.run(&["rotate", "argo", "--key", "TOKEN", "--allow-gitops-drift", "--yes"]);
+    assert_eq!(allowed.code, exit::OK, "{allowed:?}");
+    assert!(
+        allowed.stderr.contains("deployed by Argo CD Application/payments: the next sync or upgrade reverts this change"),
+        "{}",
+        allowed.stderr
+    );
+    let rotated = String::from_utf8(ns.secret_data("argo").await["TOKEN"].clone()).unwrap();
+    assert_ne!(rotated, values[0]);
+    assert!(ns.pod_names("api-").await.iter().all(|p| !pods.contains(p)), "consumer restarted");
+
+    // rollback is a write of the Secret too.
+    let rollback = ns.run(&["rollback", "argo", "--yes"]);
+    assert_eq!(rollback.code, exit::USAGE, "{rollback:?}");
+    assert!(rollback.stderr.contains("--allow-gitops-drift"), "{}", rollback.stderr);
+    let rollback = ns.run(&["rollback", "argo", "--allow-gitops-drift", "--yes"]);
+    assert_eq!(rollback.code, exit::OK, "{rollback:?}");
+    assert_eq!(String::from_utf8(ns.secret_data("argo").await["TOKEN"].clone()).unwrap(), values[0]);
+
+    // list names the owner; audit says where the values really live.
+    let list = ns.run(&["list", "-o", "json"]);
+    assert_eq!(list.code, exit::OK, "{list:?}");
+    let rows = list.json()["secrets"].clone();
+    let owner_of = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| (r["owner"].clone(), r["gitops"]["tool"].clone()))
+            .unwrap()
+    };
+    assert_eq!(owner_of("argo"), (json!("Application/payments (Argo CD)"), json!("Argo CD")));
+    assert_eq!(owner_of("flux"), (json!("Kustomization/flux-system/apps (Flux)"), json!("Flux")));
+    assert_eq!(owner_of("helm"), (json!("Helm/redis"), json!("Helm")));
+    let table = ns.run(&["list"]);
+    assert!(table.stdout.contains("Application/payments (Argo CD)"), "{}", table.stdout);
+
+    let audit = ns.run(&["audit", "-o", "json"]);
+    let findings: Vec<(String, String)> = audit.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "gitops-plain-secret")
+        .map(|f| (f["secret"].as_str().unwrap().to_string(), f["message"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(findings.len(), 3, "{findings:?}");
+    assert!(findings.iter().any(|(s, m)| s == "argo" && m.contains("its values are in the Git repository")));
+    assert!(findings.iter().any(|(s, m)| s == "helm" && m.contains("the release's values")));
+
+    runs.extend([allowed, rollback, list, table, audit]);
+    for run in &runs {
+        run.assert_no_leak(values.iter().chain([&rotated]));
+    }
+}
