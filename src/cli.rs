@@ -582,6 +582,10 @@ pub struct ChangeArgs {
     /// Backup revisions kept per Secret
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     pub keep_backups: u16,
+
+    /// Change a Secret that Argo CD, Flux or Helm deploys, although their next sync reverts it
+    #[arg(long)]
+    pub allow_gitops_drift: bool,
 }
 
 const VERIFY_EXAMPLES: &str = "\

@@ -339,13 +339,15 @@ fn gitops_findings(snapshot: &Snapshot) -> Vec<AuditFinding> {
             let (source, fix) = match gitops.tool {
                 super::gitops::Tool::Helm => (
                     "the release's values (and every revision Helm keeps)",
-                    "give the chart an existing Secret (most charts have an existingSecret value) that kubectl-secrets,                      a SealedSecret or an ExternalSecret manages"
+                    "give the chart an existing Secret (most charts have an existingSecret value) that kubectl-secrets, \
+                     a SealedSecret or an ExternalSecret manages"
                         .to_string(),
                 ),
                 _ => (
                     "the Git repository",
                     format!(
-                        "commit a SealedSecret instead (kubectl secrets seal {} -n {} --from-secret), or move the values                          to a secret store behind an ExternalSecret",
+                        "commit a SealedSecret instead (kubectl secrets seal {} -n {} --from-secret), or move the values \
+                         to a secret store behind an ExternalSecret",
                         s.name, s.namespace
                     ),
                 ),

@@ -91,8 +91,8 @@ impl GitOpsOwner {
     /// Said when the change is made anyway.
     pub fn drift_warning(&self, namespace: &str, name: &str) -> String {
         format!(
-            "secret {namespace}/{name} is deployed by {}: the next sync or upgrade reverts this change \
-             (--allow-gitops-drift); {} before then",
+            "secret {namespace}/{name} is deployed by {}: its next sync or upgrade reverts this change \
+             (--allow-gitops-drift). Before then, {}",
             self.describe(),
             self.right_path()
         )
@@ -134,9 +134,16 @@ fn from_marks<'a>(
         );
     }
     if let Some(app) = labels.get(ARGO_INSTANCE) {
-        return owner(Tool::ArgoCd, format!("Application/{app}"), format!("label {ARGO_INSTANCE}"));
+        return owner(
+            Tool::ArgoCd,
+            format!("Application/{app}"),
+            format!("label {ARGO_INSTANCE}"),
+        );
     }
-    for ((name_label, namespace_label), kind) in [(FLUX_KUSTOMIZATION, "Kustomization"), (FLUX_HELM_RELEASE, "HelmRelease")] {
+    for ((name_label, namespace_label), kind) in [
+        (FLUX_KUSTOMIZATION, "Kustomization"),
+        (FLUX_HELM_RELEASE, "HelmRelease"),
+    ] {
         if let Some(name) = labels.get(name_label) {
             let source = match labels.get(namespace_label) {
                 Some(ns) => format!("{kind}/{ns}/{name}"),
@@ -155,7 +162,11 @@ fn from_marks<'a>(
     }
     for manager in data_managers {
         if let Some((_, tool)) = MANAGERS.iter().find(|(m, _)| *m == manager) {
-            return owner(*tool, format!("field manager {manager}"), format!("its data written by {manager}"));
+            return owner(
+                *tool,
+                format!("field manager {manager}"),
+                format!("its data written by {manager}"),
+            );
         }
     }
     None
@@ -183,7 +194,10 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!((flux.tool, flux.source.as_str()), (Tool::Flux, "Kustomization/flux-system/apps"));
+        assert_eq!(
+            (flux.tool, flux.source.as_str()),
+            (Tool::Flux, "Kustomization/flux-system/apps")
+        );
         let helm = from_marks(
             &map(&[(HELM_MANAGED_BY, "Helm")]),
             &map(&[(HELM_RELEASE_NAME, "redis"), (HELM_RELEASE_NAMESPACE, "cache")]),
@@ -202,14 +216,23 @@ mod tests {
             ("app.kubernetes.io/instance", "web"),
             ("app.kubernetes.io/managed-by", "kustomize"),
         ]);
-        assert_eq!(from_marks(&labels, &BTreeMap::new(), ["kubectl-client-side-apply"]), None);
+        assert_eq!(
+            from_marks(&labels, &BTreeMap::new(), ["kubectl-client-side-apply"]),
+            None
+        );
     }
 
     #[test]
     fn the_refusal_names_the_owner_the_evidence_and_both_ways_out() {
         let owner = from_marks(&BTreeMap::new(), &map(&[(ARGO_TRACKING_ID, "web:/Secret:prod/db")]), []).unwrap();
         let text = owner.refusal("prod", "db");
-        for part in ["prod/db", "Argo CD Application/web", ARGO_TRACKING_ID, "Git", "--allow-gitops-drift"] {
+        for part in [
+            "prod/db",
+            "Argo CD Application/web",
+            ARGO_TRACKING_ID,
+            "Git",
+            "--allow-gitops-drift",
+        ] {
             assert!(text.contains(part), "{part} missing from: {text}");
         }
     }

@@ -33,8 +33,10 @@ pub struct SecretInfo {
     /// What kubectl-secrets recorded as the last change ("kubectl-secrets rotate by alice").
     pub changed_by: Option<String>,
     pub created_at: Option<Timestamp>,
-    /// Who manages it: SealedSecret, ExternalSecret, Helm, or nobody.
+    /// The controller that writes it: SealedSecret, ExternalSecret, or nobody.
     pub owner: Option<OwnerRef>,
+    /// Argo CD, Flux or Helm, which write it back from their source at the next sync.
+    pub gitops: Option<super::gitops::GitOpsOwner>,
     pub labels: BTreeMap<String, String>,
     /// The certificate in `tls.crt`, when there is one (the key is never read).
     pub tls: Option<TlsCert>,
@@ -214,24 +216,6 @@ fn controller_of(meta: &ObjectMeta) -> Option<OwnerRef> {
         })
 }
 
-/// Helm marks what it installs with a label and the release name annotation.
-fn helm_release(meta: &ObjectMeta) -> Option<OwnerRef> {
-    let managed = meta
-        .labels
-        .as_ref()?
-        .get("app.kubernetes.io/managed-by")
-        .is_some_and(|m| m == "Helm");
-    let release = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("meta.helm.sh/release-name"))
-        .cloned();
-    managed.then(|| OwnerRef {
-        kind: "Helm".into(),
-        name: release.unwrap_or_default(),
-    })
-}
-
 /// When the newest managedFields entry that owns a Secret's `data`/`stringData` was written
 /// (whole seconds), leaving out the field manager `except` when given.
 pub fn last_data_change(meta: &ObjectMeta, except: Option<&str>) -> Option<Timestamp> {
@@ -280,7 +264,8 @@ impl From<&Secret> for SecretInfo {
             rotated_at,
             changed_by: annotations.get(annotations::CHANGED_BY).cloned(),
             created_at: meta.creation_timestamp.as_ref().map(|t| t.0),
-            owner: controller_of(meta).or_else(|| helm_release(meta)),
+            owner: controller_of(meta),
+            gitops: super::gitops::owner_of(meta),
             labels: meta.labels.clone().unwrap_or_default(),
             tls: secret
                 .data

@@ -41,9 +41,10 @@ use crate::commands::Outcome;
 use crate::domain::consumers::{self, ConsumerAction};
 use crate::domain::drift::{self, Snapshot};
 use crate::domain::env::EnvNamePolicy;
+use crate::domain::gitops::GitOpsOwner;
 use crate::domain::journal::{self, Journal, JournalEntry, Phase, RecordedBackup};
 use crate::domain::model::WorkloadId;
-use crate::domain::plan::SecretChange;
+use crate::domain::plan::{PlanError, SecretChange};
 use crate::domain::rollout::{self, RestartTarget};
 use crate::domain::secret_value::{Fingerprinter, SecretValue};
 use crate::error::{Error, Result};
@@ -66,6 +67,8 @@ pub struct Settings {
     pub previous_kept: Option<String>,
     /// Act on a journal even though another run may still hold it.
     pub force: bool,
+    /// Write a Secret that Argo CD, Flux or Helm deploys (their next sync reverts it).
+    pub allow_gitops_drift: bool,
 }
 
 impl Settings {
@@ -85,6 +88,7 @@ impl Settings {
             restart_all: args.restart_all,
             previous_kept: None,
             force: false,
+            allow_gitops_drift: args.allow_gitops_drift,
         }
     }
 }
@@ -112,6 +116,20 @@ pub struct Change {
 /// Plan → permissions → confirm → run the machine → verify.
 pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, change: Change) -> Result<Outcome> {
     let namespace = change.namespace.as_str();
+    // Secrets written in place that a GitOps tool deploys: refused unless the user accepts
+    // that the next sync reverts them. (Sealed and ExternalSecret changes go to their source.)
+    let gitops: Vec<(&str, &GitOpsOwner)> = if change.sealed.is_none() && change.external.is_none() {
+        change
+            .secrets
+            .iter()
+            .filter_map(|c| c.before.gitops.as_ref().map(|g| (c.name(), g)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if let Some((name, owner)) = gitops.first().filter(|_| !settings.allow_gitops_drift) {
+        return Err(PlanError::Managed(owner.refusal(namespace, name)).into());
+    }
     let (snapshot, policy) = read_namespace(conn, namespace).await?;
     let changed: BTreeSet<String> = change.secrets.iter().map(|c| c.name().to_string()).collect();
     let consumers = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all);
@@ -157,6 +175,9 @@ pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, cha
     }
     if let Some(external) = &change.external {
         render::step(&external.describe(namespace));
+    }
+    for (name, owner) in &gitops {
+        render::warning(&owner.drift_warning(namespace, name));
     }
     let mut needed = permissions(&targets);
     match &change.sealed {

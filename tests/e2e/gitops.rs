@@ -37,7 +37,7 @@ async fn secrets_deployed_by_argo_cd_flux_or_helm_are_refused_then_changed_with_
         let value = canary(name);
         ns.create_secret(json!({
             "metadata": {"name": name, "labels": labels, "annotations": annotations},
-            "stringData": {"TOKEN": value}
+            "stringData": {format!("{}_TOKEN", name.to_uppercase()): value}
         }))
         .await;
         values.push(value);
@@ -52,7 +52,8 @@ async fn secrets_deployed_by_argo_cd_flux_or_helm_are_refused_then_changed_with_
     let mut runs = Vec::new();
     for (name, _, _, owner) in owners() {
         let before = ns.secret_data(name).await;
-        let refused = ns.run(&["rotate", name, "--key", "TOKEN", "--yes"]);
+        let key = format!("{}_TOKEN", name.to_uppercase());
+        let refused = ns.run(&["rotate", name, "--key", &key, "--yes"]);
         assert_eq!(refused.code, exit::USAGE, "{refused:?}");
         for part in [owner, "next sync writes the old value back", "--allow-gitops-drift"] {
             assert!(refused.stderr.contains(part), "{part}: {}", refused.stderr);
@@ -69,16 +70,22 @@ async fn secrets_deployed_by_argo_cd_flux_or_helm_are_refused_then_changed_with_
     assert_eq!(ns.pod_names("api-").await, pods, "nothing restarted");
 
     // With the flag: changed, restarted, and told that the next sync reverts it.
-    let allowed = ns.run(&["rotate", "argo", "--key", "TOKEN", "--allow-gitops-drift", "--yes"]);
+    let allowed = ns.run(&["rotate", "argo", "--key", "ARGO_TOKEN", "--allow-gitops-drift", "--yes"]);
     assert_eq!(allowed.code, exit::OK, "{allowed:?}");
     assert!(
-        allowed.stderr.contains("deployed by Argo CD Application/payments: the next sync or upgrade reverts this change"),
+        allowed
+            .stderr
+            .contains("deployed by Argo CD Application/payments: its next sync or upgrade reverts this change"),
         "{}",
         allowed.stderr
     );
-    let rotated = String::from_utf8(ns.secret_data("argo").await["TOKEN"].clone()).unwrap();
+    let rotated = String::from_utf8(ns.secret_data("argo").await["ARGO_TOKEN"].clone()).unwrap();
     assert_ne!(rotated, values[0]);
-    assert!(ns.pod_names("api-").await.iter().all(|p| !pods.contains(p)), "consumer restarted");
+    let now = ns.pod_names("api-").await;
+    assert!(
+        now.iter().all(|p| !pods.contains(p)),
+        "consumer restarted: {pods:?} → {now:?}\n{allowed:?}"
+    );
 
     // rollback is a write of the Secret too.
     let rollback = ns.run(&["rollback", "argo", "--yes"]);
@@ -86,7 +93,10 @@ async fn secrets_deployed_by_argo_cd_flux_or_helm_are_refused_then_changed_with_
     assert!(rollback.stderr.contains("--allow-gitops-drift"), "{}", rollback.stderr);
     let rollback = ns.run(&["rollback", "argo", "--allow-gitops-drift", "--yes"]);
     assert_eq!(rollback.code, exit::OK, "{rollback:?}");
-    assert_eq!(String::from_utf8(ns.secret_data("argo").await["TOKEN"].clone()).unwrap(), values[0]);
+    assert_eq!(
+        String::from_utf8(ns.secret_data("argo").await["ARGO_TOKEN"].clone()).unwrap(),
+        values[0]
+    );
 
     // list names the owner; audit says where the values really live.
     let list = ns.run(&["list", "-o", "json"]);
@@ -100,23 +110,53 @@ async fn secrets_deployed_by_argo_cd_flux_or_helm_are_refused_then_changed_with_
             .map(|r| (r["owner"].clone(), r["gitops"]["tool"].clone()))
             .unwrap()
     };
-    assert_eq!(owner_of("argo"), (json!("Application/payments (Argo CD)"), json!("Argo CD")));
-    assert_eq!(owner_of("flux"), (json!("Kustomization/flux-system/apps (Flux)"), json!("Flux")));
+    assert_eq!(
+        owner_of("argo"),
+        (json!("Application/payments (Argo CD)"), json!("Argo CD"))
+    );
+    assert_eq!(
+        owner_of("flux"),
+        (json!("Kustomization/flux-system/apps (Flux)"), json!("Flux"))
+    );
     assert_eq!(owner_of("helm"), (json!("Helm/redis"), json!("Helm")));
     let table = ns.run(&["list"]);
-    assert!(table.stdout.contains("Application/payments (Argo CD)"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("Application/payments (Argo CD)"),
+        "{}",
+        table.stdout
+    );
 
     let audit = ns.run(&["audit", "-o", "json"]);
-    let findings: Vec<(String, String)> = audit.json()["findings"]
+    let findings: Vec<(String, String, String)> = audit.json()["findings"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|f| f["rule"] == "gitops-plain-secret")
-        .map(|f| (f["secret"].as_str().unwrap().to_string(), f["message"].as_str().unwrap().to_string()))
+        .map(|f| {
+            let text = |field: &str| f[field].as_str().unwrap().to_string();
+            (text("secret"), text("message"), text("fix"))
+        })
         .collect();
     assert_eq!(findings.len(), 3, "{findings:?}");
-    assert!(findings.iter().any(|(s, m)| s == "argo" && m.contains("its values are in the Git repository")));
-    assert!(findings.iter().any(|(s, m)| s == "helm" && m.contains("the release's values")));
+    let finding = |secret: &str| findings.iter().find(|(s, _, _)| s == secret).unwrap();
+    assert!(
+        finding("argo").1.contains("its values are in the Git repository"),
+        "{findings:?}"
+    );
+    assert!(
+        finding("argo").2.contains(&format!(
+            "kubectl secrets seal argo -n {} --from-secret), or move the values to a secret store",
+            ns.name
+        )),
+        "{findings:?}"
+    );
+    assert!(finding("helm").1.contains("the release's values"), "{findings:?}");
+    assert!(
+        finding("helm")
+            .2
+            .contains("existingSecret value) that kubectl-secrets, a SealedSecret"),
+        "{findings:?}"
+    );
 
     runs.extend([allowed, rollback, list, table, audit]);
     for run in &runs {

@@ -63,6 +63,7 @@ mod engine {
             restart_all: false,
             previous_kept: None,
             force,
+            allow_gitops_drift: false,
         }
     }
 
