@@ -567,7 +567,8 @@ pub struct ChangeArgs {
     #[arg(long)]
     pub no_restart: bool,
 
-    /// Also restart workloads that only mount the Secret as a volume (those update in place)
+    /// Restart every workload that reads a changed Secret: also those that only mount it as a
+    /// volume (updated in place) or read only keys that do not change
     #[arg(long, conflicts_with = "no_restart")]
     pub restart_all: bool,
 

@@ -16,6 +16,7 @@ use super::{api_error, list_mapped, retrying, Action, Connection, Scope};
 use crate::domain::annotations::{self, FIELD_MANAGER, JOURNAL_FIELD_MANAGER};
 use crate::domain::history::BackupRevision;
 use crate::domain::journal::{self, Journal, RecordedBackup};
+use crate::domain::key_changes::{self, KeyChanges};
 use crate::domain::plan::SecretState;
 use crate::domain::secret_value::SecretValue;
 use crate::domain::versioned;
@@ -82,6 +83,9 @@ pub struct Stamp<'a> {
     pub journal: JournalUpdate<'a>,
     /// The Secret's backup record after this write (None: unchanged).
     pub record: Option<&'a [RecordedBackup]>,
+    /// When each key last changed, after this write (None: the record is left as it is, and
+    /// stops being trusted once the revision moves past it).
+    pub key_changes: Option<&'a KeyChanges>,
 }
 
 pub enum JournalUpdate<'a> {
@@ -107,6 +111,9 @@ pub fn stamp_annotations(stamp: &Stamp) -> Map<String, Value> {
     annotations.insert(annotations::ROTATED_AT.into(), json!(at.to_string()));
     annotations.insert(annotations::ROTATION_ID.into(), json!(stamp.rotation_id));
     annotations.insert(annotations::CHANGED_BY.into(), json!(stamp.changed_by));
+    if let Some(changes) = stamp.key_changes {
+        annotations.insert(annotations::KEY_CHANGES.into(), json!(key_changes::text(changes)));
+    }
     annotations
 }
 

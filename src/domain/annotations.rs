@@ -20,6 +20,9 @@ pub const JOURNAL: &str = "kubectl-secrets.io/rotation-journal";
 pub const BACKUPS: &str = "kubectl-secrets.io/backups";
 /// On a Secret: JSON map of versioned key (`jwt-secret-v2`) → when `rotate --phase add` added it.
 pub const VERSIONS_ADDED_AT: &str = "kubectl-secrets.io/versions-added-at";
+/// On a Secret: JSON record of when each key last changed ({revision, keys: {KEY: {revision,
+/// at}}}), written with the data, so verify can judge a workload by the keys it reads.
+pub const KEY_CHANGES: &str = "kubectl-secrets.io/key-changes";
 /// Label on a backup Secret: the Secret whose data it holds (annotation of the same name has the full name).
 pub const BACKUP_OF: &str = "kubectl-secrets.io/backup-of";
 /// On a backup Secret: what replaced the data it holds ("kubectl-secrets rotate by alice").

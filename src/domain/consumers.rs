@@ -1,8 +1,9 @@
 //! Which workloads a change to some Secrets affects, and what to do with each: restart it
-//! (env and subPath copies are fixed at container start), nothing (volumes update in place),
-//! or report it (bare pods, Jobs and orphan ReplicaSets are not restarted by rotate).
+//! (env and subPath copies are fixed at container start), nothing (volumes update in place, or
+//! it reads none of the changed keys), or report it (bare pods, Jobs and orphan ReplicaSets are
+//! not restarted by rotate).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -10,12 +11,20 @@ use super::drift::{group_workloads, Snapshot};
 use super::env::{self, EnvNamePolicy};
 use super::model::{SecretInfo, WorkloadId};
 
+/// What a change touches: Secret name → the keys it writes, adds or removes.
+pub type ChangedKeys = BTreeMap<String, BTreeSet<String>>;
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase", tag = "action")]
 pub enum ConsumerAction {
     Restart,
     /// Only mounted as volumes without subPath: the kubelet updates the files in place.
     AutoUpdates,
+    /// Reads only keys the change leaves alone (`secretKeyRef`, volume `items`, subPath).
+    Unaffected {
+        /// The keys of the changed Secrets it reads.
+        reads: BTreeSet<String>,
+    },
     /// Not a Deployment, StatefulSet or DaemonSet: its pods must be replaced by hand.
     ReplaceByHand {
         hint: String,
@@ -30,9 +39,12 @@ pub struct Consumer {
     pub secrets: BTreeSet<String>,
 }
 
+/// The consumers of the changed Secrets. A workload is restarted when it reads a changed key
+/// in a way fixed at container start; `restart_all` restarts every reader of a changed Secret
+/// (the keys and volumes notwithstanding).
 pub fn consumers_of(
     snapshot: &Snapshot,
-    changed: &BTreeSet<String>,
+    changed: &ChangedKeys,
     policy: EnvNamePolicy,
     restart_all: bool,
 ) -> Vec<Consumer> {
@@ -50,12 +62,21 @@ pub fn consumers_of(
             .map(|((_, name), s)| (*name, *s))
             .collect();
         let mut used = BTreeSet::new();
+        let mut affected = false;
         let mut fixed_at_start = false;
+        let mut reads = BTreeSet::new();
         for container in &spec.containers {
             let view = env::resolve(spec, container, &in_namespace, policy);
-            for c in view.consumed.iter().filter(|c| changed.contains(&c.secret)) {
+            for c in &view.consumed {
+                let Some(keys) = changed.get(&c.secret) else {
+                    continue;
+                };
                 used.insert(c.secret.clone());
-                fixed_at_start |= c.via.fixed_at_start();
+                reads.extend(c.key.iter().chain(c.volume_keys.iter().flatten()).cloned());
+                if c.reads_any(keys) {
+                    affected = true;
+                    fixed_at_start |= c.via.fixed_at_start();
+                }
             }
         }
         if used.is_empty() {
@@ -68,10 +89,12 @@ pub fn consumers_of(
                     id.kind.as_str()
                 ),
             }
-        } else if fixed_at_start || restart_all {
+        } else if restart_all || (affected && fixed_at_start) {
             ConsumerAction::Restart
-        } else {
+        } else if affected {
             ConsumerAction::AutoUpdates
+        } else {
+            ConsumerAction::Unaffected { reads }
         };
         consumers.push(Consumer {
             id,
@@ -86,7 +109,8 @@ pub fn consumers_of(
 mod tests {
     use super::*;
     use crate::domain::model::{
-        ContainerSpec, EnvFrom, Mount, PodSpecInfo, SecretVolume, VolumeSecret, Workload, WorkloadKind,
+        ContainerSpec, EnvFrom, EnvValue, EnvVar, Mount, PodSpecInfo, SecretVolume, VolumeSecret, Workload,
+        WorkloadKind,
     };
 
     fn workload(kind: WorkloadKind, name: &str, spec: PodSpecInfo) -> Workload {
@@ -123,7 +147,7 @@ mod tests {
                 mounts: vec![Mount {
                     volume: "v".into(),
                     path: "/etc/s".into(),
-                    sub_path: false,
+                    ..Default::default()
                 }],
                 ..Default::default()
             }],
@@ -131,8 +155,7 @@ mod tests {
                 volume: "v".into(),
                 sources: vec![VolumeSecret {
                     secret: secret.into(),
-                    items: None,
-                    optional: false,
+                    ..Default::default()
                 }],
             }],
         }
@@ -155,7 +178,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let changed: BTreeSet<String> = ["app".to_string()].into();
+        let changed: ChangedKeys = [("app".to_string(), ["K".to_string()].into())].into();
         let found = consumers_of(&snapshot, &changed, EnvNamePolicy::Relaxed, false);
         let actions: Vec<(&str, &ConsumerAction)> = found.iter().map(|c| (c.id.name.as_str(), &c.action)).collect();
         assert_eq!(
@@ -167,5 +190,62 @@ mod tests {
         );
         let all = consumers_of(&snapshot, &changed, EnvNamePolicy::Relaxed, true);
         assert!(all.iter().all(|c| c.action == ConsumerAction::Restart));
+    }
+
+    fn key_ref(var: &str, secret: &str, key: &str) -> PodSpecInfo {
+        PodSpecInfo {
+            containers: vec![ContainerSpec {
+                name: "c".into(),
+                env: vec![EnvVar {
+                    name: var.into(),
+                    value: EnvValue::SecretKey {
+                        secret: secret.into(),
+                        key: key.into(),
+                        optional: false,
+                    },
+                }],
+                ..Default::default()
+            }],
+            volumes: vec![],
+        }
+    }
+
+    #[test]
+    fn only_readers_of_a_changed_key_restart() {
+        let secret = SecretInfo {
+            namespace: "ns".into(),
+            name: "backend".into(),
+            keys: ["JWT_SECRET".to_string(), "REDIS_URL".to_string()].into(),
+            ..Default::default()
+        };
+        let snapshot = Snapshot {
+            secrets: vec![secret],
+            workloads: vec![
+                workload(WorkloadKind::Deployment, "all-keys", env_from("backend")),
+                workload(WorkloadKind::Deployment, "jwt", key_ref("JWT", "backend", "JWT_SECRET")),
+                workload(
+                    WorkloadKind::Deployment,
+                    "cache",
+                    key_ref("REDIS", "backend", "REDIS_URL"),
+                ),
+            ],
+            ..Default::default()
+        };
+        let changed: ChangedKeys = [("backend".to_string(), ["JWT_SECRET".to_string()].into())].into();
+        let found = consumers_of(&snapshot, &changed, EnvNamePolicy::Relaxed, false);
+        let actions: Vec<(&str, &ConsumerAction)> = found.iter().map(|c| (c.id.name.as_str(), &c.action)).collect();
+        let unaffected = ConsumerAction::Unaffected {
+            reads: ["REDIS_URL".to_string()].into(),
+        };
+        assert_eq!(
+            actions,
+            [
+                ("all-keys", &ConsumerAction::Restart),
+                ("cache", &unaffected),
+                ("jwt", &ConsumerAction::Restart)
+            ]
+        );
+        let all = consumers_of(&snapshot, &changed, EnvNamePolicy::Relaxed, true);
+        assert!(all.iter().all(|c| c.action == ConsumerAction::Restart), "{all:?}");
     }
 }

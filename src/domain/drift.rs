@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::annotations;
 use super::env::{self, Consumption, EnvNamePolicy, SpecProblem, Via};
+use super::key_changes::KeyChange;
 use super::model::{
     ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload, WorkloadId,
     WorkloadKind,
@@ -75,6 +76,10 @@ pub struct Finding {
     /// Env var names (or mount paths) through which the container sees the Secret.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// The keys it reads, when it reads only some of them (`secretKeyRef`, volume `items`, a
+    /// subPath) and kubectl-secrets recorded when each changed: it is judged by those keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
     pub via: Via,
     /// Empty for findings about the pod template rather than a running pod.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -313,11 +318,14 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
 /// Whether the previous value of a rotated Secret can still be in a running container.
 pub fn revocation(secret: &SecretInfo, reports: &[WorkloadReport]) -> Option<Revocation> {
     let revision = secret.revision?;
+    // A current container judged by keys that did not change at this revision never held the
+    // values it replaced.
     let checks: Vec<&Finding> = reports
         .iter()
         .filter(|w| w.namespace == secret.namespace)
         .flat_map(|w| w.findings.iter())
         .filter(|f| f.secret == secret.name && !f.pod.is_empty())
+        .filter(|f| f.keys.is_empty() || f.status == Status::Stale)
         .collect();
     let stale = checks.iter().filter(|f| f.status == Status::Stale).count();
     let not_exact = checks.iter().filter(|f| f.evidence != Some(Evidence::Exact)).count();
@@ -421,13 +429,18 @@ fn assess_workload(
                 let Some(secret) = secrets.get(secret_name) else {
                     continue;
                 };
-                let (status, evidence, detail) =
-                    staleness(secret, pod.secret_revisions.get(secret_name).copied(), *started_at);
+                let pod_revision = pod.secret_revisions.get(secret_name).copied();
+                let by_keys = judged_by_keys(secret, &uses);
+                let (status, evidence, detail) = match &by_keys {
+                    Some((keys, change)) => key_staleness(keys, *change, pod_revision, *started_at),
+                    None => staleness(secret, pod_revision, *started_at),
+                };
                 findings.push(Finding {
                     status,
                     secret: secret_name.to_string(),
                     key: None,
                     targets: uses.iter().map(|u| u.target.clone()).collect(),
+                    keys: by_keys.map(|(keys, _)| keys.into_iter().collect()).unwrap_or_default(),
                     via: uses[0].via,
                     pod: pod.name.clone(),
                     container: container.name.clone(),
@@ -482,12 +495,78 @@ fn spec_finding(problem: SpecProblem, container: &str) -> Finding {
         secret,
         key,
         targets,
+        keys: Vec::new(),
         via,
         pod: String::new(),
         container: container.into(),
         evidence: None,
         started_at: None,
         detail,
+    }
+}
+
+/// The keys a container reads of a Secret and their newest recorded change, when it reads only
+/// some keys and those did not change at the Secret's current revision (otherwise judging the
+/// whole Secret gives the same answer). envFrom and whole volumes read every key.
+fn judged_by_keys(secret: &SecretInfo, uses: &[&Consumption]) -> Option<(BTreeSet<String>, KeyChange)> {
+    let changes = secret.key_changes.as_ref()?;
+    let mut keys = BTreeSet::new();
+    for used in uses {
+        match used.via {
+            Via::EnvFrom => return None,
+            Via::EnvKeyRef => keys.extend(used.key.clone()),
+            Via::VolumeMount | Via::SubPathMount => keys.extend(used.volume_keys.clone()?),
+        }
+    }
+    let change = changes.newest_of(&keys)?;
+    (change.revision < changes.revision).then_some((keys, change))
+}
+
+/// Decide whether a container that reads only `keys` started with their current values.
+fn key_staleness(
+    keys: &BTreeSet<String>,
+    change: KeyChange,
+    pod_revision: Option<u64>,
+    started_at: Option<Timestamp>,
+) -> (Status, Evidence, String) {
+    let names = keys.iter().cloned().collect::<Vec<_>>().join(", ");
+    let revision = change.revision;
+    match (pod_revision, started_at, change.at) {
+        (Some(p), _, _) if p >= revision => (
+            Status::Ok,
+            Evidence::Exact,
+            format!("restarted for revision {p}; {names} last changed at revision {revision}"),
+        ),
+        (Some(p), started, Some(at)) if started.is_none_or(|s| s <= at) => (
+            Status::Stale,
+            Evidence::Exact,
+            format!("restarted for revision {p}, but {names} changed at revision {revision}"),
+        ),
+        (_, Some(started), Some(at)) if started < at => (
+            Status::Stale,
+            Evidence::Time,
+            format!("container started {started}, before {names} changed at {at}"),
+        ),
+        (_, Some(started), Some(at)) if started > at => (
+            Status::Ok,
+            Evidence::Time,
+            format!("container started {started}, after {names} last changed at {at} (revision {revision})"),
+        ),
+        (_, Some(_), Some(at)) => (
+            Status::Ok,
+            Evidence::Unknown,
+            format!("container started in the same second as {names} changed at {at}"),
+        ),
+        (_, None, _) => (
+            Status::Ok,
+            Evidence::Unknown,
+            "the container's start time is not reported".into(),
+        ),
+        (_, _, None) => (
+            Status::Ok,
+            Evidence::Unknown,
+            format!("when {names} last changed is not recorded"),
+        ),
     }
 }
 
@@ -718,6 +797,29 @@ mod tests {
             ..s
         };
         assert_eq!(judge(&unknown_change, None, Some(5)), (Status::Ok, Evidence::Unknown));
+    }
+
+    #[test]
+    fn readers_of_some_keys_are_judged_by_those_keys() {
+        let keys: BTreeSet<String> = ["REDIS".to_string()].into();
+        let change = KeyChange {
+            revision: 1,
+            at: Some(at(100)),
+        };
+        let judge = |pod_revision, started: i64| {
+            let (status, evidence, _) = key_staleness(&keys, change, pod_revision, Some(at(started)));
+            (status, evidence)
+        };
+        assert_eq!(
+            judge(Some(1), 50),
+            (Status::Ok, Evidence::Exact),
+            "restarted for a revision at least as new"
+        );
+        assert_eq!(judge(Some(0), 50), (Status::Stale, Evidence::Exact));
+        assert_eq!(judge(None, 150), (Status::Ok, Evidence::Time));
+        assert_eq!(judge(None, 50), (Status::Stale, Evidence::Time));
+        let unknown = key_staleness(&keys, KeyChange { revision: 1, at: None }, None, Some(at(50)));
+        assert_eq!((unknown.0, unknown.1), (Status::Ok, Evidence::Unknown));
     }
 
     #[test]

@@ -4,11 +4,11 @@
 //! entries in order override them; an optional reference to an absent Secret or key is
 //! skipped without overriding anything. Volumes update in place unless mounted with subPath.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::model::{ContainerSpec, EnvFrom, EnvValue, PodSpecInfo, SecretInfo};
+use super::model::{ContainerSpec, EnvFrom, EnvValue, Mount, PodSpecInfo, SecretInfo, VolumeSecret};
 
 /// Whether the kubelet drops envFrom keys that are not C-style names. Kubelets up to 1.29
 /// skipped names failing `[-._a-zA-Z][-._a-zA-Z0-9]*` (with an InvalidEnvironmentVariableNames
@@ -94,6 +94,24 @@ pub struct Consumption {
     /// The env var name, or the mount path for volumes.
     pub target: String,
     pub via: Via,
+    /// For volumes: the keys it reads (its `items`, or the one file a subPath names);
+    /// None: every key, including keys added later.
+    pub volume_keys: Option<BTreeSet<String>>,
+}
+
+impl Consumption {
+    /// Whether a change of these keys reaches what this consumption reads. envFrom reads every
+    /// key (a key added or removed changes the environment too).
+    pub fn reads_any(&self, changed: &BTreeSet<String>) -> bool {
+        match self.via {
+            Via::EnvFrom => true,
+            Via::EnvKeyRef => self.key.as_ref().is_some_and(|k| changed.contains(k)),
+            Via::VolumeMount | Via::SubPathMount => self
+                .volume_keys
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| changed.contains(k))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -227,6 +245,7 @@ pub fn resolve(
                 key: Some(key),
                 target: name,
                 via,
+                volume_keys: None,
             });
         }
     }
@@ -299,9 +318,29 @@ fn resolve_volumes(
                 key: None,
                 target: mount.path.clone(),
                 via,
+                volume_keys: volume_keys(source, mount),
             });
         }
     }
+}
+
+/// The keys of one Secret a mount reads: the listed `items`, narrowed by a subPath to the file
+/// (or directory of items) it names. None: every key.
+fn volume_keys(source: &VolumeSecret, mount: &Mount) -> Option<BTreeSet<String>> {
+    let Some(file) = &mount.sub_path_file else {
+        return source.items.as_ref().map(|i| i.iter().cloned().collect());
+    };
+    let file = file.trim_start_matches("./").trim_end_matches('/');
+    Some(match &source.items {
+        // Every key is a file at the volume's root.
+        None => [file.split('/').next().unwrap_or(file).to_string()].into(),
+        Some(_) => source
+            .item_paths
+            .iter()
+            .filter(|(path, _)| *path == file || path.strip_prefix(file).is_some_and(|rest| rest.starts_with('/')))
+            .map(|(_, key)| key.clone())
+            .collect(),
+    })
 }
 
 /// Every Secret name a pod spec refers to, present or not (for "unused" and filtering).
@@ -495,8 +534,7 @@ mod tests {
                     volume: "certs".into(),
                     sources: vec![VolumeSecret {
                         secret: "tls".into(),
-                        items: None,
-                        optional: false,
+                        ..Default::default()
                     }],
                 },
                 SecretVolume {
@@ -504,6 +542,11 @@ mod tests {
                     sources: vec![VolumeSecret {
                         secret: "conf".into(),
                         items: Some(vec!["app.yaml".into(), "other".into()]),
+                        item_paths: [
+                            ("app.yaml".into(), "app.yaml".into()),
+                            ("x/other".into(), "other".into()),
+                        ]
+                        .into(),
                         optional: false,
                     }],
                 },
@@ -515,19 +558,46 @@ mod tests {
                 Mount {
                     volume: "certs".into(),
                     path: "/certs".into(),
-                    sub_path: false,
+                    ..Default::default()
                 },
                 Mount {
                     volume: "projected".into(),
                     path: "/etc/app.yaml".into(),
                     sub_path: true,
+                    sub_path_file: Some("app.yaml".into()),
+                },
+                Mount {
+                    volume: "projected".into(),
+                    path: "/etc/x".into(),
+                    sub_path: true,
+                    sub_path_file: Some("x".into()),
                 },
             ],
             ..Default::default()
         };
         let view = resolve(&spec, &c, &index(&secrets), EnvNamePolicy::Relaxed);
         let vias: Vec<_> = view.consumed.iter().map(|c| (c.secret.as_str(), c.via)).collect();
-        assert_eq!(vias, [("tls", Via::VolumeMount), ("conf", Via::SubPathMount)]);
+        assert_eq!(
+            vias,
+            [
+                ("tls", Via::VolumeMount),
+                ("conf", Via::SubPathMount),
+                ("conf", Via::SubPathMount)
+            ]
+        );
+        // What each mount reads: every key, the item a subPath names, the items under a directory.
+        let keys: Vec<_> = view.consumed.iter().map(|c| c.volume_keys.clone()).collect();
+        assert_eq!(
+            keys,
+            [
+                None,
+                Some(["app.yaml".to_string()].into()),
+                Some(["other".to_string()].into())
+            ]
+        );
+        let changed: BTreeSet<String> = ["other".to_string()].into();
+        let reading: Vec<bool> = view.consumed.iter().map(|c| c.reads_any(&changed)).collect();
+        assert_eq!(reading, [true, false, true]);
         assert!(matches!(&view.problems[..], [SpecProblem::Missing { key: Some(k), .. }] if k == "other"));
         assert!(Via::SubPathMount.fixed_at_start() && !Via::VolumeMount.fixed_at_start());
     }

@@ -15,6 +15,7 @@ pub mod gitops;
 pub mod history;
 pub mod inventory;
 pub mod journal;
+pub mod key_changes;
 pub mod manifest;
 pub mod model;
 pub mod plan;

@@ -43,6 +43,8 @@ pub struct SecretInfo {
     /// For a Secret External Secrets writes: its data differs from what the last sync wrote
     /// (someone changed it since; the next refresh reverts it).
     pub edited_since_sync: bool,
+    /// When each key last changed (kubectl-secrets' record, when it can be trusted).
+    pub key_changes: Option<super::key_changes::KeyChanges>,
 }
 
 impl SecretInfo {
@@ -187,20 +189,24 @@ pub struct SecretVolume {
     pub sources: Vec<VolumeSecret>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VolumeSecret {
     pub secret: String,
     /// Keys listed in `items`; `None` projects every key.
     pub items: Option<Vec<String>>,
+    /// For `items`: the file each key is written to (path → key).
+    pub item_paths: BTreeMap<String, String>,
     pub optional: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mount {
     pub volume: String,
     pub path: String,
     /// subPath mounts are copied once at container start and never updated.
     pub sub_path: bool,
+    /// The file a literal subPath names (None for subPathExpr, which depends on the pod).
+    pub sub_path_file: Option<String>,
 }
 
 // ---- conversions from API objects ----------------------------------------------------------
@@ -276,6 +282,7 @@ impl From<&Secret> for SecretInfo {
                 let data = secret.data.iter().flatten().map(|(k, v)| (k, v.0.as_slice()));
                 !super::external::written_by_last_sync(data, recorded)
             }),
+            key_changes: super::key_changes::read(meta),
         }
     }
 }
@@ -330,6 +337,7 @@ fn container_spec(container: &corev1::Container) -> ContainerSpec {
             path: m.mount_path.clone(),
             sub_path: m.sub_path.as_deref().is_some_and(|p| !p.is_empty())
                 || m.sub_path_expr.as_deref().is_some_and(|p| !p.is_empty()),
+            sub_path_file: m.sub_path.clone().filter(|p| !p.is_empty()),
         })
         .collect();
     ContainerSpec {
@@ -367,11 +375,19 @@ fn env_value(var: &corev1::EnvVar) -> EnvValue {
 fn secret_volume(volume: &corev1::Volume) -> Option<SecretVolume> {
     let items =
         |items: &Option<Vec<corev1::KeyToPath>>| items.as_ref().map(|i| i.iter().map(|k| k.key.clone()).collect());
+    let item_paths = |items: &Option<Vec<corev1::KeyToPath>>| {
+        items
+            .iter()
+            .flatten()
+            .map(|k| (k.path.trim_start_matches("./").to_string(), k.key.clone()))
+            .collect()
+    };
     let mut sources = Vec::new();
     if let Some(s) = &volume.secret {
         sources.push(VolumeSecret {
             secret: s.secret_name.clone().unwrap_or_default(),
             items: items(&s.items),
+            item_paths: item_paths(&s.items),
             optional: s.optional.unwrap_or(false),
         });
     }
@@ -381,6 +397,7 @@ fn secret_volume(volume: &corev1::Volume) -> Option<SecretVolume> {
                 sources.push(VolumeSecret {
                     secret: s.name.clone(),
                     items: items(&s.items),
+                    item_paths: item_paths(&s.items),
                     optional: s.optional.unwrap_or(false),
                 });
             }

@@ -49,6 +49,8 @@ pub struct SecretState {
     pub changed_by: Option<String>,
     /// Versioned keys added by `rotate --phase add`, and when.
     pub versions_added_at: BTreeMap<String, Timestamp>,
+    /// When each key last changed, when kubectl-secrets' record of it can be trusted.
+    pub key_changes: Option<super::key_changes::KeyChanges>,
 }
 
 impl From<&Secret> for SecretState {
@@ -116,6 +118,7 @@ impl From<&Secret> for SecretState {
                 .get(annotations::VERSIONS_ADDED_AT)
                 .and_then(|j| serde_json::from_str(j).ok())
                 .unwrap_or_default(),
+            key_changes: super::key_changes::read(meta),
         }
     }
 }

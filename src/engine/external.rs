@@ -701,6 +701,7 @@ impl ExternalSteps<'_> {
             at: Timestamp::now(),
             journal: JournalUpdate::Keep,
             record: None,
+            key_changes: None,
         };
         cluster::secrets::stamp_synced(m.conn, m.namespace, &self.secret, data, &stamp).await?;
         Ok(())

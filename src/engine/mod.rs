@@ -43,6 +43,7 @@ use crate::domain::drift::{self, Snapshot};
 use crate::domain::env::EnvNamePolicy;
 use crate::domain::gitops::GitOpsOwner;
 use crate::domain::journal::{self, Journal, JournalEntry, Phase, RecordedBackup};
+use crate::domain::key_changes;
 use crate::domain::model::WorkloadId;
 use crate::domain::plan::{PlanError, SecretChange};
 use crate::domain::rollout::{self, RestartTarget};
@@ -132,7 +133,23 @@ pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, cha
     }
     let (snapshot, policy) = read_namespace(conn, namespace).await?;
     let changed: BTreeSet<String> = change.secrets.iter().map(|c| c.name().to_string()).collect();
-    let consumers = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all);
+    // Only the in-place write records when each key changed (what verify judges readers of some
+    // keys by); a SealedSecret's controller or External Secrets writes the data otherwise, so
+    // every reader of those Secrets restarts.
+    let per_key = change.sealed.is_none() && change.external.is_none();
+    let changed_keys: consumers::ChangedKeys = change
+        .secrets
+        .iter()
+        .map(|c| {
+            let keys = if per_key {
+                c.keys.iter().map(|k| k.key.clone()).collect()
+            } else {
+                c.before.data.keys().chain(c.after.keys()).cloned().collect()
+            };
+            (c.name().to_string(), keys)
+        })
+        .collect();
+    let consumers = consumers::consumers_of(&snapshot, &changed_keys, policy, settings.restart_all);
     let restarting = settings.restart && change.sealed.as_ref().is_none_or(|s| s.apply);
     let written: BTreeMap<String, u64> = change
         .secrets
@@ -399,17 +416,20 @@ async fn write_and_restart(
         };
         let (record, dropped) =
             journal::record_with(&change.before.backup_record, entry, usize::from(settings.keep_backups));
+        let at = Timestamp::now();
+        let key_changes = key_changes::next(&change.before, &change.after, change.new_revision, at);
         let stamp = Stamp {
             revision: change.new_revision,
             rotation_id: &id,
             changed_by: &settings.changed_by,
-            at: Timestamp::now(),
+            at,
             journal: if i == 0 {
                 JournalUpdate::Write(&journal)
             } else {
                 JournalUpdate::Keep
             },
             record: Some(&record),
+            key_changes: Some(&key_changes),
         };
         if let Err(error) = cluster::secrets::write_data(conn, &change.before, &change.after, &stamp).await {
             if i == 0 {
@@ -610,13 +630,16 @@ impl<'a> Machine<'a> {
                 });
             }
             let changed_by = format!("{} (undoing {})", self.settings.changed_by, journal.id);
+            let at = Timestamp::now();
+            let key_changes = key_changes::next(&current, &restore.data, restore.written + 1, at);
             let stamp = Stamp {
                 revision: restore.written + 1,
                 rotation_id: &journal.id,
                 changed_by: &changed_by,
-                at: Timestamp::now(),
+                at,
                 journal: JournalUpdate::Keep,
                 record: None,
+                key_changes: Some(&key_changes),
             };
             cluster::secrets::write_data(self.conn, &current, &restore.data, &stamp).await?;
             restored.insert(restore.secret.clone(), restore.written + 1);

@@ -192,7 +192,8 @@ pub(super) fn consumers_named(
     policy: crate::domain::env::EnvNamePolicy,
     journal: &Journal,
 ) -> Vec<WorkloadId> {
-    let changed: BTreeSet<String> = journal.secrets.keys().cloned().collect();
+    // Every reader counts here, whatever keys it reads: the journal says which were chosen.
+    let changed: consumers::ChangedKeys = journal.secrets.keys().map(|s| (s.clone(), BTreeSet::new())).collect();
     let reading: BTreeSet<WorkloadId> = consumers::consumers_of(snapshot, &changed, policy, true)
         .into_iter()
         .filter(|c| c.action == ConsumerAction::Restart)

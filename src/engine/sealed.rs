@@ -198,6 +198,7 @@ pub async fn run(
         at: Timestamp::now(),
         journal: crate::cluster::secrets::JournalUpdate::Keep,
         record: None,
+        key_changes: None,
     };
     let stamps = cluster::secrets::stamp_annotations(&stamp);
     let journal = Journal {
@@ -457,6 +458,7 @@ impl SealedSteps<'_> {
             at: Timestamp::now(),
             journal: crate::cluster::secrets::JournalUpdate::Keep,
             record: None,
+            key_changes: None,
         };
         let spec = json!({
             "encryptedData": sealed.previous,

@@ -178,6 +178,13 @@ fn plan_text(
                     "not restarted (--no-restart): will run with old values".to_string()
                 }
                 (ConsumerAction::AutoUpdates, _) => "none: the mounted files update in place".to_string(),
+                (ConsumerAction::Unaffected { reads }, _) if reads.is_empty() => {
+                    "none: reads no key that changes (--restart-all restarts it)".to_string()
+                }
+                (ConsumerAction::Unaffected { reads }, _) => format!(
+                    "none: reads only {}, unchanged (--restart-all restarts it)",
+                    reads.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
                 (ConsumerAction::ReplaceByHand { hint }, _) => hint.clone(),
             };
             workloads.add_row(vec![

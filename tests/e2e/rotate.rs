@@ -665,3 +665,136 @@ async fn a_second_rotation_while_one_is_under_way_changes_nothing() {
     );
     assert!(!first_out.contains(&value) && !first_out.contains(&rotated));
 }
+
+#[tokio::test]
+async fn only_workloads_reading_a_changed_key_are_restarted() {
+    let ns = TestNamespace::new("rotate-keys").await;
+    let (jwt, redis) = (canary("jwt"), canary("redis"));
+    ns.secret("backend", &[("JWT_SECRET", &jwt), ("REDIS_URL", &redis)])
+        .await;
+    let workloads = [
+        (
+            "all-keys",
+            json!({"containers": [{"name": "c", "image": "i", "envFrom": env_from("backend")}]}),
+        ),
+        (
+            "jwt",
+            json!({"containers": [{"name": "c", "image": "i", "env": [key_ref("JWT", "backend", "JWT_SECRET")]}]}),
+        ),
+        (
+            "cache",
+            json!({"containers": [{"name": "c", "image": "i", "env": [key_ref("REDIS", "backend", "REDIS_URL")]}]}),
+        ),
+        // One item of the Secret, copied once through a subPath: reads REDIS_URL only.
+        (
+            "redis-file",
+            json!({
+                "containers": [{"name": "c", "image": "i", "volumeMounts": [{"name": "s", "mountPath": "/etc/redis", "subPath": "redis"}]}],
+                "volumes": [{"name": "s", "secret": {"secretName": "backend", "items": [{"key": "REDIS_URL", "path": "redis"}]}}]
+            }),
+        ),
+    ];
+    for (name, spec) in &workloads {
+        ns.create_deployment(deployment(name, 1, spec.clone())).await;
+    }
+    for (name, _) in &workloads {
+        ns.wait_ready("deployment", name).await;
+    }
+    let before: Vec<Vec<String>> = {
+        let mut pods = Vec::new();
+        for (name, _) in &workloads {
+            pods.push(ns.pod_names(&format!("{name}-")).await);
+        }
+        pods
+    };
+
+    let run = ns.run(&["rotate", "backend", "--key", "JWT_SECRET", "--yes"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    for (name, action) in [
+        ("all-keys", "restart"),
+        ("jwt", "restart"),
+        (
+            "cache",
+            "none: reads only REDIS_URL, unchanged (--restart-all restarts it)",
+        ),
+        (
+            "redis-file",
+            "none: reads only REDIS_URL, unchanged (--restart-all restarts it)",
+        ),
+    ] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(&format!("deployment/{name} ")))
+            .unwrap_or_else(|| panic!("{name} is in the plan: {}", run.stdout));
+        assert!(line.contains(action), "{name}: {line}");
+    }
+    for ((name, _), pods) in workloads.iter().zip(&before) {
+        let now = ns.pod_names(&format!("{name}-")).await;
+        let restarted = now.iter().all(|p| !pods.contains(p));
+        assert_eq!(
+            restarted,
+            ["all-keys", "jwt"].contains(name),
+            "{name}: {pods:?} → {now:?}"
+        );
+    }
+    // Nothing runs with an old value of a key that changed: verify agrees, judging the readers
+    // of REDIS_URL by that key, and the old JWT_SECRET can be revoked.
+    let verify = ns.run(&["verify", "backend", "-o", "json"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    let report = verify.json();
+    let finding = |workload: &str| {
+        report["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == workload)
+            .map(|w| w["findings"][0].clone())
+            .unwrap()
+    };
+    assert_eq!(finding("cache")["keys"], json!(["REDIS_URL"]), "{report}");
+    assert_eq!(finding("cache")["status"], "ok", "{report}");
+    assert_eq!(finding("redis-file")["keys"], json!(["REDIS_URL"]), "{report}");
+    assert_eq!(finding("jwt")["evidence"], "exact", "{report}");
+    assert_eq!(report["revocation"][0]["safe"], true, "{report}");
+
+    // --restart-all restarts every reader, as before.
+    let cache_pods = ns.pod_names("cache-").await;
+    let all = ns.run(&["rotate", "backend", "--key", "JWT_SECRET", "--restart-all", "--yes"]);
+    assert_eq!(all.code, exit::OK, "{all:?}");
+    assert!(ns.pod_names("cache-").await.iter().all(|p| !cache_pods.contains(p)));
+    let new_jwt = text(&ns.secret_data("backend").await["JWT_SECRET"]);
+
+    // REDIS_URL changed without restarts: its readers are stale, the JWT reader is not.
+    let quiet = ns.run(&["rotate", "backend", "--key", "REDIS_URL", "--no-restart", "--yes"]);
+    assert_eq!(quiet.code, exit::OK, "{quiet:?}");
+    assert!(
+        quiet.stdout.contains("none: reads only JWT_SECRET, unchanged"),
+        "{}",
+        quiet.stdout
+    );
+    let stale = ns.run(&["verify", "backend", "-o", "json"]);
+    assert_eq!(stale.code, exit::FOUND, "{stale:?}");
+    let report = stale.json();
+    let status = |workload: &str| {
+        report["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == workload)
+            .map(|w| w["status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    for (workload, expected) in [
+        ("all-keys", "stale"),
+        ("cache", "stale"),
+        ("redis-file", "stale"),
+        ("jwt", "ok"),
+    ] {
+        assert_eq!(status(workload), expected, "{workload}: {report}");
+    }
+    let new_redis = text(&ns.secret_data("backend").await["REDIS_URL"]);
+    for out in [&run, &verify, &all, &quiet, &stale] {
+        out.assert_no_leak([&jwt, &redis, &new_jwt, &new_redis]);
+    }
+}
