@@ -4,6 +4,7 @@
 pub mod access;
 pub mod aws;
 pub mod client;
+pub mod events;
 pub mod external;
 pub mod names;
 pub mod sealed;

@@ -175,3 +175,38 @@ fn deployment_of_replica_set(pod: &Pod, replica_set: &str) -> Option<String> {
     let hash = pod.metadata.labels.as_ref()?.get("pod-template-hash")?;
     replica_set.strip_suffix(&format!("-{hash}")).map(str::to_string)
 }
+
+/// A workload's uid, for Events about it (`kubectl describe` finds them by uid); None when it
+/// cannot be read.
+pub async fn uid(conn: &Connection, id: &WorkloadId) -> Option<String> {
+    let client = conn.client.clone();
+    let ns = &id.namespace;
+    let name = &id.name;
+    match id.kind {
+        WorkloadKind::Deployment => {
+            Api::<Deployment>::namespaced(client, ns)
+                .get_metadata(name)
+                .await
+                .ok()?
+                .metadata
+                .uid
+        }
+        WorkloadKind::StatefulSet => {
+            Api::<StatefulSet>::namespaced(client, ns)
+                .get_metadata(name)
+                .await
+                .ok()?
+                .metadata
+                .uid
+        }
+        WorkloadKind::DaemonSet => {
+            Api::<DaemonSet>::namespaced(client, ns)
+                .get_metadata(name)
+                .await
+                .ok()?
+                .metadata
+                .uid
+        }
+        _ => None,
+    }
+}

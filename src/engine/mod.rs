@@ -12,6 +12,7 @@
 //! backups, restart again. `--resume` and `--abort` start the machine from the journal
 //! (`recover`), once the journal has been checked against what the Secret itself records.
 
+mod events;
 mod external;
 mod lease;
 mod recover;
@@ -212,10 +213,28 @@ pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, cha
     if !go_ahead(consent, "Apply this plan?")? {
         return Ok(Outcome::Clean);
     }
+    let namespace = namespace.to_string();
+    let names: Vec<String> = changed.iter().cloned().collect();
+    let restarted: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
+    let result = run_confirmed(conn, settings, change, &changed, &targets, &templates).await;
+    events::after_change(conn, settings, &namespace, &names, &restarted, &result).await;
+    result
+}
+
+/// The confirmed change, by its owner's path: write (or provider version), restart, verify.
+async fn run_confirmed(
+    conn: &Connection,
+    settings: &Settings,
+    change: Change,
+    changed: &BTreeSet<String>,
+    targets: &[RestartTarget],
+    templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+) -> Result<Outcome> {
+    let namespace = change.namespace.as_str();
     if let Some(external) = change.external {
         let secret = change.secrets.first().expect("an external change has its Secret");
-        external::run(conn, settings, secret, &external, &targets, &templates).await?;
-        let outcome = verify_changed(conn, namespace, &changed, settings).await?;
+        external::run(conn, settings, secret, &external, targets, templates).await?;
+        let outcome = verify_changed(conn, namespace, changed, settings).await?;
         external::after_verify(&external, &outcome).await?;
         return Ok(outcome);
     }
@@ -226,11 +245,11 @@ pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, cha
                 .into_iter()
                 .next()
                 .expect("a sealed change has its Secret");
-            sealed::run(conn, settings, &secret, sealed, &targets, &templates).await?;
+            sealed::run(conn, settings, &secret, sealed, targets, templates).await?;
         }
-        None => write_and_restart(conn, settings, namespace, &change.secrets, &targets, &templates).await?,
+        None => write_and_restart(conn, settings, namespace, &change.secrets, targets, templates).await?,
     }
-    verify_changed(conn, namespace, &changed, settings).await
+    verify_changed(conn, namespace, changed, settings).await
 }
 
 /// `verify --fix`: restart workloads whose pods run with stale values (no data changes),
@@ -259,8 +278,18 @@ pub async fn restart_stale(
     if !go_ahead(consent, "Restart these workloads?")? {
         return Ok(false);
     }
+    let result = restart_confirmed(conn, settings, &by_namespace).await;
+    events::after_fix(conn, settings, targets, &result).await;
+    result
+}
+
+async fn restart_confirmed(
+    conn: &Connection,
+    settings: &Settings,
+    by_namespace: &BTreeMap<&str, Vec<RestartTarget>>,
+) -> Result<bool> {
     let mut failed = Vec::new();
-    for (namespace, targets) in &by_namespace {
+    for (namespace, targets) in by_namespace {
         let title = format!("Restarting stale workloads in {namespace}:");
         let states = restart::restart_and_wait(
             conn,

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod completion;
 mod diff;
+mod events;
 mod external;
 mod faults;
 mod gitops;

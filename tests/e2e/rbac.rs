@@ -44,5 +44,9 @@ async fn the_documented_role_is_enough_for_every_command() {
     );
     for run in &runs {
         run.assert_no_leak([&value]);
+        assert!(
+            !run.stderr.contains("could not record"),
+            "Events are in the documented role: {run:?}"
+        );
     }
 }
