@@ -587,6 +587,11 @@ pub struct ChangeArgs {
     /// Change a Secret that Argo CD, Flux or Helm deploys, although their next sync reverts it
     #[arg(long)]
     pub allow_gitops_drift: bool,
+
+    /// Leave StatefulSets with updateStrategy OnDelete as they are (reported) instead of
+    /// deleting their pods one at a time, highest ordinal first
+    #[arg(long, conflicts_with = "no_restart")]
+    pub leave_on_delete: bool,
 }
 
 const VERIFY_EXAMPLES: &str = "\
@@ -773,6 +778,11 @@ pub struct VerifyArgs {
     /// With --fix: how long to wait for the rollouts, e.g. 10m
     #[arg(long, value_name = "DURATION", requires = "fix", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// With --fix: leave StatefulSets with updateStrategy OnDelete as they are (reported)
+    /// instead of deleting their pods one at a time
+    #[arg(long, requires = "fix")]
+    pub leave_on_delete: bool,
 }
 
 #[cfg(test)]

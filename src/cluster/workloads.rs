@@ -210,3 +210,99 @@ pub async fn uid(conn: &Connection, id: &WorkloadId) -> Option<String> {
         _ => None,
     }
 }
+
+/// The label the StatefulSet controller puts on each pod: the revision it was made from.
+const REVISION_HASH: &str = "controller-revision-hash";
+
+/// A StatefulSet with `updateStrategy: OnDelete` never replaces its pods on a template change
+/// (kubernetes#64500). After a restart (generation `generation`), do what its controller does
+/// for RollingUpdate: delete its pods one at a time, highest ordinal first, each once the
+/// previous one's replacement from the update revision is Ready. Returns false, doing nothing,
+/// for any other strategy. Each wait is a watch of the one object.
+pub async fn roll_on_delete(conn: &Connection, id: &WorkloadId, generation: i64) -> Result<bool> {
+    use kube::runtime::wait::await_condition;
+    let scope = Scope::Namespace(id.namespace.clone());
+    let sets = Api::<StatefulSet>::namespaced(conn.client.clone(), &id.namespace);
+    let pods = Api::<Pod>::namespaced(conn.client.clone(), &id.namespace);
+    let get = Action::new("get", "statefulsets", &scope);
+    let set = retrying(|| sets.get(&id.name))
+        .await
+        .map_err(|e| api_error(e, &get, conn))?;
+    let strategy = set.spec.update_strategy.as_ref().and_then(|s| s.type_.as_deref());
+    if strategy != Some("OnDelete") {
+        return Ok(false);
+    }
+    // The revision the restarted template became, once the controller has seen it.
+    let observed = await_condition(sets.clone(), &id.name, move |s: Option<&StatefulSet>| {
+        s.and_then(|s| s.status.as_ref())
+            .is_some_and(|st| st.observed_generation.unwrap_or(0) >= generation && st.update_revision.is_some())
+    });
+    let set = observed
+        .await
+        .map_err(|e| watch_error(e, conn, &get))?
+        .ok_or_else(|| Error::NotFound(format!("statefulset {id} was deleted during its rollout")))?;
+    let update = set.status.and_then(|s| s.update_revision).unwrap_or_default();
+    let replicas = set.spec.replicas.unwrap_or(1);
+    let delete = Action::new("delete", "pods", &scope);
+    for ordinal in (0..replicas).rev() {
+        let name = format!("{}-{ordinal}", id.name);
+        let current = retrying(|| pods.get_opt(&name))
+            .await
+            .map_err(|e| api_error(e, &delete, conn))?;
+        let old_uid = match &current {
+            Some(pod) if revision_of(pod) == Some(update.as_str()) => None,
+            Some(pod) => pod.metadata.uid.clone(),
+            None => None,
+        };
+        if let Some(uid) = &old_uid {
+            let params = kube::api::DeleteParams {
+                preconditions: Some(kube::api::Preconditions {
+                    uid: Some(uid.clone()),
+                    resource_version: None,
+                }),
+                ..Default::default()
+            };
+            match pods.delete(&name, &params).await {
+                Ok(_) => {}
+                // Already gone, or replaced meanwhile: wait for the replacement below.
+                Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
+                Err(e) => return Err(api_error(e, &delete, conn)),
+            }
+        }
+        let wanted = update.clone();
+        let replaced = await_condition(pods.clone(), &name, move |p: Option<&Pod>| {
+            p.is_some_and(|p| {
+                p.metadata.uid != old_uid
+                    && p.metadata.deletion_timestamp.is_none()
+                    && revision_of(p) == Some(wanted.as_str())
+                    && pod_ready(p)
+            })
+        });
+        replaced.await.map_err(|e| watch_error(e, conn, &delete))?;
+    }
+    Ok(true)
+}
+
+fn revision_of(pod: &Pod) -> Option<&str> {
+    pod.metadata.labels.as_ref()?.get(REVISION_HASH).map(String::as_str)
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn watch_error(error: kube::runtime::wait::Error, conn: &Connection, action: &Action) -> Error {
+    let kube::runtime::wait::Error::ProbeFailed(error) = error;
+    match error {
+        watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
+            api_error(e, action, conn)
+        }
+        other => Error::Api {
+            action: format!("watch {}", action.resource),
+            message: other.to_string(),
+        },
+    }
+}

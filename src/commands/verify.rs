@@ -79,6 +79,7 @@ async fn fix(
         timeout: args.timeout,
         keep_backups: 1,
         allow_gitops_drift: false,
+        leave_on_delete: args.leave_on_delete,
     };
     let settings = engine::Settings::new("verify --fix", &change, conn).await;
     if !engine::restart_stale(conn, ctx.consent(), &settings, &plan.restart).await? {

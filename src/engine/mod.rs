@@ -71,6 +71,9 @@ pub struct Settings {
     pub force: bool,
     /// Write a Secret that Argo CD, Flux or Helm deploys (their next sync reverts it).
     pub allow_gitops_drift: bool,
+    /// Leave StatefulSets with updateStrategy OnDelete as they are (reported, not awaited)
+    /// instead of deleting their pods one at a time.
+    pub leave_on_delete: bool,
 }
 
 impl Settings {
@@ -91,6 +94,7 @@ impl Settings {
             previous_kept: None,
             force: false,
             allow_gitops_drift: args.allow_gitops_drift,
+            leave_on_delete: args.leave_on_delete,
         }
     }
 }
@@ -299,6 +303,7 @@ async fn restart_confirmed(
             settings.timeout,
             &title,
             None,
+            !settings.leave_on_delete,
         )
         .await?;
         failed.extend(restart::failures_of(&states));
@@ -630,6 +635,7 @@ impl<'a> Machine<'a> {
             timeout,
             title,
             Some(&self.lease),
+            !self.settings.leave_on_delete,
         )
         .await?;
         Ok(restart::failures_of(&states))

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use futures::stream::FuturesUnordered;
 use futures::StreamExt as _;
 use jiff::Timestamp;
 use tokio::time::Instant;
@@ -12,7 +13,7 @@ use super::lease::Lease;
 use crate::cluster::workloads::Observation;
 use crate::cluster::{self, Connection};
 use crate::domain::journal::HEARTBEAT_EVERY;
-use crate::domain::model::WorkloadId;
+use crate::domain::model::{WorkloadId, WorkloadKind};
 use crate::domain::rollout::{self, RestartTarget, RolloutState, RolloutStatus};
 use crate::error::{Error, Result};
 use crate::render;
@@ -48,7 +49,9 @@ async fn restart_retrying(conn: &Connection, target: &RestartTarget, at: Timesta
 /// Restart the workloads (at most `max_parallel` rollouts at a time; those the change already
 /// restarted are only awaited) and watch them until each is complete, failed, or not awaited,
 /// or the deadline passes. Stops starting new ones after a failure. While it waits, the
-/// journal's holder renews its heartbeat.
+/// journal's holder renews its heartbeat. With `roll_on_delete`, StatefulSets whose
+/// updateStrategy is OnDelete have their pods deleted one at a time (else they are reported).
+#[allow(clippy::too_many_arguments)]
 pub async fn restart_and_wait(
     conn: &Connection,
     namespace: &str,
@@ -57,6 +60,7 @@ pub async fn restart_and_wait(
     timeout: Duration,
     title: &str,
     lease: Option<&Lease>,
+    roll_on_delete: bool,
 ) -> Result<BTreeMap<WorkloadId, RolloutState>> {
     let ids: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
     let mut progress = RolloutProgress::new(title, &ids);
@@ -74,6 +78,8 @@ pub async fn restart_and_wait(
     let is_done = |states: &BTreeMap<WorkloadId, RolloutState>, id: &WorkloadId| {
         states.get(id).is_some_and(RolloutState::is_terminal)
     };
+    // The pod deletions of OnDelete StatefulSets, one driver per StatefulSet.
+    let mut drivers = FuturesUnordered::new();
 
     loop {
         let active = started.keys().filter(|id| !is_done(&states, id)).count();
@@ -90,6 +96,13 @@ pub async fn restart_and_wait(
                         (restart_retrying(conn, target, at, deadline).await?, at)
                     }
                 };
+                if roll_on_delete && target.id.kind == WorkloadKind::StatefulSet {
+                    let (id, generation) = (target.id.clone(), entry.0);
+                    drivers.push(async move {
+                        let result = cluster::workloads::roll_on_delete(conn, &id, generation).await;
+                        (id, result)
+                    });
+                }
                 started.insert(target.id.clone(), entry);
             }
         }
@@ -98,6 +111,16 @@ pub async fn restart_and_wait(
             break;
         }
         let next = tokio::select! {
+            Some((id, result)) = drivers.next(), if !drivers.is_empty() => {
+                if let Err(error) = result {
+                    let state = RolloutState::Failed {
+                        reason: format!("deleting its pods one at a time (updateStrategy OnDelete): {error}"),
+                    };
+                    progress.update(&id, &state);
+                    states.insert(id, state);
+                }
+                continue;
+            }
             next = tokio::time::timeout_at(deadline, observations.next()) => next,
             _ = heartbeat.tick() => {
                 if let Some(lease) = lease {
@@ -153,6 +176,14 @@ pub async fn restart_and_wait(
                 continue;
             }
             let Some(status) = statuses.get(id) else { continue };
+            let mut status = status.clone();
+            if roll_on_delete && id.kind == WorkloadKind::StatefulSet && status.on_delete {
+                // Its pods are being replaced here; its currentRevision never moves under
+                // OnDelete, so the updated count says when it is done.
+                status.on_delete = false;
+                status.revisions_match = status.updated >= status.desired;
+            }
+            let status = &status;
             let state = if status.generation < *generation {
                 RolloutState::Progressing {
                     desired: status.desired,

@@ -798,3 +798,74 @@ async fn only_workloads_reading_a_changed_key_are_restarted() {
         out.assert_no_leak([&jwt, &redis, &new_jwt, &new_redis]);
     }
 }
+
+/// Pod name → (uid, creation time) of a StatefulSet's pods.
+async fn pods_of(ns: &TestNamespace, prefix: &str) -> std::collections::BTreeMap<String, (String, String)> {
+    let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(ns.client.clone(), &ns.name);
+    pods.list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| p.metadata.name.as_deref().is_some_and(|n| n.starts_with(prefix)))
+        .map(|p| {
+            let created = p
+                .metadata
+                .creation_timestamp
+                .map(|t| t.0.to_string())
+                .unwrap_or_default();
+            (p.metadata.name.unwrap(), (p.metadata.uid.unwrap(), created))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn on_delete_stateful_sets_are_rolled_pod_by_pod_highest_ordinal_first() {
+    let ns = TestNamespace::new("rotate-ondelete").await;
+    let value = canary("ondelete");
+    ns.secret("db", &[("PASSWORD", &value)]).await;
+    let spec = json!({"containers": [{"name": "db", "image": "postgres", "envFrom": env_from("db")}]});
+    let mut set = crate::support::stateful_set("postgres", 3, spec.clone());
+    set["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
+    ns.create_stateful_set(set).await;
+    let mut other = crate::support::stateful_set("replica", 2, spec);
+    other["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
+    ns.create_stateful_set(other).await;
+    ns.wait_ready("statefulset", "postgres").await;
+    ns.wait_ready("statefulset", "replica").await;
+
+    // --leave-on-delete: reported, the pods untouched, verify says they are stale.
+    let before = pods_of(&ns, "replica-").await;
+    let left = ns.run(&["rotate", "db", "--key", "PASSWORD", "--leave-on-delete", "--yes"]);
+    assert_eq!(left.code, exit::FOUND, "{left:?}");
+    assert!(left.stderr.contains("updateStrategy is OnDelete"), "{}", left.stderr);
+    assert_eq!(pods_of(&ns, "replica-").await, before, "left as they were");
+
+    // By default: every pod replaced, one at a time, postgres-2 first.
+    let before = pods_of(&ns, "postgres-").await;
+    let run = ns.run(&["rotate", "db", "--key", "PASSWORD", "--yes"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert!(run.stderr.contains("statefulset/postgres: complete"), "{}", run.stderr);
+    let after = pods_of(&ns, "postgres-").await;
+    assert_eq!(after.len(), 3, "{after:?}");
+    for (name, (uid, _)) in &after {
+        assert_ne!(&before[name].0, uid, "{name} was replaced");
+    }
+    // Each replacement waited for the previous one to be Ready (pods are Ready after 1 s here),
+    // so they were created in order, a second or more apart.
+    let created: Vec<&String> = ["postgres-2", "postgres-1", "postgres-0"]
+        .iter()
+        .map(|n| &after[*n].1)
+        .collect();
+    assert!(created[0] < created[1] && created[1] < created[2], "{after:?}");
+    assert_eq!(
+        ns.run(&["verify", "db"]).code,
+        exit::OK,
+        "every pod of both StatefulSets runs with the current value"
+    );
+    let new_value = text(&ns.secret_data("db").await["PASSWORD"]);
+    for out in [&left, &run] {
+        out.assert_no_leak([&value, &new_value]);
+    }
+}

@@ -64,6 +64,7 @@ mod engine {
             previous_kept: None,
             force,
             allow_gitops_drift: false,
+            leave_on_delete: false,
         }
     }
 
