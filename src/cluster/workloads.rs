@@ -181,34 +181,19 @@ fn deployment_of_replica_set(pod: &Pod, replica_set: &str) -> Option<String> {
 pub async fn uid(conn: &Connection, id: &WorkloadId) -> Option<String> {
     let client = conn.client.clone();
     let ns = &id.namespace;
-    let name = &id.name;
     match id.kind {
-        WorkloadKind::Deployment => {
-            Api::<Deployment>::namespaced(client, ns)
-                .get_metadata(name)
-                .await
-                .ok()?
-                .metadata
-                .uid
-        }
-        WorkloadKind::StatefulSet => {
-            Api::<StatefulSet>::namespaced(client, ns)
-                .get_metadata(name)
-                .await
-                .ok()?
-                .metadata
-                .uid
-        }
-        WorkloadKind::DaemonSet => {
-            Api::<DaemonSet>::namespaced(client, ns)
-                .get_metadata(name)
-                .await
-                .ok()?
-                .metadata
-                .uid
-        }
+        WorkloadKind::Deployment => uid_of(Api::<Deployment>::namespaced(client, ns), &id.name).await,
+        WorkloadKind::StatefulSet => uid_of(Api::<StatefulSet>::namespaced(client, ns), &id.name).await,
+        WorkloadKind::DaemonSet => uid_of(Api::<DaemonSet>::namespaced(client, ns), &id.name).await,
         _ => None,
     }
+}
+
+async fn uid_of<K>(api: Api<K>, name: &str) -> Option<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_metadata(name).await.ok()?.metadata.uid
 }
 
 /// The label the StatefulSet controller puts on each pod: the revision it was made from.

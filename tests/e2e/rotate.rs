@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{annotations, canary, daemon_set, deployment, exit, with_pod_annotations, TestNamespace};
+use crate::support::{
+    annotations, canary, daemon_set, deployment, exit, with_pod_annotations, workload, TestNamespace,
+};
 
 fn env_from(secret: &str) -> Value {
     json!([{"secretRef": {"name": secret}}])
@@ -743,15 +745,7 @@ async fn only_workloads_reading_a_changed_key_are_restarted() {
     let verify = ns.run(&["verify", "backend", "-o", "json"]);
     assert_eq!(verify.code, exit::OK, "{verify:?}");
     let report = verify.json();
-    let finding = |workload: &str| {
-        report["workloads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|w| w["name"] == workload)
-            .map(|w| w["findings"][0].clone())
-            .unwrap()
-    };
+    let finding = |name: &str| workload(&report, "Deployment", name)["findings"][0].clone();
     assert_eq!(finding("cache")["keys"], json!(["REDIS_URL"]), "{report}");
     assert_eq!(finding("cache")["status"], "ok", "{report}");
     assert_eq!(finding("redis-file")["keys"], json!(["REDIS_URL"]), "{report}");
@@ -776,22 +770,14 @@ async fn only_workloads_reading_a_changed_key_are_restarted() {
     let stale = ns.run(&["verify", "backend", "-o", "json"]);
     assert_eq!(stale.code, exit::FOUND, "{stale:?}");
     let report = stale.json();
-    let status = |workload: &str| {
-        report["workloads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|w| w["name"] == workload)
-            .map(|w| w["status"].as_str().unwrap().to_string())
-            .unwrap()
-    };
-    for (workload, expected) in [
+    let status = |name: &str| workload(&report, "Deployment", name)["status"].clone();
+    for (name, expected) in [
         ("all-keys", "stale"),
         ("cache", "stale"),
         ("redis-file", "stale"),
         ("jwt", "ok"),
     ] {
-        assert_eq!(status(workload), expected, "{workload}: {report}");
+        assert_eq!(status(name), expected, "{name}: {report}");
     }
     let new_redis = text(&ns.secret_data("backend").await["REDIS_URL"]);
     for out in [&run, &verify, &all, &quiet, &stale] {

@@ -750,3 +750,13 @@ impl TestNamespace {
         }
     }
 }
+
+/// A verify report's (`-o json`) entry for one workload.
+pub fn workload<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
+    report["workloads"]
+        .as_array()
+        .expect("workloads array")
+        .iter()
+        .find(|w| w["kind"] == kind && w["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} not in report: {report:#}"))
+}

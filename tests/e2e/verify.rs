@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use crate::support::{
-    annotations, canary, cluster, daemon_set, deployment, exit, next_second, run_with, stateful_set, TestNamespace,
+    annotations, canary, cluster, daemon_set, deployment, exit, next_second, run_with, stateful_set, workload,
+    TestNamespace,
 };
 
 fn env_from(secret: &str) -> Value {
@@ -13,16 +14,6 @@ fn env_from(secret: &str) -> Value {
 
 fn key_ref(var: &str, secret: &str, key: &str) -> Value {
     json!({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
-}
-
-/// The JSON report's entry for one workload.
-fn workload<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
-    report["workloads"]
-        .as_array()
-        .expect("workloads array")
-        .iter()
-        .find(|w| w["kind"] == kind && w["name"] == name)
-        .unwrap_or_else(|| panic!("{kind}/{name} not in report: {report:#}"))
 }
 
 fn table_row<'a>(stdout: &'a str, workload: &str, status: &str) -> &'a str {
