@@ -2,10 +2,12 @@
 //! concurrently, never a request per pod.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DynamicObject, ListParams};
 
 use super::{list_mapped, Action, Connection, Scope};
+use crate::domain::cron;
 use crate::domain::drift::Snapshot;
 use crate::domain::external::ExternalSecretState;
 use crate::domain::model::{PodInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload};
@@ -95,7 +97,22 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
     };
     let client = &conn.client;
     let list = |resource: &'static str| Action::new("list", resource, scope);
-    let (deployments, stateful_sets, daemon_sets, replica_sets, pods) = tokio::try_join!(
+    // CronJobs: none where the user may not list them (verify still answers for the rest).
+    let cron_jobs = async {
+        let listed = list_mapped(
+            scope.api::<CronJob>(client),
+            selected.clone(),
+            list("cronjobs"),
+            conn,
+            |c| Workload::from(&c),
+        )
+        .await;
+        match listed {
+            Err(Error::Forbidden { .. }) | Err(Error::NotFound(_)) => Ok(Vec::new()),
+            other => other,
+        }
+    };
+    let (deployments, stateful_sets, daemon_sets, replica_sets, pods, mut cron_jobs) = tokio::try_join!(
         list_mapped(
             scope.api::<Deployment>(client),
             selected.clone(),
@@ -127,11 +144,14 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         list_mapped(scope.api::<Pod>(client), selected.clone(), list("pods"), conn, |p| {
             PodInfo::from(&p)
         }),
+        cron_jobs,
     )?;
+    cron::fill_next_runs(&mut cron_jobs, jiff::Timestamp::now());
     let workloads = deployments
         .into_iter()
         .chain(stateful_sets)
         .chain(daemon_sets)
+        .chain(cron_jobs)
         .collect();
     Ok(Snapshot {
         secrets: Vec::new(),

@@ -78,6 +78,7 @@ pub fn resource_of(kind: WorkloadKind) -> &'static str {
         WorkloadKind::DaemonSet => "daemonsets",
         WorkloadKind::ReplicaSet => "replicasets",
         WorkloadKind::Job => "jobs",
+        WorkloadKind::CronJob => "cronjobs",
         WorkloadKind::Pod => "pods",
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::drift::{group_workloads, Snapshot};
 use super::env::{self, EnvNamePolicy};
-use super::model::{SecretInfo, WorkloadId};
+use super::model::{SecretInfo, WorkloadId, WorkloadKind};
 
 /// What a change touches: Secret name → the keys it writes, adds or removes.
 pub type ChangedKeys = BTreeMap<String, BTreeSet<String>>;
@@ -28,6 +28,14 @@ pub enum ConsumerAction {
     /// Not a Deployment, StatefulSet or DaemonSet: its pods must be replaced by hand.
     ReplaceByHand {
         hint: String,
+    },
+    /// A CronJob: never restarted; its next Job starts with the new values.
+    NextRun {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        at: Option<jiff::Timestamp>,
+        /// Why there is no time: suspended, or a schedule that could not be read.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
 }
 
@@ -82,7 +90,28 @@ pub fn consumers_of(
         if used.is_empty() {
             continue;
         }
-        let action = if !id.kind.restartable() {
+        let action = if id.kind == WorkloadKind::CronJob {
+            let schedule = snapshot
+                .workloads
+                .iter()
+                .find(|w| w.id == id)
+                .and_then(|w| w.schedule.as_ref());
+            ConsumerAction::NextRun {
+                at: schedule.and_then(|s| s.next_run),
+                note: schedule.and_then(|s| {
+                    if s.suspended {
+                        Some("suspended".to_string())
+                    } else {
+                        s.problem.clone()
+                    }
+                }),
+            }
+        } else if id.kind == WorkloadKind::Job {
+            ConsumerAction::ReplaceByHand {
+                hint: "never restarted: its running pods keep the old values until they finish; the next Job reads the new ones"
+                    .into(),
+            }
+        } else if !id.kind.restartable() {
             ConsumerAction::ReplaceByHand {
                 hint: format!(
                     "delete its pods to pick up the change ({} is not restarted)",
@@ -121,6 +150,7 @@ mod tests {
                 name: name.into(),
             },
             spec,
+            schedule: None,
             secret_revisions: Default::default(),
         }
     }

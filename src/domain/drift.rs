@@ -10,8 +10,8 @@ use super::annotations;
 use super::env::{self, Consumption, EnvNamePolicy, SpecProblem, Via};
 use super::key_changes::KeyChange;
 use super::model::{
-    ContainerState, PodInfo, PodSpecInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload, WorkloadId,
-    WorkloadKind,
+    ContainerState, CronSchedule, PodInfo, PodSpecInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload,
+    WorkloadId, WorkloadKind,
 };
 use super::rollout::RestartTarget;
 
@@ -120,6 +120,9 @@ pub struct WorkloadReport {
     /// Secrets only mounted as volumes without subPath: updated in place, never stale.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub auto_updating: BTreeSet<String>,
+    /// A CronJob: when its next Job starts (with the values current then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<CronSchedule>,
     pub findings: Vec<Finding>,
 }
 
@@ -226,6 +229,11 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
     }
     let empty = HashMap::new();
     let (specs, pods_of) = group_workloads(snapshot);
+    let schedules: HashMap<&WorkloadId, &CronSchedule> = snapshot
+        .workloads
+        .iter()
+        .filter_map(|w| w.schedule.as_ref().map(|s| (&w.id, s)))
+        .collect();
 
     let mut referenced: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut reports = Vec::new();
@@ -235,7 +243,8 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         for name in env::referenced_secrets(spec).chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec))) {
             referenced.insert((id.namespace.as_str(), name));
         }
-        let report = assess_workload(id, spec, pods, secrets, options.policy);
+        let mut report = assess_workload(id, spec, pods, secrets, options.policy);
+        report.schedule = schedules.get(id).map(|s| (*s).clone());
         let relevant = match options.secret {
             Some(name) => {
                 env::referenced_secrets(spec).any(|s| s == name)
@@ -461,6 +470,7 @@ fn assess_workload(
         pods: pods.len(),
         containers_checked,
         auto_updating,
+        schedule: None,
         findings,
     }
 }
@@ -848,6 +858,7 @@ mod tests {
                     name: "api".into(),
                 },
                 spec: env_from_spec("app"),
+                schedule: None,
                 secret_revisions: BTreeMap::new(),
             }],
             replica_sets: vec![ReplicaSetInfo {
@@ -894,6 +905,7 @@ mod tests {
                     name: "api".into(),
                 },
                 spec: env_from_spec("app"),
+                schedule: None,
                 secret_revisions: BTreeMap::from([("other".to_string(), 2)]),
             }],
             replica_sets: vec![ReplicaSetInfo {

@@ -4,6 +4,7 @@
 pub mod annotations;
 pub mod audit;
 pub mod consumers;
+pub mod cron;
 pub mod diff;
 pub mod drift;
 pub mod env;

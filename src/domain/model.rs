@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{self as corev1, Pod, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,7 @@ pub enum WorkloadKind {
     DaemonSet,
     ReplicaSet,
     Job,
+    CronJob,
     Pod,
 }
 
@@ -72,6 +74,7 @@ impl WorkloadKind {
             WorkloadKind::DaemonSet => "DaemonSet",
             WorkloadKind::ReplicaSet => "ReplicaSet",
             WorkloadKind::Job => "Job",
+            WorkloadKind::CronJob => "CronJob",
             WorkloadKind::Pod => "Pod",
         }
     }
@@ -102,6 +105,8 @@ impl std::fmt::Display for WorkloadId {
 pub struct Workload {
     pub id: WorkloadId,
     pub spec: PodSpecInfo,
+    /// For a CronJob: its schedule (its pods are those of the Jobs it starts).
+    pub schedule: Option<CronSchedule>,
     /// Secret name → revision the pod template was last restarted for (written by rotate).
     pub secret_revisions: BTreeMap<String, u64>,
 }
@@ -424,6 +429,7 @@ fn workload(kind: WorkloadKind, meta: &ObjectMeta, template: Option<&corev1::Pod
     Workload {
         id: WorkloadId { kind, namespace, name },
         spec: template.map(template_spec).unwrap_or_default(),
+        schedule: None,
         secret_revisions,
     }
 }
@@ -443,6 +449,37 @@ impl From<&StatefulSet> for Workload {
 impl From<&DaemonSet> for Workload {
     fn from(d: &DaemonSet) -> Self {
         workload(WorkloadKind::DaemonSet, &d.metadata, Some(&d.spec.template))
+    }
+}
+
+/// A CronJob's schedule and when it next starts a Job (whose pods read the current values).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CronSchedule {
+    pub schedule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    pub suspended: bool,
+    /// Filled in when read (it depends on the time): None when suspended or not computable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<Timestamp>,
+    /// Why the next run could not be computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl From<&CronJob> for Workload {
+    fn from(c: &CronJob) -> Self {
+        let template = c.spec.job_template.spec.as_ref().map(|s| &s.template);
+        let mut workload = workload(WorkloadKind::CronJob, &c.metadata, template);
+        workload.schedule = Some(CronSchedule {
+            schedule: c.spec.schedule.clone(),
+            time_zone: c.spec.time_zone.clone(),
+            suspended: c.spec.suspend.unwrap_or(false),
+            next_run: None,
+            problem: None,
+        });
+        workload
     }
 }
 

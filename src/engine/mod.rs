@@ -803,8 +803,20 @@ async fn verify_changed(
             report_unused: false,
         },
     );
+    // CronJobs have no pods to judge: they are kept when their template reads a changed Secret.
+    let cron_readers: BTreeSet<&WorkloadId> = snapshot
+        .workloads
+        .iter()
+        .filter(|w| w.schedule.is_some())
+        .filter(|w| crate::domain::env::referenced_secrets(&w.spec).any(|s| changed.contains(s)))
+        .map(|w| &w.id)
+        .collect();
     report.workloads.retain(|w| {
-        w.findings.iter().any(|f| changed.contains(&f.secret)) || w.auto_updating.iter().any(|s| changed.contains(s))
+        w.findings.iter().any(|f| changed.contains(&f.secret))
+            || w.auto_updating.iter().any(|s| changed.contains(s))
+            || cron_readers
+                .iter()
+                .any(|id| id.kind == w.kind && id.namespace == w.namespace && id.name == w.name)
     });
     for workload in &mut report.workloads {
         workload.findings.retain(|f| changed.contains(&f.secret));

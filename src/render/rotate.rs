@@ -186,6 +186,13 @@ fn plan_text(
                     reads.iter().cloned().collect::<Vec<_>>().join(", ")
                 ),
                 (ConsumerAction::ReplaceByHand { hint }, _) => hint.clone(),
+                (ConsumerAction::NextRun { at: Some(at), .. }, _) => {
+                    format!("none: its next run, at {at}, reads the new values")
+                }
+                (ConsumerAction::NextRun { note, .. }, _) => format!(
+                    "none: its next run reads the new values ({})",
+                    note.as_deref().unwrap_or("when is not known")
+                ),
             };
             workloads.add_row(vec![
                 c.id.to_string(),

@@ -8,6 +8,7 @@ use comfy_table::{Cell, Color};
 use super::{coloured, plural, print_document, table, write_stdout};
 use crate::cli::OutputFormat;
 use crate::domain::drift::{Finding, FixPlan, Status, VerifyReport, WorkloadReport};
+use crate::domain::model::{CronSchedule, WorkloadKind};
 use crate::error::Result;
 
 pub fn report(report: &VerifyReport, output: OutputFormat, show_namespace: bool) -> Result<()> {
@@ -219,14 +220,33 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
             evidence: weakest_evidence(workload),
             pod: String::new(),
             container: String::new(),
-            detail: format!(
-                "{}, {} checked{auto}",
-                plural(workload.pods, "pod"),
-                plural(workload.containers_checked, "running container")
-            ),
+            detail: match &workload.schedule {
+                Some(schedule) => next_run(schedule),
+                None => format!(
+                    "{}, {} checked{auto}",
+                    plural(workload.pods, "pod"),
+                    plural(workload.containers_checked, "running container")
+                ),
+            },
         });
     }
     rows
+}
+
+/// A CronJob's row: its Jobs' pods are judged as Jobs; its next run starts with current values.
+fn next_run(schedule: &CronSchedule) -> String {
+    match (&schedule.next_run, schedule.suspended, &schedule.problem) {
+        (_, true, _) => format!(
+            "suspended ({}): its next run will read the values current then",
+            schedule.schedule
+        ),
+        (Some(at), _, _) => format!("next run {at} ({}) reads the current values", schedule.schedule),
+        (None, _, Some(problem)) => format!(
+            "its next run reads the current values (when: {})",
+            super::clean(problem)
+        ),
+        (None, _, None) => "its next run reads the current values".into(),
+    }
 }
 
 /// For an all-ok workload: the weakest evidence among its checks (what the "ok" rests on).
@@ -259,10 +279,17 @@ pub fn fix_plan(plan: &FixPlan) {
         );
     }
     for id in &plan.by_hand {
-        eprintln!(
-            "Not restarted: {}/{id} is a {}; delete its pods to pick up the change.",
-            id.namespace,
-            id.kind.as_str()
-        );
+        if id.kind == WorkloadKind::Job {
+            eprintln!(
+                "Not restarted: {}/{id} is a Job: its running pods keep the old values until they finish (the next Job reads the new ones).",
+                id.namespace
+            );
+        } else {
+            eprintln!(
+                "Not restarted: {}/{id} is a {}; delete its pods to pick up the change.",
+                id.namespace,
+                id.kind.as_str()
+            );
+        }
     }
 }

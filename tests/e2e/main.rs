@@ -11,6 +11,7 @@ mod external;
 mod faults;
 mod gitops;
 mod interactive;
+mod jobs;
 mod lifecycle;
 mod limits;
 mod rbac;
