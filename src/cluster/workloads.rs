@@ -228,6 +228,7 @@ pub async fn roll_on_delete(conn: &Connection, id: &WorkloadId, generation: i64)
         .map_err(|e| watch_error(e, conn, &get))?
         .ok_or_else(|| Error::NotFound(format!("statefulset {id} was deleted during its rollout")))?;
     let update = set.status.and_then(|s| s.update_revision).unwrap_or_default();
+    let owner_uid = set.metadata.uid.unwrap_or_default();
     let replicas = set.spec.replicas.unwrap_or(1);
     let delete = Action::new("delete", "pods", &scope);
     for ordinal in (0..replicas).rev() {
@@ -235,6 +236,17 @@ pub async fn roll_on_delete(conn: &Connection, id: &WorkloadId, generation: i64)
         let current = retrying(|| pods.get_opt(&name))
             .await
             .map_err(|e| api_error(e, &delete, conn))?;
+        // Only a pod this StatefulSet controls is ever deleted (anchored by the owner's uid).
+        if let Some(pod) = current.as_ref().filter(|p| !controlled_by(p, &owner_uid)) {
+            return Err(Error::Api {
+                action: format!("delete pod {}/{name}", id.namespace),
+                message: format!(
+                    "it is not controlled by statefulset {} (another owner, or none): not deleted; look at {}",
+                    id.name,
+                    pod.metadata.name.as_deref().unwrap_or_default()
+                ),
+            });
+        }
         let old_uid = match &current {
             Some(pod) if revision_of(pod) == Some(update.as_str()) => None,
             Some(pod) => pod.metadata.uid.clone(),
@@ -267,6 +279,14 @@ pub async fn roll_on_delete(conn: &Connection, id: &WorkloadId, generation: i64)
         replaced.await.map_err(|e| watch_error(e, conn, &delete))?;
     }
     Ok(true)
+}
+
+fn controlled_by(pod: &Pod, owner_uid: &str) -> bool {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.uid == owner_uid)
 }
 
 fn revision_of(pod: &Pod) -> Option<&str> {

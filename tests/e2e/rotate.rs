@@ -855,3 +855,56 @@ async fn on_delete_stateful_sets_are_rolled_pod_by_pod_highest_ordinal_first() {
         out.assert_no_leak([&value, &new_value]);
     }
 }
+
+#[tokio::test]
+async fn an_on_delete_pod_the_stateful_set_does_not_control_is_never_deleted() {
+    let ns = TestNamespace::new("rotate-planted").await;
+    let value = canary("planted");
+    ns.secret("db", &[("PASSWORD", &value)]).await;
+    let mut set = crate::support::stateful_set(
+        "vault",
+        2,
+        json!({"containers": [{"name": "v", "image": "vault", "envFrom": env_from("db")}]}),
+    );
+    set["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
+    ns.create_stateful_set(set).await;
+    ns.wait_ready("statefulset", "vault").await;
+    // vault-1 becomes someone else's pod: no owner, other labels (the controller cannot adopt it).
+    let planted = json!([
+        {"op": "remove", "path": "/metadata/ownerReferences"},
+        {"op": "replace", "path": "/metadata/labels", "value": {"planted": "yes"}}
+    ]);
+    let out = std::process::Command::new(crate::support::kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&crate::support::cluster().admin_kubeconfig)
+        .args([
+            "patch",
+            "pod",
+            "vault-1",
+            "-n",
+            &ns.name,
+            "--type=json",
+            "-p",
+            &planted.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = pods_of(&ns, "vault-1").await;
+
+    let run = ns.run(&["rotate", "db", "--key", "PASSWORD", "--yes", "--timeout", "20s"]);
+    assert_eq!(run.code, exit::ROLLBACK_FAILED, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("it is not controlled by statefulset vault (another owner, or none): not deleted"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(pods_of(&ns, "vault-1").await, before, "the planted pod is untouched");
+    assert_eq!(
+        text(&ns.secret_data("db").await["PASSWORD"]),
+        value,
+        "the previous data is back"
+    );
+    run.assert_no_leak([&value]);
+}
