@@ -7,13 +7,13 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use super::Connection;
 
 /// The object an Event is about.
-pub struct Regarding<'a> {
-    pub api_version: &'a str,
-    pub kind: &'a str,
-    pub namespace: &'a str,
-    pub name: &'a str,
-    /// `kubectl describe` finds an object's Events by its uid.
-    pub uid: &'a str,
+pub struct Regarding {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    /// `kubectl describe` finds an object's Events by its uid (empty: not known).
+    pub uid: String,
 }
 
 pub struct Note<'a> {
@@ -43,13 +43,13 @@ impl Events {
     }
 
     /// Record one Event; a refusal (no permission to create Events) is returned, not retried.
-    pub async fn record(&self, regarding: &Regarding<'_>, note: &Note<'_>) -> Result<(), kube::Error> {
+    pub async fn record(&self, regarding: &Regarding, note: &Note<'_>) -> Result<(), kube::Error> {
         let reference = ObjectReference {
             api_version: Some(regarding.api_version.into()),
             kind: Some(regarding.kind.into()),
-            namespace: Some(regarding.namespace.into()),
-            name: Some(regarding.name.into()),
-            uid: Some(regarding.uid.into()).filter(|u: &String| !u.is_empty()),
+            namespace: Some(regarding.namespace.clone()),
+            name: Some(regarding.name.clone()),
+            uid: Some(regarding.uid.clone()).filter(|u| !u.is_empty()),
             ..Default::default()
         };
         // The API server limits a note to 1 kB.

@@ -26,7 +26,6 @@ pub(super) async fn after_change(
     restarted: &[WorkloadId],
     result: &Result<Outcome>,
 ) {
-    let events = Events::new(conn, lease::this_host());
     let (verb, failed_reason) = match settings.action.split_whitespace().next() {
         Some("rollback") => ("RolledBack", "RollbackFailed"),
         _ => ("Rotated", "RotationFailed"),
@@ -70,7 +69,7 @@ pub(super) async fn after_change(
                 message: format!("{} (rotation {rotation}): {}", settings.changed_by, summary(error)),
             },
         };
-        notes.push((Object::secret(namespace, name, uid), note));
+        notes.push((secret(namespace, name, uid), note));
     }
     let for_secrets = revisions.join(", ");
     for id in restarted {
@@ -88,9 +87,9 @@ pub(super) async fn after_change(
                 message: format!("{} for Secret {for_secrets}: {}", settings.changed_by, summary(error)),
             },
         };
-        notes.push((Object::workload(id, cluster::workloads::uid(conn, id).await), note));
+        notes.push((About::Workload(id.clone()), note));
     }
-    publish(&events, notes).await;
+    publish(conn, notes).await;
 }
 
 /// After `verify --fix` restarted `targets` (no Secret was changed).
@@ -100,7 +99,6 @@ pub(super) async fn after_fix(
     targets: &[RestartTarget],
     result: &Result<bool>,
 ) {
-    let events = Events::new(conn, lease::this_host());
     let mut notes = Vec::new();
     for target in targets {
         let secrets = target
@@ -126,10 +124,9 @@ pub(super) async fn after_fix(
                 message: format!("{}: {}", settings.changed_by, summary(error)),
             },
         };
-        let uid = cluster::workloads::uid(conn, &target.id).await;
-        notes.push((Object::workload(&target.id, uid), note));
+        notes.push((About::Workload(target.id.clone()), note));
     }
-    publish(&events, notes).await;
+    publish(conn, notes).await;
 }
 
 /// The first sentence of an error: Events are read in narrow columns.
@@ -138,46 +135,37 @@ fn summary(error: &Error) -> String {
     text.split("; ").next().unwrap_or(&text).to_string()
 }
 
-/// Owned parts of an Event's object, so notes can be collected before publishing.
-struct Object {
-    api_version: &'static str,
-    kind: &'static str,
-    namespace: String,
-    name: String,
-    uid: String,
+/// What an Event is about: a Secret (uid known), or a workload (uid looked up when published).
+enum About {
+    Secret(Regarding),
+    Workload(WorkloadId),
 }
 
-impl Object {
-    fn secret(namespace: &str, name: &str, uid: &str) -> Object {
-        Object {
-            api_version: "v1",
-            kind: "Secret",
-            namespace: namespace.into(),
-            name: name.into(),
-            uid: uid.into(),
-        }
-    }
-
-    fn workload(id: &WorkloadId, uid: Option<String>) -> Object {
-        Object {
-            api_version: "apps/v1",
-            kind: id.kind.as_str(),
-            namespace: id.namespace.clone(),
-            name: id.name.clone(),
-            uid: uid.unwrap_or_default(),
-        }
-    }
+fn secret(namespace: &str, name: &str, uid: &str) -> About {
+    About::Secret(Regarding {
+        api_version: "v1",
+        kind: "Secret",
+        namespace: namespace.into(),
+        name: name.into(),
+        uid: uid.into(),
+    })
 }
 
-async fn publish(events: &Events, notes: Vec<(Object, Note<'_>)>) {
+/// Record the notes, a few at a time (a workload's uid is read in the same step).
+async fn publish(conn: &Connection, notes: Vec<(About, Note<'_>)>) {
+    let events = Events::new(conn, lease::this_host());
+    let events = &events;
     let failures: Vec<String> = stream::iter(notes)
-        .map(|(object, note)| async move {
-            let regarding = Regarding {
-                api_version: object.api_version,
-                kind: object.kind,
-                namespace: &object.namespace,
-                name: &object.name,
-                uid: &object.uid,
+        .map(|(about, note)| async move {
+            let regarding = match about {
+                About::Secret(regarding) => regarding,
+                About::Workload(id) => Regarding {
+                    api_version: "apps/v1",
+                    kind: id.kind.as_str(),
+                    uid: cluster::workloads::uid(conn, &id).await.unwrap_or_default(),
+                    namespace: id.namespace,
+                    name: id.name,
+                },
             };
             events.record(&regarding, &note).await.err().map(|e| e.to_string())
         })
