@@ -3,14 +3,14 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DynamicObject, ListParams};
 
 use super::{list_mapped, Action, Connection, Scope};
 use crate::domain::cron;
 use crate::domain::drift::Snapshot;
 use crate::domain::external::ExternalSecretState;
-use crate::domain::model::{PodInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload};
+use crate::domain::model::{ConfigMapInfo, PodInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload};
 use crate::domain::plan::SecretState;
 use crate::error::{Error, Result};
 
@@ -89,7 +89,24 @@ async fn external_secrets(conn: &Connection, scope: &Scope) -> Result<Vec<Extern
     }
 }
 
-/// Deployments, StatefulSets, DaemonSets, ReplicaSets and Pods (no Secrets).
+/// ConfigMaps' key names (values are dropped page by page), for env precedence; None where the
+/// user may not list them (verify then reads env as if no ConfigMap overrode a Secret key).
+async fn config_maps(conn: &Connection, scope: &Scope) -> Result<Option<Vec<ConfigMapInfo>>> {
+    let listed = list_mapped(
+        scope.api::<ConfigMap>(&conn.client),
+        ListParams::default(),
+        Action::new("list", "configmaps", scope),
+        conn,
+        |c| ConfigMapInfo::from(&c),
+    )
+    .await;
+    match listed {
+        Err(Error::Forbidden { .. }) => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+/// Deployments, StatefulSets, DaemonSets, ReplicaSets, Pods and ConfigMaps (no Secrets).
 async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>) -> Result<Snapshot> {
     let selected = match selector {
         Some(s) => ListParams::default().labels(s),
@@ -112,7 +129,7 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
             other => other,
         }
     };
-    let (deployments, stateful_sets, daemon_sets, replica_sets, pods, mut cron_jobs) = tokio::try_join!(
+    let (deployments, stateful_sets, daemon_sets, replica_sets, pods, mut cron_jobs, config_maps) = tokio::try_join!(
         list_mapped(
             scope.api::<Deployment>(client),
             selected.clone(),
@@ -145,6 +162,7 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
             PodInfo::from(&p)
         }),
         cron_jobs,
+        config_maps(conn, scope),
     )?;
     cron::fill_next_runs(&mut cron_jobs, jiff::Timestamp::now());
     let workloads = deployments
@@ -160,5 +178,6 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         pods,
         sealed_secrets: Vec::new(),
         external_secrets: Vec::new(),
+        config_maps,
     })
 }

@@ -33,6 +33,7 @@ pub(crate) fn assess(
         policy: crate::domain::env::EnvNamePolicy::for_server_minor(server_minor),
         secret: None,
         report_unused,
+        list_without_secrets: true,
     };
     crate::domain::drift::assess(snapshot, &options)
 }

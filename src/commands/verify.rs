@@ -1,5 +1,5 @@
 use super::Outcome;
-use crate::cli::{ChangeArgs, VerifyArgs};
+use crate::cli::{ChangeArgs, OutputFormat, VerifyArgs};
 use crate::cluster::{self, Connection, Scope};
 use crate::context::Context;
 use crate::domain::drift::{self, Options, Snapshot, VerifyReport};
@@ -52,6 +52,9 @@ async fn assess(
         policy: EnvNamePolicy::for_server_minor(minor),
         secret: args.secret.as_deref(),
         report_unused: args.secret.is_none() && selector.is_none(),
+        // The table lists workloads that read no Secret only when asked for (wide, or named
+        // by a selector); JSON and YAML list every workload.
+        list_without_secrets: selector.is_some() || !matches!(ctx.output(), OutputFormat::Table),
     };
     let report = drift::assess(&snapshot, &options);
     Ok((snapshot, report))

@@ -3,13 +3,13 @@
 //! it reads none of the changed keys), or report it (bare pods, Jobs and orphan ReplicaSets are
 //! not restarted by rotate).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use super::drift::{group_workloads, Snapshot};
 use super::env::{self, EnvNamePolicy};
-use super::model::{SecretInfo, WorkloadId, WorkloadKind};
+use super::model::{WorkloadId, WorkloadKind};
 
 /// What a change touches: Secret name → the keys it writes, adds or removes.
 pub type ChangedKeys = BTreeMap<String, BTreeSet<String>>;
@@ -56,25 +56,18 @@ pub fn consumers_of(
     policy: EnvNamePolicy,
     restart_all: bool,
 ) -> Vec<Consumer> {
-    let secrets: HashMap<(&str, &str), &SecretInfo> = snapshot
-        .secrets
-        .iter()
-        .map(|s| ((s.namespace.as_str(), s.name.as_str()), s))
-        .collect();
+    let sources = snapshot.sources();
+    let empty = snapshot.no_sources();
     let (specs, _) = group_workloads(snapshot);
     let mut consumers = Vec::new();
     for (id, spec) in specs {
-        let in_namespace: HashMap<&str, &SecretInfo> = secrets
-            .iter()
-            .filter(|((ns, _), _)| *ns == id.namespace)
-            .map(|((_, name), s)| (*name, *s))
-            .collect();
+        let in_namespace = sources.get(id.namespace.as_str()).unwrap_or(&empty);
         let mut used = BTreeSet::new();
         let mut affected = false;
         let mut fixed_at_start = false;
         let mut reads = BTreeSet::new();
         for container in &spec.containers {
-            let view = env::resolve(spec, container, &in_namespace, policy);
+            let view = env::resolve(spec, container, in_namespace, policy);
             for c in &view.consumed {
                 let Some(keys) = changed.get(&c.secret) else {
                     continue;
@@ -138,8 +131,8 @@ pub fn consumers_of(
 mod tests {
     use super::*;
     use crate::domain::model::{
-        ContainerSpec, EnvFrom, EnvValue, EnvVar, Mount, PodSpecInfo, SecretVolume, VolumeSecret, Workload,
-        WorkloadKind,
+        ConfigMapInfo, ContainerSpec, EnvFrom, EnvValue, EnvVar, Mount, PodSpecInfo, SecretInfo, SecretVolume,
+        VolumeSecret, Workload, WorkloadKind,
     };
 
     fn workload(kind: WorkloadKind, name: &str, spec: PodSpecInfo) -> Workload {
@@ -189,6 +182,60 @@ mod tests {
                 }],
             }],
         }
+    }
+
+    /// A secretKeyRef followed by a configMapKeyRef of the same name: the ConfigMap's value is
+    /// what the container sees, unless that reference is optional and does not resolve.
+    #[test]
+    fn a_key_hidden_by_a_config_map_is_not_read_an_unresolved_optional_one_hides_nothing() {
+        let spec = |config_key: &str| PodSpecInfo {
+            containers: vec![ContainerSpec {
+                name: "c".into(),
+                env: vec![
+                    EnvVar {
+                        name: "TOKEN".into(),
+                        value: EnvValue::SecretKey {
+                            secret: "app".into(),
+                            key: "K".into(),
+                            optional: false,
+                        },
+                    },
+                    EnvVar {
+                        name: "TOKEN".into(),
+                        value: EnvValue::ConfigMapKey {
+                            config_map: "settings".into(),
+                            key: config_key.into(),
+                            optional: true,
+                        },
+                    },
+                ],
+                ..Default::default()
+            }],
+            volumes: vec![],
+        };
+        let snapshot = Snapshot {
+            secrets: vec![SecretInfo {
+                namespace: "ns".into(),
+                name: "app".into(),
+                keys: ["K".to_string()].into(),
+                ..Default::default()
+            }],
+            config_maps: Some(vec![ConfigMapInfo {
+                namespace: "ns".into(),
+                name: "settings".into(),
+                keys: ["TOKEN".to_string()].into(),
+            }]),
+            workloads: vec![
+                workload(WorkloadKind::Deployment, "hidden", spec("TOKEN")),
+                workload(WorkloadKind::Deployment, "unresolved", spec("ABSENT")),
+            ],
+            ..Default::default()
+        };
+        let changed: ChangedKeys = [("app".to_string(), ["K".to_string()].into())].into();
+        let found = consumers_of(&snapshot, &changed, EnvNamePolicy::Relaxed, false);
+        let names: Vec<&str> = found.iter().map(|c| c.id.name.as_str()).collect();
+        assert_eq!(names, ["unresolved"]);
+        assert_eq!(found[0].action, ConsumerAction::Restart);
     }
 
     #[test]

@@ -7,11 +7,11 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::annotations;
-use super::env::{self, Consumption, EnvNamePolicy, SpecProblem, Via};
+use super::env::{self, Consumption, EnvNamePolicy, Sources, SpecProblem, Via};
 use super::key_changes::KeyChange;
 use super::model::{
-    ContainerState, CronSchedule, PodInfo, PodSpecInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload,
-    WorkloadId, WorkloadKind,
+    ConfigMapInfo, ContainerState, CronSchedule, PodInfo, PodSpecInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo,
+    Workload, WorkloadId, WorkloadKind,
 };
 use super::rollout::RestartTarget;
 
@@ -26,6 +26,39 @@ pub struct Snapshot {
     pub sealed_secrets: Vec<SealedSecretInfo>,
     /// Empty where External Secrets is not installed.
     pub external_secrets: Vec<super::external::ExternalSecretState>,
+    /// Key names only; None where they could not be read (the user may not list them).
+    pub config_maps: Option<Vec<ConfigMapInfo>>,
+}
+
+impl Snapshot {
+    /// Each namespace's Secrets and ConfigMaps, as the kubelet resolves env against them.
+    pub fn sources(&self) -> HashMap<&str, Sources<'_>> {
+        let mut by_namespace: HashMap<&str, Sources> = HashMap::new();
+        for secret in &self.secrets {
+            by_namespace
+                .entry(secret.namespace.as_str())
+                .or_insert_with(|| self.no_sources())
+                .secrets
+                .insert(secret.name.as_str(), secret);
+        }
+        for config_map in self.config_maps.iter().flatten() {
+            let sources = by_namespace
+                .entry(config_map.namespace.as_str())
+                .or_insert_with(|| self.no_sources());
+            if let Some(config_maps) = &mut sources.config_maps {
+                config_maps.insert(config_map.name.as_str(), config_map);
+            }
+        }
+        by_namespace
+    }
+
+    /// A namespace without Secrets or ConfigMaps.
+    pub fn no_sources(&self) -> Sources<'_> {
+        Sources {
+            secrets: HashMap::new(),
+            config_maps: self.config_maps.as_ref().map(|_| HashMap::new()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -117,6 +150,8 @@ pub struct WorkloadReport {
     pub status: Status,
     pub pods: usize,
     pub containers_checked: usize,
+    /// Whether its template or pods refer to any Secret at all.
+    pub reads_secrets: bool,
     /// Secrets only mounted as volumes without subPath: updated in place, never stale.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub auto_updating: BTreeSet<String>,
@@ -136,6 +171,8 @@ pub struct SecretRef {
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub workloads: usize,
+    /// Of `workloads`, those that refer to no Secret (neither ok nor anything else).
+    pub without_secrets: usize,
     pub containers_checked: usize,
     pub ok: usize,
     pub stale: usize,
@@ -197,6 +234,8 @@ pub struct Options<'a> {
     pub secret: Option<&'a str>,
     /// Report Secrets without consumers (only meaningful when the whole scope was read).
     pub report_unused: bool,
+    /// List workloads that refer to no Secret too (they are always counted).
+    pub list_without_secrets: bool,
 }
 
 /// Only Secrets meant for pods can be "unused" by pods: not tokens, Helm releases, TLS and
@@ -220,14 +259,8 @@ fn counts_as_unused_candidate(secret: &SecretInfo) -> bool {
 }
 
 pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
-    let mut secrets_by_ns: HashMap<&str, HashMap<&str, &SecretInfo>> = HashMap::new();
-    for s in &snapshot.secrets {
-        secrets_by_ns
-            .entry(s.namespace.as_str())
-            .or_default()
-            .insert(s.name.as_str(), s);
-    }
-    let empty = HashMap::new();
+    let sources_by_namespace = snapshot.sources();
+    let empty = snapshot.no_sources();
     let (specs, pods_of) = group_workloads(snapshot);
     let schedules: HashMap<&WorkloadId, &CronSchedule> = snapshot
         .workloads
@@ -238,13 +271,16 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
     let mut referenced: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut reports = Vec::new();
     for (id, spec) in &specs {
-        let secrets = secrets_by_ns.get(id.namespace.as_str()).unwrap_or(&empty);
+        let sources = sources_by_namespace.get(id.namespace.as_str()).unwrap_or(&empty);
         let pods = pods_of.get(id).map(Vec::as_slice).unwrap_or_default();
+        let mut reads_secrets = false;
         for name in env::referenced_secrets(spec).chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec))) {
             referenced.insert((id.namespace.as_str(), name));
+            reads_secrets = true;
         }
-        let mut report = assess_workload(id, spec, pods, secrets, options.policy);
+        let mut report = assess_workload(id, spec, pods, sources, options.policy);
         report.schedule = schedules.get(id).map(|s| (*s).clone());
+        report.reads_secrets = reads_secrets;
         let relevant = match options.secret {
             Some(name) => {
                 env::referenced_secrets(spec).any(|s| s == name)
@@ -271,6 +307,9 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
         Vec::new()
     };
     let summary = summarize(&reports, unused_secrets.len());
+    if !options.list_without_secrets {
+        reports.retain(|r| r.reads_secrets);
+    }
     let unsealing_failed = snapshot
         .sealed_secrets
         .iter()
@@ -409,14 +448,14 @@ fn assess_workload(
     id: &WorkloadId,
     spec: &PodSpecInfo,
     pods: &[&PodInfo],
-    secrets: &HashMap<&str, &SecretInfo>,
+    sources: &Sources,
     policy: EnvNamePolicy,
 ) -> WorkloadReport {
     let mut findings = Vec::new();
     let mut auto_updating = BTreeSet::new();
     // Missing and shadowed are properties of the spec: judged once, on the workload's template.
     for container in &spec.containers {
-        let view = env::resolve(spec, container, secrets, policy);
+        let view = env::resolve(spec, container, sources, policy);
         findings.extend(view.problems.into_iter().map(|p| spec_finding(p, &container.name)));
         auto_updating.extend(
             view.consumed
@@ -433,9 +472,9 @@ fn assess_workload(
                 continue;
             };
             containers_checked += 1;
-            let view = env::resolve(&pod.spec, container, secrets, policy);
+            let view = env::resolve(&pod.spec, container, sources, policy);
             for (secret_name, uses) in group_fixed_at_start(&view.consumed) {
-                let Some(secret) = secrets.get(secret_name) else {
+                let Some(secret) = sources.secrets.get(secret_name) else {
                     continue;
                 };
                 let pod_revision = pod.secret_revisions.get(secret_name).copied();
@@ -469,6 +508,7 @@ fn assess_workload(
         status,
         pods: pods.len(),
         containers_checked,
+        reads_secrets: true,
         auto_updating,
         schedule: None,
         findings,
@@ -647,7 +687,7 @@ fn narrow_to_secret(mut report: WorkloadReport, secret: Option<&str>) -> Workloa
     report
 }
 
-/// Counts workloads: `ok` those with nothing to report, the others those with at least one
+/// Counts workloads: `ok` those that read a Secret and have nothing to report, the others those with at least one
 /// finding of that status (a workload can be both missing and shadowed).
 pub fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
     let count = |status| {
@@ -658,8 +698,12 @@ pub fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
     };
     Summary {
         workloads: reports.len(),
+        without_secrets: reports.iter().filter(|r| !r.reads_secrets).count(),
         containers_checked: reports.iter().map(|r| r.containers_checked).sum(),
-        ok: reports.iter().filter(|r| r.status == Status::Ok).count(),
+        ok: reports
+            .iter()
+            .filter(|r| r.reads_secrets && r.status == Status::Ok)
+            .count(),
         stale: count(Status::Stale),
         missing: count(Status::Missing),
         shadowed: count(Status::Shadowed),
@@ -785,7 +829,42 @@ mod tests {
             policy: EnvNamePolicy::Relaxed,
             secret: None,
             report_unused: true,
+            list_without_secrets: true,
         }
+    }
+
+    #[test]
+    fn workloads_reading_no_secret_are_counted_and_listed_only_on_request() {
+        let plain = PodSpecInfo {
+            containers: vec![ContainerSpec {
+                name: "app".into(),
+                ..Default::default()
+            }],
+            volumes: vec![],
+        };
+        let snapshot = Snapshot {
+            secrets: vec![secret("a", &["K"], 100)],
+            pods: vec![
+                pod("uses-a", None, env_from_spec("a"), 150),
+                pod("plain", None, plain, 150),
+            ],
+            ..Default::default()
+        };
+        let counted = assess(
+            &snapshot,
+            &Options {
+                list_without_secrets: false,
+                ..options()
+            },
+        );
+        let names: Vec<&str> = counted.workloads.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["uses-a"]);
+        let s = &counted.summary;
+        assert_eq!((s.workloads, s.without_secrets, s.ok), (2, 1, 1));
+        let listed = assess(&snapshot, &options());
+        let plain = listed.workloads.iter().find(|w| w.name == "plain").unwrap();
+        assert!(!plain.reads_secrets && listed.workloads.len() == 2);
+        assert_eq!(listed.summary.ok, 1);
     }
 
     /// The verdict without its explanation.

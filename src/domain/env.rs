@@ -1,14 +1,16 @@
 //! What a container actually sees of its Secrets, following the kubelet's rules
 //! (pkg/kubelet/kubelet_pods.go, makeEnvironmentVariables):
-//! envFrom sources are applied in order (a later source overrides an earlier one), then `env`
-//! entries in order override them; an optional reference to an absent Secret or key is
-//! skipped without overriding anything. Volumes update in place unless mounted with subPath.
+//! envFrom sources, Secrets and ConfigMaps alike, are applied in order with their prefixes (a
+//! later source overrides an earlier one), then `env` entries in order override them; an
+//! optional reference to an absent Secret, ConfigMap or key is skipped without overriding
+//! anything. Service-link variables come last and only fill names still unset, so they never
+//! hide a Secret's key. Volumes update in place unless mounted with subPath.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::model::{ContainerSpec, EnvFrom, EnvValue, Mount, PodSpecInfo, SecretInfo, VolumeSecret};
+use super::model::{ConfigMapInfo, ContainerSpec, EnvFrom, EnvValue, Mount, PodSpecInfo, SecretInfo, VolumeSecret};
 
 /// Whether the kubelet drops envFrom keys that are not C-style names. Kubelets up to 1.29
 /// skipped names failing `[-._a-zA-Z][-._a-zA-Z0-9]*` (with an InvalidEnvironmentVariableNames
@@ -120,34 +122,52 @@ pub struct ContainerView {
     pub consumed: Vec<Consumption>,
 }
 
+/// What the kubelet resolves a container's environment against: one namespace's Secrets and
+/// ConfigMaps (key names only).
+#[derive(Debug, Clone, Default)]
+pub struct Sources<'a> {
+    pub secrets: HashMap<&'a str, &'a SecretInfo>,
+    /// None where ConfigMaps could not be read: a `configMapKeyRef` is then taken to resolve
+    /// (it overrides) and an envFrom `configMapRef` to add nothing (its keys are unknown).
+    pub config_maps: Option<HashMap<&'a str, &'a ConfigMapInfo>>,
+}
+
 /// Where a variable's final value comes from.
 #[derive(Debug, Clone)]
 enum Origin {
     Secret { secret: String, key: String, via: Via },
+    ConfigMap { name: String, key: String, env_from: bool },
     Other(String),
 }
 
 impl Origin {
-    fn describe(&self) -> String {
+    fn describe(&self, var: &str) -> String {
         match self {
             Origin::Secret {
                 secret,
                 key,
                 via: Via::EnvFrom,
             } => format!("a later envFrom source (Secret {secret}, key {key})"),
-            Origin::Secret { secret, key, .. } => format!("env from Secret {secret}, key {key}"),
+            Origin::Secret { secret, key, .. } => format!("env {var} from Secret {secret}, key {key}"),
+            Origin::ConfigMap {
+                name,
+                key,
+                env_from: true,
+            } => format!("a later envFrom source (ConfigMap {name}, key {key})"),
+            Origin::ConfigMap { name, key, .. } => format!("env {var} from ConfigMap {name}, key {key}"),
             Origin::Other(what) => what.clone(),
         }
     }
 }
 
-/// Resolve one container of a pod spec against the Secrets of its namespace.
+/// Resolve one container of a pod spec against the Secrets and ConfigMaps of its namespace.
 pub fn resolve(
     spec: &PodSpecInfo,
     container: &ContainerSpec,
-    secrets: &HashMap<&str, &SecretInfo>,
+    sources: &Sources,
     policy: EnvNamePolicy,
 ) -> ContainerView {
+    let secrets = &sources.secrets;
     let mut view = ContainerView::default();
     let mut env: BTreeMap<String, Origin> = BTreeMap::new();
 
@@ -186,8 +206,25 @@ pub fn resolve(
                     }
                 }
             },
-            // ConfigMap keys are not listed; a later configMapRef could still override.
-            EnvFrom::ConfigMap { .. } => {}
+            EnvFrom::ConfigMap { name, prefix, .. } => {
+                // Unreadable ConfigMaps add nothing we know of. An absent one adds nothing: an
+                // optional one is skipped, a required one stops the container from starting.
+                let Some(config_map) = sources.config_maps.as_ref().and_then(|c| c.get(name.as_str())) else {
+                    continue;
+                };
+                for key in &config_map.keys {
+                    let var = format!("{prefix}{key}");
+                    if policy.drops(&var) {
+                        continue;
+                    }
+                    let origin = Origin::ConfigMap {
+                        name: name.clone(),
+                        key: key.clone(),
+                        env_from: true,
+                    };
+                    set_var(&mut env, &mut view, var, origin);
+                }
+            }
         }
     }
 
@@ -228,8 +265,23 @@ pub fn resolve(
                 },
             },
             EnvValue::Literal => Origin::Other(format!("env {} with a literal value", var.name)),
-            EnvValue::ConfigMapKey { config_map, key } => {
-                Origin::Other(format!("env {} from ConfigMap {config_map}, key {key}", var.name))
+            EnvValue::ConfigMapKey {
+                config_map,
+                key,
+                optional,
+            } => {
+                let resolves = sources
+                    .config_maps
+                    .as_ref()
+                    .is_none_or(|c| c.get(config_map.as_str()).is_some_and(|c| c.keys.contains(key)));
+                if !resolves && *optional {
+                    continue;
+                }
+                Origin::ConfigMap {
+                    name: config_map.clone(),
+                    key: key.clone(),
+                    env_from: false,
+                }
             }
             EnvValue::Field => Origin::Other(format!("env {} from a fieldRef", var.name)),
             EnvValue::Resource => Origin::Other(format!("env {} from a resourceFieldRef", var.name)),
@@ -262,7 +314,7 @@ fn set_var(env: &mut BTreeMap<String, Origin>, view: &mut ContainerView, name: S
             key: key.clone(),
             env: name.clone(),
             via: *via,
-            detail: format!("{name} is overridden by {}", origin.describe()),
+            detail: format!("{name} is overridden by {}", origin.describe(&name)),
         });
     }
     env.insert(name, origin);
@@ -377,8 +429,45 @@ mod tests {
         }
     }
 
-    fn index(secrets: &[SecretInfo]) -> HashMap<&str, &SecretInfo> {
-        secrets.iter().map(|s| (s.name.as_str(), s)).collect()
+    fn index(secrets: &[SecretInfo]) -> Sources<'_> {
+        Sources {
+            secrets: secrets.iter().map(|s| (s.name.as_str(), s)).collect(),
+            config_maps: None,
+        }
+    }
+
+    fn config_map(name: &str, keys: &[&str]) -> ConfigMapInfo {
+        ConfigMapInfo {
+            namespace: "ns".into(),
+            name: name.into(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    fn with_config_maps<'a>(secrets: &'a [SecretInfo], config_maps: &'a [ConfigMapInfo]) -> Sources<'a> {
+        Sources {
+            config_maps: Some(config_maps.iter().map(|c| (c.name.as_str(), c)).collect()),
+            ..index(secrets)
+        }
+    }
+
+    fn config_map_from(name: &str, prefix: &str, optional: bool) -> EnvFrom {
+        EnvFrom::ConfigMap {
+            name: name.into(),
+            prefix: prefix.into(),
+            optional,
+        }
+    }
+
+    fn config_map_key(var: &str, config_map: &str, key: &str, optional: bool) -> EnvVar {
+        EnvVar {
+            name: var.into(),
+            value: EnvValue::ConfigMapKey {
+                config_map: config_map.into(),
+                key: key.into(),
+                optional,
+            },
+        }
     }
 
     fn env_from(name: &str, prefix: &str, optional: bool) -> EnvFrom {
@@ -522,6 +611,134 @@ mod tests {
         let view = run(&c, &secrets);
         assert!(view.problems.is_empty());
         assert_eq!(view.consumed[0].secret, "main");
+    }
+
+    fn consumed_vars(view: &ContainerView) -> Vec<(&str, &str)> {
+        view.consumed
+            .iter()
+            .map(|c| (c.target.as_str(), c.secret.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_later_config_map_ref_overrides_a_secret_key_and_is_named() {
+        let secrets = [secret("chat-secrets", &["JWT_SECRET", "REDIS_URL"])];
+        let config_maps = [config_map("chat-config", &["REDIS_URL", "LOG_LEVEL"])];
+        let c = container(
+            vec![
+                env_from("chat-secrets", "", false),
+                config_map_from("chat-config", "", false),
+            ],
+            vec![],
+        );
+        let view = resolve(
+            &PodSpecInfo::default(),
+            &c,
+            &with_config_maps(&secrets, &config_maps),
+            EnvNamePolicy::Relaxed,
+        );
+        assert_eq!(shadowed_vars(&view), ["REDIS_URL"]);
+        let SpecProblem::Shadowed { detail, secret, .. } = &view.problems[0] else {
+            panic!("expected shadowed")
+        };
+        assert_eq!(secret, "chat-secrets");
+        assert!(detail.contains("ConfigMap chat-config, key REDIS_URL"), "{detail}");
+        assert_eq!(consumed_vars(&view), [("JWT_SECRET", "chat-secrets")]);
+    }
+
+    #[test]
+    fn a_config_map_ref_before_the_secret_is_overridden_by_it() {
+        let secrets = [secret("s", &["TOKEN"])];
+        let config_maps = [config_map("defaults", &["TOKEN"])];
+        let c = container(
+            vec![config_map_from("defaults", "", false), env_from("s", "", false)],
+            vec![],
+        );
+        let view = resolve(
+            &PodSpecInfo::default(),
+            &c,
+            &with_config_maps(&secrets, &config_maps),
+            EnvNamePolicy::Relaxed,
+        );
+        assert!(view.problems.is_empty(), "{:?}", view.problems);
+        assert_eq!(consumed_vars(&view), [("TOKEN", "s")]);
+    }
+
+    #[test]
+    fn config_map_prefixes_apply_before_precedence() {
+        let secrets = [secret("db", &["PG_PASSWORD", "PASSWORD"])];
+        let config_maps = [config_map("pg", &["PASSWORD"])];
+        let c = container(
+            vec![env_from("db", "", false), config_map_from("pg", "PG_", false)],
+            vec![],
+        );
+        let view = resolve(
+            &PodSpecInfo::default(),
+            &c,
+            &with_config_maps(&secrets, &config_maps),
+            EnvNamePolicy::Relaxed,
+        );
+        assert_eq!(shadowed_vars(&view), ["PG_PASSWORD"]);
+        assert_eq!(consumed_vars(&view), [("PASSWORD", "db")]);
+    }
+
+    #[test]
+    fn absent_optional_config_maps_and_keys_override_nothing() {
+        let secrets = [secret("s", &["A", "B", "C"])];
+        let config_maps = [config_map("present", &["OTHER"])];
+        let c = container(
+            vec![env_from("s", "", false), config_map_from("absent", "", true)],
+            vec![
+                config_map_key("A", "absent", "A", true),
+                config_map_key("B", "present", "B", true),
+            ],
+        );
+        let sources = with_config_maps(&secrets, &config_maps);
+        let view = resolve(&PodSpecInfo::default(), &c, &sources, EnvNamePolicy::Relaxed);
+        assert!(view.problems.is_empty(), "{:?}", view.problems);
+        assert_eq!(consumed_vars(&view), [("A", "s"), ("B", "s"), ("C", "s")]);
+        // A present key overrides, optional or not; an env entry overrides every envFrom source.
+        let c = container(
+            vec![env_from("s", "", false)],
+            vec![config_map_key("C", "present", "OTHER", true)],
+        );
+        let view = resolve(&PodSpecInfo::default(), &c, &sources, EnvNamePolicy::Relaxed);
+        assert_eq!(shadowed_vars(&view), ["C"]);
+        let SpecProblem::Shadowed { detail, .. } = &view.problems[0] else {
+            panic!("expected shadowed")
+        };
+        assert!(detail.contains("env C from ConfigMap present, key OTHER"), "{detail}");
+    }
+
+    #[test]
+    fn unreadable_config_maps_keep_the_conservative_reading() {
+        // Keys unknown: an envFrom configMapRef adds nothing; a configMapKeyRef overrides.
+        let secrets = [secret("s", &["A", "B"])];
+        let c = container(
+            vec![env_from("s", "", false), config_map_from("cm", "", false)],
+            vec![config_map_key("B", "cm", "B", true)],
+        );
+        let view = run(&c, &secrets);
+        assert_eq!(shadowed_vars(&view), ["B"]);
+        assert_eq!(consumed_vars(&view), [("A", "s")]);
+    }
+
+    #[test]
+    fn an_env_secret_key_ref_after_a_config_map_wins() {
+        let secrets = [secret("s", &["K"])];
+        let config_maps = [config_map("cm", &["X"])];
+        let c = container(
+            vec![config_map_from("cm", "", false)],
+            vec![key_ref("X", "s", "K", false)],
+        );
+        let view = resolve(
+            &PodSpecInfo::default(),
+            &c,
+            &with_config_maps(&secrets, &config_maps),
+            EnvNamePolicy::Relaxed,
+        );
+        assert!(view.problems.is_empty());
+        assert_eq!(consumed_vars(&view), [("X", "s")]);
     }
 
     #[test]

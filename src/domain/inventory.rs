@@ -272,6 +272,7 @@ mod tests {
                 policy: EnvNamePolicy::Relaxed,
                 secret: None,
                 report_unused: false,
+                list_without_secrets: true,
             },
         );
         let options = ListOptions {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{self as corev1, Pod, PodSpec, Secret};
+use k8s_openapi::api::core::v1::{self as corev1, ConfigMap, Pod, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +52,26 @@ impl SecretInfo {
     /// When its data last changed, as well as can be told (for ages and rotation policies).
     pub fn data_age_since(&self) -> Option<Timestamp> {
         self.data_changed_at.or(self.created_at)
+    }
+}
+
+/// A ConfigMap as the kubelet's environment sees it: the names of its `data` keys (the kubelet
+/// reads no `binaryData` into env). Values are never kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigMapInfo {
+    pub namespace: String,
+    pub name: String,
+    pub keys: BTreeSet<String>,
+}
+
+impl From<&ConfigMap> for ConfigMapInfo {
+    fn from(config_map: &ConfigMap) -> Self {
+        let (namespace, name) = name_and_namespace(&config_map.metadata);
+        ConfigMapInfo {
+            namespace,
+            name,
+            keys: config_map.data.iter().flatten().map(|(k, _)| k.clone()).collect(),
+        }
     }
 }
 
@@ -161,6 +181,7 @@ pub enum EnvFrom {
     ConfigMap {
         name: String,
         prefix: String,
+        optional: bool,
     },
 }
 
@@ -181,6 +202,7 @@ pub enum EnvValue {
     ConfigMapKey {
         config_map: String,
         key: String,
+        optional: bool,
     },
     Field,
     Resource,
@@ -320,6 +342,7 @@ fn container_spec(container: &corev1::Container) -> ContainerSpec {
                 source.config_map_ref.as_ref().map(|c| EnvFrom::ConfigMap {
                     name: c.name.clone(),
                     prefix,
+                    optional: c.optional.unwrap_or(false),
                 })
             }
         })
@@ -367,6 +390,7 @@ fn env_value(var: &corev1::EnvVar) -> EnvValue {
         EnvValue::ConfigMapKey {
             config_map: c.name.clone(),
             key: c.key.clone(),
+            optional: c.optional.unwrap_or(false),
         }
     } else if from.field_ref.is_some() {
         EnvValue::Field

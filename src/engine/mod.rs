@@ -801,6 +801,7 @@ async fn verify_changed(
             policy,
             secret: None,
             report_unused: false,
+            list_without_secrets: true,
         },
     );
     // CronJobs have no pods to judge: they are kept when their template reads a changed Secret.

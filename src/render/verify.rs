@@ -58,14 +58,22 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
             table.add_row(cells);
         }
     }
-    let mut text = if report.workloads.is_empty() {
-        "No workloads found in scope.\n".to_string()
-    } else {
-        super::table_lines(&table)
-    };
     let s = &report.summary;
+    let mut text = if !report.workloads.is_empty() {
+        super::table_lines(&table)
+    } else if s.workloads > 0 {
+        "No workload in scope reads a Secret.\n".to_string()
+    } else {
+        "No workloads found in scope.\n".to_string()
+    };
+    let unlisted = s.workloads.saturating_sub(report.workloads.len());
+    let without_secrets = match (s.without_secrets, unlisted) {
+        (0, _) => String::new(),
+        (n, 0) => format!(" ({n} read no Secret)"),
+        (n, _) => format!(" ({n} read no Secret, not listed: -o wide lists them)"),
+    };
     text.push_str(&format!(
-        "\n{}, {} checked: {} ok, {} stale, {} missing, {} shadowed\n",
+        "\n{}{without_secrets}, {} checked: {} ok, {} stale, {} missing, {} shadowed\n",
         plural(s.workloads, "workload"),
         plural(s.containers_checked, "running container"),
         s.ok,

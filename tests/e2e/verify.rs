@@ -461,3 +461,106 @@ async fn a_fix_whose_rollout_fails_says_so_with_its_own_exit_code() {
     );
     run.assert_no_leak([&old, &new]);
 }
+
+/// The kubelet's precedence with ConfigMaps: a configMapRef after a secretRef hides the Secret's
+/// key (named in the report), one before it does not, an optional reference to an absent
+/// ConfigMap or key overrides nothing; workloads reading no Secret are counted, not listed.
+#[tokio::test]
+async fn config_maps_take_part_in_env_precedence_and_plain_workloads_are_only_counted() {
+    let ns = TestNamespace::new("verify-configmaps").await;
+    let (jwt, redis, setting) = (canary("jwt"), canary("redis"), canary("config-value"));
+    ns.secret("chat", &[("JWT_SECRET", &jwt), ("REDIS_URL", &redis)]).await;
+    ns.apply(
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "chat-config"},
+        "data": {"REDIS_URL": setting, "LOG_LEVEL": "info"}}),
+    );
+    let containers = |name: &str, env_from: Value, env: Value| json!({"containers": [{"name": name, "image": name, "envFrom": env_from, "env": env}]});
+    let config_map_ref = |name: &str, optional: bool| json!({"configMapRef": {"name": name, "optional": optional}});
+    let secret_ref = json!({"secretRef": {"name": "chat"}});
+    // After the Secret: REDIS_URL comes from the ConfigMap.
+    let after = containers(
+        "after",
+        json!([secret_ref, config_map_ref("chat-config", false)]),
+        json!([]),
+    );
+    // Before the Secret: the Secret wins.
+    let before = containers(
+        "before",
+        json!([config_map_ref("chat-config", false), secret_ref]),
+        json!([]),
+    );
+    // Optional references that do not resolve override nothing.
+    let optional = containers(
+        "optional",
+        json!([secret_ref, config_map_ref("absent-config", true)]),
+        json!([{"name": "JWT_SECRET", "valueFrom": {"configMapKeyRef": {"name": "chat-config", "key": "JWT_SECRET", "optional": true}}}]),
+    );
+    let plain = containers("plain", json!([config_map_ref("chat-config", false)]), json!([]));
+    for (name, spec) in [
+        ("after", after),
+        ("before", before),
+        ("optional", optional),
+        ("plain", plain),
+    ] {
+        ns.create_deployment(deployment(name, 1, spec)).await;
+    }
+    for name in ["after", "before", "optional", "plain"] {
+        ns.wait_ready("deployment", name).await;
+    }
+
+    let table = ns.run(&["verify"]);
+    assert_eq!(table.code, exit::OK, "shadowed alone is not drift: {table:?}");
+    let shadowed = table_row(&table.stdout, "deployment/after", "shadowed");
+    assert!(
+        shadowed.contains("REDIS_URL") && shadowed.contains("ConfigMap chat-config"),
+        "{shadowed}"
+    );
+    table_row(&table.stdout, "deployment/before", "ok");
+    table_row(&table.stdout, "deployment/optional", "ok");
+    assert!(!table.stdout.contains("deployment/plain"), "{}", table.stdout);
+    assert!(
+        table
+            .stdout
+            .contains("4 workloads (1 read no Secret, not listed: -o wide lists them)"),
+        "{}",
+        table.stdout
+    );
+    table.assert_no_leak([&jwt, &redis, &setting]);
+
+    let wide = ns.run(&["verify", "-o", "wide"]);
+    assert_eq!(wide.code, exit::OK);
+    assert!(wide.stdout.contains("deployment/plain"), "{}", wide.stdout);
+    wide.assert_no_leak([&jwt, &redis, &setting]);
+
+    let json = ns.run(&["verify", "-o", "json"]);
+    let report = json.json();
+    let after = workload(&report, "Deployment", "after");
+    let finding = after["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["status"] == "shadowed")
+        .unwrap();
+    assert_eq!(finding["key"], "REDIS_URL", "{finding}");
+    assert_eq!(finding["secret"], "chat");
+    // The running container still reads JWT_SECRET from the Secret, REDIS_URL no longer.
+    let running: Vec<&Value> = after["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["pod"].is_string())
+        .collect();
+    assert!(
+        running.iter().all(|f| f["targets"] == json!(["JWT_SECRET"])),
+        "{running:?}"
+    );
+    assert_eq!(workload(&report, "Deployment", "plain")["readsSecrets"], false);
+    assert_eq!(report["summary"]["withoutSecrets"], 1);
+    assert_eq!(report["summary"]["ok"], 2);
+    json.assert_no_leak([&jwt, &redis, &setting]);
+
+    // Named by a selector, a workload reading no Secret is listed.
+    let named = ns.run(&["verify", "-l", "app=plain"]);
+    assert_eq!(named.code, exit::OK);
+    table_row(&named.stdout, "deployment/plain", "ok");
+}
