@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local test bed: etcd, kube-apiserver (RBAC + static tokens), controller-manager,
 # scheduler, kwok (fake kubelet for 3 nodes), the Sealed Secrets controller, moto (AWS Secrets
-# Manager) and the External Secrets Operator, all on 127.0.0.1. Idempotent: a running, healthy
+# Manager), the External Secrets Operator and the Argo Rollouts controller, all on 127.0.0.1. Idempotent: a running, healthy
 # cluster is reused. The last line of stdout is the admin kubeconfig's path;
 # reader/patcher/limited kubeconfigs sit beside it.
 # A second bed runs beside the first with its own STATE_DIR, ports and network namespace
@@ -15,6 +15,8 @@ state=${STATE_DIR:-$root/.cache/cluster}
 CONTROL_PLANE_VERSION=${CONTROL_PLANE_VERSION:-$KUBERNETES_VERSION}
 # moto and the External Secrets Operator (off for the compat beds, whose tests do not use them).
 WITH_ESO=${WITH_ESO:-1}
+# The Argo Rollouts controller (off for the compat beds too).
+WITH_ROLLOUTS=${WITH_ROLLOUTS:-1}
 # Ports (loopback only); override to run a second bed beside the first.
 ETCD_PORT=${ETCD_PORT:-32379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-32380}
@@ -30,6 +32,9 @@ NODES=${NODES:-3}
 # moto (AWS Secrets Manager API) and the External Secrets Operator's metrics, loopback only.
 MOTO_PORT=${MOTO_PORT:-45566}
 ESO_METRICS_PORT=${ESO_METRICS_PORT:-45567}
+# Argo Rollouts' metrics and health endpoints (it listens on every address: free ports only).
+ROLLOUTS_METRICS_PORT=${ROLLOUTS_METRICS_PORT:-45568}
+ROLLOUTS_HEALTHZ_PORT=${ROLLOUTS_HEALTHZ_PORT:-45569}
 AWS_REGION=${AWS_REGION:-us-east-1}
 
 log() { echo "cluster-up: $*" >&2; }
@@ -45,6 +50,10 @@ if [ "$WITH_ESO" = 1 ]; then
   processes=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets moto external-secrets)
 else
   processes=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets)
+fi
+if [ "$WITH_ROLLOUTS" = 1 ]; then
+  rollouts=$("$root/scripts/build-argo-rollouts.sh")
+  processes+=(argo-rollouts)
 fi
 kubectl() { "$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" "$@"; }
 
@@ -141,6 +150,7 @@ if [ ! -f "$pki/tokens.csv" ]; then
   {
     for user in admin:system:masters kube-controller-manager:system:masters kube-scheduler:system:masters \
                 kwok:system:masters sealed-secrets-controller:system:masters external-secrets:system:masters \
+                argo-rollouts:system:masters \
                 reader:testbed-users patcher:testbed-users limited:testbed-users; do
       name=${user%%:*}; groups=${user#*:}
       echo "$(openssl rand -hex 24),$name,$name,\"$groups\""
@@ -171,7 +181,7 @@ current-context: testbed-$user
 EOF
   chmod 600 "$state/$user.kubeconfig"
 }
-for user in admin kube-controller-manager kube-scheduler kwok sealed-secrets-controller external-secrets reader patcher limited; do
+for user in admin kube-controller-manager kube-scheduler kwok sealed-secrets-controller external-secrets argo-rollouts reader patcher limited; do
   kubeconfig "$user"
 done
 
@@ -318,6 +328,18 @@ store_ready() {
   [ "$(kubectl get clustersecretstore aws-secretsmanager -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
 }
 wait_for "the ClusterSecretStore aws-secretsmanager to be Ready" 90 store_ready
+fi
+
+# ---- Argo Rollouts ---------------------------------------------------------------------------
+if [ "$WITH_ROLLOUTS" = 1 ]; then
+log "starting the Argo Rollouts controller ($ARGO_ROLLOUTS_VERSION)"
+kubectl apply --server-side --force-conflicts -f "$rollouts/crds.yaml" >/dev/null
+kubectl wait --for condition=established --timeout 60s crd/rollouts.argoproj.io >/dev/null
+kubectl create namespace argo-rollouts --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+start argo-rollouts env POD_NAMESPACE=argo-rollouts "$rollouts/rollouts-controller" \
+  --kubeconfig "$state/argo-rollouts.kubeconfig" --leader-elect=false \
+  --metricsPort "$ROLLOUTS_METRICS_PORT" --healthzPort "$ROLLOUTS_HEALTHZ_PORT" --qps 100 --burst 200
+wait_for "the Argo Rollouts controller" 60 curl -fsS "http://127.0.0.1:$ROLLOUTS_HEALTHZ_PORT/healthz"
 fi
 
 for name in "${processes[@]}"; do

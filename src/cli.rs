@@ -592,6 +592,12 @@ pub struct ChangeArgs {
     /// deleting their pods one at a time, highest ordinal first
     #[arg(long, conflicts_with = "no_restart")]
     pub leave_on_delete: bool,
+
+    /// Continue Argo Rollouts that pause for a person (a canary pause step without a duration,
+    /// a blue-green promotion), as `kubectl argo rollouts promote` does; without it they are
+    /// reported where they wait
+    #[arg(long, conflicts_with = "no_restart")]
+    pub promote: bool,
 }
 
 const VERIFY_EXAMPLES: &str = "\
@@ -783,6 +789,11 @@ pub struct VerifyArgs {
     /// instead of deleting their pods one at a time
     #[arg(long, requires = "fix")]
     pub leave_on_delete: bool,
+
+    /// With --fix: continue Argo Rollouts that pause for a person, as `kubectl argo rollouts
+    /// promote` does (else they are reported where they wait)
+    #[arg(long, requires = "fix")]
+    pub promote: bool,
 }
 
 #[cfg(test)]

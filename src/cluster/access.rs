@@ -8,7 +8,8 @@ use kube::api::{Api, PostParams};
 use super::{api_error, retrying, Action, Connection, Scope};
 use crate::error::{Error, Result};
 
-/// One permission: verb on resource (in API group) in a namespace.
+/// One permission: verb on resource (in API group) in a namespace; a subresource is written
+/// `rollouts/status`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Permission {
     pub verb: &'static str,
@@ -26,13 +27,18 @@ impl Permission {
 pub async fn require(conn: &Connection, namespace: &str, permissions: &[Permission]) -> Result<()> {
     let api: Api<SelfSubjectAccessReview> = Api::all(conn.client.clone());
     let checks = permissions.iter().map(|p| {
+        let (resource, subresource) = match p.resource.split_once('/') {
+            Some((resource, sub)) => (resource, Some(sub.to_string())),
+            None => (p.resource, None),
+        };
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
                     namespace: Some(namespace.into()),
                     verb: Some(p.verb.into()),
                     group: Some(p.group.into()),
-                    resource: Some(p.resource.into()),
+                    resource: Some(resource.into()),
+                    subresource,
                     ..Default::default()
                 }),
                 ..Default::default()

@@ -2,6 +2,7 @@
 //! mapping, and handing plain structs to `core`.
 
 pub mod access;
+pub mod argo;
 pub mod aws;
 pub mod client;
 pub mod events;

@@ -106,7 +106,8 @@ async fn config_maps(conn: &Connection, scope: &Scope) -> Result<Option<Vec<Conf
     }
 }
 
-/// Deployments, StatefulSets, DaemonSets, ReplicaSets, Pods and ConfigMaps (no Secrets).
+/// Deployments, StatefulSets, DaemonSets, Argo Rollouts, CronJobs, ReplicaSets, Pods and
+/// ConfigMaps (no Secrets).
 async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>) -> Result<Snapshot> {
     let selected = match selector {
         Some(s) => ListParams::default().labels(s),
@@ -129,7 +130,7 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
             other => other,
         }
     };
-    let (deployments, stateful_sets, daemon_sets, replica_sets, pods, mut cron_jobs, config_maps) = tokio::try_join!(
+    let (deployments, stateful_sets, daemon_sets, replica_sets, pods, mut cron_jobs, config_maps, rollouts) = tokio::try_join!(
         list_mapped(
             scope.api::<Deployment>(client),
             selected.clone(),
@@ -163,6 +164,7 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         }),
         cron_jobs,
         config_maps(conn, scope),
+        super::argo::list(conn, scope, selected.clone()),
     )?;
     cron::fill_next_runs(&mut cron_jobs, jiff::Timestamp::now());
     let workloads = deployments
@@ -170,6 +172,7 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         .chain(stateful_sets)
         .chain(daemon_sets)
         .chain(cron_jobs)
+        .chain(rollouts)
         .collect();
     Ok(Snapshot {
         secrets: Vec::new(),

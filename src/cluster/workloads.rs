@@ -33,6 +33,11 @@ pub async fn restart(
         RESTARTED_AT: at.to_string(),
         annotations::POD_SECRET_REVISIONS: serde_json::to_string(revisions).expect("map serialises"),
     }}}}});
+    // A Rollout's template change is a new revision its own strategy rolls out (steps, pauses,
+    // analysis), as a Deployment's is.
+    if id.kind == WorkloadKind::Rollout {
+        return super::argo::patch(conn, id, &patch).await;
+    }
     let params = PatchParams {
         field_manager: Some(annotations::FIELD_MANAGER.into()),
         ..Default::default()
@@ -79,6 +84,7 @@ pub fn resource_of(kind: WorkloadKind) -> &'static str {
         WorkloadKind::ReplicaSet => "replicasets",
         WorkloadKind::Job => "jobs",
         WorkloadKind::CronJob => "cronjobs",
+        WorkloadKind::Rollout => "rollouts",
         WorkloadKind::Pod => "pods",
     }
 }
@@ -98,8 +104,13 @@ pub enum Observation {
     },
 }
 
-/// Watch the Deployments, StatefulSets, DaemonSets and Pods of a namespace as one stream.
-pub fn watch(conn: &Connection, namespace: &str) -> impl Stream<Item = Result<Observation>> + Send + 'static {
+/// Watch the Deployments, StatefulSets, DaemonSets and Pods of a namespace as one stream, and
+/// its Argo Rollouts when `with_rollouts` (only then: without the CRD that watch would fail).
+pub fn watch(
+    conn: &Connection,
+    namespace: &str,
+    with_rollouts: bool,
+) -> impl Stream<Item = Result<Observation>> + Send + 'static {
     let client = conn.client.clone();
     let conn = conn.clone();
     let scope = Scope::Namespace(namespace.into());
@@ -150,14 +161,22 @@ pub fn watch(conn: &Connection, namespace: &str) -> impl Stream<Item = Result<Ob
                 Err(e) => Some(Err(e)),
                 Ok(pod) => {
                     let reason = rollout::fatal_pod_reason(&pod)?;
-                    let owner = rollout::pod_owner(&pod, |rs| deployment_of_replica_set(&pod, rs))?;
+                    let owner = rollout::pod_owner(&pod, |rs| owner_of_replica_set(&pod, rs))?;
                     let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
                     Some(Ok(Observation::FailingPod { owner, created, reason }))
                 }
             }
         })
         .boxed();
-    futures::stream::select_all([deployments, stateful_sets, daemon_sets, pods]).map(move |item| {
+    let mut streams = vec![deployments, stateful_sets, daemon_sets, pods];
+    if with_rollouts {
+        streams.push(
+            super::argo::watch(&conn, namespace)
+                .map(|o| o.map(|(id, status)| Observation::Workload { id, status }))
+                .boxed(),
+        );
+    }
+    futures::stream::select_all(streams).map(move |item| {
         item.map_err(|e| match e {
             watcher::Error::InitialListFailed(e)
             | watcher::Error::WatchStartFailed(e)
@@ -171,10 +190,16 @@ pub fn watch(conn: &Connection, namespace: &str) -> impl Stream<Item = Result<Ob
 }
 
 /// A Deployment's ReplicaSet is named `<deployment>-<pod-template-hash>`, and its pods carry
-/// that hash as a label: no extra request is needed to find the Deployment.
-fn deployment_of_replica_set(pod: &Pod, replica_set: &str) -> Option<String> {
-    let hash = pod.metadata.labels.as_ref()?.get("pod-template-hash")?;
-    replica_set.strip_suffix(&format!("-{hash}")).map(str::to_string)
+/// that hash as a label: no extra request is needed to find the Deployment. An Argo Rollout's
+/// are named the same way, with the hash in `rollouts-pod-template-hash`.
+fn owner_of_replica_set(pod: &Pod, replica_set: &str) -> Option<(WorkloadKind, String)> {
+    let labels = pod.metadata.labels.as_ref()?;
+    let (kind, hash) = match labels.get(crate::domain::argo::POD_TEMPLATE_HASH) {
+        Some(hash) => (WorkloadKind::Rollout, hash),
+        None => (WorkloadKind::Deployment, labels.get("pod-template-hash")?),
+    };
+    let name = replica_set.strip_suffix(&format!("-{hash}"))?;
+    Some((kind, name.to_string()))
 }
 
 /// A workload's uid, for Events about it (`kubectl describe` finds them by uid); None when it
@@ -186,6 +211,7 @@ pub async fn uid(conn: &Connection, id: &WorkloadId) -> Option<String> {
         WorkloadKind::Deployment => uid_of(Api::<Deployment>::namespaced(client, ns), &id.name).await,
         WorkloadKind::StatefulSet => uid_of(Api::<StatefulSet>::namespaced(client, ns), &id.name).await,
         WorkloadKind::DaemonSet => uid_of(Api::<DaemonSet>::namespaced(client, ns), &id.name).await,
+        WorkloadKind::Rollout => super::argo::uid(conn, id).await,
         _ => None,
     }
 }

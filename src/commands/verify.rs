@@ -83,6 +83,7 @@ async fn fix(
         keep_backups: 1,
         allow_gitops_drift: false,
         leave_on_delete: args.leave_on_delete,
+        promote: args.promote,
     };
     let settings = engine::Settings::new("verify --fix", &change, conn).await;
     if !engine::restart_stale(conn, ctx.consent(), &settings, &plan.restart).await? {

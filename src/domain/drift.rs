@@ -405,12 +405,18 @@ pub fn revocation(secret: &SecretInfo, reports: &[WorkloadReport]) -> Option<Rev
 pub fn group_workloads(
     snapshot: &Snapshot,
 ) -> (BTreeMap<WorkloadId, &PodSpecInfo>, BTreeMap<WorkloadId, Vec<&PodInfo>>) {
-    let deployment_of: HashMap<(&str, &str), &str> = snapshot
+    // ReplicaSets of Deployments and of Argo Rollouts.
+    let deployment_of: HashMap<(&str, &str), (WorkloadKind, &str)> = snapshot
         .replica_sets
         .iter()
         .filter_map(|rs| {
-            let owner = rs.controller.as_ref().filter(|o| o.kind == "Deployment")?;
-            Some(((rs.namespace.as_str(), rs.name.as_str()), owner.name.as_str()))
+            let owner = rs.controller.as_ref()?;
+            let kind = match owner.kind.as_str() {
+                "Deployment" => WorkloadKind::Deployment,
+                "Rollout" => WorkloadKind::Rollout,
+                _ => return None,
+            };
+            Some(((rs.namespace.as_str(), rs.name.as_str()), (kind, owner.name.as_str())))
         })
         .collect();
     // Workloads from their own LISTs, then those only known through their pods.
@@ -425,7 +431,7 @@ pub fn group_workloads(
     (specs, pods_of)
 }
 
-fn owner_workload(pod: &PodInfo, deployment_of: &HashMap<(&str, &str), &str>) -> WorkloadId {
+fn owner_workload(pod: &PodInfo, deployment_of: &HashMap<(&str, &str), (WorkloadKind, &str)>) -> WorkloadId {
     let ns = pod.namespace.clone();
     let id = |kind, name: &str| WorkloadId {
         kind,
@@ -434,7 +440,7 @@ fn owner_workload(pod: &PodInfo, deployment_of: &HashMap<(&str, &str), &str>) ->
     };
     match &pod.controller {
         Some(o) if o.kind == "ReplicaSet" => match deployment_of.get(&(pod.namespace.as_str(), o.name.as_str())) {
-            Some(deployment) => id(WorkloadKind::Deployment, deployment),
+            Some((kind, owner)) => id(*kind, owner),
             None => id(WorkloadKind::ReplicaSet, &o.name),
         },
         Some(o) if o.kind == "StatefulSet" => id(WorkloadKind::StatefulSet, &o.name),

@@ -2,6 +2,7 @@
 //! arguments, which is what keeps its tests small and exhaustive.
 
 pub mod annotations;
+pub mod argo;
 pub mod audit;
 pub mod consumers;
 pub mod cron;

@@ -83,6 +83,8 @@ pub enum WorkloadKind {
     ReplicaSet,
     Job,
     CronJob,
+    /// An Argo Rollout (argoproj.io/v1alpha1).
+    Rollout,
     Pod,
 }
 
@@ -95,6 +97,7 @@ impl WorkloadKind {
             WorkloadKind::ReplicaSet => "ReplicaSet",
             WorkloadKind::Job => "Job",
             WorkloadKind::CronJob => "CronJob",
+            WorkloadKind::Rollout => "Rollout",
             WorkloadKind::Pod => "Pod",
         }
     }
@@ -103,7 +106,7 @@ impl WorkloadKind {
     pub fn restartable(self) -> bool {
         matches!(
             self,
-            WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+            WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet | WorkloadKind::Rollout
         )
     }
 }
@@ -442,7 +445,7 @@ fn template_spec(template: &corev1::PodTemplateSpec) -> PodSpecInfo {
     template.spec.as_ref().map(PodSpecInfo::from).unwrap_or_default()
 }
 
-fn workload(kind: WorkloadKind, meta: &ObjectMeta, template: Option<&corev1::PodTemplateSpec>) -> Workload {
+pub(super) fn workload(kind: WorkloadKind, meta: &ObjectMeta, template: Option<&corev1::PodTemplateSpec>) -> Workload {
     let (namespace, name) = name_and_namespace(meta);
     let secret_revisions = template
         .and_then(|t| t.metadata.as_ref())

@@ -62,6 +62,8 @@ pub struct RolloutStatus {
     /// StatefulSet: pods below the partition are not updated.
     pub partition: i32,
     pub revisions_match: bool,
+    /// An Argo Rollout's own status (phase, pauses, abort).
+    pub argo: Option<super::argo::ArgoStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,6 +86,10 @@ pub enum RolloutState {
     NotAwaited {
         reason: String,
     },
+    /// An Argo Rollout waiting for a person at a step (promote continues it).
+    Paused {
+        reason: String,
+    },
 }
 
 impl RolloutState {
@@ -93,6 +99,9 @@ impl RolloutState {
 }
 
 pub fn evaluate(kind: WorkloadKind, status: &RolloutStatus, failing_pod: Option<&str>) -> RolloutState {
+    if kind == WorkloadKind::Rollout {
+        return evaluate_argo(status, failing_pod);
+    }
     if status.paused {
         return RolloutState::NotAwaited {
             reason: "the Deployment is paused: run `kubectl rollout resume` to roll it out".into(),
@@ -174,6 +183,57 @@ pub fn evaluate(kind: WorkloadKind, status: &RolloutStatus, failing_pod: Option<
     }
 }
 
+/// An Argo Rollout: its controller's phase decides, once it has observed the change.
+fn evaluate_argo(status: &RolloutStatus, failing_pod: Option<&str>) -> RolloutState {
+    let argo = status.argo.clone().unwrap_or_default();
+    if let Some(reason) = failing_pod {
+        return RolloutState::Failed {
+            reason: reason.to_string(),
+        };
+    }
+    let progressing = |waiting_for: String| RolloutState::Progressing {
+        desired: status.desired,
+        updated: status.updated,
+        ready: status.ready,
+        available: status.available,
+        waiting_for,
+    };
+    if status.observed_generation < status.generation {
+        return RolloutState::Progressing {
+            desired: status.desired,
+            updated: 0,
+            ready: status.ready,
+            available: status.available,
+            waiting_for: "the controller to observe the change".into(),
+        };
+    }
+    if argo.aborted || argo.phase == "Degraded" {
+        let message = if argo.message.is_empty() {
+            "the update was aborted".to_string()
+        } else {
+            argo.message
+        };
+        return RolloutState::Failed {
+            reason: format!("Degraded: {message}"),
+        };
+    }
+    if status.paused {
+        return RolloutState::NotAwaited {
+            reason: "the Rollout is paused (spec.paused): `kubectl argo rollouts promote` continues it".into(),
+        };
+    }
+    if let Some(reason) = argo.waiting_for_promotion {
+        return RolloutState::Paused { reason };
+    }
+    match argo.phase.as_str() {
+        "Healthy" => RolloutState::Complete {
+            desired: status.desired,
+        },
+        "Paused" => progressing(format!("a timed pause ({})", argo.waiting_for())),
+        _ => progressing(format!("the Rollout ({})", argo.waiting_for())),
+    }
+}
+
 impl From<&Deployment> for RolloutStatus {
     fn from(d: &Deployment) -> Self {
         let s = d.status.clone().unwrap_or_default();
@@ -193,6 +253,7 @@ impl From<&Deployment> for RolloutStatus {
             progress_deadline_exceeded: deadline,
             partition: 0,
             revisions_match: true,
+            argo: None,
         }
     }
 }
@@ -217,6 +278,7 @@ impl From<&StatefulSet> for RolloutStatus {
                 .and_then(|r| r.partition)
                 .unwrap_or(0),
             revisions_match: s.update_revision.is_some() && s.current_revision == s.update_revision,
+            argo: None,
         }
     }
 }
@@ -237,6 +299,7 @@ impl From<&DaemonSet> for RolloutStatus {
             progress_deadline_exceeded: false,
             partition: 0,
             revisions_match: true,
+            argo: None,
         }
     }
 }
@@ -262,8 +325,8 @@ pub fn fatal_pod_reason(pod: &Pod) -> Option<String> {
     })
 }
 
-/// The workload a pod belongs to, given the ReplicaSet → Deployment ownership.
-pub fn pod_owner(pod: &Pod, replica_set_owner: impl Fn(&str) -> Option<String>) -> Option<WorkloadId> {
+/// The workload a pod belongs to, given the ReplicaSet → Deployment (or Rollout) ownership.
+pub fn pod_owner(pod: &Pod, replica_set_owner: impl Fn(&str) -> Option<(WorkloadKind, String)>) -> Option<WorkloadId> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let owner = pod
         .metadata
@@ -272,7 +335,7 @@ pub fn pod_owner(pod: &Pod, replica_set_owner: impl Fn(&str) -> Option<String>) 
         .flatten()
         .find(|o| o.controller == Some(true))?;
     let (kind, name) = match owner.kind.as_str() {
-        "ReplicaSet" => (WorkloadKind::Deployment, replica_set_owner(&owner.name)?),
+        "ReplicaSet" => replica_set_owner(&owner.name)?,
         "StatefulSet" => (WorkloadKind::StatefulSet, owner.name.clone()),
         "DaemonSet" => (WorkloadKind::DaemonSet, owner.name.clone()),
         _ => return None,

@@ -9,7 +9,7 @@ use super::{lease, Settings};
 use crate::cluster::events::{Events, Note, Regarding};
 use crate::cluster::{self, Connection};
 use crate::commands::Outcome;
-use crate::domain::model::WorkloadId;
+use crate::domain::model::{WorkloadId, WorkloadKind};
 use crate::domain::rollout::RestartTarget;
 use crate::error::{Error, Result};
 use crate::render;
@@ -160,7 +160,10 @@ async fn publish(conn: &Connection, notes: Vec<(About, Note<'_>)>) {
             let regarding = match about {
                 About::Secret(regarding) => regarding,
                 About::Workload(id) => Regarding {
-                    api_version: "apps/v1",
+                    api_version: match id.kind {
+                        WorkloadKind::Rollout => "argoproj.io/v1alpha1",
+                        _ => "apps/v1",
+                    },
                     kind: id.kind.as_str(),
                     uid: cluster::workloads::uid(conn, &id).await.unwrap_or_default(),
                     namespace: id.namespace,

@@ -45,7 +45,7 @@ use crate::domain::env::EnvNamePolicy;
 use crate::domain::gitops::GitOpsOwner;
 use crate::domain::journal::{self, Journal, JournalEntry, Phase, RecordedBackup};
 use crate::domain::key_changes;
-use crate::domain::model::WorkloadId;
+use crate::domain::model::{WorkloadId, WorkloadKind};
 use crate::domain::plan::{PlanError, SecretChange};
 use crate::domain::rollout::{self, RestartTarget};
 use crate::domain::secret_value::{Fingerprinter, SecretValue};
@@ -74,6 +74,8 @@ pub struct Settings {
     /// Leave StatefulSets with updateStrategy OnDelete as they are (reported, not awaited)
     /// instead of deleting their pods one at a time.
     pub leave_on_delete: bool,
+    /// Continue Argo Rollouts that pause for a person (else they are reported).
+    pub promote: bool,
 }
 
 impl Settings {
@@ -95,6 +97,18 @@ impl Settings {
             force: false,
             allow_gitops_drift: args.allow_gitops_drift,
             leave_on_delete: args.leave_on_delete,
+            promote: args.promote,
+        }
+    }
+}
+
+impl Settings {
+    /// How a change's own restarts treat Argo Rollouts that pause for a person.
+    fn forward_promotion(&self) -> restart::Promotion {
+        if self.promote {
+            restart::Promotion::Steps
+        } else {
+            restart::Promotion::Never
         }
     }
 }
@@ -304,6 +318,7 @@ async fn restart_confirmed(
             &title,
             None,
             !settings.leave_on_delete,
+            settings.forward_promotion(),
         )
         .await?;
         failed.extend(restart::failures_of(&states));
@@ -589,14 +604,20 @@ impl<'a> Machine<'a> {
 
     /// Restart and wait (up to --timeout); the rollouts that failed (empty: all complete).
     async fn restart(&self, targets: &[RestartTarget], title: &str) -> Result<Vec<String>> {
-        self.restart_within(targets, title, self.settings.timeout).await
+        self.restart_within(targets, title, self.settings.timeout, self.settings.forward_promotion())
+            .await
     }
 
     /// Restart with the previous data: an undo waits at least a minute, so that it does not give
     /// up as fast as a short --timeout gave up on the change.
     async fn restart_back(&self, targets: &[RestartTarget]) -> Result<Vec<String>> {
-        self.restart_within(targets, "Restarting with the previous data:", self.undo_timeout())
-            .await
+        self.restart_within(
+            targets,
+            "Restarting with the previous data:",
+            self.undo_timeout(),
+            restart::Promotion::Full,
+        )
+        .await
     }
 
     /// An owner path's undo, once the Secret holds the previous data again at `revision`:
@@ -626,7 +647,13 @@ impl<'a> Machine<'a> {
         self.settings.timeout.max(Duration::from_secs(60))
     }
 
-    async fn restart_within(&self, targets: &[RestartTarget], title: &str, timeout: Duration) -> Result<Vec<String>> {
+    async fn restart_within(
+        &self,
+        targets: &[RestartTarget],
+        title: &str,
+        timeout: Duration,
+        promotion: restart::Promotion,
+    ) -> Result<Vec<String>> {
         let states = restart::restart_and_wait(
             self.conn,
             self.namespace,
@@ -636,6 +663,7 @@ impl<'a> Machine<'a> {
             title,
             Some(&self.lease),
             !self.settings.leave_on_delete,
+            promotion,
         )
         .await?;
         Ok(restart::failures_of(&states))
@@ -872,8 +900,15 @@ fn permissions(targets: &[RestartTarget]) -> Vec<Permission> {
     }
     for target in targets {
         let resource = cluster::workloads::resource_of(target.id.kind);
-        needed.insert(Permission::new("patch", "apps", resource));
-        needed.insert(Permission::new("watch", "apps", resource));
+        if target.id.kind == WorkloadKind::Rollout {
+            // Restarted through the template, promoted through the status (an undo promotes).
+            needed.insert(Permission::new("patch", "argoproj.io", resource));
+            needed.insert(Permission::new("watch", "argoproj.io", resource));
+            needed.insert(Permission::new("patch", "argoproj.io", "rollouts/status"));
+        } else {
+            needed.insert(Permission::new("patch", "apps", resource));
+            needed.insert(Permission::new("watch", "apps", resource));
+        }
     }
     needed.into_iter().collect()
 }

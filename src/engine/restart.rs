@@ -1,7 +1,7 @@
 //! Restarting workloads and waiting for their rollouts: concurrent, bounded by --max-parallel,
 //! watched (never polled), with a deadline; the journal's heartbeat is renewed meanwhile.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
@@ -18,6 +18,18 @@ use crate::domain::rollout::{self, RestartTarget, RolloutState, RolloutStatus};
 use crate::error::{Error, Result};
 use crate::render;
 use crate::render::progress::RolloutProgress;
+
+/// What to do about Argo Rollouts that pause for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promotion {
+    /// Report the pause and stop waiting for that Rollout.
+    Never,
+    /// Promote each pause (`--promote`), as `kubectl argo rollouts promote` does.
+    Steps,
+    /// Promote to the end as soon as the update has started (an undo: the values it restores
+    /// ran before, so the steps that guard a new release only delay it).
+    Full,
+}
 
 /// What to say for each workload whose rollout failed.
 pub fn failures_of(states: &BTreeMap<WorkloadId, RolloutState>) -> Vec<String> {
@@ -51,6 +63,7 @@ async fn restart_retrying(conn: &Connection, target: &RestartTarget, at: Timesta
 /// or the deadline passes. Stops starting new ones after a failure. While it waits, the
 /// journal's holder renews its heartbeat. With `roll_on_delete`, StatefulSets whose
 /// updateStrategy is OnDelete have their pods deleted one at a time (else they are reported).
+/// Argo Rollouts paused for a person are promoted as `promotion` says.
 #[allow(clippy::too_many_arguments)]
 pub async fn restart_and_wait(
     conn: &Connection,
@@ -61,11 +74,15 @@ pub async fn restart_and_wait(
     title: &str,
     lease: Option<&Lease>,
     roll_on_delete: bool,
+    promotion: Promotion,
 ) -> Result<BTreeMap<WorkloadId, RolloutState>> {
     let ids: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
     let mut progress = RolloutProgress::new(title, &ids);
     let deadline = Instant::now() + timeout;
-    let mut observations = cluster::workloads::watch(conn, namespace);
+    let with_rollouts = ids.iter().any(|id| id.kind == WorkloadKind::Rollout);
+    let mut observations = cluster::workloads::watch(conn, namespace, with_rollouts);
+    // Rollouts this run promoted fully (once each).
+    let mut promoted_full: BTreeSet<WorkloadId> = BTreeSet::new();
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
     let limit = max_parallel.map(usize::from).unwrap_or(targets.len()).max(1);
     let mut queue: VecDeque<&RestartTarget> = targets.iter().collect();
@@ -184,7 +201,7 @@ pub async fn restart_and_wait(
                 status.revisions_match = status.updated >= status.desired;
             }
             let status = &status;
-            let state = if status.generation < *generation {
+            let mut state = if status.generation < *generation {
                 RolloutState::Progressing {
                     desired: status.desired,
                     updated: 0,
@@ -195,10 +212,61 @@ pub async fn restart_and_wait(
             } else {
                 rollout::evaluate(id.kind, status, failing.get(id).map(String::as_str))
             };
+            if id.kind == WorkloadKind::Rollout {
+                state = promote_if_asked(conn, id, status, *generation, state, promotion, &mut promoted_full).await?;
+            }
             progress.update(id, &state);
             states.insert(id.clone(), state);
         }
     }
     progress.finish();
+    for (id, state) in &states {
+        if let RolloutState::Paused { reason } = state {
+            render::step(&format!(
+                "{id} waits for a person ({reason}): continue it with `kubectl argo rollouts promote {} -n {namespace}` \
+                 (or pass --promote); `kubectl secrets verify` shows which pods still run the old values",
+                id.name
+            ));
+        }
+    }
     Ok(states)
+}
+
+/// An Argo Rollout's promotion: each pause under `Steps`, to the end once its update has
+/// started under `Full`. Returns the state to show (a promoted pause keeps progressing).
+async fn promote_if_asked(
+    conn: &Connection,
+    id: &WorkloadId,
+    status: &RolloutStatus,
+    generation: i64,
+    state: RolloutState,
+    promotion: Promotion,
+    promoted_full: &mut BTreeSet<WorkloadId>,
+) -> Result<RolloutState> {
+    let started = status.generation >= generation && status.observed_generation >= status.generation;
+    let already_full = status.argo.as_ref().is_some_and(|a| a.promote_full);
+    let progressing = |waiting_for: String| RolloutState::Progressing {
+        desired: status.desired,
+        updated: status.updated,
+        ready: status.ready,
+        available: status.available,
+        waiting_for,
+    };
+    match (promotion, &state) {
+        (Promotion::Full, RolloutState::Progressing { .. } | RolloutState::Paused { .. })
+            if started && !already_full && !promoted_full.contains(id) =>
+        {
+            cluster::argo::promote(conn, id, true).await?;
+            promoted_full.insert(id.clone());
+            Ok(progressing(
+                "its full promotion (the previous values ran before)".into(),
+            ))
+        }
+        (Promotion::Full, RolloutState::Paused { reason }) => Ok(progressing(format!("its full promotion ({reason})"))),
+        (Promotion::Steps, RolloutState::Paused { reason }) => {
+            cluster::argo::promote(conn, id, false).await?;
+            Ok(progressing(format!("the next step (promoted: {reason})")))
+        }
+        _ => Ok(state),
+    }
 }

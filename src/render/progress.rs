@@ -79,6 +79,7 @@ impl RolloutProgress {
             }
             RolloutState::Failed { reason } => format!("FAILED: {reason}"),
             RolloutState::NotAwaited { reason } => format!("not awaited: {reason}"),
+            RolloutState::Paused { reason } => format!("paused: {reason}"),
         };
         // A waiting reason comes from the cluster: no control character reaches the terminal.
         let line = super::clean(&line);
@@ -110,7 +111,9 @@ impl RolloutProgress {
                         bar.set_position(*desired as u64);
                         bar.finish_with_message(line);
                     }
-                    RolloutState::Failed { .. } | RolloutState::NotAwaited { .. } => bar.abandon_with_message(line),
+                    RolloutState::Failed { .. } | RolloutState::NotAwaited { .. } | RolloutState::Paused { .. } => {
+                        bar.abandon_with_message(line)
+                    }
                 }
                 overall.set_position(self.done as u64);
             }

@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod rbac;
 mod rollback;
+mod rollouts;
 mod rotate;
 mod rotate_sealed;
 mod seal;

@@ -65,6 +65,7 @@ mod engine {
             force,
             allow_gitops_drift: false,
             leave_on_delete: false,
+            promote: false,
         }
     }
 
