@@ -10,7 +10,10 @@ version=0.20.2
 deny="$root/.cache/tools/bin/cargo-deny"
 if ! [ -x "$deny" ] || ! "$deny" --version 2>/dev/null | grep -q " $version"; then
   echo "deny: installing cargo-deny $version into .cache/tools (once)" >&2
-  cargo install --quiet --locked --root "$root/.cache/tools" cargo-deny --version "$version" >&2
+  # Its release profile asks for fat LTO in one codegen unit: minutes of single-threaded
+  # linking for a tool run once per test run. The same code, built the ordinary way.
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo install --quiet --locked --root "$root/.cache/tools" cargo-deny --version "$version" >&2
 fi
 checks=(licenses bans sources)
 if [ -d "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs" ]; then

@@ -63,7 +63,7 @@ pub struct GlobalArgs {
     #[arg(short = 'A', long, global = true, conflicts_with = "namespace")]
     pub all_namespaces: bool,
 
-    /// Label selector for workloads, e.g. -l app=backend
+    /// Label selector: the workloads verify looks at, the Secrets rotate changes (e.g. -l app=backend)
     #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
@@ -576,6 +576,11 @@ pub struct ChangeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_parallel: Option<u16>,
 
+    /// With --max-parallel: restart in batches of that many, each batch once the previous one
+    /// is complete and this long after it, e.g. 30s (paces a large plan)
+    #[arg(long, value_name = "DURATION", requires = "max_parallel", value_parser = parse_duration)]
+    pub batch_interval: Option<Duration>,
+
     /// How long to wait for the rollouts before restoring the previous data, e.g. 10m
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -656,6 +661,13 @@ Examples:
   # See the plan only
   kubectl secrets rotate chat-secrets -n chatbox --all-keys --dry-run
 
+  # After an incident: every Secret labelled team=payments in one change, each consumer restarted
+  # once, 5 at a time, 30s between batches (keys that held the same value get the same new one)
+  kubectl secrets rotate -l team=payments -n shop --all-keys --max-parallel 5 --batch-interval 30s
+
+  # Two Secrets, one key each
+  kubectl secrets rotate db-app db-reporting -n shop --key db-app/password --key db-reporting/password
+
 Generators: base64:N and hex:N are N random bytes encoded like `openssl rand -base64 N` /
 `-hex N`; alnum:N is N characters from [A-Za-z0-9]. Without one, the new value is shaped like
 the old one (hex stays hex, base64 stays base64) with at least 32 bytes of entropy.
@@ -676,12 +688,14 @@ pub enum KeyPhase {
 
 #[derive(Debug, Clone, Args)]
 pub struct RotateArgs {
-    /// The Secret to rotate
+    /// The Secret(s) to rotate; several (or -l SELECTOR) make one change: one backup, write,
+    /// restart of each consumer once, and verify
     #[arg(value_name = "SECRET")]
-    pub secret: String,
+    pub secrets: Vec<String>,
 
-    /// Key to rotate, optionally with a generator (KEY=base64:48, KEY=hex:32, KEY=alnum:40); repeatable
-    #[arg(long = "key", value_name = "KEY[=GENERATOR]")]
+    /// Key to rotate, optionally with a generator (KEY=base64:48, KEY=hex:32, KEY=alnum:40); with
+    /// several Secrets SECRET/KEY names one Secret's key, KEY every Secret's that has it; repeatable
+    #[arg(long = "key", value_name = "[SECRET/]KEY[=GENERATOR]")]
     pub keys: Vec<String>,
 
     /// Rotate every key with generated values
@@ -692,8 +706,9 @@ pub struct RotateArgs {
     #[arg(long, value_name = "KEY")]
     pub from_stdin: Option<String>,
 
-    /// Read the new value of KEY from a file (exactly its bytes); repeatable
-    #[arg(long, value_name = "KEY=PATH")]
+    /// Read the new value of KEY from a file (exactly its bytes); with several Secrets,
+    /// SECRET/KEY=PATH; repeatable
+    #[arg(long, value_name = "[SECRET/]KEY=PATH")]
     pub from_file: Vec<String>,
 
     /// Also keep each old value under KEY<suffix> (see --previous-suffix), for apps that accept two keys
@@ -709,8 +724,9 @@ pub struct RotateArgs {
     pub propagate: bool,
 
     /// Also set KEY to VALUE in the same change: a companion value that is not secret, such as
-    /// the new user name of a new password (it ends up in your shell history); repeatable
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    /// the new user name of a new password (it ends up in your shell history); with several
+    /// Secrets, SECRET/KEY=VALUE; repeatable
+    #[arg(long = "set", value_name = "[SECRET/]KEY=VALUE")]
     pub set: Vec<String>,
 
     /// Two-phase rotation of versioned keys (jwt-secret-v1): `add` writes the next version beside

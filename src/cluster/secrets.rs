@@ -72,6 +72,26 @@ pub async fn list_with_values(conn: &Connection, namespace: &str) -> Result<Vec<
     .await
 }
 
+/// The names of the Secrets a label selector picks in a namespace (their values are dropped as
+/// read; kubectl-secrets' own backups never count).
+pub async fn names_selected(conn: &Connection, namespace: &str, selector: &str) -> Result<Vec<String>> {
+    let scope = Scope::Namespace(namespace.into());
+    let listed = list_mapped(
+        api(conn, namespace),
+        ListParams::default().labels(selector),
+        Action::new("list", "secrets", &scope),
+        conn,
+        |s| {
+            let labels = s.metadata.labels.clone().unwrap_or_default();
+            (!labels.contains_key(annotations::BACKUP_OF)).then(|| s.metadata.name.clone().unwrap_or_default())
+        },
+    )
+    .await?;
+    let mut names: Vec<String> = listed.into_iter().flatten().collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Annotations a change stamps on the Secret with its data (times and revisions only, never
 /// a value), and the bookkeeping written in the same request.
 pub struct Stamp<'a> {

@@ -13,6 +13,7 @@ use crate::cluster::{self, Connection};
 use crate::context::Context;
 use crate::domain::drift;
 use crate::domain::generate::Generator;
+use crate::domain::multi::{self, KeySpec};
 use crate::domain::plan::{self, ChangeKind, RotationRequest, SecretChange, SecretState};
 use crate::domain::secret_value::SecretValue;
 use crate::domain::versioned;
@@ -26,15 +27,22 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     let given = read_given_values(args)?;
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
-    let target = cluster::secrets::get(&conn, &namespace, &args.secret).await?;
+    let names = target_names(ctx, args, &conn, &namespace).await?;
     let mut settings = Settings::new(action(args), &args.change, &conn).await;
     settings.force = args.force;
+    if names.len() > 1 {
+        return rotate_many(ctx, args, &conn, settings, &names, given).await;
+    }
+    let name = names[0].as_str();
+    let given = for_one_secret(name, given)?;
+    let keys = keys_for_one_secret(name, &args.keys)?;
+    let target = cluster::secrets::get(&conn, &namespace, name).await?;
     if args.resume || args.abort {
         let choice = if args.resume { Recovery::Resume } else { Recovery::Abort };
-        return engine::recover(&conn, ctx.consent(), &settings, &namespace, &args.secret, choice).await;
+        return engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice).await;
     }
     if let Some(pending) = engine::pending(&conn, &target).await? {
-        return interrupted(ctx, args, &conn, &settings, pending).await;
+        return interrupted(ctx, name, &conn, &settings, pending).await;
     }
 
     // A Secret an ExternalSecret syncs changes at its provider.
@@ -45,7 +53,7 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     if args.synced || args.retire_previous {
         return Err(Error::Usage(format!(
             "--synced and --retire-previous are for a Secret an ExternalSecret syncs; {namespace}/{} is not (its owner: {})",
-            args.secret,
+            name,
             target.controller.as_ref().map_or("none".to_string(), |o| format!("{} {}", o.kind, o.name))
         )));
     }
@@ -62,15 +70,15 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     } else if args.sealed_file.is_some() {
         return Err(Error::Usage(format!(
             "--sealed-file is for a Secret unsealed from a SealedSecret; {namespace}/{} is not: rotate it without --sealed-file",
-            args.secret
+            name
         )));
     }
-    let set_values = parse_set_values(&args.set)?;
+    let set_values = for_one_secret(name, parse_set_values(&args.set)?)?;
     let secrets = match args.phase {
         Some(KeyPhase::Add) => vec![phase_add(args, &target, given, &set_values)?],
         Some(KeyPhase::Retire) => vec![phase_retire(args, &conn, &target, &set_values).await?],
         None => {
-            let new_values = choose_new_values(args, &target, given)?;
+            let new_values = choose_new_values(args, &keys, &target, given)?;
             let others = if args.propagate {
                 cluster::secrets::list_with_values(&conn, &namespace).await?
             } else {
@@ -104,6 +112,174 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     engine::apply(&conn, ctx.consent(), &settings, change).await
 }
 
+/// The Secrets named on the command line and those `-l` selects, in that order, each once.
+async fn target_names(ctx: &Context, args: &RotateArgs, conn: &Connection, namespace: &str) -> Result<Vec<String>> {
+    let mut names = args.secrets.clone();
+    if let Some(selector) = ctx.global.selector.as_deref() {
+        if args.resume || args.abort {
+            return Err(Error::Usage(
+                "--resume and --abort name the Secret whose change was interrupted (the first of its change): give its name, not -l".into(),
+            ));
+        }
+        let selected = cluster::secrets::names_selected(conn, namespace, selector).await?;
+        if selected.is_empty() {
+            return Err(Error::Usage(format!(
+                "no Secret in namespace {namespace} matches -l {selector} (kubectl get secrets -n {namespace} -l '{selector}' lists them)"
+            )));
+        }
+        names.extend(selected);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    match names.len() {
+        0 => Err(Error::Usage(
+            "say which Secret to rotate: a name (or several), or -l SELECTOR".into(),
+        )),
+        1 => Ok(names),
+        _ if args.resume || args.abort => Err(Error::Usage(
+            "--resume and --abort take one Secret: the first of the interrupted change (its journal is there)".into(),
+        )),
+        _ => Ok(names),
+    }
+}
+
+/// Values named `SECRET/KEY` (or `KEY`) for the one Secret rotated: keyed by KEY.
+fn for_one_secret<V>(name: &str, values: BTreeMap<String, V>) -> Result<BTreeMap<String, V>> {
+    values
+        .into_iter()
+        .map(|(qualified, value)| match multi::split_qualified(&qualified) {
+            (Some(secret), key) if secret == name => Ok((key.to_string(), value)),
+            (Some(secret), _) => Err(Error::Usage(format!(
+                "{qualified} names Secret {secret}, but only {name} is rotated here"
+            ))),
+            (None, key) => Ok((key.to_string(), value)),
+        })
+        .collect()
+}
+
+/// `--key [SECRET/]KEY[=GENERATOR]` for the one Secret rotated: the Secret part must be it.
+fn keys_for_one_secret(name: &str, specs: &[String]) -> Result<Vec<String>> {
+    specs
+        .iter()
+        .map(|spec| match multi::split_qualified(spec) {
+            (Some(secret), rest) if secret == name => Ok(rest.to_string()),
+            (Some(secret), _) if !secret.contains('=') => Err(Error::Usage(format!(
+                "--key {spec} names Secret {secret}, but only {name} is rotated here"
+            ))),
+            _ => Ok(spec.clone()),
+        })
+        .collect()
+}
+
+/// Several Secrets in one change: one plan, one backup and write, each consumer restarted once,
+/// one verify. Owner paths (sealed files, External Secrets, two-phase keys) take one Secret.
+async fn rotate_many(
+    ctx: &Context,
+    args: &RotateArgs,
+    conn: &Connection,
+    mut settings: Settings,
+    names: &[String],
+    given: BTreeMap<String, (SecretValue, String)>,
+) -> Result<Outcome> {
+    let namespace = ctx.namespace(conn);
+    let single_only = [
+        (args.phase.is_some(), "--phase"),
+        (args.sealed_file.is_some(), "--sealed-file"),
+        (args.synced, "--synced"),
+        (args.retire_previous, "--retire-previous"),
+        (
+            args.from_stdin.is_some(),
+            "--from-stdin (use --from-file SECRET/KEY=PATH)",
+        ),
+    ];
+    if let Some((_, flag)) = single_only.iter().find(|(given, _)| *given) {
+        return Err(Error::Usage(format!(
+            "{flag} is for one Secret at a time; {} Secrets are selected ({})",
+            names.len(),
+            names.join(", ")
+        )));
+    }
+    let mut targets = Vec::new();
+    for name in names {
+        let target = cluster::secrets::get(conn, &namespace, name).await?;
+        if let Some(pending) = engine::pending(conn, &target).await? {
+            return Err(pending.in_the_way(&namespace, name, false));
+        }
+        if let Some(owner) = target.controller.as_ref().filter(|o| o.kind == "ExternalSecret") {
+            return Err(Error::Usage(format!(
+                "secret {namespace}/{name} is synced by ExternalSecret {}: its keys change at the provider; rotate it on its own",
+                owner.name
+            )));
+        }
+        targets.push(target);
+    }
+    if args.keys.is_empty() && !args.all_keys && given.is_empty() && args.set.is_empty() {
+        return Err(Error::Usage(
+            "say which keys to rotate: --key [SECRET/]KEY[=GENERATOR], --all-keys, or --from-file SECRET/KEY=PATH"
+                .into(),
+        ));
+    }
+    let specs: Vec<KeySpec> = args
+        .keys
+        .iter()
+        .map(|s| s.parse())
+        .collect::<std::result::Result<_, String>>()
+        .map_err(Error::Usage)?;
+    let sets = parse_set_values(&args.set)?;
+    let mut sets_by_secret: BTreeMap<String, BTreeMap<String, SecretValue>> = BTreeMap::new();
+    for (qualified, value) in sets {
+        let (Some(secret), key) = multi::split_qualified(&qualified) else {
+            return Err(Error::Usage(format!(
+                "--set {qualified}=...: with several Secrets, say whose key it is (--set SECRET/{qualified}=VALUE)"
+            )));
+        };
+        if !names.iter().any(|n| n == secret) {
+            return Err(Error::Usage(format!(
+                "--set {qualified}=... names Secret {secret}, which is not rotated here"
+            )));
+        }
+        sets_by_secret
+            .entry(secret.to_string())
+            .or_default()
+            .insert(key.to_string(), value);
+    }
+    let refs: Vec<&SecretState> = targets.iter().collect();
+    let mut rng = rand::rng();
+    let chosen = multi::choose(
+        &refs,
+        &specs,
+        args.all_keys,
+        given,
+        &|name: &str| sets_by_secret.contains_key(name),
+        |generator| generator.generate(&mut rng),
+    )
+    .map_err(Error::Usage)?;
+    let requests: Vec<RotationRequest> = targets
+        .iter()
+        .zip(chosen)
+        .map(|(target, new_values)| RotationRequest {
+            new_values,
+            keep_previous_suffix: args.keep_previous.then(|| args.previous_suffix.clone()),
+            set_values: sets_by_secret.remove(&target.name).unwrap_or_default(),
+        })
+        .collect();
+    let others = if args.propagate {
+        cluster::secrets::list_with_values(conn, &namespace).await?
+    } else {
+        Vec::new()
+    };
+    let pairs: Vec<(&SecretState, &RotationRequest)> = targets.iter().zip(&requests).collect();
+    let secrets = plan::plan_many(&pairs, &others)?;
+    settings.previous_kept = secrets.iter().find_map(|c| previous_kept_note(args, c));
+    let change = Change {
+        namespace,
+        secrets,
+        sealed: None,
+        external: None,
+    };
+    engine::apply(conn, ctx.consent(), &settings, change).await
+}
+
 /// `rotate` of a Secret an ExternalSecret syncs: new provider versions (AWS Secrets Manager),
 /// or `--synced` for a value changed at any provider.
 async fn rotate_external(
@@ -132,7 +308,8 @@ async fn rotate_external(
     let (secret, mut external) = if args.synced {
         engine::external_synced(conn, target, owner).await?
     } else {
-        let new_values = choose_new_values(args, target, given)?;
+        let keys = keys_for_one_secret(&target.name, &args.keys)?;
+        let new_values = choose_new_values(args, &keys, target, given)?;
         engine::external_change(conn, target, owner, &new_values).await?
     };
     external.retire_previous = args.retire_previous;
@@ -160,7 +337,7 @@ fn action(args: &RotateArgs) -> &'static str {
 /// otherwise refuse (saying how to finish or undo it).
 async fn interrupted(
     ctx: &Context,
-    args: &RotateArgs,
+    name: &str,
     conn: &Connection,
     settings: &Settings,
     pending: engine::Pending,
@@ -168,7 +345,7 @@ async fn interrupted(
     let namespace = ctx.namespace(conn);
     let running = matches!(pending.liveness, crate::domain::journal::Liveness::Running { .. });
     if running || !prompt::interactive() || ctx.global.yes {
-        return Err(pending.in_the_way(&namespace, &args.secret, false));
+        return Err(pending.in_the_way(&namespace, name, false));
     }
     let choice = match prompt::interrupted_change(&pending.describe(&namespace))? {
         InterruptedChoice::Leave => {
@@ -178,7 +355,7 @@ async fn interrupted(
         InterruptedChoice::Resume => Recovery::Resume,
         InterruptedChoice::Abort => Recovery::Abort,
     };
-    engine::recover(conn, ctx.consent(), settings, &namespace, &args.secret, choice).await
+    engine::recover(conn, ctx.consent(), settings, &namespace, name, choice).await
 }
 
 /// What to say instead of "safe to revoke" when the old value stays in the Secret.
@@ -218,7 +395,7 @@ fn parse_set_values(specs: &[String]) -> Result<BTreeMap<String, SecretValue>> {
             .split_once('=')
             .filter(|(key, _)| !key.is_empty())
             .ok_or_else(|| Error::Usage("--set needs KEY=VALUE (e.g. --set username=backend_v2)".into()))?;
-        plan::check_key_name(key).map_err(Error::Usage)?;
+        plan::check_key_name(multi::split_qualified(key).1).map_err(Error::Usage)?;
         if values
             .insert(key.to_string(), SecretValue::new(value.as_bytes().to_vec()))
             .is_some()
@@ -375,6 +552,7 @@ fn warn_if_odd(key: &str, value: &SecretValue, from: &str) {
 
 fn choose_new_values(
     args: &RotateArgs,
+    key_specs: &[String],
     target: &SecretState,
     mut given: BTreeMap<String, (SecretValue, String)>,
 ) -> Result<BTreeMap<String, (SecretValue, String)>> {
@@ -391,7 +569,7 @@ fn choose_new_values(
     let generated = |generator: Generator, rng: &mut rand::rngs::ThreadRng| {
         (generator.generate(rng), format!("generated, {generator}"))
     };
-    let scripted = !args.keys.is_empty() || args.all_keys || !given.is_empty() || !args.set.is_empty();
+    let scripted = !key_specs.is_empty() || args.all_keys || !given.is_empty() || !args.set.is_empty();
     if !scripted {
         if !prompt::interactive() {
             return Err(Error::Usage(
@@ -416,7 +594,7 @@ fn choose_new_values(
     let keys: Vec<(String, Option<Generator>)> = if args.all_keys {
         target.data.keys().map(|k| (k.clone(), None)).collect()
     } else {
-        args.keys
+        key_specs
             .iter()
             .map(|spec| match spec.split_once('=') {
                 Some((key, generator)) => generator

@@ -79,6 +79,7 @@ async fn fix(
         no_restart: false,
         restart_all: false,
         max_parallel: args.max_parallel,
+        batch_interval: None,
         timeout: args.timeout,
         keep_backups: 1,
         allow_gitops_drift: false,

@@ -20,6 +20,7 @@ pub mod journal;
 pub mod key_changes;
 pub mod manifest;
 pub mod model;
+pub mod multi;
 pub mod plan;
 pub mod propagate;
 pub mod rollout;

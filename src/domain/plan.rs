@@ -248,12 +248,19 @@ pub fn plan(
     request: &RotationRequest,
     others: &[SecretState],
 ) -> Result<Vec<SecretChange>, PlanError> {
+    plan_many(&[(target, request)], others)
+}
+
+/// One target's own keys: rotated, set, and (with --keep-previous) the old values kept.
+fn plan_own_keys(
+    target: &SecretState,
+    request: &RotationRequest,
+) -> Result<(BTreeMap<String, SecretValue>, Vec<KeyChange>), PlanError> {
     if let Some(reason) = managed_by_controller(target) {
         return Err(PlanError::Managed(reason));
     }
     let mut after = target.data.clone();
     let mut keys = Vec::new();
-    let mut rotated: Vec<(&String, &SecretValue, &SecretValue)> = Vec::new();
     for (key, (new, how)) in &request.new_values {
         let old = target.data.get(key).ok_or_else(|| PlanError::NoSuchKey {
             secret: format!("{}/{}", target.namespace, target.name),
@@ -270,7 +277,6 @@ pub fn plan(
             old: Some(old.clone()),
             new: Some(new.clone()),
         });
-        rotated.push((key, old, new));
     }
     for set in set_changes(target, &request.set_values, &keys)? {
         after.insert(set.key.clone(), set.new.clone().expect("--set writes a value"));
@@ -281,75 +287,116 @@ pub fn plan(
         return Err(PlanError::Unchanged { key });
     }
     if let Some(suffix) = &request.keep_previous_suffix {
-        for (key, old, _) in &rotated {
+        let rotated: Vec<(String, SecretValue)> = keys
+            .iter()
+            .filter(|k| matches!(k.kind, ChangeKind::Rotated { .. }))
+            .filter_map(|k| Some((k.key.clone(), k.old.clone()?)))
+            .collect();
+        for (key, old) in rotated {
             let previous_key = format!("{key}{suffix}");
             if request.new_values.contains_key(&previous_key) {
                 return Err(PlanError::PreviousClash {
-                    key: (*key).clone(),
+                    key,
                     suffix: suffix.clone(),
                 });
             }
             let existing = target.data.get(&previous_key).cloned();
-            after.insert(previous_key.clone(), (*old).clone());
+            after.insert(previous_key.clone(), old.clone());
             keys.push(KeyChange {
                 key: previous_key,
-                kind: ChangeKind::KeptPrevious { of: (*key).clone() },
+                kind: ChangeKind::KeptPrevious { of: key },
                 old: existing,
-                new: Some((*old).clone()),
+                new: Some(old),
             });
         }
     }
+    Ok((after, keys))
+}
 
-    let mut changes = Vec::new();
-    let propagate_within =
-        |secret: &SecretState, after: &mut BTreeMap<String, SecretValue>, skip: &BTreeSet<&String>| {
-            let mut found = Vec::new();
-            for (key, value) in &secret.data {
-                if skip.contains(key) {
-                    continue;
-                }
-                let mut current = value.clone();
-                for (from_key, old, new) in &rotated {
-                    if let Some(encoding) = propagate::find(&current, old) {
-                        if let Some(replaced) = propagate::replace(&current, old, new, encoding) {
-                            current = replaced;
-                            found.push(KeyChange {
-                                key: key.clone(),
-                                kind: ChangeKind::Propagated {
-                                    from_key: (*from_key).clone(),
-                                    encoding,
-                                },
-                                old: Some(value.clone()),
-                                new: Some(current.clone()),
-                            });
-                        }
-                    }
-                }
-                if current != *value {
-                    after.insert(key.clone(), current);
+/// Replace each rotated old value wherever `secret` embeds it (not in `skip`), into `after`.
+fn propagate_within(
+    secret: &SecretState,
+    rotated: &[(String, SecretValue, SecretValue)],
+    after: &mut BTreeMap<String, SecretValue>,
+    skip: &BTreeSet<String>,
+) -> Vec<KeyChange> {
+    let mut found = Vec::new();
+    for (key, value) in &secret.data {
+        if skip.contains(key) {
+            continue;
+        }
+        let mut current = value.clone();
+        for (from_key, old, new) in rotated {
+            if let Some(encoding) = propagate::find(&current, old) {
+                if let Some(replaced) = propagate::replace(&current, old, new, encoding) {
+                    current = replaced;
+                    found.push(KeyChange {
+                        key: key.clone(),
+                        kind: ChangeKind::Propagated {
+                            from_key: from_key.clone(),
+                            encoding,
+                        },
+                        old: Some(value.clone()),
+                        new: Some(current.clone()),
+                    });
                 }
             }
-            found
-        };
-    if !others.is_empty() {
-        let touched: BTreeSet<&String> = keys.iter().map(|k| &k.key).collect();
-        let mut found = propagate_within(target, &mut after, &touched);
-        keys.append(&mut found);
+        }
+        if current != *value {
+            after.insert(key.clone(), current);
+        }
     }
-    check_size(target, &after)?;
-    changes.push(SecretChange {
-        before: target.clone(),
-        after,
-        new_revision: target.revision + 1,
-        keys,
-    });
+    found
+}
 
+/// Plan one change of several Secrets (each with its own request), and, when `others` are
+/// given (--propagate), of every other Secret or key that embeds one of their old values.
+/// With several targets, a propagated value names its source as SECRET/KEY.
+pub fn plan_many(
+    targets: &[(&SecretState, &RotationRequest)],
+    others: &[SecretState],
+) -> Result<Vec<SecretChange>, PlanError> {
+    let qualified = targets.len() > 1;
+    let mut planned = Vec::new();
+    let mut rotated: Vec<(String, SecretValue, SecretValue)> = Vec::new();
+    for (target, request) in targets {
+        let (after, keys) = plan_own_keys(target, request)?;
+        for key in keys.iter().filter(|k| matches!(k.kind, ChangeKind::Rotated { .. })) {
+            if let (Some(old), Some(new)) = (&key.old, &key.new) {
+                let from = if qualified {
+                    format!("{}/{}", target.name, key.key)
+                } else {
+                    key.key.clone()
+                };
+                rotated.push((from, old.clone(), new.clone()));
+            }
+        }
+        planned.push((*target, after, keys));
+    }
+
+    let mut changes = Vec::new();
+    for (target, mut after, mut keys) in planned {
+        if !others.is_empty() {
+            let touched: BTreeSet<String> = keys.iter().map(|k| k.key.clone()).collect();
+            let mut found = propagate_within(target, &rotated, &mut after, &touched);
+            keys.append(&mut found);
+        }
+        check_size(target, &after)?;
+        changes.push(SecretChange {
+            before: target.clone(),
+            after,
+            new_revision: target.revision + 1,
+            keys,
+        });
+    }
+
+    let names: BTreeSet<&str> = targets.iter().map(|(t, _)| t.name.as_str()).collect();
     for other in others
         .iter()
-        .filter(|o| o.name != target.name && is_application_secret(o))
+        .filter(|o| !names.contains(o.name.as_str()) && is_application_secret(o))
     {
         let mut after = other.data.clone();
-        let found = propagate_within(other, &mut after, &BTreeSet::new());
+        let found = propagate_within(other, &rotated, &mut after, &BTreeSet::new());
         if found.is_empty() {
             continue;
         }
@@ -542,6 +589,40 @@ mod tests {
         assert_eq!(changes[0].after["postgres-password"], v("new-password-2"));
         assert_eq!(changes[0].after["postgres-user"], v("aura"));
         assert_eq!(changes[0].new_revision, 1);
+    }
+
+    /// Two targets: the database password in one, a URI embedding it in the other (itself
+    /// rotated for another key); a third Secret only embeds it. Propagation crosses targets.
+    #[test]
+    fn several_targets_propagate_into_each_other_and_the_rest() {
+        let db = state("db", &[("password", "old-db-pass")]);
+        let app = state(
+            "app",
+            &[
+                ("api-key", "old-api"),
+                ("database-url", "postgres://u:old-db-pass@db/app"),
+            ],
+        );
+        let worker = state("worker", &[("dsn", "postgres://u:old-db-pass@db/app")]);
+        let (db_request, app_request) = (
+            request(&[("password", "new-db-pass")], None),
+            request(&[("api-key", "new-api")], None),
+        );
+        let others = [db.clone(), app.clone(), worker.clone()];
+        let changes = plan_many(&[(&db, &db_request), (&app, &app_request)], &others).unwrap();
+        let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["db", "app", "worker"]);
+        assert_eq!(changes[1].after["api-key"], v("new-api"));
+        assert_eq!(changes[1].after["database-url"], v("postgres://u:new-db-pass@db/app"));
+        assert!(matches!(
+            &changes[1].keys.last().unwrap().kind,
+            ChangeKind::Propagated { from_key, .. } if from_key == "db/password"
+        ));
+        assert_eq!(changes[2].after["dsn"], v("postgres://u:new-db-pass@db/app"));
+        // Without --propagate (no others), nothing beyond the targets' own keys.
+        let changes = plan_many(&[(&db, &db_request), (&app, &app_request)], &[]).unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[1].after["database-url"], v("postgres://u:old-db-pass@db/app"));
     }
 
     #[test]

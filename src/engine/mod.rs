@@ -61,6 +61,8 @@ pub struct Settings {
     pub changed_by: String,
     pub keep_backups: u16,
     pub max_parallel: Option<u16>,
+    /// With max_parallel: batches, each this long after the previous one is done.
+    pub batch_interval: Option<Duration>,
     pub timeout: Duration,
     pub restart: bool,
     pub restart_all: bool,
@@ -90,6 +92,7 @@ impl Settings {
             changed_by,
             keep_backups: args.keep_backups,
             max_parallel: args.max_parallel,
+            batch_interval: args.batch_interval,
             timeout: args.timeout,
             restart: !args.no_restart,
             restart_all: args.restart_all,
@@ -103,6 +106,14 @@ impl Settings {
 }
 
 impl Settings {
+    fn pacing(&self, timeout: Duration) -> restart::Pacing {
+        restart::Pacing {
+            max_parallel: self.max_parallel,
+            batch_interval: self.batch_interval,
+            timeout,
+        }
+    }
+
     /// How a change's own restarts treat Argo Rollouts that pause for a person.
     fn forward_promotion(&self) -> restart::Promotion {
         if self.promote {
@@ -189,6 +200,7 @@ pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, cha
 
     let strategy = Strategy {
         max_parallel: settings.max_parallel,
+        batch_interval: settings.batch_interval,
         timeout: settings.timeout,
         restart: restarting,
         writes: match &change.external {
@@ -313,8 +325,7 @@ async fn restart_confirmed(
             conn,
             namespace,
             targets,
-            settings.max_parallel,
-            settings.timeout,
+            settings.pacing(settings.timeout),
             &title,
             None,
             !settings.leave_on_delete,
@@ -658,8 +669,7 @@ impl<'a> Machine<'a> {
             self.conn,
             self.namespace,
             targets,
-            self.settings.max_parallel,
-            timeout,
+            self.settings.pacing(timeout),
             title,
             Some(&self.lease),
             !self.settings.leave_on_delete,

@@ -19,6 +19,17 @@ use crate::error::{Error, Result};
 use crate::render;
 use crate::render::progress::RolloutProgress;
 
+/// How fast restarts are started, and how long they are awaited.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// At most this many rollouts at a time (None: all at once).
+    pub max_parallel: Option<u16>,
+    /// Batches of `max_parallel`: each started once the previous one is done and this long
+    /// after it; each batch has the whole `timeout` (else: a sliding window, one deadline).
+    pub batch_interval: Option<Duration>,
+    pub timeout: Duration,
+}
+
 /// What to do about Argo Rollouts that pause for a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Promotion {
@@ -58,7 +69,7 @@ async fn restart_retrying(conn: &Connection, target: &RestartTarget, at: Timesta
     }
 }
 
-/// Restart the workloads (at most `max_parallel` rollouts at a time; those the change already
+/// Restart the workloads (at most `max_parallel` rollouts at a time, or in paced batches; those the change already
 /// restarted are only awaited) and watch them until each is complete, failed, or not awaited,
 /// or the deadline passes. Stops starting new ones after a failure. While it waits, the
 /// journal's holder renews its heartbeat. With `roll_on_delete`, StatefulSets whose
@@ -69,8 +80,7 @@ pub async fn restart_and_wait(
     conn: &Connection,
     namespace: &str,
     targets: &[RestartTarget],
-    max_parallel: Option<u16>,
-    timeout: Duration,
+    pacing: Pacing,
     title: &str,
     lease: Option<&Lease>,
     roll_on_delete: bool,
@@ -78,13 +88,16 @@ pub async fn restart_and_wait(
 ) -> Result<BTreeMap<WorkloadId, RolloutState>> {
     let ids: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
     let mut progress = RolloutProgress::new(title, &ids);
-    let deadline = Instant::now() + timeout;
+    let timeout = pacing.timeout;
+    let mut deadline = Instant::now() + timeout;
     let with_rollouts = ids.iter().any(|id| id.kind == WorkloadKind::Rollout);
     let mut observations = cluster::workloads::watch(conn, namespace, with_rollouts);
     // Rollouts this run promoted fully (once each).
     let mut promoted_full: BTreeSet<WorkloadId> = BTreeSet::new();
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
-    let limit = max_parallel.map(usize::from).unwrap_or(targets.len()).max(1);
+    let limit = pacing.max_parallel.map(usize::from).unwrap_or(targets.len()).max(1);
+    // With a batch interval: when the next batch may start (None: now, or not yet scheduled).
+    let mut next_batch_at: Option<Instant> = None;
     let mut queue: VecDeque<&RestartTarget> = targets.iter().collect();
     // Per started workload: the generation our restart produced (0: whatever it is now) and
     // since when its new pods count as ours.
@@ -101,7 +114,26 @@ pub async fn restart_and_wait(
     loop {
         let active = started.keys().filter(|id| !is_done(&states, id)).count();
         let any_failed = states.values().any(|s| matches!(s, RolloutState::Failed { .. }));
-        if !any_failed {
+        if let Some(interval) = pacing.batch_interval {
+            // A batch is done and more wait: the next starts `interval` from now.
+            if active == 0 && !started.is_empty() && !queue.is_empty() && !any_failed && next_batch_at.is_none() {
+                next_batch_at = Some(Instant::now() + interval);
+                progress.note(&format!(
+                    "batch done; the next {} in {} (--batch-interval)",
+                    render::plural(queue.len().min(limit), "workload"),
+                    humantime::format_duration(interval)
+                ));
+            }
+        }
+        let may_start = match pacing.batch_interval {
+            None => true,
+            Some(_) => active == 0 && (started.is_empty() || next_batch_at.is_some_and(|at| Instant::now() >= at)),
+        };
+        if !any_failed && may_start {
+            if pacing.batch_interval.is_some() && !queue.is_empty() {
+                next_batch_at = None;
+                deadline = Instant::now() + timeout;
+            }
             for _ in active..limit {
                 let Some(target) = queue.pop_front() else {
                     break;
@@ -127,7 +159,9 @@ pub async fn restart_and_wait(
         if active == 0 && (queue.is_empty() || any_failed) {
             break;
         }
+        let batch_wait = next_batch_at.filter(|_| active == 0);
         let next = tokio::select! {
+            _ = tokio::time::sleep_until(batch_wait.unwrap_or(deadline)), if batch_wait.is_some() => continue,
             Some((id, result)) = drivers.next(), if !drivers.is_empty() => {
                 if let Err(error) = result {
                     let state = RolloutState::Failed {
@@ -138,7 +172,11 @@ pub async fn restart_and_wait(
                 }
                 continue;
             }
-            next = tokio::time::timeout_at(deadline, observations.next()) => next,
+            // While a batch waits for its start, no rollout is awaited against the deadline.
+            next = tokio::time::timeout_at(
+                if batch_wait.is_some() { Instant::now() + Duration::from_secs(86_400) } else { deadline },
+                observations.next(),
+            ) => next,
             _ = heartbeat.tick() => {
                 if let Some(lease) = lease {
                     lease.renew().await?;

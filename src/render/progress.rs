@@ -120,6 +120,17 @@ impl RolloutProgress {
         }
     }
 
+    /// A line between the bars (or among the progress lines).
+    pub fn note(&self, text: &str) {
+        let text = super::clean(text);
+        match &self.bars {
+            Some((multi, _, _)) => {
+                let _ = multi.println(format!("  {text}"));
+            }
+            None => eprintln!("  {text} ({:.1}s)", self.started.elapsed().as_secs_f64()),
+        }
+    }
+
     pub fn finish(&self) {
         if let Some((_, bars, overall)) = &self.bars {
             for bar in bars.values().filter(|b| !b.is_finished()) {

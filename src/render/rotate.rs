@@ -17,6 +17,8 @@ use crate::error::Result;
 /// How the plan will be carried out, for the summary line.
 pub struct Strategy {
     pub max_parallel: Option<u16>,
+    /// With max_parallel: batches this far apart.
+    pub batch_interval: Option<Duration>,
     pub timeout: Duration,
     pub restart: bool,
     pub writes: Writes,
@@ -209,10 +211,14 @@ fn plan_text(
         ));
     }
     let restarts = consumers.iter().filter(|c| c.action == ConsumerAction::Restart).count();
-    let parallel = strategy
-        .max_parallel
-        .map(|n| format!("at most {n} at a time"))
-        .unwrap_or_else(|| "all at once".into());
+    let parallel = match (strategy.max_parallel, strategy.batch_interval) {
+        (Some(n), Some(interval)) => format!(
+            "in batches of {n}, each {} after the previous one is complete",
+            humantime::format_duration(interval)
+        ),
+        (Some(n), None) => format!("at most {n} at a time"),
+        (None, _) => "all at once".into(),
+    };
     let (write, undo) = match strategy.writes {
         Writes::Secrets => (
             format!(
@@ -234,9 +240,14 @@ fn plan_text(
     text.push_str(&format!("\nSteps: {write}"));
     if strategy.restart && restarts > 0 {
         text.push_str(&format!(
-            ", restart {} {parallel}, wait up to {} for the rollouts, verify; on failure {undo}.\n",
+            ", restart {} {parallel}, wait up to {} for the rollouts{}, verify; on failure {undo}.\n",
             plural(restarts, "workload"),
-            humantime::format_duration(strategy.timeout)
+            humantime::format_duration(strategy.timeout),
+            if strategy.batch_interval.is_some() {
+                " of each batch"
+            } else {
+                ""
+            }
         ));
     } else {
         text.push_str(".\n");

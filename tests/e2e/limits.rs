@@ -87,9 +87,19 @@ async fn rejected_credentials_and_invalid_names_change_nothing() {
         "{}",
         bad_secret.stderr
     );
-    let bad_key = ns.run(&["rotate", "app", "--key", "bad/key", "--yes"]);
+    let bad_key = ns.run(&["rotate", "app", "--key", "bad key", "--yes"]);
     assert_eq!(bad_key.code, exit::USAGE, "{bad_key:?}");
     assert!(bad_key.stderr.contains("has no key"), "{}", bad_key.stderr);
+    // SECRET/KEY names another Secret's key: not this one's.
+    let other_secret = ns.run(&["rotate", "app", "--key", "bad/key", "--yes"]);
+    assert_eq!(other_secret.code, exit::USAGE, "{other_secret:?}");
+    assert!(
+        other_secret
+            .stderr
+            .contains("names Secret bad, but only app is rotated here"),
+        "{}",
+        other_secret.stderr
+    );
     let bad_set = ns.run(&["rotate", "app", "--key", "TOKEN", "--set", "bad key=x", "--yes"]);
     assert_eq!(bad_set.code, exit::USAGE, "{bad_set:?}");
     assert!(bad_set.stderr.contains("not a valid Secret key"), "{}", bad_set.stderr);

@@ -18,6 +18,7 @@ mod rbac;
 mod rollback;
 mod rollouts;
 mod rotate;
+mod rotate_many;
 mod rotate_sealed;
 mod seal;
 mod sealed_upkeep;

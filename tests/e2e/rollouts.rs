@@ -162,8 +162,22 @@ async fn a_canary_rollout_is_verified_rotated_paused_and_promoted() {
         "{findings:?}"
     );
     let new_value = String::from_utf8(ns.secret_data("checkout-secrets").await["API_KEY"].clone()).unwrap();
-    for run in [&verify, &list, &paused, &reported_stale, &promoted] {
-        run.assert_no_leak([&old, &paused_value, &new_value]);
+
+    // Changed by hand: verify --fix restarts the Rollout through its steps, promoted.
+    let by_hand = canary("rollout-by-hand");
+    next_second().await;
+    ns.patch_secret("checkout-secrets", &[("API_KEY", &by_hand)]).await;
+    next_second().await;
+    let fixed = ns.run(&["verify", "--fix", "--promote", "--yes", "--timeout", "90s"]);
+    assert_eq!(fixed.code, exit::OK, "{fixed:?}");
+    assert!(
+        fixed.stderr.contains("restart 1 workload (") && fixed.stderr.contains("rollout/checkout"),
+        "{}",
+        fixed.stderr
+    );
+    wait_phase(&ns, "checkout", "Healthy").await;
+    for run in [&verify, &list, &paused, &reported_stale, &promoted, &fixed] {
+        run.assert_no_leak([&old, &paused_value, &new_value, &by_hand]);
     }
 }
 

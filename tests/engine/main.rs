@@ -58,6 +58,7 @@ mod engine {
             changed_by: format!("kubectl-secrets {action} by fake-admin"),
             keep_backups: 5,
             max_parallel: None,
+            batch_interval: None,
             timeout: Duration::from_secs(20),
             restart: true,
             restart_all: false,
