@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
+FLEET_KUBECONFIG = $(shell scripts/fleet-up.sh | tail -n 1)
 
-.PHONY: help deps build release testbed cluster-up cluster-down seeds demo test lint unit e2e test-load test-compat reliability krew dist bench fmt clean
+.PHONY: help deps build release testbed cluster-up cluster-down fleet-up fleet-down seeds demo test lint unit e2e test-load test-compat reliability krew dist bench fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,6 +27,12 @@ cluster-up: deps ## start the local cluster; last line is the admin kubeconfig
 cluster-down: ## stop the local cluster and remove its state
 	@scripts/cluster-down.sh
 
+fleet-up: deps testbed ## start three more local clusters for fleet mode; last line is a kubeconfig with contexts bed-0..bed-2
+	@scripts/fleet-up.sh
+
+fleet-down: ## stop the fleet's clusters and remove their state
+	@scripts/fleet-down.sh
+
 seeds: cluster-up ## (re)load the seed runbooks' scenarios
 	@scripts/load-seeds.sh "$(CLUSTER_KUBECONFIG)"
 
@@ -46,7 +53,9 @@ unit: deps
 
 e2e: deps testbed
 	@mkdir -p target/reliability && rm -f target/reliability/faults.jsonl
-	set -o pipefail; KUBECTL_SECRETS_E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test --test e2e -- --test-threads 4 2>&1 | tee target/reliability/e2e.log
+	set -o pipefail; KUBECTL_SECRETS_E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" KUBECTL_SECRETS_E2E_FLEET="$(FLEET_KUBECONFIG)" \
+	  cargo test --test e2e -- --test-threads 4 2>&1 | tee target/reliability/e2e.log; status=$$?; \
+	  scripts/fleet-down.sh; exit $$status
 
 test-load: deps testbed ## verify/list over 5,000 pods and rotate with 50 consumers on the local cluster (checks, not timings)
 	@scripts/test-load.sh
@@ -69,5 +78,5 @@ dist: deps ## release archive for this platform + dist/secrets.yaml (krew manife
 fmt:
 	cargo fmt --all
 
-clean: cluster-down ## stop the cluster, remove build output (keeps .cache/bin)
+clean: cluster-down fleet-down ## stop the clusters, remove build output (keeps .cache/bin)
 	cargo clean

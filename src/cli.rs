@@ -322,6 +322,14 @@ pub struct DiffArgs {
     /// Print the changed lines of changed values (never values of keys on one side only)
     #[arg(long)]
     pub show_secret: bool,
+
+    /// With --contexts/--all-contexts: compare the Secret as each cluster holds it, each against
+    /// the first cluster selected (masked; a value the same in two clusters is a reuse warning)
+    #[arg(long, conflicts_with_all = ["against", "to_namespace", "to_context", "revision", "against_provider", "show_secret"])]
+    pub across_contexts: bool,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -507,6 +515,9 @@ pub struct ListArgs {
     /// Mark TLS certificates that expire sooner than this (e.g. 30d) and exit 1 if any does
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub cert_expiry: Option<Duration>,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -522,6 +533,9 @@ pub struct AuditArgs {
     /// Exit 1 when a finding at or above this severity exists
     #[arg(long, value_enum, default_value_t = FailOn::Warning)]
     pub fail_on: FailOn,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -544,6 +558,9 @@ pub struct HistoryArgs {
     /// With --prune: how many backups to keep
     #[arg(long, value_name = "N", default_value_t = 5, requires = "prune")]
     pub keep: u16,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -783,6 +800,27 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e}: use a duration such as 90s, 10m or 1h"))
 }
 
+/// Several clusters at once (verify, list, audit, diff, history).
+#[derive(Debug, Clone, Args)]
+pub struct FleetArgs {
+    /// Ask every kubeconfig context matching PATTERN (a glob such as prod-*, or /regex/), each with
+    /// its own credentials; one combined answer with a CONTEXT column; repeatable
+    #[arg(long = "contexts", value_name = "PATTERN")]
+    pub contexts: Vec<String>,
+
+    /// Ask every context of the kubeconfig
+    #[arg(long, conflicts_with = "contexts")]
+    pub all_contexts: bool,
+
+    /// With --contexts: ask at most N clusters at once
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_clusters: u16,
+
+    /// With --contexts: give up on a cluster that has not answered after this long (its row says so)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub cluster_timeout: Duration,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
     /// Only report the consumers of this Secret
@@ -810,6 +848,9 @@ pub struct VerifyArgs {
     /// promote` does (else they are reported where they wait)
     #[arg(long, requires = "fix")]
     pub promote: bool,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[cfg(test)]

@@ -24,6 +24,18 @@ impl Context {
             kubeconfig: self.global.kubeconfig.clone(),
             context,
             request_timeout: self.global.request_timeout.and_then(|t| t.0),
+            non_interactive: false,
+        };
+        cluster::connect(&options).await
+    }
+
+    /// One context of several asked at once: credential plugins may not prompt.
+    pub async fn connect_one_of_many(&self, context: &str) -> Result<Connection> {
+        let options = ConnectOptions {
+            kubeconfig: self.global.kubeconfig.clone(),
+            context: Some(context.to_string()),
+            request_timeout: self.global.request_timeout.and_then(|t| t.0),
+            non_interactive: true,
         };
         cluster::connect(&options).await
     }

@@ -65,8 +65,7 @@ pub fn run() -> i32 {
     let code = runtime.block_on(async {
         tokio::select! {
             result = run_command(cli.global, command) => match result {
-                Ok(Outcome::Clean) => exit::OK,
-                Ok(Outcome::Found) => exit::FOUND,
+                Ok(outcome) => outcome.exit_code(),
                 Err(error) => {
                     render::error(&error);
                     error.exit_code()

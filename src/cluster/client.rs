@@ -16,6 +16,9 @@ pub struct ConnectOptions {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub request_timeout: Option<Duration>,
+    /// One of many clusters asked at once: credential plugins may not prompt (several would
+    /// share one terminal), and a context whose plugin must is refused at once.
+    pub non_interactive: bool,
 }
 
 /// A ready client plus the facts about it that commands and messages need.
@@ -31,7 +34,7 @@ pub struct Connection {
 }
 
 pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
-    let kubeconfig = load_kubeconfig(options.kubeconfig.as_deref())?;
+    let mut kubeconfig = load_kubeconfig(options.kubeconfig.as_deref())?;
     let context = match &options.context {
         Some(name) => {
             if !kubeconfig.contexts.iter().any(|c| &c.name == name) {
@@ -45,6 +48,9 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
             .filter(|c| !c.is_empty())
             .ok_or(Error::NoCurrentContext)?,
     };
+    if options.non_interactive {
+        without_prompts(&mut kubeconfig, &context)?;
+    }
     let config_options = KubeConfigOptions {
         context: Some(context.clone()),
         ..Default::default()
@@ -86,6 +92,34 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
         server,
         ca_fingerprint,
     })
+}
+
+/// Credential plugins of `context` run without a terminal (interactiveMode Never); a plugin
+/// that always needs one (interactiveMode Always) is refused, naming the context.
+fn without_prompts(kubeconfig: &mut Kubeconfig, context: &str) -> Result<()> {
+    use kube::config::ExecInteractiveMode;
+    let user = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.user.clone());
+    let Some(user) = user else { return Ok(()) };
+    for named in kubeconfig.auth_infos.iter_mut().filter(|a| a.name == user) {
+        let Some(exec) = named.auth_info.as_mut().and_then(|a| a.exec.as_mut()) else {
+            continue;
+        };
+        if exec.interactive_mode == Some(ExecInteractiveMode::Always) {
+            return Err(Error::Credentials {
+                context: context.into(),
+                problem: "its credential plugin always asks for an interactive login, which cannot run for several \
+                          clusters at once: log in first (kubectl --context CONTEXT get namespaces), or ask it alone with --context"
+                    .replace("CONTEXT", context),
+            });
+        }
+        exec.interactive_mode = Some(ExecInteractiveMode::Never);
+    }
+    Ok(())
 }
 
 fn load_kubeconfig(explicit: Option<&Path>) -> Result<Kubeconfig> {
@@ -153,9 +187,52 @@ fn kubeconfig_error(error: KubeconfigError, context: &str) -> Error {
     }
 }
 
+/// Context names of the kubeconfig in its order (no network), for fleet mode; the kubeconfig's
+/// problem when it cannot be read.
+pub fn contexts(explicit: Option<&Path>) -> Result<Vec<String>> {
+    Ok(load_kubeconfig(explicit)?
+        .contexts
+        .into_iter()
+        .map(|c| c.name)
+        .collect())
+}
+
 /// Context names of the kubeconfig (no network), for completion; empty when there is none.
 pub fn context_names(explicit: Option<&Path>) -> Vec<String> {
     load_kubeconfig(explicit)
         .map(|k| k.contexts.into_iter().map(|c| c.name).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kubeconfig(mode: &str) -> Kubeconfig {
+        Kubeconfig::from_yaml(&format!(
+            "apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:1'}}}}]
+users: [{{name: u, user: {{exec: {{apiVersion: client.authentication.k8s.io/v1, command: login, interactiveMode: {mode}}}}}}}]
+contexts: [{{name: prod, context: {{cluster: c, user: u}}}}]
+"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn one_of_many_never_prompts_and_refuses_a_plugin_that_must() {
+        use kube::config::ExecInteractiveMode;
+        let mut config = kubeconfig("IfAvailable");
+        without_prompts(&mut config, "prod").unwrap();
+        let exec = config.auth_infos[0].auth_info.as_ref().unwrap().exec.as_ref().unwrap();
+        assert_eq!(exec.interactive_mode, Some(ExecInteractiveMode::Never));
+        let mut config = kubeconfig("Always");
+        let error = without_prompts(&mut config, "prod").unwrap_err();
+        assert!(
+            error.to_string().contains("kubectl --context prod get namespaces"),
+            "{error}"
+        );
+        assert_eq!(error.exit_code(), crate::error::exit::FORBIDDEN);
+    }
 }

@@ -3,17 +3,32 @@ use jiff::{SignedDuration, Timestamp};
 use super::Outcome;
 use crate::cli::{AuditArgs, FailOn};
 use crate::context::Context;
-use crate::domain::audit::{self, AuditOptions, Severity};
+use crate::domain::audit::{self, AuditOptions, AuditReport, Severity};
+use crate::domain::fleet::FleetReport;
 use crate::domain::secret_value::Fingerprinter;
 use crate::error::Result;
 use crate::{cluster, render};
 
 pub async fn run(ctx: &Context, args: &AuditArgs) -> Result<Outcome> {
+    let show_namespace = ctx.global.all_namespaces;
+    if let Some(fleet) = super::fleet::selected(ctx, &args.fleet)? {
+        let entries = super::fleet::run(ctx, &fleet, |conn| async move { audit(ctx, args, &conn).await }).await;
+        let report = FleetReport::new("audit", entries);
+        render::audit::fleet(&report, ctx.output(), show_namespace)?;
+        return Ok(Outcome::Code(report.summary.exit_code));
+    }
     let conn = ctx.connect().await?;
-    let scope = ctx.scope(&conn);
+    let (report, outcome) = audit(ctx, args, &conn).await?;
+    render::audit::findings(&report.findings, ctx.output(), show_namespace)?;
+    Ok(outcome)
+}
+
+/// One cluster's findings, and whether any is at or above --fail-on.
+async fn audit(ctx: &Context, args: &AuditArgs, conn: &cluster::Connection) -> Result<(AuditReport, Outcome)> {
+    let scope = ctx.scope(conn);
     let ((snapshot, values), minor) = tokio::try_join!(
-        cluster::snapshot::read_with_values(&conn, &scope),
-        cluster::server_minor_version(&conn)
+        cluster::snapshot::read_with_values(conn, &scope),
+        cluster::server_minor_version(conn)
     )?;
     let report = super::assess(&snapshot, minor, true);
     let options = AuditOptions {
@@ -29,15 +44,15 @@ pub async fn run(ctx: &Context, args: &AuditArgs) -> Result<Outcome> {
         &options,
     );
     drop(values);
-    render::audit::findings(&findings, ctx.output(), matches!(scope, cluster::Scope::AllNamespaces))?;
     let threshold = match args.fail_on {
         FailOn::Info => Severity::Info,
         FailOn::Warning => Severity::Warning,
         FailOn::Critical => Severity::Critical,
     };
-    Ok(if findings.iter().any(|f| f.severity >= threshold) {
+    let outcome = if findings.iter().any(|f| f.severity >= threshold) {
         Outcome::Found
     } else {
         Outcome::Clean
-    })
+    };
+    Ok((AuditReport { findings }, outcome))
 }

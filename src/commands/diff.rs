@@ -5,6 +5,7 @@ use crate::cli::DiffArgs;
 use crate::cluster::{self, Scope};
 use crate::context::Context;
 use crate::domain::diff::{self, SecretDiff};
+use crate::domain::fleet::{FleetEntry, FleetReport};
 use crate::domain::manifest::{self, SecretSide};
 use crate::domain::secret_value::Fingerprinter;
 use crate::error::{Error, Result};
@@ -20,6 +21,14 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
         None => None,
     };
     let fingerprints = Fingerprinter::new(rand::random());
+    if let Some(fleet) = super::fleet::selected(ctx, &args.fleet)? {
+        return across(ctx, args, &fleet, file.as_ref(), &fingerprints).await;
+    }
+    if args.across_contexts {
+        return Err(Error::Usage(
+            "--across-contexts compares the clusters --contexts PATTERN (or --all-contexts) selects: give them".into(),
+        ));
+    }
     let conn = ctx.connect().await?;
     if ctx.global.all_namespaces {
         let Some(other_context) = &args.to_context else {
@@ -29,15 +38,41 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
         };
         return all_secrets(ctx, &conn, other_context, &fingerprints, args.show_secret).await;
     }
-    let namespace = ctx.namespace(&conn);
+    let (result, cluster, other) = diff_one(ctx, args, &conn, file, &fingerprints).await?;
+    render::diff::report(&result, ctx.output())?;
+    if args.show_secret {
+        render::diff::changed_values(&result, &cluster, &other)?;
+    }
+    render::diff::reuse_warnings(&result);
+    Ok(outcome(std::slice::from_ref(&result)))
+}
+
+fn outcome(diffs: &[SecretDiff]) -> Outcome {
+    if diffs.iter().all(SecretDiff::identical) {
+        Outcome::Clean
+    } else {
+        Outcome::Found
+    }
+}
+
+/// The Secret in one cluster against what the flags name: a file, another namespace or
+/// context, a backup revision, or its provider.
+async fn diff_one(
+    ctx: &Context,
+    args: &DiffArgs,
+    conn: &cluster::Connection,
+    file: Option<SecretSide>,
+    fingerprints: &Fingerprinter,
+) -> Result<(SecretDiff, SecretSide, SecretSide)> {
+    let namespace = ctx.namespace(conn);
     let name = args.secret.clone().expect("clap requires SECRET without -A");
     let other_name = args.to_name.clone().unwrap_or_else(|| name.clone());
-    let cluster_object = cluster::secrets::get_object(&conn, &namespace, &name).await?;
+    let cluster_object = cluster::secrets::get_object(conn, &namespace, &name).await?;
     let cluster = SecretSide::from_secret(format!("{}/{namespace}/{name}", conn.context), &cluster_object);
     let (other, environments) = if let Some(file) = file {
         (file, false)
     } else if let Some(other_namespace) = &args.to_namespace {
-        let object = cluster::secrets::get_object(&conn, other_namespace, &other_name).await?;
+        let object = cluster::secrets::get_object(conn, other_namespace, &other_name).await?;
         (
             SecretSide::from_secret(format!("{}/{other_namespace}/{other_name}", conn.context), &object),
             true,
@@ -57,19 +92,21 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
         )
     } else if args.against_provider {
         let state = crate::domain::plan::SecretState::from(&cluster_object);
-        let (description, data) = crate::engine::provider_data(&conn, &state).await?;
+        let (description, data) = crate::engine::provider_data(conn, &state).await?;
         let provider = crate::domain::plan::SecretState { data, ..state };
         (SecretSide::values_only(description, &provider), false)
     } else {
-        let revision = args.revision.expect("clap requires one source");
-        let (current, backups) = cluster::secrets::with_backups(&conn, &namespace, &name).await?;
+        let revision = args.revision.ok_or_else(|| {
+            Error::Usage("say what to compare with: --against FILE, --to-namespace, --to-context, --revision N or --against-provider".into())
+        })?;
+        let (current, backups) = cluster::secrets::with_backups(conn, &namespace, &name).await?;
         let backup = super::history::choose_backup(&current, &backups, Some(revision))?;
         (
             SecretSide::values_only(format!("revision {revision}"), &backup.state),
             false,
         )
     };
-    let mut result = diff::diff(&cluster, &other, environments, &fingerprints);
+    let mut result = diff::diff(&cluster, &other, environments, fingerprints);
     if args.against.is_some() && other.description.contains("(SealedSecret") {
         let owner = cluster_object
             .metadata
@@ -81,21 +118,91 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
             kind: o.kind.clone(),
             name: o.name.clone(),
         });
-        let status = cluster::sealed::get(&conn, &namespace, &name).await?.map(|s| s.status);
+        let status = cluster::sealed::get(conn, &namespace, &name).await?.map(|s| s.status);
         result
             .metadata
             .extend(diff::sealed_rows(&name, owner.as_ref(), status.as_ref()));
     }
-    render::diff::report(&result, ctx.output())?;
-    if args.show_secret {
-        render::diff::changed_values(&result, &cluster, &other)?;
+    Ok((result, cluster, other))
+}
+
+/// diff across contexts: with --across-contexts, the Secret as each cluster holds it against
+/// the first cluster that has it; else each cluster's Secret against the flags' other side.
+/// A cluster that fails is reported (its error, its exit code) and the others still compared.
+async fn across(
+    ctx: &Context,
+    args: &DiffArgs,
+    fleet: &super::fleet::Fleet,
+    file: Option<&SecretSide>,
+    fingerprints: &Fingerprinter,
+) -> Result<Outcome> {
+    if ctx.global.all_namespaces || args.show_secret {
+        return Err(Error::Usage(
+            "across contexts diff compares one Secret (no -A) and never prints values (no --show-secret)".into(),
+        ));
     }
-    render::diff::reuse_warnings(&result);
-    Ok(if result.identical() {
-        Outcome::Clean
+    let other_side = file.is_some()
+        || args.to_namespace.is_some()
+        || args.to_context.is_some()
+        || args.revision.is_some()
+        || args.against_provider;
+    if !args.across_contexts && !other_side {
+        return Err(Error::Usage(
+            "with --contexts, say what to compare: --across-contexts (the clusters with each other), or --against FILE, \
+             --to-namespace, --revision N or --against-provider (each cluster with that)"
+                .into(),
+        ));
+    }
+    let name = args.secret.clone().expect("clap requires SECRET without -A");
+    let entries = if args.across_contexts {
+        let sides = super::fleet::run(ctx, fleet, |conn| {
+            let name = name.clone();
+            async move {
+                let namespace = ctx.namespace(&conn);
+                let object = cluster::secrets::get_object(&conn, &namespace, &name).await?;
+                let side = SecretSide::from_secret(format!("{}/{namespace}/{name}", conn.context), &object);
+                Ok((side, Outcome::Clean))
+            }
+        })
+        .await;
+        let reference = sides.iter().find_map(|e| e.report.clone());
+        sides
+            .into_iter()
+            .map(|entry| {
+                let diff = match (&reference, &entry.report) {
+                    (Some(first), Some(side)) if first.description != side.description => {
+                        Some(diff::diff(first, side, true, fingerprints))
+                    }
+                    _ => None,
+                };
+                let exit_code = match &diff {
+                    Some(d) if !d.identical() => entry.exit_code.max(crate::error::exit::FOUND),
+                    _ => entry.exit_code,
+                };
+                FleetEntry {
+                    context: entry.context,
+                    server: entry.server,
+                    exit_code,
+                    duration_ms: entry.duration_ms,
+                    error: entry.error,
+                    report: diff,
+                }
+            })
+            .collect()
     } else {
-        Outcome::Found
-    })
+        super::fleet::run(ctx, fleet, |conn| async move {
+            let (result, _, _) = diff_one(ctx, args, &conn, file.cloned(), fingerprints).await?;
+            let outcome = outcome(std::slice::from_ref(&result));
+            Ok((result, outcome))
+        })
+        .await
+    };
+    let report = FleetReport::new("diff", entries);
+    render::diff::fleet(&report, ctx.output())?;
+    for result in report.contexts.iter().filter_map(|e| e.report.as_ref()) {
+        render::diff::reuse_warnings(result);
+    }
+    Ok(Outcome::Code(report.summary.exit_code))
 }
 
 /// `diff -A --to-context CTX`: every Secret present in both clusters, one paged LIST per side.

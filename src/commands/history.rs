@@ -6,7 +6,8 @@ use super::Outcome;
 use crate::cli::HistoryArgs;
 use crate::cluster;
 use crate::context::Context;
-use crate::domain::history::{self, BackupRevision};
+use crate::domain::fleet::FleetReport;
+use crate::domain::history::{self, BackupRevision, SecretHistory};
 use crate::domain::journal;
 use crate::domain::plan::SecretState;
 use crate::engine;
@@ -14,18 +15,24 @@ use crate::error::{Error, Result, UntrustedRecord};
 use crate::render;
 
 pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
+    if let Some(fleet) = super::fleet::selected(ctx, &args.fleet)? {
+        if args.prune {
+            return Err(Error::Usage(
+                "history --prune deletes backups in one cluster at a time: run it with --context CONTEXT".into(),
+            ));
+        }
+        let entries = super::fleet::run(ctx, &fleet, |conn| async move {
+            let (history, _, _) = read(ctx, args, &conn).await?;
+            Ok((history, Outcome::Clean))
+        })
+        .await;
+        let report = FleetReport::new("history", entries);
+        render::history::fleet(&report, ctx.output())?;
+        return Ok(Outcome::Code(report.summary.exit_code));
+    }
     let conn = ctx.connect().await?;
-    let namespace = ctx.namespace(&conn);
-    let (current, candidates) = cluster::secrets::with_backups(&conn, &namespace, &args.secret).await?;
-    // A Secret an ExternalSecret syncs from AWS: its provider's versions are its history too.
-    let provider = engine::provider_history(&conn, &current).await?;
-    render::history::entries(
-        &namespace,
-        &args.secret,
-        &history::entries(&current, &candidates),
-        &provider,
-        ctx.output(),
-    )?;
+    let (history, current, candidates) = read(ctx, args, &conn).await?;
+    render::history::entries(&history, ctx.output())?;
     if !args.prune {
         return Ok(Outcome::Clean);
     }
@@ -33,6 +40,25 @@ pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
     let recorded = recorded(&current, &candidates);
     engine::prune(&conn, ctx.consent(), &current, &recorded, usize::from(args.keep)).await?;
     Ok(Outcome::Clean)
+}
+
+/// One cluster's history of the Secret, with what it was read from.
+async fn read(
+    ctx: &Context,
+    args: &HistoryArgs,
+    conn: &cluster::Connection,
+) -> Result<(SecretHistory, SecretState, Vec<BackupRevision>)> {
+    let namespace = ctx.namespace(conn);
+    let (current, candidates) = cluster::secrets::with_backups(conn, &namespace, &args.secret).await?;
+    // A Secret an ExternalSecret syncs from AWS: its provider's versions are its history too.
+    let provider_versions = engine::provider_history(conn, &current).await?;
+    let history = SecretHistory {
+        namespace,
+        secret: args.secret.clone(),
+        revisions: history::entries(&current, &candidates),
+        provider_versions,
+    };
+    Ok((history, current, candidates))
 }
 
 /// The candidates the Secret records as its own backups, newest first.

@@ -6,16 +6,36 @@ use super::Outcome;
 use crate::cli::ListArgs;
 use crate::context::Context;
 use crate::domain::external::StoreRef;
-use crate::domain::inventory::{self, ListOptions};
+use crate::domain::fleet::FleetReport;
+use crate::domain::inventory::{self, ListOptions, SecretList};
 use crate::error::Result;
 use crate::{cluster, render};
 
 pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
+    let show_namespace = ctx.global.all_namespaces;
+    if let Some(fleet) = super::fleet::selected(ctx, &args.fleet)? {
+        if ctx.output() == crate::cli::OutputFormat::Prometheus {
+            return Err(crate::error::Error::Usage(
+                "-o prometheus is for one cluster (its metrics carry no context): run list --context CONTEXT per cluster".into(),
+            ));
+        }
+        let entries = super::fleet::run(ctx, &fleet, |conn| async move { list(ctx, args, &conn).await }).await;
+        let report = FleetReport::new("list", entries);
+        render::list::fleet(&report, ctx.output(), show_namespace, args.max_age.is_some())?;
+        return Ok(Outcome::Code(report.summary.exit_code));
+    }
     let conn = ctx.connect().await?;
-    let scope = ctx.scope(&conn);
+    let (list, outcome) = list(ctx, args, &conn).await?;
+    render::list::rows(&list.secrets, ctx.output(), show_namespace, args.max_age.is_some())?;
+    Ok(outcome)
+}
+
+/// One cluster's Secrets, and whether a policy (--max-age, --cert-expiry) finds any.
+async fn list(ctx: &Context, args: &ListArgs, conn: &cluster::Connection) -> Result<(SecretList, Outcome)> {
+    let scope = ctx.scope(conn);
     let (snapshot, minor) = tokio::try_join!(
-        cluster::snapshot::read(&conn, &scope, None),
-        cluster::server_minor_version(&conn)
+        cluster::snapshot::read(conn, &scope, None),
+        cluster::server_minor_version(conn)
     )?;
     let report = super::assess(&snapshot, minor, false);
     let options = ListOptions {
@@ -25,21 +45,16 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
         cert_expiry: args.cert_expiry.and_then(|d| SignedDuration::try_from(d).ok()),
     };
     let mut rows = inventory::rows(&snapshot, &report, &options);
-    name_providers(&conn, &mut rows).await;
-    render::list::rows(
-        &rows,
-        ctx.output(),
-        matches!(scope, cluster::Scope::AllNamespaces),
-        args.max_age.is_some(),
-    )?;
+    name_providers(conn, &mut rows).await;
     // Like --max-age, --cert-expiry is the policy that turns findings into exit 1.
     let expiring =
         args.cert_expiry.is_some() && rows.iter().any(|r| r.certificate.as_ref().is_some_and(|c| c.expiring));
-    Ok(if rows.iter().any(|r| r.overdue) || expiring {
+    let outcome = if rows.iter().any(|r| r.overdue) || expiring {
         Outcome::Found
     } else {
         Outcome::Clean
-    })
+    };
+    Ok((SecretList { secrets: rows }, outcome))
 }
 
 /// Each External Secrets store's provider, read once per store (a store that cannot be read,

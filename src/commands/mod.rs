@@ -6,6 +6,7 @@ pub mod backup_keys;
 pub mod completion;
 pub mod diff;
 pub mod fetch_cert;
+pub mod fleet;
 pub mod history;
 pub mod list;
 pub mod rollback;
@@ -21,6 +22,18 @@ pub enum Outcome {
     Clean,
     /// Drift or difference found (exit 1).
     Found,
+    /// Across several clusters: the worst exit code of any (each one's error already shown).
+    Code(i32),
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Clean => crate::error::exit::OK,
+            Outcome::Found => crate::error::exit::FOUND,
+            Outcome::Code(code) => code,
+        }
+    }
 }
 
 /// verify's report over a snapshot, judged with the kubelet rules of the server's version.

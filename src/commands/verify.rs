@@ -4,11 +4,29 @@ use crate::cluster::{self, Connection, Scope};
 use crate::context::Context;
 use crate::domain::drift::{self, Options, Snapshot, VerifyReport};
 use crate::domain::env::EnvNamePolicy;
+use crate::domain::fleet::FleetReport;
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::render;
 
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<Outcome> {
+    if let Some(fleet) = super::fleet::selected(ctx, &args.fleet)? {
+        if args.fix {
+            return Err(Error::Usage(
+                "verify --fix restarts workloads in one cluster at a time: run it with --context CONTEXT".into(),
+            ));
+        }
+        let entries = super::fleet::run(ctx, &fleet, |conn| async move {
+            let scope = ctx.scope(&conn);
+            let (_, report) = assess(ctx, args, &conn, &scope).await?;
+            let outcome = outcome(&report);
+            Ok((report, outcome))
+        })
+        .await;
+        let report = FleetReport::new("verify", entries);
+        render::verify::fleet(&report, ctx.output(), ctx.global.all_namespaces)?;
+        return Ok(Outcome::Code(report.summary.exit_code));
+    }
     let conn = ctx.connect().await?;
     let scope = ctx.scope(&conn);
     let (snapshot, report) = assess(ctx, args, &conn, &scope).await?;

@@ -49,6 +49,12 @@ pub struct AuditFinding {
     pub fix: String,
 }
 
+/// audit's answer for one cluster (the document's body).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub findings: Vec<AuditFinding>,
+}
+
 pub struct AuditOptions {
     pub now: Timestamp,
     pub max_age: Option<SignedDuration>,

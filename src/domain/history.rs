@@ -84,6 +84,17 @@ pub struct HistoryEntry {
     pub untrusted: Option<String>,
 }
 
+/// One cluster's history of a Secret (the document's body).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretHistory {
+    pub namespace: String,
+    pub secret: String,
+    pub revisions: Vec<HistoryEntry>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub provider_versions: Vec<super::external::RemoteHistory>,
+}
+
 /// Newest first: the current data, then each backup (recorded or merely claiming to be one).
 pub fn entries(current: &SecretState, backups: &[BackupRevision]) -> Vec<HistoryEntry> {
     let mut rows = vec![HistoryEntry {

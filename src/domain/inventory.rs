@@ -126,6 +126,12 @@ impl CertificateRow {
     }
 }
 
+/// list's answer for one cluster (the document's body).
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretList {
+    pub secrets: Vec<SecretRow>,
+}
+
 pub struct ListOptions {
     pub now: Timestamp,
     pub max_age: Option<SignedDuration>,

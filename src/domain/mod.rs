@@ -11,6 +11,7 @@ pub mod drift;
 pub mod env;
 pub mod env_file;
 pub mod external;
+pub mod fleet;
 mod fuzz;
 pub mod generate;
 pub mod gitops;

@@ -58,7 +58,9 @@ pub(super) async fn after_change(
                     },
                     match outcome {
                         Outcome::Clean => "every consumer runs with the current data",
-                        Outcome::Found => "some consumers still run with older data (kubectl secrets verify)",
+                        Outcome::Found | Outcome::Code(_) => {
+                            "some consumers still run with older data (kubectl secrets verify)"
+                        }
                     }
                 ),
             },

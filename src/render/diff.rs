@@ -4,6 +4,7 @@
 use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
 use crate::domain::diff::{KeyStatus, Masked, SecretDiff};
+use crate::domain::fleet::FleetReport;
 use crate::domain::manifest::SecretSide;
 use crate::error::Result;
 
@@ -55,6 +56,41 @@ fn text(d: &SecretDiff) -> String {
     }
     out.push_str(if d.identical() { "No differences.\n" } else { "" });
     out
+}
+
+/// diff across contexts: one key table with a CONTEXT column (what each context's row compares
+/// is said below it), or a FleetReport document.
+pub fn fleet(report: &FleetReport<SecretDiff>, output: OutputFormat) -> Result<()> {
+    match output {
+        OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+            write_stdout(&super::fleet::combined(report, |d| {
+                let rows = d
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            comfy_table::Cell::new(&k.key),
+                            status_cell(k.status),
+                            comfy_table::Cell::new(show(&k.cluster)),
+                            comfy_table::Cell::new(show(&k.other)),
+                        ]
+                    })
+                    .collect();
+                let mut footer = format!("--- {} +++ {}", d.cluster, d.other);
+                footer.push_str(if d.identical() { ": no differences\n" } else { "\n" });
+                for m in &d.metadata {
+                    footer.push_str(&format!(
+                        "{}: {} → {}\n",
+                        super::clean(&m.field),
+                        super::clean(m.cluster.as_deref().unwrap_or("(none)")),
+                        super::clean(m.other.as_deref().unwrap_or("(none)"))
+                    ));
+                }
+                (vec!["KEY", "STATUS", "CLUSTER", "OTHER"], rows, footer)
+            }))
+        }
+    }
 }
 
 pub fn many(diffs: &[SecretDiff], output: OutputFormat) -> Result<()> {

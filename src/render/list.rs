@@ -4,7 +4,8 @@ use comfy_table::{Cell, Color};
 
 use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
-use crate::domain::inventory::{CertificateRow, SecretRow};
+use crate::domain::fleet::FleetReport;
+use crate::domain::inventory::{CertificateRow, SecretList, SecretRow};
 use crate::error::Result;
 
 pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with_policy: bool) -> Result<()> {
@@ -14,107 +15,168 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
         }
         OutputFormat::Prometheus => write_stdout(&prometheus(rows)),
         OutputFormat::Table | OutputFormat::Wide => {
-            let mut headers = vec![
-                "NAME",
-                "TYPE",
-                "KEYS",
-                "AGE",
-                "LAST ROTATION",
-                "OWNER",
-                "CONSUMERS",
-                "STALE",
-            ];
-            if show_namespace {
-                headers.insert(0, "NAMESPACE");
-            }
-            // Certificate columns only where there are certificates to show.
-            let certificates = rows.iter().any(|r| r.certificate.is_some());
-            if certificates {
-                headers.push("CERT EXPIRES");
-            }
-            // Where External Secrets syncs a Secret from, only where there is one.
-            let external = rows.iter().any(|r| r.external.is_some());
-            if external {
-                headers.push("SYNCED FROM");
-            }
-            if output == OutputFormat::Wide {
-                headers.push("ROTATED BY");
-                if certificates {
-                    headers.extend(["ISSUER", "DNS NAMES"]);
-                }
-            }
-            let mut t = table(&headers);
-            for r in rows {
-                let age = r.age_days.map(|d| format!("{d}d")).unwrap_or_else(|| "?".into());
-                let age_cell = if r.overdue {
-                    coloured(&format!("{age} overdue"), Color::Red)
-                } else {
-                    Cell::new(age)
-                };
-                let mut cells = vec![
-                    Cell::new(&r.name),
-                    Cell::new(&r.type_),
-                    Cell::new(r.keys),
-                    age_cell,
-                    Cell::new(r.last_rotation.map(|t| t.to_string()).unwrap_or_else(|| "-".into())),
-                    Cell::new(r.owner.clone().unwrap_or_else(|| "-".into())),
-                    Cell::new(r.consumers),
-                    if r.stale_consumers > 0 {
-                        coloured(&r.stale_consumers.to_string(), Color::Yellow)
-                    } else {
-                        Cell::new(0)
-                    },
-                ];
-                if show_namespace {
-                    cells.insert(0, Cell::new(&r.namespace));
-                }
-                if certificates {
-                    cells.push(expiry_cell(r.certificate.as_ref()));
-                }
-                if external {
-                    cells.push(Cell::new(super::clean(
-                        &r.external.as_ref().map(|e| e.describe()).unwrap_or_else(|| "-".into()),
-                    )));
-                }
-                if output == OutputFormat::Wide {
-                    cells.push(Cell::new(super::clean(r.rotated_by.as_deref().unwrap_or("-"))));
-                    if certificates {
-                        let info = r.certificate.as_ref().and_then(|c| c.info.as_ref());
-                        cells.push(Cell::new(super::clean(info.map(|i| i.issuer.as_str()).unwrap_or("-"))));
-                        cells.push(Cell::new(
-                            info.map(|i| super::clean(&i.dns_names.join(",")))
-                                .filter(|n| !n.is_empty())
-                                .unwrap_or_else(|| "-".into()),
-                        ));
-                    }
-                }
-                t.add_row(cells);
-            }
+            let columns = Columns::for_rows(rows.iter(), output == OutputFormat::Wide);
+            let (headers, cells, footer) = table_parts(rows, show_namespace, with_policy, columns);
             let mut text = if rows.is_empty() {
                 "No Secrets found in scope.\n".to_string()
             } else {
+                let mut t = table(&headers);
+                for row in cells {
+                    t.add_row(row);
+                }
                 table_lines(&t)
             };
-            let expiring = rows
-                .iter()
-                .filter(|r| r.certificate.as_ref().is_some_and(|c| c.expiring))
-                .count();
-            if expiring > 0 {
-                text.push_str(&format!(
-                    "\n{} expiring soon or expired.\n",
-                    super::plural(expiring, "certificate")
-                ));
-            }
-            if with_policy {
-                let overdue = rows.iter().filter(|r| r.overdue).count();
-                text.push_str(&format!(
-                    "\n{overdue} of {} Secrets overdue for rotation.\n",
-                    rows.len()
-                ));
-            }
+            text.push_str(&footer);
             write_stdout(&text)
         }
     }
+}
+
+/// list across contexts: one table with a CONTEXT column (the same columns for every
+/// context), or a FleetReport document.
+pub fn fleet(
+    report: &FleetReport<SecretList>,
+    output: OutputFormat,
+    show_namespace: bool,
+    with_policy: bool,
+) -> Result<()> {
+    match output {
+        OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
+        // -o prometheus is refused before the clusters are asked (its metrics carry no context).
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+            let all = report
+                .contexts
+                .iter()
+                .flat_map(|e| e.report.iter().flat_map(|r| r.secrets.iter()));
+            let columns = Columns::for_rows(all, output == OutputFormat::Wide);
+            write_stdout(&super::fleet::combined(report, |r| {
+                table_parts(&r.secrets, show_namespace, with_policy, columns)
+            }))
+        }
+    }
+}
+
+/// Which optional columns the table has: certificate and sync columns only where there is
+/// something to show.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    certificates: bool,
+    external: bool,
+    wide: bool,
+}
+
+impl Columns {
+    fn for_rows<'a>(rows: impl Iterator<Item = &'a SecretRow> + Clone, wide: bool) -> Self {
+        Columns {
+            certificates: rows.clone().any(|r| r.certificate.is_some()),
+            external: rows.clone().any(|r| r.external.is_some()),
+            wide,
+        }
+    }
+}
+
+fn table_parts(
+    rows: &[SecretRow],
+    show_namespace: bool,
+    with_policy: bool,
+    columns: Columns,
+) -> (Vec<&'static str>, Vec<Vec<Cell>>, String) {
+    let Columns {
+        certificates,
+        external,
+        wide,
+    } = columns;
+    let mut headers = vec![
+        "NAME",
+        "TYPE",
+        "KEYS",
+        "AGE",
+        "LAST ROTATION",
+        "OWNER",
+        "CONSUMERS",
+        "STALE",
+    ];
+    if show_namespace {
+        headers.insert(0, "NAMESPACE");
+    }
+    if certificates {
+        headers.push("CERT EXPIRES");
+    }
+    if external {
+        headers.push("SYNCED FROM");
+    }
+    if wide {
+        headers.push("ROTATED BY");
+        if certificates {
+            headers.extend(["ISSUER", "DNS NAMES"]);
+        }
+    }
+    let mut out = Vec::new();
+    for r in rows {
+        let age = r.age_days.map(|d| format!("{d}d")).unwrap_or_else(|| "?".into());
+        let age_cell = if r.overdue {
+            coloured(&format!("{age} overdue"), Color::Red)
+        } else {
+            Cell::new(age)
+        };
+        let mut cells = vec![
+            Cell::new(&r.name),
+            Cell::new(&r.type_),
+            Cell::new(r.keys),
+            age_cell,
+            Cell::new(r.last_rotation.map(|t| t.to_string()).unwrap_or_else(|| "-".into())),
+            Cell::new(r.owner.clone().unwrap_or_else(|| "-".into())),
+            Cell::new(r.consumers),
+            if r.stale_consumers > 0 {
+                coloured(&r.stale_consumers.to_string(), Color::Yellow)
+            } else {
+                Cell::new(0)
+            },
+        ];
+        if show_namespace {
+            cells.insert(0, Cell::new(&r.namespace));
+        }
+        if certificates {
+            cells.push(expiry_cell(r.certificate.as_ref()));
+        }
+        if external {
+            cells.push(Cell::new(super::clean(
+                &r.external.as_ref().map(|e| e.describe()).unwrap_or_else(|| "-".into()),
+            )));
+        }
+        if wide {
+            cells.push(Cell::new(super::clean(r.rotated_by.as_deref().unwrap_or("-"))));
+            if certificates {
+                let info = r.certificate.as_ref().and_then(|c| c.info.as_ref());
+                cells.push(Cell::new(super::clean(info.map(|i| i.issuer.as_str()).unwrap_or("-"))));
+                cells.push(Cell::new(
+                    info.map(|i| super::clean(&i.dns_names.join(",")))
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| "-".into()),
+                ));
+            }
+        }
+        out.push(cells);
+    }
+    let mut footer = String::new();
+    let expiring = rows
+        .iter()
+        .filter(|r| r.certificate.as_ref().is_some_and(|c| c.expiring))
+        .count();
+    if expiring > 0 {
+        footer.push_str(&format!(
+            "\n{} expiring soon or expired.\n",
+            super::plural(expiring, "certificate")
+        ));
+    }
+    if with_policy {
+        let overdue = rows.iter().filter(|r| r.overdue).count();
+        footer.push_str(&format!(
+            "\n{overdue} of {} Secrets overdue for rotation.\n",
+            rows.len()
+        ));
+    }
+    (headers, out, footer)
 }
 
 fn expiry_cell(certificate: Option<&CertificateRow>) -> Cell {

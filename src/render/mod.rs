@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod diff;
+pub mod fleet;
 pub mod history;
 pub mod list;
 pub mod progress;

@@ -8,6 +8,7 @@ use comfy_table::{Cell, Color};
 use super::{coloured, plural, print_document, table, write_stdout};
 use crate::cli::OutputFormat;
 use crate::domain::drift::{Finding, FixPlan, Status, VerifyReport, WorkloadReport};
+use crate::domain::fleet::FleetReport;
 use crate::domain::model::{CronSchedule, WorkloadKind};
 use crate::error::Result;
 
@@ -29,7 +30,12 @@ fn status_cell(status: Status) -> Cell {
     coloured(status.as_str(), color)
 }
 
-fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String {
+/// The table's headers and rows, and the lines that follow it (summary, revocation, ...).
+pub(super) fn table_parts(
+    report: &VerifyReport,
+    show_namespace: bool,
+    wide: bool,
+) -> (Vec<&'static str>, Vec<Vec<Cell>>, String) {
     let mut headers = vec!["WORKLOAD", "STATUS", "SECRET", "ENV / KEY", "EVIDENCE"];
     if show_namespace {
         headers.insert(0, "NAMESPACE");
@@ -38,7 +44,7 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
         headers.extend(["POD", "CONTAINER"]);
     }
     headers.push("DETAIL");
-    let mut table = table(&headers);
+    let mut rows_out = Vec::new();
     for workload in &report.workloads {
         for row in rows(workload, wide) {
             let mut cells = vec![
@@ -55,12 +61,12 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
                 cells.extend([Cell::new(&row.pod), Cell::new(&row.container)]);
             }
             cells.push(Cell::new(&row.detail));
-            table.add_row(cells);
+            rows_out.push(cells);
         }
     }
     let s = &report.summary;
     let mut text = if !report.workloads.is_empty() {
-        super::table_lines(&table)
+        String::new()
     } else if s.workloads > 0 {
         "No workload in scope reads a Secret.\n".to_string()
     } else {
@@ -147,7 +153,34 @@ fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String
             names.join(", ")
         ));
     }
+    (headers, rows_out, text)
+}
+
+fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String {
+    let (headers, rows, footer) = table_parts(report, show_namespace, wide);
+    let mut text = String::new();
+    if !rows.is_empty() {
+        let mut table = table(&headers);
+        for row in rows {
+            table.add_row(row);
+        }
+        text.push_str(&super::table_lines(&table));
+    }
+    text.push_str(&footer);
     text
+}
+
+/// verify across contexts: one table with a CONTEXT column, or a FleetReport document.
+pub fn fleet(report: &FleetReport<VerifyReport>, output: OutputFormat, show_namespace: bool) -> Result<()> {
+    match output {
+        OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
+        OutputFormat::Table | OutputFormat::Prometheus | OutputFormat::Wide => {
+            let wide = output == OutputFormat::Wide;
+            write_stdout(&super::fleet::combined(report, |r| {
+                table_parts(r, show_namespace, wide)
+            }))
+        }
+    }
 }
 
 struct Row {

@@ -9,6 +9,7 @@ mod diff;
 mod events;
 mod external;
 mod faults;
+mod fleet;
 mod gitops;
 mod interactive;
 mod jobs;

@@ -1,0 +1,294 @@
+//! Fleet mode on three real local clusters (`make fleet-up`): verify, list, audit, history and
+//! diff across kubeconfig contexts, one combined answer with the worst exit code; a stopped
+//! cluster and a forbidden one are rows with their errors, never an abort of the others.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::Client;
+use serde_json::{json, Value};
+
+use crate::support::{canary, client_for, deployment, exit, next_second, run_with, Run};
+
+/// The fleet's kubeconfig (contexts bed-0, bed-1, bed-2): from `make e2e`, or started here.
+fn fleet_kubeconfig() -> &'static PathBuf {
+    static FLEET: OnceLock<PathBuf> = OnceLock::new();
+    FLEET.get_or_init(|| {
+        let path = match std::env::var("KUBECTL_SECRETS_E2E_FLEET") {
+            Ok(path) if !path.is_empty() => PathBuf::from(path),
+            _ => {
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fleet-up.sh");
+                let out = Command::new("bash")
+                    .arg(script)
+                    .output()
+                    .expect("run scripts/fleet-up.sh");
+                assert!(
+                    out.status.success(),
+                    "fleet-up failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
+                PathBuf::from(stdout.lines().last().expect("kubeconfig path").trim())
+            }
+        };
+        assert!(
+            path.exists(),
+            "fleet kubeconfig {path:?} does not exist (make fleet-up)"
+        );
+        path
+    })
+}
+
+/// One namespace of the same name in each of the three clusters.
+struct FleetNamespace {
+    name: String,
+    clients: Vec<Client>,
+}
+
+impl FleetNamespace {
+    async fn new(prefix: &str) -> Self {
+        let name = format!("e2e-{prefix}-{}", canary("ns").to_lowercase().replace("canary-ns-", ""));
+        let dir = fleet_kubeconfig().parent().expect("fleet dir").to_path_buf();
+        let mut clients = Vec::new();
+        for bed in 0..3 {
+            let client = client_for(&dir.join(format!("bed-{bed}/admin.kubeconfig"))).await;
+            let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+            Api::<Namespace>::all(client.clone())
+                .create(&PostParams::default(), &ns)
+                .await
+                .expect("create namespace");
+            clients.push(client);
+        }
+        FleetNamespace { name, clients }
+    }
+
+    async fn secret(&self, bed: usize, name: &str, key: &str, value: &str) {
+        let secret: Secret =
+            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": {key: value}})).unwrap();
+        Api::<Secret>::namespaced(self.clients[bed].clone(), &self.name)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+    }
+
+    async fn patch_secret(&self, bed: usize, name: &str, key: &str, value: &str) {
+        let params = PatchParams {
+            field_manager: Some("kubectl-patch".into()),
+            ..Default::default()
+        };
+        Api::<Secret>::namespaced(self.clients[bed].clone(), &self.name)
+            .patch(name, &params, &Patch::Merge(json!({"stringData": {key: value}})))
+            .await
+            .expect("patch secret");
+    }
+
+    async fn reader(&self, bed: usize, name: &str, secret: &str) {
+        let spec =
+            json!({"containers": [{"name": "app", "image": "app", "envFrom": [{"secretRef": {"name": secret}}]}]});
+        let d: Deployment = serde_json::from_value(deployment(name, 1, spec)).unwrap();
+        let api = Api::<Deployment>::namespaced(self.clients[bed].clone(), &self.name);
+        api.create(&PostParams::default(), &d).await.expect("create deployment");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let d = api.get(name).await.expect("get deployment");
+            if d.status.and_then(|s| s.ready_replicas) == Some(1) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} in bed-{bed} never became ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
+    fn run(&self, kubeconfig: &Path, args: &[&str]) -> Run {
+        let mut full = args.to_vec();
+        full.extend(["-n", &self.name]);
+        run_with(kubeconfig, &full)
+    }
+}
+
+/// The fleet's kubeconfig plus a context whose cluster is down (nothing listens on its port)
+/// and one whose user may do nothing (bed-2's `limited`).
+fn with_broken_contexts(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(fleet_kubeconfig()).unwrap();
+    let mut config: Value = serde_saphyr::from_str(&text).unwrap();
+    let bed2 = config["clusters"][2]["cluster"].clone();
+    let mut down = bed2.clone();
+    down["server"] = json!("https://127.0.0.1:38743");
+    config["clusters"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "bed-down", "cluster": down}));
+    let contexts = config["contexts"].as_array_mut().unwrap();
+    contexts.push(json!({"name": "bed-down", "context": {"cluster": "bed-down", "user": "bed-2-admin"}}));
+    contexts.push(json!({"name": "bed-2-limited", "context": {"cluster": "bed-2", "user": "bed-2-limited"}}));
+    let path = dir.join("fleet-and-broken.kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+fn entry<'a>(report: &'a Value, context: &str) -> &'a Value {
+    report["contexts"]
+        .as_array()
+        .expect("contexts")
+        .iter()
+        .find(|e| e["context"] == context)
+        .unwrap_or_else(|| panic!("no entry for {context}: {report:#}"))
+}
+
+#[tokio::test]
+async fn verify_list_audit_and_history_across_three_clusters() {
+    let ns = FleetNamespace::new("fleet").await;
+    let (password, drifted) = (canary("fleet-password"), canary("fleet-drifted"));
+    for bed in 0..3 {
+        ns.secret(bed, "shared-db", "PASSWORD", &password).await;
+        ns.reader(bed, "api", "shared-db").await;
+    }
+    next_second().await;
+    ns.patch_secret(1, "shared-db", "PASSWORD", &drifted).await;
+    let fleet = fleet_kubeconfig();
+
+    // The table: one row per context's workload, the drifted cluster stale; the worst exit.
+    let verify = ns.run(fleet, &["verify", "--contexts", "bed-*"]);
+    assert_eq!(verify.code, exit::FOUND, "{verify:?}");
+    let row = |context: &str| {
+        verify
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(context) && l.contains("deployment/api"))
+            .unwrap_or_else(|| panic!("no row for {context}:\n{}", verify.stdout))
+    };
+    assert!(verify.stdout.starts_with("CONTEXT"), "{}", verify.stdout);
+    assert!(row("bed-0").contains(" ok "), "{}", verify.stdout);
+    assert!(row("bed-1").contains(" stale "), "{}", verify.stdout);
+    assert!(row("bed-2").contains(" ok "), "{}", verify.stdout);
+    assert!(
+        verify.stdout.contains("3 contexts: 3 answered, 0 failed; exit 1"),
+        "{}",
+        verify.stdout
+    );
+    assert!(
+        verify.stderr.contains("Asking 3 clusters: bed-0, bed-1, bed-2"),
+        "{}",
+        verify.stderr
+    );
+
+    let json = ns.run(fleet, &["verify", "--contexts", "/^bed-[01]$/", "-o", "json"]);
+    assert_eq!(json.code, exit::FOUND, "{json:?}");
+    let report = json.json();
+    assert_eq!(report["kind"], "FleetReport");
+    assert_eq!(report["command"], "verify");
+    assert_eq!(
+        report["summary"],
+        json!({"contexts": 2, "answered": 2, "failed": 0, "exitCode": 1})
+    );
+    assert_eq!(entry(&report, "bed-1")["report"]["summary"]["stale"], 1);
+    assert_eq!(entry(&report, "bed-0")["exitCode"], 0);
+
+    // A stopped cluster and a forbidden one: rows with their errors; the others answer.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = with_broken_contexts(dir.path());
+    let mixed = ns.run(
+        &broken,
+        &["verify", "--all-contexts", "--cluster-timeout", "20s", "-o", "json"],
+    );
+    assert_eq!(mixed.code, exit::FORBIDDEN, "the worst exit code: {mixed:?}");
+    let report = mixed.json();
+    assert_eq!(entry(&report, "bed-down")["exitCode"], exit::UNREACHABLE, "{report:#}");
+    assert!(entry(&report, "bed-down")["error"].as_str().unwrap().contains("38743"));
+    assert_eq!(
+        entry(&report, "bed-2-limited")["exitCode"],
+        exit::FORBIDDEN,
+        "{report:#}"
+    );
+    assert_eq!(entry(&report, "bed-1")["report"]["summary"]["stale"], 1);
+    assert_eq!(report["summary"]["answered"], 3);
+    assert_eq!(report["summary"]["failed"], 2);
+    let table = ns.run(&broken, &["verify", "--all-contexts"]);
+    assert_eq!(table.code, exit::FORBIDDEN);
+    let down_row = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("bed-down"))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(down_row.contains("error") && down_row.contains("exit 4"), "{down_row}");
+    assert!(table.stderr.contains("bed-down: failed (exit 4)"), "{}", table.stderr);
+
+    // list, audit and history answer the same way.
+    let list = ns.run(
+        fleet,
+        &["list", "--contexts", "bed-0", "--contexts", "bed-2", "-o", "json"],
+    );
+    assert_eq!(list.code, exit::OK, "{list:?}");
+    let listed = list.json();
+    assert_eq!(entry(&listed, "bed-2")["report"]["secrets"][0]["name"], "shared-db");
+    let audit = ns.run(fleet, &["audit", "--contexts", "bed-*", "--fail-on", "critical"]);
+    assert!(audit.stdout.starts_with("CONTEXT"), "{audit:?}");
+    let history = ns.run(fleet, &["history", "shared-db", "--all-contexts"]);
+    assert_eq!(history.code, exit::OK, "{history:?}");
+    assert_eq!(
+        history.stdout.lines().filter(|l| l.contains("(current)")).count(),
+        3,
+        "{}",
+        history.stdout
+    );
+
+    // One cluster or several: never both.
+    let both = ns.run(fleet, &["verify", "--context", "bed-0", "--contexts", "bed-*"]);
+    assert_eq!(both.code, exit::USAGE, "{both:?}");
+    let none = ns.run(fleet, &["verify", "--contexts", "prod-*"]);
+    assert_eq!(none.code, exit::USAGE);
+    assert!(
+        none.stderr.contains("--contexts prod-* matches no context"),
+        "{}",
+        none.stderr
+    );
+
+    for run in [&verify, &json, &mixed, &table, &list, &audit, &history] {
+        run.assert_no_leak([&password, &drifted]);
+    }
+}
+
+#[tokio::test]
+async fn diff_across_contexts_shows_drift_and_reuse() {
+    let ns = FleetNamespace::new("fleet-diff").await;
+    let (shared, other) = (canary("fleet-shared"), canary("fleet-other"));
+    ns.secret(0, "api-keys", "TOKEN", &shared).await;
+    ns.secret(1, "api-keys", "TOKEN", &other).await;
+    ns.secret(2, "api-keys", "TOKEN", &shared).await;
+    let fleet = fleet_kubeconfig();
+
+    let run = ns.run(fleet, &["diff", "api-keys", "--across-contexts", "--all-contexts"]);
+    assert_eq!(run.code, exit::FOUND, "{run:?}");
+    let row = |context: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(context) && l.contains("TOKEN"))
+            .unwrap_or_else(|| panic!("no row for {context}:\n{}", run.stdout))
+    };
+    assert!(row("bed-1").contains("changed"), "{}", run.stdout);
+    assert!(row("bed-2").contains("same"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("TOKEN has the same value in bed-0/") && run.stderr.contains("bed-2/"),
+        "the reuse warning: {}",
+        run.stderr
+    );
+    let json = ns.run(
+        fleet,
+        &["diff", "api-keys", "--across-contexts", "--all-contexts", "-o", "json"],
+    );
+    let report = json.json();
+    assert_eq!(entry(&report, "bed-1")["exitCode"], exit::FOUND);
+    assert_eq!(entry(&report, "bed-2")["report"]["reused"], json!(["TOKEN"]));
+    let missing_side = ns.run(fleet, &["diff", "api-keys", "--all-contexts"]);
+    assert_eq!(missing_side.code, exit::USAGE, "{missing_side:?}");
+    for out in [&run, &json, &missing_side] {
+        out.assert_no_leak([&shared, &other]);
+    }
+}
