@@ -575,6 +575,11 @@ pub struct RollbackArgs {
 
     #[command(flatten)]
     pub change: ChangeArgs,
+
+    /// Roll back in every cluster these select (e.g. those a stopped rotation in waves
+    /// changed): each planned first, one question, then one cluster after the other
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// How a change of Secrets is carried out: shared by rotate and rollback.
@@ -794,6 +799,32 @@ pub struct RotateArgs {
     /// running (its heartbeat is recent); use only when you know it is gone
     #[arg(long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+
+    /// With --contexts: a wave of clusters rotated and verified before the next (NAME=CONTEXT[,CONTEXT]),
+    /// in the order given; the clusters no wave names go last; repeatable
+    #[arg(long = "wave", value_name = "NAME=CONTEXTS")]
+    pub named_waves: Vec<String>,
+
+    /// With --contexts: split the clusters into N waves, smaller ones first (default: one cluster per wave)
+    #[arg(long = "waves", value_name = "N", conflicts_with = "named_waves", value_parser = clap::value_parser!(u16).range(1..))]
+    pub wave_count: Option<u16>,
+
+    /// With --contexts: how long a verified wave must stay verified before the next one starts, e.g. 5m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub bake: Option<Duration>,
+
+    /// With --contexts: failed clusters (each rolled back by its own change) a wave may have
+    /// and the rotation still go on
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_failures: u16,
+
+    /// With --contexts: a new value for each cluster instead of the same one everywhere (for a
+    /// credential that is not shared)
+    #[arg(long)]
+    pub per_cluster_values: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

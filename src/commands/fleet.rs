@@ -15,8 +15,11 @@ use crate::cli::FleetArgs;
 use crate::cluster::{self, Connection};
 use crate::context::Context;
 use crate::domain::fleet::{self, ContextPattern, FleetEntry};
+use crate::domain::waves::{self, ClusterOutcome, ClusterRow, Wave};
+use crate::engine::{self, Settings};
+use crate::error::exit;
 use crate::error::{Error, Result};
-use crate::render::fleet::FleetProgress;
+use crate::render::{self, fleet::FleetProgress};
 
 /// The contexts a command runs across.
 pub struct Fleet {
@@ -121,4 +124,119 @@ where
         }
     }
     entries.into_iter().flatten().collect()
+}
+
+/// One cluster of a change across clusters, read and planned (not yet confirmed).
+pub struct FleetMember {
+    pub context: String,
+    pub conn: Connection,
+    pub namespace: String,
+    pub settings: Settings,
+    pub prepared: Option<engine::Prepared>,
+}
+
+/// An error of one cluster, said with the cluster's name first.
+pub fn named<T>(context: &str, result: Result<T>) -> Result<T> {
+    if result.is_err() {
+        crate::render::step(&format!("In cluster {context}:"));
+    }
+    result
+}
+
+/// Run confirmed changes wave by wave: each wave's clusters one after the other, each by its
+/// own change engine; more than `max_failures` failed clusters in a wave (or consumers found
+/// running older values after the `bake`) stop the rest. Ends with a row per cluster; the exit
+/// status is the worst cluster's.
+pub async fn run_changes(
+    mut members: Vec<FleetMember>,
+    waves: &[Wave],
+    max_failures: usize,
+    bake: Option<Duration>,
+    name: &str,
+    what: &str,
+) -> Result<Outcome> {
+    let mut rows: Vec<ClusterRow> = Vec::new();
+    let mut stopped = false;
+    for (index, wave) in waves.iter().enumerate() {
+        if stopped {
+            rows.extend(
+                wave.contexts
+                    .iter()
+                    .map(|c| ClusterRow::new(&wave.name, c, ClusterOutcome::NotStarted)),
+            );
+            continue;
+        }
+        let mut failed = 0;
+        for context in &wave.contexts {
+            let member = members
+                .iter_mut()
+                .find(|m| &m.context == context)
+                .expect("every cluster is a member");
+            render::step(&format!("\n== Rotating in {context} ({}) ==", wave.name));
+            let prepared = member.prepared.take().expect("planned once");
+            let outcome = match engine::run_prepared(&member.conn, &member.settings, prepared).await {
+                Ok(Outcome::Clean) => ClusterOutcome::Rotated,
+                Ok(_) => ClusterOutcome::NotVerified,
+                Err(error) => {
+                    render::error(&error);
+                    ClusterOutcome::Failed {
+                        code: error.exit_code(),
+                        reason: error.to_string(),
+                    }
+                }
+            };
+            if !matches!(outcome, ClusterOutcome::Rotated) {
+                failed += 1;
+            }
+            rows.push(ClusterRow::new(&wave.name, context, outcome));
+        }
+        let more = index + 1 < waves.len();
+        if !waves::may_continue(failed, max_failures) {
+            stopped = more;
+            render::step(&format!(
+                "{}: {} failed (--max-failures {}): {}",
+                wave.name,
+                render::plural(failed, "cluster"),
+                max_failures,
+                if more {
+                    "the next waves are not started"
+                } else {
+                    "the rotation stops here"
+                }
+            ));
+            continue;
+        }
+        if let (Some(bake), true) = (bake, more) {
+            render::step(&format!(
+                "{} verified; baking {} before the next wave",
+                wave.name,
+                humantime::format_duration(bake)
+            ));
+            tokio::time::sleep(bake).await;
+            for context in &wave.contexts {
+                let member = members.iter().find(|m| &m.context == context).expect("member");
+                render::step(&format!("After the bake, in {context}:"));
+                let outcome = engine::verify_consumers(&member.conn, &member.namespace, name, &member.settings).await?;
+                if outcome != Outcome::Clean {
+                    stopped = true;
+                    if let Some(row) = rows.iter_mut().find(|r| &r.context == context) {
+                        row.outcome = ClusterOutcome::NotVerified;
+                    }
+                }
+            }
+            if stopped {
+                render::step(&format!(
+                    "{}: consumers run with older values after the bake: the next waves are not started",
+                    wave.name
+                ));
+            }
+        }
+    }
+    render::rotate::fleet_summary(&rows, name, what);
+    let code = rows.iter().map(ClusterRow::exit_code).max().unwrap_or(exit::OK);
+    Ok(if code == exit::OK {
+        Outcome::Clean
+    } else {
+        Outcome::Code(code)
+    })
 }

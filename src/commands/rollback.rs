@@ -11,6 +11,9 @@ use crate::engine::{self, Change, Settings};
 use crate::error::{Error, Result};
 
 pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
+    if let Some(fleet) = super::fleet::selected(ctx, &args.fleet)? {
+        return across(ctx, args, &fleet).await;
+    }
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
     let (current, candidates) = cluster::secrets::with_backups(&conn, &namespace, &args.secret).await?;
@@ -45,4 +48,60 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
         external: None,
     };
     engine::apply(&conn, ctx.consent(), &settings, change).await
+}
+
+/// rollback in several clusters: each cluster's backup chosen and its restore planned first
+/// (any problem stops it before a write), one question, then each by its own change engine.
+/// A failed cluster does not stop the others: an undo goes as far as it can.
+async fn across(ctx: &Context, args: &RollbackArgs, fleet: &super::fleet::Fleet) -> Result<Outcome> {
+    use super::fleet::{named, FleetMember};
+    let name = args.secret.as_str();
+    let mut members = Vec::new();
+    for context in &fleet.contexts {
+        let conn = named(context, ctx.connect_one_of_many(context).await)?;
+        let namespace = ctx.namespace(&conn);
+        let (current, candidates) = named(context, cluster::secrets::with_backups(&conn, &namespace, name).await)?;
+        if let Some(pending) = named(context, engine::pending(&conn, &current).await)? {
+            crate::render::step(&format!("In cluster {context}:"));
+            return Err(pending.in_the_way(&namespace, name, false));
+        }
+        if let Some(owner) = current.controller.as_ref().filter(|o| o.kind == "ExternalSecret") {
+            return Err(Error::Usage(format!(
+                "in cluster {context}, secret {namespace}/{name} is synced by ExternalSecret {}: roll it back at its provider, one cluster at a time (--context)",
+                owner.name
+            )));
+        }
+        let backup = named(
+            context,
+            super::history::choose_backup(&current, &candidates, args.to_revision),
+        )?;
+        let restore = named(
+            context,
+            plan::restore_plan(&current, &backup.state).map_err(Error::from),
+        )?;
+        let settings = Settings::new("rollback", &args.change, &conn).await;
+        crate::render::step(&format!("\n== Cluster {context} =="));
+        let change = Change {
+            namespace: namespace.clone(),
+            secrets: vec![restore],
+            sealed: None,
+            external: None,
+        };
+        let prepared = named(context, engine::prepare(&conn, ctx.output(), &settings, change).await)?;
+        members.push(FleetMember {
+            context: context.clone(),
+            conn,
+            namespace,
+            settings,
+            prepared: Some(prepared),
+        });
+    }
+    if !engine::go_ahead(ctx.consent(), "Roll back in these clusters?")? {
+        return Ok(Outcome::Clean);
+    }
+    let all = crate::domain::waves::Wave {
+        name: "rollback".into(),
+        contexts: fleet.contexts.clone(),
+    };
+    super::fleet::run_changes(members, &[all], usize::MAX, None, name, "rollback").await
 }

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
+mod waves;
+
 use super::Outcome;
 use crate::cli::{KeyPhase, RotateArgs};
 use crate::cluster::{self, Connection};
@@ -25,6 +27,20 @@ use crate::render;
 pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     // Values from stdin and files are read before the client exists: exec auth plugins share stdin.
     let given = read_given_values(args)?;
+    // Across clusters: each its own client, never the current context's.
+    if let Some(fleet) = super::fleet::selected(ctx, &args.fleet)? {
+        let [name] = args.secrets.as_slice() else {
+            return Err(Error::Usage(
+                "across clusters, rotate one Secret at a time: give its name (no -l)".into(),
+            ));
+        };
+        if ctx.global.selector.is_some() {
+            return Err(Error::Usage(
+                "across clusters, rotate one Secret at a time: give its name (no -l)".into(),
+            ));
+        }
+        return waves::run(ctx, args, &fleet, name, given).await;
+    }
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
     let names = target_names(ctx, args, &conn, &namespace).await?;

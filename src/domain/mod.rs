@@ -30,3 +30,4 @@ pub mod sealed_file;
 pub mod secret_value;
 pub mod tls;
 pub mod versioned;
+pub mod waves;

@@ -146,6 +146,30 @@ pub struct Change {
 
 /// Plan → permissions → confirm → run the machine → verify.
 pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, change: Change) -> Result<Outcome> {
+    let prepared = prepare(conn, consent.output, settings, change).await?;
+    if !go_ahead(consent, "Apply this plan?")? {
+        return Ok(Outcome::Clean);
+    }
+    run_prepared(conn, settings, prepared).await
+}
+
+/// A change planned, shown and checked against the user's permissions, not yet confirmed.
+pub struct Prepared {
+    change: Change,
+    changed: BTreeSet<String>,
+    targets: Vec<RestartTarget>,
+    templates: BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+}
+
+impl Prepared {
+    /// How many workloads the change restarts.
+    pub fn restarts(&self) -> usize {
+        self.targets.len()
+    }
+}
+
+/// Plan → show it → permissions: everything before the question.
+pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Settings, change: Change) -> Result<Prepared> {
     let namespace = change.namespace.as_str();
     // Secrets written in place that a GitOps tool deploys: refused unless the user accepts
     // that the next sync reverts them. (Sealed and ExternalSecret changes go to their source.)
@@ -210,14 +234,7 @@ pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, cha
         },
     };
     let fingerprints = Fingerprinter::new(rand::random());
-    render::rotate::plan(
-        namespace,
-        &change.secrets,
-        &consumers,
-        &strategy,
-        &fingerprints,
-        consent.output,
-    )?;
+    render::rotate::plan(namespace, &change.secrets, &consumers, &strategy, &fingerprints, output)?;
     if let Some(sealed) = &change.sealed {
         render::step(&sealed.describe(namespace));
     }
@@ -240,10 +257,23 @@ pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, cha
     if !needed.is_empty() {
         cluster::access::require(conn, namespace, &needed).await?;
     }
-    if !go_ahead(consent, "Apply this plan?")? {
-        return Ok(Outcome::Clean);
-    }
-    let namespace = namespace.to_string();
+    Ok(Prepared {
+        change,
+        changed,
+        targets,
+        templates,
+    })
+}
+
+/// The confirmed change: run it, then leave its Events.
+pub async fn run_prepared(conn: &Connection, settings: &Settings, prepared: Prepared) -> Result<Outcome> {
+    let Prepared {
+        change,
+        changed,
+        targets,
+        templates,
+    } = prepared;
+    let namespace = change.namespace.clone();
     let names: Vec<String> = changed.iter().cloned().collect();
     let restarted: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
     let result = run_confirmed(conn, settings, change, &changed, &targets, &templates).await;
@@ -816,6 +846,17 @@ fn targets_for(
             }
         })
         .collect()
+}
+
+/// verify's rules on the consumers of one Secret, shown as after a change (a wave's bake).
+pub async fn verify_consumers(
+    conn: &Connection,
+    namespace: &str,
+    secret: &str,
+    settings: &Settings,
+) -> Result<Outcome> {
+    let changed = BTreeSet::from([secret.to_string()]);
+    verify_changed(conn, namespace, &changed, settings).await
 }
 
 /// verify's rules on the workloads that read the changed Secrets.

@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{plural, print_document, print_json, print_yaml, table, table_lines, write_stdout};
+use super::{coloured, plural, print_document, print_json, print_yaml, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
+use comfy_table::{Cell, Color};
+
 use crate::domain::consumers::{Consumer, ConsumerAction};
 use crate::domain::journal::Journal;
 use crate::domain::plan::{ChangeKind, SecretChange};
 use crate::domain::rollout::RestartTarget;
 use crate::domain::secret_value::{Fingerprinter, SecretValue};
+use crate::domain::waves::{ClusterOutcome, ClusterRow};
 use crate::error::Result;
 
 /// How the plan will be carried out, for the summary line.
@@ -334,5 +337,34 @@ pub fn recovery(
             }
             write_stdout(&text)
         }
+    }
+}
+
+/// The end of a change across clusters (`what`: "rotation", "rollback"): each cluster, its
+/// wave, and how its part ended; for a rotation that did not finish, how to undo it.
+pub fn fleet_summary(rows: &[ClusterRow], secret: &str, what: &str) {
+    let mut t = super::table(&["WAVE", "CONTEXT", "RESULT"]);
+    for row in rows {
+        let result = match &row.outcome {
+            ClusterOutcome::Rotated => coloured("done and verified", Color::Green),
+            ClusterOutcome::NotVerified => coloured("done; some consumers run older values (verify)", Color::Yellow),
+            ClusterOutcome::Failed { code, reason } => {
+                coloured(&format!("failed (exit {code}): {}", super::clean(reason)), Color::Red)
+            }
+            ClusterOutcome::NotStarted => Cell::new("not started"),
+        };
+        t.add_row(vec![Cell::new(&row.wave), Cell::new(&row.context), result]);
+    }
+    eprintln!("\nThe {what} of {secret} across clusters:\n{}", super::table_lines(&t));
+    let done: Vec<&str> = rows
+        .iter()
+        .filter(|r| matches!(r.outcome, ClusterOutcome::Rotated | ClusterOutcome::NotVerified))
+        .map(|r| r.context.as_str())
+        .collect();
+    if what == "rotation" && !done.is_empty() && rows.iter().any(|r| r.outcome != ClusterOutcome::Rotated) {
+        eprintln!(
+            "Rotated clusters keep the new values; to undo them: kubectl secrets rollback {secret} --contexts {} (with -n as here)",
+            done.join(" --contexts ")
+        );
     }
 }

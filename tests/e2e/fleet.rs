@@ -292,3 +292,211 @@ async fn diff_across_contexts_shows_drift_and_reuse() {
         out.assert_no_leak([&shared, &other]);
     }
 }
+
+impl FleetNamespace {
+    async fn data(&self, bed: usize, name: &str, key: &str) -> String {
+        let secret = Api::<Secret>::namespaced(self.clients[bed].clone(), &self.name)
+            .get(name)
+            .await
+            .expect("get secret");
+        String::from_utf8(secret.data.unwrap_or_default()[key].0.clone()).unwrap()
+    }
+
+    async fn annotation(&self, bed: usize, name: &str, key: &str) -> Option<String> {
+        let secret = Api::<Secret>::namespaced(self.clients[bed].clone(), &self.name)
+            .get(name)
+            .await
+            .expect("get secret");
+        secret.metadata.annotations.unwrap_or_default().get(key).cloned()
+    }
+
+    async fn crashing_reader(&self, bed: usize, name: &str, secret: &str, bad_revisions: &str) {
+        let spec =
+            json!({"containers": [{"name": "app", "image": "app", "envFrom": [{"secretRef": {"name": secret}}]}]});
+        let workload = crate::support::with_pod_annotations(
+            deployment(name, 1, spec),
+            json!({"testbed.kubectl-secrets.io/crash-with-revisions": bad_revisions}),
+        );
+        let d: Deployment = serde_json::from_value(workload).unwrap();
+        Api::<Deployment>::namespaced(self.clients[bed].clone(), &self.name)
+            .create(&PostParams::default(), &d)
+            .await
+            .expect("create deployment");
+    }
+}
+
+#[tokio::test]
+async fn a_shared_credential_rotated_in_waves_with_a_canary() {
+    use crate::support::annotations;
+    let ns = FleetNamespace::new("fleet-waves").await;
+    let old = canary("fleet-wave-old");
+    for bed in 0..3 {
+        ns.secret(bed, "db-credentials", "PASSWORD", &old).await;
+        ns.reader(bed, "api", "db-credentials").await;
+    }
+    let fleet = fleet_kubeconfig();
+    let run = ns.run(
+        fleet,
+        &[
+            "rotate",
+            "db-credentials",
+            "--contexts",
+            "bed-*",
+            "--wave",
+            "canary=bed-1",
+            "--key",
+            "PASSWORD",
+            "--yes",
+        ],
+    );
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    // Planned everywhere before anything was written; the canary first.
+    let position = |needle: &str| {
+        run.stderr
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}:\n{}", run.stderr))
+    };
+    assert!(
+        position("== Cluster bed-2 (rest) ==") < position("Waves, in order"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        position("Rotating in bed-1 (canary)") < position("Rotating in bed-0 (rest)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the same new values in every cluster"),
+        "{}",
+        run.stderr
+    );
+    let new = ns.data(0, "db-credentials", "PASSWORD").await;
+    assert_ne!(new, old);
+    for bed in 1..3 {
+        assert_eq!(
+            ns.data(bed, "db-credentials", "PASSWORD").await,
+            new,
+            "bed-{bed} shares the new value"
+        );
+        assert_eq!(
+            ns.annotation(bed, "db-credentials", annotations::REVISION)
+                .await
+                .as_deref(),
+            Some("1")
+        );
+    }
+    let verify = ns.run(fleet, &["verify", "--all-contexts"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    for out in [&run, &verify] {
+        out.assert_no_leak([&old, &new]);
+    }
+}
+
+#[tokio::test]
+async fn a_failure_in_the_second_wave_rolls_that_cluster_back_and_stops() {
+    use crate::support::annotations;
+    let ns = FleetNamespace::new("fleet-stop").await;
+    let old = canary("fleet-stop-old");
+    for bed in 0..3 {
+        ns.secret(bed, "payments", "TOKEN", &old).await;
+    }
+    ns.reader(0, "api", "payments").await;
+    // In bed-1 the app rejects revision 1 (the new value): its rollout crash-loops.
+    ns.crashing_reader(1, "api", "payments", r#"{"payments":1}"#).await;
+    ns.reader(2, "api", "payments").await;
+    let fleet = fleet_kubeconfig();
+    let run = ns.run(
+        fleet,
+        &[
+            "rotate",
+            "payments",
+            "--contexts",
+            "bed-*",
+            "--waves",
+            "3",
+            "--key",
+            "TOKEN",
+            "--timeout",
+            "60s",
+            "--yes",
+        ],
+    );
+    assert_eq!(run.code, exit::ROLLED_BACK, "{run:?}");
+    assert!(run.stderr.contains("CrashLoopBackOff"), "{}", run.stderr);
+    assert!(run.stderr.contains("the next waves are not started"), "{}", run.stderr);
+    let summary = &run.stderr[run.stderr.find("across clusters:").expect("the summary")..];
+    let row = |context: &str| summary.lines().find(|l| l.contains(context)).unwrap_or_default();
+    assert!(row("bed-0").contains("done and verified"), "{summary}");
+    assert!(row("bed-1").contains("failed (exit 8)"), "{summary}");
+    assert!(row("bed-2").contains("not started"), "{summary}");
+    assert!(
+        run.stderr
+            .contains("kubectl secrets rollback payments --contexts bed-0"),
+        "{}",
+        run.stderr
+    );
+    // bed-0 rotated, bed-1 back to the old value (a new revision), bed-2 untouched.
+    let rotated = ns.data(0, "payments", "TOKEN").await;
+    assert_ne!(rotated, old);
+    assert_eq!(ns.data(1, "payments", "TOKEN").await, old);
+    assert_eq!(
+        ns.annotation(1, "payments", annotations::REVISION).await.as_deref(),
+        Some("2")
+    );
+    assert_eq!(ns.data(2, "payments", "TOKEN").await, old);
+    assert_eq!(ns.annotation(2, "payments", annotations::REVISION).await, None);
+
+    // The finished wave undone with one command.
+    let undo = ns.run(fleet, &["rollback", "payments", "--contexts", "bed-0", "--yes"]);
+    assert_eq!(undo.code, exit::OK, "{undo:?}");
+    assert_eq!(ns.data(0, "payments", "TOKEN").await, old);
+    for out in [&run, &undo] {
+        out.assert_no_leak([&old, &rotated]);
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_rotation_across_clusters_is_resumed() {
+    use crate::support::{annotations, Background};
+    let ns = FleetNamespace::new("fleet-resume").await;
+    let old = canary("fleet-resume-old");
+    for bed in 0..3 {
+        ns.secret(bed, "sessions", "KEY", &old).await;
+        ns.reader(bed, "web", "sessions").await;
+    }
+    let fleet = fleet_kubeconfig();
+    let args = [
+        "rotate",
+        "sessions",
+        "--contexts",
+        "bed-*",
+        "--key",
+        "KEY",
+        "--yes",
+        "-n",
+        &ns.name,
+    ];
+    // Killed right after the first cluster's write: bed-0 holds the journal, the rest nothing.
+    let tool = Background::spawn(fleet, &args, Some("written:30"));
+    tool.wait_for("failpoint written");
+    tool.signal("-KILL");
+    let killed = tool.finish();
+    assert_ne!(killed.code, exit::OK);
+    assert!(ns.annotation(0, "sessions", annotations::JOURNAL).await.is_some());
+    assert_eq!(ns.annotation(1, "sessions", annotations::REVISION).await, None);
+
+    let resumed = ns.run(
+        fleet,
+        &["rotate", "sessions", "--contexts", "bed-*", "--resume", "--yes"],
+    );
+    assert_eq!(resumed.code, exit::OK, "{resumed:?}");
+    assert!(resumed.stderr.contains("No interrupted change"), "{}", resumed.stderr);
+    assert_eq!(ns.annotation(0, "sessions", annotations::JOURNAL).await, None);
+    let new = ns.data(0, "sessions", "KEY").await;
+    assert_ne!(new, old);
+    assert_eq!(ns.data(1, "sessions", "KEY").await, old, "never started there");
+    for out in [&killed, &resumed] {
+        out.assert_no_leak([&old, &new]);
+    }
+}
