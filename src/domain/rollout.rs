@@ -66,6 +66,30 @@ pub struct RolloutStatus {
     pub argo: Option<super::argo::ArgoStatus>,
 }
 
+impl RolloutStatus {
+    /// Under way, waiting for what is said, with the counts as they are.
+    pub fn progressing(&self, waiting_for: String) -> RolloutState {
+        RolloutState::Progressing {
+            desired: self.desired,
+            updated: self.updated,
+            ready: self.ready,
+            available: self.available,
+            waiting_for,
+        }
+    }
+
+    /// The controller has not seen the change yet: its counts describe the previous one.
+    fn unobserved(&self) -> RolloutState {
+        RolloutState::Progressing {
+            desired: self.desired,
+            updated: 0,
+            ready: self.ready,
+            available: self.available,
+            waiting_for: "the controller to observe the change".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "state")]
 pub enum RolloutState {
@@ -122,22 +146,10 @@ pub fn evaluate(kind: WorkloadKind, status: &RolloutStatus, failing_pod: Option<
             reason: "ProgressDeadlineExceeded: the Deployment stopped making progress".into(),
         };
     }
-    let progressing = |waiting_for: String| RolloutState::Progressing {
-        desired: status.desired,
-        updated: status.updated,
-        ready: status.ready,
-        available: status.available,
-        waiting_for,
-    };
+    let progressing = |waiting_for: String| status.progressing(waiting_for);
     if status.observed_generation < status.generation {
         // The counts still describe the previous generation.
-        return RolloutState::Progressing {
-            desired: status.desired,
-            updated: 0,
-            ready: status.ready,
-            available: status.available,
-            waiting_for: "the controller to observe the change".into(),
-        };
+        return status.unobserved();
     }
     let s = status;
     match kind {
@@ -191,21 +203,9 @@ fn evaluate_argo(status: &RolloutStatus, failing_pod: Option<&str>) -> RolloutSt
             reason: reason.to_string(),
         };
     }
-    let progressing = |waiting_for: String| RolloutState::Progressing {
-        desired: status.desired,
-        updated: status.updated,
-        ready: status.ready,
-        available: status.available,
-        waiting_for,
-    };
+    let progressing = |waiting_for: String| status.progressing(waiting_for);
     if status.observed_generation < status.generation {
-        return RolloutState::Progressing {
-            desired: status.desired,
-            updated: 0,
-            ready: status.ready,
-            available: status.available,
-            waiting_for: "the controller to observe the change".into(),
-        };
+        return status.unobserved();
     }
     if argo.aborted || argo.phase == "Degraded" {
         let message = if argo.message.is_empty() {

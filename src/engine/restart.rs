@@ -283,13 +283,7 @@ async fn promote_if_asked(
 ) -> Result<RolloutState> {
     let started = status.generation >= generation && status.observed_generation >= status.generation;
     let already_full = status.argo.as_ref().is_some_and(|a| a.promote_full);
-    let progressing = |waiting_for: String| RolloutState::Progressing {
-        desired: status.desired,
-        updated: status.updated,
-        ready: status.ready,
-        available: status.available,
-        waiting_for,
-    };
+    let progressing = |waiting_for: String| status.progressing(waiting_for);
     match (promotion, &state) {
         (Promotion::Full, RolloutState::Progressing { .. } | RolloutState::Paused { .. })
             if started && !already_full && !promoted_full.contains(id) =>

@@ -3,7 +3,6 @@
 //! cluster and a forbidden one are rows with their errors, never an abort of the others.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -12,35 +11,12 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
 
-use crate::support::{canary, client_for, deployment, exit, next_second, run_with, Run};
+use crate::support::{canary, client_for, deployment, exit, next_second, run_with, started, Run};
 
 /// The fleet's kubeconfig (contexts bed-0, bed-1, bed-2): from `make e2e`, or started here.
 fn fleet_kubeconfig() -> &'static PathBuf {
     static FLEET: OnceLock<PathBuf> = OnceLock::new();
-    FLEET.get_or_init(|| {
-        let path = match std::env::var("KUBECTL_SECRETS_E2E_FLEET") {
-            Ok(path) if !path.is_empty() => PathBuf::from(path),
-            _ => {
-                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fleet-up.sh");
-                let out = Command::new("bash")
-                    .arg(script)
-                    .output()
-                    .expect("run scripts/fleet-up.sh");
-                assert!(
-                    out.status.success(),
-                    "fleet-up failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
-                PathBuf::from(stdout.lines().last().expect("kubeconfig path").trim())
-            }
-        };
-        assert!(
-            path.exists(),
-            "fleet kubeconfig {path:?} does not exist (make fleet-up)"
-        );
-        path
-    })
+    FLEET.get_or_init(|| started("KUBECTL_SECRETS_E2E_FLEET", "scripts/fleet-up.sh"))
 }
 
 /// One namespace of the same name in each of the three clusters.

@@ -34,30 +34,37 @@ impl Cluster {
 /// The local cluster: from `make e2e`, or started here (idempotent) when run by plain cargo.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        let path = match std::env::var("KUBECTL_SECRETS_E2E_KUBECONFIG") {
-            Ok(path) if !path.is_empty() => PathBuf::from(path),
-            _ => {
-                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster-up.sh");
-                let out = Command::new("bash")
-                    .arg(script)
-                    .output()
-                    .expect("run scripts/cluster-up.sh");
-                assert!(
-                    out.status.success(),
-                    "cluster-up failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
-                PathBuf::from(stdout.lines().last().expect("kubeconfig path").trim())
-            }
-        };
-        assert!(
-            path.exists(),
-            "kubeconfig {path:?} does not exist: is the local cluster up (make cluster-up)?"
-        );
-        Cluster { admin_kubeconfig: path }
+    CLUSTER.get_or_init(|| Cluster {
+        admin_kubeconfig: started("KUBECTL_SECRETS_E2E_KUBECONFIG", "scripts/cluster-up.sh"),
     })
+}
+
+/// The kubeconfig `env_var` names (set by make), else the one `script` prints last once it
+/// has started (or found) its clusters.
+pub fn started(env_var: &str, script: &str) -> PathBuf {
+    let path = match std::env::var(env_var) {
+        Ok(path) if !path.is_empty() => PathBuf::from(path),
+        _ => {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+            let out = Command::new("bash")
+                .arg(&script)
+                .output()
+                .expect("run the bed's script");
+            assert!(
+                out.status.success(),
+                "{} failed:\n{}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
+            PathBuf::from(stdout.lines().last().expect("kubeconfig path").trim())
+        }
+    };
+    assert!(
+        path.exists(),
+        "kubeconfig {path:?} does not exist: is the local cluster up (make cluster-up, make fleet-up)?"
+    );
+    path
 }
 
 pub async fn client_for(kubeconfig: &Path) -> Client {
