@@ -75,6 +75,9 @@ hyperfine --warmup 2 --runs 10 --export-json "$out/seal.json" \
 
 for i in $(seq 0 $((NAMESPACES - 1))); do kubectl delete namespace "bench-scale-$i" --wait=false >/dev/null; done
 
+# ---- 5. fleet: verify across three clusters against each alone --------------------------------
+bash "$root/bench/fleet.sh" "$out"
+
 python3 "$root/bench/report.py" "$out" "$root/bench" \
   --pods "$running" --secrets "$SECRETS" --workloads "$WORKLOADS" \
   --mem "$mem_ours" "$mem_floor" "$mem_script" \

@@ -63,9 +63,16 @@ impl FleetNamespace {
     }
 
     async fn reader(&self, bed: usize, name: &str, secret: &str) {
+        self.reader_with(bed, name, secret, json!({})).await;
+    }
+
+    /// A one-replica Deployment reading `secret` through envFrom, with these pod annotations,
+    /// awaited until ready.
+    async fn reader_with(&self, bed: usize, name: &str, secret: &str, pod_annotations: Value) {
         let spec =
             json!({"containers": [{"name": "app", "image": "app", "envFrom": [{"secretRef": {"name": secret}}]}]});
-        let d: Deployment = serde_json::from_value(deployment(name, 1, spec)).unwrap();
+        let workload = crate::support::with_pod_annotations(deployment(name, 1, spec), pod_annotations);
+        let d: Deployment = serde_json::from_value(workload).unwrap();
         let api = Api::<Deployment>::namespaced(self.clients[bed].clone(), &self.name);
         api.create(&PostParams::default(), &d).await.expect("create deployment");
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
@@ -285,20 +292,6 @@ impl FleetNamespace {
             .expect("get secret");
         secret.metadata.annotations.unwrap_or_default().get(key).cloned()
     }
-
-    async fn crashing_reader(&self, bed: usize, name: &str, secret: &str, bad_revisions: &str) {
-        let spec =
-            json!({"containers": [{"name": "app", "image": "app", "envFrom": [{"secretRef": {"name": secret}}]}]});
-        let workload = crate::support::with_pod_annotations(
-            deployment(name, 1, spec),
-            json!({"testbed.kubectl-secrets.io/crash-with-revisions": bad_revisions}),
-        );
-        let d: Deployment = serde_json::from_value(workload).unwrap();
-        Api::<Deployment>::namespaced(self.clients[bed].clone(), &self.name)
-            .create(&PostParams::default(), &d)
-            .await
-            .expect("create deployment");
-    }
 }
 
 #[tokio::test]
@@ -379,7 +372,8 @@ async fn a_failure_in_the_second_wave_rolls_that_cluster_back_and_stops() {
     }
     ns.reader(0, "api", "payments").await;
     // In bed-1 the app rejects revision 1 (the new value): its rollout crash-loops.
-    ns.crashing_reader(1, "api", "payments", r#"{"payments":1}"#).await;
+    let crash = json!({"testbed.kubectl-secrets.io/crash-with-revisions": r#"{"payments":1}"#});
+    ns.reader_with(1, "api", "payments", crash).await;
     ns.reader(2, "api", "payments").await;
     let fleet = fleet_kubeconfig();
     let run = ns.run(
