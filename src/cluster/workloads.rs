@@ -223,6 +223,30 @@ where
     api.get_metadata(name).await.ok()?.metadata.uid
 }
 
+/// Wait until each pod (name, uid) is gone or replaced, or `until` passes: one GET per pod
+/// still there, every quarter second (a handful of old pods after a rollout).
+pub async fn wait_gone(conn: &Connection, namespace: &str, pods: &[(String, String)], until: Timestamp) -> Result<()> {
+    let api = Api::<Pod>::namespaced(conn.client.clone(), namespace);
+    let action = Action::new("get", "pods", &Scope::Namespace(namespace.into()));
+    let mut remaining: Vec<&(String, String)> = pods.iter().collect();
+    while !remaining.is_empty() && Timestamp::now() < until {
+        let mut still = Vec::new();
+        for pod in remaining {
+            let current = retrying(|| api.get_opt(&pod.0))
+                .await
+                .map_err(|e| api_error(e, &action, conn))?;
+            if current.is_some_and(|p| p.metadata.uid.as_deref() == Some(pod.1.as_str())) {
+                still.push(pod);
+            }
+        }
+        remaining = still;
+        if !remaining.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    Ok(())
+}
+
 /// The label the StatefulSet controller puts on each pod: the revision it was made from.
 const REVISION_HASH: &str = "controller-revision-hash";
 

@@ -812,6 +812,8 @@ mod tests {
 
     fn pod(name: &str, owner: Option<(&str, &str)>, spec: PodSpecInfo, started: i64) -> PodInfo {
         PodInfo {
+            uid: format!("uid-{name}"),
+            terminating_until: None,
             namespace: "ns".into(),
             name: name.into(),
             controller: owner.map(|(kind, name)| OwnerRef {

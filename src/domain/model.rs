@@ -150,6 +150,9 @@ pub struct PodInfo {
     /// Secret name → revision the pod template was restarted for (written by rotate).
     pub secret_revisions: BTreeMap<String, u64>,
     pub containers: BTreeMap<String, ContainerState>,
+    pub uid: String,
+    /// Being deleted: when its grace period ends (its containers may run until then).
+    pub terminating_until: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -543,6 +546,8 @@ impl From<&Pod> for PodInfo {
             }
         }
         PodInfo {
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            terminating_until: pod.metadata.deletion_timestamp.as_ref().map(|t| t.0),
             namespace,
             name,
             controller: controller_of(&pod.metadata),
