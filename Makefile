@@ -53,7 +53,9 @@ unit: deps
 
 e2e: deps testbed
 	@mkdir -p target/reliability && rm -f target/reliability/faults.jsonl
-	set -o pipefail; KUBECTL_SECRETS_E2E_KUBECONFIG="$(CLUSTER_KUBECONFIG)" KUBECTL_SECRETS_E2E_FLEET="$(FLEET_KUBECONFIG)" \
+	set -o pipefail; cluster="$(CLUSTER_KUBECONFIG)"; fleet="$(FLEET_KUBECONFIG)"; \
+	  [ -n "$$cluster" ] && [ -n "$$fleet" ] || { echo "e2e: the local clusters did not start (see above)" >&2; scripts/fleet-down.sh; exit 1; }; \
+	  KUBECTL_SECRETS_E2E_KUBECONFIG="$$cluster" KUBECTL_SECRETS_E2E_FLEET="$$fleet" \
 	  cargo test --test e2e -- --test-threads 4 2>&1 | tee target/reliability/e2e.log; status=$$?; \
 	  scripts/fleet-down.sh; exit $$status
 

@@ -76,6 +76,14 @@ wait_for() { # description, seconds, command...
   exit 1
 }
 
+# Each CRD named is Established. (`kubectl wait --for condition=established` fails outright on a
+# CRD whose status has no conditions yet, which a fresh one may not.)
+established() {
+  for crd in "$@"; do
+    [ "$(kubectl get crd "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] || return 1
+  done
+}
+
 start() { # name, command...
   local name=$1; shift
   setsid "$@" >"$state/logs/$name.log" 2>&1 < /dev/null &
@@ -309,8 +317,7 @@ export AWS_SECRET_ACCESS_KEY=testing
 EOF
 log "starting the External Secrets Operator ($EXTERNAL_SECRETS_VERSION)"
 kubectl apply --server-side --force-conflicts -f "$eso/crds.yaml" >/dev/null
-kubectl wait --for condition=established --timeout 60s \
-  crd/externalsecrets.external-secrets.io crd/clustersecretstores.external-secrets.io >/dev/null
+wait_for "the External Secrets CRDs" 60 established externalsecrets.external-secrets.io clustersecretstores.external-secrets.io
 start external-secrets env KUBECONFIG="$state/external-secrets.kubeconfig" \
   AWS_SECRETSMANAGER_ENDPOINT="http://127.0.0.1:$MOTO_PORT" AWS_REGION="$AWS_REGION" \
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
@@ -334,7 +341,7 @@ fi
 if [ "$WITH_ROLLOUTS" = 1 ]; then
 log "starting the Argo Rollouts controller ($ARGO_ROLLOUTS_VERSION)"
 kubectl apply --server-side --force-conflicts -f "$rollouts/crds.yaml" >/dev/null
-kubectl wait --for condition=established --timeout 60s crd/rollouts.argoproj.io >/dev/null
+wait_for "the Argo Rollouts CRDs" 60 established rollouts.argoproj.io
 kubectl create namespace argo-rollouts --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 start argo-rollouts env POD_NAMESPACE=argo-rollouts "$rollouts/rollouts-controller" \
   --kubeconfig "$state/argo-rollouts.kubeconfig" --leader-elect=false \

@@ -288,7 +288,7 @@ Examples:
 restarts what reads it. The data it replaces is backed up first, so a rollback can be rolled back.";
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["against", "to_namespace", "to_context", "revision", "against_provider"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["against", "to_namespace", "to_context", "revision", "against_provider", "across_contexts"])))]
 pub struct DiffArgs {
     /// The Secret (omitted with -A --to-context: every Secret present in both clusters)
     #[arg(value_name = "SECRET", required_unless_present = "all_namespaces")]

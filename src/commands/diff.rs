@@ -141,18 +141,6 @@ async fn across(
             "across contexts diff compares one Secret (no -A) and never prints values (no --show-secret)".into(),
         ));
     }
-    let other_side = file.is_some()
-        || args.to_namespace.is_some()
-        || args.to_context.is_some()
-        || args.revision.is_some()
-        || args.against_provider;
-    if !args.across_contexts && !other_side {
-        return Err(Error::Usage(
-            "with --contexts, say what to compare: --across-contexts (the clusters with each other), or --against FILE, \
-             --to-namespace, --revision N or --against-provider (each cluster with that)"
-                .into(),
-        ));
-    }
     let name = args.secret.clone().expect("clap requires SECRET without -A");
     let entries = if args.across_contexts {
         let sides = super::fleet::run(ctx, fleet, |conn| {

@@ -233,7 +233,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
             Some(_) => Writes::Provider,
         },
     };
-    let fingerprints = Fingerprinter::new(rand::random());
+    let fingerprints = run_fingerprints();
     render::rotate::plan(namespace, &change.secrets, &consumers, &strategy, &fingerprints, output)?;
     if let Some(sealed) = &change.sealed {
         render::step(&sealed.describe(namespace));
@@ -985,6 +985,13 @@ fn permissions(targets: &[RestartTarget]) -> Vec<Permission> {
         }
     }
     needed.into_iter().collect()
+}
+
+/// Fingerprints comparable across everything this run shows (the plans of a rotation in
+/// several clusters: the same new value has the same fingerprint), meaningless after it.
+fn run_fingerprints() -> Fingerprinter {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    Fingerprinter::new(*KEY.get_or_init(rand::random))
 }
 
 fn new_rotation_id() -> String {

@@ -269,8 +269,14 @@ async fn diff_across_contexts_shows_drift_and_reuse() {
     let report = json.json();
     assert_eq!(entry(&report, "bed-1")["exitCode"], exit::FOUND);
     assert_eq!(entry(&report, "bed-2")["report"]["reused"], json!(["TOKEN"]));
+    // With nothing to compare with, clap says which flags would do.
     let missing_side = ns.run(fleet, &["diff", "api-keys", "--all-contexts"]);
     assert_eq!(missing_side.code, exit::USAGE, "{missing_side:?}");
+    assert!(
+        missing_side.stderr.contains("--across-contexts"),
+        "{}",
+        missing_side.stderr
+    );
     for out in [&run, &json, &missing_side] {
         out.assert_no_leak([&shared, &other]);
     }
