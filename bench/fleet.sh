@@ -8,6 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/bench/out}
 mkdir -p "$out"
 log() { echo "bench-fleet: $*" >&2; }
+command -v hyperfine >/dev/null || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >&2; }
+[ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >&2
 bin=$("$root/scripts/build-testbed.sh")
 export PATH="$root/target/release:$bin:$PATH"
 fleet_kubeconfig=$("$root/scripts/fleet-up.sh" | tail -n 1)
