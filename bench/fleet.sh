@@ -28,6 +28,13 @@ hyperfine --warmup 1 --runs 5 --export-json "$out/fleet.json" \
   -n 'verify -A bed-0 alone' 'kubectl-secrets verify -A --context bed-0 -o json > /dev/null || true' \
   -n 'verify -A bed-1 alone' 'kubectl-secrets verify -A --context bed-1 -o json > /dev/null || true' \
   -n 'verify -A bed-2 alone' 'kubectl-secrets verify -A --context bed-2 -o json > /dev/null || true' >&2
+# The raw floor (bench/floor.rs) against three clusters at once and one alone: what sharing
+# this machine's two cores with three API servers costs before any tool is involved.
+floor="$root/target/release/examples/bench-floor" beds="$root/.cache/fleet"
+[ -x "$floor" ] || cargo build --release --example bench-floor >&2
+hyperfine --warmup 1 --runs 5 --export-json "$out/fleet-floor.json" \
+  -n 'raw floor: 3 clusters at once' "for i in 0 1 2; do KUBECONFIG=$beds/bed-\$i/admin.kubeconfig $floor lists & done; wait" \
+  -n 'raw floor: bed-0 alone' "KUBECONFIG=$beds/bed-0/admin.kubeconfig $floor lists" >&2
 peak() { /usr/bin/time -f %M "$@" >/dev/null 2>"$out/time.err" || true; tail -n 1 "$out/time.err"; }
 {
   echo "fleet $(peak kubectl-secrets verify -A --all-contexts -o json)"

@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
-# make bench: kubectl-secrets against what users do with kubectl today, on the local cluster,
-# in one run. Writes bench/results.md and bench/results.json. Reports; never gates.
-# Scale: BENCH_PODS (5000), BENCH_SECRETS (500), BENCH_WORKLOADS (300); ROTATE_SIZES ("1 10 50").
+# make bench: kubectl-secrets against what users do with kubectl today and against the floors
+# (what the API server and the rollouts themselves take), on the local cluster, in one run.
+# Writes bench/results.md, bench/results.json and the charts (bench/*.svg). Reports; never gates.
+# ROTATE_SIZES ("1 10 50 100"); GROWTH ("1 10 40": namespaces of 500 pods, 50 Secrets and 30
+# Deployments each); BENCH_FLEET=0 / BENCH_ESO=0 leave those parts out.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-PODS=${BENCH_PODS:-5000}
-SECRETS=${BENCH_SECRETS:-500}
-WORKLOADS=${BENCH_WORKLOADS:-300}
-ROTATE_SIZES=${ROTATE_SIZES:-"1 10 50"}
-NAMESPACES=10
+ROTATE_SIZES=${ROTATE_SIZES:-"1 10 50 100"}
+GROWTH=${GROWTH:-"1 10 40"}
 out="$root/bench/out"
 rm -rf "$out" && mkdir -p "$out"
 log() { echo "bench: $*" >&2; }
@@ -18,42 +17,42 @@ for tool in hyperfine jq; do
   command -v "$tool" >/dev/null || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine jq time >&2; }
 done
 [ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >&2
+# The charts' plotting library, in a virtualenv of the bench's own.
+venv="$root/.cache/tools/bench-venv"
+[ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import matplotlib' 2>/dev/null || {
+  rm -rf "$venv" && python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "matplotlib==3.10.*" >&2
+}
 
 started=$(date +%s)
-cargo build --release >&2
+cargo build --release --bin kubectl-secrets --example bench-floor >&2
 build_seconds=$(( $(date +%s) - started ))
+floor="$root/target/release/examples/bench-floor"
 bin=$("$root/scripts/build-testbed.sh")
 export KUBECONFIG=$("$root/scripts/cluster-up.sh" | tail -n 1)
 export PATH="$root/target/release:$bin:$PATH"
-
-# ---- scale scenario: NAMESPACES namespaces of Secrets and Deployments reading them ----------
 source "$root/bench/scenario.sh"
-scale_scenario
-
-# ---- 1. verify -A at scale ----------------------------------------------------------------------
-kinds=secrets,pods,deployments,statefulsets,daemonsets,replicasets
-hyperfine --warmup 1 --runs 5 --export-json "$out/verify.json" \
-  -n 'kubectl-secrets verify -A -o json' 'kubectl-secrets verify -A -o json > /dev/null || true' \
-  -n 'floor: kubectl get (same LISTs) -o json' "kubectl get $kinds -A -o json --chunk-size=500 > /dev/null" \
-  -n 'kubectl + jq script' "bash $root/bench/kubectl-jq-verify.sh > /dev/null" >&2
 peak() { /usr/bin/time -f %M "$@" >/dev/null 2>"$out/time.err" || true; tail -n 1 "$out/time.err"; }
-mem_ours=$(peak kubectl-secrets verify -A -o json)
-mem_floor=$(peak kubectl get "$kinds" -A -o json --chunk-size=500)
-mem_script=$(peak bash "$root/bench/kubectl-jq-verify.sh")
 
-# ---- 2. rotate with N consumers vs kubectl patch + restart + status, sequentially ------------
+# ---- 1. rotate with N consumers: the kubectl scripts, and the rollouts alone ----------------
 for n in $ROTATE_SIZES; do
   ns="bench-rotate-$n"
   shared_secret_scenario "$ns" "$n"
   names=(); for w in $(seq 1 "$n"); do names+=("c-$w"); done
   runs=3; [ "$n" -ge 50 ] && runs=2
   hyperfine --runs "$runs" --export-json "$out/rotate-$n.json" \
-    -n "kubectl-secrets rotate ($n consumers)" "kubectl-secrets rotate shared -n $ns --key TOKEN=hex:32 --yes --keep-backups 1 > /dev/null 2>&1" \
-    -n "kubectl patch + rollout restart/status x$n" "bash $root/bench/kubectl-rotate.sh $ns shared TOKEN ${names[*]}" >&2
-  # The rollouts alone: the slowest one reported by rotate itself.
-  kubectl-secrets rotate shared -n "$ns" --key TOKEN=hex:32 --yes --keep-backups 1 >/dev/null 2>"$out/rotate-$n.progress" || true
+    -n "kubectl-secrets rotate" "kubectl-secrets rotate shared -n $ns --key TOKEN=hex:32 --yes --keep-backups 1 > /dev/null 2>&1" \
+    -n "kubectl, parallel" "bash $root/bench/kubectl-rotate-parallel.sh $ns shared TOKEN ${names[*]}" >&2
+  seq_runs=$runs; [ "$n" -ge 50 ] && seq_runs=1
+  hyperfine --runs "$seq_runs" --export-json "$out/rotate-sequential-$n.json" \
+    -n "kubectl, sequential" "bash $root/bench/kubectl-rotate.sh $ns shared TOKEN ${names[*]}" >&2
+  # The floor: the same restarts by the bench's own program, timed to the last rollout complete.
+  for _ in $(seq "$runs"); do "$floor" rollouts -n "$ns" "${names[@]}"; done >"$out/rollouts-$n.txt"
   kubectl delete namespace "$ns" --wait=false >/dev/null
 done
+
+# ---- 2. rotate of an ExternalSecret-owned Secret against the manual path ----------------------
+[ "${BENCH_ESO:-1}" = 1 ] && bash "$root/bench/eso.sh" "$out"
 
 # ---- 3. start-up (no network) -------------------------------------------------------------------
 hyperfine --warmup 5 --runs 50 -N --export-json "$out/startup.json" \
@@ -73,13 +72,39 @@ hyperfine --warmup 2 --runs 10 --export-json "$out/seal.json" \
   -n 'kubectl-secrets seal (100 keys)' "kubectl-secrets seal -f $out/secret-100.yaml --cert $cert > /dev/null 2>&1" \
   -n 'kubeseal (100 keys)' "kubeseal --cert $cert < $out/secret-100.yaml > /dev/null" >&2
 
-for i in $(seq 0 $((NAMESPACES - 1))); do kubectl delete namespace "bench-scale-$i" --wait=false >/dev/null; done
+# ---- 5. growth: verify -A and list -A at 500, 5,000 and 20,000 pods, against the raw floor ------
+kinds=secrets,pods,deployments,statefulsets,daemonsets,replicasets,configmaps,cronjobs
+for step in $GROWTH; do
+  grow_scenario "$step"
+  pods=$running
+  runs=5; [ "$pods" -ge 10000 ] && runs=3
+  extra=()
+  if [ "$pods" = 5000 ]; then
+    # At 5,000 pods, also what a kubectl user runs for the same answer.
+    extra=(-n 'kubectl get (same kinds) -o json' "kubectl get $kinds -A -o json --chunk-size=500 > /dev/null"
+           -n 'kubectl + jq script' "bash $root/bench/kubectl-jq-verify.sh > /dev/null")
+    {
+      echo "kubectl $(peak kubectl get "$kinds" -A -o json --chunk-size=500)"
+      echo "script $(peak bash "$root/bench/kubectl-jq-verify.sh")"
+    } >"$out/kubectl-mem-$pods.txt"
+  fi
+  hyperfine --warmup 1 --runs "$runs" --export-json "$out/growth-$pods.json" \
+    -n 'verify -A -o json' 'kubectl-secrets verify -A -o json > /dev/null || true' \
+    -n 'list -A -o json' 'kubectl-secrets list -A -o json > /dev/null || true' \
+    -n 'raw floor (the same LISTs)' "$floor lists" "${extra[@]}" >&2
+  {
+    echo "verify $(peak kubectl-secrets verify -A -o json)"
+    echo "list $(peak kubectl-secrets list -A -o json)"
+    echo "floor $(peak "$floor" lists)"
+  } >"$out/growth-mem-$pods.txt"
+done
 
-# ---- 5. fleet: verify across three clusters against each alone --------------------------------
-bash "$root/bench/fleet.sh" "$out"
+# ---- 6. fleet: verify across three clusters against each alone --------------------------------
+[ "${BENCH_FLEET:-1}" = 1 ] && bash "$root/bench/fleet.sh" "$out"
 
-python3 "$root/bench/report.py" "$out" "$root/bench" \
-  --pods "$running" --secrets "$SECRETS" --workloads "$WORKLOADS" \
-  --mem "$mem_ours" "$mem_floor" "$mem_script" \
+for step in $GROWTH; do :; done
+for i in $(seq 0 $(( ${step:-0} - 1 ))); do kubectl delete namespace "bench-grow-$i" --wait=false >/dev/null; done
+
+"$venv/bin/python" "$root/bench/report.py" "$out" "$root/bench" \
   --binary-size "$(stat -c %s "$root/target/release/kubectl-secrets")" --build-seconds "$build_seconds"
-log "wrote bench/results.md and bench/results.json"
+log "wrote bench/results.md, bench/results.json and bench/*.svg"

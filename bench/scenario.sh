@@ -1,36 +1,59 @@
 #!/usr/bin/env bash
-# The scale scenario shared by `make bench` and `make test-load`: NAMESPACES namespaces
-# (bench-scale-N) of SECRETS Secrets and WORKLOADS Deployments reading them, PODS pods in all.
-# Sourced with PODS, SECRETS, WORKLOADS, NAMESPACES set and kubectl on PATH; sets $running.
-scale_scenario() {
-  local per_ns_secrets=$(( SECRETS / NAMESPACES )) per_ns_workloads=$(( WORKLOADS / NAMESPACES ))
-  # PODS spread over WORKLOADS: the first PODS mod WORKLOADS Deployments get one pod more.
-  local replicas=$(( PODS / WORKLOADS )) extra=$(( PODS % WORKLOADS ))
-  echo "scenario: creating $SECRETS Secrets, $WORKLOADS Deployments, $PODS pods in $NAMESPACES namespaces" >&2
-  for i in $(seq 0 $((NAMESPACES - 1))); do
-    local ns="bench-scale-$i"
-    kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
-    kubectl create namespace "$ns" >/dev/null
-    {
-      for s in $(seq 0 $((per_ns_secrets - 1))); do
-        printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: app-%s}\ndata: {TOKEN: %s, PASSWORD: %s}\n' \
-          "$s" "$(openssl rand -base64 24 | tr -d '\n' | base64 -w0)" "$(openssl rand -base64 24 | tr -d '\n' | base64 -w0)"
-      done
-      for w in $(seq 0 $((per_ns_workloads - 1))); do
-        local s=$(( w % per_ns_secrets )) n=$(( i * per_ns_workloads + w )) r=$replicas
-        [ "$n" -lt "$extra" ] && r=$(( replicas + 1 ))
-        printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api-%s}\nspec:\n  replicas: %s\n  selector: {matchLabels: {app: api-%s}}\n  template:\n    metadata: {labels: {app: api-%s}}\n    spec:\n      containers:\n      - name: api\n        image: api\n        envFrom: [{secretRef: {name: app-%s}}]\n        env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: app-%s, key: PASSWORD}}}]\n' \
-          "$w" "$r" "$w" "$w" "$s" "$(( (s + 1) % per_ns_secrets ))"
-      done
-    } | kubectl apply -n "$ns" -f - >/dev/null
+# The scenarios of `make bench` and `make test-load`, sourced with kubectl on PATH. The scale
+# scenario needs PODS, SECRETS, WORKLOADS and NAMESPACES set; it and the growth scenario set
+# $running.
+
+# One namespace's objects: SECRETS Secrets and WORKLOADS Deployments reading them (envFrom one,
+# a key of the next), PODS pods spread over the Deployments, their pods labelled scenario=LABEL.
+namespace_manifests() { # label secrets workloads pods
+  local label=$1 secrets=$2 workloads=$3 pods=$4
+  local replicas=$(( pods / workloads )) extra=$(( pods % workloads ))
+  for s in $(seq 0 $((secrets - 1))); do
+    printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: app-%s}\ndata: {TOKEN: %s, PASSWORD: %s}\n' \
+      "$s" "$(openssl rand -base64 24 | tr -d '\n' | base64 -w0)" "$(openssl rand -base64 24 | tr -d '\n' | base64 -w0)"
   done
+  for w in $(seq 0 $((workloads - 1))); do
+    local r=$replicas
+    [ "$w" -lt "$extra" ] && r=$(( replicas + 1 ))
+    printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api-%s}\nspec:\n  replicas: %s\n  selector: {matchLabels: {app: api-%s}}\n  template:\n    metadata: {labels: {app: api-%s, scenario: %s}}\n    spec:\n      containers:\n      - name: api\n        image: api\n        envFrom: [{secretRef: {name: app-%s}}]\n        env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: app-%s, key: PASSWORD}}}]\n' \
+      "$w" "$r" "$w" "$w" "$label" "$(( w % secrets ))" "$(( (w + 1) % secrets ))"
+  done
+}
+
+# Waits (up to 20 minutes) until WANT pods labelled scenario=LABEL run; sets $running.
+wait_running() { # label want
   running=0
   for _ in $(seq 600); do
-    running=$(kubectl get pods -A --no-headers -l 'app' 2>/dev/null | grep -c ' Running ' || true)
-    [ "$running" -ge "$PODS" ] && break
+    running=$(kubectl get pods -A -l "scenario=$1" --field-selector=status.phase=Running -o name --chunk-size=2000 2>/dev/null | wc -l)
+    [ "$running" -ge "$2" ] && break
     sleep 2
   done
-  echo "scenario: $running of $PODS pods Running" >&2
+  echo "scenario: $running of $2 pods Running" >&2
+}
+
+# NAMESPACES namespaces (bench-scale-N) sharing SECRETS Secrets, WORKLOADS Deployments and PODS pods.
+scale_scenario() {
+  echo "scenario: creating $SECRETS Secrets, $WORKLOADS Deployments, $PODS pods in $NAMESPACES namespaces" >&2
+  for i in $(seq 0 $((NAMESPACES - 1))); do
+    local ns="bench-scale-$i" pods=$(( PODS / NAMESPACES ))
+    [ "$i" -lt $(( PODS % NAMESPACES )) ] && pods=$(( pods + 1 ))
+    kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+    kubectl create namespace "$ns" >/dev/null
+    namespace_manifests scale $(( SECRETS / NAMESPACES )) $(( WORKLOADS / NAMESPACES )) "$pods" | kubectl apply -n "$ns" -f - >/dev/null
+  done
+  wait_running scale "$PODS"
+}
+
+# Growth: namespaces bench-grow-0 .. N-1 of 50 Secrets, 30 Deployments and 500 pods each (the
+# scale scenario's proportions). Existing ones are kept: 1, 10, 40 give 500, 5,000, 20,000 pods.
+grow_scenario() { # namespaces
+  echo "scenario: growing to $1 namespaces of 500 pods" >&2
+  for i in $(seq 0 $(( $1 - 1 ))); do
+    kubectl get namespace "bench-grow-$i" >/dev/null 2>&1 && continue
+    kubectl create namespace "bench-grow-$i" >/dev/null
+    namespace_manifests grow 50 30 500 | kubectl apply -n "bench-grow-$i" -f - >/dev/null
+  done
+  wait_running grow $(( $1 * 500 ))
 }
 
 # N Deployments (2 replicas each) reading Secret `shared` in namespace $1.

@@ -6,11 +6,11 @@ use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DynamicObject, ListParams};
 
-use super::{list_mapped, Action, Connection, Scope};
+use super::{list_mapped, list_viewed, Action, Connection, Scope};
 use crate::domain::cron;
 use crate::domain::drift::Snapshot;
 use crate::domain::external::ExternalSecretState;
-use crate::domain::model::{ConfigMapInfo, PodInfo, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload};
+use crate::domain::model::{ConfigMapInfo, PodInfo, PodSpecs, ReplicaSetInfo, SealedSecretInfo, SecretInfo, Workload};
 use crate::domain::plan::SecretState;
 use crate::error::{Error, Result};
 
@@ -159,9 +159,15 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
             conn,
             |r| ReplicaSetInfo::from(&r)
         ),
-        list_mapped(scope.api::<Pod>(client), selected.clone(), list("pods"), conn, |p| {
-            PodInfo::from(&p)
-        }),
+        async {
+            let mut specs = PodSpecs::default();
+            list_viewed(scope.api::<Pod>(client), selected.clone(), list("pods"), conn, |p: PodView| {
+                let mut pod = PodInfo::from(&Pod::from(p));
+                specs.share(&mut pod);
+                pod
+            })
+            .await
+        },
         cron_jobs,
         config_maps(conn, scope),
         super::argo::list(conn, scope, selected.clone()),
@@ -183,4 +189,54 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         external_secrets: Vec::new(),
         config_maps,
     })
+}
+
+/// A Pod as a LIST returns it, with only what `PodInfo` reads decoded: name, namespace, uid,
+/// annotations, owner references, deletion time, spec and container states.
+#[derive(serde::Deserialize)]
+struct PodView {
+    metadata: PodMetaView,
+    spec: Option<k8s_openapi::api::core::v1::PodSpec>,
+    status: Option<PodStatusView>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodMetaView {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    annotations: Option<std::collections::BTreeMap<String, String>>,
+    owner_references: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+    deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodStatusView {
+    container_statuses: Option<Vec<k8s_openapi::api::core::v1::ContainerStatus>>,
+    init_container_statuses: Option<Vec<k8s_openapi::api::core::v1::ContainerStatus>>,
+}
+
+impl From<PodView> for Pod {
+    fn from(view: PodView) -> Self {
+        let meta = view.metadata;
+        Pod {
+            metadata: kube::api::ObjectMeta {
+                name: meta.name,
+                namespace: meta.namespace,
+                uid: meta.uid,
+                annotations: meta.annotations,
+                owner_references: meta.owner_references,
+                deletion_timestamp: meta.deletion_timestamp,
+                ..Default::default()
+            },
+            spec: view.spec,
+            status: view.status.map(|s| k8s_openapi::api::core::v1::PodStatus {
+                container_statuses: s.container_statuses,
+                init_container_statuses: s.init_container_statuses,
+                ..Default::default()
+            }),
+        }
+    }
 }

@@ -820,7 +820,7 @@ mod tests {
                 kind: kind.into(),
                 name: name.into(),
             }),
-            spec,
+            spec: spec.into(),
             secret_revisions: BTreeMap::new(),
             containers: [(
                 "app".to_string(),

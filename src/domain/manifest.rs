@@ -185,9 +185,14 @@ fn parse_dotenv(file: &str, bytes: &[u8]) -> Result<SecretSide, ManifestError> {
 /// YAML as kubectl and kubeseal write it: long values (ciphertexts, base64) on one line, never
 /// folded into blocks.
 pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    serde_saphyr::to_string_with_options(value, yaml_options()).map_err(|e| e.to_string())
+}
+
+/// How every YAML of the tool is written: plain or quoted scalars, no block scalars.
+pub fn yaml_options() -> serde_saphyr::SerializerOptions {
     let mut options = serde_saphyr::SerializerOptions::default();
     options.prefer_block_scalars = false;
-    serde_saphyr::to_string_with_options(value, options).map_err(|e| e.to_string())
+    options
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! reduced to its key names and change times here: verify never holds a value.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -146,7 +147,9 @@ pub struct PodInfo {
     pub namespace: String,
     pub name: String,
     pub controller: Option<OwnerRef>,
-    pub spec: PodSpecInfo,
+    /// Shared between pods of the same template (see `PodSpecs`): 20,000 pods hold a few
+    /// hundred specs, not 20,000 copies.
+    pub spec: Arc<PodSpecInfo>,
     /// Secret name → revision the pod template was restarted for (written by rotate).
     pub secret_revisions: BTreeMap<String, u64>,
     pub containers: BTreeMap<String, ContainerState>,
@@ -163,13 +166,13 @@ pub enum ContainerState {
     NotStarted,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PodSpecInfo {
     pub containers: Vec<ContainerSpec>,
     pub volumes: Vec<SecretVolume>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ContainerSpec {
     pub name: String,
     pub env_from: Vec<EnvFrom>,
@@ -177,7 +180,7 @@ pub struct ContainerSpec {
     pub mounts: Vec<Mount>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EnvFrom {
     Secret {
         name: String,
@@ -191,13 +194,13 @@ pub enum EnvFrom {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EnvVar {
     pub name: String,
     pub value: EnvValue,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EnvValue {
     Literal,
     SecretKey {
@@ -216,13 +219,13 @@ pub enum EnvValue {
 }
 
 /// A pod volume that projects one or more Secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SecretVolume {
     pub volume: String,
     pub sources: Vec<VolumeSecret>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct VolumeSecret {
     pub secret: String,
     /// Keys listed in `items`; `None` projects every key.
@@ -232,7 +235,7 @@ pub struct VolumeSecret {
     pub optional: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Mount {
     pub volume: String,
     pub path: String,
@@ -240,6 +243,22 @@ pub struct Mount {
     pub sub_path: bool,
     /// The file a literal subPath names (None for subPathExpr, which depends on the pod).
     pub sub_path_file: Option<String>,
+}
+
+/// One copy of each distinct pod spec: pods made from the same template share it (equal
+/// specs only, compared whole, so a pod changed by an admission webhook keeps its own).
+#[derive(Default)]
+pub struct PodSpecs(std::collections::HashSet<Arc<PodSpecInfo>>);
+
+impl PodSpecs {
+    pub fn share(&mut self, pod: &mut PodInfo) {
+        match self.0.get(&pod.spec) {
+            Some(shared) => pod.spec = Arc::clone(shared),
+            None => {
+                self.0.insert(Arc::clone(&pod.spec));
+            }
+        }
+    }
 }
 
 // ---- conversions from API objects ----------------------------------------------------------
@@ -322,12 +341,19 @@ impl From<&Secret> for SecretInfo {
 
 impl From<&PodSpec> for PodSpecInfo {
     fn from(spec: &PodSpec) -> Self {
-        let init = spec.init_containers.iter().flatten().map(container_spec);
-        let regular = spec.containers.iter().map(container_spec);
-        PodSpecInfo {
-            containers: init.chain(regular).collect(),
-            volumes: spec.volumes.iter().flatten().filter_map(secret_volume).collect(),
-        }
+        let volumes: Vec<SecretVolume> = spec.volumes.iter().flatten().filter_map(secret_volume).collect();
+        let init = spec.init_containers.iter().flatten();
+        let containers = init
+            .chain(&spec.containers)
+            .map(container_spec)
+            .map(|mut container| {
+                // Only mounts of Secret volumes matter; the others (the per-pod service account
+                // token volume) would make every pod's spec differ from its template's.
+                container.mounts.retain(|m| volumes.iter().any(|v| v.volume == m.volume));
+                container
+            })
+            .collect();
+        PodSpecInfo { containers, volumes }
     }
 }
 
@@ -551,7 +577,7 @@ impl From<&Pod> for PodInfo {
             namespace,
             name,
             controller: controller_of(&pod.metadata),
-            spec: pod.spec.as_ref().map(PodSpecInfo::from).unwrap_or_default(),
+            spec: Arc::new(pod.spec.as_ref().map(PodSpecInfo::from).unwrap_or_default()),
             secret_revisions,
             containers,
         }

@@ -92,14 +92,51 @@ pub fn print_document<T: Serialize>(kind: &'static str, body: &T, output: crate:
     }
 }
 
+/// JSON to stdout, streamed: a report of 20,000 pods is never held whole in memory.
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Output(e.to_string()))?;
-    write_stdout(&format!("{text}\n"))
+    write_streamed(|out| {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+        out.write_all(b"\n")
+    })
 }
 
+/// YAML to stdout, streamed like JSON.
 pub fn print_yaml<T: Serialize>(value: &T) -> Result<()> {
-    let text = crate::domain::manifest::to_yaml(value).map_err(Error::Output)?;
-    write_stdout(&text)
+    write_streamed(|out| {
+        let mut adapter = FmtToIo { out, failed: None };
+        let written = serde_saphyr::to_fmt_writer_with_options(&mut adapter, value, crate::domain::manifest::yaml_options());
+        match (written, adapter.failed) {
+            (_, Some(io_error)) => Err(io_error),
+            (Err(e), None) => Err(std::io::Error::other(e.to_string())),
+            (Ok(()), None) => Ok(()),
+        }
+    })
+}
+
+/// The YAML serializer writes `fmt::Write`; this keeps the io error (a closed pipe) it hides.
+struct FmtToIo<'a, W: Write> {
+    out: &'a mut W,
+    failed: Option<std::io::Error>,
+}
+
+impl<W: Write> std::fmt::Write for FmtToIo<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.out.write_all(s.as_bytes()).map_err(|e| {
+            self.failed = Some(e);
+            std::fmt::Error
+        })
+    }
+}
+
+/// Stdout through a buffer; a closed pipe (`| head`) is not an error worth a message.
+fn write_streamed(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    match write(&mut out).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Output(e.to_string())),
+        _ => Ok(()),
+    }
 }
 
 /// Write to stdout; a closed pipe (`| head`) is not an error worth a message.
