@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
 FLEET_KUBECONFIG = $(shell scripts/fleet-up.sh | tail -n 1)
 
-.PHONY: help deps build release testbed cluster-up cluster-down fleet-up fleet-down seeds demo test lint unit e2e test-load test-compat reliability krew dist bench fmt clean
+.PHONY: help deps build release testbed cluster-up cluster-down fleet-up fleet-down seeds demo test lint unit e2e test-load test-compat reliability krew dist bench recording fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -71,8 +71,11 @@ reliability: ## write docs/reliability.md from the last unit, e2e and load runs
 krew: deps testbed ## validate the krew manifest with krew's validator and install the plugin with krew
 	@scripts/test-krew.sh
 
-bench: deps testbed ## benchmarks against kubectl on the local cluster -> bench/results.md (takes ~15 min)
+bench: deps testbed ## benchmarks against kubectl scripts and the floors on the local cluster -> bench/results.md and charts (takes ~45 min)
 	@bench/run.sh
+
+recording: deps testbed ## record verify -> rotate -> verify on the local cluster -> docs/rotate.svg (the README's recording)
+	@scripts/record-rotate.sh
 
 dist: deps ## release archive for this platform + dist/secrets.yaml (krew manifest with its sha256)
 	@scripts/dist.sh

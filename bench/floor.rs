@@ -100,7 +100,9 @@ async fn lists(client: &Client, namespace: Option<&str>) -> Result<(), Box<dyn s
 async fn rollouts(client: Client, namespace: &str, names: &[String]) -> Result<f64, Box<dyn std::error::Error>> {
     let api: Api<Deployment> = Api::namespaced(client, namespace);
     // The watch is running before the first patch, so no completion is missed.
-    let mut events = watcher(api.clone(), watcher::Config::default()).applied_objects().boxed();
+    let mut events = watcher(api.clone(), watcher::Config::default())
+        .applied_objects()
+        .boxed();
     events.try_next().await?;
     let started = Instant::now();
     let at = jiff::Timestamp::now().to_string();

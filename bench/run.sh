@@ -33,6 +33,9 @@ export KUBECONFIG=$("$root/scripts/cluster-up.sh" | tail -n 1)
 export PATH="$root/target/release:$bin:$PATH"
 source "$root/bench/scenario.sh"
 peak() { /usr/bin/time -f %M "$@" >/dev/null 2>"$out/time.err" || true; tail -n 1 "$out/time.err"; }
+# A clean bed: what an earlier run left (the growth scenario's 20,000 pods) is deleted first.
+leftovers=$(kubectl get namespaces -o name | grep '^namespace/bench-' || true)
+[ -z "$leftovers" ] || { log "deleting $(echo "$leftovers" | wc -l) namespaces an earlier run left"; kubectl delete $leftovers --wait=true >/dev/null; }
 
 # ---- 1. rotate with N consumers: the kubectl scripts, and the rollouts alone ----------------
 for n in $ROTATE_SIZES; do
@@ -102,8 +105,7 @@ done
 # ---- 6. fleet: verify across three clusters against each alone --------------------------------
 [ "${BENCH_FLEET:-1}" = 1 ] && bash "$root/bench/fleet.sh" "$out"
 
-for step in $GROWTH; do :; done
-for i in $(seq 0 $(( ${step:-0} - 1 ))); do kubectl delete namespace "bench-grow-$i" --wait=false >/dev/null; done
+kubectl get namespaces -o name | grep '^namespace/bench-grow-' | xargs -r kubectl delete --wait=false >/dev/null
 
 "$venv/bin/python" "$root/bench/report.py" "$out" "$root/bench" \
   --binary-size "$(stat -c %s "$root/target/release/kubectl-secrets")" --build-seconds "$build_seconds"

@@ -161,11 +161,17 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         ),
         async {
             let mut specs = PodSpecs::default();
-            list_viewed(scope.api::<Pod>(client), selected.clone(), list("pods"), conn, |p: PodView| {
-                let mut pod = PodInfo::from(&Pod::from(p));
-                specs.share(&mut pod);
-                pod
-            })
+            list_viewed(
+                scope.api::<Pod>(client),
+                selected.clone(),
+                list("pods"),
+                conn,
+                |p: PodView| {
+                    let mut pod = PodInfo::from(&Pod::from(p));
+                    specs.share(&mut pod);
+                    pod
+                },
+            )
             .await
         },
         cron_jobs,
@@ -238,5 +244,86 @@ impl From<PodView> for Pod {
                 ..Default::default()
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// A pod as the API server lists it: managedFields, conditions, a service account token
+    /// volume named per pod, a Secret volume, env from a Secret.
+    fn listed_pod(name: &str, token_volume: &str, env_secret: &str) -> serde_json::Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": name, "namespace": "shop", "uid": format!("uid-{name}"),
+                "annotations": {"kubectl-secrets.io/secret-revisions": "{\"db\":3}", "other": "x"},
+                "labels": {"app": "api"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-5d9", "uid": "rs", "controller": true}],
+                "managedFields": [{"manager": "kube-controller-manager", "operation": "Update", "fieldsType": "FieldsV1",
+                                   "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}}}]
+            },
+            "spec": {
+                "containers": [{
+                    "name": "api", "image": "api",
+                    "envFrom": [{"secretRef": {"name": env_secret}}],
+                    "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+                    "volumeMounts": [{"name": "tls", "mountPath": "/tls"},
+                                     {"name": token_volume, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]
+                }],
+                "volumes": [{"name": "tls", "secret": {"secretName": "api-tls"}},
+                            {"name": token_volume, "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]
+            },
+            "status": {
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "api", "image": "api", "imageID": "", "ready": true, "restartCount": 0,
+                                       "state": {"running": {"startedAt": "2026-11-30T10:00:00Z"}}}]
+            }
+        })
+    }
+
+    #[test]
+    fn the_pod_view_reads_what_the_whole_pod_gives() {
+        let listed = listed_pod("api-1", "kube-api-access-abcde", "api-env");
+        let whole: Pod = serde_json::from_value(listed.clone()).unwrap();
+        let view: PodView = serde_json::from_value(listed).unwrap();
+        assert_eq!(
+            format!("{:?}", PodInfo::from(&whole)),
+            format!("{:?}", PodInfo::from(&Pod::from(view)))
+        );
+    }
+
+    #[test]
+    fn pods_of_one_template_share_their_spec_and_a_changed_pod_keeps_its_own() {
+        let info = |name: &str, token: &str, env: &str| {
+            let view: PodView = serde_json::from_value(listed_pod(name, token, env)).unwrap();
+            PodInfo::from(&Pod::from(view))
+        };
+        let mut specs = PodSpecs::default();
+        let (mut first, mut second, mut edited) = (
+            info("api-1", "kube-api-access-abcde", "api-env"),
+            info("api-2", "kube-api-access-fghij", "api-env"),
+            info("api-3", "kube-api-access-klmno", "injected-env"),
+        );
+        for pod in [&mut first, &mut second, &mut edited] {
+            specs.share(pod);
+        }
+        assert!(
+            Arc::ptr_eq(&first.spec, &second.spec),
+            "the token volume's name differs per pod"
+        );
+        assert!(!Arc::ptr_eq(&first.spec, &edited.spec));
+        assert_eq!(
+            first.spec.containers[0].mounts.len(),
+            1,
+            "only the Secret volume's mount is kept"
+        );
+        assert_eq!(first.spec.containers[0].mounts[0].volume, "tls");
     }
 }

@@ -349,7 +349,9 @@ impl From<&PodSpec> for PodSpecInfo {
             .map(|mut container| {
                 // Only mounts of Secret volumes matter; the others (the per-pod service account
                 // token volume) would make every pod's spec differ from its template's.
-                container.mounts.retain(|m| volumes.iter().any(|v| v.volume == m.volume));
+                container
+                    .mounts
+                    .retain(|m| volumes.iter().any(|v| v.volume == m.volume));
                 container
             })
             .collect();

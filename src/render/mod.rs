@@ -104,7 +104,8 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
 pub fn print_yaml<T: Serialize>(value: &T) -> Result<()> {
     write_streamed(|out| {
         let mut adapter = FmtToIo { out, failed: None };
-        let written = serde_saphyr::to_fmt_writer_with_options(&mut adapter, value, crate::domain::manifest::yaml_options());
+        let written =
+            serde_saphyr::to_fmt_writer_with_options(&mut adapter, value, crate::domain::manifest::yaml_options());
         match (written, adapter.failed) {
             (_, Some(io_error)) => Err(io_error),
             (Err(e), None) => Err(std::io::Error::other(e.to_string())),

@@ -14,7 +14,12 @@ use crate::domain::rollout::RolloutState;
 /// Live progress of concurrent rollouts on stderr: one bar per workload and an overall bar on
 /// a terminal, one line per change of state otherwise.
 pub struct RolloutProgress {
-    bars: Option<(MultiProgress, BTreeMap<WorkloadId, ProgressBar>, ProgressBar)>,
+    bars: Option<(
+        MultiProgress,
+        BTreeMap<WorkloadId, ProgressBar>,
+        ProgressBar,
+        ProgressStyle,
+    )>,
     last_line: BTreeMap<WorkloadId, String>,
     started: Instant,
     done: usize,
@@ -35,14 +40,25 @@ impl RolloutProgress {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let width = targets.iter().map(|t| t.to_string().len()).max().unwrap_or(10);
         let style = ProgressStyle::with_template(&format!(
-            "{{prefix:<{width}}} [{{bar:24}}] {{pos}}/{{len}} {{elapsed:>4}} {{msg}}"
+            "{{prefix:<{width}}} [{{bar:24}}] {{pos}}/{{len}} {{elapsed:>4}} {{wide_msg}}"
         ))
         .expect("valid template")
         .progress_chars("=> ");
+        // Until its rollout reports how many pods it wants, a bar is drawn empty (indicatif
+        // draws a bar of length 0 full, which would read as done).
+        let unknown = ProgressStyle::with_template(&format!(
+            "{{prefix:<{width}}} [{:24}] -/- {{elapsed:>4}} {{wide_msg}}",
+            ""
+        ))
+        .expect("valid template");
         let bars = targets
             .iter()
             .map(|t| {
-                let bar = multi.add(ProgressBar::new(0).with_style(style.clone()).with_prefix(t.to_string()));
+                let bar = multi.add(
+                    ProgressBar::new(0)
+                        .with_style(unknown.clone())
+                        .with_prefix(t.to_string()),
+                );
                 bar.set_message("restarting");
                 (t.clone(), bar)
             })
@@ -56,7 +72,7 @@ impl RolloutProgress {
                 .with_prefix(format!("{:<width$}", "all")),
         );
         RolloutProgress {
-            bars: Some((multi, bars, overall)),
+            bars: Some((multi, bars, overall, style)),
             last_line: BTreeMap::new(),
             started,
             done: 0,
@@ -92,8 +108,11 @@ impl RolloutProgress {
         }
         match &self.bars {
             None => eprintln!("  {id}: {line} ({:.1}s)", self.started.elapsed().as_secs_f64()),
-            Some((_, bars, overall)) => {
+            Some((_, bars, overall, style)) => {
                 let Some(bar) = bars.get(id) else { return };
+                if matches!(state, RolloutState::Progressing { .. } | RolloutState::Complete { .. }) {
+                    bar.set_style(style.clone());
+                }
                 if let RolloutState::Progressing {
                     desired,
                     updated,
@@ -124,7 +143,7 @@ impl RolloutProgress {
     pub fn note(&self, text: &str) {
         let text = super::clean(text);
         match &self.bars {
-            Some((multi, _, _)) => {
+            Some((multi, _, _, _)) => {
                 let _ = multi.println(format!("  {text}"));
             }
             None => eprintln!("  {text} ({:.1}s)", self.started.elapsed().as_secs_f64()),
@@ -132,7 +151,7 @@ impl RolloutProgress {
     }
 
     pub fn finish(&self) {
-        if let Some((_, bars, overall)) = &self.bars {
+        if let Some((_, bars, overall, _)) = &self.bars {
             for bar in bars.values().filter(|b| !b.is_finished()) {
                 bar.abandon();
             }

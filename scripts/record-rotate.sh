@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make recording: a real terminal recording of verify → rotate (live progress bars) → verify on
+# the local bed, as docs/rotate.cast (asciinema) and docs/rotate.svg (animated, for the README).
+# asciinema (PyPI) and svg-term-cli (npm) are installed under .cache/tools. Checks that no value
+# of the rotated Secret appears in the recording.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/.cache/tools"
+log() { echo "record: $*" >&2; }
+if [ ! -x "$tools/recording/bin/asciinema" ]; then
+  log "installing asciinema 2.4.0 (PyPI)"
+  python3 -m venv "$tools/recording" >&2
+  "$tools/recording/bin/pip" install --quiet --disable-pip-version-check asciinema==2.4.0 >&2
+fi
+if [ ! -x "$tools/svg-term/node_modules/.bin/svg-term" ]; then
+  log "installing svg-term-cli 2.1.1 (npm)"
+  mkdir -p "$tools/svg-term"
+  (cd "$tools/svg-term" && npm install --silent --no-audit --no-fund svg-term-cli@2.1.1 >&2)
+fi
+cargo build --release --bin kubectl-secrets >&2
+bin=$("$root/scripts/build-testbed.sh")
+export KUBECONFIG=$("$root/scripts/cluster-up.sh" | tail -n 1)
+export PATH="$root/target/release:$bin:$PATH"
+
+ns=checkout
+kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+kubectl create namespace "$ns" >/dev/null
+{
+  printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: payments-db}\ndata: {DB_PASSWORD: %s}\n' "$(openssl rand -hex 16 | tr -d '\n' | base64 -w0)"
+  for app in api worker billing ledger; do
+    printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: %s}}\n  template:\n    metadata: {labels: {app: %s}}\n    spec: {containers: [{name: %s, image: %s, env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: payments-db, key: DB_PASSWORD}}}]}]}\n' "$app" "$app" "$app" "$app" "$app"
+  done
+} | kubectl apply -n "$ns" -f - >/dev/null
+for app in api worker billing ledger; do kubectl rollout status "deployment/$app" -n "$ns" --timeout=120s >/dev/null; done
+old=$(kubectl get secret payments-db -n "$ns" -o jsonpath='{.data.DB_PASSWORD}' | base64 -d)
+
+# What the recording types: each command shown after a prompt, then run.
+session=$(mktemp)
+cat >"$session" <<SESSION
+show() { printf '\033[1;32m$\033[0m %s\n' "\$*"; sleep 0.6; }
+show kubectl secrets verify -n $ns; kubectl secrets verify -n $ns; sleep 1.5
+show kubectl secrets rotate payments-db -n $ns --key DB_PASSWORD --yes; kubectl secrets rotate payments-db -n $ns --key DB_PASSWORD --yes; sleep 1.5
+show kubectl secrets verify -n $ns; kubectl secrets verify -n $ns; sleep 3
+SESSION
+log "recording"
+"$tools/recording/bin/asciinema" rec --overwrite -q --cols 110 --rows 30 -c "bash $session" "$root/docs/rotate.cast" </dev/null
+rm -f "$session"
+new=$(kubectl get secret payments-db -n "$ns" -o jsonpath='{.data.DB_PASSWORD}' | base64 -d)
+for value in "$old" "$new"; do
+  if grep -qF "$value" "$root/docs/rotate.cast"; then
+    rm -f "$root/docs/rotate.cast"
+    echo "record: a value of payments-db appears in the recording; nothing written" >&2
+    exit 1
+  fi
+done
+"$tools/svg-term/node_modules/.bin/svg-term" --in "$root/docs/rotate.cast" --out "$root/docs/rotate.svg" --window --width 110 --height 30
+kubectl delete namespace "$ns" --wait=false >/dev/null
+log "wrote docs/rotate.cast and docs/rotate.svg"
