@@ -47,6 +47,19 @@ def spread(s):
     return f"{s['min_s'] * 1000:.0f}–{s['max_s'] * 1000:.0f} ms" if s["max_s"] < 1 else f"{s['min_s']:.2f}–{s['max_s']:.2f} s"
 
 
+def log_axes(ax, xs, xlabel, ylabel, title, logy=True):
+    """Axes over measured points only: log x (and y) with the points as ticks, a light grid."""
+    ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xticks(xs, [f"{x:,}" for x in xs])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def mem_file(path):
     return {name: int(kb) for name, kb in (line.split() for line in Path(path).read_text().splitlines())}
 
@@ -86,19 +99,28 @@ def rotate_section(out, data, md):
                   f"| {row['ratio_to_parallel']:.2f}× ({verdict(row['ratio_to_parallel'] <= GOALS['rotate_vs_parallel'])}) "
                   f"| {row['over_floor_s']:+.2f} s ({verdict(row['over_floor_s'] <= GOALS['rotate_over_floor_s'])}) |")
     md += ["", "Medians of 3 runs (2 at N ≥ 50; the sequential loop once at N ≥ 50). Spreads are in results.json.", ""]
+    upstream = {}
+    for f in sorted(out.glob("upstream-rotate-*.json"), key=lambda f: int(f.stem.split("-")[2])):
+        n = int(f.stem.split("-")[2])
+        r = summaries(f)
+        r["floor: the rollouts alone"] = summary([float(x) for x in (out / f"upstream-rollouts-{n}.txt").read_text().split()])
+        ours, parallel, floor = (r[k]["median_s"] for k in ["kubectl-secrets rotate", "kubectl, parallel", "floor: the rollouts alone"])
+        upstream[n] = {"results": r, "ratio_to_parallel": ours / parallel, "over_floor_s": ours - floor}
+    if upstream:
+        data["rotate_upstream_limits"] = upstream
+        md += ["The bed runs kube-controller-manager with 200 requests/s (burst 400) and 10 syncs at a time, ten times the releases' defaults, so that the rollouts are bounded by the 2 cores. "
+               "With the defaults (20/s, burst 30, 5 syncs; `CONTROLLER_LIMITS=upstream`, bench/limits.sh), as a kubeadm control plane runs them:", "",
+               "| N | rotate | kubectl, parallel | floor | rotate ÷ parallel | rotate − floor |", "|---|---|---|---|---|---|"]
+        for n, row in upstream.items():
+            r = row["results"]
+            md.append(f"| {n} | {fmt(r['kubectl-secrets rotate'])} | {fmt(r['kubectl, parallel'])} | {fmt(r['floor: the rollouts alone'])} | {row['ratio_to_parallel']:.2f}× | {row['over_floor_s']:+.2f} s |")
+        md.append("")
     if rows:
         fig, ax = plt.subplots(figsize=(7, 4.2))
         ns = list(rows)
         for key, style in [("kubectl-secrets rotate", "o-"), ("kubectl, parallel", "s--"), ("kubectl, sequential", "^:"), ("floor: the rollouts alone", "x-.")]:
             ax.plot(ns, [rows[n]["results"][key]["median_s"] for n in ns], style, label=key)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(ns, [str(n) for n in ns])
-        ax.set_xlabel("consumers (Deployments of 2 pods)")
-        ax.set_ylabel("seconds, write to last pod verified")
-        ax.set_title("Rotating a Secret read by N Deployments")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        log_axes(ax, ns, "consumers (Deployments of 2 pods)", "seconds", "Rotating a Secret read by N Deployments")
         fig.tight_layout()
         fig.savefig(out.parent / "rotate.svg", metadata={"Date": None})
         md += ["![rotate against kubectl and the floor](rotate.svg)", ""]
@@ -162,24 +184,11 @@ def growth_section(out, data, md):
         fig, (ax, mx) = plt.subplots(1, 2, figsize=(9, 4))
         for key, style in [("verify -A -o json", "o-"), ("list -A -o json", "s--"), ("raw floor (the same LISTs)", "x-.")]:
             ax.plot(sizes, [points[p]["results"][key]["median_s"] for p in sizes], style, label=key)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(sizes, [f"{p:,}" for p in sizes])
-        ax.set_xlabel("pods")
-        ax.set_ylabel("seconds")
-        ax.set_title("Time")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        log_axes(ax, sizes, "pods", "seconds", "Time")
         for key, style in [("verify", "o-"), ("list", "s--")]:
             mx.plot(sizes, [points[p]["peak_rss_kb"][key] / 1024 for p in sizes], style, label=f"{key} -A")
         mx.axhline(GOALS["memory_at_20000_mib"], color="grey", linestyle=":", label="goal at 20,000 pods")
-        mx.set_xscale("log")
-        mx.set_xticks(sizes, [f"{p:,}" for p in sizes])
-        mx.set_xlabel("pods")
-        mx.set_ylabel("peak RSS, MiB")
-        mx.set_title("Memory")
-        mx.grid(True, which="both", alpha=0.3)
-        mx.legend(fontsize=8)
+        log_axes(mx, sizes, "pods", "peak RSS, MiB", "Memory", logy=False)
         fig.tight_layout()
         fig.savefig(out.parent / "growth.svg", metadata={"Date": None})
         md += ["![verify and list growth](growth.svg)", ""]

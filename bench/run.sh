@@ -54,6 +54,9 @@ for n in $ROTATE_SIZES; do
   kubectl delete namespace "$ns" --wait=false >/dev/null
 done
 
+# ---- 1b. the same with the controllers at their releases' default limits ----------------------
+bash "$root/bench/limits.sh" "$out"
+
 # ---- 2. rotate of an ExternalSecret-owned Secret against the manual path ----------------------
 [ "${BENCH_ESO:-1}" = 1 ] && bash "$root/bench/eso.sh" "$out"
 

@@ -112,6 +112,32 @@ start_sealed_secrets() {
       exec "$1" --listen-addr "$2:8080" --listen-metrics-addr "127.0.0.1:8081" --key-renew-period 0 --label-selector "$3"' \
     "$sa" "$bin/controller" "$CONTROLLER_IP" "$SEALED_SECRETS_SELECTOR"
 }
+# The controllers' client rate limits and sync concurrency. `bed` (the default) raises them so
+# that a hundred rollouts at once are bounded by the 2 cores rather than a client-side limiter;
+# `upstream` keeps the releases' defaults (kube-controller-manager 20 requests/s, burst 30, 5
+# syncs at a time; kube-scheduler 50/100), as a kubeadm control plane runs. make bench measures
+# rotate under both.
+CONTROLLER_LIMITS=${CONTROLLER_LIMITS:-bed}
+case $CONTROLLER_LIMITS in bed | upstream) ;; *) log "CONTROLLER_LIMITS must be bed or upstream"; exit 2 ;; esac
+start_controllers() {
+  local manager_limits=() scheduler_limits=()
+  if [ "$CONTROLLER_LIMITS" = bed ]; then
+    manager_limits=(--concurrent-deployment-syncs 10 --concurrent-statefulset-syncs 10 --concurrent-replicaset-syncs 10
+      --kube-api-qps 200 --kube-api-burst 400)
+    scheduler_limits=(--kube-api-qps 200 --kube-api-burst 400)
+  fi
+  echo "$CONTROLLER_LIMITS" >"$state/controller-limits"
+  log "starting kube-controller-manager and kube-scheduler (limits: $CONTROLLER_LIMITS)"
+  start kube-controller-manager "$control_plane/kube-controller-manager" \
+    --kubeconfig "$state/kube-controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
+    --service-account-private-key-file "$state/pki/sa.key" --root-ca-file "$state/pki/ca.crt" \
+    --controllers '*,-node-ipam-controller,-persistentvolume-attach-detach-controller,-persistentvolume-binder-controller,-persistentvolume-expander-controller' \
+    "${manager_limits[@]}"
+  start kube-scheduler "$control_plane/kube-scheduler" \
+    --kubeconfig "$state/kube-scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false "${scheduler_limits[@]}"
+}
 
 if healthy; then
   # Changed Stages (a pull, or another READY_DELAY_MS) only need kwok restarted.
@@ -129,6 +155,14 @@ if healthy; then
     sa="$state/sa"
     start_sealed_secrets
     wait_for "the Sealed Secrets controller's certificate" 60 curl -fsS "http://$CONTROLLER_IP:8080/v1/cert.pem"
+  fi
+  # And other controller limits (make bench's second profile).
+  if [ "$(cat "$state/controller-limits" 2>/dev/null || echo bed)" != "$CONTROLLER_LIMITS" ]; then
+    for name in kube-controller-manager kube-scheduler; do
+      kill -TERM -- "-$(cat "$state/$name.pid")" 2>/dev/null || true
+    done
+    sleep 1
+    start_controllers
   fi
   log "reusing the running cluster"
   echo "$state/admin.kubeconfig"
@@ -214,18 +248,7 @@ start kube-apiserver "$control_plane/kube-apiserver" \
   --profiling=false --enable-priority-and-fairness=false
 wait_for kube-apiserver 90 kubectl get --raw /readyz
 
-log "starting kube-controller-manager and kube-scheduler"
-start kube-controller-manager "$control_plane/kube-controller-manager" \
-  --kubeconfig "$state/kube-controller-manager.kubeconfig" \
-  --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
-  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-  --controllers '*,-node-ipam-controller,-persistentvolume-attach-detach-controller,-persistentvolume-binder-controller,-persistentvolume-expander-controller' \
-  --concurrent-deployment-syncs 10 --concurrent-statefulset-syncs 10 --concurrent-replicaset-syncs 10 \
-  --kube-api-qps 200 --kube-api-burst 400
-start kube-scheduler "$control_plane/kube-scheduler" \
-  --kubeconfig "$state/kube-scheduler.kubeconfig" \
-  --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
-  --kube-api-qps 200 --kube-api-burst 400
+start_controllers
 
 start_kwok
 

@@ -211,24 +211,12 @@ pub async fn list_mapped<K, T>(
     params: ListParams,
     action: Action,
     conn: &Connection,
-    mut map: impl FnMut(K) -> T,
+    map: impl FnMut(K) -> T,
 ) -> Result<Vec<T>>
 where
-    K: Clone + DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource + DeserializeOwned,
 {
-    let mut out = Vec::new();
-    let mut params = params.limit(PAGE_SIZE);
-    loop {
-        let page = retrying(|| api.list(&params))
-            .await
-            .map_err(|e| api_error(e, &action, conn))?;
-        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-        out.extend(page.items.into_iter().map(&mut map));
-        match next {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(out),
-        }
-    }
+    list_viewed(api, params, action, conn, map).await
 }
 
 /// Like `list_mapped`, with each page decoded as `V`, a view holding only the fields the
