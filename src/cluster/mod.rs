@@ -227,6 +227,46 @@ pub async fn list_viewed<K, V, T>(
     params: ListParams,
     action: Action,
     conn: &Connection,
+    map: impl FnMut(V) -> T,
+) -> Result<Vec<T>>
+where
+    K: kube::Resource,
+    V: DeserializeOwned,
+{
+    list_pages(api, params, action, conn, kube::core::Request::list, map).await
+}
+
+/// Metadata only (the PartialObjectMetadata LIST): nothing else crosses the wire, so selecting
+/// Secrets by label never transfers a value.
+pub async fn list_metadata_mapped<K, T>(
+    api: Api<K>,
+    params: ListParams,
+    action: Action,
+    conn: &Connection,
+    mut map: impl FnMut(kube::api::ObjectMeta) -> T,
+) -> Result<Vec<T>>
+where
+    K: kube::Resource,
+{
+    #[derive(serde::Deserialize)]
+    struct MetadataOnly {
+        metadata: kube::api::ObjectMeta,
+    }
+    let map = |item: MetadataOnly| map(item.metadata);
+    list_pages(api, params, action, conn, kube::core::Request::list_metadata, map).await
+}
+
+/// How one page's request is made: `Request::list` (whole objects) or `Request::list_metadata`.
+type BuildList =
+    fn(&kube::core::Request, &ListParams) -> std::result::Result<http::Request<Vec<u8>>, kube::core::request::Error>;
+
+/// The paging loop of every LIST: `build` makes each page's request (whole objects or metadata).
+async fn list_pages<K, V, T>(
+    api: Api<K>,
+    params: ListParams,
+    action: Action,
+    conn: &Connection,
+    build: BuildList,
     mut map: impl FnMut(V) -> T,
 ) -> Result<Vec<T>>
 where
@@ -236,20 +276,21 @@ where
     #[derive(serde::Deserialize)]
     struct Page<V> {
         metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta,
-        items: Vec<V>,
+        // A metadata LIST that matches nothing says `"items": null`.
+        items: Option<Vec<V>>,
     }
     let request = kube::core::Request::new(api.resource_url());
     let mut out = Vec::new();
     let mut params = params.limit(PAGE_SIZE);
     loop {
         let page: Page<V> = retrying(|| async {
-            let http_request = request.list(&params).map_err(kube::Error::BuildRequest)?;
+            let http_request = build(&request, &params).map_err(kube::Error::BuildRequest)?;
             conn.client.request::<Page<V>>(http_request).await
         })
         .await
         .map_err(|e| api_error(e, &action, conn))?;
         let next = page.metadata.continue_.filter(|c| !c.is_empty());
-        out.extend(page.items.into_iter().map(&mut map));
+        out.extend(page.items.into_iter().flatten().map(&mut map));
         match next {
             Some(token) => params = params.continue_token(&token),
             None => return Ok(out),

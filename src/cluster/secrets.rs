@@ -72,18 +72,21 @@ pub async fn list_with_values(conn: &Connection, namespace: &str) -> Result<Vec<
     .await
 }
 
-/// The names of the Secrets a label selector picks in a namespace (their values are dropped as
-/// read; kubectl-secrets' own backups never count).
+/// The names of the Secrets a label selector picks in a namespace (a metadata LIST: no value
+/// is transferred; kubectl-secrets' own backups never count).
 pub async fn names_selected(conn: &Connection, namespace: &str, selector: &str) -> Result<Vec<String>> {
     let scope = Scope::Namespace(namespace.into());
-    let listed = list_mapped(
+    let listed = super::list_metadata_mapped(
         api(conn, namespace),
         ListParams::default().labels(selector),
         Action::new("list", "secrets", &scope),
         conn,
-        |s| {
-            let labels = s.metadata.labels.clone().unwrap_or_default();
-            (!labels.contains_key(annotations::BACKUP_OF)).then(|| s.metadata.name.clone().unwrap_or_default())
+        |meta| {
+            let is_backup = meta
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(annotations::BACKUP_OF));
+            (!is_backup).then(|| meta.name.unwrap_or_default())
         },
     )
     .await?;
