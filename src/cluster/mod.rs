@@ -205,7 +205,8 @@ where
 
 /// One paginated LIST (limit/continue), each object mapped as soon as its page arrives so
 /// that nothing but the mapped form is kept (for Secrets: no values). Every LIST of the tool
-/// goes through here, so no page is ever left unread.
+/// (this, `list_viewed`, `list_metadata_mapped`) pages through `list_pages`, so no page is
+/// ever left unread; shell completion's name lists are the exception (their first page only).
 pub async fn list_mapped<K, T>(
     api: Api<K>,
     params: ListParams,
