@@ -1,6 +1,7 @@
 //! The bench's floors (`make bench`; built with `cargo build --release --example bench-floor`):
 //!
-//! `bench-floor lists [-n NAMESPACE]`: the paged LISTs verify makes (same kinds, same page size),
+//! `bench-floor lists [-n NAMESPACE]`: the paged LISTs verify makes (same kinds, same page size,
+//! ReplicaSets by their metadata only, as verify reads them),
 //! one after the other over one connection, each page read whole and dropped: no kubectl start-up,
 //! no decoding beyond the continue token, no printing. What any reader of the cluster must pay.
 //!
@@ -18,20 +19,23 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
 
-/// verify's LISTs: core kinds, apps, batch, and the CRDs it reads when they exist.
-const KINDS: &[(&str, &str)] = &[
-    ("/api/v1", "secrets"),
-    ("/api/v1", "pods"),
-    ("/api/v1", "configmaps"),
-    ("/apis/apps/v1", "deployments"),
-    ("/apis/apps/v1", "statefulsets"),
-    ("/apis/apps/v1", "daemonsets"),
-    ("/apis/apps/v1", "replicasets"),
-    ("/apis/batch/v1", "cronjobs"),
-    ("/apis/bitnami.com/v1alpha1", "sealedsecrets"),
-    ("/apis/external-secrets.io/v1", "externalsecrets"),
-    ("/apis/argoproj.io/v1alpha1", "rollouts"),
+/// verify's LISTs: core kinds, apps, batch, and the CRDs it reads when they exist; whether verify
+/// reads only their metadata (the PartialObjectMetadata LIST).
+const KINDS: &[(&str, &str, bool)] = &[
+    ("/api/v1", "secrets", false),
+    ("/api/v1", "pods", false),
+    ("/api/v1", "configmaps", false),
+    ("/apis/apps/v1", "deployments", false),
+    ("/apis/apps/v1", "statefulsets", false),
+    ("/apis/apps/v1", "daemonsets", false),
+    ("/apis/apps/v1", "replicasets", true),
+    ("/apis/batch/v1", "cronjobs", false),
+    ("/apis/bitnami.com/v1alpha1", "sealedsecrets", false),
+    ("/apis/external-secrets.io/v1", "externalsecrets", false),
+    ("/apis/argoproj.io/v1alpha1", "rollouts", false),
 ];
+/// The Accept header of a metadata-only LIST.
+const METADATA_ONLY: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
 /// verify's page size.
 const PAGE_SIZE: u32 = 500;
 
@@ -68,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn lists(client: &Client, namespace: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
-    for (group, plural) in KINDS {
+    for (group, plural, metadata_only) in KINDS {
         let base = match namespace {
             Some(ns) => format!("{group}/namespaces/{ns}/{plural}"),
             None => format!("{group}/{plural}"),
@@ -80,7 +84,11 @@ async fn lists(client: &Client, namespace: Option<&str>) -> Result<(), Box<dyn s
                 uri.push_str("&continue=");
                 uri.push_str(t);
             }
-            let request = http::Request::get(uri).body(Vec::new())?;
+            let mut request = http::Request::get(uri);
+            if *metadata_only {
+                request = request.header(http::header::ACCEPT, METADATA_ONLY);
+            }
+            let request = request.body(Vec::new())?;
             let text = match client.request_text(request).await {
                 Ok(text) => text,
                 // A CRD that is not installed: verify reads none either.

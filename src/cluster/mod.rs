@@ -8,6 +8,7 @@ pub mod client;
 pub mod events;
 pub mod external;
 pub mod names;
+mod page;
 pub mod sealed;
 pub mod secrets;
 pub mod snapshot;
@@ -70,6 +71,11 @@ impl Action {
             scope: scope.describe(),
         }
     }
+
+    /// "list secrets in namespace prod"
+    pub fn describe(&self) -> String {
+        format!("{} {} in {}", self.verb, self.resource, self.scope)
+    }
 }
 
 /// Map a kube error into the tool's error, naming the action and the fix.
@@ -89,11 +95,12 @@ pub fn api_error(error: kube::Error, action: &Action, conn: &Connection) -> Erro
                 action.verb, action.resource, action.scope
             )),
             _ => Error::Api {
-                action: format!("{} {} in {}", action.verb, action.resource, action.scope),
+                action: action.describe(),
                 message: status.message.clone(),
             },
         },
         kube::Error::Auth(e) => credentials_error(&e, &conn.context),
+        kube::Error::SerdeError(e) => undecodable(&e, action),
         kube::Error::HyperError(e) => Error::Unreachable {
             server: conn.server.clone(),
             reason: e.to_string(),
@@ -106,7 +113,7 @@ pub fn api_error(error: kube::Error, action: &Action, conn: &Connection) -> Erro
             },
         },
         other => Error::Api {
-            action: format!("{} {} in {}", action.verb, action.resource, action.scope),
+            action: action.describe(),
             message: other.to_string(),
         },
     }
@@ -262,6 +269,8 @@ type BuildList =
     fn(&kube::core::Request, &ListParams) -> std::result::Result<http::Request<Vec<u8>>, kube::core::request::Error>;
 
 /// The paging loop of every LIST: `build` makes each page's request (whole objects or metadata).
+/// The next page is asked for as soon as a page's continue token is read, so the server prepares
+/// it while this page's items are decoded.
 async fn list_pages<K, V, T>(
     api: Api<K>,
     params: ListParams,
@@ -274,28 +283,53 @@ where
     K: kube::Resource,
     V: DeserializeOwned,
 {
-    #[derive(serde::Deserialize)]
-    struct Page<V> {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta,
-        // A metadata LIST that matches nothing says `"items": null`.
-        items: Option<Vec<V>>,
-    }
     let request = kube::core::Request::new(api.resource_url());
+    let fetch = |params: &ListParams| {
+        let (client, request, params) = (conn.client.clone(), request.clone(), params.clone());
+        tokio::spawn(async move {
+            retrying(|| async {
+                let http_request = build(&request, &params).map_err(kube::Error::BuildRequest)?;
+                client.request_text(http_request).await
+            })
+            .await
+        })
+    };
     let mut out = Vec::new();
     let mut params = params.limit(PAGE_SIZE);
-    loop {
-        let page: Page<V> = retrying(|| async {
-            let http_request = build(&request, &params).map_err(kube::Error::BuildRequest)?;
-            conn.client.request::<Page<V>>(http_request).await
-        })
-        .await
-        .map_err(|e| api_error(e, &action, conn))?;
-        let next = page.metadata.continue_.filter(|c| !c.is_empty());
-        out.extend(page.items.into_iter().flatten().map(&mut map));
-        match next {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(out),
-        }
+    let mut pending = Some(fetch(&params));
+    while let Some(answer) = pending.take() {
+        let text = answer
+            .await
+            .map_err(|e| Error::Api {
+                action: action.describe(),
+                // A panic's message could quote data: never shown (see the panic hook).
+                message: if e.is_panic() {
+                    "the request failed unexpectedly".into()
+                } else {
+                    "the request was cancelled".into()
+                },
+            })?
+            .map_err(|e| api_error(e, &action, conn))?;
+        let ask_next = |token: &str| {
+            params = params.clone().continue_token(token);
+            pending = Some(fetch(&params));
+        };
+        page::decode(&text, ask_next, &mut map, &mut out).map_err(|e| undecodable(&e, &action))?;
+    }
+    Ok(out)
+}
+
+/// An answer that is not what its kind should be. serde's message can quote the text it could
+/// not read (a Secret's value, say), so only where it failed is told.
+fn undecodable(error: &serde_json::Error, action: &Action) -> Error {
+    Error::Api {
+        action: action.describe(),
+        message: format!(
+            "the server's answer could not be decoded ({:?} error at line {}, column {}; the text is not shown, as it may hold a value)",
+            error.classify(),
+            error.line(),
+            error.column()
+        ),
     }
 }
 

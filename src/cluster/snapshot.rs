@@ -6,7 +6,7 @@ use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DynamicObject, ListParams};
 
-use super::{list_mapped, list_viewed, Action, Connection, Scope};
+use super::{list_mapped, list_metadata_mapped, list_viewed, Action, Connection, Scope};
 use crate::domain::cron;
 use crate::domain::drift::Snapshot;
 use crate::domain::external::ExternalSecretState;
@@ -152,12 +152,13 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
             conn,
             |d| Workload::from(&d)
         ),
-        list_mapped(
+        // Only their owners are read: metadata is all that crosses the wire.
+        list_metadata_mapped(
             scope.api::<ReplicaSet>(client),
             ListParams::default(),
             list("replicasets"),
             conn,
-            |r| ReplicaSetInfo::from(&r)
+            |meta| ReplicaSetInfo::from(&meta)
         ),
         async {
             let mut specs = PodSpecs::default();

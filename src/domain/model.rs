@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{self as corev1, ConfigMap, Pod, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -541,13 +541,14 @@ impl From<&CronJob> for Workload {
     }
 }
 
-impl From<&ReplicaSet> for ReplicaSetInfo {
-    fn from(rs: &ReplicaSet) -> Self {
-        let (namespace, name) = name_and_namespace(&rs.metadata);
+/// A ReplicaSet is known by its metadata alone (read through the metadata-only LIST).
+impl From<&ObjectMeta> for ReplicaSetInfo {
+    fn from(meta: &ObjectMeta) -> Self {
+        let (namespace, name) = name_and_namespace(meta);
         ReplicaSetInfo {
             namespace,
             name,
-            controller: controller_of(&rs.metadata),
+            controller: controller_of(meta),
         }
     }
 }
