@@ -33,6 +33,8 @@ pub enum Fault {
         applied: bool,
         reached: oneshot::Sender<()>,
     },
+    /// The server answers 200 with this body, whatever was asked (a broken proxy, say).
+    Answer(String),
 }
 
 struct Rule {
@@ -205,6 +207,11 @@ impl Fake {
                 let _ = reached.send(());
                 return;
             }
+            Some(Fault::Answer(text)) => Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(BoxBody::new(Full::new(Bytes::from(text))))
+                .unwrap(),
             None => self.answer(&parts.method, &path, &query, body),
         };
         send.send_response(reply);

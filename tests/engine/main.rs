@@ -383,6 +383,35 @@ mod engine {
     }
 
     #[tokio::test]
+    async fn a_list_answer_that_cannot_be_decoded_is_reported_without_quoting_it() {
+        let (fake, conn) = world();
+        // Page 1 is fine; on the second, a value stands where a boolean should (serde's own
+        // message would quote it).
+        for i in 0..600 {
+            fake.insert(
+                "secrets",
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("s-{i:04}")}, "data": {"K": b64("v")}}),
+            );
+        }
+        let broken = format!(
+            r#"{{"kind":"SecretList","apiVersion":"v1","metadata":{{}},"items":[{{"metadata":{{"name":"x"}},"immutable":"{OLD}"}}]}}"#
+        );
+        fake.on(
+            Method::GET,
+            "/api/v1/namespaces/shop/secrets",
+            None,
+            2,
+            Fault::Answer(broken),
+        );
+        let error = cluster::secrets::list_with_values(&conn, NAMESPACE).await.unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("list secrets in namespace shop"), "{message}");
+        assert!(message.contains("could not be decoded"), "{message}");
+        assert!(!message.contains(OLD), "the answer was quoted: {message}");
+        assert_eq!(error.exit_code(), exit::API);
+    }
+
+    #[tokio::test]
     async fn dry_run_plans_and_writes_nothing() {
         let (fake, conn) = world();
         let outcome = engine::apply(&conn, consent(true), &settings("rotate", false), rotation(&conn).await)
