@@ -54,20 +54,20 @@ for n in $ROTATE_SIZES; do
   kubectl delete namespace "$ns" --wait=false >/dev/null
 done
 
-# ---- 1b. the same with the controllers at their releases' default limits ----------------------
+# ---- 1, continued: the same with the controllers at their releases' default limits ---------
 bash "$root/bench/limits.sh" "$out"
 
 # ---- 2. rotate of an ExternalSecret-owned Secret against the manual path ----------------------
 [ "${BENCH_ESO:-1}" = 1 ] && bash "$root/bench/eso.sh" "$out"
 
-# ---- 3. start-up (no network) -------------------------------------------------------------------
+# ---- 4. start-up (no network) -------------------------------------------------------------------
 hyperfine --warmup 5 --runs 50 -N --export-json "$out/startup.json" \
   -n 'kubectl-secrets --version' 'kubectl-secrets --version' \
   -n 'kubectl-secrets --help' 'kubectl-secrets --help' \
   -n 'kubectl-secrets completion bash' 'kubectl-secrets completion bash' \
   -n 'kubectl version --client' 'kubectl version --client' >&2
 
-# ---- 4. seal a 100-key Secret vs kubeseal, same certificate ------------------------------------
+# ---- 5. seal a 100-key Secret vs kubeseal, same certificate ------------------------------------
 cert="$out/cert.pem"
 curl -fsS "$(cat "$(dirname "$KUBECONFIG")/sealed-secrets-url")/v1/cert.pem" >"$cert"
 {
@@ -78,7 +78,8 @@ hyperfine --warmup 2 --runs 10 --export-json "$out/seal.json" \
   -n 'kubectl-secrets seal (100 keys)' "kubectl-secrets seal -f $out/secret-100.yaml --cert $cert > /dev/null 2>&1" \
   -n 'kubeseal (100 keys)' "kubeseal --cert $cert < $out/secret-100.yaml > /dev/null" >&2
 
-# ---- 5. growth: verify -A and list -A at 500, 5,000 and 20,000 pods, against the raw floor ------
+# ---- 3. growth: verify -A and list -A at 500, 5,000 and 20,000 pods, against the raw floor ------
+# (run after 4 and 5: it leaves the bed with 20,000 pods)
 kinds=secrets,pods,deployments,statefulsets,daemonsets,replicasets,configmaps,cronjobs
 for step in $GROWTH; do
   grow_scenario "$step"
