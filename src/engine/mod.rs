@@ -234,7 +234,15 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
         },
     };
     let fingerprints = run_fingerprints();
-    render::rotate::plan(namespace, &change.secrets, &consumers, &strategy, &fingerprints, output)?;
+    render::rotate::plan(
+        &conn.context,
+        namespace,
+        &change.secrets,
+        &consumers,
+        &strategy,
+        &fingerprints,
+        output,
+    )?;
     if let Some(sealed) = &change.sealed {
         render::step(&sealed.describe(namespace));
     }

@@ -43,6 +43,8 @@ pub enum Writes {
 struct PlanDocument<'a> {
     api_version: &'static str,
     kind: &'static str,
+    /// The kubeconfig context the plan is for (a fleet's plans are told apart by it).
+    context: &'a str,
     namespace: &'a str,
     secrets: Vec<PlannedSecret>,
     workloads: &'a [Consumer],
@@ -93,6 +95,7 @@ fn describe_change(kind: &ChangeKind) -> String {
 }
 
 pub fn plan(
+    context: &str,
     namespace: &str,
     changes: &[SecretChange],
     consumers: &[Consumer],
@@ -122,6 +125,7 @@ pub fn plan(
             let doc = PlanDocument {
                 api_version: "kubectl-secrets.io/v1",
                 kind: "RotationPlan",
+                context,
                 namespace,
                 secrets,
                 workloads: consumers,
@@ -138,7 +142,14 @@ pub fn plan(
                 .filter(|c| c.before.has_last_applied)
                 .map(|c| c.name().to_string())
                 .collect();
-            write_stdout(&plan_text(namespace, &secrets, &last_applied, consumers, strategy))
+            write_stdout(&plan_text(
+                context,
+                namespace,
+                &secrets,
+                &last_applied,
+                consumers,
+                strategy,
+            ))
         }
     }
 }
@@ -149,6 +160,7 @@ fn show(m: Option<&Masked>) -> String {
 }
 
 fn plan_text(
+    context: &str,
     namespace: &str,
     secrets: &[PlannedSecret],
     changes_with_last_applied: &[String],
@@ -168,7 +180,7 @@ fn plan_text(
         }
     }
     let mut text = format!(
-        "Plan for namespace {namespace} (values shown as length and a fingerprint valid for this run only)\n\n"
+        "Plan for namespace {namespace} in cluster {context} (values shown as length and a fingerprint valid for this run only)\n\n"
     );
     text.push_str(&table_lines(&keys));
     text.push('\n');

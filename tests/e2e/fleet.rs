@@ -336,6 +336,11 @@ async fn a_shared_credential_rotated_in_waves_with_a_canary() {
         "{}",
         run.stderr
     );
+    // The plans on stdout say which cluster each is for, even with stderr away.
+    for bed in 0..3 {
+        let header = format!("Plan for namespace {} in cluster bed-{bed} ", ns.name);
+        assert!(run.stdout.contains(&header), "{header}:\n{}", run.stdout);
+    }
     assert!(
         position("Rotating in bed-1 (canary)") < position("Rotating in bed-0 (rest)"),
         "{}",

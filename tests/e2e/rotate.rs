@@ -154,6 +154,7 @@ async fn dry_run_and_missing_yes_change_nothing() {
         .run(&["rotate", "app", "--key", "TOKEN", "--dry-run", "-o", "json"])
         .json();
     assert_eq!(plan["kind"], "RotationPlan");
+    assert_eq!(plan["context"], "testbed-admin", "the context the plan is for");
     assert_eq!(
         plan["secrets"][0]["keys"][0]["after"]["length"], 44,
         "like an alphanumeric value: at least 44 characters"
