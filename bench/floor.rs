@@ -7,14 +7,16 @@
 //!
 //! `bench-floor rollouts -n NAMESPACE DEPLOYMENT...`: restarts the Deployments at once (the
 //! annotation `kubectl rollout restart` sets) and prints the seconds from the first patch to the
-//! last rollout complete (new pods updated and available, no old pod counted), as a watch sees it:
-//! the rollouts themselves, with no tool around them.
+//! last rollout complete (new pods updated and available, no old pod counted), as a watch sees it,
+//! and the seconds until the last pod that ran before the restart is gone (a terminating pod
+//! still runs the old values): the rollouts themselves, with no tool around them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use futures::{future::try_join_all, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
@@ -63,8 +65,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             lists(&client, namespace.as_deref()).await
         }
         Some("rollouts") if args.get(1).map(String::as_str) == Some("-n") && args.len() > 3 => {
-            let seconds = rollouts(client, &args[2], &args[3..]).await?;
-            println!("{seconds:.3}");
+            let (complete, gone) = rollouts(client, &args[2], &args[3..]).await?;
+            println!("{complete:.3} {gone:.3}");
             Ok(())
         }
         _ => Err("usage: bench-floor lists [-n NAMESPACE] | rollouts -n NAMESPACE DEPLOYMENT...".into()),
@@ -105,13 +107,27 @@ async fn lists(client: &Client, namespace: Option<&str>) -> Result<(), Box<dyn s
     Ok(())
 }
 
-async fn rollouts(client: Client, namespace: &str, names: &[String]) -> Result<f64, Box<dyn std::error::Error>> {
-    let api: Api<Deployment> = Api::namespaced(client, namespace);
-    // The watch is running before the first patch, so no completion is missed.
+async fn rollouts(client: Client, namespace: &str, names: &[String]) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    // Both watches run before the first patch, so no completion and no deletion is missed.
     let mut events = watcher(api.clone(), watcher::Config::default())
         .applied_objects()
         .boxed();
     events.try_next().await?;
+    let mut pod_events = watcher(Api::<Pod>::namespaced(client, namespace), watcher::Config::default()).boxed();
+    let mut old = BTreeSet::new();
+    let mut listed = BTreeSet::new();
+    // The pods running before the restart: the first listing, until it is done.
+    loop {
+        match pod_events.try_next().await? {
+            Some(watcher::Event::InitApply(pod)) => {
+                old.insert(pod.metadata.uid.unwrap_or_default());
+            }
+            Some(watcher::Event::InitDone) => break,
+            Some(_) => {}
+            None => return Err("the pod watch ended".into()),
+        }
+    }
     let started = Instant::now();
     let at = jiff::Timestamp::now().to_string();
     let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
@@ -123,18 +139,40 @@ async fn rollouts(client: Client, namespace: &str, names: &[String]) -> Result<f
         .into_iter()
         .map(|d| (d.metadata.name.unwrap_or_default(), d.metadata.generation.unwrap_or(0)))
         .collect();
-    while !waiting.is_empty() {
-        let Some(deployment) = events.try_next().await? else {
-            return Err("the watch ended".into());
-        };
-        let name = deployment.metadata.name.clone().unwrap_or_default();
-        if let Some(generation) = waiting.get(&name) {
-            if complete(&deployment, *generation) {
-                waiting.remove(&name);
+    let complete = async {
+        while !waiting.is_empty() {
+            let Some(deployment) = events.try_next().await? else {
+                return Err("the watch ended".into());
+            };
+            let name = deployment.metadata.name.clone().unwrap_or_default();
+            if let Some(generation) = waiting.get(&name) {
+                if complete(&deployment, *generation) {
+                    waiting.remove(&name);
+                }
             }
         }
-    }
-    Ok(started.elapsed().as_secs_f64())
+        Ok::<f64, Box<dyn std::error::Error>>(started.elapsed().as_secs_f64())
+    };
+    let gone = async {
+        while !old.is_empty() {
+            match pod_events.try_next().await? {
+                Some(watcher::Event::Delete(pod)) => {
+                    old.remove(&pod.metadata.uid.unwrap_or_default());
+                }
+                // A re-listed watch: old pods it no longer lists were deleted meanwhile.
+                Some(watcher::Event::Init) => listed.clear(),
+                Some(watcher::Event::InitApply(pod)) => {
+                    listed.insert(pod.metadata.uid.unwrap_or_default());
+                }
+                Some(watcher::Event::InitDone) => old.retain(|uid| listed.contains(uid)),
+                Some(watcher::Event::Apply(_)) => {}
+                None => return Err("the pod watch ended".into()),
+            }
+        }
+        Ok::<f64, Box<dyn std::error::Error>>(started.elapsed().as_secs_f64())
+    };
+    let (complete, gone) = tokio::try_join!(complete, gone)?;
+    Ok((complete, gone.max(complete)))
 }
 
 /// `kubectl rollout status`'s rule: the new generation observed, every replica updated and

@@ -49,7 +49,8 @@ for n in $ROTATE_SIZES; do
   seq_runs=$runs; [ "$n" -ge 50 ] && seq_runs=1
   hyperfine --runs "$seq_runs" --export-json "$out/rotate-sequential-$n.json" \
     -n "kubectl, sequential" "bash $root/bench/kubectl-rotate.sh $ns shared TOKEN ${names[*]}" >&2
-  # The floor: the same restarts by the bench's own program, timed to the last rollout complete.
+  # The floor: the same restarts by the bench's own program, timed to the last rollout complete
+  # and to the last old pod gone.
   for _ in $(seq "$runs"); do "$floor" rollouts -n "$ns" "${names[@]}"; done >"$out/rollouts-$n.txt"
   kubectl delete namespace "$ns" --wait=false >/dev/null
 done
