@@ -1,7 +1,7 @@
 //! `list`: every Secret with the age of its data, its last rotation, its owner, and how many
 //! workloads read it (and how many of those run with stale values).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::drift::{group_workloads, Snapshot, Status, VerifyReport};
 use super::env;
 use super::gitops::{GitOpsOwner, Tool};
-use super::model::SecretInfo;
+use super::model::{SecretInfo, WorkloadKind};
 use super::tls::{self, TlsCert, TlsInfo};
 
 /// Types people do not manage by hand: hidden unless --all-types.
@@ -151,23 +151,29 @@ pub fn days_between(from: Timestamp, to: Timestamp) -> i64 {
 /// Which workloads (by namespace/name of Secret) read each Secret, and which of them are stale.
 pub fn consumer_counts(snapshot: &Snapshot, report: &VerifyReport) -> BTreeMap<(String, String), (usize, usize)> {
     let (specs, pods_of) = group_workloads(snapshot);
+    // Each workload's stale Secrets, looked up once per workload (not a scan of the report each).
+    let mut stale_of: HashMap<(&str, WorkloadKind, &str), BTreeSet<&str>> = HashMap::new();
+    for w in &report.workloads {
+        let stale = w
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Stale)
+            .map(|f| f.secret.as_str());
+        stale_of
+            .entry((w.namespace.as_str(), w.kind, w.name.as_str()))
+            .or_default()
+            .extend(stale);
+    }
+    let none = BTreeSet::new();
     let mut counts: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
     for (id, spec) in &specs {
         let pods = pods_of.get(id).map(Vec::as_slice).unwrap_or_default();
         let names: BTreeSet<&str> = env::referenced_secrets(spec)
             .chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec)))
             .collect();
-        let stale: BTreeSet<&str> = report
-            .workloads
-            .iter()
-            .filter(|w| w.namespace == id.namespace && w.kind == id.kind && w.name == id.name)
-            .flat_map(|w| {
-                w.findings
-                    .iter()
-                    .filter(|f| f.status == Status::Stale)
-                    .map(|f| f.secret.as_str())
-            })
-            .collect();
+        let stale = stale_of
+            .get(&(id.namespace.as_str(), id.kind, id.name.as_str()))
+            .unwrap_or(&none);
         for name in names {
             let entry = counts.entry((id.namespace.clone(), name.to_string())).or_default();
             entry.0 += 1;
