@@ -1,3 +1,5 @@
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::Outcome;
 use crate::cli::{ChangeArgs, OutputFormat, VerifyArgs};
 use crate::cluster::{self, Connection, Scope};
@@ -107,6 +109,19 @@ async fn fix(
     let settings = engine::Settings::new("verify --fix", &change, conn).await;
     if !engine::restart_stale(conn, ctx.consent(), &settings, &plan.restart).await? {
         return Ok(outcome(report));
+    }
+    // Old pods still terminating hold the old values: judged only once they are gone.
+    let mut changed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for workload in &report.workloads {
+        let stale = workload.findings.iter().filter(|f| f.status == drift::Status::Stale);
+        changed
+            .entry(workload.namespace.as_str())
+            .or_default()
+            .extend(stale.map(|f| f.secret.clone()));
+    }
+    changed.retain(|_, secrets| !secrets.is_empty());
+    for (namespace, secrets) in &changed {
+        engine::read_after_leaving_pods(conn, namespace, secrets, &settings).await?;
     }
     render::step("After the restart:");
     let (_, after) = assess(ctx, args, conn, scope).await?;

@@ -867,6 +867,40 @@ pub async fn verify_consumers(
     verify_changed(conn, namespace, &changed, settings).await
 }
 
+/// The namespace read once the old pods that read one of `changed` are gone. A rollout is
+/// complete once its new pods are available; old ones may still be terminating, running the old
+/// values until their grace period ends: wait for them (bounded), then read again.
+pub async fn read_after_leaving_pods(
+    conn: &Connection,
+    namespace: &str,
+    changed: &BTreeSet<String>,
+    settings: &Settings,
+) -> Result<(Snapshot, EnvNamePolicy)> {
+    let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    let leaving: Vec<(String, String)> = snapshot
+        .pods
+        .iter()
+        .filter(|p| p.terminating_until.is_some())
+        .filter(|p| crate::domain::env::referenced_secrets(&p.spec).any(|s| changed.contains(s)))
+        .map(|p| (p.name.clone(), p.uid.clone()))
+        .collect();
+    if leaving.is_empty() {
+        return Ok((snapshot, policy));
+    }
+    let grace_ends = snapshot.pods.iter().filter_map(|p| p.terminating_until).max();
+    let cap = Timestamp::now() + settings.timeout.min(Duration::from_secs(120));
+    let until = grace_ends
+        .map(|t| t + Duration::from_secs(2))
+        .filter(|t| *t < cap)
+        .unwrap_or(cap);
+    render::step(&format!(
+        "Waiting for {} to finish terminating (until {until} at the most)",
+        render::plural(leaving.len(), "old pod")
+    ));
+    cluster::workloads::wait_gone(conn, namespace, &leaving, until).await?;
+    read_namespace(conn, namespace).await
+}
+
 /// verify's rules on the workloads that read the changed Secrets.
 async fn verify_changed(
     conn: &Connection,
@@ -881,30 +915,7 @@ async fn verify_changed(
         return Ok(Outcome::Clean);
     }
     let previous_kept = settings.previous_kept.as_deref();
-    let (mut snapshot, mut policy) = read_namespace(conn, namespace).await?;
-    // A rollout is complete once its new pods are available; old ones may still be terminating,
-    // running the old values until their grace period ends: wait for them (bounded), then judge.
-    let leaving: Vec<(String, String)> = snapshot
-        .pods
-        .iter()
-        .filter(|p| p.terminating_until.is_some())
-        .filter(|p| crate::domain::env::referenced_secrets(&p.spec).any(|s| changed.contains(s)))
-        .map(|p| (p.name.clone(), p.uid.clone()))
-        .collect();
-    if !leaving.is_empty() {
-        let grace_ends = snapshot.pods.iter().filter_map(|p| p.terminating_until).max();
-        let cap = Timestamp::now() + settings.timeout.min(Duration::from_secs(120));
-        let until = grace_ends
-            .map(|t| t + Duration::from_secs(2))
-            .filter(|t| *t < cap)
-            .unwrap_or(cap);
-        render::step(&format!(
-            "Waiting for {} to finish terminating (until {until} at the most)",
-            render::plural(leaving.len(), "old pod")
-        ));
-        cluster::workloads::wait_gone(conn, namespace, &leaving, until).await?;
-        (snapshot, policy) = read_namespace(conn, namespace).await?;
-    }
+    let (snapshot, policy) = read_after_leaving_pods(conn, namespace, changed, settings).await?;
     let mut report = drift::assess(
         &snapshot,
         &drift::Options {
