@@ -325,8 +325,14 @@ fn undecodable(error: &serde_json::Error, action: &Action) -> Error {
     Error::Api {
         action: action.describe(),
         message: format!(
-            "the server's answer could not be decoded ({:?} error at line {}, column {}; the text is not shown, as it may hold a value)",
-            error.classify(),
+            "the server's answer could not be decoded ({} at line {}, column {}; the text is not shown, as it may hold a value)",
+            // Only the kind of failure: serde's own message can quote the text.
+            match error.classify() {
+                serde_json::error::Category::Io => "read error",
+                serde_json::error::Category::Syntax => "not JSON",
+                serde_json::error::Category::Data => "unexpected content",
+                serde_json::error::Category::Eof => "cut short",
+            },
             error.line(),
             error.column()
         ),
