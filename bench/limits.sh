@@ -3,7 +3,7 @@
 # against the parallel kubectl script and the floor with the controllers at their releases'
 # default rate limits (CONTROLLER_LIMITS=upstream: 20 requests/s for kube-controller-manager),
 # as a kubeadm control plane runs them; the bed's own limits are put back afterwards.
-# Writes OUT_DIR/upstream-rotate-N.json and OUT_DIR/upstream-rollouts-N.txt. Sizes: LIMITS_SIZES ("50").
+# Writes OUT_DIR/upstream-rotate-N/ (rounds of rotate, the script and the floor). Sizes: LIMITS_SIZES ("50").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/bench/out}
@@ -19,9 +19,6 @@ for n in ${LIMITS_SIZES:-50}; do
   ns="bench-upstream-$n"
   shared_secret_scenario "$ns" "$n"
   names=(); for w in $(seq 1 "$n"); do names+=("c-$w"); done
-  hyperfine --runs 2 --export-json "$out/upstream-rotate-$n.json" \
-    -n "kubectl-secrets rotate" "kubectl-secrets rotate shared -n $ns --key TOKEN=hex:32 --yes --keep-backups 1 > /dev/null 2>&1" \
-    -n "kubectl, parallel" "bash $root/bench/kubectl-rotate-parallel.sh $ns shared TOKEN ${names[*]}" >&2
-  for _ in 1 2; do "$floor" rollouts -n "$ns" "${names[@]}"; done >"$out/upstream-rollouts-$n.txt"
+  rotate_rounds "$out/upstream-rotate-$n" 3 "$ns" "${names[@]}"
   kubectl delete namespace "$ns" --wait=false >/dev/null
 done

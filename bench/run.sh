@@ -42,16 +42,13 @@ for n in $ROTATE_SIZES; do
   ns="bench-rotate-$n"
   shared_secret_scenario "$ns" "$n"
   names=(); for w in $(seq 1 "$n"); do names+=("c-$w"); done
-  runs=3; [ "$n" -ge 50 ] && runs=2
-  hyperfine --runs "$runs" --export-json "$out/rotate-$n.json" \
-    -n "kubectl-secrets rotate" "kubectl-secrets rotate shared -n $ns --key TOKEN=hex:32 --yes --keep-backups 1 > /dev/null 2>&1" \
-    -n "kubectl, parallel" "bash $root/bench/kubectl-rotate-parallel.sh $ns shared TOKEN ${names[*]}" >&2
-  seq_runs=$runs; [ "$n" -ge 50 ] && seq_runs=1
+  # rotate, the parallel script and the floor (the same restarts by the bench's own program,
+  # timed to the last rollout complete and to the last old pod gone), round by round.
+  rounds=5; [ "$n" -ge 50 ] && rounds=4
+  rotate_rounds "$out/rotate-$n" "$rounds" "$ns" "${names[@]}"
+  seq_runs=3; [ "$n" -ge 50 ] && seq_runs=1
   hyperfine --runs "$seq_runs" --export-json "$out/rotate-sequential-$n.json" \
     -n "kubectl, sequential" "bash $root/bench/kubectl-rotate.sh $ns shared TOKEN ${names[*]}" >&2
-  # The floor: the same restarts by the bench's own program, timed to the last rollout complete
-  # and to the last old pod gone.
-  for _ in $(seq "$runs"); do "$floor" rollouts -n "$ns" "${names[@]}"; done >"$out/rollouts-$n.txt"
   kubectl delete namespace "$ns" --wait=false >/dev/null
 done
 

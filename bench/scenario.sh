@@ -69,3 +69,19 @@ shared_secret_scenario() { # namespace, N
   } | kubectl apply -n "$ns" -f - >/dev/null
   for w in $(seq 1 "$n"); do kubectl rollout status "deployment/c-$w" -n "$ns" --timeout=300s >/dev/null; done
 }
+
+# Rotate against the parallel kubectl script and the floor in rounds: each round runs the three
+# one after the other, so all three meet the bed as it is then (its rollouts slow down or speed
+# up by seconds from minute to minute); the report pairs them round by round. Writes
+# DIR/round-I.json (hyperfine) and DIR/floor.txt (bench-floor rollouts, a line per round).
+# Needs $root (the repository) and $floor (bench-floor).
+rotate_rounds() { # dir, rounds, namespace, deployment names...
+  local dir=$1 rounds=$2 ns=$3; shift 3
+  mkdir -p "$dir"
+  for round in $(seq "$rounds"); do
+    hyperfine --runs 1 --export-json "$dir/round-$round.json" \
+      -n "kubectl-secrets rotate" "kubectl-secrets rotate shared -n $ns --key TOKEN=hex:32 --yes --keep-backups 1 > /dev/null 2>&1" \
+      -n "kubectl, parallel" "bash $root/bench/kubectl-rotate-parallel.sh $ns shared TOKEN $*" >&2
+    "$floor" rollouts -n "$ns" "$@" >>"$dir/floor.txt"
+  done
+}
