@@ -1,13 +1,13 @@
 //! Restarting workloads (what `kubectl rollout restart` does, plus the Secret revisions the new
 //! pods are started for) and watching their rollouts: one watch per kind for the namespace.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{Stream, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::json;
 
@@ -223,28 +223,47 @@ where
     api.get_metadata(name).await.ok()?.metadata.uid
 }
 
-/// Wait until each pod (name, uid) is gone or replaced, or `until` passes: one GET per pod
-/// still there, every quarter second (a handful of old pods after a rollout).
+/// Wait until each pod (name, uid) is gone or replaced, or `until` passes. One watch of the
+/// namespace's pod metadata: the wait ends as the last deletion is seen (polling each pod in
+/// turn, then sleeping, ended up to half a second later with fifty of them).
 pub async fn wait_gone(conn: &Connection, namespace: &str, pods: &[(String, String)], until: Timestamp) -> Result<()> {
-    let api = Api::<Pod>::namespaced(conn.client.clone(), namespace);
-    let action = Action::new("get", "pods", &Scope::Namespace(namespace.into()));
-    let mut remaining: Vec<&(String, String)> = pods.iter().collect();
-    while !remaining.is_empty() && Timestamp::now() < until {
-        let mut still = Vec::new();
-        for pod in remaining {
-            let current = retrying(|| api.get_opt(&pod.0))
-                .await
-                .map_err(|e| api_error(e, &action, conn))?;
-            if current.is_some_and(|p| p.metadata.uid.as_deref() == Some(pod.1.as_str())) {
-                still.push(pod);
+    let Ok(left) = std::time::Duration::try_from(until.duration_since(Timestamp::now())) else {
+        return Ok(());
+    };
+    let api = Api::<PartialObjectMeta<Pod>>::namespaced(conn.client.clone(), namespace);
+    let action = Action::new("watch", "pods", &Scope::Namespace(namespace.into()));
+    let mut remaining: BTreeSet<&str> = pods.iter().map(|(_, uid)| uid.as_str()).collect();
+    // The uids of a (re)listing: a pod it leaves out was deleted meanwhile.
+    let mut listed: BTreeSet<String> = BTreeSet::new();
+    let mut events = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let uid = |meta: &kube::api::ObjectMeta| meta.uid.clone().unwrap_or_default();
+    let watch = async {
+        while !remaining.is_empty() {
+            match events.next().await {
+                Some(Ok(watcher::Event::Delete(pod))) => {
+                    remaining.remove(uid(&pod.metadata).as_str());
+                }
+                Some(Ok(watcher::Event::Init)) => listed.clear(),
+                Some(Ok(watcher::Event::InitApply(pod))) => {
+                    listed.insert(uid(&pod.metadata));
+                }
+                Some(Ok(watcher::Event::InitDone)) => remaining.retain(|u| listed.contains(*u)),
+                Some(Ok(watcher::Event::Apply(_))) => {}
+                // Retried with backoff while the API server cannot be reached; anything else
+                // (no permission to watch pods) ends the wait with its reason.
+                Some(Err(e)) => match watcher_error(e, conn, &action) {
+                    Error::Unreachable { .. } => {}
+                    other => return Err(other),
+                },
+                None => break,
             }
         }
-        remaining = still;
-        if !remaining.is_empty() {
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        }
+        Ok(())
+    };
+    match tokio::time::timeout(left, watch).await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// The label the StatefulSet controller puts on each pod: the revision it was made from.
@@ -352,6 +371,10 @@ fn pod_ready(pod: &Pod) -> bool {
 
 fn watch_error(error: kube::runtime::wait::Error, conn: &Connection, action: &Action) -> Error {
     let kube::runtime::wait::Error::ProbeFailed(error) = error;
+    watcher_error(error, conn, action)
+}
+
+fn watcher_error(error: watcher::Error, conn: &Connection, action: &Action) -> Error {
     match error {
         watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
             api_error(e, action, conn)

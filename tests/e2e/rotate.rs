@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use crate::support::{
-    annotations, canary, daemon_set, deployment, exit, with_pod_annotations, workload, TestNamespace,
+    annotations, canary, cluster, daemon_set, deployment, exit, with_pod_annotations, workload, Background,
+    TestNamespace,
 };
 
 fn env_from(secret: &str) -> Value {
@@ -908,4 +909,88 @@ async fn an_on_delete_pod_the_stateful_set_does_not_control_is_never_deleted() {
         "the previous data is back"
     );
     run.assert_no_leak([&value]);
+}
+
+/// The finalizer that keeps this file's pods Terminating until the test removes it (the bed's
+/// kwok deletes a pod only once it has none, as a kubelet's pod only goes once its finalizers do).
+const HOLD: &str = "e2e.kubectl-secrets.io/hold";
+
+/// A Deployment whose pods stay Terminating until released, with this grace period.
+fn held_deployment(name: &str, secret: &str, grace_seconds: i64) -> Value {
+    let mut d = deployment(
+        name,
+        1,
+        json!({"terminationGracePeriodSeconds": grace_seconds,
+               "containers": [{"name": "c", "image": "i", "envFrom": env_from(secret)}]}),
+    );
+    d["spec"]["template"]["metadata"]["finalizers"] = json!([HOLD]);
+    d
+}
+
+/// Remove the hold from these pods (all of the namespace's when `names` is None).
+async fn release(ns: &TestNamespace, names: Option<&[String]>) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams, Patch, PatchParams};
+    let api = Api::<Pod>::namespaced(ns.client.clone(), &ns.name);
+    let all: Vec<String> = match names {
+        Some(names) => names.to_vec(),
+        None => api
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect(),
+    };
+    let patch = json!({"metadata": {"finalizers": null}});
+    for name in all {
+        let _ = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+    }
+}
+
+/// Rollouts are complete once the new pods are available; an old pod may still be terminating,
+/// running the old value. rotate waits for it to go (a watch sees it leave) before it verifies:
+/// released while rotate waits, it is gone and the verification is clean; never released, the
+/// wait ends with its grace period and the verification names the pod that still runs it.
+#[tokio::test]
+async fn rotate_verifies_only_once_the_old_pods_are_gone() {
+    let ns = TestNamespace::new("rotate-held").await;
+    let (released, kept) = (canary("held-released"), canary("held-kept"));
+    ns.secret("released", &[("TOKEN", &released)]).await;
+    ns.secret("kept", &[("TOKEN", &kept)]).await;
+    ns.create_deployment(held_deployment("released", "released", 30)).await;
+    ns.create_deployment(held_deployment("kept", "kept", 2)).await;
+    ns.wait_ready("deployment", "released").await;
+    ns.wait_ready("deployment", "kept").await;
+    let old = ns.pod_names("released-").await;
+
+    let args = ["rotate", "released", "--key", "TOKEN", "--yes", "-n", &ns.name];
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, None);
+    tool.wait_for("Waiting for 1 old pod to finish terminating");
+    release(&ns, Some(&old)).await;
+    let run = tool.finish();
+    assert_eq!(run.code, exit::OK, "gone before the verification: {run:?}");
+    assert!(run.stdout.contains("deployment/released"), "{}", run.stdout);
+
+    let held = ns.run(&["rotate", "kept", "--key", "TOKEN", "--yes"]);
+    assert_eq!(
+        held.code,
+        exit::FOUND,
+        "the held pod still runs the old value: {held:?}"
+    );
+    assert!(
+        held.stderr.contains("Waiting for 1 old pod to finish terminating"),
+        "{}",
+        held.stderr
+    );
+    assert!(held.stdout.contains("stale"), "{}", held.stdout);
+    release(&ns, None).await;
+    let new = [
+        text(&ns.secret_data("released").await["TOKEN"]),
+        text(&ns.secret_data("kept").await["TOKEN"]),
+    ];
+    for out in [&run, &held] {
+        out.assert_no_leak([&released, &kept, &new[0], &new[1]]);
+    }
 }
