@@ -11,7 +11,24 @@ gobuild_start() {
   gobuild_out=$2
   export GOMODCACHE="$gobuild_work/gomod" GOCACHE="$gobuild_work/gocache" GOFLAGS="-buildvcs=false -mod=mod" GOTOOLCHAIN=local
   rm -rf "$gobuild_work/mod" "$gobuild_out.tmp" && mkdir -p "$gobuild_work/mod" "$gobuild_out.tmp"
+  gobuild_seed_std
   cd "$gobuild_work/mod"
+}
+
+# gobuild_seed_std: the standard library, compiled once per Go toolchain with the flags every
+# build here uses (CGO_ENABLED=0 -trimpath) into .cache/go-std/<go version>/, is copied into
+# the private build cache, so that each build stops compiling it again (a minute each on 2
+# cores). A build under another toolchain (GOTOOLCHAIN) finds nothing of its own in it.
+gobuild_seed_std() {
+  local std
+  std="$root/.cache/go-std/$(go env GOVERSION)"
+  if [ ! -f "$std/complete" ]; then
+    echo "build: compiling Go's standard library once for every build here ($(go env GOVERSION))" >&2
+    rm -rf "$std" && mkdir -p "$std"
+    (cd "$std" && GOFLAGS=-buildvcs=false GOCACHE="$std/cache" CGO_ENABLED=0 go build -trimpath std >&2)
+    touch "$std/complete"
+  fi
+  mkdir -p "$GOCACHE" && cp -r "$std/cache/." "$GOCACHE/"
 }
 
 # gobuild_tools PACKAGE...: a tools.go importing the programs to build, so `go mod tidy` keeps them.
