@@ -82,7 +82,7 @@ kinds=secrets,pods,deployments,statefulsets,daemonsets,replicasets,configmaps,cr
 for step in $GROWTH; do
   grow_scenario "$step"
   pods=$running
-  runs=7  # medians of 7: the bed's controllers make single runs noisy
+  rounds=7  # medians of 7 rounds, each command once per round: the bed drifts from minute to minute
   extra=()
   if [ "$pods" = 5000 ]; then
     # At 5,000 pods, also what a kubectl user runs for the same answer.
@@ -93,10 +93,14 @@ for step in $GROWTH; do
       echo "script $(peak bash "$root/bench/kubectl-jq-verify.sh")"
     } >"$out/kubectl-mem-$pods.txt"
   fi
-  hyperfine --warmup 1 --runs "$runs" --export-json "$out/growth-$pods.json" \
-    -n 'verify -A -o json' 'kubectl-secrets verify -A -o json > /dev/null || true' \
-    -n 'list -A -o json' 'kubectl-secrets list -A -o json > /dev/null || true' \
-    -n 'raw floor (the same LISTs)' "$floor lists" "${extra[@]}" >&2
+  mkdir -p "$out/growth-$pods"
+  for round in $(seq "$rounds"); do
+    warmup=(); [ "$round" = 1 ] && warmup=(--warmup 1)
+    hyperfine "${warmup[@]}" --runs 1 --export-json "$out/growth-$pods/round-$round.json" \
+      -n 'verify -A -o json' 'kubectl-secrets verify -A -o json > /dev/null || true' \
+      -n 'list -A -o json' 'kubectl-secrets list -A -o json > /dev/null || true' \
+      -n 'raw floor (the same LISTs)' "$floor lists" "${extra[@]}" >&2
+  done
   {
     echo "verify $(peak kubectl-secrets verify -A -o json)"
     echo "list $(peak kubectl-secrets list -A -o json)"
