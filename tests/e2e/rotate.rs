@@ -927,25 +927,14 @@ fn held_deployment(name: &str, secret: &str, grace_seconds: i64) -> Value {
     d
 }
 
-/// Remove the hold from these pods (all of the namespace's when `names` is None).
-async fn release(ns: &TestNamespace, names: Option<&[String]>) {
+/// Remove the hold from these pods.
+async fn release(ns: &TestNamespace, names: &[String]) {
     use k8s_openapi::api::core::v1::Pod;
-    use kube::api::{Api, ListParams, Patch, PatchParams};
+    use kube::api::{Api, Patch, PatchParams};
     let api = Api::<Pod>::namespaced(ns.client.clone(), &ns.name);
-    let all: Vec<String> = match names {
-        Some(names) => names.to_vec(),
-        None => api
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|p| p.metadata.name)
-            .collect(),
-    };
     let patch = json!({"metadata": {"finalizers": null}});
-    for name in all {
-        let _ = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+    for name in names {
+        let _ = api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await;
     }
 }
 
@@ -968,11 +957,12 @@ async fn rotate_verifies_only_once_the_old_pods_are_gone() {
     let args = ["rotate", "released", "--key", "TOKEN", "--yes", "-n", &ns.name];
     let tool = Background::spawn(&cluster().admin_kubeconfig, &args, None);
     tool.wait_for("Waiting for 1 old pod to finish terminating");
-    release(&ns, Some(&old)).await;
+    release(&ns, &old).await;
     let run = tool.finish();
     assert_eq!(run.code, exit::OK, "gone before the verification: {run:?}");
     assert!(run.stdout.contains("deployment/released"), "{}", run.stdout);
 
+    let mut held_pods = ns.pod_names("kept-").await;
     let held = ns.run(&["rotate", "kept", "--key", "TOKEN", "--yes"]);
     assert_eq!(
         held.code,
@@ -985,7 +975,10 @@ async fn rotate_verifies_only_once_the_old_pods_are_gone() {
         held.stderr
     );
     assert!(held.stdout.contains("stale"), "{}", held.stdout);
-    release(&ns, None).await;
+    // The held pod, and the running ones (their template holds them too): all released, so
+    // that the namespace can go.
+    held_pods.extend(ns.pod_names("").await);
+    release(&ns, &held_pods).await;
     let new = [
         text(&ns.secret_data("released").await["TOKEN"]),
         text(&ns.secret_data("kept").await["TOKEN"]),
