@@ -71,7 +71,7 @@ reliability: ## write docs/reliability.md from the last unit, e2e and load runs
 krew: deps testbed ## validate the krew manifest with krew's validator and install the plugin with krew
 	@scripts/test-krew.sh
 
-bench: deps testbed ## benchmarks against kubectl scripts and the floors on the local cluster -> bench/results.md and charts (takes ~30 min)
+bench: deps testbed ## benchmarks against kubectl scripts and the floors on the local cluster -> bench/results.md and charts (takes ~35 min)
 	@bench/run.sh
 
 recording: deps testbed ## record verify -> rotate -> verify on the local cluster -> docs/rotate.svg (the README's recording)
