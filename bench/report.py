@@ -79,11 +79,6 @@ def floor_lines(path):
     return [tuple(float(x) for x in line.split()) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-def floor_summaries(path):
-    runs = floor_lines(path)
-    return {"floor: the rollouts alone": summary([c for c, _ in runs]), "floor: old pods gone too": summary([g for _, g in runs])}
-
-
 def round_times(folder):
     """Per command, its times in round order, from the folder's round-N.json (hyperfine, one run each)."""
     times = {}
@@ -98,8 +93,10 @@ def rounds(folder):
     lines; returns the summaries and, per round, rotate's time less the floor's (old pods gone)."""
     times = round_times(folder)
     r = {k: summary(v) for k, v in times.items()}
-    r.update(floor_summaries(folder / "floor.txt"))
-    gone = [g for _, g in floor_lines(folder / "floor.txt")]
+    floor = floor_lines(folder / "floor.txt")
+    gone = [g for _, g in floor]
+    r["floor: the rollouts alone"] = summary([c for c, _ in floor])
+    r["floor: old pods gone too"] = summary(gone)
     paired = [ours - floor for ours, floor in zip(times["kubectl-secrets rotate"], gone)]
     return r, paired
 

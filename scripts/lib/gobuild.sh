@@ -17,7 +17,7 @@ gobuild_start() {
 
 # gobuild_seed_std: the standard library, compiled once per Go toolchain with the flags every
 # build here uses (CGO_ENABLED=0 -trimpath) into .cache/go-std/<go version>/, is copied into
-# the private build cache, so that each build stops compiling it again (a minute each on 2
+# the private build cache, so that each build stops compiling it again (20-50 s each on 2
 # cores). A build under another toolchain (GOTOOLCHAIN) finds nothing of its own in it.
 gobuild_seed_std() {
   local std
