@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
 FLEET_KUBECONFIG = $(shell scripts/fleet-up.sh | tail -n 1)
 
-.PHONY: help deps build release testbed cluster-up cluster-down fleet-up fleet-down seeds demo test lint unit e2e test-load test-compat reliability krew dist bench recording fmt clean
+.PHONY: help deps build release testbed bed-cache clean-bed-cache cluster-up cluster-down fleet-up fleet-down seeds demo test lint unit e2e test-load test-compat reliability krew store-check dist bench recording fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -18,8 +18,14 @@ build: deps ## debug build of the plugin
 release: deps ## release build of the plugin (target/release/kubectl-secrets)
 	cargo build --release
 
-testbed: deps ## build the test bed's binaries into .cache/bin (cold: ~12 min)
+testbed: deps ## build (or reuse) the test bed's binaries in the per-user store (cold: ~12 min)
 	@scripts/build-testbed.sh
+
+bed-cache: ## list the per-user store of built bed components and their sizes
+	@scripts/bed-cache.sh list
+
+clean-bed-cache: ## remove the per-user store (everything is built again on next use)
+	@scripts/bed-cache.sh clean
 
 cluster-up: deps ## start the local cluster; last line is the admin kubeconfig
 	@scripts/cluster-up.sh
@@ -39,7 +45,8 @@ seeds: cluster-up ## (re)load the seed runbooks' scenarios
 demo: release testbed ## build everything, load the scenarios, show the plugin working
 	@scripts/demo.sh
 
-test: lint unit e2e test-load test-compat krew reliability ## everything CI runs: fmt, clippy, cargo deny, unit and CLI tests, e2e and load on the local cluster, the e2e subset on older Kubernetes releases, krew install, docs/reliability.md
+test: deps ## everything CI runs: fmt, clippy, cargo deny, unit and CLI tests, e2e and load on the local cluster, the e2e subset on older Kubernetes releases, krew install, the store's checks, docs/reliability.md; ends with a table of the steps
+	@scripts/test.sh
 
 lint: deps
 	cargo fmt --all -- --check
@@ -65,6 +72,9 @@ test-load: deps testbed ## verify/list over 5,000 pods and rotate with 50 consum
 test-compat: deps testbed ## the e2e subset against each older Kubernetes release in scripts/versions.env (its own bed beside the main one)
 	@scripts/test-compat.sh
 
+store-check: ## the per-user store's guarantees: one build for two runs at once, tampered entries rebuilt
+	@scripts/test-store.sh
+
 reliability: ## write docs/reliability.md from the last unit, e2e and load runs
 	@python3 scripts/reliability-report.py
 
@@ -83,5 +93,5 @@ dist: deps ## release archive for this platform + dist/secrets.yaml (krew manife
 fmt:
 	cargo fmt --all
 
-clean: cluster-down fleet-down ## stop the clusters, remove build output (keeps .cache/bin)
+clean: cluster-down fleet-down ## stop the clusters, remove build output (keeps the per-user store: make clean-bed-cache)
 	cargo clean

@@ -8,7 +8,7 @@ out=${1:-$root/bench/out}
 consumers=${BENCH_ESO_CONSUMERS:-10}
 mkdir -p "$out"
 source "$root/.cache/cluster/aws.env"
-python=$(dirname "$("$root/scripts/install-moto.sh")")/python
+python=$("$root/scripts/install-moto.sh")/bin/python
 ns=bench-eso remote="bench-eso/app-$(date +%s)"
 kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
 kubectl create namespace "$ns" >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the External Secrets Operator controller (pinned in scripts/versions.env) into
-# .cache/bin/eso-<version>-<providers>/ with its CRDs beside it, and prints that folder.
+# the per-user store (scripts/lib/store.sh) with its CRDs beside it, and prints the entry.
 #
 # Only the providers the tests use are compiled in (ESO_PROVIDERS): ESO registers its ~35
 # providers and 12 generators through two import lists (pkg/provider/register and
@@ -9,17 +9,17 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/versions.env"
+source "$root/scripts/lib/store.sh"
 source "$root/scripts/lib/gobuild.sh"
 # AWS Secrets Manager (what the runbooks run in production) and ESO's own fake provider.
 ESO_PROVIDERS="aws fake"
 ESO_GENERATORS="fake password"
 module=github.com/external-secrets/external-secrets
-dir="$root/.cache/bin/eso-$EXTERNAL_SECRETS_VERSION-${ESO_PROVIDERS// /-}"
-if [ -x "$dir/external-secrets" ] && [ -f "$dir/crds.yaml" ]; then
-  echo "$dir"
+if store_open external-secrets "$EXTERNAL_SECRETS_VERSION" "$0" $(gobuild_recipe) "providers:$ESO_PROVIDERS" "generators:$ESO_GENERATORS"; then
+  echo "$store_entry"
   exit 0
 fi
-gobuild_start eso "$dir"
+gobuild_start eso
 release=$(go mod download -json "$module@$EXTERNAL_SECRETS_VERSION" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
 # A writable copy of the release with the two import lists cut down, used through a replace.
 src="$gobuild_work/src"
@@ -39,11 +39,12 @@ printf '\nreplace %s => %s\n' "$module" "$src" >>go.mod
 gobuild_tools "$module"
 echo "build-eso: building External Secrets Operator $EXTERNAL_SECRETS_VERSION, providers: $ESO_PROVIDERS (cold: about 4 minutes)" >&2
 go mod tidy >&2
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir.tmp/external-secrets" "$module" >&2
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$store_tmp/external-secrets" "$module" >&2
 # The CRDs of the same release, as its bundle ships them (no conversion webhook in the bases).
 for f in "$release"/config/crds/bases/*.yaml; do
   [ "$(basename "$f")" = kustomization.yaml ] && continue
   echo "---"; cat "$f"
-done > "$dir.tmp/crds.yaml"
+done > "$store_tmp/crds.yaml"
 gobuild_finish
-echo "$dir"
+store_publish
+echo "$store_entry"

@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Builds krew and its manifest validator (pinned in scripts/versions.env) into
-# .cache/bin/krew-<version>/ and prints that folder.
+# the per-user store (scripts/lib/store.sh) and prints the entry.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/versions.env"
+source "$root/scripts/lib/store.sh"
 source "$root/scripts/lib/gobuild.sh"
-dir="$root/.cache/bin/krew-$KREW_VERSION"
-if [ -x "$dir/krew" ] && [ -x "$dir/validate-krew-manifest" ]; then
-  echo "$dir"
+if store_open krew "$KREW_VERSION" "$0" $(gobuild_recipe); then
+  echo "$store_entry"
   exit 0
 fi
-gobuild_start krew "$dir"
+gobuild_start krew
 gobuild_module krew 1.22 "sigs.k8s.io/krew@$KREW_VERSION"
 gobuild_tools sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest
 echo "build-krew: building krew $KREW_VERSION" >&2
 go mod tidy >&2
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir.tmp/" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest >&2
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$store_tmp/" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest >&2
 gobuild_finish
-echo "$dir"
+store_publish
+echo "$store_entry"

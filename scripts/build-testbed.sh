@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the test bed's binaries from the Go module proxy at the versions pinned in
-# scripts/versions.env into .cache/bin/<stamp>/, and prints that folder.
+# scripts/versions.env into the per-user store (scripts/lib/store.sh), and prints the entry.
 #   build-testbed.sh                          the whole bed, Kubernetes at KUBERNETES_VERSION
 #   build-testbed.sh --control-plane vX.Y.Z   only kube-apiserver, kube-controller-manager and
 #                                             kube-scheduler of an older release (a compat bed;
@@ -10,16 +10,17 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/versions.env"
+source "$root/scripts/lib/store.sh"
 source "$root/scripts/lib/gobuild.sh"
 
 if [ "${1:-}" = --control-plane ]; then
   k8s_version=${2:?usage: build-testbed.sh --control-plane vX.Y.Z}
-  stamp="k8s-${k8s_version}-control-plane_b${BED_BUILD}"
+  component=control-plane
   pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
   others=()
 else
   k8s_version=$KUBERNETES_VERSION
-  stamp="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_ss-${SEALED_SECRETS_VERSION}_b${BED_BUILD}"
+  component=testbed
   pkgs=(
     go.etcd.io/etcd/server/v3
     k8s.io/kubernetes/cmd/kube-apiserver
@@ -33,23 +34,12 @@ else
   others=("go.etcd.io/etcd/server/v3@${ETCD_VERSION}" "sigs.k8s.io/kwok@${KWOK_VERSION}"
           "github.com/bitnami/sealed-secrets@${SEALED_SECRETS_VERSION}")
 fi
-bin_dir="$root/.cache/bin/$stamp"
-# Every program, under its command's name (etcd's main package is its module root, "server").
-binaries=()
-for p in "${pkgs[@]}"; do b=${p##*/}; [ "$b" = v3 ] && b=etcd; binaries+=("$b"); done
-# Kept beside the whole bed's binaries: the SealedSecret CRD of the same release.
-[ ${#others[@]} -gt 0 ] && files=(sealedsecrets-crd.yaml) || files=()
-
-have_all() {
-  for b in "${binaries[@]}"; do [ -x "$bin_dir/$b" ] || return 1; done
-  for f in "${files[@]}"; do [ -f "$bin_dir/$f" ] || return 1; done
-}
-if have_all; then
-  echo "$bin_dir"
+# The whole bed also keeps the SealedSecret CRD of its release beside the binaries.
+if store_open "$component" "$k8s_version" "$0" $(gobuild_recipe) "${others[@]}"; then
+  echo "$store_entry"
   exit 0
 fi
-
-gobuild_start "testbed-$k8s_version" "$bin_dir"
+gobuild_start "$component-$k8s_version"
 # The checksum database has no entry for the module's new path (it moved from bitnami-labs):
 # the proxy's copy is taken as is for that one module.
 export GONOSUMDB=github.com/bitnami/sealed-secrets
@@ -84,11 +74,13 @@ done
 echo "build-testbed: resolving modules (Kubernetes ${k8s_version})" >&2
 go mod tidy >&2
 echo "build-testbed: compiling ${#pkgs[@]} programs (cold: about 10 minutes on 2 cores)" >&2
-CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$gobuild_out.tmp/" "${pkgs[@]}" >&2
-[ -f "$gobuild_out.tmp/server" ] && mv "$gobuild_out.tmp/server" "$gobuild_out.tmp/etcd"
-if [ ${#files[@]} -gt 0 ]; then
+CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$store_tmp/" "${pkgs[@]}" >&2
+# etcd's main package is its module root ("server").
+[ -f "$store_tmp/server" ] && mv "$store_tmp/server" "$store_tmp/etcd"
+if [ "$component" = testbed ]; then
   cp "$GOMODCACHE/github.com/bitnami/sealed-secrets@${SEALED_SECRETS_VERSION}/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml" \
-    "$gobuild_out.tmp/sealedsecrets-crd.yaml"
+    "$store_tmp/sealedsecrets-crd.yaml"
 fi
 gobuild_finish
-echo "$bin_dir"
+store_publish
+echo "$store_entry"

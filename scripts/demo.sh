@@ -63,7 +63,7 @@ set -a; source "$(dirname "$kubeconfig")/aws.env"; set +a
 run kubectl secrets list -n video-conferencing-eso
 run kubectl secrets rotate backend-secrets -n video-conferencing-eso --key JWT_SECRET --yes
 step "aws secretsmanager list-secret-version-ids --secret-id video-conferencing/backend  (boto3)"
-"$(dirname "$("$root/scripts/install-moto.sh")")/python" -c '
+"$("$root/scripts/install-moto.sh")/bin/python" -c '
 import boto3
 c = boto3.client("secretsmanager")
 for v in c.list_secret_version_ids(SecretId="video-conferencing/backend")["Versions"]:

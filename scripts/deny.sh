@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
-# Dependency policy with cargo-deny (pinned, installed into .cache/tools on first use): licences,
-# banned duplicates and wildcards, and sources, always. Security advisories are checked against
-# the RustSec database snapshot in cargo-deny's own place ($CARGO_HOME/advisory-dbs) when one is
-# there, never fetched here (CI has no internet): refresh it on a connected machine with
-# `cargo deny fetch`, which clones it.
+# Dependency policy with cargo-deny (pinned, built once per machine into the per-user store):
+# licences, banned duplicates and wildcards, sources, and security advisories. Advisories come
+# from the RustSec database in cargo-deny's own place ($CARGO_HOME/advisory-dbs), never fetched
+# here (CI has no internet): when that place is empty, the snapshot in
+# ../shared/rustsec-advisory-db.tar.gz is made into the one-commit git repository cargo-deny
+# reads, dated as the snapshot. A fresher database fetched by `cargo deny fetch` is used as is.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-version=0.20.2
-deny="$root/.cache/tools/bin/cargo-deny"
-if ! [ -x "$deny" ] || ! "$deny" --version 2>/dev/null | grep -q " $version"; then
-  echo "deny: installing cargo-deny $version into .cache/tools (once)" >&2
-  # Its release profile asks for fat LTO in one codegen unit: minutes of single-threaded
-  # linking for a tool run once per test run. The same code, built the ordinary way.
-  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo install --quiet --locked --root "$root/.cache/tools" cargo-deny --version "$version" >&2
+deny=$("$root/scripts/build-cargo-deny.sh")
+# Where cargo-deny looks for the default database (https://github.com/rustsec/advisory-db).
+db="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs/advisory-db-3157b0e258782691"
+snapshot="$root/../shared/rustsec-advisory-db.tar.gz"
+if [ ! -d "$db/.git" ] && [ -f "$snapshot" ]; then
+  echo "deny: making the RustSec snapshot ($snapshot) cargo-deny's advisory database" >&2
+  rm -rf "$db.tmp" && mkdir -p "$db.tmp"
+  tar -xzf "$snapshot" -C "$db.tmp" --strip-components 1
+  # The snapshot's date is its newest file's.
+  date=$(find "$db.tmp" -type f -printf '%TY-%Tm-%TdT%TH:%TM:%TSZ\n' | sort | tail -n 1 | cut -d. -f1)Z
+  (
+    cd "$db.tmp"
+    git init -q -b main
+    git add -A
+    GIT_AUTHOR_DATE=$date GIT_COMMITTER_DATE=$date git -c user.name=kubectl-secrets -c user.email=deny@localhost \
+      commit -q -m "RustSec advisory database snapshot ($snapshot)"
+  )
+  mv "$db.tmp" "$db"
 fi
 checks=(licenses bans sources)
-if [ -d "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs" ]; then
+if [ -d "$db/.git" ]; then
   checks+=(advisories)
+  echo "deny: advisories from the RustSec database of $(git -C "$db" log -1 --format=%cs) ($db)" >&2
 else
-  echo "deny: no RustSec snapshot in ${CARGO_HOME:-$HOME/.cargo}/advisory-dbs: advisories not checked (cargo deny fetch, where the internet is)" >&2
+  echo "deny: no RustSec database in $db and no snapshot at $snapshot: advisories NOT checked (cargo deny fetch, where the internet is)" >&2
 fi
 # Every platform's crates in the local registry first (from crates.io), so cargo-deny itself can
 # run offline: it then never tries to fetch the advisory database.

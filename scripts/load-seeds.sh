@@ -52,7 +52,7 @@ secret video-conferencing turn-credentials "TURN_USERNAME=sfu" "TURN_PASSWORD=$(
 # 000 as planned for production: the same backend secrets in AWS Secrets Manager (the bed's
 # moto, settings in aws.env beside the kubeconfig), synced by an ExternalSecret. The value goes
 # to boto3 on stdin, never in an argument.
-moto_python=$(dirname "$("$root/scripts/install-moto.sh")")/python
+moto_python=$("$root/scripts/install-moto.sh")/bin/python
 printf '{"JWT_SECRET":"%s","REDIS_PASSWORD":"%s","AUTH0_CLIENT_SECRET":"%s","DATABASE_URL":"postgresql://vc:%s@postgres:5432/video_conferencing"}' \
   "$(rand_b64 48)" "$(rand_b64 32)" "$(rand_hex 32)" "$(rand_b64 24)" \
   | ( set -a; source "$(dirname "$kubeconfig")/aws.env"; set +a; "$moto_python" -c '

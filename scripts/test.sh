@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make test: every step CI runs, in order, each timed. Ends with a table of the steps (seconds,
+# which bed components were built and which reused from the store) printed and written to
+# target/test-steps.json, also when a step fails.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+steps=(lint unit e2e test-load test-compat krew store-check reliability)
+out="$root/target/steps"
+rm -rf "$out" && mkdir -p "$out"
+trap 'python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT
+for step in "${steps[@]}"; do
+  started=$(date +%s.%N)
+  KS_STEP_EVENTS="$out/$step.events" make --no-print-directory "$step"
+  status=$?
+  seconds=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  printf '{"step":"%s","seconds":%s,"status":%d}\n' "$step" "$seconds" "$status" >>"$out/steps.jsonl"
+  [ "$status" = 0 ] || { echo "make test: step $step failed (exit $status)" >&2; exit "$status"; }
+done
