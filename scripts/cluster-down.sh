@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Stops every process of the local test bed and removes its state (etcd data, PKI, kubeconfigs).
-# Built binaries in .cache/bin are kept.
+# Built binaries in the per-user store are kept.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state=${STATE_DIR:-$root/.cache/cluster}
-for name in argo-rollouts external-secrets moto sealed-secrets api-bridge kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+for name in redis mariadb postgres argo-rollouts external-secrets moto sealed-secrets api-bridge kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   pidfile="$state/$name.pid"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts the local test bed: etcd, kube-apiserver (RBAC + static tokens), controller-manager,
 # scheduler, kwok (fake kubelet for 3 nodes), the Sealed Secrets controller, moto (AWS Secrets
-# Manager), the External Secrets Operator and the Argo Rollouts controller, all on 127.0.0.1. Idempotent: a running, healthy
+# Manager), the External Secrets Operator, the Argo Rollouts controller, and real PostgreSQL,
+# MariaDB and Redis servers (the databases whose passwords get rotated; fake pods' ports 5432,
+# 3306 and 6379 lead to them through kwok's port-forward), all on 127.0.0.1. Idempotent: a running, healthy
 # cluster is reused. The last line of stdout is the admin kubeconfig's path;
 # reader/patcher/limited kubeconfigs sit beside it.
 # A second bed runs beside the first with its own STATE_DIR, ports and network namespace
@@ -17,6 +19,8 @@ CONTROL_PLANE_VERSION=${CONTROL_PLANE_VERSION:-$KUBERNETES_VERSION}
 WITH_ESO=${WITH_ESO:-1}
 # The Argo Rollouts controller (off for the compat beds too).
 WITH_ROLLOUTS=${WITH_ROLLOUTS:-1}
+# PostgreSQL, MariaDB and Redis from Debian's packages (off for the compat and fleet beds).
+WITH_DATABASES=${WITH_DATABASES:-1}
 # Ports (loopback only); override to run a second bed beside the first.
 ETCD_PORT=${ETCD_PORT:-32379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-32380}
@@ -36,6 +40,13 @@ ESO_METRICS_PORT=${ESO_METRICS_PORT:-45567}
 ROLLOUTS_METRICS_PORT=${ROLLOUTS_METRICS_PORT:-45568}
 ROLLOUTS_HEALTHZ_PORT=${ROLLOUTS_HEALTHZ_PORT:-45569}
 AWS_REGION=${AWS_REGION:-us-east-1}
+# The database servers (loopback only), and the ports of fake pods that lead to them.
+POSTGRES_PORT=${POSTGRES_PORT:-45570}
+MYSQL_PORT=${MYSQL_PORT:-45571}
+REDIS_PORT=${REDIS_PORT:-45572}
+# Fake pods' ports in this range lead to the same port on 127.0.0.1: a test that starts a
+# server of its own (a Redis with requirepass only it changes) reaches it through a pod.
+IDENTITY_PORTS=${IDENTITY_PORTS:-46400-46409}
 
 log() { echo "cluster-up: $*" >&2; }
 
@@ -54,6 +65,12 @@ fi
 if [ "$WITH_ROLLOUTS" = 1 ]; then
   rollouts=$("$root/scripts/build-argo-rollouts.sh")
   processes+=(argo-rollouts)
+fi
+if [ "$WITH_DATABASES" = 1 ]; then
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -x "$pg_bin/postgres" ] && command -v mariadbd >/dev/null && command -v redis-server >/dev/null || {
+    log "PostgreSQL, MariaDB or Redis is missing: make deps installs them"; exit 1; }
+  processes+=(postgres mariadb redis)
 fi
 kubectl() { "$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" "$@"; }
 
@@ -89,13 +106,25 @@ start() { # name, command...
   setsid "$@" >"$state/logs/$name.log" 2>&1 < /dev/null &
   echo $! >"$state/$name.pid"
 }
-stages() { sed "s/@READY_DELAY_MS@/$READY_DELAY_MS/g" "$root/scripts/testbed/kwok-stages.yaml.in"; }
+# The Stages, and where fake pods' ports lead (kwok's ClusterPortForward).
+stages() {
+  sed "s/@READY_DELAY_MS@/$READY_DELAY_MS/g" "$root/scripts/testbed/kwok-stages.yaml.in"
+  [ "$WITH_DATABASES" = 1 ] || return 0
+  printf -- '---\napiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterPortForward\nmetadata: {name: bed-databases}\nspec:\n  forwards:\n'
+  printf '  - {ports: [%s], target: {address: 127.0.0.1, port: %s}}\n' 5432 "$POSTGRES_PORT" 3306 "$MYSQL_PORT" 6379 "$REDIS_PORT"
+  for port in $(seq "${IDENTITY_PORTS%-*}" "${IDENTITY_PORTS#*-}"); do
+    printf '  - {ports: [%s], target: {address: 127.0.0.1, port: %s}}\n' "$port" "$port"
+  done
+}
 start_kwok() {
   stages >"$state/kwok-stages.yaml"
   log "starting kwok (pods Ready after ${READY_DELAY_MS} ms)"
+  # The fake kubelet's server (port-forward) on 127.0.0.1, with a serving certificate of the
+  # bed's CA, which the API server checks.
   start kwok "$bin/kwok" --kubeconfig "$state/kwok.kubeconfig" --config "$state/kwok-stages.yaml" \
     --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake --node-lease-duration-seconds 40 \
-    --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.1/16
+    --server-address "127.0.0.1:$KWOK_PORT" --node-ip 127.0.0.1 --node-port "$KWOK_PORT" \
+    --tls-cert-file "$state/pki/kubelet.crt" --tls-private-key-file "$state/pki/kubelet.key" --cidr 10.244.0.1/16
 }
 
 # SealedSecrets labelled testbed.kubectl-secrets.io/unwatched are left to the tests (which set
@@ -186,6 +215,10 @@ if [ ! -f "$pki/tokens.csv" ]; then
   printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,IP:%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' "$BRIDGE_IP" >"$pki/san.ext"
   openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 3650 -extfile "$pki/san.ext" -out "$pki/apiserver.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kwok-kubelet" -keyout "$pki/kubelet.key" -out "$pki/kubelet.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$pki/kubelet.ext"
+  openssl x509 -req -in "$pki/kubelet.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$pki/kubelet.ext" -out "$pki/kubelet.crt" 2>/dev/null
   openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
   # token,user,uid,"group1,group2": the test users of the later issues' RBAC tests.
@@ -245,6 +278,7 @@ start kube-apiserver "$control_plane/kube-apiserver" \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-cluster-ip-range 10.96.0.0/16 --endpoint-reconciler-type none \
+  --kubelet-preferred-address-types InternalIP --kubelet-certificate-authority "$pki/ca.crt" \
   --profiling=false --enable-priority-and-fairness=false
 wait_for kube-apiserver 90 kubectl get --raw /readyz
 
@@ -329,7 +363,7 @@ if [ "$WITH_ESO" = 1 ]; then
 # moto keeps its secrets in memory: a restarted bed starts with an empty store. ESO runs out of
 # cluster with its own credentials (dummy ones moto accepts) and the endpoint override.
 log "starting moto (AWS Secrets Manager API) on 127.0.0.1:$MOTO_PORT"
-start moto "$moto" -H 127.0.0.1 -p "$MOTO_PORT"
+start moto "$moto/bin/python" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT"
 wait_for "moto" 60 curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/"
 cat >"$state/aws.env" <<EOF
 # The test bed's AWS Secrets Manager (moto): source this for the aws CLI, boto3 or the plugin.
@@ -370,6 +404,75 @@ start argo-rollouts env POD_NAMESPACE=argo-rollouts "$rollouts/rollouts-controll
   --kubeconfig "$state/argo-rollouts.kubeconfig" --leader-elect=false \
   --metricsPort "$ROLLOUTS_METRICS_PORT" --healthzPort "$ROLLOUTS_HEALTHZ_PORT" --qps 100 --burst 200
 wait_for "the Argo Rollouts controller" 60 curl -fsS "http://127.0.0.1:$ROLLOUTS_HEALTHZ_PORT/healthz"
+fi
+
+# ---- database servers: PostgreSQL, MariaDB, Redis (Debian's packages) ----------------------
+# Each has an administrator whose password is made once per state folder and kept in
+# databases.env beside the admin kubeconfig (0600); the seeds and tests make their own users.
+if [ "$WITH_DATABASES" = 1 ]; then
+db_password() { # name: made once, kept in the state folder
+  [ -f "$state/db/$1.password" ] || openssl rand -hex 24 >"$state/db/$1.password"
+  cat "$state/db/$1.password"
+}
+mkdir -p "$state/db" && chmod 700 "$state/db"
+postgres_password=$(db_password postgres) mysql_password=$(db_password mysql) redis_password=$(db_password redis)
+
+# PostgreSQL refuses to run as root: its data folder belongs to the postgres user. Every
+# statement is logged, so tests can check that no password reaches the server in clear.
+pg_data="$state/postgres"
+if [ ! -f "$pg_data/PG_VERSION" ]; then
+  log "initialising PostgreSQL ($("$pg_bin/postgres" --version))"
+  mkdir -p "$pg_data" && chown postgres: "$pg_data" && chmod 700 "$pg_data"
+  printf '%s\n' "$postgres_password" >"$pg_data.pw" && chown postgres: "$pg_data.pw" && chmod 600 "$pg_data.pw"
+  setpriv --reuid=postgres --regid=postgres --init-groups "$pg_bin/initdb" -D "$pg_data" -U postgres \
+    --auth=scram-sha-256 --pwfile="$pg_data.pw" >"$state/logs/postgres-initdb.log" 2>&1
+  rm -f "$pg_data.pw"
+fi
+log "starting PostgreSQL on 127.0.0.1:$POSTGRES_PORT"
+start postgres setpriv --reuid=postgres --regid=postgres --init-groups "$pg_bin/postgres" -D "$pg_data" \
+  -c listen_addresses=127.0.0.1 -c port="$POSTGRES_PORT" -c unix_socket_directories= \
+  -c log_statement=all -c fsync=off -c full_page_writes=off
+pg_ready() { PGPASSWORD=$postgres_password psql -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d postgres -Atc 'select 1'; }
+wait_for PostgreSQL 60 pg_ready
+
+mysql_data="$state/mariadb"
+if [ ! -d "$mysql_data/mysql" ]; then
+  log "initialising MariaDB ($(mariadbd --version | head -n 1))"
+  mariadb-install-db --no-defaults --datadir="$mysql_data" --user=root --auth-root-authentication-method=normal \
+    --skip-test-db >"$state/logs/mariadb-install.log" 2>&1
+fi
+log "starting MariaDB on 127.0.0.1:$MYSQL_PORT"
+start mariadb mariadbd --no-defaults --datadir="$mysql_data" --user=root --bind-address=127.0.0.1 --port="$MYSQL_PORT" \
+  --socket="$state/db/mariadb.sock" --pid-file="$state/db/mariadb.pid" --skip-name-resolve \
+  --general-log=1 --general-log-file="$state/logs/mariadb-general.log" --innodb-flush-log-at-trx-commit=0
+wait_for MariaDB 60 mariadb-admin --no-defaults --socket="$state/db/mariadb.sock" -u root ping
+# The administrator the tests and seeds use over TCP is root@'%' (root over the socket needs no
+# password); install-db's password-less root@127.0.0.1, @::1 and @<hostname> would match first.
+mariadb --no-defaults --socket="$state/db/mariadb.sock" -u root -N \
+  -e "SELECT CONCAT('DROP USER ''root''@''', Host, ''';') FROM mysql.user WHERE User = 'root' AND Host NOT IN ('localhost', '%')" \
+  | mariadb --no-defaults --socket="$state/db/mariadb.sock" -u root
+printf "CREATE USER IF NOT EXISTS 'root'@'%%' IDENTIFIED BY '%s'; GRANT ALL PRIVILEGES ON *.* TO 'root'@'%%' WITH GRANT OPTION;\n" \
+  "$mysql_password" | mariadb --no-defaults --socket="$state/db/mariadb.sock" -u root
+
+# Redis with ACL users: bedadmin may do everything; the default user's password (requirepass)
+# is seed 001's, set by the seeds.
+log "starting Redis on 127.0.0.1:$REDIS_PORT"
+printf 'user bedadmin on >%s ~* &* +@all\n' "$redis_password" >"$state/db/redis-users.acl"
+chmod 600 "$state/db/redis-users.acl"
+start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+  --aclfile "$state/db/redis-users.acl" --dir "$state/db"
+redis_ready() { REDISCLI_AUTH=$redis_password redis-cli --user bedadmin -p "$REDIS_PORT" ping | grep -q PONG; }
+wait_for Redis 30 redis_ready
+
+cat >"$state/databases.env" <<EOF
+# The test bed's database servers (127.0.0.1) and their administrators: source this for psql,
+# mariadb and redis-cli. Fake pods' ports 5432, 3306 and 6379 lead to them (kwok port-forward).
+export BED_POSTGRES_PORT=$POSTGRES_PORT BED_POSTGRES_ADMIN=postgres BED_POSTGRES_PASSWORD=$postgres_password
+export BED_MYSQL_PORT=$MYSQL_PORT BED_MYSQL_ADMIN=root BED_MYSQL_PASSWORD=$mysql_password
+export BED_REDIS_PORT=$REDIS_PORT BED_REDIS_ADMIN=bedadmin BED_REDIS_PASSWORD=$redis_password
+export BED_IDENTITY_PORTS=$IDENTITY_PORTS
+EOF
+chmod 600 "$state/databases.env"
 fi
 
 for name in "${processes[@]}"; do

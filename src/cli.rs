@@ -11,7 +11,7 @@ Exit codes:
   1    drift or difference found (verify, diff, audit, list --max-age)
   2    usage error (bad flag or argument; a change without a terminal and without --yes)
   3    kubeconfig problem (missing file, unknown context)
-  4    API server unreachable or timed out
+  4    API server (or an issuer's database server) unreachable or timed out
   5    forbidden or unauthorized (the message names the missing permission)
   6    object not found
   7    conflict: someone else changed the object (nothing was overwritten)
@@ -23,6 +23,8 @@ Exit codes:
   13   a journal or backup on the cluster is not one kubectl-secrets wrote: refused, nothing changed
   14   a change of the Secret is under way (another run holds it) or was interrupted: finish it
        with rotate --resume or undo it with --abort
+  15   the server that checks the credential (an issuer) refused a step: wrong administrator
+       password, a missing privilege or user (before the Secret is written: nothing changed)
   130  interrupted (Ctrl-C)";
 
 #[derive(Debug, Parser)]
@@ -663,8 +665,14 @@ Examples:
   # restart backend-deployment and rust-sfu-deployment, wait for them, verify
   kubectl secrets rotate backend-secrets -n video-conferencing --key JWT_SECRET=base64:48
 
-  # Seed 001: new Postgres password, also replaced inside backend-secrets' POSTGRES_DB_URI
-  kubectl secrets rotate postgres-secrets -n aura-production --key postgres-password --propagate
+  # Seed 001: new Postgres password, set at the server first (ALTER ROLE, as the role itself), also
+  # replaced inside backend-secrets' POSTGRES_DB_URI; the postgres StatefulSet is not restarted
+  kubectl secrets rotate postgres-secrets -n aura-production --key postgres-password --propagate \
+    --issuer postgres-password=postgresql:user=aura,server=statefulset/postgres
+
+  # The same with the issuer kept on the Secret, for every later rotation
+  kubectl annotate secret postgres-secrets -n aura-production \
+    issuer.kubectl-secrets.io/postgres-password=postgresql:user=aura,server=statefulset/postgres
 
   # Seed 002: a new provider key from the provider's dashboard, read from stdin (never argv)
   pbpaste | kubectl secrets rotate api-keys -n intelliprompt --from-stdin openai --yes
@@ -693,6 +701,13 @@ Examples:
 Generators: base64:N and hex:N are N random bytes encoded like `openssl rand -base64 N` /
 `-hex N`; alnum:N is N characters from [A-Za-z0-9]. Without one, the new value is shaped like
 the old one (hex stays hex, base64 stays base64) with at least 32 bytes of entropy.
+
+Database passwords (a key read by a postgres/mysql/mariadb/redis image, named like one, or a
+connection URI with a password) change at their server first, in the same plan: the new password
+is set there (PostgreSQL: a SCRAM verifier computed here; MySQL/MariaDB: the native hash, or dual
+passwords on MySQL 8.0.14+; Redis: an ACL password hash beside the old one), then the Secret is
+written, the consumers restarted and verified, and the old password retired after verify. Such a
+key without an issuer is refused unless --no-issuer says the server was changed already.
 
 Before any write the previous data is saved as a backup Secret (<name>.backup-r<revision>-<id>,
 the last 5 kept). If a rollout fails (CrashLoopBackOff, CreateContainerConfigError,
@@ -780,6 +795,23 @@ pub struct RotateArgs {
     /// remove the AWSPREVIOUS label from the version it replaced
     #[arg(long, conflicts_with_all = ["synced", "resume", "abort"])]
     pub retire_previous: bool,
+
+    /// The server that checks KEY's password, changed first in the same plan:
+    /// KEY=postgresql|mysql|redis:user=NAME,server=statefulset/NAME|pod/NAME|HOST:PORT
+    /// [,admin=SECRET/KEY][,admin-user=NAME][,database=NAME] (instead of the Secret's
+    /// issuer.kubectl-secrets.io/KEY annotation); repeatable
+    #[arg(long = "issuer", value_name = "[SECRET/]KEY=SPEC")]
+    pub issuers: Vec<String>,
+
+    /// Anything else that checks KEY's password: COMMAND runs with `sh -c` for each step (check,
+    /// add, undo, retire, in KUBECTL_SECRETS_STEP) with the value on stdin; its exit status decides
+    #[arg(long = "issuer-command", value_name = "[SECRET/]KEY=COMMAND")]
+    pub issuer_commands: Vec<String>,
+
+    /// The database passwords rotated here were already changed at their servers: change them
+    /// in the Secret only (the plan says so)
+    #[arg(long, conflicts_with_all = ["issuers", "issuer_commands"])]
+    pub no_issuer: bool,
 
     #[command(flatten)]
     pub controller: ControllerArgs,

@@ -25,6 +25,9 @@ pub mod exit {
     pub const UNTRUSTED: i32 = 13;
     /// A change of the object is under way (another run holds it) or was interrupted.
     pub const IN_PROGRESS: i32 = 14;
+    /// The server that checks the credential (an issuer) refused a step: wrong administrator
+    /// password, a missing privilege or user. Before the Secret is written: nothing changed.
+    pub const ISSUER_REFUSED: i32 = 15;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -161,6 +164,17 @@ pub enum Error {
     )]
     ProviderCredentials { reason: String },
 
+    #[error("cannot reach {issuer}: {reason} (check the server and its pod; nothing was changed there by this step)")]
+    IssuerUnreachable { issuer: String, reason: String },
+
+    #[error("{issuer} refused {step}: {reason} ({fix})")]
+    IssuerRefused {
+        issuer: String,
+        step: String,
+        reason: String,
+        fix: String,
+    },
+
     #[error("failed to {action}: {message}")]
     Api { action: String, message: String },
 
@@ -190,7 +204,9 @@ impl Error {
             Error::Unreachable { .. }
             | Error::CertFetch { .. }
             | Error::Controller { .. }
-            | Error::ProviderUnreachable { .. } => exit::UNREACHABLE,
+            | Error::ProviderUnreachable { .. }
+            | Error::IssuerUnreachable { .. } => exit::UNREACHABLE,
+            Error::IssuerRefused { .. } => exit::ISSUER_REFUSED,
             Error::Unauthorized { .. }
             | Error::Credentials { .. }
             | Error::Forbidden { .. }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod external;
 pub mod names;
 mod page;
+pub mod portforward;
 pub mod sealed;
 pub mod secrets;
 pub mod snapshot;

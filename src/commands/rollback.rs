@@ -35,6 +35,8 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
             secrets: vec![secret],
             sealed: None,
             external: Some(external),
+            issuers: Vec::new(),
+            no_issuer: false,
         };
         return engine::apply(&conn, ctx.consent(), &settings, change).await;
     }
@@ -46,6 +48,8 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
         secrets: vec![change],
         sealed: None,
         external: None,
+        issuers: Vec::new(),
+        no_issuer: false,
     };
     engine::apply(&conn, ctx.consent(), &settings, change).await
 }
@@ -86,6 +90,8 @@ async fn across(ctx: &Context, args: &RollbackArgs, fleet: &super::fleet::Fleet)
             secrets: vec![restore],
             sealed: None,
             external: None,
+            issuers: Vec::new(),
+            no_issuer: false,
         };
         let prepared = named(context, engine::prepare(&conn, ctx.output(), &settings, change).await)?;
         members.push(FleetMember {

@@ -55,10 +55,11 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     let target = cluster::secrets::get(&conn, &namespace, name).await?;
     if args.resume || args.abort {
         let choice = if args.resume { Recovery::Resume } else { Recovery::Abort };
-        return engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice).await;
+        let issuers = issuer_flags(args, &[name])?;
+        return engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice, &issuers).await;
     }
     if let Some(pending) = engine::pending(&conn, &target).await? {
-        return interrupted(ctx, name, &conn, &settings, pending).await;
+        return interrupted(ctx, name, &conn, &settings, pending, &issuer_flags(args, &[name])?).await;
     }
 
     // A Secret an ExternalSecret syncs changes at its provider.
@@ -124,6 +125,8 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         secrets,
         sealed,
         external: None,
+        issuers: issuer_flags(args, &[name])?,
+        no_issuer: args.no_issuer,
     };
     engine::apply(&conn, ctx.consent(), &settings, change).await
 }
@@ -292,6 +295,8 @@ async fn rotate_many(
         secrets,
         sealed: None,
         external: None,
+        issuers: issuer_flags(args, names)?,
+        no_issuer: args.no_issuer,
     };
     engine::apply(conn, ctx.consent(), &settings, change).await
 }
@@ -334,8 +339,69 @@ async fn rotate_external(
         secrets: vec![secret],
         sealed: None,
         external: Some(external),
+        issuers: issuer_flags(args, &[target.name.as_str()])?,
+        no_issuer: args.no_issuer,
     };
     engine::apply(conn, ctx.consent(), &settings, change).await
+}
+
+/// `--issuer [SECRET/]KEY=SPEC` and `--issuer-command [SECRET/]KEY=COMMAND`, for the Secrets
+/// rotated (`names`): with one Secret, SECRET/ may be left out.
+pub(crate) fn issuer_flags<S: AsRef<str>>(args: &RotateArgs, names: &[S]) -> Result<Vec<engine::IssuedKey>> {
+    let mut found = Vec::new();
+    let given = args
+        .issuers
+        .iter()
+        .map(|f| (f, "--issuer", false))
+        .chain(args.issuer_commands.iter().map(|f| (f, "--issuer-command", true)));
+    for (flag, name, is_command) in given {
+        let (qualified, spec) = flag
+            .split_once('=')
+            .filter(|(k, s)| !k.is_empty() && !s.is_empty())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "{name} {flag:?}: use {name} KEY={}",
+                    if is_command {
+                        "COMMAND"
+                    } else {
+                        "KIND:user=…,server=…"
+                    }
+                ))
+            })?;
+        let (secret, key) = match (multi::split_qualified(qualified), names) {
+            ((Some(secret), key), _) => (secret.to_string(), key.to_string()),
+            ((None, key), [only]) => (only.as_ref().to_string(), key.to_string()),
+            ((None, key), _) => {
+                return Err(Error::Usage(format!(
+                    "{name} {key}=…: with several Secrets, say whose key it is ({name} SECRET/{key}=…)"
+                )))
+            }
+        };
+        if !names.iter().any(|n| n.as_ref() == secret) {
+            return Err(Error::Usage(format!(
+                "{name} {qualified}=…: Secret {secret} is not rotated here"
+            )));
+        }
+        let config = if is_command {
+            engine::issuers::IssuerConfig::Command(spec.to_string())
+        } else {
+            match crate::domain::issuer::IssuerSpec::parse(spec, crate::domain::issuer::Origin::CommandLine) {
+                Ok(spec) => engine::issuers::IssuerConfig::Server(spec),
+                Err(
+                    crate::domain::issuer::SpecError::Invalid(problem)
+                    | crate::domain::issuer::SpecError::Untrusted(problem),
+                ) => return Err(Error::Usage(format!("{name} {qualified}=…: {problem}"))),
+            }
+        };
+        if found
+            .iter()
+            .any(|f: &engine::IssuedKey| f.secret == secret && f.key == key)
+        {
+            return Err(Error::Usage(format!("the issuer of {secret}/{key} is given twice")));
+        }
+        found.push(engine::IssuedKey { secret, key, config });
+    }
+    Ok(found)
 }
 
 /// What the change records as its maker: "rotate", or the recovery it is.
@@ -357,6 +423,7 @@ async fn interrupted(
     conn: &Connection,
     settings: &Settings,
     pending: engine::Pending,
+    issuers: &[engine::IssuedKey],
 ) -> Result<Outcome> {
     let namespace = ctx.namespace(conn);
     let running = matches!(pending.liveness, crate::domain::journal::Liveness::Running { .. });
@@ -371,7 +438,7 @@ async fn interrupted(
         InterruptedChoice::Resume => Recovery::Resume,
         InterruptedChoice::Abort => Recovery::Abort,
     };
-    engine::recover(conn, ctx.consent(), settings, &namespace, name, choice).await
+    engine::recover(conn, ctx.consent(), settings, &namespace, name, choice, issuers).await
 }
 
 /// What to say instead of "safe to revoke" when the old value stays in the Secret.

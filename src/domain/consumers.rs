@@ -20,6 +20,12 @@ pub enum ConsumerAction {
     Restart,
     /// Only mounted as volumes without subPath: the kubelet updates the files in place.
     AutoUpdates,
+    /// A database that reads the changed keys only when its data directory is first made
+    /// (`POSTGRES_PASSWORD`): a restart changes nothing; the password changes at the server.
+    FirstStartOnly,
+    /// The server that checks the changed password (its issuer): the password changes there,
+    /// in the same change; the workload is not restarted.
+    Issuer,
     /// Reads only keys the change leaves alone (`secretKeyRef`, volume `items`, subPath).
     Unaffected {
         /// The keys of the changed Secrets it reads.
@@ -65,6 +71,7 @@ pub fn consumers_of(
         let mut used = BTreeSet::new();
         let mut affected = false;
         let mut fixed_at_start = false;
+        let mut in_place = false;
         let mut reads = BTreeSet::new();
         for container in &spec.containers {
             let view = env::resolve(spec, container, in_namespace, policy);
@@ -77,6 +84,7 @@ pub fn consumers_of(
                 if c.reads_any(keys) {
                     affected = true;
                     fixed_at_start |= c.via.fixed_at_start();
+                    in_place |= c.via.updates_in_place();
                 }
             }
         }
@@ -113,8 +121,10 @@ pub fn consumers_of(
             }
         } else if restart_all || (affected && fixed_at_start) {
             ConsumerAction::Restart
-        } else if affected {
+        } else if affected && in_place {
             ConsumerAction::AutoUpdates
+        } else if affected {
+            ConsumerAction::FirstStartOnly
         } else {
             ConsumerAction::Unaffected { reads }
         };

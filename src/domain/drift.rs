@@ -466,7 +466,7 @@ fn assess_workload(
         auto_updating.extend(
             view.consumed
                 .iter()
-                .filter(|c| !c.via.fixed_at_start())
+                .filter(|c| c.via.updates_in_place())
                 .map(|c| c.secret.clone()),
         );
     }
@@ -570,7 +570,7 @@ fn judged_by_keys(secret: &SecretInfo, uses: &[&Consumption]) -> Option<(BTreeSe
     for used in uses {
         match used.via {
             Via::EnvFrom => return None,
-            Via::EnvKeyRef => keys.extend(used.key.clone()),
+            Via::EnvKeyRef | Via::EnvFirstStart => keys.extend(used.key.clone()),
             Via::VolumeMount | Via::SubPathMount => keys.extend(used.volume_keys.clone()?),
         }
     }

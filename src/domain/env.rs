@@ -58,12 +58,22 @@ pub enum Via {
     SubPathMount,
     /// a secret volume (updated in place by the kubelet)
     VolumeMount,
+    /// an env var a database image reads only when its data directory is first made
+    /// (`POSTGRES_PASSWORD` of the postgres image): later values change nothing, a restart
+    /// neither; the password changes at the server (its issuer)
+    EnvFirstStart,
 }
 
 impl Via {
-    /// Env values and subPath copies are fixed when the container starts.
+    /// Env values and subPath copies are fixed when the container starts (and a restart picks
+    /// up a new value).
     pub fn fixed_at_start(self) -> bool {
-        !matches!(self, Via::VolumeMount)
+        !matches!(self, Via::VolumeMount | Via::EnvFirstStart)
+    }
+
+    /// A secret volume without subPath: the kubelet updates the files in place.
+    pub fn updates_in_place(self) -> bool {
+        self == Via::VolumeMount
     }
 }
 
@@ -107,7 +117,7 @@ impl Consumption {
     pub fn reads_any(&self, changed: &BTreeSet<String>) -> bool {
         match self.via {
             Via::EnvFrom => true,
-            Via::EnvKeyRef => self.key.as_ref().is_some_and(|k| changed.contains(k)),
+            Via::EnvKeyRef | Via::EnvFirstStart => self.key.as_ref().is_some_and(|k| changed.contains(k)),
             Via::VolumeMount | Via::SubPathMount => self
                 .volume_keys
                 .as_ref()
@@ -292,6 +302,11 @@ pub fn resolve(
 
     for (name, origin) in env {
         if let Origin::Secret { secret, key, via } = origin {
+            let via = if crate::domain::issuer::seeds_only_first_start(&container.image, &name) {
+                Via::EnvFirstStart
+            } else {
+                via
+            };
             view.consumed.push(Consumption {
                 secret,
                 key: Some(key),

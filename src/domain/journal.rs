@@ -136,6 +136,19 @@ pub struct Journal {
     /// For a Secret an ExternalSecret syncs: the provider versions the change made and replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalJournal>,
+    /// The keys whose password the change sets at their issuer (before the Secret is written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<IssuerRecord>,
+}
+
+/// One key's issuer, as configured when the change started (never a value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssuerRecord {
+    pub secret: String,
+    pub key: String,
+    /// The issuer's configuration text (`postgresql:user=…,server=…`, or `command:…`).
+    pub issuer: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,6 +245,8 @@ pub fn liveness(holder: &Holder, now: Timestamp, this_host: &str, process_alive:
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// Backups made, the new passwords being set at their issuers (the Secrets not written yet).
+    Issuing,
     /// Backups made, Secrets being written.
     Writing,
     /// The SealedSecret written; the controller's unsealing awaited.
@@ -247,6 +262,7 @@ pub enum Phase {
 impl Phase {
     pub fn describe(self) -> &'static str {
         match self {
+            Phase::Issuing => "setting the new password at its issuer, before writing the Secret",
             Phase::Writing => "writing the new data",
             Phase::Unsealing => "SealedSecret written, waiting for the controller to unseal it",
             Phase::Syncing => "new value at the provider, waiting for External Secrets to sync it",
@@ -485,6 +501,7 @@ mod tests {
             workloads: vec![],
             sealed: None,
             external: None,
+            issuers: vec![],
         }
     }
 

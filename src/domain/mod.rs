@@ -17,6 +17,7 @@ pub mod generate;
 pub mod gitops;
 pub mod history;
 pub mod inventory;
+pub mod issuer;
 pub mod journal;
 pub mod key_changes;
 pub mod manifest;

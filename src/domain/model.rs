@@ -175,6 +175,8 @@ pub struct PodSpecInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ContainerSpec {
     pub name: String,
+    /// The image reference (a database image's first-start-only env vars are told apart by it).
+    pub image: String,
     pub env_from: Vec<EnvFrom>,
     pub env: Vec<EnvVar>,
     pub mounts: Vec<Mount>,
@@ -404,6 +406,7 @@ fn container_spec(container: &corev1::Container) -> ContainerSpec {
         .collect();
     ContainerSpec {
         name: container.name.clone(),
+        image: container.image.clone().unwrap_or_default(),
         env_from,
         env,
         mounts,

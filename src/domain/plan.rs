@@ -51,6 +51,8 @@ pub struct SecretState {
     pub versions_added_at: BTreeMap<String, Timestamp>,
     /// When each key last changed, when kubectl-secrets' record of it can be trusted.
     pub key_changes: Option<super::key_changes::KeyChanges>,
+    /// Key → its issuer's configuration, from `issuer.kubectl-secrets.io/<key>` annotations.
+    pub issuer_annotations: BTreeMap<String, String>,
 }
 
 impl From<&Secret> for SecretState {
@@ -119,6 +121,13 @@ impl From<&Secret> for SecretState {
                 .and_then(|j| serde_json::from_str(j).ok())
                 .unwrap_or_default(),
             key_changes: super::key_changes::read(meta),
+            issuer_annotations: annotations
+                .iter()
+                .filter_map(|(k, v)| {
+                    k.strip_prefix(super::issuer::ANNOTATION_PREFIX)
+                        .map(|key| (key.to_string(), v.clone()))
+                })
+                .collect(),
         }
     }
 }

@@ -472,6 +472,7 @@ pub async fn run(
                 })
                 .collect(),
         }),
+        issuers: Vec::new(),
     };
     cluster::secrets::update_journal(
         conn,

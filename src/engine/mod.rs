@@ -14,6 +14,8 @@
 
 mod events;
 mod external;
+mod issued;
+pub mod issuers;
 mod lease;
 mod recover;
 mod restart;
@@ -29,6 +31,7 @@ pub use external::{
     prepare as external_change, prepare_rollback as external_rollback, prepare_synced as external_synced,
     provider_data, provider_history, ExternalChange,
 };
+pub use issued::IssuedKey;
 pub use lease::release_held;
 use lease::{Anchor, Lease};
 pub use recover::{pending, recover, Pending, Recovery};
@@ -142,6 +145,11 @@ pub struct Change {
     /// For a Secret an ExternalSecret syncs: the provider side (then `secrets` holds that one
     /// Secret, with the data External Secrets will sync).
     pub external: Option<ExternalChange>,
+    /// Keys whose password the operator names an issuer for on the command line (the Secrets'
+    /// issuer annotations add the others).
+    pub issuers: Vec<IssuedKey>,
+    /// `--no-issuer`: database passwords were changed at their servers by the operator.
+    pub no_issuer: bool,
 }
 
 /// Plan → permissions → confirm → run the machine → verify.
@@ -159,6 +167,7 @@ pub struct Prepared {
     changed: BTreeSet<String>,
     targets: Vec<RestartTarget>,
     templates: BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    issued: Vec<issued::Prepared>,
 }
 
 impl Prepared {
@@ -186,6 +195,25 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
         return Err(PlanError::Managed(owner.refusal(namespace, name)).into());
     }
     let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    // Database passwords change at the server that checks them first (their issuers); one
+    // with no issuer is refused unless the operator changed it there already.
+    let in_place = change.sealed.is_none() && change.external.is_none();
+    let issued_keys = if in_place {
+        issued::configured(&change.secrets, &change.issuers)?
+    } else if let Some(flag) = change.issuers.first() {
+        return Err(Error::Usage(format!(
+            "--issuer {}: {}/{} is written by its owner (a SealedSecret or an ExternalSecret), which issuers do not support yet:              change the password at the server and in the owner's source, then --no-issuer",
+            flag.key, namespace, flag.secret
+        )));
+    } else {
+        Vec::new()
+    };
+    if in_place && !change.no_issuer {
+        if let Some(refusal) = issued::unissued_database_password(&change.secrets, &issued_keys, &snapshot, policy) {
+            return Err(refusal);
+        }
+    }
+    let issued = issued::prepare(conn, namespace, &change.secrets, &issued_keys).await?;
     let changed: BTreeSet<String> = change.secrets.iter().map(|c| c.name().to_string()).collect();
     // Only the in-place write records when each key changed (what verify judges readers of some
     // keys by); a SealedSecret's controller or External Secrets writes the data otherwise, so
@@ -203,7 +231,13 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
             (c.name().to_string(), keys)
         })
         .collect();
-    let consumers = consumers::consumers_of(&snapshot, &changed_keys, policy, settings.restart_all);
+    let mut consumers = consumers::consumers_of(&snapshot, &changed_keys, policy, settings.restart_all);
+    // An issuer's own workload is where the password changes: it is not restarted.
+    for consumer in consumers.iter_mut() {
+        if issued.iter().any(|i| i.server.as_ref() == Some(&consumer.id)) {
+            consumer.action = ConsumerAction::Issuer;
+        }
+    }
     let restarting = settings.restart && change.sealed.as_ref().is_none_or(|s| s.apply);
     let written: BTreeMap<String, u64> = change
         .secrets
@@ -249,6 +283,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
     if let Some(external) = &change.external {
         render::step(&external.describe(namespace));
     }
+    issued::describe(&issued, change.no_issuer);
     for (name, owner) in &gitops {
         render::warning(&owner.drift_warning(namespace, name));
     }
@@ -270,6 +305,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
         changed,
         targets,
         templates,
+        issued,
     })
 }
 
@@ -280,11 +316,12 @@ pub async fn run_prepared(conn: &Connection, settings: &Settings, prepared: Prep
         changed,
         targets,
         templates,
+        issued,
     } = prepared;
     let namespace = change.namespace.clone();
     let names: Vec<String> = changed.iter().cloned().collect();
     let restarted: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
-    let result = run_confirmed(conn, settings, change, &changed, &targets, &templates).await;
+    let result = run_confirmed(conn, settings, change, &changed, &targets, &templates, &issued).await;
     events::after_change(conn, settings, &namespace, &names, &restarted, &result).await;
     result
 }
@@ -297,6 +334,7 @@ async fn run_confirmed(
     changed: &BTreeSet<String>,
     targets: &[RestartTarget],
     templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    issued: &[issued::Prepared],
 ) -> Result<Outcome> {
     let namespace = change.namespace.as_str();
     if let Some(external) = change.external {
@@ -315,9 +353,12 @@ async fn run_confirmed(
                 .expect("a sealed change has its Secret");
             sealed::run(conn, settings, &secret, sealed, targets, templates).await?;
         }
-        None => write_and_restart(conn, settings, namespace, &change.secrets, targets, templates).await?,
+        None => write_and_restart(conn, settings, namespace, &change.secrets, targets, templates, issued).await?,
     }
-    verify_changed(conn, namespace, changed, settings).await
+    let servers: BTreeSet<WorkloadId> = issued.iter().filter_map(|i| i.server.clone()).collect();
+    let outcome = verify_changed_except(conn, namespace, changed, settings, &servers).await?;
+    issued::retire_all(issued, outcome == Outcome::Clean && settings.restart).await?;
+    Ok(outcome)
 }
 
 /// `verify --fix`: restart workloads whose pods run with stale values (no data changes),
@@ -448,10 +489,14 @@ struct Machine<'a> {
     namespace: &'a str,
     settings: &'a Settings,
     lease: Arc<Lease>,
+    /// The issuers whose passwords this change sets: an undo puts them back first.
+    issued: &'a [issued::Prepared],
 }
 
 /// Backups, then the writes (the first Secret's carries the journal), then the restarts; on a
-/// failed rollout, the previous data back and the restarts again.
+/// failed rollout, the previous data back and the restarts again. With issuers, the journal is
+/// written alone first and the new passwords set at the servers before any Secret is written;
+/// an undo puts the servers back before the Secrets.
 async fn write_and_restart(
     conn: &Connection,
     settings: &Settings,
@@ -459,6 +504,7 @@ async fn write_and_restart(
     changes: &[SecretChange],
     targets: &[RestartTarget],
     templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
+    issued: &[issued::Prepared],
 ) -> Result<()> {
     let id = new_rotation_id();
     let mut backups = Vec::new();
@@ -478,7 +524,9 @@ async fn write_and_restart(
     let journal = Journal {
         id: id.clone(),
         action: settings.action.clone(),
-        phase: if changes.len() > 1 {
+        phase: if !issued.is_empty() {
+            Phase::Issuing
+        } else if changes.len() > 1 {
             Phase::Writing
         } else {
             Phase::Restarting
@@ -501,9 +549,37 @@ async fn write_and_restart(
         workloads: targets.iter().map(|t| t.id.clone()).collect(),
         sealed: None,
         external: None,
+        issuers: issued.iter().map(|i| i.record.clone()).collect(),
     };
     let anchor = Anchor::Secret(changes[0].name().to_string());
-    let machine = Machine::holding(conn, namespace, settings, anchor, journal.clone());
+    let mut first = changes[0].before.clone();
+    if !issued.is_empty() {
+        match cluster::secrets::update_journal(
+            conn,
+            namespace,
+            &first.name,
+            &first.resource_version,
+            &JournalUpdate::Write(&journal),
+        )
+        .await
+        {
+            Ok(rv) => first.resource_version = rv,
+            Err(error) => {
+                discard_backups(conn, namespace, &backups).await;
+                return Err(error);
+            }
+        }
+    }
+    let machine = Machine::holding(conn, namespace, settings, anchor, journal.clone()).with_issued(issued);
+    if let Err(error) = issued::add_all(issued).await {
+        let cleared = machine.lease.clear().await;
+        discard_backups(conn, namespace, &backups).await;
+        return Err(match cleared {
+            Ok(()) => error,
+            Err(e) => Error::RollbackFailed(format!("{error}; clearing the journal failed too: {e}")),
+        });
+    }
+    crate::failpoint::pause("issued").await;
     let mut pruned = Vec::new();
     for (i, (change, backup)) in changes.iter().zip(&backups).enumerate() {
         let entry = RecordedBackup {
@@ -521,7 +597,8 @@ async fn write_and_restart(
             rotation_id: &id,
             changed_by: &settings.changed_by,
             at,
-            journal: if i == 0 {
+            // With issuers the journal is already there (written before them).
+            journal: if i == 0 && issued.is_empty() {
                 JournalUpdate::Write(&journal)
             } else {
                 JournalUpdate::Keep
@@ -529,14 +606,34 @@ async fn write_and_restart(
             record: Some(&record),
             key_changes: Some(&key_changes),
         };
-        if let Err(error) = cluster::secrets::write_data(conn, &change.before, &change.after, &stamp).await {
-            if i == 0 {
+        let before = if i == 0 { &first } else { &change.before };
+        if let Err(error) = cluster::secrets::write_data(conn, before, &change.after, &stamp).await {
+            if i == 0 && issued.is_empty() {
                 machine.lease.forget();
                 discard_backups(conn, namespace, &backups).await;
                 return Err(error);
             }
-            // Some Secrets already hold the new data: put them back, then say what failed.
-            let undo = machine.restore(&restores_of(&changes[..i])).await;
+            if i == 0 {
+                // Nothing written to a Secret: the servers go back, then the journal.
+                let undo = issued::undo_all(issued).await;
+                if undo.is_ok() {
+                    machine.lease.clear().await?;
+                    discard_backups(conn, namespace, &backups).await;
+                }
+                return Err(match undo {
+                    Ok(()) => error,
+                    Err(undo_error) => Error::RollbackFailed(format!(
+                        "{error}; putting the previous passwords back at their issuers failed too: {undo_error}. The journal is \
+                         kept: `kubectl secrets rotate {} -n {namespace} --abort` finishes the undo",
+                        changes[0].name()
+                    )),
+                });
+            }
+            // Some Secrets already hold the new data: put them (and the issuers) back, then say what failed.
+            let undo = match issued::undo_all(issued).await {
+                Ok(()) => machine.restore(&restores_of(&changes[..i])).await,
+                Err(e) => Err(e),
+            };
             machine.lease.clear().await?;
             return Err(match undo {
                 Ok(_) => error,
@@ -547,7 +644,7 @@ async fn write_and_restart(
         }
         pruned.push((change.before.namespace.clone(), dropped));
     }
-    if changes.len() > 1 {
+    if changes.len() > 1 || !issued.is_empty() {
         machine.lease.enter(Phase::Restarting).await?;
     }
     let names: Vec<String> = changes
@@ -610,7 +707,14 @@ impl<'a> Machine<'a> {
             namespace,
             settings,
             lease: Lease::held(conn, namespace, anchor, journal),
+            issued: &[],
         }
+    }
+
+    /// The same machine, with the issuers an undo puts back before the Secrets.
+    fn with_issued(mut self, issued: &'a [issued::Prepared]) -> Self {
+        self.issued = issued;
+        self
     }
 
     /// The machine of an interrupted change, after the question: this run takes the journal
@@ -631,6 +735,7 @@ impl<'a> Machine<'a> {
             namespace,
             settings,
             lease,
+            issued: &[],
         })
     }
 
@@ -775,6 +880,16 @@ impl<'a> Machine<'a> {
             return e;
         }
         let journal = self.lease.journal();
+        // The servers first: once the Secrets hold the previous passwords, they must work.
+        if let Err(e) = issued::undo_all(self.issued).await {
+            return Error::RollbackFailed(format!(
+                "rollout failed ({what_failed}) and putting the previous passwords back at their issuers failed: {e}. \
+                 The Secrets still hold the new ones, which the servers accept; the journal is kept: run \
+                 `kubectl secrets rotate {} -n {} --abort` once the cause is fixed",
+                self.subject(),
+                self.namespace
+            ));
+        }
         let restored = match self.restore(restores).await {
             Ok(restored) => restored,
             Err(e) => {
@@ -908,6 +1023,18 @@ async fn verify_changed(
     changed: &BTreeSet<String>,
     settings: &Settings,
 ) -> Result<Outcome> {
+    verify_changed_except(conn, namespace, changed, settings, &BTreeSet::new()).await
+}
+
+/// The same, leaving out `issuers`: the servers whose password changed at them (not restarted,
+/// so not judged by when they started).
+async fn verify_changed_except(
+    conn: &Connection,
+    namespace: &str,
+    changed: &BTreeSet<String>,
+    settings: &Settings,
+    issuers: &BTreeSet<WorkloadId>,
+) -> Result<Outcome> {
     if !settings.restart {
         render::step(&format!(
             "Consumers were not restarted: `kubectl secrets verify -n {namespace}` shows which still run with old values."
@@ -934,6 +1061,14 @@ async fn verify_changed(
         .map(|w| &w.id)
         .collect();
     report.workloads.retain(|w| {
+        let id = WorkloadId {
+            namespace: w.namespace.clone(),
+            kind: w.kind,
+            name: w.name.clone(),
+        };
+        if issuers.contains(&id) {
+            return false;
+        }
         w.findings.iter().any(|f| changed.contains(&f.secret))
             || w.auto_updating.iter().any(|s| changed.contains(s))
             || cron_readers

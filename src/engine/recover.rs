@@ -123,7 +123,8 @@ pub(super) fn untrusted(namespace: &str, anchor: &Anchor, found: String) -> Erro
     }))
 }
 
-/// `rotate SECRET --resume|--abort`.
+/// `rotate SECRET --resume|--abort`. `issuers`: the issuers the operator names now (the only
+/// way an address or a command of the journal is acted on).
 pub async fn recover(
     conn: &Connection,
     consent: Consent,
@@ -131,6 +132,7 @@ pub async fn recover(
     namespace: &str,
     secret: &str,
     choice: Recovery,
+    issuers: &[super::IssuedKey],
 ) -> Result<Outcome> {
     let target = cluster::secrets::get(conn, namespace, secret).await?;
     let Some(pending) = pending(conn, &target).await? else {
@@ -151,7 +153,7 @@ pub async fn recover(
         Anchor::Secret(_) if pending.journal.external.is_some() => {
             super::external::recover(conn, consent, settings, &target, pending.journal, choice).await
         }
-        Anchor::Secret(_) => recover_secret(conn, consent, settings, &target, pending.journal, choice).await,
+        Anchor::Secret(_) => recover_secret(conn, consent, settings, &target, pending.journal, choice, issuers).await,
         Anchor::SealedSecret(owner) => {
             super::sealed::recover(conn, consent, settings, &target, &owner, pending.journal, choice).await
         }
@@ -214,6 +216,7 @@ async fn recover_secret(
     target: &SecretState,
     journal: Journal,
     choice: Recovery,
+    issuers: &[super::IssuedKey],
 ) -> Result<Outcome> {
     let namespace = target.namespace.as_str();
     let anchor = Anchor::Secret(target.name.clone());
@@ -280,17 +283,40 @@ async fn recover_secret(
             (c.secret.clone(), revision)
         })
         .collect();
-    let rows: Vec<RecoveryRow> = checked.iter().map(|c| recovery_row(c, choice)).collect();
+    // The issuers' side: each key's previous password from its recorded backup, the new one
+    // from the Secret when it holds it; their servers reached and checked before the question.
+    let reopened = super::issued::reopen(conn, namespace, &journal.issuers, issuers, |secret, key| {
+        let entry = checked.iter().find(|c| c.secret == secret)?;
+        let old = entry.backup.as_ref()?.state.data.get(key)?.clone();
+        let new = match entry.progress {
+            Progress::Written => secrets.get(secret).and_then(|s| s.data.get(key).cloned()),
+            _ => None,
+        };
+        Some((old, new))
+    })
+    .await?;
+    let mut rows: Vec<RecoveryRow> = checked.iter().map(|c| recovery_row(c, choice)).collect();
+    rows.extend(reopened.iter().map(|p| RecoveryRow {
+        secret: format!("{}/{} (issuer)", p.record.secret, p.record.key),
+        state: p.client.describe(),
+        action: match choice {
+            Recovery::Resume => "keep the new password; retire the previous one after verify".into(),
+            Recovery::Abort => "put the previous password back, before the Secret".into(),
+        },
+    }));
     let plan = show_plan(conn, consent, namespace, &journal, choice, &revisions, &rows).await?;
     let (workloads, templates, targets) = (plan.workloads, plan.templates, plan.targets);
     if !confirm(consent, choice)? {
         return Ok(Outcome::Clean);
     }
-    let machine = Machine::taking_over(conn, namespace, settings, anchor, &journal, &target.resource_version).await?;
+    let machine = Machine::taking_over(conn, namespace, settings, anchor, &journal, &target.resource_version)
+        .await?
+        .with_issued(&reopened);
     match choice {
         Recovery::Resume => machine.finish(&targets, &restores, &templates).await?,
         Recovery::Abort => {
             machine.lease.enter(Phase::RollingBack).await?;
+            super::issued::undo_all(&reopened).await?;
             let restored = machine.restore(&restores).await?;
             let again = targets_for(&workloads, &templates, &restored, Some(journal.started_at));
             let failures = machine.restart_back(&again).await?;
@@ -304,7 +330,11 @@ async fn recover_secret(
         }
     }
     let changed: BTreeSet<String> = journal.secrets.keys().cloned().collect();
-    verify_changed(conn, namespace, &changed, settings).await
+    let outcome = verify_changed(conn, namespace, &changed, settings).await?;
+    if choice == Recovery::Resume {
+        super::issued::retire_all(&reopened, outcome == Outcome::Clean && settings.restart).await?;
+    }
+    Ok(outcome)
 }
 
 /// What a recovery restarts: the journal's workloads that still read its Secrets, their

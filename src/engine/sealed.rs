@@ -231,6 +231,7 @@ pub async fn run(
             file: Some(sealed.file.display().to_string()),
         }),
         external: None,
+        issuers: Vec::new(),
     };
     let (record, dropped) = journal::record_with(
         &sealed.cluster.backup_record,

@@ -195,6 +195,13 @@ fn plan_text(
                     "not restarted (--no-restart): will run with old values".to_string()
                 }
                 (ConsumerAction::AutoUpdates, _) => "none: the mounted files update in place".to_string(),
+                (ConsumerAction::Issuer, _) => {
+                    "none: the issuer (the password changes at this server, first)".to_string()
+                }
+                (ConsumerAction::FirstStartOnly, _) => {
+                    "none: the database reads it only when its data is first made; the password changes at the server"
+                        .to_string()
+                }
                 (ConsumerAction::Unaffected { reads }, _) if reads.is_empty() => {
                     "none: reads no key that changes (--restart-all restarts it)".to_string()
                 }

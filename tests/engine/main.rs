@@ -91,6 +91,8 @@ mod engine {
             secrets: plan::plan(&target, &request, &[]).unwrap(),
             sealed: None,
             external: None,
+            issuers: Vec::new(),
+            no_issuer: false,
         }
     }
 
@@ -230,6 +232,7 @@ mod engine {
             NAMESPACE,
             "app",
             Recovery::Abort,
+            &[],
         )
         .await
         .unwrap_err();
@@ -289,6 +292,7 @@ mod engine {
             NAMESPACE,
             "app",
             choice,
+            &[],
         )
         .await;
         (world, result)

@@ -117,6 +117,8 @@ pub async fn run(
             secrets,
             sealed: None,
             external: None,
+            issuers: super::issuer_flags(args, &[name])?,
+            no_issuer: args.no_issuer,
         };
         let prepared = named(
             &member.context,
@@ -156,7 +158,8 @@ async fn recover_all(ctx: &Context, args: &RotateArgs, fleet: &Fleet, name: &str
             }
             let mut settings = Settings::new(super::action(args), &args.change, &conn).await;
             settings.force = args.force;
-            engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice).await
+            let issuers = super::issuer_flags(args, &[name])?;
+            engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice, &issuers).await
         }
         .await;
         let code = match result {

@@ -1,0 +1,382 @@
+//! The issuer step of the machine: a key whose password a server checks is changed there in the
+//! same change, in the runbooks' order: the new password set at the issuer first (both valid
+//! where the server allows), then the Secret written, the consumers restarted and verified, and
+//! the old password retired only after verify. A failure undoes the issuer before the Secret is
+//! restored. The journal names each issuer (never a value), written before the first issuer
+//! step, so an interrupted change can be undone at the server too.
+
+use std::collections::BTreeSet;
+
+use super::issuers::{self, Issuer, IssuerConfig};
+use crate::cluster::Connection;
+use crate::domain::drift::Snapshot;
+use crate::domain::env::{self, EnvNamePolicy};
+use crate::domain::issuer::{self, IssuerSpec, KeyReader, Origin, ServerRef, SpecError};
+use crate::domain::journal::IssuerRecord;
+use crate::domain::model::{WorkloadId, WorkloadKind};
+use crate::domain::plan::{ChangeKind, SecretChange};
+use crate::domain::secret_value::SecretValue;
+use crate::error::{Error, Result, UntrustedRecord};
+use crate::render;
+
+/// A key of a planned change whose password changes at its issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedKey {
+    pub secret: String,
+    pub key: String,
+    pub config: IssuerConfig,
+}
+
+/// An issued key, its server reached and checked: ready to run.
+pub struct Prepared {
+    pub record: IssuerRecord,
+    pub client: Box<dyn Issuer>,
+    pub old: SecretValue,
+    /// None for an interrupted change that stopped before the Secret held the new password.
+    pub new: Option<SecretValue>,
+    /// The issuer's own workload in the namespace (not restarted: the password changes at it).
+    pub server: Option<WorkloadId>,
+}
+
+/// The issuers a change names: `--issuer`/`--issuer-command` for its keys, else the Secret's
+/// `issuer.kubectl-secrets.io/<key>` annotation (which may only name servers of its own
+/// namespace: an address or a command there is refused, exit 13).
+pub fn configured(changes: &[SecretChange], flags: &[IssuedKey]) -> Result<Vec<IssuedKey>> {
+    let mut found = Vec::new();
+    for change in changes {
+        for key in change.keys.iter().filter(|k| sets_a_new_password(&k.kind)) {
+            if let Some(given) = flags.iter().find(|f| f.secret == change.name() && f.key == key.key) {
+                found.push(given.clone());
+                continue;
+            }
+            let Some(text) = change.before.issuer_annotations.get(&key.key) else {
+                continue;
+            };
+            let config = from_annotation(&change.before.namespace, change.name(), &key.key, text)?;
+            found.push(IssuedKey {
+                secret: change.name().to_string(),
+                key: key.key.clone(),
+                config,
+            });
+        }
+    }
+    for flag in flags {
+        let planned = changes.iter().any(|c| {
+            c.name() == flag.secret && c.keys.iter().any(|k| k.key == flag.key && sets_a_new_password(&k.kind))
+        });
+        if !planned {
+            return Err(Error::Usage(format!(
+                "--issuer {}=…: {}/{} is not rotated by this command (rotate it with --key {})",
+                flag.key, flag.secret, flag.key, flag.key
+            )));
+        }
+    }
+    Ok(found)
+}
+
+/// Keys that receive a new password (not a propagated copy, a pointer or a removal).
+fn sets_a_new_password(kind: &ChangeKind) -> bool {
+    matches!(kind, ChangeKind::Rotated { .. } | ChangeKind::Restored { .. })
+}
+
+fn from_annotation(namespace: &str, secret: &str, key: &str, text: &str) -> Result<IssuerConfig> {
+    match IssuerSpec::parse(text, Origin::Annotation) {
+        Ok(spec) => Ok(IssuerConfig::Server(spec)),
+        Err(SpecError::Invalid(problem)) => Err(Error::Usage(format!(
+            "secret {namespace}/{secret}: annotation {}{key}: {problem}",
+            issuer::ANNOTATION_PREFIX
+        ))),
+        Err(SpecError::Untrusted(problem)) => Err(untrusted_annotation(namespace, secret, key, problem)),
+    }
+}
+
+fn untrusted_annotation(namespace: &str, secret: &str, key: &str, found: String) -> Error {
+    Error::Untrusted(Box::new(UntrustedRecord {
+        object: format!("the issuer annotation of key {key} on secret {namespace}/{secret}"),
+        found,
+        kind: "secret".into(),
+        namespace: namespace.into(),
+        name: secret.into(),
+        fix: format!(". Give the issuer on the command line instead: --issuer {key}=KIND:user=…,server=HOST:PORT"),
+    }))
+}
+
+/// Keys the plugin takes for database passwords that have no issuer: refused (unless the
+/// operator says the server was changed elsewhere). Returns the refusal, naming the key, why
+/// it looks like one, and the ways on.
+pub fn unissued_database_password(
+    changes: &[SecretChange],
+    issued: &[IssuedKey],
+    snapshot: &Snapshot,
+    policy: EnvNamePolicy,
+) -> Option<Error> {
+    for change in changes {
+        for key in change
+            .keys
+            .iter()
+            .filter(|k| matches!(k.kind, ChangeKind::Rotated { .. }))
+        {
+            if issued.iter().any(|i| i.secret == change.name() && i.key == key.key) {
+                continue;
+            }
+            let readers = readers_of(snapshot, policy, &change.before.namespace, change.name(), &key.key);
+            let old = key.old.clone().unwrap_or_else(|| SecretValue::new(Vec::new()));
+            if let Some(reason) = issuer::database_password_reason(change.name(), &key.key, &old, &readers) {
+                let (secret, k, ns) = (change.name(), key.key.as_str(), change.before.namespace.as_str());
+                return Some(Error::Usage(format!(
+                    "secret {ns}/{secret} key {k} looks like a database password ({reason}): changing it only in the Secret \
+                     would lock its users out of the database, which still checks the old one. Name the server that checks it: \
+                     --issuer {k}=postgresql|mysql|redis:user=NAME,server=statefulset/NAME[,admin=SECRET/KEY] (or annotate the Secret: \
+                     kubectl annotate secret {secret} -n {ns} {}{k}=…), --issuer-command {k}=COMMAND, or --no-issuer if the \
+                     server already has the new password",
+                    issuer::ANNOTATION_PREFIX
+                )));
+            }
+        }
+    }
+    None
+}
+
+/// The containers of the namespace that read `key` of `secret`, with their image and env name.
+fn readers_of(snapshot: &Snapshot, policy: EnvNamePolicy, namespace: &str, secret: &str, key: &str) -> Vec<KeyReader> {
+    let sources = snapshot.sources();
+    let empty = snapshot.no_sources();
+    let in_namespace = sources.get(namespace).unwrap_or(&empty);
+    let (specs, _) = crate::domain::drift::group_workloads(snapshot);
+    let mut readers = Vec::new();
+    for (id, spec) in specs.iter().filter(|(id, _)| id.namespace == namespace) {
+        for container in &spec.containers {
+            let view = env::resolve(spec, container, in_namespace, policy);
+            for c in view
+                .consumed
+                .iter()
+                .filter(|c| c.secret == secret && c.reads_any(&BTreeSet::from([key.to_string()])))
+            {
+                readers.push(KeyReader {
+                    workload: id.to_string(),
+                    image: container.image.clone(),
+                    env: c.key.as_ref().map(|_| c.target.clone()),
+                });
+            }
+        }
+    }
+    readers
+}
+
+/// Reach and check every issuer, before the question: a server that cannot be reached, a wrong
+/// administrator password or a missing privilege ends the change here, nothing written.
+pub async fn prepare(
+    conn: &Connection,
+    namespace: &str,
+    changes: &[SecretChange],
+    issued: &[IssuedKey],
+) -> Result<Vec<Prepared>> {
+    let mut prepared = Vec::new();
+    for item in issued {
+        let change = changes
+            .iter()
+            .find(|c| c.name() == item.secret)
+            .expect("issued keys belong to the change");
+        let key = change
+            .keys
+            .iter()
+            .find(|k| k.key == item.key)
+            .expect("issued keys are planned keys");
+        let old = change
+            .before
+            .data
+            .get(&item.key)
+            .cloned()
+            .unwrap_or_else(|| SecretValue::new(Vec::new()));
+        let new = key.new.clone().ok_or_else(|| {
+            Error::Usage(format!(
+                "{}/{}: a removed key has no new password to set at its issuer",
+                item.secret, item.key
+            ))
+        })?;
+        let client = issuers::open(conn, namespace, &item.secret, &item.key, &item.config).await?;
+        client.check(&old).await?;
+        let server = match &item.config {
+            IssuerConfig::Server(IssuerSpec {
+                server: ServerRef::Workload { kind, name, .. },
+                ..
+            }) => Some(WorkloadId {
+                namespace: namespace.to_string(),
+                kind: match kind {
+                    issuer::ServerWorkload::Pod => WorkloadKind::Pod,
+                    issuer::ServerWorkload::StatefulSet => WorkloadKind::StatefulSet,
+                    issuer::ServerWorkload::Deployment => WorkloadKind::Deployment,
+                },
+                name: name.clone(),
+            }),
+            _ => None,
+        };
+        prepared.push(Prepared {
+            record: IssuerRecord {
+                secret: item.secret.clone(),
+                key: item.key.clone(),
+                issuer: item.config.record(),
+            },
+            client,
+            old,
+            new: Some(new),
+            server,
+        });
+    }
+    Ok(prepared)
+}
+
+/// The issuers an interrupted change's journal names, reached again for `--resume`/`--abort`.
+/// A journal is written by whoever may write the namespace: a record only counts when it names
+/// a server of the namespace (as an annotation may), or when the operator gives the same issuer
+/// on the command line now (addresses and commands only ever come from there). `values` gives
+/// each key's previous password (from its recorded backup) and, when the Secret holds it, the new.
+pub async fn reopen(
+    conn: &Connection,
+    namespace: &str,
+    records: &[IssuerRecord],
+    flags: &[IssuedKey],
+    values: impl Fn(&str, &str) -> Option<(SecretValue, Option<SecretValue>)>,
+) -> Result<Vec<Prepared>> {
+    let mut reopened = Vec::new();
+    for record in records {
+        let config = config_of(namespace, record, flags)?;
+        let (old, new) = values(&record.secret, &record.key).ok_or_else(|| {
+            Error::NotFound(format!(
+                "the previous password of {namespace}/{}/{} is not in its recorded backup: put it back at the issuer by hand",
+                record.secret, record.key
+            ))
+        })?;
+        let client = issuers::open(conn, namespace, &record.secret, &record.key, &config).await?;
+        // What logs in now depends on how far the change got: the new password, else the old.
+        let probe = match &new {
+            Some(new) => match client.check(new).await {
+                Ok(()) => Ok(()),
+                Err(_) => client.check(&old).await,
+            },
+            None => client.check(&old).await,
+        };
+        probe?;
+        reopened.push(Prepared {
+            record: record.clone(),
+            client,
+            old,
+            new,
+            server: None,
+        });
+    }
+    Ok(reopened)
+}
+
+fn config_of(namespace: &str, record: &IssuerRecord, flags: &[IssuedKey]) -> Result<IssuerConfig> {
+    let refuse = |found: String| {
+        Error::Untrusted(Box::new(UntrustedRecord {
+            object: format!(
+                "the issuer the change journal names for {namespace}/{}/{}",
+                record.secret, record.key
+            ),
+            found,
+            kind: "secret".into(),
+            namespace: namespace.into(),
+            name: record.secret.clone(),
+            fix: format!(
+                ". Give the issuer the change was started with: --issuer {}=… or --issuer-command {}=…",
+                record.key, record.key
+            ),
+        }))
+    };
+    if let Some(flag) = flags.iter().find(|f| f.secret == record.secret && f.key == record.key) {
+        if flag.config.record() != record.issuer {
+            return Err(refuse(format!(
+                "it names `{}`, the command line `{}`",
+                render::clean(&record.issuer),
+                flag.config.record()
+            )));
+        }
+        return Ok(flag.config.clone());
+    }
+    if record.issuer.starts_with("command:") {
+        return Err(refuse(
+            "it names an issuer command, which is only ever run from the command line".into(),
+        ));
+    }
+    match IssuerSpec::parse(&record.issuer, Origin::Annotation) {
+        Ok(spec) => Ok(IssuerConfig::Server(spec)),
+        Err(SpecError::Untrusted(problem)) => Err(refuse(problem)),
+        Err(SpecError::Invalid(problem)) => {
+            Err(refuse(format!("it is not an issuer kubectl-secrets wrote ({problem})")))
+        }
+    }
+}
+
+/// The plan's lines about the issuers.
+pub fn describe(prepared: &[Prepared], no_issuer: bool) {
+    for p in prepared {
+        render::step(&format!(
+            "Issuer of {}/{}: {}. The new password is set there first, before the Secret is written{}.",
+            p.record.secret,
+            p.record.key,
+            p.client.describe(),
+            if p.client.keeps_both() {
+                "; the previous one is retired only once every consumer runs the new one"
+            } else {
+                ""
+            }
+        ));
+    }
+    if no_issuer {
+        render::step("--no-issuer: the servers that check these passwords are taken to have the new values already (changed elsewhere).");
+    }
+}
+
+/// Set every new password; on a failure, put back those already set and say what failed.
+pub async fn add_all(prepared: &[Prepared]) -> Result<()> {
+    for (i, p) in prepared.iter().enumerate() {
+        let new = p.new.as_ref().expect("a planned change knows its new passwords");
+        if let Err(error) = p.client.add(&p.old, new).await {
+            return Err(match undo_all(&prepared[..i]).await {
+                Ok(()) => error,
+                Err(undo) => Error::RollbackFailed(format!(
+                    "{error}; putting back the passwords already set failed too: {undo}"
+                )),
+            });
+        }
+        render::step(&format!(
+            "Set the new password of {}/{} at its issuer.",
+            p.record.secret, p.record.key
+        ));
+    }
+    Ok(())
+}
+
+/// The previous passwords back at every issuer (newest first).
+pub async fn undo_all(prepared: &[Prepared]) -> Result<()> {
+    for p in prepared.iter().rev() {
+        p.client.undo(&p.old, p.new.as_ref()).await?;
+        render::step(&format!(
+            "Put the previous password of {}/{} back at its issuer.",
+            p.record.secret, p.record.key
+        ));
+    }
+    Ok(())
+}
+
+/// After verify: the previous passwords retired where both were valid, or why not yet.
+pub async fn retire_all(prepared: &[Prepared], verified: bool) -> Result<()> {
+    for p in prepared.iter().filter(|p| p.client.keeps_both()) {
+        let name = format!("{}/{}", p.record.secret, p.record.key);
+        let Some(new) = &p.new else { continue };
+        if !verified {
+            render::step(&format!(
+                "Not retiring the previous password of {name} at its issuer: some pods may still use it (see above). \
+                 Both stay valid; restart them, then retire it at the server."
+            ));
+            continue;
+        }
+        p.client.retire(&p.old, new).await?;
+        render::step(&format!(
+            "Retired the previous password of {name} at its issuer: every consumer runs the new one."
+        ));
+    }
+    Ok(())
+}

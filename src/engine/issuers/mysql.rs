@@ -1,0 +1,222 @@
+//! MySQL and MariaDB: `ALTER USER` for every host the user is defined for. MySQL 8.0.14 and
+//! later keep the current password valid beside the new one (`RETAIN CURRENT PASSWORD`, then
+//! `DISCARD OLD PASSWORD` on retire: no window at all); MariaDB has no dual passwords, so there
+//! the change is single-phase and the new password is given as its `mysql_native_password`
+//! hash, computed here (the plaintext never reaches the server or its general log).
+
+use std::sync::OnceLock;
+
+use futures::future::BoxFuture;
+use futures::FutureExt as _;
+use mysql_async::prelude::Queryable as _;
+use mysql_async::{Conn, OptsBuilder};
+
+use super::{text, Issuer, Target, CONNECT_TIMEOUT};
+use crate::domain::issuer::{mysql_statements, sql_literal, IssuerSpec, MySqlServer, MySqlStep};
+use crate::domain::secret_value::SecretValue;
+use crate::error::Result;
+
+pub struct MySql {
+    spec: IssuerSpec,
+    target: Target,
+    /// What `check` found: the server's version, and the hosts the user is defined for.
+    server: OnceLock<(MySqlServer, Vec<String>)>,
+}
+
+impl MySql {
+    pub fn new(spec: IssuerSpec, target: Target) -> Self {
+        MySql {
+            spec,
+            target,
+            server: OnceLock::new(),
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("MySQL/MariaDB user {}", self.spec.user)
+    }
+
+    async fn connect(&self, own: &SecretValue) -> Result<Conn> {
+        let (user, password) = self.target.login(&self.spec.user, own);
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(self.target.host.clone())
+            .tcp_port(self.target.port)
+            .user(Some(user))
+            .pass(Some(text(password)?))
+            .prefer_socket(false);
+        match tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(opts)).await {
+            Err(_) => Err(self.target.unreachable(&self.what(), "no answer within 10s")),
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(mysql_async::Error::Server(e))) if e.code == 1045 || e.code == 1698 => Err(self.target.refused(
+                &self.what(),
+                &format!("the login of {user}"),
+                server_message(&e),
+                &self.target.login_fix(&self.spec.user),
+            )),
+            Ok(Err(e)) => Err(self.target.unreachable(&self.what(), error_message(&e))),
+        }
+    }
+
+    /// The server's version and the user's hosts, read once.
+    async fn inspect(&self, conn: &mut Conn) -> Result<(MySqlServer, Vec<String>)> {
+        if let Some(found) = self.server.get() {
+            return Ok(found.clone());
+        }
+        let version: Option<String> = conn
+            .query_first("SELECT VERSION()")
+            .await
+            .map_err(|e| self.target.unreachable(&self.what(), error_message(&e)))?;
+        let hosts: Vec<String> = if self.target.admin.is_some() {
+            conn.exec("SELECT Host FROM mysql.user WHERE User = ?", (self.spec.user.clone(),))
+                .await
+                .map_err(|e| {
+                    self.target.refused(
+                        &self.what(),
+                        "the check",
+                        error_message(&e),
+                        "the administrator needs SELECT on mysql.user and CREATE USER",
+                    )
+                })?
+        } else {
+            Vec::new()
+        };
+        let found = (
+            MySqlServer {
+                version: version.unwrap_or_default(),
+            },
+            hosts,
+        );
+        let _ = self.server.set(found.clone());
+        Ok(found)
+    }
+
+    /// The accounts a statement names: each host of the user, or the session's own account.
+    fn accounts(&self, hosts: &[String]) -> Vec<String> {
+        if self.target.admin.is_none() {
+            return vec!["CURRENT_USER()".into()];
+        }
+        hosts
+            .iter()
+            .map(|h| format!("{}@{}", sql_literal(&self.spec.user), sql_literal(h)))
+            .collect()
+    }
+
+    /// Log in with `login_with` and run `step` (setting `password`) for each of the user's accounts.
+    async fn run(&self, login_with: &SecretValue, step: MySqlStep, password: &SecretValue, what: &str) -> Result<()> {
+        let mut conn = self.connect(login_with).await?;
+        let (server, hosts) = self.inspect(&mut conn).await?;
+        for account in self.accounts(&hosts) {
+            for statement in mysql_statements(step, &account, &server, password) {
+                conn.query_drop(statement).await.map_err(|e| {
+                    self.target.refused(
+                        &self.what(),
+                        what,
+                        error_message(&e),
+                        "the administrator needs CREATE USER (or UPDATE on mysql.*)",
+                    )
+                })?;
+            }
+        }
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+}
+
+fn server_message(e: &mysql_async::ServerError) -> String {
+    format!("{} ({})", e.message, e.code)
+}
+
+/// The server's message, never a statement (which may hold a hash or, on MySQL 8, the value).
+fn error_message(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Server(s) => server_message(s),
+        mysql_async::Error::Io(io) => io.to_string(),
+        mysql_async::Error::Driver(d) => d.to_string(),
+        _ => "the client failed".into(),
+    }
+}
+
+impl Issuer for MySql {
+    fn describe(&self) -> String {
+        let how = match self.server.get() {
+            Some((server, _)) if server.dual_passwords() => {
+                "ALTER USER … RETAIN CURRENT PASSWORD: both valid until retired (DISCARD OLD PASSWORD)".to_string()
+            }
+            Some((server, _)) => format!(
+                "ALTER USER with the native password hash computed here; single-phase ({} has no dual passwords)",
+                if server.is_mariadb() { "MariaDB" } else { "this MySQL" }
+            ),
+            None => "ALTER USER".to_string(),
+        };
+        format!(
+            "{} at {} ({}): {how}",
+            self.what(),
+            self.target.place,
+            match &self.target.admin {
+                Some((admin, _)) => format!("as {admin}"),
+                None => "with its current password".into(),
+            }
+        )
+    }
+
+    fn keeps_both(&self) -> bool {
+        self.server.get().is_some_and(|(s, _)| s.dual_passwords())
+    }
+
+    fn check<'a>(&'a self, old: &'a SecretValue) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let mut conn = self.connect(old).await?;
+            let (_, hosts) = self.inspect(&mut conn).await?;
+            let _ = conn.disconnect().await;
+            if self.target.admin.is_some() && hosts.is_empty() {
+                return Err(self.target.refused(
+                    &self.what(),
+                    "the check",
+                    format!("there is no user {}", self.spec.user),
+                    "check the issuer's user=",
+                ));
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn add<'a>(&'a self, old: &'a SecretValue, new: &'a SecretValue) -> BoxFuture<'a, Result<()>> {
+        async move {
+            text(new)?;
+            self.run(old, MySqlStep::Add, new, "the new password").await
+        }
+        .boxed()
+    }
+
+    fn undo<'a>(&'a self, old: &'a SecretValue, new: Option<&'a SecretValue>) -> BoxFuture<'a, Result<()>> {
+        async move {
+            // The user itself logs in with what is valid now: the new password on a single-phase
+            // server once the change got that far; the old one while both are valid.
+            let login = match (&self.target.admin, new) {
+                (None, Some(new)) if !self.keeps_both() => new,
+                _ => old,
+            };
+            let what = "putting the previous password back";
+            match self.run(login, MySqlStep::Undo, old, what).await {
+                // Interrupted before the new password was set: the old one still logs in.
+                Err(crate::error::Error::IssuerRefused { .. }) if !std::ptr::eq(login, old) => {
+                    self.run(old, MySqlStep::Undo, old, what).await
+                }
+                other => other,
+            }
+        }
+        .boxed()
+    }
+
+    fn retire<'a>(&'a self, _: &'a SecretValue, new: &'a SecretValue) -> BoxFuture<'a, Result<()>> {
+        async move {
+            if !self.keeps_both() {
+                return Ok(());
+            }
+            self.run(new, MySqlStep::Retire, new, "retiring the previous password")
+                .await
+        }
+        .boxed()
+    }
+}
