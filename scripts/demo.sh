@@ -20,9 +20,20 @@ run() { step "$*"; "$@" || echo "(exit code $?)"; }
 run kubectl plugin list
 run kubectl secrets verify -A
 echo
-echo "Seed 001: a new Postgres password, also replaced inside backend-secrets' POSTGRES_DB_URI;"
-echo "both consumers restart with live progress, then verify:"
+source "$(dirname "$kubeconfig")/databases.env"
+echo "Seed 001: a new Postgres password. It changes at the server first (ALTER ROLE aura, with a SCRAM"
+echo "verifier computed by the plugin; the issuer is kept on the Secret as an annotation), then in"
+echo "postgres-secrets and inside backend-secrets' POSTGRES_DB_URI; the backend restarts with live"
+echo "progress, the postgres StatefulSet does not (its env only seeds its first start), then verify:"
+run kubectl get secret postgres-secrets -n aura-production -o jsonpath='{.metadata.annotations}{"\n"}'
 run kubectl secrets rotate postgres-secrets -n aura-production --key postgres-password --propagate --yes
+step "psql -U aura with the password postgres-secrets now holds (not shown), then with the previous one"
+new_pw=$(kubectl get secret postgres-secrets -n aura-production -o jsonpath='{.data.postgres-password}' | base64 -d)
+old_pw=$(kubectl get secret -n aura-production -l kubectl-secrets.io/backup-of=postgres-secrets \
+  -o jsonpath='{.items[0].data.postgres-password}' | base64 -d)
+PGPASSWORD=$new_pw psql -h 127.0.0.1 -p "$BED_POSTGRES_PORT" -U aura -d aura_db -Atc "select 'PostgreSQL accepts the new password of ' || current_user"
+PGPASSWORD=$old_pw psql -h 127.0.0.1 -p "$BED_POSTGRES_PORT" -U aura -d aura_db -Atc "select 1" 2>&1 | sed 's/^psql: error: .*FATAL: */the previous one: /'
+unset new_pw old_pw
 echo
 echo "What is still stale after the runbooks' manual edits gets restarted the same way:"
 run kubectl secrets verify -A --fix --yes
@@ -53,8 +64,12 @@ echo "v1 is removed only once the tokens it signed have expired (--after, counte
 run kubectl secrets rotate jwt-keys -n platform --phase add --key jwt-secret=base64:64 --yes
 run kubectl secrets rotate jwt-keys -n platform --phase retire --after 15m --yes
 echo
-echo "Seed 003: a new database user and its password in one change:"
-run kubectl secrets rotate postgresql-credentials -n platform --key password --set username=backend_v2 --yes
+echo "Seed 003: the Redis ACL user backend gets a second password beside its current one (ACL SETUSER with"
+echo "its SHA-256, never the value), the Secret and the node agent (subPath) follow, and once verify shows"
+echo "every consumer on the new one, the previous password is retired at the server. The issuer acts"
+echo "as an administrator, so without a question the operator names it on the command line:"
+run kubectl secrets rotate redis-credentials -n platform --key password --yes \
+  --issuer "password=redis:user=backend,server=statefulset/redis,admin=redis-admin/password,admin-user=$BED_REDIS_ADMIN"
 echo
 echo "Seed 000 as planned for production: backend-secrets synced by External Secrets from AWS Secrets"
 echo "Manager. The new JWT secret is written as a new AWS version (AWSCURRENT; the old one AWSPREVIOUS),"

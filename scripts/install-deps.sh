@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for the build, the test bed and the tests: Debian
-# packages (openssl, curl, util-linux, iproute2, socat, jq, time, python3-venv), rustfmt and clippy. Go and Rust themselves
+# packages (openssl, curl, util-linux, iproute2, socat, jq, time, python3-venv, and the PostgreSQL,
+# MariaDB and Redis servers the bed runs), rustfmt and clippy. Go and Rust themselves
 # come with the machine image; the script says so clearly when they are missing.
 set -euo pipefail
 missing=()
@@ -8,6 +9,10 @@ for tool in openssl:openssl curl:curl unshare:util-linux setsid:util-linux ip:ip
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 [ -x /usr/bin/time ] || missing+=(time)
+# The bed's database servers, whose passwords rotate changes (issuers): Debian's packages.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # moto (the bed's AWS Secrets Manager) is installed into a virtualenv: Debian splits venv out.
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -27,6 +27,22 @@ secret() {
   } | kubectl apply -f - >/dev/null
 }
 
+# The bed's database servers (databases.env beside the kubeconfig): the runbooks' users are
+# made there with the same passwords as their Secrets, statements on stdin (never in argv).
+source "$(dirname "$kubeconfig")/databases.env"
+psql_admin() { PGOPTIONS='-c client_min_messages=warning' PGPASSWORD=$BED_POSTGRES_PASSWORD psql -h 127.0.0.1 -p "$BED_POSTGRES_PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 >/dev/null; }
+redis_admin() { REDISCLI_AUTH=$BED_REDIS_PASSWORD redis-cli --user "$BED_REDIS_ADMIN" -p "$BED_REDIS_PORT" >/dev/null; }
+# pg_role ROLE PASSWORD: the role made anew with a database of its own (ROLE_db).
+pg_role() {
+  printf "DROP DATABASE IF EXISTS %s_db;\nDROP ROLE IF EXISTS %s;\nCREATE ROLE %s LOGIN PASSWORD '%s';\nCREATE DATABASE %s_db OWNER %s;\n" \
+    "$1" "$1" "$1" "$2" "$1" "$1" | psql_admin
+}
+pg_password() { printf "ALTER ROLE %s PASSWORD '%s';\n" "$1" "$2" | psql_admin; }
+# redis_user USER PASSWORD: an ACL user with that one password (default: the requirepass one).
+redis_user() { printf 'ACL SETUSER %s reset on >%s ~* &* +@all\n' "$1" "$2" | redis_admin; }
+# issuer NAMESPACE SECRET KEY SPEC: the key's issuer, kept on the Secret.
+issuer() { kubectl annotate secret "$2" -n "$1" --overwrite "issuer.kubectl-secrets.io/$3=$4" >/dev/null; }
+
 # patch_key NAMESPACE SECRET KEY VALUE: what `kubectl patch secret` does in the runbooks.
 patch_key() {
   printf '{"data":{"%s":"%s"}}' "$3" "$(printf '%s' "$4" | base64 -w0)" \
@@ -73,10 +89,19 @@ secret aura-production backend-secrets \
   "REDIS_URL=redis://:${aura_redis}@redis:6379/0"
 secret aura-production postgres-secrets "postgres-user=aura" "postgres-password=$aura_db" "postgres-db=aura_db"
 secret aura-production redis-secrets "redis-password=$aura_redis" "redis-url=redis://:${aura_redis}@redis:6379/0"
+# Aura's postgres image made the role aura from POSTGRES_USER/POSTGRES_PASSWORD; its Redis
+# checks requirepass (the default user). Both change with their current password (admin=self).
+pg_role aura "$aura_db"
+redis_user default "$aura_redis"
+issuer aura-production postgres-secrets postgres-password "postgresql:user=aura,server=statefulset/postgres,database=aura_db"
+issuer aura-production redis-secrets redis-password "redis:user=default,server=statefulset/redis"
 
 # 002 IntelliPrompt: the OpenAI key is still the runbook's example.
 secret intelliprompt api-keys "openai=sk-xxx" "anthropic=sk-ant-$(rand_hex 24)"
-secret intelliprompt db-credentials "username=intelliprompt" "password=$(rand_b64 32)"
+ip_db=$(rand_b64 32)
+secret intelliprompt db-credentials "username=intelliprompt" "password=$ip_db"
+pg_role intelliprompt "$ip_db"
+issuer intelliprompt db-credentials password "postgresql:user=intelliprompt,server=statefulset/postgres,database=intelliprompt_db"
 
 # 004 chatbox: the S3 access key is still a placeholder; LLM_PROVIDER_3_API_KEY was never added.
 secret chatbox chat-secrets \
@@ -87,8 +112,16 @@ secret chatbox chat-secrets \
   "LLM_PROVIDER_1_API_KEY=sk-$(rand_hex 24)" "LLM_PROVIDER_2_API_KEY=sk-ant-$(rand_hex 24)"
 
 # 003 zero-downtime rotation: versioned JWT keys with an active-key pointer.
-secret platform postgresql-credentials "username=backend" "password=$(rand_b64 32)"
-secret platform redis-credentials "username=backend" "password=$(rand_b64 32)"
+platform_db=$(rand_b64 32) platform_redis=$(rand_b64 32)
+secret platform postgresql-credentials "username=backend" "password=$platform_db"
+secret platform redis-credentials "username=backend" "password=$platform_redis"
+# Seed 003 changes them as administrators: the Secret postgres-admin holds the superuser's password.
+secret platform postgres-admin "password=$BED_POSTGRES_PASSWORD"
+secret platform redis-admin "password=$BED_REDIS_PASSWORD"
+pg_role backend "$platform_db"
+redis_user backend "$platform_redis"
+issuer platform postgresql-credentials password "postgresql:user=backend,server=statefulset/postgresql,admin=postgres-admin/password,database=backend_db"
+issuer platform redis-credentials password "redis:user=backend,server=statefulset/redis,admin=redis-admin/password,admin-user=$BED_REDIS_ADMIN"
 secret platform jwt-keys "jwt-secret-v1=$(rand_b64 64)" "active-key=jwt-secret-v1"
 
 for ns in "${namespaces[@]}"; do
@@ -106,12 +139,17 @@ done
 sleep 1.5
 # 001: the JWT key was changed with `kubectl apply`, and nobody restarted the backend.
 patch_key aura-production backend-secrets JWT_SECRET_KEY "$(rand_hex 32)"
-# 002: the database password was patched and only the backend restarted, as the runbook says.
-patch_key intelliprompt db-credentials password "$(rand_b64 32)"
+# 002: the database password was changed (ALTER USER, then the Secret patched) and only the
+# backend restarted, as the runbook says.
+ip_db=$(rand_b64 32)
+pg_password intelliprompt "$ip_db"
+patch_key intelliprompt db-credentials password "$ip_db"
 kubectl rollout restart deployment/backend -n intelliprompt >/dev/null
 kubectl rollout status deployment/backend -n intelliprompt --timeout=120s >/dev/null
 # 003: the Redis password changed; the node agent reads it through a subPath mount.
-patch_key platform redis-credentials password "$(rand_b64 32)"
+platform_redis=$(rand_b64 32)
+redis_user backend "$platform_redis"
+patch_key platform redis-credentials password "$platform_redis"
 kubectl rollout restart deployment/backend -n platform >/dev/null
 kubectl rollout status deployment/backend -n platform --timeout=120s >/dev/null
 log "loaded ${#namespaces[@]} namespaces"

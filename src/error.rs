@@ -69,6 +69,11 @@ pub enum Error {
     #[error("{0}")]
     Untrusted(Box<UntrustedRecord>),
 
+    /// A target read from the namespace that only the operator may consent to, found without a
+    /// question (`--yes`): what it is, and how to consent.
+    #[error("refusing without your consent: {0}. Nothing was changed")]
+    Unconsented(String),
+
     #[error("{0}")]
     RolloutFailed(String),
 
@@ -190,7 +195,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::NeedsYes | Error::Prompt(_) | Error::Plan(_) => exit::USAGE,
             Error::InProgress(_) => exit::IN_PROGRESS,
-            Error::Untrusted(_) => exit::UNTRUSTED,
+            Error::Untrusted(_) | Error::Unconsented(_) => exit::UNTRUSTED,
             Error::RolloutFailed(_) => exit::ROLLOUT_FAILED,
             Error::InputFile { .. } => exit::INPUT,
             Error::Conflict { .. } | Error::SealedConflict { .. } => exit::CONFLICT,

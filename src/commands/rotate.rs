@@ -399,7 +399,12 @@ pub(crate) fn issuer_flags<S: AsRef<str>>(args: &RotateArgs, names: &[S]) -> Res
         {
             return Err(Error::Usage(format!("the issuer of {secret}/{key} is given twice")));
         }
-        found.push(engine::IssuedKey { secret, key, config });
+        found.push(engine::IssuedKey {
+            secret,
+            key,
+            config,
+            from_annotation: false,
+        });
     }
     Ok(found)
 }

@@ -327,6 +327,11 @@ pub fn check_journal(
             return Err(format!("it does not name {anchor}, the Secret it is on"));
         }
         let state = secrets.get(anchor).ok_or_else(|| format!("{anchor} was not read"))?;
+        // A change with issuers writes its journal alone first, then sets the new passwords at
+        // the servers, then writes the data: interrupted in between, nothing is written yet.
+        if journal.phase == Phase::Issuing && !journal.issuers.is_empty() {
+            return nothing_written(journal, secrets);
+        }
         if state.rotation_id.as_deref() != Some(journal.id.as_str()) {
             return Err(format!(
                 "{anchor} was not written by rotation {} (a journal is only ever written with the data it describes)",
@@ -365,6 +370,32 @@ pub fn check_journal(
         });
     }
     Ok(checked)
+}
+
+/// An issuing journal: every Secret it names must still hold data this rotation did not write.
+fn nothing_written(journal: &Journal, secrets: &BTreeMap<String, SecretState>) -> Result<Vec<CheckedEntry>, String> {
+    journal
+        .secrets
+        .iter()
+        .map(|(name, entry)| {
+            let state = secrets
+                .get(name)
+                .ok_or_else(|| format!("it names Secret {name}, which does not exist"))?;
+            if state.rotation_id.as_deref() == Some(journal.id.as_str()) {
+                return Err(format!(
+                    "it says nothing was written yet, but {name} holds data of rotation {}",
+                    journal.id
+                ));
+            }
+            Ok(CheckedEntry {
+                secret: name.clone(),
+                entry: entry.clone(),
+                progress: Progress::NotWritten,
+                backup: None,
+                edited_by_others_at: None,
+            })
+        })
+        .collect()
 }
 
 fn trusted_backup(

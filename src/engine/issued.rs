@@ -25,6 +25,9 @@ pub struct IssuedKey {
     pub secret: String,
     pub key: String,
     pub config: IssuerConfig,
+    /// Read from the Secret's annotation (written by whoever writes the namespace), not given
+    /// by the operator.
+    pub from_annotation: bool,
 }
 
 /// An issued key, its server reached and checked: ready to run.
@@ -36,6 +39,38 @@ pub struct Prepared {
     pub new: Option<SecretValue>,
     /// The issuer's own workload in the namespace (not restarted: the password changes at it).
     pub server: Option<WorkloadId>,
+    /// Why this issuer needs the operator's consent (a question, or the issuer on the command
+    /// line): it was read from the namespace and acts with an administrator's credential.
+    pub needs_consent: Option<String>,
+}
+
+/// An issuer read from the namespace that acts as an administrator chooses, with that
+/// administrator's power, whose password changes: without a question (`--yes`), only the
+/// operator naming it on the command line consents to that. A user changing its own password
+/// (admin=self) needs nothing: whoever wrote the annotation could do that with the Secret.
+fn consent_reason(config: &IssuerConfig, secret: &str, key: &str, read_from: &str) -> Option<String> {
+    match config {
+        IssuerConfig::Server(IssuerSpec {
+            admin: issuer::AdminRef::Secret { user, .. },
+            user: changed,
+            ..
+        }) => Some(format!(
+            "the issuer of {secret}/{key} comes from {read_from} and changes the password of {changed} as {user} \
+             (an administrator): without a question, name it on the command line (--issuer {key}=…) to consent"
+        )),
+        _ => None,
+    }
+}
+
+/// Refuses, under `--yes`, issuers that need the operator's consent (exit 13).
+pub fn check_consent(prepared: &[Prepared], namespace: &str, unattended: bool) -> Result<()> {
+    match prepared.iter().find_map(|p| p.needs_consent.clone().map(|r| (p, r))) {
+        Some((p, reason)) if unattended => Err(Error::Unconsented(format!(
+            "in {namespace}, {reason}, or run without --yes and confirm the plan, which names it ({})",
+            p.client.describe()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The issuers a change names: `--issuer`/`--issuer-command` for its keys, else the Secret's
@@ -57,6 +92,7 @@ pub fn configured(changes: &[SecretChange], flags: &[IssuedKey]) -> Result<Vec<I
                 secret: change.name().to_string(),
                 key: key.key.clone(),
                 config,
+                from_annotation: true,
             });
         }
     }
@@ -147,11 +183,12 @@ fn readers_of(snapshot: &Snapshot, policy: EnvNamePolicy, namespace: &str, secre
     for (id, spec) in specs.iter().filter(|(id, _)| id.namespace == namespace) {
         for container in &spec.containers {
             let view = env::resolve(spec, container, in_namespace, policy);
-            for c in view
-                .consumed
-                .iter()
-                .filter(|c| c.secret == secret && c.reads_any(&BTreeSet::from([key.to_string()])))
-            {
+            // An env var names one key; a volume reads the key when it projects it.
+            let reads = |c: &&env::Consumption| match &c.key {
+                Some(k) => k == key,
+                None => c.reads_any(&BTreeSet::from([key.to_string()])),
+            };
+            for c in view.consumed.iter().filter(|c| c.secret == secret).filter(reads) {
                 readers.push(KeyReader {
                     workload: id.to_string(),
                     image: container.image.clone(),
@@ -211,6 +248,10 @@ pub async fn prepare(
             }),
             _ => None,
         };
+        let needs_consent = item
+            .from_annotation
+            .then(|| consent_reason(&item.config, &item.secret, &item.key, "the Secret's annotation"))
+            .flatten();
         prepared.push(Prepared {
             record: IssuerRecord {
                 secret: item.secret.clone(),
@@ -221,6 +262,7 @@ pub async fn prepare(
             old,
             new: Some(new),
             server,
+            needs_consent,
         });
     }
     Ok(prepared)
@@ -236,11 +278,15 @@ pub async fn reopen(
     namespace: &str,
     records: &[IssuerRecord],
     flags: &[IssuedKey],
+    unattended: bool,
     values: impl Fn(&str, &str) -> Option<(SecretValue, Option<SecretValue>)>,
 ) -> Result<Vec<Prepared>> {
     let mut reopened = Vec::new();
     for record in records {
-        let config = config_of(namespace, record, flags)?;
+        let (config, from_journal) = config_of(namespace, record, flags)?;
+        let needs_consent = from_journal
+            .then(|| consent_reason(&config, &record.secret, &record.key, "the change journal"))
+            .flatten();
         let (old, new) = values(&record.secret, &record.key).ok_or_else(|| {
             Error::NotFound(format!(
                 "the previous password of {namespace}/{}/{} is not in its recorded backup: put it back at the issuer by hand",
@@ -263,12 +309,16 @@ pub async fn reopen(
             old,
             new,
             server: None,
+            needs_consent,
         });
     }
+    check_consent(&reopened, namespace, unattended)?;
     Ok(reopened)
 }
 
-fn config_of(namespace: &str, record: &IssuerRecord, flags: &[IssuedKey]) -> Result<IssuerConfig> {
+/// The issuer a journal record names, and whether it was taken from the journal (not from the
+/// operator's matching flag).
+fn config_of(namespace: &str, record: &IssuerRecord, flags: &[IssuedKey]) -> Result<(IssuerConfig, bool)> {
     let refuse = |found: String| {
         Error::Untrusted(Box::new(UntrustedRecord {
             object: format!(
@@ -293,7 +343,7 @@ fn config_of(namespace: &str, record: &IssuerRecord, flags: &[IssuedKey]) -> Res
                 flag.config.record()
             )));
         }
-        return Ok(flag.config.clone());
+        return Ok((flag.config.clone(), false));
     }
     if record.issuer.starts_with("command:") {
         return Err(refuse(
@@ -301,7 +351,7 @@ fn config_of(namespace: &str, record: &IssuerRecord, flags: &[IssuedKey]) -> Res
         ));
     }
     match IssuerSpec::parse(&record.issuer, Origin::Annotation) {
-        Ok(spec) => Ok(IssuerConfig::Server(spec)),
+        Ok(spec) => Ok((IssuerConfig::Server(spec), true)),
         Err(SpecError::Untrusted(problem)) => Err(refuse(problem)),
         Err(SpecError::Invalid(problem)) => {
             Err(refuse(format!("it is not an issuer kubectl-secrets wrote ({problem})")))
@@ -342,8 +392,14 @@ pub async fn add_all(prepared: &[Prepared]) -> Result<()> {
             });
         }
         render::step(&format!(
-            "Set the new password of {}/{} at its issuer.",
-            p.record.secret, p.record.key
+            "Set the new password of {}/{} at its issuer{}.",
+            p.record.secret,
+            p.record.key,
+            if p.client.keeps_both() {
+                " (the previous one stays valid until retired)"
+            } else {
+                ": the previous one no longer logs in"
+            }
         ));
     }
     Ok(())

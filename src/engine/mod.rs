@@ -155,6 +155,7 @@ pub struct Change {
 /// Plan → permissions → confirm → run the machine → verify.
 pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, change: Change) -> Result<Outcome> {
     let prepared = prepare(conn, consent.output, settings, change).await?;
+    prepared.check_consent(consent)?;
     if !go_ahead(consent, "Apply this plan?")? {
         return Ok(Outcome::Clean);
     }
@@ -171,6 +172,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Refuses, without a question (`--yes`), what the namespace chose and only the operator
+    /// may consent to (an issuer acting as an administrator).
+    pub fn check_consent(&self, consent: Consent) -> Result<()> {
+        issued::check_consent(&self.issued, &self.change.namespace, consent.yes && !consent.dry_run)
+    }
+
     /// How many workloads the change restarts.
     pub fn restarts(&self) -> usize {
         self.targets.len()
@@ -355,8 +362,7 @@ async fn run_confirmed(
         }
         None => write_and_restart(conn, settings, namespace, &change.secrets, targets, templates, issued).await?,
     }
-    let servers: BTreeSet<WorkloadId> = issued.iter().filter_map(|i| i.server.clone()).collect();
-    let outcome = verify_changed_except(conn, namespace, changed, settings, &servers).await?;
+    let outcome = verify_changed_except(conn, namespace, changed, settings, issued).await?;
     issued::retire_all(issued, outcome == Outcome::Clean && settings.restart).await?;
     Ok(outcome)
 }
@@ -1023,18 +1029,20 @@ async fn verify_changed(
     changed: &BTreeSet<String>,
     settings: &Settings,
 ) -> Result<Outcome> {
-    verify_changed_except(conn, namespace, changed, settings, &BTreeSet::new()).await
+    verify_changed_except(conn, namespace, changed, settings, &[]).await
 }
 
-/// The same, leaving out `issuers`: the servers whose password changed at them (not restarted,
-/// so not judged by when they started).
+/// The same, for a change with issuers: their servers are left out (the password changed at
+/// them; not restarted, so not judged by when they started), and no "safe to revoke" is said of
+/// their passwords (the issuer step says what became of the previous one).
 async fn verify_changed_except(
     conn: &Connection,
     namespace: &str,
     changed: &BTreeSet<String>,
     settings: &Settings,
-    issuers: &BTreeSet<WorkloadId>,
+    issued: &[issued::Prepared],
 ) -> Result<Outcome> {
+    let issuers: BTreeSet<&WorkloadId> = issued.iter().filter_map(|i| i.server.as_ref()).collect();
     if !settings.restart {
         render::step(&format!(
             "Consumers were not restarted: `kubectl secrets verify -n {namespace}` shows which still run with old values."
@@ -1088,9 +1096,9 @@ async fn verify_changed_except(
     report.unsealing_failed.retain(|s| changed.contains(&s.name));
     report.sync_failed.retain(|s| changed.contains(&s.secret));
     report.edited_since_sync.retain(|s| changed.contains(&s.name));
-    report
-        .revocation
-        .retain(|r| changed.contains(&r.secret) && previous_kept.is_none());
+    report.revocation.retain(|r| {
+        changed.contains(&r.secret) && previous_kept.is_none() && !issued.iter().any(|i| i.record.secret == r.secret)
+    });
     report.summary = drift::summarize(&report.workloads, 0);
     render::step(&format!(
         "Verifying the consumers of {}:",

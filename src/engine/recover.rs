@@ -285,16 +285,25 @@ async fn recover_secret(
         .collect();
     // The issuers' side: each key's previous password from its recorded backup, the new one
     // from the Secret when it holds it; their servers reached and checked before the question.
-    let reopened = super::issued::reopen(conn, namespace, &journal.issuers, issuers, |secret, key| {
-        let entry = checked.iter().find(|c| c.secret == secret)?;
-        let old = entry.backup.as_ref()?.state.data.get(key)?.clone();
-        let new = match entry.progress {
-            Progress::Written => secrets.get(secret).and_then(|s| s.data.get(key).cloned()),
-            _ => None,
-        };
-        Some((old, new))
-    })
+    // A Secret the change did not write still holds the previous password itself.
+    let reopened = super::issued::reopen(
+        conn,
+        namespace,
+        &journal.issuers,
+        issuers,
+        consent.yes,
+        |secret, key| {
+            let entry = checked.iter().find(|c| c.secret == secret)?;
+            let current = secrets.get(secret).and_then(|s| s.data.get(key).cloned());
+            match entry.progress {
+                Progress::NotWritten => Some((current?, None)),
+                Progress::Written => Some((entry.backup.as_ref()?.state.data.get(key)?.clone(), current)),
+                Progress::Restored => Some((entry.backup.as_ref()?.state.data.get(key)?.clone(), None)),
+            }
+        },
+    )
     .await?;
+    let nothing_written = checked.iter().all(|c| c.progress == Progress::NotWritten);
     let mut rows: Vec<RecoveryRow> = checked.iter().map(|c| recovery_row(c, choice)).collect();
     rows.extend(reopened.iter().map(|p| RecoveryRow {
         secret: format!("{}/{} (issuer)", p.record.secret, p.record.key),
@@ -318,6 +327,8 @@ async fn recover_secret(
             machine.lease.enter(Phase::RollingBack).await?;
             super::issued::undo_all(&reopened).await?;
             let restored = machine.restore(&restores).await?;
+            // Stopped at the issuers: no pod ever saw a new value, nothing to restart.
+            let workloads = if nothing_written { Vec::new() } else { workloads };
             let again = targets_for(&workloads, &templates, &restored, Some(journal.started_at));
             let failures = machine.restart_back(&again).await?;
             if !failures.is_empty() {

@@ -321,6 +321,7 @@ async fn a_shared_credential_rotated_in_waves_with_a_canary() {
             "canary=bed-1",
             "--key",
             "PASSWORD",
+            "--no-issuer",
             "--yes",
         ],
     );

@@ -209,6 +209,8 @@ async fn seed_003_new_database_user_and_password_are_one_change() {
         "password=base64:32",
         "--set",
         "username=backend_v2",
+        // The runbook makes backend_v2 at the server itself ("create the user first").
+        "--no-issuer",
         "--yes",
     ]);
     assert_eq!(run.code, exit::OK, "{run:?}");

@@ -12,6 +12,7 @@ mod faults;
 mod fleet;
 mod gitops;
 mod interactive;
+mod issuers;
 mod jobs;
 mod lifecycle;
 mod limits;

@@ -221,6 +221,8 @@ async fn seed_001_password_propagates_into_uris_with_special_characters() {
         "--key",
         "postgres-password=alnum:40",
         "--propagate",
+        // The propagation into URIs is tested here; the server's side in issuers.rs.
+        "--no-issuer",
         "--yes",
     ]);
     assert_eq!(run.code, exit::OK, "{run:?}");
@@ -825,14 +827,23 @@ async fn on_delete_stateful_sets_are_rolled_pod_by_pod_highest_ordinal_first() {
 
     // --leave-on-delete: reported, the pods untouched, verify says they are stale.
     let before = pods_of(&ns, "replica-").await;
-    let left = ns.run(&["rotate", "db", "--key", "PASSWORD", "--leave-on-delete", "--yes"]);
+    // OnDelete mechanics, not the database: its password is taken as changed at the server.
+    let left = ns.run(&[
+        "rotate",
+        "db",
+        "--key",
+        "PASSWORD",
+        "--leave-on-delete",
+        "--no-issuer",
+        "--yes",
+    ]);
     assert_eq!(left.code, exit::FOUND, "{left:?}");
     assert!(left.stderr.contains("updateStrategy is OnDelete"), "{}", left.stderr);
     assert_eq!(pods_of(&ns, "replica-").await, before, "left as they were");
 
     // By default: every pod replaced, one at a time, postgres-2 first.
     let before = pods_of(&ns, "postgres-").await;
-    let run = ns.run(&["rotate", "db", "--key", "PASSWORD", "--yes"]);
+    let run = ns.run(&["rotate", "db", "--key", "PASSWORD", "--no-issuer", "--yes"]);
     assert_eq!(run.code, exit::OK, "{run:?}");
     assert!(run.stderr.contains("statefulset/postgres: complete"), "{}", run.stderr);
     let after = pods_of(&ns, "postgres-").await;
@@ -894,7 +905,16 @@ async fn an_on_delete_pod_the_stateful_set_does_not_control_is_never_deleted() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let before = pods_of(&ns, "vault-1").await;
 
-    let run = ns.run(&["rotate", "db", "--key", "PASSWORD", "--yes", "--timeout", "20s"]);
+    let run = ns.run(&[
+        "rotate",
+        "db",
+        "--key",
+        "PASSWORD",
+        "--no-issuer",
+        "--yes",
+        "--timeout",
+        "20s",
+    ]);
     assert_eq!(run.code, exit::ROLLBACK_FAILED, "{run:?}");
     assert!(
         run.stderr

@@ -69,6 +69,7 @@ async fn three_secrets_by_label_in_one_plan_restart_a_shared_consumer_once() {
         "1",
         "--batch-interval",
         "2s",
+        "--no-issuer",
         "--yes",
     ]);
     assert_eq!(run.code, exit::OK, "{run:?}");

@@ -119,7 +119,10 @@ async fn stateful_sets_and_daemon_sets_env_and_sub_path_go_stale_volumes_do_not(
     let ns = TestNamespace::new("verify-kinds").await;
     let (password, new_password) = (canary("password"), canary("new-password"));
     ns.secret("db", &[("password", &password)]).await;
-    let sts = json!({"containers": [{"name": "postgres", "image": "postgres", "env": [key_ref("POSTGRES_PASSWORD", "db", "password")]}]});
+    let sts =
+        json!({"containers": [{"name": "worker", "image": "app", "env": [key_ref("DB_PASSWORD", "db", "password")]}]});
+    // The official postgres image reads POSTGRES_PASSWORD only when its data is first made.
+    let database = json!({"containers": [{"name": "postgres", "image": "postgres:16", "env": [key_ref("POSTGRES_PASSWORD", "db", "password")]}]});
     let sub_path = json!({
         "containers": [{"name": "agent", "image": "agent",
             "volumeMounts": [{"name": "db", "mountPath": "/etc/agent/password", "subPath": "password"}]}],
@@ -129,9 +132,11 @@ async fn stateful_sets_and_daemon_sets_env_and_sub_path_go_stale_volumes_do_not(
         "containers": [{"name": "reader", "image": "reader", "volumeMounts": [{"name": "db", "mountPath": "/etc/db"}]}],
         "volumes": [{"name": "db", "projected": {"sources": [{"secret": {"name": "db"}}]}}]
     });
-    ns.create_stateful_set(stateful_set("postgres", 2, sts)).await;
+    ns.create_stateful_set(stateful_set("worker", 2, sts)).await;
+    ns.create_stateful_set(stateful_set("postgres", 1, database)).await;
     ns.create_daemon_set(daemon_set("agent", sub_path)).await;
     ns.create_daemon_set(daemon_set("reader", volume)).await;
+    ns.wait_ready("statefulset", "worker").await;
     ns.wait_ready("statefulset", "postgres").await;
     ns.wait_ready("daemonset", "agent").await;
     ns.wait_ready("daemonset", "reader").await;
@@ -144,7 +149,12 @@ async fn stateful_sets_and_daemon_sets_env_and_sub_path_go_stale_volumes_do_not(
     let after = ns.run(&["verify", "-o", "json"]);
     assert_eq!(after.code, exit::FOUND);
     let report = after.json();
-    assert_eq!(workload(&report, "StatefulSet", "postgres")["status"], "stale");
+    assert_eq!(workload(&report, "StatefulSet", "worker")["status"], "stale");
+    let database = workload(&report, "StatefulSet", "postgres");
+    assert_eq!(
+        database["status"], "ok",
+        "a password the database image reads only at its first start is never stale: {database:#}"
+    );
     let agent = workload(&report, "DaemonSet", "agent");
     assert_eq!(agent["status"], "stale");
     assert!(agent["findings"]

@@ -223,9 +223,12 @@ impl Issuer for Redis {
         async move {
             let step = "putting the previous password back";
             if self.uses_acl() {
-                // The old password was never removed: the new one goes (when this run knows it).
-                let mut rules = vec![format!("#{}", redis_acl_hash(old))];
-                rules.extend(new.map(|n| format!("!{}", redis_acl_hash(n))));
+                // The old password was never removed: the new one goes. An interrupted change
+                // that never kept the new one cannot name it: every password but the old goes.
+                let rules = match new {
+                    Some(n) => vec![format!("#{}", redis_acl_hash(old)), format!("!{}", redis_acl_hash(n))],
+                    None => vec!["resetpass".to_string(), format!("#{}", redis_acl_hash(old))],
+                };
                 return self.set_user(old, &rules, step).await;
             }
             match (new, &self.target.admin) {
