@@ -226,6 +226,27 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// How a command (or a change) ended when it did not fail: decides exit status 0 or 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to report: no drift, no difference.
+    Clean,
+    /// Drift or difference found (exit 1).
+    Found,
+    /// Across several clusters: the worst exit code of any (each one's error already shown).
+    Code(i32),
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Clean => exit::OK,
+            Outcome::Found => exit::FOUND,
+            Outcome::Code(code) => code,
+        }
+    }
+}
+
 /// A change of a Secret that is under way or was interrupted, in the way of another.
 #[derive(Debug, thiserror::Error)]
 #[error(

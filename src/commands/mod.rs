@@ -15,26 +15,8 @@ pub mod seal;
 pub mod unseal;
 pub mod verify;
 
-/// How a command ended when it did not fail: decides exit status 0 or 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Nothing to report: no drift, no difference.
-    Clean,
-    /// Drift or difference found (exit 1).
-    Found,
-    /// Across several clusters: the worst exit code of any (each one's error already shown).
-    Code(i32),
-}
-
-impl Outcome {
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Outcome::Clean => crate::error::exit::OK,
-            Outcome::Found => crate::error::exit::FOUND,
-            Outcome::Code(code) => code,
-        }
-    }
-}
+/// How a command ended when it did not fail (kept beside the exit codes it maps to).
+pub use crate::error::Outcome;
 
 /// verify's report over a snapshot, judged with the kubelet rules of the server's version.
 pub(crate) fn assess(

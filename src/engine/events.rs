@@ -8,9 +8,9 @@ use futures::{stream, StreamExt};
 use super::{lease, Settings};
 use crate::cluster::events::{Events, Note, Regarding};
 use crate::cluster::{self, Connection};
-use crate::commands::Outcome;
 use crate::domain::model::{WorkloadId, WorkloadKind};
 use crate::domain::rollout::RestartTarget;
+use crate::error::Outcome;
 use crate::error::{Error, Result};
 use crate::render;
 

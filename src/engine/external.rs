@@ -16,12 +16,11 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::lease::{self, Anchor};
-use super::recover::{confirm, show_plan, untrusted, Recovery};
+use super::recovery::{confirm, show_plan, untrusted, Recovery};
 use super::{verify_changed, Consent, Machine, Settings};
 use crate::cluster::aws::SecretsManager;
 use crate::cluster::secrets::{JournalUpdate, Stamp};
 use crate::cluster::{self, Connection};
-use crate::commands::Outcome;
 use crate::domain::external::{
     self, ExternalSecretState, Provider, RemoteVersion, AWS_CURRENT, AWS_PENDING, AWS_PREVIOUS,
 };
@@ -30,6 +29,7 @@ use crate::domain::model::WorkloadId;
 use crate::domain::plan::{ChangeKind, KeyChange, SecretChange, SecretState};
 use crate::domain::rollout::RestartTarget;
 use crate::domain::secret_value::SecretValue;
+use crate::error::Outcome;
 use crate::error::{Error, Result};
 use crate::render;
 use crate::render::rotate::RecoveryRow;

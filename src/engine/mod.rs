@@ -18,6 +18,7 @@ mod issued;
 pub mod issuers;
 mod lease;
 mod recover;
+mod recovery;
 mod restart;
 mod sealed;
 
@@ -34,14 +35,14 @@ pub use external::{
 pub use issued::IssuedKey;
 pub use lease::release_held;
 use lease::{Anchor, Lease};
-pub use recover::{pending, recover, Pending, Recovery};
+pub use recover::{pending, recover, Pending};
+pub use recovery::Recovery;
 pub use sealed::{prepare as sealed_change, SealedChange};
 
 use crate::cli::{ChangeArgs, OutputFormat};
 use crate::cluster::access::Permission;
 use crate::cluster::secrets::{JournalUpdate, Stamp};
 use crate::cluster::{self, Connection, Scope};
-use crate::commands::Outcome;
 use crate::domain::consumers::{self, ConsumerAction};
 use crate::domain::drift::{self, Snapshot};
 use crate::domain::env::EnvNamePolicy;
@@ -52,6 +53,7 @@ use crate::domain::model::{WorkloadId, WorkloadKind};
 use crate::domain::plan::{PlanError, SecretChange};
 use crate::domain::rollout::{self, RestartTarget};
 use crate::domain::secret_value::{Fingerprinter, SecretValue};
+use crate::error::Outcome;
 use crate::error::{Error, Result};
 use crate::render::rotate::{Strategy, Writes};
 use crate::{prompt, render};

@@ -8,23 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 
 use super::lease::{self, Anchor};
-use super::{go_ahead, read_namespace, targets_for, templates_of, verify_changed, Consent, Machine, Restore, Settings};
+use super::recovery::{confirm, read_named, recovery_row, show_plan, untrusted, Recovery};
+use super::{targets_for, verify_changed, Consent, Machine, Restore, Settings};
 use crate::cluster::{self, Connection};
-use crate::commands::Outcome;
-use crate::domain::consumers::{self, ConsumerAction};
-use crate::domain::history::BackupRevision;
-use crate::domain::journal::{self, CheckedEntry, Journal, Liveness, Phase, Progress};
-use crate::domain::model::WorkloadId;
+use crate::domain::journal::{self, Journal, Liveness, Phase, Progress};
 use crate::domain::plan::SecretState;
-use crate::error::{ChangeInProgress, Error, Result, UntrustedRecord};
+use crate::error::{ChangeInProgress, Error, Outcome, Result};
 use crate::render;
 use crate::render::rotate::RecoveryRow;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recovery {
-    Resume,
-    Abort,
-}
 
 /// A change recorded as under way on a Secret (or on the SealedSecret it is unsealed from).
 pub struct Pending {
@@ -103,26 +94,6 @@ pub async fn pending(conn: &Connection, target: &SecretState) -> Result<Option<P
     }))
 }
 
-/// The refusal for a journal or record that is not what a change would have left.
-pub(super) fn untrusted(namespace: &str, anchor: &Anchor, found: String) -> Error {
-    let (kind, name) = match anchor {
-        Anchor::Secret(n) => ("secret", n.clone()),
-        Anchor::SealedSecret(n) => ("sealedsecret", n.clone()),
-    };
-    Error::Untrusted(Box::new(UntrustedRecord {
-        object: format!("the change journal on {}", anchor.describe(namespace)),
-        found,
-        kind: kind.into(),
-        namespace: namespace.into(),
-        name: name.clone(),
-        fix: format!(
-            ". If no change is under way, remove the annotation after checking: \
-             kubectl annotate {kind} {name} -n {namespace} {}-",
-            crate::domain::annotations::JOURNAL
-        ),
-    }))
-}
-
 /// `rotate SECRET --resume|--abort`. `issuers`: the issuers the operator names now (the only
 /// way an address or a command of the journal is acted on).
 pub async fn recover(
@@ -158,55 +129,6 @@ pub async fn recover(
             super::sealed::recover(conn, consent, settings, &target, &owner, pending.journal, choice).await
         }
     }
-}
-
-/// The Secrets and backups a journal names, read from the cluster (absent ones left out).
-pub(super) async fn read_named(
-    conn: &Connection,
-    namespace: &str,
-    journal: &Journal,
-) -> Result<(BTreeMap<String, SecretState>, BTreeMap<String, BackupRevision>)> {
-    let mut secrets = BTreeMap::new();
-    let mut backups = BTreeMap::new();
-    for (name, entry) in &journal.secrets {
-        match cluster::secrets::get(conn, namespace, name).await {
-            Ok(state) => {
-                secrets.insert(name.clone(), state);
-            }
-            Err(Error::SecretNotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        match cluster::secrets::get_object(conn, namespace, &entry.backup).await {
-            Ok(object) => {
-                backups.insert(entry.backup.clone(), BackupRevision::from(&object));
-            }
-            Err(Error::SecretNotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((secrets, backups))
-}
-
-/// The journal's workloads that still read one of its Secrets (a journal names workloads, but
-/// only consumers of what it changed are ever restarted from it).
-pub(super) fn consumers_named(
-    snapshot: &crate::domain::drift::Snapshot,
-    policy: crate::domain::env::EnvNamePolicy,
-    journal: &Journal,
-) -> Vec<WorkloadId> {
-    // Every reader counts here, whatever keys it reads: the journal says which were chosen.
-    let changed: consumers::ChangedKeys = journal.secrets.keys().map(|s| (s.clone(), BTreeSet::new())).collect();
-    let reading: BTreeSet<WorkloadId> = consumers::consumers_of(snapshot, &changed, policy, true)
-        .into_iter()
-        .filter(|c| c.action == ConsumerAction::Restart)
-        .map(|c| c.id)
-        .collect();
-    journal
-        .workloads
-        .iter()
-        .filter(|w| reading.contains(*w))
-        .cloned()
-        .collect()
 }
 
 async fn recover_secret(
@@ -346,82 +268,4 @@ async fn recover_secret(
         super::issued::retire_all(&reopened, outcome == Outcome::Clean && settings.restart).await?;
     }
     Ok(outcome)
-}
-
-/// What a recovery restarts: the journal's workloads that still read its Secrets, their
-/// templates, and the targets stamped with `revisions`.
-pub(super) struct RecoveryPlan {
-    pub workloads: Vec<WorkloadId>,
-    pub templates: BTreeMap<WorkloadId, BTreeMap<String, u64>>,
-    pub targets: Vec<crate::domain::rollout::RestartTarget>,
-}
-
-/// Read what a recovery restarts and show it, with the Secrets' `rows`, as its plan.
-pub(super) async fn show_plan(
-    conn: &Connection,
-    consent: Consent,
-    namespace: &str,
-    journal: &Journal,
-    choice: Recovery,
-    revisions: &BTreeMap<String, u64>,
-    rows: &[RecoveryRow],
-) -> Result<RecoveryPlan> {
-    let (snapshot, policy) = read_namespace(conn, namespace).await?;
-    let templates = templates_of(&snapshot);
-    let workloads = consumers_named(&snapshot, policy, journal);
-    let targets = targets_for(&workloads, &templates, revisions, Some(journal.started_at));
-    render::rotate::recovery(
-        namespace,
-        journal,
-        choice == Recovery::Resume,
-        rows,
-        &targets,
-        consent.output,
-    )?;
-    Ok(RecoveryPlan {
-        workloads,
-        templates,
-        targets,
-    })
-}
-
-/// The question of --resume / --abort (or --dry-run's stop).
-pub(super) fn confirm(consent: Consent, choice: Recovery) -> Result<bool> {
-    let question = match choice {
-        Recovery::Resume => "Finish this change?",
-        Recovery::Abort => "Undo this change?",
-    };
-    go_ahead(consent, question)
-}
-
-pub(super) fn recovery_row(checked: &CheckedEntry, choice: Recovery) -> RecoveryRow {
-    let entry = &checked.entry;
-    let (state, action) = match (&checked.progress, choice) {
-        (Progress::NotWritten, _) => (
-            format!("not written (revision {})", entry.from),
-            "nothing to do".to_string(),
-        ),
-        (Progress::Written, Recovery::Resume) => (
-            format!("new data (revision {})", entry.to),
-            "keep: restart its consumers".to_string(),
-        ),
-        (Progress::Written, Recovery::Abort) => (
-            format!("new data (revision {})", entry.to),
-            format!(
-                "restore revision {} from {} (as revision {})",
-                entry.from,
-                entry.backup,
-                entry.to + 1
-            ),
-        ),
-        (Progress::Restored, _) => (
-            format!("already restored (revision {})", entry.to + 1),
-            "restart its consumers".to_string(),
-        ),
-    };
-    RecoveryRow {
-        secret: checked.secret.clone(),
-        state,
-        action,
-    }
 }

@@ -17,11 +17,10 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::lease::{self, Anchor};
-use super::recover::{confirm, read_named, recovery_row, show_plan, untrusted, Recovery};
+use super::recovery::{confirm, read_named, recovery_row, show_plan, untrusted, Recovery};
 use super::{verify_changed, Consent, Machine, Settings};
 use crate::cluster::secrets::Stamp;
 use crate::cluster::{self, Connection};
-use crate::commands::Outcome;
 use crate::domain::annotations;
 use crate::domain::journal::{self, Journal, JournalEntry, Phase, Progress, RecordedBackup, SealedJournal};
 use crate::domain::model::{SealedSecretState, WorkloadId};
@@ -30,6 +29,7 @@ use crate::domain::rollout::RestartTarget;
 use crate::domain::seal::{self, Scope, SealingCert};
 use crate::domain::sealed_file::{self, SealedFile};
 use crate::domain::secret_value::SecretValue;
+use crate::error::Outcome;
 use crate::error::{Error, Result};
 use crate::render;
 
