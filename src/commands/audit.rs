@@ -35,6 +35,7 @@ async fn audit(ctx: &Context, args: &AuditArgs, conn: &cluster::Connection) -> R
         now: Timestamp::now(),
         max_age: args.max_age.and_then(|d| SignedDuration::try_from(d).ok()),
         cert_expiry: SignedDuration::try_from(args.cert_expiry).unwrap_or(SignedDuration::MAX),
+        policy: crate::domain::env::EnvNamePolicy::for_server_minor(minor),
     };
     let findings = audit::audit(
         &snapshot,

@@ -43,7 +43,7 @@ pub struct AuditFinding {
     pub key: Option<String>,
     /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue,
     /// unrecorded-backup, untrusted-record, external-no-refresh, external-shared-target,
-    /// certificate-expired, certificate-expiring, certificate-unreadable.
+    /// certificate-expired, certificate-expiring, certificate-unreadable, no-issuer.
     pub rule: &'static str,
     pub message: String,
     pub fix: String,
@@ -60,6 +60,8 @@ pub struct AuditOptions {
     pub max_age: Option<SignedDuration>,
     /// Certificates expiring sooner than this are a warning (expired ones are critical).
     pub cert_expiry: SignedDuration,
+    /// The kubelet's env rules of the server's version.
+    pub policy: super::env::EnvNamePolicy,
 }
 
 /// Values people paste from examples and forget ("<Paste JWT Secret Here>", "sk-xxx", "changeme").
@@ -328,7 +330,45 @@ pub fn audit(
     }
     findings.extend(external_findings(snapshot));
     findings.extend(gitops_findings(snapshot));
+    findings.extend(issuer_findings(snapshot, &audited, options.policy));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.cmp(b)));
+    findings
+}
+
+/// Keys that look like database passwords and name no issuer (`issuer.kubectl-secrets.io/KEY`):
+/// `rotate` refuses them, and a rotation by hand that forgets the server locks the app out.
+fn issuer_findings(
+    snapshot: &Snapshot,
+    audited: &[&SecretState],
+    policy: super::env::EnvNamePolicy,
+) -> Vec<AuditFinding> {
+    let mut findings = Vec::new();
+    for secret in audited.iter().filter(|s| s.controller.is_none()) {
+        for (key, value) in secret
+            .data
+            .iter()
+            .filter(|(k, _)| !secret.issuer_annotations.contains_key(*k))
+        {
+            let readers = super::consumers::key_readers(snapshot, policy, &secret.namespace, &secret.name, key);
+            let Some(reason) = super::issuer::database_password_reason(&secret.name, key, value, &readers) else {
+                continue;
+            };
+            findings.push(AuditFinding {
+                severity: Severity::Warning,
+                namespace: secret.namespace.clone(),
+                secret: secret.name.clone(),
+                key: Some(key.clone()),
+                rule: "no-issuer",
+                message: format!("looks like a database password ({reason}) but names no issuer: rotate refuses it"),
+                fix: format!(
+                    "kubectl annotate secret {} -n {} {}{key}=postgresql|mysql|redis:user=NAME,server=statefulset/NAME",
+                    secret.name,
+                    secret.namespace,
+                    super::issuer::ANNOTATION_PREFIX
+                ),
+            });
+        }
+    }
     findings
 }
 
@@ -574,6 +614,7 @@ mod tests {
             now: Timestamp::from_second(1_800_000_000).unwrap(),
             max_age: None,
             cert_expiry: SignedDuration::from_hours(24 * 30),
+            policy: crate::domain::env::EnvNamePolicy::Relaxed,
         };
         let findings = audit(
             &Snapshot::default(),
@@ -675,6 +716,7 @@ mod tests {
             now: "2026-11-24T00:00:00Z".parse().unwrap(),
             max_age: None,
             cert_expiry: SignedDuration::from_hours(30 * 24),
+            policy: crate::domain::env::EnvNamePolicy::Relaxed,
         };
         let finding_for = |tls: TlsCert| {
             let info = SecretInfo {

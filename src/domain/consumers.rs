@@ -137,6 +137,41 @@ pub fn consumers_of(
     consumers
 }
 
+/// The containers of `namespace` that read `key` of `secret`, with their image and the env var
+/// they see it as (None: a file): what tells a database password apart.
+pub fn key_readers(
+    snapshot: &Snapshot,
+    policy: EnvNamePolicy,
+    namespace: &str,
+    secret: &str,
+    key: &str,
+) -> Vec<super::issuer::KeyReader> {
+    let sources = snapshot.sources();
+    let empty = snapshot.no_sources();
+    let in_namespace = sources.get(namespace).unwrap_or(&empty);
+    let (specs, _) = group_workloads(snapshot);
+    let changed = BTreeSet::from([key.to_string()]);
+    let mut readers = Vec::new();
+    for (id, spec) in specs.iter().filter(|(id, _)| id.namespace == namespace) {
+        for container in &spec.containers {
+            let view = env::resolve(spec, container, in_namespace, policy);
+            // An env var names one key; a volume reads the key when it projects it.
+            let reads = |c: &&env::Consumption| match &c.key {
+                Some(k) => k == key,
+                None => c.reads_any(&changed),
+            };
+            for c in view.consumed.iter().filter(|c| c.secret == secret).filter(reads) {
+                readers.push(super::issuer::KeyReader {
+                    workload: id.to_string(),
+                    image: container.image.clone(),
+                    env: c.key.as_ref().map(|_| c.target.clone()),
+                });
+            }
+        }
+    }
+    readers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

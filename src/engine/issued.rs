@@ -5,13 +5,11 @@
 //! restored. The journal names each issuer (never a value), written before the first issuer
 //! step, so an interrupted change can be undone at the server too.
 
-use std::collections::BTreeSet;
-
 use super::issuers::{self, Issuer, IssuerConfig};
 use crate::cluster::Connection;
 use crate::domain::drift::Snapshot;
-use crate::domain::env::{self, EnvNamePolicy};
-use crate::domain::issuer::{self, IssuerSpec, KeyReader, Origin, ServerRef, SpecError};
+use crate::domain::env::EnvNamePolicy;
+use crate::domain::issuer::{self, IssuerSpec, Origin, ServerRef, SpecError};
 use crate::domain::journal::IssuerRecord;
 use crate::domain::model::{WorkloadId, WorkloadKind};
 use crate::domain::plan::{ChangeKind, SecretChange};
@@ -155,7 +153,13 @@ pub fn unissued_database_password(
             if issued.iter().any(|i| i.secret == change.name() && i.key == key.key) {
                 continue;
             }
-            let readers = readers_of(snapshot, policy, &change.before.namespace, change.name(), &key.key);
+            let readers = crate::domain::consumers::key_readers(
+                snapshot,
+                policy,
+                &change.before.namespace,
+                change.name(),
+                &key.key,
+            );
             let old = key.old.clone().unwrap_or_else(|| SecretValue::new(Vec::new()));
             if let Some(reason) = issuer::database_password_reason(change.name(), &key.key, &old, &readers) {
                 let (secret, k, ns) = (change.name(), key.key.as_str(), change.before.namespace.as_str());
@@ -171,33 +175,6 @@ pub fn unissued_database_password(
         }
     }
     None
-}
-
-/// The containers of the namespace that read `key` of `secret`, with their image and env name.
-fn readers_of(snapshot: &Snapshot, policy: EnvNamePolicy, namespace: &str, secret: &str, key: &str) -> Vec<KeyReader> {
-    let sources = snapshot.sources();
-    let empty = snapshot.no_sources();
-    let in_namespace = sources.get(namespace).unwrap_or(&empty);
-    let (specs, _) = crate::domain::drift::group_workloads(snapshot);
-    let mut readers = Vec::new();
-    for (id, spec) in specs.iter().filter(|(id, _)| id.namespace == namespace) {
-        for container in &spec.containers {
-            let view = env::resolve(spec, container, in_namespace, policy);
-            // An env var names one key; a volume reads the key when it projects it.
-            let reads = |c: &&env::Consumption| match &c.key {
-                Some(k) => k == key,
-                None => c.reads_any(&BTreeSet::from([key.to_string()])),
-            };
-            for c in view.consumed.iter().filter(|c| c.secret == secret).filter(reads) {
-                readers.push(KeyReader {
-                    workload: id.to_string(),
-                    image: container.image.clone(),
-                    env: c.key.as_ref().map(|_| c.target.clone()),
-                });
-            }
-        }
-    }
-    readers
 }
 
 /// Reach and check every issuer, before the question: a server that cannot be reached, a wrong

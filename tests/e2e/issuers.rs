@@ -367,6 +367,17 @@ async fn a_database_password_without_an_issuer_is_refused_unless_changed_elsewhe
     let role = db_name(&ns, "app");
     let old = canary("pg-old");
     postgres_scenario(&ns, "db", &role, &old, backend("db")).await;
+    // audit says so before anyone rotates.
+    let audit = ns.run(&["audit", "-o", "json"]);
+    let findings = audit.json()["findings"].as_array().unwrap().clone();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "no-issuer" && f["secret"] == "db" && f["key"] == "password"),
+        "{findings:#?}"
+    );
+    audit.assert_no_leak([&old]);
+
     let run = ns.run(&["rotate", "db", "--key", "password", "--yes"]);
     assert_eq!(run.code, exit::USAGE, "{run:?}");
     assert!(
