@@ -169,6 +169,21 @@ def eso_section(out, data, md):
     md += ["", f"Speed-up over the manual path: **{data['eso']['speedup_vs_manual']:.1f}×**.", ""]
 
 
+def issuer_section(out, data, md):
+    if not (out / "issuer.json").exists():
+        return
+    r = summaries(out / "issuer.json")
+    ours = next(v for k, v in r.items() if k.startswith("kubectl-secrets"))
+    manual = next(v for k, v in r.items() if k.startswith("by hand"))
+    data["issuer"] = {"results": r, "speedup_vs_manual": manual["median_s"] / ours["median_s"]}
+    md += ["## 2b. A database password with its issuer (the bed's PostgreSQL) and 10 consumers", "",
+           "*By hand* is seed 001's path: `ALTER USER` through the database pod (port-forward), the Secret re-applied, restart + status per Deployment (bench/issuer-manual.sh).",
+           "rotate sets the SCRAM verifier at the server first, writes the Secret with its backup, restarts the consumers together and verifies every pod.", "",
+           "| command | median | spread |", "|---|---|---|"]
+    md += [f"| {k} | {fmt(v)} | {spread(v)} |" for k, v in r.items()]
+    md += ["", f"Speed-up over the manual path: **{data['issuer']['speedup_vs_manual']:.1f}×**.", ""]
+
+
 def growth_section(out, data, md):
     points = {}
     for folder in sorted(out.glob("growth-[0-9]*/"), key=lambda f: int(f.name.split("-")[1])):
@@ -266,6 +281,7 @@ def main():
           "Method: hyperfine, medians over several runs in one `make bench` run (spread = min–max); peak memory from /usr/bin/time (max RSS). Each goal is stated next to its ratio.", ""]
     rotate_section(out, data, md)
     eso_section(out, data, md)
+    issuer_section(out, data, md)
     growth_section(out, data, md)
     data["startup"] = summaries(out / "startup.json")
     md += ["## 4. Start-up (no kubeconfig read, no network)", "", "| command | median | spread |", "|---|---|---|"]

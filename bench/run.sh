@@ -58,6 +58,9 @@ bash "$root/bench/limits.sh" "$out"
 # ---- 2. rotate of an ExternalSecret-owned Secret against the manual path ----------------------
 [ "${BENCH_ESO:-1}" = 1 ] && bash "$root/bench/eso.sh" "$out"
 
+# ---- 2b. rotate of a database password at its issuer (the bed's PostgreSQL) by hand and by rotate
+[ "${BENCH_ISSUER:-1}" = 1 ] && bash "$root/bench/issuer.sh" "$out"
+
 # ---- 4. start-up (no network) -------------------------------------------------------------------
 hyperfine --warmup 5 --runs 50 -N --export-json "$out/startup.json" \
   -n 'kubectl-secrets --version' 'kubectl-secrets --version' \

@@ -1,5 +1,6 @@
 //! Every file and stream the tool reads, and every file it writes: one place for the rules.
-//! Reads are bounded (an endless stream or /dev/urandom is refused, never waited on) and name
+//! Reads are bounded (an endless stream is refused, never waited on; a named pipe or a device
+//! such as /dev/urandom is refused before it is opened) and name
 //! the source and the OS error (exit 12). Writes go through a temporary file created
 //! exclusively in the target's folder (a symlink planted there is never followed), keep the
 //! replaced file's mode (0600 for key material), are synced, then renamed over the target.
@@ -16,8 +17,48 @@ pub const MAX_INPUT: u64 = 8 * 1024 * 1024;
 /// The bytes of a file; `what` says what it was for ("the certificate", "the new value of TOKEN").
 pub fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     let source = path.display().to_string();
+    regular_or_own_stream(path, &source, what)?;
     let file = std::fs::File::open(path).map_err(|e| unreadable(&source, what, &e))?;
     bounded(file, &source, what)
+}
+
+/// Before opening: a regular file, or a stream this process already holds (`/dev/stdin`, a
+/// shell's `<(command)` as `/dev/fd/N`). A named pipe would block the open until someone
+/// writes to it (forever), and a device (`/dev/urandom`, a tty) is no file of values: both are
+/// refused without being opened.
+fn regular_or_own_stream(path: &Path, source: &str, what: &str) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(source, what, &e))?;
+    if meta.is_file() {
+        return Ok(());
+    }
+    let own = ["/dev/fd/", "/proc/self/fd/"].iter().any(|p| source.starts_with(p)) || source == "/dev/stdin";
+    if own && !meta.is_dir() {
+        return Ok(());
+    }
+    let kind = if meta.is_dir() {
+        "a folder"
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt as _;
+            let t = meta.file_type();
+            if t.is_fifo() {
+                "a named pipe (opening it waits for a writer)"
+            } else if t.is_char_device() || t.is_block_device() {
+                "a device"
+            } else {
+                "not a regular file"
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            "not a regular file"
+        }
+    };
+    Err(Error::InputFile {
+        path: described(source, what),
+        reason: format!("{kind}: give a file, or pipe the value in (--from-stdin, or <(command))"),
+    })
 }
 
 /// A text file (UTF-8).

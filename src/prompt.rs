@@ -102,8 +102,9 @@ pub fn interrupted_change(description: &str) -> Result<InterruptedChoice> {
         "roll it back (restore the previous data and restart)",
         "leave it for now",
     ];
+    // The description quotes the journal (cluster text): cleaned like everything printed.
     let choice = Select::new()
-        .with_prompt(description)
+        .with_prompt(crate::render::clean(description))
         .items(options)
         .default(0)
         .interact()

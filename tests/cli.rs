@@ -215,10 +215,36 @@ fn endless_inputs_are_refused_not_waited_on() {
     let run = output_within(urandom, limit);
     assert_eq!(run.code, exit::INPUT, "{}", run.stderr);
     assert!(
-        run.stderr.contains("/dev/urandom") && run.stderr.contains("larger than 8 MiB"),
+        run.stderr.contains("/dev/urandom") && run.stderr.contains("a device"),
         "{}",
         run.stderr
     );
+
+    // A named pipe nobody writes to: opening it would wait forever.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("value");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let mut pipe = command(&[
+        "rotate",
+        "app",
+        "--from-file",
+        &format!("TOKEN={}", fifo.display()),
+        "--yes",
+    ]);
+    pipe.stdin(Stdio::null());
+    let run = output_within(pipe, limit);
+    assert_eq!(run.code, exit::INPUT, "{}", run.stderr);
+    assert!(run.stderr.contains("a named pipe"), "{}", run.stderr);
+
+    // A shell's <(command) is a stream of this process: read, bounded, as any input.
+    let mut endless = command(&["diff", "app", "--against", "/dev/fd/0"]);
+    let mut yes = Command::new("yes").stdout(Stdio::piped()).spawn().unwrap();
+    endless.stdin(yes.stdout.take().unwrap());
+    let run = output_within(endless, limit);
+    let _ = yes.kill();
+    let _ = yes.wait();
+    assert_eq!(run.code, exit::INPUT, "{}", run.stderr);
+    assert!(run.stderr.contains("larger than 8 MiB"), "{}", run.stderr);
 
     let mut yes = Command::new("yes").stdout(Stdio::piped()).spawn().unwrap();
     let mut rotate = command(&["rotate", "app", "--from-stdin", "TOKEN", "--yes"]);

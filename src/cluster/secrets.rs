@@ -288,6 +288,9 @@ pub async fn create_backup(
     if let Some(by) = &secret.changed_by {
         annotations.insert(annotations::CHANGED_BY.to_string(), by.clone());
     }
+    if secret.type_ != "Opaque" {
+        annotations.insert(annotations::SOURCE_TYPE.to_string(), secret.type_.clone());
+    }
     let backup = Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -304,7 +307,8 @@ pub async fn create_backup(
             }]),
             ..Default::default()
         },
-        type_: Some(secret.type_.clone()),
+        // Opaque whatever the source: a typed backup can make a controller act on it.
+        type_: Some("Opaque".into()),
         data: Some(
             secret
                 .data

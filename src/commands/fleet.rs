@@ -167,7 +167,16 @@ pub async fn run_changes(
             continue;
         }
         let mut failed = 0;
-        for context in &wave.contexts {
+        for (position, context) in wave.contexts.iter().enumerate() {
+            // Past --max-failures, no further cluster of the wave is started either.
+            if !waves::may_continue(failed, max_failures) {
+                rows.extend(
+                    wave.contexts[position..]
+                        .iter()
+                        .map(|c| ClusterRow::new(&wave.name, c, ClusterOutcome::NotStarted)),
+                );
+                break;
+            }
             let member = members
                 .iter_mut()
                 .find(|m| &m.context == context)
@@ -216,8 +225,17 @@ pub async fn run_changes(
             for context in &wave.contexts {
                 let member = members.iter().find(|m| &m.context == context).expect("member");
                 render::step(&format!("After the bake, in {context}:"));
-                let outcome = engine::verify_consumers(&member.conn, &member.namespace, name, &member.settings).await?;
-                if outcome != Outcome::Clean {
+                // A cluster that cannot be verified (unreachable, credentials revoked) stops the
+                // waves like a stale one; the table below still says where every cluster stands.
+                let verified =
+                    match engine::verify_consumers(&member.conn, &member.namespace, name, &member.settings).await {
+                        Ok(outcome) => outcome == Outcome::Clean,
+                        Err(error) => {
+                            render::error(&error);
+                            false
+                        }
+                    };
+                if !verified {
                     stopped = true;
                     if let Some(row) = rows.iter_mut().find(|r| &r.context == context) {
                         row.outcome = ClusterOutcome::NotVerified;

@@ -27,6 +27,10 @@ pub const KEY_CHANGES: &str = "kubectl-secrets.io/key-changes";
 pub const BACKUP_OF: &str = "kubectl-secrets.io/backup-of";
 /// On a backup Secret: what replaced the data it holds ("kubectl-secrets rotate by alice").
 pub const REPLACED_BY: &str = "kubectl-secrets.io/replaced-by";
+/// On a backup Secret: the type of the Secret it backs up, when not Opaque (a backup is always
+/// Opaque: a backup typed `kubernetes.io/service-account-token` would have the token controller
+/// issue a token for it).
+pub const SOURCE_TYPE: &str = "kubectl-secrets.io/source-type";
 /// On a backup Secret: the keys the rotation changed (comma-separated names).
 pub const KEYS_CHANGED: &str = "kubectl-secrets.io/keys-changed";
 /// kubectl apply's copy of the last applied manifest: for a Secret, its values too.

@@ -225,7 +225,13 @@ pub enum Liveness {
     Expired { last: Timestamp },
     /// Heartbeat within the lease: it may still be working.
     Running { last: Timestamp },
+    /// A heartbeat further in the future than clocks drift apart: no run can have written it
+    /// now (a wrong clock, or planted to hold every change off), so it holds nothing.
+    Future { ahead: SignedDuration },
 }
+
+/// How far apart two machines' clocks may be and a heartbeat still count.
+pub const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(120);
 
 /// `process_alive` answers for holders on this machine (None: cannot tell).
 pub fn liveness(holder: &Holder, now: Timestamp, this_host: &str, process_alive: Option<bool>) -> Liveness {
@@ -234,6 +240,10 @@ pub fn liveness(holder: &Holder, now: Timestamp, this_host: &str, process_alive:
     };
     if holder.host == this_host && process_alive == Some(false) {
         return Liveness::Gone;
+    }
+    let ahead = last.duration_since(now);
+    if ahead > CLOCK_SKEW {
+        return Liveness::Future { ahead };
     }
     if now.duration_since(last) > HOLDER_LEASE {
         Liveness::Expired { last }
@@ -605,6 +615,19 @@ mod tests {
         assert_eq!(
             liveness(&holder, at(40), "other", None),
             Liveness::Expired { last: at(1) }
+        );
+        // A clock a little ahead still counts; one far ahead holds nothing.
+        holder.heartbeat_at = Some(at(60));
+        assert_eq!(
+            liveness(&holder, at(10), "other", None),
+            Liveness::Running { last: at(60) }
+        );
+        holder.heartbeat_at = Some(at(86_400));
+        assert_eq!(
+            liveness(&holder, at(10), "other", None),
+            Liveness::Future {
+                ahead: SignedDuration::from_secs(86_390)
+            }
         );
         holder.heartbeat_at = None;
         assert_eq!(liveness(&holder, at(2), "laptop", Some(true)), Liveness::Released);

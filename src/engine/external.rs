@@ -69,7 +69,14 @@ impl ExternalChange {
         let remotes: Vec<String> = self
             .writes
             .iter()
-            .map(|w| format!("{} ({}; replaces version {})", w.key, w.fields.join(", "), w.previous))
+            .map(|w| {
+                format!(
+                    "{} ({}; replaces version {})",
+                    render::clean_line(&w.key),
+                    w.fields.join(", "),
+                    render::clean_line(&w.previous)
+                )
+            })
             .collect();
         format!(
             "{}: a new version of {} is written as AWSPENDING, then made AWSCURRENT (the previous version stays as AWSPREVIOUS); \

@@ -30,10 +30,10 @@ impl Pending {
         format!(
             "A change of {} (`kubectl secrets {}`) was interrupted ({}, started {} by {}, {})",
             self.anchor.describe(namespace),
-            self.journal.action,
-            self.journal.id,
+            render::clean_line(&self.journal.action),
+            render::clean_line(&self.journal.id),
             self.journal.started_at,
-            self.journal.holder.by,
+            render::clean_line(&self.journal.holder.by),
             self.journal.phase.describe()
         )
     }
@@ -46,8 +46,17 @@ impl Pending {
                 "Another run holds it (last heartbeat {}s ago, on {} as pid {}): wait for it to finish. If that run \
                  is gone, `kubectl secrets rotate {secret} -n {namespace} --resume --force` finishes the change or \
                  `--abort --force` undoes it",
-                Timestamp::now().duration_since(*last).as_secs(),
-                self.journal.holder.host,
+                // A clock a little ahead (within the skew allowed) is "0s ago", never negative.
+                Timestamp::now().duration_since(*last).as_secs().max(0),
+                render::clean_line(&self.journal.holder.host),
+                self.journal.holder.pid
+            ),
+            Liveness::Future { ahead } => format!(
+                "Its heartbeat is {} in the future (written on {} as pid {}): no run can have written that now, so it is \
+                 not taken as running (check that machine's clock). `kubectl secrets rotate {secret} -n {namespace} --resume` \
+                 finishes it, or `--abort` restores the previous data",
+                humantime::format_duration(std::time::Duration::from_secs(ahead.as_secs().unsigned_abs())),
+                render::clean_line(&self.journal.holder.host),
                 self.journal.holder.pid
             ),
             _ if force_hint => "It is no longer running: run again without --force".into(),
@@ -56,12 +65,12 @@ impl Pending {
             ),
         };
         Error::InProgress(Box::new(ChangeInProgress {
-            action: self.journal.action.clone(),
+            action: render::clean_line(&self.journal.action),
             namespace: namespace.to_string(),
             name: secret.to_string(),
-            id: self.journal.id.clone(),
+            id: render::clean_line(&self.journal.id),
             started: self.journal.started_at.to_string(),
-            by: self.journal.holder.by.clone(),
+            by: render::clean_line(&self.journal.holder.by),
             phase: self.journal.phase.describe().into(),
             what_to_do,
         }))

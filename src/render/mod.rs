@@ -179,9 +179,39 @@ pub fn step(message: &str) {
 }
 
 /// A string from the cluster (or a file), made safe to print: control characters (escape
-/// sequences that could move the cursor, rewrite the screen or set the clipboard) become '?'.
+/// sequences that could move the cursor, rewrite the screen or set the clipboard) and the
+/// invisible characters that reorder or hide text (bidi overrides such as U+202E, zero-width
+/// ones) become '?'. Line breaks are kept: messages are several lines.
 pub fn clean(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .map(|c| if c != '\n' && unsafe_to_print(c) { '?' } else { c })
         .collect()
+}
+
+/// The same for a field that is one line (a name, an id, a key, a host): a line break in it
+/// could forge a line of the tool's own output, so it becomes '?' too.
+pub fn clean_line(text: &str) -> String {
+    text.chars().map(|c| if unsafe_to_print(c) { '?' } else { c }).collect()
+}
+
+fn unsafe_to_print(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_cleaning_rule_for_everything_from_the_cluster() {
+        // OSC 52 (clipboard), CSI (cursor), a carriage return, bidi overrides and isolates,
+        // zero-width characters, a line separator.
+        let evil = "a\u{1b}]52;c;SGk=\u{7}b\u{1b}[2Jc\rd\u{202e}e\u{2066}f\u{200b}g\u{feff}h\u{2028}i";
+        assert_eq!(clean(evil), "a?]52;c;SGk=?b?[2Jc?d?e?f?g?h?i");
+        assert_eq!(clean("two\nlines"), "two\nlines", "messages keep their lines");
+        assert_eq!(clean_line("forged\nerror: line"), "forged?error: line");
+        assert_eq!(clean_line("naïve – ok"), "naïve – ok", "printable text is kept");
+    }
 }

@@ -334,14 +334,18 @@ pub fn recovery(
             let mut text = format!(
                 "Plan to {} {} {} in namespace {namespace} (started {} by {})\n\n",
                 if resume { "finish" } else { "undo" },
-                journal.action,
-                journal.id,
+                super::clean_line(&journal.action),
+                super::clean_line(&journal.id),
                 journal.started_at,
-                super::clean(&journal.holder.by)
+                super::clean_line(&journal.holder.by)
             );
             let mut secrets = table(&["SECRET", "NOW", "ACTION"]);
             for row in rows {
-                secrets.add_row(vec![row.secret.clone(), row.state.clone(), row.action.clone()]);
+                secrets.add_row(vec![
+                    super::clean_line(&row.secret),
+                    super::clean_line(&row.state),
+                    super::clean_line(&row.action),
+                ]);
             }
             text.push_str(&table_lines(&secrets));
             text.push('\n');
@@ -367,8 +371,21 @@ pub fn fleet_summary(rows: &[ClusterRow], secret: &str, what: &str) {
         let result = match &row.outcome {
             ClusterOutcome::Rotated => coloured("done and verified", Color::Green),
             ClusterOutcome::NotVerified => coloured("done; some consumers run older values (verify)", Color::Yellow),
+            // A rollback that failed left its journal: say so apart from one that restored.
+            ClusterOutcome::Failed { code, reason } if *code == crate::error::exit::ROLLED_BACK => coloured(
+                &format!("failed and rolled back (exit {code}): {}", super::clean_line(reason)),
+                Color::Yellow,
+            ),
+            ClusterOutcome::Failed { code, reason } if *code == crate::error::exit::ROLLBACK_FAILED => coloured(
+                &format!(
+                    "failed, ROLLBACK FAILED (exit {code}), journal kept: kubectl secrets rotate {secret} --context {} --abort: {}",
+                    row.context,
+                    super::clean_line(reason)
+                ),
+                Color::Red,
+            ),
             ClusterOutcome::Failed { code, reason } => {
-                coloured(&format!("failed (exit {code}): {}", super::clean(reason)), Color::Red)
+                coloured(&format!("failed (exit {code}): {}", super::clean_line(reason)), Color::Red)
             }
             ClusterOutcome::NotStarted => Cell::new("not started"),
         };

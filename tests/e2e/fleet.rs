@@ -410,7 +410,7 @@ async fn a_failure_in_the_second_wave_rolls_that_cluster_back_and_stops() {
     let summary = &run.stderr[run.stderr.find("across clusters:").expect("the summary")..];
     let row = |context: &str| summary.lines().find(|l| l.contains(context)).unwrap_or_default();
     assert!(row("bed-0").contains("done and verified"), "{summary}");
-    assert!(row("bed-1").contains("failed (exit 8)"), "{summary}");
+    assert!(row("bed-1").contains("failed and rolled back (exit 8)"), "{summary}");
     assert!(row("bed-2").contains("not started"), "{summary}");
     assert!(
         run.stderr
@@ -481,4 +481,84 @@ async fn an_interrupted_rotation_across_clusters_is_resumed() {
     for out in [&killed, &resumed] {
         out.assert_no_leak([&old, &new]);
     }
+}
+
+#[tokio::test]
+async fn an_error_during_the_bake_still_says_where_every_cluster_stands() {
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let ns = FleetNamespace::new("fleet-bake").await;
+    let old = canary("fleet-bake-old");
+    for bed in 0..3 {
+        ns.secret(bed, "payments", "TOKEN", &old).await;
+        ns.reader(bed, "api", "payments").await;
+    }
+    // In bed-1 the rotation runs as `limited`, allowed through a RoleBinding that goes away
+    // during the bake (credentials revoked mid-rotation).
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "rotator"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "limited"}]
+    }))
+    .unwrap();
+    let bindings = Api::<RoleBinding>::namespaced(ns.clients[1].clone(), &ns.name);
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("create binding");
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fleet_kubeconfig()).unwrap();
+    let mut config: Value = serde_saphyr::from_str(&text).unwrap();
+    for context in config["contexts"].as_array_mut().unwrap() {
+        if context["name"] == "bed-1" {
+            context["context"]["user"] = json!("bed-1-limited");
+        }
+    }
+    let kubeconfig = dir.path().join("fleet.kubeconfig");
+    std::fs::write(&kubeconfig, serde_json::to_string(&config).unwrap()).unwrap();
+
+    let args = [
+        "rotate",
+        "payments",
+        "--contexts",
+        "bed-*",
+        "--wave",
+        "canary=bed-1",
+        "--key",
+        "TOKEN",
+        "--bake",
+        "15s",
+        "--yes",
+        "-n",
+        &ns.name,
+    ];
+    let tool = crate::support::Background::spawn(&kubeconfig, &args, None);
+    tool.wait_for("baking");
+    bindings.delete("rotator", &Default::default()).await.expect("revoke");
+    let run = tool.finish();
+    assert_ne!(run.code, exit::OK, "{run:?}");
+    assert!(
+        run.stderr.contains("not allowed to"),
+        "the error is said: {}",
+        run.stderr
+    );
+    let summary = &run.stderr[run
+        .stderr
+        .find("across clusters:")
+        .expect("the table, whatever happened")..];
+    let row = |context: &str| summary.lines().find(|l| l.contains(context)).unwrap_or_default();
+    assert!(row("bed-1").contains("some consumers run older values"), "{summary}");
+    assert!(
+        row("bed-0").contains("not started") && row("bed-2").contains("not started"),
+        "{summary}"
+    );
+    assert!(
+        run.stderr
+            .contains("kubectl secrets rollback payments --contexts bed-1"),
+        "the undo hint: {}",
+        run.stderr
+    );
+    let rotated = ns.data(1, "payments", "TOKEN").await;
+    assert_ne!(rotated, old, "the canary was rotated");
+    assert_eq!(ns.data(0, "payments", "TOKEN").await, old, "the rest never started");
+    run.assert_no_leak([&old, &rotated]);
 }

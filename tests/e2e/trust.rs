@@ -278,8 +278,9 @@ async fn escape_sequences_in_cluster_strings_never_reach_the_terminal() {
     let ns = TestNamespace::new("trust-escapes").await;
     let value = canary("escapes");
     app_with_consumer(&ns, &value).await;
-    // OSC 52 writes the terminal's clipboard; CSI 2J clears the screen.
-    let hostile = "mallory\u{1b}]52;c;SGVsbG8=\u{7}\u{1b}[2J";
+    // OSC 52 writes the terminal's clipboard; CSI 2J clears the screen; U+202E reverses what
+    // follows (an "exe.txt" that reads "txt.exe"); U+200B hides a character.
+    let hostile = "mallory\u{1b}]52;c;SGVsbG8=\u{7}\u{1b}[2J\u{202e}\u{200b}";
     annotate(
         &ns,
         "app",
@@ -298,6 +299,10 @@ async fn escape_sequences_in_cluster_strings_never_reach_the_terminal() {
                 !stream.contains('\u{1b}') && !stream.contains('\u{7}'),
                 "{args:?}: {stream:?}"
             );
+            assert!(
+                !stream.contains('\u{202e}') && !stream.contains('\u{200b}'),
+                "bidi and zero-width characters are cleaned too: {args:?}: {stream:?}"
+            );
         }
         runs.push(run);
     }
@@ -308,5 +313,60 @@ async fn escape_sequences_in_cluster_strings_never_reach_the_terminal() {
     );
     for out in &runs {
         out.assert_no_leak([&value]);
+    }
+}
+
+#[tokio::test]
+async fn a_heartbeat_far_in_the_future_holds_nothing() {
+    let ns = TestNamespace::new("trust-future").await;
+    let value = canary("app");
+    app_with_consumer(&ns, &value).await;
+    // An interrupted change (kill -9 after the write), whose journal then says its holder on
+    // another machine beats a day from now: a wrong clock, or planted to hold every change off.
+    let args = ["rotate", "app", "--key", "TOKEN", "--yes", "-n", &ns.name];
+    let tool =
+        crate::support::Background::spawn(&crate::support::cluster().admin_kubeconfig, &args, Some("written:10"));
+    tool.wait_for("failpoint written");
+    tool.signal("-KILL");
+    let killed = tool.finish();
+    let rotated = text(&ns.secret_data("app").await["TOKEN"]);
+    let journal = ns
+        .secret_annotation("app", annotations::JOURNAL)
+        .await
+        .expect("journal left");
+    let mut parsed: serde_json::Value = serde_json::from_str(&journal).unwrap();
+    let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    parsed["holder"]["heartbeatAt"] = json!(tomorrow.to_string());
+    parsed["holder"]["host"] = json!("build-7");
+    // Under a field manager of its own, as `kubectl annotate` would (the test client made the
+    // Secret's data: a write under its name would count as an edit of the data since).
+    let params = PatchParams {
+        field_manager: Some("kubectl-annotate".into()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(ns.client.clone(), &ns.name)
+        .patch(
+            "app",
+            &params,
+            &Patch::Merge(json!({"metadata": {"annotations": {annotations::JOURNAL: parsed.to_string()}}})),
+        )
+        .await
+        .unwrap();
+
+    let next = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
+    assert_eq!(next.code, exit::IN_PROGRESS, "{next:?}");
+    assert!(
+        next.stderr.contains("Its heartbeat is 23h 59m")
+            && next.stderr.contains("in the future (written on build-7 as pid"),
+        "{}",
+        next.stderr
+    );
+    assert!(!next.stderr.contains("ago"), "no negative age: {}", next.stderr);
+    // Not a live holder: --abort needs no --force.
+    let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
+    assert_eq!(abort.code, exit::OK, "{abort:?}");
+    assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), value);
+    for out in [&killed, &next, &abort] {
+        out.assert_no_leak([&value, &rotated]);
     }
 }
