@@ -200,6 +200,13 @@ fi
 
 # Anything half-started is stopped first, so a start is always from a known state.
 STATE_DIR=$state NETNS=$NETNS "$root/scripts/cluster-down.sh" >/dev/null 2>&1 || true
+# Another bed (another clone's, say) on these ports would answer in this one's place.
+for port in "$ETCD_PORT" "$API_PORT" "$KWOK_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    log "port $port is already taken (another bed? \`make cluster-down\` in its checkout, or other ports: see README)"
+    exit 1
+  fi
+done
 mkdir -p "$state/pki" "$state/logs" "$state/sa"
 echo "$CONTROL_PLANE_VERSION" >"$state/control-plane-version"
 

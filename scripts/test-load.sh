@@ -19,9 +19,10 @@ mkdir -p "$out" && : >"$out/load.jsonl"
 log() { echo "test-load: $*" >&2; }
 scripts/install-deps.sh
 
-# Checks, not timings: the debug build the unit and e2e steps already made does (the release
-# build is make bench's, and the krew step's, which packs it).
-cargo build --bin kubectl-secrets >&2
+# Checks, not timings: the debug binary the e2e step already built does (the release build is
+# make bench's, and the krew step's, which packs it). Built the way the e2e tests build it: a
+# plain `cargo build` unifies other features (no dev-dependencies) and compiles everything again.
+cargo test --no-run --test e2e >&2
 bin=$("$root/scripts/build-testbed.sh")
 export KUBECONFIG=$("$root/scripts/cluster-up.sh" | tail -n 1)
 export PATH="$root/target/debug:$bin:$PATH"

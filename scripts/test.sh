@@ -6,6 +6,9 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 steps=(lint unit e2e test-load test-compat krew store-check reliability)
+# A whole run compiles from clean more often than not (CI's checkout): incremental caches
+# (gigabytes) would only be written, never used.
+export CARGO_INCREMENTAL=0
 out="$root/target/steps"
 rm -rf "$out" && mkdir -p "$out"
 trap 'python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT

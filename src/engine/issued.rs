@@ -28,10 +28,14 @@ pub struct IssuedKey {
     pub from_annotation: bool,
 }
 
-/// An issued key, its server reached and checked: ready to run.
+/// An issued key, planned; its server reached and checked before the question, or (an issuer
+/// that needs the operator's consent) only once it is given.
 pub struct Prepared {
     pub record: IssuerRecord,
-    pub client: Box<dyn Issuer>,
+    config: IssuerConfig,
+    client: Option<Box<dyn Issuer>>,
+    /// For an interrupted change: the new password may be the one the server takes now.
+    recovering: bool,
     pub old: SecretValue,
     /// None for an interrupted change that stopped before the Secret held the new password.
     pub new: Option<SecretValue>,
@@ -60,12 +64,61 @@ fn consent_reason(config: &IssuerConfig, secret: &str, key: &str, read_from: &st
     }
 }
 
+impl Prepared {
+    /// The reached server; every step after the question has one.
+    fn client(&self) -> &dyn Issuer {
+        self.client
+            .as_deref()
+            .expect("an issuer is reached before any step at it")
+    }
+
+    /// For the plan and the recovery table.
+    pub fn describe(&self) -> String {
+        match (&self.client, &self.config) {
+            (Some(client), _) => client.describe(),
+            (None, IssuerConfig::Server(spec)) => format!(
+                "{} (reached only once you confirm: it acts as an administrator the namespace named)",
+                spec.describe()
+            ),
+            (None, IssuerConfig::Command(command)) => format!("the command `{}`", render::clean_line(command)),
+        }
+    }
+
+    pub fn keeps_both(&self) -> bool {
+        self.client.as_ref().is_some_and(|c| c.keeps_both())
+    }
+
+    /// Reach the server and log in with what it takes now: the previous password, or for an
+    /// interrupted change maybe already the new one.
+    async fn connect(&mut self, conn: &Connection, namespace: &str) -> Result<()> {
+        if self.client.is_some() {
+            return Ok(());
+        }
+        let client = issuers::open(conn, namespace, &self.record.secret, &self.record.key, &self.config).await?;
+        match (&self.new, self.recovering) {
+            (Some(new), true) if client.check(new).await.is_ok() => {}
+            _ => client.check(&self.old).await?,
+        }
+        self.client = Some(client);
+        Ok(())
+    }
+}
+
+/// Reach every issuer not reached yet: after the operator's consent (the question, or the
+/// issuer on the command line).
+pub async fn connect_all(conn: &Connection, namespace: &str, prepared: &mut [Prepared]) -> Result<()> {
+    for p in prepared.iter_mut() {
+        p.connect(conn, namespace).await?;
+    }
+    Ok(())
+}
+
 /// Refuses, under `--yes`, issuers that need the operator's consent (exit 13).
 pub fn check_consent(prepared: &[Prepared], namespace: &str, unattended: bool) -> Result<()> {
     match prepared.iter().find_map(|p| p.needs_consent.clone().map(|r| (p, r))) {
         Some((p, reason)) if unattended => Err(Error::Unconsented(format!(
             "in {namespace}, {reason}, or run without --yes and confirm the plan, which names it ({})",
-            p.client.describe()
+            p.describe()
         ))),
         _ => Ok(()),
     }
@@ -177,8 +230,10 @@ pub fn unissued_database_password(
     None
 }
 
-/// Reach and check every issuer, before the question: a server that cannot be reached, a wrong
-/// administrator password or a missing privilege ends the change here, nothing written.
+/// Plan every issuer, and reach and check those that need no consent before the question: a
+/// server that cannot be reached, a wrong administrator password or a missing privilege ends
+/// the change here, nothing written. One that acts as an administrator an annotation named is
+/// reached only after the question (`connect_all`): its credential goes nowhere before consent.
 pub async fn prepare(
     conn: &Connection,
     namespace: &str,
@@ -208,8 +263,6 @@ pub async fn prepare(
                 item.secret, item.key
             ))
         })?;
-        let client = issuers::open(conn, namespace, &item.secret, &item.key, &item.config).await?;
-        client.check(&old).await?;
         let server = match &item.config {
             IssuerConfig::Server(IssuerSpec {
                 server: ServerRef::Workload { kind, name, .. },
@@ -229,18 +282,24 @@ pub async fn prepare(
             .from_annotation
             .then(|| consent_reason(&item.config, &item.secret, &item.key, "the Secret's annotation"))
             .flatten();
-        prepared.push(Prepared {
+        let mut planned = Prepared {
             record: IssuerRecord {
                 secret: item.secret.clone(),
                 key: item.key.clone(),
                 issuer: item.config.record(),
             },
-            client,
+            config: item.config.clone(),
+            client: None,
+            recovering: false,
             old,
             new: Some(new),
             server,
             needs_consent,
-        });
+        };
+        if planned.needs_consent.is_none() {
+            planned.connect(conn, namespace).await?;
+        }
+        prepared.push(planned);
     }
     Ok(prepared)
 }
@@ -270,26 +329,22 @@ pub async fn reopen(
                 record.secret, record.key
             ))
         })?;
-        let client = issuers::open(conn, namespace, &record.secret, &record.key, &config).await?;
-        // What logs in now depends on how far the change got: the new password, else the old.
-        let probe = match &new {
-            Some(new) => match client.check(new).await {
-                Ok(()) => Ok(()),
-                Err(_) => client.check(&old).await,
-            },
-            None => client.check(&old).await,
-        };
-        probe?;
         reopened.push(Prepared {
             record: record.clone(),
-            client,
+            config,
+            client: None,
+            recovering: true,
             old,
             new,
             server: None,
             needs_consent,
         });
     }
+    // Refused before any server is reached; the others are reached now, before the question.
     check_consent(&reopened, namespace, unattended)?;
+    for p in reopened.iter_mut().filter(|p| p.needs_consent.is_none()) {
+        p.connect(conn, namespace).await?;
+    }
     Ok(reopened)
 }
 
@@ -343,8 +398,8 @@ pub fn describe(prepared: &[Prepared], no_issuer: bool) {
             "Issuer of {}/{}: {}. The new password is set there first, before the Secret is written{}.",
             p.record.secret,
             p.record.key,
-            p.client.describe(),
-            if p.client.keeps_both() {
+            p.describe(),
+            if p.keeps_both() {
                 "; the previous one is retired only once every consumer runs the new one"
             } else {
                 ""
@@ -360,7 +415,7 @@ pub fn describe(prepared: &[Prepared], no_issuer: bool) {
 pub async fn add_all(prepared: &[Prepared]) -> Result<()> {
     for (i, p) in prepared.iter().enumerate() {
         let new = p.new.as_ref().expect("a planned change knows its new passwords");
-        if let Err(error) = p.client.add(&p.old, new).await {
+        if let Err(error) = p.client().add(&p.old, new).await {
             return Err(match undo_all(&prepared[..i]).await {
                 Ok(()) => error,
                 Err(undo) => Error::RollbackFailed(format!(
@@ -372,7 +427,7 @@ pub async fn add_all(prepared: &[Prepared]) -> Result<()> {
             "Set the new password of {}/{} at its issuer{}.",
             p.record.secret,
             p.record.key,
-            if p.client.keeps_both() {
+            if p.keeps_both() {
                 " (the previous one stays valid until retired)"
             } else {
                 ": the previous one no longer logs in"
@@ -385,7 +440,7 @@ pub async fn add_all(prepared: &[Prepared]) -> Result<()> {
 /// The previous passwords back at every issuer (newest first).
 pub async fn undo_all(prepared: &[Prepared]) -> Result<()> {
     for p in prepared.iter().rev() {
-        p.client.undo(&p.old, p.new.as_ref()).await?;
+        p.client().undo(&p.old, p.new.as_ref()).await?;
         render::step(&format!(
             "Put the previous password of {}/{} back at its issuer.",
             p.record.secret, p.record.key
@@ -396,7 +451,7 @@ pub async fn undo_all(prepared: &[Prepared]) -> Result<()> {
 
 /// After verify: the previous passwords retired where both were valid, or why not yet.
 pub async fn retire_all(prepared: &[Prepared], verified: bool) -> Result<()> {
-    for p in prepared.iter().filter(|p| p.client.keeps_both()) {
+    for p in prepared.iter().filter(|p| p.keeps_both()) {
         let name = format!("{}/{}", p.record.secret, p.record.key);
         let Some(new) = &p.new else { continue };
         if !verified {
@@ -406,7 +461,7 @@ pub async fn retire_all(prepared: &[Prepared], verified: bool) -> Result<()> {
             ));
             continue;
         }
-        p.client.retire(&p.old, new).await?;
+        p.client().retire(&p.old, new).await?;
         render::step(&format!(
             "Retired the previous password of {name} at its issuer: every consumer runs the new one."
         ));

@@ -325,9 +325,11 @@ pub async fn run_prepared(conn: &Connection, settings: &Settings, prepared: Prep
         changed,
         targets,
         templates,
-        issued,
+        mut issued,
     } = prepared;
     let namespace = change.namespace.clone();
+    // The issuers that waited for the operator's consent (given now) are reached first.
+    issued::connect_all(conn, &namespace, &mut issued).await?;
     let names: Vec<String> = changed.iter().cloned().collect();
     let restarted: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
     let result = run_confirmed(conn, settings, change, &changed, &targets, &templates, &issued).await;

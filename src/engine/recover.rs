@@ -217,7 +217,7 @@ async fn recover_secret(
     // The issuers' side: each key's previous password from its recorded backup, the new one
     // from the Secret when it holds it; their servers reached and checked before the question.
     // A Secret the change did not write still holds the previous password itself.
-    let reopened = super::issued::reopen(
+    let mut reopened = super::issued::reopen(
         conn,
         namespace,
         &journal.issuers,
@@ -238,7 +238,7 @@ async fn recover_secret(
     let mut rows: Vec<RecoveryRow> = checked.iter().map(|c| recovery_row(c, choice)).collect();
     rows.extend(reopened.iter().map(|p| RecoveryRow {
         secret: format!("{}/{} (issuer)", p.record.secret, p.record.key),
-        state: p.client.describe(),
+        state: p.describe(),
         action: match choice {
             Recovery::Resume => "keep the new password; retire the previous one after verify".into(),
             Recovery::Abort => "put the previous password back, before the Secret".into(),
@@ -249,6 +249,7 @@ async fn recover_secret(
     if !confirm(consent, choice)? {
         return Ok(Outcome::Clean);
     }
+    super::issued::connect_all(conn, namespace, &mut reopened).await?;
     let machine = Machine::taking_over(conn, namespace, settings, anchor, &journal, &target.resource_version)
         .await?
         .with_issued(&reopened);

@@ -447,6 +447,30 @@ async fn an_annotation_may_not_send_the_administrator_credential_outside_the_nam
     let server = json!({"containers": [{"name": "postgres", "image": "postgres:16"}]});
     ns.create_stateful_set(stateful_set("postgres", 1, server)).await;
     ns.wait_ready("statefulset", "postgres").await;
+    // Before consent, the administrator's credential goes nowhere: an issuer pointed at a
+    // listener of this test's own (a pod port the bed forwards as is) gets no connection.
+    let (low, high) = databases().identity_ports;
+    let trap = (low..=high)
+        .find_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+        .expect("a free identity port");
+    trap.set_nonblocking(true).unwrap();
+    let trap_port = trap.local_addr().unwrap().port();
+    ns.create_secret(json!({
+        "metadata": {"name": "db-trap", "annotations": {"issuer.kubectl-secrets.io/password":
+            format!("postgresql:user={role},server=statefulset/postgres,port={trap_port},admin=pg-admin/password")}},
+        "stringData": {"password": old}
+    }))
+    .await;
+    let trapped = ns.run(&["rotate", "db-trap", "--key", "password", "--yes"]);
+    assert_eq!(trapped.code, exit::UNTRUSTED, "{trapped:?}");
+    let dry = ns.run(&["rotate", "db-trap", "--key", "password", "--dry-run"]);
+    assert_eq!(dry.code, exit::OK, "{dry:?}");
+    assert!(dry.stderr.contains("reached only once you confirm"), "{}", dry.stderr);
+    assert!(trap.accept().is_err(), "nothing connected to the server an annotation named before consent");
+    for out in [&trapped, &dry] {
+        out.assert_no_leak([old.as_str(), databases().postgres_password.as_str()]);
+    }
+
     let unattended = ns.run(&["rotate", "db-admin", "--key", "password", "--yes"]);
     assert_eq!(unattended.code, exit::UNTRUSTED, "{unattended:?}");
     assert!(
