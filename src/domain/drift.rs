@@ -262,6 +262,13 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
     let sources_by_namespace = snapshot.sources();
     let empty = snapshot.no_sources();
     let (specs, pods_of) = group_workloads(snapshot);
+    // What each controller's template was last restarted for: the anchor a pod's own stamp
+    // must match to count as exact evidence (whoever may patch a pod could write that stamp).
+    let templates: HashMap<&WorkloadId, &BTreeMap<String, u64>> = snapshot
+        .workloads
+        .iter()
+        .map(|w| (&w.id, &w.secret_revisions))
+        .collect();
     let schedules: HashMap<&WorkloadId, &CronSchedule> = snapshot
         .workloads
         .iter()
@@ -278,7 +285,8 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
             referenced.insert((id.namespace.as_str(), name));
             reads_secrets = true;
         }
-        let mut report = assess_workload(id, spec, pods, sources, options.policy);
+        let template = templates.get(id).copied();
+        let mut report = assess_workload(id, spec, pods, template, sources, options.policy);
         report.schedule = schedules.get(id).map(|s| (*s).clone());
         report.reads_secrets = reads_secrets;
         let relevant = match options.secret {
@@ -454,6 +462,7 @@ fn assess_workload(
     id: &WorkloadId,
     spec: &PodSpecInfo,
     pods: &[&PodInfo],
+    template: Option<&BTreeMap<String, u64>>,
     sources: &Sources,
     policy: EnvNamePolicy,
 ) -> WorkloadReport {
@@ -484,10 +493,19 @@ fn assess_workload(
                     continue;
                 };
                 let pod_revision = pod.secret_revisions.get(secret_name).copied();
+                let claim = PodClaim {
+                    revision: pod_revision,
+                    anchored: anchored(
+                        pod_revision,
+                        template.and_then(|t| t.get(secret_name)),
+                        secret.rotated_at,
+                        *started_at,
+                    ),
+                };
                 let by_keys = judged_by_keys(secret, &uses);
                 let (status, evidence, detail) = match &by_keys {
-                    Some((keys, change)) => key_staleness(keys, *change, pod_revision, *started_at),
-                    None => staleness(secret, pod_revision, *started_at),
+                    Some((keys, change)) => key_staleness(keys, *change, claim, *started_at),
+                    None => staleness(secret, claim, *started_at),
                 };
                 findings.push(Finding {
                     status,
@@ -578,22 +596,64 @@ fn judged_by_keys(secret: &SecretInfo, uses: &[&Consumption]) -> Option<(BTreeSe
     (change.revision < changes.revision).then_some((keys, change))
 }
 
+/// The revision a pod says it was restarted for (its own annotation), and whether that claim
+/// is anchored: its controller's template carries the same revision and the pod started after
+/// the rotation that wrote it. A claim of an older revision only ever makes a verdict stricter
+/// (stale), so it needs no anchor; a claim of the current one does, or it counts for nothing
+/// and time decides.
+#[derive(Debug, Clone, Copy)]
+pub struct PodClaim {
+    pub revision: Option<u64>,
+    pub anchored: bool,
+}
+
+impl PodClaim {
+    /// The claim, as a pod restarted by rotate makes it (tests, and callers that know).
+    pub fn anchored(revision: Option<u64>) -> Self {
+        PodClaim {
+            revision,
+            anchored: true,
+        }
+    }
+
+    /// At least `revision`, and believable.
+    fn vouches_for(self, revision: u64) -> Option<u64> {
+        self.revision.filter(|p| *p >= revision && self.anchored)
+    }
+}
+
+fn anchored(
+    pod: Option<u64>,
+    template: Option<&u64>,
+    rotated_at: Option<Timestamp>,
+    started_at: Option<Timestamp>,
+) -> bool {
+    // Container start times have one-second resolution: a pod restarted right after the write
+    // may read as started in the same second, before the sub-second rotation time.
+    let started_after = match (rotated_at, started_at) {
+        (Some(at), Some(started)) => started + jiff::SignedDuration::from_secs(1) > at,
+        _ => false,
+    };
+    pod.is_some() && pod.as_ref() == template && started_after
+}
+
 /// Decide whether a container that reads only `keys` started with their current values.
 fn key_staleness(
     keys: &BTreeSet<String>,
     change: KeyChange,
-    pod_revision: Option<u64>,
+    claim: PodClaim,
     started_at: Option<Timestamp>,
 ) -> (Status, Evidence, String) {
     let names = keys.iter().cloned().collect::<Vec<_>>().join(", ");
     let revision = change.revision;
+    let pod_revision = claim.revision;
     match (pod_revision, started_at, change.at) {
-        (Some(p), _, _) if p >= revision => (
+        (Some(p), _, _) if claim.vouches_for(revision).is_some() => (
             Status::Ok,
             Evidence::Exact,
             format!("restarted for revision {p}; {names} last changed at revision {revision}"),
         ),
-        (Some(p), started, Some(at)) if started.is_none_or(|s| s <= at) => (
+        (Some(p), started, Some(at)) if p < revision && started.is_none_or(|s| s <= at) => (
             Status::Stale,
             Evidence::Exact,
             format!("restarted for revision {p}, but {names} changed at revision {revision}"),
@@ -627,25 +687,22 @@ fn key_staleness(
 }
 
 /// Decide whether a container started with the Secret's current data.
-pub fn staleness(
-    secret: &SecretInfo,
-    pod_revision: Option<u64>,
-    started_at: Option<Timestamp>,
-) -> (Status, Evidence, String) {
+pub fn staleness(secret: &SecretInfo, claim: PodClaim, started_at: Option<Timestamp>) -> (Status, Evidence, String) {
+    let pod_revision = claim.revision;
     let changed = secret.data_changed_at;
     // Exact: rotate stamped the Secret, nobody changed its data since, and the pod template
     // was restarted for a known revision of it.
     if let (Some(revision), Some(rotated_at), Some(pod_revision)) = (secret.revision, secret.rotated_at, pod_revision) {
         let untouched_since_rotate = changed.is_none_or(|c| c <= rotated_at + jiff::SignedDuration::from_secs(1));
         if untouched_since_rotate {
-            if pod_revision >= revision {
+            if claim.vouches_for(revision).is_some() {
                 return (
                     Status::Ok,
                     Evidence::Exact,
                     format!("restarted for revision {pod_revision}, the Secret's current one"),
                 );
             }
-            if started_at.is_none_or(|s| s <= rotated_at) {
+            if pod_revision < revision && started_at.is_none_or(|s| s <= rotated_at) {
                 return (
                     Status::Stale,
                     Evidence::Exact,
@@ -877,7 +934,7 @@ mod tests {
 
     /// The verdict without its explanation.
     fn judge(s: &SecretInfo, pod_revision: Option<u64>, started: Option<i64>) -> (Status, Evidence) {
-        let (status, evidence, _) = staleness(s, pod_revision, started.map(at));
+        let (status, evidence, _) = staleness(s, PodClaim::anchored(pod_revision), started.map(at));
         (status, evidence)
     }
 
@@ -904,7 +961,8 @@ mod tests {
             at: Some(at(100)),
         };
         let judge = |pod_revision, started: i64| {
-            let (status, evidence, _) = key_staleness(&keys, change, pod_revision, Some(at(started)));
+            let (status, evidence, _) =
+                key_staleness(&keys, change, PodClaim::anchored(pod_revision), Some(at(started)));
             (status, evidence)
         };
         assert_eq!(
@@ -915,7 +973,12 @@ mod tests {
         assert_eq!(judge(Some(0), 50), (Status::Stale, Evidence::Exact));
         assert_eq!(judge(None, 150), (Status::Ok, Evidence::Time));
         assert_eq!(judge(None, 50), (Status::Stale, Evidence::Time));
-        let unknown = key_staleness(&keys, KeyChange { revision: 1, at: None }, None, Some(at(50)));
+        let unknown = key_staleness(
+            &keys,
+            KeyChange { revision: 1, at: None },
+            PodClaim::anchored(None),
+            Some(at(50)),
+        );
         assert_eq!((unknown.0, unknown.1), (Status::Ok, Evidence::Unknown));
     }
 
@@ -932,6 +995,37 @@ mod tests {
             ..s
         };
         assert_eq!(judge(&edited, Some(3), Some(150)), (Status::Stale, Evidence::Time));
+    }
+
+    #[test]
+    fn a_pods_own_stamp_is_exact_only_when_its_template_and_start_time_agree() {
+        let s = rotated(secret("app", &["TOKEN"], 0), 3, 100);
+        // Anchored: the template carries 3 and the pod started after the rotation.
+        assert!(anchored(Some(3), Some(&3), s.rotated_at, Some(at(101))));
+        // In the same second as the rotation (start times are whole seconds): still after.
+        assert!(anchored(
+            Some(3),
+            Some(&3),
+            Some(at(100) + jiff::SignedDuration::from_millis(400)),
+            Some(at(100))
+        ));
+        // `kubectl annotate pod ... secret-revisions={"app":999}` on a pod of an older template.
+        assert!(!anchored(Some(999), Some(&2), s.rotated_at, Some(at(50))));
+        // The stamp matches the template, but the pod started before the rotation (a rotation
+        // that did not restart, or a Secret deleted and made again whose revisions restart).
+        assert!(!anchored(Some(3), Some(&3), s.rotated_at, Some(at(50))));
+        // A bare pod has no template to agree with.
+        assert!(!anchored(Some(3), None, s.rotated_at, Some(at(101))));
+        let forged = PodClaim {
+            revision: Some(999),
+            anchored: false,
+        };
+        assert_eq!(
+            staleness(&s, forged, Some(at(50))).0,
+            Status::Stale,
+            "time decides: it started before"
+        );
+        assert_eq!(staleness(&s, forged, Some(at(50))).1, Evidence::Time);
     }
 
     #[test]
@@ -1025,12 +1119,34 @@ mod tests {
     #[test]
     fn revocation_needs_exact_evidence_for_every_running_container() {
         let rotated_secret = rotated(secret("app", &["TOKEN"], 0), 2, 100);
-        let mut fresh = pod("api-1", None, env_from_spec("app"), 150);
+        // Pods of Deployment api, whose template rotate restarted for revision 2.
+        let owner = Some(("ReplicaSet", "api-abc"));
+        let mut fresh = pod("api-1", owner, env_from_spec("app"), 150);
         fresh.secret_revisions.insert("app".into(), 2);
-        let restarted_by_hand = pod("api-2", None, env_from_spec("app"), 150);
+        let restarted_by_hand = pod("api-2", owner, env_from_spec("app"), 150);
+        let api = Workload {
+            id: WorkloadId {
+                namespace: "ns".into(),
+                kind: WorkloadKind::Deployment,
+                name: "api".into(),
+            },
+            spec: env_from_spec("app"),
+            schedule: None,
+            secret_revisions: BTreeMap::from([("app".to_string(), 2)]),
+        };
+        let replica_set = ReplicaSetInfo {
+            namespace: "ns".into(),
+            name: "api-abc".into(),
+            controller: Some(OwnerRef {
+                kind: "Deployment".into(),
+                name: "api".into(),
+            }),
+        };
         let safe = assess(
             &Snapshot {
                 secrets: vec![rotated_secret.clone()],
+                workloads: vec![api.clone()],
+                replica_sets: vec![replica_set.clone()],
                 pods: vec![fresh.clone()],
                 ..Default::default()
             },
@@ -1043,12 +1159,29 @@ mod tests {
         let unsure = assess(
             &Snapshot {
                 secrets: vec![rotated_secret.clone()],
-                pods: vec![fresh, restarted_by_hand],
+                workloads: vec![api.clone()],
+                replica_sets: vec![replica_set.clone()],
+                pods: vec![fresh.clone(), restarted_by_hand],
                 ..Default::default()
             },
             &options(),
         );
         assert!(!unsure.revocation[0].safe, "time evidence is not enough to revoke");
+        // A bare pod's own stamp is no evidence of anything: nothing anchors it.
+        let mut bare = fresh;
+        bare.controller = None;
+        let unanchored = assess(
+            &Snapshot {
+                secrets: vec![rotated_secret.clone()],
+                pods: vec![bare],
+                ..Default::default()
+            },
+            &options(),
+        );
+        assert!(
+            !unanchored.revocation[0].safe,
+            "a stamp only the pod carries proves nothing"
+        );
         let unused = assess(
             &Snapshot {
                 secrets: vec![rotated_secret],

@@ -466,7 +466,10 @@ async fn an_annotation_may_not_send_the_administrator_credential_outside_the_nam
     let dry = ns.run(&["rotate", "db-trap", "--key", "password", "--dry-run"]);
     assert_eq!(dry.code, exit::OK, "{dry:?}");
     assert!(dry.stderr.contains("reached only once you confirm"), "{}", dry.stderr);
-    assert!(trap.accept().is_err(), "nothing connected to the server an annotation named before consent");
+    assert!(
+        trap.accept().is_err(),
+        "nothing connected to the server an annotation named before consent"
+    );
     for out in [&trapped, &dry] {
         out.assert_no_leak([old.as_str(), databases().postgres_password.as_str()]);
     }

@@ -420,6 +420,30 @@ impl TestNamespace {
             ]
         });
         kubectl_apply(&manifest.to_string());
+        // The API server's authorizer learns of a new RoleBinding from its own watch, a moment
+        // later: wait until the first rule is in force, or a test runs on stale permissions.
+        let rule = &rules[0];
+        let group = rule["apiGroups"][0].as_str().unwrap_or_default();
+        let resource = rule["resources"][0].as_str().unwrap_or_default();
+        let resource = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let verb = rule["verbs"][0].as_str().unwrap_or("get");
+        for _ in 0..100 {
+            let answer = Command::new(kubectl_path())
+                .arg("--kubeconfig")
+                .arg(&cluster().admin_kubeconfig)
+                .args(["auth", "can-i", verb, &resource, "-n", &self.name, "--as", user])
+                .output()
+                .expect("kubectl auth can-i");
+            if String::from_utf8_lossy(&answer.stdout).trim() == "yes" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the grant to {user} never took effect");
     }
 }
 

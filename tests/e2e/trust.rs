@@ -370,3 +370,62 @@ async fn a_heartbeat_far_in_the_future_holds_nothing() {
         out.assert_no_leak([&value, &rotated]);
     }
 }
+
+#[tokio::test]
+async fn a_pods_own_revision_stamp_is_not_exact_evidence() {
+    use k8s_openapi::api::core::v1::Pod;
+    let ns = TestNamespace::new("trust-stamp").await;
+    let value = canary("stamp");
+    app_with_consumer(&ns, &value).await;
+    next_second().await;
+    // Rotated without restarting: the pods run the old value, and verify says so exactly.
+    let rotate = ns.run(&["rotate", "app", "--key", "TOKEN", "--no-restart", "--yes"]);
+    assert_eq!(rotate.code, exit::OK, "{rotate:?}");
+    let rotated = text(&ns.secret_data("app").await["TOKEN"]);
+    let before = ns.run(&["verify", "app", "-o", "json"]);
+    assert_eq!(before.code, exit::FOUND, "{before:?}");
+
+    // Whoever may patch pods writes the stamp rotate writes on pods it restarted.
+    let pods = Api::<Pod>::namespaced(ns.client.clone(), &ns.name);
+    for name in ns.pod_names("api-").await {
+        let stamp = json!({"metadata": {"annotations": {annotations::POD_SECRET_REVISIONS: r#"{"app":999}"#}}});
+        pods.patch(&name, &PatchParams::default(), &Patch::Merge(stamp))
+            .await
+            .unwrap();
+    }
+    let forged = ns.run(&["verify", "app", "-o", "json"]);
+    assert_eq!(
+        forged.code,
+        exit::FOUND,
+        "the pods still run the old value: {}",
+        forged.stdout
+    );
+    let report = forged.json();
+    let findings = report["workloads"][0]["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["status"] == "stale" && f["evidence"] == "time"),
+        "the forged stamp is not taken as exact: {findings:#?}"
+    );
+
+    // The Secret deleted and made again (its revisions start over): the pods restarted for
+    // revision 1 of the old one are not exact for revision 1 of the new one.
+    let restart = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
+    assert_eq!(restart.code, exit::OK, "{restart:?}");
+    let restarted = text(&ns.secret_data("app").await["TOKEN"]);
+    Api::<Secret>::namespaced(ns.client.clone(), &ns.name)
+        .delete("app", &Default::default())
+        .await
+        .unwrap();
+    next_second().await;
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    let again = ns.run(&["rotate", "app", "--key", "TOKEN", "--no-restart", "--yes"]);
+    assert_eq!(again.code, exit::OK, "{again:?}");
+    let recreated = ns.run(&["verify", "app", "-o", "json"]);
+    assert_eq!(recreated.code, exit::FOUND, "{}", recreated.stdout);
+    let newest = text(&ns.secret_data("app").await["TOKEN"]);
+    for out in [&rotate, &before, &forged, &restart, &again, &recreated] {
+        out.assert_no_leak([&value, &rotated, &restarted, &newest]);
+    }
+}
