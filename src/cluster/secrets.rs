@@ -109,6 +109,8 @@ pub struct Stamp<'a> {
     /// When each key last changed, after this write (None: the record is left as it is, and
     /// stops being trusted once the revision moves past it).
     pub key_changes: Option<&'a KeyChanges>,
+    /// For a Secret of a change whose journal is on another Secret: that Secret's name.
+    pub journal_on: Option<&'a str>,
 }
 
 pub enum JournalUpdate<'a> {
@@ -137,6 +139,10 @@ pub fn stamp_annotations(stamp: &Stamp) -> Map<String, Value> {
     if let Some(changes) = stamp.key_changes {
         annotations.insert(annotations::KEY_CHANGES.into(), json!(key_changes::text(changes)));
     }
+    annotations.insert(
+        annotations::JOURNAL_ON.into(),
+        stamp.journal_on.map_or(Value::Null, |anchor| json!(anchor)),
+    );
     annotations
 }
 

@@ -31,6 +31,10 @@ pub const REPLACED_BY: &str = "kubectl-secrets.io/replaced-by";
 /// Opaque: a backup typed `kubernetes.io/service-account-token` would have the token controller
 /// issue a token for it).
 pub const SOURCE_TYPE: &str = "kubectl-secrets.io/source-type";
+/// On a Secret written by a change of several Secrets whose journal lives on another one (the
+/// first): that Secret's name, written with the data. A journal on one Secret only ever drives
+/// a write to another that says, in its own write, that it belongs to that journal.
+pub const JOURNAL_ON: &str = "kubectl-secrets.io/journal-on";
 /// On a backup Secret: the keys the rotation changed (comma-separated names).
 pub const KEYS_CHANGED: &str = "kubectl-secrets.io/keys-changed";
 /// kubectl apply's copy of the last applied manifest: for a Secret, its values too.

@@ -328,9 +328,14 @@ pub fn check_journal(
     anchor: Option<&str>,
     secrets: &BTreeMap<String, SecretState>,
     backups: &BTreeMap<String, BackupRevision>,
+    now: Timestamp,
 ) -> Result<Vec<CheckedEntry>, String> {
     if journal.secrets.is_empty() {
         return Err("it names no Secret".into());
+    }
+    // A start in the future would make every later edit look older than the change.
+    if journal.started_at > now + CLOCK_SKEW {
+        return Err(format!("it says it started at {}, in the future", journal.started_at));
     }
     if let Some(anchor) = anchor {
         if !journal.secrets.contains_key(anchor) {
@@ -354,7 +359,10 @@ pub fn check_journal(
         let state = secrets
             .get(name)
             .ok_or_else(|| format!("it names Secret {name}, which does not exist"))?;
-        let by_us = state.rotation_id.as_deref() == Some(journal.id.as_str());
+        // Another Secret belongs to this journal only when it says so in its own write: a
+        // journal on one Secret never drives a write to another that did not sign up to it.
+        let signed_up = Some(name.as_str()) == anchor || anchor.is_none() || state.journal_on.as_deref() == anchor;
+        let by_us = state.rotation_id.as_deref() == Some(journal.id.as_str()) && signed_up;
         let progress = match state.revision {
             r if by_us && r == entry.to => Progress::Written,
             r if by_us && r == entry.to + 1 => Progress::Restored,
@@ -556,7 +564,7 @@ mod tests {
         let journal = journal_for(&app, &real);
         let secrets = BTreeMap::from([("app".to_string(), app.clone())]);
         let backups = BTreeMap::from([(real.name.clone(), real.clone())]);
-        let checked = check_journal(&journal, Some("app"), &secrets, &backups).unwrap();
+        let checked = check_journal(&journal, Some("app"), &secrets, &backups, at(10)).unwrap();
         assert_eq!(checked[0].progress, Progress::Written);
         assert_eq!(checked[0].backup.as_ref().unwrap().name, real.name);
 
@@ -569,13 +577,13 @@ mod tests {
             (real.name.clone(), real.clone()),
             ("db-admin".to_string(), BackupRevision::from_state(db_admin)),
         ]);
-        let err = check_journal(&forged, Some("app"), &secrets, &with_db).unwrap_err();
+        let err = check_journal(&forged, Some("app"), &secrets, &with_db, at(10)).unwrap_err();
         assert!(err.contains("records no such backup"), "{err}");
 
         // A journal on a Secret that its rotation never wrote.
         let mut other = journal.clone();
         other.id = "bbbb".into();
-        let err = check_journal(&other, Some("app"), &secrets, &backups).unwrap_err();
+        let err = check_journal(&other, Some("app"), &secrets, &backups, at(10)).unwrap_err();
         assert!(err.contains("was not written by rotation bbbb"), "{err}");
 
         // Restored already (revision to + 1), and edited by someone else since.
@@ -583,9 +591,58 @@ mod tests {
         restored.revision = 3;
         restored.foreign_data_change_at = Some(at(5));
         let secrets = BTreeMap::from([("app".to_string(), restored)]);
-        let checked = check_journal(&journal, Some("app"), &secrets, &backups).unwrap();
+        let checked = check_journal(&journal, Some("app"), &secrets, &backups, at(10)).unwrap();
         assert_eq!(checked[0].progress, Progress::Restored);
         assert_eq!(checked[0].edited_by_others_at, Some(at(5)));
+
+        // A start in the future would make every later edit look older than the change.
+        let mut future = journal.clone();
+        future.started_at = at(86_400);
+        let err = check_journal(&future, Some("app"), &secrets, &backups, at(10)).unwrap_err();
+        assert!(err.contains("in the future"), "{err}");
+    }
+
+    #[test]
+    fn a_journal_on_one_secret_drives_no_write_to_another_that_did_not_sign_up() {
+        let mut app = secret("app", "uid-app");
+        let app_backup = backup_of(&app, "app.backup-r1-aaaa", "uid-b1", 1, "aaaa");
+        app.backup_record = vec![recorded(&app_backup)];
+        app.rotation_id = Some("aaaa".into());
+        app.revision = 2;
+        // db was rotated on its own by rotation aaaa's id (visible on its annotations).
+        let mut db = secret("db", "uid-db");
+        let db_backup = backup_of(&db, "db.backup-r1-aaaa", "uid-b2", 1, "aaaa");
+        db.backup_record = vec![recorded(&db_backup)];
+        db.rotation_id = Some("aaaa".into());
+        db.revision = 2;
+        let mut journal = journal_for(&app, &app_backup);
+        journal.secrets.insert(
+            "db".into(),
+            JournalEntry {
+                backup: db_backup.name.clone(),
+                backup_uid: "uid-b2".into(),
+                from: 1,
+                to: 2,
+            },
+        );
+        let backups = BTreeMap::from([
+            (app_backup.name.clone(), app_backup.clone()),
+            (db_backup.name.clone(), db_backup.clone()),
+        ]);
+        let secrets = BTreeMap::from([("app".to_string(), app.clone()), ("db".to_string(), db.clone())]);
+        let checked = check_journal(&journal, Some("app"), &secrets, &backups, at(10)).unwrap();
+        let progress_of =
+            |checked: &[CheckedEntry], name: &str| checked.iter().find(|c| c.secret == name).unwrap().progress.clone();
+        assert_eq!(
+            progress_of(&checked, "db"),
+            Progress::NotWritten,
+            "db never said app's journal is its own"
+        );
+        // Written by the same change, db says so in its own write.
+        db.journal_on = Some("app".into());
+        let secrets = BTreeMap::from([("app".to_string(), app), ("db".to_string(), db)]);
+        let checked = check_journal(&journal, Some("app"), &secrets, &backups, at(10)).unwrap();
+        assert_eq!(progress_of(&checked, "db"), Progress::Written);
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct SecretState {
     pub key_changes: Option<super::key_changes::KeyChanges>,
     /// Key → its issuer's configuration, from `issuer.kubectl-secrets.io/<key>` annotations.
     pub issuer_annotations: BTreeMap<String, String>,
+    /// Written with the data by a change of several Secrets: the Secret its journal is on.
+    pub journal_on: Option<String>,
 }
 
 impl From<&Secret> for SecretState {
@@ -121,6 +123,7 @@ impl From<&Secret> for SecretState {
                 .and_then(|j| serde_json::from_str(j).ok())
                 .unwrap_or_default(),
             key_changes: super::key_changes::read(meta),
+            journal_on: annotations.get(annotations::JOURNAL_ON).cloned(),
             issuer_annotations: annotations
                 .iter()
                 .filter_map(|(k, v)| {

@@ -710,6 +710,7 @@ impl ExternalSteps<'_> {
             journal: JournalUpdate::Keep,
             record: None,
             key_changes: None,
+            journal_on: None,
         };
         cluster::secrets::stamp_synced(m.conn, m.namespace, &self.secret, data, &stamp).await?;
         Ok(())

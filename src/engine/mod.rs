@@ -615,6 +615,8 @@ async fn write_and_restart(
             },
             record: Some(&record),
             key_changes: Some(&key_changes),
+            // The others say in their own write which Secret carries the change's journal.
+            journal_on: (i > 0).then(|| changes[0].name()),
         };
         let before = if i == 0 { &first } else { &change.before };
         if let Err(error) = cluster::secrets::write_data(conn, before, &change.after, &stamp).await {
@@ -858,6 +860,10 @@ impl<'a> Machine<'a> {
             let changed_by = format!("{} (undoing {})", self.settings.changed_by, journal.id);
             let at = Timestamp::now();
             let key_changes = key_changes::next(&current, &restore.data, restore.written + 1, at);
+            let anchor = match self.lease.anchor() {
+                Anchor::Secret(name) if *name != restore.secret => Some(name.as_str()),
+                _ => None,
+            };
             let stamp = Stamp {
                 revision: restore.written + 1,
                 rotation_id: &journal.id,
@@ -866,6 +872,7 @@ impl<'a> Machine<'a> {
                 journal: JournalUpdate::Keep,
                 record: None,
                 key_changes: Some(&key_changes),
+                journal_on: anchor,
             };
             cluster::secrets::write_data(self.conn, &current, &restore.data, &stamp).await?;
             restored.insert(restore.secret.clone(), restore.written + 1);

@@ -152,7 +152,7 @@ async fn recover_secret(
     let namespace = target.namespace.as_str();
     let anchor = Anchor::Secret(target.name.clone());
     let (secrets, backups) = read_named(conn, namespace, &journal).await?;
-    let checked = journal::check_journal(&journal, Some(&target.name), &secrets, &backups)
+    let checked = journal::check_journal(&journal, Some(&target.name), &secrets, &backups, Timestamp::now())
         .map_err(|found| untrusted(namespace, &anchor, found))?;
     let choice = if choice == Recovery::Resume && journal.phase == Phase::RollingBack {
         render::step("It was rolling back after a failed rollout: --resume finishes the rollback.");

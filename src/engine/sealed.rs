@@ -199,6 +199,7 @@ pub async fn run(
         journal: crate::cluster::secrets::JournalUpdate::Keep,
         record: None,
         key_changes: None,
+        journal_on: None,
     };
     let stamps = cluster::secrets::stamp_annotations(&stamp);
     let journal = Journal {
@@ -460,6 +461,7 @@ impl SealedSteps<'_> {
             journal: crate::cluster::secrets::JournalUpdate::Keep,
             record: None,
             key_changes: None,
+            journal_on: None,
         };
         let spec = json!({
             "encryptedData": sealed.previous,
@@ -547,7 +549,7 @@ pub async fn recover(
     if let Some(state) = secrets.get_mut(&target.name) {
         state.backup_record = object.backup_record.clone();
     }
-    let checked = journal::check_journal(&journal, None, &secrets, &backups).map_err(refuse)?;
+    let checked = journal::check_journal(&journal, None, &secrets, &backups, Timestamp::now()).map_err(refuse)?;
     let entry = &checked[0];
     let previous_data = match (&entry.backup, entry.progress.clone()) {
         (Some(backup), _) => backup.state.data.clone(),

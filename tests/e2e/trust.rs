@@ -127,11 +127,17 @@ fn forged_journal(backup: &str, backup_uid: &str, workload: &str, ns: &str) -> S
     .to_string()
 }
 
+/// As `kubectl annotate` does it: under a field manager of its own (the test client made the
+/// data; a write under its name would count as an edit of the data).
 async fn annotate(ns: &TestNamespace, name: &str, annotations: BTreeMap<&str, String>) {
+    let params = PatchParams {
+        field_manager: Some("kubectl-annotate".into()),
+        ..Default::default()
+    };
     Api::<Secret>::namespaced(ns.client.clone(), &ns.name)
         .patch(
             name,
-            &PatchParams::default(),
+            &params,
             &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
         )
         .await
@@ -427,5 +433,78 @@ async fn a_pods_own_revision_stamp_is_not_exact_evidence() {
     let newest = text(&ns.secret_data("app").await["TOKEN"]);
     for out in [&rotate, &before, &forged, &restart, &again, &recreated] {
         out.assert_no_leak([&value, &rotated, &restarted, &newest]);
+    }
+}
+
+#[tokio::test]
+async fn a_journal_on_one_secret_never_rolls_back_another() {
+    let ns = TestNamespace::new("trust-a-to-b").await;
+    // B: rotated for real (its rotation id, revision and backup are on its annotations for all to see).
+    let (b_old, a_value) = (canary("b-old"), canary("a"));
+    ns.secret("team-b", &[("TOKEN", &b_old)]).await;
+    let rotate = ns.run(&["rotate", "team-b", "--key", "TOKEN", "--no-restart", "--yes"]);
+    assert_eq!(rotate.code, exit::OK, "{rotate:?}");
+    let b_new = text(&ns.secret_data("team-b").await["TOKEN"]);
+    let b = ns.get_secret("team-b").await.unwrap();
+    let b_annotations = b.metadata.annotations.unwrap();
+    let id = b_annotations[annotations::ROTATION_ID].clone();
+    let record: serde_json::Value = serde_json::from_str(&b_annotations[annotations::BACKUPS]).unwrap();
+    let (b_backup, b_backup_uid) = (
+        record[0]["name"].as_str().unwrap().to_string(),
+        record[0]["uid"].as_str().unwrap().to_string(),
+    );
+
+    // A: everything whoever may write A (not B) can make: A's own stamps, record and backup,
+    // and a journal naming B with B's own rotation id, revision and recorded backup.
+    app_with_consumer(&ns, &a_value).await;
+    let a_backup = format!("app.backup-r0-{id}");
+    plant_backup(&ns, &a_backup, 0, &a_value).await;
+    let a_backup_uid = uid_of(&ns, &a_backup).await;
+    annotate(
+        &ns,
+        a_backup.as_str(),
+        BTreeMap::from([(annotations::ROTATION_ID, id.clone())]),
+    )
+    .await;
+    next_second().await;
+    let a_record = json!([{"name": a_backup, "uid": a_backup_uid, "rotationId": id, "revision": 0}]).to_string();
+    let journal = json!({
+        "id": id, "action": "rotate", "phase": "restarting", "startedAt": jiff::Timestamp::now().to_string(),
+        "holder": {"by": "kubectl-secrets rotate by admin", "host": "elsewhere", "pid": 1, "token": "t"},
+        "secrets": {
+            "app": {"backup": a_backup, "backupUid": a_backup_uid, "from": 0, "to": 1},
+            "team-b": {"backup": b_backup, "backupUid": b_backup_uid, "from": 0, "to": 1}
+        },
+        "workloads": []
+    })
+    .to_string();
+    annotate(
+        &ns,
+        "app",
+        BTreeMap::from([
+            (annotations::ROTATION_ID, id.clone()),
+            (annotations::REVISION, "1".to_string()),
+            (annotations::BACKUPS, a_record),
+            (annotations::JOURNAL, journal),
+        ]),
+    )
+    .await;
+
+    let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
+    assert_eq!(
+        text(&ns.secret_data("team-b").await["TOKEN"]),
+        b_new,
+        "B keeps its value: A's journal drives no write to it\n{abort:?}"
+    );
+    assert_eq!(
+        ns.secret_annotation("team-b", annotations::REVISION).await.as_deref(),
+        Some("1")
+    );
+    assert!(
+        abort.stdout.contains("team-b") && abort.stdout.contains("not written"),
+        "the plan says B is not part of it: {abort:?}"
+    );
+    for out in [&rotate, &abort] {
+        out.assert_no_leak([&b_old, &b_new, &a_value]);
     }
 }
