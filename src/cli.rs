@@ -819,12 +819,14 @@ pub struct RotateArgs {
     #[command(flatten)]
     pub change: ChangeArgs,
 
-    /// Finish an interrupted rotation of this Secret (restart and wait for the rest)
-    #[arg(long, conflicts_with_all = ["abort", "keys", "all_keys", "from_stdin", "from_file", "set", "phase", "sealed_file"])]
+    /// Finish an interrupted rotation of this Secret (restart and wait for the rest); a sealed
+    /// rotation's file is brought in line only when named again with --sealed-file
+    #[arg(long, conflicts_with_all = ["abort", "keys", "all_keys", "from_stdin", "from_file", "set", "phase"])]
     pub resume: bool,
 
-    /// Undo an interrupted rotation of this Secret: restore the previous data and restart
-    #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file", "set", "phase", "sealed_file"])]
+    /// Undo an interrupted rotation of this Secret: restore the previous data and restart (a
+    /// sealed rotation's file: named with --sealed-file, the same one)
+    #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file", "set", "phase"])]
     pub abort: bool,
 
     /// With --resume/--abort: act even though the run that started the change may still be

@@ -56,10 +56,19 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     if args.resume || args.abort {
         let choice = if args.resume { Recovery::Resume } else { Recovery::Abort };
         let issuers = issuer_flags(args, &[name])?;
-        return engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice, &issuers).await;
+        let named = engine::Named {
+            issuers: &issuers,
+            sealed_file: args.sealed_file.as_deref(),
+        };
+        return engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice, named).await;
     }
     if let Some(pending) = engine::pending(&conn, &target).await? {
-        return interrupted(ctx, name, &conn, &settings, pending, &issuer_flags(args, &[name])?).await;
+        let issuers = issuer_flags(args, &[name])?;
+        let named = engine::Named {
+            issuers: &issuers,
+            sealed_file: args.sealed_file.as_deref(),
+        };
+        return interrupted(ctx, name, &conn, &settings, pending, named).await;
     }
 
     // A Secret an ExternalSecret syncs changes at its provider.
@@ -428,7 +437,7 @@ async fn interrupted(
     conn: &Connection,
     settings: &Settings,
     pending: engine::Pending,
-    issuers: &[engine::IssuedKey],
+    named: engine::Named<'_>,
 ) -> Result<Outcome> {
     let namespace = ctx.namespace(conn);
     let running = matches!(pending.liveness, crate::domain::journal::Liveness::Running { .. });
@@ -443,7 +452,7 @@ async fn interrupted(
         InterruptedChoice::Resume => Recovery::Resume,
         InterruptedChoice::Abort => Recovery::Abort,
     };
-    engine::recover(conn, ctx.consent(), settings, &namespace, name, choice, issuers).await
+    engine::recover(conn, ctx.consent(), settings, &namespace, name, choice, named).await
 }
 
 /// What to say instead of "safe to revoke" when the old value stays in the Secret.

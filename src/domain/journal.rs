@@ -170,6 +170,18 @@ pub struct SealedJournal {
     pub previous_stamps: BTreeMap<String, Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The file's sha256 before the change and with the new ciphertexts (ciphertext only: no
+    /// value is hashed). Recovery rewrites only the file the operator names, and only when it
+    /// is that file at one of these two points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_sha256: Option<FileHashes>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileHashes {
+    pub before: String,
+    pub after: String,
 }
 
 /// The ExternalSecret side of a change: its name, the provider, and per remote secret the

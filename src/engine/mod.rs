@@ -36,7 +36,7 @@ pub use issued::IssuedKey;
 pub use lease::release_held;
 use lease::{Anchor, Lease};
 pub use recover::{pending, recover, Pending};
-pub use recovery::Recovery;
+pub use recovery::{Named, Recovery};
 pub use sealed::{prepare as sealed_change, SealedChange};
 
 use crate::cli::{ChangeArgs, OutputFormat};

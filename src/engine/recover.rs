@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 
 use super::lease::{self, Anchor};
-use super::recovery::{confirm, read_named, recovery_row, show_plan, untrusted, Recovery};
+use super::recovery::{confirm, read_named, recovery_row, show_plan, untrusted, Named, Recovery};
 use super::{targets_for, verify_changed, Consent, Machine, Restore, Settings};
 use crate::cluster::{self, Connection};
 use crate::domain::journal::{self, Journal, Liveness, Phase, Progress};
@@ -103,8 +103,8 @@ pub async fn pending(conn: &Connection, target: &SecretState) -> Result<Option<P
     }))
 }
 
-/// `rotate SECRET --resume|--abort`. `issuers`: the issuers the operator names now (the only
-/// way an address or a command of the journal is acted on).
+/// `rotate SECRET --resume|--abort`. `named`: what the operator names now (the only way an
+/// issuer's address or command, or a file, in the journal is acted on).
 pub async fn recover(
     conn: &Connection,
     consent: Consent,
@@ -112,7 +112,7 @@ pub async fn recover(
     namespace: &str,
     secret: &str,
     choice: Recovery,
-    issuers: &[super::IssuedKey],
+    named: Named<'_>,
 ) -> Result<Outcome> {
     let target = cluster::secrets::get(conn, namespace, secret).await?;
     let Some(pending) = pending(conn, &target).await? else {
@@ -133,9 +133,21 @@ pub async fn recover(
         Anchor::Secret(_) if pending.journal.external.is_some() => {
             super::external::recover(conn, consent, settings, &target, pending.journal, choice).await
         }
-        Anchor::Secret(_) => recover_secret(conn, consent, settings, &target, pending.journal, choice, issuers).await,
+        Anchor::Secret(_) => {
+            recover_secret(conn, consent, settings, &target, pending.journal, choice, named.issuers).await
+        }
         Anchor::SealedSecret(owner) => {
-            super::sealed::recover(conn, consent, settings, &target, &owner, pending.journal, choice).await
+            super::sealed::recover(
+                conn,
+                consent,
+                settings,
+                &target,
+                &owner,
+                pending.journal,
+                choice,
+                named.sealed_file,
+            )
+            .await
         }
     }
 }

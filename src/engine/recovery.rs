@@ -17,6 +17,14 @@ use crate::error::{Error, Result, UntrustedRecord};
 use crate::render;
 use crate::render::rotate::RecoveryRow;
 
+/// What the operator names for a recovery: the journal is written by whoever may write the
+/// namespace, so an issuer's address or command, and a local file to rewrite, come from here.
+#[derive(Default, Clone, Copy)]
+pub struct Named<'a> {
+    pub issuers: &'a [super::IssuedKey],
+    pub sealed_file: Option<&'a std::path::Path>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recovery {
     Resume,

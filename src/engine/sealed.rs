@@ -37,6 +37,8 @@ use crate::render;
 pub struct SealedChange {
     pub owner: String,
     pub file: PathBuf,
+    /// sha256 of the file as read (recorded, for a recovery to recognise it).
+    before_sha256: String,
     /// The file with the new ciphertexts.
     after_text: String,
     /// The cluster's SealedSecret as read: the precondition of the write.
@@ -109,12 +111,19 @@ pub async fn prepare(
     Ok(SealedChange {
         owner: owner.into(),
         file: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+        before_sha256: file_hash(&before.text),
         after_text: after.text,
         cluster,
         ciphertexts,
         scope,
         apply,
     })
+}
+
+/// sha256 of a SealedSecret file's text (ciphertexts only).
+fn file_hash(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 fn read_file(path: &Path) -> Result<SealedFile> {
@@ -230,6 +239,10 @@ pub async fn run(
                 .map(|k| (k.clone(), sealed.cluster.template_annotations.get(k).cloned()))
                 .collect(),
             file: Some(sealed.file.display().to_string()),
+            file_sha256: Some(journal::FileHashes {
+                before: sealed.before_sha256.clone(),
+                after: file_hash(&sealed.after_text),
+            }),
         }),
         external: None,
         issuers: Vec::new(),
@@ -265,6 +278,7 @@ pub async fn run(
         machine: &machine,
         secret: secret.name().to_string(),
         previous_data: secret.before.data.clone(),
+        file: Some(sealed.file.clone()),
     };
     let workloads: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
     if let Err(error) = crate::files::write_atomically(
@@ -345,6 +359,9 @@ struct SealedSteps<'a> {
     secret: String,
     /// The Secret's data before the change (what an undo makes the controller unseal again).
     previous_data: BTreeMap<String, SecretValue>,
+    /// The file an undo rewrites: the one this run wrote, or the one the operator names for a
+    /// recovery (never the path a journal says).
+    file: Option<PathBuf>,
 }
 
 impl SealedSteps<'_> {
@@ -426,7 +443,9 @@ impl SealedSteps<'_> {
         match self.try_undo(workloads, templates).await {
             Ok(()) => Error::RolledBack(format!(
                 "{what_failed}; the previous SealedSecret ciphertexts were put back into the cluster and {}{}",
-                self.sealed_journal().file.unwrap_or_else(|| "the file".into()),
+                self.file
+                    .as_ref()
+                    .map_or_else(|| "no file (none named)".into(), |f| f.display().to_string()),
                 if workloads.is_empty() {
                     ""
                 } else {
@@ -479,13 +498,13 @@ impl SealedSteps<'_> {
                 other => break other?,
             }
         };
-        if let Some(file) = &sealed.file {
-            let path = Path::new(file);
+        if let Some(path) = &self.file {
             if path.exists() {
                 rewrite_file(path, &sealed.owner, m.namespace, &sealed.previous)?;
             } else {
                 render::warning(&format!(
-                    "{file} is not on this machine: put the previous SealedSecret back into it from Git"
+                    "{} is not on this machine: put the previous SealedSecret back into it from Git",
+                    path.display()
                 ));
             }
         }
@@ -516,7 +535,69 @@ impl SealedSteps<'_> {
     }
 }
 
+enum FileProblem {
+    Usage(String),
+    Mismatch(String),
+}
+
+/// The file a recovery may rewrite: only one the operator names with --sealed-file, and only
+/// when it is the file the journal recorded (the same path) as it was before the change or as
+/// the change wrote it (its sha256). A journal is written by whoever may write the namespace:
+/// a path in it alone never chooses a file on the operator's machine.
+fn operator_file(
+    journal: &SealedJournal,
+    given: Option<&Path>,
+    secret: &str,
+    namespace: &str,
+) -> std::result::Result<Option<PathBuf>, FileProblem> {
+    let recorded = match (&journal.file, given) {
+        (None, None) => return Ok(None),
+        (None, Some(path)) => {
+            return Err(FileProblem::Usage(format!(
+                "the interrupted change of {namespace}/{secret} wrote no file: run again without --sealed-file {}",
+                path.display()
+            )))
+        }
+        (Some(recorded), None) => {
+            return Err(FileProblem::Usage(format!(
+                "the interrupted change of {namespace}/{secret} also rewrote the file {}: name it with --sealed-file PATH \
+                 (the file is only ever the one you name), e.g. kubectl secrets rotate {secret} -n {namespace} --resume \
+                 --sealed-file {}",
+                render::clean_line(recorded),
+                render::clean_line(recorded)
+            )))
+        }
+        (Some(recorded), Some(_)) => recorded,
+    };
+    let given = given.expect("matched above");
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+    };
+    if !same(given, Path::new(recorded)) {
+        return Err(FileProblem::Mismatch(format!(
+            "it recorded the file {}, not {}",
+            render::clean_line(recorded),
+            given.display()
+        )));
+    }
+    if let Some(hashes) = &journal.file_sha256 {
+        let text =
+            crate::files::read_text(given, "the SealedSecret file").map_err(|e| FileProblem::Usage(e.to_string()))?;
+        let now = file_hash(&text);
+        if now != hashes.before && now != hashes.after {
+            return Err(FileProblem::Mismatch(format!(
+                "{} is neither the file as it was before that change nor as the change wrote it: it was changed since \
+                 (pull the latest, or put the right SealedSecret into it by hand)",
+                given.display()
+            )));
+        }
+    }
+    Ok(Some(given.to_path_buf()))
+}
+
 /// `rotate --resume|--abort` of a Secret whose SealedSecret carries the journal.
+#[allow(clippy::too_many_arguments)]
 pub async fn recover(
     conn: &Connection,
     consent: Consent,
@@ -525,6 +606,7 @@ pub async fn recover(
     owner: &str,
     journal: Journal,
     choice: Recovery,
+    sealed_file: Option<&Path>,
 ) -> Result<Outcome> {
     let namespace = target.namespace.as_str();
     let anchor = Anchor::SealedSecret(owner.to_string());
@@ -571,9 +653,14 @@ pub async fn recover(
     let rows = vec![recovery_row(entry, choice)];
     let plan = show_plan(conn, consent, namespace, &journal, choice, &written, &rows).await?;
     let (workloads, templates, targets) = (plan.workloads, plan.templates, plan.targets);
-    if let Some(file) = &sealed_journal.file {
+    let file = operator_file(&sealed_journal, sealed_file, &target.name, namespace).map_err(|e| match e {
+        FileProblem::Usage(message) => Error::Usage(message),
+        FileProblem::Mismatch(found) => refuse(found),
+    })?;
+    if let Some(file) = &file {
         render::step(&format!(
-            "The file {file} is {} too.",
+            "The file {} is {} too.",
+            file.display(),
             match choice {
                 Recovery::Resume => "brought in line with the cluster's new ciphertexts",
                 Recovery::Abort => "given its previous ciphertexts back",
@@ -588,24 +675,18 @@ pub async fn recover(
         machine: &machine,
         secret: target.name.clone(),
         previous_data,
+        file: file.clone(),
     };
     match choice {
         Recovery::Abort => steps.try_undo(&workloads, &templates).await?,
         Recovery::Resume => {
-            if let Some(file) = &sealed_journal.file {
+            if let Some(path) = &file {
                 let now: BTreeMap<String, Option<String>> = sealed_journal
                     .previous
                     .keys()
                     .map(|k| (k.clone(), object.encrypted.get(k).cloned()))
                     .collect();
-                let path = Path::new(file);
-                if path.exists() {
-                    rewrite_file(path, owner, namespace, &now)?;
-                } else {
-                    render::warning(&format!(
-                        "{file} is not on this machine: make sure Git holds the SealedSecret the cluster has, or the next sync reverts it"
-                    ));
-                }
+                rewrite_file(path, owner, namespace, &now)?;
             }
             if entry.progress == Progress::NotWritten {
                 if let Err(reason) = steps.unsealed(entry.entry.to, object.generation).await? {

@@ -257,7 +257,28 @@ async fn an_interrupted_sealed_rotation_is_resumed_and_another_aborted() {
     let journal = cluster_sealed(&ns)["metadata"]["annotations"][annotations::JOURNAL].clone();
     assert!(journal.is_string(), "the SealedSecret carries the journal");
     let pods = ns.pod_names("chatbox-").await;
-    let resume = ns.run(&["rotate", "api-keys", "--resume", "--yes"]);
+    // The journal names the file, but a file is only ever the one the operator names: without
+    // it the recovery says which; another file (a copy elsewhere, say another cluster's) is refused.
+    let unnamed = ns.run(&["rotate", "api-keys", "--resume", "--yes"]);
+    assert_eq!(unnamed.code, exit::USAGE, "{unnamed:?}");
+    assert!(
+        unnamed.stderr.contains("--sealed-file") && unnamed.stderr.contains(&path),
+        "{}",
+        unnamed.stderr
+    );
+    let elsewhere = dir.path().join("prod-api-keys.yaml");
+    std::fs::copy(&file, &elsewhere).unwrap();
+    let other = ns.run(&[
+        "rotate",
+        "api-keys",
+        "--resume",
+        "--sealed-file",
+        elsewhere.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(other.code, exit::UNTRUSTED, "{other:?}");
+    assert!(other.stderr.contains("it recorded the file"), "{}", other.stderr);
+    let resume = ns.run(&["rotate", "api-keys", "--resume", "--sealed-file", &path, "--yes"]);
     assert_eq!(resume.code, exit::OK, "{resume:?}");
     assert!(resume.stdout.contains("exact"), "verified: {}", resume.stdout);
     let rotated = String::from_utf8(ns.secret_data("api-keys").await["openai"].clone()).unwrap();
@@ -289,10 +310,10 @@ async fn an_interrupted_sealed_rotation_is_resumed_and_another_aborted() {
         previous_ciphertext,
         "the file was rewritten before the kill"
     );
-    let dry = ns.run(&["rotate", "api-keys", "--abort", "--dry-run"]);
+    let dry = ns.run(&["rotate", "api-keys", "--abort", "--sealed-file", &path, "--dry-run"]);
     assert_eq!(dry.code, exit::OK, "{dry:?}");
     assert!(cluster_sealed(&ns)["metadata"]["annotations"][annotations::JOURNAL].is_string());
-    let abort = ns.run(&["rotate", "api-keys", "--abort", "--yes"]);
+    let abort = ns.run(&["rotate", "api-keys", "--abort", "--sealed-file", &path, "--yes"]);
     assert_eq!(abort.code, exit::OK, "{abort:?}");
     assert_eq!(
         ns.secret_data("api-keys").await["openai"],
@@ -318,7 +339,7 @@ async fn an_interrupted_sealed_rotation_is_resumed_and_another_aborted() {
     );
     let written = std::fs::read_to_string(&file).unwrap();
     assert!(!written.contains(&openai) && !written.contains(&rotated));
-    for out in [&killed, &resume, &killed_again, &dry, &abort, &verify] {
+    for out in [&killed, &unnamed, &other, &resume, &killed_again, &dry, &abort, &verify] {
         out.assert_no_leak([&openai, &anthropic, &rotated]);
     }
 }

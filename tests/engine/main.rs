@@ -232,7 +232,7 @@ mod engine {
             NAMESPACE,
             "app",
             Recovery::Abort,
-            &[],
+            engine::Named::default(),
         )
         .await
         .unwrap_err();
@@ -292,7 +292,7 @@ mod engine {
             NAMESPACE,
             "app",
             choice,
-            &[],
+            engine::Named::default(),
         )
         .await;
         (world, result)

@@ -160,7 +160,11 @@ async fn recover_all(ctx: &Context, args: &RotateArgs, fleet: &Fleet, name: &str
             let mut settings = Settings::new(super::action(args), &args.change, &conn).await;
             settings.force = args.force;
             let issuers = super::issuer_flags(args, &[name])?;
-            engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice, &issuers).await
+            let named = engine::Named {
+                issuers: &issuers,
+                sealed_file: args.sealed_file.as_deref(),
+            };
+            engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice, named).await
         }
         .await;
         let code = match result {
