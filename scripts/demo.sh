@@ -76,7 +76,7 @@ echo "Manager. The new JWT secret is written as a new AWS version (AWSCURRENT; t
 echo "External Secrets syncs it, exactly its consumers restart, verify proves no pod holds the old value:"
 set -a; source "$(dirname "$kubeconfig")/aws.env"; set +a
 run kubectl secrets list -n video-conferencing-eso
-run kubectl secrets rotate backend-secrets -n video-conferencing-eso --key JWT_SECRET --yes
+run kubectl secrets rotate backend-secrets -n video-conferencing-eso --key JWT_SECRET --remote video-conferencing/backend --yes
 step "aws secretsmanager list-secret-version-ids --secret-id video-conferencing/backend  (boto3)"
 "$("$root/scripts/install-moto.sh")/bin/python" -c '
 import boto3

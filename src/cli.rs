@@ -627,6 +627,17 @@ pub struct ChangeArgs {
     /// reported where they wait
     #[arg(long, conflicts_with = "no_restart")]
     pub promote: bool,
+
+    /// For a Secret synced from a provider: the remote secret (name or ARN) this change may
+    /// write a version of; repeatable. Without a question (--yes) every remote the plan writes
+    /// must be named: an ExternalSecret, which whoever writes the namespace may edit, chooses it
+    #[arg(long = "remote", value_name = "NAME")]
+    pub remotes: Vec<String>,
+
+    /// Write a remote secret that ExternalSecrets of other namespaces read too (they are named
+    /// in the refusal without it)
+    #[arg(long)]
+    pub allow_shared_remote: bool,
 }
 
 const VERIFY_EXAMPLES: &str = "\

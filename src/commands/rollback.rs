@@ -94,7 +94,7 @@ async fn across(ctx: &Context, args: &RollbackArgs, fleet: &super::fleet::Fleet)
             no_issuer: false,
         };
         let prepared = named(context, engine::prepare(&conn, ctx.output(), &settings, change).await)?;
-        named(context, prepared.check_consent(ctx.consent()))?;
+        named(context, prepared.check_consent(ctx.consent(), &settings))?;
         members.push(FleetMember {
             context: context.clone(),
             conn,

@@ -105,6 +105,8 @@ async fn fix(
         allow_gitops_drift: false,
         leave_on_delete: args.leave_on_delete,
         promote: args.promote,
+        remotes: Vec::new(),
+        allow_shared_remote: false,
     };
     let settings = engine::Settings::new("verify --fix", &change, conn).await;
     if !engine::restart_stale(conn, ctx.consent(), &settings, &plan.restart).await? {

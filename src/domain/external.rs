@@ -442,10 +442,29 @@ pub fn written_by_last_sync<'a>(data: impl Iterator<Item = (&'a String, &'a [u8]
 }
 
 /// The client request token (= the new version's id) of a rotation: AWS makes a retried
-/// PutSecretValue with the same token a no-op, and a journal names its version by it.
-pub fn version_token(rotation_id: &str) -> String {
-    // 32 to 64 characters, as AWS requires.
-    format!("kubectl-secrets-{rotation_id:0>16}")
+/// PutSecretValue with the same token a no-op, and a journal names its version by it. It is
+/// bound to the Secret the rotation changed (its uid): a journal on another Secret, whoever
+/// wrote it, can never name a version this one made.
+pub fn version_token(rotation_id: &str, secret_uid: &str) -> String {
+    use sha2::Digest as _;
+    let bound = sha2::Sha256::digest(format!("{secret_uid}:{rotation_id}").as_bytes());
+    // 32 to 64 characters, as AWS requires: 16 + 16 + 1 + 24.
+    format!("kubectl-secrets-{rotation_id:0>16}-{}", &hex::encode(bound)[..24])
+}
+
+/// ExternalSecrets of other namespaces (among those listed) that read `remote` through the same
+/// kind of store: a version written there reaches their Secrets too.
+pub fn other_readers<'a>(
+    remote: &str,
+    store: &StoreRef,
+    namespace: &str,
+    all: &'a [ExternalSecretState],
+) -> Vec<&'a ExternalSecretState> {
+    all.iter()
+        .filter(|es| es.namespace != namespace)
+        .filter(|es| es.store.kind == "ClusterSecretStore" && *store == es.store)
+        .filter(|es| reads_remote(es, remote))
+        .collect()
 }
 
 /// A remote secret's versions and their stages.
@@ -634,10 +653,13 @@ mod tests {
     }
 
     #[test]
-    fn the_version_token_is_a_valid_client_request_token() {
-        let token = version_token("0123456789abcdef");
+    fn the_version_token_is_a_valid_client_request_token_bound_to_its_secret() {
+        let token = version_token("0123456789abcdef", "uid-a");
         assert!((32..=64).contains(&token.len()), "{token}");
-        assert_eq!(version_token("ab").len(), 32);
+        assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{token}");
+        assert_eq!(version_token("ab", "uid-a").len(), 57);
+        // The same rotation id on another Secret names another version.
+        assert_ne!(version_token("0123456789abcdef", "uid-b"), token);
     }
 
     #[test]

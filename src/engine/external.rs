@@ -44,6 +44,9 @@ pub struct ExternalChange {
     expected: BTreeMap<String, SecretValue>,
     /// Remove AWSPREVIOUS from the replaced versions once every consumer runs the new one.
     pub retire_previous: bool,
+    /// Per remote written: the ExternalSecrets of other namespaces that read it too (None: they
+    /// could not be listed).
+    shared: Option<BTreeMap<String, Vec<String>>>,
 }
 
 struct RemoteWrite {
@@ -56,6 +59,35 @@ struct RemoteWrite {
 impl ExternalChange {
     pub fn is_synced(&self) -> bool {
         self.writes.is_empty()
+    }
+
+    /// What the operator must consent to, read from the namespace: the remotes this change
+    /// writes a version of. Without a question (`unattended`) each must be named with
+    /// --remote; one that other namespaces' ExternalSecrets read is refused unless
+    /// --allow-shared-remote.
+    pub fn check_consent(&self, namespace: &str, settings: &Settings, unattended: bool) -> Result<()> {
+        for write in &self.writes {
+            let remote = render::clean_line(&write.key);
+            if let Some(readers) = self.shared.as_ref().and_then(|s| s.get(&write.key)) {
+                if !readers.is_empty() && !settings.allow_shared_remote {
+                    return Err(Error::Unconsented(format!(
+                        "{remote} is also read by ExternalSecret {} in other namespaces: a new version there reaches them \
+                         too. Pass --allow-shared-remote if that is meant",
+                        readers.join(", ")
+                    )));
+                }
+            }
+            if unattended && !settings.remotes.iter().any(|r| *r == write.key) {
+                return Err(Error::Unconsented(format!(
+                    "this writes a new version of {} secret {remote}, which ExternalSecret {namespace}/{} names (whoever \
+                     writes the namespace may edit it): name it with --remote {remote} to consent, or run without --yes \
+                     and confirm the plan, which names it",
+                    self.provider.describe(),
+                    self.es.name
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub fn describe(&self, namespace: &str) -> String {
@@ -138,6 +170,7 @@ pub async fn prepare_synced(
             writes: Vec::new(),
             expected: BTreeMap::new(),
             retire_previous: false,
+            shared: None,
         },
     ))
 }
@@ -228,7 +261,9 @@ pub async fn prepare(
     let change = secret_change(target, &es, &current, &after_texts, |key| {
         new_values.get(key).map(|(_, how)| how.clone())
     });
-    Ok((change, external_change(es, provider, writes, &current, &after_texts)))
+    let mut external = external_change(es, provider, writes, &current, &after_texts);
+    find_shared(conn, &mut external).await;
+    Ok((change, external))
 }
 
 /// The Secret change ESO will make when the remotes go from `current` to `after` (remote key →
@@ -288,6 +323,35 @@ fn external_change(
         writes,
         expected,
         retire_previous: false,
+        shared: None,
+    }
+}
+
+/// Which other namespaces' ExternalSecrets read the remotes `change` writes (as far as the
+/// operator may list them; a refused list is said, not guessed).
+async fn find_shared(conn: &Connection, change: &mut ExternalChange) {
+    if change.writes.is_empty() {
+        return;
+    }
+    match cluster::external::list(conn, &crate::cluster::Scope::AllNamespaces).await {
+        Ok(all) => {
+            change.shared = Some(
+                change
+                    .writes
+                    .iter()
+                    .map(|w| {
+                        let readers = external::other_readers(&w.key, &change.es.store, &change.es.namespace, &all)
+                            .iter()
+                            .map(|es| format!("{}/{}", es.namespace, es.name))
+                            .collect();
+                        (w.key.clone(), readers)
+                    })
+                    .collect(),
+            );
+        }
+        Err(e) => render::warning(&format!(
+            "could not list ExternalSecrets in all namespaces ({e}): whether others read the same remote secret is not known"
+        )),
     }
 }
 
@@ -377,7 +441,9 @@ pub async fn prepare_rollback(
     let change = secret_change(target, &es, &current, &after_texts, |_| {
         Some("back to AWSPREVIOUS".to_string())
     });
-    Ok((change, external_change(es, provider, writes, &current, &after_texts)))
+    let mut external = external_change(es, provider, writes, &current, &after_texts);
+    find_shared(conn, &mut external).await;
+    Ok((change, external))
 }
 
 /// `diff --against-provider`: what ESO would sync into `target` from the provider's current
@@ -438,7 +504,7 @@ pub async fn run(
 ) -> Result<()> {
     let namespace = secret.before.namespace.as_str();
     let id = super::new_rotation_id();
-    let token = external::version_token(&id);
+    let token = external::version_token(&id, &secret.before.uid);
     let region = match &change.provider {
         Provider::AwsSecretsManager { region } => region.clone(),
         Provider::Other(_) => String::new(),
@@ -880,8 +946,27 @@ pub async fn recover(
         return Err(refuse(format!("it names other Secrets than {}", target.name)));
     }
     let es = cluster::external::get(conn, namespace, &ext.owner).await?;
+    if es.status.ready == Some(false) {
+        return Err(refuse(format!(
+            "ExternalSecret {} is failing to sync ({}): fix it first, a recovery would not reach the pods",
+            ext.owner,
+            render::clean_line(&es.status.reason)
+        )));
+    }
+    // The remotes come from the journal: without a question, the operator names each.
+    if consent.yes && !consent.dry_run {
+        if let Some(remote) = ext.remotes.iter().find(|r| !settings.remotes.contains(&r.key)) {
+            return Err(Error::Unconsented(format!(
+                "the interrupted change's journal names {} secret {}: name it with --remote {} to consent to acting on it, \
+                 or run without --yes and confirm the plan, which names it",
+                render::clean_line(&ext.provider),
+                render::clean_line(&remote.key),
+                render::clean_line(&remote.key)
+            )));
+        }
+    }
     let provider = cluster::external::provider(conn, namespace, &es.store).await?;
-    let token = external::version_token(&journal.id);
+    let token = external::version_token(&journal.id, &target.uid);
     let mut remote_states = Vec::new();
     let sm = match (&provider, ext.remotes.is_empty()) {
         (_, true) => None,

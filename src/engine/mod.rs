@@ -83,6 +83,10 @@ pub struct Settings {
     pub leave_on_delete: bool,
     /// Continue Argo Rollouts that pause for a person (else they are reported).
     pub promote: bool,
+    /// Provider secrets the operator consents to this change writing (--remote).
+    pub remotes: Vec<String>,
+    /// Write a provider secret other namespaces' ExternalSecrets read too.
+    pub allow_shared_remote: bool,
 }
 
 impl Settings {
@@ -106,6 +110,8 @@ impl Settings {
             allow_gitops_drift: args.allow_gitops_drift,
             leave_on_delete: args.leave_on_delete,
             promote: args.promote,
+            remotes: args.remotes.clone(),
+            allow_shared_remote: args.allow_shared_remote,
         }
     }
 }
@@ -157,7 +163,7 @@ pub struct Change {
 /// Plan → permissions → confirm → run the machine → verify.
 pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, change: Change) -> Result<Outcome> {
     let prepared = prepare(conn, consent.output, settings, change).await?;
-    prepared.check_consent(consent)?;
+    prepared.check_consent(consent, settings)?;
     if !go_ahead(consent, "Apply this plan?")? {
         return Ok(Outcome::Clean);
     }
@@ -176,8 +182,12 @@ pub struct Prepared {
 impl Prepared {
     /// Refuses, without a question (`--yes`), what the namespace chose and only the operator
     /// may consent to (an issuer acting as an administrator).
-    pub fn check_consent(&self, consent: Consent) -> Result<()> {
-        issued::check_consent(&self.issued, &self.change.namespace, consent.yes && !consent.dry_run)
+    pub fn check_consent(&self, consent: Consent, settings: &Settings) -> Result<()> {
+        let unattended = consent.yes && !consent.dry_run;
+        if let Some(external) = &self.change.external {
+            external.check_consent(&self.change.namespace, settings, unattended)?;
+        }
+        issued::check_consent(&self.issued, &self.change.namespace, unattended)
     }
 
     /// How many workloads the change restarts.

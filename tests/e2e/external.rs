@@ -63,7 +63,27 @@ async fn eso_rotation_writes_an_aws_version_syncs_restarts_and_verifies_exactly(
     ns.wait_ready("deployment", "api").await;
     ns.wait_ready("deployment", "worker").await;
 
-    let run = ns.run(&["rotate", "backend-secrets", "--key", "password", "--yes"]);
+    // Without a question, the AWS secret an ExternalSecret names (whoever writes the namespace
+    // may edit that) is written only when the operator names it too.
+    let stages_before = aws_stages(&remote);
+    let unconsented = ns.run(&["rotate", "backend-secrets", "--key", "password", "--yes"]);
+    assert_eq!(unconsented.code, exit::UNTRUSTED, "{unconsented:?}");
+    assert!(
+        unconsented.stderr.contains(&format!("--remote {remote}")),
+        "{}",
+        unconsented.stderr
+    );
+    assert_eq!(aws_stages(&remote), stages_before, "nothing written at AWS");
+    unconsented.assert_no_leak([&old]);
+    let run = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--key",
+        "password",
+        "--remote",
+        &remote,
+        "--yes",
+    ]);
     assert_eq!(run.code, exit::OK, "{run:?}");
     assert!(
         run.stdout.contains("DB_PASSWORD") && run.stdout.contains("password"),
@@ -127,6 +147,8 @@ async fn eso_rotation_writes_an_aws_version_syncs_restarts_and_verifies_exactly(
         "backend-secrets",
         "--key",
         "password",
+        "--remote",
+        &remote,
         "--yes",
         "--retire-previous",
     ]);
@@ -169,6 +191,8 @@ async fn a_crash_looping_consumer_moves_awscurrent_back_and_restarts_with_the_pr
         "backend-secrets",
         "--key",
         "password",
+        "--remote",
+        &remote,
         "--yes",
         "--timeout",
         "40s",
@@ -225,6 +249,8 @@ async fn interrupted_after_the_provider_write_then_resume_or_abort() {
         &ns.name,
         "--key",
         "password",
+        "--remote",
+        &remote,
         "--yes",
     ];
 
@@ -243,7 +269,7 @@ async fn interrupted_after_the_provider_write_then_resume_or_abort() {
         .await
         .is_some());
 
-    let resumed = ns.run(&["rotate", "backend-secrets", "--resume", "--yes"]);
+    let resumed = ns.run(&["rotate", "backend-secrets", "--resume", "--remote", &remote, "--yes"]);
     assert_eq!(resumed.code, exit::OK, "{resumed:?}");
     let new_password = aws_current(&remote)["password"].as_str().unwrap().to_string();
     assert_eq!(
@@ -268,7 +294,7 @@ async fn interrupted_after_the_provider_write_then_resume_or_abort() {
     assert_ne!(killed.code, exit::OK);
     let newest = current_of(&aws_stages(&remote), "AWSCURRENT").unwrap();
     assert_ne!(newest, new);
-    let aborted = ns.run(&["rotate", "backend-secrets", "--abort", "--yes"]);
+    let aborted = ns.run(&["rotate", "backend-secrets", "--abort", "--remote", &remote, "--yes"]);
     assert_eq!(aborted.code, exit::OK, "{aborted:?}");
     let stages = aws_stages(&remote);
     assert_eq!(
@@ -592,13 +618,21 @@ async fn rollback_and_diff_go_through_the_providers_versions() {
         .await;
     ns.wait_ready("deployment", "api").await;
 
-    let rotate = ns.run(&["rotate", "backend-secrets", "--key", "password", "--yes"]);
+    let rotate = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--key",
+        "password",
+        "--remote",
+        &remote,
+        "--yes",
+    ]);
     assert_eq!(rotate.code, exit::OK, "{rotate:?}");
     let rotated = aws_current(&remote)["password"].as_str().unwrap().to_string();
     let same = ns.run(&["diff", "backend-secrets", "--against-provider"]);
     assert_eq!(same.code, exit::OK, "the Secret holds what AWSCURRENT syncs: {same:?}");
 
-    let rollback = ns.run(&["rollback", "backend-secrets", "--yes"]);
+    let rollback = ns.run(&["rollback", "backend-secrets", "--remote", &remote, "--yes"]);
     assert_eq!(rollback.code, exit::OK, "{rollback:?}");
     assert!(rollback.stdout.contains("back to AWSPREVIOUS"), "{}", rollback.stdout);
     assert_eq!(
@@ -648,7 +682,15 @@ async fn history_shows_the_providers_versions_and_list_names_the_provider() {
     let remote = remote(&ns, "backend", json!({"password": value}));
     ns.create_external_secret(external_secret("backend", "backend-secrets", &remote))
         .await;
-    let rotate = ns.run(&["rotate", "backend-secrets", "--key", "password", "--yes"]);
+    let rotate = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--key",
+        "password",
+        "--remote",
+        &remote,
+        "--yes",
+    ]);
     assert_eq!(rotate.code, exit::OK, "{rotate:?}");
     let stages = aws_stages(&remote);
 
@@ -715,5 +757,133 @@ async fn verify_reports_a_secret_edited_since_its_last_sync() {
     assert_eq!(json["editedSinceSync"][0]["name"], "api-secrets", "{json}");
     for r in [&clean, &verify] {
         r.assert_no_leak([&value, &edited]);
+    }
+}
+
+#[tokio::test]
+async fn a_remote_another_team_reads_is_not_written_from_a_mapping_in_this_namespace() {
+    // Team B's database password, synced into team B's namespace.
+    let team_b = TestNamespace::new("eso-team-b").await;
+    let b_value = canary("team-b");
+    let b_remote = remote(&team_b, "db", json!({"password": b_value}));
+    team_b
+        .create_external_secret(external_secret("backend", "backend-secrets", &b_remote))
+        .await;
+    // Team A, who may write only its own namespace, maps a key to team B's remote through the
+    // shared ClusterSecretStore.
+    let team_a = TestNamespace::new("eso-team-a").await;
+    team_a
+        .create_external_secret(external_secret("backend", "backend-secrets", &b_remote))
+        .await;
+    let before = aws_stages(&b_remote);
+
+    // A scheduled run without a question: the remote is not the operator's to write.
+    let unattended = team_a.run(&["rotate", "backend-secrets", "--key", "password", "--yes"]);
+    assert_eq!(unattended.code, exit::UNTRUSTED, "{unattended:?}");
+    // Even named, it is read in another namespace: said, and refused without the flag.
+    let named = team_a.run(&[
+        "rotate",
+        "backend-secrets",
+        "--key",
+        "password",
+        "--remote",
+        &b_remote,
+        "--yes",
+    ]);
+    assert_eq!(named.code, exit::UNTRUSTED, "{named:?}");
+    assert!(
+        named
+            .stderr
+            .contains(&format!("also read by ExternalSecret {}/backend", team_b.name))
+            && named.stderr.contains("--allow-shared-remote"),
+        "{}",
+        named.stderr
+    );
+    let dry = team_a.run(&["rotate", "backend-secrets", "--key", "password", "--dry-run"]);
+    assert_eq!(dry.code, exit::UNTRUSTED, "the plan says so too: {dry:?}");
+    assert_eq!(aws_stages(&b_remote), before, "team B's secret was never written");
+    assert_eq!(aws_current(&b_remote)["password"], b_value.as_str());
+    for out in [&unattended, &named, &dry] {
+        out.assert_no_leak([&b_value]);
+    }
+}
+
+#[tokio::test]
+async fn a_journal_forged_on_another_teams_secret_moves_no_aws_stage() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, Patch, PatchParams};
+    // Team B rotates for real: a version named by its rotation, AWSCURRENT on it.
+    let team_b = TestNamespace::new("eso-forge-b").await;
+    let b_value = canary("forge-b");
+    let b_remote = remote(&team_b, "db", json!({"password": b_value}));
+    team_b
+        .create_external_secret(external_secret("backend", "backend-secrets", &b_remote))
+        .await;
+    let rotate = team_b.run(&[
+        "rotate",
+        "backend-secrets",
+        "--key",
+        "password",
+        "--remote",
+        &b_remote,
+        "--yes",
+    ]);
+    assert_eq!(rotate.code, exit::OK, "{rotate:?}");
+    let stages = aws_stages(&b_remote);
+    let (new_version, previous) = (
+        current_of(&stages, "AWSCURRENT").unwrap(),
+        current_of(&stages, "AWSPREVIOUS").unwrap(),
+    );
+    let rotation_id = new_version
+        .trim_start_matches("kubectl-secrets-")
+        .split('-')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Team A maps its own Secret to B's remote and writes a journal copying B's rotation.
+    let team_a = TestNamespace::new("eso-forge-a").await;
+    team_a
+        .create_external_secret(external_secret("backend", "backend-secrets", &b_remote))
+        .await;
+    let journal = json!({
+        "id": rotation_id, "action": "rotate", "phase": "syncing", "startedAt": jiff::Timestamp::now().to_string(),
+        "holder": {"by": "kubectl-secrets rotate by admin", "host": "elsewhere", "pid": 1, "token": "t"},
+        "secrets": {"backend-secrets": {"backup": "", "backupUid": "", "from": 0, "to": 1}},
+        "workloads": [],
+        "external": {"owner": "backend", "provider": "AWS Secrets Manager (us-east-1)", "region": "us-east-1",
+            "remotes": [{"key": b_remote, "previous": previous, "new": new_version}]}
+    });
+    let params = PatchParams {
+        field_manager: Some("kubectl-annotate".into()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(team_a.client.clone(), &team_a.name)
+        .patch(
+            "backend-secrets",
+            &params,
+            &Patch::Merge(json!({"metadata": {"annotations": {annotations::JOURNAL: journal.to_string()}}})),
+        )
+        .await
+        .unwrap();
+    let abort = team_a.run(&[
+        "rotate",
+        "backend-secrets",
+        "--abort",
+        "--remote",
+        &b_remote,
+        "--allow-shared-remote",
+        "--yes",
+    ]);
+    assert_eq!(abort.code, exit::UNTRUSTED, "{abort:?}");
+    assert!(
+        abort.stderr.contains("is not one this change would have made"),
+        "{}",
+        abort.stderr
+    );
+    assert_eq!(aws_stages(&b_remote), stages, "no stage moved in team B's secret");
+    let b_new = aws_current(&b_remote)["password"].as_str().unwrap().to_string();
+    for out in [&rotate, &abort] {
+        out.assert_no_leak([&b_value, &b_new]);
     }
 }

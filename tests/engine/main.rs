@@ -67,6 +67,8 @@ mod engine {
             allow_gitops_drift: false,
             leave_on_delete: false,
             promote: false,
+            remotes: Vec::new(),
+            allow_shared_remote: false,
         }
     }
 

@@ -124,7 +124,7 @@ pub async fn run(
             &member.context,
             engine::prepare(&member.conn, ctx.output(), &member.settings, change).await,
         )?;
-        named(&member.context, prepared.check_consent(ctx.consent()))?;
+        named(&member.context, prepared.check_consent(ctx.consent(), &member.settings))?;
         member.prepared = Some(prepared);
     }
     render::step(&describe_waves(&waves, args, shared.is_some()));
