@@ -77,7 +77,7 @@ impl ExternalChange {
                     )));
                 }
             }
-            if unattended && !settings.remotes.iter().any(|r| *r == write.key) {
+            if unattended && !settings.remotes.contains(&write.key) {
                 return Err(Error::Unconsented(format!(
                     "this writes a new version of {} secret {remote}, which ExternalSecret {namespace}/{} names (whoever \
                      writes the namespace may edit it): name it with --remote {remote} to consent, or run without --yes \
