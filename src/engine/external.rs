@@ -716,9 +716,12 @@ impl ExternalSteps<'_> {
         let m = self.machine;
         m.lease.enter(Phase::Syncing).await?;
         let journal = self.journal();
-        let asked = cluster::external::get(m.conn, m.namespace, &self.es.name).await?;
+        let mut asked = cluster::external::get(m.conn, m.namespace, &self.es.name).await?;
         let request = format!("{}-{}", journal.id, Timestamp::now().as_second());
         cluster::external::force_sync(m.conn, m.namespace, &self.es.name, &request).await?;
+        // A sync that ESO was already doing when the request went in can end after it with
+        // the value read before: "unchanged" is only concluded from a second, later sync.
+        let mut asked_again = false;
         let es = format!("ExternalSecret {}/{}", m.namespace, self.es.name);
         let deadline = Instant::now() + timeout;
         let mut beat = Instant::now();
@@ -730,6 +733,13 @@ impl ExternalSteps<'_> {
                 return Ok(Ok(secret.data));
             }
             if expected.is_empty() && synced_since && now.status.ready == Some(true) {
+                if secret.data == *before && !asked_again {
+                    asked_again = true;
+                    asked = now;
+                    let request = format!("{}-{}-again", journal.id, Timestamp::now().as_second());
+                    cluster::external::force_sync(m.conn, m.namespace, &self.es.name, &request).await?;
+                    continue;
+                }
                 if secret.data == *before {
                     return Ok(Err(SyncProblem::Unchanged(format!(
                         "{es} synced, but the provider's value is the one the Secret already held: change it at the provider first \

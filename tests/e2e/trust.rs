@@ -508,3 +508,43 @@ async fn a_journal_on_one_secret_never_rolls_back_another() {
         out.assert_no_leak([&b_old, &b_new, &a_value]);
     }
 }
+
+#[tokio::test]
+async fn backups_are_opaque_whatever_the_type_of_the_secret() {
+    let ns = TestNamespace::new("trust-backup-type").await;
+    let password = canary("basic-auth");
+    // A typed Secret: a backup of the same type could make a controller act on it (a backup
+    // typed service-account-token would have the token controller issue it a token).
+    ns.create_secret(json!({
+        "metadata": {"name": "web-login"},
+        "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": "web", "password": password}
+    }))
+    .await;
+    let run = ns.run(&["rotate", "web-login", "--key", "password", "--no-restart", "--yes"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    let names = ns.secret_names().await;
+    let backup = names
+        .iter()
+        .find(|n| n.starts_with("web-login.backup-"))
+        .expect("a backup");
+    let backup = ns.get_secret(backup).await.unwrap();
+    assert_eq!(backup.type_.as_deref(), Some("Opaque"));
+    assert_eq!(
+        backup
+            .metadata
+            .annotations
+            .unwrap()
+            .get("kubectl-secrets.io/source-type")
+            .map(String::as_str),
+        Some("kubernetes.io/basic-auth")
+    );
+    let new = text(&ns.secret_data("web-login").await["password"]);
+    // A rollback restores into the Secret, whose own type never changes.
+    let rollback = ns.run(&["rollback", "web-login", "--no-restart", "--yes"]);
+    assert_eq!(rollback.code, exit::OK, "{rollback:?}");
+    assert_eq!(text(&ns.secret_data("web-login").await["password"]), password);
+    for out in [&run, &rollback] {
+        out.assert_no_leak([&password, &new]);
+    }
+}
