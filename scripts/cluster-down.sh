@@ -15,9 +15,12 @@ for name in redis mariadb postgres argo-rollouts external-secrets moto sealed-se
   fi
   rm -f "$pidfile"
 done
-# The controller's network namespace and veth pair.
-NETNS=${NETNS:-ks-testbed}
-ip netns del "$NETNS" 2>/dev/null || true
-ip link del "$NETNS-h" 2>/dev/null || true
+# The controller's network namespace and veth pair, when this bed made them (another checkout's
+# bed may use the same name: its namespace is not this one's to remove).
+if [ -f "$state/netns" ]; then
+  netns=$(cat "$state/netns")
+  ip netns del "$netns" 2>/dev/null || true
+  ip link del "$netns-h" 2>/dev/null || true
+fi
 rm -rf "$state"
 echo "cluster-down: stopped" >&2

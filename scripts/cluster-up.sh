@@ -334,6 +334,9 @@ ip link set "$NETNS-h" up
 ip netns exec "$NETNS" ip addr add "$CONTROLLER_IP/30" dev "$NETNS-c"
 ip netns exec "$NETNS" ip link set "$NETNS-c" up
 ip netns exec "$NETNS" ip link set lo up
+# Recorded in this bed's state: cluster-down removes only a namespace its own bed made (a clone
+# without a bed, or one refused for taken ports, never removes another bed's).
+printf '%s' "$NETNS" >"$state/netns"
 # The API server stays on 127.0.0.1; the controller reaches it through this forwarder on the
 # host side of the veth pair.
 start api-bridge socat "TCP-LISTEN:$API_PORT,bind=$BRIDGE_IP,fork,reuseaddr" "TCP:127.0.0.1:$API_PORT"

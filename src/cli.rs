@@ -697,7 +697,7 @@ Examples:
   kubectl secrets rotate postgresql-credentials -n platform --key password --set username=backend_v2
 
   # A Secret unsealed from a SealedSecret: re-seal into the GitOps file, apply, wait, restart
-  kubectl secrets rotate api-keys -n intelliprompt --key openai --sealed-file sealed/api-keys.yaml --apply
+  kubectl secrets rotate api-keys -n intelliprompt --from-stdin openai --sealed-file sealed/api-keys.yaml --apply
 
   # See the plan only
   kubectl secrets rotate chat-secrets -n chatbox --all-keys --dry-run
@@ -746,7 +746,8 @@ pub struct RotateArgs {
     #[arg(long = "key", value_name = "[SECRET/]KEY[=GENERATOR]")]
     pub keys: Vec<String>,
 
-    /// Rotate every key with generated values
+    /// Rotate every key with generated values, except credentials another party issues and
+    /// identifiers (OPENAI_API_KEY, SMTP_USER, ...: the plan lists them)
     #[arg(long, conflicts_with = "keys")]
     pub all_keys: bool,
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use dialoguer::{Confirm, Input, MultiSelect, Password, Select};
 
 use crate::domain::generate::Generator;
+use crate::domain::not_generated::Reason;
 use crate::domain::secret_value::SecretValue;
 use crate::error::{Error, Result};
 
@@ -55,18 +56,31 @@ pub enum ValueSource {
     File(PathBuf),
 }
 
-pub fn choose_source(key: &str, default: Generator) -> Result<ValueSource> {
-    let options = [
-        format!("generate ({default}, from the system's secure random generator)"),
-        "type it (hidden, asked twice)".to_string(),
-        "read it from a file".to_string(),
-    ];
+/// Where the new value of `key` comes from. A key a random value would break (`issued`) is
+/// offered typing first, and says why.
+pub fn choose_source(key: &str, default: Generator, issued: Option<&Reason>) -> Result<ValueSource> {
+    let generate = format!("generate ({default}, from the system's secure random generator)");
+    let typed = "type it (hidden, asked twice)".to_string();
+    let file = "read it from a file".to_string();
+    let (options, prompt) = match issued {
+        None => ([generate, typed, file], format!("New value of {key}")),
+        Some(reason) => (
+            [typed, file, format!("{generate}: it is {reason}")],
+            format!("New value of {key} ({reason}: give the value it was issued)"),
+        ),
+    };
     let choice = Select::new()
-        .with_prompt(format!("New value of {key}"))
+        .with_prompt(prompt)
         .items(&options)
         .default(0)
         .interact()
         .map_err(prompt_error)?;
+    let choice = match (issued, choice) {
+        (None, c) => c,
+        (Some(_), 0) => 1,
+        (Some(_), 1) => 2,
+        (Some(_), _) => 0,
+    };
     Ok(match choice {
         0 => ValueSource::Generate(default),
         1 => ValueSource::Typed,
@@ -78,6 +92,15 @@ pub fn choose_source(key: &str, default: Generator) -> Result<ValueSource> {
             ValueSource::File(PathBuf::from(path))
         }
     })
+}
+
+/// A yes/no question, "no" by default (callers make sure there is a terminal).
+pub fn confirm(question: &str) -> Result<bool> {
+    Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .map_err(prompt_error)
 }
 
 pub fn hidden_value(key: &str) -> Result<SecretValue> {

@@ -16,6 +16,7 @@ use crate::context::Context;
 use crate::domain::drift;
 use crate::domain::generate::Generator;
 use crate::domain::multi::{self, KeySpec};
+use crate::domain::not_generated;
 use crate::domain::plan::{self, ChangeKind, RotationRequest, SecretChange, SecretState};
 use crate::domain::secret_value::SecretValue;
 use crate::domain::versioned;
@@ -104,7 +105,11 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         Some(KeyPhase::Add) => vec![phase_add(args, &target, given, &set_values)?],
         Some(KeyPhase::Retire) => vec![phase_retire(args, &conn, &target, &set_values).await?],
         None => {
-            let new_values = choose_new_values(args, &keys, &target, given)?;
+            // A Secret its controller writes is refused before anything is generated or asked.
+            if let Some(reason) = plan::managed_by_controller(&target) {
+                return Err(Error::Plan(plan::PlanError::Managed(reason)));
+            }
+            let new_values = choose_new_values(args, ctx.global.yes, &keys, &target, given)?;
             let others = if args.propagate {
                 cluster::secrets::list_with_values(&conn, &namespace).await?
             } else {
@@ -115,7 +120,11 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
                 keep_previous_suffix: args.keep_previous.then(|| args.previous_suffix.clone()),
                 set_values,
             };
-            plan::plan(&target, &request, &others)?
+            let mut secrets = plan::plan(&target, &request, &others)?;
+            if args.all_keys {
+                secrets[0].note_left_out();
+            }
+            secrets
         }
     };
     settings.previous_kept = previous_kept_note(args, &secrets[0]);
@@ -297,7 +306,13 @@ async fn rotate_many(
         Vec::new()
     };
     let pairs: Vec<(&SecretState, &RotationRequest)> = targets.iter().zip(&requests).collect();
-    let secrets = plan::plan_many(&pairs, &others)?;
+    let mut secrets = plan::plan_many(&pairs, &others)?;
+    if args.all_keys {
+        // Only the targets' own changes (propagated ones follow the plan of their own).
+        for change in secrets.iter_mut().filter(|c| names.contains(&c.before.name)) {
+            change.note_left_out();
+        }
+    }
     settings.previous_kept = secrets.iter().find_map(|c| previous_kept_note(args, c));
     let change = Change {
         namespace,
@@ -339,8 +354,12 @@ async fn rotate_external(
         engine::external_synced(conn, target, owner).await?
     } else {
         let keys = keys_for_one_secret(&target.name, &args.keys)?;
-        let new_values = choose_new_values(args, &keys, target, given)?;
-        engine::external_change(conn, target, owner, &new_values).await?
+        let new_values = choose_new_values(args, ctx.global.yes, &keys, target, given)?;
+        let (mut secret, external) = engine::external_change(conn, target, owner, &new_values).await?;
+        if args.all_keys {
+            secret.note_left_out();
+        }
+        (secret, external)
     };
     external.retire_previous = args.retire_previous;
     let change = Change {
@@ -647,8 +666,45 @@ fn warn_if_odd(key: &str, value: &SecretValue, from: &str) {
     }
 }
 
+/// `--all-keys` on a Secret whose every key is issued elsewhere or an identifier.
+fn nothing_to_generate(target: &SecretState, left_out: &BTreeMap<String, not_generated::Reason>) -> String {
+    let why: Vec<String> = left_out
+        .iter()
+        .map(|(key, reason)| format!("{key} ({reason})"))
+        .collect();
+    format!(
+        "--all-keys: no key of secret {}/{} may be generated: {}. Rotate each where it is issued, then give the \
+         new values with --from-stdin KEY or --from-file KEY=PATH",
+        target.namespace,
+        target.name,
+        why.join("; ")
+    )
+}
+
+/// `--key KEY` names a key a random value would break: asked on a terminal (default no),
+/// refused without one or under --yes (the generator must then be named).
+fn confirm_generating(
+    yes: bool,
+    target: &SecretState,
+    key: &str,
+    reason: &not_generated::Reason,
+    generator: Generator,
+) -> Result<()> {
+    let secret = format!("{}/{}", target.namespace, target.name);
+    if yes || !prompt::interactive() {
+        return Err(Error::Usage(reason.refusal(&secret, key)));
+    }
+    let question = format!("{secret}/{key} is {reason}: generate a random value ({generator}) anyway?");
+    if prompt::confirm(&question)? {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!("{key} left as it is: {}", reason.next_step(key))))
+    }
+}
+
 fn choose_new_values(
     args: &RotateArgs,
+    yes: bool,
     key_specs: &[String],
     target: &SecretState,
     mut given: BTreeMap<String, (SecretValue, String)>,
@@ -676,7 +732,8 @@ fn choose_new_values(
         }
         let keys: Vec<String> = target.data.keys().cloned().collect();
         for key in prompt::choose_keys(&format!("{}/{}", target.namespace, target.name), &keys)? {
-            let value = match prompt::choose_source(&key, Generator::like(old(&key)?.expose()))? {
+            let issued = not_generated::for_key(&target.data, &target.generation, &key);
+            let value = match prompt::choose_source(&key, Generator::like(old(&key)?.expose()), issued.as_ref())? {
                 ValueSource::Generate(generator) => generated(generator, &mut rng),
                 ValueSource::Typed => (prompt::hidden_value(&key)?, "typed".to_string()),
                 ValueSource::File(path) => (read_file(&key, &path)?, format!("from file {}", path.display())),
@@ -689,7 +746,20 @@ fn choose_new_values(
         return Ok(given);
     }
     let keys: Vec<(String, Option<Generator>)> = if args.all_keys {
-        target.data.keys().map(|k| (k.clone(), None)).collect()
+        let left_out: BTreeMap<String, not_generated::Reason> =
+            not_generated::in_secret(&target.data, &target.generation)
+                .into_iter()
+                .collect();
+        let keys: Vec<_> = target
+            .data
+            .keys()
+            .filter(|k| !left_out.contains_key(*k) && !given.contains_key(*k))
+            .map(|k| (k.clone(), None))
+            .collect();
+        if keys.is_empty() && given.is_empty() {
+            return Err(Error::Usage(nothing_to_generate(target, &left_out)));
+        }
+        keys
     } else {
         key_specs
             .iter()
@@ -710,7 +780,13 @@ fn choose_new_values(
         }
         let generator = match generator {
             Some(g) => g,
-            None => Generator::like(old(&key)?.expose()),
+            None => {
+                let like = Generator::like(old(&key)?.expose());
+                if let Some(reason) = not_generated::for_key(&target.data, &target.generation, &key) {
+                    confirm_generating(yes, target, &key, &reason, like)?;
+                }
+                like
+            }
         };
         given.insert(key, generated(generator, &mut rng));
     }

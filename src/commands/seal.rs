@@ -158,7 +158,7 @@ fn from_prompts() -> Result<Input> {
         if key.is_empty() {
             break;
         }
-        let value = match prompt::choose_source(&key, Generator::Base64(32))? {
+        let value = match prompt::choose_source(&key, Generator::Base64(32), None)? {
             ValueSource::Generate(generator) => generator.generate(&mut rand::rng()),
             ValueSource::Typed => prompt::hidden_value(&key)?,
             ValueSource::File(path) => SecretValue::new(crate::files::read(&path, "a value")?),

@@ -42,6 +42,7 @@ pub struct AuditFinding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue,
+    /// overdue-issued,
     /// unrecorded-backup, untrusted-record, external-no-refresh, external-shared-target,
     /// certificate-expired, certificate-expiring, certificate-unreadable, no-issuer.
     pub rule: &'static str,
@@ -307,19 +308,44 @@ pub fn audit(
         }
         if let (Some(max), Some(since)) = (options.max_age, info.data_age_since()) {
             if options.now.duration_since(since) > max {
-                findings.push(AuditFinding {
-                    severity: Severity::Warning,
-                    namespace: info.namespace.clone(),
-                    secret: info.name.clone(),
-                    key: None,
-                    rule: "overdue",
-                    message: format!(
-                        "data unchanged for {} days (policy: {} days)",
-                        super::inventory::days_between(since, options.now),
-                        max.as_secs() / 86_400
-                    ),
-                    fix: format!("kubectl secrets rotate {} -n {} --all-keys", info.name, info.namespace),
-                });
+                let age = format!(
+                    "unchanged for {} days (policy: {} days)",
+                    super::inventory::days_between(since, options.now),
+                    max.as_secs() / 86_400
+                );
+                let values = audited
+                    .iter()
+                    .find(|s| s.namespace == info.namespace && s.name == info.name);
+                let not_generated = values
+                    .map(|s| super::not_generated::in_secret(&s.data, &s.generation))
+                    .unwrap_or_default();
+                // --all-keys rotates what may be generated; what another party issues is
+                // rotated there first, then given.
+                if not_generated.len() < info.keys.len() {
+                    findings.push(AuditFinding {
+                        severity: Severity::Warning,
+                        namespace: info.namespace.clone(),
+                        secret: info.name.clone(),
+                        key: None,
+                        rule: "overdue",
+                        message: format!("data {age}"),
+                        fix: format!("kubectl secrets rotate {} -n {} --all-keys", info.name, info.namespace),
+                    });
+                }
+                for (key, reason) in not_generated.iter().filter(|(_, r)| r.is_issued_credential()) {
+                    findings.push(AuditFinding {
+                        severity: Severity::Warning,
+                        namespace: info.namespace.clone(),
+                        secret: info.name.clone(),
+                        key: Some(key.clone()),
+                        rule: "overdue-issued",
+                        message: format!("{reason}, {age}"),
+                        fix: format!(
+                            "rotate it at the issuer, then: kubectl secrets rotate {} -n {} --from-stdin {key}",
+                            info.name, info.namespace
+                        ),
+                    });
+                }
             }
         }
     }

@@ -23,6 +23,7 @@ pub mod key_changes;
 pub mod manifest;
 pub mod model;
 pub mod multi;
+pub mod not_generated;
 pub mod plan;
 pub mod propagate;
 pub mod rollout;

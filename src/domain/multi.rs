@@ -105,8 +105,15 @@ pub fn choose(
                 }
             }
         }
+        let not_generated = |key: &str| super::not_generated::for_key(&target.data, &target.generation, key);
         let wanted: Vec<(String, Option<Generator>)> = if all_keys {
-            target.data.keys().map(|k| (k.clone(), None)).collect()
+            // Keys issued elsewhere and identifiers are left out (the plan says which).
+            target
+                .data
+                .keys()
+                .filter(|k| not_generated(k).is_none())
+                .map(|k| (k.clone(), None))
+                .collect()
         } else {
             specs
                 .iter()
@@ -136,6 +143,10 @@ pub fn choose(
             let value = match drawn.get(old.expose()) {
                 Some((new, first)) => (new.clone(), format!("generated, shared with {first}")),
                 None => {
+                    if let (None, Some(reason)) = (generator, not_generated(&key)) {
+                        let secret = format!("{}/{}", target.namespace, target.name);
+                        return Err(reason.refusal(&secret, &key));
+                    }
                     let generator = generator.unwrap_or_else(|| Generator::like(old.expose()));
                     let new = generate(&generator);
                     drawn.insert(old.expose().to_vec(), (new.clone(), here));
@@ -146,8 +157,14 @@ pub fn choose(
         }
         if values.is_empty() && !has_sets(&target.name) {
             return Err(format!(
-                "no key of Secret {} is chosen: add --key {}/KEY (or a KEY it has), or --all-keys",
-                target.name, target.name
+                "no key of Secret {} is chosen: add --key {}/KEY (or a KEY it has), or --all-keys{}",
+                target.name,
+                target.name,
+                if all_keys {
+                    " (every key it has is issued elsewhere or not a secret: give their values with --from-file)"
+                } else {
+                    ""
+                }
             ));
         }
         chosen.push(values);

@@ -55,6 +55,8 @@ pub struct SecretState {
     pub issuer_annotations: BTreeMap<String, String>,
     /// Written with the data by a change of several Secrets: the Secret its journal is on.
     pub journal_on: Option<String>,
+    /// Its own overrides of which keys rotate may generate (annotations).
+    pub generation: super::not_generated::Overrides,
 }
 
 impl From<&Secret> for SecretState {
@@ -124,6 +126,7 @@ impl From<&Secret> for SecretState {
                 .unwrap_or_default(),
             key_changes: super::key_changes::read(meta),
             journal_on: annotations.get(annotations::JOURNAL_ON).cloned(),
+            generation: super::not_generated::Overrides::from_annotations(&annotations),
             issuer_annotations: annotations
                 .iter()
                 .filter_map(|(k, v)| {
@@ -188,11 +191,22 @@ pub struct SecretChange {
     pub after: BTreeMap<String, SecretValue>,
     pub new_revision: u64,
     pub keys: Vec<KeyChange>,
+    /// Keys `--all-keys` left alone, and why (issued elsewhere, identifiers): said in the plan.
+    pub left_out: Vec<(String, super::not_generated::Reason)>,
 }
 
 impl SecretChange {
     pub fn name(&self) -> &str {
         &self.before.name
+    }
+
+    /// With `--all-keys`: note the keys of the Secret that were not generated and not given.
+    pub fn note_left_out(&mut self) {
+        let changed: std::collections::BTreeSet<&str> = self.keys.iter().map(|k| k.key.as_str()).collect();
+        self.left_out = super::not_generated::in_secret(&self.before.data, &self.before.generation)
+            .into_iter()
+            .filter(|(key, _)| !changed.contains(key.as_str()))
+            .collect();
     }
 }
 
@@ -399,6 +413,7 @@ pub fn plan_many(
             after,
             new_revision: target.revision + 1,
             keys,
+            left_out: Vec::new(),
         });
     }
 
@@ -423,6 +438,7 @@ pub fn plan_many(
             after,
             new_revision: other.revision + 1,
             keys: found,
+            left_out: Vec::new(),
         });
     }
     Ok(changes)
@@ -535,6 +551,7 @@ pub fn restore_plan(current: &SecretState, backup: &SecretState) -> Result<Secre
         after: backup.data.clone(),
         new_revision: current.revision + 1,
         keys: changes,
+        left_out: Vec::new(),
     })
 }
 

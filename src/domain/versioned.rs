@@ -275,6 +275,7 @@ pub fn change(secret: &SecretState, keys: Vec<KeyChange>) -> SecretChange {
         after,
         new_revision: secret.revision + 1,
         keys,
+        left_out: Vec::new(),
     }
 }
 

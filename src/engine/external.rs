@@ -161,6 +161,7 @@ pub async fn prepare_synced(
         after: target.data.clone(),
         new_revision: target.revision + 1,
         keys: Vec::new(),
+        left_out: Vec::new(),
     };
     Ok((
         change,
@@ -302,6 +303,7 @@ fn secret_change(
         after,
         new_revision: target.revision + 1,
         keys,
+        left_out: Vec::new(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{coloured, plural, print_document, print_json, print_yaml, table, table_lines, write_stdout};
+use super::{clean_line, coloured, plural, print_document, print_json, print_yaml, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
 use comfy_table::{Cell, Color};
 
@@ -56,6 +56,15 @@ struct PlannedSecret {
     name: String,
     revision: u64,
     keys: Vec<PlannedKey>,
+    /// Keys --all-keys did not generate: credentials issued elsewhere, identifiers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    left_out: Vec<LeftOutKey>,
+}
+
+#[derive(Serialize)]
+struct LeftOutKey {
+    key: String,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -116,6 +125,14 @@ pub fn plan(
                     change: describe_change(&k.kind),
                     before: k.old.as_ref().map(|v| masked(v, fp)),
                     after: k.new.as_ref().map(|v| masked(v, fp)),
+                })
+                .collect(),
+            left_out: c
+                .left_out
+                .iter()
+                .map(|(key, reason)| LeftOutKey {
+                    key: key.clone(),
+                    reason: reason.to_string(),
                 })
                 .collect(),
         })
@@ -184,6 +201,22 @@ fn plan_text(
     );
     text.push_str(&table_lines(&keys));
     text.push('\n');
+    let left_out: Vec<String> = secrets
+        .iter()
+        .flat_map(|s| {
+            s.left_out
+                .iter()
+                .map(move |k| format!("  {}/{}: {}\n", s.name, clean_line(&k.key), k.reason))
+        })
+        .collect();
+    if !left_out.is_empty() {
+        text.push_str(
+            "Left out of --all-keys (a random value would work nowhere: rotate a credential where it is issued, \
+             then give it with --from-stdin KEY):\n",
+        );
+        text.extend(left_out);
+        text.push('\n');
+    }
     if consumers.is_empty() {
         text.push_str("No workload in the namespace reads these Secrets.\n");
     } else {

@@ -320,6 +320,111 @@ async fn seed_004_chat_secrets_all_keys_and_the_shadowed_key_is_reported() {
 }
 
 #[tokio::test]
+async fn all_keys_leaves_third_party_credentials_and_identifiers_alone_and_says_so() {
+    let ns = TestNamespace::new("rotate-issued").await;
+    let (jwt, smtp, token) = (canary("jwt"), canary("smtp"), canary("sms"));
+    let openai = format!("sk-{}", canary("openai").replace('-', ""));
+    let sid = "AC0123456789abcdef0123456789abcdef";
+    ns.secret(
+        "chat-secrets",
+        &[
+            ("JWT_SECRET", &jwt),
+            ("SMTP_USER", "notifications"),
+            ("SMTP_PASS", &smtp),
+            ("SMS_ACCOUNT_SID", sid),
+            ("SMS_AUTH_TOKEN", &token),
+            ("LLM_PROVIDER_1_API_KEY", &openai),
+        ],
+    )
+    .await;
+    let spec = json!({"containers": [{"name": "ws", "image": "ws", "envFrom": env_from("chat-secrets")}]});
+    ns.create_deployment(deployment("chatbox-websocket", 1, spec)).await;
+    ns.wait_ready("deployment", "chatbox-websocket").await;
+    let secrets = [jwt.as_str(), smtp.as_str(), token.as_str(), openai.as_str()];
+
+    let plan = ns.run(&["rotate", "chat-secrets", "--all-keys", "--dry-run"]);
+    assert_eq!(plan.code, exit::OK, "{plan:?}");
+    for line in [
+        "chat-secrets/SMTP_USER: an identifier (a user name)",
+        "chat-secrets/SMTP_PASS: a credential issued by the mail provider (SMTP)",
+        "chat-secrets/SMS_ACCOUNT_SID: an identifier",
+        "chat-secrets/SMS_AUTH_TOKEN: a credential issued by the SMS provider",
+        "chat-secrets/LLM_PROVIDER_1_API_KEY: a credential issued by",
+    ] {
+        assert!(plan.stdout.contains(line), "{line}: {}", plan.stdout);
+    }
+    let json = ns.run(&["rotate", "chat-secrets", "--all-keys", "--dry-run", "-o", "json"]);
+    let planned = &json.json()["secrets"][0];
+    let rotated: Vec<&str> = planned["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(rotated, ["JWT_SECRET"], "{planned}");
+    assert_eq!(planned["leftOut"].as_array().unwrap().len(), 5, "{planned}");
+
+    // With --yes: only JWT_SECRET changes.
+    let run = ns.run(&["rotate", "chat-secrets", "--all-keys", "--yes"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    let data = ns.secret_data("chat-secrets").await;
+    assert_ne!(text(&data["JWT_SECRET"]), jwt);
+    for (key, value) in [
+        ("SMTP_PASS", &smtp),
+        ("SMS_AUTH_TOKEN", &token),
+        ("LLM_PROVIDER_1_API_KEY", &openai),
+    ] {
+        assert_eq!(text(&data[key]), *value, "{key} untouched");
+    }
+    assert_eq!(text(&data["SMTP_USER"]), "notifications");
+
+    // Named without a generator and without a terminal: refused with the ways on, nothing written.
+    let revision = ns.secret_annotation("chat-secrets", annotations::REVISION).await;
+    let refused = ns.run(&["rotate", "chat-secrets", "--key", "LLM_PROVIDER_1_API_KEY", "--yes"]);
+    assert_eq!(refused.code, exit::USAGE, "{refused:?}");
+    assert!(
+        refused.stderr.contains("--from-stdin LLM_PROVIDER_1_API_KEY")
+            && refused.stderr.contains("--key LLM_PROVIDER_1_API_KEY=alnum:48"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        ns.secret_annotation("chat-secrets", annotations::REVISION).await,
+        revision
+    );
+
+    // The Secret's own annotation says its SMTP password is generated here (a relay of its own).
+    ns.annotate_secret(
+        "chat-secrets",
+        [("kubectl-secrets.io/generate", "SMTP_PASS".to_string())].into(),
+    )
+    .await;
+    let own = ns.run(&["rotate", "chat-secrets", "--key", "SMTP_PASS", "--yes"]);
+    assert_eq!(own.code, exit::OK, "{own:?}");
+    let after = ns.secret_data("chat-secrets").await;
+    assert_ne!(text(&after["SMTP_PASS"]), smtp);
+
+    // audit: an overdue credential issued elsewhere is its own finding, with the way to rotate it.
+    let audit = ns.run(&["audit", "--max-age", "1s", "-o", "json"]);
+    let findings = audit.json()["findings"].as_array().unwrap().clone();
+    let issued = findings
+        .iter()
+        .find(|f| f["rule"] == "overdue-issued" && f["key"] == "LLM_PROVIDER_1_API_KEY")
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    assert!(
+        issued["fix"]
+            .as_str()
+            .unwrap()
+            .contains("--from-stdin LLM_PROVIDER_1_API_KEY"),
+        "{issued}"
+    );
+    for out in [&plan, &json, &run, &refused, &own, &audit] {
+        out.assert_no_leak(secrets);
+        out.assert_no_leak([text(&data["JWT_SECRET"]).as_str(), text(&after["SMTP_PASS"]).as_str()]);
+    }
+}
+
+#[tokio::test]
 async fn crash_looping_rollout_is_rolled_back_to_the_previous_data() {
     let ns = TestNamespace::new("rotate-crash").await;
     let value = canary("good");

@@ -51,7 +51,24 @@ async fn a_sealed_secret_is_rotated_through_its_file_then_applied_unsealed_and_i
     // Without --apply: only the file changes (GitOps applies it).
     let anthropic_before = encrypted(&file, "anthropic");
     let openai_before = encrypted(&file, "openai");
-    let file_only = ns.run(&["rotate", "api-keys", "--key", "openai", "--sealed-file", path, "--yes"]);
+    // An OpenAI key is issued by OpenAI: a random one is generated only when the generator is named.
+    let issued = ns.run(&["rotate", "api-keys", "--key", "openai", "--sealed-file", path, "--yes"]);
+    assert_eq!(issued.code, exit::USAGE, "{issued:?}");
+    assert!(
+        issued.stderr.contains("issued by OpenAI") && issued.stderr.contains("--from-stdin openai"),
+        "{}",
+        issued.stderr
+    );
+    assert_eq!(encrypted(&file, "openai"), openai_before, "the file is not touched");
+    let file_only = ns.run(&[
+        "rotate",
+        "api-keys",
+        "--key",
+        "openai=alnum:48",
+        "--sealed-file",
+        path,
+        "--yes",
+    ]);
     assert_eq!(file_only.code, exit::OK, "{file_only:?}");
     assert_ne!(encrypted(&file, "openai"), openai_before);
     assert_eq!(encrypted(&file, "anthropic"), anthropic_before, "other keys untouched");
@@ -70,6 +87,7 @@ async fn a_sealed_secret_is_rotated_through_its_file_then_applied_unsealed_and_i
         "no backup: nothing was written to the cluster"
     );
     assert!(file_only.stderr.contains("commit and push it"), "{}", file_only.stderr);
+    issued.assert_no_leak([&old, &keep]);
 
     // With --apply: sealed, applied, unsealed by the controller, consumers restarted, verified.
     let run = ns.run(&[

@@ -325,6 +325,23 @@ impl TestNamespace {
             .expect("patch secret");
     }
 
+    /// Annotate a Secret as `kubectl annotate` does: under a field manager of its own (the test
+    /// client made the data; a write under its name would count as an edit of the data).
+    pub async fn annotate_secret(&self, name: &str, annotations: BTreeMap<&str, String>) {
+        let params = PatchParams {
+            field_manager: Some("kubectl-annotate".into()),
+            ..Default::default()
+        };
+        Api::<Secret>::namespaced(self.client.clone(), &self.name)
+            .patch(
+                name,
+                &params,
+                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await
+            .expect("annotate secret");
+    }
+
     pub async fn create_deployment(&self, deployment: Value) {
         let d: Deployment = serde_json::from_value(deployment).expect("deployment json");
         Api::<Deployment>::namespaced(self.client.clone(), &self.name)

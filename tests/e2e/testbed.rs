@@ -96,3 +96,40 @@ async fn deployment_rolls_out_and_restarts_on_the_real_control_plane() {
         .collect();
     assert_eq!(ready_new.len(), 3, "three new pods replaced the old ones");
 }
+
+/// A second checkout (its own, empty state) that runs cluster-up on the ports of a bed already
+/// running is refused, and neither its refusal nor its clean-up touches the running bed: the
+/// Sealed Secrets controller in that bed's network namespace still answers afterwards.
+#[tokio::test]
+async fn a_second_checkouts_bed_is_refused_and_leaves_the_running_one_whole() {
+    let ns = TestNamespace::new("second-bed").await;
+    let kubeconfig = std::fs::read_to_string(&cluster().admin_kubeconfig).unwrap();
+    let api_port = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: https://127.0.0.1:"))
+        .expect("the bed's API server address")
+        .trim()
+        .to_string();
+    let other_state = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster-up.sh"))
+        .env("STATE_DIR", other_state.path())
+        .env("API_PORT", &api_port)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("is already taken"), "{stderr}");
+    let down = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster-down.sh"))
+        .env("STATE_DIR", other_state.path())
+        .output()
+        .unwrap();
+    assert!(down.status.success());
+    let fetched = ns.run(&["fetch-cert"]);
+    assert_eq!(
+        fetched.code, 0,
+        "the running bed's controller still answers: {fetched:?}"
+    );
+    assert!(fetched.stdout.contains("BEGIN CERTIFICATE"), "{}", fetched.stdout);
+}

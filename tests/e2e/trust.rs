@@ -127,23 +127,6 @@ fn forged_journal(backup: &str, backup_uid: &str, workload: &str, ns: &str) -> S
     .to_string()
 }
 
-/// As `kubectl annotate` does it: under a field manager of its own (the test client made the
-/// data; a write under its name would count as an edit of the data).
-async fn annotate(ns: &TestNamespace, name: &str, annotations: BTreeMap<&str, String>) {
-    let params = PatchParams {
-        field_manager: Some("kubectl-annotate".into()),
-        ..Default::default()
-    };
-    Api::<Secret>::namespaced(ns.client.clone(), &ns.name)
-        .patch(
-            name,
-            &params,
-            &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
-        )
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn a_forged_journal_is_refused_with_no_write() {
     let ns = TestNamespace::new("trust-journal").await;
@@ -158,7 +141,8 @@ async fn a_forged_journal_is_refused_with_no_write() {
     let old_format = json!({"id": "x", "phase": "restarting", "startedAt": "2026-01-01T00:00:00Z",
         "backups": {"app": "db-admin"}, "revisions": {"app": 1}, "workloads": []})
     .to_string();
-    annotate(&ns, "app", BTreeMap::from([(annotations::JOURNAL, old_format)])).await;
+    ns.annotate_secret("app", BTreeMap::from([(annotations::JOURNAL, old_format)]))
+        .await;
     let mut runs = Vec::new();
     for args in [
         &["rotate", "app", "--abort", "--yes"][..],
@@ -185,7 +169,8 @@ async fn a_forged_journal_is_refused_with_no_write() {
 
     // The current format, naming db-admin (even with its uid) as the backup.
     let journal = forged_journal("db-admin", &db_uid, "api", &ns.name);
-    annotate(&ns, "app", BTreeMap::from([(annotations::JOURNAL, journal.clone())])).await;
+    ns.annotate_secret("app", BTreeMap::from([(annotations::JOURNAL, journal.clone())]))
+        .await;
     let abort = ns.run(&["rotate", "app", "--abort", "--yes"]);
     assert_eq!(abort.code, exit::UNTRUSTED, "{abort:?}");
     assert!(abort.stderr.contains("was not written by rotation"), "{}", abort.stderr);
@@ -194,8 +179,7 @@ async fn a_forged_journal_is_refused_with_no_write() {
     // Someone who may annotate app also writes the rotation id and a record naming db-admin.
     let record =
         json!([{"name": "db-admin", "uid": db_uid, "rotationId": "f0f0f0f0f0f0f0f0", "revision": 0}]).to_string();
-    annotate(
-        &ns,
+    ns.annotate_secret(
         "app",
         BTreeMap::from([
             (annotations::ROTATION_ID, "f0f0f0f0f0f0f0f0".to_string()),
@@ -287,8 +271,7 @@ async fn escape_sequences_in_cluster_strings_never_reach_the_terminal() {
     // OSC 52 writes the terminal's clipboard; CSI 2J clears the screen; U+202E reverses what
     // follows (an "exe.txt" that reads "txt.exe"); U+200B hides a character.
     let hostile = "mallory\u{1b}]52;c;SGVsbG8=\u{7}\u{1b}[2J\u{202e}\u{200b}";
-    annotate(
-        &ns,
+    ns.annotate_secret(
         "app",
         BTreeMap::from([
             (annotations::CHANGED_BY, hostile.to_string()),
@@ -460,8 +443,7 @@ async fn a_journal_on_one_secret_never_rolls_back_another() {
     let a_backup = format!("app.backup-r0-{id}");
     plant_backup(&ns, &a_backup, 0, &a_value).await;
     let a_backup_uid = uid_of(&ns, &a_backup).await;
-    annotate(
-        &ns,
+    ns.annotate_secret(
         a_backup.as_str(),
         BTreeMap::from([(annotations::ROTATION_ID, id.clone())]),
     )
@@ -478,8 +460,7 @@ async fn a_journal_on_one_secret_never_rolls_back_another() {
         "workloads": []
     })
     .to_string();
-    annotate(
-        &ns,
+    ns.annotate_secret(
         "app",
         BTreeMap::from([
             (annotations::ROTATION_ID, id.clone()),

@@ -81,7 +81,13 @@ pub async fn run(
     let shared = if args.per_cluster_values {
         None
     } else {
-        Some(choose_new_values(args, &keys, &targets[0], given.clone())?)
+        Some(choose_new_values(
+            args,
+            ctx.global.yes,
+            &keys,
+            &targets[0],
+            given.clone(),
+        )?)
     };
     for (member, target) in members.iter_mut().zip(&targets) {
         let wave = &waves
@@ -92,7 +98,7 @@ pub async fn run(
         render::step(&format!("\n== Cluster {} ({wave}) ==", member.context));
         let new_values = match &shared {
             Some(values) => values.clone(),
-            None => choose_new_values(args, &keys, target, given.clone())?,
+            None => choose_new_values(args, ctx.global.yes, &keys, target, given.clone())?,
         };
         let others = if args.propagate {
             named(
@@ -107,10 +113,13 @@ pub async fn run(
             keep_previous_suffix: args.keep_previous.then(|| args.previous_suffix.clone()),
             set_values: super::for_one_secret(name, super::parse_set_values(&args.set)?)?,
         };
-        let secrets = named(
+        let mut secrets = named(
             &member.context,
             plan::plan(target, &request, &others).map_err(Error::from),
         )?;
+        if args.all_keys {
+            secrets[0].note_left_out();
+        }
         member.settings.previous_kept = previous_kept_note(args, &secrets[0]);
         let change = Change {
             namespace: member.namespace.clone(),

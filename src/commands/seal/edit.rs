@@ -147,7 +147,7 @@ fn ask(display: &str, old: &Map<String, Value>) -> Result<Edits> {
             }
             EditAction::Set(key) => {
                 check_key_name(&key).map_err(Error::Usage)?;
-                let value = match prompt::choose_source(&key, Generator::Base64(32))? {
+                let value = match prompt::choose_source(&key, Generator::Base64(32), None)? {
                     ValueSource::Generate(generator) => generator.generate(&mut rng),
                     ValueSource::Typed => prompt::hidden_value(&key)?,
                     ValueSource::File(path) => SecretValue::new(crate::files::read(&path, "a new value")?),
