@@ -56,6 +56,35 @@ impl Scope {
     }
 }
 
+/// A namespace that does not exist is an error (exit 6), never an empty answer: `verify -n
+/// prodution` must not read as "all clear". Checked when a namespace came back empty, so the
+/// common case pays no request; a user who may not read namespaces (403) is given the benefit
+/// of the doubt.
+pub async fn require_namespace(conn: &Connection, scope: &Scope) -> Result<()> {
+    let Scope::Namespace(namespace) = scope else {
+        return Ok(());
+    };
+    let api = Api::<k8s_openapi::api::core::v1::Namespace>::all(conn.client.clone());
+    match api.get_metadata_opt(namespace).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Error::NotFound(format!(
+            "namespace {namespace} not found in context {}: `kubectl get namespaces` lists them (check -n, or the \
+             context's namespace)",
+            conn.context
+        ))),
+        Err(kube::Error::Api(status)) if status.code == 403 => Ok(()),
+        Err(e) => Err(api_error(
+            e,
+            &Action {
+                verb: "get",
+                resource: "namespaces",
+                scope: "the cluster".into(),
+            },
+            conn,
+        )),
+    }
+}
+
 /// What a request was trying to do, so a failure can say it in the user's terms.
 #[derive(Debug, Clone)]
 pub struct Action {

@@ -39,10 +39,14 @@ pub async fn get_object(conn: &Connection, namespace: &str, name: &str) -> Resul
     let api = api(conn, namespace);
     match retrying(|| api.get(name)).await {
         Ok(secret) => Ok(secret),
-        Err(kube::Error::Api(status)) if status.code == 404 => Err(Error::SecretNotFound {
-            namespace: namespace.into(),
-            name: name.into(),
-        }),
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            // "namespace X not found" says more than "no secret S in namespace X".
+            super::require_namespace(conn, &scope).await?;
+            Err(Error::SecretNotFound {
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+        }
         Err(e) => Err(api_error(e, &Action::new("get", "secrets", &scope), conn)),
     }
 }
@@ -91,6 +95,9 @@ pub async fn names_selected(conn: &Connection, namespace: &str, selector: &str) 
     )
     .await?;
     let mut names: Vec<String> = listed.into_iter().flatten().collect();
+    if names.is_empty() {
+        super::require_namespace(conn, &scope).await?;
+    }
     names.sort();
     Ok(names)
 }

@@ -34,6 +34,9 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
     snapshot.secrets = secrets;
     snapshot.sealed_secrets = sealed_secrets;
     snapshot.external_secrets = external_secrets;
+    if snapshot.secrets.is_empty() && snapshot.workloads.is_empty() {
+        super::require_namespace(conn, scope).await?;
+    }
     Ok(snapshot)
 }
 
@@ -54,6 +57,9 @@ pub async fn read_with_values(conn: &Connection, scope: &Scope) -> Result<(Snaps
     let (infos, states) = pairs.into_iter().unzip();
     snapshot.secrets = infos;
     snapshot.external_secrets = external_secrets;
+    if snapshot.secrets.is_empty() && snapshot.workloads.is_empty() {
+        super::require_namespace(conn, scope).await?;
+    }
     Ok((snapshot, states))
 }
 

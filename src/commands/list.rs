@@ -26,7 +26,14 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
     }
     let conn = ctx.connect().await?;
     let (list, outcome) = list(ctx, args, &conn).await?;
-    render::list::rows(&list.secrets, ctx.output(), show_namespace, args.max_age.is_some())?;
+    let place = ctx.scope(&conn).describe();
+    render::list::rows(
+        &list.secrets,
+        ctx.output(),
+        &place,
+        show_namespace,
+        args.max_age.is_some(),
+    )?;
     Ok(outcome)
 }
 

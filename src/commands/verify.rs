@@ -41,8 +41,7 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<Outcome> {
             });
         }
     }
-    let show_namespace = matches!(scope, Scope::AllNamespaces);
-    render::verify::report(&report, ctx.output(), show_namespace)?;
+    render::verify::report(&report, ctx.output(), &scope)?;
     if args.fix {
         return fix(ctx, args, &conn, &scope, &snapshot, &report).await;
     }
@@ -127,6 +126,6 @@ async fn fix(
     }
     render::step("After the restart:");
     let (_, after) = assess(ctx, args, conn, scope).await?;
-    render::verify::report(&after, ctx.output(), matches!(scope, Scope::AllNamespaces))?;
+    render::verify::report(&after, ctx.output(), scope)?;
     Ok(outcome(&after))
 }

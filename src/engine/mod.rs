@@ -1125,7 +1125,7 @@ async fn verify_changed_except(
         "Verifying the consumers of {}:",
         changed.iter().cloned().collect::<Vec<_>>().join(", ")
     ));
-    render::verify::report(&report, OutputFormat::Table, false)?;
+    render::verify::report(&report, OutputFormat::Table, &Scope::Namespace(namespace.to_string()))?;
     if let Some(note) = previous_kept {
         render::step(note);
     }

@@ -8,7 +8,14 @@ use crate::domain::fleet::FleetReport;
 use crate::domain::inventory::{CertificateRow, SecretList, SecretRow};
 use crate::error::Result;
 
-pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with_policy: bool) -> Result<()> {
+/// list's rows; `place` ("namespace shop") is named when there are none.
+pub fn rows(
+    rows: &[SecretRow],
+    output: OutputFormat,
+    place: &str,
+    show_namespace: bool,
+    with_policy: bool,
+) -> Result<()> {
     match output {
         OutputFormat::Json | OutputFormat::Yaml => {
             print_document("SecretList", &serde_json::json!({"secrets": rows}), output)
@@ -18,7 +25,7 @@ pub fn rows(rows: &[SecretRow], output: OutputFormat, show_namespace: bool, with
             let columns = Columns::for_rows(rows.iter(), output == OutputFormat::Wide);
             let (headers, cells, footer) = table_parts(rows, show_namespace, with_policy, columns);
             let mut text = if rows.is_empty() {
-                "No Secrets found in scope.\n".to_string()
+                format!("No Secrets found in {place}.\n")
             } else {
                 let mut t = table(&headers);
                 for row in cells {

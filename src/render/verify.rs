@@ -7,16 +7,18 @@ use comfy_table::{Cell, Color};
 
 use super::{coloured, plural, print_document, table, write_stdout};
 use crate::cli::OutputFormat;
+use crate::cluster::Scope;
 use crate::domain::drift::{Finding, FixPlan, Status, VerifyReport, WorkloadReport};
 use crate::domain::fleet::FleetReport;
 use crate::domain::model::{CronSchedule, WorkloadKind};
 use crate::error::Result;
 
-pub fn report(report: &VerifyReport, output: OutputFormat, show_namespace: bool) -> Result<()> {
+/// verify's answer for `scope` (named when nothing was found: "No workloads found in namespace X.").
+pub fn report(report: &VerifyReport, output: OutputFormat, scope: &Scope) -> Result<()> {
+    let wide = output == OutputFormat::Wide;
     match output {
         OutputFormat::Json | OutputFormat::Yaml => print_document("VerifyReport", report, output),
-        OutputFormat::Table | OutputFormat::Prometheus => write_stdout(&table_text(report, show_namespace, false)),
-        OutputFormat::Wide => write_stdout(&table_text(report, show_namespace, true)),
+        _ => write_stdout(&table_text(report, scope, wide)),
     }
 }
 
@@ -35,6 +37,7 @@ pub(super) fn table_parts(
     report: &VerifyReport,
     show_namespace: bool,
     wide: bool,
+    place: &str,
 ) -> (Vec<&'static str>, Vec<Vec<Cell>>, String) {
     let mut headers = vec!["WORKLOAD", "STATUS", "SECRET", "ENV / KEY", "EVIDENCE"];
     if show_namespace {
@@ -68,9 +71,9 @@ pub(super) fn table_parts(
     let mut text = if !report.workloads.is_empty() {
         String::new()
     } else if s.workloads > 0 {
-        "No workload in scope reads a Secret.\n".to_string()
+        format!("No workload in {place} reads a Secret.\n")
     } else {
-        "No workloads found in scope.\n".to_string()
+        format!("No workloads found in {place}.\n")
     };
     let unlisted = s.workloads.saturating_sub(report.workloads.len());
     let without_secrets = match (s.without_secrets, unlisted) {
@@ -156,8 +159,9 @@ pub(super) fn table_parts(
     (headers, rows_out, text)
 }
 
-fn table_text(report: &VerifyReport, show_namespace: bool, wide: bool) -> String {
-    let (headers, rows, footer) = table_parts(report, show_namespace, wide);
+fn table_text(report: &VerifyReport, scope: &Scope, wide: bool) -> String {
+    let show_namespace = matches!(scope, Scope::AllNamespaces);
+    let (headers, rows, footer) = table_parts(report, show_namespace, wide, &scope.describe());
     let mut text = String::new();
     if !rows.is_empty() {
         let mut table = table(&headers);
@@ -177,7 +181,7 @@ pub fn fleet(report: &FleetReport<VerifyReport>, output: OutputFormat, show_name
         OutputFormat::Table | OutputFormat::Prometheus | OutputFormat::Wide => {
             let wide = output == OutputFormat::Wide;
             write_stdout(&super::fleet::combined(report, |r| {
-                table_parts(r, show_namespace, wide)
+                table_parts(r, show_namespace, wide, "scope")
             }))
         }
     }

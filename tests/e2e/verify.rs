@@ -574,3 +574,49 @@ async fn config_maps_take_part_in_env_precedence_and_plain_workloads_are_only_co
     assert_eq!(named.code, exit::OK);
     table_row(&named.stdout, "deployment/plain", "ok");
 }
+
+/// A mistyped namespace is an error naming it (exit 6) for every command with -n, never an
+/// empty, all-clear answer; an empty namespace that exists is named in the answer.
+#[tokio::test]
+async fn a_namespace_that_does_not_exist_is_not_found_and_an_empty_one_is_named() {
+    let ns = TestNamespace::new("empty-ns").await;
+    let kubeconfig = &cluster().admin_kubeconfig;
+    let missing = format!("{}-typo", ns.name);
+    for args in [
+        vec!["verify"],
+        vec!["list"],
+        vec!["audit"],
+        vec!["history", "app"],
+        vec!["diff", "app", "--revision", "1"],
+        vec!["rollback", "app", "--yes"],
+        vec!["rotate", "app", "--key", "TOKEN", "--yes"],
+        vec!["rotate", "-l", "team=payments", "--all-keys", "--yes"],
+    ] {
+        let mut with_ns = args.clone();
+        with_ns.extend(["-n", &missing]);
+        let run = run_with(kubeconfig, &with_ns);
+        assert_eq!(run.code, exit::NOT_FOUND, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains(&format!("namespace {missing} not found")),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+    let verify = ns.run(&["verify"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    assert!(
+        verify
+            .stdout
+            .contains(&format!("No workloads found in namespace {}.", ns.name)),
+        "{}",
+        verify.stdout
+    );
+    let list = ns.run(&["list"]);
+    assert!(
+        list.stdout
+            .contains(&format!("No Secrets found in namespace {}.", ns.name)),
+        "{}",
+        list.stdout
+    );
+}
