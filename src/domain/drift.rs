@@ -389,10 +389,21 @@ pub fn revocation(secret: &SecretInfo, reports: &[WorkloadReport]) -> Option<Rev
         (
             false,
             None,
-            format!("{stale} running containers still hold an older revision"),
+            match stale {
+                1 => "1 running container still holds an older revision".to_string(),
+                n => format!("{n} running containers still hold an older revision"),
+            },
         )
     } else if not_exact > 0 {
-        (false, None, format!("{not_exact} running containers were not started by kubectl-secrets for revision {revision}: evidence is not exact"))
+        let (count, verb) = match not_exact {
+            1 => ("1 running container".to_string(), "was"),
+            n => (format!("{n} running containers"), "were"),
+        };
+        (
+            false,
+            None,
+            format!("{count} {verb} not started by kubectl-secrets for revision {revision}: evidence is not exact"),
+        )
     } else {
         let since = checks.iter().filter_map(|f| f.started_at).max().or(secret.rotated_at);
         (true, since, format!("no running container can hold a value older than revision {revision}: revoke the previous value at its provider"))

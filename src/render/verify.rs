@@ -90,6 +90,15 @@ pub(super) fn table_parts(
         s.missing,
         s.shadowed
     ));
+    if s.stale > 0 && place != "scope" {
+        let scope = match place.strip_prefix("namespace ") {
+            Some(namespace) => format!("-n {namespace}"),
+            None => "-A".to_string(),
+        };
+        text.push_str(&format!(
+            "Next: `kubectl secrets verify {scope} --fix` restarts the stale workloads (plan first, then asks)\n"
+        ));
+    }
     // "ns/name" with -A, else "name".
     let named = |namespace: &str, name: &str| {
         if show_namespace {
@@ -244,9 +253,10 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
             let Some(first) = stale.first() else { continue };
             let mut folded = row(first);
             folded.detail = format!(
-                "{} of {} pods ({container}): {}",
+                "{} of {}: {} (container {container}): {}",
                 stale.len(),
-                checks.len(),
+                plural(checks.len(), "pod"),
+                first_few(stale.iter().map(|f| f.pod.as_str())),
                 first.detail
             );
             rows.push(folded);
@@ -258,9 +268,16 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
             let names: Vec<&str> = workload.auto_updating.iter().map(String::as_str).collect();
             auto = format!("; auto-updating volume: {}", names.join(", "));
         }
+        // The Secrets it reads, so an ok row answers "which Secret?" too.
+        let secrets: std::collections::BTreeSet<&str> = workload
+            .findings
+            .iter()
+            .map(|f| f.secret.as_str())
+            .chain(workload.auto_updating.iter().map(String::as_str))
+            .collect();
         rows.push(Row {
             status: workload.status,
-            secret: String::new(),
+            secret: secrets.into_iter().collect::<Vec<_>>().join(", "),
             target: String::new(),
             evidence: weakest_evidence(workload),
             pod: String::new(),
@@ -276,6 +293,17 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// "pod-a, pod-b, pod-c, +4": the first few names, then how many more.
+fn first_few<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 3;
+    let names: Vec<&str> = names.collect();
+    let mut text = names.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(", +{}", names.len() - SHOWN));
+    }
+    text
 }
 
 /// A CronJob's row: its Jobs' pods are judged as Jobs; its next run starts with current values.

@@ -64,8 +64,19 @@ async fn reports_stale_missing_shadowed_and_ok_deployments() {
     );
     let shadowed_row = table_row(&table.stdout, "deployment/web", "shadowed");
     assert!(shadowed_row.contains("literal value"), "{shadowed_row}");
-    table_row(&table.stdout, "deployment/fresh", "ok");
+    // The stale pods are named in the default table, not only under -o wide.
+    let api_pods = ns.pod_names("api-").await;
+    assert!(api_pods.iter().all(|p| stale_row.contains(p.as_str())), "{stale_row}");
+    let ok_row = table_row(&table.stdout, "deployment/fresh", "ok");
+    assert!(ok_row.contains(" app "), "an ok row names its Secret: {ok_row}");
     assert!(table.stdout.contains("4 workloads"), "{}", table.stdout);
+    assert!(
+        table
+            .stdout
+            .contains(&format!("Next: `kubectl secrets verify -n {} --fix`", ns.name)),
+        "{}",
+        table.stdout
+    );
     table.assert_no_leak([&token, &api_key, &edited]);
 
     let json = ns.run(&["verify", "-o", "json"]);
