@@ -507,7 +507,7 @@ pub enum Shell {
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
     /// Mark Secrets whose data is older than this (e.g. 90d) and exit 1 if any is
-    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub max_age: Option<Duration>,
 
     /// Also show service-account tokens, Helm releases and backups
@@ -525,7 +525,7 @@ pub struct ListArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
     /// Rotation policy: flag Secrets whose data is older than this (e.g. 90d)
-    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub max_age: Option<Duration>,
 
     /// Warn about TLS certificates that expire sooner than this (expired ones are critical)
@@ -874,7 +874,22 @@ pub struct RotateArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e}: use a duration such as 90s, 10m or 1h"))
+    parse_with_unit(text, "a duration such as 90s, 10m or 1h")
+}
+
+/// A rotation policy's age: days are what people mean (`90` alone is refused, not read as seconds).
+fn parse_age(text: &str) -> Result<Duration, String> {
+    parse_with_unit(text, "an age such as 90d (days), 12h or 30m")
+}
+
+/// humantime's units; a bare number is refused with the forms that fit the flag (humantime's
+/// own hint, "90sec or 90ms", is rarely what was meant).
+fn parse_with_unit(text: &str, forms: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.parse::<f64>().is_ok() {
+        return Err(format!("{text} has no unit: give {forms}"));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("{e}: give {forms}"))
 }
 
 /// Several clusters at once (verify, list, audit, diff, history).

@@ -86,11 +86,8 @@ pub enum Error {
     #[error("{0}")]
     RollbackFailed(String),
 
-    #[error(
-        "no kubeconfig found: set KUBECONFIG or pass --kubeconfig \
-         (kubectl-secrets never falls back to in-cluster credentials)"
-    )]
-    NoKubeconfig,
+    #[error("no kubeconfig found: {0} (kubectl-secrets never falls back to in-cluster credentials)")]
+    NoKubeconfig(String),
 
     #[error("cannot load kubeconfig {path}: {reason} (check the file, or pass another with --kubeconfig)")]
     KubeconfigUnreadable { path: PathBuf, reason: String },
@@ -201,7 +198,7 @@ impl Error {
             Error::Conflict { .. } | Error::SealedConflict { .. } => exit::CONFLICT,
             Error::RolledBack(_) => exit::ROLLED_BACK,
             Error::RollbackFailed(_) => exit::ROLLBACK_FAILED,
-            Error::NoKubeconfig
+            Error::NoKubeconfig(_)
             | Error::KubeconfigUnreadable { .. }
             | Error::UnknownContext { .. }
             | Error::NoCurrentContext
@@ -286,7 +283,7 @@ mod tests {
 
     #[test]
     fn every_failure_class_has_its_documented_code() {
-        assert_eq!(Error::NoKubeconfig.exit_code(), 3);
+        assert_eq!(Error::NoKubeconfig(String::new()).exit_code(), 3);
         let unreachable = Error::Unreachable {
             server: "s".into(),
             reason: "r".into(),

@@ -35,6 +35,17 @@ pub fn run() -> i32 {
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::UnknownArgument => {
+            // clap's tip for an unknown flag ("to pass '-x' as a value, use '-- -x'") would make
+            // it a Secret's name; the flags the command has are what is meant.
+            let text = e.render().to_string();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("tip: to pass"))
+                .collect();
+            eprintln!("{}", kept.join("\n").replace("\n\n\n", "\n\n").trim_end());
+            return exit::USAGE;
+        }
         Err(e) => {
             // --help and --version are "errors" to clap that go to stdout and succeed.
             let _ = e.print();
@@ -46,7 +57,7 @@ pub fn run() -> i32 {
         let _ = cli::Cli::command().print_help();
         return exit::OK;
     };
-    render::init_terminal();
+    render::init_terminal(cli.global.output);
     // A panic's message could quote data: say where it happened, never what it says.
     std::panic::set_hook(Box::new(|info| {
         render::crash(info.location().map(|l| format!("{}:{}", l.file(), l.line())));

@@ -80,6 +80,17 @@ fn missing_kubeconfig_is_a_clear_config_error() {
     let explicit = run(&["verify", "--kubeconfig", "/nonexistent/config"], None);
     assert_eq!(explicit.code, exit::CONFIG);
     assert!(explicit.stderr.contains("/nonexistent/config"), "{}", explicit.stderr);
+    // KUBECONFIG is set, to a file that is not there: the hint names it, not "set KUBECONFIG".
+    let named = run(&["verify"], Some(std::path::Path::new("/nonexistent/kubeconfig")));
+    assert_eq!(named.code, exit::CONFIG);
+    assert!(
+        named
+            .stderr
+            .contains("KUBECONFIG names /nonexistent/kubeconfig, which does not exist")
+            && !named.stderr.contains("set KUBECONFIG"),
+        "{}",
+        named.stderr
+    );
 }
 
 #[test]
@@ -141,6 +152,30 @@ fn bad_flags_are_usage_errors() {
     let out = run(&["verify", "--request-timeout", "soon"], None);
     assert_eq!(out.code, exit::USAGE);
     assert!(out.stderr.contains("30s"), "{}", out.stderr);
+}
+
+/// Hints that point the right way: an age without a unit suggests days, an unknown flag is not
+/// suggested as a Secret's name (clap's `-- -x`), a similar flag still is.
+#[test]
+fn hints_point_the_right_way() {
+    for command in ["list", "audit"] {
+        let out = run(&[command, "--max-age", "90"], None);
+        assert_eq!(out.code, exit::USAGE, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("90 has no unit") && out.stderr.contains("90d") && !out.stderr.contains("90ms"),
+            "{}",
+            out.stderr
+        );
+    }
+    let unknown = run(&["rotate", "app", "-x"], None);
+    assert_eq!(unknown.code, exit::USAGE);
+    assert!(
+        unknown.stderr.contains("unexpected argument '-x'") && !unknown.stderr.contains("-- -x"),
+        "{}",
+        unknown.stderr
+    );
+    let similar = run(&["rotate", "app", "--yess"], None);
+    assert!(similar.stderr.contains("'--yes'"), "{}", similar.stderr);
 }
 
 #[test]

@@ -132,16 +132,27 @@ fn load_kubeconfig(explicit: Option<&Path>) -> Result<Kubeconfig> {
         }
         return read_file(path);
     }
-    let paths: Vec<PathBuf> = match std::env::var_os("KUBECONFIG") {
-        Some(list) if !list.is_empty() => std::env::split_paths(&list)
+    let from_env = std::env::var_os("KUBECONFIG").filter(|list| !list.is_empty());
+    let paths: Vec<PathBuf> = match &from_env {
+        Some(list) => std::env::split_paths(list)
             .filter(|p| !p.as_os_str().is_empty())
             .collect(),
-        _ => home_kubeconfig().into_iter().collect(),
+        None => home_kubeconfig().into_iter().collect(),
     };
     // kubectl skips files of the list that do not exist; the first file to set a value wins.
     let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
     if existing.is_empty() {
-        return Err(Error::NoKubeconfig);
+        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::NoKubeconfig(match from_env {
+            Some(_) => format!(
+                "KUBECONFIG names {}, which does not exist: correct KUBECONFIG, or pass --kubeconfig",
+                named.join(", ")
+            ),
+            None => format!(
+                "{} does not exist and KUBECONFIG is not set: set KUBECONFIG or pass --kubeconfig",
+                named.first().map_or("~/.kube/config", String::as_str)
+            ),
+        }));
     }
     let mut merged = Kubeconfig::default();
     for path in existing {

@@ -67,6 +67,17 @@ async fn diff_one(
     let namespace = ctx.namespace(conn);
     let name = args.secret.clone().expect("clap requires SECRET without -A");
     let other_name = args.to_name.clone().unwrap_or_else(|| name.clone());
+    let same_place = match (&args.to_namespace, &args.to_context) {
+        (Some(other), _) => *other == namespace,
+        (None, Some(other)) => *other == conn.context && ctx.global.namespace.is_some(),
+        _ => false,
+    };
+    if same_place && other_name == name && file.is_none() {
+        return Err(Error::Usage(format!(
+            "this compares secret {namespace}/{name} with itself: name another namespace (--to-namespace), \
+             context (--to-context), Secret (--to-name) or a revision (--revision N)"
+        )));
+    }
     let cluster_object = cluster::secrets::get_object(conn, &namespace, &name).await?;
     let cluster = SecretSide::from_secret(format!("{}/{namespace}/{name}", conn.context), &cluster_object);
     let (other, environments) = if let Some(file) = file {

@@ -90,7 +90,7 @@ async fn fix(
     report: &VerifyReport,
 ) -> Result<Outcome> {
     let plan = drift::fix_plan(report, snapshot);
-    render::verify::fix_plan(&plan);
+    render::verify::fix_plan(&plan, ctx.output())?;
     if plan.restart.is_empty() {
         return Ok(outcome(report));
     }

@@ -120,7 +120,11 @@ fn table_parts(
     }
     let mut out = Vec::new();
     for r in rows {
-        let age = r.age_days.map(|d| format!("{d}d")).unwrap_or_else(|| "?".into());
+        let age = match (r.data_changed_at, r.age_days) {
+            (Some(at), _) => age(at, jiff::Timestamp::now()),
+            (None, Some(days)) => format!("{days}d"),
+            (None, None) => "?".into(),
+        };
         let age_cell = if r.overdue {
             coloured(&format!("{age} overdue"), Color::Red)
         } else {
@@ -264,4 +268,33 @@ pub fn prometheus(rows: &[SecretRow]) -> String {
         }
     }
     out
+}
+
+/// An age as kubectl prints it: 45s, 12m, 5h, 3d (whole units, the largest that fits twice).
+fn age(since: jiff::Timestamp, now: jiff::Timestamp) -> String {
+    let seconds = now.duration_since(since).as_secs().max(0);
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 120 * 60 => format!("{}m", s / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages_read_like_kubectls() {
+        let now: jiff::Timestamp = "2026-12-05T12:00:00Z".parse().unwrap();
+        let before = |seconds: i64| now - jiff::SignedDuration::from_secs(seconds);
+        assert_eq!(super::age(before(45), now), "45s");
+        assert_eq!(super::age(before(12 * 60), now), "12m");
+        assert_eq!(super::age(before(5 * 3600), now), "5h");
+        assert_eq!(super::age(before(3 * 86_400), now), "3d");
+        assert_eq!(
+            super::age(before(-30), now),
+            "0s",
+            "a clock ahead is not a negative age"
+        );
+    }
 }

@@ -12,40 +12,67 @@ pub mod seal;
 pub mod verify;
 
 use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
 use serde::Serialize;
 
+use crate::cli::OutputFormat;
 use crate::error::{Error, Result};
 
-/// Decide once, at start-up, whether colours are allowed on each stream.
-pub fn init_terminal() {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+/// Whether table lines may be cut to the terminal's width: not under `-o wide` (kubectl's rule:
+/// wide and piped output are whole).
+static MAY_CUT: OnceLock<bool> = OnceLock::new();
+
+/// Decide once, at start-up, whether colours are allowed on each stream (never with NO_COLOR
+/// or TERM=dumb) and whether tables may be cut to the terminal's width.
+pub fn init_terminal(output: OutputFormat) {
+    let no_color =
+        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) || std::env::var("TERM").is_ok_and(|t| t == "dumb");
     console::set_colors_enabled(!no_color && std::io::stdout().is_terminal());
     console::set_colors_enabled_stderr(!no_color && std::io::stderr().is_terminal());
+    let _ = MAY_CUT.set(output != OutputFormat::Wide);
 }
 
-/// A kubectl-like table: no borders, upper-case headers, wrapped only on a terminal.
+/// The width table lines are cut to: the terminal's, read when the table is printed.
+fn cut_to() -> Option<usize> {
+    if !MAY_CUT.get().copied().unwrap_or(false) || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_, columns)| usize::from(columns))
+        .filter(|&columns| columns >= 40)
+}
+
+/// A kubectl-like table: no borders, upper-case headers, a cell never wrapped (a name broken
+/// over two lines cannot be copied); on a terminal, lines are cut to its width instead.
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::NOTHING)
-        .set_header(headers.iter().map(Cell::new));
-    if std::io::stdout().is_terminal() {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    } else {
-        table
-            .force_no_tty()
-            .set_content_arrangement(ContentArrangement::Disabled);
+        .set_header(headers.iter().map(Cell::new))
+        .set_content_arrangement(ContentArrangement::Disabled);
+    if !std::io::stdout().is_terminal() {
+        table.force_no_tty();
     }
     table
 }
 
-/// The table as text, kubectl-style: no padding at the line ends.
+/// The table as text, kubectl-style: no padding at the line ends. On a terminal (not `-o
+/// wide`) a line longer than the terminal is cut with '…': the identity columns come first, so
+/// what is cut is the prose at the end; `-o wide` or a pipe shows it whole.
 pub fn table_lines(table: &Table) -> String {
+    let cut_to = cut_to();
     table
         .lines()
-        .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(&line).trim_end()))
+        .map(|line| {
+            let line = line.strip_prefix(' ').unwrap_or(&line).trim_end().to_string();
+            match cut_to {
+                Some(width) => format!("{}\n", console::truncate_str(&line, width, "…")),
+                None => format!("{line}\n"),
+            }
+        })
         .collect()
 }
 

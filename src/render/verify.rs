@@ -334,10 +334,12 @@ fn weakest_evidence(workload: &WorkloadReport) -> String {
 }
 
 /// What `verify --fix` will do, on stderr (stdout keeps the report).
-pub fn fix_plan(plan: &FixPlan) {
+/// verify --fix's plan, on stdout like rotate's (with --dry-run it is the answer), except
+/// beside a JSON or YAML report.
+pub fn fix_plan(plan: &FixPlan, output: OutputFormat) -> Result<()> {
+    let mut text = String::new();
     if plan.restart.is_empty() && plan.by_hand.is_empty() {
-        eprintln!("Nothing to fix: no workload runs with stale values.");
-        return;
+        text.push_str("Nothing to fix: no workload runs with stale values.\n");
     }
     if !plan.restart.is_empty() {
         let names: Vec<String> = plan
@@ -345,24 +347,31 @@ pub fn fix_plan(plan: &FixPlan) {
             .iter()
             .map(|t| format!("{}/{}", t.id.namespace, t.id))
             .collect();
-        eprintln!(
-            "Fix: restart {} ({}), wait for the rollouts, verify again.",
+        text.push_str(&format!(
+            "Fix: restart {} ({}), wait for the rollouts, verify again.\n",
             plural(names.len(), "workload"),
             names.join(", ")
-        );
+        ));
     }
     for id in &plan.by_hand {
         if id.kind == WorkloadKind::Job {
-            eprintln!(
-                "Not restarted: {}/{id} is a Job: its running pods keep the old values until they finish (the next Job reads the new ones).",
+            text.push_str(&format!(
+                "Not restarted: {}/{id} is a Job: its running pods keep the old values until they finish (the next Job reads the new ones).\n",
                 id.namespace
-            );
+            ));
         } else {
-            eprintln!(
-                "Not restarted: {}/{id} is a {}; delete its pods to pick up the change.",
+            text.push_str(&format!(
+                "Not restarted: {}/{id} is a {}; delete its pods to pick up the change.\n",
                 id.namespace,
                 id.kind.as_str()
-            );
+            ));
         }
+    }
+    // Beside a JSON or YAML report, stdout stays one document.
+    if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
+        eprint!("{text}");
+        Ok(())
+    } else {
+        write_stdout(&text)
     }
 }

@@ -179,6 +179,15 @@ async fn across_namespaces_and_contexts_with_reuse_warnings() {
     assert!(!run.stderr.contains("DB_PASSWORD has the same"), "{}", run.stderr);
     run.assert_no_leak([&shared, &staging_only, &prod_only]);
 
+    // The same Secret on both sides is a mistake, not ten "reused" warnings.
+    let itself = staging.run(&["diff", "backend-secrets", "--to-namespace", &staging.name]);
+    assert_eq!(itself.code, exit::USAGE, "{itself:?}");
+    assert!(
+        itself.stderr.contains("with itself") && !itself.stderr.contains("reused"),
+        "{}",
+        itself.stderr
+    );
+
     // Two contexts of one kubeconfig, each with its own namespace (as two clusters would be).
     let admin = std::fs::read_to_string(&cluster().admin_kubeconfig).unwrap();
     let user = admin

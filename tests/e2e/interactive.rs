@@ -190,7 +190,57 @@ async fn colours_on_a_terminal_and_none_with_no_color() {
     assert_eq!(code, exit::FOUND);
     assert!(!plain.contains("\x1b["), "NO_COLOR means no escape codes: {plain:?}");
     assert!(plain.contains("missing"));
+    let (code, dumb) = Terminal::start_with(&ns, &["verify"], &[("TERM", "dumb")]).finish();
+    assert_eq!(code, exit::FOUND);
+    assert!(!dumb.contains("\x1b["), "TERM=dumb means no escape codes: {dumb:?}");
     assert_not_on_screen(&coloured, &[&value]);
+}
+
+/// Tables as kubectl prints them: a cell is never wrapped; on a terminal a line is cut to its
+/// width with '…' (the identity columns come first and stay whole); -o wide is whole.
+#[tokio::test]
+async fn tables_are_cut_to_the_terminal_never_wrapped() {
+    let ns = TestNamespace::new("widths").await;
+    let value = canary("width");
+    ns.secret("chat-secrets", &[("TOKEN", &value)]).await;
+    ns.create_deployment(deployment(
+        "chatbox-websocket",
+        1,
+        json!({"containers": [{"name": "c", "image": "i", "env": [
+        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "chat-secrets", "key": "missing"}}}]}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "chatbox-websocket").await;
+    for columns in [80u16, 120] {
+        for (args, whole) in [(vec!["verify"], false), (vec!["verify", "-o", "wide"], true)] {
+            let mut term = Terminal::start_with(&ns, &args, &[("NO_COLOR", "1")]);
+            term.session.get_process_mut().set_window_size(columns, 40).unwrap();
+            let (code, screen) = term.finish();
+            assert_eq!(code, exit::FOUND, "{screen}");
+            let table: Vec<&str> = screen.lines().take_while(|l| !l.trim().is_empty()).collect();
+            let row = table
+                .iter()
+                .find(|l| l.starts_with("deployment/chatbox-websocket "))
+                .unwrap_or_else(|| panic!("the workload's name whole on one line at {columns}: {screen}"));
+            assert!(row.contains("missing"), "{row}");
+            let longest = table
+                .iter()
+                .map(|l| l.trim_end_matches('\r').chars().count())
+                .max()
+                .unwrap();
+            if whole {
+                assert!(row.contains("does not have"), "-o wide is whole: {row}");
+            } else {
+                assert!(longest <= usize::from(columns), "{columns} columns: {screen}");
+            }
+            assert_eq!(
+                table.len(),
+                2,
+                "one header and one row, nothing wrapped at {columns}: {screen}"
+            );
+            assert_not_on_screen(&screen, &[&value]);
+        }
+    }
 }
 
 #[tokio::test]

@@ -344,10 +344,12 @@ async fn fix_restarts_what_is_stale_and_verifies_again() {
     let without_yes = ns.run(&["verify", "--fix"]);
     assert_eq!(without_yes.code, exit::USAGE, "{without_yes:?}");
     assert!(
-        without_yes.stderr.contains("Fix: restart 2 workloads") && without_yes.stderr.contains("--yes"),
-        "{}",
-        without_yes.stderr
+        without_yes.stdout.contains("Fix: restart 2 workloads") && without_yes.stderr.contains("--yes"),
+        "the plan on stdout (as rotate's), the refusal on stderr: {without_yes:?}"
     );
+    let dry_run = ns.run(&["verify", "--fix", "--dry-run"]);
+    assert!(dry_run.stdout.contains("Fix: restart 2 workloads"), "{dry_run:?}");
+    dry_run.assert_no_leak([&new]);
 
     let fixed = ns.run(&["verify", "--fix", "--yes"]);
     assert_eq!(fixed.code, exit::OK, "{fixed:?}");
