@@ -110,6 +110,117 @@ fn parse_request_timeout(text: &str) -> Result<RequestTimeout, String> {
     Ok(RequestTimeout((!duration.is_zero()).then_some(duration)))
 }
 
+/// What a subcommand does with the global flags: one it does not use is refused, never ignored.
+struct Applies {
+    all_namespaces: bool,
+    selector: bool,
+    /// --yes and --dry-run: only where something changes.
+    changes: bool,
+    prometheus: bool,
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Verify(_) => "verify",
+            Command::Rotate(_) => "rotate",
+            Command::Diff(_) => "diff",
+            Command::Seal(_) => "seal",
+            Command::FetchCert(_) => "fetch-cert",
+            Command::Unseal(_) => "unseal",
+            Command::BackupKeys(_) => "backup-keys",
+            Command::Completion(_) => "completion",
+            Command::List(_) => "list",
+            Command::Audit(_) => "audit",
+            Command::History(_) => "history",
+            Command::Rollback(_) => "rollback",
+        }
+    }
+
+    fn applies(&self) -> Applies {
+        let none = Applies {
+            all_namespaces: false,
+            selector: false,
+            changes: false,
+            prometheus: false,
+        };
+        match self {
+            Command::Verify(args) => Applies {
+                all_namespaces: true,
+                selector: true,
+                changes: args.fix,
+                ..none
+            },
+            Command::Rotate(_) => Applies {
+                selector: true,
+                changes: true,
+                ..none
+            },
+            Command::Diff(_) | Command::Audit(_) => Applies {
+                all_namespaces: true,
+                ..none
+            },
+            Command::List(_) => Applies {
+                all_namespaces: true,
+                selector: true,
+                prometheus: true,
+                ..none
+            },
+            Command::History(args) => Applies {
+                changes: args.prune,
+                ..none
+            },
+            Command::Rollback(_) => Applies { changes: true, ..none },
+            // Seal and backup-keys write files: --dry-run shows what would be written.
+            Command::Seal(_) | Command::BackupKeys(_) => Applies { changes: true, ..none },
+            // `completion kubectl-plugin` writes its script file.
+            Command::Completion(args) => Applies {
+                changes: args.shell == Shell::KubectlPlugin,
+                ..none
+            },
+            Command::FetchCert(_) | Command::Unseal(_) => none,
+        }
+    }
+}
+
+/// Global flags given to a subcommand that does not use them, and a malformed `-l`: refused
+/// before anything is read (exit 2), naming the flag and the command.
+pub fn check_global_flags(global: &GlobalArgs, command: &Command) -> Result<(), String> {
+    let applies = command.applies();
+    let name = command.name();
+    let refused = [
+        (
+            global.all_namespaces && !applies.all_namespaces,
+            "-A/--all-namespaces",
+            "it works in one namespace (-n)",
+        ),
+        (
+            global.selector.is_some() && !applies.selector,
+            "-l/--selector",
+            "it selects nothing by label",
+        ),
+        (global.yes && !applies.changes, "--yes", "it changes nothing"),
+        (global.dry_run && !applies.changes, "--dry-run", "it changes nothing"),
+        (
+            global.output == OutputFormat::Prometheus && !applies.prometheus,
+            "-o prometheus",
+            "metrics come from `list -o prometheus`",
+        ),
+    ];
+    if let Some((_, flag, why)) = refused.iter().find(|(given, _, _)| *given) {
+        let extra = match (name, *flag) {
+            ("verify", "--yes" | "--dry-run") => " without --fix",
+            ("history", "--yes" | "--dry-run") => " without --prune",
+            _ => "",
+        };
+        return Err(format!("`kubectl secrets {name}` does not take {flag}{extra}: {why}"));
+    }
+    if let Some(selector) = &global.selector {
+        crate::domain::selector::check(selector)?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Which running containers see a stale, missing or shadowed secret value?

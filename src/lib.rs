@@ -58,6 +58,10 @@ pub fn run() -> i32 {
         return exit::OK;
     };
     render::init_terminal(cli.global.output);
+    if let Err(why) = cli::check_global_flags(&cli.global, &command) {
+        render::error(&Error::Usage(why));
+        return exit::USAGE;
+    }
     // A panic's message could quote data: say where it happened, never what it says.
     std::panic::set_hook(Box::new(|info| {
         render::crash(info.location().map(|l| format!("{}:{}", l.file(), l.line())));

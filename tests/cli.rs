@@ -530,3 +530,52 @@ fn certificate_urls_are_https_from_the_trust_store_and_never_redirected_to_http(
         "nothing sealed with a certificate fetched over http"
     );
 }
+
+/// A global flag a subcommand does not use is refused naming both, before any kubeconfig is
+/// read; a malformed -l is a usage error naming -l, not an API error.
+#[test]
+fn flags_a_command_does_not_use_are_refused_not_ignored() {
+    let refusals = [
+        (
+            &["rotate", "app", "--key", "TOKEN", "-A"][..],
+            "`kubectl secrets rotate` does not take -A",
+        ),
+        (&["history", "app", "-A"], "`kubectl secrets history` does not take -A"),
+        (&["list", "--yes"], "`kubectl secrets list` does not take --yes"),
+        (
+            &["audit", "--dry-run"],
+            "`kubectl secrets audit` does not take --dry-run",
+        ),
+        (&["verify", "--yes"], "does not take --yes without --fix"),
+        (
+            &["history", "app", "--dry-run"],
+            "does not take --dry-run without --prune",
+        ),
+        (&["audit", "-o", "prometheus"], "does not take -o prometheus"),
+        (
+            &["diff", "app", "--revision", "1", "-l", "a=b"],
+            "`kubectl secrets diff` does not take -l",
+        ),
+        (&["verify", "-l", "app=back end"], "-l \"app=back end\""),
+        (&["list", "-l", "env in prod"], "in parentheses"),
+    ];
+    for (args, expected) in refusals {
+        let out = run(args, None);
+        assert_eq!(out.code, exit::USAGE, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{args:?}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("kubeconfig"),
+            "refused before any kubeconfig: {}",
+            out.stderr
+        );
+    }
+    // What they do use still passes the check (and then needs a kubeconfig).
+    for args in [
+        &["verify", "--fix", "--yes", "-l", "app in (a,b)"][..],
+        &["history", "app", "--prune", "--yes"],
+        &["list", "-A", "-l", "team=payments", "-o", "prometheus"],
+    ] {
+        let out = run(args, None);
+        assert_eq!(out.code, exit::CONFIG, "{args:?}: {}", out.stderr);
+    }
+}

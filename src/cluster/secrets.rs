@@ -78,6 +78,23 @@ pub async fn list_with_values(conn: &Connection, namespace: &str) -> Result<Vec<
 
 /// The names of the Secrets a label selector picks in a namespace (a metadata LIST: no value
 /// is transferred; kubectl-secrets' own backups never count).
+/// (namespace, name) of every Secret of `scope` that `selector` selects (metadata only).
+pub async fn selected_in(
+    conn: &Connection,
+    scope: &Scope,
+    selector: &str,
+) -> Result<std::collections::BTreeSet<(String, String)>> {
+    let listed = super::list_metadata_mapped(
+        scope.api::<Secret>(&conn.client),
+        ListParams::default().labels(selector),
+        Action::new("list", "secrets", scope),
+        conn,
+        |meta| (meta.namespace.unwrap_or_default(), meta.name.unwrap_or_default()),
+    )
+    .await?;
+    Ok(listed.into_iter().collect())
+}
+
 pub async fn names_selected(conn: &Connection, namespace: &str, selector: &str) -> Result<Vec<String>> {
     let scope = Scope::Namespace(namespace.into());
     let listed = super::list_metadata_mapped(

@@ -26,7 +26,10 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
     }
     let conn = ctx.connect().await?;
     let (list, outcome) = list(ctx, args, &conn).await?;
-    let place = ctx.scope(&conn).describe();
+    let mut place = ctx.scope(&conn).describe();
+    if let Some(selector) = &ctx.global.selector {
+        place.push_str(&format!(" matching -l {selector}"));
+    }
     render::list::rows(
         &list.secrets,
         ctx.output(),
@@ -52,6 +55,10 @@ async fn list(ctx: &Context, args: &ListArgs, conn: &cluster::Connection) -> Res
         cert_expiry: args.cert_expiry.and_then(|d| SignedDuration::try_from(d).ok()),
     };
     let mut rows = inventory::rows(&snapshot, &report, &options);
+    if let Some(selector) = ctx.global.selector.as_deref() {
+        let selected = cluster::secrets::selected_in(conn, &scope, selector).await?;
+        rows.retain(|r| selected.contains(&(r.namespace.clone(), r.name.clone())));
+    }
     name_providers(conn, &mut rows).await;
     // Like --max-age, --cert-expiry is the policy that turns findings into exit 1.
     let expiring =

@@ -30,6 +30,7 @@ pub mod rollout;
 pub mod seal;
 pub mod sealed_file;
 pub mod secret_value;
+pub mod selector;
 pub mod tls;
 pub mod versioned;
 pub mod waves;

@@ -201,3 +201,40 @@ async fn list_metrics_parse_with_prometheus_own_parser() {
         refused.stderr
     );
 }
+
+/// `list -l` lists the Secrets the selector selects (it used to list them all).
+#[tokio::test]
+async fn list_with_a_selector_lists_only_what_it_selects() {
+    let ns = TestNamespace::new("list-selector").await;
+    let (a, b) = (canary("payments"), canary("other"));
+    for (name, team, value) in [("payments-api", "payments", &a), ("search-api", "search", &b)] {
+        ns.create_secret(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "labels": {"team": team}},
+            "stringData": {"TOKEN": value}
+        }))
+        .await;
+    }
+    let run = ns.run(&["list", "-l", "team=payments", "-o", "json"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    let names: Vec<String> = run.json()["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["payments-api"]);
+    let none = ns.run(&["list", "-l", "team=nobody"]);
+    assert_eq!(none.code, exit::OK, "{none:?}");
+    assert!(
+        none.stdout.contains(&format!(
+            "No Secrets found in namespace {} matching -l team=nobody.",
+            ns.name
+        )),
+        "{}",
+        none.stdout
+    );
+    for out in [&run, &none] {
+        out.assert_no_leak([&a, &b]);
+    }
+}
