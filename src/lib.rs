@@ -99,11 +99,6 @@ pub fn run() -> i32 {
 }
 
 async fn run_command(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error> {
-    if global.output == cli::OutputFormat::Prometheus && !matches!(command, Command::List(_)) {
-        return Err(Error::Usage(
-            "-o prometheus is for `list` (metrics per Secret); use -o json or yaml here".into(),
-        ));
-    }
     let ctx = Context::new(global);
     match &command {
         Command::Verify(args) => commands::verify::run(&ctx, args).await,

@@ -196,7 +196,9 @@ async fn list_metrics_parse_with_prometheus_own_parser() {
     let refused = ns.run(&["verify", "-o", "prometheus"]);
     assert_eq!(refused.code, exit::USAGE);
     assert!(
-        refused.stderr.contains("-o prometheus is for `list`"),
+        refused
+            .stderr
+            .contains("`kubectl secrets verify` does not take -o prometheus"),
         "{}",
         refused.stderr
     );

@@ -120,10 +120,9 @@ async fn running_jobs_are_reported_stale_and_cron_jobs_say_when_they_pick_up_the
     // verify --fix restarts nothing here: a Job is never restarted.
     let fix = ns.run(&["verify", "app", "--fix", "--yes"]);
     assert!(
-        fix.stderr
+        fix.stdout
             .contains("is a Job: its running pods keep the old values until they finish"),
-        "{}",
-        fix.stderr
+        "the plan is on stdout: {fix:?}"
     );
     let new_value = String::from_utf8(ns.secret_data("app").await["TOKEN"].clone()).unwrap();
     for out in [&run, &verify, &table, &fix] {

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod completion;
 mod diff;
+mod docs;
 mod events;
 mod external;
 mod faults;

@@ -171,9 +171,8 @@ async fn a_canary_rollout_is_verified_rotated_paused_and_promoted() {
     let fixed = ns.run(&["verify", "--fix", "--promote", "--yes", "--timeout", "90s"]);
     assert_eq!(fixed.code, exit::OK, "{fixed:?}");
     assert!(
-        fixed.stderr.contains("restart 1 workload (") && fixed.stderr.contains("rollout/checkout"),
-        "{}",
-        fixed.stderr
+        fixed.stdout.contains("restart 1 workload (") && fixed.stdout.contains("rollout/checkout"),
+        "the plan is on stdout: {fixed:?}"
     );
     wait_phase(&ns, "checkout", "Healthy").await;
     for run in [&verify, &list, &paused, &reported_stale, &promoted, &fixed] {
