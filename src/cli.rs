@@ -46,8 +46,20 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// The flags every kubectl user already knows, accepted before or after the subcommand.
+/// A subcommand's help as kubectl lays it out: what it does, usage, the examples (the most
+/// common first), then its own options, then the global ones.
+const SUBCOMMAND_HELP: &str = "{about-with-newline}\n{usage-heading} {usage}{after-help}\n\n{all-args}";
+
+/// The parser, with every subcommand's help laid out by SUBCOMMAND_HELP.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command().mut_subcommands(|sub| sub.help_template(SUBCOMMAND_HELP))
+}
+
+/// The flags every kubectl user already knows, accepted before or after the subcommand; listed
+/// after the subcommand's own options in its help.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, which may list several files, else ~/.kube/config)
     #[arg(long, global = true, value_name = "PATH")]
@@ -263,13 +275,19 @@ pub enum Command {
 
 const DIFF_EXAMPLES: &str = "\
 Examples:
-  # Does the cluster hold what the local manifest (or .env file) says? No value is printed.
-  kubectl secrets diff chat-secrets -n chatbox --against deployments/kubernetes/secret.yaml
-  kubectl secrets diff backend-secrets -n aura-production --against .env.production
+  # Does the cluster hold what the local manifest (or .env file) says? No
+  # value is printed.
+  kubectl secrets diff chat-secrets -n chatbox \\
+      --against deployments/kubernetes/secret.yaml
+  kubectl secrets diff backend-secrets -n aura-production \\
+      --against .env.production
 
-  # Staging works, production does not: same keys? same types? the same value reused?
-  kubectl secrets diff backend-secrets -n aura-staging --to-namespace aura-production
-  kubectl secrets diff backend-secrets --context staging --to-context production
+  # Staging works, production does not: same keys? same types? the same value
+  # reused?
+  kubectl secrets diff backend-secrets -n aura-staging \\
+      --to-namespace aura-production
+  kubectl secrets diff backend-secrets --context staging \\
+      --to-context production
 
   # What did the last rotation change?
   kubectl secrets diff postgres-secrets -n aura-production --revision 3
@@ -277,50 +295,67 @@ Examples:
   # Every Secret present in both clusters
   kubectl secrets diff -A --context staging --to-context production
 
-  # The changed lines themselves (only keys present on both sides, only when asked)
-  kubectl secrets diff api-keys -n intelliprompt --against api-keys.yaml --show-secret
+  # The changed lines themselves (only keys present on both sides, only when
+  # asked)
+  kubectl secrets diff api-keys -n intelliprompt --against api-keys.yaml \\
+      --show-secret
 
 Exit codes: 0 no difference, 1 differences found, 2 and up errors (like kubectl diff).";
 
 const BACKUP_KEYS_EXAMPLES: &str = "\
 Examples:
-  # Before a cluster rebuild: every key the controller ever used (it keeps all of them)
+  # Before a cluster rebuild: every key the controller ever used (it keeps all
+  # of them)
   kubectl secrets backup-keys sealed-secrets-keys.yaml
 
   # Restore into a new cluster, then restart the controller so it loads them
-  kubectl apply -f sealed-secrets-keys.yaml && kubectl -n kube-system delete pod -l name=sealed-secrets-controller
+  kubectl apply -f sealed-secrets-keys.yaml && kubectl -n kube-system delete \\
+      pod -l name=sealed-secrets-controller
 
   # Open a SealedSecret offline with them
-  kubectl secrets unseal sealed-secret.yaml --private-key sealed-secrets-keys.yaml
+  kubectl secrets unseal sealed-secret.yaml \\
+      --private-key sealed-secrets-keys.yaml
 
 The file holds private keys: anyone who has it can decrypt every SealedSecret sealed for this
 cluster. Keep it encrypted and offline.";
 
 const SEAL_EXAMPLES: &str = "\
 Examples:
-  # Seed 001's GitOps flow, without a shell pipeline that mangles newlines or binary values
-  kubectl secrets seal -f backend-secrets.yaml --cert sealed-secrets-public-key.pem > sealed-secret-backend.yaml
+  # The GitOps flow, without a shell pipeline that mangles newlines or binary
+  # values
+  kubectl secrets seal -f backend-secrets.yaml \\
+      --cert sealed-secrets-public-key.pem > sealed-secret-backend.yaml
 
-  # Like `kubectl create secret generic` (values from files or stdin keep their exact bytes)
-  kubectl secrets seal backend-secrets -n aura-production --from-file postgres-db-uri=./uri.txt \\
+  # Like `kubectl create secret generic` (values from files or stdin keep
+  # their exact bytes)
+  kubectl secrets seal backend-secrets -n aura-production \\
+      --from-file postgres-db-uri=./uri.txt \\
       --cert http://sealed-secrets.example/v1/cert.pem
 
   # Move a Secret that lives only in the cluster to GitOps
-  kubectl secrets seal backend-secrets -n aura-production --from-secret > sealed/backend-secrets.yaml
+  kubectl secrets seal backend-secrets -n aura-production --from-secret \\
+      > sealed/backend-secrets.yaml
 
   # One value for a hand-written SealedSecret (like kubeseal --raw)
-  kubectl secrets seal api-keys -n intelliprompt --raw --from-file openai=./openai.key
+  kubectl secrets seal api-keys -n intelliprompt --raw \\
+      --from-file openai=./openai.key
 
-  # Add or replace one key in an existing SealedSecret file, keeping the others and the file's format
-  kubectl secrets seal api-keys -n intelliprompt --from-file openai=./openai.key --merge-into sealed/api-keys.yaml --cert cert.pem
+  # Add or replace one key in an existing SealedSecret file, keeping the
+  # others and the file's format
+  kubectl secrets seal api-keys -n intelliprompt \\
+      --from-file openai=./openai.key --merge-into sealed/api-keys.yaml \\
+      --cert cert.pem
 
-  # After the controller renewed its key: re-encrypt a GitOps folder with the newest one
+  # After the controller renewed its key: re-encrypt a GitOps folder with the
+  # newest one
   kubectl secrets seal --re-encrypt sealed/
 
   # Before merging: can the controller of this cluster decrypt these files?
-  kubectl secrets seal --validate sealed/api-keys.yaml sealed/backend-secrets.yaml
+  kubectl secrets seal \\
+      --validate sealed/api-keys.yaml sealed/backend-secrets.yaml
 
-  # Add, replace or remove keys of a SealedSecret file (asks; or --from-file/--remove-key)
+  # Add, replace or remove keys of a SealedSecret file (asks; or
+  # --from-file/--remove-key)
   kubectl secrets seal --edit sealed/api-keys.yaml
 
 Scopes: strict (default: only this name in this namespace can unseal it), namespace-wide,
@@ -328,11 +363,12 @@ cluster-wide. The scope used is said on stderr before anything is written.";
 
 const FETCH_CERT_EXAMPLES: &str = "\
 Examples:
-  # Seed 001: keep the public key next to the manifests
+  # Keep the public key next to the manifests
   kubectl secrets fetch-cert > sealed-secrets-public-key.pem
 
   # A Helm install in its own namespace
-  kubectl secrets fetch-cert --controller-name sealed-secrets --controller-namespace sealed-secrets
+  kubectl secrets fetch-cert --controller-name sealed-secrets \\
+      --controller-namespace sealed-secrets
 
 The certificate is read through the API server's service proxy (needs get on services and
 services/proxy in the controller's namespace); a copy is cached per context, and seal falls
@@ -349,7 +385,8 @@ be decrypted is named with the likely cause, and nothing is printed.";
 
 const COMPLETION_EXAMPLES: &str = "\
 Examples:
-  # kubectl secrets <TAB> (kubectl 1.26+): install the helper kubectl calls, next to the plugin
+  # kubectl secrets <TAB> (kubectl 1.26+): install the helper kubectl calls,
+  # next to the plugin
   kubectl secrets completion kubectl-plugin
 
   # kubectl-secrets <TAB> in bash / zsh
@@ -361,7 +398,8 @@ silently empty when it cannot answer.";
 
 const LIST_EXAMPLES: &str = "\
 Examples:
-  # Seed 000's policy: every secret rotated at least every 90 days (exit 1 if one is overdue)
+  # Policy: every secret rotated at least every 90 days (exit 1 if one is
+  # overdue)
   kubectl secrets list -A --max-age 90d
 
   # In a CronJob or CI, as JSON
@@ -372,7 +410,8 @@ Service-account tokens, Helm release Secrets and kubectl-secrets' backups are hi
 
 const AUDIT_EXAMPLES: &str = "\
 Examples:
-  # Before go-live: placeholders like `<Paste JWT Secret Here>`, `sk-xxx`, `changeme` still deployed?
+  # Before go-live: placeholders like `<Paste JWT Secret Here>`, `sk-xxx`,
+  # `changeme` still deployed?
   kubectl secrets audit -A
 
   # Fail a pipeline only on critical findings, with the 90-day policy
@@ -383,19 +422,23 @@ Exit 1 when a finding at or above --fail-on exists.";
 
 const HISTORY_EXAMPLES: &str = "\
 Examples:
-  # What changed backend-secrets, when, and which keys (values are never shown)
+  # What changed backend-secrets, when, and which keys (values are never
+  # shown)
   kubectl secrets history backend-secrets -n video-conferencing
 
   # Keep only the two newest backups
-  kubectl secrets history backend-secrets -n video-conferencing --prune --keep 2 --yes";
+  kubectl secrets history backend-secrets -n video-conferencing --prune \\
+      --keep 2 --yes";
 
 const ROLLBACK_EXAMPLES: &str = "\
 Examples:
-  # The rotation broke logins: put the previous JWT secret back and restart its consumers
+  # The rotation broke logins: put the previous JWT secret back and restart
+  # its consumers
   kubectl secrets rollback backend-secrets -n video-conferencing
 
   # Back to a given revision (see `kubectl secrets history`)
-  kubectl secrets rollback postgres-secrets -n aura-production --to-revision 2 --yes
+  kubectl secrets rollback postgres-secrets -n aura-production \\
+      --to-revision 2 --yes
 
 `kubectl rollout undo` restores a pod template, not a Secret's data; this restores the data and
 restarts what reads it. The data it replaces is backed up first, so a rollback can be rolled back.";
@@ -753,10 +796,12 @@ pub struct ChangeArgs {
 
 const VERIFY_EXAMPLES: &str = "\
 Examples:
-  # Instead of `kubectl exec deploy/backend-deployment -- env | grep SECRET` pod by pod:
+  # Instead of `kubectl exec deploy/backend-deployment -- env | grep SECRET`
+  # pod by pod:
   kubectl secrets verify -n video-conferencing
 
-  # Only the consumers of one Secret, e.g. after `kubectl create secret ... | kubectl apply -f -`
+  # Only the consumers of one Secret, e.g. after `kubectl create secret ... |
+  # kubectl apply -f -`
   kubectl secrets verify backend-secrets -n aura-production
 
   # On call: every namespace, as JSON for a script or a ticket
@@ -765,15 +810,20 @@ Examples:
   # Only the backend workloads, one row per pod and container
   kubectl secrets verify -n intelliprompt -l app=backend -o wide
 
-  # Seed 002 patched db-credentials and restarted only the backend: restart what is stale
+  # After a `kubectl patch secret` that restarted only some consumers:
+  # restart what is stale
   kubectl secrets verify db-credentials -n intelliprompt --fix
 
 Statuses:
-  missing   a referenced Secret or key does not exist (the pod fails with CreateContainerConfigError)
-  stale     the container started before the Secret's data last changed: it runs with old values
-  shadowed  the workload references a secret key, but an explicit env value or a later envFrom
+  missing   a referenced Secret or key does not exist (the pod fails with \\
+      CreateContainerConfigError)
+  stale     the container started before the Secret's data last changed: it \\
+      runs with old values
+  shadowed  the workload references a secret key, but an explicit env value \\
+      or a later envFrom
             source overrides it (or the kubelet drops it), so the container never sees it
-  ok        every reference resolves and every container started after the last change
+  ok        every reference resolves and every container started after the \\
+      last change
 
 Evidence for stale/ok: exact (revision annotations written by rotate), time (container start vs
 the Secret's last data change), unknown. Volume mounts without subPath update in place and are
@@ -783,42 +833,58 @@ Exit codes: 0 nothing stale or missing, 1 something is, 2 and up errors (see kub
 
 const ROTATE_EXAMPLES: &str = "\
 Examples:
-  # Seed 000: rotate the JWT secret (64 random base64 characters, like `openssl rand -base64 48`),
-  # restart backend-deployment and rust-sfu-deployment, wait for them, verify
-  kubectl secrets rotate backend-secrets -n video-conferencing --key JWT_SECRET=base64:48
+  # Rotate the JWT secret (64 random base64 characters, like `openssl rand
+  # -base64 48`), restart backend-deployment and rust-sfu-deployment, wait for
+  # them, verify
+  kubectl secrets rotate backend-secrets -n video-conferencing \\
+      --key JWT_SECRET=base64:48
 
-  # Seed 001: new Postgres password, set at the server first (ALTER ROLE, as the role itself), also
-  # replaced inside backend-secrets' POSTGRES_DB_URI; the postgres StatefulSet is not restarted
-  kubectl secrets rotate postgres-secrets -n aura-production --key postgres-password --propagate \
+  # New Postgres password, set at the server first (ALTER ROLE, as the role
+  # itself), also replaced inside backend-secrets' POSTGRES_DB_URI; the
+  # postgres StatefulSet is not restarted
+  kubectl secrets rotate postgres-secrets -n aura-production \\
+      --key postgres-password --propagate \\
     --issuer postgres-password=postgresql:user=aura,server=statefulset/postgres
 
   # The same with the issuer kept on the Secret, for every later rotation
-  kubectl annotate secret postgres-secrets -n aura-production \
-    issuer.kubectl-secrets.io/postgres-password=postgresql:user=aura,server=statefulset/postgres
+  kubectl annotate secret postgres-secrets -n aura-production \\
+      issuer.kubectl-secrets.io/postgres-password=postgresql:user=aura,server=statefulset/postgres
 
-  # Seed 002: a new provider key from the provider's dashboard, read from stdin (never argv)
-  pbpaste | kubectl secrets rotate api-keys -n intelliprompt --from-stdin openai --yes
+  # A new provider key from the provider's dashboard, read from stdin (never
+  # argv)
+  pbpaste | kubectl secrets rotate api-keys -n intelliprompt \\
+      --from-stdin openai --yes
 
-  # Seed 003: JWT keys in two phases. Add jwt-secret-v2 beside v1, point active-key at it, restart:
-  kubectl secrets rotate jwt-keys -n platform --phase add --key jwt-secret=base64:64
-  # ... and once every token signed with v1 has expired (15 min TTL), remove v1 and restart:
+  # JWT keys in two phases. Add jwt-secret-v2 beside v1, point active-key at
+  # it, restart:
+  kubectl secrets rotate jwt-keys -n platform --phase add \\
+      --key jwt-secret=base64:64
+  # ... and once every token signed with v1 has expired (15 min TTL), remove
+  # v1 and restart:
   kubectl secrets rotate jwt-keys -n platform --phase retire --after 15m
 
-  # Seed 003: the new database user and its password in one change (create the user first)
-  kubectl secrets rotate postgresql-credentials -n platform --key password --set username=backend_v2
+  # The new database user and its password in one change (create the user
+  # first)
+  kubectl secrets rotate postgresql-credentials -n platform --key password \\
+      --set username=backend_v2
 
-  # A Secret unsealed from a SealedSecret: re-seal into the GitOps file, apply, wait, restart
-  kubectl secrets rotate api-keys -n intelliprompt --from-stdin openai --sealed-file sealed/api-keys.yaml --apply
+  # A Secret unsealed from a SealedSecret: re-seal into the GitOps file,
+  # apply, wait, restart
+  kubectl secrets rotate api-keys -n intelliprompt --from-stdin openai \\
+      --sealed-file sealed/api-keys.yaml --apply
 
   # See the plan only
   kubectl secrets rotate chat-secrets -n chatbox --all-keys --dry-run
 
-  # After an incident: every Secret labelled team=payments in one change, each consumer restarted
-  # once, 5 at a time, 30s between batches (keys that held the same value get the same new one)
-  kubectl secrets rotate -l team=payments -n shop --all-keys --max-parallel 5 --batch-interval 30s
+  # After an incident: every Secret labelled team=payments in one change, each
+  # consumer restarted once, 5 at a time, 30s between batches (keys that held
+  # the same value get the same new one)
+  kubectl secrets rotate -l team=payments -n shop --all-keys \\
+      --max-parallel 5 --batch-interval 30s
 
   # Two Secrets, one key each
-  kubectl secrets rotate db-app db-reporting -n shop --key db-app/password --key db-reporting/password
+  kubectl secrets rotate db-app db-reporting -n shop --key db-app/password \\
+      --key db-reporting/password
 
 Generators: base64:N and hex:N are N random bytes encoded like `openssl rand -base64 N` /
 `-hex N`; alnum:N is N characters from [A-Za-z0-9]. Without one, the new value is shaped like

@@ -13,7 +13,7 @@ mod files;
 mod prompt;
 mod render;
 
-use clap::{CommandFactory, Parser as _};
+use clap::{CommandFactory, FromArgMatches as _};
 
 use crate::cli::{Cli, Command};
 pub use crate::commands::Outcome;
@@ -33,7 +33,10 @@ pub fn run() -> i32 {
             .unwrap_or(0);
         return code;
     }
-    let cli = match Cli::try_parse() {
+    let cli = match cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::UnknownArgument => {
             // clap's tip for an unknown flag ("to pass '-x' as a value, use '-- -x'") would make

@@ -579,3 +579,50 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
         assert_eq!(out.code, exit::CONFIG, "{args:?}: {}", out.stderr);
     }
 }
+
+/// Help as kubectl lays it out: usage, examples (that paste: a long command is continued with
+/// `\`, never wrapped), the subcommand's options, then the global ones; no runbook seed numbers.
+#[test]
+fn help_puts_examples_first_and_global_options_last() {
+    for command in [
+        "verify",
+        "rotate",
+        "diff",
+        "seal",
+        "fetch-cert",
+        "unseal",
+        "backup-keys",
+        "completion",
+        "list",
+        "audit",
+        "history",
+        "rollback",
+    ] {
+        let out = run(&[command, "--help"], None);
+        assert_eq!(out.code, exit::OK, "{command}: {}", out.stderr);
+        let at = |heading: &str| {
+            out.stdout
+                .find(heading)
+                .unwrap_or_else(|| panic!("{command} --help has no {heading}"))
+        };
+        assert!(at("\nExamples:") < at("\nOptions:"), "{command}: examples first");
+        assert!(
+            at("\nOptions:") < at("\nGlobal options:"),
+            "{command}: global options last"
+        );
+        assert!(!out.stdout.contains("Seed 0"), "{command}: no seed numbers");
+        let examples = &out.stdout[at("\nExamples:")..];
+        let mut continued = false;
+        for line in examples.lines() {
+            let command_line = continued || line.starts_with("  kubectl") || line.starts_with("  pbpaste");
+            let one_word = line.trim().split_whitespace().count() == 1;
+            if command_line && !one_word {
+                assert!(
+                    line.chars().count() <= 80,
+                    "{command}: an example wider than 80 columns: {line}"
+                );
+            }
+            continued = command_line && line.ends_with('\\');
+        }
+    }
+}
