@@ -615,7 +615,7 @@ fn help_puts_examples_first_and_global_options_last() {
         let mut continued = false;
         for line in examples.lines() {
             let command_line = continued || line.starts_with("  kubectl") || line.starts_with("  pbpaste");
-            let one_word = line.trim().split_whitespace().count() == 1;
+            let one_word = line.split_whitespace().count() == 1;
             if command_line && !one_word {
                 assert!(
                     line.chars().count() <= 80,
