@@ -89,6 +89,18 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_request_timeout)]
     pub request_timeout: Option<RequestTimeout>,
 
+    /// Act as this user (impersonation, like kubectl --as): RBAC is checked for them
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+
+    /// Act as a member of this group too (with --as; repeatable, like kubectl --as-group)
+    #[arg(long = "as-group", global = true, value_name = "GROUP", requires = "as_user")]
+    pub as_groups: Vec<String>,
+
+    /// Bearer token for the API server, instead of the kubeconfig user's credentials
+    #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// Answer yes to confirmations (required for changes when there is no terminal)
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,

@@ -24,6 +24,7 @@ impl Context {
             kubeconfig: self.global.kubeconfig.clone(),
             context,
             request_timeout: self.global.request_timeout.and_then(|t| t.0),
+            identity: self.identity(),
             non_interactive: false,
         };
         cluster::connect(&options).await
@@ -35,9 +36,18 @@ impl Context {
             kubeconfig: self.global.kubeconfig.clone(),
             context: Some(context.to_string()),
             request_timeout: self.global.request_timeout.and_then(|t| t.0),
+            identity: self.identity(),
             non_interactive: true,
         };
         cluster::connect(&options).await
+    }
+
+    fn identity(&self) -> cluster::client::Identity {
+        cluster::client::Identity {
+            impersonate: self.global.as_user.clone(),
+            groups: self.global.as_groups.clone(),
+            token: self.global.token.clone(),
+        }
     }
 
     /// `-A`, else `-n`, else the context's namespace (kubectl's order).

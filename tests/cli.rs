@@ -558,6 +558,7 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
         ),
         (&["verify", "-l", "app=back end"], "-l \"app=back end\""),
         (&["list", "-l", "env in prod"], "in parentheses"),
+        (&["verify", "--as-group", "admins"], "--as <USER>"),
     ];
     for (args, expected) in refusals {
         let out = run(args, None);

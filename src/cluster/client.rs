@@ -16,9 +16,19 @@ pub struct ConnectOptions {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub request_timeout: Option<Duration>,
+    /// --as, --as-group, --token: who the requests are made as, over the kubeconfig's user.
+    pub identity: Identity,
     /// One of many clusters asked at once: credential plugins may not prompt (several would
     /// share one terminal), and a context whose plugin must is refused at once.
     pub non_interactive: bool,
+}
+
+/// kubectl's --as, --as-group and --token.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub impersonate: Option<String>,
+    pub groups: Vec<String>,
+    pub token: Option<String>,
 }
 
 /// A ready client plus the facts about it that commands and messages need.
@@ -58,6 +68,21 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &config_options)
         .await
         .map_err(|e| kubeconfig_error(e, &context))?;
+    if let Some(user) = &options.identity.impersonate {
+        config.auth_info.impersonate = Some(user.clone());
+        config.auth_info.impersonate_groups =
+            (!options.identity.groups.is_empty()).then(|| options.identity.groups.clone());
+    }
+    if let Some(token) = &options.identity.token {
+        // As kubectl: the token replaces the kubeconfig user's other ways of authenticating.
+        let auth = &mut config.auth_info;
+        auth.token = Some(secrecy::SecretString::from(token.clone()));
+        auth.token_file = None;
+        auth.exec = None;
+        auth.auth_provider = None;
+        auth.username = None;
+        auth.password = None;
+    }
     if let Some(timeout) = options.request_timeout {
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);

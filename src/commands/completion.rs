@@ -203,6 +203,9 @@ pub async fn dynamic(words: Vec<String>) -> i32 {
         selector: None,
         output: OutputFormat::Table,
         request_timeout: Some(crate::cli::RequestTimeout(Some(LOOKUP_TIMEOUT))),
+        as_user: flag_value(done, &["--as"]),
+        as_groups: flag_value(done, &["--as-group"]).into_iter().collect(),
+        token: flag_value(done, &["--token"]),
         yes: false,
         dry_run: false,
     };

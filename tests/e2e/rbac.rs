@@ -50,3 +50,44 @@ async fn the_documented_role_is_enough_for_every_command() {
         );
     }
 }
+
+/// kubectl's --as, --as-group and --token: the requests are made as that user, RBAC judges
+/// them as such, and a token given on the command line is never printed.
+#[tokio::test]
+async fn as_and_token_act_as_another_user_like_kubectl() {
+    use crate::support::{annotations, cluster, exit};
+    let ns = TestNamespace::new("rbac-as").await;
+    let value = canary("as");
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    ns.grant("limited", documented_rules());
+
+    // The admin acting as reader, who has no rights here: refused, nothing written.
+    let as_reader = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes", "--as", "reader"]);
+    assert_eq!(as_reader.code, exit::FORBIDDEN, "{as_reader:?}");
+    assert_eq!(ns.secret_data("app").await["TOKEN"], value.as_bytes());
+    let as_group = ns.run(&["verify", "--as", "reader", "--as-group", "system:masters"]);
+    assert_eq!(as_group.code, exit::OK, "a group with every right: {as_group:?}");
+
+    // limited's own token, given to the admin's kubeconfig: the rotation is limited's.
+    let limited = std::fs::read_to_string(cluster().kubeconfig_of("limited")).unwrap();
+    let token = limited
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .expect("limited's token")
+        .to_string();
+    let rotated = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes", "--token", &token]);
+    assert_eq!(rotated.code, exit::OK, "{rotated:?}");
+    let by = ns.secret_annotation("app", annotations::CHANGED_BY).await.unwrap();
+    assert!(by.ends_with("by limited"), "{by}");
+    let rejected = ns.run(&["verify", "--token", "not-a-token-of-this-cluster"]);
+    assert_eq!(rejected.code, exit::FORBIDDEN, "{rejected:?}");
+    let new = String::from_utf8(ns.secret_data("app").await["TOKEN"].clone()).unwrap();
+    for run in [&as_reader, &as_group, &rotated, &rejected] {
+        run.assert_no_leak([
+            value.as_str(),
+            new.as_str(),
+            token.as_str(),
+            "not-a-token-of-this-cluster",
+        ]);
+    }
+}
