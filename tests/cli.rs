@@ -127,6 +127,29 @@ fn unreachable_server_exits_4_and_names_it() {
     assert!(!out.stderr.contains("t0ken-not-printed"));
 }
 
+/// A server that was never reached in this run is reported at once, as kubectl does: one
+/// connection, not eight retries over ten seconds (retries are for a server that answered
+/// before and broke off mid-change).
+#[test]
+fn a_server_never_reached_is_not_retried() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream); // closed before TLS: a broken connection
+        }
+    });
+    let config = kubeconfig_file(&format!("https://127.0.0.1:{port}"), &["prod"]);
+    // history's first request is one GET: every connection beyond it would be a retry.
+    let out = run(&["history", "app"], Some(config.path()));
+    assert_eq!(out.code, exit::UNREACHABLE, "{}", out.stderr);
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(connections <= 2, "{connections} connections to a server never reached");
+}
+
 #[test]
 fn kubeconfig_list_skips_missing_files_like_kubectl() {
     let config = kubeconfig_file("https://127.0.0.1:1", &["prod"]);

@@ -217,6 +217,14 @@ fn transient(error: &kube::Error) -> bool {
 
 const ATTEMPTS: u32 = 8;
 
+/// Set once any request of this run has been answered: from then on a broken connection is a
+/// moment of a server restart or a lost answer, worth the retries.
+static REACHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn is_connection(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::HyperError(_) | kube::Error::Service(_))
+}
+
 /// Run one request, again with backoff while it fails transiently (at most 8 times, about 10 s
 /// in all). Writes that may have landed before their answer was lost are made safe by their
 /// callers: a resourceVersion precondition or a name that turns a repeat into 409, then a read
@@ -230,6 +238,13 @@ where
     let mut attempt = 1;
     loop {
         match request().await {
+            Ok(answer) => {
+                REACHED.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(answer);
+            }
+            // A server never reached in this run is not there: said at once, as kubectl does
+            // (and within --request-timeout), not after ten seconds of retries.
+            Err(e) if is_connection(&e) && !REACHED.load(std::sync::atomic::Ordering::Relaxed) => return Err(e),
             Err(e) if transient(&e) && attempt < ATTEMPTS => {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
