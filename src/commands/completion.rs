@@ -23,8 +23,9 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn run(args: &CompletionArgs, dry_run: bool) -> Result<Outcome> {
     let mut command = Cli::command();
     let script = match args.shell {
-        Shell::Bash => generate(clap_complete::Shell::Bash, &mut command),
-        Shell::Zsh => generate(clap_complete::Shell::Zsh, &mut command),
+        Shell::Bash => BASH.to_string(),
+        // zsh runs the same function through its bash emulation, as many CLIs' zsh scripts do.
+        Shell::Zsh => format!("#compdef kubectl-secrets\nautoload -U +X bashcompinit && bashcompinit\n{BASH}"),
         Shell::Fish => generate(clap_complete::Shell::Fish, &mut command),
         Shell::Powershell => generate(clap_complete::Shell::PowerShell, &mut command),
         Shell::KubectlPlugin => return write_kubectl_plugin(args.output_dir.clone(), dry_run),
@@ -32,6 +33,31 @@ pub fn run(args: &CompletionArgs, dry_run: bool) -> Result<Outcome> {
     render::write_stdout(&script)?;
     Ok(Outcome::Clean)
 }
+
+/// Completion for `kubectl-secrets` in bash through the same engine as kubectl's plugin
+/// helper (`__complete`, Cobra's format): subcommands, flags, and the cluster's namespaces,
+/// contexts, Secret names and keys.
+const BASH: &str = r#"# kubectl-secrets completion for bash; made by `kubectl-secrets completion bash`.
+_kubectl_secrets() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" out directive line
+    local -a candidates=()
+    out=$(kubectl-secrets __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null) || return 0
+    directive=${out##*:}
+    while IFS= read -r line; do
+        [[ $line == :* || -z $line ]] && continue
+        candidates+=("${line%%$'	'*}")
+    done <<< "$out"
+    local IFS=$'
+'
+    COMPREPLY=($(compgen -W "${candidates[*]}" -- "$cur"))
+    if (( (directive & 4) == 0 && ${#COMPREPLY[@]} == 0 )); then
+        COMPREPLY=($(compgen -f -- "$cur"))
+    fi
+    if (( directive & 2 )); then compopt -o nospace 2>/dev/null; fi
+    return 0
+}
+complete -F _kubectl_secrets kubectl-secrets
+"#;
 
 fn generate(shell: clap_complete::Shell, command: &mut Command) -> String {
     let mut out = Vec::new();

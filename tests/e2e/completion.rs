@@ -54,3 +54,52 @@ async fn kubectl_completes_subcommands_secret_names_and_keys() {
     let (flags, _) = kubectl_complete(&["verify", "--fi"]);
     assert_eq!(flags, ["--fix", ":4"]);
 }
+
+/// `kubectl-secrets completion bash`, sourced in a real bash, completes through the same engine:
+/// subcommands, Secret names and keys of the cluster, flags.
+#[tokio::test]
+async fn bash_completes_subcommands_secret_names_and_keys() {
+    let ns = TestNamespace::new("complete-bash").await;
+    let value = canary("bash");
+    ns.secret("backend-secrets", &[("JWT_SECRET", &value), ("REDIS_PASSWORD", &value)])
+        .await;
+    ns.secret("api-keys", &[("openai", &value)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_kubectl-secrets"),
+        dir.path().join("kubectl-secrets"),
+    )
+    .unwrap();
+    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+    // What bash does on <TAB>: COMP_WORDS and COMP_CWORD set, the function called, COMPREPLY read.
+    let complete = |words: &[&str]| -> Vec<String> {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let script = format!(
+            "source <(kubectl-secrets completion bash)\n\
+             COMP_WORDS=(kubectl-secrets {})\nCOMP_CWORD={}\n_kubectl_secrets\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            quoted.join(" "),
+            words.len()
+        );
+        let out = Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", &script])
+            .env("PATH", &path)
+            .env("KUBECONFIG", &cluster().admin_kubeconfig)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!stdout.contains(&value));
+        stdout.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+    };
+    assert_eq!(complete(&["ro"]), ["rotate", "rollback"]);
+    assert_eq!(
+        complete(&["rotate", "-n", &ns.name, ""]),
+        ["api-keys", "backend-secrets"]
+    );
+    assert_eq!(
+        complete(&["rotate", "-n", &ns.name, "backend-secrets", "--key", "R"]),
+        ["REDIS_PASSWORD"]
+    );
+    assert_eq!(complete(&["verify", "--fi"]), ["--fix"]);
+}
