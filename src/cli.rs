@@ -105,8 +105,20 @@ pub struct GlobalArgs {
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
 
-    /// Show what would change, change nothing
-    #[arg(long, global = true)]
+    /// Show what would change, change nothing (kubectl's --dry-run[=client|none]: client is the
+    /// plan, checked against the cluster with reads only)
+    #[arg(
+        long,
+        global = true,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "client",
+        default_value = "none",
+        hide_default_value = true,
+        action = clap::ArgAction::Set,
+        value_parser = parse_dry_run
+    )]
     pub dry_run: bool,
 }
 
@@ -123,6 +135,20 @@ pub enum OutputFormat {
 /// `--request-timeout` as kubectl reads it: a bare number is seconds, "0" means no timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Option<Duration>);
+
+/// `--dry-run`, `--dry-run=client` (the plan, nothing written) or `--dry-run=none` (a real run).
+fn parse_dry_run(text: &str) -> Result<bool, String> {
+    match text {
+        "client" | "true" => Ok(true),
+        "none" | "false" => Ok(false),
+        "server" => Err(
+            "server (each write sent with dryRun=All) is not supported: --dry-run (client) shows the plan, \
+             checked against the cluster with reads and access reviews, and writes nothing"
+                .into(),
+        ),
+        other => Err(format!("{other:?}: use --dry-run, --dry-run=client or --dry-run=none")),
+    }
+}
 
 fn parse_request_timeout(text: &str) -> Result<RequestTimeout, String> {
     let text = text.trim();

@@ -582,6 +582,11 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
         (&["verify", "-l", "app=back end"], "-l \"app=back end\""),
         (&["list", "-l", "env in prod"], "in parentheses"),
         (&["verify", "--as-group", "admins"], "--as <USER>"),
+        (&["rotate", "app", "--key", "K", "--dry-run=server"], "not supported"),
+        (
+            &["rotate", "app", "--key", "K", "--dry-run=maybe"],
+            "--dry-run=client or --dry-run=none",
+        ),
     ];
     for (args, expected) in refusals {
         let out = run(args, None);
@@ -598,6 +603,8 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
         &["verify", "--fix", "--yes", "-l", "app in (a,b)"][..],
         &["history", "app", "--prune", "--yes"],
         &["list", "-A", "-l", "team=payments", "-o", "prometheus"],
+        &["rotate", "app", "--key", "K", "--dry-run=client"],
+        &["list", "--dry-run=none"],
     ] {
         let out = run(args, None);
         assert_eq!(out.code, exit::CONFIG, "{args:?}: {}", out.stderr);
