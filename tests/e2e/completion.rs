@@ -5,22 +5,28 @@ use std::process::Command;
 
 use crate::support::{canary, cluster, kubectl_path, TestNamespace};
 
-/// `kubectl __complete secrets WORDS...` with the plugin and its helper on PATH.
-fn kubectl_complete(words: &[&str]) -> (Vec<String>, String) {
+/// A folder holding `kubectl-secrets` (a link, not a copy: a file just written can be "busy"
+/// when a parallel test forks), and PATH with it first.
+fn plugin_on_path() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    // A link, not a copy: a file just written can be "busy" when a parallel test forks.
     std::os::unix::fs::symlink(
         env!("CARGO_BIN_EXE_kubectl-secrets"),
         dir.path().join("kubectl-secrets"),
     )
     .unwrap();
+    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+    (dir, path)
+}
+
+/// `kubectl __complete secrets WORDS...` with the plugin and its helper on PATH.
+fn kubectl_complete(words: &[&str]) -> (Vec<String>, String) {
+    let (dir, path) = plugin_on_path();
     let made = Command::new(dir.path().join("kubectl-secrets"))
         .args(["completion", "kubectl-plugin", "--output-dir"])
         .arg(dir.path())
         .output()
         .unwrap();
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
     let out = Command::new(kubectl_path())
         .args(["__complete", "secrets"])
         .args(words)
@@ -64,13 +70,7 @@ async fn bash_completes_subcommands_secret_names_and_keys() {
     ns.secret("backend-secrets", &[("JWT_SECRET", &value), ("REDIS_PASSWORD", &value)])
         .await;
     ns.secret("api-keys", &[("openai", &value)]).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_kubectl-secrets"),
-        dir.path().join("kubectl-secrets"),
-    )
-    .unwrap();
-    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+    let (_dir, path) = plugin_on_path();
     // What bash does on <TAB>: COMP_WORDS and COMP_CWORD set, the function called, COMPREPLY read.
     let complete = |words: &[&str]| -> Vec<String> {
         let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
