@@ -30,23 +30,32 @@ pub async fn get(conn: &Connection, namespace: &str, name: &str) -> Result<Secre
     get_object(conn, namespace, name).await.map(|s| SecretState::from(&s))
 }
 
-/// A Secret as the API returns it (values included), for comparisons.
+/// A Secret as the API returns it (values included), for comparisons. Not there: a missing
+/// namespace is said as such ("namespace X not found"), else SecretNotFound.
 pub async fn get_object(conn: &Connection, namespace: &str, name: &str) -> Result<Secret> {
+    match find_object(conn, namespace, name).await? {
+        Some(secret) => Ok(secret),
+        None => {
+            super::require_namespace(conn, &Scope::Namespace(namespace.into())).await?;
+            Err(Error::SecretNotFound {
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+        }
+    }
+}
+
+/// The Secret if it exists: for probes of names the tool itself recorded (a journal's Secrets
+/// and backups), where absence is an answer and the namespace is known to exist.
+pub async fn find_object(conn: &Connection, namespace: &str, name: &str) -> Result<Option<Secret>> {
     // A name with '/' would address another URL: refuse it before any request.
     crate::domain::plan::check_object_name("Secret", name).map_err(Error::Usage)?;
     crate::domain::plan::check_object_name("namespace", namespace).map_err(Error::Usage)?;
     let scope = Scope::Namespace(namespace.into());
     let api = api(conn, namespace);
     match retrying(|| api.get(name)).await {
-        Ok(secret) => Ok(secret),
-        Err(kube::Error::Api(status)) if status.code == 404 => {
-            // "namespace X not found" says more than "no secret S in namespace X".
-            super::require_namespace(conn, &scope).await?;
-            Err(Error::SecretNotFound {
-                namespace: namespace.into(),
-                name: name.into(),
-            })
-        }
+        Ok(secret) => Ok(Some(secret)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
         Err(e) => Err(api_error(e, &Action::new("get", "secrets", &scope), conn)),
     }
 }

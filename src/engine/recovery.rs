@@ -60,19 +60,11 @@ pub(super) async fn read_named(
     let mut secrets = BTreeMap::new();
     let mut backups = BTreeMap::new();
     for (name, entry) in &journal.secrets {
-        match cluster::secrets::get(conn, namespace, name).await {
-            Ok(state) => {
-                secrets.insert(name.clone(), state);
-            }
-            Err(Error::SecretNotFound { .. }) => {}
-            Err(e) => return Err(e),
+        if let Some(object) = cluster::secrets::find_object(conn, namespace, name).await? {
+            secrets.insert(name.clone(), SecretState::from(&object));
         }
-        match cluster::secrets::get_object(conn, namespace, &entry.backup).await {
-            Ok(object) => {
-                backups.insert(entry.backup.clone(), BackupRevision::from(&object));
-            }
-            Err(Error::SecretNotFound { .. }) => {}
-            Err(e) => return Err(e),
+        if let Some(object) = cluster::secrets::find_object(conn, namespace, &entry.backup).await? {
+            backups.insert(entry.backup.clone(), BackupRevision::from(&object));
         }
     }
     Ok((secrets, backups))
