@@ -184,6 +184,7 @@ impl Command {
             Command::Audit(_) => "audit",
             Command::History(_) => "history",
             Command::Rollback(_) => "rollback",
+            Command::Edit(_) => "edit",
         }
     }
 
@@ -220,7 +221,7 @@ impl Command {
                 changes: args.prune,
                 ..none
             },
-            Command::Rollback(_) => Applies { changes: true, ..none },
+            Command::Rollback(_) | Command::Edit(_) => Applies { changes: true, ..none },
             // Seal and backup-keys write files: --dry-run shows what would be written.
             Command::Seal(_) | Command::BackupKeys(_) => Applies { changes: true, ..none },
             // `completion kubectl-plugin` writes its script file.
@@ -309,6 +310,9 @@ pub enum Command {
     /// Restore a backup revision (the current data is backed up first) and restart the consumers
     #[command(after_help = ROLLBACK_EXAMPLES)]
     Rollback(RollbackArgs),
+    /// Edit a Secret's values decoded in your editor, applied as a change (backup, restarts, verify)
+    #[command(after_help = EDIT_EXAMPLES)]
+    Edit(EditArgs),
 }
 
 const DIFF_EXAMPLES: &str = "\
@@ -480,6 +484,32 @@ Examples:
 
 `kubectl rollout undo` restores a pod template, not a Secret's data; this restores the data and
 restarts what reads it. The data it replaces is backed up first, so a rollback can be rolled back.";
+
+const EDIT_EXAMPLES: &str = "\
+Examples:
+  # Instead of `kubectl edit secret` and base64 by hand: values shown decoded,
+  # the change backed up, its consumers restarted and verified
+  kubectl secrets edit chat-secrets -n chatbox
+
+  # With another editor
+  KUBE_EDITOR=nano kubectl secrets edit backend-secrets -n aura-production
+
+The file is private (0600, in a folder only you can read) and removed on every exit. An unchanged
+or empty file changes nothing. A Secret synced from a SealedSecret or an ExternalSecret changes at
+its source: `seal --edit` or `rotate --sealed-file`, and `rotate` (or `rotate --synced`).";
+
+#[derive(Debug, Clone, Args)]
+pub struct EditArgs {
+    /// The Secret
+    #[arg(value_name = "SECRET")]
+    pub secret: String,
+
+    #[command(flatten)]
+    pub issuer: IssuerArgs,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
 
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["against", "to_namespace", "to_context", "revision", "against_provider", "across_contexts"])))]
@@ -832,6 +862,27 @@ pub struct ChangeArgs {
     pub allow_shared_remote: bool,
 }
 
+/// The servers that check a changed database password (rotate and edit).
+#[derive(Debug, Clone, Args)]
+pub struct IssuerArgs {
+    /// The server that checks KEY's password, changed first in the same plan:
+    /// KEY=postgresql|mysql|redis:user=NAME,server=statefulset/NAME|pod/NAME|HOST:PORT
+    /// [,admin=SECRET/KEY][,admin-user=NAME][,database=NAME] (instead of the Secret's
+    /// issuer.kubectl-secrets.io/KEY annotation); repeatable
+    #[arg(long = "issuer", value_name = "[SECRET/]KEY=SPEC")]
+    pub issuers: Vec<String>,
+
+    /// Anything else that checks KEY's password: COMMAND runs with `sh -c` for each step (check,
+    /// add, undo, retire, in KUBECTL_SECRETS_STEP) with the value on stdin; its exit status decides
+    #[arg(long = "issuer-command", value_name = "[SECRET/]KEY=COMMAND")]
+    pub issuer_commands: Vec<String>,
+
+    /// The database passwords rotated here were already changed at their servers: change them
+    /// in the Secret only (the plan says so)
+    #[arg(long, conflicts_with_all = ["issuers", "issuer_commands"])]
+    pub no_issuer: bool,
+}
+
 const VERIFY_EXAMPLES: &str = "\
 Examples:
   # Instead of `kubectl exec deploy/backend-deployment -- env | grep SECRET`
@@ -1023,22 +1074,8 @@ pub struct RotateArgs {
     #[arg(long, conflicts_with_all = ["synced", "resume", "abort"])]
     pub retire_previous: bool,
 
-    /// The server that checks KEY's password, changed first in the same plan:
-    /// KEY=postgresql|mysql|redis:user=NAME,server=statefulset/NAME|pod/NAME|HOST:PORT
-    /// [,admin=SECRET/KEY][,admin-user=NAME][,database=NAME] (instead of the Secret's
-    /// issuer.kubectl-secrets.io/KEY annotation); repeatable
-    #[arg(long = "issuer", value_name = "[SECRET/]KEY=SPEC")]
-    pub issuers: Vec<String>,
-
-    /// Anything else that checks KEY's password: COMMAND runs with `sh -c` for each step (check,
-    /// add, undo, retire, in KUBECTL_SECRETS_STEP) with the value on stdin; its exit status decides
-    #[arg(long = "issuer-command", value_name = "[SECRET/]KEY=COMMAND")]
-    pub issuer_commands: Vec<String>,
-
-    /// The database passwords rotated here were already changed at their servers: change them
-    /// in the Secret only (the plan says so)
-    #[arg(long, conflicts_with_all = ["issuers", "issuer_commands"])]
-    pub no_issuer: bool,
+    #[command(flatten)]
+    pub issuer: IssuerArgs,
 
     #[command(flatten)]
     pub controller: ControllerArgs,

@@ -183,6 +183,9 @@ pub enum Error {
     #[error("cannot write output: {0}")]
     Output(String),
 
+    #[error("edit: {0}")]
+    Editor(String),
+
     #[error("interrupted")]
     Interrupted,
 }
@@ -194,7 +197,7 @@ impl Error {
             Error::InProgress(_) => exit::IN_PROGRESS,
             Error::Untrusted(_) | Error::Unconsented(_) => exit::UNTRUSTED,
             Error::RolloutFailed(_) => exit::ROLLOUT_FAILED,
-            Error::InputFile { .. } => exit::INPUT,
+            Error::InputFile { .. } | Error::Editor(_) => exit::INPUT,
             Error::Conflict { .. } | Error::SealedConflict { .. } => exit::CONFLICT,
             Error::RolledBack(_) => exit::ROLLED_BACK,
             Error::RollbackFailed(_) => exit::ROLLBACK_FAILED,

@@ -116,5 +116,6 @@ async fn run_command(global: cli::GlobalArgs, command: Command) -> Result<Outcom
         Command::Audit(args) => commands::audit::run(&ctx, args).await,
         Command::History(args) => commands::history::run(&ctx, args).await,
         Command::Rollback(args) => commands::rollback::run(&ctx, args).await,
+        Command::Edit(args) => commands::edit::run(&ctx, args).await,
     }
 }

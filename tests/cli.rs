@@ -628,6 +628,7 @@ fn help_puts_examples_first_and_global_options_last() {
         "audit",
         "history",
         "rollback",
+        "edit",
     ] {
         let out = run(&[command, "--help"], None);
         assert_eq!(out.code, exit::OK, "{command}: {}", out.stderr);

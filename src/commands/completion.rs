@@ -149,7 +149,7 @@ pub fn want(command: &Command, words: &[String]) -> Want {
     match sub {
         None => Want::Subcommands,
         Some(name)
-            if ["verify", "rotate", "diff", "history", "rollback"].contains(&name)
+            if ["verify", "rotate", "diff", "history", "rollback", "edit"].contains(&name)
                 && positional(done, scope, command).is_none() =>
         {
             Want::Secrets

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backup_keys;
 pub mod completion;
 pub mod diff;
+pub mod edit;
 pub mod fetch_cert;
 pub mod fleet;
 pub mod history;

@@ -10,10 +10,9 @@ use jiff::Timestamp;
 mod waves;
 
 use super::Outcome;
-use crate::cli::{KeyPhase, RotateArgs};
+use crate::cli::{IssuerArgs, KeyPhase, RotateArgs};
 use crate::cluster::{self, Connection};
 use crate::context::Context;
-use crate::domain::drift;
 use crate::domain::generate::Generator;
 use crate::domain::multi::{self, KeySpec};
 use crate::domain::not_generated;
@@ -56,7 +55,7 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     let target = cluster::secrets::get(&conn, &namespace, name).await?;
     if args.resume || args.abort {
         let choice = if args.resume { Recovery::Resume } else { Recovery::Abort };
-        let issuers = issuer_flags(args, &[name])?;
+        let issuers = issuer_flags(&args.issuer, &[name])?;
         let named = engine::Named {
             issuers: &issuers,
             sealed_file: args.sealed_file.as_deref(),
@@ -64,7 +63,7 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         return engine::recover(&conn, ctx.consent(), &settings, &namespace, name, choice, named).await;
     }
     if let Some(pending) = engine::pending(&conn, &target).await? {
-        let issuers = issuer_flags(args, &[name])?;
+        let issuers = issuer_flags(&args.issuer, &[name])?;
         let named = engine::Named {
             issuers: &issuers,
             sealed_file: args.sealed_file.as_deref(),
@@ -143,8 +142,8 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         secrets,
         sealed,
         external: None,
-        issuers: issuer_flags(args, &[name])?,
-        no_issuer: args.no_issuer,
+        issuers: issuer_flags(&args.issuer, &[name])?,
+        no_issuer: args.issuer.no_issuer,
     };
     engine::apply(&conn, ctx.consent(), &settings, change).await
 }
@@ -319,8 +318,8 @@ async fn rotate_many(
         secrets,
         sealed: None,
         external: None,
-        issuers: issuer_flags(args, names)?,
-        no_issuer: args.no_issuer,
+        issuers: issuer_flags(&args.issuer, names)?,
+        no_issuer: args.issuer.no_issuer,
     };
     engine::apply(conn, ctx.consent(), &settings, change).await
 }
@@ -367,15 +366,15 @@ async fn rotate_external(
         secrets: vec![secret],
         sealed: None,
         external: Some(external),
-        issuers: issuer_flags(args, &[target.name.as_str()])?,
-        no_issuer: args.no_issuer,
+        issuers: issuer_flags(&args.issuer, &[target.name.as_str()])?,
+        no_issuer: args.issuer.no_issuer,
     };
     engine::apply(conn, ctx.consent(), &settings, change).await
 }
 
 /// `--issuer [SECRET/]KEY=SPEC` and `--issuer-command [SECRET/]KEY=COMMAND`, for the Secrets
 /// rotated (`names`): with one Secret, SECRET/ may be left out.
-pub(crate) fn issuer_flags<S: AsRef<str>>(args: &RotateArgs, names: &[S]) -> Result<Vec<engine::IssuedKey>> {
+pub(crate) fn issuer_flags<S: AsRef<str>>(args: &IssuerArgs, names: &[S]) -> Result<Vec<engine::IssuedKey>> {
     let mut found = Vec::new();
     let given = args
         .issuers
@@ -606,20 +605,11 @@ async fn phase_retire(
     let family = versioned::family(target, selector.as_deref())?;
     let added_at = target.versions_added_at.get(&family.newest().name()).copied();
     let mut keys = versioned::plan_retire(target, &family, added_at, after, Timestamp::now())?;
-    let (snapshot, _) = engine::read_namespace(conn, &target.namespace).await?;
-    let (specs, _) = drift::group_workloads(&snapshot);
-    for retired in &keys {
-        let users = versioned::required_by(&specs, &target.namespace, &target.name, &retired.key);
-        if !users.is_empty() {
-            return Err(Error::Plan(plan::PlanError::StillRequired {
-                key: retired.key.clone(),
-                users: users.join(", "),
-            }));
-        }
-    }
     let mut sets = plan::set_changes(target, set_values, &keys)?;
     keys.append(&mut sets);
-    Ok(versioned::change(target, keys))
+    let change = versioned::change(target, keys);
+    super::edit::refuse_removing_required(conn, &change).await?;
+    Ok(change)
 }
 
 /// Values given on stdin (`--from-stdin KEY`) and in files (`--from-file KEY=PATH`).

@@ -8,6 +8,7 @@ pub mod consumers;
 pub mod cron;
 pub mod diff;
 pub mod drift;
+pub mod edit_file;
 pub mod env;
 pub mod env_file;
 pub mod external;

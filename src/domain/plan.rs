@@ -174,6 +174,8 @@ pub enum ChangeKind {
     Pointer { to: String },
     /// An old version removed once `by` has taken over.
     Retired { by: String },
+    /// Added, changed or removed in the editor (`edit`).
+    Edited,
 }
 
 #[derive(Debug, Clone)]
@@ -521,6 +523,36 @@ pub fn check_size(secret: &SecretState, data: &BTreeMap<String, SecretValue>) ->
         bytes,
         key,
     })
+}
+
+/// Plan writing `edited` (the data as the editor left it) over `current`: every key added,
+/// changed or removed, or None when nothing differs.
+pub fn edit_plan(
+    current: &SecretState,
+    edited: &BTreeMap<String, SecretValue>,
+) -> Result<Option<SecretChange>, PlanError> {
+    let keys: std::collections::BTreeSet<&String> = current.data.keys().chain(edited.keys()).collect();
+    let changes: Vec<KeyChange> = keys
+        .into_iter()
+        .filter(|key| current.data.get(*key) != edited.get(*key))
+        .map(|key| KeyChange {
+            key: key.clone(),
+            kind: ChangeKind::Edited,
+            old: current.data.get(key).cloned(),
+            new: edited.get(key).cloned(),
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    check_size(current, edited)?;
+    Ok(Some(SecretChange {
+        before: current.clone(),
+        after: edited.clone(),
+        new_revision: current.revision + 1,
+        keys: changes,
+        left_out: Vec::new(),
+    }))
 }
 
 /// Plan putting `backup`'s data back into `current` (rollback): every key that differs.

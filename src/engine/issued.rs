@@ -163,7 +163,10 @@ pub fn configured(changes: &[SecretChange], flags: &[IssuedKey]) -> Result<Vec<I
 
 /// Keys that receive a new password (not a propagated copy, a pointer or a removal).
 fn sets_a_new_password(kind: &ChangeKind) -> bool {
-    matches!(kind, ChangeKind::Rotated { .. } | ChangeKind::Restored { .. })
+    matches!(
+        kind,
+        ChangeKind::Rotated { .. } | ChangeKind::Restored { .. } | ChangeKind::Edited
+    )
 }
 
 fn from_annotation(namespace: &str, secret: &str, key: &str, text: &str) -> Result<IssuerConfig> {
@@ -201,7 +204,7 @@ pub fn unissued_database_password(
         for key in change
             .keys
             .iter()
-            .filter(|k| matches!(k.kind, ChangeKind::Rotated { .. }))
+            .filter(|k| matches!(k.kind, ChangeKind::Rotated { .. } | ChangeKind::Edited) && k.new.is_some())
         {
             if issued.iter().any(|i| i.secret == change.name() && i.key == key.key) {
                 continue;

@@ -11,7 +11,7 @@ use comfy_table::{Cell, Color};
 
 use crate::domain::consumers::{Consumer, ConsumerAction};
 use crate::domain::journal::Journal;
-use crate::domain::plan::{ChangeKind, SecretChange};
+use crate::domain::plan::{ChangeKind, KeyChange, SecretChange};
 use crate::domain::rollout::RestartTarget;
 use crate::domain::secret_value::{Fingerprinter, SecretValue};
 use crate::domain::waves::{ClusterOutcome, ClusterRow};
@@ -90,8 +90,8 @@ fn masked(value: &SecretValue, fp: &Fingerprinter) -> Masked {
     }
 }
 
-fn describe_change(kind: &ChangeKind) -> String {
-    match kind {
+fn describe_change(key: &KeyChange) -> String {
+    match &key.kind {
         ChangeKind::Rotated { how } => format!("rotated ({how})"),
         ChangeKind::Propagated { from_key, encoding } => format!("embeds {from_key}: replaced {}", encoding.describe()),
         ChangeKind::KeptPrevious { of } => format!("previous value of {of}"),
@@ -100,6 +100,12 @@ fn describe_change(kind: &ChangeKind) -> String {
         ChangeKind::AddedVersion { after, how } => format!("new version beside {after} ({how})"),
         ChangeKind::Pointer { to } => format!("moved to {to}"),
         ChangeKind::Retired { by } => format!("old version removed ({by} has taken over)"),
+        ChangeKind::Edited => match (&key.old, &key.new) {
+            (None, _) => "added in the editor",
+            (_, None) => "removed in the editor",
+            _ => "changed in the editor",
+        }
+        .to_string(),
     }
 }
 
@@ -122,7 +128,7 @@ pub fn plan(
                 .iter()
                 .map(|k| PlannedKey {
                     key: k.key.clone(),
-                    change: describe_change(&k.kind),
+                    change: describe_change(k),
                     before: k.old.as_ref().map(|v| masked(v, fp)),
                     after: k.new.as_ref().map(|v| masked(v, fp)),
                 })

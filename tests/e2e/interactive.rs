@@ -338,3 +338,44 @@ async fn unseal_on_a_terminal_needs_show_secret() {
     let piped = ns.run(&args);
     assert_eq!(piped.code, exit::OK, "{piped:?}");
 }
+
+#[tokio::test]
+async fn an_edit_in_a_terminal_asks_before_writing_and_ctrl_c_in_the_editor_leaves_nothing() {
+    use crate::edit::{secret_with_consumer, Editor};
+    let ns = TestNamespace::new("edit-tty").await;
+    let (token, new) = (canary("token"), canary("new"));
+    secret_with_consumer(&ns, &[("TOKEN", &token)]).await;
+
+    let editor = Editor::new(&format!("sed -i 's/^  TOKEN: .*/  TOKEN: \"{new}\"/' \"$1\""));
+    let command = editor.command();
+    let mut term = Terminal::start_with(&ns, &["edit", "app"], &[("KUBE_EDITOR", command.as_str())]);
+    term.expect("Apply this plan?");
+    term.send("y");
+    term.expect("Verifying the consumers");
+    let (code, screen) = term.finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert!(screen.contains("changed in the editor"), "{screen}");
+    assert_not_on_screen(&screen, &[&token, &new]);
+    assert_eq!(ns.secret_data("app").await["TOKEN"], new.as_bytes());
+    editor.assert_private_and_gone();
+
+    // Ctrl-C while the editor is open: exit 130, the file and its folder gone, nothing written.
+    let before = ns.get_secret("app").await.unwrap();
+    let editor = Editor::new("sleep 60");
+    let command = editor.command();
+    let mut term = Terminal::start_with(&ns, &["edit", "app"], &[("KUBE_EDITOR", command.as_str())]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while editor.seen().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the editor never opened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    term.send("\x03");
+    let (code, screen) = term.finish();
+    assert_eq!(code, exit::INTERRUPTED, "{screen}");
+    editor.assert_private_and_gone();
+    assert_eq!(
+        ns.get_secret("app").await.unwrap().metadata.resource_version,
+        before.metadata.resource_version
+    );
+    assert_not_on_screen(&screen, &[&token, &new]);
+}

@@ -7,6 +7,7 @@ mod auth;
 mod completion;
 mod diff;
 mod docs;
+mod edit;
 mod events;
 mod external;
 mod faults;

@@ -136,10 +136,16 @@ pub fn run_with(kubeconfig: &Path, args: &[&str]) -> Run {
 
 /// Same, with bytes on standard input (which is not a terminal).
 pub fn run_with_stdin(kubeconfig: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    run_full(kubeconfig, args, stdin, &[])
+}
+
+/// Same, with extra environment variables.
+pub fn run_full(kubeconfig: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
     use std::io::Write as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
         .args(args)
         .envs(aws_env())
+        .envs(env.iter().copied())
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
@@ -203,6 +209,13 @@ impl TestNamespace {
     /// Run the binary as admin in this namespace.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_as("admin", args, b"")
+    }
+
+    /// Run the binary as admin in this namespace with extra environment (an editor, say).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["-n", &self.name]);
+        run_full(&cluster().kubeconfig_of("admin"), &full, b"", env)
     }
 
     /// Run the binary as a test user in this namespace, with bytes on stdin.

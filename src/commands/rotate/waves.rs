@@ -126,8 +126,8 @@ pub async fn run(
             secrets,
             sealed: None,
             external: None,
-            issuers: super::issuer_flags(args, &[name])?,
-            no_issuer: args.no_issuer,
+            issuers: super::issuer_flags(&args.issuer, &[name])?,
+            no_issuer: args.issuer.no_issuer,
         };
         let prepared = named(
             &member.context,
@@ -168,7 +168,7 @@ async fn recover_all(ctx: &Context, args: &RotateArgs, fleet: &Fleet, name: &str
             }
             let mut settings = Settings::new(super::action(args), &args.change, &conn).await;
             settings.force = args.force;
-            let issuers = super::issuer_flags(args, &[name])?;
+            let issuers = super::issuer_flags(&args.issuer, &[name])?;
             let named = engine::Named {
                 issuers: &issuers,
                 sealed_file: args.sealed_file.as_deref(),
