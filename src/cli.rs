@@ -500,9 +500,9 @@ its source: `seal --edit` or `rotate --sealed-file`, and `rotate` (or `rotate --
 
 #[derive(Debug, Clone, Args)]
 pub struct EditArgs {
-    /// The Secret
+    /// The Secret (in a terminal, left out: picked from a list)
     #[arg(value_name = "SECRET")]
-    pub secret: String,
+    pub secret: Option<String>,
 
     #[command(flatten)]
     pub issuer: IssuerArgs,
@@ -514,8 +514,9 @@ pub struct EditArgs {
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["against", "to_namespace", "to_context", "revision", "against_provider", "across_contexts"])))]
 pub struct DiffArgs {
-    /// The Secret (omitted with -A --to-context: every Secret present in both clusters)
-    #[arg(value_name = "SECRET", required_unless_present = "all_namespaces")]
+    /// The Secret (omitted with -A --to-context: every Secret present in both clusters; in a
+    /// terminal, left out: picked from a list)
+    #[arg(value_name = "SECRET")]
     pub secret: Option<String>,
 
     /// A local Secret manifest (YAML/JSON, data or stringData), SealedSecret, or .env file
@@ -771,9 +772,9 @@ pub enum FailOn {
 
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
-    /// The Secret
+    /// The Secret (in a terminal, left out: picked from a list)
     #[arg(value_name = "SECRET")]
-    pub secret: String,
+    pub secret: Option<String>,
 
     /// Delete all but the newest --keep backups (asks first; --yes in scripts)
     #[arg(long)]
@@ -789,9 +790,9 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RollbackArgs {
-    /// The Secret
+    /// The Secret (in a terminal, left out: picked from a list)
     #[arg(value_name = "SECRET")]
-    pub secret: String,
+    pub secret: Option<String>,
 
     /// The revision to restore (default: the newest backup)
     #[arg(long, value_name = "N")]

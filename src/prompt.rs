@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use dialoguer::{Confirm, Input, MultiSelect, Password, Select};
+use dialoguer::{Confirm, FuzzySelect, Input, MultiSelect, Password, Select};
 
 use crate::domain::generate::Generator;
 use crate::domain::not_generated::Reason;
@@ -188,4 +188,15 @@ pub fn edit_action(file: &str, keys: &[String]) -> Result<EditAction> {
         4 => EditAction::Quit,
         _ => EditAction::Set(text("Name of the new key", false)?),
     })
+}
+
+/// One of `items`, found by typing part of it (kubectx-style). Returns its index.
+pub fn pick(question: &str, items: &[String]) -> Result<usize> {
+    FuzzySelect::new()
+        .with_prompt(question)
+        .items(items)
+        .default(0)
+        .max_length(15)
+        .interact()
+        .map_err(prompt_error)
 }

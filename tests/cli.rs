@@ -118,6 +118,33 @@ fn malformed_kubeconfig_does_not_echo_its_content() {
     assert!(!out.stderr.contains("s3cr3t-token-value"), "{}", out.stderr);
 }
 
+/// Off a terminal, a Secret name left out is the usage error it always was (exit 2, naming the
+/// argument and the picker), before any server is contacted.
+#[test]
+fn a_secret_name_left_out_off_a_terminal_is_a_usage_error() {
+    let config = kubeconfig_file("https://127.0.0.1:1", &["prod"]);
+    for command in [
+        &["edit"][..],
+        &["history"],
+        &["rollback"],
+        &["diff", "--to-namespace", "b"],
+        &["rotate"],
+    ] {
+        let out = run(command, Some(config.path()));
+        assert_eq!(out.code, exit::USAGE, "{command:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("pick one from a list"),
+            "{command:?}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("127.0.0.1:1"),
+            "no server contacted: {}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn unreachable_server_exits_4_and_names_it() {
     let config = kubeconfig_file("https://127.0.0.1:1", &["prod"]);
@@ -656,5 +683,40 @@ fn help_puts_examples_first_and_global_options_last() {
             }
             continued = command_line && line.ends_with('\\');
         }
+    }
+}
+
+/// docs/k9s-plugins.yaml: every entry has what k9s requires, runs `kubectl secrets ...` in the
+/// foreground, and its arguments (k9s' variables filled in) parse as this version's CLI.
+#[test]
+fn the_k9s_plugins_in_docs_parse_as_commands_of_this_version() {
+    use clap::Parser as _;
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/k9s-plugins.yaml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let plugins = doc["plugins"].as_object().expect("plugins:");
+    assert!(plugins.len() >= 4);
+    for (name, plugin) in plugins {
+        for field in ["shortCut", "description", "scopes", "command"] {
+            assert!(plugin.get(field).is_some(), "{name}: k9s requires {field}");
+        }
+        assert_eq!(plugin["command"], "kubectl", "{name}");
+        assert_eq!(plugin["background"], false, "{name}: questions need the terminal");
+        let args: Vec<String> = plugin["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .unwrap()
+                    .replace("$NAMESPACE", "shop")
+                    .replace("$NAME", "db")
+                    .replace("$CONTEXT", "prod")
+            })
+            .collect();
+        assert_eq!(args[0], "secrets", "{name}");
+        let parsed = kubectl_secrets::cli::Cli::try_parse_from(
+            std::iter::once("kubectl-secrets".to_string()).chain(args[1..].iter().cloned()),
+        );
+        assert!(parsed.is_ok(), "{name}: {args:?}: {}", parsed.err().unwrap());
     }
 }

@@ -29,6 +29,9 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
             "--across-contexts compares the clusters --contexts PATTERN (or --all-contexts) selects: give them".into(),
         ));
     }
+    if !ctx.global.all_namespaces {
+        super::pick::check_askable(args.secret.as_deref(), "diff")?;
+    }
     let conn = ctx.connect().await?;
     if ctx.global.all_namespaces {
         let Some(other_context) = &args.to_context else {
@@ -38,6 +41,11 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Outcome> {
         };
         return all_secrets(ctx, &conn, other_context, &fingerprints, args.show_secret).await;
     }
+    let picked = super::pick::secret(ctx, &conn, args.secret.as_deref(), "diff").await?;
+    let args = &DiffArgs {
+        secret: Some(picked),
+        ..args.clone()
+    };
     let (result, cluster, other) = diff_one(ctx, args, &conn, file, &fingerprints).await?;
     render::diff::report(&result, ctx.output())?;
     if args.show_secret {
@@ -65,7 +73,7 @@ async fn diff_one(
     fingerprints: &Fingerprinter,
 ) -> Result<(SecretDiff, SecretSide, SecretSide)> {
     let namespace = ctx.namespace(conn);
-    let name = args.secret.clone().expect("clap requires SECRET without -A");
+    let name = args.secret.clone().expect("given or picked in run");
     let other_name = args.to_name.clone().unwrap_or_else(|| name.clone());
     let same_place = match (&args.to_namespace, &args.to_context) {
         (Some(other), _) => *other == namespace,
@@ -152,7 +160,7 @@ async fn across(
             "across contexts diff compares one Secret (no -A) and never prints values (no --show-secret)".into(),
         ));
     }
-    let name = args.secret.clone().expect("clap requires SECRET without -A");
+    let name = args.secret.clone().ok_or_else(|| super::pick::missing("diff"))?;
     let entries = if args.across_contexts {
         let sides = super::fleet::run(ctx, fleet, |conn| {
             let name = name.clone();

@@ -16,9 +16,11 @@ use crate::error::{Error, Result};
 use crate::render;
 
 pub async fn run(ctx: &Context, args: &EditArgs) -> Result<Outcome> {
+    super::pick::check_askable(args.secret.as_deref(), "edit")?;
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
-    let name = args.secret.as_str();
+    let name = super::pick::secret(ctx, &conn, args.secret.as_deref(), "edit").await?;
+    let name = name.as_str();
     let current = cluster::secrets::get(&conn, &namespace, name).await?;
     if let Some(pending) = engine::pending(&conn, &current).await? {
         return Err(pending.in_the_way(&namespace, name, false));

@@ -21,8 +21,9 @@ pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
                 "history --prune deletes backups in one cluster at a time: run it with --context CONTEXT".into(),
             ));
         }
+        let name = args.secret.as_deref().ok_or_else(|| super::pick::missing("history"))?;
         let entries = super::fleet::run(ctx, &fleet, |conn| async move {
-            let (history, _, _) = read(ctx, args, &conn).await?;
+            let (history, _, _) = read(ctx, name, &conn).await?;
             Ok((history, Outcome::Clean))
         })
         .await;
@@ -30,8 +31,10 @@ pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
         render::history::fleet(&report, ctx.output())?;
         return Ok(Outcome::Code(report.summary.exit_code));
     }
+    super::pick::check_askable(args.secret.as_deref(), "history")?;
     let conn = ctx.connect().await?;
-    let (history, current, candidates) = read(ctx, args, &conn).await?;
+    let name = super::pick::secret(ctx, &conn, args.secret.as_deref(), "history").await?;
+    let (history, current, candidates) = read(ctx, &name, &conn).await?;
     render::history::entries(&history, ctx.output())?;
     if !args.prune {
         return Ok(Outcome::Clean);
@@ -45,16 +48,16 @@ pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
 /// One cluster's history of the Secret, with what it was read from.
 async fn read(
     ctx: &Context,
-    args: &HistoryArgs,
+    name: &str,
     conn: &cluster::Connection,
 ) -> Result<(SecretHistory, SecretState, Vec<BackupRevision>)> {
     let namespace = ctx.namespace(conn);
-    let (current, candidates) = cluster::secrets::with_backups(conn, &namespace, &args.secret).await?;
+    let (current, candidates) = cluster::secrets::with_backups(conn, &namespace, name).await?;
     // A Secret an ExternalSecret syncs from AWS: its provider's versions are its history too.
     let provider_versions = engine::provider_history(conn, &current).await?;
     let history = SecretHistory {
         namespace,
-        secret: args.secret.clone(),
+        secret: name.to_string(),
         revisions: history::entries(&current, &candidates),
         provider_versions,
     };

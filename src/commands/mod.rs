@@ -10,6 +10,7 @@ pub mod fetch_cert;
 pub mod fleet;
 pub mod history;
 pub mod list;
+pub mod pick;
 pub mod rollback;
 pub mod rotate;
 pub mod seal;

@@ -14,18 +14,20 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
     if let Some(fleet) = super::fleet::selected(ctx, &args.fleet)? {
         return across(ctx, args, &fleet).await;
     }
+    super::pick::check_askable(args.secret.as_deref(), "rollback")?;
     let conn = ctx.connect().await?;
     let namespace = ctx.namespace(&conn);
-    let (current, candidates) = cluster::secrets::with_backups(&conn, &namespace, &args.secret).await?;
+    let name = super::pick::secret(ctx, &conn, args.secret.as_deref(), "rollback").await?;
+    let (current, candidates) = cluster::secrets::with_backups(&conn, &namespace, &name).await?;
     if let Some(pending) = engine::pending(&conn, &current).await? {
-        return Err(pending.in_the_way(&namespace, &args.secret, false));
+        return Err(pending.in_the_way(&namespace, &name, false));
     }
     // A Secret an ExternalSecret syncs goes back through its provider's previous version.
     if let Some(owner) = current.controller.as_ref().filter(|o| o.kind == "ExternalSecret") {
         if args.to_revision.is_some() {
             return Err(Error::Usage(format!(
                 "secret {namespace}/{} is synced by ExternalSecret {}: it rolls back to its provider's previous version (AWSPREVIOUS); --to-revision is for in-cluster backups",
-                args.secret, owner.name
+                name, owner.name
             )));
         }
         let (secret, external) = engine::external_rollback(&conn, &current, &owner.name).await?;
@@ -59,7 +61,7 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
 /// A failed cluster does not stop the others: an undo goes as far as it can.
 async fn across(ctx: &Context, args: &RollbackArgs, fleet: &super::fleet::Fleet) -> Result<Outcome> {
     use super::fleet::{named, FleetMember};
-    let name = args.secret.as_str();
+    let name = args.secret.as_deref().ok_or_else(|| super::pick::missing("rollback"))?;
     let mut members = Vec::new();
     for context in &fleet.contexts {
         let conn = named(context, ctx.connect_one_of_many(context).await)?;

@@ -167,9 +167,12 @@ async fn target_names(ctx: &Context, args: &RotateArgs, conn: &Connection, names
     }
     let mut seen = std::collections::BTreeSet::new();
     names.retain(|n| seen.insert(n.clone()));
+    if names.is_empty() && crate::prompt::interactive() && !args.resume && !args.abort {
+        names.push(super::pick::secret(ctx, conn, None, "rotate").await?);
+    }
     match names.len() {
         0 => Err(Error::Usage(
-            "say which Secret to rotate: a name (or several), or -l SELECTOR".into(),
+            "say which Secret to rotate: a name (or several), or -l SELECTOR (in a terminal, leave it out to pick one from a list)".into(),
         )),
         1 => Ok(names),
         _ if args.resume || args.abort => Err(Error::Usage(

@@ -270,6 +270,23 @@ pub fn prometheus(rows: &[SecretRow]) -> String {
     out
 }
 
+/// One line per Secret for a picker: name, type, age of its data and consumers, in columns.
+pub fn picker_items(rows: &[SecretRow], now: jiff::Timestamp) -> Vec<String> {
+    let width = |f: &dyn Fn(&SecretRow) -> usize| rows.iter().map(f).max().unwrap_or(0);
+    let name_width = width(&|r| r.name.len());
+    let type_width = width(&|r| r.type_.len());
+    rows.iter()
+        .map(|r| {
+            let age = r.data_changed_at.map_or_else(|| "-".to_string(), |t| age(t, now));
+            let readers = match r.consumers {
+                0 => "no consumers".to_string(),
+                n => super::plural(n, "consumer"),
+            };
+            format!("{:name_width$}  {:type_width$}  {age:>4}  {readers}", r.name, r.type_)
+        })
+        .collect()
+}
+
 /// An age as kubectl prints it: 45s, 12m, 5h, 3d (whole units, the largest that fits twice).
 fn age(since: jiff::Timestamp, now: jiff::Timestamp) -> String {
     let seconds = now.duration_since(since).as_secs().max(0);

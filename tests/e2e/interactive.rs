@@ -379,3 +379,45 @@ async fn an_edit_in_a_terminal_asks_before_writing_and_ctrl_c_in_the_editor_leav
     );
     assert_not_on_screen(&screen, &[&token, &new]);
 }
+
+#[tokio::test]
+async fn a_secret_name_left_out_is_picked_from_a_list_filtered_by_typing() {
+    use crate::edit::{secret_with_consumer, Editor};
+    let ns = TestNamespace::new("picker").await;
+    let (token, other, new) = (canary("token"), canary("other"), canary("new"));
+    secret_with_consumer(&ns, &[("TOKEN", &token)]).await;
+    ns.secret("zeta-keys", &[("OTHER", &other)]).await;
+
+    // history: the list shows each Secret with its type and consumers; typing filters it.
+    let mut term = Terminal::start(&ns, &["history"]);
+    term.expect("Secret whose history to show in namespace");
+    term.expect("1 consumer");
+    term.send("zeta");
+    term.send("\r");
+    term.expect("REVISION");
+    let (code, screen) = term.finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert!(
+        screen.contains("app ") && screen.contains("Opaque"),
+        "both listed: {screen}"
+    );
+    assert!(screen.contains("no consumers"), "{screen}");
+    assert_not_on_screen(&screen, &[&token, &other]);
+
+    // edit: picked, then the editor, the plan and the question as usual.
+    let editor = Editor::new(&format!("sed -i 's/^  TOKEN: .*/  TOKEN: \"{new}\"/' \"$1\""));
+    let command = editor.command();
+    let mut term = Terminal::start_with(&ns, &["edit"], &[("KUBE_EDITOR", command.as_str())]);
+    term.expect("Secret to edit in namespace");
+    term.send("app");
+    term.send("\r");
+    term.expect("Apply this plan?");
+    term.send("y");
+    term.expect("Verifying the consumers");
+    let (code, screen) = term.finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert_eq!(ns.secret_data("app").await["TOKEN"], new.as_bytes());
+    assert_eq!(ns.secret_data("zeta-keys").await["OTHER"], other.as_bytes());
+    assert_not_on_screen(&screen, &[&token, &other, &new]);
+    editor.assert_private_and_gone();
+}
