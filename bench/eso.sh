@@ -29,7 +29,7 @@ for w in $(seq 1 "$consumers"); do
 done
 hyperfine --runs 3 --export-json "$out/eso.json" \
   -n "kubectl-secrets rotate (ExternalSecret, $consumers consumers)" \
-  "kubectl-secrets rotate app-secrets -n $ns --key DB_PASSWORD --remote $remote --yes > /dev/null 2>&1" \
+  "kubectl-secrets rotate app-secrets -n $ns --key DB_PASSWORD --remote $remote --yes --min-restart-interval 0 > /dev/null 2>&1" \
   -n "by hand: boto3 + force-sync + restart/status x$consumers" \
   "bash $root/bench/eso-manual.sh $python $ns $remote app app-secrets ${names[*]}" >&2
 kubectl delete namespace "$ns" --wait=false >/dev/null

@@ -31,7 +31,7 @@ for w in $(seq 1 "$consumers"); do
 done
 hyperfine --runs 3 --export-json "$out/issuer.json" \
   -n "kubectl-secrets rotate (PostgreSQL issuer, $consumers consumers)" \
-  "kubectl-secrets rotate db -n $ns --key password --yes > /dev/null 2>&1" \
+  "kubectl-secrets rotate db -n $ns --key password --yes --min-restart-interval 0 > /dev/null 2>&1" \
   -n "by hand: ALTER ROLE + secret apply + restart/status x$consumers" \
   "bash $root/bench/issuer-manual.sh $ns db $role ${names[*]}" >&2
 kubectl delete namespace "$ns" --wait=false >/dev/null

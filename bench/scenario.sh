@@ -80,7 +80,7 @@ rotate_rounds() { # dir, rounds, namespace, deployment names...
   mkdir -p "$dir"
   for round in $(seq "$rounds"); do
     hyperfine --runs 1 --export-json "$dir/round-$round.json" \
-      -n "kubectl-secrets rotate" "kubectl-secrets rotate shared -n $ns --key TOKEN=hex:32 --yes --keep-backups 1 > /dev/null 2>&1" \
+      -n "kubectl-secrets rotate" "kubectl-secrets rotate shared -n $ns --key TOKEN=hex:32 --yes --min-restart-interval 0 --keep-backups 1 > /dev/null 2>&1" \
       -n "kubectl, parallel" "bash $root/bench/kubectl-rotate-parallel.sh $ns shared TOKEN $*" >&2
     "$floor" rollouts -n "$ns" "$@" >>"$dir/floor.txt"
   done

@@ -828,6 +828,15 @@ pub struct ChangeArgs {
     #[arg(long, value_name = "DURATION", requires = "max_parallel", value_parser = parse_duration)]
     pub batch_interval: Option<Duration>,
 
+    /// Ask before restarting a workload kubectl-secrets restarted less than this long ago (with
+    /// --yes: refuse); 0 turns it off. Rollbacks and --abort are never held back
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub min_restart_interval: Duration,
+
+    /// Refuse a plan that restarts more than N workloads (before anything is written)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_restarts: Option<u16>,
+
     /// How long to wait for the rollouts before restoring the previous data, e.g. 10m
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -1139,6 +1148,10 @@ fn parse_age(text: &str) -> Result<Duration, String> {
 /// own hint, "90sec or 90ms", is rarely what was meant).
 fn parse_with_unit(text: &str, forms: &str) -> Result<Duration, String> {
     let text = text.trim();
+    // Zero is zero in any unit (`--min-restart-interval 0`, as kubectl takes `--timeout 0`).
+    if text.parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
+    }
     if text.parse::<f64>().is_ok() {
         return Err(format!("{text} has no unit: give {forms}"));
     }

@@ -28,11 +28,19 @@ pub async fn restart(
     id: &WorkloadId,
     revisions: &BTreeMap<String, u64>,
     at: Timestamp,
+    change: Option<&str>,
 ) -> Result<i64> {
-    let patch = json!({"spec": {"template": {"metadata": {"annotations": {
-        RESTARTED_AT: at.to_string(),
-        annotations::POD_SECRET_REVISIONS: serde_json::to_string(revisions).expect("map serialises"),
-    }}}}});
+    // The workload's own annotation records the restart for the next change's budget; on the
+    // object, not the template, so it starts no rollout of its own.
+    let patch = json!({
+        "metadata": {"annotations": {
+            annotations::LAST_RESTART: crate::domain::restart_budget::LastRestart::annotation(at, change),
+        }},
+        "spec": {"template": {"metadata": {"annotations": {
+            RESTARTED_AT: at.to_string(),
+            annotations::POD_SECRET_REVISIONS: serde_json::to_string(revisions).expect("map serialises"),
+        }}}},
+    });
     // A Rollout's template change is a new revision its own strategy rolls out (steps, pauses,
     // analysis), as a Deployment's is.
     if id.kind == WorkloadKind::Rollout {

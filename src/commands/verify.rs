@@ -106,6 +106,9 @@ async fn fix(
         promote: args.promote,
         remotes: Vec::new(),
         allow_shared_remote: false,
+        // Stale pods are what --fix is for: it restarts them whenever it is asked to.
+        min_restart_interval: std::time::Duration::ZERO,
+        max_restarts: None,
     };
     let settings = engine::Settings::new("verify --fix", &change, conn).await;
     if !engine::restart_stale(conn, ctx.consent(), &settings, &plan.restart).await? {

@@ -42,6 +42,10 @@ pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration
 /// On a pod template (so on its pods): JSON map of Secret name → revision it was restarted for.
 pub const POD_SECRET_REVISIONS: &str = "kubectl-secrets.io/secret-revisions";
 
+/// On a workload (not its template): the last restart kubectl-secrets made, JSON
+/// `{"at": RFC3339, "change": rotation id}`, read by the restart budget of the next change.
+pub const LAST_RESTART: &str = "kubectl-secrets.io/last-restart";
+
 /// Field manager of every write of data, so managedFields show who changed what.
 pub const FIELD_MANAGER: &str = "kubectl-secrets";
 /// Field manager of journal-only updates (heartbeats, phase, clearing), so they never move the

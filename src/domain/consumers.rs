@@ -190,6 +190,7 @@ mod tests {
             spec,
             schedule: None,
             secret_revisions: Default::default(),
+            last_restart: None,
         }
     }
 

@@ -1052,6 +1052,7 @@ mod tests {
                 spec: env_from_spec("app"),
                 schedule: None,
                 secret_revisions: BTreeMap::new(),
+                last_restart: None,
             }],
             replica_sets: vec![ReplicaSetInfo {
                 namespace: "ns".into(),
@@ -1099,6 +1100,7 @@ mod tests {
                 spec: env_from_spec("app"),
                 schedule: None,
                 secret_revisions: BTreeMap::from([("other".to_string(), 2)]),
+                last_restart: None,
             }],
             replica_sets: vec![ReplicaSetInfo {
                 namespace: "ns".into(),
@@ -1144,6 +1146,7 @@ mod tests {
             spec: env_from_spec("app"),
             schedule: None,
             secret_revisions: BTreeMap::from([("app".to_string(), 2)]),
+            last_restart: None,
         };
         let replica_set = ReplicaSetInfo {
             namespace: "ns".into(),

@@ -27,6 +27,7 @@ pub mod multi;
 pub mod not_generated;
 pub mod plan;
 pub mod propagate;
+pub mod restart_budget;
 pub mod rollout;
 pub mod seal;
 pub mod sealed_file;

@@ -133,6 +133,8 @@ pub struct Workload {
     pub schedule: Option<CronSchedule>,
     /// Secret name → revision the pod template was last restarted for (written by rotate).
     pub secret_revisions: BTreeMap<String, u64>,
+    /// The last restart kubectl-secrets made of it (absent, or unreadable: none known).
+    pub last_restart: Option<super::restart_budget::LastRestart>,
 }
 
 #[derive(Debug, Clone)]
@@ -487,11 +489,17 @@ pub(super) fn workload(kind: WorkloadKind, meta: &ObjectMeta, template: Option<&
         .and_then(|a| a.get(annotations::POD_SECRET_REVISIONS))
         .map(|text| annotations::parse_revisions(text))
         .unwrap_or_default();
+    let last_restart = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotations::LAST_RESTART))
+        .and_then(|text| serde_json::from_str(text).ok());
     Workload {
         id: WorkloadId { kind, namespace, name },
         spec: template.map(template_spec).unwrap_or_default(),
         schedule: None,
         secret_revisions,
+        last_restart,
     }
 }
 

@@ -51,6 +51,7 @@ use crate::domain::journal::{self, Journal, JournalEntry, Phase, RecordedBackup}
 use crate::domain::key_changes;
 use crate::domain::model::{WorkloadId, WorkloadKind};
 use crate::domain::plan::{PlanError, SecretChange};
+use crate::domain::restart_budget;
 use crate::domain::rollout::{self, RestartTarget};
 use crate::domain::secret_value::{Fingerprinter, SecretValue};
 use crate::error::Outcome;
@@ -87,6 +88,11 @@ pub struct Settings {
     pub remotes: Vec<String>,
     /// Write a provider secret other namespaces' ExternalSecrets read too.
     pub allow_shared_remote: bool,
+    /// A workload kubectl-secrets restarted less than this long ago is not restarted again
+    /// without a question (zero: no limit).
+    pub min_restart_interval: Duration,
+    /// At most this many workloads restarted by one run.
+    pub max_restarts: Option<u16>,
 }
 
 impl Settings {
@@ -112,6 +118,13 @@ impl Settings {
             promote: args.promote,
             remotes: args.remotes.clone(),
             allow_shared_remote: args.allow_shared_remote,
+            // An undo puts back what ran before: it must never wait for the change it undoes.
+            min_restart_interval: if action.starts_with("rollback") || action.ends_with("--abort") {
+                Duration::ZERO
+            } else {
+                args.min_restart_interval
+            },
+            max_restarts: args.max_restarts,
         }
     }
 }
@@ -177,6 +190,8 @@ pub struct Prepared {
     targets: Vec<RestartTarget>,
     templates: BTreeMap<WorkloadId, BTreeMap<String, u64>>,
     issued: Vec<issued::Prepared>,
+    /// Workloads restarted by kubectl-secrets within --min-restart-interval.
+    too_soon: Vec<restart_budget::TooSoon>,
 }
 
 impl Prepared {
@@ -184,6 +199,22 @@ impl Prepared {
     /// may consent to (an issuer acting as an administrator).
     pub fn check_consent(&self, consent: Consent, settings: &Settings) -> Result<()> {
         let unattended = consent.yes && !consent.dry_run;
+        // Restarting the same pods again and again is how restart storms start: without a
+        // person to ask, a second restart within the interval is refused.
+        if unattended && !self.too_soon.is_empty() {
+            let wait = self.too_soon.iter().map(|t| t.wait).max().unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "{}; with --yes a workload is not restarted again within --min-restart-interval {}: nothing was \
+                 changed. Run it again in {}, or pass --min-restart-interval 0 if the restart is wanted",
+                self.too_soon
+                    .iter()
+                    .map(|t| t.describe())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                humantime::format_duration(settings.min_restart_interval),
+                humantime::format_duration(wait)
+            )));
+        }
         if let Some(external) = &self.change.external {
             external.check_consent(&self.change.namespace, settings, unattended)?;
         }
@@ -273,6 +304,19 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
     } else {
         Vec::new()
     };
+    if let Some(max) = settings.max_restarts.filter(|max| restarts.len() > usize::from(*max)) {
+        return Err(Error::Usage(format!(
+            "this change would restart {} in namespace {namespace}, more than --max-restarts {max}: nothing was changed. \
+             Raise --max-restarts, pace it (--max-parallel N --batch-interval 30s), or change fewer Secrets at once",
+            render::plural(restarts.len(), "workload")
+        )));
+    }
+    let too_soon = restart_budget::too_soon(
+        &snapshot.workloads,
+        &restarts,
+        settings.min_restart_interval,
+        Timestamp::now(),
+    );
     let targets = targets_for(&restarts, &templates, &written, None);
 
     let strategy = Strategy {
@@ -306,6 +350,14 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
     for (name, owner) in &gitops {
         render::warning(&owner.drift_warning(namespace, name));
     }
+    for soon in &too_soon {
+        render::warning(&format!(
+            "{}: restarting it again within --min-restart-interval {} (answer no, or wait {})",
+            soon.describe(),
+            humantime::format_duration(settings.min_restart_interval),
+            humantime::format_duration(soon.wait)
+        ));
+    }
     let mut needed = permissions(&targets);
     match &change.sealed {
         Some(sealed) if !sealed.apply => needed.clear(),
@@ -325,6 +377,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
         targets,
         templates,
         issued,
+        too_soon,
     })
 }
 
@@ -336,6 +389,7 @@ pub async fn run_prepared(conn: &Connection, settings: &Settings, prepared: Prep
         targets,
         templates,
         mut issued,
+        too_soon: _,
     } = prepared;
     let namespace = change.namespace.clone();
     // The issuers that waited for the operator's consent (given now) are reached first.

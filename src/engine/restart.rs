@@ -60,10 +60,16 @@ pub fn failures_of(states: &BTreeMap<WorkloadId, RolloutState>) -> Vec<String> {
 
 /// Restart one workload. The restart is idempotent (the same restartedAt), so while the API
 /// server cannot be reached it is retried, with backoff, until the deadline.
-async fn restart_retrying(conn: &Connection, target: &RestartTarget, at: Timestamp, deadline: Instant) -> Result<i64> {
+async fn restart_retrying(
+    conn: &Connection,
+    target: &RestartTarget,
+    at: Timestamp,
+    change: Option<&str>,
+    deadline: Instant,
+) -> Result<i64> {
     let mut delay = Duration::from_millis(250);
     loop {
-        match cluster::workloads::restart(conn, &target.id, &target.revisions, at).await {
+        match cluster::workloads::restart(conn, &target.id, &target.revisions, at, change).await {
             Err(Error::Unreachable { reason, .. }) if Instant::now() + delay < deadline => {
                 render::warning(&format!("restarting {}: {reason} (retrying in {delay:?})", target.id));
                 tokio::time::sleep(delay).await;
@@ -92,6 +98,9 @@ pub async fn restart_and_wait(
     promotion: Promotion,
 ) -> Result<BTreeMap<WorkloadId, RolloutState>> {
     let ids: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
+    // Recorded on each workload restarted (the next change's restart budget).
+    let change_id = lease.map(|l| l.journal().id);
+    let change_id = change_id.as_deref();
     let mut progress = RolloutProgress::new(title, &ids);
     let timeout = pacing.timeout;
     let mut deadline = Instant::now() + timeout;
@@ -158,7 +167,7 @@ pub async fn restart_and_wait(
                     Some(since) => Ok::<_, Error>((0, since)),
                     None => {
                         let at = Timestamp::now();
-                        Ok((restart_retrying(conn, target, at, deadline).await?, at))
+                        Ok((restart_retrying(conn, target, at, change_id, deadline).await?, at))
                     }
                 }
             }))

@@ -66,7 +66,15 @@ async fn eso_rotation_writes_an_aws_version_syncs_restarts_and_verifies_exactly(
     // Without a question, the AWS secret an ExternalSecret names (whoever writes the namespace
     // may edit that) is written only when the operator names it too.
     let stages_before = aws_stages(&remote);
-    let unconsented = ns.run(&["rotate", "backend-secrets", "--key", "password", "--yes"]);
+    let unconsented = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--key",
+        "password",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(unconsented.code, exit::UNTRUSTED, "{unconsented:?}");
     assert!(
         unconsented.stderr.contains(&format!("--remote {remote}")),
@@ -83,6 +91,8 @@ async fn eso_rotation_writes_an_aws_version_syncs_restarts_and_verifies_exactly(
         "--remote",
         &remote,
         "--yes",
+        "--min-restart-interval",
+        "0",
     ]);
     assert_eq!(run.code, exit::OK, "{run:?}");
     assert!(
@@ -150,6 +160,8 @@ async fn eso_rotation_writes_an_aws_version_syncs_restarts_and_verifies_exactly(
         "--remote",
         &remote,
         "--yes",
+        "--min-restart-interval",
+        "0",
         "--retire-previous",
     ]);
     assert_eq!(again.code, exit::OK, "{again:?}");
@@ -252,6 +264,8 @@ async fn interrupted_after_the_provider_write_then_resume_or_abort() {
         "--remote",
         &remote,
         "--yes",
+        "--min-restart-interval",
+        "0",
     ];
 
     let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("written:30"));
@@ -269,7 +283,16 @@ async fn interrupted_after_the_provider_write_then_resume_or_abort() {
         .await
         .is_some());
 
-    let resumed = ns.run(&["rotate", "backend-secrets", "--resume", "--remote", &remote, "--yes"]);
+    let resumed = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--resume",
+        "--remote",
+        &remote,
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(resumed.code, exit::OK, "{resumed:?}");
     let new_password = aws_current(&remote)["password"].as_str().unwrap().to_string();
     assert_eq!(
@@ -294,7 +317,16 @@ async fn interrupted_after_the_provider_write_then_resume_or_abort() {
     assert_ne!(killed.code, exit::OK);
     let newest = current_of(&aws_stages(&remote), "AWSCURRENT").unwrap();
     assert_ne!(newest, new);
-    let aborted = ns.run(&["rotate", "backend-secrets", "--abort", "--remote", &remote, "--yes"]);
+    let aborted = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--abort",
+        "--remote",
+        &remote,
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(aborted.code, exit::OK, "{aborted:?}");
     let stages = aws_stages(&remote);
     assert_eq!(

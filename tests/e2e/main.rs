@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod budget;
 mod completion;
 mod diff;
 mod docs;

@@ -27,10 +27,27 @@ async fn rollback_restores_exact_bytes_restarts_consumers_and_can_itself_be_roll
     .await;
     ns.wait_ready("deployment", "api").await;
 
-    let first = ns.run(&["rotate", "app", "--key", "TOKEN=hex:32", "--yes"]);
+    let first = ns.run(&[
+        "rotate",
+        "app",
+        "--key",
+        "TOKEN=hex:32",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(first.code, exit::OK, "{first:?}");
     let rotated = ns.secret_data("app").await["TOKEN"].clone();
-    let second = ns.run(&["rotate", "app", "--key", "TOKEN=hex:32", "--keep-previous", "--yes"]);
+    let second = ns.run(&[
+        "rotate",
+        "app",
+        "--key",
+        "TOKEN=hex:32",
+        "--keep-previous",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(second.code, exit::OK, "{second:?}");
     let rotated_again = ns.secret_data("app").await["TOKEN"].clone();
 

@@ -92,6 +92,8 @@ async fn a_canary_rollout_is_verified_rotated_paused_and_promoted() {
         "--key",
         "API_KEY",
         "--yes",
+        "--min-restart-interval",
+        "0",
         "--timeout",
         "60s",
     ]);
@@ -139,6 +141,8 @@ async fn a_canary_rollout_is_verified_rotated_paused_and_promoted() {
         "API_KEY",
         "--promote",
         "--yes",
+        "--min-restart-interval",
+        "0",
         "--timeout",
         "90s",
     ]);

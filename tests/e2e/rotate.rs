@@ -365,7 +365,14 @@ async fn all_keys_leaves_third_party_credentials_and_identifiers_alone_and_says_
     assert_eq!(planned["leftOut"].as_array().unwrap().len(), 5, "{planned}");
 
     // With --yes: only JWT_SECRET changes.
-    let run = ns.run(&["rotate", "chat-secrets", "--all-keys", "--yes"]);
+    let run = ns.run(&[
+        "rotate",
+        "chat-secrets",
+        "--all-keys",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(run.code, exit::OK, "{run:?}");
     let data = ns.secret_data("chat-secrets").await;
     assert_ne!(text(&data["JWT_SECRET"]), jwt);
@@ -380,7 +387,15 @@ async fn all_keys_leaves_third_party_credentials_and_identifiers_alone_and_says_
 
     // Named without a generator and without a terminal: refused with the ways on, nothing written.
     let revision = ns.secret_annotation("chat-secrets", annotations::REVISION).await;
-    let refused = ns.run(&["rotate", "chat-secrets", "--key", "LLM_PROVIDER_1_API_KEY", "--yes"]);
+    let refused = ns.run(&[
+        "rotate",
+        "chat-secrets",
+        "--key",
+        "LLM_PROVIDER_1_API_KEY",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(refused.code, exit::USAGE, "{refused:?}");
     assert!(
         refused.stderr.contains("--from-stdin LLM_PROVIDER_1_API_KEY")
@@ -399,7 +414,15 @@ async fn all_keys_leaves_third_party_credentials_and_identifiers_alone_and_says_
         [("kubectl-secrets.io/generate", "SMTP_PASS".to_string())].into(),
     )
     .await;
-    let own = ns.run(&["rotate", "chat-secrets", "--key", "SMTP_PASS", "--yes"]);
+    let own = ns.run(&[
+        "rotate",
+        "chat-secrets",
+        "--key",
+        "SMTP_PASS",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(own.code, exit::OK, "{own:?}");
     let after = ns.secret_data("chat-secrets").await;
     assert_ne!(text(&after["SMTP_PASS"]), smtp);
@@ -819,7 +842,15 @@ async fn only_workloads_reading_a_changed_key_are_restarted() {
         pods
     };
 
-    let run = ns.run(&["rotate", "backend", "--key", "JWT_SECRET", "--yes"]);
+    let run = ns.run(&[
+        "rotate",
+        "backend",
+        "--key",
+        "JWT_SECRET",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(run.code, exit::OK, "{run:?}");
     for (name, action) in [
         ("all-keys", "restart"),
@@ -863,13 +894,31 @@ async fn only_workloads_reading_a_changed_key_are_restarted() {
 
     // --restart-all restarts every reader, as before.
     let cache_pods = ns.pod_names("cache-").await;
-    let all = ns.run(&["rotate", "backend", "--key", "JWT_SECRET", "--restart-all", "--yes"]);
+    let all = ns.run(&[
+        "rotate",
+        "backend",
+        "--key",
+        "JWT_SECRET",
+        "--restart-all",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(all.code, exit::OK, "{all:?}");
     assert!(ns.pod_names("cache-").await.iter().all(|p| !cache_pods.contains(p)));
     let new_jwt = text(&ns.secret_data("backend").await["JWT_SECRET"]);
 
     // REDIS_URL changed without restarts: its readers are stale, the JWT reader is not.
-    let quiet = ns.run(&["rotate", "backend", "--key", "REDIS_URL", "--no-restart", "--yes"]);
+    let quiet = ns.run(&[
+        "rotate",
+        "backend",
+        "--key",
+        "REDIS_URL",
+        "--no-restart",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(quiet.code, exit::OK, "{quiet:?}");
     assert!(
         quiet.stdout.contains("none: reads only JWT_SECRET, unchanged"),
@@ -941,6 +990,8 @@ async fn on_delete_stateful_sets_are_rolled_pod_by_pod_highest_ordinal_first() {
         "--leave-on-delete",
         "--no-issuer",
         "--yes",
+        "--min-restart-interval",
+        "0",
     ]);
     assert_eq!(left.code, exit::FOUND, "{left:?}");
     assert!(left.stderr.contains("updateStrategy is OnDelete"), "{}", left.stderr);
@@ -948,7 +999,16 @@ async fn on_delete_stateful_sets_are_rolled_pod_by_pod_highest_ordinal_first() {
 
     // By default: every pod replaced, one at a time, postgres-2 first.
     let before = pods_of(&ns, "postgres-").await;
-    let run = ns.run(&["rotate", "db", "--key", "PASSWORD", "--no-issuer", "--yes"]);
+    let run = ns.run(&[
+        "rotate",
+        "db",
+        "--key",
+        "PASSWORD",
+        "--no-issuer",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(run.code, exit::OK, "{run:?}");
     assert!(run.stderr.contains("statefulset/postgres: complete"), "{}", run.stderr);
     let after = pods_of(&ns, "postgres-").await;

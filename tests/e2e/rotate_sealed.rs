@@ -263,6 +263,8 @@ async fn an_interrupted_sealed_rotation_is_resumed_and_another_aborted() {
         &path,
         "--apply",
         "--yes",
+        "--min-restart-interval",
+        "0",
         "-n",
         &ns.name,
     ];
@@ -277,7 +279,7 @@ async fn an_interrupted_sealed_rotation_is_resumed_and_another_aborted() {
     let pods = ns.pod_names("chatbox-").await;
     // The journal names the file, but a file is only ever the one the operator names: without
     // it the recovery says which; another file (a copy elsewhere, say another cluster's) is refused.
-    let unnamed = ns.run(&["rotate", "api-keys", "--resume", "--yes"]);
+    let unnamed = ns.run(&["rotate", "api-keys", "--resume", "--yes", "--min-restart-interval", "0"]);
     assert_eq!(unnamed.code, exit::USAGE, "{unnamed:?}");
     assert!(
         unnamed.stderr.contains("--sealed-file") && unnamed.stderr.contains(&path),
@@ -293,10 +295,21 @@ async fn an_interrupted_sealed_rotation_is_resumed_and_another_aborted() {
         "--sealed-file",
         elsewhere.to_str().unwrap(),
         "--yes",
+        "--min-restart-interval",
+        "0",
     ]);
     assert_eq!(other.code, exit::UNTRUSTED, "{other:?}");
     assert!(other.stderr.contains("it recorded the file"), "{}", other.stderr);
-    let resume = ns.run(&["rotate", "api-keys", "--resume", "--sealed-file", &path, "--yes"]);
+    let resume = ns.run(&[
+        "rotate",
+        "api-keys",
+        "--resume",
+        "--sealed-file",
+        &path,
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(resume.code, exit::OK, "{resume:?}");
     assert!(resume.stdout.contains("exact"), "verified: {}", resume.stdout);
     let rotated = String::from_utf8(ns.secret_data("api-keys").await["openai"].clone()).unwrap();
@@ -331,7 +344,16 @@ async fn an_interrupted_sealed_rotation_is_resumed_and_another_aborted() {
     let dry = ns.run(&["rotate", "api-keys", "--abort", "--sealed-file", &path, "--dry-run"]);
     assert_eq!(dry.code, exit::OK, "{dry:?}");
     assert!(cluster_sealed(&ns)["metadata"]["annotations"][annotations::JOURNAL].is_string());
-    let abort = ns.run(&["rotate", "api-keys", "--abort", "--sealed-file", &path, "--yes"]);
+    let abort = ns.run(&[
+        "rotate",
+        "api-keys",
+        "--abort",
+        "--sealed-file",
+        &path,
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(abort.code, exit::OK, "{abort:?}");
     assert_eq!(
         ns.secret_data("api-keys").await["openai"],

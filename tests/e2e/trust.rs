@@ -50,7 +50,15 @@ async fn a_planted_backup_is_shown_as_such_reported_by_audit_and_never_restored_
     let original = canary("original");
     let planted = canary("planted");
     app_with_consumer(&ns, &original).await;
-    let first = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
+    let first = ns.run(&[
+        "rotate",
+        "app",
+        "--key",
+        "TOKEN",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(first.code, exit::OK, "{first:?}");
     let rotated = text(&ns.secret_data("app").await["TOKEN"]);
     plant_backup(&ns, "app.backup-r999-x", 999, &planted).await;
@@ -97,7 +105,17 @@ async fn a_planted_backup_is_shown_as_such_reported_by_audit_and_never_restored_
     assert_eq!(diff.code, exit::UNTRUSTED, "{diff:?}");
 
     // Pruning (keep 1) deletes only recorded backups: the planted one stays for a person to look at.
-    let pruned = ns.run(&["rotate", "app", "--key", "TOKEN", "--keep-backups", "1", "--yes"]);
+    let pruned = ns.run(&[
+        "rotate",
+        "app",
+        "--key",
+        "TOKEN",
+        "--keep-backups",
+        "1",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(pruned.code, exit::OK, "{pruned:?}");
     let names = ns.secret_names().await;
     let backups: Vec<&String> = names.iter().filter(|n| n.starts_with("app.backup-")).collect();
@@ -228,10 +246,28 @@ async fn after_an_automatic_rollback_an_unrelated_secret_keeps_its_exact_revisio
     );
     ns.create_deployment(api).await;
     ns.wait_ready("deployment", "api").await;
-    let first = ns.run(&["rotate", "unrelated", "--key", "OTHER", "--yes"]);
+    let first = ns.run(&[
+        "rotate",
+        "unrelated",
+        "--key",
+        "OTHER",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(first.code, exit::OK, "{first:?}");
 
-    let failed = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes", "--timeout", "60s"]);
+    let failed = ns.run(&[
+        "rotate",
+        "app",
+        "--key",
+        "TOKEN",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+        "--timeout",
+        "60s",
+    ]);
     assert_eq!(failed.code, exit::ROLLED_BACK, "{failed:?}");
     assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), app_value);
     assert_eq!(
@@ -244,7 +280,16 @@ async fn after_an_automatic_rollback_an_unrelated_secret_keeps_its_exact_revisio
 
     // unrelated changes without a restart: its pods hold the old value, and verify says so.
     next_second().await;
-    let quiet = ns.run(&["rotate", "unrelated", "--key", "OTHER", "--no-restart", "--yes"]);
+    let quiet = ns.run(&[
+        "rotate",
+        "unrelated",
+        "--key",
+        "OTHER",
+        "--no-restart",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
     assert_eq!(quiet.code, exit::OK, "{quiet:?}");
     let verify = ns.run(&["verify", "unrelated", "-o", "json"]);
     assert_eq!(verify.code, exit::FOUND, "{verify:?}");

@@ -69,6 +69,8 @@ mod engine {
             promote: false,
             remotes: Vec::new(),
             allow_shared_remote: false,
+            min_restart_interval: Duration::from_secs(300),
+            max_restarts: None,
         }
     }
 
