@@ -12,6 +12,7 @@ case ${1:-list} in
       [ -f "$entry/SHA256SUMS" ] || continue
       printf '  %-8s %s\n' "$(du -sh "$entry" | cut -f1)" "${entry#"$store_root"/}"
     done
+    [ -d "$store_root/.sccache" ] && printf '  %-8s %s\n' "$(du -sh "$store_root/.sccache" | cut -f1)" ".sccache/ (compiled Rust dependencies, make test's compile cache)"
     echo "total: $(du -sh "$store_root" | cut -f1)"
     ;;
   clean)

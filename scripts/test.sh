@@ -11,7 +11,17 @@ steps=(lint unit e2e test-load test-compat krew store-check reliability)
 export CARGO_INCREMENTAL=0
 out="$root/target/steps"
 rm -rf "$out" && mkdir -p "$out"
-trap 'python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT
+# Compiled dependencies shared by every checkout on this machine (sccache's local disk cache in
+# the per-user store): a clean clone compiles only this crate, not its 400 dependencies again.
+source scripts/lib/store.sh
+sccache=$(KS_STEP_EVENTS="$out/lint.events" scripts/build-sccache.sh) || exit 1
+export RUSTC_WRAPPER="$sccache" SCCACHE_DIR="$store_root/.sccache" SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-5G}
+"$sccache" --zero-stats >/dev/null 2>&1 || true
+compile_cache_report() {
+  "$sccache" --show-stats 2>/dev/null | awk '/^Cache hits +[0-9]/ { h = $3 } /^Cache misses +[0-9]/ { m = $3 } END { if (h + m) printf "make test: compile cache (sccache): %d hits, %d misses\n", h, m }' >&2
+  "$sccache" --stop-server >/dev/null 2>&1 || true
+}
+trap 'compile_cache_report; python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT
 for step in "${steps[@]}"; do
   started=$(date +%s.%N)
   KS_STEP_EVENTS="$out/$step.events" make --no-print-directory "$step"
