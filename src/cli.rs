@@ -85,6 +85,10 @@ pub struct GlobalArgs {
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
+    /// Tables without their header line (as kubectl get --no-headers), for scripts and grep
+    #[arg(long, global = true)]
+    pub no_headers: bool,
+
     /// How long to wait for a single API request ("0" waits forever), e.g. 30s, 1m
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_request_timeout)]
     pub request_timeout: Option<RequestTimeout>,
@@ -130,6 +134,8 @@ pub enum OutputFormat {
     Yaml,
     /// Prometheus text exposition format (list only), for a textfile collector or Pushgateway
     Prometheus,
+    /// secret/NAME, one per line (list only), as `kubectl get -o name`
+    Name,
 }
 
 /// `--request-timeout` as kubectl reads it: a bare number is seconds, "0" means no timeout.
@@ -167,6 +173,8 @@ struct Applies {
     /// --yes and --dry-run: only where something changes.
     changes: bool,
     prometheus: bool,
+    /// -o name: where objects are listed.
+    name: bool,
 }
 
 impl Command {
@@ -194,6 +202,7 @@ impl Command {
             selector: false,
             changes: false,
             prometheus: false,
+            name: false,
         };
         match self {
             Command::Verify(args) => Applies {
@@ -215,6 +224,7 @@ impl Command {
                 all_namespaces: true,
                 selector: true,
                 prometheus: true,
+                name: true,
                 ..none
             },
             Command::History(args) => Applies {
@@ -256,6 +266,16 @@ pub fn check_global_flags(global: &GlobalArgs, command: &Command) -> Result<(), 
             global.output == OutputFormat::Prometheus && !applies.prometheus,
             "-o prometheus",
             "metrics come from `list -o prometheus`",
+        ),
+        (
+            global.output == OutputFormat::Name && !applies.name,
+            "-o name",
+            "it lists no objects (`list -o name` names the Secrets)",
+        ),
+        (
+            global.no_headers && !matches!(global.output, OutputFormat::Table | OutputFormat::Wide),
+            "--no-headers",
+            "with this -o there is no header line (it is for -o table and -o wide)",
         ),
     ];
     if let Some((_, flag, why)) = refused.iter().find(|(given, _, _)| *given) {

@@ -603,6 +603,14 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
         ),
         (&["audit", "-o", "prometheus"], "does not take -o prometheus"),
         (
+            &["verify", "-o", "name"],
+            "`kubectl secrets verify` does not take -o name",
+        ),
+        (
+            &["list", "-o", "json", "--no-headers"],
+            "does not take --no-headers: with this -o there is no header line",
+        ),
+        (
             &["diff", "app", "--revision", "1", "-l", "a=b"],
             "`kubectl secrets diff` does not take -l",
         ),

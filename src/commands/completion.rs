@@ -228,6 +228,7 @@ pub async fn dynamic(words: Vec<String>) -> i32 {
         all_namespaces: false,
         selector: None,
         output: OutputFormat::Table,
+        no_headers: false,
         request_timeout: Some(crate::cli::RequestTimeout(Some(LOOKUP_TIMEOUT))),
         as_user: flag_value(done, &["--as"]),
         as_groups: flag_value(done, &["--as-group"]).into_iter().collect(),

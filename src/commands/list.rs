@@ -19,6 +19,11 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
                 "-o prometheus is for one cluster (its metrics carry no context): run list --context CONTEXT per cluster".into(),
             ));
         }
+        if ctx.output() == crate::cli::OutputFormat::Name {
+            return Err(crate::error::Error::Usage(
+                "-o name is for one cluster (a name carries no context): run list --context CONTEXT per cluster, or -o json".into(),
+            ));
+        }
         let entries = super::fleet::run(ctx, &fleet, |conn| async move { list(ctx, args, &conn).await }).await;
         let report = FleetReport::new("list", entries);
         render::list::fleet(&report, ctx.output(), show_namespace, args.max_age.is_some())?;

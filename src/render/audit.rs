@@ -13,7 +13,7 @@ pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace:
         OutputFormat::Json | OutputFormat::Yaml => {
             print_document("AuditReport", &serde_json::json!({"findings": findings}), output)
         }
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let (headers, rows, footer) = table_parts(findings, show_namespace);
             let mut text = if rows.is_empty() {
                 "No findings.\n".to_string()
@@ -34,7 +34,7 @@ pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace:
 pub fn fleet(report: &FleetReport<AuditReport>, output: OutputFormat, show_namespace: bool) -> Result<()> {
     match output {
         OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             write_stdout(&super::fleet::combined(report, |r| {
                 table_parts(&r.findings, show_namespace)
             }))

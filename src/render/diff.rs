@@ -29,7 +29,9 @@ fn status_cell(status: KeyStatus) -> comfy_table::Cell {
 pub fn report(d: &SecretDiff, output: OutputFormat) -> Result<()> {
     match output {
         OutputFormat::Json | OutputFormat::Yaml => print_document("SecretDiff", d, output),
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => write_stdout(&text(d)),
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
+            write_stdout(&text(d))
+        }
     }
 }
 
@@ -63,7 +65,7 @@ fn text(d: &SecretDiff) -> String {
 pub fn fleet(report: &FleetReport<SecretDiff>, output: OutputFormat) -> Result<()> {
     match output {
         OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             write_stdout(&super::fleet::combined(report, |d| {
                 let rows = d
                     .keys
@@ -98,7 +100,7 @@ pub fn many(diffs: &[SecretDiff], output: OutputFormat) -> Result<()> {
         OutputFormat::Json | OutputFormat::Yaml => {
             print_document("SecretDiffList", &serde_json::json!({ "secrets": diffs }), output)
         }
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let mut t = table(&["SECRET", "STATUS", "KEYS CHANGED", "ADDED", "REMOVED", "REUSED VALUES"]);
             for d in diffs {
                 let count = |s| d.keys.iter().filter(|k| k.status == s).count().to_string();

@@ -11,7 +11,7 @@ use crate::error::Result;
 pub fn entries(history: &SecretHistory, output: OutputFormat) -> Result<()> {
     match output {
         OutputFormat::Json | OutputFormat::Yaml => print_document("SecretHistory", history, output),
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let (headers, rows, footer) = table_parts(history);
             let mut t = table(&headers);
             for row in rows {
@@ -28,7 +28,7 @@ pub fn entries(history: &SecretHistory, output: OutputFormat) -> Result<()> {
 pub fn fleet(report: &FleetReport<SecretHistory>, output: OutputFormat) -> Result<()> {
     match output {
         OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             write_stdout(&super::fleet::combined(report, table_parts))?;
             report
                 .contexts

@@ -21,6 +21,8 @@ pub fn rows(
             print_document("SecretList", &serde_json::json!({"secrets": rows}), output)
         }
         OutputFormat::Prometheus => write_stdout(&prometheus(rows)),
+        // As `kubectl get -o name`: one line per object, nothing else.
+        OutputFormat::Name => write_stdout(&rows.iter().map(|r| format!("secret/{}\n", r.name)).collect::<String>()),
         OutputFormat::Table | OutputFormat::Wide => {
             let columns = Columns::for_rows(rows.iter(), output == OutputFormat::Wide);
             let (headers, cells, footer) = table_parts(rows, show_namespace, with_policy, columns);
@@ -50,7 +52,7 @@ pub fn fleet(
     match output {
         OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
         // -o prometheus is refused before the clusters are asked (its metrics carry no context).
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let all = report
                 .contexts
                 .iter()

@@ -23,10 +23,13 @@ use crate::error::{Error, Result};
 /// Whether table lines may be cut to the terminal's width: not under `-o wide` (kubectl's rule:
 /// wide and piped output are whole).
 static MAY_CUT: OnceLock<bool> = OnceLock::new();
+/// --no-headers: tables print their rows only.
+static NO_HEADERS: OnceLock<bool> = OnceLock::new();
 
 /// Decide once, at start-up, whether colours are allowed on each stream (never with NO_COLOR
 /// or TERM=dumb) and whether tables may be cut to the terminal's width.
-pub fn init_terminal(output: OutputFormat) {
+pub fn init_terminal(output: OutputFormat, no_headers: bool) {
+    let _ = NO_HEADERS.set(no_headers);
     let no_color =
         std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) || std::env::var("TERM").is_ok_and(|t| t == "dumb");
     console::set_colors_enabled(!no_color && std::io::stdout().is_terminal());
@@ -51,8 +54,10 @@ pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::NOTHING)
-        .set_header(headers.iter().map(Cell::new))
         .set_content_arrangement(ContentArrangement::Disabled);
+    if !NO_HEADERS.get().copied().unwrap_or(false) {
+        table.set_header(headers.iter().map(Cell::new));
+    }
     if !std::io::stdout().is_terminal() {
         table.force_no_tty();
     }

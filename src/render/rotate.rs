@@ -159,7 +159,7 @@ pub fn plan(
                 print_yaml(&doc)
             }
         }
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let last_applied: Vec<String> = changes
                 .iter()
                 .filter(|c| c.before.has_last_applied)
@@ -369,7 +369,7 @@ pub fn recovery(
             }),
             output,
         ),
-        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus => {
+        OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let mut text = format!(
                 "Plan to {} {} {} in namespace {namespace} (started {} by {})\n\n",
                 if resume { "finish" } else { "undo" },

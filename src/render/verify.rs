@@ -187,7 +187,7 @@ fn table_text(report: &VerifyReport, scope: &Scope, wide: bool) -> String {
 pub fn fleet(report: &FleetReport<VerifyReport>, output: OutputFormat, show_namespace: bool) -> Result<()> {
     match output {
         OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
-        OutputFormat::Table | OutputFormat::Prometheus | OutputFormat::Wide => {
+        OutputFormat::Table | OutputFormat::Prometheus | OutputFormat::Wide | OutputFormat::Name => {
             let wide = output == OutputFormat::Wide;
             write_stdout(&super::fleet::combined(report, |r| {
                 table_parts(r, show_namespace, wide, "scope")

@@ -236,7 +236,21 @@ async fn list_with_a_selector_lists_only_what_it_selects() {
         "{}",
         none.stdout
     );
-    for out in [&run, &none] {
+    // kubectl's script habits: -o name, and a table without its header.
+    let names = ns.run(&["list", "-o", "name"]);
+    assert_eq!(names.code, exit::OK, "{names:?}");
+    assert_eq!(names.stdout, "secret/payments-api\nsecret/search-api\n");
+    let rows = ns.run(&["list", "--no-headers"]);
+    assert_eq!(rows.code, exit::OK, "{rows:?}");
+    let lines: Vec<&str> = rows.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", rows.stdout);
+    assert!(
+        lines[0].starts_with("payments-api ") && lines[1].starts_with("search-api "),
+        "{}",
+        rows.stdout
+    );
+    assert!(!rows.stdout.contains("NAME"), "{}", rows.stdout);
+    for out in [&run, &none, &names, &rows] {
         out.assert_no_leak([&a, &b]);
     }
 }
