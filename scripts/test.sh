@@ -15,7 +15,11 @@ rm -rf "$out" && mkdir -p "$out"
 # the per-user store): a clean clone compiles only this crate, not its 400 dependencies again.
 source scripts/lib/store.sh
 sccache=$(KS_STEP_EVENTS="$out/lint.events" scripts/build-sccache.sh) || exit 1
-export RUSTC_WRAPPER="$sccache" SCCACHE_DIR="$store_root/.sccache" SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-5G}
+# A port of its own: a server left running with another cache folder (a developer's own
+# sccache) would otherwise be reused silently and cache nothing here; one of ours still running
+# from an earlier run is stopped so this run's settings apply.
+export RUSTC_WRAPPER="$sccache" SCCACHE_DIR="$store_root/.sccache" SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-5G} SCCACHE_SERVER_PORT=4231
+"$sccache" --stop-server >/dev/null 2>&1 || true
 "$sccache" --zero-stats >/dev/null 2>&1 || true
 compile_cache_report() {
   "$sccache" --show-stats 2>/dev/null | awk '/^Cache hits +[0-9]/ { h = $3 } /^Cache misses +[0-9]/ { m = $3 } END { if (h + m) printf "make test: compile cache (sccache): %d hits, %d misses\n", h, m }' >&2

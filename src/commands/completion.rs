@@ -326,7 +326,8 @@ mod tests {
                 "wide".into(),
                 "json".into(),
                 "yaml".into(),
-                "prometheus".into()
+                "prometheus".into(),
+                "name".into()
             ])
         );
         assert_eq!(want(&cli, &words("seal app --cert ")), Want::Files);
