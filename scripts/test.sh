@@ -17,8 +17,11 @@ source scripts/lib/store.sh
 sccache=$(KS_STEP_EVENTS="$out/lint.events" scripts/build-sccache.sh) || exit 1
 # A port of its own: a server left running with another cache folder (a developer's own
 # sccache) would otherwise be reused silently and cache nothing here; one of ours still running
-# from an earlier run is stopped so this run's settings apply.
-export RUSTC_WRAPPER="$sccache" SCCACHE_DIR="$store_root/.sccache" SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-5G} SCCACHE_SERVER_PORT=4231
+# from an earlier run is stopped so this run's settings apply. No idle timeout: the tests run
+# longer than sccache's ten minutes without a compile, and its counts would be lost; the
+# servers are stopped at the end.
+export RUSTC_WRAPPER="$sccache" SCCACHE_DIR="$store_root/.sccache" SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-5G} SCCACHE_SERVER_PORT=4231 \
+  SCCACHE_IDLE_TIMEOUT=0
 "$sccache" --stop-server >/dev/null 2>&1 || true
 "$sccache" --zero-stats >/dev/null 2>&1 || true
 compile_cache_report() {
