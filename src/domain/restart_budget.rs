@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::model::{Workload, WorkloadId};
@@ -57,8 +57,13 @@ impl TooSoon {
     }
 }
 
+/// Clocks of the machines that ran earlier changes may run this far ahead of ours.
+const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(60);
+
 /// The workloads of `restarts` last restarted by kubectl-secrets less than `interval` before
-/// `now` (a zero interval: none). A record from the future (a skewed clock) counts as now.
+/// `now` (a zero interval: none). A record slightly ahead (clock skew) counts as now; one further
+/// ahead was not written by a restart (whoever may edit the workload could write it, to hold
+/// every later rotation back) and counts for nothing.
 pub fn too_soon(workloads: &[Workload], restarts: &[WorkloadId], interval: Duration, now: Timestamp) -> Vec<TooSoon> {
     if interval.is_zero() {
         return Vec::new();
@@ -71,6 +76,9 @@ pub fn too_soon(workloads: &[Workload], restarts: &[WorkloadId], interval: Durat
         .iter()
         .filter_map(|id| {
             let record = last.get(id)?;
+            if record.at > now + CLOCK_SKEW {
+                return None;
+            }
             let ago = Duration::from_secs(now.duration_since(record.at).as_secs().max(0) as u64);
             (ago < interval).then(|| TooSoon {
                 id: id.clone(),
@@ -112,12 +120,14 @@ mod tests {
             workload("api", Some(r#"{"at":"2026-12-05T11:59:00Z","change":"abc"}"#)),
             workload("web", Some(r#"{"at":"2026-12-05T11:50:00Z"}"#)),
             workload("worker", None),
-            workload("future", Some(r#"{"at":"2026-12-05T12:10:00Z"}"#)),
+            workload("skewed", Some(r#"{"at":"2026-12-05T12:00:30Z"}"#)),
+            workload("forged", Some(r#"{"at":"2099-01-01T00:00:00Z"}"#)),
         ];
-        let restarts = [id("api"), id("web"), id("worker"), id("future")];
+        let restarts = [id("api"), id("web"), id("worker"), id("skewed"), id("forged")];
         let found = too_soon(&workloads, &restarts, Duration::from_secs(300), now);
         let names: Vec<&str> = found.iter().map(|t| t.id.name.as_str()).collect();
-        assert_eq!(names, ["api", "future"]);
+        // A record far ahead would hold every rotation back for ever: not one of ours.
+        assert_eq!(names, ["api", "skewed"]);
         assert_eq!(found[0].wait, Duration::from_secs(240));
         assert_eq!(
             found[0].describe(),

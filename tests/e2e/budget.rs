@@ -112,3 +112,30 @@ async fn max_restarts_refuses_a_plan_that_restarts_more_before_anything_is_writt
         out.assert_no_leak([&token]);
     }
 }
+
+#[tokio::test]
+async fn a_restart_record_written_far_ahead_holds_nothing_back() {
+    let ns = TestNamespace::new("budget-forged").await;
+    let token = canary("token");
+    ns.secret("app", &[("TOKEN", &token)]).await;
+    ns.create_deployment(reader("api")).await;
+    ns.wait_ready("deployment", "api").await;
+    // Whoever may edit the workload could write this to hold every scheduled rotation back.
+    let patch = json!({"metadata": {"annotations": {
+        annotations::LAST_RESTART: r#"{"at":"2099-01-01T00:00:00Z","change":"forged"}"#
+    }}});
+    kube::Api::<Deployment>::namespaced(ns.client.clone(), &ns.name)
+        .patch(
+            "api",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("annotate the deployment");
+    let run = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert!(!run.stderr.contains("forged"), "{}", run.stderr);
+    let record = last_restart(&ns, "api").await.unwrap();
+    assert_ne!(record["change"], "forged", "replaced by the real restart: {record}");
+    run.assert_no_leak([&token]);
+}
