@@ -459,6 +459,8 @@ fn dry_run_writes_no_file() {
 fn a_misbehaving_exec_credential_plugin_never_shows_what_it_printed() {
     let dir = tempfile::tempdir().unwrap();
     let canary = "exec-plugin-token-canary-8c1f0b";
+    // A value in the plugin's environment, with a space (kube's description of the run quotes it).
+    let env_canary = "exec-plugin-env-canary-77d2";
     for (name, body) in [
         // Fails, printing a token on both streams.
         ("failing", format!("echo {canary}; echo {canary} >&2; exit 1")),
@@ -475,6 +477,7 @@ fn a_misbehaving_exec_credential_plugin_never_shows_what_it_printed() {
             format!(
                 "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
                  users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n\
+                 \x20     env: [{{name: SESSION, value: \"ticket {env_canary}\"}}]\n\
                  contexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n",
                 plugin.display()
             ),
@@ -483,8 +486,14 @@ fn a_misbehaving_exec_credential_plugin_never_shows_what_it_printed() {
         let out = run(&["verify"], Some(&kubeconfig));
         assert_eq!(out.code, exit::FORBIDDEN, "{name}: {}", out.stderr);
         assert!(out.stderr.contains("exec credential plugin"), "{name}: {}", out.stderr);
+        if name == "failing" {
+            let named = format!("`{}` failed", plugin.display());
+            assert!(out.stderr.contains(&named), "the kubeconfig's command: {}", out.stderr);
+        }
         assert!(
-            !out.stderr.contains(canary) && !out.stdout.contains(canary),
+            ![canary, env_canary]
+                .iter()
+                .any(|c| out.stderr.contains(c) || out.stdout.contains(c)),
             "{name}: the plugin's output leaked: {}",
             out.stderr
         );

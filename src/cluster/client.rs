@@ -41,6 +41,8 @@ pub struct Connection {
     /// SHA-256 of the CA certificates the kubeconfig trusts for this server ("system" when it
     /// names none): with `server`, what tells one cluster from another (context names do not).
     pub ca_fingerprint: String,
+    /// The kubeconfig's exec credential plugin command, named when it fails.
+    pub exec_plugin: Option<String>,
 }
 
 pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
@@ -103,9 +105,10 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
         _ => "system".into(),
     };
     let default_namespace = config.default_namespace.clone();
+    let exec_plugin = config.auth_info.exec.as_ref().and_then(|e| e.command.clone());
     // An exec credential plugin may run here already: its output must never reach the message.
     let client = Client::try_from(config).map_err(|e| match e {
-        kube::Error::Auth(auth) => super::credentials_error(&auth, &context),
+        kube::Error::Auth(auth) => super::credentials_error(&auth, &context, exec_plugin.as_deref()),
         _ => Error::KubeconfigInvalid {
             reason: "its TLS or client-certificate settings cannot be used (check certificate-authority, client-certificate and client-key; the details are not shown: they may quote a credential)".into(),
         },
@@ -116,6 +119,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
         context,
         server,
         ca_fingerprint,
+        exec_plugin,
     })
 }
 

@@ -129,14 +129,14 @@ pub fn api_error(error: kube::Error, action: &Action, conn: &Connection) -> Erro
                 message: status.message.clone(),
             },
         },
-        kube::Error::Auth(e) => credentials_error(&e, &conn.context),
+        kube::Error::Auth(e) => credentials_error(&e, &conn.context, conn.exec_plugin.as_deref()),
         kube::Error::SerdeError(e) => undecodable(&e, action),
         kube::Error::HyperError(e) => Error::Unreachable {
             server: conn.server.clone(),
             reason: e.to_string(),
         },
         kube::Error::Service(e) => match auth_error_in(e.as_ref()) {
-            Some(auth) => credentials_error(auth, &conn.context),
+            Some(auth) => credentials_error(auth, &conn.context, conn.exec_plugin.as_deref()),
             None => Error::Unreachable {
                 server: conn.server.clone(),
                 reason: root_cause(e.as_ref()),
@@ -151,15 +151,16 @@ pub fn api_error(error: kube::Error, action: &Action, conn: &Connection) -> Erro
 
 /// The kubeconfig's credentials failed (an exec plugin, a token file, OIDC). Their own messages
 /// can quote what a plugin printed, which may be a token: only the kind of failure and the
-/// plugin's command are said, never its output.
-pub(crate) fn credentials_error(error: &kube::client::AuthError, context: &str) -> Error {
+/// plugin's command (as the kubeconfig names it: kube's own description of the run also
+/// carries the plugin's environment, which may hold a credential) are said, never its output.
+pub(crate) fn credentials_error(error: &kube::client::AuthError, context: &str, plugin: Option<&str>) -> Error {
     use kube::client::AuthError as A;
     let problem = match error {
         A::AuthExecStart(io) => format!("its exec credential plugin could not be started ({io})"),
-        A::AuthExecRun { cmd, out } => format!(
+        A::AuthExecRun { out, .. } => format!(
             "its exec credential plugin `{}` failed ({}); what it printed is not shown, as it may hold a \
              credential: run the plugin yourself to see why",
-            plugin_name(cmd),
+            crate::render::clean_line(plugin.unwrap_or("(unnamed)")),
             out.status
         ),
         A::AuthExecParse(_) | A::AuthExec(_) | A::MissingCommand => {
@@ -172,16 +173,6 @@ pub(crate) fn credentials_error(error: &kube::client::AuthError, context: &str) 
         context: context.to_string(),
         problem,
     }
-}
-
-/// The command of kube's `VAR="..." "command" "args"` description of an exec plugin run.
-fn plugin_name(described: &str) -> String {
-    described
-        .split_whitespace()
-        .find(|token| !token.contains('='))
-        .unwrap_or_default()
-        .trim_matches('"')
-        .to_string()
 }
 
 /// An authentication error anywhere in a service error's chain of sources.

@@ -30,7 +30,7 @@ impl Drop for Bridge {
 }
 
 /// The pod a server reference leads to: the pod itself, or a Ready pod of the StatefulSet or
-/// Deployment (the first by name: a StatefulSet's ordinal 0, usually its primary).
+/// Deployment (a StatefulSet's lowest ordinal, usually its primary; else the first by name).
 pub async fn pod_of(conn: &Connection, namespace: &str, kind: ServerWorkload, name: &str) -> Result<String> {
     let scope = Scope::Namespace(namespace.into());
     if kind == ServerWorkload::Pod {
@@ -74,13 +74,19 @@ pub async fn pod_of(conn: &Connection, namespace: &str, kind: ServerWorkload, na
         .filter(|p| p.metadata.deletion_timestamp.is_none() && is_ready(p))
         .filter_map(|p| p.metadata.name)
         .collect();
-    ready.sort();
+    // The lowest ordinal, as a number ("db-10" after "db-9"; with `spec.ordinals.start` the
+    // first pod is not "-0").
+    ready.sort_by_key(|n| (ordinal(n), n.clone()));
     ready.into_iter().next().ok_or_else(|| {
         Error::NotFound(format!(
             "{} {namespace}/{name} has no Ready pod to reach its database server through (kubectl get pods -n {namespace})",
             kind.as_str()
         ))
     })
+}
+
+fn ordinal(pod: &str) -> u64 {
+    pod.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(u64::MAX)
 }
 
 fn is_ready(pod: &Pod) -> bool {
@@ -137,4 +143,16 @@ pub async fn bridge(conn: &Connection, namespace: &str, pod: &str, port: u16) ->
         pod: pod.to_string(),
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ordinal;
+
+    #[test]
+    fn pods_are_ordered_by_their_ordinal_as_a_number() {
+        let mut pods = vec!["db-10".to_string(), "db-9".into(), "web-abc12".into(), "db-11".into()];
+        pods.sort_by_key(|n| (ordinal(n), n.clone()));
+        assert_eq!(pods, ["db-9", "db-10", "db-11", "web-abc12"]);
+    }
 }

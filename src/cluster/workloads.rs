@@ -279,9 +279,9 @@ const REVISION_HASH: &str = "controller-revision-hash";
 
 /// A StatefulSet with `updateStrategy: OnDelete` never replaces its pods on a template change
 /// (kubernetes#64500). After a restart (generation `generation`), do what its controller does
-/// for RollingUpdate: delete its pods one at a time, highest ordinal first, each once the
-/// previous one's replacement from the update revision is Ready. Returns false, doing nothing,
-/// for any other strategy. Each wait is a watch of the one object.
+/// for RollingUpdate: delete its pods one at a time, highest ordinal first (counted from
+/// `spec.ordinals.start`), each once the previous one's replacement from the update revision is
+/// Ready. Returns false, doing nothing, for any other strategy. Each wait is a watch of the one object.
 pub async fn roll_on_delete(conn: &Connection, id: &WorkloadId, generation: i64) -> Result<bool> {
     use kube::runtime::wait::await_condition;
     let scope = Scope::Namespace(id.namespace.clone());
@@ -307,8 +307,10 @@ pub async fn roll_on_delete(conn: &Connection, id: &WorkloadId, generation: i64)
     let update = set.status.and_then(|s| s.update_revision).unwrap_or_default();
     let owner_uid = set.metadata.uid.unwrap_or_default();
     let replicas = set.spec.replicas.unwrap_or(1);
+    // Pods are numbered from `spec.ordinals.start` (0 unless set).
+    let first = set.spec.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0);
     let delete = Action::new("delete", "pods", &scope);
-    for ordinal in (0..replicas).rev() {
+    for ordinal in (first..first + replicas).rev() {
         let name = format!("{}-{ordinal}", id.name);
         let current = retrying(|| pods.get_opt(&name))
             .await

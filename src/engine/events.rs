@@ -17,7 +17,9 @@ use crate::render;
 /// Events written at once (each is one small request).
 const CONCURRENT: usize = 8;
 
-/// After a change of `secrets` in `namespace` that restarted `restarted`.
+/// After a change of `secrets` in `namespace` that restarted `restarted`. `reached_outside`:
+/// the change wrote at a provider or a database server, whose answers stay on the operator's
+/// terminal (see `failure_text`).
 pub(super) async fn after_change(
     conn: &Connection,
     settings: &Settings,
@@ -25,6 +27,7 @@ pub(super) async fn after_change(
     secrets: &[String],
     restarted: &[WorkloadId],
     result: &Result<Outcome>,
+    reached_outside: bool,
 ) {
     let (verb, failed_reason) = match settings.action.split_whitespace().next() {
         Some("rollback") => ("RolledBack", "RollbackFailed"),
@@ -68,7 +71,11 @@ pub(super) async fn after_change(
                 warning: true,
                 reason: failed_reason,
                 action: "Change",
-                message: format!("{} (rotation {rotation}): {}", settings.changed_by, summary(error)),
+                message: format!(
+                    "{} (rotation {rotation}): {}",
+                    settings.changed_by,
+                    failure_text(error, reached_outside)
+                ),
             },
         };
         notes.push((secret(namespace, name, uid), note));
@@ -86,7 +93,11 @@ pub(super) async fn after_change(
                 warning: true,
                 reason: failed_reason,
                 action: "Restart",
-                message: format!("{} for Secret {for_secrets}: {}", settings.changed_by, summary(error)),
+                message: format!(
+                    "{} for Secret {for_secrets}: {}",
+                    settings.changed_by,
+                    failure_text(error, reached_outside)
+                ),
             },
         };
         notes.push((About::Workload(id.clone()), note));
@@ -129,6 +140,35 @@ pub(super) async fn after_fix(
         notes.push((About::Workload(target.id.clone()), note));
     }
     publish(conn, notes).await;
+}
+
+/// What an Event says of a failure. Events are read by whoever may read the namespace, so a
+/// change that reached a provider or a database server (whose answers can name the operator's
+/// identity, an ARN, a server's address) says only the kind of failure; the operator's terminal
+/// had the whole message. A change inside the cluster gives the error's first sentence.
+fn failure_text(error: &Error, reached_outside: bool) -> String {
+    if !reached_outside {
+        return summary(error);
+    }
+    let kind = match error {
+        Error::RolledBack(_) => "the change failed and was rolled back: the previous data is back",
+        Error::RollbackFailed(_) => {
+            "the change failed and its undo did not finish: the journal is kept for `kubectl secrets rotate --abort`"
+        }
+        Error::RolloutFailed(_) => "a rollout of a consumer failed",
+        Error::ProviderDenied { .. } => "the secrets provider refused the operator's request",
+        Error::ProviderUnreachable { .. } | Error::ProviderCredentials { .. } => {
+            "the secrets provider could not be used with the operator's credentials"
+        }
+        Error::IssuerRefused { .. } => "the database server refused the change",
+        Error::IssuerUnreachable { .. } => "the database server could not be reached",
+        Error::Interrupted => "interrupted",
+        _ => "the change failed",
+    };
+    format!(
+        "{kind} (exit {}; the operator who ran it has the details)",
+        error.exit_code()
+    )
 }
 
 /// The first sentence of an error: Events are read in narrow columns.
@@ -184,5 +224,33 @@ async fn publish(conn: &Connection, notes: Vec<(About, Note<'_>)>) {
              allow `create` on events.k8s.io/events to keep its audit trail in the cluster",
             failures.len()
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_that_reached_outside_the_cluster_says_only_its_kind() {
+        let arn = "arn:aws:iam::123456789012:user/platform-oncall";
+        let errors = [
+            Error::ProviderDenied {
+                action: "secretsmanager:PutSecretValue".into(),
+                secret: "prod/team-b/db".into(),
+                reason: format!("User: {arn} is not authorized"),
+            },
+            Error::RollbackFailed(format!("AccessDenied for {arn}; moving AWSCURRENT back failed too")),
+            Error::RolledBack(format!("the change was rolled back: postgres at 10.0.0.7 said {arn}")),
+        ];
+        for error in &errors {
+            let text = failure_text(error, true);
+            assert!(!text.contains(arn) && !text.contains("10.0.0.7"), "{text}");
+            assert!(text.contains(&format!("exit {}", error.exit_code())), "{text}");
+        }
+        assert!(failure_text(&errors[2], true).contains("rolled back"));
+        // Inside the cluster, the first sentence is the useful part (a pod's crash loop).
+        let rollout = Error::RolledBack("deployment/api: CrashLoopBackOff; restored app".into());
+        assert_eq!(failure_text(&rollout, false), "deployment/api: CrashLoopBackOff");
     }
 }

@@ -392,12 +392,13 @@ pub async fn run_prepared(conn: &Connection, settings: &Settings, prepared: Prep
         too_soon: _,
     } = prepared;
     let namespace = change.namespace.clone();
+    let reached_outside = change.external.is_some() || !issued.is_empty();
     // The issuers that waited for the operator's consent (given now) are reached first.
     issued::connect_all(conn, &namespace, &mut issued).await?;
     let names: Vec<String> = changed.iter().cloned().collect();
     let restarted: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
     let result = run_confirmed(conn, settings, change, &changed, &targets, &templates, &issued).await;
-    events::after_change(conn, settings, &namespace, &names, &restarted, &result).await;
+    events::after_change(conn, settings, &namespace, &names, &restarted, &result, reached_outside).await;
     result
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::support::{canary, cluster, deployment, exit, kubectl_path, TestNamespace};
 
 /// `kubectl get events` of the namespace as JSON (core/v1 view of events.k8s.io Events).
-fn events(ns: &TestNamespace) -> Vec<Value> {
+pub(crate) fn events(ns: &TestNamespace) -> Vec<Value> {
     let out = Command::new(kubectl_path())
         .arg("--kubeconfig")
         .arg(&cluster().admin_kubeconfig)
@@ -21,7 +21,7 @@ fn events(ns: &TestNamespace) -> Vec<Value> {
     list["items"].as_array().unwrap().clone()
 }
 
-fn about<'a>(events: &'a [Value], kind: &str, name: &str) -> Vec<&'a Value> {
+pub(crate) fn about<'a>(events: &'a [Value], kind: &str, name: &str) -> Vec<&'a Value> {
     events
         .iter()
         .filter(|e| e["involvedObject"]["kind"] == kind && e["involvedObject"]["name"] == name)

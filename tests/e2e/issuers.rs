@@ -298,6 +298,17 @@ async fn a_failed_rollout_puts_the_old_password_back_at_the_server_before_the_se
         "the Secret holds the old password again"
     );
     assert!(postgres_login(&role, &old).await, "and the server accepts it again");
+    // The Event the tenant reads says what kind of failure, not what the server answered.
+    let all = crate::events::events(&ns);
+    let on_secret = crate::events::about(&all, "Secret", "db");
+    let note = on_secret.last().expect("a RotationFailed Event")["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        note.contains("the change failed and was rolled back") && note.contains("(exit 8;"),
+        "{note}"
+    );
+    assert!(!note.contains("CrashLoopBackOff") && !note.contains(&role), "{note}");
     run.assert_no_leak([&old]);
 }
 

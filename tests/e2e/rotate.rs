@@ -972,6 +972,8 @@ async fn on_delete_stateful_sets_are_rolled_pod_by_pod_highest_ordinal_first() {
     let spec = json!({"containers": [{"name": "db", "image": "postgres", "envFrom": env_from("db")}]});
     let mut set = crate::support::stateful_set("postgres", 3, spec.clone());
     set["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
+    // Numbered from 4 (spec.ordinals.start): postgres-4, -5, -6.
+    set["spec"]["ordinals"] = json!({"start": 4});
     ns.create_stateful_set(set).await;
     let mut other = crate::support::stateful_set("replica", 2, spec);
     other["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
@@ -997,7 +999,7 @@ async fn on_delete_stateful_sets_are_rolled_pod_by_pod_highest_ordinal_first() {
     assert!(left.stderr.contains("updateStrategy is OnDelete"), "{}", left.stderr);
     assert_eq!(pods_of(&ns, "replica-").await, before, "left as they were");
 
-    // By default: every pod replaced, one at a time, postgres-2 first.
+    // By default: every pod replaced, one at a time, postgres-6 first.
     let before = pods_of(&ns, "postgres-").await;
     let run = ns.run(&[
         "rotate",
@@ -1018,7 +1020,7 @@ async fn on_delete_stateful_sets_are_rolled_pod_by_pod_highest_ordinal_first() {
     }
     // Each replacement waited for the previous one to be Ready (pods are Ready after 1 s here),
     // so they were created in order, a second or more apart.
-    let created: Vec<&String> = ["postgres-2", "postgres-1", "postgres-0"]
+    let created: Vec<&String> = ["postgres-6", "postgres-5", "postgres-4"]
         .iter()
         .map(|n| &after[*n].1)
         .collect();

@@ -93,6 +93,7 @@ impl Fake {
             context: "fake".into(),
             server: "https://fake.invalid".into(),
             ca_fingerprint: "fake".into(),
+            exec_plugin: None,
         };
         (fake, conn)
     }
