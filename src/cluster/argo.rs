@@ -113,3 +113,49 @@ pub fn watch(
             })
         })
 }
+
+/// What the cluster says of an Argo CD Application named by a Secret's instance label.
+pub enum ApplicationLookup {
+    /// Listed by the Application in this namespace.
+    Listed { app_namespace: String },
+    /// Argo CD is not installed, or no Application of that name lists the Secret.
+    NotListed,
+    /// Applications could not be listed (the reason).
+    Unknown(String),
+}
+
+/// Whether an Argo CD Application named `app`, in any namespace, lists the Secret
+/// `namespace/name` among its resources.
+pub async fn application_listing(conn: &Connection, app: &str, namespace: &str, name: &str) -> ApplicationLookup {
+    use crate::domain::gitops::{argo_listed, ARGO_APPLICATION};
+    let (group, version, kind, plural) = ARGO_APPLICATION;
+    let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    // Discovery first (every authenticated user may read it): where Argo CD is not installed,
+    // a user who may not list Applications is not warned about something that cannot be.
+    let served = conn
+        .client
+        .list_api_group_resources(&format!("{group}/{version}"))
+        .await
+        .map(|list| list.resources.iter().any(|r| r.name == plural));
+    match served {
+        Ok(false) => return ApplicationLookup::NotListed,
+        Err(kube::Error::Api(status)) if status.code == 404 => return ApplicationLookup::NotListed,
+        _ => {}
+    }
+    let api: Api<DynamicObject> = Api::all_with(conn.client.clone(), &resource);
+    let params = ListParams::default().fields(&format!("metadata.name={app}"));
+    match retrying(|| api.list(&params)).await {
+        Ok(list) => list
+            .items
+            .iter()
+            .find(|a| argo_listed(&a.data, namespace, name))
+            .map_or(ApplicationLookup::NotListed, |a| ApplicationLookup::Listed {
+                app_namespace: a.metadata.namespace.clone().unwrap_or_default(),
+            }),
+        Err(kube::Error::Api(status)) if status.code == 404 => ApplicationLookup::NotListed,
+        Err(e) => {
+            let action = Action::new("list", plural, &Scope::AllNamespaces);
+            ApplicationLookup::Unknown(api_error(e, &action, conn).to_string())
+        }
+    }
+}

@@ -17,6 +17,12 @@ const FLUX_KUSTOMIZATION: (&str, &str) = (
 );
 const FLUX_HELM_RELEASE: (&str, &str) = ("helm.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/namespace");
 const HELM_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Argo CD's default tracking label before 3.0 (`application.instanceLabelKey`), which Helm
+/// charts and kustomizations also set: on its own it proves nothing, so the Application it
+/// names is looked up (`argo_candidate`, `argo_listed`).
+pub const COMMON_INSTANCE: &str = "app.kubernetes.io/instance";
+/// Argo CD's Application resource, whose status lists what it deploys.
+pub const ARGO_APPLICATION: (&str, &str, &str, &str) = ("argoproj.io", "v1alpha1", "Application", "applications");
 const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";
 const HELM_RELEASE_NAMESPACE: &str = "meta.helm.sh/release-namespace";
 /// Field managers of these tools' writes, for objects without their labels (Argo CD with
@@ -172,6 +178,41 @@ fn from_marks<'a>(
     None
 }
 
+/// The Argo CD Application an object whose owner is not known otherwise (`owner_of` found
+/// none) may be tracked by through the common instance label; not when it is Helm's label.
+pub fn argo_candidate(labels: &BTreeMap<String, String>) -> Option<&str> {
+    if labels.get(HELM_MANAGED_BY).is_some_and(|m| m == "Helm") {
+        return None;
+    }
+    labels
+        .get(COMMON_INSTANCE)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether an Application's `status.resources` lists the Secret `namespace/name` (what Argo CD
+/// itself shows as the application's resources). The Application is the operator's object in
+/// Argo CD's namespace; the label in the tenant's namespace only says where to look.
+pub fn argo_listed(application: &serde_json::Value, namespace: &str, name: &str) -> bool {
+    application["status"]["resources"].as_array().is_some_and(|resources| {
+        resources.iter().any(|r| {
+            r["kind"] == "Secret"
+                && r["group"].as_str().unwrap_or("").is_empty()
+                && r["namespace"] == namespace
+                && r["name"] == name
+        })
+    })
+}
+
+/// The owner found through the instance label and the Application `app_namespace/app`.
+pub fn argo_by_instance(app_namespace: &str, app: &str) -> GitOpsOwner {
+    GitOpsOwner {
+        tool: Tool::ArgoCd,
+        source: format!("Application/{app}"),
+        evidence: format!("label {COMMON_INSTANCE}, listed by Application {app_namespace}/{app}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +261,27 @@ mod tests {
             from_marks(&labels, &BTreeMap::new(), ["kubectl-client-side-apply"]),
             None
         );
+    }
+
+    #[test]
+    fn the_common_instance_label_is_only_a_place_to_look() {
+        assert_eq!(argo_candidate(&map(&[(COMMON_INSTANCE, "web")])), Some("web"));
+        assert_eq!(
+            argo_candidate(&map(&[(COMMON_INSTANCE, "web"), (HELM_MANAGED_BY, "Helm")])),
+            None,
+            "Helm's own label"
+        );
+        assert_eq!(argo_candidate(&map(&[("app", "web")])), None);
+        let app = serde_json::json!({"status": {"resources": [
+            {"kind": "Secret", "namespace": "prod", "name": "db"},
+            {"group": "apps", "kind": "Deployment", "namespace": "prod", "name": "api"}
+        ]}});
+        assert!(argo_listed(&app, "prod", "db"));
+        assert!(!argo_listed(&app, "staging", "db"));
+        assert!(!argo_listed(&app, "prod", "api"));
+        assert!(!argo_listed(&serde_json::json!({}), "prod", "db"));
+        let owner = argo_by_instance("argocd", "web");
+        assert!(owner.refusal("prod", "db").contains("listed by Application argocd/web"));
     }
 
     #[test]

@@ -227,17 +227,43 @@ impl Prepared {
     }
 }
 
+/// Who deploys each changed Secret from outside the cluster: its own marks, else an Argo CD
+/// Application that lists it under the common instance label it carries.
+async fn gitops_owners<'a>(conn: &Connection, secrets: &'a [SecretChange]) -> Vec<(&'a str, GitOpsOwner)> {
+    use cluster::argo::ApplicationLookup;
+    let mut owners = Vec::new();
+    for c in secrets {
+        if let Some(owner) = &c.before.gitops {
+            owners.push((c.name(), owner.clone()));
+            continue;
+        }
+        let Some(app) = crate::domain::gitops::argo_candidate(&c.before.labels) else {
+            continue;
+        };
+        match cluster::argo::application_listing(conn, app, &c.before.namespace, c.name()).await {
+            ApplicationLookup::Listed { app_namespace } => {
+                owners.push((c.name(), crate::domain::gitops::argo_by_instance(&app_namespace, app)));
+            }
+            ApplicationLookup::NotListed => {}
+            ApplicationLookup::Unknown(reason) => render::warning(&format!(
+                "secret {}/{} carries {}={app}; whether an Argo CD Application of that name deploys it \
+                 could not be checked ({reason}): if one does, its next sync reverts this change",
+                c.before.namespace,
+                c.name(),
+                crate::domain::gitops::COMMON_INSTANCE
+            )),
+        }
+    }
+    owners
+}
+
 /// Plan → show it → permissions: everything before the question.
 pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Settings, change: Change) -> Result<Prepared> {
     let namespace = change.namespace.as_str();
     // Secrets written in place that a GitOps tool deploys: refused unless the user accepts
     // that the next sync reverts them. (Sealed and ExternalSecret changes go to their source.)
-    let gitops: Vec<(&str, &GitOpsOwner)> = if change.sealed.is_none() && change.external.is_none() {
-        change
-            .secrets
-            .iter()
-            .filter_map(|c| c.before.gitops.as_ref().map(|g| (c.name(), g)))
-            .collect()
+    let gitops: Vec<(&str, GitOpsOwner)> = if change.sealed.is_none() && change.external.is_none() {
+        gitops_owners(conn, &change.secrets).await
     } else {
         Vec::new()
     };
@@ -252,7 +278,8 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
         issued::configured(&change.secrets, &change.issuers)?
     } else if let Some(flag) = change.issuers.first() {
         return Err(Error::Usage(format!(
-            "--issuer {}: {}/{} is written by its owner (a SealedSecret or an ExternalSecret), which issuers do not support yet:              change the password at the server and in the owner's source, then --no-issuer",
+            "--issuer {}: {}/{} is written by its owner (a SealedSecret or an ExternalSecret), which issuers do not support yet: \
+             change the password at the server and in the owner's source, then --no-issuer",
             flag.key, namespace, flag.secret
         )));
     } else {

@@ -163,3 +163,119 @@ async fn secrets_deployed_by_argo_cd_flux_or_helm_are_refused_then_changed_with_
         run.assert_no_leak(values.iter().chain([&rotated]));
     }
 }
+
+/// Argo CD's Application resource, as far as kubectl-secrets reads it (what it deploys, in
+/// `status.resources`). The bed runs no Argo CD: the test writes the Application's status as
+/// its controller would.
+fn install_application_crd() {
+    crate::support::kubectl_apply(
+        &json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "applications.argoproj.io"},
+            "spec": {
+                "group": "argoproj.io",
+                "names": {"kind": "Application", "listKind": "ApplicationList", "plural": "applications", "singular": "application"},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+            }
+        })
+        .to_string(),
+    );
+    let out = std::process::Command::new(crate::support::kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&crate::support::cluster().admin_kubeconfig)
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "crd/applications.argoproj.io",
+            "--timeout=60s",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn argo_cds_instance_label_counts_once_an_application_lists_the_secret() {
+    install_application_crd();
+    let ns = TestNamespace::new("gitops-instance").await;
+    let argocd = TestNamespace::new("gitops-argocd").await;
+    // Unique across the bed: Applications are looked up by name in every namespace.
+    let app = format!("web-{}", ns.name);
+    let value = canary("instance");
+    ns.create_secret(json!({
+        "metadata": {"name": "web-db", "labels": {"app.kubernetes.io/instance": app}},
+        "stringData": {"DB_TOKEN": value}
+    }))
+    .await;
+
+    // The label alone (Helm charts and kustomizations set it too) is not ownership.
+    let plain = ns.run(&["rotate", "web-db", "--key", "DB_TOKEN", "--yes"]);
+    assert_eq!(plain.code, exit::OK, "{plain:?}");
+    let rotated = String::from_utf8(ns.secret_data("web-db").await["DB_TOKEN"].clone()).unwrap();
+
+    // An Application of that name that deploys another namespace's web-db: still not.
+    let elsewhere = json!({"kind": "Secret", "namespace": "elsewhere", "name": "web-db", "version": "v1"});
+    argocd.apply(&json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": app},
+        "spec": {"project": "default"},
+        "status": {"resources": [elsewhere]}
+    }));
+    let other = ns.run(&["rotate", "web-db", "--key", "DB_TOKEN", "--yes"]);
+    assert_eq!(other.code, exit::OK, "{other:?}");
+    let rotated_again = String::from_utf8(ns.secret_data("web-db").await["DB_TOKEN"].clone()).unwrap();
+
+    // Once the Application lists this Secret, the next sync would write it back: refused.
+    argocd.apply(&json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": app},
+        "spec": {"project": "default"},
+        "status": {"resources": [elsewhere, {"kind": "Secret", "namespace": ns.name, "name": "web-db", "version": "v1"}]}
+    }));
+    let before = ns.secret_data("web-db").await;
+    let refused = ns.run(&["rotate", "web-db", "--key", "DB_TOKEN", "--yes"]);
+    assert_eq!(refused.code, exit::USAGE, "{refused:?}");
+    for part in [
+        format!("deployed by Argo CD Application/{app}"),
+        format!(
+            "label app.kubernetes.io/instance, listed by Application {}/{app}",
+            argocd.name
+        ),
+        "--allow-gitops-drift".into(),
+    ] {
+        assert!(refused.stderr.contains(&part), "{part}: {}", refused.stderr);
+    }
+    assert_eq!(ns.secret_data("web-db").await, before, "nothing written");
+
+    let allowed = ns.run(&["rotate", "web-db", "--key", "DB_TOKEN", "--allow-gitops-drift", "--yes"]);
+    assert_eq!(allowed.code, exit::OK, "{allowed:?}");
+    assert!(
+        allowed.stderr.contains("its next sync or upgrade reverts this change"),
+        "{}",
+        allowed.stderr
+    );
+    let third = String::from_utf8(ns.secret_data("web-db").await["DB_TOKEN"].clone()).unwrap();
+
+    // Someone who may rotate in this namespace but not list Applications is told what could
+    // not be checked.
+    ns.grant(
+        "limited",
+        json!([{"apiGroups": [""], "resources": ["secrets", "pods"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+               {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "verbs": ["get", "list", "watch", "patch"]}]),
+    );
+    let unchecked = ns.run_as("limited", &["rotate", "web-db", "--key", "DB_TOKEN", "--yes"], b"");
+    assert_eq!(unchecked.code, exit::OK, "{unchecked:?}");
+    assert!(
+        unchecked.stderr.contains(&format!(
+            "carries app.kubernetes.io/instance={app}; whether an Argo CD Application of that name deploys it could not be checked"
+        )),
+        "{}",
+        unchecked.stderr
+    );
+    for run in [&plain, &other, &refused, &allowed, &unchecked] {
+        run.assert_no_leak([&value, &rotated, &rotated_again, &third]);
+    }
+}

@@ -497,7 +497,7 @@ pub fn kubectl_path() -> PathBuf {
     PathBuf::from(dir).join("kubectl")
 }
 
-fn kubectl_apply(manifest: &str) {
+pub fn kubectl_apply(manifest: &str) {
     use std::io::Write as _;
     let mut child = Command::new(kubectl_path())
         .arg("--kubeconfig")
