@@ -300,6 +300,21 @@ pub async fn restart_and_wait(
     Ok(states)
 }
 
+/// Whether the update a Rollout is in is this run's to promote. After this run's restart
+/// (`generation` > 0) only while the spec is still the one that restart made: a later change
+/// by someone else (another release, a paused canary of theirs) is theirs to promote. With no
+/// restart of this run (`generation` 0: the template already carried the data, as on a
+/// resume), `--promote` continues the pauses the operator asked about, but a full promotion
+/// (an undo's, skipping steps and analysis) is never given to an update this run did not make.
+fn ours_to_promote(promotion: Promotion, generation: i64, status: &RolloutStatus) -> bool {
+    match promotion {
+        Promotion::Never => false,
+        _ if generation > 0 => status.generation == generation,
+        Promotion::Steps => true,
+        Promotion::Full => false,
+    }
+}
+
 /// An Argo Rollout's promotion: each pause under `Steps`, to the end once its update has
 /// started under `Full`. Returns the state to show (a promoted pause keeps progressing).
 async fn promote_if_asked(
@@ -314,6 +329,9 @@ async fn promote_if_asked(
     let started = status.generation >= generation && status.observed_generation >= status.generation;
     let already_full = status.argo.as_ref().is_some_and(|a| a.promote_full);
     let progressing = |waiting_for: String| status.progressing(waiting_for);
+    if !ours_to_promote(promotion, generation, status) {
+        return Ok(state);
+    }
     match (promotion, &state) {
         (Promotion::Full, RolloutState::Progressing { .. } | RolloutState::Paused { .. })
             if started && !already_full && !promoted_full.contains(id) =>
@@ -330,5 +348,29 @@ async fn promote_if_asked(
             Ok(progressing(format!("the next step (promoted: {reason})")))
         }
         _ => Ok(state),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_update_this_run_made_is_promoted_fully() {
+        let at = |generation| RolloutStatus {
+            generation,
+            observed_generation: generation,
+            ..Default::default()
+        };
+        // This run's restart made generation 7, and it is still the spec.
+        assert!(ours_to_promote(Promotion::Full, 7, &at(7)));
+        assert!(ours_to_promote(Promotion::Steps, 7, &at(7)));
+        // Someone changed the Rollout since (another release, their canary).
+        assert!(!ours_to_promote(Promotion::Full, 7, &at(8)));
+        assert!(!ours_to_promote(Promotion::Steps, 7, &at(8)));
+        // Not restarted by this run: the template already carried the data.
+        assert!(!ours_to_promote(Promotion::Full, 0, &at(8)));
+        assert!(ours_to_promote(Promotion::Steps, 0, &at(8)), "--promote on a resume");
+        assert!(!ours_to_promote(Promotion::Never, 7, &at(7)));
     }
 }
