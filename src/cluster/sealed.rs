@@ -27,6 +27,36 @@ impl Controller {
     }
 }
 
+/// The container images of the pods behind the controller's Service (its release, for the
+/// warnings that depend on it); none when they cannot be read (no permission, no selector).
+pub async fn controller_images(conn: &Connection, controller: &Controller) -> Vec<String> {
+    use k8s_openapi::api::core::v1::Pod;
+    let services = Api::<Service>::namespaced(conn.client.clone(), &controller.namespace);
+    let Ok(service) = retrying(|| services.get(&controller.name)).await else {
+        return Vec::new();
+    };
+    let selector = service.spec.and_then(|s| s.selector).unwrap_or_default();
+    if selector.is_empty() {
+        return Vec::new();
+    }
+    let labels = selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let pods = Api::<Pod>::namespaced(conn.client.clone(), &controller.namespace);
+    let params = kube::api::ListParams::default().labels(&labels);
+    let Ok(list) = retrying(|| pods.list(&params)).await else {
+        return Vec::new();
+    };
+    list.items
+        .into_iter()
+        .filter_map(|p| p.spec)
+        .flat_map(|spec| spec.containers)
+        .filter_map(|c| c.image)
+        .collect()
+}
+
 /// `/api/v1/namespaces/NS/services/http:NAME:PORT/proxy`: the controller's HTTP API through
 /// the API server, with the Service's first port as kubeseal uses it.
 async fn proxy_base(conn: &Connection, controller: &Controller) -> Result<String> {

@@ -78,6 +78,82 @@ impl Scope {
     }
 }
 
+impl Scope {
+    fn of_annotations(annotations: &Value) -> Option<Scope> {
+        if annotations[SCOPE_CLUSTER_WIDE] == "true" {
+            Some(Scope::ClusterWide)
+        } else if annotations[SCOPE_NAMESPACE_WIDE] == "true" {
+            Some(Scope::NamespaceWide)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Strict => "strict",
+            Scope::NamespaceWide => "namespace-wide",
+            Scope::ClusterWide => "cluster-wide",
+        }
+    }
+}
+
+/// Controllers before this release took the scope of a re-encryption (`/v1/rotate`) from the
+/// template's annotations, which whoever wrote the file chose (CVE-2026-22728).
+pub const SCOPE_FIX_RELEASE: (u64, u64) = (0, 36);
+
+/// Why a SealedSecret must not be sent for re-encryption: its template declares another scope
+/// than the object (what a controller before v0.36.0 would re-encrypt it with).
+pub fn template_scope_conflict(doc: &Value) -> Option<String> {
+    let object = Scope::of_manifest(doc);
+    let template = Scope::of_annotations(&doc["spec"]["template"]["metadata"]["annotations"])?;
+    (template != object).then(|| {
+        format!(
+            "its spec.template.metadata.annotations say {} but the SealedSecret is {}: a controller before v0.36.0 \
+             would re-encrypt it {} (CVE-2026-22728); left as it was (remove the scope annotation from the template)",
+            template.name(),
+            object.name(),
+            template.name()
+        )
+    })
+}
+
+/// Why the controller's re-encryption of `input` must not be written: its answer declares
+/// another scope than the input, on the object or in its template.
+pub fn widened_by_controller(input: &Value, answer: &Value) -> Option<String> {
+    let expected = Scope::of_manifest(input);
+    let object = Scope::of_manifest(answer);
+    let template = Scope::of_annotations(&answer["spec"]["template"]["metadata"]["annotations"]);
+    let got = if object != expected {
+        Some(object)
+    } else {
+        template.filter(|t| *t != expected)
+    };
+    got.map(|got| {
+        format!(
+            "the controller answered with scope {} for a {} SealedSecret: not written (controllers before v0.36.0 \
+             change the scope on re-encryption, CVE-2026-22728: upgrade the controller)",
+            got.name(),
+            expected.name()
+        )
+    })
+}
+
+/// Whether a controller image (`…/sealed-secrets-controller:0.35.1`, `:v0.27.0@sha256:…`)
+/// is a release before the scope fix; unknown tags are not.
+pub fn predates_scope_fix(image: &str) -> bool {
+    let name = image.split('@').next().unwrap_or(image);
+    // A ':' before the last '/' is a registry's port, not a tag.
+    let Some((_, tag)) = name.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) else {
+        return false;
+    };
+    let mut numbers = tag.trim_start_matches('v').split(['.', '-']).map(|n| n.parse::<u64>());
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) < SCOPE_FIX_RELEASE,
+        _ => false,
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SealError {
     #[error("{source_name}: not a PEM X.509 certificate (expected -----BEGIN CERTIFICATE-----)")]
@@ -352,6 +428,43 @@ pub fn unseal(doc: &Value, keys: &[RsaPrivateKey]) -> Result<BTreeMap<String, Se
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_re_encryption_never_changes_a_scope() {
+        use serde_json::json;
+        let strict = json!({"metadata": {"name": "db"}, "spec": {"template": {"metadata": {}}}});
+        assert_eq!(template_scope_conflict(&strict), None);
+        let forged = json!({"metadata": {"name": "db"}, "spec": {"template": {"metadata": {"annotations": {SCOPE_CLUSTER_WIDE: "true"}}}}});
+        assert!(template_scope_conflict(&forged)
+            .unwrap()
+            .contains("say cluster-wide but the SealedSecret is strict"));
+        let both = json!({"metadata": {"annotations": {SCOPE_NAMESPACE_WIDE: "true"}},
+                          "spec": {"template": {"metadata": {"annotations": {SCOPE_NAMESPACE_WIDE: "true"}}}}});
+        assert_eq!(
+            template_scope_conflict(&both),
+            None,
+            "kubeseal writes the scope on both"
+        );
+
+        assert_eq!(widened_by_controller(&strict, &strict), None);
+        let widened = json!({"metadata": {"annotations": {SCOPE_CLUSTER_WIDE: "true"}}});
+        assert!(widened_by_controller(&strict, &widened)
+            .unwrap()
+            .contains("scope cluster-wide for a strict"));
+        assert!(widened_by_controller(&strict, &forged).is_some(), "in the template too");
+        assert_eq!(widened_by_controller(&both, &both), None);
+
+        for (image, old) in [
+            ("bitnami/sealed-secrets-controller:0.35.1", true),
+            ("docker.io/bitnami/sealed-secrets-controller:v0.27.0@sha256:abc", true),
+            ("bitnami/sealed-secrets-controller:v0.36.0", false),
+            ("bitnami/sealed-secrets-controller:0.40.0-debian", false),
+            ("registry:5000/sealed-secrets-controller", false),
+            ("bitnami/sealed-secrets-controller:latest", false),
+        ] {
+            assert_eq!(predates_scope_fix(image), old, "{image}");
+        }
+    }
+
     use rsa::rand_core::OsRng;
 
     use super::*;

@@ -300,3 +300,81 @@ async fn backup_keys_writes_a_private_file_that_unseal_and_kubectl_read() {
         out.assert_no_leak([&value]);
     }
 }
+
+#[tokio::test]
+async fn re_encryption_never_changes_a_scope_and_an_old_controller_is_named() {
+    let ns = TestNamespace::new("reencrypt-scope").await;
+    let token = canary("scope");
+    let dir = tempfile::tempdir().unwrap();
+    let sealed = ns.run(&["seal", "app", "--from-literal", &format!("TOKEN={token}")]);
+    assert_eq!(sealed.code, exit::OK, "{sealed:?}");
+
+    // A strict SealedSecret whose template says cluster-wide: what a controller before
+    // v0.36.0 would re-encrypt cluster-wide (CVE-2026-22728). Never sent, left as it was.
+    let mut doc: serde_json::Value = serde_saphyr::from_str(&sealed.stdout).unwrap();
+    doc["spec"]["template"]["metadata"]["annotations"] = json!({"sealedsecrets.bitnami.com/cluster-wide": "true"});
+    let forged = dir.path().join("forged.json");
+    let forged_text = serde_json::to_string_pretty(&doc).unwrap();
+    std::fs::write(&forged, &forged_text).unwrap();
+    let refused = ns.run(&["seal", "--re-encrypt", forged.to_str().unwrap()]);
+    assert_eq!(refused.code, exit::FOUND, "{refused:?}");
+    assert!(
+        refused
+            .stdout
+            .contains("say cluster-wide but the SealedSecret is strict"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&forged).unwrap(), forged_text, "left as it was");
+
+    // The same controller behind a Service whose pod runs an older release's image: the
+    // re-encryption is checked as always, and the release is named.
+    let ip = crate::support::sealed_secrets_url()
+        .trim_start_matches("http://")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "old-controller", "labels": {"app": "old-controller"},
+                     "annotations": {"testbed.kubectl-secrets.io/pod-ip": ip}},
+        "spec": {"containers": [{"name": "controller", "image": "bitnami/sealed-secrets-controller:0.35.1"}]}
+    }));
+    ns.apply(&json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "old-controller"},
+        "spec": {"selector": {"app": "old-controller"}, "ports": [{"name": "http", "port": 8080, "targetPort": 8080}]}
+    }));
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, &sealed.stdout).unwrap();
+    let args = [
+        "seal",
+        "--re-encrypt",
+        good.to_str().unwrap(),
+        "--controller-namespace",
+        ns.name.as_str(),
+        "--controller-name",
+        "old-controller",
+    ];
+    // The pod is scheduled and Ready, and the Service's endpoints follow, within moments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let run = loop {
+        let run = ns.run(&args);
+        if run.code == exit::OK || std::time::Instant::now() > deadline {
+            break run;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("runs bitnami/sealed-secrets-controller:0.35.1, a release before v0.36.0"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("re-encrypted (1 key)"), "{}", run.stdout);
+    for out in [&sealed, &refused, &run] {
+        out.assert_no_leak([&token]);
+    }
+}

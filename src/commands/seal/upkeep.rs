@@ -11,6 +11,7 @@ use crate::cluster::sealed::Controller;
 use crate::cluster::{self, Connection};
 use crate::commands::Outcome;
 use crate::context::Context;
+use crate::domain::seal;
 use crate::domain::sealed_file::{self, SealedFile};
 use crate::error::{Error, Result};
 use crate::render;
@@ -55,12 +56,28 @@ pub async fn re_encrypt(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     let conn = ctx.connect().await?;
     let controller = controller_of(args)?;
     let namespace = ctx.namespace(&conn);
+    let old_release = cluster::sealed::controller_images(&conn, &controller)
+        .await
+        .into_iter()
+        .find(|image| seal::predates_scope_fix(image));
+    if let Some(image) = old_release {
+        render::warning(&format!(
+            "the Sealed Secrets controller runs {image}, a release before v0.36.0, whose re-encryption can widen a \
+             SealedSecret's scope (CVE-2026-22728): each answer is checked and one with another scope is not written; \
+             upgrade the controller"
+        ));
+    }
     let mut results = Vec::new();
     for (path, file) in files {
         let mut updated = file.clone();
         let mut changed = false;
         for (index, doc) in file.sealed().iter().enumerate() {
-            match reencrypted(&conn, &controller, &doc.for_controller(&namespace)).await? {
+            let input = doc.for_controller(&namespace);
+            if let Some(reason) = seal::template_scope_conflict(&input) {
+                results.push(FileResult::new(&path, &doc.name, false, reason));
+                continue;
+            }
+            match reencrypted(&conn, &controller, &input).await? {
                 Ok(new) if new.keys().eq(doc.encrypted_data().keys()) => {
                     updated = updated.with_encrypted_data(index, &new);
                     changed = true;
@@ -117,6 +134,9 @@ async fn reencrypted(
         detail: "not a SealedSecret".into(),
         fix: "check the controller's version (re-encryption needs v0.12 or later)".into(),
     })?;
+    if let Some(reason) = seal::widened_by_controller(doc, &new) {
+        return Ok(Err(reason));
+    }
     Ok(new["spec"]["encryptedData"]
         .as_object()
         .cloned()
