@@ -43,7 +43,7 @@ pub struct AuditFinding {
     pub key: Option<String>,
     /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue,
     /// overdue-issued,
-    /// unrecorded-backup, untrusted-record, external-no-refresh, external-shared-target,
+    /// unrecorded-backup, untrusted-record, rewritten-record, external-no-refresh, external-shared-target,
     /// certificate-expired, certificate-expiring, certificate-unreadable, no-issuer.
     pub rule: &'static str,
     pub message: String,
@@ -586,6 +586,28 @@ fn record_findings(values: &[SecretState]) -> Vec<AuditFinding> {
             fix: "check who created it (kubectl get secret NAME -o yaml --show-managed-fields), then delete it".into(),
         })
         .collect();
+    for secret in values.iter().filter(|s| s.backup_of.is_none()) {
+        if let Some((written, rotated_at)) = secret.key_changes_rewritten {
+            findings.push(AuditFinding {
+                severity: Severity::Warning,
+                namespace: secret.namespace.clone(),
+                secret: secret.name.clone(),
+                key: None,
+                rule: "rewritten-record",
+                message: format!(
+                    "its kubectl-secrets.io/key-changes record was written at {written} by a request under \
+                     kubectl-secrets' field manager name, later than the data it describes (rotated-at {rotated_at}): \
+                     kubectl-secrets writes both in one request, so someone else wrote it; verify ignores it and \
+                     judges the Secret as a whole"
+                ),
+                fix: format!(
+                    "check who wrote it (kubectl get secret {} -n {} -o yaml --show-managed-fields, and the API server's \
+                     audit log); the next rotation writes a true record",
+                    secret.name, secret.namespace
+                ),
+            });
+        }
+    }
     for secret in values {
         let problems = [
             secret

@@ -69,6 +69,9 @@ pub fn text(changes: &KeyChanges) -> String {
 /// The record on a Secret, if kubectl-secrets' field manager wrote it, it describes the
 /// Secret's current revision, and nobody else changed the data since kubectl-secrets did.
 pub fn read(meta: &ObjectMeta) -> Option<KeyChanges> {
+    if rewritten_after_data(meta).is_some() {
+        return None;
+    }
     let annotations = meta.annotations.as_ref()?;
     let text = annotations.get(KEY_CHANGES)?;
     let revision: u64 = annotations.get(REVISION)?.parse().ok()?;
@@ -91,6 +94,36 @@ pub fn read(meta: &ObjectMeta) -> Option<KeyChanges> {
     (owned && changes.revision == revision).then_some(changes)
 }
 
+/// Clock skew allowed between the client that stamps `rotated-at` and the API server that
+/// times the request.
+const STAMP_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
+
+/// When a request under kubectl-secrets' field manager last wrote the key-changes record, if
+/// that was later (beyond clock skew) than the `rotated-at` written with the data: kubectl-
+/// secrets writes the record, the stamp and the data in one request (its journal updates use a
+/// field manager of their own), so a later one is someone else using its name. Returns that
+/// time and `rotated-at`.
+pub fn rewritten_after_data(meta: &ObjectMeta) -> Option<(Timestamp, Timestamp)> {
+    let annotations = meta.annotations.as_ref()?;
+    annotations.get(KEY_CHANGES)?;
+    let rotated_at: Timestamp = annotations.get(ROTATED_AT)?.parse().ok()?;
+    let pointer = format!("/f:metadata/f:annotations/f:{}", KEY_CHANGES.replace('/', "~1"));
+    let written = meta
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|entry| entry.manager.as_deref() == Some(FIELD_MANAGER))
+        .filter(|entry| {
+            entry
+                .fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.pointer(&pointer).is_some())
+        })
+        .filter_map(|entry| entry.time.as_ref().map(|t| t.0))
+        .max()?;
+    (written > rotated_at + STAMP_SKEW).then_some((written, rotated_at))
+}
+
 impl KeyChanges {
     /// The newest change among `keys` (its time None when one is unknown); None when one of
     /// them is not recorded.
@@ -108,6 +141,42 @@ impl KeyChanges {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_record_written_by_a_later_request_than_its_stamp_is_not_believed() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, Time};
+        let meta = |written: i64| ObjectMeta {
+            annotations: Some(
+                [
+                    (REVISION.to_string(), "1".to_string()),
+                    (ROTATED_AT.to_string(), at(1_000).to_string()),
+                    (
+                        KEY_CHANGES.to_string(),
+                        r#"{"revision":1,"keys":{"A":{"revision":1}}}"#.to_string(),
+                    ),
+                ]
+                .into(),
+            ),
+            managed_fields: Some(vec![ManagedFieldsEntry {
+                manager: Some(FIELD_MANAGER.into()),
+                operation: Some("Update".into()),
+                time: Some(Time(at(written))),
+                fields_v1: Some(FieldsV1(
+                    serde_json::json!({"f:data": {"f:A": {}}, "f:metadata": {"f:annotations": {
+                        format!("f:{KEY_CHANGES}"): {}, format!("f:{REVISION}"): {}, format!("f:{ROTATED_AT}"): {}
+                    }}}),
+                )),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        // The same request, within clock skew: believed.
+        assert_eq!(rewritten_after_data(&meta(1_001)), None);
+        assert!(read(&meta(1_001)).is_some());
+        // A request under the same name an hour later.
+        assert_eq!(rewritten_after_data(&meta(4_600)), Some((at(4_600), at(1_000))));
+        assert_eq!(read(&meta(4_600)), None);
+    }
     use super::*;
 
     fn v(text: &str) -> SecretValue {

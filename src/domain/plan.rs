@@ -51,6 +51,8 @@ pub struct SecretState {
     pub versions_added_at: BTreeMap<String, Timestamp>,
     /// When each key last changed, when kubectl-secrets' record of it can be trusted.
     pub key_changes: Option<super::key_changes::KeyChanges>,
+    /// The record was written by a later request than its data (when, and `rotated-at`).
+    pub key_changes_rewritten: Option<(Timestamp, Timestamp)>,
     /// Key → its issuer's configuration, from `issuer.kubectl-secrets.io/<key>` annotations.
     pub issuer_annotations: BTreeMap<String, String>,
     /// Written with the data by a change of several Secrets: the Secret its journal is on.
@@ -125,6 +127,7 @@ impl From<&Secret> for SecretState {
                 .and_then(|j| serde_json::from_str(j).ok())
                 .unwrap_or_default(),
             key_changes: super::key_changes::read(meta),
+            key_changes_rewritten: super::key_changes::rewritten_after_data(meta),
             journal_on: annotations.get(annotations::JOURNAL_ON).cloned(),
             generation: super::not_generated::Overrides::from_annotations(&annotations),
             issuer_annotations: annotations

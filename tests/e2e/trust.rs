@@ -574,3 +574,84 @@ async fn backups_are_opaque_whatever_the_type_of_the_secret() {
         out.assert_no_leak([&password, &new]);
     }
 }
+
+#[tokio::test]
+async fn a_key_change_record_written_after_its_data_is_ignored_and_reported() {
+    let ns = TestNamespace::new("trust-keyrecord").await;
+    let value = canary("keyrecord");
+    app_with_consumer(&ns, &value).await;
+    let rotate = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes"]);
+    assert_eq!(rotate.code, exit::OK, "{rotate:?}");
+    let rotated = text(&ns.secret_data("app").await["TOKEN"]);
+    let rules = |audit: &crate::support::Run| -> Vec<String> {
+        audit.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["secret"] == "app")
+            .map(|f| f["rule"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let honest = ns.run(&["audit", "-o", "json"]);
+    assert!(
+        !rules(&honest).contains(&"rewritten-record".to_string()),
+        "{}",
+        honest.stdout
+    );
+
+    // Someone who may annotate the Secret rewrites the record and its stamp under
+    // kubectl-secrets' field manager name, claiming TOKEN last changed long ago (a second
+    // after the restarted pod started, so that the times tell them apart).
+    next_second().await;
+    let key_changes = ns
+        .secret_annotation("app", "kubectl-secrets.io/key-changes")
+        .await
+        .unwrap();
+    let mut forged: serde_json::Value = serde_json::from_str(&key_changes).unwrap();
+    forged["keys"]["TOKEN"]["at"] = json!("2026-01-01T00:00:00Z");
+    let out = std::process::Command::new(crate::support::kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&crate::support::cluster().admin_kubeconfig)
+        .args([
+            "annotate",
+            "secret",
+            "app",
+            "-n",
+            &ns.name,
+            "--overwrite",
+            "--field-manager=kubectl-secrets",
+        ])
+        .arg(format!("kubectl-secrets.io/key-changes={forged}"))
+        .arg("kubectl-secrets.io/rotated-at=2026-01-01T00:00:00Z")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert!(
+        rules(&audit).contains(&"rewritten-record".to_string()),
+        "{}",
+        audit.stdout
+    );
+    let table = ns.run(&["audit", "-o", "wide"]);
+    assert!(
+        table
+            .stdout
+            .contains("by a request under kubectl-secrets' field manager name"),
+        "{}",
+        table.stdout
+    );
+    // verify believes neither the record nor the stamp: the request that wrote them under
+    // kubectl-secrets' name counts as a change of the data, so the pods that started before it
+    // are stale (a writer of the Secret can make its readers look stale, never current).
+    let verify = ns.run(&["verify", "app"]);
+    assert_eq!(verify.code, exit::FOUND, "{verify:?}");
+    assert!(
+        verify.stdout.contains("before the Secret's data changed"),
+        "{}",
+        verify.stdout
+    );
+    for out in [&rotate, &honest, &audit, &table, &verify] {
+        out.assert_no_leak([&value, &rotated]);
+    }
+}
