@@ -933,6 +933,10 @@ Examples:
   # restart what is stale
   kubectl secrets verify db-credentials -n intelliprompt --fix
 
+  # During an incident: keep the verdict on screen as pods and Secrets change
+  # (Ctrl-C stops, with the last verdict's exit code)
+  kubectl secrets verify -n aura-production --watch
+
 Statuses:
   missing   a referenced Secret or key does not exist (the pod fails with \\
       CreateContainerConfigError)
@@ -1206,8 +1210,13 @@ pub struct VerifyArgs {
     pub secret: Option<String>,
 
     /// Restart the workloads that run with stale values (plan, confirm, wait, verify again)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub fix: bool,
+
+    /// Keep watching: show the verdict again whenever it changes (watches, no polling; on a
+    /// terminal the table is redrawn in place). Ctrl-C stops with the last verdict's exit code
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 
     /// With --fix: restart at most this many workloads at once (default: all)
     #[arg(long, value_name = "N", requires = "fix", value_parser = clap::value_parser!(u16).range(1..))]

@@ -89,7 +89,7 @@ pub fn run() -> i32 {
                     error.exit_code()
                 }
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupted() => {
                 // A change under way lets go of its journal, so the next run may resume or
                 // abort it without --force.
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(3), engine::release_held()).await;
@@ -99,6 +99,22 @@ pub fn run() -> i32 {
         }
     });
     code
+}
+
+/// Set by a command for which Ctrl-C is the way to end it (`verify --watch`): it then returns
+/// its own answer instead of being interrupted.
+pub(crate) static CTRL_C_ENDS_COMMAND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ctrl-C, unless the running command takes it as its end.
+async fn interrupted() {
+    loop {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return std::future::pending().await;
+        }
+        if !CTRL_C_ENDS_COMMAND.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+    }
 }
 
 async fn run_command(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error> {

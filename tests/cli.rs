@@ -606,6 +606,7 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
             "`kubectl secrets audit` does not take --dry-run",
         ),
         (&["verify", "--yes"], "does not take --yes without --fix"),
+        (&["verify", "--watch", "--fix"], "cannot be used with"),
         (
             &["history", "app", "--dry-run"],
             "does not take --dry-run without --prune",

@@ -107,6 +107,14 @@ pub async fn force_sync(conn: &Connection, namespace: &str, name: &str, token: &
 }
 
 /// Every ExternalSecret in scope (verify, list, audit); empty where ESO is not installed.
+/// The ExternalSecret API in each version External Secrets serves, newest first.
+pub fn external_secret_resources() -> Vec<ApiResource> {
+    VERSIONS
+        .iter()
+        .map(|version| resource(version, "ExternalSecret", "externalsecrets"))
+        .collect()
+}
+
 pub async fn list(conn: &Connection, scope: &Scope) -> Result<Vec<ExternalSecretState>> {
     for version in VERSIONS {
         let resource = resource(version, "ExternalSecret", "externalsecrets");

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod client;
 pub mod events;
 pub mod external;
+pub mod live;
 pub mod names;
 mod page;
 pub mod portforward;

@@ -13,6 +13,11 @@ use crate::render;
 
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<Outcome> {
     if let Some(fleet) = super::fleet::selected(ctx, &args.fleet)? {
+        if args.watch {
+            return Err(Error::Usage(
+                "verify --watch follows one cluster: run it with --context CONTEXT (one per terminal)".into(),
+            ));
+        }
         if args.fix {
             return Err(Error::Usage(
                 "verify --fix restarts workloads in one cluster at a time: run it with --context CONTEXT".into(),
@@ -31,6 +36,9 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<Outcome> {
     }
     let conn = ctx.connect().await?;
     let scope = ctx.scope(&conn);
+    if args.watch {
+        return watch(ctx, args, &conn, &scope).await;
+    }
     let (snapshot, report) = assess(ctx, args, &conn, &scope).await?;
     if let (Some(name), Scope::Namespace(namespace)) = (&args.secret, &scope) {
         let exists = snapshot.secrets.iter().any(|s| &s.name == name);
@@ -56,6 +64,73 @@ fn outcome(report: &VerifyReport) -> Outcome {
     }
 }
 
+/// Changes that arrive this close together are shown as one (a rollout moves many objects).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// `--watch`: the verdict from the watches' view of the scope, shown again whenever a watch
+/// changes it; Ctrl-C ends it with the last verdict's exit code.
+async fn watch(ctx: &Context, args: &VerifyArgs, conn: &Connection, scope: &Scope) -> Result<Outcome> {
+    let selector = ctx.global.selector.as_deref();
+    let minor = cluster::server_minor_version(conn).await?;
+    let mut live = cluster::live::Live::start(conn, scope, selector).await?;
+    let options = options(ctx, args, minor);
+    let mut view = render::verify::WatchView::new(ctx.output(), scope.clone());
+    crate::CTRL_C_ENDS_COMMAND.store(true, std::sync::atomic::Ordering::SeqCst);
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    let mut last: Option<VerifyReport> = None;
+    let mut due: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                due = None;
+                if !live.ready() {
+                    continue;
+                }
+                let snapshot = live.snapshot();
+                if let (Some(name), Scope::Namespace(namespace), None) = (&args.secret, scope, &last) {
+                    if !snapshot.secrets.iter().any(|s| &s.name == name) {
+                        return Err(Error::SecretNotFound { namespace: namespace.clone(), name: name.clone() });
+                    }
+                }
+                let report = drift::assess(&snapshot, &options);
+                view.show(&report, jiff::Timestamp::now())?;
+                last = Some(report);
+            }
+            next = live.next() => match next {
+                None => {
+                    return Err(Error::Api {
+                        action: format!("watch {}", scope.describe()),
+                        message: "the watches ended".into(),
+                    })
+                }
+                // The watch retries with backoff; a passing outage only delays the next verdict.
+                Some(Err(trouble)) => render::warning(&format!("watching: {trouble} (retrying)")),
+                Some(Ok(Some(_))) => {
+                    due.get_or_insert_with(|| tokio::time::Instant::now() + SETTLE);
+                }
+                Some(Ok(None)) => {}
+            }
+        }
+    }
+    crate::CTRL_C_ENDS_COMMAND.store(false, std::sync::atomic::Ordering::SeqCst);
+    render::step("Stopped watching.");
+    Ok(last.as_ref().map_or(Outcome::Clean, outcome))
+}
+
+fn options<'a>(ctx: &Context, args: &'a VerifyArgs, minor: u32) -> Options<'a> {
+    let selector = ctx.global.selector.as_deref();
+    Options {
+        policy: EnvNamePolicy::for_server_minor(minor),
+        secret: args.secret.as_deref(),
+        report_unused: args.secret.is_none() && selector.is_none(),
+        // The table lists workloads that read no Secret only when asked for (wide, or named
+        // by a selector); JSON and YAML list every workload.
+        list_without_secrets: selector.is_some() || !matches!(ctx.output(), OutputFormat::Table),
+    }
+}
+
 async fn assess(
     ctx: &Context,
     args: &VerifyArgs,
@@ -67,15 +142,7 @@ async fn assess(
         cluster::snapshot::read(conn, scope, selector),
         cluster::server_minor_version(conn)
     )?;
-    let options = Options {
-        policy: EnvNamePolicy::for_server_minor(minor),
-        secret: args.secret.as_deref(),
-        report_unused: args.secret.is_none() && selector.is_none(),
-        // The table lists workloads that read no Secret only when asked for (wide, or named
-        // by a selector); JSON and YAML list every workload.
-        list_without_secrets: selector.is_some() || !matches!(ctx.output(), OutputFormat::Table),
-    };
-    let report = drift::assess(&snapshot, &options);
+    let report = drift::assess(&snapshot, &options(ctx, args, minor));
     Ok((snapshot, report))
 }
 

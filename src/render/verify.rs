@@ -2,6 +2,7 @@
 //! JSON/YAML under a stable `apiVersion`/`kind` (documented in docs/output.md).
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 
 use comfy_table::{Cell, Color};
 
@@ -374,4 +375,140 @@ pub fn fix_plan(plan: &FixPlan, output: OutputFormat) -> Result<()> {
     } else {
         write_stdout(&text)
     }
+}
+
+/// `verify --watch`: each new verdict shown as it comes. On a terminal the table is redrawn in
+/// place, the rows that changed in bold; elsewhere the first table, then a line per changed row
+/// (JSON/YAML: one report per change).
+pub struct WatchView {
+    output: OutputFormat,
+    scope: Scope,
+    terminal: bool,
+    /// Each row shown last (its key → status, evidence and detail).
+    shown: Option<BTreeMap<String, (Status, String)>>,
+}
+
+impl WatchView {
+    pub fn new(output: OutputFormat, scope: Scope) -> Self {
+        let table = matches!(output, OutputFormat::Table | OutputFormat::Wide);
+        WatchView {
+            output,
+            scope,
+            terminal: table && std::io::stdout().is_terminal(),
+            shown: None,
+        }
+    }
+
+    /// Show `report` when a row differs from what was shown (always the first time).
+    pub fn show(&mut self, report: &VerifyReport, at: jiff::Timestamp) -> Result<()> {
+        let wide = self.output == OutputFormat::Wide;
+        let show_namespace = matches!(self.scope, Scope::AllNamespaces);
+        let keyed = keyed_rows(report, wide, show_namespace);
+        let now: BTreeMap<String, (Status, String)> = keyed.iter().cloned().collect();
+        let first = self.shown.is_none();
+        let previous = self.shown.replace(now.clone()).unwrap_or_default();
+        let changed: Vec<&String> = now
+            .keys()
+            .chain(previous.keys())
+            .filter(|k| now.get(*k) != previous.get(*k))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !first && changed.is_empty() {
+            return Ok(());
+        }
+        let at = jiff::Timestamp::from_second(at.as_second()).unwrap_or(at);
+        let time = at.strftime("%H:%M:%S");
+        match self.output {
+            OutputFormat::Json | OutputFormat::Yaml => {
+                if !first && self.output == OutputFormat::Yaml {
+                    write_stdout("---\n")?;
+                }
+                print_document("VerifyReport", report, self.output)
+            }
+            _ if self.terminal => {
+                let (headers, rows, footer) = table_parts(report, show_namespace, wide, &self.scope.describe());
+                let mut table = table(&headers);
+                for ((key, _), row) in keyed.iter().zip(rows) {
+                    let bold = !first && changed.contains(&key);
+                    table.add_row(if bold {
+                        row.into_iter()
+                            .map(|c| c.add_attribute(comfy_table::Attribute::Bold))
+                            .collect()
+                    } else {
+                        row
+                    });
+                }
+                let mut text = String::from("\x1b[H\x1b[2J");
+                text.push_str(&format!(
+                    "Watching {} (Ctrl-C stops): {}\n\n",
+                    self.scope.describe(),
+                    if first {
+                        format!("as of {time}")
+                    } else {
+                        format!("last change at {time}, {}", plural(changed.len(), "row"))
+                    }
+                ));
+                if !keyed.is_empty() {
+                    text.push_str(&super::table_lines(&table));
+                }
+                text.push_str(&footer);
+                write_stdout(&text)
+            }
+            _ if first => write_stdout(&table_text(report, &self.scope, wide)),
+            _ => {
+                let mut text = String::new();
+                for key in changed {
+                    let was = previous.get(key).map_or("absent", |(s, _)| s.as_str());
+                    let (is, detail) = now
+                        .get(key)
+                        .map_or(("gone", String::new()), |(s, d)| (s.as_str(), d.clone()));
+                    text.push_str(&format!("{at}  {key}: {was} -> {is}{detail}\n"));
+                }
+                let s = &report.summary;
+                text.push_str(&format!(
+                    "{at}  now: {} ok, {} stale, {} missing, {} shadowed\n",
+                    s.ok, s.stale, s.missing, s.shadowed
+                ));
+                write_stdout(&text)
+            }
+        }
+    }
+}
+
+/// The table's rows in order, each with a key naming it (workload, Secret, env or key, pod,
+/// container) and what it says (status; evidence and detail).
+fn keyed_rows(report: &VerifyReport, wide: bool, show_namespace: bool) -> Vec<(String, (Status, String))> {
+    let mut keyed = Vec::new();
+    for workload in &report.workloads {
+        for row in rows(workload, wide) {
+            let mut key = format!("{}/{}", workload.kind.as_str().to_lowercase(), workload.name);
+            if show_namespace {
+                key = format!("{}/{key}", workload.namespace);
+            }
+            // A row is the workload's and the Secret's (wide: also the env or key, pod and
+            // container); the default view's stale row names a sample pod, which is no key.
+            let parts = if wide {
+                vec![&row.secret, &row.target, &row.pod, &row.container]
+            } else {
+                vec![&row.secret]
+            };
+            for part in parts.into_iter().filter(|p| !p.is_empty()) {
+                key.push(' ');
+                key.push_str(part);
+            }
+            // Two rows of one workload and Secret (a missing key beside stale pods): told
+            // apart by what they name.
+            if keyed.iter().any(|(k, _)| k == &key) {
+                key.push_str(&format!(" {}", row.target));
+            }
+            let said = if row.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({}; {})", row.evidence, row.detail)
+            };
+            keyed.push((key, (row.status, said)));
+        }
+    }
+    keyed
 }

@@ -421,3 +421,34 @@ async fn a_secret_name_left_out_is_picked_from_a_list_filtered_by_typing() {
     assert_not_on_screen(&screen, &[&token, &other, &new]);
     editor.assert_private_and_gone();
 }
+
+#[tokio::test]
+async fn verify_watch_redraws_the_table_as_the_cluster_changes_and_ctrl_c_ends_it() {
+    let ns = TestNamespace::new("watch-tty").await;
+    let (value, changed) = (canary("watch"), canary("watch-changed"));
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    let mut terminal = Terminal::start(&ns, &["verify", "--watch"]);
+    terminal.expect(&format!("Watching namespace {} (Ctrl-C stops): as of", ns.name));
+    terminal.expect("1 ok, 0 stale");
+
+    // Someone changes the Secret: the row turns stale, redrawn in place.
+    ns.patch_secret("app", &[("TOKEN", &changed)]).await;
+    terminal.expect("last change at");
+    terminal.expect("stale");
+    terminal.expect("0 ok, 1 stale");
+    // The restart brings it back to ok.
+    let fix = ns.run(&["verify", "--fix", "--yes"]);
+    assert_eq!(fix.code, exit::OK, "{fix:?}");
+    terminal.expect("1 ok, 0 stale");
+
+    // A second change, then Ctrl-C: the exit code is the last verdict's (stale: 1).
+    ns.patch_secret("app", &[("TOKEN", &value)]).await;
+    terminal.expect("0 ok, 1 stale");
+    terminal.send("\x03");
+    terminal.expect("Stopped watching.");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, exit::FOUND, "{screen}");
+    assert!(screen.contains("\x1b[H\x1b[2J"), "redrawn in place: {screen:?}");
+    assert_not_on_screen(&screen, &[&value, &changed]);
+    fix.assert_no_leak([&value, &changed]);
+}

@@ -633,3 +633,63 @@ async fn a_namespace_that_does_not_exist_is_not_found_and_an_empty_one_is_named(
         list.stdout
     );
 }
+
+#[tokio::test]
+async fn verify_watch_off_a_terminal_prints_a_line_per_change_and_ends_on_sigint() {
+    use std::io::BufRead as _;
+    let ns = TestNamespace::new("watch-lines").await;
+    let (value, changed) = (canary("watch-lines"), canary("watch-lines-changed"));
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+        .args(["verify", "--watch", "-n", &ns.name])
+        .env("KUBECONFIG", &crate::support::cluster().admin_kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, seen) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut output = Vec::new();
+    let mut wait_for = |text: &str, output: &mut Vec<String>| loop {
+        let line = seen
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("waiting for {text:?}; so far: {output:#?}"));
+        output.push(line.clone());
+        if line.contains(text) {
+            return line;
+        }
+    };
+    wait_for("1 ok, 0 stale", &mut output);
+    ns.patch_secret("app", &[("TOKEN", &changed)]).await;
+    let line = wait_for("deployment/api app: ok -> stale", &mut output);
+    assert!(line.contains("before the Secret's data changed"), "{line}");
+    wait_for("now: 0 ok, 1 stale", &mut output);
+
+    let interrupt = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(exit::FOUND),
+        "the last verdict was stale: {output:#?}"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("Stopped watching."), "{stderr}");
+    let run = crate::support::Run {
+        code: status.code().unwrap_or(-1),
+        stdout: output.join("\n"),
+        stderr,
+    };
+    run.assert_no_leak([&value, &changed]);
+}
