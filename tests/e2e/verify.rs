@@ -657,7 +657,7 @@ async fn verify_watch_off_a_terminal_prints_a_line_per_change_and_ends_on_sigint
         }
     });
     let mut output = Vec::new();
-    let mut wait_for = |text: &str, output: &mut Vec<String>| loop {
+    let wait_for = |text: &str, output: &mut Vec<String>| loop {
         let line = seen
             .recv_timeout(std::time::Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("waiting for {text:?}; so far: {output:#?}"));
