@@ -412,6 +412,12 @@ Examples:
   # newest one
   kubectl secrets seal --re-encrypt sealed/
 
+  # One value for staging and prod at once, each sealed with its own cluster's
+  # certificate, a file per cluster
+  kubectl secrets seal api-keys -n intelliprompt \\
+      --from-file openai=./openai.key --contexts 'prod-*' --contexts staging \\
+      --output-dir clusters/ --output-name '{context}/api-keys-sealed.yaml'
+
   # Before merging: can the controller of this cluster decrypt these files?
   kubectl secrets seal \\
       --validate sealed/api-keys.yaml sealed/backend-secrets.yaml
@@ -649,6 +655,25 @@ pub struct SealArgs {
     /// With --edit: remove this key; repeatable
     #[arg(long, value_name = "KEY", requires = "edit")]
     pub remove_key: Vec<String>,
+
+    /// Seal the same input for every kubeconfig context matching PATTERN (a glob such as
+    /// prod-*, or /regex/), each with its own cluster's certificate; repeatable
+    #[arg(long = "contexts", value_name = "PATTERN", conflicts_with_all = ["cert", "merge_into", "raw", "from_secret", "re_encrypt", "validate", "edit"])]
+    pub contexts: Vec<String>,
+
+    /// With --contexts: write each cluster's SealedSecret to a file under DIR (else one
+    /// multi-document YAML on stdout)
+    #[arg(long, value_name = "DIR", requires = "contexts")]
+    pub output_dir: Option<std::path::PathBuf>,
+
+    /// With --output-dir: each file's path under DIR, from {context}, {namespace} and {name}
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        requires = "output_dir",
+        default_value = "{context}/{name}.yaml"
+    )]
+    pub output_name: String,
 }
 
 /// Flags that build a new SealedSecret, meaningless when files are re-encrypted or validated.

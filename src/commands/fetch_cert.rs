@@ -99,7 +99,13 @@ pub fn warn_expiry(source: &str, cert: &SealingCert) {
 /// For seal without --cert: fetch; if that fails, the cached copy with its age, else the error.
 pub async fn certificate_for_seal(ctx: &Context, args: &ControllerArgs) -> Result<(Vec<u8>, String)> {
     let conn = ctx.connect().await?;
-    match fetch_and_cache(&conn, args).await {
+    certificate_of(&conn, args).await
+}
+
+/// The certificate of the controller of the cluster `conn` leads to (the cached copy when it
+/// cannot be fetched, with a warning), and where it came from.
+pub async fn certificate_of(conn: &cluster::Connection, args: &ControllerArgs) -> Result<(Vec<u8>, String)> {
+    match fetch_and_cache(conn, args).await {
         Ok(pem) => Ok((
             pem,
             format!(
@@ -108,7 +114,7 @@ pub async fn certificate_for_seal(ctx: &Context, args: &ControllerArgs) -> Resul
             ),
         )),
         Err(error) => {
-            let cached = cache_path(&conn, args)
+            let cached = cache_path(conn, args)
                 .and_then(|p| Some((std::fs::read(&p).ok()?, std::fs::metadata(&p).ok()?.modified().ok()?)));
             match cached {
                 Some((pem, modified)) => {

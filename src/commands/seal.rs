@@ -51,6 +51,9 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             input.data.len()
         )));
     }
+    if !args.contexts.is_empty() {
+        return for_contexts(ctx, args, &input).await;
+    }
     let namespace = match ctx.global.namespace.clone().or(input.namespace.clone()) {
         Some(ns) => ns,
         // The context's namespace, read from the kubeconfig without contacting the cluster.
@@ -61,11 +64,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             .unwrap_or_else(|_| "default".into()),
     };
     let cert = sealing_cert(ctx, args).await?;
-    let scope = match args.scope {
-        SealScope::Strict => Scope::Strict,
-        SealScope::NamespaceWide => Scope::NamespaceWide,
-        SealScope::ClusterWide => Scope::ClusterWide,
-    };
+    let scope = scope_of(args);
     render::step(&format!(
         "Sealing {} of {namespace}/{}: {}.",
         render::plural(input.data.len(), "key"),
@@ -103,6 +102,141 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             Ok(Outcome::Clean)
         }
     }
+}
+
+fn scope_of(args: &SealArgs) -> Scope {
+    match args.scope {
+        SealScope::Strict => Scope::Strict,
+        SealScope::NamespaceWide => Scope::NamespaceWide,
+        SealScope::ClusterWide => Scope::ClusterWide,
+    }
+}
+
+/// One cluster's SealedSecret of a `--contexts` run.
+struct Sealed {
+    namespace: String,
+    fingerprint: String,
+    doc: Value,
+}
+
+/// `--contexts`: the same input sealed for each selected cluster with that cluster's own
+/// certificate, all or nothing (a cluster whose certificate cannot be had stops the run before
+/// anything is written), then one multi-document YAML (a List with -o json) or a file each.
+async fn for_contexts(ctx: &Context, args: &SealArgs, input: &Input) -> Result<Outcome> {
+    let fleet_args = crate::cli::FleetArgs {
+        contexts: args.contexts.clone(),
+        all_contexts: false,
+        max_clusters: 8,
+        cluster_timeout: std::time::Duration::from_secs(60),
+    };
+    let fleet = super::fleet::selected(ctx, &fleet_args)?.expect("--contexts selects a fleet");
+    let scope = scope_of(args);
+    let entries = super::fleet::run(ctx, &fleet, |conn| async move {
+        let (pem, source) = super::fetch_cert::certificate_of(&conn, &args.controller).await?;
+        let cert = seal::parse_cert(&source, &pem).map_err(|e| Error::Usage(e.to_string()))?;
+        super::fetch_cert::warn_expiry(&source, &cert);
+        let namespace = ctx
+            .global
+            .namespace
+            .clone()
+            .or(input.namespace.clone())
+            .unwrap_or_else(|| conn.default_namespace.clone());
+        let to_seal = SecretToSeal {
+            name: &input.name,
+            namespace: &namespace,
+            type_: Some(&input.type_),
+            immutable: input.immutable,
+            labels: &input.labels,
+            annotations: &input.annotations,
+            data: &input.data,
+        };
+        let doc = seal::sealed_secret(&to_seal, scope, &cert, &mut rsa::rand_core::OsRng)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let sealed = Sealed {
+            namespace,
+            fingerprint: cert.fingerprint,
+            doc,
+        };
+        Ok((sealed, Outcome::Clean))
+    })
+    .await;
+    if entries.iter().any(|e| e.report.is_none()) {
+        let failures: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.error.as_ref().map(|error| format!("{}: {error}", e.context)))
+            .collect();
+        let worst = entries.iter().map(|e| e.exit_code).max().unwrap_or(1);
+        render::error(&Error::Api {
+            action: "seal for every context".into(),
+            message: format!(
+                "nothing was written: {} (seal again once every cluster's certificate can be had, or narrow --contexts)",
+                failures.join("; ")
+            ),
+        });
+        return Ok(Outcome::Code(worst));
+    }
+    let sealed: Vec<(String, Sealed)> = entries
+        .into_iter()
+        .filter_map(|e| Some((e.context, e.report?)))
+        .collect();
+    let mut written = Vec::new();
+    match &args.output_dir {
+        Some(dir) => {
+            for (context, one) in &sealed {
+                let name =
+                    seal::output_name(&args.output_name, context, &one.namespace, &input.name).map_err(Error::Usage)?;
+                let path = dir.join(name);
+                if let Some(parent) = path.parent().filter(|_| !ctx.global.dry_run) {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::Output(format!("{}: {e}", parent.display())))?;
+                }
+                let text = crate::domain::sealed_file::render(std::slice::from_ref(&one.doc), false);
+                crate::files::write_output(
+                    &path,
+                    text.as_bytes(),
+                    crate::files::Access::AsBefore,
+                    ctx.global.dry_run,
+                )?;
+                written.push(path.display().to_string());
+            }
+        }
+        None if ctx.output() == OutputFormat::Json => {
+            let items: Vec<&Value> = sealed.iter().map(|(_, one)| &one.doc).collect();
+            render::print_json(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))?;
+        }
+        None => {
+            let mut text = String::new();
+            for (context, one) in &sealed {
+                if !text.is_empty() {
+                    text.push_str("---\n");
+                }
+                text.push_str(&format!(
+                    "# context {}: certificate sha256 {}\n",
+                    render::clean_line(context),
+                    one.fingerprint
+                ));
+                text.push_str(&crate::domain::sealed_file::render(
+                    std::slice::from_ref(&one.doc),
+                    false,
+                ));
+            }
+            render::write_stdout(&text)?;
+        }
+    }
+    render::seal::per_context(
+        &input.name,
+        &sealed
+            .iter()
+            .enumerate()
+            .map(|(i, (context, one))| render::seal::ContextSealed {
+                context,
+                namespace: &one.namespace,
+                fingerprint: &one.fingerprint,
+                file: written.get(i).map(String::as_str),
+            })
+            .collect::<Vec<_>>(),
+        scope,
+    );
+    Ok(Outcome::Clean)
 }
 
 fn read_input(file: &str) -> Result<Vec<u8>> {

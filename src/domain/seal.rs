@@ -98,6 +98,42 @@ impl Scope {
     }
 }
 
+/// The file name `--output-name` gives one cluster's SealedSecret: the template with
+/// {context}, {namespace} and {name} filled in, each made safe as one path segment (a context
+/// such as `arn:aws:eks:…:cluster/prod` has a '/'); never absolute, never `..`.
+pub fn output_name(template: &str, context: &str, namespace: &str, name: &str) -> Result<std::path::PathBuf, String> {
+    let segment = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+            .trim_start_matches('.')
+            .to_string()
+    };
+    if !template.contains("{context}") {
+        return Err(format!(
+            "--output-name {template}: it must contain {{context}}, or every cluster's file would be the same"
+        ));
+    }
+    let path = template
+        .replace("{context}", &segment(context))
+        .replace("{namespace}", &segment(namespace))
+        .replace("{name}", &segment(name));
+    let path = std::path::PathBuf::from(path);
+    let safe = path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !safe || path.as_os_str().is_empty() {
+        return Err(format!(
+            "--output-name {template}: a relative path under --output-dir, without '..'"
+        ));
+    }
+    Ok(path)
+}
+
 /// Controllers before this release took the scope of a re-encryption (`/v1/rotate`) from the
 /// template's annotations, which whoever wrote the file chose (CVE-2026-22728).
 pub const SCOPE_FIX_RELEASE: (u64, u64) = (0, 36);
@@ -184,6 +220,9 @@ pub struct SealingCert {
     pub key: RsaPublicKey,
     pub not_before: Timestamp,
     pub not_after: Timestamp,
+    /// SHA-256 of the certificate (DER), as `openssl x509 -fingerprint -sha256` prints it
+    /// without colons: what tells one cluster's key from another's.
+    pub fingerprint: String,
 }
 
 /// The smallest RSA key values are sealed with.
@@ -214,8 +253,16 @@ pub fn parse_cert(source_name: &str, pem: &[u8]) -> Result<SealingCert, SealErro
         let seconds = t.to_unix_duration().as_secs();
         Timestamp::from_second(i64::try_from(seconds).unwrap_or(i64::MAX)).unwrap_or(default)
     };
+    let der = cert.to_der().map_err(|_| SealError::NotACertificate {
+        source_name: source_name.into(),
+    })?;
+    let fingerprint = {
+        use sha2::Digest as _;
+        hex::encode(Sha256::digest(&der))
+    };
     Ok(SealingCert {
         key,
+        fingerprint,
         not_before: time(&cert.tbs_certificate.validity.not_before, Timestamp::MIN),
         not_after: time(&cert.tbs_certificate.validity.not_after, Timestamp::MAX),
     })
@@ -429,6 +476,35 @@ pub fn unseal(doc: &Value, keys: &[RsaPrivateKey]) -> Result<BTreeMap<String, Se
 #[cfg(test)]
 mod tests {
     #[test]
+    fn each_clusters_file_name_is_a_safe_relative_path() {
+        use std::path::PathBuf;
+        assert_eq!(
+            output_name("{context}/{name}.yaml", "bed-0", "shop", "db"),
+            Ok(PathBuf::from("bed-0/db.yaml"))
+        );
+        assert_eq!(
+            output_name(
+                "clusters/{context}/{namespace}-{name}.yaml",
+                "arn:aws:eks:eu-west-1:1:cluster/prod",
+                "shop",
+                "db"
+            ),
+            Ok(PathBuf::from(
+                "clusters/arn_aws_eks_eu-west-1_1_cluster_prod/shop-db.yaml"
+            ))
+        );
+        assert!(
+            output_name("{context}/{name}.yaml", "..", "shop", "db").is_err(),
+            "no way up"
+        );
+        assert!(output_name("../{context}.yaml", "bed-0", "shop", "db").is_err());
+        assert!(output_name("/tmp/{context}.yaml", "bed-0", "shop", "db").is_err());
+        assert!(output_name("{name}.yaml", "bed-0", "shop", "db")
+            .unwrap_err()
+            .contains("{context}"));
+    }
+
+    #[test]
     fn a_re_encryption_never_changes_a_scope() {
         use serde_json::json;
         let strict = json!({"metadata": {"name": "db"}, "spec": {"template": {"metadata": {}}}});
@@ -552,6 +628,7 @@ mod tests {
             key: public,
             not_before: Timestamp::MIN,
             not_after: Timestamp::MAX,
+            fingerprint: String::new(),
         };
         let data = BTreeMap::from([
             ("a".to_string(), SecretValue::new(b"1".to_vec())),

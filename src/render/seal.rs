@@ -54,3 +54,29 @@ pub fn file_results(results: &[FileResult], output: OutputFormat) -> Result<()> 
     ));
     write_stdout(&text)
 }
+
+/// One cluster's SealedSecret of `seal --contexts`, for the summary.
+pub struct ContextSealed<'a> {
+    pub context: &'a str,
+    pub namespace: &'a str,
+    pub fingerprint: &'a str,
+    /// Where it was written (None: stdout).
+    pub file: Option<&'a str>,
+}
+
+/// On stderr: which certificate sealed each cluster's copy, and where it went.
+pub fn per_context(name: &str, sealed: &[ContextSealed], scope: crate::domain::seal::Scope) {
+    super::step(&format!(
+        "Sealed {name} for {}, each with its own cluster's certificate:",
+        super::plural(sealed.len(), "cluster")
+    ));
+    for one in sealed {
+        let fingerprint = one.fingerprint.get(..16).unwrap_or(one.fingerprint);
+        super::step(&format!(
+            "  {}: certificate sha256 {fingerprint}…, {}{}",
+            super::clean_line(one.context),
+            scope.explain(one.namespace, name),
+            one.file.map(|f| format!(" -> {f}")).unwrap_or_default()
+        ));
+    }
+}

@@ -562,3 +562,97 @@ async fn an_error_during_the_bake_still_says_where_every_cluster_stands() {
     assert_eq!(ns.data(0, "payments", "TOKEN").await, old, "the rest never started");
     run.assert_no_leak([&old, &rotated]);
 }
+
+#[tokio::test]
+async fn one_value_sealed_for_three_clusters_opens_only_in_its_own() {
+    let fleet = FleetNamespace::new("seal-fleet").await;
+    let kubeconfig = fleet_kubeconfig();
+    let value = canary("sealed-fleet");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("token");
+    std::fs::write(&source, &value).unwrap();
+    let out = dir.path().join("sealed");
+    let sealed = fleet.run(
+        kubeconfig,
+        &[
+            "seal",
+            "app",
+            "--from-file",
+            &format!("TOKEN={}", source.display()),
+            "--contexts",
+            "bed-*",
+            "--output-dir",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(sealed.code, exit::OK, "{sealed:?}");
+    assert!(sealed.stderr.contains("Sealed app for 3 clusters"), "{}", sealed.stderr);
+    let fingerprints: std::collections::BTreeSet<&str> = sealed
+        .stderr
+        .lines()
+        .filter_map(|l| l.split("certificate sha256 ").nth(1))
+        .collect();
+    assert_eq!(fingerprints.len(), 3, "three certificates: {}", sealed.stderr);
+
+    // Each cluster's controller can open its own copy and no other.
+    let mut checks = Vec::new();
+    for file_bed in 0..3 {
+        let file = out.join(format!("bed-{file_bed}/app.yaml"));
+        assert!(file.exists(), "{file:?}");
+        for bed in 0..3 {
+            let context = format!("bed-{bed}");
+            let check = fleet.run(
+                kubeconfig,
+                &["seal", "--validate", file.to_str().unwrap(), "--context", &context],
+            );
+            let expected = if file_bed == bed { exit::OK } else { exit::FOUND };
+            assert_eq!(check.code, expected, "bed-{file_bed}'s file in {context}: {check:?}");
+            checks.push(check);
+        }
+    }
+    // And bed-1's controller unseals its copy into the Secret.
+    let applied = std::process::Command::new(crate::support::kubectl_path())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--context", "bed-1", "apply", "-n", &fleet.name, "-f"])
+        .arg(out.join("bed-1/app.yaml"))
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let secrets = Api::<Secret>::namespaced(fleet.clients[1].clone(), &fleet.name);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let unsealed = loop {
+        if let Some(secret) = secrets.get_opt("app").await.unwrap() {
+            break secret;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bed-1's controller never unsealed it"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(unsealed.data.unwrap()["TOKEN"].0, value.as_bytes());
+
+    // A context that cannot give its certificate: nothing is written for any cluster.
+    let again = dir.path().join("again");
+    let broken = with_broken_contexts(dir.path());
+    let refused = fleet.run(
+        &broken,
+        &[
+            "seal",
+            "app",
+            "--from-file",
+            &format!("TOKEN={}", source.display()),
+            "--contexts",
+            "bed-*",
+            "--output-dir",
+            again.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(refused.code, exit::OK, "{refused:?}");
+    assert!(refused.stderr.contains("nothing was written"), "{}", refused.stderr);
+    assert!(!again.exists(), "no file for any cluster");
+    for run in checks.iter().chain([&sealed, &refused]) {
+        run.assert_no_leak([&value]);
+    }
+}
