@@ -1178,6 +1178,11 @@ pub struct RotateArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_failures: u16,
 
+    /// With --contexts: rotate up to N clusters of a wave at once, each by its own engine (their
+    /// lines headed by the cluster's name); --max-failures stops new ones as results arrive
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel_clusters: u16,
+
     /// With --contexts: a new value for each cluster instead of the same one everywhere (for a
     /// credential that is not shared)
     #[arg(long)]

@@ -135,6 +135,37 @@ pub struct FleetMember {
     pub prepared: Option<engine::Prepared>,
 }
 
+/// One cluster's confirmed change, and how it ended (its position in the wave with it).
+async fn rotate_one(
+    member: &FleetMember,
+    prepared: engine::Prepared,
+    wave: &str,
+    position: usize,
+    among_others: bool,
+) -> (usize, ClusterOutcome) {
+    let context = member.context.clone();
+    let work = async {
+        render::step(&format!("\n== Rotating in {context} ({wave}) =="));
+        match engine::run_prepared(&member.conn, &member.settings, prepared).await {
+            Ok(Outcome::Clean) => ClusterOutcome::Rotated,
+            Ok(_) => ClusterOutcome::NotVerified,
+            Err(error) => {
+                render::error(&error);
+                ClusterOutcome::Failed {
+                    code: error.exit_code(),
+                    reason: error.to_string(),
+                }
+            }
+        }
+    };
+    let outcome = if among_others {
+        render::CLUSTER.scope(context.clone(), work).await
+    } else {
+        work.await
+    };
+    (position, outcome)
+}
+
 /// An error of one cluster, said with the cluster's name first.
 pub fn named<T>(context: &str, result: Result<T>) -> Result<T> {
     if result.is_err() {
@@ -143,18 +174,21 @@ pub fn named<T>(context: &str, result: Result<T>) -> Result<T> {
     result
 }
 
-/// Run confirmed changes wave by wave: each wave's clusters one after the other, each by its
-/// own change engine; more than `max_failures` failed clusters in a wave (or consumers found
+/// Run confirmed changes wave by wave: each wave's clusters `parallel` at a time (their lines
+/// headed by the cluster's name when more than one), each by its own change engine; more than `max_failures` failed clusters in a wave (or consumers found
 /// running older values after the `bake`) stop the rest. Ends with a row per cluster; the exit
 /// status is the worst cluster's.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_changes(
     mut members: Vec<FleetMember>,
     waves: &[Wave],
     max_failures: usize,
+    parallel: usize,
     bake: Option<Duration>,
     name: &str,
     what: &str,
 ) -> Result<Outcome> {
+    let parallel = parallel.max(1);
     let mut rows: Vec<ClusterRow> = Vec::new();
     let mut stopped = false;
     for (index, wave) in waves.iter().enumerate() {
@@ -166,38 +200,46 @@ pub async fn run_changes(
             );
             continue;
         }
+        // The wave's clusters, up to `parallel` at once, each by its own engine; past
+        // --max-failures no further cluster of the wave is started (results count as they come).
+        let mut prepared: Vec<Option<engine::Prepared>> = wave
+            .contexts
+            .iter()
+            .map(|context| {
+                members
+                    .iter_mut()
+                    .find(|m| &m.context == context)
+                    .expect("every cluster is a member")
+                    .prepared
+                    .take()
+            })
+            .collect();
+        let mut outcomes: Vec<Option<ClusterOutcome>> = wave.contexts.iter().map(|_| None).collect();
         let mut failed = 0;
-        for (position, context) in wave.contexts.iter().enumerate() {
-            // Past --max-failures, no further cluster of the wave is started either.
-            if !waves::may_continue(failed, max_failures) {
-                rows.extend(
-                    wave.contexts[position..]
-                        .iter()
-                        .map(|c| ClusterRow::new(&wave.name, c, ClusterOutcome::NotStarted)),
-                );
-                break;
+        let mut next = 0;
+        let mut running = FuturesUnordered::new();
+        loop {
+            while running.len() < parallel && next < wave.contexts.len() && waves::may_continue(failed, max_failures) {
+                let context = &wave.contexts[next];
+                let member = members.iter().find(|m| &m.context == context).expect("member");
+                let change = prepared[next].take().expect("planned once");
+                running.push(rotate_one(member, change, &wave.name, next, parallel > 1));
+                next += 1;
             }
-            let member = members
-                .iter_mut()
-                .find(|m| &m.context == context)
-                .expect("every cluster is a member");
-            render::step(&format!("\n== Rotating in {context} ({}) ==", wave.name));
-            let prepared = member.prepared.take().expect("planned once");
-            let outcome = match engine::run_prepared(&member.conn, &member.settings, prepared).await {
-                Ok(Outcome::Clean) => ClusterOutcome::Rotated,
-                Ok(_) => ClusterOutcome::NotVerified,
-                Err(error) => {
-                    render::error(&error);
-                    ClusterOutcome::Failed {
-                        code: error.exit_code(),
-                        reason: error.to_string(),
-                    }
-                }
+            let Some((position, outcome)) = running.next().await else {
+                break;
             };
             if !matches!(outcome, ClusterOutcome::Rotated) {
                 failed += 1;
             }
-            rows.push(ClusterRow::new(&wave.name, context, outcome));
+            outcomes[position] = Some(outcome);
+        }
+        for (context, outcome) in wave.contexts.iter().zip(outcomes) {
+            rows.push(ClusterRow::new(
+                &wave.name,
+                context,
+                outcome.unwrap_or(ClusterOutcome::NotStarted),
+            ));
         }
         let more = index + 1 < waves.len();
         if !waves::may_continue(failed, max_failures) {

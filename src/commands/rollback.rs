@@ -112,5 +112,6 @@ async fn across(ctx: &Context, args: &RollbackArgs, fleet: &super::fleet::Fleet)
         name: "rollback".into(),
         contexts: fleet.contexts.clone(),
     };
-    super::fleet::run_changes(members, &[all], usize::MAX, None, name, "rollback").await
+    // One after the other: a rollback is the way back, read line by line.
+    super::fleet::run_changes(members, &[all], usize::MAX, 1, None, name, "rollback").await
 }

@@ -181,11 +181,49 @@ pub fn write_stdout(text: &str) -> Result<()> {
     }
 }
 
+tokio::task_local! {
+    /// The cluster whose change is running in this task, when several clusters' changes run at
+    /// once (`--parallel-clusters`): each line printed is then headed by its name.
+    pub static CLUSTER: String;
+}
+
+/// `text` with each line headed by the task's cluster, when several run at once.
+pub fn for_cluster(text: &str) -> String {
+    CLUSTER
+        .try_with(|cluster| {
+            let cluster = clean_line(cluster);
+            text.split_inclusive('\n')
+                .map(|line| {
+                    if line.trim().is_empty() {
+                        line.to_string()
+                    } else {
+                        format!("[{cluster}] {line}")
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_else(|_| text.to_string())
+}
+
+/// Whether this task's lines are headed by a cluster (several changes run at once).
+pub fn among_clusters() -> bool {
+    CLUSTER.try_with(|_| ()).is_ok()
+}
+
+/// One message on stderr, whole (so that lines of clusters running at once do not mix).
+fn to_stderr(text: &str) {
+    let mut text = for_cluster(text);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    eprint!("{text}");
+}
+
 /// The one way errors reach the user. Messages can quote the cluster (an API server's or a
 /// controller's message, an annotation): control characters never reach the terminal.
 pub fn error(error: &Error) {
     let prefix = console::style("error:").red().bold().for_stderr();
-    eprintln!("{prefix} {}", clean(&error.to_string()));
+    to_stderr(&format!("{prefix} {}", clean(&error.to_string())));
 }
 
 /// A crash (a bug): where, and what to do, but never the panic's message, which could hold data.
@@ -202,12 +240,12 @@ pub fn crash(location: Option<String>) {
 /// A warning on stderr (control characters of quoted cluster strings removed).
 pub fn warning(message: &str) {
     let prefix = console::style("warning:").yellow().bold().for_stderr();
-    eprintln!("{prefix} {}", clean(message));
+    to_stderr(&format!("{prefix} {}", clean(message)));
 }
 
 /// One line on stderr about what the tool is doing.
 pub fn step(message: &str) {
-    eprintln!("{}", clean(message));
+    to_stderr(&clean(message));
 }
 
 /// A string from the cluster (or a file), made safe to print: control characters (escape

@@ -27,9 +27,10 @@ pub struct RolloutProgress {
 
 impl RolloutProgress {
     pub fn new(title: &str, targets: &[WorkloadId]) -> Self {
-        eprintln!("{title}");
+        super::step(title);
         let started = Instant::now();
-        if !std::io::stderr().is_terminal() {
+        // Bars of clusters rotating at once would draw over each other: lines then.
+        if !std::io::stderr().is_terminal() || super::among_clusters() {
             return RolloutProgress {
                 bars: None,
                 last_line: BTreeMap::new(),
@@ -107,7 +108,10 @@ impl RolloutProgress {
             self.done += 1;
         }
         match &self.bars {
-            None => eprintln!("  {id}: {line} ({:.1}s)", self.started.elapsed().as_secs_f64()),
+            None => super::step(&format!(
+                "  {id}: {line} ({:.1}s)",
+                self.started.elapsed().as_secs_f64()
+            )),
             Some((_, bars, overall, style)) => {
                 let Some(bar) = bars.get(id) else { return };
                 if matches!(state, RolloutState::Progressing { .. } | RolloutState::Complete { .. }) {
@@ -146,7 +150,7 @@ impl RolloutProgress {
             Some((multi, _, _, _)) => {
                 let _ = multi.println(format!("  {text}"));
             }
-            None => eprintln!("  {text} ({:.1}s)", self.started.elapsed().as_secs_f64()),
+            None => super::step(&format!("  {text} ({:.1}s)", self.started.elapsed().as_secs_f64())),
         }
     }
 

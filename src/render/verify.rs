@@ -370,10 +370,10 @@ pub fn fix_plan(plan: &FixPlan, output: OutputFormat) -> Result<()> {
     }
     // Beside a JSON or YAML report, stdout stays one document.
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
-        eprint!("{text}");
+        eprint!("{}", super::for_cluster(&text));
         Ok(())
     } else {
-        write_stdout(&text)
+        write_stdout(&super::for_cluster(&text))
     }
 }
 

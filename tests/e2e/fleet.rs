@@ -656,3 +656,62 @@ async fn one_value_sealed_for_three_clusters_opens_only_in_its_own() {
         run.assert_no_leak([&value]);
     }
 }
+
+#[tokio::test]
+async fn the_clusters_of_a_wave_rotate_at_once_each_line_headed_by_its_cluster() {
+    let ns = FleetNamespace::new("fleet-parallel").await;
+    let old = canary("fleet-parallel");
+    for bed in 0..3 {
+        ns.secret(bed, "app", "TOKEN", &old).await;
+        ns.reader(bed, "api", "app").await;
+    }
+    let fleet = fleet_kubeconfig();
+    let run = ns.run(
+        fleet,
+        &[
+            "rotate",
+            "app",
+            "--contexts",
+            "bed-*",
+            "--waves",
+            "1",
+            "--parallel-clusters",
+            "3",
+            "--key",
+            "TOKEN",
+            "--yes",
+        ],
+    );
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert!(
+        run.stderr.contains("up to 3 at once (--parallel-clusters)"),
+        "{}",
+        run.stderr
+    );
+    // All three started before any of them got to its verification.
+    let position = |needle: &str| {
+        run.stderr
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle}:\n{}", run.stderr))
+    };
+    let first_verification = position("Verifying the consumers");
+    for bed in 0..3 {
+        let started = position(&format!("[bed-{bed}] == Rotating in bed-{bed} (wave 1) =="));
+        assert!(started < first_verification, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("[bed-{bed}]   deployment/api: complete")),
+            "progress lines name their cluster: {}",
+            run.stderr
+        );
+    }
+    let new = ns.data(0, "app", "TOKEN").await;
+    assert_ne!(new, old);
+    for bed in 1..3 {
+        assert_eq!(ns.data(bed, "app", "TOKEN").await, new, "bed-{bed}");
+    }
+    let verify = ns.run(fleet, &["verify", "--all-contexts"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    for out in [&run, &verify] {
+        out.assert_no_leak([&old, &new]);
+    }
+}

@@ -145,6 +145,7 @@ pub async fn run(
         members,
         &waves,
         usize::from(args.max_failures),
+        usize::from(args.parallel_clusters),
         args.bake,
         name,
         "rotation",
@@ -201,8 +202,12 @@ fn describe_waves(waves: &[Wave], args: &RotateArgs, shared: bool) -> String {
         .bake
         .map(|b| format!(", then {} of bake", humantime::format_duration(b)))
         .unwrap_or_default();
+    let at_once = match args.parallel_clusters {
+        1 => "one after the other".to_string(),
+        n => format!("up to {n} at once (--parallel-clusters)"),
+    };
     format!(
-        "\nWaves, in order ({}): {}. Each wave's clusters one after the other, the wave verified{bake} before the next; \
+        "\nWaves, in order ({}): {}. Each wave's clusters {at_once}, the wave verified{bake} before the next; \
          more than {} failed cluster(s) in a wave stops the rotation (a failed cluster is rolled back by its own change).",
         if shared {
             "the same new values in every cluster"
