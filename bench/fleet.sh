@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench, part 5 (also runnable alone: bench/fleet.sh OUT_DIR): verify -A across the three
-# fleet clusters against each one alone, in the same run, and peak memory of both. Writes
-# OUT_DIR/fleet.json (hyperfine) and OUT_DIR/fleet-mem.txt ("fleet KB" and "single KB" lines).
+# fleet clusters against each one alone, in the same run, and peak memory of both; a rotation
+# wave of the three at once against each alone. Writes OUT_DIR/fleet.json, fleet-wave.json
+# (hyperfine) and OUT_DIR/fleet-mem.txt ("fleet KB" and "single KB" lines).
 # Scale per cluster: BENCH_FLEET_PODS (1000), BENCH_FLEET_SECRETS (100), BENCH_FLEET_WORKLOADS (60).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +36,29 @@ floor="$root/target/release/examples/bench-floor" beds="$root/.cache/fleet"
 hyperfine --warmup 1 --runs 5 --export-json "$out/fleet-floor.json" \
   -n 'raw floor: 3 clusters at once' "for i in 0 1 2; do KUBECONFIG=$beds/bed-\$i/admin.kubeconfig $floor lists & done; wait" \
   -n 'raw floor: bed-0 alone' "KUBECONFIG=$beds/bed-0/admin.kubeconfig $floor lists" >&2
+# A wave of the three clusters rotated at once (--parallel-clusters 3) against each cluster's
+# rotation alone: 10 Deployments of 2 pods reading the Secret in each.
+for i in 0 1 2; do
+  (
+    export KUBECONFIG="$root/.cache/fleet/bed-$i/admin.kubeconfig"
+    kubectl delete namespace bench-wave --ignore-not-found --wait=true >/dev/null
+    kubectl create namespace bench-wave >/dev/null
+    {
+      printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: app}\nstringData: {TOKEN: "%s"}\n' "$(head -c 24 /dev/urandom | base64)"
+      for w in $(seq 1 10); do
+        printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: c-%s}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: c-%s}}\n  template:\n    metadata: {labels: {app: c-%s}}\n    spec: {containers: [{name: c, image: c, envFrom: [{secretRef: {name: app}}]}]}\n' "$w" "$w" "$w"
+      done
+    } | kubectl apply -n bench-wave -f - >/dev/null
+    for w in $(seq 1 10); do kubectl rollout status "deployment/c-$w" -n bench-wave --timeout=300s >/dev/null; done
+  )
+done
+rotate="kubectl-secrets rotate app -n bench-wave --key TOKEN --yes --min-restart-interval 0"
+hyperfine --runs 3 --export-json "$out/fleet-wave.json" \
+  -n 'rotate: a wave of 3 clusters at once' "$rotate --contexts 'bed-*' --waves 1 --parallel-clusters 3 > /dev/null 2>&1" \
+  -n 'rotate: bed-0 alone' "$rotate --context bed-0 > /dev/null 2>&1" \
+  -n 'rotate: bed-1 alone' "$rotate --context bed-1 > /dev/null 2>&1" \
+  -n 'rotate: bed-2 alone' "$rotate --context bed-2 > /dev/null 2>&1" \
+  -n 'floor: the three alone, started at once' "for i in 0 1 2; do $rotate --context bed-\$i > /dev/null 2>&1 & done; wait" >&2
 peak() { /usr/bin/time -f %M "$@" >/dev/null 2>"$out/time.err" || true; tail -n 1 "$out/time.err"; }
 {
   echo "fleet $(peak kubectl-secrets verify -A --all-contexts -o json)"

@@ -22,6 +22,7 @@ GOALS = {
     "memory_at_20000_mib": 100,
     "fleet_vs_slowest": 1.2,
     "fleet_memory": 1.5,
+    "wave_vs_slowest": 1.3,
     "startup_ms": 10,
 }
 
@@ -259,6 +260,21 @@ def fleet_section(out, data, md):
     ratio, mratio = data["fleet"]["ratio_to_slowest_single"], data["fleet"]["memory_ratio"]
     md += ["", f"Across three clusters against the slowest alone ({slowest_name}): **{ratio:.2f}×** (goal ≤ {GOALS['fleet_vs_slowest']}×: {verdict(ratio <= GOALS['fleet_vs_slowest'])}); "
            f"peak memory {mem['fleet'] // 1024} MiB against {mem['single'] // 1024} MiB for one: **{mratio:.2f}×** (goal ≤ {GOALS['fleet_memory']}×: {verdict(mratio <= GOALS['fleet_memory'])}).", ""]
+    if (out / "fleet-wave.json").exists():
+        wave = summaries(out / "fleet-wave.json")
+        at_once = wave["rotate: a wave of 3 clusters at once"]
+        alone = {k: v for k, v in wave.items() if k.endswith("alone")}
+        slowest_alone = max(alone, key=lambda k: alone[k]["median_s"])
+        wratio = at_once["median_s"] / alone[slowest_alone]["median_s"]
+        data["fleet"]["wave"] = {"results": wave, "ratio_to_slowest_single": wratio}
+        md += ["| rotation | median | spread |", "|---|---|---|"]
+        md += [f"| {k} | {fmt(v)} | {spread(v)} |" for k, v in wave.items()]
+        floor = wave.get("floor: the three alone, started at once")
+        floor_text = ""
+        if floor:
+            data["fleet"]["wave"]["ratio_to_floor"] = at_once["median_s"] / floor["median_s"]
+            floor_text = f" Against the three rotations started at once as separate processes (what two cores give three clusters' control planes): **{data['fleet']['wave']['ratio_to_floor']:.2f}×**."
+        md += ["", f"A wave of three clusters rotated at once (`--parallel-clusters 3`, 10 Deployments each) against the slowest alone ({slowest_alone}): **{wratio:.2f}×** (goal ≤ {GOALS['wave_vs_slowest']}×: {verdict(wratio <= GOALS['wave_vs_slowest'])}).{floor_text}", ""]
     if "floor" in data["fleet"]:
         f = data["fleet"]["floor"]
         three, one = f["raw floor: 3 clusters at once"], f["raw floor: bed-0 alone"]
