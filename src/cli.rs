@@ -65,12 +65,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<std::path::PathBuf>,
 
-    /// The kubeconfig context to use
-    #[arg(long, global = true, value_name = "NAME")]
+    /// The kubeconfig context to use (alone, on a terminal: pick one from a list, for this run
+    /// only; the kubeconfig is not changed)
+    #[arg(long, global = true, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub context: Option<String>,
 
-    /// Namespace (default: the context's namespace, else "default")
-    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    /// Namespace (default: the context's namespace, else "default"; alone, on a terminal: pick
+    /// one from a list)
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE", num_args = 0..=1, default_missing_value = "")]
     pub namespace: Option<String>,
 
     /// Work across all namespaces

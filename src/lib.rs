@@ -117,7 +117,8 @@ async fn interrupted() {
     }
 }
 
-async fn run_command(global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error> {
+async fn run_command(mut global: cli::GlobalArgs, command: Command) -> Result<Outcome, Error> {
+    commands::pick::context_and_namespace(&mut global).await?;
     let ctx = Context::new(global);
     match &command {
         Command::Verify(args) => commands::verify::run(&ctx, args).await,

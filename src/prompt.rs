@@ -192,10 +192,15 @@ pub fn edit_action(file: &str, keys: &[String]) -> Result<EditAction> {
 
 /// One of `items`, found by typing part of it (kubectx-style). Returns its index.
 pub fn pick(question: &str, items: &[String]) -> Result<usize> {
+    pick_from(question, items, 0)
+}
+
+/// The same, starting on item `default`.
+pub fn pick_from(question: &str, items: &[String], default: usize) -> Result<usize> {
     FuzzySelect::new()
         .with_prompt(question)
         .items(items)
-        .default(0)
+        .default(default)
         .max_length(15)
         .interact()
         .map_err(prompt_error)

@@ -608,6 +608,11 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
         (&["verify", "--yes"], "does not take --yes without --fix"),
         (&["verify", "--watch", "--fix"], "cannot be used with"),
         (
+            &["verify", "-n"],
+            "give -n NAMESPACE (in a terminal, the flag alone picks one",
+        ),
+        (&["list", "--context"], "give --context NAME (in a terminal"),
+        (
             &["history", "app", "--dry-run"],
             "does not take --dry-run without --prune",
         ),

@@ -237,6 +237,14 @@ pub fn contexts(explicit: Option<&Path>) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The kubeconfig's current context, if it names one.
+pub fn current_context(explicit: Option<&Path>) -> Option<String> {
+    load_kubeconfig(explicit)
+        .ok()?
+        .current_context
+        .filter(|c| !c.is_empty())
+}
+
 /// Context names of the kubeconfig (no network), for completion; empty when there is none.
 pub fn context_names(explicit: Option<&Path>) -> Vec<String> {
     load_kubeconfig(explicit)

@@ -114,7 +114,8 @@ async fn edit_in_editor(
     loop {
         write_private(&file, &offered)?;
         run_editor(&file).await?;
-        let saved = std::fs::read(&file).map_err(|e| editor_error(format!("cannot read the edited file back: {e}")))?;
+        let saved =
+            std::fs::read(&file).map_err(|e| Error::Editor(format!("cannot read the edited file back: {e}")))?;
         let Ok(saved) = String::from_utf8(saved) else {
             offered = reopened(
                 "the file is not UTF-8 text (put binary values base64-encoded under data:)",
@@ -129,7 +130,7 @@ async fn edit_in_editor(
             Ok(Edited::Empty) => return Ok(None),
             Ok(Edited::Data(data)) => return Ok(Some(data)),
             Err(_) if saved == offered => {
-                return Err(editor_error(
+                return Err(Error::Editor(
                     "the file still cannot be read and was saved unchanged: nothing was changed".into(),
                 ))
             }
@@ -167,12 +168,12 @@ fn private_folder() -> Result<tempfile::TempDir> {
     let folder = tempfile::Builder::new()
         .prefix("kubectl-secrets-edit-")
         .tempdir_in(&base)
-        .map_err(|e| editor_error(format!("cannot create a private folder in {}: {e}", base.display())))?;
+        .map_err(|e| Error::Editor(format!("cannot create a private folder in {}: {e}", base.display())))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| editor_error(format!("cannot make {} private: {e}", folder.path().display())))?;
+            .map_err(|e| Error::Editor(format!("cannot make {} private: {e}", folder.path().display())))?;
     }
     Ok(folder)
 }
@@ -184,9 +185,9 @@ fn write_private(file: &Path, text: &str) -> Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut handle = options
         .open(file)
-        .map_err(|e| editor_error(format!("cannot write {}: {e}", file.display())))?;
+        .map_err(|e| Error::Editor(format!("cannot write {}: {e}", file.display())))?;
     std::io::Write::write_all(&mut handle, text.as_bytes())
-        .map_err(|e| editor_error(format!("cannot write {}: {e}", file.display())))
+        .map_err(|e| Error::Editor(format!("cannot write {}: {e}", file.display())))
 }
 
 /// The editor as kubectl finds it: $KUBE_EDITOR, else $EDITOR, else vi. A value with quotes
@@ -213,18 +214,20 @@ fn editor_command(file: &Path) -> (String, tokio::process::Command) {
 async fn run_editor(file: &Path) -> Result<()> {
     let (editor, mut command) = editor_command(file);
     let status = command.status().await.map_err(|e| {
-        editor_error(format!(
+        Error::Editor(format!(
             "cannot start the editor {editor:?}: {e} (set KUBE_EDITOR or EDITOR)"
         ))
     })?;
+    // Ctrl-C reaches the editor too: its end by SIGINT is the user's interruption (exit 130),
+    // whichever of the two the runtime notices first.
+    use std::os::unix::process::ExitStatusExt as _;
+    if status.signal() == Some(2) {
+        return Err(Error::Interrupted);
+    }
     if !status.success() {
-        return Err(editor_error(format!(
+        return Err(Error::Editor(format!(
             "the editor {editor:?} exited with {status}: nothing was changed"
         )));
     }
     Ok(())
-}
-
-fn editor_error(reason: String) -> Error {
-    Error::Editor(reason)
 }

@@ -1,6 +1,7 @@
-//! The Secret a command works on when its name is left out: picked from a fuzzy list on a
-//! terminal (kubectx-style), with each Secret's type, age and consumers; off a terminal, the
-//! usage error it always was.
+//! The Secret a command works on when its name is left out, and the context or namespace when
+//! `--context` or `-n` is given without a value: picked from a fuzzy list on a terminal
+//! (kubectx/kubens-style, for this run only: the kubeconfig is never changed), with each
+//! Secret's type, age and consumers; off a terminal, a usage error naming what to give.
 
 use jiff::Timestamp;
 
@@ -71,4 +72,71 @@ pub fn missing(command: &str) -> Error {
     Error::Usage(format!(
         "say which Secret: kubectl secrets {command} SECRET (in a terminal, leave it out to pick one from a list)"
     ))
+}
+
+/// `--context` or `-n` given without a value: pick them (the context first, as the namespaces
+/// listed are that cluster's); off a terminal, the usage error naming the flag.
+pub async fn context_and_namespace(global: &mut crate::cli::GlobalArgs) -> Result<()> {
+    let wants_context = global.context.as_deref() == Some("");
+    let wants_namespace = global.namespace.as_deref() == Some("");
+    if !wants_context && !wants_namespace {
+        return Ok(());
+    }
+    if !prompt::interactive() {
+        let flag = if wants_context {
+            "--context NAME"
+        } else {
+            "-n NAMESPACE"
+        };
+        return Err(Error::Usage(format!(
+            "give {flag} (in a terminal, the flag alone picks one from a list)"
+        )));
+    }
+    if wants_context {
+        let names = cluster::client::contexts(global.kubeconfig.as_deref())?;
+        if names.is_empty() {
+            return Err(Error::Usage("the kubeconfig has no context to pick".into()));
+        }
+        let current = cluster::client::current_context(global.kubeconfig.as_deref());
+        let items: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let marker = if current.as_deref() == Some(n.as_str()) {
+                    " (current)"
+                } else {
+                    ""
+                };
+                format!("{}{marker}", render::clean_line(n))
+            })
+            .collect();
+        let index = prompt::pick(
+            "Context for this run (type to filter; the kubeconfig is not changed)",
+            &items,
+        )?;
+        global.context = Some(names[index].clone());
+    }
+    if wants_namespace {
+        let ctx = Context::new(global.clone());
+        let conn = ctx.connect().await?;
+        let mut names = cluster::names::namespaces(&conn).await.map_err(|e| match e {
+            Error::Forbidden { .. } => Error::Usage(format!(
+                "cannot list the namespaces of context {} to pick one ({e}): give -n NAMESPACE",
+                conn.context
+            )),
+            other => other,
+        })?;
+        names.sort();
+        let default = names.iter().position(|n| n == &conn.default_namespace).unwrap_or(0);
+        let items: Vec<String> = names.iter().map(|n| render::clean_line(n)).collect();
+        let index = prompt::pick_from(
+            &format!(
+                "Namespace in context {} (type to filter)",
+                render::clean_line(&conn.context)
+            ),
+            &items,
+            default,
+        )?;
+        global.namespace = Some(names[index].clone());
+    }
+    Ok(())
 }

@@ -22,10 +22,16 @@ impl Terminal {
     }
 
     fn start_with(ns: &TestNamespace, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut all = args.to_vec();
+        all.extend(["-n", &ns.name]);
+        Self::spawn(&all, env)
+    }
+
+    /// Exactly these arguments (no namespace added).
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
         command
             .args(args)
-            .args(["-n", &ns.name])
             .env("KUBECONFIG", &cluster().admin_kubeconfig)
             .env("TERM", "xterm")
             .env_remove("NO_COLOR")
@@ -431,10 +437,11 @@ async fn verify_watch_redraws_the_table_as_the_cluster_changes_and_ctrl_c_ends_i
     terminal.expect(&format!("Watching namespace {} (Ctrl-C stops): as of", ns.name));
     terminal.expect("1 ok, 0 stale");
 
-    // Someone changes the Secret: the row turns stale, redrawn in place.
+    // Someone changes the Secret (a second after the pod started: times are whole seconds):
+    // the row turns stale, redrawn in place.
+    crate::support::next_second().await;
     ns.patch_secret("app", &[("TOKEN", &changed)]).await;
     terminal.expect("last change at");
-    terminal.expect("stale");
     terminal.expect("0 ok, 1 stale");
     // The restart brings it back to ok.
     let fix = ns.run(&["verify", "--fix", "--yes"]);
@@ -442,6 +449,7 @@ async fn verify_watch_redraws_the_table_as_the_cluster_changes_and_ctrl_c_ends_i
     terminal.expect("1 ok, 0 stale");
 
     // A second change, then Ctrl-C: the exit code is the last verdict's (stale: 1).
+    crate::support::next_second().await;
     ns.patch_secret("app", &[("TOKEN", &value)]).await;
     terminal.expect("0 ok, 1 stale");
     terminal.send("\x03");
@@ -451,4 +459,39 @@ async fn verify_watch_redraws_the_table_as_the_cluster_changes_and_ctrl_c_ends_i
     assert!(screen.contains("\x1b[H\x1b[2J"), "redrawn in place: {screen:?}");
     assert_not_on_screen(&screen, &[&value, &changed]);
     fix.assert_no_leak([&value, &changed]);
+}
+
+#[tokio::test]
+async fn a_namespace_or_context_flag_without_a_value_opens_a_picker() {
+    let ns = TestNamespace::new("pick-ns").await;
+    let value = canary("pick-ns");
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+
+    // `-n` alone: the namespaces, filtered by typing, the one picked used for this run.
+    let mut terminal = Terminal::spawn(&["verify", "-n"], &[]);
+    terminal.expect("Namespace in context");
+    terminal.send(&ns.name);
+    terminal.expect(&ns.name);
+    terminal.send("\r");
+    terminal.expect("deployment/api");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert!(screen.contains("1 workload"), "{screen}");
+    assert_not_on_screen(&screen, &[&value]);
+
+    // `--context` alone: the kubeconfig's contexts, the current one marked; nothing written to
+    // the kubeconfig.
+    let before = std::fs::read(&cluster().admin_kubeconfig).unwrap();
+    let mut terminal = Terminal::start(&ns, &["list", "--context"]);
+    terminal.expect("(current)");
+    terminal.send("\r");
+    terminal.expect("app");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert_eq!(
+        std::fs::read(&cluster().admin_kubeconfig).unwrap(),
+        before,
+        "the kubeconfig is unchanged"
+    );
+    assert_not_on_screen(&screen, &[&value]);
 }

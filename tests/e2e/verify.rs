@@ -667,6 +667,8 @@ async fn verify_watch_off_a_terminal_prints_a_line_per_change_and_ends_on_sigint
         }
     };
     wait_for("1 ok, 0 stale", &mut output);
+    // A second after the pod started: times are whole seconds.
+    crate::support::next_second().await;
     ns.patch_secret("app", &[("TOKEN", &changed)]).await;
     let line = wait_for("deployment/api app: ok -> stale", &mut output);
     assert!(line.contains("before the Secret's data changed"), "{line}");
