@@ -595,8 +595,9 @@ pub struct SealArgs {
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub filename: Option<String>,
 
-    /// Seal the Secret NAME as it is in the cluster (moving it to GitOps)
-    #[arg(long, requires = "name", conflicts_with_all = ["filename", "from_literal", "from_file", "from_env_file"])]
+    /// Seal the Secret NAME as it is in the cluster (moving it to GitOps; in a terminal, leave
+    /// NAME out to pick it)
+    #[arg(long, conflicts_with_all = ["filename", "from_literal", "from_file", "from_env_file"])]
     pub from_secret: bool,
 
     /// Print only the sealed value of the single key given (like kubeseal --raw); strict scope needs NAME and -n
@@ -742,9 +743,10 @@ pub struct FetchCertArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct UnsealArgs {
-    /// The SealedSecret file (YAML or JSON)
+    /// The SealedSecret file (YAML or JSON; in a terminal, leave it out to pick one of the
+    /// SealedSecret files under the current folder)
     #[arg(value_name = "FILE")]
-    pub file: std::path::PathBuf,
+    pub file: Option<std::path::PathBuf>,
 
     /// PEM private key (PKCS#1/PKCS#8) or a Secret/List YAML holding tls.key; repeatable
     #[arg(long, value_name = "FILE", required = true)]

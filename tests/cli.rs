@@ -613,6 +613,14 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
         ),
         (&["list", "--context"], "give --context NAME (in a terminal"),
         (
+            &["seal", "--from-secret"],
+            "say which Secret: kubectl secrets seal --from-secret SECRET",
+        ),
+        (
+            &["unseal", "--private-key", "key.pem"],
+            "say which file: kubectl secrets unseal FILE",
+        ),
+        (
             &["history", "app", "--dry-run"],
             "does not take --dry-run without --prune",
         ),

@@ -45,6 +45,7 @@ pub async fn secret(ctx: &Context, conn: &Connection, given: Option<&str>, comma
         "history" => "whose history to show",
         "rollback" => "to roll back",
         "diff" => "to compare",
+        "seal --from-secret" => "to seal",
         other => other,
     };
     let purpose = if purpose == command {

@@ -2,7 +2,7 @@
 //! kubeseal's exact format, printed or merged into an existing SealedSecret file.
 
 mod edit;
-mod upkeep;
+pub(crate) mod upkeep;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -314,8 +314,9 @@ fn from_prompts() -> Result<Input> {
 }
 
 async fn from_cluster(ctx: &Context, args: &SealArgs) -> Result<Input> {
-    let name = args.name.clone().unwrap_or_default();
+    super::pick::check_askable(args.name.as_deref(), "seal --from-secret")?;
     let conn = ctx.connect().await?;
+    let name = super::pick::secret(ctx, &conn, args.name.as_deref(), "seal --from-secret").await?;
     let namespace = ctx.namespace(&conn);
     let secret = crate::cluster::secrets::get_object(&conn, &namespace, &name).await?;
     // The cluster's own bookkeeping does not belong in Git.

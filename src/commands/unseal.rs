@@ -20,8 +20,12 @@ pub async fn run(ctx: &Context, args: &UnsealArgs) -> Result<Outcome> {
                 .into(),
         ));
     }
-    let display = args.file.display().to_string();
-    let text = crate::files::read_text(&args.file, "the SealedSecret file")?;
+    let file = match &args.file {
+        Some(file) => file.clone(),
+        None => pick_file()?,
+    };
+    let display = file.display().to_string();
+    let text = crate::files::read_text(&file, "the SealedSecret file")?;
     let doc: Value =
         serde_saphyr::from_str(&text).map_err(|_| Error::Usage(format!("{display}: not a YAML or JSON manifest")))?;
     if doc["kind"] != "SealedSecret" {
@@ -75,4 +79,31 @@ pub async fn run(ctx: &Context, args: &UnsealArgs) -> Result<Outcome> {
         render::print_yaml(&secret)?;
     }
     Ok(Outcome::Clean)
+}
+
+/// The SealedSecret file picked among those under the current folder; off a terminal, the
+/// usage error naming FILE.
+fn pick_file() -> Result<std::path::PathBuf> {
+    if !crate::prompt::interactive() {
+        return Err(Error::Usage(
+            "say which file: kubectl secrets unseal FILE --private-key KEY (in a terminal, leave FILE out to pick one \
+             of the SealedSecret files under this folder)"
+                .into(),
+        ));
+    }
+    let found = super::seal::upkeep::sealed_files_under(std::path::Path::new("."));
+    if found.is_empty() {
+        return Err(Error::Usage(
+            "no SealedSecret file under this folder: kubectl secrets unseal FILE --private-key KEY".into(),
+        ));
+    }
+    let items: Vec<String> = found
+        .iter()
+        .map(|(path, names)| {
+            let path = path.strip_prefix(".").unwrap_or(path).display().to_string();
+            render::clean_line(&format!("{path}  ({})", names.join(", ")))
+        })
+        .collect();
+    let index = crate::prompt::pick("SealedSecret file to unseal (type to filter)", &items)?;
+    Ok(found[index].0.clone())
 }

@@ -29,7 +29,15 @@ impl Terminal {
 
     /// Exactly these arguments (no namespace added).
     fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn_in(None, args, env)
+    }
+
+    /// The same, in folder `dir`.
+    fn spawn_in(dir: Option<&std::path::Path>, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
         command
             .args(args)
             .env("KUBECONFIG", &cluster().admin_kubeconfig)
@@ -494,4 +502,51 @@ async fn a_namespace_or_context_flag_without_a_value_opens_a_picker() {
         "the kubeconfig is unchanged"
     );
     assert_not_on_screen(&screen, &[&value]);
+}
+
+#[tokio::test]
+async fn seal_from_secret_and_unseal_pick_what_is_left_out() {
+    use base64::Engine as _;
+    let ns = TestNamespace::new("pick-seal").await;
+    let value = canary("pick-seal");
+    ns.secret("app", &[("TOKEN", &value)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::support::make_certificate(
+        "sealed-secrets",
+        &["sealed-secrets"],
+        "20250101000000Z",
+        "20350101000000Z",
+    );
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+
+    // seal --from-secret without NAME: the namespace's Secrets to pick from.
+    let mut terminal = Terminal::start(&ns, &["seal", "--from-secret", "--cert", cert_path.to_str().unwrap()]);
+    terminal.expect("Secret to seal in namespace");
+    terminal.send("\r");
+    terminal.expect("kind: SealedSecret");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert_not_on_screen(&screen, &[&value]);
+    let start = screen.find("apiVersion: bitnami.com").expect("the SealedSecret");
+    let sealed: String = screen[start..].replace("\r\n", "\n");
+    std::fs::create_dir_all(dir.path().join("sealed")).unwrap();
+    std::fs::write(dir.path().join("sealed/app.yaml"), &sealed).unwrap();
+    std::fs::write(dir.path().join("notes.yaml"), "just: notes\n").unwrap();
+
+    // unseal without FILE: the SealedSecret files under the folder (the notes are not one).
+    let args = ["unseal", "--private-key", "key.pem", "--show-secret"];
+    let mut terminal = Terminal::spawn_in(Some(dir.path()), &args, &[]);
+    terminal.expect("SealedSecret file to unseal");
+    terminal.expect(&format!("sealed/app.yaml  ({}/app)", ns.name));
+    terminal.send("\r");
+    terminal.expect("kind: Secret");
+    let (code, screen) = terminal.finish();
+    assert_eq!(code, exit::OK, "{screen}");
+    assert!(!screen.contains("notes.yaml"), "{screen}");
+    assert!(
+        screen.contains(&base64::engine::general_purpose::STANDARD.encode(&value)),
+        "asked for with --show-secret: {screen}"
+    );
 }

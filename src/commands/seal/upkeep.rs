@@ -192,6 +192,35 @@ fn read_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, SealedFile)>> {
     Ok(found)
 }
 
+/// The SealedSecret files under `dir`, each with the SealedSecrets it holds (`ns/name`), for a
+/// picker: files that cannot be read or parsed are left out without a word.
+pub(crate) fn sealed_files_under(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
+    let mut files = Vec::new();
+    if walk(dir, &mut files).is_err() {
+        return Vec::new();
+    }
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|file| {
+            let text = crate::files::read_text(&file, "a SealedSecret file").ok()?;
+            let parsed = sealed_file::parse(&text).ok()?;
+            let names: Vec<String> = parsed
+                .sealed()
+                .iter()
+                .map(|d| {
+                    if d.namespace.is_empty() {
+                        d.name.clone()
+                    } else {
+                        format!("{}/{}", d.namespace, d.name)
+                    }
+                })
+                .collect();
+            (!names.is_empty()).then_some((file, names))
+        })
+        .collect()
+}
+
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
