@@ -91,6 +91,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_headers: bool,
 
+    /// Log level as kubectl's: 6 and up print each API request (method, URL, status, time) on
+    /// stderr; bodies and headers are never printed, at any level
+    #[arg(short = 'v', long = "v", global = true, value_name = "LEVEL", default_value_t = 0)]
+    pub verbosity: u8,
+
     /// How long to wait for a single API request ("0" waits forever), e.g. 30s, 1m
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_request_timeout)]
     pub request_timeout: Option<RequestTimeout>,

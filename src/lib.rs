@@ -61,6 +61,7 @@ pub fn run() -> i32 {
         return exit::OK;
     };
     render::init_terminal(cli.global.output, cli.global.no_headers);
+    crate::cluster::client::log_requests(cli.global.verbosity >= 6);
     if let Err(why) = cli::check_global_flags(&cli.global, &command) {
         render::error(&Error::Usage(why));
         return exit::USAGE;

@@ -107,7 +107,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
     let default_namespace = config.default_namespace.clone();
     let exec_plugin = config.auth_info.exec.as_ref().and_then(|e| e.command.clone());
     // An exec credential plugin may run here already: its output must never reach the message.
-    let client = Client::try_from(config).map_err(|e| match e {
+    let client = build_client(config).map_err(|e| match e {
         kube::Error::Auth(auth) => super::credentials_error(&auth, &context, exec_plugin.as_deref()),
         _ => Error::KubeconfigInvalid {
             reason: "its TLS or client-certificate settings cannot be used (check certificate-authority, client-certificate and client-key; the details are not shown: they may quote a credential)".into(),
@@ -121,6 +121,69 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
         ca_fingerprint,
         exec_plugin,
     })
+}
+
+/// -v 6 and up: each request's method, URL, status and time on stderr (as kubectl's
+/// round_trippers lines); never a header (a token) or a body (a value).
+static LOG_REQUESTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+pub fn log_requests(on: bool) {
+    let _ = LOG_REQUESTS.set(on);
+}
+
+fn build_client(config: Config) -> kube::Result<Client> {
+    if !LOG_REQUESTS.get().copied().unwrap_or(false) {
+        return Client::try_from(config);
+    }
+    // Requests reach this layer before the cluster's address is put in: it says it.
+    let server: std::sync::Arc<str> = config.cluster_url.to_string().trim_end_matches('/').into();
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    let layer = tower::layer::layer_fn(|inner| RequestLog {
+        inner,
+        server: server.clone(),
+    });
+    Ok(builder.with_layer(&layer).build())
+}
+
+/// A layer of the client's stack that logs each request when its answer (or failure) comes.
+#[derive(Clone)]
+struct RequestLog<S> {
+    inner: S,
+    server: std::sync::Arc<str>,
+}
+
+impl<S, B> tower::Service<http::Request<kube::client::Body>> for RequestLog<S>
+where
+    S: tower::Service<http::Request<kube::client::Body>, Response = http::Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Display,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
+        let method = request.method().clone();
+        let uri = match request.uri().host() {
+            Some(_) => request.uri().to_string(),
+            None => format!("{}{}", self.server, request.uri()),
+        };
+        let started = std::time::Instant::now();
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let result = answer.await;
+            let took = started.elapsed().as_millis();
+            match &result {
+                Ok(response) => crate::render::step(&format!("{method} {uri} {} in {took} ms", response.status())),
+                Err(error) => crate::render::step(&format!("{method} {uri} failed in {took} ms: {error}")),
+            }
+            result
+        })
+    }
 }
 
 /// Credential plugins of `context` run without a terminal (interactiveMode Never); a plugin

@@ -229,6 +229,7 @@ pub async fn dynamic(words: Vec<String>) -> i32 {
         selector: None,
         output: OutputFormat::Table,
         no_headers: false,
+        verbosity: 0,
         request_timeout: Some(crate::cli::RequestTimeout(Some(LOOKUP_TIMEOUT))),
         as_user: flag_value(done, &["--as"]),
         as_groups: flag_value(done, &["--as-group"]).into_iter().collect(),

@@ -695,3 +695,36 @@ async fn verify_watch_off_a_terminal_prints_a_line_per_change_and_ends_on_sigint
     };
     run.assert_no_leak([&value, &changed]);
 }
+
+#[tokio::test]
+async fn v6_logs_each_request_and_never_a_value_or_a_credential() {
+    let ns = TestNamespace::new("verify-v6").await;
+    let value = canary("v6");
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    let rotate = ns.run(&["rotate", "app", "--key", "TOKEN", "--yes", "-v", "9"]);
+    assert_eq!(rotate.code, exit::OK, "{rotate:?}");
+    let rotated = String::from_utf8(ns.secret_data("app").await["TOKEN"].clone()).unwrap();
+    for request in [
+        "GET https://127.0.0.1:".to_string(),
+        format!("/api/v1/namespaces/{}/secrets/app 200 OK in ", ns.name),
+        "PATCH https://127.0.0.1:".to_string(),
+    ] {
+        assert!(rotate.stderr.contains(&request), "{request}: {}", rotate.stderr);
+    }
+    // Below 6, nothing of the kind.
+    let quiet = ns.run(&["verify", "-v", "5"]);
+    assert_eq!(quiet.code, exit::OK, "{quiet:?}");
+    assert!(!quiet.stderr.contains("GET https://"), "{}", quiet.stderr);
+    // The kubeconfig's credentials never appear (a token or a client key).
+    let kubeconfig = std::fs::read_to_string(&cluster().admin_kubeconfig).unwrap();
+    let credentials: Vec<&str> = kubeconfig
+        .lines()
+        .filter_map(|l| l.split_once("token:").or_else(|| l.split_once("client-key-data:")))
+        .map(|(_, v)| v.trim())
+        .filter(|v| v.len() > 8)
+        .collect();
+    for credential in &credentials {
+        assert!(!rotate.stderr.contains(credential), "a credential was logged");
+    }
+    rotate.assert_no_leak([&value, &rotated]);
+}
