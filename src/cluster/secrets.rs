@@ -280,6 +280,13 @@ pub async fn set_record(conn: &Connection, secret: &SecretState, record: &[Recor
     patch_metadata(conn, &secret.namespace, &secret.name, &patch).await
 }
 
+/// Record that the "safe to revoke" of `revision` was said (so verify does not repeat it); a
+/// note only, under the journal's field manager (the data's managedFields time is untouched).
+pub async fn note_revocation_said(conn: &Connection, namespace: &str, name: &str, revision: u64) -> Result<()> {
+    let patch = json!({"metadata": {"annotations": {annotations::REVOCATION_SAID: revision.to_string()}}});
+    patch_metadata(conn, namespace, name, &patch).await.map(|_| ())
+}
+
 async fn patch_metadata(conn: &Connection, namespace: &str, name: &str, patch: &Value) -> Result<String> {
     let scope = Scope::Namespace(namespace.into());
     let api = api(conn, namespace);

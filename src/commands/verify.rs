@@ -39,7 +39,8 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<Outcome> {
     if args.watch {
         return watch(ctx, args, &conn, &scope).await;
     }
-    let (snapshot, report) = assess(ctx, args, &conn, &scope).await?;
+    let (snapshot, mut report) = assess(ctx, args, &conn, &scope).await?;
+    said_before(&conn, &mut report);
     if let (Some(name), Scope::Namespace(namespace)) = (&args.secret, &scope) {
         let exists = snapshot.secrets.iter().any(|s| &s.name == name);
         if !exists && report.workloads.is_empty() {
@@ -195,7 +196,45 @@ async fn fix(
         engine::read_after_leaving_pods(conn, namespace, secrets, &settings).await?;
     }
     render::step("After the restart:");
-    let (_, after) = assess(ctx, args, conn, scope).await?;
+    let (_, mut after) = assess(ctx, args, conn, scope).await?;
+    said_before(conn, &mut after);
     render::verify::report(&after, ctx.output(), scope)?;
     Ok(outcome(&after))
+}
+
+/// "Safe to revoke" is said once per rotation: a change says it and records it on the Secret;
+/// when verify is the first to find it safe, it remembers that in the user's state folder
+/// (`$XDG_STATE_HOME/kubectl-secrets/revocations-said`: a cluster key, the Secret's name and
+/// the revision; no value) and does not say it again on this machine.
+fn said_before(conn: &Connection, report: &mut VerifyReport) {
+    use sha2::Digest as _;
+    let Some(path) = std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/state")))
+        .map(|base| base.join("kubectl-secrets").join("revocations-said"))
+    else {
+        return;
+    };
+    let cluster = hex::encode(&sha2::Sha256::digest(format!("{}\n{}", conn.server, conn.ca_fingerprint))[..8]);
+    let known = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut lines: Vec<String> = known.lines().map(str::to_string).collect();
+    let mut added = false;
+    for r in report.revocation.iter_mut().filter(|r| r.safe && !r.already_said) {
+        let line = format!("{cluster} {}/{} {}", r.namespace, r.secret, r.revision);
+        if lines.contains(&line) {
+            r.already_said = true;
+        } else {
+            lines.push(line);
+            added = true;
+        }
+    }
+    if added {
+        // The newest few thousand are enough to not repeat a recent rotation's.
+        let keep = lines.len().saturating_sub(2000);
+        let text = lines[keep..].join("\n") + "\n";
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = crate::files::write_atomically(&path, text.as_bytes(), crate::files::Access::AsBefore);
+    }
 }

@@ -8,6 +8,8 @@ pub const PREFIX: &str = "kubectl-secrets.io/";
 pub const REVISION: &str = "kubectl-secrets.io/revision";
 /// On a Secret: when rotate last changed its data (RFC 3339).
 pub const ROTATED_AT: &str = "kubectl-secrets.io/rotated-at";
+/// The revision whose "safe to revoke" a change already said (so verify does not repeat it).
+pub const REVOCATION_SAID: &str = "kubectl-secrets.io/revocation-said";
 /// On a Secret: id of the rotation that last changed it.
 pub const ROTATION_ID: &str = "kubectl-secrets.io/rotation-id";
 /// On a Secret: what changed it ("kubectl-secrets rotate", "kubectl-secrets rollback").

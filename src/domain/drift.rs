@@ -139,6 +139,10 @@ pub struct Revocation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<Timestamp>,
     pub reason: String,
+    /// Safe, and already said for this revision (by the change itself, or an earlier verify on
+    /// this machine): the table does not repeat it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_said: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -415,6 +419,7 @@ pub fn revocation(secret: &SecretInfo, reports: &[WorkloadReport]) -> Option<Rev
         safe,
         since,
         reason,
+        already_said: safe && secret.revocation_said == Some(revision),
     })
 }
 

@@ -47,6 +47,8 @@ pub struct SecretInfo {
     pub edited_since_sync: bool,
     /// When each key last changed (kubectl-secrets' record, when it can be trusted).
     pub key_changes: Option<super::key_changes::KeyChanges>,
+    /// The revision whose "safe to revoke" a change already said.
+    pub revocation_said: Option<u64>,
 }
 
 impl SecretInfo {
@@ -339,6 +341,9 @@ impl From<&Secret> for SecretInfo {
                 !super::external::written_by_last_sync(data, recorded)
             }),
             key_changes: super::key_changes::read(meta),
+            revocation_said: annotations
+                .get(annotations::REVOCATION_SAID)
+                .and_then(|r| r.parse().ok()),
         }
     }
 }

@@ -1208,6 +1208,11 @@ async fn verify_changed_except(
         changed.iter().cloned().collect::<Vec<_>>().join(", ")
     ));
     render::verify::report(&report, OutputFormat::Table, &Scope::Namespace(namespace.to_string()))?;
+    // Said once: later verify runs do not repeat it. A note only: failing to write it changes
+    // nothing of the change.
+    for said in report.revocation.iter().filter(|r| r.safe && !r.already_said) {
+        let _ = cluster::secrets::note_revocation_said(conn, namespace, &said.secret, said.revision).await;
+    }
     if let Some(note) = previous_kept {
         render::step(note);
     }

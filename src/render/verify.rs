@@ -108,7 +108,7 @@ pub(super) fn table_parts(
             name.to_string()
         }
     };
-    for r in &report.revocation {
+    for r in report.revocation.iter().filter(|r| !r.already_said) {
         let name = named(&r.namespace, &r.secret);
         match (r.safe, r.since) {
             (true, Some(since)) => text.push_str(&format!(

@@ -133,7 +133,12 @@ async fn seed_000_jwt_rotation_restarts_both_deployments_and_verifies_exactly() 
         "{}",
         run.stdout
     );
-    for out in [&run, &verify] {
+    // Said once, by the rotation: verify keeps it in its JSON, marked, and does not repeat it.
+    assert_eq!(revocation["alreadySaid"], serde_json::json!(true), "{revocation}");
+    let table = ns.run(&["verify", "backend-secrets"]);
+    assert_eq!(table.code, exit::OK, "{table:?}");
+    assert!(!table.stdout.contains("Safe to revoke"), "{}", table.stdout);
+    for out in [&run, &verify, &table] {
         out.assert_no_leak([&jwt, &redis, &new_jwt]);
     }
 }

@@ -728,3 +728,59 @@ async fn v6_logs_each_request_and_never_a_value_or_a_credential() {
     }
     rotate.assert_no_leak([&value, &rotated]);
 }
+
+#[tokio::test]
+async fn safe_to_revoke_is_said_once_per_rotation() {
+    let ns = TestNamespace::new("verify-revoke-once").await;
+    let value = canary("revoke-once");
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    let state = tempfile::tempdir().unwrap();
+    let env = [("XDG_STATE_HOME", state.path().to_str().unwrap())];
+    let run = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.extend(["-n", &ns.name]);
+        crate::support::run_full(&cluster().admin_kubeconfig, &full, b"", &env)
+    };
+    // Written without a restart (a second after the pod started: times are whole seconds): not
+    // yet safe, and said so every time.
+    crate::support::next_second().await;
+    let rotate = run(&["rotate", "app", "--key", "TOKEN", "--no-restart", "--yes"]);
+    assert_eq!(rotate.code, exit::OK, "{rotate:?}");
+    let rotated = String::from_utf8(ns.secret_data("app").await["TOKEN"].clone()).unwrap();
+    for _ in 0..2 {
+        let stale = run(&["verify"]);
+        assert!(stale.stdout.contains("Not yet safe to revoke"), "{}", stale.stdout);
+    }
+    // The fix restarts the consumer: now safe, said once...
+    let fix = run(&["verify", "--fix", "--yes"]);
+    assert_eq!(fix.code, exit::OK, "{fix:?}");
+    assert!(fix.stdout.contains("Safe to revoke"), "{}", fix.stdout);
+    // ...and not on the next runs from this machine.
+    let again = run(&["verify"]);
+    assert_eq!(again.code, exit::OK, "{again:?}");
+    assert!(!again.stdout.contains("revoke"), "{}", again.stdout);
+    let json = run(&["verify", "-o", "json"]);
+    assert_eq!(
+        json.json()["revocation"][0]["alreadySaid"],
+        json!(true),
+        "{}",
+        json.stdout
+    );
+    // A new rotation says it again, once.
+    let next = run(&[
+        "rotate",
+        "app",
+        "--key",
+        "TOKEN",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
+    assert_eq!(next.code, exit::OK, "{next:?}");
+    assert!(next.stdout.contains("Safe to revoke"), "{}", next.stdout);
+    assert!(!run(&["verify"]).stdout.contains("revoke"));
+    let newest = String::from_utf8(ns.secret_data("app").await["TOKEN"].clone()).unwrap();
+    for out in [&rotate, &fix, &again, &json, &next] {
+        out.assert_no_leak([&value, &rotated, &newest]);
+    }
+}
