@@ -71,17 +71,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
         input.name,
         scope.explain(&namespace, &input.name)
     ));
-    let to_seal = SecretToSeal {
-        name: &input.name,
-        namespace: &namespace,
-        type_: Some(&input.type_),
-        immutable: input.immutable,
-        labels: &input.labels,
-        annotations: &input.annotations,
-        data: &input.data,
-    };
-    let doc = seal::sealed_secret(&to_seal, scope, &cert, &mut rsa::rand_core::OsRng)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let doc = input.sealed(&namespace, scope, &cert)?;
     if args.raw {
         let value = doc["spec"]["encryptedData"]
             .as_object()
@@ -101,6 +91,22 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
             }
             Ok(Outcome::Clean)
         }
+    }
+}
+
+impl Input {
+    /// This Secret as a SealedSecret of `namespace` for the holder of `cert`.
+    fn sealed(&self, namespace: &str, scope: Scope, cert: &SealingCert) -> Result<Value> {
+        let to_seal = SecretToSeal {
+            name: &self.name,
+            namespace,
+            type_: Some(&self.type_),
+            immutable: self.immutable,
+            labels: &self.labels,
+            annotations: &self.annotations,
+            data: &self.data,
+        };
+        seal::sealed_secret(&to_seal, scope, cert, &mut rsa::rand_core::OsRng).map_err(|e| Error::Usage(e.to_string()))
     }
 }
 
@@ -141,17 +147,7 @@ async fn for_contexts(ctx: &Context, args: &SealArgs, input: &Input) -> Result<O
             .clone()
             .or(input.namespace.clone())
             .unwrap_or_else(|| conn.default_namespace.clone());
-        let to_seal = SecretToSeal {
-            name: &input.name,
-            namespace: &namespace,
-            type_: Some(&input.type_),
-            immutable: input.immutable,
-            labels: &input.labels,
-            annotations: &input.annotations,
-            data: &input.data,
-        };
-        let doc = seal::sealed_secret(&to_seal, scope, &cert, &mut rsa::rand_core::OsRng)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let doc = input.sealed(&namespace, scope, &cert)?;
         let sealed = Sealed {
             namespace,
             fingerprint: cert.fingerprint,
