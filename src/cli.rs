@@ -116,8 +116,9 @@ pub struct GlobalArgs {
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
 
-    /// Show what would change, change nothing (kubectl's --dry-run[=client|none]: client is the
-    /// plan, checked against the cluster with reads only)
+    /// Show what would change, change nothing (kubectl's --dry-run[=client|server|none]: client
+    /// is the plan, checked against the cluster with reads only; server also sends each write of
+    /// a change with dryRun=All, so that the API server's validation and admission judge it)
     #[arg(
         long,
         global = true,
@@ -130,7 +131,24 @@ pub struct GlobalArgs {
         action = clap::ArgAction::Set,
         value_parser = parse_dry_run
     )]
-    pub dry_run: bool,
+    pub dry_run: DryRun,
+}
+
+/// kubectl's `--dry-run` modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DryRun {
+    None,
+    /// The plan, checked with reads; nothing sent.
+    Client,
+    /// The plan, and each write sent with dryRun=All (nothing persisted).
+    Server,
+}
+
+impl DryRun {
+    /// Whether nothing is to be changed (client or server).
+    pub fn any(self) -> bool {
+        self != DryRun::None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,17 +167,16 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Option<Duration>);
 
-/// `--dry-run`, `--dry-run=client` (the plan, nothing written) or `--dry-run=none` (a real run).
-fn parse_dry_run(text: &str) -> Result<bool, String> {
+/// `--dry-run`, `--dry-run=client` (the plan, nothing written), `--dry-run=server` (each write
+/// sent with dryRun=All too) or `--dry-run=none` (a real run).
+fn parse_dry_run(text: &str) -> Result<DryRun, String> {
     match text {
-        "client" | "true" => Ok(true),
-        "none" | "false" => Ok(false),
-        "server" => Err(
-            "server (each write sent with dryRun=All) is not supported: --dry-run (client) shows the plan, \
-             checked against the cluster with reads and access reviews, and writes nothing"
-                .into(),
-        ),
-        other => Err(format!("{other:?}: use --dry-run, --dry-run=client or --dry-run=none")),
+        "client" | "true" => Ok(DryRun::Client),
+        "server" => Ok(DryRun::Server),
+        "none" | "false" => Ok(DryRun::None),
+        other => Err(format!(
+            "{other:?}: use --dry-run, --dry-run=client, --dry-run=server or --dry-run=none"
+        )),
     }
 }
 
@@ -182,6 +199,8 @@ struct Applies {
     prometheus: bool,
     /// -o name: where objects are listed.
     name: bool,
+    /// --dry-run=server: where a change of Secrets goes through the engine.
+    server_dry_run: bool,
 }
 
 impl Command {
@@ -210,6 +229,7 @@ impl Command {
             changes: false,
             prometheus: false,
             name: false,
+            server_dry_run: false,
         };
         match self {
             Command::Verify(args) => Applies {
@@ -221,6 +241,7 @@ impl Command {
             Command::Rotate(_) => Applies {
                 selector: true,
                 changes: true,
+                server_dry_run: true,
                 ..none
             },
             Command::Diff(_) | Command::Audit(_) => Applies {
@@ -238,7 +259,11 @@ impl Command {
                 changes: args.prune,
                 ..none
             },
-            Command::Rollback(_) | Command::Edit(_) => Applies { changes: true, ..none },
+            Command::Rollback(_) | Command::Edit(_) => Applies {
+                changes: true,
+                server_dry_run: true,
+                ..none
+            },
             // Seal and backup-keys write files: --dry-run shows what would be written.
             Command::Seal(_) | Command::BackupKeys(_) => Applies { changes: true, ..none },
             // `completion kubectl-plugin` writes its script file.
@@ -268,7 +293,16 @@ pub fn check_global_flags(global: &GlobalArgs, command: &Command) -> Result<(), 
             "it selects nothing by label",
         ),
         (global.yes && !applies.changes, "--yes", "it changes nothing"),
-        (global.dry_run && !applies.changes, "--dry-run", "it changes nothing"),
+        (
+            global.dry_run.any() && !applies.changes,
+            "--dry-run",
+            "it changes nothing",
+        ),
+        (
+            global.dry_run == DryRun::Server && applies.changes && !applies.server_dry_run,
+            "--dry-run=server",
+            "its writes are not a change of Secrets through the API server (--dry-run shows them)",
+        ),
         (
             global.output == OutputFormat::Prometheus && !applies.prometheus,
             "-o prometheus",

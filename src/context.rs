@@ -79,7 +79,8 @@ impl Context {
     /// What the flags already answer about going ahead with a change.
     pub fn consent(&self) -> crate::engine::Consent {
         crate::engine::Consent {
-            dry_run: self.global.dry_run,
+            dry_run: self.global.dry_run.any(),
+            server_dry_run: self.global.dry_run == crate::cli::DryRun::Server,
             yes: self.global.yes,
             output: self.global.output,
         }

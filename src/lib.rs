@@ -129,7 +129,7 @@ async fn run_command(mut global: cli::GlobalArgs, command: Command) -> Result<Ou
         Command::FetchCert(args) => commands::fetch_cert::run(&ctx, args).await,
         Command::Unseal(args) => commands::unseal::run(&ctx, args).await,
         Command::BackupKeys(args) => commands::backup_keys::run(&ctx, args).await,
-        Command::Completion(args) => commands::completion::run(args, ctx.global.dry_run),
+        Command::Completion(args) => commands::completion::run(args, ctx.global.dry_run.any()),
         Command::List(args) => commands::list::run(&ctx, args).await,
         Command::Audit(args) => commands::audit::run(&ctx, args).await,
         Command::History(args) => commands::history::run(&ctx, args).await,

@@ -640,10 +640,13 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
         (&["verify", "-l", "app=back end"], "-l \"app=back end\""),
         (&["list", "-l", "env in prod"], "in parentheses"),
         (&["verify", "--as-group", "admins"], "--as <USER>"),
-        (&["rotate", "app", "--key", "K", "--dry-run=server"], "not supported"),
+        (
+            &["verify", "--fix", "--dry-run=server"],
+            "`kubectl secrets verify` does not take --dry-run=server",
+        ),
         (
             &["rotate", "app", "--key", "K", "--dry-run=maybe"],
-            "--dry-run=client or --dry-run=none",
+            "--dry-run=client, --dry-run=server or --dry-run=none",
         ),
     ];
     for (args, expected) in refusals {
@@ -662,6 +665,7 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
         &["history", "app", "--prune", "--yes"],
         &["list", "-A", "-l", "team=payments", "-o", "prometheus"],
         &["rotate", "app", "--key", "K", "--dry-run=client"],
+        &["rotate", "app", "--key", "K", "--dry-run=server"],
         &["list", "--dry-run=none"],
     ] {
         let out = run(args, None);

@@ -46,6 +46,7 @@ pub async fn list(conn: &Connection, scope: &Scope, params: ListParams) -> Resul
 pub async fn patch(conn: &Connection, id: &WorkloadId, patch: &Value) -> Result<i64> {
     let params = PatchParams {
         field_manager: Some(annotations::FIELD_MANAGER.into()),
+        dry_run: conn.server_dry_run,
         ..Default::default()
     };
     let rollouts = api(conn, &id.namespace);

@@ -43,6 +43,8 @@ pub struct Connection {
     pub ca_fingerprint: String,
     /// The kubeconfig's exec credential plugin command, named when it fails.
     pub exec_plugin: Option<String>,
+    /// `--dry-run=server`: the writes made through this connection carry dryRun=All.
+    pub server_dry_run: bool,
 }
 
 pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
@@ -120,6 +122,7 @@ pub async fn connect(options: &ConnectOptions) -> Result<Connection> {
         server,
         ca_fingerprint,
         exec_plugin,
+        server_dry_run: false,
     })
 }
 

@@ -179,9 +179,10 @@ pub fn stamp_annotations(stamp: &Stamp) -> Map<String, Value> {
     annotations
 }
 
-fn params(manager: &str) -> PatchParams {
+fn params(conn: &Connection, manager: &str) -> PatchParams {
     PatchParams {
         field_manager: Some(manager.into()),
+        dry_run: conn.server_dry_run,
         ..Default::default()
     }
 }
@@ -231,7 +232,7 @@ pub async fn write_data(
     });
     let scope = Scope::Namespace(before.namespace.clone());
     let api = api(conn, &before.namespace);
-    let params = params(FIELD_MANAGER);
+    let params = params(conn, FIELD_MANAGER);
     let patch = Patch::Merge(&patch);
     match retrying(|| api.patch(&before.name, &params, &patch)).await {
         Ok(secret) => Ok(secret.metadata.resource_version.unwrap_or_default()),
@@ -290,7 +291,7 @@ pub async fn note_revocation_said(conn: &Connection, namespace: &str, name: &str
 async fn patch_metadata(conn: &Connection, namespace: &str, name: &str, patch: &Value) -> Result<String> {
     let scope = Scope::Namespace(namespace.into());
     let api = api(conn, namespace);
-    let params = params(JOURNAL_FIELD_MANAGER);
+    let params = params(conn, JOURNAL_FIELD_MANAGER);
     let patch = Patch::Merge(patch);
     match retrying(|| api.patch(name, &params, &patch)).await {
         Ok(secret) => Ok(secret.metadata.resource_version.unwrap_or_default()),
@@ -367,7 +368,7 @@ pub async fn create_backup(
     let scope = Scope::Namespace(secret.namespace.clone());
     let params = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
+        dry_run: conn.server_dry_run,
     };
     let api = api(conn, &secret.namespace);
     match retrying(|| api.create(&params, &backup)).await {
@@ -472,7 +473,7 @@ pub async fn stamp_synced(
     }
     let scope = Scope::Namespace(namespace.into());
     let api = api(conn, namespace);
-    let params = params(FIELD_MANAGER);
+    let params = params(conn, FIELD_MANAGER);
     for _ in 0..4 {
         let current = get(conn, namespace, name).await?;
         if current.data != *data {

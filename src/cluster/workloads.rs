@@ -48,6 +48,7 @@ pub async fn restart(
     }
     let params = PatchParams {
         field_manager: Some(annotations::FIELD_MANAGER.into()),
+        dry_run: conn.server_dry_run,
         ..Default::default()
     };
     let scope = Scope::Namespace(id.namespace.clone());

@@ -44,7 +44,12 @@ pub async fn run(ctx: &Context, args: &BackupKeysArgs) -> Result<Outcome> {
         render::write_stdout(&text)?;
     } else {
         // Mode 0600 from the first byte; a symlink at FILE is replaced, never written through.
-        crate::files::write_output(path, text.as_bytes(), crate::files::Access::Private, ctx.global.dry_run)?;
+        crate::files::write_output(
+            path,
+            text.as_bytes(),
+            crate::files::Access::Private,
+            ctx.global.dry_run.any(),
+        )?;
     }
     render::warning(&format!(
         "{} holds {} private {} of the controller in {namespace} ({}): anyone who has it can decrypt every \

@@ -235,7 +235,7 @@ pub async fn dynamic(words: Vec<String>) -> i32 {
         as_groups: flag_value(done, &["--as-group"]).into_iter().collect(),
         token: flag_value(done, &["--token"]),
         yes: false,
-        dry_run: false,
+        dry_run: crate::cli::DryRun::None,
     };
     let ctx = Context::new(global);
     let (candidates, directive) = match want(&command, &words) {

@@ -28,7 +28,7 @@ pub async fn run(ctx: &Context, args: &EditArgs) -> Result<Outcome> {
     refuse_owned(&current)?;
     // The question comes after the editor: without a terminal to ask it, say so before the
     // user spends time in the editor.
-    if !ctx.global.yes && !ctx.global.dry_run && !crate::prompt::interactive() {
+    if !ctx.global.yes && !ctx.global.dry_run.any() && !crate::prompt::interactive() {
         return Err(Error::NeedsYes);
     }
     let Some(edited) = edit_in_editor(&current).await? else {

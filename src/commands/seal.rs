@@ -82,7 +82,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
         return Ok(Outcome::Clean);
     }
     match &args.merge_into {
-        Some(path) => merge_into(path, &doc, &namespace, &input.name, scope, ctx.global.dry_run),
+        Some(path) => merge_into(path, &doc, &namespace, &input.name, scope, ctx.global.dry_run.any()),
         None => {
             if ctx.output() == OutputFormat::Json {
                 render::print_json(&doc)?;
@@ -182,7 +182,7 @@ async fn for_contexts(ctx: &Context, args: &SealArgs, input: &Input) -> Result<O
                 let name =
                     seal::output_name(&args.output_name, context, &one.namespace, &input.name).map_err(Error::Usage)?;
                 let path = dir.join(name);
-                if let Some(parent) = path.parent().filter(|_| !ctx.global.dry_run) {
+                if let Some(parent) = path.parent().filter(|_| !ctx.global.dry_run.any()) {
                     std::fs::create_dir_all(parent).map_err(|e| Error::Output(format!("{}: {e}", parent.display())))?;
                 }
                 let text = crate::domain::sealed_file::render(std::slice::from_ref(&one.doc), false);
@@ -190,7 +190,7 @@ async fn for_contexts(ctx: &Context, args: &SealArgs, input: &Input) -> Result<O
                     &path,
                     text.as_bytes(),
                     crate::files::Access::AsBefore,
-                    ctx.global.dry_run,
+                    ctx.global.dry_run.any(),
                 )?;
                 written.push(path.display().to_string());
             }

@@ -152,6 +152,8 @@ impl Settings {
 #[derive(Debug, Clone, Copy)]
 pub struct Consent {
     pub dry_run: bool,
+    /// `--dry-run=server`: the change's writes are also sent with dryRun=All.
+    pub server_dry_run: bool,
     pub yes: bool,
     pub output: OutputFormat,
 }
@@ -177,6 +179,15 @@ pub struct Change {
 pub async fn apply(conn: &Connection, consent: Consent, settings: &Settings, change: Change) -> Result<Outcome> {
     let prepared = prepare(conn, consent.output, settings, change).await?;
     prepared.check_consent(consent, settings)?;
+    if consent.server_dry_run {
+        let requests = server_check(conn, settings, &prepared).await?;
+        render::step(&format!(
+            "Server dry run: the API server accepted {} of this change (sent with dryRun=All: validation, admission \
+             and permissions judged, nothing stored): nothing was changed.",
+            render::plural(requests, "write")
+        ));
+        return Ok(Outcome::Clean);
+    }
     if !go_ahead(consent, "Apply this plan?")? {
         return Ok(Outcome::Clean);
     }
@@ -563,6 +574,13 @@ pub async fn prune(
 
 /// After the plan: stop on --dry-run or a "no" (saying nothing was changed), else go ahead.
 pub fn go_ahead(consent: Consent, question: &str) -> Result<bool> {
+    if consent.server_dry_run {
+        return Err(Error::Usage(
+            "--dry-run=server sends the writes of a change of one cluster's Secrets (rotate, edit, rollback); \
+             here use --dry-run, which shows the plan and changes nothing"
+                .into(),
+        ));
+    }
     if consent.dry_run {
         render::step("Dry run: nothing was changed.");
         return Ok(false);
@@ -572,6 +590,53 @@ pub fn go_ahead(consent: Consent, question: &str) -> Result<bool> {
         return Ok(false);
     }
     Ok(true)
+}
+
+/// `--dry-run=server`: each write the change would make first (backups, the Secrets' data with
+/// their stamps, the restarts), sent with dryRun=All so that the API server validates, admits
+/// and authorises them without storing anything. Returns how many were sent. Writes outside
+/// the API server (a provider, a database, a SealedSecret file) are not sent: refused here.
+async fn server_check(conn: &Connection, settings: &Settings, prepared: &Prepared) -> Result<usize> {
+    let change = &prepared.change;
+    if change.sealed.is_some() || change.external.is_some() || !prepared.issued.is_empty() {
+        return Err(Error::Usage(
+            "--dry-run=server checks changes written in the cluster; this one writes at its owner or a database \
+             server too, which cannot take a dry run: use --dry-run"
+                .into(),
+        ));
+    }
+    let dry = Connection {
+        server_dry_run: true,
+        ..conn.clone()
+    };
+    let id = new_rotation_id();
+    let at = Timestamp::now();
+    let mut requests = 0;
+    for secret in &change.secrets {
+        let name = crate::domain::plan::backup_name(secret.name(), secret.before.revision, &id);
+        let keys: Vec<String> = secret.keys.iter().map(|k| k.key.clone()).collect();
+        cluster::secrets::create_backup(&dry, &secret.before, &name, &id, &keys, &settings.changed_by).await?;
+        let key_changes = key_changes::next(&secret.before, &secret.after, secret.new_revision, at);
+        let stamp = Stamp {
+            revision: secret.new_revision,
+            rotation_id: &id,
+            changed_by: &settings.changed_by,
+            at,
+            journal: JournalUpdate::Keep,
+            record: None,
+            key_changes: Some(&key_changes),
+            journal_on: None,
+        };
+        cluster::secrets::write_data(&dry, &secret.before, &secret.after, &stamp).await?;
+        requests += 2;
+    }
+    if settings.restart {
+        for target in &prepared.targets {
+            cluster::workloads::restart(&dry, &target.id, &target.revisions, at, Some(&id)).await?;
+            requests += 1;
+        }
+    }
+    Ok(requests)
 }
 
 /// One Secret to put back to a backup's data, if it still holds what the change wrote.

@@ -1179,3 +1179,79 @@ async fn rotate_verifies_only_once_the_old_pods_are_gone() {
         out.assert_no_leak([&released, &kept, &new[0], &new[1]]);
     }
 }
+
+#[tokio::test]
+async fn dry_run_server_sends_every_write_with_dry_run_and_a_refusing_server_stops_it() {
+    let ns = TestNamespace::new("rotate-dry-server").await;
+    let value = canary("dry-server");
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    let pods = ns.pod_names("api-").await;
+
+    // Accepted: the writes were judged by the API server, nothing was stored.
+    let dry = ns.run(&["rotate", "app", "--key", "TOKEN", "--dry-run=server", "--yes"]);
+    assert_eq!(dry.code, exit::OK, "{dry:?}");
+    assert!(
+        dry.stderr
+            .contains("Server dry run: the API server accepted 3 writes of this change"),
+        "{}",
+        dry.stderr
+    );
+    assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), value);
+    assert!(backups(&ns.secret_names().await, "app").is_empty(), "no backup stored");
+    assert_eq!(ns.pod_names("api-").await, pods, "nothing restarted");
+
+    // A policy of the cluster's own (a ValidatingAdmissionPolicy) forbids changing this
+    // namespace's Secrets: the client-side dry run cannot know, the server-side one is refused.
+    let policy = format!("e2e-frozen-{}", ns.name);
+    crate::support::kubectl_apply(
+        &json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+             "metadata": {"name": policy},
+             "spec": {"failurePolicy": "Fail",
+                      "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                          "operations": ["UPDATE"], "resources": ["secrets"]}]},
+                      "validations": [{"expression": "false", "message": "Secrets of this namespace are frozen"}]}},
+            {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+             "metadata": {"name": policy},
+             "spec": {"policyName": policy, "validationActions": ["Deny"],
+                      "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.name}}}}}
+        ]})
+        .to_string(),
+    );
+    let client_side = ns.run(&["rotate", "app", "--key", "TOKEN", "--dry-run"]);
+    assert_eq!(client_side.code, exit::OK, "{client_side:?}");
+    // The API server learns of a new policy from its own watch, a moment later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        let run = ns.run(&["rotate", "app", "--key", "TOKEN", "--dry-run=server", "--yes"]);
+        if run.code != exit::OK || std::time::Instant::now() > deadline {
+            break run;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_ne!(refused.code, exit::OK, "{refused:?}");
+    assert!(
+        refused.stderr.contains("Secrets of this namespace are frozen"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(text(&ns.secret_data("app").await["TOKEN"]), value, "nothing written");
+    assert!(backups(&ns.secret_names().await, "app").is_empty());
+    assert_eq!(ns.pod_names("api-").await, pods);
+    // Where the writes are not a change of Secrets through the engine, it is not pretended.
+    let fix = ns.run(&["verify", "--fix", "--dry-run=server"]);
+    assert_eq!(fix.code, exit::USAGE, "{fix:?}");
+    assert!(fix.stderr.contains("does not take --dry-run=server"), "{}", fix.stderr);
+    let _ = std::process::Command::new(crate::support::kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&crate::support::cluster().admin_kubeconfig)
+        .args([
+            "delete",
+            "validatingadmissionpolicybinding,validatingadmissionpolicy",
+            &policy,
+        ])
+        .output();
+    for out in [&dry, &client_side, &refused, &fix] {
+        out.assert_no_leak([&value]);
+    }
+}

@@ -94,6 +94,7 @@ impl Fake {
             server: "https://fake.invalid".into(),
             ca_fingerprint: "fake".into(),
             exec_plugin: None,
+            server_dry_run: false,
         };
         (fake, conn)
     }

@@ -77,6 +77,7 @@ mod engine {
     fn consent(dry_run: bool) -> Consent {
         Consent {
             dry_run,
+            server_dry_run: false,
             yes: true,
             output: OutputFormat::Table,
         }

@@ -104,7 +104,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
         path,
         updated.text.as_bytes(),
         crate::files::Access::AsBefore,
-        ctx.global.dry_run,
+        ctx.global.dry_run.any(),
     )?;
 
     let (added, replaced): (Vec<&String>, Vec<&String>) = edits.set.keys().partition(|k| !old.contains_key(*k));

@@ -103,7 +103,7 @@ pub async fn re_encrypt(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
                 &path,
                 updated.text.as_bytes(),
                 crate::files::Access::AsBefore,
-                ctx.global.dry_run,
+                ctx.global.dry_run.any(),
             )?;
         }
     }
