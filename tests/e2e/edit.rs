@@ -248,6 +248,32 @@ async fn owned_secrets_and_required_keys_are_refused_with_the_way_that_fits() {
     );
     assert!(editor.seen().is_empty(), "refused before the editor");
 
+    // One External Secrets syncs (ESO's own fake provider): its value lives at the provider.
+    let synced_value = canary("synced");
+    ns.apply(&json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+        "metadata": {"name": "fake"},
+        "spec": {"provider": {"fake": {"data": [{"key": "api-key", "value": synced_value}]}}}
+    }));
+    ns.create_external_secret(json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "api"},
+        "spec": {"refreshInterval": "1h", "secretStoreRef": {"kind": "SecretStore", "name": "fake"},
+                 "target": {"name": "api-secrets"},
+                 "data": [{"secretKey": "API_KEY", "remoteRef": {"key": "api-key"}}]}
+    }))
+    .await;
+    let synced = edit(&ns, &editor, &["api-secrets", "--yes"]);
+    assert_eq!(synced.code, exit::USAGE, "{synced:?}");
+    assert!(
+        synced.stderr.contains("synced by ExternalSecret api") && synced.stderr.contains("rotate"),
+        "{}",
+        synced.stderr
+    );
+    assert!(editor.seen().is_empty(), "refused before the editor");
+    assert_eq!(ns.secret_data("api-secrets").await["API_KEY"], synced_value.as_bytes());
+    synced.assert_no_leak([&synced_value]);
+
     // A key a container requires (secretKeyRef, not optional) cannot be removed.
     let token = canary("token");
     ns.secret("db", &[("PASSWORD", &token), ("EXTRA", "x")]).await;
