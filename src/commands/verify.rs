@@ -90,6 +90,10 @@ async fn watch(ctx: &Context, args: &VerifyArgs, conn: &Connection, scope: &Scop
                     continue;
                 }
                 let snapshot = live.snapshot();
+                // As without --watch: a namespace that does not exist is not an empty one.
+                if last.is_none() && snapshot.secrets.is_empty() && snapshot.workloads.is_empty() {
+                    cluster::require_namespace(conn, scope).await?;
+                }
                 if let (Some(name), Scope::Namespace(namespace), None) = (&args.secret, scope, &last) {
                     if !snapshot.secrets.iter().any(|s| &s.name == name) {
                         return Err(Error::SecretNotFound { namespace: namespace.clone(), name: name.clone() });

@@ -694,6 +694,12 @@ async fn verify_watch_off_a_terminal_prints_a_line_per_change_and_ends_on_sigint
         stderr,
     };
     run.assert_no_leak([&value, &changed]);
+    // A namespace that does not exist is not watched as an empty one.
+    let missing = crate::support::run_with(
+        &cluster().admin_kubeconfig,
+        &["verify", "--watch", "-n", &format!("{}-nope", ns.name)],
+    );
+    assert_eq!(missing.code, exit::NOT_FOUND, "{missing:?}");
 }
 
 #[tokio::test]
