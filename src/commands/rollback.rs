@@ -31,7 +31,7 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
             )));
         }
         let (secret, external) = engine::external_rollback(&conn, &current, &owner.name).await?;
-        let settings = Settings::new("rollback", &args.change, &conn).await;
+        let settings = Settings::new("rollback", &args.change, &conn).await.undoing();
         let change = Change {
             namespace,
             secrets: vec![secret],
@@ -44,7 +44,7 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
     }
     let backup = super::history::choose_backup(&current, &candidates, args.to_revision)?;
     let change = plan::restore_plan(&current, &backup.state)?;
-    let settings = Settings::new("rollback", &args.change, &conn).await;
+    let settings = Settings::new("rollback", &args.change, &conn).await.undoing();
     let change = Change {
         namespace,
         secrets: vec![change],
@@ -85,7 +85,7 @@ async fn across(ctx: &Context, args: &RollbackArgs, fleet: &super::fleet::Fleet)
             context,
             plan::restore_plan(&current, &backup.state).map_err(Error::from),
         )?;
-        let settings = Settings::new("rollback", &args.change, &conn).await;
+        let settings = Settings::new("rollback", &args.change, &conn).await.undoing();
         crate::render::step(&format!("\n== Cluster {context} =="));
         let change = Change {
             namespace: namespace.clone(),

@@ -45,6 +45,9 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     let namespace = ctx.namespace(&conn);
     let names = target_names(ctx, args, &conn, &namespace).await?;
     let mut settings = Settings::new(action(args), &args.change, &conn).await;
+    if args.abort {
+        settings = settings.undoing();
+    }
     settings.force = args.force;
     if names.len() > 1 {
         return rotate_many(ctx, args, &conn, settings, &names, given).await;

@@ -118,14 +118,16 @@ impl Settings {
             promote: args.promote,
             remotes: args.remotes.clone(),
             allow_shared_remote: args.allow_shared_remote,
-            // An undo puts back what ran before: it must never wait for the change it undoes.
-            min_restart_interval: if action.starts_with("rollback") || action.ends_with("--abort") {
-                Duration::ZERO
-            } else {
-                args.min_restart_interval
-            },
+            min_restart_interval: args.min_restart_interval,
             max_restarts: args.max_restarts,
         }
+    }
+
+    /// Settings of an undo (rollback, `--abort`): it puts back what ran before, so it never
+    /// waits for the restart budget of the change it undoes.
+    pub fn undoing(mut self) -> Self {
+        self.min_restart_interval = Duration::ZERO;
+        self
     }
 }
 

@@ -168,6 +168,9 @@ async fn recover_all(ctx: &Context, args: &RotateArgs, fleet: &Fleet, name: &str
                 return Ok(Outcome::Clean);
             }
             let mut settings = Settings::new(super::action(args), &args.change, &conn).await;
+            if args.abort {
+                settings = settings.undoing();
+            }
             settings.force = args.force;
             let issuers = super::issuer_flags(&args.issuer, &[name])?;
             let named = engine::Named {
