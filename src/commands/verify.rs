@@ -40,7 +40,7 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Result<Outcome> {
         return watch(ctx, args, &conn, &scope).await;
     }
     let (snapshot, mut report) = assess(ctx, args, &conn, &scope).await?;
-    said_before(&conn, &mut report);
+    said_before(&conn, &mut report, !ctx.global.dry_run.any());
     if let (Some(name), Scope::Namespace(namespace)) = (&args.secret, &scope) {
         let exists = snapshot.secrets.iter().any(|s| &s.name == name);
         if !exists && report.workloads.is_empty() {
@@ -201,7 +201,7 @@ async fn fix(
     }
     render::step("After the restart:");
     let (_, mut after) = assess(ctx, args, conn, scope).await?;
-    said_before(conn, &mut after);
+    said_before(conn, &mut after, !ctx.global.dry_run.any());
     render::verify::report(&after, ctx.output(), scope)?;
     Ok(outcome(&after))
 }
@@ -209,8 +209,9 @@ async fn fix(
 /// "Safe to revoke" is said once per rotation: a change says it and records it on the Secret;
 /// when verify is the first to find it safe, it remembers that in the user's state folder
 /// (`$XDG_STATE_HOME/kubectl-secrets/revocations-said`: a cluster key, the Secret's name and
-/// the revision; no value) and does not say it again on this machine.
-fn said_before(conn: &Connection, report: &mut VerifyReport) {
+/// the revision; no value) and does not say it again on this machine. `remember`: false under
+/// --dry-run, which writes no file (what was said before still counts).
+fn said_before(conn: &Connection, report: &mut VerifyReport, remember: bool) {
     use sha2::Digest as _;
     let Some(path) = std::env::var_os("XDG_STATE_HOME")
         .map(std::path::PathBuf::from)
@@ -232,7 +233,7 @@ fn said_before(conn: &Connection, report: &mut VerifyReport) {
             added = true;
         }
     }
-    if added {
+    if added && remember {
         // The newest few thousand are enough to not repeat a recent rotation's.
         let keep = lines.len().saturating_sub(2000);
         let text = lines[keep..].join("\n") + "\n";

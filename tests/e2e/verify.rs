@@ -765,6 +765,16 @@ async fn safe_to_revoke_is_said_once_per_rotation() {
     let again = run(&["verify"]);
     assert_eq!(again.code, exit::OK, "{again:?}");
     assert!(!again.stdout.contains("revoke"), "{}", again.stdout);
+    // Under --dry-run nothing is remembered (no file is written): said, and said again.
+    let remembered = state.path().join("kubectl-secrets/revocations-said");
+    let kept = std::fs::read(&remembered).unwrap();
+    std::fs::remove_file(&remembered).unwrap();
+    for _ in 0..2 {
+        let dry = run(&["verify", "--fix", "--dry-run"]);
+        assert!(dry.stdout.contains("Safe to revoke"), "{}", dry.stdout);
+    }
+    assert!(!remembered.exists(), "--dry-run wrote the state file");
+    std::fs::write(&remembered, kept).unwrap();
     let json = run(&["verify", "-o", "json"]);
     assert_eq!(
         json.json()["revocation"][0]["alreadySaid"],
