@@ -125,24 +125,28 @@ pub enum ApplicationLookup {
     Unknown(String),
 }
 
+/// Whether the cluster serves Argo CD's Application API (discovery, which every authenticated
+/// user may read): where it does not, a user who may not list Applications is not warned
+/// about something that cannot be. An unclear answer counts as served (the LIST then says).
+pub async fn applications_served(conn: &Connection) -> bool {
+    let (group, version, _, plural) = crate::domain::gitops::ARGO_APPLICATION;
+    match conn
+        .client
+        .list_api_group_resources(&format!("{group}/{version}"))
+        .await
+    {
+        Ok(list) => list.resources.iter().any(|r| r.name == plural),
+        Err(kube::Error::Api(status)) if status.code == 404 => false,
+        Err(_) => true,
+    }
+}
+
 /// Whether an Argo CD Application named `app`, in any namespace, lists the Secret
-/// `namespace/name` among its resources.
+/// `namespace/name` among its resources (ask `applications_served` first).
 pub async fn application_listing(conn: &Connection, app: &str, namespace: &str, name: &str) -> ApplicationLookup {
     use crate::domain::gitops::{argo_listed, ARGO_APPLICATION};
     let (group, version, kind, plural) = ARGO_APPLICATION;
     let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
-    // Discovery first (every authenticated user may read it): where Argo CD is not installed,
-    // a user who may not list Applications is not warned about something that cannot be.
-    let served = conn
-        .client
-        .list_api_group_resources(&format!("{group}/{version}"))
-        .await
-        .map(|list| list.resources.iter().any(|r| r.name == plural));
-    match served {
-        Ok(false) => return ApplicationLookup::NotListed,
-        Err(kube::Error::Api(status)) if status.code == 404 => return ApplicationLookup::NotListed,
-        _ => {}
-    }
     let api: Api<DynamicObject> = Api::all_with(conn.client.clone(), &resource);
     let params = ListParams::default().fields(&format!("metadata.name={app}"));
     match retrying(|| api.list(&params)).await {

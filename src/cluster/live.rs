@@ -49,13 +49,6 @@ enum Said {
     Trouble(String),
 }
 
-/// A change seen by one of the watches: the kind and the object's namespace/name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    pub kind: &'static str,
-    pub object: String,
-}
-
 #[derive(Default)]
 struct Kind {
     known: BTreeMap<String, Item>,
@@ -161,35 +154,32 @@ impl Live {
         })
     }
 
-    /// Wait for the next change and take it in. Returns what changed (None while a listing is
-    /// under way, or for trouble, which is returned as Err text for the caller to show).
-    pub async fn next(&mut self) -> Option<std::result::Result<Option<Seen>, String>> {
+    /// Wait for the next event and take it in: whether the scope changed (false while a
+    /// listing is under way), or a watch's trouble as text for the caller to show (it retries).
+    pub async fn next(&mut self) -> Option<std::result::Result<bool, String>> {
         let (kind, said) = self.updates.next().await?;
         let store = self.kinds.entry(kind).or_default();
         Some(Ok(match said {
             Said::Relisting => {
                 store.relisting = Some(BTreeMap::new());
-                None
+                false
             }
             Said::Listed(key, item) => {
                 store.relisting.get_or_insert_with(BTreeMap::new).insert(key, item);
-                None
+                false
             }
             Said::ListDone => {
                 store.known = store.relisting.take().unwrap_or_default();
                 store.listed_once = true;
-                Some(Seen {
-                    kind,
-                    object: String::new(),
-                })
+                true
             }
             Said::Put(key, item) => {
-                store.known.insert(key.clone(), item);
-                Some(Seen { kind, object: key })
+                store.known.insert(key, item);
+                true
             }
             Said::Gone(key) => {
                 store.known.remove(&key);
-                Some(Seen { kind, object: key })
+                true
             }
             Said::Trouble(text) => return Some(Err(text)),
         }))

@@ -112,10 +112,10 @@ async fn watch(ctx: &Context, args: &VerifyArgs, conn: &Connection, scope: &Scop
                 }
                 // The watch retries with backoff; a passing outage only delays the next verdict.
                 Some(Err(trouble)) => render::warning(&format!("watching: {trouble} (retrying)")),
-                Some(Ok(Some(_))) => {
+                Some(Ok(true)) => {
                     due.get_or_insert_with(|| tokio::time::Instant::now() + SETTLE);
                 }
-                Some(Ok(None)) => {}
+                Some(Ok(false)) => {}
             }
         }
     }

@@ -245,6 +245,8 @@ impl Prepared {
 async fn gitops_owners<'a>(conn: &Connection, secrets: &'a [SecretChange]) -> Vec<(&'a str, GitOpsOwner)> {
     use cluster::argo::ApplicationLookup;
     let mut owners = Vec::new();
+    // Discovery once per change, and only when a Secret carries the label.
+    let mut served: Option<bool> = None;
     for c in secrets {
         if let Some(owner) = &c.before.gitops {
             owners.push((c.name(), owner.clone()));
@@ -253,6 +255,12 @@ async fn gitops_owners<'a>(conn: &Connection, secrets: &'a [SecretChange]) -> Ve
         let Some(app) = crate::domain::gitops::argo_candidate(&c.before.labels) else {
             continue;
         };
+        if served.is_none() {
+            served = Some(cluster::argo::applications_served(conn).await);
+        }
+        if served == Some(false) {
+            continue;
+        }
         match cluster::argo::application_listing(conn, app, &c.before.namespace, c.name()).await {
             ApplicationLookup::Listed { app_namespace } => {
                 owners.push((c.name(), crate::domain::gitops::argo_by_instance(&app_namespace, app)));
