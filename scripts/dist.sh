@@ -2,16 +2,26 @@
 # Builds the release archive for this machine's platform (binary + LICENSE) into dist/ and
 # renders dist/secrets.yaml: the krew manifest with this archive's real sha256.
 # Prints the archive's path.
+#   dist.sh           the release build (what `make dist` and the release workflow ship)
+#   dist.sh --debug   the same archive around the debug build the tests already made: what krew
+#                     checks (manifest, archive layout, install, the plugin running through
+#                     kubectl) does not depend on the optimiser, and `make test` then compiles
+#                     the crate once, not twice
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 version=$(sed -n 's/^version = "\(.*\)"/v\1/p' Cargo.toml | head -n 1)
 os=$(uname -s | tr '[:upper:]' '[:lower:]')
 case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
-cargo build --release >&2
+profile=release
+case "${1:-}" in
+  --debug) profile=debug; cargo build --bin kubectl-secrets >&2 ;;
+  "") cargo build --release >&2 ;;
+  *) echo "usage: dist.sh [--debug]" >&2; exit 2 ;;
+esac
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-cp target/release/kubectl-secrets LICENSE "$stage/"
+cp "target/$profile/kubectl-secrets" LICENSE "$stage/"
 mkdir -p dist
 archive="dist/kubectl-secrets_${version}_${os}_${arch}.tar.gz"
 tar -C "$stage" -czf "$archive" kubectl-secrets LICENSE
@@ -23,5 +33,5 @@ awk -v target="_${os}_${arch}." -v sha="$sha" '
   { print }
 ' krew-manifest.yaml > dist/secrets.yaml
 grep -q "$sha" dist/secrets.yaml || { echo "dist: no $os/$arch platform in krew-manifest.yaml" >&2; exit 1; }
-echo "dist: $archive sha256 $sha" >&2
+echo "dist: $archive ($profile build) sha256 $sha" >&2
 echo "$root/$archive"

@@ -28,7 +28,8 @@ def main():
                 reused.add(name)
         reused -= set(built)
         rows.append({**step, "built": built, "reused": sorted(reused)})
-    total = sum(r["seconds"] for r in rows)
+    # A build beside the steps overlaps them: shown, not added to the total.
+    total = sum(r["seconds"] for r in rows if not r.get("beside"))
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps({"steps": rows, "total_seconds": round(total, 1)}, indent=2) + "\n")
 
@@ -39,8 +40,11 @@ def main():
         parts = [f"built {name} ({secs}s)" for name, secs in r["built"].items()]
         if r["reused"]:
             parts.append(f"reused {len(r['reused'])}")
-        print(f"  {r['step']:<13} {r['seconds']:>8.1f}  {result:<7} {', '.join(parts) or '-'}", file=sys.stderr)
+        step = f"({r['step']})" if r.get("beside") else r["step"]
+        print(f"  {step:<13} {r['seconds']:>8.1f}  {result:<7} {', '.join(parts) or '-'}", file=sys.stderr)
     print(f"  {'total':<13} {total:>8.1f}  ({out_json})", file=sys.stderr)
+    if any(r.get("beside") for r in rows):
+        print("  (beside): the older control planes, built at the lowest priority during the steps", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -28,29 +28,32 @@ compile_cache_report() {
   "$sccache" --show-stats 2>/dev/null | awk '/^Cache hits +[0-9]/ { h = $3 } /^Cache misses +[0-9]/ { m = $3 } END { if (h + m) printf "make test: compile cache (sccache): %d hits, %d misses\n", h, m }' >&2
   "$sccache" --stop-server >/dev/null 2>&1 || true
 }
-# The release build (for the krew step) is the longest compile of a clean clone and the tests
-# mostly wait on the cluster: it runs beside them at the lowest priority, and the krew step's
-# own `cargo build --release` then finds it done (or waits for cargo's lock and finishes it).
-release_started=$(date +%s.%N)
-# Its own sccache server (port 4232), started niced by it: the compilers run in the server,
-# which would otherwise compete with the tests' builds at normal priority.
-(
-  SCCACHE_SERVER_PORT=4232 nice -n 19 cargo build --release --quiet >"$out/release-build.log" 2>&1
-  code=$?
-  SCCACHE_SERVER_PORT=4232 "$sccache" --stop-server >/dev/null 2>&1
-  echo "$code $(awk -v a="$release_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" >"$out/release-build.status"
-) &
-release_build=$!
-release_report() {
-  if kill -0 "$release_build" 2>/dev/null; then
-    pkill -P "$release_build" 2>/dev/null; kill "$release_build" 2>/dev/null
-    SCCACHE_SERVER_PORT=4232 "$sccache" --stop-server >/dev/null 2>&1
-  elif [ -f "$out/release-build.status" ]; then
-    read -r code seconds <"$out/release-build.status"
-    echo "make test: release build beside the tests: exit $code after ${seconds}s (log: target/steps/release-build.log)" >&2
+# The older control planes are needed only by the compat step near the end. Where the store
+# lacks them (a new machine) they build beside the steps before it at the lowest priority: the
+# tests mostly wait on the cluster, and the idle CPU builds them. The compat step finds them
+# done, or waits on the build's lock and reuses it. Where the store has them this only checks.
+source scripts/versions.env
+# Its own session, so that a run ending early stops the whole build (go and its compilers), its
+# store lock going with it: nothing is published half-built.
+export out COMPAT_KUBERNETES_VERSIONS
+setsid bash -c '
+  started=$(date +%s.%N) code=0
+  for version in $COMPAT_KUBERNETES_VERSIONS; do
+    KS_STEP_EVENTS="$out/beside.events" nice -n 19 scripts/build-testbed.sh --control-plane "$version" \
+      >/dev/null 2>>"$out/beside.log" || code=$?
+  done
+  echo "$code $(awk -v a="$started" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\", b - a }")" >"$out/beside.status"
+' &
+beside=$!
+beside_report() {
+  if [ -f "$out/beside.status" ]; then
+    read -r code seconds <"$out/beside.status"
+    printf '{"step":"beside","seconds":%s,"status":%d,"beside":true}\n' "$seconds" "$code" >>"$out/steps.jsonl"
+  else
+    kill -- -"$beside" 2>/dev/null
   fi
 }
-trap 'release_report; compile_cache_report; python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT
+trap 'beside_report; compile_cache_report; python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT
 for step in "${steps[@]}"; do
   started=$(date +%s.%N)
   KS_STEP_EVENTS="$out/$step.events" make --no-print-directory "$step"
