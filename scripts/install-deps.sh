@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for the build, the test bed and the tests: Debian
-# packages (openssl, curl, util-linux, iproute2, socat, jq, time, python3-venv, and the PostgreSQL,
-# MariaDB and Redis servers the bed runs), rustfmt and clippy. Go and Rust themselves
+# packages (openssl, curl, util-linux, iproute2, socat, jq, time, python3-venv, fish for the
+# completion test, and the PostgreSQL, MariaDB and Redis servers the bed runs), rustfmt and clippy. Go and Rust themselves
 # come with the machine image; the script says so clearly when they are missing.
 set -euo pipefail
 missing=()
-for tool in openssl:openssl curl:curl unshare:util-linux setsid:util-linux ip:iproute2 base64:coreutils socat:socat jq:jq; do
+for tool in openssl:openssl curl:curl unshare:util-linux setsid:util-linux ip:iproute2 base64:coreutils socat:socat jq:jq fish:fish; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 [ -x /usr/bin/time ] || missing+=(time)

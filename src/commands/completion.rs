@@ -1,5 +1,6 @@
-//! Shell completion: `completion bash|zsh|fish|powershell` scripts (clap_complete), and the
-//! dynamic `__complete` protocol kubectl uses for plugins: kubectl runs
+//! Shell completion: `completion bash|zsh|fish` scripts that ask the binary itself (Cobra's
+//! `__complete` protocol, so names and keys come from the cluster), PowerShell's from
+//! clap_complete (static: flags and subcommands), and the protocol kubectl uses for plugins: kubectl runs
 //! `kubectl_complete-secrets WORD...` (the words after `kubectl secrets`, the last one being the
 //! word to complete) and expects Cobra's format: one candidate per line, then `:<directive>`.
 
@@ -26,7 +27,7 @@ pub fn run(args: &CompletionArgs, dry_run: bool) -> Result<Outcome> {
         Shell::Bash => BASH.to_string(),
         // zsh runs the same function through its bash emulation, as many CLIs' zsh scripts do.
         Shell::Zsh => format!("#compdef kubectl-secrets\nautoload -U +X bashcompinit && bashcompinit\n{BASH}"),
-        Shell::Fish => generate(clap_complete::Shell::Fish, &mut command),
+        Shell::Fish => FISH.to_string(),
         Shell::Powershell => generate(clap_complete::Shell::PowerShell, &mut command),
         Shell::KubectlPlugin => return write_kubectl_plugin(args.output_dir.clone(), dry_run),
     };
@@ -57,6 +58,27 @@ _kubectl_secrets() {
     return 0
 }
 complete -F _kubectl_secrets kubectl-secrets
+"#;
+
+/// The same engine for fish: `complete -C` and <TAB> call the function with the command line.
+const FISH: &str = r#"# kubectl-secrets completion for fish; made by `kubectl-secrets completion fish`.
+function __kubectl_secrets_complete
+    # The words after the program up to the cursor, and the word being completed.
+    set -l words (commandline -opc)[2..-1]
+    set -l current (commandline -ct)
+    set -l out (kubectl-secrets __complete $words $current 2>/dev/null)
+    or return
+    set -l directive (string replace ':' '' -- $out[-1])
+    set -e out[-1]
+    # Cobra's format, "candidate<TAB>description", is fish's own.
+    printf '%s
+' $out
+    # Without directive bit 4, file names when nothing else matched.
+    if test (count $out) -eq 0; and test (math "bitand($directive, 4)") -eq 0
+        __fish_complete_path $current
+    end
+end
+complete -c kubectl-secrets -f -a '(__kubectl_secrets_complete)'
 "#;
 
 fn generate(shell: clap_complete::Shell, command: &mut Command) -> String {

@@ -103,3 +103,45 @@ async fn bash_completes_subcommands_secret_names_and_keys() {
     );
     assert_eq!(complete(&["verify", "--fi"]), ["--fix"]);
 }
+
+/// `kubectl-secrets completion fish`, sourced in a real fish: what `complete -C` (the same as
+/// <TAB>) offers is the cluster's names and keys, flags, and file names where a flag takes a file.
+#[tokio::test]
+async fn fish_completes_subcommands_secret_names_keys_and_files() {
+    let ns = TestNamespace::new("complete-fish").await;
+    let value = canary("fish");
+    ns.secret("backend-secrets", &[("JWT_SECRET", &value), ("REDIS_PASSWORD", &value)])
+        .await;
+    ns.secret("api-keys", &[("openai", &value)]).await;
+    let (dir, path) = plugin_on_path();
+    std::fs::write(dir.path().join("app.env"), "A=1\n").unwrap();
+    let complete = |line: &str| -> Vec<String> {
+        let script = format!("source (kubectl-secrets completion fish | psub)\ncomplete -C '{line}'");
+        let out = Command::new("fish")
+            .args(["--no-config", "-c", &script])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("KUBECONFIG", &cluster().admin_kubeconfig)
+            .output()
+            .expect("fish runs (scripts/install-deps.sh installs it)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!stdout.contains(&value));
+        stdout.lines().map(str::to_string).collect()
+    };
+    // fish sorts what it is given.
+    assert_eq!(complete("kubectl-secrets ro"), ["rollback", "rotate"]);
+    assert_eq!(
+        complete(&format!("kubectl-secrets rotate -n {} ", ns.name)),
+        ["api-keys", "backend-secrets"]
+    );
+    assert_eq!(
+        complete(&format!(
+            "kubectl-secrets rotate -n {} backend-secrets --key R",
+            ns.name
+        )),
+        ["REDIS_PASSWORD"]
+    );
+    assert_eq!(complete("kubectl-secrets verify --fi"), ["--fix"]);
+    assert_eq!(complete("kubectl-secrets seal --from-env-file a"), ["app.env"]);
+}
