@@ -459,6 +459,12 @@ Examples:
       --from-file openai=./openai.key --contexts 'prod-*' --contexts staging \\
       --output-dir clusters/ --output-name '{context}/api-keys-sealed.yaml'
 
+  # The same from certificate files kept in the repository (no cluster
+  # access): clusters/prod/api-keys.yaml and clusters/staging/api-keys.yaml
+  kubectl secrets seal api-keys -n intelliprompt \\
+      --from-file openai=./openai.key --cert certs/prod.pem \\
+      --cert certs/staging.pem --output-dir clusters/
+
   # Before merging: can the controller of this cluster decrypt these files?
   kubectl secrets seal \\
       --validate sealed/api-keys.yaml sealed/backend-secrets.yaml
@@ -625,6 +631,7 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("copies").multiple(true).args(["contexts", "cert"])))]
 pub struct SealArgs {
     /// Name of the Secret to build from --from-literal/--from-file/--from-env-file
     #[arg(value_name = "NAME", conflicts_with = "filename")]
@@ -659,9 +666,10 @@ pub struct SealArgs {
     #[arg(long = "type", value_name = "TYPE", default_value = "Opaque")]
     pub type_: String,
 
-    /// The controller's certificate: a PEM file or an https URL (default: fetched from the controller)
+    /// The controller's certificate: a PEM file or an https URL (default: fetched from the
+    /// controller); repeatable: one copy sealed for each certificate (all or nothing)
     #[arg(long, value_name = "FILE|URL")]
-    pub cert: Option<String>,
+    pub cert: Vec<String>,
 
     /// Accept an http:// --cert URL: anyone on the path could swap the certificate and read what
     /// is sealed with it (only for a controller reached on a private, trusted network)
@@ -703,19 +711,16 @@ pub struct SealArgs {
     #[arg(long = "contexts", value_name = "PATTERN", conflicts_with_all = ["cert", "merge_into", "raw", "from_secret", "re_encrypt", "validate", "edit"])]
     pub contexts: Vec<String>,
 
-    /// With --contexts: write each cluster's SealedSecret to a file under DIR (else one
+    /// With --contexts or --cert: write each copy to a file under DIR (else one
     /// multi-document YAML on stdout)
-    #[arg(long, value_name = "DIR", requires = "contexts")]
+    #[arg(long, value_name = "DIR", requires = "copies")]
     pub output_dir: Option<std::path::PathBuf>,
 
-    /// With --output-dir: each file's path under DIR, from {context}, {namespace} and {name}
-    #[arg(
-        long,
-        value_name = "TEMPLATE",
-        requires = "output_dir",
-        default_value = "{context}/{name}.yaml"
-    )]
-    pub output_name: String,
+    /// With --output-dir: each file's path under DIR, from {context} (or {cert}: the
+    /// certificate's file name without extension, or its URL's host), {namespace} and {name}
+    /// [default: {context}/{name}.yaml, or {cert}/{name}.yaml]
+    #[arg(long, value_name = "TEMPLATE", requires = "output_dir")]
+    pub output_name: Option<String>,
 }
 
 /// Flags that build a new SealedSecret, meaningless when files are re-encrypted or validated.

@@ -755,3 +755,96 @@ fn the_k9s_plugins_in_docs_parse_as_commands_of_this_version() {
         assert!(parsed.is_ok(), "{name}: {args:?}: {}", parsed.err().unwrap());
     }
 }
+
+/// `seal --cert A --cert B` seals one copy per certificate without any cluster: each copy opens
+/// with its own key only; a file each under --output-dir, named after the certificate files.
+#[test]
+fn one_value_sealed_with_two_certificates_opens_only_with_its_own_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = "s3cr3t-two-certs-canary";
+    for cluster in ["prod", "staging"] {
+        let own = dir.path().join(cluster);
+        std::fs::create_dir(&own).unwrap();
+        std::fs::copy(certificate(&own), dir.path().join(format!("{cluster}.pem"))).unwrap();
+    }
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let literal = format!("password={value}");
+    let seal = |extra: &[&str]| {
+        let mut args = vec!["seal", "db", "-n", "shop", "--from-literal", literal.as_str()];
+        args.extend_from_slice(extra);
+        run(&args, None)
+    };
+    let (prod, staging) = (path("prod.pem"), path("staging.pem"));
+
+    // On stdout: two documents, each headed by its certificate's fingerprint.
+    let out = seal(&["--cert", &prod, "--cert", &staging]);
+    assert_eq!(out.code, exit::OK, "{}", out.stderr);
+    assert_eq!(out.stdout.matches("kind: SealedSecret").count(), 2, "{}", out.stdout);
+    for cert in [&prod, &staging] {
+        let fingerprint = Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in", cert])
+            .output()
+            .unwrap();
+        let fingerprint = String::from_utf8_lossy(&fingerprint.stdout);
+        let fingerprint = fingerprint
+            .trim()
+            .rsplit('=')
+            .next()
+            .unwrap()
+            .replace(':', "")
+            .to_lowercase();
+        assert!(
+            out.stdout
+                .contains(&format!("# certificate {cert}: sha256 {fingerprint}")),
+            "{}",
+            out.stdout
+        );
+    }
+    assert!(out.stderr.contains("Sealed db with 2 certificates"), "{}", out.stderr);
+
+    // A file each; each opens with its own cluster's key and not with the other's.
+    let copies = dir.path().join("sealed");
+    let out = seal(&[
+        "--cert",
+        &prod,
+        "--cert",
+        &staging,
+        "--output-dir",
+        copies.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, exit::OK, "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    for (cluster, other) in [("prod", "staging"), ("staging", "prod")] {
+        let file = copies.join(cluster).join("db.yaml");
+        let file = file.to_str().unwrap();
+        let own_key = path(&format!("{cluster}/key.pem"));
+        let opened = run(&["unseal", file, "--private-key", &own_key], None);
+        assert_eq!(opened.code, exit::OK, "{cluster}: {}", opened.stderr);
+        assert!(opened.stdout.contains("password"), "{}", opened.stdout);
+        let other_key = path(&format!("{other}/key.pem"));
+        let refused = run(&["unseal", file, "--private-key", &other_key], None);
+        assert_ne!(refused.code, exit::OK, "{cluster}'s copy opened with {other}'s key");
+        for text in [&opened.stdout, &opened.stderr, &refused.stdout, &refused.stderr] {
+            assert!(!text.contains(value));
+        }
+    }
+
+    // Two certificate files of one name would be one file: refused before anything is written.
+    let clash = dir.path().join("clash");
+    let out = seal(&[
+        "--cert",
+        &path("prod/cert.pem"),
+        "--cert",
+        &path("staging/cert.pem"),
+        "--output-dir",
+        clash.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, exit::USAGE, "{}", out.stderr);
+    assert!(out.stderr.contains("--output-name"), "{}", out.stderr);
+    assert!(!clash.exists());
+    // One copy only: --raw and --merge-into with several certificates are refused.
+    let out = seal(&["--cert", &prod, "--cert", &staging, "--raw"]);
+    assert_eq!(out.code, exit::USAGE, "{}", out.stderr);
+    assert!(out.stderr.contains("give one --cert"), "{}", out.stderr);
+    assert!(!out.stdout.contains(value) && !out.stderr.contains(value));
+}

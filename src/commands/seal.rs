@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::Outcome;
 use crate::cli::{OutputFormat, SealArgs, SealScope};
 use crate::context::Context;
-use crate::domain::seal::{self, Scope, SealingCert, SecretToSeal};
+use crate::domain::seal::{self, Scope, SealTarget, SealingCert, SecretToSeal};
 use crate::domain::secret_value::SecretValue;
 use crate::error::{Error, Result};
 use crate::render;
@@ -54,15 +54,10 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     if !args.contexts.is_empty() {
         return for_contexts(ctx, args, &input).await;
     }
-    let namespace = match ctx.global.namespace.clone().or(input.namespace.clone()) {
-        Some(ns) => ns,
-        // The context's namespace, read from the kubeconfig without contacting the cluster.
-        None => ctx
-            .connect()
-            .await
-            .map(|c| c.default_namespace)
-            .unwrap_or_else(|_| "default".into()),
-    };
+    if args.cert.len() > 1 || args.output_dir.is_some() {
+        return for_certs(ctx, args, &input).await;
+    }
+    let namespace = namespace_of(ctx, &input).await;
     let cert = sealing_cert(ctx, args).await?;
     let scope = scope_of(args);
     render::step(&format!(
@@ -94,6 +89,19 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     }
 }
 
+/// The namespace to seal for: -n, the manifest's, else the context's (read from the kubeconfig
+/// without contacting the cluster).
+async fn namespace_of(ctx: &Context, input: &Input) -> String {
+    match ctx.global.namespace.clone().or(input.namespace.clone()) {
+        Some(ns) => ns,
+        None => ctx
+            .connect()
+            .await
+            .map(|c| c.default_namespace)
+            .unwrap_or_else(|_| "default".into()),
+    }
+}
+
 impl Input {
     /// This Secret as a SealedSecret of `namespace` for the holder of `cert`.
     fn sealed(&self, namespace: &str, scope: Scope, cert: &SealingCert) -> Result<Value> {
@@ -118,8 +126,9 @@ fn scope_of(args: &SealArgs) -> Scope {
     }
 }
 
-/// One cluster's SealedSecret of a `--contexts` run.
+/// One copy of a run that seals for several clusters (`--contexts`, `--cert` repeated).
 struct Sealed {
+    target: SealTarget,
     namespace: String,
     fingerprint: String,
     doc: Value,
@@ -149,6 +158,7 @@ async fn for_contexts(ctx: &Context, args: &SealArgs, input: &Input) -> Result<O
             .unwrap_or_else(|| conn.default_namespace.clone());
         let doc = input.sealed(&namespace, scope, &cert)?;
         let sealed = Sealed {
+            target: SealTarget::Context(conn.context.clone()),
             namespace,
             fingerprint: cert.fingerprint,
             doc,
@@ -171,45 +181,77 @@ async fn for_contexts(ctx: &Context, args: &SealArgs, input: &Input) -> Result<O
         });
         return Ok(Outcome::Code(worst));
     }
-    let sealed: Vec<(String, Sealed)> = entries
-        .into_iter()
-        .filter_map(|e| Some((e.context, e.report?)))
-        .collect();
+    let copies = entries.into_iter().filter_map(|e| e.report).collect();
+    write_copies(ctx, args, input, scope, copies)
+}
+
+/// `--cert` repeated (or `--output-dir` with one): the same input sealed with each certificate,
+/// without contacting any controller; every certificate is read before anything is written.
+async fn for_certs(ctx: &Context, args: &SealArgs, input: &Input) -> Result<Outcome> {
+    if args.raw || args.merge_into.is_some() || args.cert.is_empty() {
+        return Err(Error::Usage(
+            "--raw and --merge-into seal one copy, and --output-dir needs the copies named: give one --cert, \
+             or several --cert (or --contexts) without --raw and --merge-into"
+                .into(),
+        ));
+    }
+    let namespace = namespace_of(ctx, input).await;
+    let scope = scope_of(args);
+    let mut copies = Vec::new();
+    for source in &args.cert {
+        let cert = load_cert(source, args.allow_insecure_cert_url).await?;
+        super::fetch_cert::warn_expiry(&format!("the certificate {source}"), &cert);
+        copies.push(Sealed {
+            target: SealTarget::Cert(source.clone()),
+            namespace: namespace.clone(),
+            doc: input.sealed(&namespace, scope, &cert)?,
+            fingerprint: cert.fingerprint,
+        });
+    }
+    write_copies(ctx, args, input, scope, copies)
+}
+
+/// The copies of a run that seals for several: a file each under --output-dir (two copies
+/// bound for one file refused before any is written), else one multi-document YAML (a List
+/// with -o json); then which certificate sealed each, on stderr.
+fn write_copies(ctx: &Context, args: &SealArgs, input: &Input, scope: Scope, copies: Vec<Sealed>) -> Result<Outcome> {
+    let dry_run = ctx.global.dry_run.any();
     let mut written = Vec::new();
     match &args.output_dir {
         Some(dir) => {
-            for (context, one) in &sealed {
-                let name =
-                    seal::output_name(&args.output_name, context, &one.namespace, &input.name).map_err(Error::Usage)?;
-                let path = dir.join(name);
-                if let Some(parent) = path.parent().filter(|_| !ctx.global.dry_run.any()) {
+            let mut paths = Vec::new();
+            for one in &copies {
+                let template = args.output_name.as_deref().unwrap_or(one.target.default_output_name());
+                let path = dir
+                    .join(seal::output_name(template, &one.target, &one.namespace, &input.name).map_err(Error::Usage)?);
+                if paths.contains(&path) {
+                    return Err(Error::Usage(format!(
+                        "two copies would be written to {}: tell them apart with --output-name (rename a certificate file, or use {{namespace}})",
+                        path.display()
+                    )));
+                }
+                paths.push(path);
+            }
+            for (one, path) in copies.iter().zip(&paths) {
+                if let Some(parent) = path.parent().filter(|_| !dry_run) {
                     std::fs::create_dir_all(parent).map_err(|e| Error::Output(format!("{}: {e}", parent.display())))?;
                 }
                 let text = crate::domain::sealed_file::render(std::slice::from_ref(&one.doc), false);
-                crate::files::write_output(
-                    &path,
-                    text.as_bytes(),
-                    crate::files::Access::AsBefore,
-                    ctx.global.dry_run.any(),
-                )?;
+                crate::files::write_output(path, text.as_bytes(), crate::files::Access::AsBefore, dry_run)?;
                 written.push(path.display().to_string());
             }
         }
         None if ctx.output() == OutputFormat::Json => {
-            let items: Vec<&Value> = sealed.iter().map(|(_, one)| &one.doc).collect();
+            let items: Vec<&Value> = copies.iter().map(|one| &one.doc).collect();
             render::print_json(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))?;
         }
         None => {
             let mut text = String::new();
-            for (context, one) in &sealed {
+            for one in &copies {
                 if !text.is_empty() {
                     text.push_str("---\n");
                 }
-                text.push_str(&format!(
-                    "# context {}: certificate sha256 {}\n",
-                    render::clean_line(context),
-                    one.fingerprint
-                ));
+                text.push_str(&render::seal::copy_header(&one.target, &one.fingerprint));
                 text.push_str(&crate::domain::sealed_file::render(
                     std::slice::from_ref(&one.doc),
                     false,
@@ -218,13 +260,13 @@ async fn for_contexts(ctx: &Context, args: &SealArgs, input: &Input) -> Result<O
             render::write_stdout(&text)?;
         }
     }
-    render::seal::per_context(
+    render::seal::per_copy(
         &input.name,
-        &sealed
+        &copies
             .iter()
             .enumerate()
-            .map(|(i, (context, one))| render::seal::ContextSealed {
-                context,
+            .map(|(i, one)| render::seal::CopySealed {
+                target: &one.target,
                 namespace: &one.namespace,
                 fingerprint: &one.fingerprint,
                 file: written.get(i).map(String::as_str),
@@ -406,13 +448,18 @@ pub fn flag_values(args: &SealArgs) -> Result<BTreeMap<String, SecretValue>> {
 
 /// --cert FILE|URL, else the controller's certificate (fetched, or the cached copy); expiry said.
 pub async fn sealing_cert(ctx: &Context, args: &SealArgs) -> Result<SealingCert> {
-    Ok(match &args.cert {
-        Some(source) => {
+    Ok(match args.cert.as_slice() {
+        [source] => {
             let cert = load_cert(source, args.allow_insecure_cert_url).await?;
             super::fetch_cert::warn_expiry(&format!("the certificate {source}"), &cert);
             cert
         }
-        None => {
+        [_, _, ..] => {
+            return Err(Error::Usage(
+                "this seals one file: give one --cert (several are for sealing new copies)".into(),
+            ))
+        }
+        [] => {
             let (pem, source) = super::fetch_cert::certificate_for_seal(ctx, &args.controller).await?;
             let cert = seal::parse_cert(&source, &pem).map_err(|e| Error::Usage(e.to_string()))?;
             super::fetch_cert::warn_expiry(&source, &cert);

@@ -98,10 +98,57 @@ impl Scope {
     }
 }
 
-/// The file name `--output-name` gives one cluster's SealedSecret: the template with
-/// {context}, {namespace} and {name} filled in, each made safe as one path segment (a context
-/// such as `arn:aws:eks:…:cluster/prod` has a '/'); never absolute, never `..`.
-pub fn output_name(template: &str, context: &str, namespace: &str, name: &str) -> Result<std::path::PathBuf, String> {
+/// What one copy of a SealedSecret is sealed for, when a run seals for several: a kubeconfig
+/// context (`--contexts`) or a certificate (`--cert` repeated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealTarget {
+    Context(String),
+    /// The certificate's file or URL as given.
+    Cert(String),
+}
+
+impl SealTarget {
+    /// The `--output-name` placeholder that tells the copies apart.
+    pub fn placeholder(&self) -> &'static str {
+        match self {
+            SealTarget::Context(_) => "{context}",
+            SealTarget::Cert(_) => "{cert}",
+        }
+    }
+
+    /// Where each copy goes under `--output-dir` when no `--output-name` is given.
+    pub fn default_output_name(&self) -> &'static str {
+        match self {
+            SealTarget::Context(_) => "{context}/{name}.yaml",
+            SealTarget::Cert(_) => "{cert}/{name}.yaml",
+        }
+    }
+
+    /// The context's name; a certificate file's name without its extension (prod.pem: prod),
+    /// or a URL's host (the file of a URL is usually v1/cert.pem for every cluster).
+    pub fn label(&self) -> String {
+        match self {
+            SealTarget::Context(context) => context.clone(),
+            SealTarget::Cert(source) => match url::Url::parse(source) {
+                Ok(url) if url.host_str().is_some() => url.host_str().unwrap_or_default().to_string(),
+                _ => std::path::Path::new(source)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| source.clone()),
+            },
+        }
+    }
+}
+
+/// The file name `--output-name` gives one copy of a SealedSecret: the template with
+/// {context} (or {cert}), {namespace} and {name} filled in, each made safe as one path segment
+/// (a context such as `arn:aws:eks:…:cluster/prod` has a '/'); never absolute, never `..`.
+pub fn output_name(
+    template: &str,
+    target: &SealTarget,
+    namespace: &str,
+    name: &str,
+) -> Result<std::path::PathBuf, String> {
     let segment = |text: &str| -> String {
         text.chars()
             .map(|c| {
@@ -115,13 +162,14 @@ pub fn output_name(template: &str, context: &str, namespace: &str, name: &str) -
             .trim_start_matches('.')
             .to_string()
     };
-    if !template.contains("{context}") {
+    let placeholder = target.placeholder();
+    if !template.contains(placeholder) {
         return Err(format!(
-            "--output-name {template}: it must contain {{context}}, or every cluster's file would be the same"
+            "--output-name {template}: it must contain {placeholder}, or every copy's file would be the same"
         ));
     }
     let path = template
-        .replace("{context}", &segment(context))
+        .replace(placeholder, &segment(&target.label()))
         .replace("{namespace}", &segment(namespace))
         .replace("{name}", &segment(name));
     let path = std::path::PathBuf::from(path);
@@ -476,16 +524,17 @@ pub fn unseal(doc: &Value, keys: &[RsaPrivateKey]) -> Result<BTreeMap<String, Se
 #[cfg(test)]
 mod tests {
     #[test]
-    fn each_clusters_file_name_is_a_safe_relative_path() {
+    fn each_copys_file_name_is_a_safe_relative_path() {
         use std::path::PathBuf;
+        let context = |c: &str| SealTarget::Context(c.into());
         assert_eq!(
-            output_name("{context}/{name}.yaml", "bed-0", "shop", "db"),
+            output_name("{context}/{name}.yaml", &context("bed-0"), "shop", "db"),
             Ok(PathBuf::from("bed-0/db.yaml"))
         );
         assert_eq!(
             output_name(
                 "clusters/{context}/{namespace}-{name}.yaml",
-                "arn:aws:eks:eu-west-1:1:cluster/prod",
+                &context("arn:aws:eks:eu-west-1:1:cluster/prod"),
                 "shop",
                 "db"
             ),
@@ -494,14 +543,32 @@ mod tests {
             ))
         );
         assert!(
-            output_name("{context}/{name}.yaml", "..", "shop", "db").is_err(),
+            output_name("{context}/{name}.yaml", &context(".."), "shop", "db").is_err(),
             "no way up"
         );
-        assert!(output_name("../{context}.yaml", "bed-0", "shop", "db").is_err());
-        assert!(output_name("/tmp/{context}.yaml", "bed-0", "shop", "db").is_err());
-        assert!(output_name("{name}.yaml", "bed-0", "shop", "db")
+        assert!(output_name("../{context}.yaml", &context("bed-0"), "shop", "db").is_err());
+        assert!(output_name("/tmp/{context}.yaml", &context("bed-0"), "shop", "db").is_err());
+        assert!(output_name("{name}.yaml", &context("bed-0"), "shop", "db")
             .unwrap_err()
             .contains("{context}"));
+        // Certificates: the file's name without extension, or the URL's host.
+        let cert = |c: &str| SealTarget::Cert(c.into());
+        assert_eq!(
+            output_name("{cert}/{name}.yaml", &cert("keys/prod.pem"), "shop", "db"),
+            Ok(PathBuf::from("prod/db.yaml"))
+        );
+        assert_eq!(
+            output_name(
+                "{cert}-{name}.yaml",
+                &cert("https://sealed.staging.example/v1/cert.pem"),
+                "shop",
+                "db"
+            ),
+            Ok(PathBuf::from("sealed.staging.example-db.yaml"))
+        );
+        assert!(output_name("{context}/{name}.yaml", &cert("prod.pem"), "shop", "db")
+            .unwrap_err()
+            .contains("{cert}"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Output of `seal --validate` and `seal --re-encrypt`: one row per SealedSecret of each file.
+//! Output of `seal --validate` and `seal --re-encrypt` (one row per SealedSecret of each file),
+//! and the summary of a seal for several clusters or certificates.
 
 use std::path::Path;
 
@@ -7,6 +8,7 @@ use serde::Serialize;
 
 use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
+use crate::domain::seal::SealTarget;
 use crate::error::Result;
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,26 +57,46 @@ pub fn file_results(results: &[FileResult], output: OutputFormat) -> Result<()> 
     write_stdout(&text)
 }
 
-/// One cluster's SealedSecret of `seal --contexts`, for the summary.
-pub struct ContextSealed<'a> {
-    pub context: &'a str,
+/// One copy of `seal --contexts` or `seal --cert A --cert B`, for the summary.
+pub struct CopySealed<'a> {
+    pub target: &'a SealTarget,
     pub namespace: &'a str,
     pub fingerprint: &'a str,
     /// Where it was written (None: stdout).
     pub file: Option<&'a str>,
 }
 
-/// On stderr: which certificate sealed each cluster's copy, and where it went.
-pub fn per_context(name: &str, sealed: &[ContextSealed], scope: crate::domain::seal::Scope) {
-    super::step(&format!(
-        "Sealed {name} for {}, each with its own cluster's certificate:",
-        super::plural(sealed.len(), "cluster")
-    ));
-    for one in sealed {
+/// What a copy was sealed for, as the user named it (cleaned: a context name comes from a file).
+fn target_name(target: &SealTarget) -> String {
+    match target {
+        SealTarget::Context(context) => super::clean_line(context),
+        SealTarget::Cert(source) => super::clean_line(source),
+    }
+}
+
+/// The comment above each copy in the multi-document YAML on stdout.
+pub fn copy_header(target: &SealTarget, fingerprint: &str) -> String {
+    match target {
+        SealTarget::Context(_) => format!("# context {}: certificate sha256 {fingerprint}\n", target_name(target)),
+        SealTarget::Cert(_) => format!("# certificate {}: sha256 {fingerprint}\n", target_name(target)),
+    }
+}
+
+/// On stderr: which certificate sealed each copy, and where it went.
+pub fn per_copy(name: &str, copies: &[CopySealed], scope: crate::domain::seal::Scope) {
+    let heading = match copies.first().map(|c| c.target) {
+        Some(SealTarget::Cert(_)) => format!("Sealed {name} with {}:", super::plural(copies.len(), "certificate")),
+        _ => format!(
+            "Sealed {name} for {}, each with its own cluster's certificate:",
+            super::plural(copies.len(), "cluster")
+        ),
+    };
+    super::step(&heading);
+    for one in copies {
         let fingerprint = one.fingerprint.get(..16).unwrap_or(one.fingerprint);
         super::step(&format!(
             "  {}: certificate sha256 {fingerprint}…, {}{}",
-            super::clean_line(one.context),
+            target_name(one.target),
             scope.explain(one.namespace, name),
             one.file.map(|f| format!(" -> {f}")).unwrap_or_default()
         ));
