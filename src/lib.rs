@@ -46,7 +46,7 @@ pub fn run() -> i32 {
                 .lines()
                 .filter(|l| !l.trim_start().starts_with("tip: to pass"))
                 .collect();
-            eprintln!("{}", kept.join("\n").replace("\n\n\n", "\n\n").trim_end());
+            render::write_stderr(&format!("{}\n", kept.join("\n").replace("\n\n\n", "\n\n").trim_end()));
             return exit::USAGE;
         }
         Err(e) => {

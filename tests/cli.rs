@@ -848,3 +848,23 @@ fn one_value_sealed_with_two_certificates_opens_only_with_its_own_key() {
     assert!(out.stderr.contains("give one --cert"), "{}", out.stderr);
     assert!(!out.stdout.contains(value) && !out.stderr.contains(value));
 }
+
+/// A reader of stderr that went away (`2>&1 | head`) never turns into a crash: the command ends
+/// with its own exit code (a rotation must not stop half-way on a progress line).
+#[test]
+fn a_closed_stderr_is_not_a_crash() {
+    for args in [&["verify", "-n", "team-a"][..], &["rotate", "app", "--yess"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let home = tempfile::tempdir().unwrap();
+        let status = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+            .args(args)
+            .env("HOME", home.path())
+            .env_remove("KUBECONFIG")
+            .stderr(writer)
+            .status()
+            .unwrap();
+        let expected = if args[0] == "verify" { exit::CONFIG } else { exit::USAGE };
+        assert_eq!(status.code(), Some(expected), "{args:?}: {status}");
+    }
+}

@@ -19,7 +19,11 @@ pub struct FleetProgress {
 
 impl FleetProgress {
     pub fn new(contexts: &[String]) -> Self {
-        eprintln!("Asking {}: {}", plural(contexts.len(), "cluster"), contexts.join(", "));
+        super::write_stderr(&format!(
+            "Asking {}: {}\n",
+            plural(contexts.len(), "cluster"),
+            contexts.join(", ")
+        ));
         FleetProgress {
             waiting: contexts.iter().cloned().collect(),
             started: Instant::now(),
@@ -33,17 +37,17 @@ impl FleetProgress {
             (None, 0) => "answered".to_string(),
             (None, code) => format!("answered (exit {code})"),
         };
-        eprintln!("  {context}: {what} ({:.1}s)", took.as_secs_f64());
+        super::write_stderr(&format!("  {context}: {what} ({:.1}s)\n", took.as_secs_f64()));
     }
 
     pub fn still_waiting(&self) {
         if !self.waiting.is_empty() {
             let names: Vec<&str> = self.waiting.iter().map(String::as_str).collect();
-            eprintln!(
-                "  still waiting for {} ({:.0}s)",
+            super::write_stderr(&format!(
+                "  still waiting for {} ({:.0}s)\n",
                 names.join(", "),
                 self.started.elapsed().as_secs_f64()
-            );
+            ));
         }
     }
 }

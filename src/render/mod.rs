@@ -216,7 +216,15 @@ fn to_stderr(text: &str) {
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    eprint!("{text}");
+    write_stderr(&text);
+}
+
+/// The one way text reaches stderr. A reader that went away (`2>&1 | head`) must not stop a
+/// change half-way: `eprint!` panics on a broken pipe, so write errors are ignored here (what
+/// matters is on the cluster and in the exit code).
+pub fn write_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|_| err.flush());
 }
 
 /// The one way errors reach the user. Messages can quote the cluster (an API server's or a
@@ -229,12 +237,12 @@ pub fn error(error: &Error) {
 /// A crash (a bug): where, and what to do, but never the panic's message, which could hold data.
 pub fn crash(location: Option<String>) {
     let prefix = console::style("error:").red().bold().for_stderr();
-    eprintln!(
+    write_stderr(&format!(
         "{prefix} kubectl-secrets hit a bug{} and stopped; its message is withheld because it could contain data. \
          If a rotation was under way, `kubectl secrets rotate SECRET --resume` finishes it or `--abort` undoes it. \
-         Please report the bug with this location.",
+         Please report the bug with this location.\n",
         location.map(|l| format!(" at {l}")).unwrap_or_default()
-    );
+    ));
 }
 
 /// A warning on stderr (control characters of quoted cluster strings removed).

@@ -430,16 +430,19 @@ pub fn fleet_summary(rows: &[ClusterRow], secret: &str, what: &str) {
         };
         t.add_row(vec![Cell::new(&row.wave), Cell::new(&row.context), result]);
     }
-    eprintln!("\nThe {what} of {secret} across clusters:\n{}", super::table_lines(&t));
+    super::write_stderr(&format!(
+        "\nThe {what} of {secret} across clusters:\n{}\n",
+        super::table_lines(&t)
+    ));
     let done: Vec<&str> = rows
         .iter()
         .filter(|r| matches!(r.outcome, ClusterOutcome::Rotated | ClusterOutcome::NotVerified))
         .map(|r| r.context.as_str())
         .collect();
     if what == "rotation" && !done.is_empty() && rows.iter().any(|r| r.outcome != ClusterOutcome::Rotated) {
-        eprintln!(
-            "Rotated clusters keep the new values; to undo them: kubectl secrets rollback {secret} --contexts {} (with -n as here)",
+        super::write_stderr(&format!(
+            "Rotated clusters keep the new values; to undo them: kubectl secrets rollback {secret} --contexts {} (with -n as here)\n",
             done.join(" --contexts ")
-        );
+        ));
     }
 }

@@ -370,7 +370,7 @@ pub fn fix_plan(plan: &FixPlan, output: OutputFormat) -> Result<()> {
     }
     // Beside a JSON or YAML report, stdout stays one document.
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
-        eprint!("{}", super::for_cluster(&text));
+        super::write_stderr(&super::for_cluster(&text));
         Ok(())
     } else {
         write_stdout(&super::for_cluster(&text))

@@ -195,6 +195,34 @@ async fn dry_run_and_missing_yes_change_nothing() {
     }
 }
 
+/// `rotate ... 2>&1 | head -1`: the reader of the progress lines goes away at once. The rotation
+/// still runs to its end (a line that cannot be written is not a reason to stop half-way).
+#[tokio::test]
+async fn a_rotation_whose_stderr_reader_went_away_still_finishes() {
+    let ns = TestNamespace::new("rotate-epipe").await;
+    let value = canary("epipe");
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    let pods = ns.pod_names("api-").await;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
+        .args(["rotate", "app", "-n", &ns.name, "--key", "TOKEN", "--yes"])
+        .env("KUBECONFIG", &cluster().admin_kubeconfig)
+        .stderr(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", out.status);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&value));
+    assert_ne!(text(&ns.secret_data("app").await["TOKEN"]), value, "rotated");
+    assert_eq!(
+        ns.secret_annotation("app", annotations::JOURNAL).await,
+        None,
+        "no change left open"
+    );
+    let now = ns.pod_names("api-").await;
+    assert!(now.iter().all(|p| !pods.contains(p)), "restarted: {pods:?} -> {now:?}");
+}
+
 #[tokio::test]
 async fn seed_001_password_propagates_into_uris_with_special_characters() {
     let ns = TestNamespace::new("rotate-001").await;
