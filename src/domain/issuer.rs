@@ -140,6 +140,10 @@ pub struct IssuerSpec {
     pub admin: AdminRef,
     /// PostgreSQL: the database to connect to (default `postgres`).
     pub database: Option<String>,
+    /// The Secret's key that holds `user`'s name. When the change also gives that key a new
+    /// name (`--set KEY=NAME`), the server gets a new role of that name beside `user` (seed
+    /// 003's two-phase rotation); the Secret must hold `user` now.
+    pub user_key: Option<String>,
 }
 
 /// Where a spec was read: a record in the namespace may only choose within the namespace.
@@ -158,7 +162,7 @@ pub enum SpecError {
 
 impl IssuerSpec {
     /// `KIND:user=NAME,server=statefulset/NAME|pod/NAME|deployment/NAME|HOST:PORT[,port=N]
-    /// [,admin=SECRET/KEY][,admin-user=NAME][,database=NAME]`.
+    /// [,admin=SECRET/KEY][,admin-user=NAME][,database=NAME][,user-key=KEY]`.
     pub fn parse(text: &str, origin: Origin) -> Result<IssuerSpec, SpecError> {
         let invalid = |m: String| SpecError::Invalid(m);
         let (kind, options) = text.trim().split_once(':').unwrap_or((text.trim(), ""));
@@ -169,6 +173,7 @@ impl IssuerSpec {
         let mut admin = None;
         let mut admin_user = None;
         let mut database = None;
+        let mut user_key = None;
         for option in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             let (name, value) = option
                 .split_once('=')
@@ -180,9 +185,10 @@ impl IssuerSpec {
                 "admin" => &mut admin,
                 "admin-user" => &mut admin_user,
                 "database" => &mut database,
+                "user-key" => &mut user_key,
                 other => {
                     return Err(invalid(format!(
-                        "unknown issuer option {other:?} (user, server, port, admin, admin-user, database)"
+                        "unknown issuer option {other:?} (user, server, port, admin, admin-user, database, user-key)"
                     )))
                 }
             };
@@ -236,12 +242,31 @@ impl IssuerSpec {
             }
             check_name("database", db).map_err(invalid)?;
         }
+        if let Some(key) = &user_key {
+            if kind != IssuerKind::PostgreSql {
+                return Err(invalid(format!(
+                    "user-key= (a new role beside the old one) is for the postgresql issuer; {} changes the password in place{}",
+                    kind.title(),
+                    if kind == IssuerKind::Redis { " and keeps both until retired" } else { "" }
+                )));
+            }
+            if admin == AdminRef::Own {
+                return Err(invalid(
+                    "user-key= makes a new role, which needs an administrator: add admin=SECRET/KEY".into(),
+                ));
+            }
+            let valid = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !valid {
+                return Err(invalid(format!("user-key={key}: not a Secret key name")));
+            }
+        }
         Ok(IssuerSpec {
             kind,
             user,
             server,
             admin,
             database,
+            user_key,
         })
     }
 
@@ -278,6 +303,9 @@ impl fmt::Display for IssuerSpec {
         }
         if let Some(db) = &self.database {
             write!(f, ",database={db}")?;
+        }
+        if let Some(key) = &self.user_key {
+            write!(f, ",user-key={key}")?;
         }
         Ok(())
     }
@@ -328,7 +356,7 @@ fn parse_server(text: &str, port: u16, origin: Origin) -> Result<ServerRef, Spec
 
 /// Names that go into statements: letters, digits and `_ - . @ $` only, so quoting is never
 /// the only thing between a name and the server's parser.
-fn check_name(option: &str, name: &str) -> Result<(), String> {
+pub fn check_name(option: &str, name: &str) -> Result<(), String> {
     let ok =
         !name.is_empty() && name.len() <= 63 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.@$".contains(c));
     if ok {
@@ -610,6 +638,12 @@ mod tests {
         );
         let again = IssuerSpec::parse(&spec.to_string(), Origin::Annotation).unwrap();
         assert_eq!(again, spec);
+        let two_phase = IssuerSpec::parse(&format!("{text},user-key=username"), Origin::Annotation).unwrap();
+        assert_eq!(two_phase.user_key.as_deref(), Some("username"));
+        assert_eq!(
+            IssuerSpec::parse(&two_phase.to_string(), Origin::Annotation).unwrap(),
+            two_phase
+        );
         let own = IssuerSpec::parse("redis:user=backend,server=sts/redis,port=6380", Origin::Annotation).unwrap();
         assert_eq!(own.admin, AdminRef::Own);
         assert_eq!(own.server.port(), 6380);
@@ -649,6 +683,18 @@ mod tests {
             ("postgresql:user=a,server=pod/x,admin=only-secret", "SECRET/KEY"),
             ("postgresql:user=a,server=pod/x,user=b", "given twice"),
             ("postgresql:user=a,server=pod/x,port=99999", "not a port"),
+            (
+                "postgresql:user=a,server=pod/x,user-key=username",
+                "needs an administrator",
+            ),
+            (
+                "mysql:user=a,server=pod/x,admin=s/k,user-key=username",
+                "for the postgresql issuer",
+            ),
+            (
+                "postgresql:user=a,server=pod/x,admin=s/k,user-key=a/b",
+                "not a Secret key",
+            ),
         ] {
             match IssuerSpec::parse(text, Origin::CommandLine) {
                 Err(SpecError::Invalid(message)) => assert!(message.contains(expected), "{text}: {message}"),

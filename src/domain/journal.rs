@@ -149,6 +149,10 @@ pub struct IssuerRecord {
     pub key: String,
     /// The issuer's configuration text (`postgresql:user=…,server=…`, or `command:…`).
     pub issuer: String,
+    /// The role made beside the issuer's user (two-phase with a new role), which an undo removes
+    /// (only if the server says kubectl-secrets made it for this key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -94,7 +94,15 @@ impl Prepared {
         if self.client.is_some() {
             return Ok(());
         }
-        let client = issuers::open(conn, namespace, &self.record.secret, &self.record.key, &self.config).await?;
+        let client = issuers::open(
+            conn,
+            namespace,
+            &self.record.secret,
+            &self.record.key,
+            &self.config,
+            self.record.successor.as_deref(),
+        )
+        .await?;
         match (&self.new, self.recovering) {
             (Some(new), true) if client.check(new).await.is_ok() => {}
             _ => client.check(&self.old).await?,
@@ -285,11 +293,13 @@ pub async fn prepare(
             .from_annotation
             .then(|| consent_reason(&item.config, &item.secret, &item.key, "the Secret's annotation"))
             .flatten();
+        let successor = successor_of(change, &item.config)?;
         let mut planned = Prepared {
             record: IssuerRecord {
                 secret: item.secret.clone(),
                 key: item.key.clone(),
                 issuer: item.config.record(),
+                successor,
             },
             config: item.config.clone(),
             client: None,
@@ -305,6 +315,51 @@ pub async fn prepare(
         prepared.push(planned);
     }
     Ok(prepared)
+}
+
+/// Two-phase with a new role (`user-key=`): the Secret's user key must hold the issuer's user
+/// now (the operator or the annotation names the role whose privileges the new one inherits;
+/// the Secret's own value never chooses it), and the change's new name for that key (`--set
+/// KEY=NAME`) is the role made beside it. Without a new name, the password changes in place.
+fn successor_of(change: &SecretChange, config: &IssuerConfig) -> Result<Option<String>> {
+    let IssuerConfig::Server(spec) = config else {
+        return Ok(None);
+    };
+    let Some(user_key) = &spec.user_key else {
+        return Ok(None);
+    };
+    let (ns, secret) = (&change.before.namespace, change.name());
+    let holds_user = change
+        .before
+        .data
+        .get(user_key)
+        .is_some_and(|v| v.expose() == spec.user.as_bytes());
+    if !holds_user {
+        return Err(Error::Usage(format!(
+            "secret {ns}/{secret}: its key {user_key} does not hold the issuer's user={}: name the role the Secret \
+             holds now in user= (--issuer, or the annotation {}KEY)",
+            spec.user,
+            issuer::ANNOTATION_PREFIX
+        )));
+    }
+    let Some(renamed) = change.keys.iter().find(|k| &k.key == user_key) else {
+        return Ok(None);
+    };
+    let new_name = match (&renamed.kind, &renamed.new) {
+        (ChangeKind::Set, Some(name)) => std::str::from_utf8(name.expose()).ok().map(str::to_string),
+        _ => None,
+    };
+    let Some(new_name) = new_name else {
+        return Err(Error::Usage(format!(
+            "secret {ns}/{secret}: this change renames the role in {user_key} other than with --set {user_key}=NAME; \
+             a rollback or edit across a new role is done at the server by hand (ALTER ROLE … LOGIN on the previous one)"
+        )));
+    };
+    if new_name == spec.user {
+        return Ok(None);
+    }
+    issuer::check_name(&format!("--set {user_key}"), &new_name).map_err(Error::Usage)?;
+    Ok(Some(new_name))
 }
 
 /// The issuers an interrupted change's journal names, reached again for `--resume`/`--abort`.

@@ -160,6 +160,56 @@ async fn redis_admin(args: &[&str]) {
         .expect("redis admin command");
 }
 
+/// The first column of the first row of `sql` as `user`, or None if the login or the query fails.
+async fn postgres_query(user: &str, password: &str, sql: &str) -> Option<i64> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(databases().postgres_port)
+        .user(user)
+        .password(password)
+        .dbname("postgres");
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.ok()?;
+    tokio::spawn(connection);
+    client.query_one(sql, &[]).await.ok().map(|row| row.get::<_, i64>(0))
+}
+
+/// An app reading the user and the password, as seed 003's backend does.
+fn backend_with_user(secret: &str) -> Value {
+    deployment(
+        "backend",
+        2,
+        json!({"containers": [{"name": "app", "image": "app:1", "env": [
+            {"name": "DB_USER", "valueFrom": {"secretKeyRef": {"name": secret, "key": "username"}}},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}
+        ]}]}),
+    )
+}
+
+/// Seed 003's PostgreSQL set-up: the role owns a schema with a table and a row, as the app's
+/// migrations leave it; the administrator's password in a Secret of the namespace.
+async fn seed_003_scenario(ns: &TestNamespace, role: &str, old: &str, app: Value) {
+    postgres_scenario(ns, "db", role, old, app).await;
+    postgres_admin(&format!("CREATE SCHEMA {role} AUTHORIZATION {role}")).await;
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(databases().postgres_port)
+        .user(role)
+        .password(old)
+        .dbname("postgres");
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {role}.orders (id int); INSERT INTO {role}.orders VALUES (1), (2)"
+        ))
+        .await
+        .unwrap();
+    ns.secret("pg-admin", &[("password", &databases().postgres_password)])
+        .await;
+}
+
 /// The official postgres image reading the password (it does so only on its first start), and
 /// an app reading it as DB_PASSWORD: the seed 001 shape.
 async fn postgres_scenario(ns: &TestNamespace, secret: &str, role: &str, password: &str, app: Value) {
@@ -728,4 +778,156 @@ async fn the_redis_default_user_password_requirepass_changes_on_a_server_of_its_
     assert!(new_works, "the server takes the new password");
     assert!(!old_works, "the previous one is retired after verify");
     run.assert_no_leak([&old, &new]);
+}
+
+/// Seed 003's zero-downtime rotation as one command: a new role beside the old one (a member of
+/// it: its privileges and its table), the Secret switched to it, the consumers restarted and
+/// verified, and only then the old role stops logging in (it stays, holding what the new one
+/// inherits). The plan says so first; a name that is taken is refused before anything changes.
+#[tokio::test]
+async fn a_new_role_is_made_beside_the_old_one_which_stops_logging_in_after_verify() {
+    let ns = TestNamespace::new("issuer-pg-role").await;
+    let role = db_name(&ns, "backend");
+    let successor = format!("{role}_v2");
+    let old = canary("pg-role-old");
+    seed_003_scenario(&ns, &role, &old, backend_with_user("db")).await;
+    let app_pods = ns.pod_names("backend-").await;
+    let issuer = format!(
+        "password=postgresql:user={role},server=statefulset/postgres,admin=pg-admin/password,user-key=username"
+    );
+    let rename = format!("username={successor}");
+    let args = [
+        "rotate", "db", "--key", "password", "--set", &rename, "--issuer", &issuer,
+    ];
+
+    let dry = ns.run(&[&args[..], &["--dry-run"]].concat());
+    assert_eq!(dry.code, exit::OK, "{dry:?}");
+    assert!(
+        dry.stderr
+            .contains(&format!("a new role {successor}, a member of {role}")),
+        "{}",
+        dry.stderr
+    );
+    assert!(!postgres_login(&successor, "anything").await);
+    assert_eq!(text(&ns.secret_data("db").await["username"]), role, "nothing written");
+
+    let run = ns.run(&[&args[..], &["--yes"]].concat());
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    let data = ns.secret_data("db").await;
+    let new = text(&data["password"]);
+    assert_ne!(new, old);
+    assert_eq!(text(&data["username"]), successor, "the Secret names the new role");
+    assert_eq!(
+        postgres_query(&successor, &new, &format!("SELECT count(*) FROM {role}.orders")).await,
+        Some(2),
+        "the new role logs in with the new password and reads the old role's table"
+    );
+    assert!(
+        !postgres_login(&role, &old).await,
+        "after verify the old role no longer logs in"
+    );
+    assert!(
+        run.stderr.contains("Retired the previous password of db/password"),
+        "{}",
+        run.stderr
+    );
+    let after = ns.pod_names("backend-").await;
+    assert!(
+        after.iter().all(|p| !app_pods.contains(p)),
+        "the consumers were restarted"
+    );
+    assert_eq!(ns.secret_annotation("db", annotations::JOURNAL).await, None);
+    let log = server_log("postgres.log");
+    assert!(
+        log.contains(&format!("CREATE ROLE \"{successor}\" LOGIN PASSWORD 'SCRAM-SHA-256$")),
+        "the statement is logged, with a verifier"
+    );
+    assert!(!log.contains(&new), "no plaintext in the server's log");
+    let verify = ns.run(&["verify", "db"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+
+    // The Secret now holds the new role: an issuer still naming the old one is refused, and a
+    // new name that is taken (the old role's) is refused before anything is written.
+    let stale = ns.run(&[&args[..], &["--yes"]].concat());
+    assert_eq!(stale.code, exit::USAGE, "{stale:?}");
+    assert!(
+        stale.stderr.contains("does not hold the issuer's user="),
+        "{}",
+        stale.stderr
+    );
+    let issuer_now = format!(
+        "password=postgresql:user={successor},server=statefulset/postgres,admin=pg-admin/password,user-key=username"
+    );
+    let back = format!("username={role}");
+    let taken = ns.run(&[
+        "rotate",
+        "db",
+        "--key",
+        "password",
+        "--set",
+        &back,
+        "--issuer",
+        &issuer_now,
+        "--yes",
+    ]);
+    assert_eq!(taken.code, exit::ISSUER_REFUSED, "{taken:?}");
+    assert!(
+        taken.stderr.contains(&format!("a role {role} exists already")),
+        "{}",
+        taken.stderr
+    );
+    assert_eq!(text(&ns.secret_data("db").await["password"]), new, "nothing written");
+    for out in [&dry, &run, &verify, &stale, &taken] {
+        out.assert_no_leak([&old, &new]);
+    }
+}
+
+/// A failed rollout undoes a two-phase change at the server first: the new role goes, the old
+/// one logs in with its password as before, and the Secret names it again.
+#[tokio::test]
+async fn a_failed_rollout_removes_the_new_role_and_the_old_one_still_logs_in() {
+    let ns = TestNamespace::new("issuer-pg-role-undo").await;
+    let role = db_name(&ns, "backend");
+    let successor = format!("{role}_v2");
+    let old = canary("pg-role-old");
+    let crashing = with_pod_annotations(
+        backend_with_user("db"),
+        json!({"testbed.kubectl-secrets.io/crash-with-revisions": r#"{"db":1}"#}),
+    );
+    seed_003_scenario(&ns, &role, &old, crashing).await;
+    let issuer = format!(
+        "password=postgresql:user={role},server=statefulset/postgres,admin=pg-admin/password,user-key=username"
+    );
+    let rename = format!("username={successor}");
+    let run = ns.run(&[
+        "rotate",
+        "db",
+        "--key",
+        "password",
+        "--set",
+        &rename,
+        "--issuer",
+        &issuer,
+        "--timeout",
+        "20s",
+        "--yes",
+    ]);
+    assert_eq!(run.code, exit::ROLLED_BACK, "{run:?}");
+    let data = ns.secret_data("db").await;
+    assert_eq!(text(&data["username"]), role);
+    assert_eq!(text(&data["password"]), old);
+    assert_eq!(
+        postgres_query(&role, &old, &format!("SELECT count(*) FROM {role}.orders")).await,
+        Some(2),
+        "the old role logs in and keeps its table"
+    );
+    assert!(!postgres_login(&successor, "x").await);
+    let gone = postgres_query(
+        &role,
+        &old,
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{successor}'"),
+    )
+    .await;
+    assert_eq!(gone, Some(0), "the new role is removed");
+    run.assert_no_leak([&old]);
 }

@@ -77,12 +77,14 @@ impl IssuerConfig {
 
 /// Reach the issuer of `key` of `secret` and build its client: the pod (through a bridge) or the
 /// address, and the administrator's password from its Secret (of the same namespace).
+/// `successor`: the new role a two-phase change makes beside the configured user.
 pub async fn open(
     conn: &Connection,
     namespace: &str,
     secret: &str,
     key: &str,
     config: &IssuerConfig,
+    successor: Option<&str>,
 ) -> Result<Box<dyn Issuer>> {
     let spec = match config {
         IssuerConfig::Command(command) => {
@@ -135,7 +137,11 @@ pub async fn open(
         _bridge: bridge,
     };
     Ok(match spec.kind {
-        crate::domain::issuer::IssuerKind::PostgreSql => Box::new(postgres::Postgres::new(spec.clone(), target)),
+        crate::domain::issuer::IssuerKind::PostgreSql => Box::new(postgres::Postgres::new(
+            spec.clone(),
+            target,
+            successor.map(str::to_string),
+        )),
         crate::domain::issuer::IssuerKind::MySql => Box::new(mysql::MySql::new(spec.clone(), target)),
         crate::domain::issuer::IssuerKind::Redis => Box::new(redis::Redis::new(spec.clone(), target)),
     })

@@ -2,6 +2,12 @@
 //! plaintext never reaches the server, its logs or pg_stat_statements. PostgreSQL keeps one
 //! password per role: the change is single-phase (the old password stops working at once;
 //! connections already open stay open).
+//!
+//! Two-phase, as seed 003 rotates (`user-key=` and a new name for that key): a new role is made
+//! beside the old one, a member of it (so it has every privilege the old one has, and reaches
+//! the objects it owns), with the new password; the Secret switches to it; once every consumer
+//! runs it, the old role stops logging in (NOLOGIN, no password) but stays, holding the
+//! privileges and objects its successor inherits. Nothing is copied or dropped by hand.
 
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
@@ -16,11 +22,98 @@ use crate::error::Result;
 pub struct Postgres {
     spec: IssuerSpec,
     target: Target,
+    /// The new role made beside `spec.user` (two-phase), when the change renames the user.
+    successor: Option<String>,
 }
 
+/// Attributes a role made here never inherits: an old role with any of them is changed in place.
+const POWERS: &str = "rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls";
+
 impl Postgres {
-    pub fn new(spec: IssuerSpec, target: Target) -> Self {
-        Postgres { spec, target }
+    pub fn new(spec: IssuerSpec, target: Target, successor: Option<String>) -> Self {
+        Postgres {
+            spec,
+            target,
+            successor,
+        }
+    }
+
+    /// The comment a successor role carries: an undo removes only a role that says this.
+    fn marker(&self) -> String {
+        format!(
+            "kubectl-secrets: successor of {} for {}/{}/{}",
+            self.spec.user, self.target.namespace, self.target.secret, self.target.key
+        )
+    }
+
+    /// Whether `name` exists, and whether it is the successor this key's change made.
+    async fn successor_state(&self, client: &Client, name: &str) -> Result<Option<bool>> {
+        let row = client
+            .query_opt(
+                "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+                &[&name],
+            )
+            .await
+            .map_err(|e| self.target.unreachable(&self.what(), db_message(&e)))?;
+        Ok(row.map(|r| r.get::<_, Option<String>>(0).as_deref() == Some(self.marker().as_str())))
+    }
+
+    /// Make the successor (or, after an interruption, give the one made before the new password).
+    async fn add_successor(&self, successor: &str, new: &SecretValue) -> Result<()> {
+        let client = self.connect(new).await?;
+        let verifier = sql_literal(&postgres_verifier(new));
+        let statements = match self.successor_state(&client, successor).await? {
+            Some(true) => format!("ALTER ROLE {} LOGIN PASSWORD {verifier}", pg_ident(successor)),
+            Some(false) => return Err(self.exists_already(successor)),
+            None => format!(
+                "BEGIN; CREATE ROLE {new_role} LOGIN PASSWORD {verifier} IN ROLE {old}; COMMENT ON ROLE {new_role} IS {marker}; COMMIT",
+                new_role = pg_ident(successor),
+                old = pg_ident(&self.spec.user),
+                marker = sql_literal(&self.marker()),
+            ),
+        };
+        client.batch_execute(&statements).await.map_err(|e| {
+            self.target.refused(
+                &self.what(),
+                &format!("making role {successor}"),
+                db_message(&e),
+                "the administrator needs CREATEROLE and the right to grant the old role (ADMIN OPTION on it, or superuser)",
+            )
+        })
+    }
+
+    /// Undo of a two-phase change: the successor goes (what it came to own goes back to the old
+    /// role first); a role of that name kubectl-secrets did not make for this key is left alone.
+    async fn remove_successor(&self, successor: &str, old: &SecretValue) -> Result<()> {
+        let client = self.connect(old).await?;
+        match self.successor_state(&client, successor).await? {
+            None => Ok(()),
+            Some(false) => Err(self.exists_already(successor)),
+            Some(true) => {
+                let statements = format!(
+                    "BEGIN; REASSIGN OWNED BY {new_role} TO {old_role}; DROP OWNED BY {new_role}; DROP ROLE {new_role}; COMMIT",
+                    new_role = pg_ident(successor),
+                    old_role = pg_ident(&self.spec.user),
+                );
+                client.batch_execute(&statements).await.map_err(|e| {
+                    self.target.refused(
+                        &self.what(),
+                        &format!("removing role {successor}"),
+                        db_message(&e),
+                        "remove it by hand once nothing it owns is needed (REASSIGN OWNED, DROP OWNED, DROP ROLE in each database)",
+                    )
+                })
+            }
+        }
+    }
+
+    fn exists_already(&self, successor: &str) -> crate::error::Error {
+        self.target.refused(
+            &self.what(),
+            "the check",
+            format!("a role {successor} exists already and kubectl-secrets did not make it for this key"),
+            "give the new role a name no role has (--set with the user key)",
+        )
     }
 
     fn what(&self) -> String {
@@ -77,6 +170,29 @@ impl Postgres {
     async fn check_role(&self, old: &SecretValue) -> Result<()> {
         text(old)?;
         let client = self.connect(old).await?;
+        if let Some(successor) = &self.successor {
+            let powers = client
+                .query_opt(
+                    &format!("SELECT {POWERS} FROM pg_roles WHERE rolname = $1"),
+                    &[&self.spec.user],
+                )
+                .await
+                .map_err(|e| self.target.unreachable(&self.what(), db_message(&e)))?;
+            if powers.is_some_and(|r| r.get::<_, bool>(0)) {
+                return Err(self.target.refused(
+                    &self.what(),
+                    "the check",
+                    format!(
+                        "{} has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS, which a role made here never inherits",
+                        self.spec.user
+                    ),
+                    "change its password in place (without a new name for the user key), or make the new role by hand",
+                ));
+            }
+            if self.successor_state(&client, successor).await? == Some(false) {
+                return Err(self.exists_already(successor));
+            }
+        }
         let row = client
             .query_opt(
                 "SELECT r.rolname = current_user, m.rolsuper OR m.rolcreaterole \
@@ -113,6 +229,20 @@ fn db_message(error: &tokio_postgres::Error) -> String {
 
 impl Issuer for Postgres {
     fn describe(&self) -> String {
+        if let Some(successor) = &self.successor {
+            return format!(
+                "{} at {} ({}): a new role {successor}, a member of {} (its privileges and objects) with the new password; \
+                 {} stops logging in once every consumer runs {successor}, and stays, NOLOGIN, holding what {successor} inherits",
+                self.what(),
+                self.target.place,
+                match &self.target.admin {
+                    Some((admin, _)) => format!("as {admin}"),
+                    None => "with its current password".into(),
+                },
+                self.spec.user,
+                self.spec.user,
+            );
+        }
         format!(
             "{} at {} ({}): ALTER ROLE with a SCRAM verifier computed here; single-phase (PostgreSQL keeps one password per role)",
             self.what(),
@@ -125,7 +255,7 @@ impl Issuer for Postgres {
     }
 
     fn keeps_both(&self) -> bool {
-        false
+        self.successor.is_some()
     }
 
     fn check<'a>(&'a self, old: &'a SecretValue) -> BoxFuture<'a, Result<()>> {
@@ -135,13 +265,19 @@ impl Issuer for Postgres {
     fn add<'a>(&'a self, old: &'a SecretValue, new: &'a SecretValue) -> BoxFuture<'a, Result<()>> {
         async move {
             text(new)?;
-            self.set_password(old, new, "the new password").await
+            match &self.successor {
+                Some(successor) => self.add_successor(successor, new).await,
+                None => self.set_password(old, new, "the new password").await,
+            }
         }
         .boxed()
     }
 
     fn undo<'a>(&'a self, old: &'a SecretValue, new: Option<&'a SecretValue>) -> BoxFuture<'a, Result<()>> {
         async move {
+            if let Some(successor) = &self.successor {
+                return self.remove_successor(successor, old).await;
+            }
             // The role's current password is the new one (if the change got that far) or still
             // the old one: an administrator needs neither; the user itself tries both.
             if self.target.admin.is_some() {
@@ -160,7 +296,22 @@ impl Issuer for Postgres {
         .boxed()
     }
 
-    fn retire<'a>(&'a self, _: &'a SecretValue, _: &'a SecretValue) -> BoxFuture<'a, Result<()>> {
-        async { Ok(()) }.boxed()
+    fn retire<'a>(&'a self, _: &'a SecretValue, new: &'a SecretValue) -> BoxFuture<'a, Result<()>> {
+        async move {
+            if self.successor.is_none() {
+                return Ok(());
+            }
+            let client = self.connect(new).await?;
+            let statement = format!("ALTER ROLE {} NOLOGIN PASSWORD NULL", pg_ident(&self.spec.user));
+            client.batch_execute(&statement).await.map_err(|e| {
+                self.target.refused(
+                    &self.what(),
+                    "retiring the previous role",
+                    db_message(&e),
+                    "the administrator needs CREATEROLE (and ADMIN OPTION on the role, or superuser)",
+                )
+            })
+        }
+        .boxed()
     }
 }
