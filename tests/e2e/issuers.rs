@@ -58,12 +58,23 @@ fn server_log(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// PostgreSQL's log has `statement` with a SCRAM verifier, and never the password itself.
+fn assert_sent_a_verifier(statement: &str, password: &str) {
+    let log = server_log("postgres.log");
+    assert!(
+        log.contains(&format!("{statement} 'SCRAM-SHA-256$")),
+        "{statement}… is logged with a verifier"
+    );
+    assert!(!log.contains(password), "no plaintext in the server's log");
+}
+
 /// A database name of this test: the namespace's, as an identifier.
 fn db_name(ns: &TestNamespace, suffix: &str) -> String {
     format!("{}_{suffix}", ns.name.replace('-', "_"))
 }
 
-async fn postgres_login(user: &str, password: &str) -> bool {
+/// A session as `user` on the bed's PostgreSQL, or None if the login fails.
+async fn postgres_client(user: &str, password: &str) -> Option<tokio_postgres::Client> {
     let mut config = tokio_postgres::Config::new();
     config
         .host("127.0.0.1")
@@ -71,28 +82,22 @@ async fn postgres_login(user: &str, password: &str) -> bool {
         .user(user)
         .password(password)
         .dbname("postgres");
-    match config.connect(tokio_postgres::NoTls).await {
-        Ok((client, connection)) => {
-            tokio::spawn(connection);
-            client.simple_query("SELECT 1").await.is_ok()
-        }
-        Err(_) => false,
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.ok()?;
+    tokio::spawn(connection);
+    Some(client)
+}
+
+async fn postgres_login(user: &str, password: &str) -> bool {
+    match postgres_client(user, password).await {
+        Some(client) => client.simple_query("SELECT 1").await.is_ok(),
+        None => false,
     }
 }
 
 async fn postgres_admin(sql: &str) {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host("127.0.0.1")
-        .port(databases().postgres_port)
-        .user("postgres")
-        .password(&databases().postgres_password)
-        .dbname("postgres");
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
+    let client = postgres_client("postgres", &databases().postgres_password)
         .await
         .expect("postgres admin login");
-    tokio::spawn(connection);
     client.batch_execute(sql).await.expect(sql);
 }
 
@@ -162,15 +167,7 @@ async fn redis_admin(args: &[&str]) {
 
 /// The first column of the first row of `sql` as `user`, or None if the login or the query fails.
 async fn postgres_query(user: &str, password: &str, sql: &str) -> Option<i64> {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host("127.0.0.1")
-        .port(databases().postgres_port)
-        .user(user)
-        .password(password)
-        .dbname("postgres");
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.ok()?;
-    tokio::spawn(connection);
+    let client = postgres_client(user, password).await?;
     client.query_one(sql, &[]).await.ok().map(|row| row.get::<_, i64>(0))
 }
 
@@ -191,15 +188,7 @@ fn backend_with_user(secret: &str) -> Value {
 async fn seed_003_scenario(ns: &TestNamespace, role: &str, old: &str, app: Value) {
     postgres_scenario(ns, "db", role, old, app).await;
     postgres_admin(&format!("CREATE SCHEMA {role} AUTHORIZATION {role}")).await;
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host("127.0.0.1")
-        .port(databases().postgres_port)
-        .user(role)
-        .password(old)
-        .dbname("postgres");
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = postgres_client(role, old).await.expect("the role logs in");
     client
         .batch_execute(&format!(
             "CREATE TABLE {role}.orders (id int); INSERT INTO {role}.orders VALUES (1), (2)"
@@ -294,13 +283,7 @@ async fn a_postgres_password_changes_at_the_server_first_and_the_database_is_not
     let after = ns.pod_names("backend-").await;
     assert!(after.iter().all(|p| !app_pods.contains(p)), "its consumers are");
     assert_eq!(ns.secret_annotation("db", annotations::JOURNAL).await, None);
-    // The server got a SCRAM verifier, never the password.
-    let log = server_log("postgres.log");
-    assert!(
-        log.contains(&format!("ALTER ROLE \"{role}\" PASSWORD 'SCRAM-SHA-256$")),
-        "the statement is logged"
-    );
-    assert!(!log.contains(&new), "no plaintext in the server's log");
+    assert_sent_a_verifier(&format!("ALTER ROLE \"{role}\" PASSWORD"), &new);
     run.assert_no_leak([&old, &new]);
 
     let verify = ns.run(&["verify", "db"]);
@@ -780,6 +763,33 @@ async fn the_redis_default_user_password_requirepass_changes_on_a_server_of_its_
     run.assert_no_leak([&old, &new]);
 }
 
+/// A seed 003 scenario and what its two-phase rotation is given.
+struct NewRole {
+    role: String,
+    successor: String,
+    old: String,
+    /// `--issuer password=…,user-key=username`.
+    issuer: String,
+    /// `username=<successor>` for `--set`.
+    rename: String,
+}
+
+async fn new_role_scenario(ns: &TestNamespace, app: Value) -> NewRole {
+    let role = db_name(ns, "backend");
+    let successor = format!("{role}_v2");
+    let old = canary("pg-role-old");
+    seed_003_scenario(ns, &role, &old, app).await;
+    NewRole {
+        issuer: format!(
+            "password=postgresql:user={role},server=statefulset/postgres,admin=pg-admin/password,user-key=username"
+        ),
+        rename: format!("username={successor}"),
+        role,
+        successor,
+        old,
+    }
+}
+
 /// Seed 003's zero-downtime rotation as one command: a new role beside the old one (a member of
 /// it: its privileges and its table), the Secret switched to it, the consumers restarted and
 /// verified, and only then the old role stops logging in (it stays, holding what the new one
@@ -787,15 +797,14 @@ async fn the_redis_default_user_password_requirepass_changes_on_a_server_of_its_
 #[tokio::test]
 async fn a_new_role_is_made_beside_the_old_one_which_stops_logging_in_after_verify() {
     let ns = TestNamespace::new("issuer-pg-role").await;
-    let role = db_name(&ns, "backend");
-    let successor = format!("{role}_v2");
-    let old = canary("pg-role-old");
-    seed_003_scenario(&ns, &role, &old, backend_with_user("db")).await;
+    let NewRole {
+        role,
+        successor,
+        old,
+        issuer,
+        rename,
+    } = new_role_scenario(&ns, backend_with_user("db")).await;
     let app_pods = ns.pod_names("backend-").await;
-    let issuer = format!(
-        "password=postgresql:user={role},server=statefulset/postgres,admin=pg-admin/password,user-key=username"
-    );
-    let rename = format!("username={successor}");
     let args = [
         "rotate", "db", "--key", "password", "--set", &rename, "--issuer", &issuer,
     ];
@@ -837,12 +846,7 @@ async fn a_new_role_is_made_beside_the_old_one_which_stops_logging_in_after_veri
         "the consumers were restarted"
     );
     assert_eq!(ns.secret_annotation("db", annotations::JOURNAL).await, None);
-    let log = server_log("postgres.log");
-    assert!(
-        log.contains(&format!("CREATE ROLE \"{successor}\" LOGIN PASSWORD 'SCRAM-SHA-256$")),
-        "the statement is logged, with a verifier"
-    );
-    assert!(!log.contains(&new), "no plaintext in the server's log");
+    assert_sent_a_verifier(&format!("CREATE ROLE \"{successor}\" LOGIN PASSWORD"), &new);
     let verify = ns.run(&["verify", "db"]);
     assert_eq!(verify.code, exit::OK, "{verify:?}");
 
@@ -887,18 +891,17 @@ async fn a_new_role_is_made_beside_the_old_one_which_stops_logging_in_after_veri
 #[tokio::test]
 async fn a_failed_rollout_removes_the_new_role_and_the_old_one_still_logs_in() {
     let ns = TestNamespace::new("issuer-pg-role-undo").await;
-    let role = db_name(&ns, "backend");
-    let successor = format!("{role}_v2");
-    let old = canary("pg-role-old");
     let crashing = with_pod_annotations(
         backend_with_user("db"),
         json!({"testbed.kubectl-secrets.io/crash-with-revisions": r#"{"db":1}"#}),
     );
-    seed_003_scenario(&ns, &role, &old, crashing).await;
-    let issuer = format!(
-        "password=postgresql:user={role},server=statefulset/postgres,admin=pg-admin/password,user-key=username"
-    );
-    let rename = format!("username={successor}");
+    let NewRole {
+        role,
+        successor,
+        old,
+        issuer,
+        rename,
+    } = new_role_scenario(&ns, crashing).await;
     let run = ns.run(&[
         "rotate",
         "db",
