@@ -971,9 +971,9 @@ pub struct IssuerArgs {
     /// The server that checks KEY's password, changed first in the same plan:
     /// KEY=postgresql|mysql|redis:user=NAME,server=statefulset/NAME|pod/NAME|HOST:PORT
     /// [,admin=SECRET/KEY][,admin-user=NAME][,database=NAME][,user-key=KEY] (instead of the
-    /// Secret's issuer.kubectl-secrets.io/KEY annotation); repeatable. PostgreSQL with
-    /// user-key=KEY and --set KEY=NEW: a new role NEW beside the old one, which stops logging in
-    /// after verify
+    /// Secret's issuer.kubectl-secrets.io/KEY annotation); repeatable. With user-key=KEY and
+    /// --set KEY=NEW (postgresql, mysql): a new user NEW beside the old one, which stops logging
+    /// in after verify
     #[arg(long = "issuer", value_name = "[SECRET/]KEY=SPEC")]
     pub issuers: Vec<String>,
 

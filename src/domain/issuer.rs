@@ -141,8 +141,8 @@ pub struct IssuerSpec {
     /// PostgreSQL: the database to connect to (default `postgres`).
     pub database: Option<String>,
     /// The Secret's key that holds `user`'s name. When the change also gives that key a new
-    /// name (`--set KEY=NAME`), the server gets a new role of that name beside `user` (seed
-    /// 003's two-phase rotation); the Secret must hold `user` now.
+    /// name (`--set KEY=NAME`), the server gets a new role or user of that name beside `user`
+    /// (seed 003's two-phase rotation); the Secret must hold `user` now.
     pub user_key: Option<String>,
 }
 
@@ -243,12 +243,12 @@ impl IssuerSpec {
             check_name("database", db).map_err(invalid)?;
         }
         if let Some(key) = &user_key {
-            if kind != IssuerKind::PostgreSql {
-                return Err(invalid(format!(
-                    "user-key= (a new role beside the old one) is for the postgresql issuer; {} changes the password in place{}",
-                    kind.title(),
-                    if kind == IssuerKind::Redis { " and keeps both until retired" } else { "" }
-                )));
+            if kind == IssuerKind::Redis {
+                return Err(invalid(
+                    "user-key= (a new user beside the old one) is for postgresql and mysql; Redis ACL users keep both \
+                     passwords until retired, with no new user"
+                        .into(),
+                ));
             }
             if admin == AdminRef::Own {
                 return Err(invalid(
@@ -546,6 +546,59 @@ pub fn sql_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// An account as `SHOW GRANTS` prints it: `` `user`@`host` ``.
+pub fn mysql_account(user: &str, host: &str) -> String {
+    format!("`{}`@`{}`", user.replace('`', "``"), host.replace('`', "``"))
+}
+
+/// MySQL/MariaDB two-phase with a new user (which cannot inherit from the old one as a
+/// PostgreSQL role does): the old account's grants (`SHOW GRANTS FOR`, one statement a line)
+/// given to the new account. The old password's clause is dropped (the new user is created with
+/// its own first). Refused, so that a copy never spreads more than an application account
+/// holds or weakens it: global privileges, the right to grant, PROXY, and REQUIRE or resource
+/// limits (which a copy must keep; make such a user by hand).
+pub fn mysql_successor_grants(grants: &[String], old: &str, new: &str) -> Result<Vec<String>, String> {
+    let mut copied = Vec::new();
+    for grant in grants {
+        let refuse = |why: &str| Err(format!("{old} {why}: {grant}"));
+        if let Some(rest) = grant.strip_prefix("SET DEFAULT ROLE ") {
+            match rest.strip_suffix(&format!(" FOR {old}")) {
+                Some(role) => copied.push(format!("SET DEFAULT ROLE {role} FOR {new}")),
+                None => return refuse("has a default role statement kubectl-secrets does not read"),
+            }
+            continue;
+        }
+        if !grant.starts_with("GRANT ") {
+            return refuse("has a grant kubectl-secrets does not read");
+        }
+        let Some((what, after)) = grant.split_once(&format!(" TO {old}")) else {
+            return refuse("has a grant that does not name it as SHOW GRANTS does");
+        };
+        if what.contains(" PROXY ON ") || what.starts_with("GRANT PROXY") {
+            return refuse("may act as another user (PROXY)");
+        }
+        if after.contains("WITH GRANT OPTION") || after.contains("WITH ADMIN OPTION") {
+            return refuse("may grant its privileges to others");
+        }
+        let global = what.ends_with(" ON *.*");
+        if global && what != "GRANT USAGE ON *.*" {
+            return refuse("has global privileges (ON *.*)");
+        }
+        let identified = after.trim().is_empty()
+            || (after.starts_with(" IDENTIFIED BY PASSWORD '")
+                && after.ends_with('\'')
+                && after.matches('\'').count() == 2);
+        if !identified {
+            return refuse("has REQUIRE, resource limits or another authentication clause, which a copy must keep");
+        }
+        // `GRANT USAGE ON *.*` says only that the account exists: CREATE USER made it.
+        if !global {
+            copied.push(format!("{what} TO {new}"));
+        }
+    }
+    Ok(copied)
+}
+
 /// A step of a MySQL/MariaDB password change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MySqlStep {
@@ -623,6 +676,44 @@ mod tests {
     }
 
     #[test]
+    fn a_new_mysql_user_gets_the_old_ones_grants_and_nothing_more() {
+        let old = mysql_account("app", "%");
+        let new = mysql_account("app_v2", "%");
+        let grants: Vec<String> = [
+            "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9'",
+            "GRANT SELECT, INSERT, UPDATE ON `shop`.* TO `app`@`%`",
+            "GRANT SELECT (`id`) ON `shop`.`orders` TO `app`@`%`",
+            "GRANT `reporting` TO `app`@`%`",
+            "SET DEFAULT ROLE `reporting` FOR `app`@`%`",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            mysql_successor_grants(&grants, &old, &new).unwrap(),
+            [
+                "GRANT SELECT, INSERT, UPDATE ON `shop`.* TO `app_v2`@`%`",
+                "GRANT SELECT (`id`) ON `shop`.`orders` TO `app_v2`@`%`",
+                "GRANT `reporting` TO `app_v2`@`%`",
+                "SET DEFAULT ROLE `reporting` FOR `app_v2`@`%`",
+            ]
+        );
+        for (grant, why) in [
+            ("GRANT ALL PRIVILEGES ON *.* TO `app`@`%`", "global privileges"),
+            ("GRANT SELECT ON `shop`.* TO `app`@`%` WITH GRANT OPTION", "may grant"),
+            ("GRANT PROXY ON ''@'%' TO `app`@`%`", "PROXY"),
+            (
+                "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*AB' REQUIRE SSL",
+                "REQUIRE",
+            ),
+            ("GRANT SELECT ON `shop`.* TO `other`@`%`", "does not name it"),
+            ("REVOKE SELECT ON `shop`.* FROM `app`@`%`", "does not read"),
+        ] {
+            let error = mysql_successor_grants(&[grant.to_string()], &old, &new).unwrap_err();
+            assert!(error.contains(why), "{grant}: {error}");
+        }
+    }
+
+    #[test]
     fn a_spec_parses_and_prints_back_the_same() {
         let text = "postgresql:user=aura,server=statefulset/postgres,admin=pg-admin/password";
         let spec = IssuerSpec::parse(text, Origin::Annotation).unwrap();
@@ -688,8 +779,8 @@ mod tests {
                 "needs an administrator",
             ),
             (
-                "mysql:user=a,server=pod/x,admin=s/k,user-key=username",
-                "for the postgresql issuer",
+                "redis:user=a,server=pod/x,admin=s/k,user-key=username",
+                "for postgresql and mysql",
             ),
             (
                 "postgresql:user=a,server=pod/x,admin=s/k,user-key=a/b",

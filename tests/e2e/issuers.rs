@@ -934,3 +934,107 @@ async fn a_failed_rollout_removes_the_new_role_and_the_old_one_still_logs_in() {
     assert_eq!(gone, Some(0), "the new role is removed");
     run.assert_no_leak([&old]);
 }
+
+/// The same on MariaDB, which has no role a new user could inherit from: the new user gets the
+/// old one's grants (its database, not more) and the new password's hash; after verify the old
+/// account is locked. A user with global privileges is not copied: refused before any change.
+#[tokio::test]
+async fn a_new_mariadb_user_gets_the_old_ones_grants_and_the_old_one_is_locked_after_verify() {
+    let ns = TestNamespace::new("issuer-maria-user").await;
+    let user = db_name(&ns, "app");
+    let successor = format!("{user}_v2");
+    let old = canary("maria-user-old");
+    let db = db_name(&ns, "shop");
+    mysql_admin(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{old}'")).await;
+    mysql_admin(&format!("CREATE DATABASE {db}")).await;
+    mysql_admin(&format!("CREATE TABLE {db}.orders (id INT)")).await;
+    mysql_admin(&format!("INSERT INTO {db}.orders VALUES (1), (2), (3)")).await;
+    mysql_admin(&format!("GRANT SELECT, INSERT ON {db}.* TO '{user}'@'%'")).await;
+    ns.secret("mysql-credentials", &[("username", &user), ("password", &old)])
+        .await;
+    ns.secret("mysql-admin", &[("root-password", &databases().mysql_password)])
+        .await;
+    let server = json!({"containers": [{"name": "mariadb", "image": "mariadb:11"}]});
+    ns.create_stateful_set(stateful_set("mariadb", 1, server)).await;
+    ns.create_deployment(backend_with_user("mysql-credentials")).await;
+    ns.wait_ready("statefulset", "mariadb").await;
+    ns.wait_ready("deployment", "backend").await;
+    let issuer = format!(
+        "password=mysql:user={user},server=statefulset/mariadb,admin=mysql-admin/root-password,user-key=username"
+    );
+    let rename = format!("username={successor}");
+    let args = [
+        "rotate",
+        "mysql-credentials",
+        "--key",
+        "password",
+        "--set",
+        &rename,
+        "--issuer",
+        &issuer,
+    ];
+
+    let run = ns.run(&[&args[..], &["--yes"]].concat());
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("a new user {successor} with {user}'s grants")),
+        "{}",
+        run.stderr
+    );
+    let data = ns.secret_data("mysql-credentials").await;
+    let new = text(&data["password"]);
+    assert_eq!(text(&data["username"]), successor);
+    let mut conn = mysql_async::Conn::new(mysql_opts(&successor, &new))
+        .await
+        .expect("the new user logs in with the new password");
+    let rows: Option<i64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM {db}.orders"))
+        .await
+        .expect("and reads the old user's database");
+    assert_eq!(rows, Some(3));
+    let denied = conn.query_drop("CREATE DATABASE not_granted_here").await;
+    assert!(denied.is_err(), "and has no more than the old user had");
+    assert!(
+        !mysql_login(&user, &old).await,
+        "the old account is locked after verify"
+    );
+    let log = server_log("mariadb-general.log");
+    assert!(!log.contains(&new), "no plaintext in MariaDB's general log");
+    run.assert_no_leak([&old, &new, &databases().mysql_password]);
+
+    // An account with global privileges is not copied: refused before anything is written.
+    let admin_like = db_name(&ns, "ops");
+    let ops_password = canary("maria-ops");
+    mysql_admin(&format!(
+        "CREATE USER '{admin_like}'@'%' IDENTIFIED BY '{ops_password}'"
+    ))
+    .await;
+    mysql_admin(&format!("GRANT ALL PRIVILEGES ON *.* TO '{admin_like}'@'%'")).await;
+    ns.secret(
+        "ops-credentials",
+        &[("username", &admin_like), ("password", &ops_password)],
+    )
+    .await;
+    let issuer = format!(
+        "password=mysql:user={admin_like},server=statefulset/mariadb,admin=mysql-admin/root-password,user-key=username"
+    );
+    let rename = format!("username={admin_like}_v2");
+    let refused = ns.run(&[
+        "rotate",
+        "ops-credentials",
+        "--key",
+        "password",
+        "--set",
+        &rename,
+        "--issuer",
+        &issuer,
+        "--no-restart",
+        "--yes",
+    ]);
+    assert_eq!(refused.code, exit::ISSUER_REFUSED, "{refused:?}");
+    assert!(refused.stderr.contains("global privileges"), "{}", refused.stderr);
+    assert_eq!(text(&ns.secret_data("ops-credentials").await["password"]), ops_password);
+    assert!(mysql_login(&admin_like, &ops_password).await);
+    refused.assert_no_leak([&ops_password, &databases().mysql_password]);
+}

@@ -142,7 +142,9 @@ pub async fn open(
             target,
             successor.map(str::to_string),
         )),
-        crate::domain::issuer::IssuerKind::MySql => Box::new(mysql::MySql::new(spec.clone(), target)),
+        crate::domain::issuer::IssuerKind::MySql => {
+            Box::new(mysql::MySql::new(spec.clone(), target, successor.map(str::to_string)))
+        }
         crate::domain::issuer::IssuerKind::Redis => Box::new(redis::Redis::new(spec.clone(), target)),
     })
 }
