@@ -73,6 +73,21 @@ echo "as an administrator, so without a question the operator names it on the co
 run kubectl secrets rotate redis-credentials -n platform --key password --yes \
   --issuer "password=redis:user=backend,server=statefulset/redis,admin=redis-admin/password,admin-user=$BED_REDIS_ADMIN"
 echo
+echo "Seed 003's PostgreSQL user, zero downtime: a new role backend_$(date +%Y%m%d) is made beside backend (a member"
+echo "of it: every privilege and object backend has), the Secret switches to both, the backend restarts,"
+echo "and once verify shows every pod on the new role, backend stops logging in (it stays, NOLOGIN):"
+successor="backend_$(date +%Y%m%d)"
+platform_old=$(kubectl get secret postgresql-credentials -n platform -o jsonpath='{.data.password}' | base64 -d)
+run kubectl secrets rotate postgresql-credentials -n platform --key password --set "username=$successor" --yes \
+  --issuer "password=postgresql:user=backend,server=statefulset/postgresql,admin=postgres-admin/password,database=backend_db,user-key=username"
+step "psql -U $successor with the password postgresql-credentials now holds (not shown), then -U backend"
+new_pw=$(kubectl get secret postgresql-credentials -n platform -o jsonpath='{.data.password}' | base64 -d)
+PGPASSWORD=$new_pw psql -h 127.0.0.1 -p "$BED_POSTGRES_PORT" -U "$successor" -d backend_db -Atc \
+  "select current_user || ' logs in, a member of ' || string_agg(b.rolname, ', ') from pg_auth_members m join pg_roles b on b.oid = m.roleid where m.member = current_user::regrole"
+{ PGPASSWORD=$platform_old psql -h 127.0.0.1 -p "$BED_POSTGRES_PORT" -U backend -d backend_db -Atc "select 1" 2>&1 || true; } \
+  | sed 's/^psql: error: .*FATAL: */backend: /'
+unset new_pw platform_old
+echo
 echo "Seed 000 as planned for production: backend-secrets synced by External Secrets from AWS Secrets"
 echo "Manager. The new JWT secret is written as a new AWS version (AWSCURRENT; the old one AWSPREVIOUS),"
 echo "External Secrets syncs it, exactly its consumers restart, verify proves no pod holds the old value:"

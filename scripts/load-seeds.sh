@@ -34,8 +34,13 @@ psql_admin() { PGOPTIONS='-c client_min_messages=warning' PGPASSWORD=$BED_POSTGR
 redis_admin() { REDISCLI_AUTH=$BED_REDIS_PASSWORD redis-cli --user "$BED_REDIS_ADMIN" -p "$BED_REDIS_PORT" >/dev/null; }
 # pg_role ROLE PASSWORD: the role made anew with a database of its own (ROLE_db).
 pg_role() {
-  printf "DROP DATABASE IF EXISTS %s_db;\nDROP ROLE IF EXISTS %s;\nCREATE ROLE %s LOGIN PASSWORD '%s';\nCREATE DATABASE %s_db OWNER %s;\n" \
-    "$1" "$1" "$1" "$2" "$1" "$1" | psql_admin
+  {
+    printf "DROP DATABASE IF EXISTS %s_db;\n" "$1"
+    # The roles an earlier demo's two-phase rotation made beside this one (they say so in their comment).
+    printf "DO \$\$ DECLARE r record; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE 'kubectl-secrets: successor of %s %%' LOOP EXECUTE format('DROP ROLE %%I', r.rolname); END LOOP; END \$\$;\n" "$1"
+    printf "DROP ROLE IF EXISTS %s;\nCREATE ROLE %s LOGIN PASSWORD '%s';\nCREATE DATABASE %s_db OWNER %s;\n" \
+      "$1" "$1" "$2" "$1" "$1"
+  } | psql_admin
 }
 pg_password() { printf "ALTER ROLE %s PASSWORD '%s';\n" "$1" "$2" | psql_admin; }
 # redis_user USER PASSWORD: an ACL user with that one password (default: the requirepass one).
