@@ -868,3 +868,69 @@ fn a_closed_stderr_is_not_a_crash() {
         assert_eq!(status.code(), Some(expected), "{args:?}: {status}");
     }
 }
+
+/// Every example command of the README's code blocks and of each subcommand's --help, split as
+/// a shell would: its flags and values are what the binary takes (no usage error). Without a
+/// cluster each then stops at the missing kubeconfig, or (a picker example) asks for a terminal.
+#[test]
+fn every_documented_example_is_accepted() {
+    let mut examples: Vec<(String, String)> = Vec::new();
+    let readme = include_str!("../README.md");
+    let mut in_block = false;
+    for line in readme.replace("\\\n", " ").lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        let command = line.trim().trim_start_matches("$ ");
+        if in_block && command.starts_with("kubectl secrets ") {
+            examples.push(("README.md".into(), command.to_string()));
+        }
+    }
+    let help_of = |subcommand: &str| run(&[subcommand, "--help"], None).stdout;
+    for subcommand in [
+        "verify",
+        "rotate",
+        "diff",
+        "seal",
+        "fetch-cert",
+        "unseal",
+        "backup-keys",
+        "list",
+        "audit",
+        "history",
+        "rollback",
+        "edit",
+        "completion",
+    ] {
+        let help = help_of(subcommand);
+        let Some((_, examples_part)) = help.split_once("Examples:") else {
+            continue;
+        };
+        for line in examples_part.replace("\\\n", " ").lines() {
+            let command = line.trim();
+            if command.starts_with("kubectl secrets ") {
+                examples.push((format!("{subcommand} --help"), command.to_string()));
+            }
+        }
+    }
+    assert!(examples.len() > 40, "found {} examples", examples.len());
+    for (source, example) in &examples {
+        let words = shlex::split(example).unwrap_or_else(|| panic!("{source}: cannot split {example}"));
+        // What follows a pipe or a redirection is the shell's.
+        let args: Vec<&str> = words
+            .iter()
+            .skip(2)
+            .map(String::as_str)
+            .take_while(|w| !matches!(*w, "|" | ">" | "<" | "&&" | ";") && !w.starts_with('>'))
+            .collect();
+        let out = run(&args, None);
+        let picker = out.stderr.contains("leave it out to pick");
+        assert!(
+            out.code != exit::USAGE || picker,
+            "{source}: `{example}` is refused: {}",
+            out.stderr
+        );
+        assert!(out.code != 101, "{source}: `{example}` crashed: {}", out.stderr);
+    }
+}
