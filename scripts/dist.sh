@@ -15,7 +15,10 @@ os=$(uname -s | tr '[:upper:]' '[:lower:]')
 case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
 profile=release
 case "${1:-}" in
-  --debug) profile=debug; cargo build --bin kubectl-secrets >&2 ;;
+  # Built as the tests build it (their dev-dependencies' features unified), so that after the
+  # test steps there is nothing to compile; a plain `cargo build` would compile the dependencies
+  # again with other features.
+  --debug) profile=debug; cargo test --quiet --no-run --test cli >&2 ;;
   "") cargo build --release >&2 ;;
   *) echo "usage: dist.sh [--debug]" >&2; exit 2 ;;
 esac
