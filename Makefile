@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
 FLEET_KUBECONFIG = $(shell scripts/fleet-up.sh | tail -n 1)
 
-.PHONY: help deps build release testbed bed-cache clean-bed-cache cluster-up cluster-down fleet-up fleet-down seeds demo test lint unit e2e test-load test-compat reliability krew store-check dist bench recording fmt clean
+.PHONY: help deps build release testbed bed-cache clean-bed-cache cluster-up cluster-down fleet-up fleet-down seeds demo test lint lint-code deny unit e2e test-load test-compat reliability krew store-check dist bench recording fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -48,9 +48,13 @@ demo: release testbed ## build everything, load the scenarios, show the plugin w
 test: deps ## everything CI runs: fmt, clippy, cargo deny, unit and CLI tests, e2e and load on the local cluster, the e2e subset on older Kubernetes releases, krew install, the store's checks, docs/reliability.md; ends with a table of the steps
 	@scripts/test.sh
 
-lint: deps
+lint: lint-code deny
+
+lint-code: deps
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+
+deny: deps ## the dependency policy with cargo-deny: licences, bans, sources, advisories (RustSec snapshot)
 	@scripts/deny.sh
 
 # Test logs are kept in target/reliability for docs/reliability.md.

@@ -5,7 +5,9 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-steps=(lint unit e2e test-load test-compat krew store-check reliability)
+# cargo-deny's check comes late: on a new machine its build (a Rust program, minutes) runs beside
+# the steps before it, like the older control planes below.
+steps=(lint-code unit e2e test-load test-compat krew deny store-check reliability)
 # A whole run compiles from clean more often than not (CI's checkout): incremental caches
 # (gigabytes) would only be written, never used.
 export CARGO_INCREMENTAL=0
@@ -14,7 +16,7 @@ rm -rf "$out" && mkdir -p "$out"
 # Compiled dependencies shared by every checkout on this machine (sccache's local disk cache in
 # the per-user store): a clean clone compiles only this crate, not its 400 dependencies again.
 source scripts/lib/store.sh
-sccache=$(KS_STEP_EVENTS="$out/lint.events" scripts/build-sccache.sh) || exit 1
+sccache=$(KS_STEP_EVENTS="$out/lint-code.events" scripts/build-sccache.sh) || exit 1
 # A port of its own: a server left running with another cache folder (a developer's own
 # sccache) would otherwise be reused silently and cache nothing here; one of ours still running
 # from an earlier run is stopped so this run's settings apply. No idle timeout: the tests run
@@ -28,10 +30,11 @@ compile_cache_report() {
   "$sccache" --show-stats 2>/dev/null | awk '/^Cache hits +[0-9]/ { h = $3 } /^Cache misses +[0-9]/ { m = $3 } END { if (h + m) printf "make test: compile cache (sccache): %d hits, %d misses\n", h, m }' >&2
   "$sccache" --stop-server >/dev/null 2>&1 || true
 }
-# The older control planes are needed only by the compat step near the end. Where the store
-# lacks them (a new machine) they build beside the steps before it at the lowest priority: the
-# tests mostly wait on the cluster, and the idle CPU builds them. The compat step finds them
-# done, or waits on the build's lock and reuses it. Where the store has them this only checks.
+# The older control planes and cargo-deny are needed only by steps near the end. Where the store
+# lacks them (a new machine) they build beside the steps before them at the lowest priority: the
+# tests mostly wait on the cluster, and the idle CPU builds them. Those steps find them done, or
+# wait on the build's lock and reuse it. Where the store has them this only checks. (cargo-deny
+# is compiled without the compile cache, whose server would compile it at normal priority.)
 source scripts/versions.env
 # Its own session, so that a run ending early stops the whole build (go and its compilers), its
 # store lock going with it: nothing is published half-built.
@@ -42,6 +45,8 @@ setsid bash -c '
     KS_STEP_EVENTS="$out/beside.events" nice -n 19 scripts/build-testbed.sh --control-plane "$version" \
       >/dev/null 2>>"$out/beside.log" || code=$?
   done
+  KS_STEP_EVENTS="$out/beside.events" RUSTC_WRAPPER= nice -n 19 scripts/build-cargo-deny.sh \
+    >/dev/null 2>>"$out/beside.log" || code=$?
   echo "$code $(awk -v a="$started" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\", b - a }")" >"$out/beside.status"
 ' &
 beside=$!
