@@ -481,16 +481,19 @@ pub async fn add_all(prepared: &[Prepared]) -> Result<()> {
                 )),
             });
         }
-        render::step(&format!(
-            "Set the new password of {}/{} at its issuer{}.",
-            p.record.secret,
-            p.record.key,
-            if p.keeps_both() {
-                " (the previous one stays valid until retired)"
-            } else {
-                ": the previous one no longer logs in"
-            }
-        ));
+        render::step(&match p.client().done(issuers::Step::Add) {
+            Some(done) => format!("At the issuer of {}/{}: {done}.", p.record.secret, p.record.key),
+            None => format!(
+                "Set the new password of {}/{} at its issuer{}.",
+                p.record.secret,
+                p.record.key,
+                if p.keeps_both() {
+                    " (the previous one stays valid until retired)"
+                } else {
+                    ": the previous one no longer logs in"
+                }
+            ),
+        });
     }
     Ok(())
 }
@@ -520,9 +523,10 @@ pub async fn retire_all(prepared: &[Prepared], verified: bool) -> Result<()> {
             continue;
         }
         p.client().retire(&p.old, new).await?;
-        render::step(&format!(
-            "Retired the previous password of {name} at its issuer: every consumer runs the new one."
-        ));
+        render::step(&match p.client().done(issuers::Step::Retire) {
+            Some(done) => format!("At the issuer of {name}: {done}."),
+            None => format!("Retired the previous password of {name} at its issuer: every consumer runs the new one."),
+        });
     }
     Ok(())
 }

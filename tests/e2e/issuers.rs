@@ -836,7 +836,9 @@ async fn a_new_role_is_made_beside_the_old_one_which_stops_logging_in_after_veri
         "after verify the old role no longer logs in"
     );
     assert!(
-        run.stderr.contains("Retired the previous password of db/password"),
+        run.stderr.contains(&format!(
+            "At the issuer of db/password: {role} no longer logs in (NOLOGIN"
+        )),
         "{}",
         run.stderr
     );
@@ -998,6 +1000,13 @@ async fn a_new_mariadb_user_gets_the_old_ones_grants_and_the_old_one_is_locked_a
     assert!(
         !mysql_login(&user, &old).await,
         "the old account is locked after verify"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "At the issuer of mysql-credentials/password: {user} is locked (ACCOUNT LOCK"
+        )),
+        "{}",
+        run.stderr
     );
     let log = server_log("mariadb-general.log");
     assert!(!log.contains(&new), "no plaintext in MariaDB's general log");

@@ -41,6 +41,26 @@ pub trait Issuer: Send + Sync {
     fn undo<'a>(&'a self, old: &'a SecretValue, new: Option<&'a SecretValue>) -> BoxFuture<'a, Result<()>>;
     /// Make `old` invalid once nothing uses it (nothing to do for single-phase servers).
     fn retire<'a>(&'a self, old: &'a SecretValue, new: &'a SecretValue) -> BoxFuture<'a, Result<()>>;
+    /// What `add` and `retire` did, when it was more than a password (a new role or user).
+    fn done(&self, _step: Step) -> Option<String> {
+        None
+    }
+}
+
+/// The steps whose outcome an issuer may describe itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Add,
+    Retire,
+}
+
+/// What a two-phase change with a new role or user did at `step` (`kind`: "role" or "user";
+/// `retired`: what happened to the old one).
+fn successor_done(step: Step, kind: &str, old: &str, successor: &str, retired: &str) -> String {
+    match step {
+        Step::Add => format!("made {kind} {successor} with the new password ({old} keeps working until retired)"),
+        Step::Retire => format!("{old} {retired}: every consumer runs {successor}"),
+    }
 }
 
 /// Where an issuer is, as this run reaches it: the configuration, and a bridge when it is a pod.

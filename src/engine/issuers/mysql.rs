@@ -17,7 +17,7 @@ use futures::FutureExt as _;
 use mysql_async::prelude::Queryable as _;
 use mysql_async::{Conn, OptsBuilder};
 
-use super::{text, Issuer, Target, CONNECT_TIMEOUT};
+use super::{successor_done, text, Issuer, Step, Target, CONNECT_TIMEOUT};
 use crate::domain::issuer::{
     mysql_account, mysql_native_hash, mysql_statements, mysql_successor_grants, sql_literal, IssuerSpec, MySqlServer,
     MySqlStep,
@@ -378,6 +378,17 @@ impl Issuer for MySql {
             }
         }
         .boxed()
+    }
+
+    fn done(&self, step: Step) -> Option<String> {
+        let successor = self.successor.as_deref()?;
+        Some(successor_done(
+            step,
+            "user",
+            &self.spec.user,
+            successor,
+            "is locked (ACCOUNT LOCK; it stays, with what it defined)",
+        ))
     }
 
     fn retire<'a>(&'a self, _: &'a SecretValue, new: &'a SecretValue) -> BoxFuture<'a, Result<()>> {

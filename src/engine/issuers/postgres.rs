@@ -14,7 +14,7 @@ use futures::FutureExt as _;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use super::{text, Issuer, Target, CONNECT_TIMEOUT};
+use super::{successor_done, text, Issuer, Step, Target, CONNECT_TIMEOUT};
 use crate::domain::issuer::{pg_ident, postgres_verifier, sql_literal, IssuerSpec};
 use crate::domain::secret_value::SecretValue;
 use crate::error::Result;
@@ -294,6 +294,17 @@ impl Issuer for Postgres {
             }
         }
         .boxed()
+    }
+
+    fn done(&self, step: Step) -> Option<String> {
+        let successor = self.successor.as_deref()?;
+        Some(successor_done(
+            step,
+            "role",
+            &self.spec.user,
+            successor,
+            "no longer logs in (NOLOGIN; it stays, holding what its successor inherits)",
+        ))
     }
 
     fn retire<'a>(&'a self, _: &'a SecretValue, new: &'a SecretValue) -> BoxFuture<'a, Result<()>> {
