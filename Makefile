@@ -88,7 +88,7 @@ krew: deps testbed ## validate the krew manifest with krew's validator and insta
 bench: deps testbed ## benchmarks against kubectl scripts and the floors on the local cluster -> bench/results.md and charts (takes ~35 min)
 	@bench/run.sh
 
-recording: deps testbed ## record verify -> rotate -> verify on the local cluster -> docs/rotate.svg (the README's recording)
+recording: deps testbed ## record verify -> rotate -> verify, and a rotation picked from lists, on the local cluster -> docs/rotate.svg, docs/pick.svg (the README's recordings)
 	@scripts/record-rotate.sh
 
 dist: deps ## release archive for this platform + dist/secrets.yaml (krew manifest with its sha256)

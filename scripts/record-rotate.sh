@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# make recording: a real terminal recording of verify → rotate (live progress bars) → verify on
-# the local bed, as docs/rotate.cast (asciinema) and docs/rotate.svg (animated, for the README).
+# make recording: real terminal recordings on the local bed, as asciinema casts and animated SVGs
+# for the README: verify → rotate (live progress bars) → verify (docs/rotate.*), and a rotation
+# whose Secret and key are picked from lists (docs/pick.*, typed by scripts/type-into.py).
 # asciinema (PyPI) and svg-term-cli (npm) are installed under .cache/tools. Checks that no value
-# of the rotated Secret appears in the recording.
+# of the rotated Secret appears in either recording.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.cache/tools"
@@ -27,6 +28,10 @@ kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
 kubectl create namespace "$ns" >/dev/null
 {
   printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: payments-db}\ndata: {DB_PASSWORD: %s}\n' "$(openssl rand -hex 16 | tr -d '\n' | base64 -w0)"
+  # Others in the namespace, for the picker to filter.
+  for other in session-signing stripe-webhook; do
+    printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: %s}\ndata: {KEY: %s}\n' "$other" "$(openssl rand -hex 16 | tr -d '\n' | base64 -w0)"
+  done
   for app in api worker billing ledger; do
     printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: %s}}\n  template:\n    metadata: {labels: {app: %s}}\n    spec: {containers: [{name: %s, image: %s, env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: payments-db, key: DB_PASSWORD}}}]}]}\n' "$app" "$app" "$app" "$app" "$app"
   done
@@ -46,13 +51,30 @@ log "recording"
 "$tools/recording/bin/asciinema" rec --overwrite -q --cols 110 --rows 30 -c "bash $session" "$root/docs/rotate.cast" </dev/null
 rm -f "$session"
 new=$(kubectl get secret payments-db -n "$ns" -o jsonpath='{.data.DB_PASSWORD}' | base64 -d)
-for value in "$old" "$new"; do
-  if grep -qF "$value" "$root/docs/rotate.cast"; then
-    rm -f "$root/docs/rotate.cast"
-    echo "record: a value of payments-db appears in the recording; nothing written" >&2
-    exit 1
-  fi
+
+# The same rotation with the Secret and the key left out: picked from lists, typed as a person would.
+session=$(mktemp)
+cat >"$session" <<SESSION
+show() { printf '\033[1;32m$\033[0m %s\n' "\$*"; sleep 0.6; }
+show kubectl secrets rotate -n $ns
+python3 "$root/scripts/type-into.py" 'Secret to rotate in namespace=>pay\r' 'Keys of payments-db=> \r' \
+  'New value of DB_PASSWORD=>\r' 'Apply this plan?=>y' -- kubectl secrets rotate -n $ns
+sleep 3
+SESSION
+log "recording the pickers"
+"$tools/recording/bin/asciinema" rec --overwrite -q --cols 110 --rows 30 -c "bash $session" "$root/docs/pick.cast" </dev/null
+rm -f "$session"
+picked=$(kubectl get secret payments-db -n "$ns" -o jsonpath='{.data.DB_PASSWORD}' | base64 -d)
+[ "$picked" != "$new" ] || { echo "record: the picked rotation did not change payments-db" >&2; exit 1; }
+for cast in rotate pick; do
+  for value in "$old" "$new" "$picked"; do
+    if grep -qF "$value" "$root/docs/$cast.cast"; then
+      rm -f "$root/docs/$cast.cast"
+      echo "record: a value of payments-db appears in docs/$cast.cast; removed" >&2
+      exit 1
+    fi
+  done
+  "$tools/svg-term/node_modules/.bin/svg-term" --in "$root/docs/$cast.cast" --out "$root/docs/$cast.svg" --window --width 110 --height 30
 done
-"$tools/svg-term/node_modules/.bin/svg-term" --in "$root/docs/rotate.cast" --out "$root/docs/rotate.svg" --window --width 110 --height 30
 kubectl delete namespace "$ns" --wait=false >/dev/null
-log "wrote docs/rotate.cast and docs/rotate.svg"
+log "wrote docs/rotate.cast, docs/rotate.svg, docs/pick.cast and docs/pick.svg"

@@ -26,7 +26,8 @@ pub struct Postgres {
     successor: Option<String>,
 }
 
-/// Attributes a role made here never inherits: an old role with any of them is changed in place.
+/// Attributes a member of the old role could use through SET ROLE: such a role gets no
+/// successor (its password changes in place).
 const POWERS: &str = "rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls";
 
 impl Postgres {
@@ -183,7 +184,7 @@ impl Postgres {
                     &self.what(),
                     "the check",
                     format!(
-                        "{} has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS, which a role made here never inherits",
+                        "{} has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS, which a member could use (SET ROLE)",
                         self.spec.user
                     ),
                     "change its password in place (without a new name for the user key), or make the new role by hand",
