@@ -66,20 +66,20 @@ echo "v1 is removed only once the tokens it signed have expired (--after, counte
 run kubectl secrets rotate jwt-keys -n platform --phase add --key jwt-secret=base64:64 --yes
 run kubectl secrets rotate jwt-keys -n platform --phase retire --after 15m --yes
 echo
-echo "Seed 003: the Redis ACL user backend gets a second password beside its current one (ACL SETUSER with"
-echo "its SHA-256, never the value), the Secret and the node agent (subPath) follow, and once verify shows"
-echo "every consumer on the new one, the previous password is retired at the server. The issuer acts"
-echo "as an administrator, so without a question the operator names it on the command line:"
-run kubectl secrets rotate redis-credentials -n platform --key password --yes \
-  --issuer "password=redis:user=backend,server=statefulset/redis,admin=redis-admin/password,admin-user=$BED_REDIS_ADMIN"
-echo
-echo "Seed 003's PostgreSQL user, zero downtime: a new role backend_$(date +%Y%m%d) is made beside backend (a member"
-echo "of it: every privilege and object backend has), the Secret switches to both, the backend restarts,"
-echo "and once verify shows every pod on the new role, backend stops logging in (it stays, NOLOGIN):"
+echo "Seed 003's database users, zero downtime, in one change: PostgreSQL gets a new role backend_$(date +%Y%m%d)"
+echo "beside backend (a member of it: every privilege and object backend has), the Redis ACL user backend a"
+echo "second password beside its current one (ACL SETUSER with its SHA-256, never the value); both Secrets are"
+echo "written, the backend restarts once, and once verify shows every pod on the new values, backend stops"
+echo "logging in to PostgreSQL (it stays, NOLOGIN) and its previous Redis password is retired. The issuers act"
+echo "as administrators, so without a question the operator names them on the command line. (The demo"
+echo "restarted the backend seconds ago; --min-restart-interval 0 lets it restart again, where by default a"
+echo "workload is not restarted twice within 5 minutes.)"
 successor="backend_$(date +%Y%m%d)"
 platform_old=$(kubectl get secret postgresql-credentials -n platform -o jsonpath='{.data.password}' | base64 -d)
-run kubectl secrets rotate postgresql-credentials -n platform --key password --set "username=$successor" --yes \
-  --issuer "password=postgresql:user=backend,server=statefulset/postgresql,admin=postgres-admin/password,database=backend_db,user-key=username"
+run kubectl secrets rotate postgresql-credentials redis-credentials -n platform --key password \
+  --set "postgresql-credentials/username=$successor" --min-restart-interval 0 --yes \
+  --issuer "postgresql-credentials/password=postgresql:user=backend,server=statefulset/postgresql,admin=postgres-admin/password,database=backend_db,user-key=username" \
+  --issuer "redis-credentials/password=redis:user=backend,server=statefulset/redis,admin=redis-admin/password,admin-user=$BED_REDIS_ADMIN"
 step "psql -U $successor with the password postgresql-credentials now holds (not shown), then -U backend"
 new_pw=$(kubectl get secret postgresql-credentials -n platform -o jsonpath='{.data.password}' | base64 -d)
 PGPASSWORD=$new_pw psql -h 127.0.0.1 -p "$BED_POSTGRES_PORT" -U "$successor" -d backend_db -Atc \
