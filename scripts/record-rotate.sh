@@ -23,58 +23,66 @@ bin=$("$root/scripts/build-testbed.sh")
 export KUBECONFIG=$("$root/scripts/cluster-up.sh" | tail -n 1)
 export PATH="$root/target/release:$bin:$PATH"
 
-ns=checkout
-kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
-kubectl create namespace "$ns" >/dev/null
-{
-  printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: payments-db}\ndata: {DB_PASSWORD: %s}\n' "$(openssl rand -hex 16 | tr -d '\n' | base64 -w0)"
-  # Others in the namespace, for the picker to filter.
-  for other in session-signing stripe-webhook; do
-    printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: %s}\ndata: {KEY: %s}\n' "$other" "$(openssl rand -hex 16 | tr -d '\n' | base64 -w0)"
-  done
-  for app in api worker billing ledger; do
-    printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: %s}}\n  template:\n    metadata: {labels: {app: %s}}\n    spec: {containers: [{name: %s, image: %s, env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: payments-db, key: DB_PASSWORD}}}]}]}\n' "$app" "$app" "$app" "$app" "$app"
-  done
-} | kubectl apply -n "$ns" -f - >/dev/null
-for app in api worker billing ledger; do kubectl rollout status "deployment/$app" -n "$ns" --timeout=120s >/dev/null; done
-old=$(kubectl get secret payments-db -n "$ns" -o jsonpath='{.data.DB_PASSWORD}' | base64 -d)
+# scenario NAMESPACE: session-keys read by four Deployments of 3 pods, and two other Secrets for
+# the picker to filter. Each recording has a namespace of its own (a workload restarted seconds
+# ago by the first would make the second ask again: the restart budget).
+scenario() {
+  kubectl delete namespace "$1" --ignore-not-found --wait=true >/dev/null
+  kubectl create namespace "$1" >/dev/null
+  {
+    printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: session-keys}\ndata: {SIGNING_KEY: %s}\n' "$(openssl rand -hex 16 | tr -d '\n' | base64 -w0)"
+    for other in payments-api stripe-webhook; do
+      printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: %s}\ndata: {KEY: %s}\n' "$other" "$(openssl rand -hex 16 | tr -d '\n' | base64 -w0)"
+    done
+    for app in api worker billing ledger; do
+      printf -- '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: %s}}\n  template:\n    metadata: {labels: {app: %s}}\n    spec: {containers: [{name: %s, image: %s, env: [{name: SIGNING_KEY, valueFrom: {secretKeyRef: {name: session-keys, key: SIGNING_KEY}}}]}]}\n' "$app" "$app" "$app" "$app" "$app"
+    done
+  } | kubectl apply -n "$1" -f - >/dev/null
+  for app in api worker billing ledger; do kubectl rollout status "deployment/$app" -n "$1" --timeout=120s >/dev/null; done
+}
+ns=checkout picker_ns=storefront
+scenario "$ns"
+scenario "$picker_ns"
+old=$(kubectl get secret session-keys -n "$ns" -o jsonpath='{.data.SIGNING_KEY}' | base64 -d)
+picker_old=$(kubectl get secret session-keys -n "$picker_ns" -o jsonpath='{.data.SIGNING_KEY}' | base64 -d)
 
 # What the recording types: each command shown after a prompt, then run.
 session=$(mktemp)
 cat >"$session" <<SESSION
 show() { printf '\033[1;32m$\033[0m %s\n' "\$*"; sleep 0.6; }
 show kubectl secrets verify -n $ns; kubectl secrets verify -n $ns; sleep 1.5
-show kubectl secrets rotate payments-db -n $ns --key DB_PASSWORD --yes; kubectl secrets rotate payments-db -n $ns --key DB_PASSWORD --yes; sleep 1.5
+show kubectl secrets rotate session-keys -n $ns --key SIGNING_KEY --yes; kubectl secrets rotate session-keys -n $ns --key SIGNING_KEY --yes; sleep 1.5
 show kubectl secrets verify -n $ns; kubectl secrets verify -n $ns; sleep 3
 SESSION
 log "recording"
 "$tools/recording/bin/asciinema" rec --overwrite -q --cols 110 --rows 30 -c "bash $session" "$root/docs/rotate.cast" </dev/null
 rm -f "$session"
-new=$(kubectl get secret payments-db -n "$ns" -o jsonpath='{.data.DB_PASSWORD}' | base64 -d)
+new=$(kubectl get secret session-keys -n "$ns" -o jsonpath='{.data.SIGNING_KEY}' | base64 -d)
+[ "$new" != "$old" ] || { echo "record: the recorded rotation did not change session-keys" >&2; exit 1; }
 
 # The same rotation with the Secret and the key left out: picked from lists, typed as a person would.
 session=$(mktemp)
 cat >"$session" <<SESSION
 show() { printf '\033[1;32m$\033[0m %s\n' "\$*"; sleep 0.6; }
-show kubectl secrets rotate -n $ns
-python3 "$root/scripts/type-into.py" 'Secret to rotate in namespace=>pay\r' 'Keys of payments-db=> \r' \
-  'New value of DB_PASSWORD=>\r' 'Apply this plan?=>y' -- kubectl secrets rotate -n $ns
+show kubectl secrets rotate -n $picker_ns
+python3 "$root/scripts/type-into.py" 'Secret to rotate in namespace=>sess\r' 'to rotate (space to select=> \r' \
+  'New value of SIGNING_KEY=>\r' 'Apply this plan?=>y' -- kubectl secrets rotate -n $picker_ns
 sleep 3
 SESSION
 log "recording the pickers"
 "$tools/recording/bin/asciinema" rec --overwrite -q --cols 110 --rows 30 -c "bash $session" "$root/docs/pick.cast" </dev/null
 rm -f "$session"
-picked=$(kubectl get secret payments-db -n "$ns" -o jsonpath='{.data.DB_PASSWORD}' | base64 -d)
-[ "$picked" != "$new" ] || { echo "record: the picked rotation did not change payments-db" >&2; exit 1; }
+picked=$(kubectl get secret session-keys -n "$picker_ns" -o jsonpath='{.data.SIGNING_KEY}' | base64 -d)
+[ "$picked" != "$picker_old" ] || { echo "record: the picked rotation did not change session-keys" >&2; exit 1; }
 for cast in rotate pick; do
-  for value in "$old" "$new" "$picked"; do
+  for value in "$old" "$new" "$picker_old" "$picked"; do
     if grep -qF "$value" "$root/docs/$cast.cast"; then
       rm -f "$root/docs/$cast.cast"
-      echo "record: a value of payments-db appears in docs/$cast.cast; removed" >&2
+      echo "record: a value of session-keys appears in docs/$cast.cast; removed" >&2
       exit 1
     fi
   done
   "$tools/svg-term/node_modules/.bin/svg-term" --in "$root/docs/$cast.cast" --out "$root/docs/$cast.svg" --window --width 110 --height 30
 done
-kubectl delete namespace "$ns" --wait=false >/dev/null
+kubectl delete namespace "$ns" "$picker_ns" --wait=false >/dev/null
 log "wrote docs/rotate.cast, docs/rotate.svg, docs/pick.cast and docs/pick.svg"
