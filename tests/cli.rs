@@ -673,25 +673,28 @@ fn flags_a_command_does_not_use_are_refused_not_ignored() {
     }
 }
 
+/// Every subcommand a user runs (not the hidden `__complete`).
+const SUBCOMMANDS: [&str; 13] = [
+    "verify",
+    "rotate",
+    "diff",
+    "seal",
+    "fetch-cert",
+    "unseal",
+    "backup-keys",
+    "completion",
+    "list",
+    "audit",
+    "history",
+    "rollback",
+    "edit",
+];
+
 /// Help as kubectl lays it out: usage, examples (that paste: a long command is continued with
 /// `\`, never wrapped), the subcommand's options, then the global ones; no runbook seed numbers.
 #[test]
 fn help_puts_examples_first_and_global_options_last() {
-    for command in [
-        "verify",
-        "rotate",
-        "diff",
-        "seal",
-        "fetch-cert",
-        "unseal",
-        "backup-keys",
-        "completion",
-        "list",
-        "audit",
-        "history",
-        "rollback",
-        "edit",
-    ] {
+    for command in SUBCOMMANDS {
         let out = run(&[command, "--help"], None);
         assert_eq!(out.code, exit::OK, "{command}: {}", out.stderr);
         let at = |heading: &str| {
@@ -888,21 +891,7 @@ fn every_documented_example_is_accepted() {
         }
     }
     let help_of = |subcommand: &str| run(&[subcommand, "--help"], None).stdout;
-    for subcommand in [
-        "verify",
-        "rotate",
-        "diff",
-        "seal",
-        "fetch-cert",
-        "unseal",
-        "backup-keys",
-        "list",
-        "audit",
-        "history",
-        "rollback",
-        "edit",
-        "completion",
-    ] {
+    for subcommand in SUBCOMMANDS {
         let help = help_of(subcommand);
         let Some((_, examples_part)) = help.split_once("Examples:") else {
             continue;
