@@ -88,6 +88,17 @@ impl Prepared {
         self.client.as_ref().is_some_and(|c| c.keeps_both())
     }
 
+    /// A new MySQL/MariaDB user an interrupted change's journal names, which an undo would drop.
+    /// The journal is written by whoever writes the namespace, and such a user has nothing that
+    /// says who made it (a PostgreSQL role carries kubectl-secrets' comment, checked before any
+    /// drop): it is left for the operator. A run's own undo knows the name from its command line.
+    fn journal_named_user_to_remove(&self) -> Option<&str> {
+        let mysql = matches!(&self.config, IssuerConfig::Server(spec) if spec.kind == issuer::IssuerKind::MySql);
+        (self.recovering && mysql)
+            .then_some(self.record.successor.as_deref())
+            .flatten()
+    }
+
     /// Reach the server and log in with what it takes now: the previous password, or for an
     /// interrupted change maybe already the new one.
     async fn connect(&mut self, conn: &Connection, namespace: &str) -> Result<()> {
@@ -501,6 +512,15 @@ pub async fn add_all(prepared: &[Prepared]) -> Result<()> {
 /// The previous passwords back at every issuer (newest first).
 pub async fn undo_all(prepared: &[Prepared]) -> Result<()> {
     for p in prepared.iter().rev() {
+        if let Some(successor) = p.journal_named_user_to_remove() {
+            render::warning(&format!(
+                "left user {successor} at the issuer of {}/{}: only the change journal names it, and a MySQL/MariaDB \
+                 user carries no mark of who made it; if kubectl-secrets made it for this change (its grants are a copy \
+                 of the previous user's), remove it by hand (DROP USER)",
+                p.record.secret, p.record.key
+            ));
+            continue;
+        }
         p.client().undo(&p.old, p.new.as_ref()).await?;
         render::step(&format!(
             "Put the previous password of {}/{} back at its issuer.",
