@@ -937,16 +937,13 @@ async fn a_failed_rollout_removes_the_new_role_and_the_old_one_still_logs_in() {
     run.assert_no_leak([&old]);
 }
 
-/// The same on MariaDB, which has no role a new user could inherit from: the new user gets the
-/// old one's grants (its database, not more) and the new password's hash; after verify the old
-/// account is locked. A user with global privileges is not copied: refused before any change.
-#[tokio::test]
-async fn a_new_mariadb_user_gets_the_old_ones_grants_and_the_old_one_is_locked_after_verify() {
-    let ns = TestNamespace::new("issuer-maria-user").await;
-    let user = db_name(&ns, "app");
-    let successor = format!("{user}_v2");
+/// Seed 003's set-up on MariaDB: a user with SELECT and INSERT on a database of its own holding
+/// a table of three rows, its Secret, the administrator's, the server's StatefulSet and a backend
+/// reading user and password. Returns what the two-phase rotation is given, and the database.
+async fn new_mariadb_user_scenario(ns: &TestNamespace) -> (NewRole, String) {
+    let user = db_name(ns, "app");
     let old = canary("maria-user-old");
-    let db = db_name(&ns, "shop");
+    let db = db_name(ns, "shop");
     mysql_admin(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{old}'")).await;
     mysql_admin(&format!("CREATE DATABASE {db}")).await;
     mysql_admin(&format!("CREATE TABLE {db}.orders (id INT)")).await;
@@ -961,10 +958,35 @@ async fn a_new_mariadb_user_gets_the_old_ones_grants_and_the_old_one_is_locked_a
     ns.create_deployment(backend_with_user("mysql-credentials")).await;
     ns.wait_ready("statefulset", "mariadb").await;
     ns.wait_ready("deployment", "backend").await;
-    let issuer = format!(
-        "password=mysql:user={user},server=statefulset/mariadb,admin=mysql-admin/root-password,user-key=username"
-    );
-    let rename = format!("username={successor}");
+    let successor = format!("{user}_v2");
+    let scenario = NewRole {
+        issuer: format!(
+            "password=mysql:user={user},server=statefulset/mariadb,admin=mysql-admin/root-password,user-key=username"
+        ),
+        rename: format!("username={successor}"),
+        role: user,
+        successor,
+        old,
+    };
+    (scenario, db)
+}
+
+/// The same on MariaDB, which has no role a new user could inherit from: the new user gets the
+/// old one's grants (its database, not more) and the new password's hash; after verify the old
+/// account is locked. A user with global privileges is not copied: refused before any change.
+#[tokio::test]
+async fn a_new_mariadb_user_gets_the_old_ones_grants_and_the_old_one_is_locked_after_verify() {
+    let ns = TestNamespace::new("issuer-maria-user").await;
+    let (
+        NewRole {
+            role: user,
+            successor,
+            old,
+            issuer,
+            rename,
+        },
+        db,
+    ) = new_mariadb_user_scenario(&ns).await;
     let args = [
         "rotate",
         "mysql-credentials",
@@ -1046,4 +1068,105 @@ async fn a_new_mariadb_user_gets_the_old_ones_grants_and_the_old_one_is_locked_a
     assert_eq!(text(&ns.secret_data("ops-credentials").await["password"]), ops_password);
     assert!(mysql_login(&admin_like, &ops_password).await);
     refused.assert_no_leak([&ops_password, &databases().mysql_password]);
+}
+
+/// A two-phase change interrupted right after the server step, then `--abort`: the journal names
+/// the new role; PostgreSQL's is removed (its comment says kubectl-secrets made it for this key),
+/// and the old role logs in as before. (A MySQL user named only by the journal is left: below.)
+#[tokio::test]
+async fn an_interrupted_new_role_is_removed_by_abort_and_the_old_one_logs_in() {
+    let ns = TestNamespace::new("issuer-pg-role-abort").await;
+    let NewRole {
+        role,
+        successor,
+        old,
+        issuer,
+        rename,
+    } = new_role_scenario(&ns, backend_with_user("db")).await;
+    let kubeconfig = cluster().admin_kubeconfig.clone();
+    let args = [
+        "rotate", "db", "--key", "password", "--set", &rename, "--issuer", &issuer, "--yes", "-n", &ns.name,
+    ];
+    let background = Background::spawn(&kubeconfig, &args, Some("issued:30"));
+    background.wait_for("failpoint issued");
+    let journal = ns
+        .secret_annotation("db", annotations::JOURNAL)
+        .await
+        .expect("journal written before the server step");
+    assert!(journal.contains(&format!("\"successor\":\"{successor}\"")), "{journal}");
+    background.signal("-KILL");
+    background.finish();
+    let made = postgres_query(
+        &role,
+        &old,
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{successor}'"),
+    )
+    .await;
+    assert_eq!(made, Some(1), "the new role was made before the interruption");
+
+    let abort = ns.run(&["rotate", "db", "--abort", "--issuer", &issuer, "--yes"]);
+    assert_eq!(abort.code, exit::OK, "{abort:?}");
+    let gone = postgres_query(
+        &role,
+        &old,
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{successor}'"),
+    )
+    .await;
+    assert_eq!(gone, Some(0), "the new role is removed");
+    assert_eq!(text(&ns.secret_data("db").await["username"]), role);
+    assert_eq!(ns.secret_annotation("db", annotations::JOURNAL).await, None);
+    abort.assert_no_leak([&old]);
+}
+
+/// The same interruption on MariaDB: `--abort` puts the Secret back but leaves the new user,
+/// which only the journal (the namespace's to write) names and which carries no mark of who made
+/// it, and says so; the old user logs in as before.
+#[tokio::test]
+async fn an_interrupted_new_mariadb_user_is_left_by_abort_which_says_so() {
+    let ns = TestNamespace::new("issuer-maria-abort").await;
+    let (
+        NewRole {
+            role: user,
+            successor,
+            old,
+            issuer,
+            rename,
+        },
+        _,
+    ) = new_mariadb_user_scenario(&ns).await;
+    let kubeconfig = cluster().admin_kubeconfig.clone();
+    let args = [
+        "rotate",
+        "mysql-credentials",
+        "--key",
+        "password",
+        "--set",
+        &rename,
+        "--issuer",
+        &issuer,
+        "--yes",
+        "-n",
+        &ns.name,
+    ];
+    let background = Background::spawn(&kubeconfig, &args, Some("issued:30"));
+    background.wait_for("failpoint issued");
+    background.signal("-KILL");
+    background.finish();
+
+    let abort = ns.run(&["rotate", "mysql-credentials", "--abort", "--issuer", &issuer, "--yes"]);
+    assert_eq!(abort.code, exit::OK, "{abort:?}");
+    assert!(
+        abort.stderr.contains(&format!(
+            "left user {successor} at the issuer of mysql-credentials/password"
+        )),
+        "{}",
+        abort.stderr
+    );
+    assert!(mysql_login(&user, &old).await, "the old user logs in as before");
+    assert_eq!(text(&ns.secret_data("mysql-credentials").await["username"]), user);
+    assert_eq!(
+        ns.secret_annotation("mysql-credentials", annotations::JOURNAL).await,
+        None
+    );
+    abort.assert_no_leak([&old, &databases().mysql_password]);
 }
