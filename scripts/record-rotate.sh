@@ -46,32 +46,32 @@ scenario "$picker_ns"
 old=$(kubectl get secret session-keys -n "$ns" -o jsonpath='{.data.SIGNING_KEY}' | base64 -d)
 picker_old=$(kubectl get secret session-keys -n "$picker_ns" -o jsonpath='{.data.SIGNING_KEY}' | base64 -d)
 
-# What the recording types: each command shown after a prompt, then run.
-session=$(mktemp)
-cat >"$session" <<SESSION
-show() { printf '\033[1;32m$\033[0m %s\n' "\$*"; sleep 0.6; }
+# record NAME: the session on stdin (commands shown after a prompt by `show`, then run),
+# recorded as docs/NAME.cast.
+record() {
+  local session
+  session=$(mktemp)
+  { printf '%s\n' "show() { printf '\\033[1;32m\$\\033[0m %s\\n' \"\$*\"; sleep 0.6; }"; cat; } >"$session"
+  log "recording docs/$1.cast"
+  "$tools/recording/bin/asciinema" rec --overwrite -q --cols 110 --rows 30 -c "bash $session" "$root/docs/$1.cast" </dev/null
+  rm -f "$session"
+}
+
+record rotate <<SESSION
 show kubectl secrets verify -n $ns; kubectl secrets verify -n $ns; sleep 1.5
 show kubectl secrets rotate session-keys -n $ns --key SIGNING_KEY --yes; kubectl secrets rotate session-keys -n $ns --key SIGNING_KEY --yes; sleep 1.5
 show kubectl secrets verify -n $ns; kubectl secrets verify -n $ns; sleep 3
 SESSION
-log "recording"
-"$tools/recording/bin/asciinema" rec --overwrite -q --cols 110 --rows 30 -c "bash $session" "$root/docs/rotate.cast" </dev/null
-rm -f "$session"
 new=$(kubectl get secret session-keys -n "$ns" -o jsonpath='{.data.SIGNING_KEY}' | base64 -d)
 [ "$new" != "$old" ] || { echo "record: the recorded rotation did not change session-keys" >&2; exit 1; }
 
 # The same rotation with the Secret and the key left out: picked from lists, typed as a person would.
-session=$(mktemp)
-cat >"$session" <<SESSION
-show() { printf '\033[1;32m$\033[0m %s\n' "\$*"; sleep 0.6; }
+record pick <<SESSION
 show kubectl secrets rotate -n $picker_ns
 python3 "$root/scripts/type-into.py" 'Secret to rotate in namespace=>sess\r' 'to rotate (space to select=> \r' \
   'New value of SIGNING_KEY=>\r' 'Apply this plan?=>y' -- kubectl secrets rotate -n $picker_ns
 sleep 3
 SESSION
-log "recording the pickers"
-"$tools/recording/bin/asciinema" rec --overwrite -q --cols 110 --rows 30 -c "bash $session" "$root/docs/pick.cast" </dev/null
-rm -f "$session"
 picked=$(kubectl get secret session-keys -n "$picker_ns" -o jsonpath='{.data.SIGNING_KEY}' | base64 -d)
 [ "$picked" != "$picker_old" ] || { echo "record: the picked rotation did not change session-keys" >&2; exit 1; }
 for cast in rotate pick; do

@@ -171,6 +171,21 @@ async fn postgres_query(user: &str, password: &str, sql: &str) -> Option<i64> {
     client.query_one(sql, &[]).await.ok().map(|row| row.get::<_, i64>(0))
 }
 
+/// Whether the bed's PostgreSQL has a role of that name (asked as its administrator).
+async fn postgres_role_exists(name: &str) -> bool {
+    let sql = format!("SELECT count(*) FROM pg_roles WHERE rolname = '{name}'");
+    postgres_query("postgres", &databases().postgres_password, &sql).await == Some(1)
+}
+
+/// `kubectl secrets ARGS` killed right after its change reached the issuer (failpoint
+/// `issued`): the server has the new password or user, the Secret does not yet.
+fn killed_after_the_server_step(args: &[&str]) -> crate::support::Run {
+    let background = Background::spawn(&cluster().admin_kubeconfig, args, Some("issued:30"));
+    background.wait_for("failpoint issued");
+    background.signal("-KILL");
+    background.finish()
+}
+
 /// An app reading the user and the password, as seed 003's backend does.
 fn backend_with_user(secret: &str) -> Value {
     deployment(
@@ -622,7 +637,6 @@ async fn redis_acl_keeps_both_passwords_until_verify_then_retires_the_old_one() 
         "password=redis:user={user},server=statefulset/redis,admin=redis-admin/password,admin-user={}",
         databases().redis_admin
     );
-    let kubeconfig = cluster().admin_kubeconfig.clone();
     let args = [
         "rotate",
         "redis-credentials",
@@ -634,8 +648,7 @@ async fn redis_acl_keeps_both_passwords_until_verify_then_retires_the_old_one() 
         "-n",
         &ns.name,
     ];
-    let background = Background::spawn(&kubeconfig, &args, Some("issued:30"));
-    background.wait_for("failpoint issued");
+    let killed = killed_after_the_server_step(&args);
     let journal = ns
         .secret_annotation("redis-credentials", annotations::JOURNAL)
         .await
@@ -644,8 +657,6 @@ async fn redis_acl_keeps_both_passwords_until_verify_then_retires_the_old_one() 
         journal.contains("\"issuing\"") && journal.contains("redis:user="),
         "{journal}"
     );
-    background.signal("-KILL");
-    let killed = background.finish();
     assert_eq!(
         text(&ns.secret_data("redis-credentials").await["password"]),
         old,
@@ -927,13 +938,7 @@ async fn a_failed_rollout_removes_the_new_role_and_the_old_one_still_logs_in() {
         "the old role logs in and keeps its table"
     );
     assert!(!postgres_login(&successor, "x").await);
-    let gone = postgres_query(
-        &role,
-        &old,
-        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{successor}'"),
-    )
-    .await;
-    assert_eq!(gone, Some(0), "the new role is removed");
+    assert!(!postgres_role_exists(&successor).await, "the new role is removed");
     run.assert_no_leak([&old]);
 }
 
@@ -1083,36 +1088,22 @@ async fn an_interrupted_new_role_is_removed_by_abort_and_the_old_one_logs_in() {
         issuer,
         rename,
     } = new_role_scenario(&ns, backend_with_user("db")).await;
-    let kubeconfig = cluster().admin_kubeconfig.clone();
-    let args = [
+    killed_after_the_server_step(&[
         "rotate", "db", "--key", "password", "--set", &rename, "--issuer", &issuer, "--yes", "-n", &ns.name,
-    ];
-    let background = Background::spawn(&kubeconfig, &args, Some("issued:30"));
-    background.wait_for("failpoint issued");
+    ]);
     let journal = ns
         .secret_annotation("db", annotations::JOURNAL)
         .await
         .expect("journal written before the server step");
     assert!(journal.contains(&format!("\"successor\":\"{successor}\"")), "{journal}");
-    background.signal("-KILL");
-    background.finish();
-    let made = postgres_query(
-        &role,
-        &old,
-        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{successor}'"),
-    )
-    .await;
-    assert_eq!(made, Some(1), "the new role was made before the interruption");
+    assert!(
+        postgres_role_exists(&successor).await,
+        "the new role was made before the interruption"
+    );
 
     let abort = ns.run(&["rotate", "db", "--abort", "--issuer", &issuer, "--yes"]);
     assert_eq!(abort.code, exit::OK, "{abort:?}");
-    let gone = postgres_query(
-        &role,
-        &old,
-        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{successor}'"),
-    )
-    .await;
-    assert_eq!(gone, Some(0), "the new role is removed");
+    assert!(!postgres_role_exists(&successor).await, "the new role is removed");
     assert_eq!(text(&ns.secret_data("db").await["username"]), role);
     assert_eq!(ns.secret_annotation("db", annotations::JOURNAL).await, None);
     abort.assert_no_leak([&old]);
@@ -1134,7 +1125,6 @@ async fn an_interrupted_new_mariadb_user_is_left_by_abort_which_says_so() {
         },
         _,
     ) = new_mariadb_user_scenario(&ns).await;
-    let kubeconfig = cluster().admin_kubeconfig.clone();
     let args = [
         "rotate",
         "mysql-credentials",
@@ -1148,10 +1138,7 @@ async fn an_interrupted_new_mariadb_user_is_left_by_abort_which_says_so() {
         "-n",
         &ns.name,
     ];
-    let background = Background::spawn(&kubeconfig, &args, Some("issued:30"));
-    background.wait_for("failpoint issued");
-    background.signal("-KILL");
-    background.finish();
+    killed_after_the_server_step(&args);
 
     let abort = ns.run(&["rotate", "mysql-credentials", "--abort", "--issuer", &issuer, "--yes"]);
     assert_eq!(abort.code, exit::OK, "{abort:?}");

@@ -322,7 +322,6 @@ impl Issuer for MySql {
         async move {
             let mut conn = self.connect(old).await?;
             let (_, hosts) = self.inspect(&mut conn).await?;
-            let _ = conn.disconnect().await;
             if self.target.admin.is_some() && hosts.is_empty() {
                 return Err(self.target.refused(
                     &self.what(),
@@ -331,16 +330,17 @@ impl Issuer for MySql {
                     "check the issuer's user=",
                 ));
             }
+            // Two-phase: the old account's grants can be copied, and the new name is free (or
+            // is this key's copy, after an interruption).
             if let Some(successor) = &self.successor {
-                let mut conn = self.connect(old).await?;
                 for host in &hosts {
                     self.successor_grants(&mut conn, successor, host).await?;
                     if self.successor_state(&mut conn, successor, host).await? == Some(false) {
                         return Err(self.exists_already(successor));
                     }
                 }
-                let _ = conn.disconnect().await;
             }
+            let _ = conn.disconnect().await;
             Ok(())
         }
         .boxed()
