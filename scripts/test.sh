@@ -30,23 +30,30 @@ compile_cache_report() {
   "$sccache" --show-stats 2>/dev/null | awk '/^Cache hits +[0-9]/ { h = $3 } /^Cache misses +[0-9]/ { m = $3 } END { if (h + m) printf "make test: compile cache (sccache): %d hits, %d misses\n", h, m }' >&2
   "$sccache" --stop-server >/dev/null 2>&1 || true
 }
-# The older control planes and cargo-deny are needed only by steps near the end. Where the store
-# lacks them (a new machine) they build beside the steps before them at the lowest priority: the
-# tests mostly wait on the cluster, and the idle CPU builds them. Those steps find them done, or
-# wait on the build's lock and reuse it. Where the store has them this only checks. (cargo-deny
-# is compiled without the compile cache, whose server would compile it at normal priority.)
+# Where the store lacks the bed's components (a new machine) they build beside the steps, at the
+# lowest priority, in the order the steps need them: the e2e bed first (Kubernetes, External
+# Secrets, moto, Argo Rollouts) beside the lint and unit compiles, whose serial stretches and
+# the builds' module downloads leave a core idle much of the time; then what only the last steps
+# use (the older control planes, cargo-deny, krew, actionlint) beside the tests, which mostly
+# wait on the cluster. A step that needs a component finds it done, or waits on its build's
+# store lock and reuses it: nothing is built twice. Where the store has them this only checks.
+# (cargo-deny is compiled without the compile cache, whose server would compile it at normal
+# priority.)
 source scripts/versions.env
 # Its own session, so that a run ending early stops the whole build (go and its compilers), its
 # store lock going with it: nothing is published half-built.
 export out COMPAT_KUBERNETES_VERSIONS
 setsid bash -c '
   started=$(date +%s.%N) code=0
-  for version in $COMPAT_KUBERNETES_VERSIONS; do
-    KS_STEP_EVENTS="$out/beside.events" nice -n 19 scripts/build-testbed.sh --control-plane "$version" \
-      >/dev/null 2>>"$out/beside.log" || code=$?
-  done
-  KS_STEP_EVENTS="$out/beside.events" RUSTC_WRAPPER= nice -n 19 scripts/build-cargo-deny.sh \
-    >/dev/null 2>>"$out/beside.log" || code=$?
+  beside() { KS_STEP_EVENTS="$out/beside.events" RUSTC_WRAPPER= nice -n 19 "$@" >/dev/null 2>>"$out/beside.log" || code=$?; }
+  beside scripts/build-testbed.sh
+  beside scripts/build-eso.sh
+  beside scripts/install-moto.sh
+  beside scripts/build-argo-rollouts.sh
+  for version in $COMPAT_KUBERNETES_VERSIONS; do beside scripts/build-testbed.sh --control-plane "$version"; done
+  beside scripts/build-cargo-deny.sh
+  beside scripts/build-krew.sh
+  beside scripts/build-actionlint.sh
   echo "$code $(awk -v a="$started" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\", b - a }")" >"$out/beside.status"
 ' &
 beside=$!
