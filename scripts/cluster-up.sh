@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Starts the local test bed: etcd, kube-apiserver (RBAC + static tokens), controller-manager,
 # scheduler, kwok (fake kubelet for 3 nodes), the Sealed Secrets controller, moto (AWS Secrets
-# Manager), the External Secrets Operator, the Argo Rollouts controller, and real PostgreSQL,
-# MariaDB and Redis servers (the databases whose passwords get rotated; fake pods' ports 5432,
-# 3306 and 6379 lead to them through kwok's port-forward), all on 127.0.0.1. Idempotent: a running, healthy
-# cluster is reused. The last line of stdout is the admin kubeconfig's path;
+# Manager), the External Secrets Operator, the Argo Rollouts controller, cert-manager's
+# controllers, and real PostgreSQL, MariaDB and Redis servers (the databases whose passwords get
+# rotated; fake pods' ports 5432, 3306 and 6379 lead to them through kwok's port-forward), all on
+# 127.0.0.1. Idempotent: a running, healthy cluster is reused. The last line of stdout is the admin kubeconfig's path;
 # reader/patcher/limited kubeconfigs sit beside it.
 # A second bed runs beside the first with its own STATE_DIR, ports and network namespace
 # (scripts/test-compat.sh starts one per older Kubernetes release with CONTROL_PLANE_VERSION).
@@ -21,6 +21,8 @@ WITH_ESO=${WITH_ESO:-1}
 WITH_ROLLOUTS=${WITH_ROLLOUTS:-1}
 # PostgreSQL, MariaDB and Redis from Debian's packages (off for the compat and fleet beds).
 WITH_DATABASES=${WITH_DATABASES:-1}
+# cert-manager's controllers (off for the compat and fleet beds too).
+WITH_CERT_MANAGER=${WITH_CERT_MANAGER:-1}
 # Ports (loopback only); override to run a second bed beside the first.
 ETCD_PORT=${ETCD_PORT:-32379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-32380}
@@ -65,6 +67,10 @@ fi
 if [ "$WITH_ROLLOUTS" = 1 ]; then
   rollouts=$("$root/scripts/build-argo-rollouts.sh")
   processes+=(argo-rollouts)
+fi
+if [ "$WITH_CERT_MANAGER" = 1 ]; then
+  cert_manager=$("$root/scripts/build-cert-manager.sh")
+  processes+=(cert-manager)
 fi
 if [ "$WITH_DATABASES" = 1 ]; then
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -232,7 +238,7 @@ if [ ! -f "$pki/tokens.csv" ]; then
   {
     for user in admin:system:masters kube-controller-manager:system:masters kube-scheduler:system:masters \
                 kwok:system:masters sealed-secrets-controller:system:masters external-secrets:system:masters \
-                argo-rollouts:system:masters \
+                argo-rollouts:system:masters cert-manager:system:masters \
                 reader:testbed-users patcher:testbed-users limited:testbed-users; do
       name=${user%%:*}; groups=${user#*:}
       echo "$(openssl rand -hex 24),$name,$name,\"$groups\""
@@ -263,7 +269,8 @@ current-context: testbed-$user
 EOF
   chmod 600 "$state/$user.kubeconfig"
 }
-for user in admin kube-controller-manager kube-scheduler kwok sealed-secrets-controller external-secrets argo-rollouts reader patcher limited; do
+for user in admin kube-controller-manager kube-scheduler kwok sealed-secrets-controller external-secrets argo-rollouts cert-manager \
+            reader patcher limited; do
   kubeconfig "$user"
 done
 
@@ -414,6 +421,29 @@ start argo-rollouts env POD_NAMESPACE=argo-rollouts "$rollouts/rollouts-controll
   --kubeconfig "$state/argo-rollouts.kubeconfig" --leader-elect=false \
   --metricsPort "$ROLLOUTS_METRICS_PORT" --healthzPort "$ROLLOUTS_HEALTHZ_PORT" --qps 100 --burst 200
 wait_for "the Argo Rollouts controller" 60 curl -fsS "http://127.0.0.1:$ROLLOUTS_HEALTHZ_PORT/healthz"
+fi
+
+# ---- cert-manager --------------------------------------------------------------------------
+# Its controllers (scripts/testbed/cert-manager: no webhook, no ACME) and a self-signed
+# ClusterIssuer; the seeds add a CA Issuer made with it and seed 003's Certificate.
+if [ "$WITH_CERT_MANAGER" = 1 ]; then
+log "starting cert-manager's controllers ($CERT_MANAGER_VERSION)"
+kubectl apply --server-side --force-conflicts -f "$cert_manager/crds.yaml" >/dev/null
+wait_for "the cert-manager CRDs" 60 established certificates.cert-manager.io certificaterequests.cert-manager.io \
+  issuers.cert-manager.io clusterissuers.cert-manager.io
+kubectl create namespace cert-manager --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+start cert-manager "$cert_manager/cert-manager-controller" --kubeconfig "$state/cert-manager.kubeconfig" \
+  --cluster-resource-namespace cert-manager
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: selfsigned}
+spec: {selfSigned: {}}
+EOF
+issuer_ready() {
+  [ "$(kubectl get clusterissuer selfsigned -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+wait_for "the ClusterIssuer selfsigned to be Ready" 60 issuer_ready
 fi
 
 # ---- database servers: PostgreSQL, MariaDB, Redis (Debian's packages) ----------------------

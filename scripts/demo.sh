@@ -88,6 +88,13 @@ PGPASSWORD=$new_pw psql -h 127.0.0.1 -p "$BED_POSTGRES_PORT" -U "$successor" -d 
   | sed 's/^psql: error: .*FATAL: */backend: /'
 unset new_pw platform_old
 echo
+echo "Seed 003's TLS certificate, issued by the bed's cert-manager. The runbook forces a renewal by deleting"
+echo "the Secret and the Certificate; rotate asks cert-manager to renew it (as cmctl renew does), waits for the"
+echo "new certificate, restarts only the readers that do not reload it (subPath and env; the gateway mounts"
+echo "the whole Secret, whose files update in place) and verifies:"
+run kubectl secrets list -n platform
+run kubectl secrets rotate platform-tls -n platform --yes
+echo
 echo "Seed 000 as planned for production: backend-secrets synced by External Secrets from AWS Secrets"
 echo "Manager. The new JWT secret is written as a new AWS version (AWSCURRENT; the old one AWSPREVIOUS),"
 echo "External Secrets syncs it, exactly its consumers restart, verify proves no pod holds the old value:"

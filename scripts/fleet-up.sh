@@ -13,7 +13,7 @@ log() { echo "fleet-up: $*" >&2; }
 # Bed i: the main bed's ports plus 2000 + 100 * i, its own /30 and network namespace.
 bed_env() {
   local i=$1
-  echo STATE_DIR="$fleet/bed-$i" WITH_ESO=0 WITH_ROLLOUTS=0 WITH_DATABASES=0 \
+  echo STATE_DIR="$fleet/bed-$i" WITH_ESO=0 WITH_ROLLOUTS=0 WITH_DATABASES=0 WITH_CERT_MANAGER=0 \
     ETCD_PORT=$((34379 + 100 * i)) ETCD_PEER_PORT=$((34380 + 100 * i)) \
     API_PORT=$((38443 + 100 * i)) KWOK_PORT=$((42247 + 100 * i)) \
     NETNS="ks-fleet-$i" BRIDGE_IP="10.201.$((20 + i)).1" CONTROLLER_IP="10.201.$((20 + i)).2"

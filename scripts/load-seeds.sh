@@ -129,6 +129,10 @@ issuer platform postgresql-credentials password "postgresql:user=backend,server=
 issuer platform redis-credentials password "redis:user=backend,server=statefulset/redis,admin=redis-admin/password,admin-user=$BED_REDIS_ADMIN"
 secret platform jwt-keys "jwt-secret-v1=$(rand_b64 64)" "active-key=jwt-secret-v1"
 
+# 003's TLS certificate, issued by the bed's cert-manager before its readers start.
+kubectl apply -n platform -f "$root/scripts/seeds/platform-certificates.yaml" >/dev/null
+kubectl wait --for condition=Ready certificate/platform-ca certificate/platform-tls -n platform --timeout 90s >/dev/null
+
 for ns in "${namespaces[@]}"; do
   kubectl apply -n "$ns" -f "$root/scripts/seeds/$ns.yaml" >/dev/null
 done

@@ -44,7 +44,7 @@ def main():
         print(f"  {step:<13} {r['seconds']:>8.1f}  {result:<7} {', '.join(parts) or '-'}", file=sys.stderr)
     print(f"  {'total':<13} {total:>8.1f}  ({out_json})", file=sys.stderr)
     if any(r.get("beside") for r in rows):
-        print("  (beside): the older control planes and cargo-deny, built at the lowest priority during the steps", file=sys.stderr)
+        print("  (beside): the bed's components a new machine lacks, built at the lowest priority during the steps", file=sys.stderr)
 
 
 if __name__ == "__main__":

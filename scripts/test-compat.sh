@@ -19,7 +19,7 @@ for version in $COMPAT_KUBERNETES_VERSIONS; do
   index=$((index + 1))
   minor=${version#v1.}; minor=${minor%%.*}
   # Ports and addresses of this bed: the main bed's plus 1000 * index, another /30.
-  export STATE_DIR="$root/.cache/cluster-compat-$version" CONTROL_PLANE_VERSION=$version WITH_ESO=0 WITH_ROLLOUTS=0 WITH_DATABASES=0 \
+  export STATE_DIR="$root/.cache/cluster-compat-$version" CONTROL_PLANE_VERSION=$version WITH_ESO=0 WITH_ROLLOUTS=0 WITH_DATABASES=0 WITH_CERT_MANAGER=0 \
     ETCD_PORT=$((32379 + 1000 * index)) ETCD_PEER_PORT=$((32380 + 1000 * index)) \
     API_PORT=$((36443 + 1000 * index)) KWOK_PORT=$((40247 + 1000 * index)) \
     NETNS="ks-compat-$minor" BRIDGE_IP="10.201.$index.1" CONTROLLER_IP="10.201.$index.2"

@@ -32,13 +32,13 @@ compile_cache_report() {
 }
 # Where the store lacks the bed's components (a new machine) they build beside the steps, at the
 # lowest priority, in the order the steps need them: the e2e bed first (Kubernetes, External
-# Secrets, moto, Argo Rollouts) beside the lint and unit compiles, whose serial stretches and
-# the builds' module downloads leave a core idle much of the time; then what only the last steps
-# use (the older control planes, cargo-deny, krew, actionlint) beside the tests, which mostly
-# wait on the cluster. A step that needs a component finds it done, or waits on its build's
-# store lock and reuses it: nothing is built twice. Where the store has them this only checks.
-# (cargo-deny is compiled without the compile cache, whose server would compile it at normal
-# priority.)
+# Secrets, moto, Argo Rollouts, cert-manager) beside the lint and unit compiles, whose serial
+# stretches and the builds' module downloads leave a core idle much of the time; then what only
+# the last steps use (the older control planes, cargo-deny, krew, actionlint) beside the tests,
+# which mostly wait on the cluster. A step that needs a component finds it done, or waits on its
+# build's store lock and reuses it: nothing is built twice. Where the store has them this only
+# checks. (cargo-deny is compiled without the compile cache, whose server would compile it at
+# normal priority.)
 source scripts/versions.env
 # Its own session, so that a run ending early stops the whole build (go and its compilers), its
 # store lock going with it: nothing is published half-built.
@@ -50,6 +50,7 @@ setsid bash -c '
   beside scripts/build-eso.sh
   beside scripts/install-moto.sh
   beside scripts/build-argo-rollouts.sh
+  beside scripts/build-cert-manager.sh
   for version in $COMPAT_KUBERNETES_VERSIONS; do beside scripts/build-testbed.sh --control-plane "$version"; done
   beside scripts/build-cargo-deny.sh
   beside scripts/build-krew.sh

@@ -199,6 +199,7 @@ impl Live {
             pods: Vec::new(),
             sealed_secrets: Vec::new(),
             external_secrets: Vec::new(),
+            cert_manager: Default::default(),
             config_maps: (!self.config_maps_hidden).then(Vec::new),
         };
         let mut cron_jobs = Vec::new();

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod argo;
 pub mod aws;
+pub mod certificates;
 pub mod client;
 pub mod events;
 pub mod external;

@@ -25,15 +25,17 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
         conn,
         |s| SecretInfo::from(&s),
     );
-    let (secrets, sealed_secrets, external_secrets, mut snapshot) = tokio::try_join!(
+    let (secrets, sealed_secrets, external_secrets, cert_manager, mut snapshot) = tokio::try_join!(
         secrets,
         sealed_secrets(conn, scope),
         external_secrets(conn, scope),
+        super::certificates::read(conn, scope),
         read_workloads(conn, scope, selector)
     )?;
     snapshot.secrets = secrets;
     snapshot.sealed_secrets = sealed_secrets;
     snapshot.external_secrets = external_secrets;
+    snapshot.cert_manager = cert_manager;
     if snapshot.secrets.is_empty() && snapshot.workloads.is_empty() {
         super::require_namespace(conn, scope).await?;
     }
@@ -49,14 +51,16 @@ pub async fn read_with_values(conn: &Connection, scope: &Scope) -> Result<(Snaps
         conn,
         |s| (SecretInfo::from(&s), SecretState::from(&s)),
     );
-    let (pairs, external_secrets, mut snapshot) = tokio::try_join!(
+    let (pairs, external_secrets, cert_manager, mut snapshot) = tokio::try_join!(
         secrets,
         external_secrets(conn, scope),
+        super::certificates::read(conn, scope),
         read_workloads(conn, scope, None)
     )?;
     let (infos, states) = pairs.into_iter().unzip();
     snapshot.secrets = infos;
     snapshot.external_secrets = external_secrets;
+    snapshot.cert_manager = cert_manager;
     if snapshot.secrets.is_empty() && snapshot.workloads.is_empty() {
         super::require_namespace(conn, scope).await?;
     }
@@ -200,6 +204,7 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         pods,
         sealed_secrets: Vec::new(),
         external_secrets: Vec::new(),
+        cert_manager: Default::default(),
         config_maps,
     })
 }

@@ -74,6 +74,12 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         return interrupted(ctx, name, &conn, &settings, pending, named).await;
     }
 
+    // A Secret cert-manager issues is renewed by cert-manager, never written.
+    if let Some(certificate) = plan::cert_manager_certificate(&target) {
+        refuse_values_for_renewal(args, &target, certificate)?;
+        return engine::renew(&conn, ctx.consent(), &settings, &target, certificate).await;
+    }
+
     // A Secret an ExternalSecret syncs changes at its provider.
     if let Some(owner) = target.controller.as_ref().filter(|o| o.kind == "ExternalSecret") {
         let owner = owner.name.clone();
@@ -149,6 +155,42 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         no_issuer: args.issuer.no_issuer,
     };
     engine::apply(&conn, ctx.consent(), &settings, change).await
+}
+
+/// A renewal takes no values: cert-manager makes the new key and certificate.
+fn refuse_values_for_renewal(args: &RotateArgs, target: &SecretState, certificate: &str) -> Result<()> {
+    let given: Vec<&str> = [
+        (!args.keys.is_empty(), "--key"),
+        (args.all_keys, "--all-keys"),
+        (args.from_stdin.is_some(), "--from-stdin"),
+        (!args.from_file.is_empty(), "--from-file"),
+        (!args.set.is_empty(), "--set"),
+        (args.keep_previous, "--keep-previous"),
+        (args.propagate, "--propagate"),
+        (args.phase.is_some(), "--phase"),
+        (args.sealed_file.is_some(), "--sealed-file"),
+        (args.synced, "--synced"),
+        (args.retire_previous, "--retire-previous"),
+        (
+            !args.issuer.issuers.is_empty() || !args.issuer.issuer_commands.is_empty(),
+            "--issuer",
+        ),
+        (args.issuer.no_issuer, "--no-issuer"),
+    ]
+    .into_iter()
+    .filter_map(|(set, flag)| set.then_some(flag))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "secret {ns}/{name} is issued by cert-manager's Certificate {certificate}: rotate renews it there (cert-manager \
+         makes the new key and certificate), so {} do not apply: nothing was changed. Run kubectl secrets rotate {name} \
+         -n {ns} without them",
+        given.join(", "),
+        ns = target.namespace,
+        name = target.name
+    )))
 }
 
 /// The Secrets named on the command line and those `-l` selects, in that order, each once.

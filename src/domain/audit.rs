@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use super::certificates::Stuck;
 use super::drift::{Snapshot, Status, VerifyReport};
 use super::inventory::{consumer_counts, is_hidden_by_default};
 use super::model::SecretInfo;
@@ -142,7 +143,16 @@ const MIN_SECRET_BYTES: usize = 16;
 /// chance (provider keys under names like `openai`, URIs that embed a password). A previous
 /// key kept by rotate equals nothing else on purpose.
 fn worth_comparing(key: &str, value: &SecretValue) -> bool {
-    !key.ends_with("_PREVIOUS") && ((is_secret_like_key(key) && value.len() >= 8) || value.len() >= 20)
+    !key.ends_with("_PREVIOUS")
+        && !is_public_certificate(value)
+        && ((is_secret_like_key(key) && value.len() >= 8) || value.len() >= 20)
+}
+
+/// PEM certificates only (no key in the value): public by design, and a CA certificate is meant
+/// to be in every Secret its issuer signs for (`ca.crt`).
+fn is_public_certificate(value: &SecretValue) -> bool {
+    let text = String::from_utf8_lossy(value.expose());
+    text.trim_start().starts_with("-----BEGIN CERTIFICATE-----") && !text.contains("PRIVATE KEY-----")
 }
 
 fn value_findings(secret: &SecretState, key: &str, value: &SecretValue) -> Option<AuditFinding> {
@@ -355,6 +365,7 @@ pub fn audit(
         }
     }
     findings.extend(external_findings(snapshot));
+    findings.extend(cert_manager_findings(snapshot, options.now));
     findings.extend(gitops_findings(snapshot));
     findings.extend(issuer_findings(snapshot, &audited, options.policy));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.cmp(b)));
@@ -507,6 +518,98 @@ fn external_findings(snapshot: &Snapshot) -> Vec<AuditFinding> {
         }
     }
     findings
+}
+
+/// Certificates cert-manager does not (re)issue, each with its most specific cause: the
+/// runbook's "cert-manager not renewing cert" questions, answered from the objects' status.
+fn cert_manager_findings(snapshot: &Snapshot, now: Timestamp) -> Vec<AuditFinding> {
+    let cm = &snapshot.cert_manager;
+    let mut findings = Vec::new();
+    for certificate in &cm.certificates {
+        let Some(stuck) = cm.stuck(certificate, now) else {
+            continue;
+        };
+        let name = &certificate.name;
+        let namespace = &certificate.namespace;
+        let issuer = &certificate.issuer;
+        let describe_issuer = match issuer.kind.as_str() {
+            "ClusterIssuer" => format!("kubectl describe clusterissuer {}", issuer.name),
+            _ => format!("kubectl describe issuer {} -n {namespace}", issuer.name),
+        };
+        let renew = format!(
+            "then renew: kubectl secrets rotate {} -n {namespace}",
+            certificate.secret_name
+        );
+        let (severity, rule, message, fix) = match stuck {
+            Stuck::IssuerMissing => (
+                Severity::Critical,
+                "certificate-issuer-missing",
+                format!("Certificate {name} names {}, which does not exist", issuer.describe()),
+                format!("create it, or point the Certificate's spec.issuerRef at one that exists; {renew}"),
+            ),
+            Stuck::IssuerNotReady(why) => (
+                Severity::Critical,
+                "certificate-issuer-not-ready",
+                format!("Certificate {name}'s issuer {} is not Ready: {why}", issuer.describe()),
+                format!("fix the issuer ({describe_issuer}); {renew}"),
+            ),
+            Stuck::RequestFailed { request, why } => (
+                Severity::Critical,
+                "certificate-request-failed",
+                format!("Certificate {name}'s CertificateRequest {request} {why}"),
+                format!(
+                    "fix the cause (kubectl describe certificaterequest {request} -n {namespace}; {describe_issuer}); {renew}"
+                ),
+            ),
+            Stuck::IssuanceFailed(why) => (
+                Severity::Critical,
+                "certificate-issuance-failed",
+                format!(
+                    "Certificate {name}'s last issuance failed ({why}){}",
+                    retry_note(certificate.failed_issuance_attempts, certificate.last_failure_time)
+                ),
+                format!("kubectl describe certificate {name} -n {namespace}; {renew}"),
+            ),
+            Stuck::NotReady(why) => (
+                Severity::Warning,
+                "certificate-not-ready",
+                format!("Certificate {name} is {why}"),
+                format!("kubectl describe certificate {name} -n {namespace}"),
+            ),
+            Stuck::RenewalOverdue => (
+                Severity::Critical,
+                "certificate-renewal-overdue",
+                format!(
+                    "Certificate {name} was due for renewal at {}{} and has not been renewed",
+                    certificate.renewal_time.map(|t| t.to_string()).unwrap_or_default(),
+                    certificate
+                        .not_after
+                        .map(|t| format!(" (it expires at {t})"))
+                        .unwrap_or_default()
+                ),
+                format!("check that cert-manager's controller runs (kubectl get pods -n cert-manager); {renew}"),
+            ),
+        };
+        findings.push(AuditFinding {
+            severity,
+            namespace: namespace.clone(),
+            secret: certificate.secret_name.clone(),
+            key: None,
+            rule,
+            message,
+            fix,
+        });
+    }
+    findings
+}
+
+/// ": 3 failed attempts, the last at T" after an issuance failure, when known.
+fn retry_note(attempts: u64, last: Option<Timestamp>) -> String {
+    match (attempts, last) {
+        (0, None) => String::new(),
+        (n, Some(at)) => format!(": {n} failed attempts, the last at {at}"),
+        (n, None) => format!(": {n} failed attempts"),
+    }
 }
 
 /// An expired, soon-expiring or unreadable certificate in `tls.crt`.
@@ -683,6 +786,42 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_certificate_is_not_a_reused_secret_but_a_shared_key_is() {
+        let cert = include_str!("testdata/tls.crt");
+        let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
+        let secret = |name: &str| SecretState {
+            namespace: "ns".into(),
+            name: name.into(),
+            type_: "kubernetes.io/tls".into(),
+            data: [
+                ("ca.crt".to_string(), SecretValue::new(cert.as_bytes().to_vec())),
+                ("tls.key".to_string(), SecretValue::new(key.as_bytes().to_vec())),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let options = AuditOptions {
+            now: Timestamp::from_second(1_800_000_000).unwrap(),
+            max_age: None,
+            cert_expiry: SignedDuration::from_hours(24 * 30),
+            policy: crate::domain::env::EnvNamePolicy::Relaxed,
+        };
+        let findings = audit(
+            &Snapshot::default(),
+            &VerifyReport::default(),
+            &[secret("one"), secret("two")],
+            &Fingerprinter::new([3; 32]),
+            &options,
+        );
+        let reused: Vec<_> = findings
+            .iter()
+            .filter(|f| f.rule == "reused")
+            .map(|f| f.key.clone())
+            .collect();
+        assert_eq!(reused, [Some("tls.key".to_string()), Some("tls.key".to_string())]);
+    }
+
+    #[test]
     fn placeholders_from_the_runbooks_are_caught() {
         for value in [
             "<Paste Auth0 Secret Here>",
@@ -758,6 +897,7 @@ mod tests {
             issuer: "CN=Platform CA".into(),
             subject: "CN=platform.example".into(),
             dns_names: vec!["platform.example".into()],
+            serial: "01".into(),
             cert_manager_certificate: manager.map(str::to_string),
         };
         let options = AuditOptions {

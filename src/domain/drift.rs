@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub sealed_secrets: Vec<SealedSecretInfo>,
     /// Empty where External Secrets is not installed.
     pub external_secrets: Vec<super::external::ExternalSecretState>,
+    /// Empty where cert-manager is not installed.
+    pub cert_manager: super::certificates::CertManager,
     /// Key names only; None where they could not be read (the user may not list them).
     pub config_maps: Option<Vec<ConfigMapInfo>>,
 }

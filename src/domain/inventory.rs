@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use super::certificates::CertificateState;
 use super::drift::{group_workloads, Snapshot, Status, VerifyReport};
 use super::env;
 use super::gitops::{GitOpsOwner, Tool};
@@ -100,6 +101,41 @@ pub struct CertificateRow {
     pub expiring: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The cert-manager Certificate that issues it, as its status says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_manager: Option<CertManagerRow>,
+}
+
+/// A cert-manager Certificate's own view of the Secret it issues.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertManagerRow {
+    pub certificate: String,
+    /// "ClusterIssuer/letsencrypt"
+    pub issuer: String,
+    pub ready: bool,
+    /// "Ready", or "not Ready (Reason: message)".
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renewal_time: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+}
+
+impl CertManagerRow {
+    pub fn of(certificate: &CertificateState) -> Self {
+        CertManagerRow {
+            certificate: certificate.name.clone(),
+            issuer: certificate.issuer.describe(),
+            ready: certificate.is_ready(),
+            status: certificate.readiness(),
+            not_after: certificate.not_after,
+            renewal_time: certificate.renewal_time,
+            revision: certificate.revision,
+        }
+    }
 }
 
 impl CertificateRow {
@@ -114,6 +150,7 @@ impl CertificateRow {
                     days_left: Some(left),
                     expiring,
                     error: None,
+                    cert_manager: None,
                 }
             }
             TlsCert::Unreadable(reason) => CertificateRow {
@@ -121,6 +158,7 @@ impl CertificateRow {
                 days_left: None,
                 expiring: false,
                 error: Some(reason.clone()),
+                cert_manager: None,
             },
         }
     }
@@ -192,6 +230,7 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
         .iter()
         .filter(|s| options.all_types || !is_hidden_by_default(s))
         .map(|s| {
+            let issued_by = snapshot.cert_manager.certificate_for(&s.namespace, &s.name);
             let since = s.data_age_since();
             let age_days = since.map(|t| days_between(t, options.now));
             let overdue = match (options.max_age, since) {
@@ -218,6 +257,12 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
                             tool => format!("{} ({})", gitops.source, tool.as_str()),
                         });
                     }
+                    if let Some(certificate) = issued_by {
+                        return Some(match certificate.is_ready() {
+                            true => format!("Certificate/{} (cert-manager)", certificate.name),
+                            false => format!("Certificate/{} (cert-manager, not Ready)", certificate.name),
+                        });
+                    }
                     let certificate = match &s.tls {
                         Some(TlsCert::Read(info)) => info.cert_manager_certificate.as_ref(),
                         _ => None,
@@ -239,10 +284,10 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
                 consumers,
                 stale_consumers,
                 overdue,
-                certificate: s
-                    .tls
-                    .as_ref()
-                    .map(|cert| CertificateRow::of(cert, options.now, options.cert_expiry)),
+                certificate: s.tls.as_ref().map(|cert| CertificateRow {
+                    cert_manager: issued_by.map(CertManagerRow::of),
+                    ..CertificateRow::of(cert, options.now, options.cert_expiry)
+                }),
             }
         })
         .collect()

@@ -4,6 +4,7 @@
 pub mod annotations;
 pub mod argo;
 pub mod audit;
+pub mod certificates;
 pub mod consumers;
 pub mod cron;
 pub mod diff;

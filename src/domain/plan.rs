@@ -59,6 +59,8 @@ pub struct SecretState {
     pub journal_on: Option<String>,
     /// Its own overrides of which keys rotate may generate (annotations).
     pub generation: super::not_generated::Overrides,
+    /// The cert-manager Certificate that issues it (cert-manager's annotation).
+    pub cert_manager_certificate: Option<String>,
 }
 
 impl From<&Secret> for SecretState {
@@ -130,6 +132,7 @@ impl From<&Secret> for SecretState {
             key_changes_rewritten: super::key_changes::rewritten_after_data(meta),
             journal_on: annotations.get(annotations::JOURNAL_ON).cloned(),
             generation: super::not_generated::Overrides::from_annotations(&annotations),
+            cert_manager_certificate: annotations.get(super::tls::CERT_MANAGER_CERTIFICATE).cloned(),
             issuer_annotations: annotations
                 .iter()
                 .filter_map(|(k, v)| {
@@ -141,8 +144,27 @@ impl From<&Secret> for SecretState {
     }
 }
 
+/// The cert-manager Certificate that issues a Secret: its controller owner (cert-manager's
+/// --enable-certificate-owner-ref) or, by default, cert-manager's annotation.
+pub fn cert_manager_certificate(secret: &SecretState) -> Option<&str> {
+    secret
+        .controller
+        .as_ref()
+        .filter(|o| o.kind == "Certificate")
+        .map(|o| o.name.as_str())
+        .or(secret.cert_manager_certificate.as_deref())
+}
+
 /// Why a Secret cannot be changed in place, and what to do instead.
 pub fn managed_by_controller(secret: &SecretState) -> Option<String> {
+    if let Some(certificate) = cert_manager_certificate(secret) {
+        return Some(format!(
+            "secret {}/{} is issued by cert-manager's Certificate {certificate}: a value written here would not match \
+             what cert-manager issues and would be replaced at its next issuance. Renew it instead, on its own: \
+             kubectl secrets rotate {} -n {}",
+            secret.namespace, secret.name, secret.name, secret.namespace
+        ));
+    }
     let owner = secret.controller.as_ref()?;
     match owner.kind.as_str() {
         "SealedSecret" => Some(format!(

@@ -13,7 +13,7 @@ use x509_cert::Certificate;
 /// The Secret key holding the certificate chain, leaf first.
 pub const CERT_KEY: &str = "tls.crt";
 /// cert-manager's annotation on the Secrets it issues.
-const CERT_MANAGER_CERTIFICATE: &str = "cert-manager.io/certificate-name";
+pub const CERT_MANAGER_CERTIFICATE: &str = "cert-manager.io/certificate-name";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -22,6 +22,8 @@ pub struct TlsInfo {
     pub issuer: String,
     pub subject: String,
     pub dns_names: Vec<String>,
+    /// The serial number in hex: what tells one issuance of the same names from the next.
+    pub serial: String,
     /// The cert-manager Certificate that issues it, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_manager_certificate: Option<String>,
@@ -58,6 +60,7 @@ pub fn parse(pem: &[u8], annotations: &BTreeMap<String, String>) -> TlsCert {
                 issuer: tbs.issuer.to_string(),
                 subject: tbs.subject.to_string(),
                 dns_names,
+                serial: hex::encode_upper(tbs.serial_number.as_bytes()),
                 cert_manager_certificate: annotations.get(CERT_MANAGER_CERTIFICATE).cloned(),
             })
         }
@@ -100,6 +103,7 @@ mod tests {
         };
         assert_eq!(info.issuer, "CN=platform.example");
         assert_eq!(info.dns_names, ["platform.example", "api.platform.example"]);
+        assert!(!info.serial.is_empty() && info.serial.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(info.cert_manager_certificate.as_deref(), Some("platform-tls-cert"));
         assert!(days_left(&info, "2026-01-01T00:00:00Z".parse().unwrap()) > 3000);
     }

@@ -105,6 +105,69 @@ pub(super) async fn after_change(
     publish(conn, notes).await;
 }
 
+/// After `rotate` renewed a certificate cert-manager issues: an Event on the Secret (cert-manager
+/// wrote it) and on each workload restarted.
+pub(super) async fn after_renewal(
+    conn: &Connection,
+    settings: &Settings,
+    issued: &crate::domain::plan::SecretState,
+    certificate: &crate::domain::certificates::CertificateState,
+    restarted: &[WorkloadId],
+    result: &Result<Outcome>,
+) {
+    let what = format!(
+        "renewal of Certificate {} asked by {}",
+        certificate.name, settings.changed_by
+    );
+    let workload_list = restarted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let mut notes = Vec::new();
+    let secret_note = match result {
+        Ok(outcome) => Note {
+            warning: false,
+            reason: "Renewed",
+            action: "Renew",
+            message: format!(
+                "{what}: issued by cert-manager; {}; verified: {}",
+                if restarted.is_empty() {
+                    "no workload restarted".to_string()
+                } else {
+                    format!("restarted {workload_list}")
+                },
+                match outcome {
+                    Outcome::Clean => "every consumer runs with the current certificate",
+                    Outcome::Found | Outcome::Code(_) =>
+                        "some consumers still run with an older one (kubectl secrets verify)",
+                }
+            ),
+        },
+        Err(error) => Note {
+            warning: true,
+            reason: "RenewalFailed",
+            action: "Renew",
+            message: format!("{what}: {}", summary(error)),
+        },
+    };
+    notes.push((secret(&issued.namespace, &issued.name, &issued.uid), secret_note));
+    for id in restarted {
+        let note = match result {
+            Ok(_) => Note {
+                warning: false,
+                reason: "Restarted",
+                action: "Restart",
+                message: format!("restarted for the {what}"),
+            },
+            Err(error) => Note {
+                warning: true,
+                reason: "RenewalFailed",
+                action: "Restart",
+                message: format!("{what}: {}", summary(error)),
+            },
+        };
+        notes.push((About::Workload(id.clone()), note));
+    }
+    publish(conn, notes).await;
+}
+
 /// After `verify --fix` restarted `targets` (no Secret was changed).
 pub(super) async fn after_fix(
     conn: &Connection,

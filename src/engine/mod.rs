@@ -19,6 +19,7 @@ pub mod issuers;
 mod lease;
 mod recover;
 mod recovery;
+mod renewal;
 mod restart;
 mod sealed;
 
@@ -37,6 +38,7 @@ pub use lease::release_held;
 use lease::{Anchor, Lease};
 pub use recover::{pending, recover, Pending};
 pub use recovery::{Named, Recovery};
+pub use renewal::renew;
 pub use sealed::{prepare as sealed_change, SealedChange};
 
 use crate::cli::{ChangeArgs, OutputFormat};
@@ -212,22 +214,7 @@ impl Prepared {
     /// may consent to (an issuer acting as an administrator).
     pub fn check_consent(&self, consent: Consent, settings: &Settings) -> Result<()> {
         let unattended = consent.yes && !consent.dry_run;
-        // Restarting the same pods again and again is how restart storms start: without a
-        // person to ask, a second restart within the interval is refused.
-        if unattended && !self.too_soon.is_empty() {
-            let wait = self.too_soon.iter().map(|t| t.wait).max().unwrap_or_default();
-            return Err(Error::Usage(format!(
-                "{}; with --yes a workload is not restarted again within --min-restart-interval {}: nothing was \
-                 changed. Run it again in {}, or pass --min-restart-interval 0 if the restart is wanted",
-                self.too_soon
-                    .iter()
-                    .map(|t| t.describe())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                humantime::format_duration(settings.min_restart_interval),
-                humantime::format_duration(wait)
-            )));
-        }
+        refuse_unattended_too_soon(&self.too_soon, settings, unattended)?;
         if let Some(external) = &self.change.external {
             external.check_consent(&self.change.namespace, settings, unattended)?;
         }
@@ -237,6 +224,50 @@ impl Prepared {
     /// How many workloads the change restarts.
     pub fn restarts(&self) -> usize {
         self.targets.len()
+    }
+}
+
+/// Restarting the same pods again and again is how restart storms start: without a person to
+/// ask (`--yes`), a second restart within --min-restart-interval is refused.
+fn refuse_unattended_too_soon(
+    too_soon: &[restart_budget::TooSoon],
+    settings: &Settings,
+    unattended: bool,
+) -> Result<()> {
+    if !unattended || too_soon.is_empty() {
+        return Ok(());
+    }
+    let wait = too_soon.iter().map(|t| t.wait).max().unwrap_or_default();
+    Err(Error::Usage(format!(
+        "{}; with --yes a workload is not restarted again within --min-restart-interval {}: nothing was \
+         changed. Run it again in {}, or pass --min-restart-interval 0 if the restart is wanted",
+        too_soon.iter().map(|t| t.describe()).collect::<Vec<_>>().join("; "),
+        humantime::format_duration(settings.min_restart_interval),
+        humantime::format_duration(wait)
+    )))
+}
+
+/// More restarts than --max-restarts allows: refused before anything is asked or written.
+fn refuse_beyond_max_restarts(settings: &Settings, namespace: &str, restarts: usize) -> Result<()> {
+    match settings.max_restarts.filter(|max| restarts > usize::from(*max)) {
+        Some(max) => Err(Error::Usage(format!(
+            "this change would restart {} in namespace {namespace}, more than --max-restarts {max}: nothing was changed. \
+             Raise --max-restarts, pace it (--max-parallel N --batch-interval 30s), or change fewer Secrets at once",
+            render::plural(restarts, "workload")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Warnings for workloads restarted again within --min-restart-interval (the question follows).
+fn warn_too_soon(too_soon: &[restart_budget::TooSoon], settings: &Settings) {
+    for soon in too_soon {
+        render::warning(&format!(
+            "{}: restarting it again within --min-restart-interval {} (answer no, or wait {})",
+            soon.describe(),
+            humantime::format_duration(settings.min_restart_interval),
+            humantime::format_duration(soon.wait)
+        ));
     }
 }
 
@@ -352,13 +383,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
     } else {
         Vec::new()
     };
-    if let Some(max) = settings.max_restarts.filter(|max| restarts.len() > usize::from(*max)) {
-        return Err(Error::Usage(format!(
-            "this change would restart {} in namespace {namespace}, more than --max-restarts {max}: nothing was changed. \
-             Raise --max-restarts, pace it (--max-parallel N --batch-interval 30s), or change fewer Secrets at once",
-            render::plural(restarts.len(), "workload")
-        )));
-    }
+    refuse_beyond_max_restarts(settings, namespace, restarts.len())?;
     let too_soon = restart_budget::too_soon(
         &snapshot.workloads,
         &restarts,
@@ -398,14 +423,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
     for (name, owner) in &gitops {
         render::warning(&owner.drift_warning(namespace, name));
     }
-    for soon in &too_soon {
-        render::warning(&format!(
-            "{}: restarting it again within --min-restart-interval {} (answer no, or wait {})",
-            soon.describe(),
-            humantime::format_duration(settings.min_restart_interval),
-            humantime::format_duration(soon.wait)
-        ));
-    }
+    warn_too_soon(&too_soon, settings);
     let mut needed = permissions(&targets);
     match &change.sealed {
         Some(sealed) if !sealed.apply => needed.clear(),

@@ -117,7 +117,7 @@ fn table_parts(
     if wide {
         headers.push("ROTATED BY");
         if certificates {
-            headers.extend(["ISSUER", "DNS NAMES"]);
+            headers.extend(["ISSUER", "DNS NAMES", "RENEWAL"]);
         }
     }
     let mut out = Vec::new();
@@ -167,6 +167,7 @@ fn table_parts(
                         .filter(|n| !n.is_empty())
                         .unwrap_or_else(|| "-".into()),
                 ));
+                cells.push(renewal_cell(r.certificate.as_ref()));
             }
         }
         out.push(cells);
@@ -205,6 +206,26 @@ fn expiry_cell(certificate: Option<&CertificateRow>) -> Cell {
         coloured(&text, Color::Red)
     } else {
         Cell::new(text)
+    }
+}
+
+/// When cert-manager renews the certificate next, and how many times it has issued it.
+fn renewal_cell(certificate: Option<&CertificateRow>) -> Cell {
+    let Some(cm) = certificate.and_then(|c| c.cert_manager.as_ref()) else {
+        return Cell::new("-");
+    };
+    let at = cm
+        .renewal_time
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "not scheduled".into());
+    let text = match cm.revision {
+        Some(revision) => format!("{at} (revision {revision})"),
+        None => at,
+    };
+    if cm.ready {
+        Cell::new(text)
+    } else {
+        coloured(&format!("{text}, {}", super::clean(&cm.status)), Color::Red)
     }
 }
 

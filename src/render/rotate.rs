@@ -36,6 +36,8 @@ pub enum Writes {
     Provider,
     /// Nothing: the value was changed at the provider (`rotate --synced`).
     Synced,
+    /// Nothing: cert-manager issues the new certificate (a renewal).
+    Renewal,
 }
 
 #[derive(Serialize)]
@@ -223,6 +225,129 @@ fn plan_text(
         text.extend(left_out);
         text.push('\n');
     }
+    text.push_str(&consumers_text(consumers, strategy));
+    if !changes_with_last_applied.is_empty() {
+        text.push_str(&format!(
+            "\nAlso removes kubectl's last-applied-configuration annotation from {}: it holds the old values.\n",
+            changes_with_last_applied.join(", ")
+        ));
+    }
+    let (write, undo) = match strategy.writes {
+        Writes::Secrets => (
+            format!(
+                "back up {} (kept as backup Secrets), write {} with a resourceVersion check",
+                plural(secrets.len(), "Secret"),
+                if secrets.len() == 1 { "it" } else { "them" }
+            ),
+            "restore the previous data and restart again",
+        ),
+        Writes::Provider => (
+            "write the new provider version, wait for External Secrets to sync it".to_string(),
+            "move AWSCURRENT back, sync and restart again",
+        ),
+        Writes::Synced => (
+            "sync from the provider, wait for the new data".to_string(),
+            "stop and say so (the provider's previous value is yours to put back)",
+        ),
+        Writes::Renewal => (
+            "ask cert-manager to issue the certificate again, wait for it".to_string(),
+            "stop and say why (an issued certificate cannot be un-issued)",
+        ),
+    };
+    text.push_str(&steps_text(&write, undo, consumers, strategy));
+    text
+}
+
+/// What a renewal's plan shows of the Certificate and its current certificate (never the key).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenewalSummary {
+    pub secret: String,
+    pub certificate: String,
+    /// "Issuer/platform-ca"
+    pub issuer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renewal_time: Option<jiff::Timestamp>,
+    pub dns_names: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RenewalDocument<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    context: &'a str,
+    namespace: &'a str,
+    certificate: &'a RenewalSummary,
+    workloads: &'a [Consumer],
+}
+
+/// The plan of `rotate` for a Secret cert-manager issues: renew it, then restart only what does
+/// not reload it.
+pub fn renewal_plan(
+    context: &str,
+    namespace: &str,
+    summary: &RenewalSummary,
+    consumers: &[Consumer],
+    strategy: &Strategy,
+    output: OutputFormat,
+) -> Result<()> {
+    if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
+        let doc = RenewalDocument {
+            api_version: "kubectl-secrets.io/v1",
+            kind: "RenewalPlan",
+            context,
+            namespace,
+            certificate: summary,
+            workloads: consumers,
+        };
+        return if output == OutputFormat::Json {
+            print_json(&doc)
+        } else {
+            print_yaml(&doc)
+        };
+    }
+    let mut facts = table(&["CERTIFICATE", "ISSUER", "REVISION", "SERIAL", "EXPIRES", "RENEWAL DUE"]);
+    let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+    facts.add_row(vec![
+        clean_line(&summary.certificate),
+        clean_line(&summary.issuer),
+        or_dash(summary.revision.map(|r| r.to_string())),
+        or_dash(summary.serial.clone()),
+        or_dash(summary.not_after.map(|t| t.to_string())),
+        or_dash(summary.renewal_time.map(|t| t.to_string())),
+    ]);
+    let mut text = format!(
+        "Plan for namespace {namespace} in cluster {context}: renew the certificate in Secret {} (cert-manager issues \
+         it; the plugin never writes it)\n\n",
+        clean_line(&summary.secret)
+    );
+    text.push_str(&table_lines(&facts));
+    text.push('\n');
+    text.push_str(&consumers_text(consumers, strategy));
+    text.push_str(&steps_text(
+        &format!(
+            "ask cert-manager to issue Certificate {} again (as `cmctl renew` does), wait for the new certificate in \
+             the Secret",
+            clean_line(&summary.certificate)
+        ),
+        "stop and say why (a failed issuance leaves the current certificate in place and restarts nothing; an \
+         issued certificate cannot be un-issued)",
+        consumers,
+        strategy,
+    ));
+    write_stdout(&text)
+}
+
+/// The consumers and what the change does with each.
+fn consumers_text(consumers: &[Consumer], strategy: &Strategy) -> String {
+    let mut text = String::new();
     if consumers.is_empty() {
         text.push_str("No workload in the namespace reads these Secrets.\n");
     } else {
@@ -265,12 +390,12 @@ fn plan_text(
         }
         text.push_str(&table_lines(&workloads));
     }
-    if !changes_with_last_applied.is_empty() {
-        text.push_str(&format!(
-            "\nAlso removes kubectl's last-applied-configuration annotation from {}: it holds the old values.\n",
-            changes_with_last_applied.join(", ")
-        ));
-    }
+    text
+}
+
+/// "Steps: WRITE, restart N workloads ..., verify; on failure UNDO."
+fn steps_text(write: &str, undo: &str, consumers: &[Consumer], strategy: &Strategy) -> String {
+    let mut text = String::new();
     let restarts = consumers.iter().filter(|c| c.action == ConsumerAction::Restart).count();
     let parallel = match (strategy.max_parallel, strategy.batch_interval) {
         (Some(n), Some(interval)) => format!(
@@ -279,24 +404,6 @@ fn plan_text(
         ),
         (Some(n), None) => format!("at most {n} at a time"),
         (None, _) => "all at once".into(),
-    };
-    let (write, undo) = match strategy.writes {
-        Writes::Secrets => (
-            format!(
-                "back up {} (kept as backup Secrets), write {} with a resourceVersion check",
-                plural(secrets.len(), "Secret"),
-                if secrets.len() == 1 { "it" } else { "them" }
-            ),
-            "restore the previous data and restart again",
-        ),
-        Writes::Provider => (
-            "write the new provider version, wait for External Secrets to sync it".to_string(),
-            "move AWSCURRENT back, sync and restart again",
-        ),
-        Writes::Synced => (
-            "sync from the provider, wait for the new data".to_string(),
-            "stop and say so (the provider's previous value is yours to put back)",
-        ),
     };
     text.push_str(&format!("\nSteps: {write}"));
     if strategy.restart && restarts > 0 {

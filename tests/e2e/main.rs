@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod budget;
+mod cert_manager;
 mod completion;
 mod diff;
 mod docs;

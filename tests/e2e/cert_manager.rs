@@ -1,0 +1,370 @@
+//! cert-manager on the bed (its real controllers): list and audit say who issues a TLS Secret and
+//! why a renewal does not happen; `rotate` of such a Secret renews it through cert-manager,
+//! restarts only what does not reload it, and verifies. The private key is never printed.
+
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::events::{about, events};
+use crate::support::{deployment, exit, TestNamespace};
+
+fn api(ns: &TestNamespace, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("cert-manager.io", "v1", kind), plural);
+    Api::namespaced_with(ns.client.clone(), &ns.name, &resource)
+}
+
+async fn certificate(ns: &TestNamespace, name: &str) -> Value {
+    let object = api(ns, "Certificate", "certificates")
+        .get(name)
+        .await
+        .expect("get certificate");
+    serde_json::to_value(object).unwrap()
+}
+
+fn condition(object: &Value, kind: &str) -> Option<(String, String)> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+/// Poll until `check` holds for the object (bounded).
+async fn wait_until(
+    ns: &TestNamespace,
+    kind: &str,
+    plural: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(Some(object)) = api(ns, kind, plural).get_opt(name).await {
+            if check(&serde_json::to_value(object).unwrap()) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{kind} {name} in {}: {what} not within 90 s",
+            ns.name
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn is_ready(object: &Value) -> bool {
+    condition(object, "Ready").is_some_and(|(status, _)| status == "True")
+}
+
+/// A CA made with the bed's self-signed ClusterIssuer, an Issuer `web-ca` signing with it, and
+/// `web-tls` issued by that Issuer, Ready.
+async fn issued(ns: &TestNamespace) {
+    for manifest in [
+        json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "web-ca"},
+               "spec": {"isCA": true, "commonName": "web CA", "secretName": "web-ca",
+                        "privateKey": {"algorithm": "ECDSA", "size": 256},
+                        "issuerRef": {"name": "selfsigned", "kind": "ClusterIssuer"}}}),
+        json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "web-ca"},
+               "spec": {"ca": {"secretName": "web-ca"}}}),
+        json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "web-tls"},
+               "spec": {"secretName": "web-tls", "dnsNames": ["web.example", "api.web.example"],
+                        "duration": "2160h", "renewBefore": "1440h",
+                        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                        "issuerRef": {"name": "web-ca", "kind": "Issuer"}}}),
+    ] {
+        ns.apply(&manifest);
+    }
+    wait_until(ns, "Certificate", "certificates", "web-tls", "Ready", is_ready).await;
+}
+
+/// Three readers of web-tls: the whole Secret as a volume (the files update in place), tls.crt
+/// through a subPath mount and tls.crt in an env var (both fixed at start).
+async fn readers(ns: &TestNamespace) {
+    ns.create_deployment(deployment(
+        "gateway",
+        2,
+        json!({"containers": [{"name": "gateway", "image": "gateway:1",
+                               "volumeMounts": [{"name": "tls", "mountPath": "/etc/tls"}]}],
+               "volumes": [{"name": "tls", "secret": {"secretName": "web-tls"}}]}),
+    ))
+    .await;
+    ns.create_deployment(deployment(
+        "proxy",
+        1,
+        json!({"containers": [{"name": "proxy", "image": "proxy:1",
+                               "volumeMounts": [{"name": "tls", "mountPath": "/etc/proxy/tls.crt", "subPath": "tls.crt"}]}],
+               "volumes": [{"name": "tls", "secret": {"secretName": "web-tls"}}]}),
+    ))
+    .await;
+    ns.create_deployment(deployment(
+        "client",
+        1,
+        json!({"containers": [{"name": "client", "image": "client:1",
+                               "env": [{"name": "CLIENT_CERT", "valueFrom": {"secretKeyRef": {"name": "web-tls", "key": "tls.crt"}}}]}]}),
+    ))
+    .await;
+    for name in ["gateway", "proxy", "client"] {
+        ns.wait_ready("deployment", name).await;
+    }
+}
+
+/// The private key's base64 lines: none may ever be printed.
+async fn key_lines(ns: &TestNamespace, secret: &str) -> Vec<String> {
+    let data = ns.secret_data(secret).await;
+    let key = String::from_utf8(data["tls.key"].clone()).unwrap();
+    key.lines().filter(|l| l.len() > 20).map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn a_renewal_restarts_only_what_does_not_reload_and_verifies() {
+    let ns = TestNamespace::new("cm-renew").await;
+    issued(&ns).await;
+    readers(&ns).await;
+    let mut secrets = key_lines(&ns, "web-tls").await;
+    let before = ns.secret_data("web-tls").await;
+
+    // list: the Secret's Certificate, issuer, revision and readiness.
+    let list = ns.run(&["list", "-o", "json"]);
+    assert_eq!(list.code, exit::OK, "{list:?}");
+    let rows = list.json()["secrets"].as_array().unwrap().clone();
+    let row = rows.iter().find(|r| r["name"] == "web-tls").expect("web-tls listed");
+    assert_eq!(row["owner"], "Certificate/web-tls (cert-manager)", "{row}");
+    let cm = &row["certificate"]["certManager"];
+    assert_eq!(cm["certificate"], "web-tls");
+    assert_eq!(cm["issuer"], "Issuer/web-ca");
+    assert_eq!(cm["ready"], true);
+    assert_eq!(cm["revision"], 1);
+    assert!(cm["renewalTime"].is_string(), "{cm}");
+    let wide = ns.run(&["list", "-o", "wide"]);
+    assert!(wide.stdout.contains("(revision 1)"), "{}", wide.stdout);
+
+    // The plan, without a change: only the subPath and env readers restart.
+    let dry = ns.run(&["rotate", "web-tls", "--dry-run"]);
+    assert_eq!(dry.code, exit::OK, "{dry:?}");
+    assert!(
+        dry.stdout.contains("renew the certificate in Secret web-tls"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dry.stdout.contains("Issuer/web-ca"), "{}", dry.stdout);
+    let line = |name: &str| {
+        dry.stdout
+            .lines()
+            .find(|l| l.contains(&format!("deployment/{name}")))
+            .unwrap_or_else(|| panic!("{name} in the plan:\n{}", dry.stdout))
+            .to_string()
+    };
+    assert!(line("gateway").contains("update in place"), "{}", dry.stdout);
+    assert!(line("proxy").contains("restart"), "{}", dry.stdout);
+    assert!(line("client").contains("restart"), "{}", dry.stdout);
+    assert!(dry.stderr.contains("Dry run: nothing was changed"), "{}", dry.stderr);
+    assert_eq!(
+        certificate(&ns, "web-tls").await["status"]["revision"],
+        1,
+        "a dry run asks for nothing"
+    );
+
+    // Values are refused: cert-manager makes them.
+    let given = ns.run(&["rotate", "web-tls", "--key", "tls.key", "--yes"]);
+    assert_eq!(given.code, exit::USAGE, "{given:?}");
+    assert!(given.stderr.contains("issued by cert-manager's Certificate web-tls") && given.stderr.contains("--key"));
+
+    let gateway_pods = ns.pod_names("gateway-").await;
+    let proxy_pods = ns.pod_names("proxy-").await;
+    let client_pods = ns.pod_names("client-").await;
+    let renew = ns.run(&["rotate", "web-tls", "--yes", "--min-restart-interval", "0"]);
+    assert_eq!(renew.code, exit::OK, "{renew:?}");
+    assert!(
+        renew.stderr.contains("Renewed: Secret web-tls holds a new certificate"),
+        "{}",
+        renew.stderr
+    );
+    let after = certificate(&ns, "web-tls").await;
+    assert_eq!(after["status"]["revision"], 2, "{after}");
+    assert!(is_ready(&after));
+    let renewed = ns.secret_data("web-tls").await;
+    assert_ne!(renewed["tls.crt"], before["tls.crt"], "a new certificate");
+    assert_ne!(
+        renewed["tls.key"], before["tls.key"],
+        "rotationPolicy Always: a new key"
+    );
+    assert_eq!(
+        ns.pod_names("gateway-").await,
+        gateway_pods,
+        "the volume reader is left alone"
+    );
+    let new_proxy = ns.pod_names("proxy-").await;
+    let new_client = ns.pod_names("client-").await;
+    assert!(
+        new_proxy.iter().all(|p| !proxy_pods.contains(p)),
+        "subPath reader restarted"
+    );
+    assert!(
+        new_client.iter().all(|p| !client_pods.contains(p)),
+        "env reader restarted"
+    );
+
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(
+        verify.code,
+        exit::OK,
+        "every reader runs with the new certificate: {verify:?}"
+    );
+
+    let recorded = events(&ns);
+    let on_secret = about(&recorded, "Secret", "web-tls");
+    assert!(
+        on_secret.iter().any(|e| e["reason"] == "Renewed"),
+        "an Event on the Secret: {on_secret:?}"
+    );
+    assert!(about(&recorded, "Deployment", "proxy")
+        .iter()
+        .any(|e| e["reason"] == "Restarted"));
+    assert!(
+        about(&recorded, "Deployment", "gateway").is_empty(),
+        "nothing said of what was not restarted"
+    );
+
+    secrets.extend(key_lines(&ns, "web-tls").await);
+    for run in [&list, &wide, &dry, &given, &renew, &verify] {
+        run.assert_no_leak(&secrets);
+    }
+}
+
+#[tokio::test]
+async fn a_renewal_that_cannot_succeed_says_why_and_restarts_nothing() {
+    let ns = TestNamespace::new("cm-fail").await;
+    issued(&ns).await;
+    readers(&ns).await;
+    let secrets = key_lines(&ns, "web-tls").await;
+    let before = ns.secret_data("web-tls").await;
+    let proxy_pods = ns.pod_names("proxy-").await;
+
+    // The CA Secret removed (its Certificate first, which would issue it again): cert-manager's
+    // issuer controller marks the Issuer not Ready.
+    api(&ns, "Certificate", "certificates")
+        .delete("web-ca", &DeleteParams::default())
+        .await
+        .expect("delete the CA's Certificate");
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(ns.client.clone(), &ns.name)
+        .delete("web-ca", &DeleteParams::default())
+        .await
+        .expect("delete the CA Secret");
+    wait_until(&ns, "Issuer", "issuers", "web-ca", "not Ready", |o| !is_ready(o)).await;
+
+    let renew = ns.run(&["rotate", "web-tls", "--yes"]);
+    assert_eq!(renew.code, exit::ISSUER_REFUSED, "{renew:?}");
+    assert!(renew.stderr.contains("Issuer/web-ca"), "{}", renew.stderr);
+    assert!(
+        renew.stderr.contains("web-ca"),
+        "the issuer's own reason: {}",
+        renew.stderr
+    );
+    assert!(renew.stderr.contains("nothing was changed"), "{}", renew.stderr);
+    let after = certificate(&ns, "web-tls").await;
+    assert_eq!(after["status"]["revision"], 1);
+    assert!(
+        condition(&after, "Issuing").is_none(),
+        "no renewal was asked for: {after}"
+    );
+    assert_eq!(ns.secret_data("web-tls").await, before);
+    assert_eq!(ns.pod_names("proxy-").await, proxy_pods, "nothing restarted");
+
+    // audit says the same, from the objects' status.
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert_eq!(audit.code, exit::FOUND, "{audit:?}");
+    let findings = audit.json()["findings"].as_array().unwrap().clone();
+    let finding = findings
+        .iter()
+        .find(|f| f["rule"] == "certificate-issuer-not-ready")
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(finding["secret"], "web-tls");
+    assert_eq!(finding["severity"], "critical");
+    assert!(finding["fix"]
+        .as_str()
+        .unwrap()
+        .contains("kubectl secrets rotate web-tls"));
+    for run in [&renew, &audit] {
+        run.assert_no_leak(&secrets);
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_already_being_issued_is_left_to_cert_manager() {
+    let ns = TestNamespace::new("cm-busy").await;
+    issued(&ns).await;
+    readers(&ns).await;
+    let before = ns.secret_data("web-tls").await;
+    let proxy_pods = ns.pod_names("proxy-").await;
+    // Pointed at an issuer of another group (an external issuer not installed here): cert-manager
+    // starts issuing for the new issuer at once, and nothing signs the request.
+    let web = certificate(&ns, "web-tls").await;
+    let mut spec = web["spec"].clone();
+    spec["issuerRef"] = json!({"name": "vault", "kind": "VaultIssuer", "group": "issuers.example.com"});
+    ns.apply(&json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                     "metadata": {"name": "web-tls"}, "spec": spec}));
+    wait_until(&ns, "Certificate", "certificates", "web-tls", "Issuing", |o| {
+        condition(o, "Issuing").is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let renew = ns.run(&["rotate", "web-tls", "--yes"]);
+    assert_eq!(renew.code, exit::USAGE, "{renew:?}");
+    assert!(renew.stderr.contains("is being issued already"), "{}", renew.stderr);
+    assert!(renew.stderr.contains("nothing was changed"), "{}", renew.stderr);
+    assert_eq!(ns.secret_data("web-tls").await, before, "the current certificate stays");
+    assert_eq!(ns.pod_names("proxy-").await, proxy_pods);
+    renew.assert_no_leak(key_lines(&ns, "web-tls").await);
+}
+
+#[tokio::test]
+async fn audit_names_the_missing_or_broken_issuer_of_a_certificate() {
+    let ns = TestNamespace::new("cm-audit").await;
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "orphan"},
+                     "spec": {"secretName": "orphan-tls", "dnsNames": ["orphan.example"],
+                              "issuerRef": {"name": "nowhere", "kind": "Issuer"}}}),
+    );
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "broken-ca"},
+                     "spec": {"ca": {"secretName": "absent-ca"}}}),
+    );
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "broken"},
+                     "spec": {"secretName": "broken-tls", "dnsNames": ["broken.example"],
+                              "issuerRef": {"name": "broken-ca", "kind": "Issuer"}}}),
+    );
+    wait_until(&ns, "Issuer", "issuers", "broken-ca", "a Ready condition", |o| {
+        condition(o, "Ready").is_some_and(|(status, _)| status == "False")
+    })
+    .await;
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert_eq!(audit.code, exit::FOUND, "{audit:?}");
+    let findings = audit.json()["findings"].as_array().unwrap().clone();
+    let rule_of = |secret: &str| {
+        findings
+            .iter()
+            .find(|f| f["secret"] == secret && f["rule"].as_str().unwrap().starts_with("certificate-"))
+            .unwrap_or_else(|| panic!("{secret}: {findings:#?}"))
+    };
+    let orphan = rule_of("orphan-tls");
+    assert_eq!(orphan["rule"], "certificate-issuer-missing");
+    assert!(orphan["message"].as_str().unwrap().contains("Issuer/nowhere"));
+    let broken = rule_of("broken-tls");
+    assert_eq!(broken["rule"], "certificate-issuer-not-ready");
+    assert!(
+        broken["message"].as_str().unwrap().contains("absent-ca"),
+        "the issuer's reason: {broken}"
+    );
+    let table = ns.run(&["audit"]);
+    assert!(table.stdout.contains("certificate-issuer-missing"), "{}", table.stdout);
+}
