@@ -238,10 +238,12 @@ impl Command {
                 changes: args.fix,
                 ..none
             },
-            Command::Rotate(_) => Applies {
-                selector: true,
+            Command::Rotate(args) => Applies {
+                // Renewals of every expiring Certificate may span namespaces.
+                all_namespaces: args.all_expiring,
+                selector: !args.all_expiring,
                 changes: true,
-                server_dry_run: true,
+                server_dry_run: !args.all_expiring,
                 ..none
             },
             Command::Diff(_) | Command::Audit(_) => Applies {
@@ -1044,6 +1046,13 @@ Examples:
       --key postgres-password --propagate \\
     --issuer postgres-password=postgresql:user=aura,server=statefulset/postgres
 
+  # Renew a certificate cert-manager issues (as `cmctl renew`), restart only the
+  # readers that do not reload it (subPath, env), verify
+  kubectl secrets rotate platform-tls -n platform
+
+  # Renew every certificate of the cluster that expires within 30 days, one plan
+  kubectl secrets rotate --all-expiring --within 30d -A
+
   # The same with the issuer kept on the Secret, for every later rotation
   kubectl annotate secret postgres-secrets -n aura-production \\
       issuer.kubectl-secrets.io/postgres-password=postgresql:user=aura,server=statefulset/postgres
@@ -1182,6 +1191,16 @@ pub struct RotateArgs {
     /// remove the AWSPREVIOUS label from the version it replaced
     #[arg(long, conflicts_with_all = ["synced", "resume", "abort"])]
     pub retire_previous: bool,
+
+    /// Renew every cert-manager Certificate in scope (-n, or -A) whose certificate expires within
+    /// --within: one plan, then each renewal, the restarts of what does not reload, verify
+    #[arg(long, conflicts_with_all = ["secrets", "keys", "all_keys", "from_stdin", "from_file", "set", "phase",
+        "keep_previous", "propagate", "sealed_file", "synced", "retire_previous", "resume", "abort"])]
+    pub all_expiring: bool,
+
+    /// With --all-expiring: the window (30d: what expires within 30 days)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30d", requires = "all_expiring")]
+    pub within: Duration,
 
     #[command(flatten)]
     pub issuer: IssuerArgs,

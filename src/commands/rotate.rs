@@ -42,6 +42,11 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         return waves::run(ctx, args, &fleet, name, given).await;
     }
     let conn = ctx.connect().await?;
+    if args.all_expiring {
+        let settings = Settings::new(action(args), &args.change, &conn).await;
+        let scope = ctx.scope(&conn);
+        return engine::renew_expiring(&conn, ctx.consent(), &settings, &scope, args.within).await;
+    }
     let namespace = ctx.namespace(&conn);
     let names = target_names(ctx, args, &conn, &namespace).await?;
     let mut settings = Settings::new(action(args), &args.change, &conn).await;

@@ -113,7 +113,7 @@ pub(super) async fn after_renewal(
     issued: &crate::domain::plan::SecretState,
     certificate: &crate::domain::certificates::CertificateState,
     restarted: &[WorkloadId],
-    result: &Result<Outcome>,
+    result: std::result::Result<Outcome, &Error>,
 ) {
     let what = format!(
         "renewal of Certificate {} asked by {}",

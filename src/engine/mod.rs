@@ -38,7 +38,7 @@ pub use lease::release_held;
 use lease::{Anchor, Lease};
 pub use recover::{pending, recover, Pending};
 pub use recovery::{Named, Recovery};
-pub use renewal::renew;
+pub use renewal::{renew, renew_expiring};
 pub use sealed::{prepare as sealed_change, SealedChange};
 
 use crate::cli::{ChangeArgs, OutputFormat};

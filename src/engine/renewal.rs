@@ -1,38 +1,53 @@
-//! `rotate` of a Secret cert-manager issues: a renewal. cert-manager writes the new certificate
-//! and key (the plugin never writes the Secret); the plugin asks for the renewal the way
+//! `rotate` of Secrets cert-manager issues: renewals. cert-manager writes the new certificate
+//! and key (the plugin never writes the Secret); the plugin asks for each renewal the way
 //! `cmctl renew` does, waits for the new revision and the new certificate in the Secret,
 //! restarts only the consumers that do not reload it (subPath mounts, env), and verifies. A
-//! failed issuance restarts nothing: the old certificate stays in place and the controller's
-//! reason is said.
+//! failed issuance restarts nothing for its Secret: the old certificate stays in place and the
+//! controller's reason is said.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::{
     events, go_ahead, permissions, read_namespace, refuse_beyond_max_restarts, refuse_unattended_too_soon, restart,
     targets_for, templates_of, verify_changed, warn_too_soon, Consent, Settings,
 };
 use crate::cluster::access::Permission;
-use crate::cluster::{self, Connection};
-use crate::domain::certificates::{self, CertificateState, Issuance, Stuck};
-use crate::domain::consumers::{self, ConsumerAction};
+use crate::cluster::{self, Connection, Scope};
+use crate::domain::certificates::{self, CertManager, CertificateState, Issuance, Stuck};
+use crate::domain::consumers::{self, ChangedKeys, Consumer, ConsumerAction};
+use crate::domain::drift::Snapshot;
+use crate::domain::env::EnvNamePolicy;
 use crate::domain::model::WorkloadId;
 use crate::domain::plan::SecretState;
 use crate::domain::restart_budget;
+use crate::domain::rollout::RestartTarget;
 use crate::domain::tls::{self, TlsCert};
 use crate::error::{Error, Outcome, Result};
 use crate::render;
 use crate::render::rotate::{RenewalSummary, Strategy, Writes};
 
-/// How often the Certificate is read while cert-manager issues.
+/// How often a Certificate is read while cert-manager issues.
 const POLL: Duration = Duration::from_millis(500);
-/// How long the Secret may lag behind the Certificate's new revision.
+/// How long a Secret may lag behind its Certificate's new revision.
 const SECRET_LAG: Duration = Duration::from_secs(30);
 
+/// One certificate to renew: its Secret (as read, for the current serial) and its Certificate.
+struct Renewal {
+    secret: SecretState,
+    certificate: CertificateState,
+}
+
+/// One namespace's share of the change: what its renewals make restart.
+struct InNamespace {
+    snapshot: Snapshot,
+    policy: EnvNamePolicy,
+}
+
 /// Renew the certificate in `secret` (issued by Certificate `certificate`): plan, question,
-/// renewal, restarts, verify.
+/// renewal, restarts, verify. A renewal that cannot succeed is refused with the reason.
 pub async fn renew(
     conn: &Connection,
     consent: Consent,
@@ -47,6 +62,7 @@ pub async fn renew(
         .certificates
         .iter()
         .find(|c| c.namespace == namespace && c.name == certificate)
+        .cloned()
     else {
         return Err(Error::NotFound(format!(
             "secret {namespace}/{} names cert-manager's Certificate {certificate}, which does not exist (or \
@@ -61,85 +77,87 @@ pub async fn renew(
             cert.secret_name, secret.name, cert.secret_name
         )));
     }
-    refuse_doomed(cm.stuck(cert, Timestamp::now()), cert)?;
-    if cert.issuing.as_ref().is_some_and(|c| c.is_true()) {
-        return Err(Error::Usage(format!(
-            "Certificate {namespace}/{certificate} is being issued already (its Issuing condition is True): nothing was \
-             changed. Wait for it (kubectl get certificate {certificate} -n {namespace} -w), then run \
-             kubectl secrets verify -n {namespace} to see which consumers still need a restart"
-        )));
+    if let Some(refusal) = refusal(cm, &cert) {
+        return Err(refusal);
     }
-
-    // cert-manager rewrites the certificate, its key and the CA together.
-    let keys: BTreeSet<String> = secret.data.keys().cloned().collect();
-    let changed_keys = BTreeMap::from([(secret.name.clone(), keys)]);
-    let consumers = consumers::consumers_of(&snapshot, &changed_keys, policy, settings.restart_all);
-    let restarts: Vec<WorkloadId> = if settings.restart {
-        consumers
-            .iter()
-            .filter(|c| c.action == ConsumerAction::Restart)
-            .map(|c| c.id.clone())
-            .collect()
-    } else {
-        Vec::new()
+    let renewal = Renewal {
+        secret: secret.clone(),
+        certificate: cert,
     };
-    refuse_beyond_max_restarts(settings, namespace, restarts.len())?;
-    let too_soon = restart_budget::too_soon(
-        &snapshot.workloads,
-        &restarts,
-        settings.min_restart_interval,
-        Timestamp::now(),
-    );
-    // cert-manager's writes carry no revision of the plugin's: nothing is stamped on templates.
-    let targets = targets_for(&restarts, &templates_of(&snapshot), &BTreeMap::new(), None);
-    let current = current_certificate(secret);
-    let summary = RenewalSummary {
-        secret: secret.name.clone(),
-        certificate: cert.name.clone(),
-        issuer: cert.issuer.describe(),
-        revision: cert.revision,
-        serial: current.as_ref().map(|c| c.serial.clone()),
-        not_after: current.as_ref().map(|c| c.not_after).or(cert.not_after),
-        renewal_time: cert.renewal_time,
-        dns_names: current.map(|c| c.dns_names).unwrap_or_default(),
-    };
-    let strategy = Strategy {
-        max_parallel: settings.max_parallel,
-        batch_interval: settings.batch_interval,
-        timeout: settings.timeout,
-        restart: settings.restart,
-        writes: Writes::Renewal,
-    };
-    render::rotate::renewal_plan(
-        &conn.context,
-        namespace,
-        &summary,
-        &consumers,
-        &strategy,
-        consent.output,
-    )?;
-    warn_too_soon(&too_soon, settings);
-    let mut needed: Vec<Permission> = permissions(&targets)
-        .into_iter()
-        .filter(|p| p.resource != "secrets")
-        .collect();
-    needed.push(Permission::new("get", certificates::GROUP, "certificates"));
-    needed.push(Permission::new("patch", certificates::GROUP, "certificates/status"));
-    cluster::access::require(conn, namespace, &needed).await?;
-    refuse_unattended_too_soon(&too_soon, settings, consent.yes && !consent.dry_run)?;
-    if !go_ahead(consent, "Renew this certificate?")? {
-        return Ok(Outcome::Clean);
-    }
-    let restarted: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
-    let result = run(conn, settings, secret, cert, summary.serial.as_deref(), &targets).await;
-    events::after_renewal(conn, settings, secret, cert, &restarted, &result).await;
-    result
+    let namespaces = BTreeMap::from([(namespace.to_string(), InNamespace { snapshot, policy })]);
+    renew_all(conn, consent, settings, vec![renewal], namespaces).await
 }
 
-/// A renewal that cannot succeed is refused before the question, with the reason.
-fn refuse_doomed(stuck: Option<Stuck>, cert: &CertificateState) -> Result<()> {
-    let issuer = format!("cert-manager's {}", cert.issuer.describe());
-    let (reason, fix) = match stuck {
+/// `rotate --all-expiring --within D`: every Certificate in scope whose certificate expires
+/// within D, renewed in one change. Those that cannot be renewed now are listed and left out.
+pub async fn renew_expiring(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    scope: &Scope,
+    within: Duration,
+) -> Result<Outcome> {
+    let cm = cluster::certificates::read(conn, scope).await?;
+    let now = Timestamp::now();
+    let window = SignedDuration::try_from(within).unwrap_or(SignedDuration::MAX);
+    let due: Vec<&CertificateState> = cm
+        .certificates
+        .iter()
+        .filter(|c| c.not_after.is_some_and(|at| at.duration_since(now) < window))
+        .collect();
+    if due.is_empty() {
+        render::step(&format!(
+            "No cert-manager Certificate in {} expires within {}: nothing to renew.",
+            scope.describe(),
+            humantime::format_duration(within)
+        ));
+        return Ok(Outcome::Clean);
+    }
+    let mut renewals = Vec::new();
+    let mut left_out = Vec::new();
+    for certificate in due {
+        if let Some(refusal) = refusal(&cm, certificate) {
+            left_out.push(format!("{}/{}: {refusal}", certificate.namespace, certificate.name));
+            continue;
+        }
+        match cluster::secrets::get(conn, &certificate.namespace, &certificate.secret_name).await {
+            Ok(secret) => renewals.push(Renewal {
+                secret,
+                certificate: certificate.clone(),
+            }),
+            Err(Error::SecretNotFound { .. }) => left_out.push(format!(
+                "{}/{}: its Secret {} does not exist (cert-manager issues it on its own)",
+                certificate.namespace, certificate.name, certificate.secret_name
+            )),
+            Err(e) => return Err(e),
+        }
+    }
+    for line in &left_out {
+        render::warning(&format!("left out: {line}"));
+    }
+    if renewals.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} expiring within {} cannot be renewed now (above): nothing was changed",
+            render::plural(left_out.len(), "Certificate"),
+            humantime::format_duration(within)
+        )));
+    }
+    let mut namespaces = BTreeMap::new();
+    for name in renewals
+        .iter()
+        .map(|r| r.secret.namespace.clone())
+        .collect::<BTreeSet<_>>()
+    {
+        let (snapshot, policy) = read_namespace(conn, &name).await?;
+        namespaces.insert(name, InNamespace { snapshot, policy });
+    }
+    renew_all(conn, consent, settings, renewals, namespaces).await
+}
+
+/// Why a renewal cannot be asked for now: the issuer is missing or not Ready (the renewal would
+/// fail), or an issuance is already under way.
+fn refusal(cm: &CertManager, cert: &CertificateState) -> Option<Error> {
+    let (reason, fix) = match cm.stuck(cert, Timestamp::now()) {
         Some(Stuck::IssuerMissing) => (
             format!("{} does not exist", cert.issuer.describe()),
             "create it, or point the Certificate's spec.issuerRef at one that exists, then rotate again",
@@ -148,17 +166,26 @@ fn refuse_doomed(stuck: Option<Stuck>, cert: &CertificateState) -> Result<()> {
             format!("it is not Ready: {why}"),
             "fix the issuer first (kubectl describe it), then rotate again",
         ),
-        _ => return Ok(()),
+        _ if cert.issuing.as_ref().is_some_and(|c| c.is_true()) => {
+            return Some(Error::Usage(format!(
+                "Certificate {ns}/{name} is being issued already (its Issuing condition is True): nothing was \
+                 changed. Wait for it (kubectl get certificate {name} -n {ns} -w), then run kubectl secrets verify \
+                 -n {ns} to see which consumers still need a restart",
+                ns = cert.namespace,
+                name = cert.name
+            )))
+        }
+        _ => return None,
     };
-    Err(Error::IssuerRefused {
-        issuer,
+    Some(Error::IssuerRefused {
+        issuer: format!("cert-manager's {}", cert.issuer.describe()),
         step: format!("to renew Certificate {}/{}", cert.namespace, cert.name),
         reason,
         fix: format!("nothing was changed: the current certificate stays in place; {fix}"),
     })
 }
 
-/// The certificate the Secret holds now, when it can be read.
+/// The certificate a Secret holds, when it can be read.
 fn current_certificate(secret: &SecretState) -> Option<tls::TlsInfo> {
     let pem = secret.data.get(tls::CERT_KEY)?;
     match tls::parse(pem.expose(), &BTreeMap::new()) {
@@ -167,31 +194,213 @@ fn current_certificate(secret: &SecretState) -> Option<tls::TlsInfo> {
     }
 }
 
-/// The confirmed renewal: ask, wait for the new certificate, restart, verify.
+/// Each namespace's consumers of the given Secrets (cert-manager rewrites every key of each).
+fn consumers_in(
+    namespaces: &BTreeMap<String, InNamespace>,
+    renewals: &[&Renewal],
+    settings: &Settings,
+) -> BTreeMap<String, Vec<Consumer>> {
+    let mut by_namespace = BTreeMap::new();
+    for (name, state) in namespaces {
+        let changed: ChangedKeys = renewals
+            .iter()
+            .filter(|r| &r.secret.namespace == name)
+            .map(|r| (r.secret.name.clone(), r.secret.data.keys().cloned().collect()))
+            .collect();
+        if changed.is_empty() {
+            continue;
+        }
+        let consumers = consumers::consumers_of(&state.snapshot, &changed, state.policy, settings.restart_all);
+        by_namespace.insert(name.clone(), consumers);
+    }
+    by_namespace
+}
+
+/// The workloads to restart among `consumers`, as restart targets (nothing stamped: cert-manager's
+/// writes carry no revision of the plugin's).
+fn restart_targets(consumers: &[Consumer], snapshot: &Snapshot, settings: &Settings) -> Vec<RestartTarget> {
+    let restarts: Vec<WorkloadId> = consumers
+        .iter()
+        .filter(|c| settings.restart && c.action == ConsumerAction::Restart)
+        .map(|c| c.id.clone())
+        .collect();
+    targets_for(&restarts, &templates_of(snapshot), &BTreeMap::new(), None)
+}
+
+/// Plan → permissions → question → renew each → restart → verify.
+async fn renew_all(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    renewals: Vec<Renewal>,
+    namespaces: BTreeMap<String, InNamespace>,
+) -> Result<Outcome> {
+    let all: Vec<&Renewal> = renewals.iter().collect();
+    let consumers = consumers_in(&namespaces, &all, settings);
+    let mut too_soon = Vec::new();
+    let mut restarts = 0;
+    for (name, list) in &consumers {
+        let state = &namespaces[name];
+        let targets = restart_targets(list, &state.snapshot, settings);
+        restarts += targets.len();
+        let ids: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
+        too_soon.extend(restart_budget::too_soon(
+            &state.snapshot.workloads,
+            &ids,
+            settings.min_restart_interval,
+            Timestamp::now(),
+        ));
+        let mut needed: Vec<Permission> = permissions(&targets)
+            .into_iter()
+            .filter(|p| p.resource != "secrets")
+            .collect();
+        needed.push(Permission::new("get", certificates::GROUP, "certificates"));
+        needed.push(Permission::new("patch", certificates::GROUP, "certificates/status"));
+        cluster::access::require(conn, name, &needed).await?;
+    }
+    let scope = match namespaces.keys().collect::<Vec<_>>().as_slice() {
+        [one] => one.to_string(),
+        many => format!("{} namespaces", many.len()),
+    };
+    refuse_beyond_max_restarts(settings, &scope, restarts)?;
+    let summaries: Vec<RenewalSummary> = renewals.iter().map(summary).collect();
+    let strategy = Strategy {
+        max_parallel: settings.max_parallel,
+        batch_interval: settings.batch_interval,
+        timeout: settings.timeout,
+        restart: settings.restart,
+        writes: Writes::Renewal,
+    };
+    let every_consumer: Vec<Consumer> = consumers.values().flatten().cloned().collect();
+    render::rotate::renewal_plan(
+        &conn.context,
+        &scope,
+        &summaries,
+        &every_consumer,
+        &strategy,
+        consent.output,
+    )?;
+    warn_too_soon(&too_soon, settings);
+    refuse_unattended_too_soon(&too_soon, settings, consent.yes && !consent.dry_run)?;
+    let question = match renewals.len() {
+        1 => "Renew this certificate?".to_string(),
+        n => format!("Renew these {n} certificates?"),
+    };
+    if !go_ahead(consent, &question)? {
+        return Ok(Outcome::Clean);
+    }
+    run(conn, settings, &renewals, &namespaces).await
+}
+
+fn summary(renewal: &Renewal) -> RenewalSummary {
+    let cert = &renewal.certificate;
+    let current = current_certificate(&renewal.secret);
+    RenewalSummary {
+        namespace: cert.namespace.clone(),
+        secret: renewal.secret.name.clone(),
+        certificate: cert.name.clone(),
+        issuer: cert.issuer.describe(),
+        revision: cert.revision,
+        serial: current.as_ref().map(|c| c.serial.clone()),
+        not_after: current.as_ref().map(|c| c.not_after).or(cert.not_after),
+        renewal_time: cert.renewal_time,
+        dns_names: current.map(|c| c.dns_names).unwrap_or_default(),
+    }
+}
+
+/// The confirmed renewals: ask for each, wait for each, restart the consumers of those renewed,
+/// verify. A failed renewal restarts nothing for its Secret and is said at the end (exit 15).
 async fn run(
     conn: &Connection,
     settings: &Settings,
-    secret: &SecretState,
-    cert: &CertificateState,
-    serial_before: Option<&str>,
-    targets: &[crate::domain::rollout::RestartTarget],
+    renewals: &[Renewal],
+    namespaces: &BTreeMap<String, InNamespace>,
 ) -> Result<Outcome> {
-    let namespace = secret.namespace.as_str();
-    cluster::certificates::request_renewal(conn, namespace, &cert.name).await?;
-    render::step(&format!(
-        "Asked cert-manager to renew Certificate {} (revision {} follows {}).",
-        cert.name,
-        cert.revision.unwrap_or(0) + 1,
-        cert.revision.map_or("none".to_string(), |r| r.to_string())
-    ));
-    await_issuance(conn, settings, cert).await?;
-    let serial = await_new_certificate(conn, secret, serial_before).await?;
-    render::step(&format!(
-        "Renewed: Secret {} holds a new certificate (serial {}, valid until {}).",
-        secret.name, serial.serial, serial.not_after
-    ));
+    for renewal in renewals {
+        let cert = &renewal.certificate;
+        cluster::certificates::request_renewal(conn, &cert.namespace, &cert.name).await?;
+        render::step(&format!(
+            "Asked cert-manager to renew Certificate {}/{} (revision {} follows {}).",
+            cert.namespace,
+            cert.name,
+            cert.revision.unwrap_or(0) + 1,
+            cert.revision.map_or("none".to_string(), |r| r.to_string())
+        ));
+    }
+    let mut renewed = Vec::new();
+    let mut failures = Vec::new();
+    for renewal in renewals {
+        let issued = match await_issuance(conn, settings, &renewal.certificate).await {
+            Ok(()) => await_new_certificate(conn, &renewal.secret).await,
+            Err(error) => Err(error),
+        };
+        match issued {
+            Ok(info) => {
+                render::step(&format!(
+                    "Renewed: Secret {}/{} holds a new certificate (serial {}, valid until {}).",
+                    renewal.secret.namespace, renewal.secret.name, info.serial, info.not_after
+                ));
+                renewed.push(renewal);
+            }
+            Err(error) => {
+                render::warning(&format!(
+                    "not renewed, nothing restarted for it: {}",
+                    render::clean_line(&error.to_string())
+                ));
+                failures.push((renewal, error));
+            }
+        }
+    }
+    let consumers = consumers_in(namespaces, &renewed, settings);
+    let mut outcome = Outcome::Clean;
+    let mut result = Ok(());
+    for (namespace, list) in &consumers {
+        let targets = restart_targets(list, &namespaces[namespace].snapshot, settings);
+        let restarted: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
+        let secrets: Vec<&Renewal> = renewed
+            .iter()
+            .copied()
+            .filter(|r| &r.secret.namespace == namespace)
+            .collect();
+        let done = restart_and_verify(conn, settings, namespace, &secrets, &targets).await;
+        for renewal in &secrets {
+            let said = done.as_ref().copied();
+            events::after_renewal(conn, settings, &renewal.secret, &renewal.certificate, &restarted, said).await;
+        }
+        match done {
+            Ok(Outcome::Clean) => {}
+            Ok(found) => outcome = found,
+            Err(error) => result = Err(error),
+        }
+    }
+    for (renewal, error) in &failures {
+        events::after_renewal(conn, settings, &renewal.secret, &renewal.certificate, &[], Err(error)).await;
+    }
+    result?;
+    match failures.into_iter().next() {
+        Some((_, error)) if renewals.len() == 1 => Err(error),
+        Some(_) => Err(Error::IssuerRefused {
+            issuer: "cert-manager".into(),
+            step: "some of the renewals".into(),
+            reason: "see the warnings above".into(),
+            fix: "the Secrets renewed had their readers restarted and verified; the others keep their current \
+                  certificate: fix their cause, then rotate them again"
+                .into(),
+        }),
+        None => Ok(outcome),
+    }
+}
+
+/// Restart what does not reload the renewed Secrets of one namespace, then verify their readers.
+async fn restart_and_verify(
+    conn: &Connection,
+    settings: &Settings,
+    namespace: &str,
+    renewed: &[&Renewal],
+    targets: &[RestartTarget],
+) -> Result<Outcome> {
     if !targets.is_empty() {
-        let title = format!("Restarting the consumers of {} that do not reload it:", secret.name);
+        let title = format!("Restarting the readers in {namespace} that do not reload their certificate:");
         let states = restart::restart_and_wait(
             conn,
             namespace,
@@ -212,7 +421,7 @@ async fn run(
             )));
         }
     }
-    let changed = BTreeSet::from([secret.name.clone()]);
+    let changed: BTreeSet<String> = renewed.iter().map(|r| r.secret.name.clone()).collect();
     verify_changed(conn, namespace, &changed, settings).await
 }
 
@@ -220,10 +429,16 @@ async fn run(
 async fn await_issuance(conn: &Connection, settings: &Settings, before: &CertificateState) -> Result<()> {
     let namespace = before.namespace.as_str();
     let deadline = tokio::time::Instant::now() + settings.timeout;
+    let refused = |reason: String, fix: String| Error::IssuerRefused {
+        issuer: format!("cert-manager's {}", before.issuer.describe()),
+        step: format!("the renewal of Certificate {namespace}/{}", before.name),
+        reason,
+        fix,
+    };
     loop {
         let Some(now) = cluster::certificates::get(conn, namespace, &before.name).await? else {
             return Err(Error::NotFound(format!(
-                "Certificate {namespace}/{} was deleted during its renewal: nothing was restarted",
+                "Certificate {namespace}/{} was deleted during its renewal: nothing was restarted for it",
                 before.name
             )));
         };
@@ -233,59 +448,52 @@ async fn await_issuance(conn: &Connection, settings: &Settings, before: &Certifi
         match certificates::issuance(before.revision, &now, request) {
             Issuance::Issued => return Ok(()),
             Issuance::Failed(why) => {
-                return Err(Error::IssuerRefused {
-                    issuer: format!("cert-manager's {}", before.issuer.describe()),
-                    step: format!("the renewal of Certificate {namespace}/{}", before.name),
-                    reason: why,
-                    fix: format!(
+                return Err(refused(
+                    why,
+                    format!(
                         "nothing was restarted: Secret {} still holds the current certificate, and cert-manager \
                          retries on its own; fix the cause (kubectl describe certificate {} -n {namespace}), then \
                          rotate again",
                         before.secret_name, before.name
                     ),
-                })
+                ))
             }
             Issuance::Pending => {}
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(Error::IssuerRefused {
-                issuer: format!("cert-manager's {}", before.issuer.describe()),
-                step: format!("the renewal of Certificate {namespace}/{}", before.name),
-                reason: format!(
+            return Err(refused(
+                format!(
                     "no new certificate within --timeout {}",
                     humantime::format_duration(settings.timeout)
                 ),
-                fix: format!(
+                format!(
                     "nothing was restarted; is cert-manager's controller running (kubectl get pods -n cert-manager)? \
                      kubectl describe certificate {} -n {namespace} says where the issuance stands",
                     before.name
                 ),
-            });
+            ));
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
-/// The Secret's new certificate (its serial differs from the one before the renewal).
-async fn await_new_certificate(
-    conn: &Connection,
-    secret: &SecretState,
-    serial_before: Option<&str>,
-) -> Result<tls::TlsInfo> {
+/// The Secret's new certificate (its serial differs from the one it held before the renewal).
+async fn await_new_certificate(conn: &Connection, before: &SecretState) -> Result<tls::TlsInfo> {
+    let serial_before = current_certificate(before).map(|c| c.serial);
     let deadline = tokio::time::Instant::now() + SECRET_LAG;
     loop {
-        let now = cluster::secrets::get(conn, &secret.namespace, &secret.name).await?;
-        if let Some(info) = current_certificate(&now).filter(|c| Some(c.serial.as_str()) != serial_before) {
+        let now = cluster::secrets::get(conn, &before.namespace, &before.name).await?;
+        if let Some(info) = current_certificate(&now).filter(|c| Some(&c.serial) != serial_before.as_ref()) {
             return Ok(info);
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(Error::Api {
-                action: format!("read secret {}/{}", secret.namespace, secret.name),
+                action: format!("read secret {}/{}", before.namespace, before.name),
                 message: format!(
                     "cert-manager reports the renewal done, but the Secret still holds the previous certificate after \
-                     {}: nothing was restarted (kubectl describe certificate -n {})",
+                     {}: nothing was restarted for it (kubectl describe certificate -n {})",
                     humantime::format_duration(SECRET_LAG),
-                    secret.namespace
+                    before.namespace
                 ),
             });
         }

@@ -262,6 +262,7 @@ fn plan_text(
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RenewalSummary {
+    pub namespace: String,
     pub secret: String,
     pub certificate: String,
     /// "Issuer/platform-ca"
@@ -283,17 +284,18 @@ struct RenewalDocument<'a> {
     api_version: &'static str,
     kind: &'static str,
     context: &'a str,
-    namespace: &'a str,
-    certificate: &'a RenewalSummary,
+    /// The namespace, or "N namespaces" (each certificate names its own).
+    scope: &'a str,
+    certificates: &'a [RenewalSummary],
     workloads: &'a [Consumer],
 }
 
-/// The plan of `rotate` for a Secret cert-manager issues: renew it, then restart only what does
-/// not reload it.
+/// The plan of `rotate` for Secrets cert-manager issues: renew them, then restart only what does
+/// not reload them.
 pub fn renewal_plan(
     context: &str,
-    namespace: &str,
-    summary: &RenewalSummary,
+    scope: &str,
+    summaries: &[RenewalSummary],
     consumers: &[Consumer],
     strategy: &Strategy,
     output: OutputFormat,
@@ -303,8 +305,8 @@ pub fn renewal_plan(
             api_version: "kubectl-secrets.io/v1",
             kind: "RenewalPlan",
             context,
-            namespace,
-            certificate: summary,
+            scope,
+            certificates: summaries,
             workloads: consumers,
         };
         return if output == OutputFormat::Json {
@@ -313,32 +315,56 @@ pub fn renewal_plan(
             print_yaml(&doc)
         };
     }
-    let mut facts = table(&["CERTIFICATE", "ISSUER", "REVISION", "SERIAL", "EXPIRES", "RENEWAL DUE"]);
+    let several_namespaces = summaries.iter().any(|s| s.namespace != summaries[0].namespace);
+    let mut headers = vec![
+        "SECRET",
+        "CERTIFICATE",
+        "ISSUER",
+        "REVISION",
+        "SERIAL",
+        "EXPIRES",
+        "RENEWAL DUE",
+    ];
+    if several_namespaces {
+        headers.insert(0, "NAMESPACE");
+    }
+    let mut facts = table(&headers);
     let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
-    facts.add_row(vec![
-        clean_line(&summary.certificate),
-        clean_line(&summary.issuer),
-        or_dash(summary.revision.map(|r| r.to_string())),
-        or_dash(summary.serial.clone()),
-        or_dash(summary.not_after.map(|t| t.to_string())),
-        or_dash(summary.renewal_time.map(|t| t.to_string())),
-    ]);
+    for summary in summaries {
+        let mut row = vec![
+            clean_line(&summary.secret),
+            clean_line(&summary.certificate),
+            clean_line(&summary.issuer),
+            or_dash(summary.revision.map(|r| r.to_string())),
+            or_dash(summary.serial.clone()),
+            or_dash(summary.not_after.map(|t| t.to_string())),
+            or_dash(summary.renewal_time.map(|t| t.to_string())),
+        ];
+        if several_namespaces {
+            row.insert(0, clean_line(&summary.namespace));
+        }
+        facts.add_row(row);
+    }
+    let what = match summaries {
+        [one] => format!("the certificate in Secret {}", clean_line(&one.secret)),
+        many => format!("{} certificates", many.len()),
+    };
     let mut text = format!(
-        "Plan for namespace {namespace} in cluster {context}: renew the certificate in Secret {} (cert-manager issues \
-         it; the plugin never writes it)\n\n",
-        clean_line(&summary.secret)
+        "Plan for {} in cluster {context}: renew {what} (cert-manager issues them; the plugin never writes \
+         them)\n\n",
+        if several_namespaces {
+            scope.to_string()
+        } else {
+            format!("namespace {scope}")
+        }
     );
     text.push_str(&table_lines(&facts));
     text.push('\n');
     text.push_str(&consumers_text(consumers, strategy));
     text.push_str(&steps_text(
-        &format!(
-            "ask cert-manager to issue Certificate {} again (as `cmctl renew` does), wait for the new certificate in \
-             the Secret",
-            clean_line(&summary.certificate)
-        ),
-        "stop and say why (a failed issuance leaves the current certificate in place and restarts nothing; an \
-         issued certificate cannot be un-issued)",
+        "ask cert-manager to issue each again (as `cmctl renew` does), wait for the new certificate in its Secret",
+        "stop and say why (a failed issuance leaves the current certificate in place and restarts nothing for \
+         it; an issued certificate cannot be un-issued)",
         consumers,
         strategy,
     ));

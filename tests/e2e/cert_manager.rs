@@ -185,7 +185,9 @@ async fn a_renewal_restarts_only_what_does_not_reload_and_verifies() {
     let renew = ns.run(&["rotate", "web-tls", "--yes", "--min-restart-interval", "0"]);
     assert_eq!(renew.code, exit::OK, "{renew:?}");
     assert!(
-        renew.stderr.contains("Renewed: Secret web-tls holds a new certificate"),
+        renew
+            .stderr
+            .contains(&format!("Renewed: Secret {}/web-tls holds a new certificate", ns.name)),
         "{}",
         renew.stderr
     );
@@ -367,4 +369,67 @@ async fn audit_names_the_missing_or_broken_issuer_of_a_certificate() {
     );
     let table = ns.run(&["audit"]);
     assert!(table.stdout.contains("certificate-issuer-missing"), "{}", table.stdout);
+}
+
+#[tokio::test]
+async fn all_expiring_renews_only_what_expires_within_the_window() {
+    let ns = TestNamespace::new("cm-expiring").await;
+    issued(&ns).await;
+    // A second certificate of 30 days beside web-tls' 90, read from env.
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "soon-tls"},
+                     "spec": {"secretName": "soon-tls", "dnsNames": ["soon.example"], "duration": "720h",
+                              "privateKey": {"algorithm": "ECDSA", "size": 256},
+                              "issuerRef": {"name": "web-ca", "kind": "Issuer"}}}),
+    );
+    wait_until(&ns, "Certificate", "certificates", "soon-tls", "Ready", is_ready).await;
+    ns.create_deployment(deployment(
+        "soon-client",
+        1,
+        json!({"containers": [{"name": "client", "image": "client:1",
+                               "env": [{"name": "CERT", "valueFrom": {"secretKeyRef": {"name": "soon-tls", "key": "tls.crt"}}}]}]}),
+    ))
+    .await;
+    ns.wait_ready("deployment", "soon-client").await;
+    let secrets: Vec<String> = [key_lines(&ns, "web-tls").await, key_lines(&ns, "soon-tls").await].concat();
+
+    let none = ns.run(&["rotate", "--all-expiring", "--within", "1d", "--yes"]);
+    assert_eq!(none.code, exit::OK, "{none:?}");
+    assert!(
+        none.stderr.contains("expires within 1day: nothing to renew"),
+        "{}",
+        none.stderr
+    );
+
+    let plan = ns.run(&["rotate", "--all-expiring", "--within", "40d", "--dry-run", "-o", "json"]);
+    assert_eq!(plan.code, exit::OK, "{plan:?}");
+    let doc = plan.json();
+    assert_eq!(doc["kind"], "RenewalPlan");
+    let planned: Vec<&str> = doc["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["certificate"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["soon-tls"], "web-tls expires in 90 days: {doc}");
+
+    let client_pods = ns.pod_names("soon-client-").await;
+    let renew = ns.run(&["rotate", "--all-expiring", "--within", "40d", "--yes"]);
+    assert_eq!(renew.code, exit::OK, "{renew:?}");
+    assert_eq!(certificate(&ns, "soon-tls").await["status"]["revision"], 2);
+    assert_eq!(
+        certificate(&ns, "web-tls").await["status"]["revision"],
+        1,
+        "outside the window"
+    );
+    assert!(
+        ns.pod_names("soon-client-")
+            .await
+            .iter()
+            .all(|p| !client_pods.contains(p)),
+        "its env reader restarted"
+    );
+    for run in [&none, &plan, &renew] {
+        run.assert_no_leak(&secrets);
+    }
 }
