@@ -12,7 +12,7 @@ fi
 echo "build-cargo-deny: installing cargo-deny $version into the store (once per machine)" >&2
 # Its release profile asks for fat LTO in one codegen unit: minutes of single-threaded linking
 # for a tool run once per test run. The same code, built the ordinary way, and optimised only
-# lightly (its check takes seconds either way; the build a third less).
+# lightly: its check takes seconds either way, and the build is shorter.
 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
   CARGO_TARGET_DIR="$store_tmp.target" \
   cargo install --quiet --locked --root "$store_tmp" cargo-deny --version "$version" >&2

@@ -28,8 +28,14 @@ def main():
                 reused.add(name)
         reused -= set(built)
         rows.append({**step, "built": built, "reused": sorted(reused)})
-    # A build beside the steps overlaps them: shown, not added to the total.
-    total = sum(r["seconds"] for r in rows if not r.get("beside"))
+    # A build beside the steps overlaps them: shown, not added to the total. Steps of one group
+    # ran at once: the group counts as its longest.
+    total = sum(r["seconds"] for r in rows if not r.get("beside") and not r.get("group"))
+    groups = {}
+    for r in rows:
+        if r.get("group"):
+            groups[r["group"]] = max(groups.get(r["group"], 0), r["seconds"])
+    total += sum(groups.values())
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps({"steps": rows, "total_seconds": round(total, 1)}, indent=2) + "\n")
 
@@ -41,8 +47,12 @@ def main():
         if r["reused"]:
             parts.append(f"reused {len(r['reused'])}")
         step = f"({r['step']})" if r.get("beside") else r["step"]
+        if r.get("group"):
+            step = f"{step} *"
         print(f"  {step:<13} {r['seconds']:>8.1f}  {result:<7} {', '.join(parts) or '-'}", file=sys.stderr)
     print(f"  {'total':<13} {total:>8.1f}  ({out_json})", file=sys.stderr)
+    if groups:
+        print("  *: ran at the same time as the other steps marked so (counted once, as the longest)", file=sys.stderr)
     if any(r.get("beside") for r in rows):
         print("  (beside): the bed's components a new machine lacks, built at the lowest priority during the steps", file=sys.stderr)
 

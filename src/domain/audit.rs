@@ -742,6 +742,16 @@ fn record_findings(values: &[SecretState]) -> Vec<AuditFinding> {
 mod tests {
     use super::*;
 
+    /// No age policy, certificates flagged 30 days ahead.
+    fn plain_options() -> AuditOptions {
+        AuditOptions {
+            now: Timestamp::from_second(1_800_000_000).unwrap(),
+            max_age: None,
+            cert_expiry: SignedDuration::from_hours(24 * 30),
+            policy: crate::domain::env::EnvNamePolicy::Relaxed,
+        }
+    }
+
     #[test]
     fn reuse_is_decided_by_the_whole_keyed_digest_not_the_printed_fingerprint() {
         let fp = Fingerprinter::new([7; 32]);
@@ -761,12 +771,7 @@ mod tests {
             data: [("DATABASE_URL".to_string(), SecretValue::new(value.as_bytes().to_vec()))].into(),
             ..Default::default()
         };
-        let options = AuditOptions {
-            now: Timestamp::from_second(1_800_000_000).unwrap(),
-            max_age: None,
-            cert_expiry: SignedDuration::from_hours(24 * 30),
-            policy: crate::domain::env::EnvNamePolicy::Relaxed,
-        };
+        let options = plain_options();
         let findings = audit(
             &Snapshot::default(),
             &VerifyReport::default(),
@@ -800,12 +805,7 @@ mod tests {
             .into(),
             ..Default::default()
         };
-        let options = AuditOptions {
-            now: Timestamp::from_second(1_800_000_000).unwrap(),
-            max_age: None,
-            cert_expiry: SignedDuration::from_hours(24 * 30),
-            policy: crate::domain::env::EnvNamePolicy::Relaxed,
-        };
+        let options = plain_options();
         let findings = audit(
             &Snapshot::default(),
             &VerifyReport::default(),

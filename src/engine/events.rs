@@ -43,7 +43,6 @@ pub(super) async fn after_change(
         revisions.push(format!("{name} revision {} (rotation {rotation})", secret.revision));
         written.push((secret.name.clone(), secret.uid.clone(), secret.revision, rotation));
     }
-    let workload_list = restarted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let mut notes = Vec::new();
     for (name, uid, revision, rotation) in &written {
         let note = match result {
@@ -54,11 +53,7 @@ pub(super) async fn after_change(
                 message: format!(
                     "{}: revision {revision} (rotation {rotation}); {}; verified: {}",
                     settings.changed_by,
-                    if restarted.is_empty() {
-                        "no workload restarted".to_string()
-                    } else {
-                        format!("restarted {workload_list}")
-                    },
+                    restarted_text(restarted),
                     match outcome {
                         Outcome::Clean => "every consumer runs with the current data",
                         Outcome::Found | Outcome::Code(_) => {
@@ -119,7 +114,6 @@ pub(super) async fn after_renewal(
         "renewal of Certificate {} asked by {}",
         certificate.name, settings.changed_by
     );
-    let workload_list = restarted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let mut notes = Vec::new();
     let secret_note = match result {
         Ok(outcome) => Note {
@@ -128,11 +122,7 @@ pub(super) async fn after_renewal(
             action: "Renew",
             message: format!(
                 "{what}: issued by cert-manager; {}; verified: {}",
-                if restarted.is_empty() {
-                    "no workload restarted".to_string()
-                } else {
-                    format!("restarted {workload_list}")
-                },
+                restarted_text(restarted),
                 match outcome {
                     Outcome::Clean => "every consumer runs with the current certificate",
                     Outcome::Found | Outcome::Code(_) =>
@@ -232,6 +222,18 @@ fn failure_text(error: &Error, reached_outside: bool) -> String {
         "{kind} (exit {}; the operator who ran it has the details)",
         error.exit_code()
     )
+}
+
+/// "restarted A, B" or "no workload restarted", for a changed Secret's Event.
+fn restarted_text(restarted: &[WorkloadId]) -> String {
+    if restarted.is_empty() {
+        "no workload restarted".to_string()
+    } else {
+        format!(
+            "restarted {}",
+            restarted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        )
+    }
 }
 
 /// The first sentence of an error: Events are read in narrow columns.

@@ -541,18 +541,7 @@ async fn restart_confirmed(
     let mut failed = Vec::new();
     for (namespace, targets) in by_namespace {
         let title = format!("Restarting stale workloads in {namespace}:");
-        let states = restart::restart_and_wait(
-            conn,
-            namespace,
-            targets,
-            settings.pacing(settings.timeout),
-            &title,
-            None,
-            !settings.leave_on_delete,
-            settings.forward_promotion(),
-        )
-        .await?;
-        failed.extend(restart::failures_of(&states));
+        failed.extend(restart_outside_a_change(conn, settings, namespace, targets, &title).await?);
     }
     if !failed.is_empty() {
         return Err(Error::RolloutFailed(format!(
@@ -561,6 +550,29 @@ async fn restart_confirmed(
         )));
     }
     Ok(true)
+}
+
+/// Restart workloads with no change journal to keep (verify --fix, a renewal cert-manager
+/// wrote): their rollouts awaited; the failures, one line each.
+async fn restart_outside_a_change(
+    conn: &Connection,
+    settings: &Settings,
+    namespace: &str,
+    targets: &[RestartTarget],
+    title: &str,
+) -> Result<Vec<String>> {
+    let states = restart::restart_and_wait(
+        conn,
+        namespace,
+        targets,
+        settings.pacing(settings.timeout),
+        title,
+        None,
+        !settings.leave_on_delete,
+        settings.forward_promotion(),
+    )
+    .await?;
+    Ok(restart::failures_of(&states))
 }
 
 /// `history --prune`: delete the recorded backups of `secret` beyond the newest `keep` (only

@@ -11,8 +11,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    events, go_ahead, permissions, read_namespace, refuse_beyond_max_restarts, refuse_unattended_too_soon, restart,
-    targets_for, templates_of, verify_changed, warn_too_soon, Consent, Settings,
+    events, go_ahead, permissions, read_namespace, refuse_beyond_max_restarts, refuse_unattended_too_soon,
+    restart_outside_a_change, targets_for, templates_of, verify_changed, warn_too_soon, Consent, Settings,
 };
 use crate::cluster::access::Permission;
 use crate::cluster::{self, Connection, Scope};
@@ -401,18 +401,7 @@ async fn restart_and_verify(
 ) -> Result<Outcome> {
     if !targets.is_empty() {
         let title = format!("Restarting the readers in {namespace} that do not reload their certificate:");
-        let states = restart::restart_and_wait(
-            conn,
-            namespace,
-            targets,
-            settings.pacing(settings.timeout),
-            &title,
-            None,
-            !settings.leave_on_delete,
-            settings.forward_promotion(),
-        )
-        .await?;
-        let failed = restart::failures_of(&states);
+        let failed = restart_outside_a_change(conn, settings, namespace, targets, &title).await?;
         if !failed.is_empty() {
             return Err(Error::RolloutFailed(format!(
                 "the certificate was renewed, but the restart did not complete: {} (a certificate cannot be \
