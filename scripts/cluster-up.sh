@@ -206,6 +206,17 @@ fi
 
 # Anything half-started is stopped first, so a start is always from a known state.
 STATE_DIR=$state NETNS=$NETNS "$root/scripts/cluster-down.sh" >/dev/null 2>&1 || true
+# The bed listens on ports inside Linux's ephemeral range (32768-60999), where any outgoing
+# connection may take one first ("bind: address already in use": a fleet bed's etcd once lost
+# its peer port so in CI). Where we may (root), they are reserved for listeners, the kernel's own
+# way (net.ipv4.ip_local_reserved_ports; appended to, never replaced).
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [ -w "$reserved" ]; then
+  ours="$ETCD_PORT,$ETCD_PEER_PORT,$API_PORT,$KWOK_PORT,$MOTO_PORT,$ESO_METRICS_PORT,$ROLLOUTS_METRICS_PORT"
+  ours+=",$ROLLOUTS_HEALTHZ_PORT,$POSTGRES_PORT,$MYSQL_PORT,$REDIS_PORT,$IDENTITY_PORTS"
+  current=$(cat "$reserved")
+  printf '%s\n' "${current:+$current,}$ours" >"$reserved" 2>/dev/null || log "could not reserve the bed's ports (carrying on)"
+fi
 # Another bed (another clone's, say) on these ports would answer in this one's place.
 for port in "$ETCD_PORT" "$API_PORT" "$KWOK_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::events::{about, events};
-use crate::support::{deployment, exit, TestNamespace};
+use crate::support::{deployment, exit, next_second, workload, TestNamespace};
 
 fn api(ns: &TestNamespace, kind: &str, plural: &str) -> Api<DynamicObject> {
     let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("cert-manager.io", "v1", kind), plural);
@@ -430,6 +430,59 @@ async fn all_expiring_renews_only_what_expires_within_the_window() {
         "its env reader restarted"
     );
     for run in [&none, &plan, &renew] {
+        run.assert_no_leak(&secrets);
+    }
+}
+
+#[tokio::test]
+async fn verify_finds_the_readers_a_renewal_by_cert_manager_left_behind() {
+    use kube::api::{Patch, PatchParams};
+    let ns = TestNamespace::new("cm-verify").await;
+    issued(&ns).await;
+    readers(&ns).await;
+    let secrets = key_lines(&ns, "web-tls").await;
+    // Container start times have one-second resolution: the renewal comes in a later second.
+    next_second().await;
+    // cert-manager renews on its own (here asked as cmctl renew asks, not through the plugin).
+    let web = certificate(&ns, "web-tls").await;
+    let patch = kubectl_secrets::domain::certificates::renewal_request(&web, jiff::Timestamp::now());
+    api(&ns, "Certificate", "certificates")
+        .patch_status("web-tls", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("ask for a renewal");
+    wait_until(&ns, "Certificate", "certificates", "web-tls", "revision 2", |o| {
+        o["status"]["revision"] == 2 && is_ready(o)
+    })
+    .await;
+
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(
+        verify.code,
+        exit::FOUND,
+        "the subPath and env readers run the old certificate: {verify:?}"
+    );
+    let report = verify.json();
+    assert_eq!(
+        workload(&report, "Deployment", "proxy")["status"],
+        "stale",
+        "{report:#}"
+    );
+    assert_eq!(
+        workload(&report, "Deployment", "client")["status"],
+        "stale",
+        "{report:#}"
+    );
+    assert_eq!(
+        workload(&report, "Deployment", "gateway")["status"],
+        "ok",
+        "the volume updates in place"
+    );
+
+    let fix = ns.run(&["verify", "--fix", "--yes"]);
+    assert_eq!(fix.code, exit::OK, "{fix:?}");
+    let again = ns.run(&["verify"]);
+    assert_eq!(again.code, exit::OK, "{again:?}");
+    for run in [&verify, &fix, &again] {
         run.assert_no_leak(&secrets);
     }
 }
