@@ -38,8 +38,23 @@ fn scoped(conn: &Connection, scope: &Scope, kind: &str, plural: &str) -> Api<Dyn
     }
 }
 
-pub async fn read(conn: &Connection, scope: &Scope) -> Result<CertManager> {
+/// With `requests`, also every CertificateRequest in scope (audit's "why is it not renewed"):
+/// cert-manager keeps one per issuance, each with its CSR and certificate, so the commands that
+/// do not judge them (verify, list, rotate) do not read them.
+pub async fn read(conn: &Connection, scope: &Scope, requests: bool) -> Result<CertManager> {
     let all = Scope::AllNamespaces;
+    let read_requests = async {
+        if !requests {
+            return Ok(Some(Vec::new()));
+        }
+        list(
+            conn,
+            scoped(conn, scope, "CertificateRequest", "certificaterequests"),
+            Action::new("list", "certificaterequests", scope),
+            |o| certificates::parse_request(&o),
+        )
+        .await
+    };
     let (certificates, issuers, cluster_issuers, requests) = tokio::try_join!(
         list(
             conn,
@@ -59,12 +74,7 @@ pub async fn read(conn: &Connection, scope: &Scope) -> Result<CertManager> {
             Action::new("list", "clusterissuers", &all),
             |o| certificates::parse_issuer(&o)
         ),
-        list(
-            conn,
-            scoped(conn, scope, "CertificateRequest", "certificaterequests"),
-            Action::new("list", "certificaterequests", scope),
-            |o| certificates::parse_request(&o)
-        ),
+        read_requests,
     )?;
     Ok(CertManager {
         certificates: certificates.unwrap_or_default(),

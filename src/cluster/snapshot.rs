@@ -29,7 +29,7 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
         secrets,
         sealed_secrets(conn, scope),
         external_secrets(conn, scope),
-        super::certificates::read(conn, scope),
+        super::certificates::read(conn, scope, false),
         read_workloads(conn, scope, selector)
     )?;
     snapshot.secrets = secrets;
@@ -54,7 +54,7 @@ pub async fn read_with_values(conn: &Connection, scope: &Scope) -> Result<(Snaps
     let (pairs, external_secrets, cert_manager, mut snapshot) = tokio::try_join!(
         secrets,
         external_secrets(conn, scope),
-        super::certificates::read(conn, scope),
+        super::certificates::read(conn, scope, true),
         read_workloads(conn, scope, None)
     )?;
     let (infos, states) = pairs.into_iter().unzip();

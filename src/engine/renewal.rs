@@ -97,7 +97,7 @@ pub async fn renew_expiring(
     scope: &Scope,
     within: Duration,
 ) -> Result<Outcome> {
-    let cm = cluster::certificates::read(conn, scope).await?;
+    let cm = cluster::certificates::read(conn, scope, false).await?;
     let now = Timestamp::now();
     let window = SignedDuration::try_from(within).unwrap_or(SignedDuration::MAX);
     let due: Vec<&CertificateState> = cm
