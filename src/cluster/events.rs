@@ -72,6 +72,7 @@ impl Events {
             action: note.action.into(),
             secondary: None,
         };
-        self.recorder.publish(&event, &reference).await
+        // A transient answer (500, 503, 429) is retried like every other request of the tool.
+        super::retrying(|| self.recorder.publish(&event, &reference)).await
     }
 }
