@@ -284,6 +284,35 @@ pub enum Issuance {
     Pending,
 }
 
+/// How far an interrupted renewal got (for `--resume`/`--abort`), from the Certificate as it
+/// stands and the serial of the certificate its Secret holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenewalStage {
+    /// The Secret holds a certificate of a later revision than the one recorded.
+    Renewed { revision: u64, serial: String },
+    /// cert-manager is issuing (or has issued and not yet written the Secret).
+    Issuing,
+    /// Nothing happened: the request never landed, or the issuance failed.
+    NotRenewed,
+}
+
+pub fn renewal_stage(
+    revision_before: Option<u64>,
+    serial_before: Option<&str>,
+    now: &CertificateState,
+    serial_now: Option<&str>,
+) -> RenewalStage {
+    let later = now.revision > revision_before;
+    match serial_now {
+        Some(serial) if later && now.is_ready() && Some(serial) != serial_before => RenewalStage::Renewed {
+            revision: now.revision.unwrap_or_default(),
+            serial: serial.to_string(),
+        },
+        _ if later || now.issuing.as_ref().is_some_and(Condition::is_true) => RenewalStage::Issuing,
+        _ => RenewalStage::NotRenewed,
+    }
+}
+
 /// Judge a renewal asked for at `revision_before` from the Certificate as it stands and its
 /// request for the next revision (when one exists yet).
 pub fn issuance(revision_before: Option<u64>, now: &CertificateState, request: Option<&RequestState>) -> Issuance {
@@ -634,6 +663,48 @@ mod tests {
         assert_eq!(
             cm.certificate_for("platform", "platform-tls").map(|c| c.name.as_str()),
             Some("platform-tls")
+        );
+    }
+
+    #[test]
+    fn an_interrupted_renewal_is_judged_from_the_revision_and_the_serial() {
+        let ready = parse_certificate(&certificate(healthy()));
+        // Revision 3 recorded before; still 3, not issuing: never asked (or failed).
+        assert_eq!(
+            renewal_stage(Some(3), Some("AA"), &ready, Some("AA")),
+            RenewalStage::NotRenewed
+        );
+        // Revision 3 now after 2, a new serial in the Secret: renewed.
+        assert_eq!(
+            renewal_stage(Some(2), Some("AA"), &ready, Some("BB")),
+            RenewalStage::Renewed {
+                revision: 3,
+                serial: "BB".into()
+            }
+        );
+        // Issued, but the Secret still holds the old serial: waiting for it.
+        assert_eq!(
+            renewal_stage(Some(2), Some("AA"), &ready, Some("AA")),
+            RenewalStage::Issuing
+        );
+        // Being issued.
+        let mut issuing = healthy();
+        issuing["conditions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "Issuing", "status": "True", "reason": "ManuallyTriggered"}));
+        let issuing = parse_certificate(&certificate(issuing));
+        assert_eq!(
+            renewal_stage(Some(3), Some("AA"), &issuing, Some("AA")),
+            RenewalStage::Issuing
+        );
+        // A first issuance (no revision before) that has happened.
+        assert_eq!(
+            renewal_stage(None, None, &ready, Some("CC")),
+            RenewalStage::Renewed {
+                revision: 3,
+                serial: "CC".into()
+            }
         );
     }
 }

@@ -139,6 +139,23 @@ pub struct Journal {
     /// The keys whose password the change sets at their issuer (before the Secret is written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub issuers: Vec<IssuerRecord>,
+    /// For a Secret cert-manager issues: the renewal asked for (then `secrets` is empty: the
+    /// plugin writes no data, cert-manager does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<RenewalRecord>,
+}
+
+/// A renewal asked of cert-manager: the Certificate that writes the Secret, and what the
+/// Secret held before (the Certificate's revision and the certificate's serial), so that a
+/// rerun can tell whether the new certificate has arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RenewalRecord {
+    pub certificate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 /// One key's issuer, as configured when the change started (never a value).
@@ -279,6 +296,8 @@ pub enum Phase {
     Unsealing,
     /// The provider holds the new value; the ExternalSecret's sync awaited.
     Syncing,
+    /// cert-manager asked to renew the certificate; the new one awaited.
+    Renewing,
     /// New data written; consumers being restarted.
     Restarting,
     /// A step failed; previous data being restored.
@@ -292,6 +311,7 @@ impl Phase {
             Phase::Writing => "writing the new data",
             Phase::Unsealing => "SealedSecret written, waiting for the controller to unseal it",
             Phase::Syncing => "new value at the provider, waiting for External Secrets to sync it",
+            Phase::Renewing => "renewal asked of cert-manager, waiting for the new certificate",
             Phase::Restarting => "new data written, consumers restarting",
             Phase::RollingBack => "rolling back to the previous data",
         }
@@ -567,6 +587,7 @@ mod tests {
             sealed: None,
             external: None,
             issuers: vec![],
+            renewal: None,
         }
     }
 

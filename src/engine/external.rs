@@ -548,6 +548,7 @@ pub async fn run(
                 .collect(),
         }),
         issuers: Vec::new(),
+        renewal: None,
     };
     cluster::secrets::update_journal(
         conn,

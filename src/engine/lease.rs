@@ -64,14 +64,41 @@ pub fn process_alive(pid: u32) -> Option<bool> {
     proc.join("self").exists().then(|| proc.join(pid.to_string()).exists())
 }
 
-/// The lease held while Ctrl-C may come: main lets go of it before exiting with 130.
-static HELD: Mutex<Option<Arc<Lease>>> = Mutex::new(None);
+/// The leases held while Ctrl-C may come (a renewal of several Secrets holds one each): main
+/// lets go of them before exiting with 130.
+static HELD: Mutex<Vec<Arc<Lease>>> = Mutex::new(Vec::new());
 
-/// Let go of the journal this run holds, if any (best effort, on Ctrl-C).
+/// Let go of the journals this run holds, if any (best effort, on Ctrl-C).
 pub async fn release_held() {
-    let held = HELD.lock().expect("lease registry").take();
-    if let Some(lease) = held {
-        let _ = lease.update(|j| j.holder.heartbeat_at = None).await;
+    let held = std::mem::take(&mut *HELD.lock().expect("lease registry"));
+    for lease in held {
+        let _ = lease.release().await;
+    }
+}
+
+/// Renews the heartbeat of `leases` every few seconds until dropped (for waits that do not
+/// renew it themselves, and for the leases a restart of another one's workloads does not).
+pub struct KeepAlive(tokio::task::JoinHandle<()>);
+
+impl KeepAlive {
+    pub fn start(leases: Vec<Arc<Lease>>) -> KeepAlive {
+        KeepAlive(tokio::spawn(async move {
+            let every = journal::HEARTBEAT_EVERY;
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                beat.tick().await;
+                for lease in &leases {
+                    // A lease taken over says so at this run's next step, not here.
+                    let _ = lease.renew().await;
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -84,7 +111,7 @@ impl Lease {
             anchor,
             journal: Mutex::new(journal),
         });
-        *HELD.lock().expect("lease registry") = Some(lease.clone());
+        HELD.lock().expect("lease registry").push(lease.clone());
         lease
     }
 
@@ -141,6 +168,13 @@ impl Lease {
         self.update(|j| j.holder.heartbeat_at = Some(Timestamp::now())).await
     }
 
+    /// Stop holding the journal but keep it (the change is left for --resume or --abort).
+    pub async fn release(&self) -> Result<()> {
+        let released = self.update(|j| j.holder.heartbeat_at = None).await;
+        self.forget();
+        released
+    }
+
     /// The journal's next phase (and a fresh heartbeat).
     pub async fn enter(&self, phase: Phase) -> Result<()> {
         self.update(|j| {
@@ -171,10 +205,9 @@ impl Lease {
 
     /// Nothing to let go of on Ctrl-C any more (the journal was never written, or is cleared).
     pub fn forget(&self) {
-        let mut held = HELD.lock().expect("lease registry");
-        if held.as_ref().is_some_and(|l| std::ptr::eq(l.as_ref(), self)) {
-            *held = None;
-        }
+        HELD.lock()
+            .expect("lease registry")
+            .retain(|l| !std::ptr::eq(l.as_ref(), self));
     }
 
     /// Write a changed copy of the journal, if it is still this run's. A concurrent write of the

@@ -541,7 +541,7 @@ async fn restart_confirmed(
     let mut failed = Vec::new();
     for (namespace, targets) in by_namespace {
         let title = format!("Restarting stale workloads in {namespace}:");
-        failed.extend(restart_outside_a_change(conn, settings, namespace, targets, &title).await?);
+        failed.extend(restart_outside_a_change(conn, settings, namespace, targets, &title, None).await?);
     }
     if !failed.is_empty() {
         return Err(Error::RolloutFailed(format!(
@@ -552,14 +552,16 @@ async fn restart_confirmed(
     Ok(true)
 }
 
-/// Restart workloads with no change journal to keep (verify --fix, a renewal cert-manager
-/// wrote): their rollouts awaited; the failures, one line each.
+/// Restart workloads whose Secret the plugin did not write (verify --fix; a renewal, where
+/// cert-manager wrote it and `lease` holds the renewal's journal): their rollouts awaited; the
+/// failures, one line each.
 async fn restart_outside_a_change(
     conn: &Connection,
     settings: &Settings,
     namespace: &str,
     targets: &[RestartTarget],
     title: &str,
+    lease: Option<&Lease>,
 ) -> Result<Vec<String>> {
     let states = restart::restart_and_wait(
         conn,
@@ -567,7 +569,7 @@ async fn restart_outside_a_change(
         targets,
         settings.pacing(settings.timeout),
         title,
-        None,
+        lease,
         !settings.leave_on_delete,
         settings.forward_promotion(),
     )
@@ -757,6 +759,7 @@ async fn write_and_restart(
         sealed: None,
         external: None,
         issuers: issued.iter().map(|i| i.record.clone()).collect(),
+        renewal: None,
     };
     let anchor = Anchor::Secret(changes[0].name().to_string());
     let mut first = changes[0].before.clone();

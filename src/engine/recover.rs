@@ -130,6 +130,9 @@ pub async fn recover(
     }
     render::step(&pending.describe(namespace));
     match pending.anchor.clone() {
+        Anchor::Secret(_) if pending.journal.renewal.is_some() => {
+            super::renewal::recover(conn, consent, settings, &target, pending.journal, choice).await
+        }
         Anchor::Secret(_) if pending.journal.external.is_some() => {
             super::external::recover(conn, consent, settings, &target, pending.journal, choice).await
         }

@@ -6,6 +6,7 @@
 //! controller's reason is said.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -14,12 +15,18 @@ use super::{
     events, go_ahead, permissions, read_namespace, refuse_beyond_max_restarts, refuse_unattended_too_soon,
     restart_outside_a_change, targets_for, templates_of, verify_changed, warn_too_soon, Consent, Settings,
 };
+mod recover;
+pub use recover::recover;
+
+use super::lease::{self, Anchor, KeepAlive, Lease};
 use crate::cluster::access::Permission;
+use crate::cluster::secrets::JournalUpdate;
 use crate::cluster::{self, Connection, Scope};
 use crate::domain::certificates::{self, CertManager, CertificateState, Issuance, Stuck};
 use crate::domain::consumers::{self, ChangedKeys, Consumer, ConsumerAction};
 use crate::domain::drift::Snapshot;
 use crate::domain::env::EnvNamePolicy;
+use crate::domain::journal::{Journal, Phase, RenewalRecord};
 use crate::domain::model::WorkloadId;
 use crate::domain::plan::SecretState;
 use crate::domain::restart_budget;
@@ -121,6 +128,11 @@ pub async fn renew_expiring(
             continue;
         }
         match cluster::secrets::get(conn, &certificate.namespace, &certificate.secret_name).await {
+            Ok(secret) if secret.journal.is_some() => left_out.push(format!(
+                "{}/{}: an interrupted change is recorded on its Secret {}: kubectl secrets rotate {} -n {} --resume \
+                 finishes it, or --abort",
+                certificate.namespace, certificate.name, secret.name, secret.name, secret.namespace
+            )),
             Ok(secret) => renewals.push(Renewal {
                 secret,
                 certificate: certificate.clone(),
@@ -308,14 +320,18 @@ fn summary(renewal: &Renewal) -> RenewalSummary {
     }
 }
 
-/// The confirmed renewals: ask for each, wait for each, restart the consumers of those renewed,
-/// verify. A failed renewal restarts nothing for its Secret and is said at the end (exit 15).
+/// The confirmed renewals: a journal on each Secret, then ask for each, wait for each, restart
+/// the consumers of those renewed, verify, clear the journals. A failed renewal restarts nothing
+/// for its Secret and is said at the end (exit 15).
 async fn run(
     conn: &Connection,
     settings: &Settings,
     renewals: &[Renewal],
     namespaces: &BTreeMap<String, InNamespace>,
 ) -> Result<Outcome> {
+    let leases = begin_all(conn, settings, renewals, namespaces).await?;
+    let _alive = KeepAlive::start(leases.clone());
+    crate::failpoint::pause("renewal-begun").await;
     for renewal in renewals {
         let cert = &renewal.certificate;
         cluster::certificates::request_renewal(conn, &cert.namespace, &cert.name).await?;
@@ -327,45 +343,51 @@ async fn run(
             cert.revision.map_or("none".to_string(), |r| r.to_string())
         ));
     }
+    crate::failpoint::pause("renewal-asked").await;
     let mut renewed = Vec::new();
     let mut failures = Vec::new();
-    for renewal in renewals {
-        let issued = match await_issuance(conn, settings, &renewal.certificate).await {
-            Ok(()) => await_new_certificate(conn, &renewal.secret).await,
-            Err(error) => Err(error),
-        };
-        match issued {
-            Ok(info) => {
-                render::step(&format!(
-                    "Renewed: Secret {}/{} holds a new certificate (serial {}, valid until {}).",
-                    renewal.secret.namespace, renewal.secret.name, info.serial, info.not_after
-                ));
-                renewed.push(renewal);
+    for (renewal, lease) in renewals.iter().zip(&leases) {
+        let serial = current_certificate(&renewal.secret).map(|c| c.serial);
+        match await_renewal(conn, settings, &renewal.certificate, serial.as_deref()).await {
+            Ok(()) => {
+                lease.enter(Phase::Restarting).await?;
+                renewed.push((renewal, lease.clone()));
             }
             Err(error) => {
-                render::warning(&format!(
-                    "not renewed, nothing restarted for it: {}",
-                    render::clean_line(&error.to_string())
-                ));
+                // The old certificate is still in place everywhere: nothing to finish or undo.
+                lease.clear().await?;
                 failures.push((renewal, error));
             }
         }
     }
-    let consumers = consumers_in(namespaces, &renewed, settings);
+    crate::failpoint::pause("renewed").await;
     let mut outcome = Outcome::Clean;
     let mut result = Ok(());
-    for (namespace, list) in &consumers {
+    for namespace in namespaces.keys() {
+        let here: Vec<&(&Renewal, Arc<Lease>)> = renewed
+            .iter()
+            .filter(|(r, _)| &r.secret.namespace == namespace)
+            .collect();
+        let Some((_, lease)) = here.first() else {
+            continue;
+        };
+        let secrets: Vec<&Renewal> = here.iter().map(|(r, _)| *r).collect();
+        let consumers = consumers_in(namespaces, &secrets, settings);
+        let list = consumers.get(namespace).map(Vec::as_slice).unwrap_or_default();
         let targets = restart_targets(list, &namespaces[namespace].snapshot, settings);
         let restarted: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
-        let secrets: Vec<&Renewal> = renewed
-            .iter()
-            .copied()
-            .filter(|r| &r.secret.namespace == namespace)
-            .collect();
-        let done = restart_and_verify(conn, settings, namespace, &secrets, &targets).await;
+        let changed: BTreeSet<String> = secrets.iter().map(|r| r.secret.name.clone()).collect();
+        let done = restart_and_verify(conn, settings, namespace, &changed, &targets, lease).await;
         for renewal in &secrets {
             let said = done.as_ref().copied();
             events::after_renewal(conn, settings, &renewal.secret, &renewal.certificate, &restarted, said).await;
+        }
+        for (_, lease) in &here {
+            match &done {
+                // Kept for --resume, which restarts what is left.
+                Err(Error::RolloutFailed(_)) => lease.release().await?,
+                _ => lease.clear().await?,
+            }
         }
         match done {
             Ok(Outcome::Clean) => {}
@@ -391,27 +413,123 @@ async fn run(
     }
 }
 
-/// Restart what does not reload the renewed Secrets of one namespace, then verify their readers.
+/// A journal on each renewal's Secret (written alone, with the Secret's resourceVersion): the
+/// Certificate, what the Secret held, and the readers it will restart. One id for the run, so
+/// the readers it restarts say which change did. Those already written are cleared if one fails.
+async fn begin_all(
+    conn: &Connection,
+    settings: &Settings,
+    renewals: &[Renewal],
+    namespaces: &BTreeMap<String, InNamespace>,
+) -> Result<Vec<Arc<Lease>>> {
+    let id = super::new_rotation_id();
+    let started_at = Timestamp::now();
+    let mut leases: Vec<Arc<Lease>> = Vec::new();
+    for renewal in renewals {
+        let consumers = consumers_in(namespaces, &[renewal], settings);
+        let namespace = renewal.secret.namespace.as_str();
+        let list = consumers.get(namespace).map(Vec::as_slice).unwrap_or_default();
+        let workloads = restart_targets(list, &namespaces[namespace].snapshot, settings)
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        let journal = Journal {
+            id: id.clone(),
+            action: settings.action.clone(),
+            phase: Phase::Renewing,
+            started_at,
+            holder: lease::this_run(&settings.changed_by),
+            secrets: BTreeMap::new(),
+            workloads,
+            sealed: None,
+            external: None,
+            issuers: Vec::new(),
+            renewal: Some(RenewalRecord {
+                certificate: renewal.certificate.name.clone(),
+                revision: renewal.certificate.revision,
+                serial: current_certificate(&renewal.secret).map(|c| c.serial),
+            }),
+        };
+        let update = JournalUpdate::Write(&journal);
+        let written = cluster::secrets::update_journal(
+            conn,
+            namespace,
+            &renewal.secret.name,
+            &renewal.secret.resource_version,
+            &update,
+        )
+        .await;
+        match written {
+            Ok(_) => leases.push(Lease::held(
+                conn,
+                namespace,
+                Anchor::Secret(renewal.secret.name.clone()),
+                journal,
+            )),
+            Err(error) => {
+                for lease in &leases {
+                    let _ = lease.clear().await;
+                }
+                return Err(error);
+            }
+        }
+    }
+    Ok(leases)
+}
+
+/// Restart what does not reload the renewed Secrets of one namespace (recorded as `lease`'s
+/// change), then verify their readers.
 async fn restart_and_verify(
     conn: &Connection,
     settings: &Settings,
     namespace: &str,
-    renewed: &[&Renewal],
+    changed: &BTreeSet<String>,
     targets: &[RestartTarget],
+    lease: &Lease,
 ) -> Result<Outcome> {
     if !targets.is_empty() {
         let title = format!("Restarting the readers in {namespace} that do not reload their certificate:");
-        let failed = restart_outside_a_change(conn, settings, namespace, targets, &title).await?;
+        let failed = restart_outside_a_change(conn, settings, namespace, targets, &title, Some(lease)).await?;
         if !failed.is_empty() {
+            let first = changed.first().map(String::as_str).unwrap_or_default();
             return Err(Error::RolloutFailed(format!(
                 "the certificate was renewed, but the restart did not complete: {} (a certificate cannot be \
-                 un-issued; fix the rollout, then kubectl secrets verify --fix -n {namespace})",
+                 un-issued; the journal is kept: fix the rollout, then kubectl secrets rotate {first} -n {namespace} \
+                 --resume restarts what is left, or --abort leaves it)",
                 failed.join("; ")
             )));
         }
     }
-    let changed: BTreeSet<String> = renewed.iter().map(|r| r.secret.name.clone()).collect();
-    verify_changed(conn, namespace, &changed, settings).await
+    verify_changed(conn, namespace, changed, settings).await
+}
+
+/// The next revision issued and its certificate in the Secret (its serial no longer `serial`).
+async fn await_renewal(
+    conn: &Connection,
+    settings: &Settings,
+    before: &CertificateState,
+    serial: Option<&str>,
+) -> Result<()> {
+    let issued = match await_issuance(conn, settings, before).await {
+        Ok(()) => await_new_certificate(conn, &before.namespace, &before.secret_name, serial).await,
+        Err(error) => Err(error),
+    };
+    match issued {
+        Ok(info) => {
+            render::step(&format!(
+                "Renewed: Secret {}/{} holds a new certificate (serial {}, valid until {}).",
+                before.namespace, before.secret_name, info.serial, info.not_after
+            ));
+            Ok(())
+        }
+        Err(error) => {
+            render::warning(&format!(
+                "not renewed, nothing restarted for it: {}",
+                render::clean_line(&error.to_string())
+            ));
+            Err(error)
+        }
+    }
 }
 
 /// Wait until cert-manager has issued the next revision, or says why it cannot.
@@ -467,22 +585,26 @@ async fn await_issuance(conn: &Connection, settings: &Settings, before: &Certifi
 }
 
 /// The Secret's new certificate (its serial differs from the one it held before the renewal).
-async fn await_new_certificate(conn: &Connection, before: &SecretState) -> Result<tls::TlsInfo> {
-    let serial_before = current_certificate(before).map(|c| c.serial);
+async fn await_new_certificate(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    serial_before: Option<&str>,
+) -> Result<tls::TlsInfo> {
     let deadline = tokio::time::Instant::now() + SECRET_LAG;
     loop {
-        let now = cluster::secrets::get(conn, &before.namespace, &before.name).await?;
-        if let Some(info) = current_certificate(&now).filter(|c| Some(&c.serial) != serial_before.as_ref()) {
+        let now = cluster::secrets::get(conn, namespace, name).await?;
+        if let Some(info) = current_certificate(&now).filter(|c| Some(c.serial.as_str()) != serial_before) {
             return Ok(info);
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(Error::Api {
-                action: format!("read secret {}/{}", before.namespace, before.name),
+                action: format!("read secret {namespace}/{name}"),
                 message: format!(
                     "cert-manager reports the renewal done, but the Secret still holds the previous certificate after \
                      {}: nothing was restarted for it (kubectl describe certificate -n {})",
                     humantime::format_duration(SECRET_LAG),
-                    before.namespace
+                    namespace
                 ),
             });
         }

@@ -246,6 +246,7 @@ pub async fn run(
         }),
         external: None,
         issuers: Vec::new(),
+        renewal: None,
     };
     let (record, dropped) = journal::record_with(
         &sealed.cluster.backup_record,

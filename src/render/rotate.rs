@@ -505,7 +505,12 @@ pub fn recovery(
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let mut text = format!(
                 "Plan to {} {} {} in namespace {namespace} (started {} by {})\n\n",
-                if resume { "finish" } else { "undo" },
+                match (resume, journal.renewal.is_some()) {
+                    (true, _) => "finish",
+                    // A certificate is never un-issued: an abort of a renewal stops it.
+                    (false, true) => "stop",
+                    (false, false) => "undo",
+                },
                 super::clean_line(&journal.action),
                 super::clean_line(&journal.id),
                 journal.started_at,

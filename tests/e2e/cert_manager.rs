@@ -2,6 +2,7 @@
 //! why a renewal does not happen; `rotate` of such a Secret renews it through cert-manager,
 //! restarts only what does not reload it, and verifies. The private key is never printed.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
@@ -9,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::events::{about, events};
-use crate::support::{deployment, exit, next_second, workload, TestNamespace};
+use crate::support::{annotations, cluster, deployment, exit, next_second, workload, Background, TestNamespace};
 
 fn api(ns: &TestNamespace, kind: &str, plural: &str) -> Api<DynamicObject> {
     let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("cert-manager.io", "v1", kind), plural);
@@ -485,4 +486,193 @@ async fn verify_finds_the_readers_a_renewal_by_cert_manager_left_behind() {
     for run in [&verify, &fix, &again] {
         run.assert_no_leak(&secrets);
     }
+}
+
+/// A renewal interrupted before (Ctrl-C) and after (kill -9) cert-manager was asked: the journal
+/// on the Secret says so; another rotate is refused; --resume asks again where the request
+/// never landed and restarts only the readers that do not reload; --abort after the new
+/// certificate restarts nothing further and names the readers left on the previous one.
+#[tokio::test]
+async fn an_interrupted_renewal_is_resumed_or_stopped_from_its_journal() {
+    let ns = TestNamespace::new("cm-journal").await;
+    issued(&ns).await;
+    readers(&ns).await;
+    let mut secrets = key_lines(&ns, "web-tls").await;
+    let args = [
+        "rotate",
+        "web-tls",
+        "-n",
+        &ns.name,
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ];
+
+    // Ctrl-C after the journal is written, before cert-manager is asked.
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("renewal-begun:30"));
+    tool.wait_for("failpoint renewal-begun");
+    tool.signal("-INT");
+    let interrupted = tool.finish();
+    assert_eq!(interrupted.code, exit::INTERRUPTED, "{interrupted:?}");
+    let journal = ns
+        .secret_annotation("web-tls", annotations::JOURNAL)
+        .await
+        .expect("the journal stays on the Secret");
+    let journal: Value = serde_json::from_str(&journal).unwrap();
+    assert_eq!(journal["renewal"]["certificate"], "web-tls", "{journal}");
+    assert_eq!(journal["phase"], "renewing", "{journal}");
+    assert!(
+        journal["holder"]["heartbeatAt"].is_null(),
+        "let go on Ctrl-C: {journal}"
+    );
+    assert_eq!(
+        certificate(&ns, "web-tls").await["status"]["revision"],
+        1,
+        "not asked yet"
+    );
+
+    let again = ns.run(&["rotate", "web-tls", "--yes"]);
+    assert_eq!(again.code, exit::IN_PROGRESS, "{again:?}");
+    assert!(again.stderr.contains("--resume"), "{}", again.stderr);
+    let expiring = ns.run(&["rotate", "--all-expiring", "--within", "100d", "--dry-run"]);
+    assert_eq!(expiring.code, exit::OK, "{expiring:?}");
+    assert!(
+        expiring.stderr.contains(&format!(
+            "left out: {}/web-tls: an interrupted change is recorded",
+            ns.name
+        )),
+        "{}",
+        expiring.stderr
+    );
+
+    let gateway_pods = ns.pod_names("gateway-").await;
+    let proxy_pods = ns.pod_names("proxy-").await;
+    let client_pods = ns.pod_names("client-").await;
+    let dry = ns.run(&["rotate", "web-tls", "--resume", "--dry-run"]);
+    assert_eq!(dry.code, exit::OK, "{dry:?}");
+    assert!(dry.stdout.contains("not renewed yet"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("ask cert-manager again"), "{}", dry.stdout);
+    for reader in ["deployment/proxy", "deployment/client"] {
+        assert!(dry.stdout.contains(reader), "{reader} in the plan:\n{}", dry.stdout);
+    }
+    assert!(!dry.stdout.contains("deployment/gateway"), "{}", dry.stdout);
+    assert_eq!(
+        certificate(&ns, "web-tls").await["status"]["revision"],
+        1,
+        "a dry run asks nothing"
+    );
+
+    let resumed = ns.run(&["rotate", "web-tls", "--resume", "--yes", "--min-restart-interval", "0"]);
+    assert_eq!(resumed.code, exit::OK, "{resumed:?}");
+    assert!(
+        resumed.stderr.contains("Asked cert-manager again"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(certificate(&ns, "web-tls").await["status"]["revision"], 2);
+    assert_eq!(ns.secret_annotation("web-tls", annotations::JOURNAL).await, None);
+    assert_eq!(
+        ns.pod_names("gateway-").await,
+        gateway_pods,
+        "the volume reader is left alone"
+    );
+    assert!(ns.pod_names("proxy-").await.iter().all(|p| !proxy_pods.contains(p)));
+    assert!(ns.pod_names("client-").await.iter().all(|p| !client_pods.contains(p)));
+    secrets.extend(key_lines(&ns, "web-tls").await);
+
+    // kill -9 once the new certificate is in the Secret, before any restart.
+    next_second().await;
+    let proxy_pods = ns.pod_names("proxy-").await;
+    let client_pods = ns.pod_names("client-").await;
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("renewed:30"));
+    tool.wait_for("failpoint renewed");
+    tool.signal("-KILL");
+    let killed = tool.finish();
+    assert_ne!(killed.code, exit::OK);
+    assert_eq!(certificate(&ns, "web-tls").await["status"]["revision"], 3);
+    secrets.extend(key_lines(&ns, "web-tls").await);
+    let journal = ns
+        .secret_annotation("web-tls", annotations::JOURNAL)
+        .await
+        .expect("journal kept");
+    assert!(journal.contains("\"phase\":\"restarting\""), "{journal}");
+
+    let aborted = ns.run(&["rotate", "web-tls", "--abort", "--yes"]);
+    assert_eq!(
+        aborted.code,
+        exit::FOUND,
+        "verify finds the readers left behind: {aborted:?}"
+    );
+    assert!(aborted.stdout.contains("cannot be undone"), "{}", aborted.stdout);
+    assert!(
+        aborted.stderr.contains("an abort restarts nothing"),
+        "{}",
+        aborted.stderr
+    );
+    assert!(aborted.stderr.contains("deployment/proxy"), "{}", aborted.stderr);
+    assert!(
+        aborted.stderr.contains("nothing further was restarted"),
+        "{}",
+        aborted.stderr
+    );
+    assert_eq!(ns.secret_annotation("web-tls", annotations::JOURNAL).await, None);
+    assert_eq!(ns.pod_names("proxy-").await, proxy_pods, "an abort restarts nothing");
+    assert_eq!(ns.pod_names("client-").await, client_pods);
+    assert_eq!(
+        certificate(&ns, "web-tls").await["status"]["revision"],
+        3,
+        "nothing un-issued"
+    );
+    let nothing = ns.run(&["rotate", "web-tls", "--resume", "--yes"]);
+    assert_eq!(nothing.code, exit::USAGE, "{nothing:?}");
+
+    for run in [
+        &interrupted,
+        &again,
+        &expiring,
+        &dry,
+        &resumed,
+        &killed,
+        &aborted,
+        &nothing,
+    ] {
+        run.assert_no_leak(&secrets);
+    }
+}
+
+/// A renewal journal written by hand that names a Certificate writing another Secret is
+/// refused: a journal on one Secret never steers a renewal or restarts for another.
+#[tokio::test]
+async fn a_forged_renewal_journal_is_refused() {
+    let ns = TestNamespace::new("cm-forged").await;
+    issued(&ns).await;
+    let revision = certificate(&ns, "web-ca").await["status"]["revision"].clone();
+    let forged = json!({
+        "id": "0011223344556677", "action": "rotate", "phase": "renewing",
+        "startedAt": "2026-01-01T00:00:00Z",
+        "holder": {"by": "someone", "host": "elsewhere", "pid": 1, "token": "00"},
+        "secrets": {}, "workloads": [],
+        "renewal": {"certificate": "web-ca"}
+    });
+    ns.annotate_secret("web-tls", BTreeMap::from([(annotations::JOURNAL, forged.to_string())]))
+        .await;
+    for choice in ["--resume", "--abort"] {
+        let run = ns.run(&["rotate", "web-tls", choice, "--yes"]);
+        assert_eq!(run.code, exit::UNTRUSTED, "{run:?}");
+        assert!(
+            run.stderr.contains("which writes Secret web-ca, not web-tls"),
+            "{}",
+            run.stderr
+        );
+        run.assert_no_leak(key_lines(&ns, "web-tls").await);
+    }
+    assert_eq!(
+        certificate(&ns, "web-ca").await["status"]["revision"],
+        revision,
+        "nothing renewed"
+    );
+    assert!(
+        ns.secret_annotation("web-tls", annotations::JOURNAL).await.is_some(),
+        "left for a person"
+    );
 }
