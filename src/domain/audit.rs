@@ -605,10 +605,14 @@ fn cert_manager_findings(snapshot: &Snapshot, now: Timestamp) -> Vec<AuditFindin
 
 /// ": 3 failed attempts, the last at T" after an issuance failure, when known.
 fn retry_note(attempts: u64, last: Option<Timestamp>) -> String {
+    let attempts_text = match attempts {
+        1 => "1 failed attempt".to_string(),
+        n => format!("{n} failed attempts"),
+    };
     match (attempts, last) {
         (0, None) => String::new(),
-        (n, Some(at)) => format!(": {n} failed attempts, the last at {at}"),
-        (n, None) => format!(": {n} failed attempts"),
+        (_, Some(at)) => format!(": {attempts_text}, the last at {at}"),
+        (_, None) => format!(": {attempts_text}"),
     }
 }
 

@@ -676,3 +676,100 @@ async fn a_forged_renewal_journal_is_refused() {
         "left for a person"
     );
 }
+
+/// The runbook's "cert-manager not renewing" answered from real failures: a CA Issuer whose
+/// Secret pairs the CA's certificate with another key is Ready (cert-manager checks the
+/// certificate and the key apart), and the CA signer then fails every request. audit names the
+/// failed CertificateRequest with the controller's message; once that request is gone (someone
+/// cleaned up), the Certificate's failed issuance with its attempts.
+#[tokio::test]
+async fn audit_says_why_a_certificate_is_not_issued_from_the_controllers_own_failure() {
+    let ns = TestNamespace::new("cm-signing").await;
+    issued(&ns).await;
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "other-ca"},
+                "spec": {"isCA": true, "commonName": "other CA", "secretName": "other-ca",
+                         "privateKey": {"algorithm": "ECDSA", "size": 256},
+                         "issuerRef": {"name": "selfsigned", "kind": "ClusterIssuer"}}}),
+    );
+    wait_until(&ns, "Certificate", "certificates", "other-ca", "Ready", is_ready).await;
+    let web_ca = ns.secret_data("web-ca").await;
+    let other_ca = ns.secret_data("other-ca").await;
+    let text = |bytes: &Vec<u8>| String::from_utf8(bytes.clone()).unwrap();
+    ns.apply(
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mismatched-ca"},
+                     "type": "kubernetes.io/tls",
+                     "stringData": {"tls.crt": text(&web_ca["tls.crt"]), "tls.key": text(&other_ca["tls.key"])}}),
+    );
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "mismatched"},
+                     "spec": {"ca": {"secretName": "mismatched-ca"}}}),
+    );
+    wait_until(&ns, "Issuer", "issuers", "mismatched", "Ready", is_ready).await;
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "doomed"},
+                     "spec": {"secretName": "doomed-tls", "dnsNames": ["doomed.example"],
+                              "privateKey": {"algorithm": "ECDSA", "size": 256},
+                              "issuerRef": {"name": "mismatched", "kind": "Issuer"}}}),
+    );
+    wait_until(&ns, "Certificate", "certificates", "doomed", "a failed issuance", |o| {
+        condition(o, "Issuing").is_some_and(|(status, _)| status == "False")
+    })
+    .await;
+    let mut secrets = key_lines(&ns, "web-ca").await;
+    secrets.extend(key_lines(&ns, "other-ca").await);
+    secrets.extend(key_lines(&ns, "web-tls").await);
+
+    let finding = |run: &crate::support::Run| {
+        run.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["secret"] == "doomed-tls")
+            .cloned()
+            .unwrap_or_else(|| panic!("doomed-tls in {}", run.stdout))
+    };
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert_eq!(audit.code, exit::FOUND, "{audit:?}");
+    let failed = finding(&audit);
+    assert_eq!(failed["rule"], "certificate-request-failed", "{failed}");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("Error signing certificate"),
+        "the controller's reason: {message}"
+    );
+    assert!(message.contains("doesn't match parent's PublicKey"), "{message}");
+    assert!(
+        failed["fix"]
+            .as_str()
+            .unwrap()
+            .contains("kubectl describe certificaterequest"),
+        "{failed}"
+    );
+
+    // The failed request removed: the Certificate's own failed issuance is what is left.
+    let requests = api(&ns, "CertificateRequest", "certificaterequests");
+    for request in requests.list(&Default::default()).await.unwrap() {
+        let name = request.metadata.name.unwrap();
+        if name.starts_with("doomed-") {
+            requests.delete(&name, &DeleteParams::default()).await.unwrap();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let run = ns.run(&["audit", "-o", "json"]);
+        if finding(&run)["rule"] != "certificate-request-failed" || Instant::now() > deadline {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let failed = finding(&after);
+    assert_eq!(failed["rule"], "certificate-issuance-failed", "{failed}");
+    assert!(
+        failed["message"].as_str().unwrap().contains("1 failed attempt"),
+        "{failed}"
+    );
+    for run in [&audit, &after] {
+        run.assert_no_leak(&secrets);
+    }
+}
