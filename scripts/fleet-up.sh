@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts three local clusters for fleet mode (`make fleet-up`): separate API servers and etcd
 # data on other ports and network namespaces, sharing the main bed's binaries, without External
-# Secrets and Argo Rollouts. Idempotent, like cluster-up.sh. The last line of stdout is a
+# Secrets and Argo Rollouts (cert-manager on bed-1 only). Idempotent, like cluster-up.sh. The last line of stdout is a
 # kubeconfig with the contexts bed-0, bed-1 and bed-2 (admin on each).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,10 +10,11 @@ FLEET_SIZE=${FLEET_SIZE:-3}
 mkdir -p "$fleet"
 log() { echo "fleet-up: $*" >&2; }
 
-# Bed i: the main bed's ports plus 2000 + 100 * i, its own /30 and network namespace.
+# Bed i: the main bed's ports plus 2000 + 100 * i, its own /30 and network namespace. bed-1
+# runs cert-manager (the read commands across clusters with and without it).
 bed_env() {
   local i=$1
-  echo STATE_DIR="$fleet/bed-$i" WITH_ESO=0 WITH_ROLLOUTS=0 WITH_DATABASES=0 WITH_CERT_MANAGER=0 \
+  echo STATE_DIR="$fleet/bed-$i" WITH_ESO=0 WITH_ROLLOUTS=0 WITH_DATABASES=0 WITH_CERT_MANAGER=$((i == 1 ? 1 : 0)) \
     ETCD_PORT=$((34379 + 100 * i)) ETCD_PEER_PORT=$((34380 + 100 * i)) \
     API_PORT=$((38443 + 100 * i)) KWOK_PORT=$((42247 + 100 * i)) \
     NETNS="ks-fleet-$i" BRIDGE_IP="10.201.$((20 + i)).1" CONTROLLER_IP="10.201.$((20 + i)).2"

@@ -715,3 +715,94 @@ async fn the_clusters_of_a_wave_rotate_at_once_each_line_headed_by_its_cluster()
         out.assert_no_leak([&old, &new]);
     }
 }
+
+/// cert-manager on one cluster of three (bed-1): list and audit across the contexts say who
+/// issues each TLS Secret and why one is not issued there; the clusters without cert-manager
+/// answer as usual (its API absent is not a finding).
+#[tokio::test]
+async fn cert_manager_is_read_across_clusters_where_it_runs() {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let ns = FleetNamespace::new("fleet-cm").await;
+    let certificates = Api::<DynamicObject>::namespaced_with(
+        ns.clients[1].clone(),
+        &ns.name,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cert-manager.io", "v1", "Certificate"),
+            "certificates",
+        ),
+    );
+    for (name, issuer) in [("edge", "selfsigned"), ("orphan", "nowhere")] {
+        let certificate: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": name},
+            "spec": {"secretName": format!("{name}-tls"), "dnsNames": [format!("{name}.example")],
+                     "privateKey": {"algorithm": "ECDSA", "size": 256},
+                     "issuerRef": {"name": issuer, "kind": "ClusterIssuer"}}}))
+        .unwrap();
+        certificates
+            .create(&PostParams::default(), &certificate)
+            .await
+            .expect("create certificate");
+    }
+    let secrets = Api::<Secret>::namespaced(ns.clients[1].clone(), &ns.name);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    let key = loop {
+        if let Some(secret) = secrets.get_opt("edge-tls").await.unwrap() {
+            let data = secret.data.unwrap_or_default();
+            if let Some(key) = data.get("tls.key") {
+                break String::from_utf8(key.0.clone()).unwrap();
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "edge-tls not issued on bed-1");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let key_lines: Vec<&str> = key.lines().filter(|l| l.len() > 20).collect();
+    ns.secret(0, "plain", "TOKEN", &canary("fleet-cm")).await;
+    let fleet = fleet_kubeconfig();
+
+    let list = ns.run(fleet, &["list", "--contexts", "bed-*", "-o", "json"]);
+    assert_eq!(list.code, exit::OK, "{list:?}");
+    let listed = list.json();
+    let edge = entry(&listed, "bed-1")["report"]["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "edge-tls")
+        .cloned()
+        .unwrap_or_else(|| panic!("{listed:#}"));
+    assert_eq!(edge["owner"], "Certificate/edge (cert-manager)", "{edge}");
+    assert_eq!(edge["certificate"]["certManager"]["issuer"], "ClusterIssuer/selfsigned");
+    assert_eq!(entry(&listed, "bed-0")["report"]["secrets"][0]["name"], "plain");
+    assert_eq!(entry(&listed, "bed-0")["exitCode"], 0);
+
+    let audit = ns.run(fleet, &["audit", "--contexts", "bed-*", "-o", "json"]);
+    assert_eq!(audit.code, exit::FOUND, "{audit:?}");
+    let report = audit.json();
+    let rules = |context: &str| -> Vec<String> {
+        entry(&report, context)["report"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| format!("{} {}", f["secret"].as_str().unwrap(), f["rule"].as_str().unwrap()))
+            .collect()
+    };
+    assert!(
+        rules("bed-1").contains(&"orphan-tls certificate-issuer-missing".to_string()),
+        "{report:#}"
+    );
+    for context in ["bed-0", "bed-2"] {
+        assert!(
+            rules(context).iter().all(|r| !r.contains("certificate-")),
+            "{context}: {report:#}"
+        );
+    }
+    let table = ns.run(fleet, &["audit", "--contexts", "bed-*"]);
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("bed-1") && l.contains("certificate-issuer-missing"))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(row.contains("orphan-tls"), "{row}");
+    for run in [&list, &audit, &table] {
+        run.assert_no_leak(&key_lines);
+    }
+}
