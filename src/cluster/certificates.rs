@@ -107,7 +107,14 @@ pub async fn get(conn: &Connection, namespace: &str, name: &str) -> Result<Optio
 /// Ask cert-manager to issue a Certificate again, as `cmctl renew` does: its Issuing condition
 /// set True on the status (with the resourceVersion read, so a concurrent status write is a
 /// conflict that is read again, not overwritten).
-pub async fn request_renewal(conn: &Connection, namespace: &str, name: &str) -> Result<()> {
+/// Returns false when nothing was asked: the Certificate had moved past `revision_before`, or
+/// cert-manager was issuing it already (see `certificates::renewal_request`).
+pub async fn request_renewal(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    revision_before: Option<u64>,
+) -> Result<bool> {
     let scope = Scope::Namespace(namespace.into());
     let action = Action::new("patch", "certificates/status", &scope);
     let api = certificates_api(conn, namespace);
@@ -121,9 +128,12 @@ pub async fn request_renewal(conn: &Connection, namespace: &str, name: &str) -> 
         let object = retrying(|| api.get(name))
             .await
             .map_err(|e| api_error(e, &Action::new("get", "certificates", &scope), conn))?;
-        let patch = certificates::renewal_request(&serde_json::to_value(&object).unwrap_or_default(), Timestamp::now());
+        let object = serde_json::to_value(&object).unwrap_or_default();
+        let Some(patch) = certificates::renewal_request(&object, Timestamp::now(), revision_before) else {
+            return Ok(false);
+        };
         match api.patch_status(name, &params, &Patch::Merge(&patch)).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(true),
             Err(kube::Error::Api(status)) if status.code == 409 && attempts < 3 => continue,
             Err(e) => return Err(api_error(e, &action, conn)),
         }

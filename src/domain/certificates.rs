@@ -250,8 +250,13 @@ pub enum Stuck {
 
 /// The status patch that asks for a renewal, as `cmctl renew` does: the Issuing condition set
 /// True (the other conditions kept), with the object's resourceVersion so that a concurrent
-/// status write is a conflict rather than lost.
-pub fn renewal_request(object: &Value, now: Timestamp) -> Value {
+/// status write is a conflict rather than lost. None when the Certificate has moved past
+/// `revision_before` or is being issued already: asking then would issue once more for nothing.
+pub fn renewal_request(object: &Value, now: Timestamp, revision_before: Option<u64>) -> Option<Value> {
+    let state = parse_certificate(object);
+    if state.revision != revision_before || state.issuing.as_ref().is_some_and(Condition::is_true) {
+        return None;
+    }
     let mut conditions: Vec<Value> = object["status"]["conditions"]
         .as_array()
         .into_iter()
@@ -267,10 +272,10 @@ pub fn renewal_request(object: &Value, now: Timestamp) -> Value {
         "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "observedGeneration": object["metadata"]["generation"].as_i64().unwrap_or(0),
     }));
-    serde_json::json!({
+    Some(serde_json::json!({
         "metadata": {"resourceVersion": object["metadata"]["resourceVersion"]},
         "status": {"conditions": conditions},
-    })
+    }))
 }
 
 /// Where a requested renewal stands.
@@ -586,7 +591,7 @@ mod tests {
         let mut object = certificate(healthy());
         object["metadata"]["resourceVersion"] = json!("42");
         object["metadata"]["generation"] = json!(2);
-        let patch = renewal_request(&object, now());
+        let patch = renewal_request(&object, now(), Some(3)).expect("revision 3, not issuing: asked");
         assert_eq!(patch["metadata"]["resourceVersion"], "42");
         let conditions = patch["status"]["conditions"].as_array().unwrap();
         assert_eq!(conditions.len(), 2);
@@ -595,6 +600,14 @@ mod tests {
         assert_eq!(conditions[1]["status"], "True");
         assert_eq!(conditions[1]["observedGeneration"], 2);
         assert_eq!(conditions[1]["lastTransitionTime"], "2026-12-06T12:00:00Z");
+        // Renewed since the plan (revision 3, planned at 2), or being issued: nothing asked.
+        assert_eq!(renewal_request(&object, now(), Some(2)), None);
+        let mut issuing = healthy();
+        issuing["conditions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "Issuing", "status": "True", "reason": "Expiring"}));
+        assert_eq!(renewal_request(&certificate(issuing), now(), Some(3)), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! writes with that resourceVersion: a run that was taken over (`--force`) stops instead of
 //! overwriting the other run's journal.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
@@ -38,6 +39,8 @@ pub struct Lease {
     namespace: String,
     anchor: Anchor,
     journal: Mutex<Journal>,
+    /// Let go of (released or cleared): a heartbeat still scheduled must not take it back.
+    let_go: AtomicBool,
 }
 
 /// This run as a holder: who, where, and a token of its own.
@@ -110,6 +113,7 @@ impl Lease {
             namespace: namespace.to_string(),
             anchor,
             journal: Mutex::new(journal),
+            let_go: AtomicBool::new(false),
         });
         HELD.lock().expect("lease registry").push(lease.clone());
         lease
@@ -134,6 +138,7 @@ impl Lease {
             namespace: namespace.to_string(),
             anchor,
             journal: Mutex::new(journal.clone()),
+            let_go: AtomicBool::new(false),
         };
         let mut expected = expected.to_string();
         for attempt in 0..4 {
@@ -163,13 +168,15 @@ impl Lease {
         &self.anchor
     }
 
-    /// The heartbeat, renewed.
+    /// The heartbeat, renewed (unless this run has let go of the journal).
     pub async fn renew(&self) -> Result<()> {
-        self.update(|j| j.holder.heartbeat_at = Some(Timestamp::now())).await
+        self.write_change(true, |j| j.holder.heartbeat_at = Some(Timestamp::now()))
+            .await
     }
 
     /// Stop holding the journal but keep it (the change is left for --resume or --abort).
     pub async fn release(&self) -> Result<()> {
+        self.let_go.store(true, Ordering::SeqCst);
         let released = self.update(|j| j.holder.heartbeat_at = None).await;
         self.forget();
         released
@@ -187,6 +194,7 @@ impl Lease {
     /// The change is over: remove the journal (if it is still this run's). A 409 after a lost
     /// answer is this very removal when the journal is gone on a second read.
     pub async fn clear(&self) -> Result<()> {
+        self.let_go.store(true, Ordering::SeqCst);
         for attempt in 0..4 {
             let (current, rv) = self.read().await?;
             if attempt > 0 && current.is_none() {
@@ -213,7 +221,16 @@ impl Lease {
     /// Write a changed copy of the journal, if it is still this run's. A concurrent write of the
     /// object (409: a controller's status update, say) is retried with a fresh read.
     async fn update(&self, change: impl Fn(&mut Journal)) -> Result<()> {
+        self.write_change(false, change).await
+    }
+
+    /// `update`, or nothing once this run has let go when `heartbeat` (checked before each
+    /// attempt: a heartbeat retried after a conflict never takes back a release).
+    async fn write_change(&self, heartbeat: bool, change: impl Fn(&mut Journal)) -> Result<()> {
         for attempt in 0..4 {
+            if heartbeat && self.let_go.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             let (current, rv) = self.read().await?;
             self.check_ours(current.as_ref())?;
             let mut journal = self.journal();

@@ -334,14 +334,21 @@ async fn run(
     crate::failpoint::pause("renewal-begun").await;
     for renewal in renewals {
         let cert = &renewal.certificate;
-        cluster::certificates::request_renewal(conn, &cert.namespace, &cert.name).await?;
-        render::step(&format!(
-            "Asked cert-manager to renew Certificate {}/{} (revision {} follows {}).",
-            cert.namespace,
-            cert.name,
-            cert.revision.unwrap_or(0) + 1,
-            cert.revision.map_or("none".to_string(), |r| r.to_string())
-        ));
+        if cluster::certificates::request_renewal(conn, &cert.namespace, &cert.name, cert.revision).await? {
+            render::step(&format!(
+                "Asked cert-manager to renew Certificate {}/{} (revision {} follows {}).",
+                cert.namespace,
+                cert.name,
+                cert.revision.unwrap_or(0) + 1,
+                cert.revision.map_or("none".to_string(), |r| r.to_string())
+            ));
+        } else {
+            render::step(&format!(
+                "cert-manager started issuing Certificate {}/{} on its own since the plan: waiting for that \
+                 issuance instead of asking for another.",
+                cert.namespace, cert.name
+            ));
+        }
     }
     crate::failpoint::pause("renewal-asked").await;
     let mut renewed = Vec::new();

@@ -446,7 +446,8 @@ async fn verify_finds_the_readers_a_renewal_by_cert_manager_left_behind() {
     next_second().await;
     // cert-manager renews on its own (here asked as cmctl renew asks, not through the plugin).
     let web = certificate(&ns, "web-tls").await;
-    let patch = kubectl_secrets::domain::certificates::renewal_request(&web, jiff::Timestamp::now());
+    let patch = kubectl_secrets::domain::certificates::renewal_request(&web, jiff::Timestamp::now(), Some(1))
+        .expect("revision 1, not being issued");
     api(&ns, "Certificate", "certificates")
         .patch_status("web-tls", &PatchParams::default(), &Patch::Merge(&patch))
         .await

@@ -216,11 +216,17 @@ async fn resume(
         let _alive = KeepAlive::start(vec![lease.clone()]);
         lease.enter(Phase::Renewing).await?;
         if *stage == Stage::NotRenewed {
-            cluster::certificates::request_renewal(conn, namespace, &cert.name).await?;
-            render::step(&format!(
-                "Asked cert-manager again to renew Certificate {namespace}/{}.",
-                cert.name
-            ));
+            if cluster::certificates::request_renewal(conn, namespace, &cert.name, record.revision).await? {
+                render::step(&format!(
+                    "Asked cert-manager again to renew Certificate {namespace}/{}.",
+                    cert.name
+                ));
+            } else {
+                render::step(&format!(
+                    "cert-manager started issuing Certificate {namespace}/{} on its own: waiting for it.",
+                    cert.name
+                ));
+            }
         }
         let before = CertificateState {
             revision: record.revision,
