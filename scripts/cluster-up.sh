@@ -12,6 +12,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/versions.env"
 state=${STATE_DIR:-$root/.cache/cluster}
+# One start of a bed at a time: make test starts the bed beside the compiles, and the e2e step's
+# own start waits here, then reuses it (a second start half-way would stop the first's bed). -o:
+# the servers started below do not hold the lock.
+mkdir -p "$(dirname "$state")"
+if [ "${KS_BED_LOCKED:-}" != "$state" ]; then
+  exec env KS_BED_LOCKED="$state" flock -o "$state.lock" "$0" "$@"
+fi
 # The release of kube-apiserver, kube-controller-manager and kube-scheduler; the rest of the bed
 # (etcd, kwok, the controllers, kubectl) is the same for every release.
 CONTROL_PLANE_VERSION=${CONTROL_PLANE_VERSION:-$KUBERNETES_VERSION}
@@ -21,7 +28,7 @@ WITH_ESO=${WITH_ESO:-1}
 WITH_ROLLOUTS=${WITH_ROLLOUTS:-1}
 # PostgreSQL, MariaDB and Redis from Debian's packages (off for the compat and fleet beds).
 WITH_DATABASES=${WITH_DATABASES:-1}
-# cert-manager's controllers (off for the compat and fleet beds too).
+# cert-manager's controllers (off for the compat beds, and for the fleet's but one).
 WITH_CERT_MANAGER=${WITH_CERT_MANAGER:-1}
 # Ports (loopback only); override to run a second bed beside the first.
 ETCD_PORT=${ETCD_PORT:-32379}

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Starts three local clusters for fleet mode (`make fleet-up`): separate API servers and etcd
 # data on other ports and network namespaces, sharing the main bed's binaries, without External
-# Secrets and Argo Rollouts (cert-manager on bed-1 only). Idempotent, like cluster-up.sh. The last line of stdout is a
-# kubeconfig with the contexts bed-0, bed-1 and bed-2 (admin on each).
+# Secrets and Argo Rollouts (cert-manager on bed-1 only). Idempotent, like cluster-up.sh. The
+# last line of stdout is a kubeconfig with the contexts bed-0, bed-1 and bed-2 (admin on each).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 fleet="$root/.cache/fleet"
 FLEET_SIZE=${FLEET_SIZE:-3}
 mkdir -p "$fleet"
+# One start at a time (make test starts the fleet beside the compiles; the e2e step's start waits).
+if [ "${KS_FLEET_LOCKED:-}" != 1 ]; then
+  exec env KS_FLEET_LOCKED=1 flock -o "$fleet/.lock" "$0" "$@"
+fi
 log() { echo "fleet-up: $*" >&2; }
 
 # Bed i: the main bed's ports plus 2000 + 100 * i, its own /30 and network namespace. bed-1

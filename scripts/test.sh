@@ -54,6 +54,12 @@ setsid bash -c '
   beside scripts/install-moto.sh
   beside scripts/build-argo-rollouts.sh
   beside scripts/build-cert-manager.sh
+  # The e2e bed and the fleet themselves, once their parts are in the store (at normal priority:
+  # their servers serve the tests). On a machine that built them once, they start beside the
+  # lint and unit steps instead of after them; the e2e step waits for them, then reuses them.
+  early() { KS_STEP_EVENTS="$out/beside.events" "$@" >/dev/null 2>>"$out/beside.log" || code=$?; }
+  early scripts/cluster-up.sh
+  early scripts/fleet-up.sh
   for version in $COMPAT_KUBERNETES_VERSIONS; do beside scripts/build-testbed.sh --control-plane "$version"; done
   beside scripts/build-cargo-deny.sh
   beside scripts/build-krew.sh
@@ -69,7 +75,8 @@ beside_report() {
     kill -- -"$beside" 2>/dev/null
   fi
 }
-trap 'beside_report; compile_cache_report; python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT
+# The fleet started beside is stopped even when a step before e2e fails (e2e stops it itself).
+trap 'beside_report; scripts/fleet-down.sh >/dev/null 2>&1; compile_cache_report; python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT
 # run_step STEP [GROUP]: one make target, timed, its row appended to steps.jsonl.
 run_step() {
   local step=$1 group=${2:-} started status seconds
