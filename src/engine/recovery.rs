@@ -77,19 +77,24 @@ pub(super) fn consumers_named(
     policy: crate::domain::env::EnvNamePolicy,
     journal: &Journal,
 ) -> Vec<WorkloadId> {
+    still_reading(snapshot, policy, &journal.workloads, journal.secrets.keys().cloned())
+}
+
+/// Those of `workloads` that read one of `secrets` now and do not pick a change up by themselves.
+pub(super) fn still_reading(
+    snapshot: &crate::domain::drift::Snapshot,
+    policy: crate::domain::env::EnvNamePolicy,
+    workloads: &[WorkloadId],
+    secrets: impl IntoIterator<Item = String>,
+) -> Vec<WorkloadId> {
     // Every reader counts here, whatever keys it reads: the journal says which were chosen.
-    let changed: consumers::ChangedKeys = journal.secrets.keys().map(|s| (s.clone(), BTreeSet::new())).collect();
+    let changed: consumers::ChangedKeys = secrets.into_iter().map(|s| (s, BTreeSet::new())).collect();
     let reading: BTreeSet<WorkloadId> = consumers::consumers_of(snapshot, &changed, policy, true)
         .into_iter()
         .filter(|c| c.action == ConsumerAction::Restart)
         .map(|c| c.id)
         .collect();
-    journal
-        .workloads
-        .iter()
-        .filter(|w| reading.contains(*w))
-        .cloned()
-        .collect()
+    workloads.iter().filter(|w| reading.contains(*w)).cloned().collect()
 }
 
 /// What a recovery restarts: the journal's workloads that still read its Secrets, their

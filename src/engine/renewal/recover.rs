@@ -13,13 +13,12 @@ use jiff::Timestamp;
 use super::{await_renewal, current_certificate, refusal, restart_and_verify};
 use crate::cluster::{self, Connection};
 use crate::domain::certificates::{renewal_stage, CertificateState, RenewalStage as Stage};
-use crate::domain::consumers::{self, ChangedKeys, ConsumerAction};
 use crate::domain::drift::Snapshot;
 use crate::domain::journal::{Journal, Phase, RenewalRecord, CLOCK_SKEW};
 use crate::domain::plan::SecretState;
 use crate::domain::rollout::RestartTarget;
 use crate::engine::lease::{self, Anchor, KeepAlive, Lease};
-use crate::engine::recovery::{confirm, untrusted, Recovery};
+use crate::engine::recovery::{confirm, still_reading, untrusted, Recovery};
 use crate::engine::{events, go_ahead, read_namespace, verify_changed, Consent, Settings};
 use crate::error::{Error, Outcome, Result};
 use crate::render;
@@ -76,26 +75,18 @@ fn restart_targets_named(
     journal: &Journal,
     secret: &SecretState,
 ) -> Vec<RestartTarget> {
-    let changed: ChangedKeys = BTreeMap::from([(secret.name.clone(), secret.data.keys().cloned().collect())]);
-    let reading: BTreeSet<_> = consumers::consumers_of(snapshot, &changed, policy, true)
+    still_reading(snapshot, policy, &journal.workloads, [secret.name.clone()])
         .into_iter()
-        .filter(|c| c.action == ConsumerAction::Restart)
-        .map(|c| c.id)
-        .collect();
-    journal
-        .workloads
-        .iter()
-        .filter(|id| reading.contains(*id))
         .map(|id| RestartTarget {
-            id: id.clone(),
-            revisions: BTreeMap::new(),
             restarted_since: snapshot
                 .workloads
                 .iter()
-                .find(|w| &w.id == id)
+                .find(|w| w.id == id)
                 .and_then(|w| w.last_restart.as_ref())
                 .filter(|last| last.change.as_deref() == Some(journal.id.as_str()))
                 .map(|last| last.at),
+            id,
+            revisions: BTreeMap::new(),
         })
         .collect()
 }
