@@ -32,29 +32,15 @@ wait_running() { # label want
 }
 
 # NAMESPACES namespaces (bench-scale-N) sharing SECRETS Secrets, WORKLOADS Deployments and PODS pods.
-# With SCALE_REUSE=1 (make test-load), a namespace an earlier run made of the same shape on this
-# bed (its label: a hash of the counts and of namespace_manifests) is kept: the checks read it
-# the same, and a warm run skips deleting and making 5,000 pods again. make bench always makes
-# them anew (its timings start from the same state).
 scale_scenario() {
-  echo "scenario: $SECRETS Secrets, $WORKLOADS Deployments, $PODS pods in $NAMESPACES namespaces" >&2
-  local kept=0
+  echo "scenario: creating $SECRETS Secrets, $WORKLOADS Deployments, $PODS pods in $NAMESPACES namespaces" >&2
   for i in $(seq 0 $((NAMESPACES - 1))); do
-    local ns="bench-scale-$i" pods=$(( PODS / NAMESPACES )) shape
+    local ns="bench-scale-$i" pods=$(( PODS / NAMESPACES ))
     [ "$i" -lt $(( PODS % NAMESPACES )) ] && pods=$(( pods + 1 ))
-    shape=$({ declare -f namespace_manifests; echo "$SECRETS $WORKLOADS $pods $NAMESPACES"; } | sha256sum | cut -c1-16)
-    if [ "${SCALE_REUSE:-0}" = 1 ] &&
-      [ "$(kubectl get namespace "$ns" -o jsonpath='{.metadata.labels.scenario-shape}' 2>/dev/null)" = "$shape" ]; then
-      kept=$((kept + 1))
-      continue
-    fi
     kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
     kubectl create namespace "$ns" >/dev/null
     namespace_manifests scale $(( SECRETS / NAMESPACES )) $(( WORKLOADS / NAMESPACES )) "$pods" | kubectl apply -n "$ns" -f - >/dev/null
-    # Labelled once everything is applied: a run stopped half-way leaves no label, and the next makes it anew.
-    kubectl label namespace "$ns" "scenario-shape=$shape" >/dev/null
   done
-  [ "$kept" = 0 ] || echo "scenario: $kept of $NAMESPACES namespaces kept from an earlier run (same shape)" >&2
   wait_running scale "$PODS"
 }
 

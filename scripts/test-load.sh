@@ -27,7 +27,6 @@ bin=$("$root/scripts/build-testbed.sh")
 export KUBECONFIG=$("$root/scripts/cluster-up.sh" | tail -n 1)
 export PATH="$root/target/debug:$bin:$PATH"
 source "$root/bench/scenario.sh"
-export SCALE_REUSE=1
 
 record() { # scenario, outcome
   python3 -c 'import json,sys; print(json.dumps({"scenario": sys.argv[1], "outcome": sys.argv[2]}))' "$1" "$2" >>"$out/load.jsonl"
