@@ -15,7 +15,7 @@ steps=(lint-code unit e2e test-load+test-compat krew deny store-check reliabilit
 # (gigabytes) would only be written, never used.
 export CARGO_INCREMENTAL=0
 out="$root/target/steps"
-rm -rf "$out" && mkdir -p "$out"
+rm -rf "$out" && mkdir -p "$out" && touch "$out/started"
 # Compiled dependencies shared by every checkout on this machine (sccache's local disk cache in
 # the per-user store): a clean clone compiles only this crate, not its 400 dependencies again.
 source scripts/lib/store.sh
@@ -75,6 +75,16 @@ beside_report() {
     kill -- -"$beside" 2>/dev/null
   fi
 }
+# What each failed test said, without its backtrace: CI shows only the end of the output, where
+# a backtrace would push the message out.
+panic_summary() {
+  local log
+  for log in "$root"/target/reliability/*.log; do
+    [ "$log" -nt "$out/started" ] && grep -q "panicked at" "$log" || continue
+    echo "make test: the failed tests' messages in ${log#"$root"/}:" >&2
+    awk '/panicked at/ { n = 8 } /^stack backtrace:/ { n = 0 } n > 0 { print "  " substr($0, 1, 400); n-- }' "$log" | head -n 60 >&2
+  done
+}
 # The fleet started beside is stopped even when a step before e2e fails (e2e stops it itself).
 trap 'beside_report; scripts/fleet-down.sh >/dev/null 2>&1; compile_cache_report; python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT
 # run_step STEP [GROUP]: one make target, timed, its row appended to steps.jsonl.
@@ -106,5 +116,5 @@ for step in "${steps[@]}"; do
     run_step "$step"
     status=$?
   fi
-  [ "$status" = 0 ] || { echo "make test: step $step failed (exit $status)" >&2; exit "$status"; }
+  [ "$status" = 0 ] || { echo "make test: step $step failed (exit $status)" >&2; panic_summary; exit "$status"; }
 done

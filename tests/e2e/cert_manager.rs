@@ -194,7 +194,7 @@ async fn a_renewal_restarts_only_what_does_not_reload_and_verifies() {
     );
     let after = certificate(&ns, "web-tls").await;
     assert_eq!(after["status"]["revision"], 2, "{after}");
-    assert!(is_ready(&after));
+    assert!(is_ready(&after), "Ready after the renewal: {after}");
     let renewed = ns.secret_data("web-tls").await;
     assert_ne!(renewed["tls.crt"], before["tls.crt"], "a new certificate");
     assert_ne!(
@@ -204,17 +204,18 @@ async fn a_renewal_restarts_only_what_does_not_reload_and_verifies() {
     assert_eq!(
         ns.pod_names("gateway-").await,
         gateway_pods,
-        "the volume reader is left alone"
+        "the volume reader is left alone: {}",
+        renew.stderr
     );
     let new_proxy = ns.pod_names("proxy-").await;
     let new_client = ns.pod_names("client-").await;
     assert!(
         new_proxy.iter().all(|p| !proxy_pods.contains(p)),
-        "subPath reader restarted"
+        "subPath reader restarted: {proxy_pods:?} then {new_proxy:?}"
     );
     assert!(
         new_client.iter().all(|p| !client_pods.contains(p)),
-        "env reader restarted"
+        "env reader restarted: {client_pods:?} then {new_client:?}"
     );
 
     let verify = ns.run(&["verify", "-o", "json"]);
@@ -230,9 +231,12 @@ async fn a_renewal_restarts_only_what_does_not_reload_and_verifies() {
         on_secret.iter().any(|e| e["reason"] == "Renewed"),
         "an Event on the Secret: {on_secret:?}"
     );
-    assert!(about(&recorded, "Deployment", "proxy")
-        .iter()
-        .any(|e| e["reason"] == "Restarted"));
+    assert!(
+        about(&recorded, "Deployment", "proxy")
+            .iter()
+            .any(|e| e["reason"] == "Restarted"),
+        "an Event on the restarted proxy: {recorded:?}"
+    );
     assert!(
         about(&recorded, "Deployment", "gateway").is_empty(),
         "nothing said of what was not restarted"
@@ -575,7 +579,8 @@ async fn an_interrupted_renewal_is_resumed_or_stopped_from_its_journal() {
     assert_eq!(
         ns.pod_names("gateway-").await,
         gateway_pods,
-        "the volume reader is left alone"
+        "the volume reader is left alone: {}",
+        renew.stderr
     );
     assert!(ns.pod_names("proxy-").await.iter().all(|p| !proxy_pods.contains(p)));
     assert!(ns.pod_names("client-").await.iter().all(|p| !client_pods.contains(p)));
