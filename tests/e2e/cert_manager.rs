@@ -580,7 +580,7 @@ async fn an_interrupted_renewal_is_resumed_or_stopped_from_its_journal() {
         ns.pod_names("gateway-").await,
         gateway_pods,
         "the volume reader is left alone: {}",
-        renew.stderr
+        resumed.stderr
     );
     assert!(ns.pod_names("proxy-").await.iter().all(|p| !proxy_pods.contains(p)));
     assert!(ns.pod_names("client-").await.iter().all(|p| !client_pods.contains(p)));
