@@ -7,20 +7,13 @@
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::Client;
 
-use crate::domain::external::RemoteVersion;
+use crate::domain::external::{RemoteValue, RemoteVersion};
 use crate::error::{Error, Result};
 
 pub struct SecretsManager {
     client: Client,
     region: String,
     endpoint: String,
-}
-
-/// The current value of a remote secret.
-pub struct RemoteValue {
-    pub version_id: String,
-    /// SecretString (SecretBinary is refused: ESO and the plugin map text).
-    pub text: String,
 }
 
 impl SecretsManager {

@@ -476,6 +476,13 @@ pub struct RemoteVersion {
     pub created: Option<Timestamp>,
 }
 
+/// What a version of a remote secret holds.
+pub struct RemoteValue {
+    pub version_id: String,
+    /// Text (AWS's SecretBinary is refused: ESO and the plugin map text).
+    pub text: String,
+}
+
 /// One remote secret's versions, newest first, for `history`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

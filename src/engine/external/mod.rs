@@ -1,13 +1,16 @@
 //! The External Secrets path of the machine: a Secret an ExternalSecret syncs changes at its
-//! provider. For AWS Secrets Manager the plugin writes the new version itself, the way AWS's own
-//! rotation does it (AWSPENDING, then AWSCURRENT moved, AWSPREVIOUS left on the old version);
-//! for any provider, `--synced` takes a value the person already changed there.
+//! provider. Where the plugin writes the provider (a [`Store`]: AWS Secrets Manager in
+//! `aws.rs`), it writes the new version itself; for any provider, `--synced` takes a value the
+//! person already changed there. This file knows ExternalSecrets, not providers: a provider is
+//! one file behind `Store`, and one arm in [`open`].
 //!
 //! Steps: journal on the Secret (ESO keeps annotations it does not manage) → new provider
 //! versions → force-sync → wait until the Secret holds the new values → stamp the revision →
-//! restart → verify → clear. A failure moves AWSCURRENT back to the previous version, syncs,
-//! and restarts again. The journal names each version by the rotation's client request token,
-//! and recovery checks it against the provider's own stages, never trusting it alone.
+//! restart → verify → clear. A failure makes the previous versions current again, syncs, and
+//! restarts again. The journal names each version by the rotation's token, and recovery checks
+//! it against the provider's own record, never trusting it alone.
+
+mod aws;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -18,12 +21,11 @@ use tokio::time::Instant;
 use super::lease::{self, Anchor};
 use super::recovery::{confirm, show_plan, untrusted, Recovery};
 use super::{verify_changed, Consent, Machine, Settings};
-use crate::cluster::aws::SecretsManager;
+use futures::future::BoxFuture;
+
 use crate::cluster::secrets::{JournalUpdate, Stamp};
 use crate::cluster::{self, Connection};
-use crate::domain::external::{
-    self, ExternalSecretState, Provider, RemoteVersion, AWS_CURRENT, AWS_PENDING, AWS_PREVIOUS,
-};
+use crate::domain::external::{self, ExternalSecretState, Provider, RemoteValue, RemoteVersion};
 use crate::domain::journal::{self, ExternalJournal, Journal, JournalEntry, Phase, RemoteEntry};
 use crate::domain::model::WorkloadId;
 use crate::domain::plan::{ChangeKind, KeyChange, SecretChange, SecretState};
@@ -34,15 +36,74 @@ use crate::error::{Error, Result};
 use crate::render;
 use crate::render::rotate::RecoveryRow;
 
+/// One provider's versioned store, as the plugin writes it: every provider-specific step of a
+/// change, so that the machine below is the same for each. A version is named by the
+/// rotation's token (`external::version_token`), which makes a repeated write a no-op.
+pub trait Store: Send + Sync {
+    /// "AWS Secrets Manager (us-east-1)": the same words as `Provider::describe`.
+    fn describe(&self) -> String;
+    /// Where the store is (a region, an address): recorded in the journal, checked on recovery.
+    fn location(&self) -> &str;
+    /// The provider's own names for its versions, for plans and messages.
+    fn words(&self) -> &'static Words;
+    /// The version External Secrets reads now.
+    fn current<'a>(&'a self, remote: &'a str) -> BoxFuture<'a, Result<RemoteValue>>;
+    fn value_at<'a>(&'a self, remote: &'a str, version: &'a str) -> BoxFuture<'a, Result<RemoteValue>>;
+    fn versions<'a>(&'a self, remote: &'a str) -> BoxFuture<'a, Result<Vec<RemoteVersion>>>;
+    /// The version the current one replaced (what a rollback goes back to), if the store keeps it.
+    fn replaced<'v>(&self, versions: &'v [RemoteVersion]) -> Option<&'v RemoteVersion>;
+    /// Write `text` as version `token` and make it current (replacing `previous`).
+    fn write<'a>(
+        &'a self,
+        remote: &'a str,
+        token: &'a str,
+        text: &'a str,
+        previous: &'a str,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// Finish a write an interruption left: the journal's new version made current.
+    fn make_current<'a>(&'a self, remote: &'a RemoteEntry) -> BoxFuture<'a, Result<()>>;
+    /// Undo: the journal's previous version current again (where the new one is).
+    fn move_back<'a>(&'a self, remote: &'a RemoteEntry) -> BoxFuture<'a, Result<()>>;
+    /// Where a journal's remote stands by the provider's own record (Err: they disagree).
+    fn state<'a>(&'a self, remote: &'a RemoteEntry) -> BoxFuture<'a, Result<std::result::Result<RemoteState, String>>>;
+    /// After verify: mark `previous` as no longer in use.
+    fn retire<'a>(&'a self, remote: &'a str, previous: &'a str) -> BoxFuture<'a, Result<()>>;
+}
+
+/// A store's own words for its versions ("AWSCURRENT"), so messages read as its users know them.
+pub struct Words {
+    /// "AWS"
+    pub short: &'static str,
+    /// The version External Secrets reads.
+    pub current: &'static str,
+    /// The version a change replaced.
+    pub previous: &'static str,
+    /// A version written, not current yet.
+    pub pending: &'static str,
+    /// How a new version is written, for the plan.
+    pub how_written: &'static str,
+}
+
+/// The store the plugin writes for `provider`; None where it does not write (change the value
+/// there and use `--synced`).
+async fn open(provider: &Provider) -> Option<Box<dyn Store>> {
+    match provider {
+        Provider::AwsSecretsManager { region } => Some(Box::new(aws::Aws::connect(region).await)),
+        Provider::Other(_) => None,
+    }
+}
+
 /// The ExternalSecret side of a planned change, prepared before the question.
 pub struct ExternalChange {
     pub es: ExternalSecretState,
     pub provider: Provider,
-    /// New provider versions (AWS); empty for `--synced`.
+    /// New provider versions; empty for `--synced`.
     writes: Vec<RemoteWrite>,
+    /// The provider's words, where the plugin writes it.
+    words: Option<&'static Words>,
     /// The values the Secret holds once ESO has synced the new versions.
     expected: BTreeMap<String, SecretValue>,
-    /// Remove AWSPREVIOUS from the replaced versions once every consumer runs the new one.
+    /// Retire the replaced versions once every consumer runs the new one.
     pub retire_previous: bool,
     /// Per remote written: the ExternalSecrets of other namespaces that read it too (None: they
     /// could not be listed).
@@ -111,10 +172,11 @@ impl ExternalChange {
             })
             .collect();
         format!(
-            "{}: a new version of {} is written as AWSPENDING, then made AWSCURRENT (the previous version stays as AWSPREVIOUS); \
-             then {es} is synced (force-sync) and the Secret's new data awaited before any restart.",
+            "{}: a new version of {} is {}; then {es} is synced (force-sync) and the Secret's new data awaited before any \
+             restart.",
             self.provider.describe(),
-            remotes.join(", ")
+            remotes.join(", "),
+            self.words.map_or("written", |w| w.how_written)
         )
     }
 }
@@ -169,6 +231,7 @@ pub async fn prepare_synced(
             es,
             provider,
             writes: Vec::new(),
+            words: None,
             expected: BTreeMap::new(),
             retire_previous: false,
             shared: None,
@@ -176,7 +239,7 @@ pub async fn prepare_synced(
     ))
 }
 
-/// `rotate` of keys of a Secret synced from AWS Secrets Manager: map each key to its remote
+/// `rotate` of keys of a Secret synced from a store the plugin writes: map each key to its remote
 /// secret and property, check the Secret holds the provider's current values, and compute the
 /// new remote values and what ESO will then write into the Secret.
 pub async fn prepare(
@@ -188,7 +251,7 @@ pub async fn prepare(
     let namespace = target.namespace.as_str();
     let secret = format!("{namespace}/{}", target.name);
     let (es, provider) = read_owner(conn, target, owner).await?;
-    let Provider::AwsSecretsManager { region } = &provider else {
+    let Some(store) = open(&provider).await else {
         return Err(Error::Usage(format!(
             "secret {secret} is synced by ExternalSecret {owner} from {}, which kubectl-secrets does not write to: \
              change the value there, then `kubectl secrets rotate {} -n {namespace} --synced` syncs, restarts and verifies",
@@ -196,11 +259,11 @@ pub async fn prepare(
             target.name
         )));
     };
-    let sm = SecretsManager::connect(region).await;
+    let words = store.words();
     let mut current: BTreeMap<String, String> = BTreeMap::new();
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
     for remote in &es.extracts {
-        let value = sm.value(remote, None, Some(AWS_CURRENT)).await?;
+        let value = store.current(remote).await?;
         versions.insert(remote.clone(), value.version_id);
         current.insert(remote.clone(), value.text);
     }
@@ -219,7 +282,7 @@ pub async fn prepare(
     }
     for remote in by_remote.keys() {
         if !current.contains_key(remote) {
-            let value = sm.value(remote, None, Some(AWS_CURRENT)).await?;
+            let value = store.current(remote).await?;
             versions.insert(remote.clone(), value.version_id);
             current.insert(remote.clone(), value.text);
         }
@@ -233,17 +296,19 @@ pub async fn prepare(
             let now = external::read_field(text, field).map_err(|e| Error::Usage(format!("secret {secret}: {e}")))?;
             if target.data.get(key).map(|v| v.expose()) != Some(now.as_slice()) {
                 return Err(Error::Usage(format!(
-                    "secret {secret} key {key} does not hold the current AWS value of {} (AWSCURRENT): External Secrets \
+                    "secret {secret} key {key} does not hold the current {} value of {} ({}): External Secrets \
                      has not synced the latest version yet, or the Secret was edited. Sync it first: \
                      kubectl secrets rotate {} -n {namespace} --synced",
+                    words.short,
                     field.describe(),
+                    words.current,
                     target.name
                 )));
             }
             changes.push((field.property.clone(), &new_values[key].0));
         }
-        let new_text =
-            external::write_fields(text, &changes).map_err(|e| Error::Usage(format!("{remote} in AWS: {e}")))?;
+        let new_text = external::write_fields(text, &changes)
+            .map_err(|e| Error::Usage(format!("{remote} in {}: {e}", words.short)))?;
         after_texts.insert(remote.clone(), new_text.clone());
         writes.push(RemoteWrite {
             key: remote.clone(),
@@ -262,7 +327,7 @@ pub async fn prepare(
     let change = secret_change(target, &es, &current, &after_texts, |key| {
         new_values.get(key).map(|(_, how)| how.clone())
     });
-    let mut external = external_change(es, provider, writes, &current, &after_texts);
+    let mut external = external_change(es, provider, words, writes, &current, &after_texts);
     find_shared(conn, &mut external).await;
     Ok((change, external))
 }
@@ -310,6 +375,7 @@ fn secret_change(
 fn external_change(
     es: ExternalSecretState,
     provider: Provider,
+    words: &'static Words,
     writes: Vec<RemoteWrite>,
     current: &BTreeMap<String, String>,
     after_texts: &BTreeMap<String, String>,
@@ -323,6 +389,7 @@ fn external_change(
         es,
         provider,
         writes,
+        words: Some(words),
         expected,
         retire_previous: false,
         shared: None,
@@ -357,18 +424,17 @@ async fn find_shared(conn: &Connection, change: &mut ExternalChange) {
     }
 }
 
-/// `history` of a Secret synced from AWS Secrets Manager: each remote secret's versions and
-/// stages (empty for another provider, whose versions the plugin does not read).
+/// `history` of a Secret synced from a store the plugin reads: each remote secret's versions
+/// and stages (empty for another provider, whose versions the plugin does not read).
 pub async fn provider_history(conn: &Connection, target: &SecretState) -> Result<Vec<external::RemoteHistory>> {
     let Some(owner) = target.controller.as_ref().filter(|o| o.kind == "ExternalSecret") else {
         return Ok(Vec::new());
     };
     let es = cluster::external::get(conn, &target.namespace, &owner.name).await?;
     let provider = cluster::external::provider(conn, &target.namespace, &es.store).await?;
-    let Provider::AwsSecretsManager { region } = &provider else {
+    let Some(store) = open(&provider).await else {
         return Ok(Vec::new());
     };
-    let sm = SecretsManager::connect(region).await;
     let remotes: BTreeSet<&String> = es
         .extracts
         .iter()
@@ -377,18 +443,19 @@ pub async fn provider_history(conn: &Connection, target: &SecretState) -> Result
     let mut history = Vec::new();
     for remote in remotes {
         history.push(external::RemoteHistory {
-            provider: provider.describe(),
+            provider: store.describe(),
             remote: remote.clone(),
-            versions: external::newest_versions(sm.versions(remote).await?, 10),
+            versions: external::newest_versions(store.versions(remote).await?, 10),
         });
     }
     Ok(history)
 }
 
-/// `rollback` of a Secret synced from AWS Secrets Manager: each remote secret it reads gets a
-/// new version holding its AWSPREVIOUS value (the previous version stays as it is, and the
-/// version rolled back from becomes AWSPREVIOUS: a rollback can be rolled back). The same
-/// machine as a rotation runs it: sync, restart, verify, undo on failure.
+/// `rollback` of a Secret synced from a store the plugin writes: each remote secret it reads
+/// gets a new version holding the value of the version the current one replaced (AWSPREVIOUS;
+/// that version stays as it is, and the version rolled back from becomes the replaced one: a
+/// rollback can be rolled back). The same machine as a rotation runs it: sync, restart,
+/// verify, undo on failure.
 pub async fn prepare_rollback(
     conn: &Connection,
     target: &SecretState,
@@ -396,7 +463,7 @@ pub async fn prepare_rollback(
 ) -> Result<(SecretChange, ExternalChange)> {
     let namespace = target.namespace.as_str();
     let (es, provider) = read_owner(conn, target, owner).await?;
-    let Provider::AwsSecretsManager { region } = &provider else {
+    let Some(store) = open(&provider).await else {
         return Err(Error::Usage(format!(
             "secret {namespace}/{} is synced by ExternalSecret {owner} from {}: put the previous value back there, then \
              `kubectl secrets rotate {} -n {namespace} --synced`",
@@ -405,7 +472,7 @@ pub async fn prepare_rollback(
             target.name
         )));
     };
-    let sm = SecretsManager::connect(region).await;
+    let words = store.words();
     let remotes: BTreeSet<String> = es
         .extracts
         .iter()
@@ -416,20 +483,20 @@ pub async fn prepare_rollback(
     let mut after_texts = BTreeMap::new();
     let mut writes = Vec::new();
     for remote in &remotes {
-        let now = sm.value(remote, None, Some(AWS_CURRENT)).await?;
-        let versions = sm.versions(remote).await?;
-        let Some(previous) = external::with_stage(&versions, AWS_PREVIOUS) else {
+        let now = store.current(remote).await?;
+        let versions = store.versions(remote).await?;
+        let Some(previous) = store.replaced(&versions) else {
             current.insert(remote.clone(), now.text.clone());
             after_texts.insert(remote.clone(), now.text);
             continue;
         };
-        let before = sm.value(remote, Some(&previous.id), None).await?;
+        let before = store.value_at(remote, &previous.id).await?;
         if before.text != now.text {
             writes.push(RemoteWrite {
                 key: remote.clone(),
                 previous: now.version_id.clone(),
                 text: SecretValue::new(before.text.clone().into_bytes()),
-                fields: vec![format!("the value of version {} (AWSPREVIOUS)", previous.id)],
+                fields: vec![format!("the value of version {} ({})", previous.id, words.previous)],
             });
         }
         current.insert(remote.clone(), now.text);
@@ -437,13 +504,15 @@ pub async fn prepare_rollback(
     }
     if writes.is_empty() {
         return Err(Error::NotFound(format!(
-            "no remote secret of ExternalSecret {namespace}/{owner} has an AWSPREVIOUS version with another value: nothing to roll back to"
+            "no remote secret of ExternalSecret {namespace}/{owner} has a version marked {} with another value: nothing to \
+             roll back to",
+            words.previous
         )));
     }
     let change = secret_change(target, &es, &current, &after_texts, |_| {
-        Some("back to AWSPREVIOUS".to_string())
+        Some(format!("back to {}", words.previous))
     });
-    let mut external = external_change(es, provider, writes, &current, &after_texts);
+    let mut external = external_change(es, provider, words, writes, &current, &after_texts);
     find_shared(conn, &mut external).await;
     Ok((change, external))
 }
@@ -464,14 +533,13 @@ pub async fn provider_data(conn: &Connection, target: &SecretState) -> Result<(S
         })?;
     let es = cluster::external::get(conn, namespace, &owner.name).await?;
     let provider = cluster::external::provider(conn, namespace, &es.store).await?;
-    let Provider::AwsSecretsManager { region } = &provider else {
+    let Some(store) = open(&provider).await else {
         return Err(Error::Usage(format!(
             "ExternalSecret {namespace}/{} reads {}: --against-provider reads AWS Secrets Manager only (verify shows whether it syncs)",
             es.name,
             provider.describe()
         )));
     };
-    let sm = SecretsManager::connect(region).await;
     let mut texts = BTreeMap::new();
     let remotes: BTreeSet<&String> = es
         .extracts
@@ -479,7 +547,7 @@ pub async fn provider_data(conn: &Connection, target: &SecretState) -> Result<(S
         .chain(es.mappings.iter().map(|m| &m.remote_key))
         .collect();
     for remote in remotes {
-        texts.insert(remote.clone(), sm.value(remote, None, Some(AWS_CURRENT)).await?.text);
+        texts.insert(remote.clone(), store.current(remote).await?.text);
     }
     let mut data = external::synced_data(&es, &texts);
     for key in target
@@ -490,7 +558,12 @@ pub async fn provider_data(conn: &Connection, target: &SecretState) -> Result<(S
         data.insert(key.clone(), target.data[key].clone());
     }
     Ok((
-        format!("{} AWSCURRENT (ExternalSecret {})", provider.describe(), es.name),
+        format!(
+            "{} {} (ExternalSecret {})",
+            store.describe(),
+            store.words().current,
+            es.name
+        ),
         data,
     ))
 }
@@ -507,10 +580,11 @@ pub async fn run(
     let namespace = secret.before.namespace.as_str();
     let id = super::new_rotation_id();
     let token = external::version_token(&id, &secret.before.uid);
-    let region = match &change.provider {
-        Provider::AwsSecretsManager { region } => region.clone(),
-        Provider::Other(_) => String::new(),
+    let store = match change.is_synced() {
+        true => None,
+        false => open(&change.provider).await,
     };
+    let location = store.as_ref().map(|s| s.location().to_string()).unwrap_or_default();
     let journal = Journal {
         id: id.clone(),
         action: settings.action.clone(),
@@ -523,7 +597,7 @@ pub async fn run(
         holder: lease::this_run(&settings.changed_by),
         secrets: BTreeMap::from([(
             secret.name().to_string(),
-            // No backup Secret: the provider keeps the previous version (AWSPREVIOUS).
+            // No backup Secret: the provider keeps the previous version.
             JournalEntry {
                 backup: String::new(),
                 backup_uid: String::new(),
@@ -536,7 +610,7 @@ pub async fn run(
         external: Some(ExternalJournal {
             owner: change.es.name.clone(),
             provider: change.provider.describe(),
-            region: region.clone(),
+            region: location,
             remotes: change
                 .writes
                 .iter()
@@ -559,27 +633,26 @@ pub async fn run(
     )
     .await?;
     let machine = Machine::holding(conn, namespace, settings, Anchor::Secret(secret.name().into()), journal);
-    let sm = match change.is_synced() {
-        true => None,
-        false => Some(SecretsManager::connect(&region).await),
-    };
     let steps = ExternalSteps {
         machine: &machine,
         secret: secret.name().to_string(),
         es: change.es.clone(),
-        sm,
+        store,
     };
     crate::failpoint::pause("backed-up").await;
-    if let Some(sm) = &steps.sm {
+    if let Some(store) = &steps.store {
+        let words = store.words();
         for (i, write) in change.writes.iter().enumerate() {
-            if let Err(error) = steps.write_version(sm, write, &token).await {
+            let text = String::from_utf8(write.text.expose().to_vec()).expect("remote values are text");
+            if let Err(error) = store.write(&write.key, &token, &text, &write.previous).await {
                 // Versions already made current go back before the journal is cleared.
                 let undo = steps.move_back(&journal_remotes(&steps)[..i]).await;
                 return Err(match undo.and(machine.lease.clear().await) {
                     Ok(()) => error,
                     Err(undo_error) => Error::RollbackFailed(format!(
-                        "{error}; moving AWSCURRENT back failed too: {undo_error}. The journal is kept: \
+                        "{error}; moving {} back failed too: {undo_error}. The journal is kept: \
                          `kubectl secrets rotate {} -n {namespace} --abort` finishes the undo",
+                        words.current,
                         secret.name()
                     )),
                 });
@@ -587,8 +660,11 @@ pub async fn run(
         }
         let written: Vec<&str> = change.writes.iter().map(|w| w.key.as_str()).collect();
         render::step(&format!(
-            "Wrote version {token} of {} in AWS Secrets Manager ({region}) and made it AWSCURRENT (AWSPREVIOUS: the previous version).",
-            written.join(", ")
+            "Wrote version {token} of {} in {} and made it {} ({}: the previous version).",
+            written.join(", "),
+            store.describe(),
+            words.current,
+            words.previous
         ));
     }
     crate::failpoint::pause("written").await;
@@ -598,7 +674,7 @@ pub async fn run(
         .await?;
     let data = match synced {
         Ok(data) => data,
-        Err(problem) if steps.sm.is_some() => {
+        Err(problem) if steps.store.is_some() => {
             return Err(steps.undo(&workloads, templates, &problem.to_string()).await)
         }
         // --synced: nothing was written, nothing restarted; the journal goes.
@@ -646,7 +722,8 @@ struct ExternalSteps<'a> {
     machine: &'a Machine<'a>,
     secret: String,
     es: ExternalSecretState,
-    sm: Option<SecretsManager>,
+    /// None for `--synced`: nothing is written at the provider.
+    store: Option<Box<dyn Store>>,
 }
 
 impl ExternalSteps<'_> {
@@ -654,55 +731,13 @@ impl ExternalSteps<'_> {
         self.machine.lease.journal()
     }
 
-    /// AWSPENDING, then AWSCURRENT moved (AWS leaves AWSPREVIOUS on the old version), then
-    /// AWSPENDING removed: the stages AWS's own rotation leaves.
-    async fn write_version(&self, sm: &SecretsManager, write: &RemoteWrite, token: &str) -> Result<()> {
-        let text = String::from_utf8(write.text.expose().to_vec()).expect("remote values are text");
-        sm.put_pending(&write.key, token, &text).await?;
-        self.finish_stages(sm, &write.key, token, &write.previous).await
-    }
-
-    /// Make `token` AWSCURRENT (from `previous`) and drop its AWSPENDING, whichever of the two
-    /// is not done yet (a retry after an interruption finds some done).
-    async fn finish_stages(&self, sm: &SecretsManager, remote: &str, token: &str, previous: &str) -> Result<()> {
-        let versions = sm.versions(remote).await?;
-        let has = |id: &str, stage: &str| {
-            versions
-                .iter()
-                .any(|v| v.id == id && v.stages.iter().any(|s| s == stage))
-        };
-        if !has(token, AWS_CURRENT) {
-            sm.move_stage(remote, AWS_CURRENT, Some(token), Some(previous)).await?;
-        }
-        if has(token, AWS_PENDING) {
-            sm.move_stage(remote, AWS_PENDING, None, Some(token)).await?;
-        }
-        Ok(())
-    }
-
-    /// AWSCURRENT back to each remote's previous version (where the new one holds it), and
-    /// AWSPENDING off the new one.
+    /// The previous version current again at each remote (where the new one is).
     async fn move_back(&self, remotes: &[RemoteEntry]) -> Result<()> {
-        let Some(sm) = &self.sm else {
+        let Some(store) = &self.store else {
             return Ok(());
         };
         for remote in remotes {
-            let versions = sm.versions(&remote.key).await?;
-            let stages_of = |id: &str| {
-                versions
-                    .iter()
-                    .find(|v| v.id == id)
-                    .map(|v| v.stages.clone())
-                    .unwrap_or_default()
-            };
-            let new = stages_of(&remote.new);
-            if new.iter().any(|s| s == AWS_CURRENT) {
-                sm.move_stage(&remote.key, AWS_CURRENT, Some(&remote.previous), Some(&remote.new))
-                    .await?;
-            }
-            if new.iter().any(|s| s == AWS_PENDING) {
-                sm.move_stage(&remote.key, AWS_PENDING, None, Some(&remote.new)).await?;
-            }
+            store.move_back(remote).await?;
         }
         Ok(())
     }
@@ -807,7 +842,7 @@ impl ExternalSteps<'_> {
             let failures = m.restart(targets, "Restarting consumers:").await?;
             if !failures.is_empty() {
                 let what_failed = failures.join("; ");
-                if self.sm.is_none() {
+                if self.store.is_none() {
                     m.lease.clear().await?;
                     return Err(Error::RolloutFailed(format!(
                         "the provider's new value does not run: {what_failed}. Put the previous value back at the provider, \
@@ -821,19 +856,20 @@ impl ExternalSteps<'_> {
         m.lease.clear().await
     }
 
-    /// AWSCURRENT back to the previous versions, sync, restart with the previous data.
+    /// The previous versions current again, sync, restart with the previous data.
     async fn undo(
         &self,
         workloads: &[WorkloadId],
         templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
         what_failed: &str,
     ) -> Error {
+        let current = self.store.as_ref().map_or("the current version", |s| s.words().current);
         render::step(&format!(
-            "{what_failed}. Moving AWSCURRENT back to the previous version and syncing again."
+            "{what_failed}. Moving {current} back to the previous version and syncing again."
         ));
         match self.try_undo(workloads, templates).await {
             Ok(()) => Error::RolledBack(format!(
-                "{what_failed}; AWSCURRENT was moved back to the previous version, External Secrets synced it{}",
+                "{what_failed}; {current} was moved back to the previous version, External Secrets synced it{}",
                 if workloads.is_empty() {
                     ""
                 } else {
@@ -880,27 +916,26 @@ impl ExternalSteps<'_> {
         remotes: &[RemoteEntry],
         version: impl Fn(&RemoteEntry) -> String,
     ) -> Result<BTreeMap<String, SecretValue>> {
-        let Some(sm) = &self.sm else {
+        let Some(store) = &self.store else {
             return Ok(BTreeMap::new());
         };
         let mut texts = BTreeMap::new();
         for remote in remotes {
-            let value = sm.value(&remote.key, Some(&version(remote)), None).await?;
+            let value = store.value_at(&remote.key, &version(remote)).await?;
             texts.insert(remote.key.clone(), value.text);
         }
         Ok(external::synced_data(&self.es, &texts))
     }
 }
 
-/// After a verified AWS rotation: say which previous versions may be retired, and with
-/// `--retire-previous` remove their AWSPREVIOUS label (only once every consumer runs the new one).
+/// After a verified rotation at a store: say which previous versions may be retired, and with
+/// `--retire-previous` retire them (AWS: AWSPREVIOUS removed), only once every consumer runs
+/// the new one.
 pub async fn after_verify(change: &ExternalChange, outcome: &Outcome) -> Result<()> {
-    let Provider::AwsSecretsManager { region } = &change.provider else {
+    let Some(words) = change.words.filter(|_| !change.writes.is_empty()) else {
         return Ok(());
     };
-    if change.writes.is_empty() {
-        return Ok(());
-    }
+    let short = words.short;
     let previous: Vec<String> = change
         .writes
         .iter()
@@ -908,26 +943,29 @@ pub async fn after_verify(change: &ExternalChange, outcome: &Outcome) -> Result<
         .collect();
     if *outcome != Outcome::Clean {
         render::step(&format!(
-            "Not yet safe to retire the previous AWS versions of {}: some pods may still use them (see above).",
+            "Not yet safe to retire the previous {short} versions of {}: some pods may still use them (see above).",
             previous.join(", ")
         ));
         return Ok(());
     }
     if !change.retire_previous {
         render::step(&format!(
-            "Safe to retire the previous AWS versions: every consumer runs the new one. AWSPREVIOUS still marks {} \
+            "Safe to retire the previous {short} versions: every consumer runs the new one. {} still marks {} \
              (--retire-previous removes that label; revoke the old credential where it is used).",
+            words.previous,
             previous.join(", ")
         ));
         return Ok(());
     }
-    let sm = SecretsManager::connect(region).await;
+    let Some(store) = open(&change.provider).await else {
+        return Ok(());
+    };
     for write in &change.writes {
-        sm.move_stage(&write.key, AWS_PREVIOUS, None, Some(&write.previous))
-            .await?;
+        store.retire(&write.key, &write.previous).await?;
     }
     render::step(&format!(
-        "Retired the previous AWS versions: AWSPREVIOUS removed from {}.",
+        "Retired the previous {short} versions: {} removed from {}.",
+        words.previous,
         previous.join(", ")
     ));
     Ok(())
@@ -981,19 +1019,19 @@ pub async fn recover(
     let provider = cluster::external::provider(conn, namespace, &es.store).await?;
     let token = external::version_token(&journal.id, &target.uid);
     let mut remote_states = Vec::new();
-    let sm = match (&provider, ext.remotes.is_empty()) {
-        (_, true) => None,
-        (Provider::AwsSecretsManager { region }, false) if *region == ext.region => {
-            Some(SecretsManager::connect(region).await)
-        }
-        _ => {
-            return Err(refuse(format!(
-                "its store is not AWS Secrets Manager in {}",
-                ext.region
-            )))
-        }
+    let store = match ext.remotes.is_empty() {
+        true => None,
+        false => match open(&provider).await {
+            Some(store) if store.location() == ext.region && store.describe() == ext.provider => Some(store),
+            _ => {
+                return Err(refuse(format!(
+                    "its store is not {}",
+                    render::clean_line(&ext.provider)
+                )))
+            }
+        },
     };
-    if let Some(sm) = &sm {
+    if let Some(store) = &store {
         for remote in &ext.remotes {
             if remote.new != token || !external::reads_remote(&es, &remote.key) {
                 return Err(refuse(format!(
@@ -1001,11 +1039,11 @@ pub async fn recover(
                     remote.new, remote.key
                 )));
             }
-            let versions = sm.versions(&remote.key).await?;
-            let state = remote_state(&versions, remote).map_err(&refuse)?;
+            let state = store.state(remote).await?.map_err(&refuse)?;
             remote_states.push((remote.clone(), state));
         }
     }
+    let words = store.as_ref().map(|s| s.words());
     let entry = journal.secrets[&target.name].clone();
     let choice = if choice == Recovery::Resume && journal.phase == Phase::RollingBack {
         render::step("It was rolling back after a failed rollout: --resume finishes the rollback.");
@@ -1016,9 +1054,11 @@ pub async fn recover(
     let never_written = remote_states.iter().any(|(_, s)| *s == RemoteState::NotWritten);
     if choice == Recovery::Resume && (never_written || (ext.remotes.is_empty() && journal.phase == Phase::Writing)) {
         return Err(Error::Usage(format!(
-            "the change of {namespace}/{} cannot be resumed: the new version never reached AWS (its value was never stored \
+            "the change of {namespace}/{} cannot be resumed: the new version never reached {} (its value was never stored \
              anywhere). Undo it with `kubectl secrets rotate {} -n {namespace} --abort`, then rotate again",
-            target.name, target.name
+            target.name,
+            words.map_or("the provider", |w| w.short),
+            target.name
         )));
     }
     let revision = match choice {
@@ -1027,12 +1067,13 @@ pub async fn recover(
     };
     let mut rows: Vec<RecoveryRow> = remote_states
         .iter()
-        .map(|(remote, state)| RecoveryRow {
-            secret: format!("{} (AWS)", remote.key),
-            state: state.describe(),
+        .zip(std::iter::repeat(words.expect("remote states come from a store")))
+        .map(|((remote, state), words)| RecoveryRow {
+            secret: format!("{} ({})", remote.key, words.short),
+            state: state.describe(words),
             action: match choice {
-                Recovery::Resume => "keep the new version AWSCURRENT, sync, restart".into(),
-                Recovery::Abort => format!("AWSCURRENT back to {}, sync, restart", remote.previous),
+                Recovery::Resume => format!("keep the new version {}, sync, restart", words.current),
+                Recovery::Abort => format!("{} back to {}, sync, restart", words.current, remote.previous),
             },
         })
         .collect();
@@ -1056,17 +1097,15 @@ pub async fn recover(
         machine: &machine,
         secret: target.name.clone(),
         es,
-        sm,
+        store,
     };
     match choice {
         Recovery::Abort if ext.remotes.is_empty() => machine.lease.clear().await?,
         Recovery::Abort => steps.try_undo(&plan.workloads, &plan.templates).await?,
         Recovery::Resume => {
-            if let Some(sm) = &steps.sm {
+            if let Some(store) = &steps.store {
                 for remote in &ext.remotes {
-                    steps
-                        .finish_stages(sm, &remote.key, &remote.new, &remote.previous)
-                        .await?;
+                    store.make_current(remote).await?;
                 }
             }
             let expected = steps.data_of(&ext.remotes, |r| r.new.clone()).await?;
@@ -1093,101 +1132,26 @@ pub async fn recover(
     verify_changed(conn, namespace, &changed, settings).await
 }
 
+/// Where one remote of an interrupted change stands, by the provider's own record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum RemoteState {
+pub enum RemoteState {
     /// The change's version does not exist: nothing reached the provider.
     NotWritten,
-    /// Written (AWSPENDING) but not current yet.
+    /// Written but not current yet.
     Pending,
-    /// The change's version is AWSCURRENT.
+    /// The change's version is current.
     Current,
-    /// Moved back: the previous version is AWSCURRENT again.
+    /// Moved back: the previous version is current again.
     MovedBack,
 }
 
 impl RemoteState {
-    fn describe(&self) -> String {
+    fn describe(&self, words: &Words) -> String {
         match self {
             RemoteState::NotWritten => "new version never written".into(),
-            RemoteState::Pending => "new version written (AWSPENDING), not current".into(),
-            RemoteState::Current => "new version is AWSCURRENT".into(),
-            RemoteState::MovedBack => "previous version is AWSCURRENT again".into(),
+            RemoteState::Pending => format!("new version written ({}), not current", words.pending),
+            RemoteState::Current => format!("new version is {}", words.current),
+            RemoteState::MovedBack => format!("previous version is {} again", words.current),
         }
-    }
-}
-
-/// Where a remote stands, checked against the provider's stages: the journal's previous
-/// version must be the one AWS marks as replaced (AWSPREVIOUS) or still current.
-fn remote_state(versions: &[RemoteVersion], remote: &RemoteEntry) -> std::result::Result<RemoteState, String> {
-    let stages = |id: &str| versions.iter().find(|v| v.id == id).map(|v| v.stages.clone());
-    let previous = stages(&remote.previous).ok_or_else(|| {
-        format!(
-            "{} has no version {} (the journal's previous version)",
-            remote.key, remote.previous
-        )
-    })?;
-    let has = |list: &[String], stage: &str| list.iter().any(|s| s == stage);
-    match stages(&remote.new) {
-        None if has(&previous, AWS_CURRENT) => Ok(RemoteState::NotWritten),
-        Some(new) if has(&new, AWS_CURRENT) && has(&previous, AWS_PREVIOUS) => Ok(RemoteState::Current),
-        Some(new) if !has(&new, AWS_CURRENT) && has(&previous, AWS_CURRENT) => Ok(if has(&new, AWS_PENDING) {
-            RemoteState::Pending
-        } else {
-            RemoteState::MovedBack
-        }),
-        _ => Err(format!(
-            "the stages of {} in AWS do not match the journal (version {} neither current nor marked AWSPREVIOUS)",
-            remote.key, remote.previous
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn version(id: &str, stages: &[&str]) -> RemoteVersion {
-        RemoteVersion {
-            id: id.into(),
-            stages: stages.iter().map(|s| s.to_string()).collect(),
-            created: None,
-        }
-    }
-
-    #[test]
-    fn a_journal_is_checked_against_the_providers_own_stages() {
-        let remote = RemoteEntry {
-            key: "shop/db".into(),
-            previous: "old".into(),
-            new: "kubectl-secrets-0123456789abcdef".into(),
-        };
-        let new = remote.new.as_str();
-        let state = |versions: &[RemoteVersion]| remote_state(versions, &remote);
-        assert_eq!(state(&[version("old", &["AWSCURRENT"])]), Ok(RemoteState::NotWritten));
-        assert_eq!(
-            state(&[version("old", &["AWSCURRENT"]), version(new, &["AWSPENDING"])]),
-            Ok(RemoteState::Pending)
-        );
-        assert_eq!(
-            state(&[version("old", &["AWSPREVIOUS"]), version(new, &["AWSCURRENT"])]),
-            Ok(RemoteState::Current)
-        );
-        assert_eq!(
-            state(&[version("old", &["AWSCURRENT"]), version(new, &["AWSPREVIOUS"])]),
-            Ok(RemoteState::MovedBack)
-        );
-        // A forged journal naming an older version as "previous" is refused: AWS does not mark
-        // it as the one replaced.
-        let forged = [
-            version("ancient", &[]),
-            version("old", &["AWSPREVIOUS"]),
-            version(new, &["AWSCURRENT"]),
-        ];
-        let forged_entry = RemoteEntry {
-            previous: "ancient".into(),
-            ..remote.clone()
-        };
-        assert!(remote_state(&forged, &forged_entry).is_err());
-        assert!(state(&[version(new, &["AWSCURRENT"])]).is_err());
     }
 }
