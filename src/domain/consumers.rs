@@ -206,6 +206,7 @@ mod tests {
                 ..Default::default()
             }],
             volumes: vec![],
+            ..Default::default()
         }
     }
 
@@ -227,6 +228,7 @@ mod tests {
                     ..Default::default()
                 }],
             }],
+            ..Default::default()
         }
     }
 
@@ -258,6 +260,7 @@ mod tests {
                 ..Default::default()
             }],
             volumes: vec![],
+            ..Default::default()
         };
         let snapshot = Snapshot {
             secrets: vec![SecretInfo {
@@ -330,6 +333,7 @@ mod tests {
                 ..Default::default()
             }],
             volumes: vec![],
+            ..Default::default()
         }
     }
 

@@ -14,6 +14,7 @@ use super::model::{
     Workload, WorkloadId, WorkloadKind,
 };
 use super::rollout::RestartTarget;
+use super::vault_agent::{AgentRead, Rendering};
 
 /// Everything verify reads, as plain facts (one LIST per kind).
 #[derive(Debug, Default, Clone)]
@@ -67,6 +68,9 @@ impl Snapshot {
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
+    /// Nothing kubectl-secrets can read says whether the running value is current (a Vault
+    /// path rendered once at start): never counted as ok, not drift either (exit 0).
+    Unknown,
     Shadowed,
     Stale,
     Missing,
@@ -76,6 +80,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
+            Status::Unknown => "unknown",
             Status::Shadowed => "shadowed",
             Status::Stale => "stale",
             Status::Missing => "missing",
@@ -181,6 +186,9 @@ pub struct Summary {
     pub without_secrets: usize,
     pub containers_checked: usize,
     pub ok: usize,
+    /// Workloads with a read whose currency cannot be judged (Vault Agent, rendered at start).
+    #[serde(default)]
+    pub unknown: usize,
     pub stale: usize,
     pub missing: usize,
     pub shadowed: usize,
@@ -286,7 +294,7 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
     for (id, spec) in &specs {
         let sources = sources_by_namespace.get(id.namespace.as_str()).unwrap_or(&empty);
         let pods = pods_of.get(id).map(Vec::as_slice).unwrap_or_default();
-        let mut reads_secrets = false;
+        let mut reads_secrets = !spec.vault_agent.is_empty();
         for name in env::referenced_secrets(spec).chain(pods.iter().flat_map(|p| env::referenced_secrets(&p.spec))) {
             referenced.insert((id.namespace.as_str(), name));
             reads_secrets = true;
@@ -497,6 +505,16 @@ fn assess_workload(
                 .map(|c| c.secret.clone()),
         );
     }
+    // Vault paths the injector renders: a sidecar keeps the file current (like a volume); once
+    // at start, only Vault's version metadata could tell, which is not read: unknown.
+    for read in &spec.vault_agent {
+        match read.rendering {
+            Rendering::WhileRunning => {
+                auto_updating.insert(read.source());
+            }
+            Rendering::OnceAtStart => findings.push(vault_once_at_start(read)),
+        }
+    }
     // Stale is a property of each running container: judged on the pods.
     let mut containers_checked = 0;
     for pod in pods {
@@ -557,6 +575,25 @@ fn assess_workload(
     }
 }
 
+fn vault_once_at_start(read: &AgentRead) -> Finding {
+    Finding {
+        status: Status::Unknown,
+        secret: read.source(),
+        key: None,
+        targets: vec![read.file.clone()],
+        keys: Vec::new(),
+        via: Via::VaultAgent,
+        pod: String::new(),
+        container: "vault-agent-init".into(),
+        evidence: Some(Evidence::Unknown),
+        started_at: None,
+        detail:
+            "rendered once at start by the Vault Agent (pre-populate-only): a new version at Vault reaches these pods \
+                 only when they restart, and kubectl-secrets does not read Vault's versions to tell"
+                .into(),
+    }
+}
+
 fn group_fixed_at_start(consumed: &[Consumption]) -> BTreeMap<&str, Vec<&Consumption>> {
     let mut grouped: BTreeMap<&str, Vec<&Consumption>> = BTreeMap::new();
     for c in consumed.iter().filter(|c| c.via.fixed_at_start()) {
@@ -608,6 +645,7 @@ fn judged_by_keys(secret: &SecretInfo, uses: &[&Consumption]) -> Option<(BTreeSe
             Via::EnvFrom => return None,
             Via::EnvKeyRef | Via::EnvFirstStart => keys.extend(used.key.clone()),
             Via::VolumeMount | Via::SubPathMount => keys.extend(used.volume_keys.clone()?),
+            Via::VaultAgent => return None,
         }
     }
     let change = changes.newest_of(&keys)?;
@@ -785,6 +823,7 @@ pub fn summarize(reports: &[WorkloadReport], unused_secrets: usize) -> Summary {
             .iter()
             .filter(|r| r.reads_secrets && r.status == Status::Ok)
             .count(),
+        unknown: count(Status::Unknown),
         stale: count(Status::Stale),
         missing: count(Status::Missing),
         shadowed: count(Status::Shadowed),
@@ -882,6 +921,7 @@ mod tests {
                 ..Default::default()
             }],
             volumes: vec![],
+            ..Default::default()
         }
     }
 
@@ -924,6 +964,7 @@ mod tests {
                 ..Default::default()
             }],
             volumes: vec![],
+            ..Default::default()
         };
         let snapshot = Snapshot {
             secrets: vec![secret("a", &["K"], 100)],
@@ -948,6 +989,42 @@ mod tests {
         let plain = listed.workloads.iter().find(|w| w.name == "plain").unwrap();
         assert!(!plain.reads_secrets && listed.workloads.len() == 2);
         assert_eq!(listed.summary.ok, 1);
+    }
+
+    #[test]
+    fn vault_agent_paths_rendered_once_are_unknown_and_a_sidecars_update_in_place() {
+        let with_agent = |name: &str, rendering: Rendering| PodSpecInfo {
+            containers: vec![ContainerSpec {
+                name: "app".into(),
+                ..Default::default()
+            }],
+            vault_agent: vec![AgentRead {
+                path: format!("secret/data/{name}"),
+                file: format!("/vault/secrets/{name}"),
+                rendering,
+                reload_command: false,
+            }],
+            ..Default::default()
+        };
+        let snapshot = Snapshot {
+            pods: vec![
+                pod("once", None, with_agent("db", Rendering::OnceAtStart), 150),
+                pod("sidecar", None, with_agent("llm", Rendering::WhileRunning), 150),
+            ],
+            ..Default::default()
+        };
+        let report = assess(&snapshot, &options());
+        let once = report.workloads.iter().find(|w| w.name == "once").unwrap();
+        assert!(once.reads_secrets, "a Vault reader is not 'reads no Secret'");
+        assert_eq!(once.status, Status::Unknown);
+        assert_eq!(once.findings[0].secret, "vault:secret/data/db");
+        assert_eq!(once.findings[0].evidence, Some(Evidence::Unknown));
+        let sidecar = report.workloads.iter().find(|w| w.name == "sidecar").unwrap();
+        assert_eq!(sidecar.status, Status::Ok);
+        assert!(sidecar.auto_updating.contains("vault:secret/data/llm"));
+        let s = &report.summary;
+        assert_eq!((s.ok, s.unknown, s.without_secrets), (1, 1, 0));
+        assert!(!report.has_drift(), "unknown is said, not an exit 1");
     }
 
     /// The verdict without its explanation.
@@ -1265,6 +1342,7 @@ mod tests {
                 ..Default::default()
             }],
             volumes: vec![],
+            ..Default::default()
         };
         let snapshot = Snapshot {
             secrets: vec![

@@ -62,13 +62,15 @@ pub enum Via {
     /// (`POSTGRES_PASSWORD` of the postgres image): later values change nothing, a restart
     /// neither; the password changes at the server (its issuer)
     EnvFirstStart,
+    /// a file Vault's Agent Injector renders from a Vault path (no Kubernetes Secret involved)
+    VaultAgent,
 }
 
 impl Via {
     /// Env values and subPath copies are fixed when the container starts (and a restart picks
     /// up a new value).
     pub fn fixed_at_start(self) -> bool {
-        !matches!(self, Via::VolumeMount | Via::EnvFirstStart)
+        !matches!(self, Via::VolumeMount | Via::EnvFirstStart | Via::VaultAgent)
     }
 
     /// A secret volume without subPath: the kubelet updates the files in place.
@@ -122,6 +124,8 @@ impl Consumption {
                 .volume_keys
                 .as_ref()
                 .is_none_or(|keys| keys.iter().any(|k| changed.contains(k))),
+            // Never a Secret's consumption (the injector's reads are no Consumption).
+            Via::VaultAgent => false,
         }
     }
 }
@@ -783,6 +787,7 @@ mod tests {
                     }],
                 },
             ],
+            ..Default::default()
         };
         let c = ContainerSpec {
             name: "app".into(),

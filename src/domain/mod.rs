@@ -35,5 +35,6 @@ pub mod sealed_file;
 pub mod secret_value;
 pub mod selector;
 pub mod tls;
+pub mod vault_agent;
 pub mod versioned;
 pub mod waves;

@@ -174,6 +174,8 @@ pub enum ContainerState {
 pub struct PodSpecInfo {
     pub containers: Vec<ContainerSpec>,
     pub volumes: Vec<SecretVolume>,
+    /// What Vault's Agent Injector renders into the pod (from the template's annotations).
+    pub vault_agent: Vec<super::vault_agent::AgentRead>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -364,7 +366,22 @@ impl From<&PodSpec> for PodSpecInfo {
                 container
             })
             .collect();
-        PodSpecInfo { containers, volumes }
+        PodSpecInfo {
+            containers,
+            volumes,
+            vault_agent: Vec::new(),
+        }
+    }
+}
+
+impl PodSpecInfo {
+    /// The spec of a pod or pod template, with what its annotations ask Vault's injector for.
+    fn with_metadata(spec: Option<&PodSpec>, meta: Option<&ObjectMeta>) -> Self {
+        let mut info = spec.map(PodSpecInfo::from).unwrap_or_default();
+        if let Some(annotations) = meta.and_then(|m| m.annotations.as_ref()) {
+            info.vault_agent = super::vault_agent::reads(annotations);
+        }
+        info
     }
 }
 
@@ -483,7 +500,7 @@ fn secret_volume(volume: &corev1::Volume) -> Option<SecretVolume> {
 }
 
 fn template_spec(template: &corev1::PodTemplateSpec) -> PodSpecInfo {
-    template.spec.as_ref().map(PodSpecInfo::from).unwrap_or_default()
+    PodSpecInfo::with_metadata(template.spec.as_ref(), template.metadata.as_ref())
 }
 
 pub(super) fn workload(kind: WorkloadKind, meta: &ObjectMeta, template: Option<&corev1::PodTemplateSpec>) -> Workload {
@@ -596,7 +613,7 @@ impl From<&Pod> for PodInfo {
             namespace,
             name,
             controller: controller_of(&pod.metadata),
-            spec: Arc::new(pod.spec.as_ref().map(PodSpecInfo::from).unwrap_or_default()),
+            spec: Arc::new(PodSpecInfo::with_metadata(pod.spec.as_ref(), Some(&pod.metadata))),
             secret_revisions,
             containers,
         }

@@ -26,6 +26,7 @@ pub fn report(report: &VerifyReport, output: OutputFormat, scope: &Scope) -> Res
 fn status_cell(status: Status) -> Cell {
     let color = match status {
         Status::Ok => Color::Green,
+        Status::Unknown => Color::Cyan,
         Status::Shadowed => Color::Magenta,
         Status::Stale => Color::Yellow,
         Status::Missing => Color::Red,
@@ -83,14 +84,21 @@ pub(super) fn table_parts(
         (n, _) => format!(" ({n} read no Secret, not listed: -o wide lists them)"),
     };
     text.push_str(&format!(
-        "\n{}{without_secrets}, {} checked: {} ok, {} stale, {} missing, {} shadowed\n",
+        "\n{}{without_secrets}, {} checked: {} ok, {}{} stale, {} missing, {} shadowed\n",
         plural(s.workloads, "workload"),
         plural(s.containers_checked, "running container"),
         s.ok,
+        unknown_count(s.unknown),
         s.stale,
         s.missing,
         s.shadowed
     ));
+    if s.unknown > 0 {
+        text.push_str(
+            "Unknown: pods that read a Vault path once at start; kubectl-secrets cannot tell which version they run \
+             (restart them after a change at Vault)\n",
+        );
+    }
     if s.stale > 0 && place != "scope" {
         let scope = match place.strip_prefix("namespace ") {
             Some(namespace) => format!("-n {namespace}"),
@@ -265,9 +273,19 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
     }
     if rows.is_empty() {
         let mut auto = String::new();
-        if !workload.auto_updating.is_empty() {
-            let names: Vec<&str> = workload.auto_updating.iter().map(String::as_str).collect();
-            auto = format!("; auto-updating volume: {}", names.join(", "));
+        let (vault, volumes): (Vec<&str>, Vec<&str>) = workload
+            .auto_updating
+            .iter()
+            .map(String::as_str)
+            .partition(|name| name.starts_with("vault:"));
+        if !volumes.is_empty() {
+            auto = format!("; auto-updating volume: {}", volumes.join(", "));
+        }
+        if !vault.is_empty() {
+            auto.push_str(&format!(
+                "; re-rendered by the Vault Agent sidecar: {} (an app that reads the file only at start keeps the old value)",
+                vault.join(", ")
+            ));
         }
         // The Secrets it reads, so an ok row answers "which Secret?" too.
         let secrets: std::collections::BTreeSet<&str> = workload
@@ -294,6 +312,14 @@ fn rows(workload: &WorkloadReport, wide: bool) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// "2 unknown, " where there are any (the summary reads as before otherwise).
+fn unknown_count(unknown: usize) -> String {
+    match unknown {
+        0 => String::new(),
+        n => format!("{n} unknown, "),
+    }
 }
 
 /// "pod-a, pod-b, pod-c, +4": the first few names, then how many more.
@@ -467,8 +493,12 @@ impl WatchView {
                 }
                 let s = &report.summary;
                 text.push_str(&format!(
-                    "{at}  now: {} ok, {} stale, {} missing, {} shadowed\n",
-                    s.ok, s.stale, s.missing, s.shadowed
+                    "{at}  now: {} ok, {}{} stale, {} missing, {} shadowed\n",
+                    s.ok,
+                    unknown_count(s.unknown),
+                    s.stale,
+                    s.missing,
+                    s.shadowed
                 ));
                 write_stdout(&text)
             }

@@ -800,3 +800,84 @@ async fn safe_to_revoke_is_said_once_per_rotation() {
         out.assert_no_leak([&value, &rotated, &newest]);
     }
 }
+
+/// A Deployment as Vault's Agent Injector leaves it (the webhook does not run on the bed: the
+/// annotations and the agent's containers are in the template, as the injector adds them).
+fn vault_agent_deployment(name: &str, path: &str, once: bool) -> Value {
+    let mut annotations = json!({
+        "vault.hashicorp.com/agent-inject": "true",
+        "vault.hashicorp.com/agent-inject-status": "injected",
+        "vault.hashicorp.com/role": "chatbox",
+        "vault.hashicorp.com/agent-inject-secret-config": path,
+    });
+    let agent = json!({"name": "vault-agent", "image": "hashicorp/vault:1.13"});
+    let mut spec = json!({
+        "initContainers": [{"name": "vault-agent-init", "image": "hashicorp/vault:1.13"}],
+        "containers": [{"name": name, "image": "chatbox:1"}],
+    });
+    if once {
+        annotations["vault.hashicorp.com/agent-pre-populate-only"] = json!("true");
+    } else {
+        spec["containers"].as_array_mut().unwrap().push(agent);
+    }
+    let mut object = deployment(name, 1, spec);
+    object["spec"]["template"]["metadata"]["annotations"] = annotations;
+    object
+}
+
+#[tokio::test]
+async fn vault_agent_readers_are_listed_and_a_value_read_once_is_unknown_never_ok() {
+    let ns = TestNamespace::new("verify-vault-agent").await;
+    let value = canary("vault-neighbour");
+    ns.secret_with_consumer("app", "TOKEN", &value, "api").await;
+    ns.create_deployment(vault_agent_deployment("chat-api", "secret/data/chatbox/db", true))
+        .await;
+    ns.create_deployment(vault_agent_deployment("chat-worker", "secret/data/chatbox/llm", false))
+        .await;
+    for name in ["chat-api", "chat-worker"] {
+        ns.wait_ready("deployment", name).await;
+    }
+
+    let table = ns.run(&["verify"]);
+    assert_eq!(table.code, exit::OK, "unknown is not drift: {table:?}");
+    let row = table_row(&table.stdout, "deployment/chat-api", "unknown");
+    assert!(row.contains("vault:secret/data/chatbox/db"), "{}", table.stdout);
+    assert!(row.contains("/vault/secrets/config"), "{}", table.stdout);
+    let worker = table_row(&table.stdout, "deployment/chat-worker", "ok");
+    assert!(
+        worker.contains("vault:secret/data/chatbox/llm") && worker.contains("re-rendered by the Vault Agent sidecar"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("2 ok, 1 unknown, 0 stale, 0 missing, 0 shadowed"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("Unknown: pods that read a Vault path once at start"), "{}", table.stdout);
+
+    let json = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(json.code, exit::OK, "{json:?}");
+    let report = json.json();
+    let api = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "chat-api")
+        .expect("chat-api reported");
+    assert_eq!(api["status"], "unknown");
+    assert_eq!(api["readsSecrets"], true);
+    assert_eq!(api["findings"][0]["via"], "vaultAgent");
+    assert_eq!(api["findings"][0]["evidence"], "unknown");
+    assert_eq!(report["summary"]["unknown"], 1);
+    assert_eq!(report["summary"]["withoutSecrets"], 0);
+
+    // Narrowed to a Secret, the Vault readers are not its consumers.
+    let narrowed = ns.run(&["verify", "app"]);
+    assert_eq!(narrowed.code, exit::OK, "{narrowed:?}");
+    assert!(!narrowed.stdout.contains("vault:"), "{}", narrowed.stdout);
+
+    for run in [&table, &json, &narrowed] {
+        run.assert_no_leak([&value]);
+    }
+}
