@@ -107,6 +107,9 @@ pub struct IssuerState {
     pub name: String,
     /// How it signs: CA, SelfSigned, ACME, Vault, Venafi (the key set in its spec).
     pub signs_with: String,
+    /// A CA issuer: the Secret holding its CA certificate and key (in its namespace, or for a
+    /// ClusterIssuer in cert-manager's cluster resource namespace).
+    pub ca_secret: Option<String>,
     pub ready: Option<Condition>,
 }
 
@@ -415,6 +418,7 @@ pub fn parse_issuer(object: &Value) -> IssuerState {
         namespace: text(meta, &["namespace"]).filter(|n| !n.is_empty()),
         name: text(meta, &["name"]).unwrap_or_default(),
         signs_with,
+        ca_secret: text(object, &["spec", "ca", "secretName"]).filter(|n| !n.is_empty()),
         ready: condition(object, "Ready"),
     }
 }

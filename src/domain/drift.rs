@@ -16,6 +16,10 @@ use super::model::{
 use super::rollout::RestartTarget;
 use super::vault_agent::{AgentRead, Rendering};
 
+/// Where cert-manager looks for the Secrets of ClusterIssuers (its default
+/// `--cluster-resource-namespace`).
+const CLUSTER_RESOURCE_NAMESPACE: &str = "cert-manager";
+
 /// Everything verify reads, as plain facts (one LIST per kind).
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
@@ -53,6 +57,31 @@ impl Snapshot {
             }
         }
         by_namespace
+    }
+
+    /// What uses a Secret besides pods: a cert-manager CA Issuer signing with it, or an issuer
+    /// annotation naming it as the administrator's credential ("Issuer/platform-ca (its CA)",
+    /// "admin of postgresql-credentials/password"). Such a Secret is never "without consumers".
+    pub fn used_by(&self, namespace: &str, name: &str) -> Vec<String> {
+        let mut users: Vec<String> = self
+            .cert_manager
+            .issuers
+            .iter()
+            .filter(|i| i.ca_secret.as_deref() == Some(name))
+            .filter_map(|i| match i.namespace.as_deref() {
+                Some(own) if own == namespace => Some(format!("Issuer/{} (its CA)", i.name)),
+                None if namespace == CLUSTER_RESOURCE_NAMESPACE => Some(format!("ClusterIssuer/{} (its CA)", i.name)),
+                _ => None,
+            })
+            .collect();
+        for secret in self.secrets.iter().filter(|s| s.namespace == namespace) {
+            for (key, admin) in &secret.issuer_admins {
+                if admin == name {
+                    users.push(format!("admin of {}/{key}", secret.name));
+                }
+            }
+        }
+        users
     }
 
     /// A namespace without Secrets or ConfigMaps.
@@ -320,6 +349,7 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
             .secrets
             .iter()
             .filter(|s| counts_as_unused_candidate(s) && !referenced.contains(&(s.namespace.as_str(), s.name.as_str())))
+            .filter(|s| snapshot.used_by(&s.namespace, &s.name).is_empty())
             .map(|s| SecretRef {
                 namespace: s.namespace.clone(),
                 name: s.name.clone(),

@@ -49,6 +49,9 @@ pub struct SecretRow {
     pub external: Option<ExternalRow>,
     pub consumers: usize,
     pub stale_consumers: usize,
+    /// What uses it besides pods (a CA Issuer, an issuer's administrator credential).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub used_by: Vec<String>,
     pub overdue: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateRow>,
@@ -283,6 +286,7 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
                     }),
                 consumers,
                 stale_consumers,
+                used_by: snapshot.used_by(&s.namespace, &s.name),
                 overdue,
                 certificate: s.tls.as_ref().map(|cert| CertificateRow {
                     cert_manager: issued_by.map(CertManagerRow::of),

@@ -49,6 +49,9 @@ pub struct SecretInfo {
     pub key_changes: Option<super::key_changes::KeyChanges>,
     /// The revision whose "safe to revoke" a change already said.
     pub revocation_said: Option<u64>,
+    /// Key → the Secret of the same namespace holding the administrator's password its issuer
+    /// annotation names (`issuer.kubectl-secrets.io/KEY: ...,admin=SECRET/KEY`).
+    pub issuer_admins: BTreeMap<String, String>,
 }
 
 impl SecretInfo {
@@ -310,6 +313,22 @@ fn parse_time(text: &str) -> Option<Timestamp> {
     text.parse().ok()
 }
 
+/// The admin Secrets a Secret's issuer annotations name (an annotation that does not parse
+/// names none: `rotate` says what is wrong with it).
+fn issuer_admins(annotations: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    use super::issuer::{AdminRef, IssuerSpec, Origin, ANNOTATION_PREFIX};
+    annotations
+        .iter()
+        .filter_map(|(name, text)| {
+            let key = name.strip_prefix(ANNOTATION_PREFIX)?;
+            match IssuerSpec::parse(text, Origin::Annotation).ok()?.admin {
+                AdminRef::Secret { secret, .. } => Some((key.to_string(), secret)),
+                AdminRef::Own => None,
+            }
+        })
+        .collect()
+}
+
 impl From<&Secret> for SecretInfo {
     fn from(secret: &Secret) -> Self {
         let meta = &secret.metadata;
@@ -346,6 +365,7 @@ impl From<&Secret> for SecretInfo {
             revocation_said: annotations
                 .get(annotations::REVOCATION_SAID)
                 .and_then(|r| r.parse().ok()),
+            issuer_admins: issuer_admins(&annotations),
         }
     }
 }

@@ -116,6 +116,7 @@ fn table_parts(
     }
     if wide {
         headers.push("ROTATED BY");
+        headers.push("USED BY");
         if certificates {
             headers.extend(["ISSUER", "DNS NAMES", "RENEWAL"]);
         }
@@ -139,7 +140,10 @@ fn table_parts(
             age_cell,
             Cell::new(r.last_rotation.map(|t| t.to_string()).unwrap_or_else(|| "-".into())),
             Cell::new(r.owner.clone().unwrap_or_else(|| "-".into())),
-            Cell::new(r.consumers),
+            Cell::new(match r.used_by.len() {
+                0 => r.consumers.to_string(),
+                others => format!("{} (+{others})", r.consumers),
+            }),
             if r.stale_consumers > 0 {
                 coloured(&r.stale_consumers.to_string(), Color::Yellow)
             } else {
@@ -159,6 +163,10 @@ fn table_parts(
         }
         if wide {
             cells.push(Cell::new(super::clean(r.rotated_by.as_deref().unwrap_or("-"))));
+            cells.push(Cell::new(match r.used_by.is_empty() {
+                true => "-".to_string(),
+                false => super::clean(&r.used_by.join(", ")),
+            }));
             if certificates {
                 let info = r.certificate.as_ref().and_then(|c| c.info.as_ref());
                 cells.push(Cell::new(super::clean(info.map(|i| i.issuer.as_str()).unwrap_or("-"))));
@@ -173,6 +181,12 @@ fn table_parts(
         out.push(cells);
     }
     let mut footer = String::new();
+    if !wide && rows.iter().any(|r| !r.used_by.is_empty()) {
+        footer.push_str(
+            "\nCONSUMERS (+N): also used besides pods, by a cert-manager CA Issuer or as an issuer's administrator \
+             credential (-o wide names them).\n",
+        );
+    }
     let expiring = rows
         .iter()
         .filter(|r| r.certificate.as_ref().is_some_and(|c| c.expiring))

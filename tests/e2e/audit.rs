@@ -254,3 +254,61 @@ async fn list_with_a_selector_lists_only_what_it_selects() {
         out.assert_no_leak([&a, &b]);
     }
 }
+
+#[tokio::test]
+async fn secrets_used_besides_pods_say_by_what_and_are_never_without_consumers() {
+    let ns = TestNamespace::new("used-by").await;
+    let (admin, password, lonely) = (canary("admin"), canary("password"), canary("lonely"));
+    ns.secret("pg-admin", &[("password", &admin)]).await;
+    ns.secret("lonely", &[("token", &lonely)]).await;
+    ns.create_secret(json!({
+        "metadata": {"name": "db", "annotations": {
+            "issuer.kubectl-secrets.io/password": "postgresql:user=app,server=statefulset/postgres,admin=pg-admin/password"
+        }},
+        "stringData": {"password": password}
+    }))
+    .await;
+    // A CA Issuer signing with a Secret no pod reads (the Issuer need not be Ready for this).
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "team-ca"},
+                     "spec": {"ca": {"secretName": "team-ca"}}}),
+    );
+    ns.create_secret(json!({"metadata": {"name": "team-ca"}, "type": "Opaque", "stringData": {"note": "ca"}}))
+        .await;
+
+    let list = ns.run(&["list", "-o", "json"]);
+    assert_eq!(list.code, exit::OK, "{list:?}");
+    let rows = list.json()["secrets"].as_array().unwrap().clone();
+    let used_by = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap()["usedBy"].clone();
+    assert_eq!(used_by("pg-admin"), json!(["admin of db/password"]));
+    assert_eq!(used_by("team-ca"), json!(["Issuer/team-ca (its CA)"]));
+    assert_eq!(used_by("lonely"), Value::Null, "nothing uses it: no usedBy");
+
+    let table = ns.run(&["list"]);
+    let row = table.stdout.lines().find(|l| l.starts_with("pg-admin ")).unwrap();
+    assert!(row.contains("0 (+1)"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("CONSUMERS (+N): also used besides pods"),
+        "{}",
+        table.stdout
+    );
+    let wide = ns.run(&["list", "-o", "wide"]);
+    assert!(wide.stdout.contains("admin of db/password"), "{}", wide.stdout);
+
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    let unused: Vec<String> = verify.json()["unusedSecrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(unused.contains(&"lonely".to_string()), "{unused:?}");
+    assert!(
+        !unused.contains(&"pg-admin".to_string()) && !unused.contains(&"team-ca".to_string()),
+        "a Secret an issuer or a CA Issuer uses is not 'without consumers': {unused:?}"
+    );
+    for run in [&list, &table, &wide, &verify] {
+        run.assert_no_leak([&admin, &password, &lonely]);
+    }
+}

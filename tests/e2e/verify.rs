@@ -854,7 +854,13 @@ async fn vault_agent_readers_are_listed_and_a_value_read_once_is_unknown_never_o
         "{}",
         table.stdout
     );
-    assert!(table.stdout.contains("Unknown: pods that read a Vault path once at start"), "{}", table.stdout);
+    assert!(
+        table
+            .stdout
+            .contains("Unknown: pods that read a Vault path once at start"),
+        "{}",
+        table.stdout
+    );
 
     let json = ns.run(&["verify", "-o", "json"]);
     assert_eq!(json.code, exit::OK, "{json:?}");
