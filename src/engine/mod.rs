@@ -1009,6 +1009,33 @@ impl<'a> Machine<'a> {
         self.lease.clear().await
     }
 
+    /// How a change that failed at `what_failed` ends once its undo ran: what was `put_back`
+    /// (exit 8), or the undo's own failure, the journal kept for `--abort`.
+    fn undo_outcome(
+        &self,
+        secret: &str,
+        what_failed: &str,
+        undo: Result<()>,
+        put_back: &str,
+        restarted: bool,
+    ) -> Error {
+        match undo {
+            Ok(()) => Error::RolledBack(format!(
+                "{what_failed}; {put_back}{}",
+                if restarted {
+                    ", and the consumers restarted with the previous data"
+                } else {
+                    ""
+                }
+            )),
+            Err(e) => Error::RollbackFailed(format!(
+                "{what_failed}; the undo failed too: {e}. The journal is kept: `kubectl secrets rotate {secret} -n {} \
+                 --abort` finishes it",
+                self.namespace
+            )),
+        }
+    }
+
     fn undo_timeout(&self) -> Duration {
         self.settings.timeout.max(Duration::from_secs(60))
     }

@@ -441,24 +441,15 @@ impl SealedSteps<'_> {
         templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
         what_failed: &str,
     ) -> Error {
-        match self.try_undo(workloads, templates).await {
-            Ok(()) => Error::RolledBack(format!(
-                "{what_failed}; the previous SealedSecret ciphertexts were put back into the cluster and {}{}",
-                self.file
-                    .as_ref()
-                    .map_or_else(|| "no file (none named)".into(), |f| f.display().to_string()),
-                if workloads.is_empty() {
-                    ""
-                } else {
-                    ", and the consumers restarted with the previous data"
-                }
-            )),
-            Err(e) => Error::RollbackFailed(format!(
-                "{what_failed}; putting the previous SealedSecret back failed too: {e}. The journal is kept: \
-                 `kubectl secrets rotate {} -n {} --abort` finishes the undo",
-                self.secret, self.machine.namespace
-            )),
-        }
+        let undo = self.try_undo(workloads, templates).await;
+        let put_back = format!(
+            "the previous SealedSecret ciphertexts were put back into the cluster and {}",
+            self.file
+                .as_ref()
+                .map_or_else(|| "no file (none named)".into(), |f| f.display().to_string())
+        );
+        self.machine
+            .undo_outcome(&self.secret, what_failed, undo, &put_back, !workloads.is_empty())
     }
 
     async fn try_undo(

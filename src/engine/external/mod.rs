@@ -867,20 +867,10 @@ impl ExternalSteps<'_> {
         render::step(&format!(
             "{what_failed}. Moving {current} back to the previous version and syncing again."
         ));
-        match self.try_undo(workloads, templates).await {
-            Ok(()) => Error::RolledBack(format!(
-                "{what_failed}; {current} was moved back to the previous version, External Secrets synced it{}",
-                if workloads.is_empty() {
-                    ""
-                } else {
-                    " and the consumers restarted with the previous values"
-                }
-            )),
-            Err(e) => Error::RollbackFailed(format!(
-                "{what_failed}; the undo failed too: {e}. The journal is kept: `kubectl secrets rotate {} -n {} --abort` finishes it",
-                self.secret, self.machine.namespace
-            )),
-        }
+        let undo = self.try_undo(workloads, templates).await;
+        let put_back = format!("{current} was moved back to the previous version, External Secrets synced it");
+        self.machine
+            .undo_outcome(&self.secret, what_failed, undo, &put_back, !workloads.is_empty())
     }
 
     async fn try_undo(
