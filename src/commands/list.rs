@@ -35,13 +35,7 @@ pub async fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
     if let Some(selector) = &ctx.global.selector {
         place.push_str(&format!(" matching -l {selector}"));
     }
-    render::list::rows(
-        &list.secrets,
-        ctx.output(),
-        &place,
-        show_namespace,
-        args.max_age.is_some(),
-    )?;
+    render::list::rows(&list, ctx.output(), &place, show_namespace, args.max_age.is_some())?;
     Ok(outcome)
 }
 
@@ -73,7 +67,18 @@ async fn list(ctx: &Context, args: &ListArgs, conn: &cluster::Connection) -> Res
     } else {
         Outcome::Clean
     };
-    Ok((SecretList { secrets: rows }, outcome))
+    // A selector picks Secrets: the Vault paths are not among them.
+    let vault_paths = match ctx.global.selector {
+        Some(_) => Vec::new(),
+        None => inventory::vault_paths(&snapshot),
+    };
+    Ok((
+        SecretList {
+            secrets: rows,
+            vault_paths,
+        },
+        outcome,
+    ))
 }
 
 /// Each External Secrets store's provider, read once per store (a store that cannot be read,

@@ -169,8 +169,56 @@ impl CertificateRow {
 
 /// list's answer for one cluster (the document's body).
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretList {
     pub secrets: Vec<SecretRow>,
+    /// Vault paths pods read through Vault's Agent Injector (no Secret holds them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vault_paths: Vec<VaultPathRow>,
+}
+
+/// One Vault path and the workloads whose pods Vault's Agent Injector renders it into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultPathRow {
+    pub namespace: String,
+    pub path: String,
+    pub readers: Vec<VaultReader>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultReader {
+    /// "deployment/chatbox-llm-gateway"
+    pub workload: String,
+    pub file: String,
+    pub rendering: super::vault_agent::Rendering,
+}
+
+/// The Vault paths the scope's workloads read through the Agent Injector, by namespace and path.
+pub fn vault_paths(snapshot: &Snapshot) -> Vec<VaultPathRow> {
+    let (specs, _) = group_workloads(snapshot);
+    let mut paths: BTreeMap<(String, String), Vec<VaultReader>> = BTreeMap::new();
+    for (id, spec) in &specs {
+        for read in &spec.vault_agent {
+            paths
+                .entry((id.namespace.clone(), read.path.clone()))
+                .or_default()
+                .push(VaultReader {
+                    workload: format!("{}/{}", id.kind.as_str().to_lowercase(), id.name),
+                    file: read.file.clone(),
+                    rendering: read.rendering,
+                });
+        }
+    }
+    paths
+        .into_iter()
+        .map(|((namespace, path), readers)| VaultPathRow {
+            namespace,
+            path,
+            readers,
+        })
+        .collect()
 }
 
 pub struct ListOptions {

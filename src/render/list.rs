@@ -5,21 +5,21 @@ use comfy_table::{Cell, Color};
 use super::{coloured, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
 use crate::domain::fleet::FleetReport;
-use crate::domain::inventory::{CertificateRow, SecretList, SecretRow};
+use crate::domain::inventory::{CertificateRow, SecretList, SecretRow, VaultPathRow};
+use crate::domain::vault_agent::Rendering;
 use crate::error::Result;
 
 /// list's rows; `place` ("namespace shop") is named when there are none.
 pub fn rows(
-    rows: &[SecretRow],
+    list: &SecretList,
     output: OutputFormat,
     place: &str,
     show_namespace: bool,
     with_policy: bool,
 ) -> Result<()> {
+    let rows = list.secrets.as_slice();
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => {
-            print_document("SecretList", &serde_json::json!({"secrets": rows}), output)
-        }
+        OutputFormat::Json | OutputFormat::Yaml => print_document("SecretList", list, output),
         OutputFormat::Prometheus => write_stdout(&prometheus(rows)),
         // As `kubectl get -o name`: one line per object, nothing else.
         OutputFormat::Name => write_stdout(&rows.iter().map(|r| format!("secret/{}\n", r.name)).collect::<String>()),
@@ -36,9 +36,44 @@ pub fn rows(
                 table_lines(&t)
             };
             text.push_str(&footer);
+            text.push_str(&vault_lines(&list.vault_paths, show_namespace));
             write_stdout(&text)
         }
     }
+}
+
+/// "Vault paths read through Vault's Agent Injector (no Secret holds them):" and a line each.
+fn vault_lines(paths: &[VaultPathRow], show_namespace: bool) -> String {
+    if paths.is_empty() {
+        return String::new();
+    }
+    let mut text =
+        "\nVault paths read through Vault's Agent Injector (no Secret holds them; kubectl secrets verify judges \
+                    their readers):\n"
+            .to_string();
+    for path in paths {
+        let readers: Vec<String> = path
+            .readers
+            .iter()
+            .map(|r| {
+                let how = match r.rendering {
+                    Rendering::OnceAtStart => "rendered once at start",
+                    Rendering::WhileRunning => "re-rendered by the agent sidecar",
+                };
+                format!("{} ({}, {how})", r.workload, r.file)
+            })
+            .collect();
+        let name = match show_namespace {
+            true => format!("{}/vault:{}", path.namespace, path.path),
+            false => format!("vault:{}", path.path),
+        };
+        text.push_str(&format!(
+            "  {}: {}\n",
+            super::clean(&name),
+            super::clean(&readers.join(", "))
+        ));
+    }
+    text
 }
 
 /// list across contexts: one table with a CONTEXT column (the same columns for every

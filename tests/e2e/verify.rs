@@ -878,12 +878,34 @@ async fn vault_agent_readers_are_listed_and_a_value_read_once_is_unknown_never_o
     assert_eq!(report["summary"]["unknown"], 1);
     assert_eq!(report["summary"]["withoutSecrets"], 0);
 
+    // list names the paths and who reads them, and how.
+    let list = ns.run(&["list", "-o", "json"]);
+    assert_eq!(list.code, exit::OK, "{list:?}");
+    let paths = list.json()["vaultPaths"].clone();
+    assert_eq!(
+        paths,
+        json!([
+            {"namespace": ns.name, "path": "secret/data/chatbox/db", "readers": [
+                {"workload": "deployment/chat-api", "file": "/vault/secrets/config", "rendering": "onceAtStart"}]},
+            {"namespace": ns.name, "path": "secret/data/chatbox/llm", "readers": [
+                {"workload": "deployment/chat-worker", "file": "/vault/secrets/config", "rendering": "whileRunning"}]}
+        ])
+    );
+    let list_table = ns.run(&["list"]);
+    assert!(
+        list_table.stdout.contains(
+            "vault:secret/data/chatbox/db: deployment/chat-api (/vault/secrets/config, rendered once at start)"
+        ),
+        "{}",
+        list_table.stdout
+    );
+
     // Narrowed to a Secret, the Vault readers are not its consumers.
     let narrowed = ns.run(&["verify", "app"]);
     assert_eq!(narrowed.code, exit::OK, "{narrowed:?}");
     assert!(!narrowed.stdout.contains("vault:"), "{}", narrowed.stdout);
 
-    for run in [&table, &json, &narrowed] {
+    for run in [&table, &json, &list, &list_table, &narrowed] {
         run.assert_no_leak([&value]);
     }
 }
