@@ -11,8 +11,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/versions.env"
 source "$root/scripts/lib/store.sh"
 source "$root/scripts/lib/gobuild.sh"
-# AWS Secrets Manager (what the runbooks run in production) and ESO's own fake provider.
-ESO_PROVIDERS="aws fake"
+# AWS Secrets Manager (what the runbooks run in production), HashiCorp Vault (the runbooks' other
+# store) and ESO's own fake provider.
+ESO_PROVIDERS="aws vault fake"
 ESO_GENERATORS="fake password"
 module=github.com/external-secrets/external-secrets
 if store_open external-secrets "$EXTERNAL_SECRETS_VERSION" "$0" $(gobuild_recipe) "providers:$ESO_PROVIDERS" "generators:$ESO_GENERATORS"; then

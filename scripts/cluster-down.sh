@@ -4,7 +4,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state=${STATE_DIR:-$root/.cache/cluster}
-for name in redis mariadb postgres cert-manager argo-rollouts external-secrets moto sealed-secrets api-bridge kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+for name in redis mariadb postgres cert-manager argo-rollouts vault external-secrets moto sealed-secrets api-bridge kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   pidfile="$state/$name.pid"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local test bed: etcd, kube-apiserver (RBAC + static tokens), controller-manager,
 # scheduler, kwok (fake kubelet for 3 nodes), the Sealed Secrets controller, moto (AWS Secrets
-# Manager), the External Secrets Operator, the Argo Rollouts controller, cert-manager's
+# Manager), HashiCorp Vault (dev mode), the External Secrets Operator, the Argo Rollouts controller, cert-manager's
 # controllers, and real PostgreSQL, MariaDB and Redis servers (the databases whose passwords get
 # rotated; fake pods' ports 5432, 3306 and 6379 lead to them through kwok's port-forward), all on
 # 127.0.0.1. Idempotent: a running, healthy cluster is reused. The last line of stdout is the admin kubeconfig's path;
@@ -24,6 +24,9 @@ fi
 CONTROL_PLANE_VERSION=${CONTROL_PLANE_VERSION:-$KUBERNETES_VERSION}
 # moto and the External Secrets Operator (off for the compat beds, whose tests do not use them).
 WITH_ESO=${WITH_ESO:-1}
+# HashiCorp Vault (dev mode) and External Secrets' ClusterSecretStore `vault` reading its KV v2
+# (with the External Secrets Operator only).
+WITH_VAULT=${WITH_VAULT:-$WITH_ESO}
 # The Argo Rollouts controller (off for the compat beds too).
 WITH_ROLLOUTS=${WITH_ROLLOUTS:-1}
 # PostgreSQL, MariaDB and Redis from Debian's packages (off for the compat and fleet beds).
@@ -45,6 +48,7 @@ NODES=${NODES:-3}
 # moto (AWS Secrets Manager API) and the External Secrets Operator's metrics, loopback only.
 MOTO_PORT=${MOTO_PORT:-45566}
 ESO_METRICS_PORT=${ESO_METRICS_PORT:-45567}
+VAULT_PORT=${VAULT_PORT:-45573}
 # Argo Rollouts' metrics and health endpoints (it listens on every address: free ports only).
 ROLLOUTS_METRICS_PORT=${ROLLOUTS_METRICS_PORT:-45568}
 ROLLOUTS_HEALTHZ_PORT=${ROLLOUTS_HEALTHZ_PORT:-45569}
@@ -70,6 +74,10 @@ if [ "$WITH_ESO" = 1 ]; then
   processes=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets moto external-secrets)
 else
   processes=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok api-bridge sealed-secrets)
+fi
+if [ "$WITH_ESO" = 1 ] && [ "$WITH_VAULT" = 1 ]; then
+  vault=$("$root/scripts/build-vault.sh")
+  processes+=(vault)
 fi
 if [ "$WITH_ROLLOUTS" = 1 ]; then
   rollouts=$("$root/scripts/build-argo-rollouts.sh")
@@ -220,7 +228,7 @@ STATE_DIR=$state NETNS=$NETNS "$root/scripts/cluster-down.sh" >/dev/null 2>&1 ||
 reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
 if [ -w "$reserved" ]; then
   ours="$ETCD_PORT,$ETCD_PEER_PORT,$API_PORT,$KWOK_PORT,$MOTO_PORT,$ESO_METRICS_PORT,$ROLLOUTS_METRICS_PORT"
-  ours+=",$ROLLOUTS_HEALTHZ_PORT,$POSTGRES_PORT,$MYSQL_PORT,$REDIS_PORT,$IDENTITY_PORTS"
+  ours+=",$ROLLOUTS_HEALTHZ_PORT,$POSTGRES_PORT,$MYSQL_PORT,$REDIS_PORT,$VAULT_PORT,$IDENTITY_PORTS"
   current=$(cat "$reserved")
   printf '%s\n' "${current:+$current,}$ours" >"$reserved" 2>/dev/null || log "could not reserve the bed's ports (carrying on)"
 fi
@@ -427,6 +435,42 @@ store_ready() {
   [ "$(kubectl get clustersecretstore aws-secretsmanager -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
 }
 wait_for "the ClusterSecretStore aws-secretsmanager to be Ready" 90 store_ready
+
+# ---- HashiCorp Vault: dev mode (in memory, unsealed, KV v2 mounted at secret/) ---------------
+if [ "$WITH_VAULT" = 1 ]; then
+log "starting Vault ($VAULT_VERSION, dev mode) on 127.0.0.1:$VAULT_PORT"
+# A root token of this start's own: whoever reads vault.env may use it, nobody else.
+vault_token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+start vault env VAULT_DEV_ROOT_TOKEN_ID="$vault_token" "$vault/vault" server -dev \
+  -dev-listen-address "127.0.0.1:$VAULT_PORT" -dev-no-store-token
+wait_for "Vault" 60 curl -fsS "http://127.0.0.1:$VAULT_PORT/v1/sys/health"
+cat >"$state/vault.env" <<EOF
+# The test bed's Vault (dev mode, root token): source this for the vault CLI or the plugin.
+export VAULT_ADDR=http://127.0.0.1:$VAULT_PORT
+export VAULT_TOKEN=$vault_token
+EOF
+chmod 600 "$state/vault.env"
+kubectl create namespace external-secrets --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl create secret generic vault-token -n external-secrets --from-literal=token="$vault_token" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: external-secrets.io/v1
+kind: ClusterSecretStore
+metadata: {name: vault}
+spec:
+  provider:
+    vault:
+      server: http://127.0.0.1:$VAULT_PORT
+      path: secret
+      version: v2
+      auth:
+        tokenSecretRef: {name: vault-token, key: token, namespace: external-secrets}
+EOF
+vault_store_ready() {
+  [ "$(kubectl get clustersecretstore vault -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+wait_for "the ClusterSecretStore vault to be Ready" 90 vault_store_ready
+fi
 fi
 
 # ---- Argo Rollouts ---------------------------------------------------------------------------

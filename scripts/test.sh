@@ -54,6 +54,7 @@ setsid bash -c '
   beside scripts/install-moto.sh
   beside scripts/build-argo-rollouts.sh
   beside scripts/build-cert-manager.sh
+  beside scripts/build-vault.sh
   # The e2e bed and the fleet themselves, once their parts are in the store (at normal priority:
   # their servers serve the tests). On a machine that built them once, they start beside the
   # lint and unit steps instead of after them; the e2e step waits for them, then reuses them.

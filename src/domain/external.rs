@@ -224,7 +224,15 @@ pub fn parse_provider(store: &Value) -> Provider {
             region: text(aws, &["region"]).unwrap_or_default(),
         },
         Some(_) => Provider::Other("AWS Parameter Store".into()),
-        None => Provider::Other(map.keys().next().cloned().unwrap_or_else(|| "unknown".into())),
+        None => match map.get("vault") {
+            Some(vault) => Provider::Other(format!(
+                "HashiCorp Vault ({}, KV {} at {}/)",
+                text(vault, &["server"]).unwrap_or_default(),
+                text(vault, &["version"]).unwrap_or_else(|| "v2".into()),
+                text(vault, &["path"]).unwrap_or_default()
+            )),
+            None => Provider::Other(map.keys().next().cloned().unwrap_or_else(|| "unknown".into())),
+        },
     }
 }
 
@@ -678,8 +686,13 @@ mod tests {
                 region: "eu-west-1".into()
             }
         );
-        let vault = json!({"spec": {"provider": {"vault": {"server": "https://vault"}}}});
-        assert_eq!(parse_provider(&vault), Provider::Other("vault".into()));
+        let vault = json!({"spec": {"provider": {"vault": {"server": "https://vault:8200", "path": "secret"}}}});
+        assert_eq!(
+            parse_provider(&vault),
+            Provider::Other("HashiCorp Vault (https://vault:8200, KV v2 at secret/)".into())
+        );
+        let other = json!({"spec": {"provider": {"gcpsm": {"projectID": "p"}}}});
+        assert_eq!(parse_provider(&other), Provider::Other("gcpsm".into()));
         let failing = parse_external_secret(&json!({
             "metadata": {"name": "x"},
             "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "SecretSyncedError", "message": "could not get secret data from provider"}]}

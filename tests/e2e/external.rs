@@ -919,3 +919,70 @@ async fn a_journal_forged_on_another_teams_secret_moves_no_aws_stage() {
         out.assert_no_leak([&b_value, &b_new]);
     }
 }
+
+/// The bed's real Vault (KV v2) behind the ClusterSecretStore `vault`: list names it, rotate
+/// says the value changes at Vault, and after a `vault kv put` --synced syncs, restarts and
+/// verifies.
+#[tokio::test]
+async fn a_vault_backed_secret_changed_at_vault_is_synced_restarted_and_verified() {
+    let ns = TestNamespace::new("eso-vault").await;
+    let old = canary("vault-old");
+    let new = canary("vault-new");
+    let path = format!("{}/db", ns.name);
+    assert_eq!(vault_kv_put(&path, &json!({"password": old})), 1);
+    ns.create_external_secret(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": "backend"},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"},
+            "target": {"name": "backend-secrets"},
+            "data": [{"secretKey": "DB_PASSWORD", "remoteRef": {"key": path, "property": "password"}}]
+        }
+    }))
+    .await;
+    assert_eq!(text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]), old);
+    ns.create_deployment(deployment("api", 1, reads_db_password("backend-secrets")))
+        .await;
+    ns.wait_ready("deployment", "api").await;
+
+    let list = ns.run(&["list", "-o", "json"]);
+    assert_eq!(list.code, exit::OK, "{list:?}");
+    let row = list.json()["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "backend-secrets")
+        .cloned()
+        .unwrap();
+    let provider = row["external"]["provider"].as_str().unwrap_or_default().to_string();
+    assert!(
+        provider.starts_with("HashiCorp Vault (http://127.0.0.1:") && provider.ends_with(", KV v2 at secret/)"),
+        "{row}"
+    );
+
+    let refused = ns.run(&["rotate", "backend-secrets", "--key", "DB_PASSWORD", "--yes"]);
+    assert_eq!(refused.code, exit::USAGE, "{refused:?}");
+    assert!(
+        refused.stderr.contains("from HashiCorp Vault") && refused.stderr.contains("--synced"),
+        "{}",
+        refused.stderr
+    );
+
+    assert_eq!(vault_kv_put(&path, &json!({"password": new})), 2);
+    let run = ns.run(&["rotate", "backend-secrets", "--synced", "--yes"]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert_eq!(text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]), new);
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS)
+            .await
+            .as_deref(),
+        Some(r#"{"backend-secrets":1}"#)
+    );
+    let verify = ns.run(&["verify"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    for r in [&list, &refused, &run, &verify] {
+        r.assert_no_leak([&old, &new]);
+    }
+}

@@ -777,6 +777,52 @@ pub fn boto3(code: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The bed's Vault (VAULT_ADDR, VAULT_TOKEN), from the vault.env cluster-up writes beside the
+/// admin kubeconfig.
+pub fn vault_env() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(cluster().admin_kubeconfig.with_file_name("vault.env"))
+        .expect("vault.env beside the admin kubeconfig (cluster-up starts Vault with External Secrets)");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `vault kv put -mount=secret PATH -` with `data` (JSON) on stdin, as a person would from a
+/// shell with the bed's vault.env sourced; returns the version Vault made.
+pub fn vault_kv_put(path: &str, data: &Value) -> u64 {
+    static VAULT: OnceLock<PathBuf> = OnceLock::new();
+    let vault = VAULT.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-vault.sh");
+        let out = Command::new("bash").arg(script).output().expect("build-vault.sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("vault")
+    });
+    let mut child = Command::new(vault)
+        .args(["kv", "put", "-format=json", "-mount=secret", path, "-"])
+        .envs(vault_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vault");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(data.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "vault kv put failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    answer["data"]["version"].as_u64().expect("the version Vault made")
+}
+
 /// The stages of each version of a remote secret: version id → stages.
 pub fn aws_stages(secret: &str) -> BTreeMap<String, Vec<String>> {
     let out = boto3(&format!(
