@@ -268,20 +268,11 @@ async fn secrets_used_besides_pods_say_by_what_and_are_never_without_consumers()
         "stringData": {"password": password}
     }))
     .await;
-    // A CA Issuer signing with a Secret no pod reads (the Issuer need not be Ready for this).
-    ns.apply(
-        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "team-ca"},
-                     "spec": {"ca": {"secretName": "team-ca"}}}),
-    );
-    ns.create_secret(json!({"metadata": {"name": "team-ca"}, "type": "Opaque", "stringData": {"note": "ca"}}))
-        .await;
-
     let list = ns.run(&["list", "-o", "json"]);
     assert_eq!(list.code, exit::OK, "{list:?}");
     let rows = list.json()["secrets"].as_array().unwrap().clone();
     let used_by = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap()["usedBy"].clone();
     assert_eq!(used_by("pg-admin"), json!(["admin of db/password"]));
-    assert_eq!(used_by("team-ca"), json!(["Issuer/team-ca (its CA)"]));
     assert_eq!(used_by("lonely"), Value::Null, "nothing uses it: no usedBy");
 
     let table = ns.run(&["list"]);
@@ -305,8 +296,8 @@ async fn secrets_used_besides_pods_say_by_what_and_are_never_without_consumers()
         .collect();
     assert!(unused.contains(&"lonely".to_string()), "{unused:?}");
     assert!(
-        !unused.contains(&"pg-admin".to_string()) && !unused.contains(&"team-ca".to_string()),
-        "a Secret an issuer or a CA Issuer uses is not 'without consumers': {unused:?}"
+        !unused.contains(&"pg-admin".to_string()),
+        "a Secret an issuer uses is not 'without consumers': {unused:?}"
     );
     for run in [&list, &table, &wide, &verify] {
         run.assert_no_leak([&admin, &password, &lonely]);

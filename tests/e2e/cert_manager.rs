@@ -146,8 +146,13 @@ async fn a_renewal_restarts_only_what_does_not_reload_and_verifies() {
     assert_eq!(cm["ready"], true);
     assert_eq!(cm["revision"], 1);
     assert!(cm["renewalTime"].is_string(), "{cm}");
+    // The CA's Secret: no pod reads it, the CA Issuer signs with it.
+    let ca = rows.iter().find(|r| r["name"] == "web-ca").expect("web-ca listed");
+    assert_eq!(ca["consumers"], 0);
+    assert_eq!(ca["usedBy"], json!(["Issuer/web-ca (its CA)"]), "{ca}");
     let wide = ns.run(&["list", "-o", "wide"]);
     assert!(wide.stdout.contains("(revision 1)"), "{}", wide.stdout);
+    assert!(wide.stdout.contains("Issuer/web-ca (its CA)"), "{}", wide.stdout);
 
     // The plan, without a change: only the subPath and env readers restart.
     let dry = ns.run(&["rotate", "web-tls", "--dry-run"]);
