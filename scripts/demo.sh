@@ -12,6 +12,7 @@ path_dir="$root/.cache/path"
 mkdir -p "$path_dir"
 ln -sf "$bin/kubectl" "$path_dir/kubectl"
 ln -sf "$root/target/release/kubectl-secrets" "$path_dir/kubectl-secrets"
+ln -sf "$("$root/scripts/build-vault.sh")/vault" "$path_dir/vault"
 export PATH="$path_dir:$PATH" KUBECONFIG="$kubeconfig"
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
@@ -115,6 +116,7 @@ Try it yourself:
   export KUBECONFIG=$kubeconfig
   export PATH=$path_dir:\$PATH
   source $(dirname "$kubeconfig")/aws.env   # the bed's AWS Secrets Manager (moto)
+  source $(dirname "$kubeconfig")/vault.env # the bed's Vault (dev mode): vault kv get secret/chatbox/llm
   kubectl secrets verify -A
   kubectl secrets rotate backend-secrets -n video-conferencing --key JWT_SECRET=base64:48
   kubectl secrets rotate --help

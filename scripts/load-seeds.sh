@@ -80,10 +80,12 @@ printf '{"JWT_SECRET":"%s","REDIS_PASSWORD":"%s","AUTH0_CLIENT_SECRET":"%s","DAT
 import boto3, sys
 c = boto3.client("secretsmanager")
 value = sys.stdin.read()
+# A reload starts the remote afresh (its versions of earlier demos gone), as the namespaces do.
 try:
-    c.create_secret(Name="video-conferencing/backend", SecretString=value)
-except c.exceptions.ResourceExistsException:
-    c.put_secret_value(SecretId="video-conferencing/backend", SecretString=value)
+    c.delete_secret(SecretId="video-conferencing/backend", ForceDeleteWithoutRecovery=True)
+except c.exceptions.ResourceNotFoundException:
+    pass
+c.create_secret(Name="video-conferencing/backend", SecretString=value)
 ' )
 
 # 001 Aura: the database and Redis passwords are embedded in backend-secrets' URIs.
@@ -116,6 +118,13 @@ secret chatbox chat-secrets \
   "SMS_ACCOUNT_SID=AC$(rand_hex 16)" "SMS_AUTH_TOKEN=$(rand_hex 16)" \
   "LLM_PROVIDER_1_API_KEY=sk-$(rand_hex 24)" "LLM_PROVIDER_2_API_KEY=sk-ant-$(rand_hex 24)"
 
+# 004's other store: the LLM keys in the bed's Vault (KV v2 at secret/, settings in vault.env
+# beside the kubeconfig), synced by an ExternalSecret (scripts/seeds/chatbox.yaml), and read by
+# the injector's pod too. The values go to `vault kv put` on stdin, never in an argument.
+vault_bin=$("$root/scripts/build-vault.sh")/vault
+printf '{"LLM_PROVIDER_1_API_KEY":"sk-%s","LLM_PROVIDER_3_API_KEY":"sk-%s"}' "$(rand_hex 24)" "$(rand_hex 24)" \
+  | ( set -a; source "$(dirname "$kubeconfig")/vault.env"; set +a; "$vault_bin" kv put -mount=secret chatbox/llm - >/dev/null )
+
 # 003 zero-downtime rotation: versioned JWT keys with an active-key pointer.
 platform_db=$(rand_b64 32) platform_redis=$(rand_b64 32)
 secret platform postgresql-credentials "username=backend" "password=$platform_db"
@@ -137,6 +146,7 @@ for ns in "${namespaces[@]}"; do
   kubectl apply -n "$ns" -f "$root/scripts/seeds/$ns.yaml" >/dev/null
 done
 kubectl wait --for condition=Ready externalsecret/backend-secrets -n video-conferencing-eso --timeout 60s >/dev/null
+kubectl wait --for condition=Ready externalsecret/chat-llm-keys -n chatbox --timeout 60s >/dev/null
 log "waiting for the workloads to roll out"
 for ns in "${namespaces[@]}"; do
   for w in $(kubectl get deployments,statefulsets,daemonsets -n "$ns" -o name); do
