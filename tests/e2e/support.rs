@@ -568,40 +568,41 @@ pub fn sealed_secrets_url() -> String {
 
 /// Seal a Secret with the real kubeseal (strict scope) into a temporary file.
 pub fn kubeseal_to_file(namespace: &str, name: &str, data: &[(&str, &str)]) -> tempfile::NamedTempFile {
-    use std::io::Write as _;
     let manifest = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": name, "namespace": namespace},
         "stringData": data.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect::<serde_json::Map<_, _>>()
     });
-    let kubeseal = kubectl_path().with_file_name("kubeseal");
-    let mut child = Command::new(kubeseal)
-        .args([
-            "--cert",
-            &format!("{}/v1/cert.pem", sealed_secrets_url()),
-            "--format",
-            "json",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+    let mut kubeseal = Command::new(kubectl_path().with_file_name("kubeseal"));
+    kubeseal.args([
+        "--cert",
+        &format!("{}/v1/cert.pem", sealed_secrets_url()),
+        "--format",
+        "json",
+    ]);
+    let sealed = output_with_stdin(kubeseal, manifest.to_string().as_bytes());
+    let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(file.path(), sealed).unwrap();
+    file
+}
+
+/// Run a program of the bed with `stdin` (values go there, never in its arguments); its stdout.
+fn output_with_stdin(mut command: Command, stdin: &[u8]) -> Vec<u8> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("run kubeseal");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.to_string().as_bytes())
-        .unwrap();
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "kubeseal failed: {}",
+        "{program} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
-    std::fs::write(file.path(), &out.stdout).unwrap();
-    file
+    out.stdout
 }
 
 /// Seal a Secret with the real kubeseal and apply it; the real controller unseals it.
@@ -740,16 +741,19 @@ impl Background {
 /// admin kubeconfig: every run of the binary gets them, as a person who sourced it would.
 pub fn aws_env() -> Vec<(String, String)> {
     static ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let text = std::fs::read_to_string(cluster().admin_kubeconfig.with_file_name("aws.env")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .flat_map(|l| l.split_whitespace())
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    })
-    .clone()
+    ENV.get_or_init(|| env_file("aws.env")).clone()
+}
+
+/// The `export K=V ...` lines of a file cluster-up writes beside the admin kubeconfig
+/// (aws.env, vault.env); none when the bed has no such file.
+fn env_file(name: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(cluster().admin_kubeconfig.with_file_name(name)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .flat_map(|l| l.split_whitespace())
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Run Python with boto3 against the bed's AWS Secrets Manager, as a person would from a shell
@@ -777,18 +781,6 @@ pub fn boto3(code: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The bed's Vault (VAULT_ADDR, VAULT_TOKEN), from the vault.env cluster-up writes beside the
-/// admin kubeconfig.
-pub fn vault_env() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(cluster().admin_kubeconfig.with_file_name("vault.env"))
-        .expect("vault.env beside the admin kubeconfig (cluster-up starts Vault with External Secrets)");
-    text.lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// `vault kv put -mount=secret PATH -` with `data` (JSON) on stdin, as a person would from a
 /// shell with the bed's vault.env sourced; returns the version Vault made.
 pub fn vault_kv_put(path: &str, data: &Value) -> u64 {
@@ -799,27 +791,10 @@ pub fn vault_kv_put(path: &str, data: &Value) -> u64 {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("vault")
     });
-    let mut child = Command::new(vault)
-        .args(["kv", "put", "-format=json", "-mount=secret", path, "-"])
-        .envs(vault_env())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run vault");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(data.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "vault kv put failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut put = Command::new(vault);
+    put.args(["kv", "put", "-format=json", "-mount=secret", path, "-"])
+        .envs(env_file("vault.env"));
+    let answer: Value = serde_json::from_slice(&output_with_stdin(put, data.to_string().as_bytes())).unwrap();
     answer["data"]["version"].as_u64().expect("the version Vault made")
 }
 
