@@ -84,7 +84,9 @@ pub fn reads(annotations: &BTreeMap<String, String>) -> Vec<AgentRead> {
                 reload_command: get(&format!("{COMMAND}{name}")).is_some_and(|c| !c.trim().is_empty()),
             })
         })
-        .filter(|r| !r.path.is_empty())
+        // Whoever writes the namespace writes these: a path or file with control characters
+        // (escape sequences for the operator's terminal) is no Vault path; it is left out.
+        .filter(|r| !r.path.is_empty() && ![&r.path, &r.file].iter().any(|t| t.chars().any(char::is_control)))
         .collect();
     reads.sort();
     reads
@@ -159,5 +161,10 @@ mod tests {
             ("agent-inject-secret-db", " ")
         ]))
         .is_empty());
+        let escape = reads(&annotations(&[
+            ("agent-inject", "true"),
+            ("agent-inject-secret-db", "secret/\u{1b}[2Jdb"),
+        ]));
+        assert!(escape.is_empty(), "an escape sequence is never a path");
     }
 }
