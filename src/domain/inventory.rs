@@ -197,6 +197,14 @@ pub struct VaultReader {
 
 /// The Vault paths the scope's workloads read through the Agent Injector, by namespace and path.
 pub fn vault_paths(snapshot: &Snapshot) -> Vec<VaultPathRow> {
+    // Grouping pods under their workloads costs a pass over every pod: only where one reads Vault.
+    let templates = snapshot.workloads.iter().map(|w| &w.spec);
+    if !templates
+        .chain(snapshot.pods.iter().map(|p| &*p.spec))
+        .any(|s| !s.vault_agent.is_empty())
+    {
+        return Vec::new();
+    }
     let (specs, _) = group_workloads(snapshot);
     let mut paths: BTreeMap<(String, String), Vec<VaultReader>> = BTreeMap::new();
     for (id, spec) in &specs {
