@@ -610,8 +610,8 @@ pub struct DiffArgs {
     #[arg(long, value_name = "N")]
     pub revision: Option<u64>,
 
-    /// For a Secret an ExternalSecret syncs from AWS Secrets Manager: what the provider's
-    /// current version (AWSCURRENT) would sync into it
+    /// For a Secret an ExternalSecret syncs from AWS Secrets Manager or Vault KV v2: what the
+    /// provider's current version (AWSCURRENT, Vault's current) would sync into it
     #[arg(long)]
     pub against_provider: bool,
 
@@ -1187,8 +1187,9 @@ pub struct RotateArgs {
     #[arg(long, conflicts_with_all = ["keys", "all_keys", "from_stdin", "from_file", "set", "phase", "sealed_file", "propagate", "keep_previous", "resume", "abort"])]
     pub synced: bool,
 
-    /// For a Secret synced from AWS Secrets Manager: once every consumer runs the new version,
-    /// remove the AWSPREVIOUS label from the version it replaced
+    /// For a Secret synced from AWS Secrets Manager or Vault KV v2: once every consumer runs the
+    /// new version, retire the version it replaced (AWS: the AWSPREVIOUS label removed; Vault:
+    /// soft-deleted, `vault kv undelete` brings it back)
     #[arg(long, conflicts_with_all = ["synced", "resume", "abort"])]
     pub retire_previous: bool,
 

@@ -166,6 +166,22 @@ pub enum Error {
     )]
     ProviderCredentials { reason: String },
 
+    #[error("cannot reach Vault at {addr}: {reason} (check VAULT_ADDR, VAULT_CACERT / VAULT_CAPATH and the network)")]
+    VaultUnreachable { addr: String, reason: String },
+
+    #[error("Vault refused {capability} on {path} (403 permission denied): the token's policy needs the {capability} capability there (the README lists the policy)")]
+    VaultDenied { capability: String, path: String },
+
+    #[error("Vault credentials: {reason}")]
+    VaultCredentials { reason: String },
+
+    #[error("Vault refused the request on {path}: {reason}")]
+    VaultRefused { path: String, reason: String },
+
+    /// A provider's value changed between the plan and the write (Vault's check-and-set).
+    #[error("{0}")]
+    ProviderConflict(String),
+
     #[error("cannot reach {issuer}: {reason} (check the server and its pod; nothing was changed there by this step)")]
     IssuerUnreachable { issuer: String, reason: String },
 
@@ -198,7 +214,7 @@ impl Error {
             Error::Untrusted(_) | Error::Unconsented(_) => exit::UNTRUSTED,
             Error::RolloutFailed(_) => exit::ROLLOUT_FAILED,
             Error::InputFile { .. } | Error::Editor(_) => exit::INPUT,
-            Error::Conflict { .. } | Error::SealedConflict { .. } => exit::CONFLICT,
+            Error::Conflict { .. } | Error::SealedConflict { .. } | Error::ProviderConflict(_) => exit::CONFLICT,
             Error::RolledBack(_) => exit::ROLLED_BACK,
             Error::RollbackFailed(_) => exit::ROLLBACK_FAILED,
             Error::NoKubeconfig(_)
@@ -210,15 +226,18 @@ impl Error {
             | Error::CertFetch { .. }
             | Error::Controller { .. }
             | Error::ProviderUnreachable { .. }
+            | Error::VaultUnreachable { .. }
             | Error::IssuerUnreachable { .. } => exit::UNREACHABLE,
             Error::IssuerRefused { .. } => exit::ISSUER_REFUSED,
             Error::Unauthorized { .. }
             | Error::Credentials { .. }
             | Error::Forbidden { .. }
             | Error::ProviderDenied { .. }
-            | Error::ProviderCredentials { .. } => exit::FORBIDDEN,
+            | Error::ProviderCredentials { .. }
+            | Error::VaultDenied { .. }
+            | Error::VaultCredentials { .. } => exit::FORBIDDEN,
             Error::SecretNotFound { .. } | Error::NoBackup { .. } | Error::NotFound(_) => exit::NOT_FOUND,
-            Error::Api { .. } | Error::Output(_) => exit::API,
+            Error::Api { .. } | Error::Output(_) | Error::VaultRefused { .. } => exit::API,
             Error::Interrupted => exit::INTERRUPTED,
         }
     }

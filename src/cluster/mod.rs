@@ -15,6 +15,7 @@ pub mod portforward;
 pub mod sealed;
 pub mod secrets;
 pub mod snapshot;
+pub mod vault;
 pub mod workloads;
 
 use std::future::Future;

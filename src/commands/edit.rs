@@ -63,7 +63,7 @@ fn refuse_owned(current: &SecretState) -> Result<()> {
         ))),
         Some(owner) if owner.kind == "ExternalSecret" => Err(Error::Usage(format!(
             "secret {ns}/{name} is synced by ExternalSecret {}: the next sync would revert an edit. Change the value at \
-             its provider: kubectl secrets rotate {name} -n {ns} --key KEY (AWS Secrets Manager), or change it there \
+             its provider: kubectl secrets rotate {name} -n {ns} --key KEY (AWS Secrets Manager, Vault KV v2), or change it there \
              and run kubectl secrets rotate {name} -n {ns} --synced",
             owner.name
         ))),

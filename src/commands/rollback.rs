@@ -26,7 +26,7 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
     if let Some(owner) = current.controller.as_ref().filter(|o| o.kind == "ExternalSecret") {
         if args.to_revision.is_some() {
             return Err(Error::Usage(format!(
-                "secret {namespace}/{} is synced by ExternalSecret {}: it rolls back to its provider's previous version (AWSPREVIOUS); --to-revision is for in-cluster backups",
+                "secret {namespace}/{} is synced by ExternalSecret {}: it rolls back to its provider's previous version (AWSPREVIOUS, Vault's previous version); --to-revision is for in-cluster backups",
                 name, owner.name
             )));
         }

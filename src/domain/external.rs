@@ -83,6 +83,16 @@ pub struct SyncStatus {
 pub enum Provider {
     /// AWS Secrets Manager in a region (the one provider the plugin writes to).
     AwsSecretsManager { region: String },
+    /// HashiCorp Vault's KV secrets engine at `mount` (KV v2 is written to; v1 only named).
+    Vault {
+        /// The address External Secrets reads (never sent the operator's token: see `cluster::vault`).
+        server: String,
+        mount: String,
+        /// "v2" or "v1".
+        kv: String,
+        /// The store's Vault Enterprise namespace, if it names one.
+        namespace: Option<String>,
+    },
     /// Any other provider (or AWS Parameter Store): named, never written to.
     Other(String),
 }
@@ -91,6 +101,18 @@ impl Provider {
     pub fn describe(&self) -> String {
         match self {
             Provider::AwsSecretsManager { region } => format!("AWS Secrets Manager ({region})"),
+            Provider::Vault {
+                server,
+                mount,
+                kv,
+                namespace,
+            } => {
+                let namespace = namespace
+                    .as_ref()
+                    .map(|n| format!(", namespace {n}"))
+                    .unwrap_or_default();
+                format!("HashiCorp Vault ({server}, KV {kv} at {mount}/{namespace})")
+            }
             Provider::Other(name) => name.clone(),
         }
     }
@@ -225,12 +247,12 @@ pub fn parse_provider(store: &Value) -> Provider {
         },
         Some(_) => Provider::Other("AWS Parameter Store".into()),
         None => match map.get("vault") {
-            Some(vault) => Provider::Other(format!(
-                "HashiCorp Vault ({}, KV {} at {}/)",
-                text(vault, &["server"]).unwrap_or_default(),
-                text(vault, &["version"]).unwrap_or_else(|| "v2".into()),
-                text(vault, &["path"]).unwrap_or_default()
-            )),
+            Some(vault) => Provider::Vault {
+                server: text(vault, &["server"]).unwrap_or_default(),
+                mount: text(vault, &["path"]).unwrap_or_default().trim_matches('/').to_string(),
+                kv: text(vault, &["version"]).unwrap_or_else(|| "v2".into()),
+                namespace: text(vault, &["namespace"]).filter(|n| !n.is_empty()),
+            },
             None => Provider::Other(map.keys().next().cloned().unwrap_or_else(|| "unknown".into())),
         },
     }
@@ -688,8 +710,8 @@ mod tests {
         );
         let vault = json!({"spec": {"provider": {"vault": {"server": "https://vault:8200", "path": "secret"}}}});
         assert_eq!(
-            parse_provider(&vault),
-            Provider::Other("HashiCorp Vault (https://vault:8200, KV v2 at secret/)".into())
+            parse_provider(&vault).describe(),
+            "HashiCorp Vault (https://vault:8200, KV v2 at secret/)"
         );
         let other = json!({"spec": {"provider": {"gcpsm": {"projectID": "p"}}}});
         assert_eq!(parse_provider(&other), Provider::Other("gcpsm".into()));

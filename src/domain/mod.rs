@@ -36,5 +36,6 @@ pub mod secret_value;
 pub mod selector;
 pub mod tls;
 pub mod vault_agent;
+pub mod vault_kv;
 pub mod versioned;
 pub mod waves;

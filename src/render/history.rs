@@ -78,7 +78,7 @@ fn table_parts(history: &SecretHistory) -> (Vec<&'static str>, Vec<Vec<Cell>>, S
         .collect();
     let mut text = String::new();
     if !history.provider_versions.is_empty() {
-        text.push_str("\nExternal Secrets syncs it: its earlier values are the provider's versions (rollback makes AWSPREVIOUS's value current again).\n");
+        text.push_str("\nExternal Secrets syncs it: its earlier values are the provider's versions (rollback writes the previous version's value as a new current one).\n");
         for remote in &history.provider_versions {
             let mut versions = table(&["VERSION", "STAGES", "CREATED"]);
             for v in &remote.versions {

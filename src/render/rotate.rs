@@ -243,7 +243,7 @@ fn plan_text(
         ),
         Writes::Provider => (
             "write the new provider version, wait for External Secrets to sync it".to_string(),
-            "move AWSCURRENT back, sync and restart again",
+            "put the previous provider version back, sync and restart again",
         ),
         Writes::Synced => (
             "sync from the provider, wait for the new data".to_string(),

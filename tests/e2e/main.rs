@@ -32,4 +32,5 @@ mod support;
 mod testbed;
 mod tls;
 mod trust;
+mod vault;
 mod verify;

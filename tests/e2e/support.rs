@@ -144,7 +144,7 @@ pub fn run_full(kubeconfig: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &s
     use std::io::Write as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"))
         .args(args)
-        .envs(aws_env())
+        .envs(provider_env())
         .envs(env.iter().copied())
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
@@ -678,7 +678,7 @@ impl Background {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-secrets"));
         command
             .args(args)
-            .envs(aws_env())
+            .envs(provider_env())
             .env("KUBECONFIG", kubeconfig)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
@@ -744,6 +744,14 @@ pub fn aws_env() -> Vec<(String, String)> {
     ENV.get_or_init(|| env_file("aws.env")).clone()
 }
 
+/// What every run of the binary gets: the bed's AWS and Vault settings (VAULT_ADDR and the
+/// dev server's token), as a person who sourced aws.env and vault.env would.
+pub fn provider_env() -> Vec<(String, String)> {
+    static ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    ENV.get_or_init(|| [env_file("aws.env"), env_file("vault.env")].concat())
+        .clone()
+}
+
 /// The `export K=V ...` lines of a file cluster-up writes beside the admin kubeconfig
 /// (aws.env, vault.env); none when the bed has no such file.
 fn env_file(name: &str) -> Vec<(String, String)> {
@@ -784,6 +792,16 @@ pub fn boto3(code: &str) -> String {
 /// `vault kv put -mount=secret PATH -` with `data` (JSON) on stdin, as a person would from a
 /// shell with the bed's vault.env sourced; returns the version Vault made.
 pub fn vault_kv_put(path: &str, data: &Value) -> u64 {
+    let answer = vault(
+        &["kv", "put", "-format=json", "-mount=secret", path, "-"],
+        data.to_string().as_bytes(),
+    );
+    answer["data"]["version"].as_u64().expect("the version Vault made")
+}
+
+/// `vault ARGS` (with -format=json among them) and the bed's vault.env, as a person would run
+/// it; its answer.
+pub fn vault(args: &[&str], stdin: &[u8]) -> Value {
     static VAULT: OnceLock<PathBuf> = OnceLock::new();
     let vault = VAULT.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-vault.sh");
@@ -791,11 +809,20 @@ pub fn vault_kv_put(path: &str, data: &Value) -> u64 {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("vault")
     });
-    let mut put = Command::new(vault);
-    put.args(["kv", "put", "-format=json", "-mount=secret", path, "-"])
-        .envs(env_file("vault.env"));
-    let answer: Value = serde_json::from_slice(&output_with_stdin(put, data.to_string().as_bytes())).unwrap();
-    answer["data"]["version"].as_u64().expect("the version Vault made")
+    let mut command = Command::new(vault);
+    command.args(args).envs(env_file("vault.env"));
+    serde_json::from_slice(&output_with_stdin(command, stdin)).unwrap()
+}
+
+/// `vault kv metadata get -mount=secret PATH`: current_version, versions, custom_metadata...
+pub fn vault_metadata(path: &str) -> Value {
+    vault(&["kv", "metadata", "get", "-format=json", "-mount=secret", path], b"")["data"].clone()
+}
+
+/// The data of a version of a KV v2 path (`vault kv get -version=N`).
+pub fn vault_data(path: &str, version: u64) -> Value {
+    let version = format!("-version={version}");
+    vault(&["kv", "get", "-format=json", "-mount=secret", &version, path], b"")["data"]["data"].clone()
 }
 
 /// The stages of each version of a remote secret: version id → stages.

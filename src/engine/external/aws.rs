@@ -17,6 +17,11 @@ const WORDS: Words = Words {
     previous: AWS_PREVIOUS,
     pending: AWS_PENDING,
     how_written: "written as AWSPENDING, then made AWSCURRENT (the previous version stays as AWSPREVIOUS)",
+    made_current: "made it AWSCURRENT (AWSPREVIOUS: the previous version)",
+    keeps_previous:
+        "AWSPREVIOUS still marks them (--retire-previous removes that label; revoke the old credential where it \
+                     is used)",
+    retired: "no longer marked AWSPREVIOUS",
 };
 
 pub struct Aws {
@@ -90,10 +95,11 @@ impl Store for Aws {
         token: &'a str,
         text: &'a str,
         previous: &'a str,
-    ) -> BoxFuture<'a, Result<()>> {
+    ) -> BoxFuture<'a, Result<String>> {
         Box::pin(async move {
             self.sm.put_pending(remote, token, text).await?;
-            self.finish_stages(remote, token, previous).await
+            self.finish_stages(remote, token, previous).await?;
+            Ok(token.to_string())
         })
     }
 

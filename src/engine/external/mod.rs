@@ -11,6 +11,7 @@
 //! it against the provider's own record, never trusting it alone.
 
 mod aws;
+mod vault;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -52,14 +53,20 @@ pub trait Store: Send + Sync {
     fn versions<'a>(&'a self, remote: &'a str) -> BoxFuture<'a, Result<Vec<RemoteVersion>>>;
     /// The version the current one replaced (what a rollback goes back to), if the store keeps it.
     fn replaced<'v>(&self, versions: &'v [RemoteVersion]) -> Option<&'v RemoteVersion>;
-    /// Write `text` as version `token` and make it current (replacing `previous`).
+    /// Before the question: refuse a value or a remote the store cannot take back exactly,
+    /// and say what the plan should show about it (how many versions it keeps...).
+    fn precheck<'a>(&'a self, _remote: &'a str, _text: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Write `text` as a new version anchored on the rotation's `token` and make it current
+    /// (replacing `previous`, which must still be current). Returns the version's id.
     fn write<'a>(
         &'a self,
         remote: &'a str,
         token: &'a str,
         text: &'a str,
         previous: &'a str,
-    ) -> BoxFuture<'a, Result<()>>;
+    ) -> BoxFuture<'a, Result<String>>;
     /// Finish a write an interruption left: the journal's new version made current.
     fn make_current<'a>(&'a self, remote: &'a RemoteEntry) -> BoxFuture<'a, Result<()>>;
     /// Undo: the journal's previous version current again (where the new one is).
@@ -82,6 +89,12 @@ pub struct Words {
     pub pending: &'static str,
     /// How a new version is written, for the plan.
     pub how_written: &'static str,
+    /// After a write: what the new version is now.
+    pub made_current: &'static str,
+    /// After a verified rotation: what keeps the replaced versions, and what retiring does.
+    pub keeps_previous: &'static str,
+    /// What `--retire-previous` did to the replaced versions.
+    pub retired: &'static str,
 }
 
 /// The store the plugin writes for `provider`; None where it does not write (change the value
@@ -89,6 +102,7 @@ pub struct Words {
 async fn open(provider: &Provider) -> Option<Box<dyn Store>> {
     match provider {
         Provider::AwsSecretsManager { region } => Some(Box::new(aws::Aws::connect(region).await)),
+        Provider::Vault { .. } => vault::Vault::connect(provider).map(|v| Box::new(v) as Box<dyn Store>),
         Provider::Other(_) => None,
     }
 }
@@ -309,6 +323,7 @@ pub async fn prepare(
         }
         let new_text = external::write_fields(text, &changes)
             .map_err(|e| Error::Usage(format!("{remote} in {}: {e}", words.short)))?;
+        let notes = store.precheck(remote, &new_text).await?;
         after_texts.insert(remote.clone(), new_text.clone());
         writes.push(RemoteWrite {
             key: remote.clone(),
@@ -321,6 +336,7 @@ pub async fn prepare(
                         .clone()
                         .map_or_else(|| "whole value".to_string(), |p| format!("property {p}"))
                 })
+                .chain(notes)
                 .collect(),
         });
     }
@@ -492,11 +508,14 @@ pub async fn prepare_rollback(
         };
         let before = store.value_at(remote, &previous.id).await?;
         if before.text != now.text {
+            let notes = store.precheck(remote, &before.text).await?;
             writes.push(RemoteWrite {
                 key: remote.clone(),
                 previous: now.version_id.clone(),
                 text: SecretValue::new(before.text.clone().into_bytes()),
-                fields: vec![format!("the value of version {} ({})", previous.id, words.previous)],
+                fields: std::iter::once(format!("the value of version {} ({})", previous.id, words.previous))
+                    .chain(notes)
+                    .collect(),
             });
         }
         current.insert(remote.clone(), now.text);
@@ -535,7 +554,7 @@ pub async fn provider_data(conn: &Connection, target: &SecretState) -> Result<(S
     let provider = cluster::external::provider(conn, namespace, &es.store).await?;
     let Some(store) = open(&provider).await else {
         return Err(Error::Usage(format!(
-            "ExternalSecret {namespace}/{} reads {}: --against-provider reads AWS Secrets Manager only (verify shows whether it syncs)",
+            "ExternalSecret {namespace}/{} reads {}: --against-provider reads AWS Secrets Manager and Vault KV v2 only (verify shows whether it syncs)",
             es.name,
             provider.describe()
         )));
@@ -642,9 +661,18 @@ pub async fn run(
     crate::failpoint::pause("backed-up").await;
     if let Some(store) = &steps.store {
         let words = store.words();
+        let mut written = Vec::new();
         for (i, write) in change.writes.iter().enumerate() {
             let text = String::from_utf8(write.text.expose().to_vec()).expect("remote values are text");
-            if let Err(error) = store.write(&write.key, &token, &text, &write.previous).await {
+            let version = store.write(&write.key, &token, &text, &write.previous).await;
+            if let Ok(version) = &version {
+                written.push(format!(
+                    "version {} of {}",
+                    render::clean_line(version),
+                    render::clean_line(&write.key)
+                ));
+            }
+            if let Err(error) = version {
                 // Versions already made current go back before the journal is cleared.
                 let undo = steps.move_back(&journal_remotes(&steps)[..i]).await;
                 return Err(match undo.and(machine.lease.clear().await) {
@@ -658,13 +686,11 @@ pub async fn run(
                 });
             }
         }
-        let written: Vec<&str> = change.writes.iter().map(|w| w.key.as_str()).collect();
         render::step(&format!(
-            "Wrote version {token} of {} in {} and made it {} ({}: the previous version).",
+            "Wrote {} in {}: {}.",
             written.join(", "),
             store.describe(),
-            words.current,
-            words.previous
+            words.made_current
         ));
     }
     crate::failpoint::pause("written").await;
@@ -940,10 +966,9 @@ pub async fn after_verify(change: &ExternalChange, outcome: &Outcome) -> Result<
     }
     if !change.retire_previous {
         render::step(&format!(
-            "Safe to retire the previous {short} versions: every consumer runs the new one. {} still marks {} \
-             (--retire-previous removes that label; revoke the old credential where it is used).",
-            words.previous,
-            previous.join(", ")
+            "Safe to retire the previous {short} versions ({}): every consumer runs the new one. {}.",
+            previous.join(", "),
+            words.keeps_previous
         ));
         return Ok(());
     }
@@ -954,9 +979,9 @@ pub async fn after_verify(change: &ExternalChange, outcome: &Outcome) -> Result<
         store.retire(&write.key, &write.previous).await?;
     }
     render::step(&format!(
-        "Retired the previous {short} versions: {} removed from {}.",
-        words.previous,
-        previous.join(", ")
+        "Retired the previous {short} versions: {} {}.",
+        previous.join(", "),
+        words.retired
     ));
     Ok(())
 }
@@ -1062,7 +1087,7 @@ pub async fn recover(
             secret: format!("{} ({})", remote.key, words.short),
             state: state.describe(words),
             action: match choice {
-                Recovery::Resume => format!("keep the new version {}, sync, restart", words.current),
+                Recovery::Resume => format!("keep the new version as {}, sync, restart", words.current),
                 Recovery::Abort => format!("{} back to {}, sync, restart", words.current, remote.previous),
             },
         })

@@ -1,0 +1,222 @@
+//! HashiCorp Vault's HTTP API, configured like the vault CLI: VAULT_ADDR (default
+//! https://127.0.0.1:8200), VAULT_TOKEN or the file `vault login` writes (~/.vault-token),
+//! VAULT_CACERT / VAULT_CAPATH, VAULT_NAMESPACE. The operator's token only ever goes to
+//! VAULT_ADDR, never to an address read from the cluster (a SecretStore in a tenant's namespace
+//! names any server it likes). The token is never printed; errors name the kind of failure.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::render;
+
+/// The largest answer read (a KV secret's data is at most about 1 MiB in Vault's storage).
+const MAX_ANSWER: u64 = 8 * 1024 * 1024;
+
+pub struct VaultApi {
+    addr: String,
+    token: Option<SecretString>,
+    namespace: Option<String>,
+    agent: std::result::Result<ureq::Agent, String>,
+}
+
+/// What a request came back with: Vault's answer (`None`: 404, nothing at that path).
+pub type Answer = Option<Value>;
+
+impl VaultApi {
+    /// Configured from the environment, as the vault CLI is; `namespace` (a store's Vault
+    /// Enterprise namespace) wins over VAULT_NAMESPACE.
+    pub fn from_env(namespace: Option<&str>) -> Self {
+        let addr = std::env::var("VAULT_ADDR")
+            .ok()
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "https://127.0.0.1:8200".into())
+            .trim_end_matches('/')
+            .to_string();
+        let token = std::env::var("VAULT_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| {
+                let home = std::env::var_os("HOME")?;
+                std::fs::read_to_string(Path::new(&home).join(".vault-token")).ok()
+            })
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from);
+        let namespace = namespace
+            .map(str::to_string)
+            .or_else(|| std::env::var("VAULT_NAMESPACE").ok())
+            .filter(|n| !n.is_empty());
+        VaultApi {
+            addr,
+            token,
+            namespace,
+            agent: agent(),
+        }
+    }
+
+    /// The address written to (VAULT_ADDR).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub async fn get(&self, path: &str, capability: &str) -> Result<Answer> {
+        self.checked("GET", path, None, capability).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, capability: &str) -> Result<Answer> {
+        self.checked("POST", path, Some(body), capability).await
+    }
+
+    /// Vault answers 403 both to a policy that lacks a capability and to a token it does not
+    /// know: on a 403, the token's own lookup (which the default policy allows) tells them apart.
+    async fn checked(&self, method: &'static str, path: &str, body: Option<Value>, capability: &str) -> Result<Answer> {
+        match self.call(method, path, body, capability).await {
+            Err(Error::VaultDenied { capability, path }) => {
+                match self.call("GET", "auth/token/lookup-self", None, "read").await {
+                    Err(Error::VaultDenied { .. }) => Err(Error::VaultCredentials {
+                        reason: format!(
+                            "Vault at {} does not accept the token (expired, revoked or mistyped): `vault login`, or set \
+                             VAULT_TOKEN",
+                            self.addr
+                        ),
+                    }),
+                    _ => Err(Error::VaultDenied { capability, path }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// One request to `/v1/<path>`. 404 is `Ok(None)`; 403 → exit 5 naming the path and the
+    /// capability; a connection failure → exit 4 naming the address; 400 carries Vault's own
+    /// words (a check-and-set mismatch among them) for the caller to read.
+    async fn call(&self, method: &'static str, path: &str, body: Option<Value>, capability: &str) -> Result<Answer> {
+        let Some(token) = &self.token else {
+            return Err(Error::VaultCredentials {
+                reason: "no Vault token: set VAULT_TOKEN, or `vault login` (which writes ~/.vault-token)".into(),
+            });
+        };
+        let agent = self.agent.clone().map_err(|reason| Error::VaultUnreachable {
+            addr: self.addr.clone(),
+            reason,
+        })?;
+        let url = format!("{}/v1/{path}", self.addr);
+        let token = token.expose_secret().to_string();
+        let namespace = self.namespace.clone();
+        let answer = tokio::task::spawn_blocking(move || -> std::result::Result<(u16, String), String> {
+            let mut response = match (method, body) {
+                ("GET", _) => {
+                    let mut request = agent.get(&url).header("X-Vault-Token", &token);
+                    if let Some(ns) = &namespace {
+                        request = request.header("X-Vault-Namespace", ns);
+                    }
+                    request.call()
+                }
+                (_, body) => {
+                    let mut request = agent
+                        .post(&url)
+                        .header("X-Vault-Token", &token)
+                        .header("Content-Type", "application/json");
+                    if let Some(ns) = &namespace {
+                        request = request.header("X-Vault-Namespace", ns);
+                    }
+                    request.send(body.unwrap_or(Value::Null).to_string())
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_ANSWER)
+                .read_to_string()
+                .map_err(|e| e.to_string())?;
+            Ok((status, text))
+        })
+        .await
+        .map_err(|e| Error::VaultUnreachable {
+            addr: self.addr.clone(),
+            reason: e.to_string(),
+        })?;
+        let (status, text) = answer.map_err(|reason| Error::VaultUnreachable {
+            addr: self.addr.clone(),
+            reason: render::clean_line(&reason),
+        })?;
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let said = vault_errors(&json);
+        match status {
+            200..=299 => Ok(Some(json)),
+            404 => Ok(None),
+            403 if said.contains("permission denied") || said.is_empty() => Err(Error::VaultDenied {
+                capability: capability.into(),
+                path: path.into(),
+            }),
+            401 | 403 => Err(Error::VaultCredentials {
+                reason: format!("Vault at {} refused the token ({status}: {said})", self.addr),
+            }),
+            400 => Err(Error::VaultRefused {
+                path: path.into(),
+                reason: said,
+            }),
+            _ => Err(Error::Api {
+                action: format!("{method} {path} at Vault {}", self.addr),
+                message: format!("{status}: {said}"),
+            }),
+        }
+    }
+}
+
+/// Vault's `errors` list, cleaned (it never echoes the data written).
+fn vault_errors(json: &Value) -> String {
+    json["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(render::clean_line)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// An HTTP agent trusting VAULT_CACERT / VAULT_CAPATH when set, else the system's store.
+fn agent() -> std::result::Result<ureq::Agent, String> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(file) = std::env::var_os("VAULT_CACERT").filter(|f| !f.is_empty()) {
+        files.push(file.into());
+    }
+    if let Some(dir) = std::env::var_os("VAULT_CAPATH").filter(|d| !d.is_empty()) {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("VAULT_CAPATH {}: {e}", Path::new(&dir).display()))?;
+        files.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()));
+    }
+    let roots = if files.is_empty() {
+        ureq::tls::RootCerts::PlatformVerifier
+    } else {
+        let mut certs = Vec::new();
+        for file in &files {
+            let pem = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            for item in ureq::tls::parse_pem(&pem) {
+                if let Ok(ureq::tls::PemItem::Certificate(cert)) = item {
+                    certs.push(cert);
+                }
+            }
+        }
+        if certs.is_empty() {
+            return Err("VAULT_CACERT / VAULT_CAPATH hold no PEM certificate".into());
+        }
+        ureq::tls::RootCerts::new_with_certs(&certs)
+    };
+    let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
+    Ok(ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into())
+}

@@ -1,0 +1,369 @@
+//! HashiCorp Vault KV v2 on the bed (a real `vault server -dev`) behind the real External
+//! Secrets controller: rotation writes a new Vault version with check-and-set on the version
+//! read, anchors it in the path's custom_metadata, syncs, restarts, verifies; failures write the
+//! previous data back as a new version; recovery checks the journal against Vault's record.
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// The bed's Vault token (from vault.env), which must never be printed.
+fn vault_token() -> String {
+    provider_env()
+        .into_iter()
+        .find(|(k, _)| k == "VAULT_TOKEN")
+        .map(|(_, v)| v)
+        .expect("vault.env names VAULT_TOKEN")
+}
+
+/// A Vault-backed ExternalSecret: the backend's database password as a property.
+async fn vault_backed(ns: &TestNamespace, data: Value) -> String {
+    let path = format!("{}/db", ns.name);
+    assert_eq!(vault_kv_put(&path, &data), 1);
+    ns.create_external_secret(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": "backend"},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"},
+            "target": {"name": "backend-secrets"},
+            "data": [{"secretKey": "DB_PASSWORD", "remoteRef": {"key": path, "property": "password"}}]
+        }
+    }))
+    .await;
+    path
+}
+
+fn reads_db_password() -> Value {
+    json!({"containers": [{"name": "app", "image": "app", "env": [
+        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "backend-secrets", "key": "DB_PASSWORD"}}}
+    ]}]})
+}
+
+fn current_version(path: &str) -> u64 {
+    vault_metadata(path)["current_version"].as_u64().unwrap()
+}
+
+fn rotate_args<'a>(path: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "rotate",
+        "backend-secrets",
+        "--key",
+        "DB_PASSWORD",
+        "--remote",
+        path,
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ];
+    args.extend(extra);
+    args
+}
+
+#[tokio::test]
+async fn a_vault_rotation_writes_a_checked_version_restarts_both_consumers_and_retires_the_old_one() {
+    let ns = TestNamespace::new("vault-rotate").await;
+    let old = canary("vault-db-old");
+    let path = vault_backed(&ns, json!({"username": "backend", "password": old})).await;
+    ns.create_deployment(deployment("api", 2, reads_db_password())).await;
+    ns.create_deployment(deployment("worker", 1, reads_db_password())).await;
+    ns.wait_ready("deployment", "api").await;
+    ns.wait_ready("deployment", "worker").await;
+    let token = vault_token();
+
+    // No token: exit 5 before anything is planned or written, the token's absence named.
+    let home = tempfile::tempdir().unwrap();
+    let mut args = rotate_args(&path, &[]);
+    args.extend(["-n", &ns.name]);
+    let no_token = run_full(
+        &cluster().admin_kubeconfig,
+        &args,
+        b"",
+        &[("VAULT_TOKEN", ""), ("HOME", home.path().to_str().unwrap())],
+    );
+    assert_eq!(no_token.code, exit::FORBIDDEN, "{no_token:?}");
+    assert!(no_token.stderr.contains("no Vault token"), "{}", no_token.stderr);
+    // A token Vault does not know is told apart from a policy that lacks a capability.
+    let wrong = run_full(
+        &cluster().admin_kubeconfig,
+        &args,
+        b"",
+        &[("VAULT_TOKEN", "hvs.not-a-token")],
+    );
+    assert_eq!(wrong.code, exit::FORBIDDEN, "{wrong:?}");
+    assert!(wrong.stderr.contains("does not accept the token"), "{}", wrong.stderr);
+    assert!(!wrong.stderr.contains("hvs.not-a-token"), "{}", wrong.stderr);
+    // Without a question, the Vault path an ExternalSecret names is written only when the
+    // operator names it too.
+    let unconsented = ns.run(&["rotate", "backend-secrets", "--key", "DB_PASSWORD", "--yes"]);
+    assert_eq!(unconsented.code, exit::UNTRUSTED, "{unconsented:?}");
+    assert!(
+        unconsented.stderr.contains(&format!("--remote {path}")),
+        "{}",
+        unconsented.stderr
+    );
+    assert_eq!(current_version(&path), 1, "nothing written at Vault");
+
+    let run = ns.run(&rotate_args(&path, &[]));
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    assert!(
+        run.stderr.contains("Vault keeps 10 versions; replaces version 1")
+            && run.stderr.contains("check-and-set")
+            && run
+                .stderr
+                .contains(&format!("Wrote version 2 of {path} in HashiCorp Vault")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Safe to retire the previous Vault versions"),
+        "{}",
+        run.stderr
+    );
+
+    // Vault's record: version 2 current with the new password, the other field kept, the
+    // rotation anchored in custom_metadata.
+    let meta = vault_metadata(&path);
+    assert_eq!(meta["current_version"], 2, "{meta}");
+    let custom = &meta["custom_metadata"];
+    assert_eq!(custom["kubectl-secrets.io/replaces"], "1", "{meta}");
+    assert_eq!(custom["kubectl-secrets.io/wrote"], "2", "{meta}");
+    assert!(
+        custom["kubectl-secrets.io/rotation"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("kubectl-secrets-")),
+        "{meta}"
+    );
+    let data = vault_data(&path, 2);
+    let new_password = data["password"].as_str().unwrap().to_string();
+    assert_ne!(new_password, old);
+    assert_eq!(data["username"], "backend", "other fields are kept");
+    assert_eq!(
+        vault_data(&path, 1)["password"],
+        old.as_str(),
+        "the old version is kept"
+    );
+
+    // ESO synced it; both consumers restarted for it; verify is exact.
+    assert_eq!(
+        text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]),
+        new_password
+    );
+    for workload in ["api", "worker"] {
+        assert_eq!(
+            ns.template_annotation(workload, annotations::POD_SECRET_REVISIONS)
+                .await
+                .as_deref(),
+            Some(r#"{"backend-secrets":1}"#)
+        );
+    }
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    for workload in verify.json()["workloads"].as_array().unwrap() {
+        assert_eq!(workload["status"], "ok", "{workload}");
+    }
+    let history = ns.run(&["history", "backend-secrets"]);
+    assert_eq!(history.code, exit::OK, "{history:?}");
+    assert!(
+        history.stdout.contains(&format!("KV v2 at secret/) {path}:")),
+        "{}",
+        history.stdout
+    );
+    let diff = ns.run(&["diff", "backend-secrets", "--against-provider"]);
+    assert_eq!(diff.code, exit::OK, "{diff:?}");
+    assert!(diff.stdout.contains("No differences."), "{}", diff.stdout);
+
+    // The next rotation soft-deletes the version it replaced once every consumer runs the new
+    // one: its data is hidden, not destroyed.
+    let again = ns.run(&rotate_args(&path, &["--retire-previous"]));
+    assert_eq!(again.code, exit::OK, "{again:?}");
+    assert!(
+        again.stderr.contains(&format!(
+            "Retired the previous Vault versions: {path} (version 2) soft-deleted"
+        )),
+        "{}",
+        again.stderr
+    );
+    let meta = vault_metadata(&path);
+    assert_eq!(meta["current_version"], 3, "{meta}");
+    assert_ne!(meta["versions"]["2"]["deletion_time"], "", "{meta}");
+    assert_eq!(meta["versions"]["2"]["destroyed"], false, "{meta}");
+    assert_eq!(meta["versions"]["1"]["deletion_time"], "", "{meta}");
+    let newest = vault_data(&path, 3)["password"].as_str().unwrap().to_string();
+    for r in [&no_token, &wrong, &unconsented, &run, &verify, &history, &diff, &again] {
+        r.assert_no_leak([&old, &new_password, &newest, &token]);
+    }
+}
+
+#[tokio::test]
+async fn a_crash_looping_consumer_gets_the_previous_vault_data_back_as_a_new_version() {
+    let ns = TestNamespace::new("vault-crash").await;
+    let old = canary("vault-db-good");
+    let path = vault_backed(&ns, json!({"password": old})).await;
+    // The app rejects revision 1 (the new value) and runs again with revision 2 (the old one).
+    let crashing = with_pod_annotations(
+        deployment("api", 2, reads_db_password()),
+        json!({"testbed.kubectl-secrets.io/crash-with-revisions": r#"{"backend-secrets":1}"#}),
+    );
+    ns.create_deployment(crashing).await;
+    ns.wait_ready("deployment", "api").await;
+
+    let run = ns.run(&rotate_args(&path, &["--timeout", "40s"]));
+    assert_eq!(run.code, exit::ROLLED_BACK, "{run:?}");
+    assert!(run.stderr.contains("CrashLoopBackOff"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the current version was moved back"),
+        "{}",
+        run.stderr
+    );
+
+    // Version 2 (the new password) stays in Vault's history; version 3 holds the old data.
+    let meta = vault_metadata(&path);
+    assert_eq!(meta["current_version"], 3, "{meta}");
+    assert_eq!(
+        meta["custom_metadata"]["kubectl-secrets.io/moved-back-in"], "3",
+        "{meta}"
+    );
+    assert_eq!(vault_data(&path, 3)["password"], old.as_str());
+    let rejected = vault_data(&path, 2)["password"].as_str().unwrap().to_string();
+    assert_eq!(text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]), old);
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
+        None
+    );
+    ns.wait_ready("deployment", "api").await;
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS)
+            .await
+            .as_deref(),
+        Some(r#"{"backend-secrets":2}"#)
+    );
+    run.assert_no_leak([&old, &rejected, &vault_token()]);
+}
+
+/// Someone writes the path between the plan and the write: check-and-set refuses ours, nothing
+/// is restarted, their version stays.
+#[tokio::test]
+async fn a_write_at_vault_between_plan_and_write_is_a_conflict_and_nothing_restarts() {
+    let ns = TestNamespace::new("vault-race").await;
+    let old = canary("vault-db-old");
+    let theirs = canary("vault-db-theirs");
+    let path = vault_backed(&ns, json!({"password": old})).await;
+    ns.create_deployment(deployment("api", 1, reads_db_password())).await;
+    ns.wait_ready("deployment", "api").await;
+
+    let mut args = rotate_args(&path, &[]);
+    args.extend(["-n", &ns.name]);
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("backed-up:6"));
+    tool.wait_for("failpoint backed-up");
+    assert_eq!(vault_kv_put(&path, &json!({"password": theirs})), 2);
+    let run = tool.finish();
+    assert_eq!(run.code, exit::CONFLICT, "{run:?}");
+    assert!(
+        run.stderr.contains("version 2 is current, not version 1 that was read")
+            && run.stderr.contains("no pod was restarted"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(current_version(&path), 2);
+    assert_eq!(vault_data(&path, 2)["password"], theirs.as_str());
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
+        None
+    );
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS).await,
+        None,
+        "nothing restarted"
+    );
+    run.assert_no_leak([&old, &theirs, &vault_token()]);
+}
+
+/// Interrupted after the write: Ctrl-C then --resume finishes; kill -9 then --abort writes the
+/// previous data back. Killed between the anchor and the write: --resume is refused (nothing
+/// reached Vault) and --abort only clears the journal.
+#[tokio::test]
+async fn interrupted_at_the_vault_write_then_resume_or_abort() {
+    let ns = TestNamespace::new("vault-interrupt").await;
+    let old = canary("vault-db-old");
+    let path = vault_backed(&ns, json!({"password": old})).await;
+    ns.create_deployment(deployment("api", 1, reads_db_password())).await;
+    ns.wait_ready("deployment", "api").await;
+    let mut args = rotate_args(&path, &[]);
+    args.extend(["-n", &ns.name]);
+    let recover = |how: &str| {
+        ns.run(&[
+            "rotate",
+            "backend-secrets",
+            how,
+            "--remote",
+            &path,
+            "--yes",
+            "--min-restart-interval",
+            "0",
+        ])
+    };
+
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("written:30"));
+    tool.wait_for("failpoint written");
+    tool.signal("-INT");
+    let interrupted = tool.finish();
+    assert_eq!(interrupted.code, exit::INTERRUPTED, "{interrupted:?}");
+    assert_eq!(current_version(&path), 2, "the write landed before the interruption");
+    let resumed = recover("--resume");
+    assert_eq!(resumed.code, exit::OK, "{resumed:?}");
+    let first = vault_data(&path, 2)["password"].as_str().unwrap().to_string();
+    assert_eq!(text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]), first);
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS)
+            .await
+            .as_deref(),
+        Some(r#"{"backend-secrets":1}"#)
+    );
+
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("written:30"));
+    tool.wait_for("failpoint written");
+    tool.signal("-KILL");
+    let killed = tool.finish();
+    assert_ne!(killed.code, exit::OK);
+    assert_eq!(current_version(&path), 3);
+    let second = vault_data(&path, 3)["password"].as_str().unwrap().to_string();
+    let aborted = recover("--abort");
+    assert_eq!(aborted.code, exit::OK, "{aborted:?}");
+    assert_eq!(
+        current_version(&path),
+        4,
+        "the previous data written back as a new version"
+    );
+    assert_eq!(vault_data(&path, 4)["password"], first.as_str());
+    assert_eq!(text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]), first);
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
+        None
+    );
+
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("vault-anchored:30"));
+    tool.wait_for("failpoint vault-anchored");
+    tool.signal("-KILL");
+    let cut = tool.finish();
+    assert_ne!(cut.code, exit::OK);
+    assert_eq!(current_version(&path), 4, "killed before the write");
+    let refused = recover("--resume");
+    assert_eq!(refused.code, exit::USAGE, "{refused:?}");
+    assert!(refused.stderr.contains("never reached Vault"), "{}", refused.stderr);
+    let cleared = recover("--abort");
+    assert_eq!(cleared.code, exit::OK, "{cleared:?}");
+    assert_eq!(current_version(&path), 4, "nothing to put back");
+    assert_eq!(
+        ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
+        None
+    );
+    for r in [&interrupted, &resumed, &killed, &aborted, &cut, &refused, &cleared] {
+        r.assert_no_leak([&old, &first, &second, &vault_token()]);
+    }
+}
