@@ -201,6 +201,7 @@ impl Live {
             external_secrets: Vec::new(),
             cert_manager: Default::default(),
             config_maps: (!self.config_maps_hidden).then(Vec::new),
+            vault_kv: Default::default(),
         };
         let mut cron_jobs = Vec::new();
         for (kind, store) in &self.kinds {

@@ -39,6 +39,7 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
     if snapshot.secrets.is_empty() && snapshot.workloads.is_empty() {
         super::require_namespace(conn, scope).await?;
     }
+    snapshot.vault_kv = super::vault::agent_paths(&snapshot).await;
     Ok(snapshot)
 }
 
@@ -206,6 +207,7 @@ async fn read_workloads(conn: &Connection, scope: &Scope, selector: Option<&str>
         external_secrets: Vec::new(),
         cert_manager: Default::default(),
         config_maps,
+        vault_kv: Default::default(),
     })
 }
 
@@ -227,6 +229,7 @@ struct PodMetaView {
     annotations: Option<std::collections::BTreeMap<String, String>>,
     owner_references: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
     deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    creation_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 #[derive(serde::Deserialize)]
@@ -247,6 +250,7 @@ impl From<PodView> for Pod {
                 annotations: meta.annotations,
                 owner_references: meta.owner_references,
                 deletion_timestamp: meta.deletion_timestamp,
+                creation_timestamp: meta.creation_timestamp,
                 ..Default::default()
             },
             spec: view.spec,

@@ -4,12 +4,15 @@
 //! VAULT_ADDR, never to an address read from the cluster (a SecretStore in a tenant's namespace
 //! names any server it likes). The token is never printed; errors name the kind of failure.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use crate::domain::drift::Snapshot;
+use crate::domain::vault_agent::{self, KvState, Rendering};
 use crate::error::{Error, Result};
 use crate::render;
 
@@ -219,4 +222,52 @@ fn agent() -> std::result::Result<ureq::Agent, String> {
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into())
+}
+
+/// For each Vault path that pods of `snapshot` render once at start (Agent Injector), its
+/// current version from Vault's metadata, read with the operator's Vault settings; why not,
+/// where it cannot be read. Nothing is asked of Vault when no such pod exists or no token is set.
+pub async fn agent_paths(snapshot: &Snapshot) -> BTreeMap<String, KvState> {
+    let paths: BTreeSet<&str> = snapshot
+        .workloads
+        .iter()
+        .map(|w| &w.spec)
+        .chain(snapshot.pods.iter().map(|p| p.spec.as_ref()))
+        .flat_map(|spec| spec.vault_agent.iter())
+        .filter(|read| read.rendering == Rendering::OnceAtStart)
+        .map(|read| read.path.as_str())
+        .collect();
+    if paths.is_empty() {
+        return BTreeMap::new();
+    }
+    let api = VaultApi::from_env(None);
+    let mut states = BTreeMap::new();
+    // Unreachable or refused credentials say the same of every path: asked once.
+    let mut fatal: Option<String> = None;
+    for path in paths {
+        let state = match vault_agent::kv_v2_path(path) {
+            Some(_) if fatal.is_some() => KvState::Unreadable(fatal.clone().unwrap_or_default()),
+            None => KvState::Unreadable("not a KV v2 path (…/data/…): its versions are not read".into()),
+            Some(_) if api.token.is_none() => KvState::Unreadable(
+                "no Vault token (set VAULT_ADDR and VAULT_TOKEN to judge these pods by Vault's versions)".into(),
+            ),
+            Some((mount, rest)) => match api.get(&format!("{mount}/metadata/{rest}"), "read").await {
+                Ok(Some(answer)) => {
+                    let meta = crate::domain::vault_kv::parse_metadata(&answer["data"]);
+                    KvState::Current {
+                        version: meta.current,
+                        created: meta.versions.get(&meta.current).and_then(|v| v.created),
+                    }
+                }
+                Ok(None) => KvState::Unreadable(format!("Vault at {} has no secret at {path}", api.addr)),
+                Err(e @ (Error::VaultUnreachable { .. } | Error::VaultCredentials { .. })) => {
+                    fatal = Some(e.to_string());
+                    KvState::Unreadable(e.to_string())
+                }
+                Err(e) => KvState::Unreadable(e.to_string()),
+            },
+        };
+        states.insert(path.to_string(), state);
+    }
+    states
 }

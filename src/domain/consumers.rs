@@ -11,7 +11,9 @@ use super::drift::{group_workloads, Snapshot};
 use super::env::{self, EnvNamePolicy};
 use super::model::{WorkloadId, WorkloadKind};
 
-/// What a change touches: Secret name → the keys it writes, adds or removes.
+/// What a change touches: Secret name → the keys it writes, adds or removes; and a Vault path
+/// written ("vault:secret/data/db", as `AgentRead::source` names it) → no keys: the pods its
+/// Agent Injector renders it into read it too.
 pub type ChangedKeys = BTreeMap<String, BTreeSet<String>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -87,6 +89,13 @@ pub fn consumers_of(
                     in_place |= c.via.updates_in_place();
                 }
             }
+        }
+        for read in spec.vault_agent.iter().filter(|r| changed.contains_key(&r.source())) {
+            used.insert(read.source());
+            affected = true;
+            // Rendered once before the app starts: only a new pod renders the new version.
+            fixed_at_start |= read.rendering == super::vault_agent::Rendering::OnceAtStart;
+            in_place |= read.rendering == super::vault_agent::Rendering::WhileRunning;
         }
         if used.is_empty() {
             continue;

@@ -14,7 +14,7 @@ use super::model::{
     Workload, WorkloadId, WorkloadKind,
 };
 use super::rollout::RestartTarget;
-use super::vault_agent::{AgentRead, Rendering};
+use super::vault_agent::{AgentRead, KvState, Rendering};
 
 /// Where cert-manager looks for the Secrets of ClusterIssuers (its default
 /// `--cluster-resource-namespace`).
@@ -35,6 +35,9 @@ pub struct Snapshot {
     pub cert_manager: super::certificates::CertManager,
     /// Key names only; None where they could not be read (the user may not list them).
     pub config_maps: Option<Vec<ConfigMapInfo>>,
+    /// Vault paths pods render once at start (Agent Injector), as Vault's metadata has them:
+    /// path → its current version, or why it could not be read.
+    pub vault_kv: BTreeMap<String, super::vault_agent::KvState>,
 }
 
 impl Snapshot {
@@ -329,7 +332,7 @@ pub fn assess(snapshot: &Snapshot, options: &Options) -> VerifyReport {
             reads_secrets = true;
         }
         let template = templates.get(id).copied();
-        let mut report = assess_workload(id, spec, pods, template, sources, options.policy);
+        let mut report = assess_workload(id, spec, pods, template, sources, options.policy, &snapshot.vault_kv);
         report.schedule = schedules.get(id).map(|s| (*s).clone());
         report.reads_secrets = reads_secrets;
         let relevant = match options.secret {
@@ -521,6 +524,7 @@ fn assess_workload(
     template: Option<&BTreeMap<String, u64>>,
     sources: &Sources,
     policy: EnvNamePolicy,
+    vault_kv: &BTreeMap<String, KvState>,
 ) -> WorkloadReport {
     let mut findings = Vec::new();
     let mut auto_updating = BTreeSet::new();
@@ -536,13 +540,21 @@ fn assess_workload(
         );
     }
     // Vault paths the injector renders: a sidecar keeps the file current (like a volume); once
-    // at start, only Vault's version metadata could tell, which is not read: unknown.
+    // at start, each pod is judged by when it was created against when Vault's current
+    // version was written; where Vault could not be read: unknown, never ok.
     for read in &spec.vault_agent {
-        match read.rendering {
-            Rendering::WhileRunning => {
+        match (read.rendering, vault_kv.get(&read.path)) {
+            (Rendering::WhileRunning, _) => {
                 auto_updating.insert(read.source());
             }
-            Rendering::OnceAtStart => findings.push(vault_once_at_start(read)),
+            (Rendering::OnceAtStart, Some(KvState::Current { version, created })) => {
+                findings.extend(
+                    pods.iter()
+                        .filter(|p| p.terminating_until.is_none())
+                        .map(|pod| rendered_once_at_start(read, pod, *version, *created)),
+                );
+            }
+            (Rendering::OnceAtStart, state) => findings.push(vault_once_at_start(read, state)),
         }
     }
     // Stale is a property of each running container: judged on the pods.
@@ -605,7 +617,11 @@ fn assess_workload(
     }
 }
 
-fn vault_once_at_start(read: &AgentRead) -> Finding {
+fn vault_once_at_start(read: &AgentRead, state: Option<&KvState>) -> Finding {
+    let why = match state {
+        Some(KvState::Unreadable(why)) => why.clone(),
+        _ => "Vault's versions were not read".into(),
+    };
     Finding {
         status: Status::Unknown,
         secret: read.source(),
@@ -617,10 +633,57 @@ fn vault_once_at_start(read: &AgentRead) -> Finding {
         container: "vault-agent-init".into(),
         evidence: Some(Evidence::Unknown),
         started_at: None,
-        detail:
+        detail: format!(
             "rendered once at start by the Vault Agent (pre-populate-only): a new version at Vault reaches these pods \
-                 only when they restart, and kubectl-secrets does not read Vault's versions to tell"
-                .into(),
+             only when they restart; which one they run cannot be told: {}",
+            crate::render::clean_line(&why)
+        ),
+    }
+}
+
+/// A pod that rendered `read` once at start: it runs Vault's current version if it was
+/// created after that version was written (time evidence; a pod created just before the write
+/// but rendered after is called stale: the safe side).
+fn rendered_once_at_start(read: &AgentRead, pod: &PodInfo, version: u64, written: Option<Timestamp>) -> Finding {
+    // The API server keeps whole seconds: within the same second, time cannot tell.
+    let seconds = |t: Timestamp| t.as_second();
+    let (status, evidence, detail) = match (pod.created, written) {
+        (Some(created), Some(written)) if seconds(created) > seconds(written) => (
+            Status::Ok,
+            Evidence::Time,
+            format!("rendered at start, after version {version} was written at Vault ({written})"),
+        ),
+        (Some(created), Some(written)) if seconds(created) == seconds(written) => (
+            Status::Ok,
+            Evidence::Unknown,
+            format!("created in the second version {version} was written at Vault ({written}): time cannot tell"),
+        ),
+        (Some(_), Some(written)) => (
+            Status::Stale,
+            Evidence::Time,
+            format!(
+                "rendered at start, before version {version} was written at Vault ({written}): restart it (the Vault Agent \
+                 renders pre-populate-only paths once)"
+            ),
+        ),
+        _ => (
+            Status::Unknown,
+            Evidence::Unknown,
+            format!("no time to compare with version {version}"),
+        ),
+    };
+    Finding {
+        status,
+        secret: read.source(),
+        key: None,
+        targets: vec![read.file.clone()],
+        keys: Vec::new(),
+        via: Via::VaultAgent,
+        pod: pod.name.clone(),
+        container: "vault-agent-init".into(),
+        evidence: Some(evidence),
+        started_at: pod.created,
+        detail,
     }
 }
 
@@ -959,6 +1022,7 @@ mod tests {
         PodInfo {
             uid: format!("uid-{name}"),
             terminating_until: None,
+            created: Some(at(started)),
             namespace: "ns".into(),
             name: name.into(),
             controller: owner.map(|(kind, name)| OwnerRef {
@@ -1055,6 +1119,51 @@ mod tests {
         let s = &report.summary;
         assert_eq!((s.ok, s.unknown, s.without_secrets), (1, 1, 0));
         assert!(!report.has_drift(), "unknown is said, not an exit 1");
+
+        // With Vault's metadata read: a pod created after the current version was written
+        // runs it; one created before is stale.
+        let judged = |written: i64| {
+            let snapshot = Snapshot {
+                vault_kv: BTreeMap::from([(
+                    "secret/data/db".to_string(),
+                    KvState::Current {
+                        version: 4,
+                        created: Some(at(written)),
+                    },
+                )]),
+                ..snapshot.clone()
+            };
+            let report = assess(&snapshot, &options());
+            let once = report.workloads.iter().find(|w| w.name == "once").unwrap().clone();
+            (once.status, once.findings[0].evidence, once.findings[0].detail.clone())
+        };
+        let (status, evidence, detail) = judged(120);
+        assert_eq!((status, evidence), (Status::Ok, Some(Evidence::Time)));
+        assert!(detail.contains("after version 4"), "{detail}");
+        let (status, evidence, detail) = judged(160);
+        assert_eq!((status, evidence), (Status::Stale, Some(Evidence::Time)));
+        let (status, evidence, _) = judged(150);
+        assert_eq!(
+            (status, evidence),
+            (Status::Ok, Some(Evidence::Unknown)),
+            "the same second"
+        );
+        assert!(detail.contains("restart it"), "{detail}");
+        let unreadable = Snapshot {
+            vault_kv: BTreeMap::from([(
+                "secret/data/db".to_string(),
+                KvState::Unreadable("no Vault token".into()),
+            )]),
+            ..snapshot
+        };
+        let report = assess(&unreadable, &options());
+        let once = report.workloads.iter().find(|w| w.name == "once").unwrap();
+        assert_eq!(once.status, Status::Unknown);
+        assert!(
+            once.findings[0].detail.ends_with("no Vault token"),
+            "{}",
+            once.findings[0].detail
+        );
     }
 
     /// The verdict without its explanation.

@@ -163,6 +163,8 @@ pub struct PodInfo {
     pub uid: String,
     /// Being deleted: when its grace period ends (its containers may run until then).
     pub terminating_until: Option<Timestamp>,
+    /// When the pod was created: anything rendered into it once at start was rendered after.
+    pub created: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -630,6 +632,7 @@ impl From<&Pod> for PodInfo {
         PodInfo {
             uid: pod.metadata.uid.clone().unwrap_or_default(),
             terminating_until: pod.metadata.deletion_timestamp.as_ref().map(|t| t.0),
+            created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
             namespace,
             name,
             controller: controller_of(&pod.metadata),

@@ -48,6 +48,25 @@ impl AgentRead {
     }
 }
 
+/// What Vault's metadata says of a path pods render once at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvState {
+    /// A KV v2 path: its current version and when that version was written.
+    Current {
+        version: u64,
+        created: Option<jiff::Timestamp>,
+    },
+    /// Why it could not be read (no token, no permission, not a KV v2 path...).
+    Unreadable(String),
+}
+
+/// The KV v2 mount and path of an injector path ("secret/data/shop/db" → ("secret",
+/// "shop/db")); None for anything else (a KV v1 path, dynamic credentials).
+pub fn kv_v2_path(path: &str) -> Option<(&str, &str)> {
+    let (mount, rest) = path.trim_start_matches('/').split_once("/data/")?;
+    (!mount.is_empty() && !rest.is_empty()).then_some((mount, rest))
+}
+
 /// As the injector reads its booleans (Go's strconv.ParseBool); anything else is not "true".
 fn is_true(value: &str) -> bool {
     matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")

@@ -359,6 +359,13 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
             };
             (c.name().to_string(), keys)
         })
+        .chain(
+            change
+                .external
+                .iter()
+                .flat_map(|e| e.agent_sources())
+                .map(|source| (source, BTreeSet::new())),
+        )
         .collect();
     let mut consumers = consumers::consumers_of(&snapshot, &changed_keys, policy, settings.restart_all);
     // An issuer's own workload is where the password changes: it is not restarted.
@@ -482,7 +489,10 @@ async fn run_confirmed(
     if let Some(external) = change.external {
         let secret = change.secrets.first().expect("an external change has its Secret");
         external::run(conn, settings, secret, &external, targets, templates).await?;
-        let outcome = verify_changed(conn, namespace, changed, settings).await?;
+        // Pods that render a written Vault path themselves (Agent Injector) are judged too.
+        let mut changed = changed.clone();
+        changed.extend(external.agent_sources());
+        let outcome = verify_changed(conn, namespace, &changed, settings).await?;
         external::after_verify(&external, &outcome).await?;
         return Ok(outcome);
     }

@@ -95,8 +95,8 @@ pub(super) fn table_parts(
     ));
     if s.unknown > 0 {
         text.push_str(
-            "Unknown: pods that read a Vault path once at start; kubectl-secrets cannot tell which version they run \
-             (restart them after a change at Vault)\n",
+            "Unknown: pods that read a Vault path once at start whose versions Vault did not tell (DETAIL says why: \
+             with VAULT_ADDR and a token that may read the path's metadata, they are judged by time)\n",
         );
     }
     if s.stale > 0 && place != "scope" {

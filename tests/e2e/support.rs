@@ -885,3 +885,27 @@ pub fn workload<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
         .find(|w| w["kind"] == kind && w["name"] == name)
         .unwrap_or_else(|| panic!("{kind}/{name} not in report: {report:#}"))
 }
+
+/// A Deployment as Vault's Agent Injector leaves it (the webhook does not run on the bed: the
+/// annotations and the agent's containers are in the template, as the injector adds them).
+pub fn vault_agent_deployment(name: &str, path: &str, once: bool) -> Value {
+    let mut annotations = json!({
+        "vault.hashicorp.com/agent-inject": "true",
+        "vault.hashicorp.com/agent-inject-status": "injected",
+        "vault.hashicorp.com/role": "chatbox",
+        "vault.hashicorp.com/agent-inject-secret-config": path,
+    });
+    let agent = json!({"name": "vault-agent", "image": "hashicorp/vault:1.13"});
+    let mut spec = json!({
+        "initContainers": [{"name": "vault-agent-init", "image": "hashicorp/vault:1.13"}],
+        "containers": [{"name": name, "image": "chatbox:1"}],
+    });
+    if once {
+        annotations["vault.hashicorp.com/agent-pre-populate-only"] = json!("true");
+    } else {
+        spec["containers"].as_array_mut().unwrap().push(agent);
+    }
+    let mut object = deployment(name, 1, spec);
+    object["spec"]["template"]["metadata"]["annotations"] = annotations;
+    object
+}

@@ -367,3 +367,128 @@ async fn interrupted_at_the_vault_write_then_resume_or_abort() {
         r.assert_no_leak([&old, &first, &second, &vault_token()]);
     }
 }
+
+/// Pods Vault's Agent Injector renders a path into once at start are judged by Vault's own
+/// version times; a rotation through the ExternalSecret that syncs the same path restarts them
+/// too, and without a token they are unknown, never ok.
+#[tokio::test]
+async fn injector_pods_are_judged_by_vaults_versions_and_restarted_by_a_rotation_of_their_path() {
+    let ns = TestNamespace::new("vault-injector").await;
+    let old = canary("vault-db-old");
+    let by_hand = canary("vault-db-by-hand");
+    let path = vault_backed(&ns, json!({"password": old})).await;
+    let kv_path = format!("secret/data/{path}");
+    // Times are compared in whole seconds (the API server's precision).
+    next_second().await;
+    ns.create_deployment(vault_agent_deployment("chat-api", &kv_path, true))
+        .await;
+    ns.create_deployment(vault_agent_deployment("chat-worker", &kv_path, false))
+        .await;
+    ns.create_deployment(deployment("api", 1, reads_db_password())).await;
+    for name in ["chat-api", "chat-worker", "api"] {
+        ns.wait_ready("deployment", name).await;
+    }
+    let source = format!("vault:{kv_path}");
+    let finding = |run: &Run, workload: &str| -> Value {
+        run.json()["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == workload)
+            .and_then(|w| {
+                w["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["secret"] == source.as_str())
+                    .cloned()
+            })
+            .unwrap_or_else(|| panic!("{workload} has no finding for {source}: {}", run.stdout))
+    };
+
+    // Created after version 1 was written: ok, by time (Vault's created_time).
+    let before = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(before.code, exit::OK, "{before:?}");
+    let api = finding(&before, "chat-api");
+    assert_eq!(
+        (api["status"].as_str(), api["evidence"].as_str()),
+        (Some("ok"), Some("time")),
+        "{api}"
+    );
+
+    // A new version written by hand: the pod rendered once is stale; the sidecar's is not.
+    next_second().await;
+    assert_eq!(vault_kv_put(&path, &json!({"password": by_hand})), 2);
+    let stale = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(stale.code, exit::FOUND, "{stale:?}");
+    let api = finding(&stale, "chat-api");
+    assert_eq!(api["status"], "stale", "{api}");
+    assert!(api["detail"].as_str().unwrap().contains("before version 2"), "{api}");
+    let worker = stale.json()["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "chat-worker")
+        .cloned()
+        .unwrap();
+    assert_eq!(worker["status"], "ok", "{worker}");
+    // Without a token, Vault cannot be asked: unknown, and why.
+    let home = tempfile::tempdir().unwrap();
+    let blind = run_full(
+        &cluster().admin_kubeconfig,
+        &["verify", "-o", "json", "-n", &ns.name],
+        b"",
+        &[("VAULT_TOKEN", ""), ("HOME", home.path().to_str().unwrap())],
+    );
+    assert_eq!(blind.code, exit::OK, "unknown is not drift: {blind:?}");
+    let api = finding(&blind, "chat-api");
+    assert_eq!(api["status"], "unknown", "{api}");
+    assert!(api["detail"].as_str().unwrap().contains("no Vault token"), "{api}");
+
+    // --synced first (the Secret must hold Vault's current value), then a rotation of the path
+    // restarts the Secret's reader and the pods the injector renders it into once; not the
+    // sidecar's.
+    let synced = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--synced",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
+    assert_eq!(synced.code, exit::OK, "{synced:?}");
+    let run = ns.run(&rotate_args(&path, &[]));
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    let plan_row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("deployment/chat-api"))
+        .unwrap_or_else(|| panic!("chat-api not in the plan: {}", run.stdout));
+    assert!(plan_row.contains("restart") && plan_row.contains(&source), "{plan_row}");
+    assert!(
+        !run.stdout
+            .lines()
+            .any(|l| l.starts_with("deployment/chat-worker") && l.contains("restart")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("Verifying the consumers of backend-secrets, {source}")),
+        "{}",
+        run.stderr
+    );
+    let after = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(after.code, exit::OK, "{after:?}");
+    // Restarted after the write: ok (by time, or "time cannot tell" within the same second).
+    let api = finding(&after, "chat-api");
+    assert_eq!(api["status"], "ok", "{api}");
+    assert!(
+        api["detail"].as_str().unwrap().contains("version 3 was written"),
+        "{api}"
+    );
+    let newest = vault_data(&path, 3)["password"].as_str().unwrap().to_string();
+    for r in [&before, &stale, &blind, &synced, &run, &after] {
+        r.assert_no_leak([&old, &by_hand, &newest, &vault_token()]);
+    }
+}

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use crate::support::{
-    annotations, canary, cluster, daemon_set, deployment, exit, next_second, run_with, stateful_set, workload,
-    TestNamespace,
+    annotations, canary, cluster, daemon_set, deployment, exit, next_second, run_with, stateful_set,
+    vault_agent_deployment, workload, TestNamespace,
 };
 
 fn env_from(secret: &str) -> Value {
@@ -799,30 +799,6 @@ async fn safe_to_revoke_is_said_once_per_rotation() {
     for out in [&rotate, &fix, &again, &json, &next] {
         out.assert_no_leak([&value, &rotated, &newest]);
     }
-}
-
-/// A Deployment as Vault's Agent Injector leaves it (the webhook does not run on the bed: the
-/// annotations and the agent's containers are in the template, as the injector adds them).
-fn vault_agent_deployment(name: &str, path: &str, once: bool) -> Value {
-    let mut annotations = json!({
-        "vault.hashicorp.com/agent-inject": "true",
-        "vault.hashicorp.com/agent-inject-status": "injected",
-        "vault.hashicorp.com/role": "chatbox",
-        "vault.hashicorp.com/agent-inject-secret-config": path,
-    });
-    let agent = json!({"name": "vault-agent", "image": "hashicorp/vault:1.13"});
-    let mut spec = json!({
-        "initContainers": [{"name": "vault-agent-init", "image": "hashicorp/vault:1.13"}],
-        "containers": [{"name": name, "image": "chatbox:1"}],
-    });
-    if once {
-        annotations["vault.hashicorp.com/agent-pre-populate-only"] = json!("true");
-    } else {
-        spec["containers"].as_array_mut().unwrap().push(agent);
-    }
-    let mut object = deployment(name, 1, spec);
-    object["spec"]["template"]["metadata"]["annotations"] = annotations;
-    object
 }
 
 #[tokio::test]

@@ -136,6 +136,24 @@ impl ExternalChange {
         self.writes.is_empty()
     }
 
+    /// The Vault paths this change writes, as pods fed by Vault's Agent Injector name them
+    /// ("vault:secret/data/db"): they read the new version too.
+    pub fn agent_sources(&self) -> Vec<String> {
+        match &self.provider {
+            Provider::Vault { mount, .. } => self
+                .writes
+                .iter()
+                .map(|w| {
+                    format!(
+                        "vault:{mount}/data/{}",
+                        crate::domain::vault_kv::relative_path(mount, &w.key)
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// What the operator must consent to, read from the namespace: the remotes this change
     /// writes a version of. Without a question (`unattended`) each must be named with
     /// --remote; one that other namespaces' ExternalSecrets read is refused unless
