@@ -56,7 +56,8 @@ done
 bash "$root/bench/limits.sh" "$out"
 
 # ---- 2. rotate of an ExternalSecret-owned Secret against the manual path ----------------------
-[ "${BENCH_ESO:-1}" = 1 ] && bash "$root/bench/eso.sh" "$out"
+[ "${BENCH_ESO:-1}" = 1 ] && bash "$root/bench/eso.sh" "$out" aws
+[ "${BENCH_ESO:-1}" = 1 ] && bash "$root/bench/eso.sh" "$out" vault
 
 # ---- 2b. rotate of a database password at its issuer (the bed's PostgreSQL) by hand and by rotate
 [ "${BENCH_ISSUER:-1}" = 1 ] && bash "$root/bench/issuer.sh" "$out"

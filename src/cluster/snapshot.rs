@@ -39,7 +39,6 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
     if snapshot.secrets.is_empty() && snapshot.workloads.is_empty() {
         super::require_namespace(conn, scope).await?;
     }
-    snapshot.vault_kv = super::vault::agent_paths(&snapshot).await;
     Ok(snapshot)
 }
 

@@ -225,8 +225,9 @@ fn agent() -> std::result::Result<ureq::Agent, String> {
 }
 
 /// For each Vault path that pods of `snapshot` render once at start (Agent Injector), its
-/// current version from Vault's metadata, read with the operator's Vault settings; why not,
-/// where it cannot be read. Nothing is asked of Vault when no such pod exists or no token is set.
+/// current version from Vault's metadata, read with the operator's Vault settings, for
+/// verify's judgement (list and audit do not ask Vault); why not, where it cannot be read.
+/// Nothing is asked of Vault when no such pod exists or no token is set.
 pub async fn agent_paths(snapshot: &Snapshot) -> BTreeMap<String, KvState> {
     let paths: BTreeSet<&str> = snapshot
         .workloads

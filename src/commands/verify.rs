@@ -143,10 +143,11 @@ async fn assess(
     scope: &Scope,
 ) -> Result<(Snapshot, VerifyReport)> {
     let selector = ctx.global.selector.as_deref();
-    let (snapshot, minor) = tokio::try_join!(
+    let (mut snapshot, minor) = tokio::try_join!(
         cluster::snapshot::read(conn, scope, selector),
         cluster::server_minor_version(conn)
     )?;
+    snapshot.vault_kv = cluster::vault::agent_paths(&snapshot).await;
     let report = drift::assess(&snapshot, &options(ctx, args, minor));
     Ok((snapshot, report))
 }

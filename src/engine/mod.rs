@@ -1371,10 +1371,11 @@ async fn verify_changed_except(
 /// The namespace as verify sees it, with the kubelet rules of the server's version.
 pub async fn read_namespace(conn: &Connection, namespace: &str) -> Result<(Snapshot, EnvNamePolicy)> {
     let scope = Scope::Namespace(namespace.into());
-    let (snapshot, minor) = tokio::try_join!(
+    let (mut snapshot, minor) = tokio::try_join!(
         cluster::snapshot::read(conn, &scope, None),
         cluster::server_minor_version(conn)
     )?;
+    snapshot.vault_kv = cluster::vault::agent_paths(&snapshot).await;
     Ok((snapshot, EnvNamePolicy::for_server_minor(minor)))
 }
 
