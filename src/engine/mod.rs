@@ -1348,11 +1348,9 @@ async fn verify_changed_except(
         changed.contains(&r.secret) && previous_kept.is_none() && !issued.iter().any(|i| i.record.secret == r.secret)
     });
     report.summary = drift::summarize(&report.workloads, 0);
-    render::step(&format!(
-        "Verifying the consumers of {}:",
-        changed.iter().cloned().collect::<Vec<_>>().join(", ")
-    ));
-    render::verify::report(&report, OutputFormat::Table, &Scope::Namespace(namespace.to_string()))?;
+    let names = changed.iter().cloned().collect::<Vec<_>>().join(", ");
+    render::step(&format!("Verifying the consumers of {names}:"));
+    render::verify::after_change(&report, namespace, &names)?;
     // Said once: later verify runs do not repeat it. A note only: failing to write it changes
     // nothing of the change.
     for said in report.revocation.iter().filter(|r| r.safe && !r.already_said) {

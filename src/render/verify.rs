@@ -177,6 +177,21 @@ pub(super) fn table_parts(
     (headers, rows_out, text)
 }
 
+/// The verification after a change of `changed` in `namespace`: its consumers only, so an
+/// empty table means nothing reads them (not that the namespace is empty).
+pub fn after_change(report: &VerifyReport, namespace: &str, changed: &str) -> Result<()> {
+    let place = format!("namespace {namespace}");
+    let mut text = table_text(report, &Scope::Namespace(namespace.to_string()), false);
+    if report.workloads.is_empty() {
+        text = text.replacen(
+            &format!("No workloads found in {place}.\n"),
+            &format!("No workload in {place} reads {changed}: nothing to verify.\n"),
+            1,
+        );
+    }
+    write_stdout(&text)
+}
+
 fn table_text(report: &VerifyReport, scope: &Scope, wide: bool) -> String {
     let show_namespace = matches!(scope, Scope::AllNamespaces);
     let (headers, rows, footer) = table_parts(report, show_namespace, wide, &scope.describe());

@@ -311,6 +311,15 @@ async fn seed_002_provider_key_from_stdin_and_keep_previous() {
         "{}",
         run.stdout
     );
+    // The verification after it says the same, not that the namespace is empty.
+    assert!(
+        run.stdout.contains(&format!(
+            "No workload in namespace {} reads api-keys: nothing to verify.",
+            ns.name
+        )) && !run.stdout.contains("No workloads found"),
+        "{}",
+        run.stdout
+    );
 
     let with_newline = ns.run_as(
         "admin",
