@@ -11,8 +11,11 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::Connection;
 use crate::domain::drift::Snapshot;
+use crate::domain::external::Provider;
 use crate::domain::vault_agent::{self, KvState, Rendering};
+use crate::domain::vault_kv::{self, KeptVersions};
 use crate::error::{Error, Result};
 use crate::render;
 
@@ -271,4 +274,62 @@ pub async fn agent_paths(snapshot: &Snapshot) -> BTreeMap<String, KvState> {
         states.insert(path.to_string(), state);
     }
     states
+}
+
+/// For audit: how many versions Vault keeps of each KV v2 path the ExternalSecrets of
+/// `snapshot` sync through a Vault store. Nothing is asked without a token; a path or store
+/// that cannot be read is left out (audit reports what it could check).
+pub async fn kept_versions(conn: &Connection, snapshot: &Snapshot) -> Vec<KeptVersions> {
+    let api = VaultApi::from_env(None);
+    if api.token.is_none() {
+        return Vec::new();
+    }
+    let mut providers: BTreeMap<(String, String, String), Option<Provider>> = BTreeMap::new();
+    let mut mount_max: BTreeMap<String, u64> = BTreeMap::new();
+    let mut kept = Vec::new();
+    for es in &snapshot.external_secrets {
+        let scope = match es.store.kind.as_str() {
+            "ClusterSecretStore" => String::new(),
+            _ => es.namespace.clone(),
+        };
+        let key = (scope, es.store.kind.clone(), es.store.name.clone());
+        if !providers.contains_key(&key) {
+            let provider = super::external::provider(conn, &es.namespace, &es.store).await.ok();
+            providers.insert(key.clone(), provider);
+        }
+        let Some(Provider::Vault { mount, kv, .. }) = &providers[&key] else {
+            continue;
+        };
+        if kv != "v2" {
+            continue;
+        }
+        if !mount_max.contains_key(mount) {
+            let config = api.get(&format!("{mount}/config"), "read").await;
+            let max = match config {
+                Ok(Some(c)) => c["data"]["max_versions"].as_u64().unwrap_or(0),
+                _ => 0,
+            };
+            mount_max.insert(mount.clone(), max);
+        }
+        let remotes: BTreeSet<&String> = es
+            .extracts
+            .iter()
+            .chain(es.mappings.iter().map(|m| &m.remote_key))
+            .collect();
+        for remote in remotes {
+            let path = vault_kv::relative_path(mount, remote);
+            let Ok(Some(answer)) = api.get(&format!("{mount}/metadata/{path}"), "read").await else {
+                continue;
+            };
+            let meta = vault_kv::parse_metadata(&answer["data"]);
+            kept.push(KeptVersions {
+                namespace: es.namespace.clone(),
+                external_secret: es.name.clone(),
+                secret: es.target.clone(),
+                path: format!("{mount}/{path}"),
+                kept: meta.kept_versions(mount_max[mount]),
+            });
+        }
+    }
+    kept
 }

@@ -37,7 +37,7 @@ async fn audit(ctx: &Context, args: &AuditArgs, conn: &cluster::Connection) -> R
         cert_expiry: SignedDuration::try_from(args.cert_expiry).unwrap_or(SignedDuration::MAX),
         policy: crate::domain::env::EnvNamePolicy::for_server_minor(minor),
     };
-    let findings = audit::audit(
+    let mut findings = audit::audit(
         &snapshot,
         &report,
         &values,
@@ -45,6 +45,10 @@ async fn audit(ctx: &Context, args: &AuditArgs, conn: &cluster::Connection) -> R
         &options,
     );
     drop(values);
+    findings.extend(audit::vault_findings(
+        &cluster::vault::kept_versions(conn, &snapshot).await,
+    ));
+    audit::sort(&mut findings);
     let threshold = match args.fail_on {
         FailOn::Info => Severity::Info,
         FailOn::Warning => Severity::Warning,

@@ -45,7 +45,7 @@ pub struct AuditFinding {
     /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue,
     /// overdue-issued,
     /// unrecorded-backup, untrusted-record, rewritten-record, external-no-refresh, external-shared-target,
-    /// certificate-expired, certificate-expiring, certificate-unreadable, no-issuer.
+    /// external-pinned-version, vault-max-versions, certificate-expired, certificate-expiring, certificate-unreadable, no-issuer.
     pub rule: &'static str,
     pub message: String,
     pub fix: String,
@@ -368,7 +368,7 @@ pub fn audit(
     findings.extend(cert_manager_findings(snapshot, options.now));
     findings.extend(gitops_findings(snapshot));
     findings.extend(issuer_findings(snapshot, &audited, options.policy));
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.cmp(b)));
+    sort(&mut findings);
     findings
 }
 
@@ -487,6 +487,31 @@ fn external_findings(snapshot: &Snapshot) -> Vec<AuditFinding> {
                 ),
             });
         }
+        // A pinned version is never left by a sync: whatever is rotated at the provider, the
+        // Secret keeps that version's value.
+        for mapping in es
+            .mappings
+            .iter()
+            .filter(|m| m.version.as_deref().is_some_and(|v| v != super::external::AWS_CURRENT))
+        {
+            findings.push(AuditFinding {
+                severity: Severity::Warning,
+                namespace: es.namespace.clone(),
+                secret: es.target.clone(),
+                key: Some(mapping.secret_key.clone()),
+                rule: "external-pinned-version",
+                message: format!(
+                    "ExternalSecret {} reads {} at the pinned version {}: a rotation at the provider never reaches this key",
+                    es.name,
+                    mapping.remote_key,
+                    mapping.version.as_deref().unwrap_or_default()
+                ),
+                fix: format!(
+                    "remove remoteRef.version from ExternalSecret {} (it then follows the current version)",
+                    es.name
+                ),
+            });
+        }
         let others: Vec<&str> = writers[&(es.namespace.as_str(), es.target.as_str())]
             .iter()
             .copied()
@@ -518,6 +543,34 @@ fn external_findings(snapshot: &Snapshot) -> Vec<AuditFinding> {
         }
     }
     findings
+}
+
+/// Most severe first, then by place.
+pub fn sort(findings: &mut [AuditFinding]) {
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.cmp(b)));
+}
+
+/// Vault paths behind ExternalSecrets that keep a single version: a rotation there replaces
+/// the only copy, so neither an undo nor a rollback can put the previous value back.
+pub fn vault_findings(kept: &[super::vault_kv::KeptVersions]) -> Vec<AuditFinding> {
+    kept.iter()
+        .filter(|k| k.kept < 2)
+        .map(|k| AuditFinding {
+            severity: Severity::Warning,
+            namespace: k.namespace.clone(),
+            secret: k.secret.clone(),
+            key: None,
+            rule: "vault-max-versions",
+            message: format!(
+                "Vault keeps {} version of {} (ExternalSecret {}): a rotation there leaves nothing to roll back to",
+                k.kept, k.path, k.external_secret
+            ),
+            fix: format!(
+                "vault kv metadata put -max-versions=5 -mount={}",
+                k.path.replacen('/', " ", 1)
+            ),
+        })
+        .collect()
 }
 
 /// Certificates cert-manager does not (re)issue, each with its most specific cause: the

@@ -192,6 +192,18 @@ impl KvMetadata {
     }
 }
 
+/// How many versions Vault keeps of a path an ExternalSecret syncs (for audit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptVersions {
+    pub namespace: String,
+    pub external_secret: String,
+    /// The Secret it writes.
+    pub secret: String,
+    /// "secret/shop/db", as `vault kv` users name it.
+    pub path: String,
+    pub kept: u64,
+}
+
 /// A data answer's fields as the text External Secrets works with (a JSON object; Go's
 /// encoder and serde_json's both sort the keys).
 pub fn data_text(data: &Value) -> Option<String> {

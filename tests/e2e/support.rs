@@ -800,7 +800,7 @@ pub fn vault_kv_put(path: &str, data: &Value) -> u64 {
 }
 
 /// `vault ARGS` (with -format=json among them) and the bed's vault.env, as a person would run
-/// it; its answer.
+/// it; its answer (null when it prints none).
 pub fn vault(args: &[&str], stdin: &[u8]) -> Value {
     static VAULT: OnceLock<PathBuf> = OnceLock::new();
     let vault = VAULT.get_or_init(|| {
@@ -811,7 +811,12 @@ pub fn vault(args: &[&str], stdin: &[u8]) -> Value {
     });
     let mut command = Command::new(vault);
     command.args(args).envs(env_file("vault.env"));
-    serde_json::from_slice(&output_with_stdin(command, stdin)).unwrap()
+    let out = output_with_stdin(command, stdin);
+    // Writes without an answer (`kv metadata put`) print nothing.
+    if out.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
+    serde_json::from_slice(&out).unwrap()
 }
 
 /// `vault kv metadata get -mount=secret PATH`: current_version, versions, custom_metadata...

@@ -492,3 +492,69 @@ async fn injector_pods_are_judged_by_vaults_versions_and_restarted_by_a_rotation
         r.assert_no_leak([&old, &by_hand, &newest, &vault_token()]);
     }
 }
+
+/// audit: a Vault path that keeps one version (nothing to roll back to) and an ExternalSecret
+/// pinned to a version (no rotation reaches it); rotate refuses the path that keeps one.
+#[tokio::test]
+async fn audit_names_a_vault_path_without_room_for_a_rollback_and_a_pinned_version() {
+    let ns = TestNamespace::new("vault-audit").await;
+    let old = canary("vault-db-old");
+    let path = vault_backed(&ns, json!({"password": old})).await;
+    ns.create_deployment(deployment("api", 1, reads_db_password())).await;
+    ns.wait_ready("deployment", "api").await;
+    let pinned_path = format!("{}/pinned", ns.name);
+    let pinned_value = canary("vault-pinned");
+    vault_kv_put(&pinned_path, &json!({"token": pinned_value}));
+    ns.create_external_secret(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": "pinned"},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"},
+            "target": {"name": "pinned-secrets"},
+            "data": [{"secretKey": "TOKEN", "remoteRef": {"key": pinned_path, "property": "token", "version": "1"}}]
+        }
+    }))
+    .await;
+    vault(
+        &[
+            "kv",
+            "metadata",
+            "put",
+            "-format=json",
+            "-mount=secret",
+            "-max-versions=1",
+            &path,
+        ],
+        b"",
+    );
+
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert_eq!(audit.code, exit::FOUND, "{audit:?}");
+    let findings = audit.json()["findings"].as_array().unwrap().clone();
+    let rule = |name: &str| findings.iter().find(|f| f["rule"] == name).cloned();
+    let kept = rule("vault-max-versions").unwrap_or_else(|| panic!("{}", audit.stdout));
+    assert_eq!(kept["secret"], "backend-secrets", "{kept}");
+    assert!(
+        kept["message"].as_str().unwrap().contains(&format!("secret/{path}")),
+        "{kept}"
+    );
+    assert_eq!(
+        kept["fix"],
+        format!("vault kv metadata put -max-versions=5 -mount=secret {path}")
+    );
+    let pinned = rule("external-pinned-version").unwrap_or_else(|| panic!("{}", audit.stdout));
+    assert_eq!(
+        (pinned["secret"].as_str(), pinned["key"].as_str()),
+        (Some("pinned-secrets"), Some("TOKEN"))
+    );
+
+    let refused = ns.run(&rotate_args(&path, &[]));
+    assert_eq!(refused.code, exit::USAGE, "{refused:?}");
+    assert!(refused.stderr.contains("keeps 1 version"), "{}", refused.stderr);
+    assert_eq!(current_version(&path), 1, "nothing written");
+    for r in [&audit, &refused] {
+        r.assert_no_leak([&old, &pinned_value, &vault_token()]);
+    }
+}
