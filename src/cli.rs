@@ -1121,7 +1121,8 @@ pub enum KeyPhase {
 #[derive(Debug, Clone, Args)]
 pub struct RotateArgs {
     /// The Secret(s) to rotate; several (or -l SELECTOR) make one change: one backup, write,
-    /// restart of each consumer once, and verify
+    /// restart of each consumer once, and verify. `vault:MOUNT/PATH` rotates fields of a Vault
+    /// KV v2 path that pods read through Vault's Agent Injector
     #[arg(value_name = "SECRET")]
     pub secrets: Vec<String>,
 

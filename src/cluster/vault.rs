@@ -69,6 +69,30 @@ impl VaultApi {
         &self.addr
     }
 
+    /// The secrets engine mounted at `path`, as the vault CLI's kv commands find it: its mount
+    /// (without the trailing slash), type and KV version ("1" or "2").
+    pub async fn mount_of(&self, path: &str) -> Result<(String, String, String)> {
+        let answer = self
+            .get(
+                &format!("sys/internal/ui/mounts/{}", path.trim_start_matches('/')),
+                "read",
+            )
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "Vault at {} has no secrets engine mounted at {path}",
+                    self.addr
+                ))
+            })?;
+        let data = &answer["data"];
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        Ok((
+            text(&data["path"]).trim_end_matches('/').to_string(),
+            text(&data["type"]),
+            text(&data["options"]["version"]),
+        ))
+    }
+
     pub async fn get(&self, path: &str, capability: &str) -> Result<Answer> {
         self.checked("GET", path, None, capability).await
     }

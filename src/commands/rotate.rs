@@ -48,6 +48,9 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         return engine::renew_expiring(&conn, ctx.consent(), &settings, &scope, args.within).await;
     }
     let namespace = ctx.namespace(&conn);
+    if let Some(path) = args.secrets.first().and_then(|n| n.strip_prefix("vault:")) {
+        return rotate_vault_path(ctx, args, &conn, &namespace, path, given).await;
+    }
     let names = target_names(ctx, args, &conn, &namespace).await?;
     let mut settings = Settings::new(action(args), &args.change, &conn).await;
     if args.abort {
@@ -423,6 +426,57 @@ async fn rotate_external(
         no_issuer: args.issuer.no_issuer,
     };
     engine::apply(conn, ctx.consent(), &settings, change).await
+}
+
+/// `rotate vault:MOUNT/PATH`: a Vault KV v2 path pods read through Vault's Agent Injector; a
+/// new version, the pods that render it once restarted, verified (or `--resume`/`--abort`).
+async fn rotate_vault_path(
+    ctx: &Context,
+    args: &RotateArgs,
+    conn: &Connection,
+    namespace: &str,
+    path: &str,
+    given: BTreeMap<String, (SecretValue, String)>,
+) -> Result<Outcome> {
+    let refused = [
+        (args.secrets.len() > 1, "several targets"),
+        (ctx.global.selector.is_some(), "-l"),
+        (args.sealed_file.is_some(), "--sealed-file"),
+        (args.propagate, "--propagate"),
+        (args.keep_previous, "--keep-previous"),
+        (args.phase.is_some(), "--phase"),
+        (args.synced, "--synced"),
+        (
+            !args.issuer.issuers.is_empty() || !args.issuer.issuer_commands.is_empty(),
+            "--issuer",
+        ),
+    ];
+    if let Some((_, what)) = refused.iter().find(|(given, _)| *given) {
+        return Err(Error::Usage(format!(
+            "{what} is not for vault:{path}: a Vault path is rotated alone, its fields with --key, --all-keys, \
+             --from-stdin, --from-file or --set"
+        )));
+    }
+    let name = format!("vault:{path}");
+    let mut settings = Settings::new(action(args), &args.change, conn).await;
+    if args.abort {
+        settings = settings.undoing();
+    }
+    let vault = engine::vault_path::VaultPath::open(path).await?;
+    if args.resume || args.abort {
+        let choice = if args.resume { Recovery::Resume } else { Recovery::Abort };
+        return engine::vault_path::recover(conn, ctx.consent(), &settings, &vault, namespace, choice).await;
+    }
+    let given = for_one_secret(&name, given)?;
+    let keys = keys_for_one_secret(&name, &args.keys)?;
+    engine::vault_path::check(conn, &settings, &vault, namespace).await?;
+    let target = engine::vault_path::read(&vault, namespace).await?;
+    let mut given = given;
+    for (field, value) in parse_set_values(&args.set)? {
+        given.insert(field, (value, "set".to_string()));
+    }
+    let new_values = choose_new_values(args, ctx.global.yes, &keys, &target, given)?;
+    engine::vault_path::rotate(conn, ctx.consent(), &settings, &vault, &target, &new_values).await
 }
 
 /// `--issuer [SECRET/]KEY=SPEC` and `--issuer-command [SECRET/]KEY=COMMAND`, for the Secrets

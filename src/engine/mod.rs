@@ -22,6 +22,7 @@ mod recovery;
 mod renewal;
 mod restart;
 mod sealed;
+pub mod vault_path;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

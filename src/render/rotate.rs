@@ -38,6 +38,8 @@ pub enum Writes {
     Synced,
     /// Nothing: cert-manager issues the new certificate (a renewal).
     Renewal,
+    /// A new version of a Vault path that pods render through Vault's Agent Injector.
+    VaultPath,
 }
 
 #[derive(Serialize)]
@@ -252,6 +254,10 @@ fn plan_text(
         Writes::Renewal => (
             "ask cert-manager to issue the certificate again, wait for it".to_string(),
             "stop and say why (an issued certificate cannot be un-issued)",
+        ),
+        Writes::VaultPath => (
+            "write the new Vault version (check-and-set on the version read)".to_string(),
+            "write the previous version's data back as a new version and restart again",
         ),
     };
     text.push_str(&steps_text(&write, undo, consumers, strategy));

@@ -558,3 +558,205 @@ async fn audit_names_a_vault_path_without_room_for_a_rollback_and_a_pinned_versi
         r.assert_no_leak([&old, &pinned_value, &vault_token()]);
     }
 }
+
+/// `rotate vault:PATH`: a path only Vault's Agent Injector reads (no Secret in between). The
+/// pods that render it once are restarted and verified by Vault's version times; the sidecar's
+/// update in place; a path an ExternalSecret of the namespace syncs is rotated through its Secret.
+#[tokio::test]
+async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifies_them() {
+    let ns = TestNamespace::new("vault-path").await;
+    let old = canary("vault-api-old");
+    let path = format!("{}/app", ns.name);
+    assert_eq!(vault_kv_put(&path, &json!({"api_key": old, "region": "eu"})), 1);
+    let kv_path = format!("secret/data/{path}");
+    next_second().await;
+    ns.create_deployment(vault_agent_deployment("web", &kv_path, true))
+        .await;
+    ns.create_deployment(vault_agent_deployment("worker", &kv_path, false))
+        .await;
+    for name in ["web", "worker"] {
+        ns.wait_ready("deployment", name).await;
+    }
+    let target = format!("vault:secret/{path}");
+
+    let run = ns.run(&[
+        "rotate",
+        &target,
+        "--key",
+        "api_key",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    let row = |name: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("deployment/{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("web").contains("restart") && row("web").contains(&format!("vault:{kv_path}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        row("worker").contains("auto-updates") || !row("worker").contains("restart"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("Wrote version 2 of secret/{path} at Vault")),
+        "{}",
+        run.stderr
+    );
+    let meta = vault_metadata(&path);
+    assert_eq!(meta["current_version"], 2, "{meta}");
+    assert_eq!(meta["custom_metadata"]["kubectl-secrets.io/wrote"], "2", "{meta}");
+    assert!(
+        meta["custom_metadata"]
+            .get("kubectl-secrets.io/restarts-pending")
+            .is_none(),
+        "{meta}"
+    );
+    let data = vault_data(&path, 2);
+    let new = data["api_key"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(data["region"], "eu", "other fields kept");
+    assert!(
+        ns.template_annotation("web", "kubectl.kubernetes.io/restartedAt")
+            .await
+            .is_some(),
+        "web restarted"
+    );
+    assert_eq!(
+        ns.template_annotation("worker", "kubectl.kubernetes.io/restartedAt")
+            .await,
+        None,
+        "the sidecar's pods re-render it: not restarted"
+    );
+    next_second().await;
+    let verify = ns.run(&["verify"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    assert!(
+        verify
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("deployment/web") && l.contains(" ok ")),
+        "{}",
+        verify.stdout
+    );
+
+    // A path an ExternalSecret of this namespace syncs: its Secret is the way in.
+    ns.create_external_secret(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": "app"},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"},
+            "target": {"name": "app-secrets"},
+            "dataFrom": [{"extract": {"key": path}}]
+        }
+    }))
+    .await;
+    let refused = ns.run(&["rotate", &target, "--key", "api_key", "--yes"]);
+    assert_eq!(refused.code, exit::USAGE, "{refused:?}");
+    assert!(
+        refused.stderr.contains("into Secret app-secrets: rotate that Secret"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(current_version(&path), 2, "nothing written");
+    for r in [&run, &verify, &refused] {
+        r.assert_no_leak([&old, &new, &vault_token()]);
+    }
+}
+
+/// Interrupted after the write, before the restarts: the path's custom_metadata says so, a new
+/// rotation is refused, --resume restarts and verifies; --abort writes the previous data back.
+#[tokio::test]
+async fn an_interrupted_vault_path_rotation_is_resumed_or_aborted_from_vaults_record() {
+    let ns = TestNamespace::new("vault-path-cut").await;
+    let old = canary("vault-api-old");
+    let path = format!("{}/app", ns.name);
+    vault_kv_put(&path, &json!({"api_key": old}));
+    ns.create_deployment(vault_agent_deployment("web", &format!("secret/data/{path}"), true))
+        .await;
+    ns.wait_ready("deployment", "web").await;
+    let target = format!("vault:secret/{path}");
+    let args = [
+        "rotate",
+        &target,
+        "-n",
+        &ns.name,
+        "--key",
+        "api_key",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ];
+    let recover = |how: &str| ns.run(&["rotate", &target, how, "--yes", "--min-restart-interval", "0"]);
+
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("vault-path-written:30"));
+    tool.wait_for("failpoint vault-path-written");
+    tool.signal("-KILL");
+    let killed = tool.finish();
+    assert_ne!(killed.code, exit::OK);
+    let meta = vault_metadata(&path);
+    assert_eq!(meta["current_version"], 2);
+    assert_eq!(
+        meta["custom_metadata"]["kubectl-secrets.io/restarts-pending"],
+        ns.name.as_str(),
+        "{meta}"
+    );
+    let first = vault_data(&path, 2)["api_key"].as_str().unwrap().to_string();
+
+    let again = ns.run(
+        &args[..2]
+            .iter()
+            .copied()
+            .chain(["--key", "api_key", "--yes"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(again.code, exit::USAGE, "{again:?}");
+    assert!(again.stderr.contains("--resume"), "{}", again.stderr);
+    assert_eq!(current_version(&path), 2, "nothing written");
+
+    let resumed = recover("--resume");
+    assert_eq!(resumed.code, exit::OK, "{resumed:?}");
+    assert!(
+        ns.template_annotation("web", "kubectl.kubernetes.io/restartedAt")
+            .await
+            .is_some(),
+        "restarted by --resume"
+    );
+    assert!(vault_metadata(&path)["custom_metadata"]
+        .get("kubectl-secrets.io/restarts-pending")
+        .is_none());
+
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("vault-path-written:30"));
+    tool.wait_for("failpoint vault-path-written");
+    tool.signal("-KILL");
+    let killed_again = tool.finish();
+    assert_eq!(current_version(&path), 3);
+    let second = vault_data(&path, 3)["api_key"].as_str().unwrap().to_string();
+    let aborted = recover("--abort");
+    assert_eq!(aborted.code, exit::OK, "{aborted:?}");
+    let meta = vault_metadata(&path);
+    assert_eq!(meta["current_version"], 4, "the previous data as a new version: {meta}");
+    assert_eq!(vault_data(&path, 4)["api_key"], first.as_str());
+    assert!(
+        meta["custom_metadata"]
+            .get("kubectl-secrets.io/restarts-pending")
+            .is_none(),
+        "{meta}"
+    );
+    let nothing = recover("--resume");
+    assert_eq!(nothing.code, exit::NOT_FOUND, "{nothing:?}");
+    for r in [&killed, &again, &resumed, &killed_again, &aborted, &nothing] {
+        r.assert_no_leak([&old, &first, &second, &vault_token()]);
+    }
+}

@@ -11,7 +11,7 @@
 //! it against the provider's own record, never trusting it alone.
 
 mod aws;
-mod vault;
+pub mod vault;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

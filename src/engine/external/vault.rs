@@ -38,6 +38,26 @@ pub struct Vault {
 }
 
 impl Vault {
+    /// Set (Some) or remove (None) one custom_metadata key of `remote`, keeping the others.
+    pub async fn mark(&self, remote: &str, key: &str, value: Option<String>) -> Result<()> {
+        let meta = self.metadata(remote).await?;
+        let mut custom = meta.custom.clone();
+        match value {
+            Some(value) => custom.insert(key.to_string(), value),
+            None => custom.remove(key),
+        };
+        let body = json!({ "custom_metadata": custom });
+        self.api
+            .post(&self.api_path("metadata", remote), body, "update")
+            .await?;
+        Ok(())
+    }
+
+    /// The custom_metadata of `remote` (its anchor among them).
+    pub async fn custom_metadata(&self, remote: &str) -> Result<std::collections::BTreeMap<String, String>> {
+        Ok(self.metadata(remote).await?.custom)
+    }
+
     /// For a KV v2 store; None for anything else.
     pub fn connect(provider: &Provider) -> Option<Self> {
         let Provider::Vault {

@@ -1,0 +1,495 @@
+//! `rotate vault:MOUNT/PATH`: a Vault KV v2 path that pods read through Vault's Agent Injector
+//! (no Secret in between). A new version is written with check-and-set and the rotation's
+//! anchor (the same store as an ExternalSecret's, `external::vault`); the pods that render the
+//! path once at start are restarted; a pod that never becomes ready puts the previous data back
+//! as a new version and restarts them again; verify judges them by Vault's version times.
+//!
+//! The path's custom_metadata is the journal: besides the anchor, `restarts-pending` names the
+//! namespace whose pods still have to be restarted, from before the write until verify. A
+//! rotation interrupted in between is found there by the next run (`--resume` restarts and
+//! verifies, `--abort` writes the previous data back). Only the operator's own token writes
+//! it: a tenant cannot plant it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::external::vault::Vault;
+use super::external::Store as _;
+use super::recovery::Recovery;
+use super::{
+    go_ahead, permissions, read_namespace, refuse_unattended_too_soon, restart_outside_a_change, run_fingerprints,
+    targets_for, templates_of, verify_changed, warn_too_soon, Consent, Settings,
+};
+use crate::cluster::vault::VaultApi;
+use crate::cluster::{self, Connection};
+use crate::domain::consumers::{self, ConsumerAction};
+use crate::domain::external::{self, Provider, RemoteField};
+use crate::domain::journal::RemoteEntry;
+use crate::domain::model::WorkloadId;
+use crate::domain::plan::{ChangeKind, KeyChange, SecretChange, SecretState};
+use crate::domain::restart_budget;
+use crate::domain::secret_value::SecretValue;
+use crate::domain::vault_kv::{self, REPLACES, ROTATION};
+use crate::error::{Error, Outcome, Result};
+use crate::render::{self, rotate::Strategy, rotate::Writes};
+
+/// The namespace whose pods a rotation of the path still has to restart (and verify).
+pub const RESTARTS_PENDING: &str = "kubectl-secrets.io/restarts-pending";
+
+/// A path named on the command line (`vault:secret/shop/db`, `vault:secret/data/shop/db`).
+pub struct VaultPath {
+    store: Vault,
+    api: VaultApi,
+    mount: String,
+    /// The path under the mount.
+    path: String,
+}
+
+impl VaultPath {
+    /// Find the path's KV v2 mount (as `vault kv` does); anything else is refused.
+    pub async fn open(target: &str) -> Result<Self> {
+        let named = target.trim_start_matches('/');
+        let api = VaultApi::from_env(None);
+        let (mount, kind, version) = api.mount_of(named).await?;
+        if kind != "kv" || version != "2" {
+            return Err(Error::Usage(format!(
+                "vault:{named} is in a {kind} engine{} at {mount}/: rotate writes KV version 2 paths only",
+                if version.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (version {version})")
+                }
+            )));
+        }
+        let path = vault_kv::relative_path(&mount, named);
+        if path.is_empty() {
+            return Err(Error::Usage(format!(
+                "vault:{named} is the mount itself: name a secret under it"
+            )));
+        }
+        let provider = Provider::Vault {
+            server: api.addr().to_string(),
+            mount: mount.clone(),
+            kv: "v2".into(),
+            namespace: None,
+        };
+        let store = Vault::connect(&provider).expect("a KV v2 provider has a store");
+        Ok(VaultPath {
+            store,
+            api: VaultApi::from_env(None),
+            mount,
+            path,
+        })
+    }
+
+    /// "secret/shop/db", as `vault kv` users name it.
+    pub fn shown(&self) -> String {
+        render::clean_line(&format!("{}/{}", self.mount, self.path))
+    }
+
+    /// "vault:secret/data/shop/db": how the injector's annotations (and verify) name it.
+    fn source(&self) -> String {
+        format!("vault:{}/data/{}", self.mount, self.path)
+    }
+}
+
+/// Keys of the path as a Secret-like state, for choosing new values the same way as for a
+/// Secret's keys (generators shaped like the old values, issued credentials left out).
+pub async fn read(vault: &VaultPath, namespace: &str) -> Result<SecretState> {
+    let current = vault.store.current(&vault.path).await?;
+    let data = external::properties(&current.text)
+        .into_iter()
+        .filter_map(|field| {
+            let field_ref = RemoteField {
+                remote_key: vault.path.clone(),
+                property: Some(field.clone()),
+            };
+            external::read_field(&current.text, &field_ref)
+                .ok()
+                .map(|value| (field, SecretValue::new(value)))
+        })
+        .collect();
+    Ok(SecretState {
+        namespace: namespace.to_string(),
+        name: format!("vault:{}", vault.shown()),
+        uid: vault.source(),
+        data,
+        ..Default::default()
+    })
+}
+
+/// The ExternalSecrets that sync the path (in `namespace`, and in others), from the stores
+/// that read the same mount: rotating their Secret is the way for them (it restarts both).
+async fn syncing(conn: &Connection, vault: &VaultPath) -> Result<Vec<(String, String, String)>> {
+    let all = match cluster::external::list(conn, &cluster::Scope::AllNamespaces).await {
+        Ok(all) => all,
+        Err(e) => {
+            render::warning(&format!(
+                "could not list ExternalSecrets in all namespaces ({e}): whether one syncs {} is not known",
+                vault.shown()
+            ));
+            return Ok(Vec::new());
+        }
+    };
+    let mut found = Vec::new();
+    let mut providers: BTreeMap<(String, String, String), Option<Provider>> = BTreeMap::new();
+    for es in &all {
+        let scope = if es.store.kind == "ClusterSecretStore" {
+            String::new()
+        } else {
+            es.namespace.clone()
+        };
+        let key = (scope, es.store.kind.clone(), es.store.name.clone());
+        if !providers.contains_key(&key) {
+            let provider = cluster::external::provider(conn, &es.namespace, &es.store).await.ok();
+            providers.insert(key.clone(), provider);
+        }
+        let Some(Provider::Vault { mount, .. }) = &providers[&key] else {
+            continue;
+        };
+        let reads = es
+            .extracts
+            .iter()
+            .chain(es.mappings.iter().map(|m| &m.remote_key))
+            .any(|remote| *mount == vault.mount && vault_kv::relative_path(mount, remote) == vault.path);
+        if reads {
+            found.push((es.namespace.clone(), es.name.clone(), es.target.clone()));
+        }
+    }
+    Ok(found)
+}
+
+/// Before any value is chosen: an interrupted rotation of the path, or an ExternalSecret that
+/// syncs it (its Secret is the way in), stops here.
+pub async fn check(conn: &Connection, settings: &Settings, vault: &VaultPath, namespace: &str) -> Result<()> {
+    let custom = vault.store.custom_metadata(&vault.path).await?;
+    if let Some(pending) = custom.get(RESTARTS_PENDING) {
+        return Err(Error::Usage(format!(
+            "a rotation of vault:{} was interrupted before its restarts (pods in namespace {}): nothing was changed. \
+             `kubectl secrets rotate vault:{} -n {} --resume` restarts and verifies them, or --abort puts the previous \
+             version's data back",
+            vault.shown(),
+            render::clean_line(pending),
+            vault.shown(),
+            render::clean_line(pending)
+        )));
+    }
+    let synced = syncing(conn, vault).await?;
+    if let Some((ns, es, secret)) = synced.iter().find(|(ns, _, _)| ns == namespace) {
+        return Err(Error::Usage(format!(
+            "ExternalSecret {ns}/{es} syncs vault:{} into Secret {secret}: rotate that Secret (`kubectl secrets rotate \
+             {secret} -n {ns} --key KEY`), which writes the same Vault version and restarts its readers and the pods \
+             that render the path",
+            vault.shown()
+        )));
+    }
+    let elsewhere: Vec<String> = synced.iter().map(|(ns, es, _)| format!("{ns}/{es}")).collect();
+    if !elsewhere.is_empty() && !settings.allow_shared_remote {
+        return Err(Error::Unconsented(format!(
+            "vault:{} is also synced by ExternalSecret {} in other namespaces: a new version there reaches them at their \
+             next refresh, without restarts. Pass --allow-shared-remote if that is meant",
+            vault.shown(),
+            elsewhere.join(", ")
+        )));
+    }
+
+    Ok(())
+}
+
+/// The rotation (after `check`): plan, question, pending mark, write, restarts, verify.
+pub async fn rotate(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    vault: &VaultPath,
+    target: &SecretState,
+    new_values: &BTreeMap<String, (SecretValue, String)>,
+) -> Result<Outcome> {
+    let namespace = target.namespace.as_str();
+    // The new data: the given fields changed, the others kept.
+    let current = vault.store.current(&vault.path).await?;
+    let changes: Vec<(Option<String>, &SecretValue)> = new_values
+        .iter()
+        .map(|(field, (value, _))| (Some(field.clone()), value))
+        .collect();
+    let new_text = external::write_fields(&current.text, &changes)
+        .map_err(|e| Error::Usage(format!("vault:{}: {e}", vault.shown())))?;
+    let notes = vault.store.precheck(&vault.path, &new_text).await?;
+    let mut after = target.data.clone();
+    let mut keys = Vec::new();
+    for (field, (value, how)) in new_values {
+        after.insert(field.clone(), value.clone());
+        keys.push(KeyChange {
+            key: field.clone(),
+            kind: ChangeKind::Rotated { how: how.clone() },
+            old: target.data.get(field).cloned(),
+            new: Some(value.clone()),
+        });
+    }
+    let change = SecretChange {
+        before: target.clone(),
+        after,
+        new_revision: 0,
+        keys,
+        left_out: Vec::new(),
+    };
+
+    // Who reads it: the pods the injector renders the path into.
+    let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    let changed = consumers::ChangedKeys::from([(vault.source(), BTreeSet::new())]);
+    let consumers = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all);
+    let restarts: Vec<WorkloadId> = if settings.restart {
+        consumers
+            .iter()
+            .filter(|c| c.action == ConsumerAction::Restart)
+            .map(|c| c.id.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let templates = templates_of(&snapshot);
+    let targets = targets_for(&restarts, &templates, &BTreeMap::new(), None);
+    let too_soon = restart_budget::too_soon(
+        &snapshot.workloads,
+        &restarts,
+        settings.min_restart_interval,
+        jiff::Timestamp::now(),
+    );
+    let strategy = Strategy {
+        max_parallel: settings.max_parallel,
+        batch_interval: settings.batch_interval,
+        timeout: settings.timeout,
+        restart: settings.restart,
+        writes: Writes::VaultPath,
+    };
+    render::rotate::plan(
+        &conn.context,
+        namespace,
+        std::slice::from_ref(&change),
+        &consumers,
+        &strategy,
+        &run_fingerprints(),
+        consent.output,
+    )?;
+    render::step(&format!(
+        "HashiCorp Vault ({}): a new version of {} ({}; replaces version {}) is written with check-and-set on the version \
+         read; the path's custom_metadata records the rotation and the restarts still to do.",
+        render::clean_line(vault.api.addr()),
+        vault.shown(),
+        notes.join(", "),
+        current.version_id
+    ));
+    warn_too_soon(&too_soon, settings);
+    refuse_unattended_too_soon(&too_soon, settings, consent.yes && !consent.dry_run)?;
+    let needed = permissions(&targets);
+    if !targets.is_empty() {
+        cluster::access::require(conn, namespace, &needed).await?;
+    }
+    if !go_ahead(consent, "Apply this plan?")? {
+        return Ok(Outcome::Clean);
+    }
+
+    let id = super::new_rotation_id();
+    let token = external::version_token(&id, &vault.source());
+    vault
+        .store
+        .mark(&vault.path, RESTARTS_PENDING, Some(namespace.to_string()))
+        .await?;
+    let written = match vault
+        .store
+        .write(&vault.path, &token, &new_text, &current.version_id)
+        .await
+    {
+        Ok(version) => version,
+        Err(error) => {
+            // Nothing reached Vault (or a conflict): nothing to restart.
+            vault.store.mark(&vault.path, RESTARTS_PENDING, None).await?;
+            return Err(error);
+        }
+    };
+    render::step(&format!(
+        "Wrote version {written} of {} at Vault: it is the current version (Vault keeps the previous one).",
+        vault.shown()
+    ));
+    crate::failpoint::pause("vault-path-written").await;
+    let entry = RemoteEntry {
+        key: vault.path.clone(),
+        previous: current.version_id.clone(),
+        new: token,
+    };
+    restart_verify_clear(conn, settings, vault, namespace, &targets, &entry).await
+}
+
+/// The restarts, verify, and the pending mark cleared; a failed restart puts the previous
+/// data back as a new version and restarts again (exit 8).
+async fn restart_verify_clear(
+    conn: &Connection,
+    settings: &Settings,
+    vault: &VaultPath,
+    namespace: &str,
+    targets: &[crate::domain::rollout::RestartTarget],
+    entry: &RemoteEntry,
+) -> Result<Outcome> {
+    if !targets.is_empty() {
+        let failures =
+            restart_outside_a_change(conn, settings, namespace, targets, "Restarting consumers:", None).await?;
+        if !failures.is_empty() {
+            let what_failed = failures.join("; ");
+            render::step(&format!(
+                "{what_failed}. Writing version {}'s data back to {} and restarting again.",
+                entry.previous,
+                vault.shown()
+            ));
+            return Err(undo(conn, settings, vault, namespace, targets, entry, &what_failed).await);
+        }
+    }
+    let changed = BTreeSet::from([vault.source()]);
+    let outcome = verify_changed(conn, namespace, &changed, settings).await?;
+    vault.store.mark(&vault.path, RESTARTS_PENDING, None).await?;
+    Ok(outcome)
+}
+
+async fn undo(
+    conn: &Connection,
+    settings: &Settings,
+    vault: &VaultPath,
+    namespace: &str,
+    targets: &[crate::domain::rollout::RestartTarget],
+    entry: &RemoteEntry,
+    what_failed: &str,
+) -> Error {
+    let undone = async {
+        vault.store.move_back(entry).await?;
+        let again = if targets.is_empty() {
+            Vec::new()
+        } else {
+            restart_outside_a_change(
+                conn,
+                settings,
+                namespace,
+                targets,
+                "Restarting with the previous data:",
+                None,
+            )
+            .await?
+        };
+        vault.store.mark(&vault.path, RESTARTS_PENDING, None).await?;
+        Ok::<_, Error>(again)
+    }
+    .await;
+    match undone {
+        Ok(again) if again.is_empty() => Error::RolledBack(format!(
+            "{what_failed}: the previous data of {} was written back as a new version at Vault and the pods restarted \
+             with it",
+            vault.shown()
+        )),
+        Ok(again) => Error::RollbackFailed(format!(
+            "{what_failed}; the previous data of {} was written back, but restarting again failed too: {}",
+            vault.shown(),
+            again.join("; ")
+        )),
+        Err(e) => Error::RollbackFailed(format!(
+            "{what_failed}; putting the previous data of {} back failed: {e}. `kubectl secrets rotate vault:{} -n \
+             {namespace} --abort` tries again",
+            vault.shown(),
+            vault.shown()
+        )),
+    }
+}
+
+/// `--resume` / `--abort` of a rotation of the path that stopped before its restarts were
+/// verified: its record is the path's custom_metadata (the anchor and the pending namespace).
+pub async fn recover(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    vault: &VaultPath,
+    namespace: &str,
+    choice: Recovery,
+) -> Result<Outcome> {
+    let custom = vault.store.custom_metadata(&vault.path).await?;
+    let shown = vault.shown();
+    let Some(pending) = custom.get(RESTARTS_PENDING) else {
+        return Err(Error::NotFound(format!(
+            "no interrupted rotation of vault:{shown}: its custom_metadata records no restarts pending"
+        )));
+    };
+    if pending != namespace {
+        return Err(Error::Usage(format!(
+            "the interrupted rotation of vault:{shown} restarts pods in namespace {}: run it with -n {}",
+            render::clean_line(pending),
+            render::clean_line(pending)
+        )));
+    }
+    let (Some(token), Some(previous)) = (custom.get(ROTATION), custom.get(REPLACES)) else {
+        return Err(Error::Usage(format!(
+            "vault:{shown} records restarts pending but no rotation: nothing was written; clear it with `vault kv \
+             metadata patch -mount={} -custom-metadata={RESTARTS_PENDING}= {}`",
+            vault.mount, vault.path
+        )));
+    };
+    let entry = RemoteEntry {
+        key: vault.path.clone(),
+        previous: previous.clone(),
+        new: token.clone(),
+    };
+    let state = vault.store.state(&entry).await?.map_err(|e| {
+        Error::Usage(format!(
+            "the rotation recorded at {e}: look at it with `vault kv metadata get`"
+        ))
+    })?;
+    let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    let changed = consumers::ChangedKeys::from([(vault.source(), BTreeSet::new())]);
+    let restarts: Vec<WorkloadId> = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all)
+        .into_iter()
+        .filter(|c| c.action == ConsumerAction::Restart)
+        .map(|c| c.id)
+        .collect();
+    let targets = targets_for(&restarts, &templates_of(&snapshot), &BTreeMap::new(), None);
+    use super::external::RemoteState;
+    let (what, resumable) = match state {
+        RemoteState::NotWritten => ("the new version never reached Vault", false),
+        RemoteState::Current => ("the new version is current", true),
+        RemoteState::MovedBack => ("the previous data is current again", false),
+        RemoteState::Pending => ("the new version is written, not current", false),
+    };
+    let names: Vec<String> = restarts.iter().map(|w| w.to_string()).collect();
+    render::step(&format!(
+        "Interrupted rotation of vault:{shown} (replacing version {}): {what}. {} in namespace {namespace}: {}.",
+        render::clean_line(previous),
+        match choice {
+            Recovery::Resume => "--resume restarts and verifies",
+            Recovery::Abort => "--abort puts the previous data back and restarts",
+        },
+        if names.is_empty() {
+            "no pod renders it once".to_string()
+        } else {
+            names.join(", ")
+        }
+    ));
+    if choice == Recovery::Resume && !resumable {
+        return Err(Error::Usage(format!(
+            "the rotation of vault:{shown} cannot be resumed: {what}. `--abort` clears it"
+        )));
+    }
+    if !go_ahead(consent, "Go ahead?")? {
+        return Ok(Outcome::Clean);
+    }
+    match choice {
+        Recovery::Resume => restart_verify_clear(conn, settings, vault, namespace, &targets, &entry).await,
+        Recovery::Abort if state == RemoteState::Current => {
+            vault.store.move_back(&entry).await?;
+            restart_verify_clear(conn, settings, vault, namespace, &targets, &entry).await
+        }
+        Recovery::Abort => {
+            // Never written, or already moved back: only the restarts remain for the latter.
+            if state == RemoteState::MovedBack {
+                return restart_verify_clear(conn, settings, vault, namespace, &targets, &entry).await;
+            }
+            vault.store.mark(&vault.path, RESTARTS_PENDING, None).await?;
+            render::step(&format!(
+                "Nothing reached Vault: the record of the rotation of vault:{shown} is cleared."
+            ));
+            Ok(Outcome::Clean)
+        }
+    }
+}
