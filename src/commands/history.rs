@@ -31,6 +31,23 @@ pub async fn run(ctx: &Context, args: &HistoryArgs) -> Result<Outcome> {
         render::history::fleet(&report, ctx.output())?;
         return Ok(Outcome::Code(report.summary.exit_code));
     }
+    if let Some(path) = args.secret.as_deref().and_then(|n| n.strip_prefix("vault:")) {
+        if args.prune {
+            return Err(Error::Usage(format!(
+                "--prune deletes a Secret's backups; Vault keeps vault:{path}'s versions itself (max_versions)"
+            )));
+        }
+        let conn = ctx.connect().await?;
+        let vault = engine::vault_path::VaultPath::open(path).await?;
+        let history = SecretHistory {
+            namespace: ctx.namespace(&conn),
+            secret: format!("vault:{}", vault.shown()),
+            revisions: Vec::new(),
+            provider_versions: vec![engine::vault_path::versions(&vault).await?],
+        };
+        render::history::entries(&history, ctx.output())?;
+        return Ok(Outcome::Clean);
+    }
     super::pick::check_askable(args.secret.as_deref(), "history")?;
     let conn = ctx.connect().await?;
     let name = super::pick::secret(ctx, &conn, args.secret.as_deref(), "history").await?;

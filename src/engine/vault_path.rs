@@ -493,3 +493,58 @@ pub async fn recover(
         }
     }
 }
+
+/// `history vault:PATH`: Vault's versions of the path (newest first, with their state).
+pub async fn versions(vault: &VaultPath) -> Result<crate::domain::external::RemoteHistory> {
+    Ok(crate::domain::external::RemoteHistory {
+        provider: format!("HashiCorp Vault ({})", render::clean_line(vault.api.addr())),
+        remote: vault.shown(),
+        versions: external::newest_versions(vault.store.versions(&vault.path).await?, 10),
+    })
+}
+
+/// `rollback vault:PATH`: the fields of the version the current one replaced, written back as a
+/// new version through the same plan, restarts and verify as a rotation (a rollback can be
+/// rolled back). The current version stays in Vault's history.
+pub async fn rollback(
+    conn: &Connection,
+    consent: Consent,
+    settings: &Settings,
+    vault: &VaultPath,
+    namespace: &str,
+) -> Result<Outcome> {
+    check(conn, settings, vault, namespace).await?;
+    let target = read(vault, namespace).await?;
+    let versions = vault.store.versions(&vault.path).await?;
+    let Some(previous) = vault.store.replaced(&versions) else {
+        return Err(Error::NotFound(format!(
+            "vault:{} has no previous version to go back to (the one before the current is deleted, destroyed or \
+             never was): `kubectl secrets history vault:{}` lists them",
+            vault.shown(),
+            vault.shown()
+        )));
+    };
+    let before = vault.store.value_at(&vault.path, &previous.id).await?;
+    let how = format!("back to version {}", previous.id);
+    let mut new_values = BTreeMap::new();
+    for field in external::properties(&before.text) {
+        let field_ref = RemoteField {
+            remote_key: vault.path.clone(),
+            property: Some(field.clone()),
+        };
+        let Ok(value) = external::read_field(&before.text, &field_ref) else {
+            continue;
+        };
+        if target.data.get(&field).map(|v| v.expose()) != Some(value.as_slice()) {
+            new_values.insert(field, (SecretValue::new(value), how.clone()));
+        }
+    }
+    if new_values.is_empty() {
+        return Err(Error::NotFound(format!(
+            "version {} of vault:{} holds the same fields as the current one: nothing to roll back",
+            previous.id,
+            vault.shown()
+        )));
+    }
+    rotate(conn, consent, settings, vault, &target, &new_values).await
+}

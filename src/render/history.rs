@@ -13,11 +13,17 @@ pub fn entries(history: &SecretHistory, output: OutputFormat) -> Result<()> {
         OutputFormat::Json | OutputFormat::Yaml => print_document("SecretHistory", history, output),
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let (headers, rows, footer) = table_parts(history);
-            let mut t = table(&headers);
-            for row in rows {
-                t.add_row(row);
-            }
-            write_stdout(&format!("{}{footer}", table_lines(&t)))?;
+            // A Vault path has no revisions in the cluster: its versions are the history.
+            let revisions = if rows.is_empty() {
+                String::new()
+            } else {
+                let mut t = table(&headers);
+                for row in rows {
+                    t.add_row(row);
+                }
+                table_lines(&t)
+            };
+            write_stdout(&format!("{revisions}{footer}"))?;
             warn_untrusted(history);
             Ok(())
         }
@@ -78,7 +84,11 @@ fn table_parts(history: &SecretHistory) -> (Vec<&'static str>, Vec<Vec<Cell>>, S
         .collect();
     let mut text = String::new();
     if !history.provider_versions.is_empty() {
-        text.push_str("\nExternal Secrets syncs it: its earlier values are the provider's versions (rollback writes the previous version's value as a new current one).\n");
+        text.push_str(if history.revisions.is_empty() {
+            "Vault keeps its versions (rollback writes the previous version's data as a new current one).\n"
+        } else {
+            "\nExternal Secrets syncs it: its earlier values are the provider's versions (rollback writes the previous version's value as a new current one).\n"
+        });
         for remote in &history.provider_versions {
             let mut versions = table(&["VERSION", "STAGES", "CREATED"]);
             for v in &remote.versions {

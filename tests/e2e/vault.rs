@@ -649,6 +649,22 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
         verify.stdout
     );
 
+    // history lists Vault's versions; rollback writes version 1's data back as version 3.
+    let history = ns.run(&["history", &target]);
+    assert_eq!(history.code, exit::OK, "{history:?}");
+    let lines: Vec<&str> = history.stdout.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("2 ") && l.contains("current"))
+            && lines.iter().any(|l| l.starts_with("1 ") && l.contains("previous")),
+        "{}",
+        history.stdout
+    );
+    let rollback = ns.run(&["rollback", &target, "--yes", "--min-restart-interval", "0"]);
+    assert_eq!(rollback.code, exit::OK, "{rollback:?}");
+    assert!(rollback.stdout.contains("back to version 1"), "{}", rollback.stdout);
+    assert_eq!(current_version(&path), 3);
+    assert_eq!(vault_data(&path, 3), json!({"api_key": old, "region": "eu"}));
+
     // A path an ExternalSecret of this namespace syncs: its Secret is the way in.
     ns.create_external_secret(json!({
         "apiVersion": "external-secrets.io/v1",
@@ -669,8 +685,8 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
         "{}",
         refused.stderr
     );
-    assert_eq!(current_version(&path), 2, "nothing written");
-    for r in [&run, &verify, &refused] {
+    assert_eq!(current_version(&path), 3, "nothing written");
+    for r in [&run, &verify, &history, &rollback, &refused] {
         r.assert_no_leak([&old, &new, &vault_token()]);
     }
 }
