@@ -69,6 +69,15 @@ impl VaultApi {
         &self.addr
     }
 
+    /// The KV v2 mount's own max_versions, where the token may read it (0: not known, or
+    /// Vault's default of 10).
+    pub async fn mount_max_versions(&self, mount: &str) -> u64 {
+        match self.get(&format!("{mount}/config"), "read").await {
+            Ok(Some(config)) => config["data"]["max_versions"].as_u64().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
     /// The secrets engine mounted at `path`, as the vault CLI's kv commands find it: its mount
     /// (without the trailing slash), type and KV version ("1" or "2").
     pub async fn mount_of(&self, path: &str) -> Result<(String, String, String)> {
@@ -328,19 +337,9 @@ pub async fn kept_versions(conn: &Connection, snapshot: &Snapshot) -> Vec<KeptVe
             continue;
         }
         if !mount_max.contains_key(mount) {
-            let config = api.get(&format!("{mount}/config"), "read").await;
-            let max = match config {
-                Ok(Some(c)) => c["data"]["max_versions"].as_u64().unwrap_or(0),
-                _ => 0,
-            };
-            mount_max.insert(mount.clone(), max);
+            mount_max.insert(mount.clone(), api.mount_max_versions(mount).await);
         }
-        let remotes: BTreeSet<&String> = es
-            .extracts
-            .iter()
-            .chain(es.mappings.iter().map(|m| &m.remote_key))
-            .collect();
-        for remote in remotes {
+        for remote in es.remotes() {
             let path = vault_kv::relative_path(mount, remote);
             let Ok(Some(answer)) = api.get(&format!("{mount}/metadata/{path}"), "read").await else {
                 continue;

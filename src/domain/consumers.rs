@@ -55,6 +55,15 @@ pub struct Consumer {
     pub secrets: BTreeSet<String>,
 }
 
+/// The consumers a change restarts (read in a way fixed at container start).
+pub fn to_restart(consumers: &[Consumer]) -> Vec<WorkloadId> {
+    consumers
+        .iter()
+        .filter(|c| c.action == ConsumerAction::Restart)
+        .map(|c| c.id.clone())
+        .collect()
+}
+
 /// The consumers of the changed Secrets. A workload is restarted when it reads a changed key
 /// in a way fixed at container start; `restart_all` restarts every reader of a changed Secret
 /// (the keys and volumes notwithstanding).

@@ -222,6 +222,14 @@ pub fn parse_external_secret(object: &Value) -> ExternalSecretState {
 }
 
 impl ExternalSecretState {
+    /// Every remote secret it reads (`dataFrom[].extract` and `data[]`), each once, in order.
+    pub fn remotes(&self) -> BTreeSet<&String> {
+        self.extracts
+            .iter()
+            .chain(self.mappings.iter().map(|m| &m.remote_key))
+            .collect()
+    }
+
     /// Why a force-sync would not make ESO read the provider again, if it would not.
     pub fn never_resyncs(&self) -> Option<String> {
         match self.refresh_policy.as_deref() {

@@ -383,11 +383,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
         .collect();
     let templates = templates_of(&snapshot);
     let restarts: Vec<WorkloadId> = if restarting {
-        consumers
-            .iter()
-            .filter(|c| c.action == ConsumerAction::Restart)
-            .map(|c| c.id.clone())
-            .collect()
+        consumers::to_restart(&consumers)
     } else {
         Vec::new()
     };

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::lease::Anchor;
 use super::{go_ahead, read_namespace, targets_for, templates_of, Consent};
 use crate::cluster::{self, Connection};
-use crate::domain::consumers::{self, ConsumerAction};
+use crate::domain::consumers;
 use crate::domain::history::BackupRevision;
 use crate::domain::journal::{CheckedEntry, Journal, Progress};
 use crate::domain::model::WorkloadId;
@@ -89,11 +89,10 @@ pub(super) fn still_reading(
 ) -> Vec<WorkloadId> {
     // Every reader counts here, whatever keys it reads: the journal says which were chosen.
     let changed: consumers::ChangedKeys = secrets.into_iter().map(|s| (s, BTreeSet::new())).collect();
-    let reading: BTreeSet<WorkloadId> = consumers::consumers_of(snapshot, &changed, policy, true)
-        .into_iter()
-        .filter(|c| c.action == ConsumerAction::Restart)
-        .map(|c| c.id)
-        .collect();
+    let reading: BTreeSet<WorkloadId> =
+        consumers::to_restart(&consumers::consumers_of(snapshot, &changed, policy, true))
+            .into_iter()
+            .collect();
     workloads.iter().filter(|w| reading.contains(*w)).cloned().collect()
 }
 

@@ -21,12 +21,14 @@ use super::{
 };
 use crate::cluster::vault::VaultApi;
 use crate::cluster::{self, Connection};
-use crate::domain::consumers::{self, ConsumerAction};
+use crate::domain::consumers::{self, Consumer};
+use crate::domain::drift::Snapshot;
 use crate::domain::external::{self, Provider, RemoteField};
 use crate::domain::journal::RemoteEntry;
 use crate::domain::model::WorkloadId;
 use crate::domain::plan::{ChangeKind, KeyChange, SecretChange, SecretState};
 use crate::domain::restart_budget;
+use crate::domain::rollout::RestartTarget;
 use crate::domain::secret_value::SecretValue;
 use crate::domain::vault_kv::{self, REPLACES, ROTATION};
 use crate::error::{Error, Outcome, Result};
@@ -147,9 +149,8 @@ async fn syncing(conn: &Connection, vault: &VaultPath) -> Result<Vec<(String, St
             continue;
         };
         let reads = es
-            .extracts
-            .iter()
-            .chain(es.mappings.iter().map(|m| &m.remote_key))
+            .remotes()
+            .into_iter()
             .any(|remote| *mount == vault.mount && vault_kv::relative_path(mount, remote) == vault.path);
         if reads {
             found.push((es.namespace.clone(), es.name.clone(), es.target.clone()));
@@ -195,6 +196,25 @@ pub async fn check(conn: &Connection, settings: &Settings, vault: &VaultPath, na
     Ok(())
 }
 
+/// Who reads the path in `namespace`: the pods the injector renders it into; those that render
+/// it once at start are restarted (unless --no-restart).
+async fn readers(
+    conn: &Connection,
+    settings: &Settings,
+    vault: &VaultPath,
+    namespace: &str,
+) -> Result<(Snapshot, Vec<Consumer>, Vec<WorkloadId>, Vec<RestartTarget>)> {
+    let (snapshot, policy) = read_namespace(conn, namespace).await?;
+    let changed = consumers::ChangedKeys::from([(vault.source(), BTreeSet::new())]);
+    let consumers = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all);
+    let restarts = match settings.restart {
+        true => consumers::to_restart(&consumers),
+        false => Vec::new(),
+    };
+    let targets = targets_for(&restarts, &templates_of(&snapshot), &BTreeMap::new(), None);
+    Ok((snapshot, consumers, restarts, targets))
+}
+
 /// The rotation (after `check`): plan, question, pending mark, write, restarts, verify.
 pub async fn rotate(
     conn: &Connection,
@@ -233,21 +253,7 @@ pub async fn rotate(
         left_out: Vec::new(),
     };
 
-    // Who reads it: the pods the injector renders the path into.
-    let (snapshot, policy) = read_namespace(conn, namespace).await?;
-    let changed = consumers::ChangedKeys::from([(vault.source(), BTreeSet::new())]);
-    let consumers = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all);
-    let restarts: Vec<WorkloadId> = if settings.restart {
-        consumers
-            .iter()
-            .filter(|c| c.action == ConsumerAction::Restart)
-            .map(|c| c.id.clone())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let templates = templates_of(&snapshot);
-    let targets = targets_for(&restarts, &templates, &BTreeMap::new(), None);
+    let (snapshot, consumers, restarts, targets) = readers(conn, settings, vault, namespace).await?;
     let too_soon = restart_budget::too_soon(
         &snapshot.workloads,
         &restarts,
@@ -326,7 +332,7 @@ async fn restart_verify_clear(
     settings: &Settings,
     vault: &VaultPath,
     namespace: &str,
-    targets: &[crate::domain::rollout::RestartTarget],
+    targets: &[RestartTarget],
     entry: &RemoteEntry,
 ) -> Result<Outcome> {
     if !targets.is_empty() {
@@ -353,7 +359,7 @@ async fn undo(
     settings: &Settings,
     vault: &VaultPath,
     namespace: &str,
-    targets: &[crate::domain::rollout::RestartTarget],
+    targets: &[RestartTarget],
     entry: &RemoteEntry,
     what_failed: &str,
 ) -> Error {
@@ -437,14 +443,7 @@ pub async fn recover(
             "the rotation recorded at {e}: look at it with `vault kv metadata get`"
         ))
     })?;
-    let (snapshot, policy) = read_namespace(conn, namespace).await?;
-    let changed = consumers::ChangedKeys::from([(vault.source(), BTreeSet::new())]);
-    let restarts: Vec<WorkloadId> = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all)
-        .into_iter()
-        .filter(|c| c.action == ConsumerAction::Restart)
-        .map(|c| c.id)
-        .collect();
-    let targets = targets_for(&restarts, &templates_of(&snapshot), &BTreeMap::new(), None);
+    let (_, _, restarts, targets) = readers(conn, settings, vault, namespace).await?;
     use super::external::RemoteState;
     let (what, resumable) = match state {
         RemoteState::NotWritten => ("the new version never reached Vault", false),

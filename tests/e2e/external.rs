@@ -136,20 +136,7 @@ async fn eso_rotation_writes_an_aws_version_syncs_restarts_and_verifies_exactly(
         ns.secret_annotation("backend-secrets", annotations::JOURNAL).await,
         None
     );
-    for workload in ["api", "worker"] {
-        assert_eq!(
-            ns.template_annotation(workload, annotations::POD_SECRET_REVISIONS)
-                .await
-                .as_deref(),
-            Some(r#"{"backend-secrets":1}"#)
-        );
-    }
-    let verify = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(verify.code, exit::OK, "{verify:?}");
-    let report = verify.json();
-    for workload in report["workloads"].as_array().unwrap() {
-        assert_eq!(workload["status"], "ok", "{workload}");
-    }
+    let verify = assert_restarted_and_ok(&ns, &["api", "worker"], "backend-secrets", 1).await;
 
     // A second rotation retires the version it replaces once verified.
     let again = ns.run(&[
@@ -928,20 +915,7 @@ async fn a_vault_backed_secret_changed_at_vault_is_synced_restarted_and_verified
     let ns = TestNamespace::new("eso-vault").await;
     let old = canary("vault-old");
     let new = canary("vault-new");
-    let path = format!("{}/db", ns.name);
-    assert_eq!(vault_kv_put(&path, &json!({"password": old})), 1);
-    ns.create_external_secret(json!({
-        "apiVersion": "external-secrets.io/v1",
-        "kind": "ExternalSecret",
-        "metadata": {"name": "backend"},
-        "spec": {
-            "refreshInterval": "1h",
-            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"},
-            "target": {"name": "backend-secrets"},
-            "data": [{"secretKey": "DB_PASSWORD", "remoteRef": {"key": path, "property": "password"}}]
-        }
-    }))
-    .await;
+    let path = vault_backed_external_secret(&ns, json!({"password": old})).await;
     assert_eq!(text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]), old);
     ns.create_deployment(deployment("api", 1, reads_db_password("backend-secrets")))
         .await;

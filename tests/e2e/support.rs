@@ -914,3 +914,44 @@ pub fn vault_agent_deployment(name: &str, path: &str, once: bool) -> Value {
     object["spec"]["template"]["metadata"]["annotations"] = annotations;
     object
 }
+
+/// A Vault-backed ExternalSecret `backend` (Secret `backend-secrets`): the password at
+/// `NAMESPACE/db` (written as version 1 from `data`) as key DB_PASSWORD. Returns the path.
+pub async fn vault_backed_external_secret(ns: &TestNamespace, data: Value) -> String {
+    let path = format!("{}/db", ns.name);
+    assert_eq!(vault_kv_put(&path, &data), 1);
+    ns.create_external_secret(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": "backend"},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"},
+            "target": {"name": "backend-secrets"},
+            "data": [{"secretKey": "DB_PASSWORD", "remoteRef": {"key": path, "property": "password"}}]
+        }
+    }))
+    .await;
+    path
+}
+
+/// After a rotation of `secret` to `revision`: each workload's template was restarted for it,
+/// and `verify -o json` judges every workload ok. Returns the verify run (for the leak check).
+pub async fn assert_restarted_and_ok(ns: &TestNamespace, workloads: &[&str], secret: &str, revision: u64) -> Run {
+    let stamp = format!(r#"{{"{secret}":{revision}}}"#);
+    for workload in workloads {
+        assert_eq!(
+            ns.template_annotation(workload, annotations::POD_SECRET_REVISIONS)
+                .await
+                .as_deref(),
+            Some(stamp.as_str()),
+            "{workload}"
+        );
+    }
+    let verify = ns.run(&["verify", "-o", "json"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    for workload in verify.json()["workloads"].as_array().unwrap() {
+        assert_eq!(workload["status"], "ok", "{workload}");
+    }
+    verify
+}

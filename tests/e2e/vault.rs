@@ -20,25 +20,6 @@ fn vault_token() -> String {
         .expect("vault.env names VAULT_TOKEN")
 }
 
-/// A Vault-backed ExternalSecret: the backend's database password as a property.
-async fn vault_backed(ns: &TestNamespace, data: Value) -> String {
-    let path = format!("{}/db", ns.name);
-    assert_eq!(vault_kv_put(&path, &data), 1);
-    ns.create_external_secret(json!({
-        "apiVersion": "external-secrets.io/v1",
-        "kind": "ExternalSecret",
-        "metadata": {"name": "backend"},
-        "spec": {
-            "refreshInterval": "1h",
-            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"},
-            "target": {"name": "backend-secrets"},
-            "data": [{"secretKey": "DB_PASSWORD", "remoteRef": {"key": path, "property": "password"}}]
-        }
-    }))
-    .await;
-    path
-}
-
 fn reads_db_password() -> Value {
     json!({"containers": [{"name": "app", "image": "app", "env": [
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "backend-secrets", "key": "DB_PASSWORD"}}}
@@ -69,7 +50,7 @@ fn rotate_args<'a>(path: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 async fn a_vault_rotation_writes_a_checked_version_restarts_both_consumers_and_retires_the_old_one() {
     let ns = TestNamespace::new("vault-rotate").await;
     let old = canary("vault-db-old");
-    let path = vault_backed(&ns, json!({"username": "backend", "password": old})).await;
+    let path = vault_backed_external_secret(&ns, json!({"username": "backend", "password": old})).await;
     ns.create_deployment(deployment("api", 2, reads_db_password())).await;
     ns.create_deployment(deployment("worker", 1, reads_db_password())).await;
     ns.wait_ready("deployment", "api").await;
@@ -154,19 +135,7 @@ async fn a_vault_rotation_writes_a_checked_version_restarts_both_consumers_and_r
         text(&ns.secret_data("backend-secrets").await["DB_PASSWORD"]),
         new_password
     );
-    for workload in ["api", "worker"] {
-        assert_eq!(
-            ns.template_annotation(workload, annotations::POD_SECRET_REVISIONS)
-                .await
-                .as_deref(),
-            Some(r#"{"backend-secrets":1}"#)
-        );
-    }
-    let verify = ns.run(&["verify", "-o", "json"]);
-    assert_eq!(verify.code, exit::OK, "{verify:?}");
-    for workload in verify.json()["workloads"].as_array().unwrap() {
-        assert_eq!(workload["status"], "ok", "{workload}");
-    }
+    let verify = assert_restarted_and_ok(&ns, &["api", "worker"], "backend-secrets", 1).await;
     let history = ns.run(&["history", "backend-secrets"]);
     assert_eq!(history.code, exit::OK, "{history:?}");
     assert!(
@@ -204,7 +173,7 @@ async fn a_vault_rotation_writes_a_checked_version_restarts_both_consumers_and_r
 async fn a_crash_looping_consumer_gets_the_previous_vault_data_back_as_a_new_version() {
     let ns = TestNamespace::new("vault-crash").await;
     let old = canary("vault-db-good");
-    let path = vault_backed(&ns, json!({"password": old})).await;
+    let path = vault_backed_external_secret(&ns, json!({"password": old})).await;
     // The app rejects revision 1 (the new value) and runs again with revision 2 (the old one).
     let crashing = with_pod_annotations(
         deployment("api", 2, reads_db_password()),
@@ -253,7 +222,7 @@ async fn a_write_at_vault_between_plan_and_write_is_a_conflict_and_nothing_resta
     let ns = TestNamespace::new("vault-race").await;
     let old = canary("vault-db-old");
     let theirs = canary("vault-db-theirs");
-    let path = vault_backed(&ns, json!({"password": old})).await;
+    let path = vault_backed_external_secret(&ns, json!({"password": old})).await;
     ns.create_deployment(deployment("api", 1, reads_db_password())).await;
     ns.wait_ready("deployment", "api").await;
 
@@ -291,7 +260,7 @@ async fn a_write_at_vault_between_plan_and_write_is_a_conflict_and_nothing_resta
 async fn interrupted_at_the_vault_write_then_resume_or_abort() {
     let ns = TestNamespace::new("vault-interrupt").await;
     let old = canary("vault-db-old");
-    let path = vault_backed(&ns, json!({"password": old})).await;
+    let path = vault_backed_external_secret(&ns, json!({"password": old})).await;
     ns.create_deployment(deployment("api", 1, reads_db_password())).await;
     ns.wait_ready("deployment", "api").await;
     let mut args = rotate_args(&path, &[]);
@@ -376,7 +345,7 @@ async fn injector_pods_are_judged_by_vaults_versions_and_restarted_by_a_rotation
     let ns = TestNamespace::new("vault-injector").await;
     let old = canary("vault-db-old");
     let by_hand = canary("vault-db-by-hand");
-    let path = vault_backed(&ns, json!({"password": old})).await;
+    let path = vault_backed_external_secret(&ns, json!({"password": old})).await;
     let kv_path = format!("secret/data/{path}");
     // Times are compared in whole seconds (the API server's precision).
     next_second().await;
@@ -499,7 +468,7 @@ async fn injector_pods_are_judged_by_vaults_versions_and_restarted_by_a_rotation
 async fn audit_names_a_vault_path_without_room_for_a_rollback_and_a_pinned_version() {
     let ns = TestNamespace::new("vault-audit").await;
     let old = canary("vault-db-old");
-    let path = vault_backed(&ns, json!({"password": old})).await;
+    let path = vault_backed_external_secret(&ns, json!({"password": old})).await;
     ns.create_deployment(deployment("api", 1, reads_db_password())).await;
     ns.wait_ready("deployment", "api").await;
     let pinned_path = format!("{}/pinned", ns.name);

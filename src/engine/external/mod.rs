@@ -469,13 +469,8 @@ pub async fn provider_history(conn: &Connection, target: &SecretState) -> Result
     let Some(store) = open(&provider).await else {
         return Ok(Vec::new());
     };
-    let remotes: BTreeSet<&String> = es
-        .extracts
-        .iter()
-        .chain(es.mappings.iter().map(|m| &m.remote_key))
-        .collect();
     let mut history = Vec::new();
-    for remote in remotes {
+    for remote in es.remotes() {
         history.push(external::RemoteHistory {
             provider: store.describe(),
             remote: remote.clone(),
@@ -507,12 +502,7 @@ pub async fn prepare_rollback(
         )));
     };
     let words = store.words();
-    let remotes: BTreeSet<String> = es
-        .extracts
-        .iter()
-        .chain(es.mappings.iter().map(|m| &m.remote_key))
-        .cloned()
-        .collect();
+    let remotes: BTreeSet<String> = es.remotes().into_iter().cloned().collect();
     let mut current = BTreeMap::new();
     let mut after_texts = BTreeMap::new();
     let mut writes = Vec::new();
@@ -578,12 +568,7 @@ pub async fn provider_data(conn: &Connection, target: &SecretState) -> Result<(S
         )));
     };
     let mut texts = BTreeMap::new();
-    let remotes: BTreeSet<&String> = es
-        .extracts
-        .iter()
-        .chain(es.mappings.iter().map(|m| &m.remote_key))
-        .collect();
-    for remote in remotes {
+    for remote in es.remotes() {
         texts.insert(remote.clone(), store.current(remote).await?.text);
     }
     let mut data = external::synced_data(&es, &texts);

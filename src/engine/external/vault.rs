@@ -269,13 +269,7 @@ impl Store for Vault {
             }
             let meta = self.metadata(remote).await?;
             self.check_capabilities(remote).await?;
-            // The mount's own limit, where the token may read it (0: not known, Vault's 10).
-            let config = self.api.get(&format!("{}/config", self.mount), "read").await;
-            let mount_max = match config {
-                Ok(Some(c)) => c["data"]["max_versions"].as_u64().unwrap_or(0),
-                _ => 0,
-            };
-            let kept = meta.kept_versions(mount_max);
+            let kept = meta.kept_versions(self.api.mount_max_versions(&self.mount).await);
             if kept < 2 {
                 return Err(Error::Usage(format!(
                     "{} in Vault keeps {kept} version (max_versions): the version this replaces would be gone at once, \
