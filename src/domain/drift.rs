@@ -645,9 +645,18 @@ fn vault_once_at_start(read: &AgentRead, state: Option<&KvState>) -> Finding {
 /// created after that version was written (time evidence; a pod created just before the write
 /// but rendered after is called stale: the safe side).
 fn rendered_once_at_start(read: &AgentRead, pod: &PodInfo, version: u64, written: Option<Timestamp>) -> Finding {
-    // The API server keeps whole seconds: within the same second, time cannot tell.
+    // The API server keeps whole seconds: within the same second, time cannot tell. A pod
+    // that `rotate vault:PATH` (or its undo) restarted for this very version carries it; the
+    // stamp is the pod's own (anyone who may patch it may write it), so it only decides where
+    // time does not contradict it.
     let seconds = |t: Timestamp| t.as_second();
+    let stamped = pod.secret_revisions.get(&read.source()).copied();
     let (status, evidence, detail) = match (pod.created, written) {
+        (Some(created), Some(written)) if stamped == Some(version) && seconds(created) >= seconds(written) => (
+            Status::Ok,
+            Evidence::Exact,
+            format!("restarted by kubectl-secrets for version {version}, rendered at start"),
+        ),
         (Some(created), Some(written)) if seconds(created) > seconds(written) => (
             Status::Ok,
             Evidence::Time,
@@ -1148,6 +1157,35 @@ mod tests {
             (Status::Ok, Some(Evidence::Unknown)),
             "the same second"
         );
+        // Restarted by rotate for version 4: exact, whatever the clock says.
+        let mut stamped = snapshot.clone();
+        for pod in &mut stamped.pods {
+            pod.secret_revisions.insert("vault:secret/data/db".into(), 4);
+        }
+        stamped.vault_kv = BTreeMap::from([(
+            "secret/data/db".to_string(),
+            KvState::Current {
+                version: 4,
+                created: Some(at(150)),
+            },
+        )]);
+        let report = assess(&stamped, &options());
+        let once = report.workloads.iter().find(|w| w.name == "once").unwrap();
+        assert_eq!(
+            (once.status, once.findings[0].evidence),
+            (Status::Ok, Some(Evidence::Exact))
+        );
+        // A stamp on a pod created before the version was written proves nothing.
+        stamped.vault_kv = BTreeMap::from([(
+            "secret/data/db".to_string(),
+            KvState::Current {
+                version: 4,
+                created: Some(at(160)),
+            },
+        )]);
+        let report = assess(&stamped, &options());
+        let once = report.workloads.iter().find(|w| w.name == "once").unwrap();
+        assert_eq!(once.status, Status::Stale);
         assert!(detail.contains("restart it"), "{detail}");
         let unreadable = Snapshot {
             vault_kv: BTreeMap::from([(

@@ -196,23 +196,39 @@ pub async fn check(conn: &Connection, settings: &Settings, vault: &VaultPath, na
     Ok(())
 }
 
-/// Who reads the path in `namespace`: the pods the injector renders it into; those that render
-/// it once at start are restarted (unless --no-restart).
-async fn readers(
-    conn: &Connection,
-    settings: &Settings,
-    vault: &VaultPath,
-    namespace: &str,
-) -> Result<(Snapshot, Vec<Consumer>, Vec<WorkloadId>, Vec<RestartTarget>)> {
-    let (snapshot, policy) = read_namespace(conn, namespace).await?;
-    let changed = consumers::ChangedKeys::from([(vault.source(), BTreeSet::new())]);
-    let consumers = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all);
-    let restarts = match settings.restart {
-        true => consumers::to_restart(&consumers),
-        false => Vec::new(),
-    };
-    let targets = targets_for(&restarts, &templates_of(&snapshot), &BTreeMap::new(), None);
-    Ok((snapshot, consumers, restarts, targets))
+/// Who reads the path in a namespace: the pods the injector renders it into.
+struct Readers {
+    snapshot: Snapshot,
+    consumers: Vec<Consumer>,
+    /// Those that render it once at start (unless --no-restart): restarted.
+    restarts: Vec<WorkloadId>,
+}
+
+impl Readers {
+    async fn of(conn: &Connection, settings: &Settings, vault: &VaultPath, namespace: &str) -> Result<Self> {
+        let (snapshot, policy) = read_namespace(conn, namespace).await?;
+        let changed = consumers::ChangedKeys::from([(vault.source(), BTreeSet::new())]);
+        let consumers = consumers::consumers_of(&snapshot, &changed, policy, settings.restart_all);
+        let restarts = match settings.restart {
+            true => consumers::to_restart(&consumers),
+            false => Vec::new(),
+        };
+        Ok(Readers {
+            snapshot,
+            consumers,
+            restarts,
+        })
+    }
+
+    /// The restarts, their templates stamped with the Vault version the new pods render
+    /// (`vault:PATH` in kubectl-secrets.io/secret-revisions, beside the Secrets' revisions).
+    fn targets(&self, vault: &VaultPath, version: Option<&str>) -> Vec<RestartTarget> {
+        let written: BTreeMap<String, u64> = version
+            .and_then(|v| v.parse().ok())
+            .map(|v| BTreeMap::from([(vault.source(), v)]))
+            .unwrap_or_default();
+        targets_for(&self.restarts, &templates_of(&self.snapshot), &written, None)
+    }
 }
 
 /// The rotation (after `check`): plan, question, pending mark, write, restarts, verify.
@@ -253,10 +269,11 @@ pub async fn rotate(
         left_out: Vec::new(),
     };
 
-    let (snapshot, consumers, restarts, targets) = readers(conn, settings, vault, namespace).await?;
+    let readers = Readers::of(conn, settings, vault, namespace).await?;
+    let targets = readers.targets(vault, None);
     let too_soon = restart_budget::too_soon(
-        &snapshot.workloads,
-        &restarts,
+        &readers.snapshot.workloads,
+        &readers.restarts,
         settings.min_restart_interval,
         jiff::Timestamp::now(),
     );
@@ -271,7 +288,7 @@ pub async fn rotate(
         &conn.context,
         namespace,
         std::slice::from_ref(&change),
-        &consumers,
+        &readers.consumers,
         &strategy,
         &run_fingerprints(),
         consent.output,
@@ -322,7 +339,7 @@ pub async fn rotate(
         previous: current.version_id.clone(),
         new: token,
     };
-    restart_verify_clear(conn, settings, vault, namespace, &targets, &entry).await
+    restart_verify_clear(conn, settings, vault, namespace, &readers, &entry).await
 }
 
 /// The restarts, verify, and the pending mark cleared; a failed restart puts the previous
@@ -332,12 +349,14 @@ async fn restart_verify_clear(
     settings: &Settings,
     vault: &VaultPath,
     namespace: &str,
-    targets: &[RestartTarget],
+    readers: &Readers,
     entry: &RemoteEntry,
 ) -> Result<Outcome> {
-    if !targets.is_empty() {
+    if !readers.restarts.is_empty() {
+        let version = vault.store.current(&vault.path).await?.version_id;
+        let targets = readers.targets(vault, Some(&version));
         let failures =
-            restart_outside_a_change(conn, settings, namespace, targets, "Restarting consumers:", None).await?;
+            restart_outside_a_change(conn, settings, namespace, &targets, "Restarting consumers:", None).await?;
         if !failures.is_empty() {
             let what_failed = failures.join("; ");
             render::step(&format!(
@@ -345,7 +364,7 @@ async fn restart_verify_clear(
                 entry.previous,
                 vault.shown()
             ));
-            return Err(undo(conn, settings, vault, namespace, targets, entry, &what_failed).await);
+            return Err(undo(conn, settings, vault, namespace, readers, entry, &what_failed).await);
         }
     }
     let changed = BTreeSet::from([vault.source()]);
@@ -359,20 +378,21 @@ async fn undo(
     settings: &Settings,
     vault: &VaultPath,
     namespace: &str,
-    targets: &[RestartTarget],
+    readers: &Readers,
     entry: &RemoteEntry,
     what_failed: &str,
 ) -> Error {
     let undone = async {
         vault.store.move_back(entry).await?;
-        let again = if targets.is_empty() {
+        let again = if readers.restarts.is_empty() {
             Vec::new()
         } else {
+            let version = vault.store.current(&vault.path).await?.version_id;
             restart_outside_a_change(
                 conn,
                 settings,
                 namespace,
-                targets,
+                &readers.targets(vault, Some(&version)),
                 "Restarting with the previous data:",
                 None,
             )
@@ -443,7 +463,7 @@ pub async fn recover(
             "the rotation recorded at {e}: look at it with `vault kv metadata get`"
         ))
     })?;
-    let (_, _, restarts, targets) = readers(conn, settings, vault, namespace).await?;
+    let readers = Readers::of(conn, settings, vault, namespace).await?;
     use super::external::RemoteState;
     let (what, resumable) = match state {
         RemoteState::NotWritten => ("the new version never reached Vault", false),
@@ -451,7 +471,7 @@ pub async fn recover(
         RemoteState::MovedBack => ("the previous data is current again", false),
         RemoteState::Pending => ("the new version is written, not current", false),
     };
-    let names: Vec<String> = restarts.iter().map(|w| w.to_string()).collect();
+    let names: Vec<String> = readers.restarts.iter().map(|w| w.to_string()).collect();
     render::step(&format!(
         "Interrupted rotation of vault:{shown} (replacing version {}): {what}. {} in namespace {namespace}: {}.",
         render::clean_line(previous),
@@ -474,15 +494,15 @@ pub async fn recover(
         return Ok(Outcome::Clean);
     }
     match choice {
-        Recovery::Resume => restart_verify_clear(conn, settings, vault, namespace, &targets, &entry).await,
+        Recovery::Resume => restart_verify_clear(conn, settings, vault, namespace, &readers, &entry).await,
         Recovery::Abort if state == RemoteState::Current => {
             vault.store.move_back(&entry).await?;
-            restart_verify_clear(conn, settings, vault, namespace, &targets, &entry).await
+            restart_verify_clear(conn, settings, vault, namespace, &readers, &entry).await
         }
         Recovery::Abort => {
             // Never written, or already moved back: only the restarts remain for the latter.
             if state == RemoteState::MovedBack {
-                return restart_verify_clear(conn, settings, vault, namespace, &targets, &entry).await;
+                return restart_verify_clear(conn, settings, vault, namespace, &readers, &entry).await;
             }
             vault.store.mark(&vault.path, RESTARTS_PENDING, None).await?;
             render::step(&format!(

@@ -613,7 +613,7 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
         verify
             .stdout
             .lines()
-            .any(|l| l.starts_with("deployment/web") && l.contains(" ok ")),
+            .any(|l| l.starts_with("deployment/web") && l.contains(" ok ") && l.contains(" exact ")),
         "{}",
         verify.stdout
     );
@@ -744,4 +744,45 @@ async fn an_interrupted_vault_path_rotation_is_resumed_or_aborted_from_vaults_re
     for r in [&killed, &again, &resumed, &killed_again, &aborted, &nothing] {
         r.assert_no_leak([&old, &first, &second, &vault_token()]);
     }
+}
+
+/// `rotate vault:PATH` whose restarted pods crash-loop on the new version: the previous data is
+/// written back as a new version and the pods restarted with it (exit 8). The restarts stamp the
+/// Vault version the new pods render, beside the Secrets' revisions.
+#[tokio::test]
+async fn a_vault_path_rotation_whose_pods_crash_puts_the_previous_data_back() {
+    let ns = TestNamespace::new("vault-path-crash").await;
+    let old = canary("vault-api-good");
+    let path = format!("{}/app", ns.name);
+    vault_kv_put(&path, &json!({"api_key": old}));
+    let kv_path = format!("secret/data/{path}");
+    // The injector's annotations stay; the bed's crash rule is added beside them.
+    let mut crashing = vault_agent_deployment("web", &kv_path, true);
+    crashing["spec"]["template"]["metadata"]["annotations"]["testbed.kubectl-secrets.io/crash-with-revisions"] =
+        json!(format!(r#"{{"vault:{kv_path}":2}}"#));
+    ns.create_deployment(crashing).await;
+    ns.wait_ready("deployment", "web").await;
+
+    let target = format!("vault:secret/{path}");
+    let run = ns.run(&["rotate", &target, "--key", "api_key", "--yes", "--timeout", "40s"]);
+    assert_eq!(run.code, exit::ROLLED_BACK, "{run:?}");
+    assert!(run.stderr.contains("CrashLoopBackOff"), "{}", run.stderr);
+    let meta = vault_metadata(&path);
+    assert_eq!(meta["current_version"], 3, "{meta}");
+    assert_eq!(vault_data(&path, 3)["api_key"], old.as_str());
+    assert!(
+        meta["custom_metadata"]
+            .get("kubectl-secrets.io/restarts-pending")
+            .is_none(),
+        "{meta}"
+    );
+    let rejected = vault_data(&path, 2)["api_key"].as_str().unwrap().to_string();
+    ns.wait_ready("deployment", "web").await;
+    assert_eq!(
+        ns.template_annotation("web", annotations::POD_SECRET_REVISIONS)
+            .await
+            .as_deref(),
+        Some(format!(r#"{{"vault:{kv_path}":3}}"#).as_str())
+    );
+    run.assert_no_leak([&old, &rejected, &vault_token()]);
 }
