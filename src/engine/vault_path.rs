@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::external::vault::Vault;
-use super::external::Store as _;
+use super::external::{RemoteState, Store as _};
 use super::recovery::Recovery;
 use super::{
     go_ahead, permissions, read_namespace, refuse_unattended_too_soon, restart_outside_a_change, run_fingerprints,
@@ -270,6 +270,7 @@ pub async fn rotate(
     };
 
     let readers = Readers::of(conn, settings, vault, namespace).await?;
+    super::refuse_beyond_max_restarts(settings, namespace, readers.restarts.len())?;
     let targets = readers.targets(vault, None);
     let too_soon = restart_budget::too_soon(
         &readers.snapshot.workloads,
@@ -317,6 +318,11 @@ pub async fn rotate(
         .store
         .mark(&vault.path, RESTARTS_PENDING, Some(namespace.to_string()))
         .await?;
+    let entry = RemoteEntry {
+        key: vault.path.clone(),
+        previous: current.version_id.clone(),
+        new: token.clone(),
+    };
     let written = match vault
         .store
         .write(&vault.path, &token, &new_text, &current.version_id)
@@ -324,9 +330,20 @@ pub async fn rotate(
     {
         Ok(version) => version,
         Err(error) => {
-            // Nothing reached Vault (or a conflict): nothing to restart.
-            vault.store.mark(&vault.path, RESTARTS_PENDING, None).await?;
-            return Err(error);
+            // Nothing reached Vault (a conflict among them): nothing to restart, the mark goes.
+            // Where Vault cannot say, or says the version was written, it stays for --resume.
+            let not_written = matches!(error, Error::ProviderConflict(_))
+                || matches!(vault.store.state(&entry).await, Ok(Ok(RemoteState::NotWritten)));
+            if not_written {
+                vault.store.mark(&vault.path, RESTARTS_PENDING, None).await?;
+                return Err(error);
+            }
+            return Err(Error::RollbackFailed(format!(
+                "{error}. Whether the new version of {} reached Vault is not known: `kubectl secrets rotate vault:{} -n \
+                 {namespace} --resume` finishes it (or --abort puts the previous data back)",
+                vault.shown(),
+                vault.shown()
+            )));
         }
     };
     render::step(&format!(
@@ -334,11 +351,6 @@ pub async fn rotate(
         vault.shown()
     ));
     crate::failpoint::pause("vault-path-written").await;
-    let entry = RemoteEntry {
-        key: vault.path.clone(),
-        previous: current.version_id.clone(),
-        new: token,
-    };
     restart_verify_clear(conn, settings, vault, namespace, &readers, &entry).await
 }
 
@@ -464,7 +476,6 @@ pub async fn recover(
         ))
     })?;
     let readers = Readers::of(conn, settings, vault, namespace).await?;
-    use super::external::RemoteState;
     let (what, resumable) = match state {
         RemoteState::NotWritten => ("the new version never reached Vault", false),
         RemoteState::Current => ("the new version is current", true),

@@ -250,7 +250,40 @@ async fn a_write_at_vault_between_plan_and_write_is_a_conflict_and_nothing_resta
         None,
         "nothing restarted"
     );
-    run.assert_no_leak([&old, &theirs, &vault_token()]);
+
+    // The same between the anchor and the write: check-and-set refuses it there, and the
+    // anchor goes (nothing may take their version for this rotation's).
+    let synced = ns.run(&[
+        "rotate",
+        "backend-secrets",
+        "--synced",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
+    assert_eq!(synced.code, exit::OK, "{synced:?}");
+    let restarted = ns.template_annotation("api", annotations::POD_SECRET_REVISIONS).await;
+    let again = canary("vault-db-again");
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("vault-anchored:6"));
+    tool.wait_for("failpoint vault-anchored");
+    assert_eq!(vault_kv_put(&path, &json!({"password": again})), 3);
+    let late = tool.finish();
+    assert_eq!(late.code, exit::CONFLICT, "{late:?}");
+    let meta = vault_metadata(&path);
+    assert_eq!(meta["current_version"], 3, "{meta}");
+    assert!(
+        meta["custom_metadata"].get("kubectl-secrets.io/rotation").is_none(),
+        "{meta}"
+    );
+    assert_eq!(vault_data(&path, 3)["password"], again.as_str());
+    assert_eq!(
+        ns.template_annotation("api", annotations::POD_SECRET_REVISIONS).await,
+        restarted,
+        "nothing restarted"
+    );
+    for r in [&run, &synced, &late] {
+        r.assert_no_leak([&old, &theirs, &again, &vault_token()]);
+    }
 }
 
 /// Interrupted after the write: Ctrl-C then --resume finishes; kill -9 then --abort writes the

@@ -313,7 +313,16 @@ impl Store for Vault {
             let anchor = [(ROTATION, token.to_string()), (REPLACES, read.to_string())];
             self.set_anchor(remote, &meta, &anchor).await?;
             crate::failpoint::pause("vault-anchored").await;
-            let version = self.put(remote, text, read).await?;
+            let version = match self.put(remote, text, read).await {
+                Ok(version) => version,
+                Err(conflict @ Error::ProviderConflict(_)) => {
+                    // Someone else's version follows the one read now: the anchor goes, so that
+                    // nothing takes theirs for this rotation's.
+                    self.set_anchor(remote, &self.metadata(remote).await?, &[]).await?;
+                    return Err(conflict);
+                }
+                Err(e) => return Err(e),
+            };
             let [rotation, replaces] = anchor;
             self.set_anchor(remote, &meta, &[rotation, replaces, (WROTE, version.to_string())])
                 .await?;
