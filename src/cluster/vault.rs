@@ -33,9 +33,8 @@ pub struct VaultApi {
 pub type Answer = Option<Value>;
 
 impl VaultApi {
-    /// Configured from the environment, as the vault CLI is; `namespace` (a store's Vault
-    /// Enterprise namespace) wins over VAULT_NAMESPACE.
-    pub fn from_env(namespace: Option<&str>) -> Self {
+    /// Configured from the environment, as the vault CLI is.
+    pub fn from_env() -> Self {
         let addr = std::env::var("VAULT_ADDR")
             .ok()
             .filter(|a| !a.is_empty())
@@ -52,10 +51,7 @@ impl VaultApi {
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .map(SecretString::from);
-        let namespace = namespace
-            .map(str::to_string)
-            .or_else(|| std::env::var("VAULT_NAMESPACE").ok())
-            .filter(|n| !n.is_empty());
+        let namespace = std::env::var("VAULT_NAMESPACE").ok().filter(|n| !n.is_empty());
         VaultApi {
             addr,
             token,
@@ -67,6 +63,11 @@ impl VaultApi {
     /// The address written to (VAULT_ADDR).
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The Vault namespace requests go to (VAULT_NAMESPACE), if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
     }
 
     /// The KV v2 mount's own max_versions, where the token may read it (0: not known, or
@@ -277,7 +278,7 @@ pub async fn agent_paths(snapshot: &Snapshot) -> BTreeMap<String, KvState> {
     if paths.is_empty() {
         return BTreeMap::new();
     }
-    let api = VaultApi::from_env(None);
+    let api = VaultApi::from_env();
     let mut states = BTreeMap::new();
     // Unreachable or refused credentials say the same of every path: asked once.
     let mut fatal: Option<String> = None;
@@ -313,7 +314,7 @@ pub async fn agent_paths(snapshot: &Snapshot) -> BTreeMap<String, KvState> {
 /// `snapshot` sync through a Vault store. Nothing is asked without a token; a path or store
 /// that cannot be read is left out (audit reports what it could check).
 pub async fn kept_versions(conn: &Connection, snapshot: &Snapshot) -> Vec<KeptVersions> {
-    let api = VaultApi::from_env(None);
+    let api = VaultApi::from_env();
     if api.token.is_none() {
         return Vec::new();
     }

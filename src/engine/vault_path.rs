@@ -50,7 +50,7 @@ impl VaultPath {
     /// Find the path's KV v2 mount (as `vault kv` does); anything else is refused.
     pub async fn open(target: &str) -> Result<Self> {
         let named = target.trim_start_matches('/');
-        let api = VaultApi::from_env(None);
+        let api = VaultApi::from_env();
         let (mount, kind, version) = api.mount_of(named).await?;
         if kind != "kv" || version != "2" {
             return Err(Error::Usage(format!(
@@ -77,7 +77,7 @@ impl VaultPath {
         let store = Vault::connect(&provider).expect("a KV v2 provider has a store");
         Ok(VaultPath {
             store,
-            api: VaultApi::from_env(None),
+            api: VaultApi::from_env(),
             mount,
             path,
         })

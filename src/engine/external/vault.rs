@@ -34,6 +34,8 @@ pub struct Vault {
     api: VaultApi,
     mount: String,
     server: String,
+    /// The Vault namespace the store reads (a namespaced SecretStore is the tenant's to write).
+    store_namespace: Option<String>,
     describe: String,
 }
 
@@ -69,10 +71,13 @@ impl Vault {
         else {
             return None;
         };
+        // The operator's environment decides where the token goes (VAULT_ADDR,
+        // VAULT_NAMESPACE); the store's own namespace is only compared (precheck).
         (kv == "v2").then(|| Vault {
-            api: VaultApi::from_env(namespace.as_deref()),
+            api: VaultApi::from_env(),
             mount: mount.clone(),
             server: server.clone(),
+            store_namespace: namespace.clone(),
             describe: provider.describe(),
         })
     }
@@ -266,6 +271,14 @@ impl Store for Vault {
         Box::pin(async move {
             if !serde_json::from_str::<Value>(text).is_ok_and(|v| v.is_object()) {
                 return Err(self.not_a_map(remote));
+            }
+            if self.store_namespace.as_deref() != self.api.namespace() {
+                return Err(Error::Unconsented(format!(
+                    "the store reads Vault namespace {}, and this would write {}: a SecretStore's namespace does not \
+                     steer the operator's token. Set VAULT_NAMESPACE to the store's namespace if that is the one meant",
+                    render::clean_line(self.store_namespace.as_deref().unwrap_or("(root)")),
+                    render::clean_line(self.api.namespace().unwrap_or("(root)"))
+                )));
             }
             let meta = self.metadata(remote).await?;
             self.check_capabilities(remote).await?;
@@ -461,6 +474,24 @@ mod tests {
             .map(|n| (n.to_string(), json!({"created_time": "2026-12-06T10:00:00Z"})))
             .collect();
         parse_metadata(&json!({"current_version": current, "versions": versions, "custom_metadata": custom}))
+    }
+
+    /// A namespaced SecretStore names a Vault namespace: the operator's token is not sent
+    /// there on the store's word (refused before any request).
+    #[tokio::test]
+    async fn a_stores_vault_namespace_does_not_steer_the_write() {
+        let provider = Provider::Vault {
+            server: "http://127.0.0.1:1".into(),
+            mount: "secret".into(),
+            kv: "v2".into(),
+            namespace: Some("team-b".into()),
+        };
+        let vault = Vault::connect(&provider).unwrap();
+        let refused = vault.precheck("shop/db", r#"{"password":"x"}"#).await;
+        assert!(
+            matches!(&refused, Err(Error::Unconsented(m)) if m.contains("team-b")),
+            "{refused:?}"
+        );
     }
 
     #[test]
