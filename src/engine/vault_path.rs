@@ -40,7 +40,6 @@ pub const RESTARTS_PENDING: &str = "kubectl-secrets.io/restarts-pending";
 /// A path named on the command line (`vault:secret/shop/db`, `vault:secret/data/shop/db`).
 pub struct VaultPath {
     store: Vault,
-    api: VaultApi,
     mount: String,
     /// The path under the mount.
     path: String,
@@ -75,12 +74,7 @@ impl VaultPath {
             namespace: None,
         };
         let store = Vault::connect(&provider).expect("a KV v2 provider has a store");
-        Ok(VaultPath {
-            store,
-            api: VaultApi::from_env(),
-            mount,
-            path,
-        })
+        Ok(VaultPath { store, mount, path })
     }
 
     /// "secret/shop/db", as `vault kv` users name it.
@@ -220,6 +214,23 @@ impl Readers {
         })
     }
 
+    /// Restart them for the version now current at Vault; the rollouts that failed.
+    async fn restart(
+        &self,
+        conn: &Connection,
+        settings: &Settings,
+        vault: &VaultPath,
+        namespace: &str,
+        title: &str,
+    ) -> Result<Vec<String>> {
+        if self.restarts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let version = vault.store.current(&vault.path).await?.version_id;
+        let targets = self.targets(vault, Some(&version));
+        restart_outside_a_change(conn, settings, namespace, &targets, title, None).await
+    }
+
     /// The restarts, their templates stamped with the Vault version the new pods render
     /// (`vault:PATH` in kubectl-secrets.io/secret-revisions, beside the Secrets' revisions).
     fn targets(&self, vault: &VaultPath, version: Option<&str>) -> Vec<RestartTarget> {
@@ -297,7 +308,7 @@ pub async fn rotate(
     render::step(&format!(
         "HashiCorp Vault ({}): a new version of {} ({}; replaces version {}) is written with check-and-set on the version \
          read; the path's custom_metadata records the rotation and the restarts still to do.",
-        render::clean_line(vault.api.addr()),
+        render::clean_line(vault.store.location()),
         vault.shown(),
         notes.join(", "),
         current.version_id
@@ -364,11 +375,10 @@ async fn restart_verify_clear(
     readers: &Readers,
     entry: &RemoteEntry,
 ) -> Result<Outcome> {
-    if !readers.restarts.is_empty() {
-        let version = vault.store.current(&vault.path).await?.version_id;
-        let targets = readers.targets(vault, Some(&version));
-        let failures =
-            restart_outside_a_change(conn, settings, namespace, &targets, "Restarting consumers:", None).await?;
+    {
+        let failures = readers
+            .restart(conn, settings, vault, namespace, "Restarting consumers:")
+            .await?;
         if !failures.is_empty() {
             let what_failed = failures.join("; ");
             render::step(&format!(
@@ -396,20 +406,9 @@ async fn undo(
 ) -> Error {
     let undone = async {
         vault.store.move_back(entry).await?;
-        let again = if readers.restarts.is_empty() {
-            Vec::new()
-        } else {
-            let version = vault.store.current(&vault.path).await?.version_id;
-            restart_outside_a_change(
-                conn,
-                settings,
-                namespace,
-                &readers.targets(vault, Some(&version)),
-                "Restarting with the previous data:",
-                None,
-            )
-            .await?
-        };
+        let again = readers
+            .restart(conn, settings, vault, namespace, "Restarting with the previous data:")
+            .await?;
         vault.store.mark(&vault.path, RESTARTS_PENDING, None).await?;
         Ok::<_, Error>(again)
     }
@@ -527,7 +526,7 @@ pub async fn recover(
 /// `history vault:PATH`: Vault's versions of the path (newest first, with their state).
 pub async fn versions(vault: &VaultPath) -> Result<crate::domain::external::RemoteHistory> {
     Ok(crate::domain::external::RemoteHistory {
-        provider: format!("HashiCorp Vault ({})", render::clean_line(vault.api.addr())),
+        provider: format!("HashiCorp Vault ({})", render::clean_line(vault.store.location())),
         remote: vault.shown(),
         versions: external::newest_versions(vault.store.versions(&vault.path).await?, 10),
     })
