@@ -889,7 +889,8 @@ pub struct RollbackArgs {
     #[arg(value_name = "SECRET")]
     pub secret: Option<String>,
 
-    /// The revision to restore (default: the newest backup)
+    /// The revision to restore (default: the newest backup); for vault:PATH, the Vault version
+    /// whose data is written back as a new one (default: the one the current version replaced)
     #[arg(long, value_name = "N")]
     pub to_revision: Option<u64>,
 

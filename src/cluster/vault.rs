@@ -263,18 +263,30 @@ fn agent() -> std::result::Result<ureq::Agent, String> {
 
 /// For each Vault path that pods of `snapshot` render once at start (Agent Injector), its
 /// current version from Vault's metadata, read with the operator's Vault settings, for
-/// verify's judgement (list and audit do not ask Vault); why not, where it cannot be read.
-/// Nothing is asked of Vault when no such pod exists or no token is set.
+/// verify's judgement; why not, where it cannot be read. Nothing is asked of Vault when no
+/// such pod exists or no token is set.
 pub async fn agent_paths(snapshot: &Snapshot) -> BTreeMap<String, KvState> {
-    let paths: BTreeSet<&str> = snapshot
+    current_versions(agent_reads(snapshot, true)).await
+}
+
+/// The same for every path the injector renders, however (audit's age of each path).
+pub async fn all_agent_paths(snapshot: &Snapshot) -> BTreeMap<String, KvState> {
+    current_versions(agent_reads(snapshot, false)).await
+}
+
+fn agent_reads(snapshot: &Snapshot, once_at_start_only: bool) -> BTreeSet<&str> {
+    snapshot
         .workloads
         .iter()
         .map(|w| &w.spec)
         .chain(snapshot.pods.iter().map(|p| p.spec.as_ref()))
         .flat_map(|spec| spec.vault_agent.iter())
-        .filter(|read| read.rendering == Rendering::OnceAtStart)
+        .filter(|read| !once_at_start_only || read.rendering == Rendering::OnceAtStart)
         .map(|read| read.path.as_str())
-        .collect();
+        .collect()
+}
+
+async fn current_versions(paths: BTreeSet<&str>) -> BTreeMap<String, KvState> {
     if paths.is_empty() {
         return BTreeMap::new();
     }

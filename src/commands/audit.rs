@@ -37,6 +37,10 @@ async fn audit(ctx: &Context, args: &AuditArgs, conn: &cluster::Connection) -> R
         cert_expiry: SignedDuration::try_from(args.cert_expiry).unwrap_or(SignedDuration::MAX),
         policy: crate::domain::env::EnvNamePolicy::for_server_minor(minor),
     };
+    let mut snapshot = snapshot;
+    if options.max_age.is_some() {
+        snapshot.vault_kv = cluster::vault::all_agent_paths(&snapshot).await;
+    }
     let mut findings = audit::audit(
         &snapshot,
         &report,
@@ -45,6 +49,7 @@ async fn audit(ctx: &Context, args: &AuditArgs, conn: &cluster::Connection) -> R
         &options,
     );
     drop(values);
+    findings.extend(audit::vault_age_findings(&snapshot, &options));
     findings.extend(audit::vault_findings(
         &cluster::vault::kept_versions(conn, &snapshot).await,
     ));

@@ -15,16 +15,12 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
         return across(ctx, args, &fleet).await;
     }
     if let Some(path) = args.secret.as_deref().and_then(|n| n.strip_prefix("vault:")) {
-        if args.to_revision.is_some() {
-            return Err(Error::Usage(format!(
-                "vault:{path} rolls back to the version its current one replaced; --to-revision is for a Secret's backups"
-            )));
-        }
         let conn = ctx.connect().await?;
         let namespace = ctx.namespace(&conn);
         let settings = Settings::new("rollback", &args.change, &conn).await.undoing();
         let vault = engine::vault_path::VaultPath::open(path).await?;
-        return engine::vault_path::rollback(&conn, ctx.consent(), &settings, &vault, &namespace).await;
+        return engine::vault_path::rollback(&conn, ctx.consent(), &settings, &vault, &namespace, args.to_revision)
+            .await;
     }
     super::pick::check_askable(args.secret.as_deref(), "rollback")?;
     let conn = ctx.connect().await?;

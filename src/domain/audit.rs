@@ -45,7 +45,7 @@ pub struct AuditFinding {
     /// A stable rule id: placeholder, empty, weak, reused, missing-reference, unused, previous-key, overdue,
     /// overdue-issued,
     /// unrecorded-backup, untrusted-record, rewritten-record, external-no-refresh, external-shared-target,
-    /// external-pinned-version, vault-max-versions, certificate-expired, certificate-expiring, certificate-unreadable, no-issuer.
+    /// external-pinned-version, vault-max-versions, vault-overdue, certificate-expired, certificate-expiring, certificate-unreadable, no-issuer.
     pub rule: &'static str,
     pub message: String,
     pub fix: String,
@@ -573,6 +573,59 @@ pub fn vault_findings(kept: &[super::vault_kv::KeptVersions]) -> Vec<AuditFindin
         .collect()
 }
 
+/// Vault paths the Agent Injector renders into pods (no Secret in between) whose current
+/// version is older than --max-age: what "overdue" says of a Secret, for data only Vault holds.
+/// A path whose versions could not be read is left out (audit reports what it could check).
+pub fn vault_age_findings(snapshot: &Snapshot, options: &AuditOptions) -> Vec<AuditFinding> {
+    use super::vault_agent::{kv_v2_path, KvState};
+    let Some(max) = options.max_age else {
+        return Vec::new();
+    };
+    // (namespace, path) → the workloads that read it.
+    let mut readers: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    for workload in &snapshot.workloads {
+        for read in &workload.spec.vault_agent {
+            let names = readers
+                .entry((workload.id.namespace.as_str(), read.path.as_str()))
+                .or_default();
+            if !names.contains(&workload.id.to_string()) {
+                names.push(workload.id.to_string());
+            }
+        }
+    }
+    let mut findings = Vec::new();
+    for ((namespace, path), names) in readers {
+        let (
+            Some((mount, rest)),
+            Some(KvState::Current {
+                version,
+                created: Some(created),
+            }),
+        ) = (kv_v2_path(path), snapshot.vault_kv.get(path))
+        else {
+            continue;
+        };
+        if options.now.duration_since(*created) <= max {
+            continue;
+        }
+        findings.push(AuditFinding {
+            severity: Severity::Warning,
+            namespace: namespace.to_string(),
+            secret: format!("vault:{mount}/{rest}"),
+            key: None,
+            rule: "vault-overdue",
+            message: format!(
+                "version {version} unchanged for {} days (policy: {} days); rendered by Vault's Agent Injector into {}",
+                super::inventory::days_between(*created, options.now),
+                max.as_secs() / 86_400,
+                names.join(", ")
+            ),
+            fix: format!("kubectl secrets rotate vault:{mount}/{rest} -n {namespace} --all-keys"),
+        });
+    }
+    findings
+}
+
 /// Certificates cert-manager does not (re)issue, each with its most specific cause: the
 /// runbook's "cert-manager not renewing cert" questions, answered from the objects' status.
 fn cert_manager_findings(snapshot: &Snapshot, now: Timestamp) -> Vec<AuditFinding> {
@@ -807,6 +860,71 @@ mod tests {
             cert_expiry: SignedDuration::from_hours(24 * 30),
             policy: crate::domain::env::EnvNamePolicy::Relaxed,
         }
+    }
+
+    #[test]
+    fn a_vault_path_the_injector_renders_is_overdue_by_its_current_versions_age() {
+        use crate::domain::model::{PodSpecInfo, Workload, WorkloadId, WorkloadKind};
+        use crate::domain::vault_agent::{AgentRead, KvState, Rendering};
+        let reading = |name: &str, path: &str, rendering| Workload {
+            id: WorkloadId {
+                namespace: "shop".into(),
+                kind: WorkloadKind::Deployment,
+                name: name.into(),
+            },
+            spec: PodSpecInfo {
+                vault_agent: vec![AgentRead {
+                    path: path.into(),
+                    file: "/vault/secrets/db".into(),
+                    rendering,
+                    reload_command: false,
+                }],
+                ..Default::default()
+            },
+            schedule: None,
+            secret_revisions: Default::default(),
+            last_restart: None,
+        };
+        let options = AuditOptions {
+            max_age: Some(SignedDuration::from_hours(24 * 90)),
+            ..plain_options()
+        };
+        let written = |days: i64| KvState::Current {
+            version: 3,
+            created: Some(options.now - SignedDuration::from_hours(24 * days)),
+        };
+        let snapshot = Snapshot {
+            workloads: vec![
+                reading("api", "secret/data/db", Rendering::OnceAtStart),
+                reading("worker", "secret/data/db", Rendering::WhileRunning),
+                reading("web", "secret/data/fresh", Rendering::OnceAtStart),
+                reading("cron", "secret/data/unread", Rendering::OnceAtStart),
+                reading("creds", "database/creds/app", Rendering::OnceAtStart),
+            ],
+            vault_kv: BTreeMap::from([
+                ("secret/data/db".to_string(), written(120)),
+                ("secret/data/fresh".to_string(), written(10)),
+                ("secret/data/unread".to_string(), KvState::Unreadable("no token".into())),
+            ]),
+            ..Default::default()
+        };
+        let findings = vault_age_findings(&snapshot, &options);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let f = &findings[0];
+        assert_eq!(
+            (f.rule, f.secret.as_str(), f.namespace.as_str()),
+            ("vault-overdue", "vault:secret/db", "shop")
+        );
+        assert_eq!(
+            f.message,
+            "version 3 unchanged for 120 days (policy: 90 days); rendered by Vault's Agent Injector into \
+             deployment/api, deployment/worker"
+        );
+        assert_eq!(f.fix, "kubectl secrets rotate vault:secret/db -n shop --all-keys");
+        assert!(
+            vault_age_findings(&snapshot, &plain_options()).is_empty(),
+            "no policy, no finding"
+        );
     }
 
     #[test]

@@ -204,6 +204,46 @@ pub struct KeptVersions {
     pub kept: u64,
 }
 
+/// Why a version cannot be what a rollback writes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRollable {
+    /// Vault has no such version (never written, or beyond max_versions).
+    Missing,
+    /// It is the current version already.
+    Current,
+    /// Soft-deleted: `vault kv undelete` brings its data back first.
+    Deleted,
+    /// Destroyed: its data is gone for good.
+    Destroyed,
+    /// No version asked, and the one before the current is not readable.
+    NoPrevious,
+}
+
+/// The version a rollback writes back as a new one: `wanted`, or else the version the current
+/// one replaced.
+pub fn rollback_target(versions: &[RemoteVersion], wanted: Option<u64>) -> Result<&RemoteVersion, NotRollable> {
+    let has = |v: &RemoteVersion, stage: &str| v.stages.iter().any(|s| s == stage);
+    let Some(wanted) = wanted else {
+        return versions
+            .iter()
+            .find(|v| has(v, PREVIOUS))
+            .ok_or(NotRollable::NoPrevious);
+    };
+    let version = versions
+        .iter()
+        .find(|v| v.id == wanted.to_string())
+        .ok_or(NotRollable::Missing)?;
+    if has(version, CURRENT) {
+        Err(NotRollable::Current)
+    } else if has(version, DESTROYED) {
+        Err(NotRollable::Destroyed)
+    } else if has(version, DELETED) {
+        Err(NotRollable::Deleted)
+    } else {
+        Ok(version)
+    }
+}
+
 /// A data answer's fields as the text External Secrets works with (a JSON object; Go's
 /// encoder and serde_json's both sort the keys).
 pub fn data_text(data: &Value) -> Option<String> {
@@ -257,6 +297,26 @@ mod tests {
         assert_eq!(meta.remote_versions()[1].stages, vec!["deleted".to_string()]);
         assert_eq!(meta.kept_versions(0), 10);
         assert_eq!(meta.kept_versions(4), 4);
+    }
+
+    #[test]
+    fn a_rollback_goes_to_a_readable_version_other_than_the_current_one() {
+        let mut meta = metadata(4, json!(null));
+        meta.versions.get_mut(&1).unwrap().destroyed = true;
+        meta.versions.get_mut(&2).unwrap().deleted = true;
+        let versions = meta.remote_versions();
+        let id = |r: Result<&RemoteVersion, NotRollable>| r.map(|v| v.id.clone());
+        assert_eq!(id(rollback_target(&versions, None)), Ok("3".into()));
+        assert_eq!(id(rollback_target(&versions, Some(3))), Ok("3".into()));
+        assert_eq!(id(rollback_target(&versions, Some(4))), Err(NotRollable::Current));
+        assert_eq!(id(rollback_target(&versions, Some(2))), Err(NotRollable::Deleted));
+        assert_eq!(id(rollback_target(&versions, Some(1))), Err(NotRollable::Destroyed));
+        assert_eq!(id(rollback_target(&versions, Some(9))), Err(NotRollable::Missing));
+        meta.versions.get_mut(&3).unwrap().deleted = true;
+        assert_eq!(
+            id(rollback_target(&meta.remote_versions(), None)),
+            Err(NotRollable::NoPrevious)
+        );
     }
 
     #[test]

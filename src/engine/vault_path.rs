@@ -30,7 +30,7 @@ use crate::domain::plan::{ChangeKind, KeyChange, SecretChange, SecretState};
 use crate::domain::restart_budget;
 use crate::domain::rollout::RestartTarget;
 use crate::domain::secret_value::SecretValue;
-use crate::domain::vault_kv::{self, REPLACES, ROTATION};
+use crate::domain::vault_kv::{self, NotRollable, REPLACES, ROTATION};
 use crate::error::{Error, Outcome, Result};
 use crate::render::{self, rotate::Strategy, rotate::Writes};
 
@@ -532,27 +532,45 @@ pub async fn versions(vault: &VaultPath) -> Result<crate::domain::external::Remo
     })
 }
 
-/// `rollback vault:PATH`: the fields of the version the current one replaced, written back as a
-/// new version through the same plan, restarts and verify as a rotation (a rollback can be
-/// rolled back). The current version stays in Vault's history.
+/// `rollback vault:PATH [--to-revision N]`: the fields of version N (default: the version the
+/// current one replaced), written back as a new version through the same plan, restarts and
+/// verify as a rotation (a rollback can be rolled back). The current version stays in Vault's
+/// history.
 pub async fn rollback(
     conn: &Connection,
     consent: Consent,
     settings: &Settings,
     vault: &VaultPath,
     namespace: &str,
+    to_version: Option<u64>,
 ) -> Result<Outcome> {
     check(conn, settings, vault, namespace).await?;
     let target = read(vault, namespace).await?;
     let versions = vault.store.versions(&vault.path).await?;
-    let Some(previous) = vault.store.replaced(&versions) else {
-        return Err(Error::NotFound(format!(
-            "vault:{} has no previous version to go back to (the one before the current is deleted, destroyed or \
-             never was): `kubectl secrets history vault:{}` lists them",
-            vault.shown(),
-            vault.shown()
-        )));
-    };
+    let shown = vault.shown();
+    let wanted = to_version.map(|n| n.to_string()).unwrap_or_default();
+    let previous = vault_kv::rollback_target(&versions, to_version).map_err(|why| match why {
+        NotRollable::NoPrevious => Error::NotFound(format!(
+            "vault:{shown} has no previous version to go back to (the one before the current is deleted, destroyed or \
+             never was): `kubectl secrets history vault:{shown}` lists them, --to-revision N picks one"
+        )),
+        NotRollable::Missing => Error::NotFound(format!(
+            "vault:{shown} has no version {wanted} (never written, or no longer kept): `kubectl secrets history \
+             vault:{shown}` lists them"
+        )),
+        NotRollable::Current => Error::NotFound(format!(
+            "version {wanted} is the current version of vault:{shown}: nothing to roll back"
+        )),
+        NotRollable::Deleted => Error::Usage(format!(
+            "version {wanted} of vault:{shown} is deleted: `vault kv undelete -mount={} -versions={wanted} {}` brings \
+             its data back first",
+            vault.mount, vault.path
+        )),
+        NotRollable::Destroyed => Error::Usage(format!(
+            "version {wanted} of vault:{shown} is destroyed: its data is gone; `kubectl secrets history vault:{shown}` \
+             lists the versions still kept"
+        )),
+    })?;
     let before = vault.store.value_at(&vault.path, &previous.id).await?;
     let how = format!("back to version {}", previous.id);
     let mut new_values = BTreeMap::new();

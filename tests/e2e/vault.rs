@@ -552,12 +552,56 @@ async fn audit_names_a_vault_path_without_room_for_a_rollback_and_a_pinned_versi
         (Some("pinned-secrets"), Some("TOKEN"))
     );
 
+    assert!(
+        rule("vault-overdue").is_none(),
+        "no --max-age, no age rule: {}",
+        audit.stdout
+    );
+
+    // A path only the Agent Injector renders: with --max-age, its current version's age.
+    let agent_path = format!("{}/agent", ns.name);
+    let agent_value = canary("vault-agent");
+    vault_kv_put(&agent_path, &json!({"key": agent_value}));
+    ns.create_deployment(vault_agent_deployment(
+        "reader",
+        &format!("secret/data/{agent_path}"),
+        true,
+    ))
+    .await;
+    ns.wait_ready("deployment", "reader").await;
+    next_second().await;
+    next_second().await;
+    let aged = ns.run(&["audit", "--max-age", "1s", "-o", "json"]);
+    assert_eq!(aged.code, exit::FOUND, "{aged:?}");
+    let findings = aged.json()["findings"].as_array().unwrap().clone();
+    let overdue = findings
+        .iter()
+        .find(|f| f["rule"] == "vault-overdue")
+        .unwrap_or_else(|| panic!("{}", aged.stdout));
+    assert_eq!(overdue["secret"], format!("vault:secret/{agent_path}"), "{overdue}");
+    assert_eq!(overdue["namespace"], ns.name.as_str(), "{overdue}");
+    assert!(
+        overdue["message"]
+            .as_str()
+            .unwrap()
+            .contains("version 1 unchanged for 0 days")
+            && overdue["message"].as_str().unwrap().contains("deployment/reader"),
+        "{overdue}"
+    );
+    assert_eq!(
+        overdue["fix"],
+        format!(
+            "kubectl secrets rotate vault:secret/{agent_path} -n {} --all-keys",
+            ns.name
+        )
+    );
+
     let refused = ns.run(&rotate_args(&path, &[]));
     assert_eq!(refused.code, exit::USAGE, "{refused:?}");
     assert!(refused.stderr.contains("keeps 1 version"), "{}", refused.stderr);
     assert_eq!(current_version(&path), 1, "nothing written");
-    for r in [&audit, &refused] {
-        r.assert_no_leak([&old, &pinned_value, &vault_token()]);
+    for r in [&audit, &aged, &refused] {
+        r.assert_no_leak([&old, &pinned_value, &agent_value, &vault_token()]);
     }
 }
 
@@ -666,6 +710,34 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
     assert!(rollback.stdout.contains("back to version 1"), "{}", rollback.stdout);
     assert_eq!(current_version(&path), 3);
     assert_eq!(vault_data(&path, 3), json!({"api_key": old, "region": "eu"}));
+    // Any kept version by its number: version 2's data back as version 4. The current version,
+    // one Vault never had and a soft-deleted one are refused, with nothing written.
+    let to_version = ns.run(&[
+        "rollback",
+        &target,
+        "--to-revision",
+        "2",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+    ]);
+    assert_eq!(to_version.code, exit::OK, "{to_version:?}");
+    assert!(to_version.stdout.contains("back to version 2"), "{}", to_version.stdout);
+    assert_eq!(current_version(&path), 4);
+    assert_eq!(vault_data(&path, 4), json!({"api_key": new, "region": "eu"}));
+    vault(&["kv", "delete", "-mount=secret", "-versions=1", &path], b"");
+    let mut refusals = Vec::new();
+    for (version, code, says) in [
+        ("4", exit::NOT_FOUND, "version 4 is the current version"),
+        ("9", exit::NOT_FOUND, "has no version 9"),
+        ("1", exit::USAGE, "vault kv undelete -mount=secret -versions=1"),
+    ] {
+        let refused = ns.run(&["rollback", &target, "--to-revision", version, "--yes"]);
+        assert_eq!(refused.code, code, "{refused:?}");
+        assert!(refused.stderr.contains(says), "{}", refused.stderr);
+        refusals.push(refused);
+    }
+    assert_eq!(current_version(&path), 4, "nothing written");
 
     // A path an ExternalSecret of this namespace syncs: its Secret is the way in.
     ns.create_external_secret(json!({
@@ -687,8 +759,11 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
         "{}",
         refused.stderr
     );
-    assert_eq!(current_version(&path), 3, "nothing written");
-    for r in [&run, &verify, &history, &rollback, &refused] {
+    assert_eq!(current_version(&path), 4, "nothing written");
+    for r in [&run, &verify, &history, &rollback, &to_version, &refused]
+        .into_iter()
+        .chain(&refusals)
+    {
         r.assert_no_leak([&old, &new, &vault_token()]);
     }
 }
