@@ -436,17 +436,22 @@ store_ready() {
 }
 wait_for "the ClusterSecretStore aws-secretsmanager to be Ready" 90 store_ready
 
-# ---- HashiCorp Vault: dev mode (in memory, unsealed, KV v2 mounted at secret/) ---------------
+# ---- HashiCorp Vault: dev mode over TLS (in memory, unsealed, KV v2 mounted at secret/) ------
+# TLS as every production Vault is: the plugin, the vault CLI and External Secrets trust the CA
+# the dev server generates (VAULT_CACERT in vault.env, caBundle in the store).
 if [ "$WITH_VAULT" = 1 ]; then
-log "starting Vault ($VAULT_VERSION, dev mode) on 127.0.0.1:$VAULT_PORT"
+log "starting Vault ($VAULT_VERSION, dev mode, TLS) on 127.0.0.1:$VAULT_PORT"
 # A root token of this start's own: whoever reads vault.env may use it, nobody else.
 vault_token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-start vault env VAULT_DEV_ROOT_TOKEN_ID="$vault_token" "$vault/vault" server -dev \
-  -dev-listen-address "127.0.0.1:$VAULT_PORT" -dev-no-store-token
-wait_for "Vault" 60 curl -fsS "http://127.0.0.1:$VAULT_PORT/v1/sys/health"
+vault_tls="$state/vault-tls"
+rm -rf "$vault_tls" && mkdir -p "$vault_tls" && chmod 700 "$vault_tls"
+start vault env VAULT_DEV_ROOT_TOKEN_ID="$vault_token" "$vault/vault" server -dev -dev-tls \
+  -dev-tls-cert-dir "$vault_tls" -dev-listen-address "127.0.0.1:$VAULT_PORT" -dev-no-store-token
+wait_for "Vault" 60 curl -fsS --cacert "$vault_tls/vault-ca.pem" "https://127.0.0.1:$VAULT_PORT/v1/sys/health"
 cat >"$state/vault.env" <<EOF
 # The test bed's Vault (dev mode, root token): source this for the vault CLI or the plugin.
-export VAULT_ADDR=http://127.0.0.1:$VAULT_PORT
+export VAULT_ADDR=https://127.0.0.1:$VAULT_PORT
+export VAULT_CACERT=$vault_tls/vault-ca.pem
 export VAULT_TOKEN=$vault_token
 EOF
 chmod 600 "$state/vault.env"
@@ -460,7 +465,8 @@ metadata: {name: vault}
 spec:
   provider:
     vault:
-      server: http://127.0.0.1:$VAULT_PORT
+      server: https://127.0.0.1:$VAULT_PORT
+      caBundle: $(base64 -w0 "$vault_tls/vault-ca.pem")
       path: secret
       version: v2
       auth:

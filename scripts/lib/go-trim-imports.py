@@ -62,7 +62,7 @@ def main():
     if len(sys.argv) not in (3, 4):
         raise SystemExit(__doc__)
     path, drop = sys.argv[1], re.compile(sys.argv[2])
-    keep = re.compile(sys.argv[3]) if len(sys.argv) == 4 else None
+    keep = re.compile(sys.argv[3]) if len(sys.argv) == 4 and sys.argv[3] else None
     lines = open(path).read().split("\n")
     start = lines.index("import (")
     end = lines.index(")", start)

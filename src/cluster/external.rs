@@ -75,6 +75,22 @@ pub async fn provider(conn: &Connection, namespace: &str, store: &StoreRef) -> R
     ))
 }
 
+/// The provider of each store the ExternalSecrets read (None where the store cannot be read:
+/// missing, or not the operator's to read).
+pub async fn providers_of(
+    conn: &Connection,
+    all: &[ExternalSecretState],
+) -> std::collections::BTreeMap<external::StoreKey, Option<Provider>> {
+    let mut providers = std::collections::BTreeMap::new();
+    for es in all {
+        let key = external::store_key(es);
+        if !providers.contains_key(&key) {
+            providers.insert(key, provider(conn, &es.namespace, &es.store).await.ok());
+        }
+    }
+    providers
+}
+
 /// Ask ESO to sync now: a new value of its force-sync annotation (any annotation change makes
 /// it refresh). Returns the ExternalSecret as written.
 pub async fn force_sync(conn: &Connection, namespace: &str, name: &str, token: &str) -> Result<ExternalSecretState> {

@@ -330,20 +330,12 @@ pub async fn kept_versions(conn: &Connection, snapshot: &Snapshot) -> Vec<KeptVe
     if api.token.is_none() {
         return Vec::new();
     }
-    let mut providers: BTreeMap<(String, String, String), Option<Provider>> = BTreeMap::new();
+    let providers = super::external::providers_of(conn, &snapshot.external_secrets).await;
     let mut mount_max: BTreeMap<String, u64> = BTreeMap::new();
     let mut kept = Vec::new();
     for es in &snapshot.external_secrets {
-        let scope = match es.store.kind.as_str() {
-            "ClusterSecretStore" => String::new(),
-            _ => es.namespace.clone(),
-        };
-        let key = (scope, es.store.kind.clone(), es.store.name.clone());
-        if !providers.contains_key(&key) {
-            let provider = super::external::provider(conn, &es.namespace, &es.store).await.ok();
-            providers.insert(key.clone(), provider);
-        }
-        let Some(Provider::Vault { mount, kv, .. }) = &providers[&key] else {
+        let Some(Some(Provider::Vault { mount, kv, .. })) = providers.get(&crate::domain::external::store_key(es))
+        else {
             continue;
         };
         if kv != "v2" {

@@ -98,6 +98,37 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Whether `key` read through this provider and `other_key` read through `other` may be the
+    /// same remote secret. AWS: the same secret (name or ARN) in the same region. Vault: the
+    /// same path under the same mount and Vault namespace; the address is not compared, since
+    /// one server answers under several names (in-cluster DNS, an ingress): taking two servers
+    /// for one only asks for --allow-shared-remote, while missing a reader would change another
+    /// team's Secret unasked.
+    pub fn same_remote(&self, key: &str, other: &Provider, other_key: &str) -> bool {
+        match (self, other) {
+            (Provider::AwsSecretsManager { region: a }, Provider::AwsSecretsManager { region: b }) => {
+                a == b && aws_secret_name(key) == aws_secret_name(other_key)
+            }
+            (
+                Provider::Vault {
+                    mount: a,
+                    namespace: na,
+                    ..
+                },
+                Provider::Vault {
+                    mount: b,
+                    namespace: nb,
+                    ..
+                },
+            ) => {
+                a == b
+                    && na == nb
+                    && super::vault_kv::relative_path(a, key) == super::vault_kv::relative_path(b, other_key)
+            }
+            _ => false,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Provider::AwsSecretsManager { region } => format!("AWS Secrets Manager ({region})"),
@@ -490,18 +521,48 @@ pub fn version_token(rotation_id: &str, secret_uid: &str) -> String {
     format!("kubectl-secrets-{rotation_id:0>16}-{}", &hex::encode(bound)[..24])
 }
 
-/// ExternalSecrets of other namespaces (among those listed) that read `remote` through the same
-/// kind of store: a version written there reaches their Secrets too.
+/// An AWS secret's name, whether named or given by ARN (`arn:…:secret:NAME-AbCdEf`, the six
+/// characters AWS appends).
+fn aws_secret_name(key: &str) -> &str {
+    let Some((_, name)) = key.strip_prefix("arn:").and_then(|arn| arn.split_once(":secret:")) else {
+        return key;
+    };
+    match name.rsplit_once('-') {
+        Some((base, suffix)) if suffix.len() == 6 => base,
+        _ => name,
+    }
+}
+
+/// Which store an ExternalSecret reads through, as one key: a ClusterSecretStore is the same
+/// object from every namespace, a SecretStore is its namespace's own.
+pub type StoreKey = (String, String, String);
+
+pub fn store_key(es: &ExternalSecretState) -> StoreKey {
+    let scope = if es.store.kind == "ClusterSecretStore" {
+        String::new()
+    } else {
+        es.namespace.clone()
+    };
+    (scope, es.store.kind.clone(), es.store.name.clone())
+}
+
+/// ExternalSecrets of other namespaces (among those listed) that may read `remote` of
+/// `provider`: through any store whose provider reaches the same secret (`providers`, by
+/// store), or, where a store could not be read, naming the same key. A version written there
+/// reaches their Secrets too.
 pub fn other_readers<'a>(
     remote: &str,
-    store: &StoreRef,
+    provider: &Provider,
     namespace: &str,
     all: &'a [ExternalSecretState],
+    providers: &BTreeMap<StoreKey, Option<Provider>>,
 ) -> Vec<&'a ExternalSecretState> {
     all.iter()
         .filter(|es| es.namespace != namespace)
-        .filter(|es| es.store.kind == "ClusterSecretStore" && *store == es.store)
-        .filter(|es| reads_remote(es, remote))
+        .filter(|es| match providers.get(&store_key(es)) {
+            Some(Some(theirs)) => es.remotes().iter().any(|r| provider.same_remote(remote, theirs, r)),
+            _ => reads_remote(es, remote),
+        })
         .collect()
 }
 
@@ -564,6 +625,62 @@ mod tests {
 
     fn es(spec: Value) -> ExternalSecretState {
         parse_external_secret(&json!({"metadata": {"name": "backend", "namespace": "shop"}, "spec": spec}))
+    }
+
+    #[test]
+    fn another_teams_store_reaching_the_same_secret_makes_it_a_shared_reader() {
+        let vault = |mount: &str, server: &str| Provider::Vault {
+            server: server.into(),
+            mount: mount.into(),
+            kv: "v2".into(),
+            namespace: None,
+        };
+        let ours = vault("secret", "https://vault.example:8200");
+        let in_ns = |ns: &str, kind: &str, store: &str, key: &str| {
+            parse_external_secret(&json!({
+                "metadata": {"name": "db", "namespace": ns},
+                "spec": {
+                    "secretStoreRef": {"kind": kind, "name": store},
+                    "data": [{"secretKey": "P", "remoteRef": {"key": key, "property": "password"}}]
+                }
+            }))
+        };
+        let all = vec![
+            in_ns("shop", "SecretStore", "vault", "shop/db"),
+            // Their own store, another name for the same server, the path as ESO also reads it.
+            in_ns("tenant", "SecretStore", "own", "secret/data/shop/db"),
+            in_ns("other", "SecretStore", "kv", "shop/db"),
+            in_ns("hidden", "SecretStore", "unreadable", "shop/db"),
+            in_ns("unrelated", "SecretStore", "own", "billing/db"),
+        ];
+        let key = |ns: &str, name: &str| (ns.to_string(), "SecretStore".to_string(), name.to_string());
+        let providers = BTreeMap::from([
+            (
+                key("tenant", "own"),
+                Some(vault("secret", "http://vault.vault.svc:8200")),
+            ),
+            (key("other", "kv"), Some(vault("kv", "https://vault.example:8200"))),
+            (key("hidden", "unreadable"), None),
+            (
+                key("unrelated", "own"),
+                Some(vault("secret", "https://vault.example:8200")),
+            ),
+        ]);
+        let readers: Vec<&str> = other_readers("shop/db", &ours, "shop", &all, &providers)
+            .iter()
+            .map(|es| es.namespace.as_str())
+            .collect();
+        assert_eq!(
+            readers,
+            ["tenant", "hidden"],
+            "another mount is another secret; an unread store naming the key may read it"
+        );
+
+        let aws = |region: &str| Provider::AwsSecretsManager { region: region.into() };
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/db-AbC123";
+        assert!(aws("eu-west-1").same_remote("shop/db", &aws("eu-west-1"), arn));
+        assert!(!aws("eu-west-1").same_remote("shop/db", &aws("us-east-1"), "shop/db"));
+        assert!(!aws("eu-west-1").same_remote("shop/db", &ours, "shop/db"));
     }
 
     #[test]

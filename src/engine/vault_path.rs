@@ -126,20 +126,10 @@ async fn syncing(conn: &Connection, vault: &VaultPath) -> Result<Vec<(String, St
             return Ok(Vec::new());
         }
     };
+    let providers = cluster::external::providers_of(conn, &all).await;
     let mut found = Vec::new();
-    let mut providers: BTreeMap<(String, String, String), Option<Provider>> = BTreeMap::new();
     for es in &all {
-        let scope = if es.store.kind == "ClusterSecretStore" {
-            String::new()
-        } else {
-            es.namespace.clone()
-        };
-        let key = (scope, es.store.kind.clone(), es.store.name.clone());
-        if !providers.contains_key(&key) {
-            let provider = cluster::external::provider(conn, &es.namespace, &es.store).await.ok();
-            providers.insert(key.clone(), provider);
-        }
-        let Some(Provider::Vault { mount, .. }) = &providers[&key] else {
+        let Some(Some(Provider::Vault { mount, .. })) = providers.get(&external::store_key(es)) else {
             continue;
         };
         let reads = es

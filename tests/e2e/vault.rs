@@ -79,6 +79,31 @@ async fn a_vault_rotation_writes_a_checked_version_restarts_both_consumers_and_r
     assert_eq!(wrong.code, exit::FORBIDDEN, "{wrong:?}");
     assert!(wrong.stderr.contains("does not accept the token"), "{}", wrong.stderr);
     assert!(!wrong.stderr.contains("hvs.not-a-token"), "{}", wrong.stderr);
+    // The bed's Vault speaks TLS: without its CA the server is not trusted (exit 4, the address
+    // and the settings named, nothing written); a folder of CAs (VAULT_CAPATH) does as the file.
+    let untrusted = run_full(&cluster().admin_kubeconfig, &args, b"", &[("VAULT_CACERT", "")]);
+    assert_eq!(untrusted.code, exit::UNREACHABLE, "{untrusted:?}");
+    assert!(
+        untrusted.stderr.contains("cannot reach Vault at https://127.0.0.1:")
+            && untrusted.stderr.contains("VAULT_CACERT / VAULT_CAPATH"),
+        "{}",
+        untrusted.stderr
+    );
+    let cas = tempfile::tempdir().unwrap();
+    let ca_file = provider_env()
+        .into_iter()
+        .find(|(k, _)| k == "VAULT_CACERT")
+        .map(|(_, v)| v)
+        .expect("vault.env names VAULT_CACERT");
+    std::fs::copy(&ca_file, cas.path().join("bed-vault-ca.pem")).unwrap();
+    let by_folder = run_full(
+        &cluster().admin_kubeconfig,
+        &["history", "backend-secrets", "-n", &ns.name],
+        b"",
+        &[("VAULT_CACERT", ""), ("VAULT_CAPATH", cas.path().to_str().unwrap())],
+    );
+    assert_eq!(by_folder.code, exit::OK, "{by_folder:?}");
+    assert!(by_folder.stdout.contains("current"), "{}", by_folder.stdout);
     // Without a question, the Vault path an ExternalSecret names is written only when the
     // operator names it too.
     let unconsented = ns.run(&["rotate", "backend-secrets", "--key", "DB_PASSWORD", "--yes"]);
@@ -164,7 +189,18 @@ async fn a_vault_rotation_writes_a_checked_version_restarts_both_consumers_and_r
     assert_eq!(meta["versions"]["2"]["destroyed"], false, "{meta}");
     assert_eq!(meta["versions"]["1"]["deletion_time"], "", "{meta}");
     let newest = vault_data(&path, 3)["password"].as_str().unwrap().to_string();
-    for r in [&no_token, &wrong, &unconsented, &run, &verify, &history, &diff, &again] {
+    for r in [
+        &no_token,
+        &wrong,
+        &untrusted,
+        &by_folder,
+        &unconsented,
+        &run,
+        &verify,
+        &history,
+        &diff,
+        &again,
+    ] {
         r.assert_no_leak([&old, &new_password, &newest, &token]);
     }
 }
@@ -495,6 +531,56 @@ async fn injector_pods_are_judged_by_vaults_versions_and_restarted_by_a_rotation
     }
 }
 
+/// Another namespace reading the same Vault path through a SecretStore of its own (naming the
+/// server differently) is a reader too: the rotation is refused without --allow-shared-remote,
+/// nothing written; with it, the write goes ahead.
+#[tokio::test]
+async fn a_vault_path_another_namespace_reads_through_its_own_store_is_shared() {
+    let team_a = TestNamespace::new("vault-share-a").await;
+    let old = canary("vault-share-old");
+    let path = vault_backed_external_secret(&team_a, json!({"password": old})).await;
+    let team_b = TestNamespace::new("vault-share-b").await;
+    team_b.apply(&json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "SecretStore",
+        "metadata": {"name": "own-vault"},
+        "spec": {"provider": {"vault": {
+            "server": "https://vault.vault.svc:8200", "path": "secret", "version": "v2",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}
+        }}}
+    }));
+    team_b.apply(&json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": "db"},
+        "spec": {
+            "refreshInterval": "1h",
+            "secretStoreRef": {"kind": "SecretStore", "name": "own-vault"},
+            "target": {"name": "db-secrets"},
+            "data": [{"secretKey": "PASSWORD", "remoteRef": {"key": format!("secret/data/{path}"), "property": "password"}}]
+        }
+    }));
+
+    let refused = team_a.run(&rotate_args(&path, &[]));
+    assert_eq!(refused.code, exit::UNTRUSTED, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("also read by ExternalSecret {}/db", team_b.name))
+            && refused.stderr.contains("--allow-shared-remote"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(current_version(&path), 1, "nothing written");
+    let allowed = team_a.run(&rotate_args(&path, &["--allow-shared-remote"]));
+    assert_eq!(allowed.code, exit::OK, "{allowed:?}");
+    assert_eq!(current_version(&path), 2);
+    let new = vault_data(&path, 2)["password"].as_str().unwrap().to_string();
+    for r in [&refused, &allowed] {
+        r.assert_no_leak([&old, &new, &vault_token()]);
+    }
+}
+
 /// audit: a Vault path that keeps one version (nothing to roll back to) and an ExternalSecret
 /// pinned to a version (no rotation reaches it); rotate refuses the path that keeps one.
 #[tokio::test]
@@ -725,7 +811,10 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
     assert!(to_version.stdout.contains("back to version 2"), "{}", to_version.stdout);
     assert_eq!(current_version(&path), 4);
     assert_eq!(vault_data(&path, 4), json!({"api_key": new, "region": "eu"}));
-    vault(&["kv", "delete", "-mount=secret", "-versions=1", &path], b"");
+    vault(
+        &["kv", "delete", "-format=json", "-mount=secret", "-versions=1", &path],
+        b"",
+    );
     let mut refusals = Vec::new();
     for (version, code, says) in [
         ("4", exit::NOT_FOUND, "version 4 is the current version"),

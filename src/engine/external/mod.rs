@@ -437,14 +437,17 @@ async fn find_shared(conn: &Connection, change: &mut ExternalChange) {
         return;
     }
     match cluster::external::list(conn, &crate::cluster::Scope::AllNamespaces).await {
-        Ok(all) => {
+        Ok(mut all) => {
+            all.retain(|es| es.namespace != change.es.namespace);
+            let providers = cluster::external::providers_of(conn, &all).await;
             change.shared = Some(
                 change
                     .writes
                     .iter()
                     .map(|w| {
-                        let readers = external::other_readers(&w.key, &change.es.store, &change.es.namespace, &all)
-                            .iter()
+                        let readers =
+                            external::other_readers(&w.key, &change.provider, &change.es.namespace, &all, &providers)
+                                .iter()
                             .map(|es| format!("{}/{}", es.namespace, es.name))
                             .collect();
                         (w.key.clone(), readers)
