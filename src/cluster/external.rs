@@ -83,9 +83,8 @@ pub async fn providers_of(
 ) -> std::collections::BTreeMap<external::StoreKey, Option<Provider>> {
     let mut providers = std::collections::BTreeMap::new();
     for es in all {
-        let key = external::store_key(es);
-        if !providers.contains_key(&key) {
-            providers.insert(key, provider(conn, &es.namespace, &es.store).await.ok());
+        if let std::collections::btree_map::Entry::Vacant(entry) = providers.entry(external::store_key(es)) {
+            entry.insert(provider(conn, &es.namespace, &es.store).await.ok());
         }
     }
     providers
