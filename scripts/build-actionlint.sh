@@ -12,9 +12,7 @@ if store_open actionlint "$ACTIONLINT_VERSION" "$0" $(gobuild_recipe); then
 fi
 gobuild_start actionlint
 gobuild_module actionlint 1.22 "github.com/rhysd/actionlint@$ACTIONLINT_VERSION"
-gobuild_tools github.com/rhysd/actionlint/cmd/actionlint
 echo "build-actionlint: building actionlint $ACTIONLINT_VERSION" >&2
-go mod tidy >&2
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$store_tmp/actionlint" github.com/rhysd/actionlint/cmd/actionlint >&2
 gobuild_finish
 store_publish

@@ -18,9 +18,7 @@ gobuild_module argo-rollouts 1.26 "$module@$ARGO_ROLLOUTS_VERSION"
 # published versions: its own replace block is copied.
 go mod download -json "$module@$ARGO_ROLLOUTS_VERSION" >/dev/null
 { echo; sed -n '/^replace (/,/^)/p' "$GOMODCACHE/cache/download/$module/@v/$ARGO_ROLLOUTS_VERSION.mod"; } >> go.mod
-gobuild_tools "$module/cmd/rollouts-controller"
 echo "build-argo-rollouts: building Argo Rollouts $ARGO_ROLLOUTS_VERSION (cold: about 3 minutes)" >&2
-go mod tidy >&2
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$store_tmp/rollouts-controller" "$module/cmd/rollouts-controller" >&2
 # The CRDs of the same release.
 for f in "$GOMODCACHE/$module@$ARGO_ROLLOUTS_VERSION"/manifests/crds/*-crd.yaml; do

@@ -21,7 +21,6 @@ gobuild_start cert-manager
 gobuild_module cert-manager 1.26.0 "$module@$CERT_MANAGER_VERSION"
 cp "$main" main.go
 echo "build-cert-manager: building cert-manager $CERT_MANAGER_VERSION's controllers (cold: about 4 minutes)" >&2
-go mod tidy >&2
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$store_tmp/cert-manager-controller" . >&2
 release="$GOMODCACHE/$module@$CERT_MANAGER_VERSION"
 for f in "$release"/deploy/crds/*.yaml; do

@@ -37,9 +37,7 @@ import_list register provider $ESO_PROVIDERS >"$src/pkg/provider/register/regist
 import_list register generator $ESO_GENERATORS >"$src/pkg/generator/register/register.go"
 gobuild_module eso 1.24 "$module@$EXTERNAL_SECRETS_VERSION"
 printf '\nreplace %s => %s\n' "$module" "$src" >>go.mod
-gobuild_tools "$module"
 echo "build-eso: building External Secrets Operator $EXTERNAL_SECRETS_VERSION, providers: $ESO_PROVIDERS (cold: about 4 minutes)" >&2
-go mod tidy >&2
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$store_tmp/external-secrets" "$module" >&2
 # The CRDs of the same release, as its bundle ships them (no conversion webhook in the bases).
 for f in "$release"/config/crds/bases/*.yaml; do

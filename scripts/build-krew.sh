@@ -12,9 +12,7 @@ if store_open krew "$KREW_VERSION" "$0" $(gobuild_recipe); then
 fi
 gobuild_start krew
 gobuild_module krew 1.22 "sigs.k8s.io/krew@$KREW_VERSION"
-gobuild_tools sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest
 echo "build-krew: building krew $KREW_VERSION" >&2
-go mod tidy >&2
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$store_tmp/" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest >&2
 gobuild_finish
 store_publish

@@ -57,7 +57,6 @@ gobuild_module testbed 1.26.0 "k8s.io/kubernetes@${k8s_version}" "${others[@]}"
   sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#  \1 => \1 '"${staging_version}"'#p' "$download/${k8s_version}.mod"
   echo ")"
 } >> go.mod
-gobuild_tools "${pkgs[@]}"
 
 # The release's stamps: version, major, minor, the commit and date the proxy records for the tag.
 read -r commit date < <(python3 -c 'import json, sys
@@ -71,8 +70,6 @@ for s in "${stamps[@]}"; do
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do ldflags+=" -X $pkg.$s"; done
 done
 
-echo "build-testbed: resolving modules (Kubernetes ${k8s_version})" >&2
-go mod tidy >&2
 echo "build-testbed: compiling ${#pkgs[@]} programs (cold: about 10 minutes on 2 cores)" >&2
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$store_tmp/" "${pkgs[@]}" >&2
 # etcd's main package is its module root ("server").

@@ -39,7 +39,6 @@ trim command/commands.go '^github\.com/hashicorp/vault(-plugin-auth|/builtin/cre
 trim command/agent.go '^github\.com/hashicorp/vault/command/agent/auth/(alicloud|aws|azure|cert|cf|gcp|jwt|kerberos|kubernetes)$'
 gobuild_module vault 1.21 "$module@$VAULT_VERSION" "$module/api@$VAULT_API_VERSION" "$module/sdk@$VAULT_SDK_VERSION"
 printf '\nreplace %s => %s\n' "$module" "$src" >>go.mod
-gobuild_tools "$module/command"
 echo "build-vault: building Vault $VAULT_VERSION's server, its plugin catalog cut to KV (cold: about 6 minutes on 2 cores)" >&2
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$store_tmp/vault" "$module" >&2
 gobuild_finish

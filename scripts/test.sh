@@ -95,7 +95,8 @@ run_step() {
   KS_STEP_EVENTS="$out/$step.events" make --no-print-directory "$step"
   status=$?
   seconds=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  printf '{"step":"%s","seconds":%s,"status":%d,"group":"%s"}\n' "$step" "$seconds" "$status" "$group" >>"$out/steps.jsonl"
+  printf '{"step":"%s","seconds":%s,"status":%d,"group":"%s","started":%s}\n' "$step" "$seconds" "$status" "$group" \
+    "${started%.*}" >>"$out/steps.jsonl"
   return "$status"
 }
 for step in "${steps[@]}"; do

@@ -2,7 +2,9 @@
 # inside a module of our own (`go install pkg@version` would ask the proxy for version lists it
 # may refuse) with private module and build caches under the store's .work/, writes only the
 # binaries into the store entry being built ($store_tmp), and deletes the caches, which reach
-# several GB.
+# several GB. `go build` with -mod=mod resolves and downloads only what the programs import;
+# `go mod tidy` first would also fetch every dependency's tests (measured: Vault 446 s with it,
+# 294 s without; cert-manager 151 s and 132 s).
 
 # gobuild_start NAME [TOOLCHAIN]: private caches, an empty module folder as the working
 # directory. TOOLCHAIN (a GOTOOLCHAIN value) for a module that asks for a newer Go than the
@@ -26,17 +28,6 @@ gobuild_start() {
 gobuild_recipe() {
   echo "$root/scripts/lib/gobuild.sh"
   echo "go:$(GOTOOLCHAIN=local go env GOVERSION)"
-}
-
-# gobuild_tools PACKAGE...: a tools.go importing the programs to build, so `go mod tidy` keeps them.
-gobuild_tools() {
-  {
-    echo "//go:build tools"
-    echo "package tools"
-    echo "import ("
-    for p in "$@"; do echo "  _ \"$p\""; done
-    echo ")"
-  } > tools.go
 }
 
 # gobuild_module NAME GO_VERSION MODULE@VERSION...: a go.mod requiring the pinned modules.

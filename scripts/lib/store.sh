@@ -53,8 +53,9 @@ store_intact() {
 # store_event STATE: one line for the step table of `make test` (scripts/steps.sh), if it listens.
 store_event() {
   [ -n "${KS_STEP_EVENTS:-}" ] || return 0
-  printf '{"component":"%s","version":"%s","state":"%s","seconds":%s}\n' \
-    "$store_component" "$store_version" "$1" "${2:-0}" >>"$KS_STEP_EVENTS"
+  # "at": when it ended (epoch seconds), for reading a cold run's timeline afterwards.
+  printf '{"component":"%s","version":"%s","state":"%s","seconds":%s,"at":%s}\n' \
+    "$store_component" "$store_version" "$1" "${2:-0}" "$(date +%s)" >>"$KS_STEP_EVENTS"
 }
 
 # store_open COMPONENT VERSION RECIPE_INPUT...: sets store_entry. Returns 0 when an intact entry
