@@ -16,20 +16,11 @@ steps=(lint-code unit e2e test-load+test-compat krew deny store-check reliabilit
 export CARGO_INCREMENTAL=0
 out="$root/target/steps"
 rm -rf "$out" && mkdir -p "$out" && touch "$out/started"
-# Compiled dependencies shared by every checkout on this machine (sccache's local disk cache in
-# the per-user store): a clean clone compiles only this crate, not its 400 dependencies again.
 source scripts/lib/store.sh
-sccache=$(KS_STEP_EVENTS="$out/lint-code.events" scripts/build-sccache.sh) || exit 1
-# A port of its own: a server left running with another cache folder (a developer's own
-# sccache) would otherwise be reused silently and cache nothing here; one of ours still running
-# from an earlier run is stopped so this run's settings apply. No idle timeout: the tests run
-# longer than sccache's ten minutes without a compile, and its counts would be lost; the
-# servers are stopped at the end.
-export RUSTC_WRAPPER="$sccache" SCCACHE_DIR="$store_root/.sccache" SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-5G} SCCACHE_SERVER_PORT=4231 \
-  SCCACHE_IDLE_TIMEOUT=0
-"$sccache" --stop-server >/dev/null 2>&1 || true
-"$sccache" --zero-stats >/dev/null 2>&1 || true
+# The compile cache's counts, once it runs (built below).
+sccache=
 compile_cache_report() {
+  [ -n "$sccache" ] || return 0
   "$sccache" --show-stats 2>/dev/null | awk '/^Cache hits +[0-9]/ { h = $3 } /^Cache misses +[0-9]/ { m = $3 } END { if (h + m) printf "make test: compile cache (sccache): %d hits, %d misses\n", h, m }' >&2
   "$sccache" --stop-server >/dev/null 2>&1 || true
 }
@@ -88,6 +79,19 @@ panic_summary() {
 }
 # The fleet started beside is stopped even when a step before e2e fails (e2e stops it itself).
 trap 'beside_report; scripts/fleet-down.sh >/dev/null 2>&1; compile_cache_report; python3 scripts/steps-report.py "$out" "$root/target/test-steps.json"' EXIT
+# Compiled dependencies shared by every checkout on this machine (sccache's local disk cache in
+# the per-user store): a clean clone compiles only this crate, not its 400 dependencies again.
+# Built once the bed's builds have started beside: their module downloads overlap its compile.
+sccache=$(KS_STEP_EVENTS="$out/lint-code.events" scripts/build-sccache.sh) || exit 1
+# A port of its own: a server left running with another cache folder (a developer's own
+# sccache) would otherwise be reused silently and cache nothing here; one of ours still running
+# from an earlier run is stopped so this run's settings apply. No idle timeout: the tests run
+# longer than sccache's ten minutes without a compile, and its counts would be lost; the
+# servers are stopped at the end.
+export RUSTC_WRAPPER="$sccache" SCCACHE_DIR="$store_root/.sccache" SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-5G} SCCACHE_SERVER_PORT=4231 \
+  SCCACHE_IDLE_TIMEOUT=0
+"$sccache" --stop-server >/dev/null 2>&1 || true
+"$sccache" --zero-stats >/dev/null 2>&1 || true
 # run_step STEP [GROUP]: one make target, timed, its row appended to steps.jsonl.
 run_step() {
   local step=$1 group=${2:-} started status seconds
