@@ -83,9 +83,10 @@ pub struct GlobalArgs {
     #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
-    /// Output format
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+    /// Output format: table, wide, json, yaml, name, prometheus, or jsonpath=TEMPLATE (kubectl's
+    /// JSONPath template over -o json's document)
+    #[arg(short = 'o', long, global = true, value_name = "FORMAT", value_parser = OutputParser, default_value = "table")]
+    pub output: Output,
 
     /// Tables without their header line (as kubectl get --no-headers), for scripts and grep
     #[arg(long, global = true)]
@@ -161,6 +162,70 @@ pub enum OutputFormat {
     Prometheus,
     /// secret/NAME, one per line (list only), as `kubectl get -o name`
     Name,
+    /// `-o jsonpath=TEMPLATE`: kubectl's JSONPath template over the JSON document
+    #[value(skip)]
+    Jsonpath,
+}
+
+/// `-o FORMAT`, with the template of `-o jsonpath=TEMPLATE` (checked when parsed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub format: OutputFormat,
+    pub jsonpath: Option<String>,
+}
+
+/// Parses `-o`: the formats' names, and `jsonpath=TEMPLATE` as kubectl takes it.
+#[derive(Debug, Clone, Copy)]
+struct OutputParser;
+
+impl clap::builder::TypedValueParser for OutputParser {
+    type Value = Output;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Output, clap::Error> {
+        let invalid = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("invalid value for -o/--output: {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| invalid("not UTF-8".into()))?;
+        if let Some(template) = text.strip_prefix("jsonpath=") {
+            crate::render::jsonpath::Template::parse(template).map_err(|why| invalid(format!("jsonpath: {why}")))?;
+            return Ok(Output {
+                format: OutputFormat::Jsonpath,
+                jsonpath: Some(template.to_string()),
+            });
+        }
+        let format = OutputFormat::from_str(text, false).map_err(|_| {
+            let known: Vec<String> = self
+                .possible_values()
+                .into_iter()
+                .flatten()
+                .map(|v| v.get_name().to_string())
+                .collect();
+            if text == "jsonpath" {
+                invalid("give the template: -o jsonpath='{.secrets[*].name}'".into())
+            } else {
+                invalid(format!("'{text}' [possible values: {}]", known.join(", ")))
+            }
+        })?;
+        Ok(Output { format, jsonpath: None })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let formats = OutputFormat::value_variants()
+            .iter()
+            .filter_map(ValueEnum::to_possible_value);
+        let jsonpath = clap::builder::PossibleValue::new("jsonpath=")
+            .help("jsonpath=TEMPLATE: kubectl's JSONPath template over -o json's document");
+        Some(Box::new(formats.chain(std::iter::once(jsonpath))))
+    }
 }
 
 /// `--request-timeout` as kubectl reads it: a bare number is seconds, "0" means no timeout.
@@ -306,17 +371,17 @@ pub fn check_global_flags(global: &GlobalArgs, command: &Command) -> Result<(), 
             "its writes are not a change of Secrets through the API server (--dry-run shows them)",
         ),
         (
-            global.output == OutputFormat::Prometheus && !applies.prometheus,
+            global.output.format == OutputFormat::Prometheus && !applies.prometheus,
             "-o prometheus",
             "metrics come from `list -o prometheus`",
         ),
         (
-            global.output == OutputFormat::Name && !applies.name,
+            global.output.format == OutputFormat::Name && !applies.name,
             "-o name",
             "it lists no objects (`list -o name` names the Secrets)",
         ),
         (
-            global.no_headers && !matches!(global.output, OutputFormat::Table | OutputFormat::Wide),
+            global.no_headers && !matches!(global.output.format, OutputFormat::Table | OutputFormat::Wide),
             "--no-headers",
             "with this -o there is no header line (it is for -o table and -o wide)",
         ),
@@ -1370,7 +1435,7 @@ mod tests {
     fn global_flags_work_after_the_subcommand() {
         let cli = Cli::try_parse_from(["kubectl-secrets", "verify", "app", "-n", "aura", "-o", "json"]).unwrap();
         assert_eq!(cli.global.namespace.as_deref(), Some("aura"));
-        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert_eq!(cli.global.output.format, OutputFormat::Json);
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl Context {
     }
 
     pub fn output(&self) -> OutputFormat {
-        self.global.output
+        self.global.output.format
     }
 
     /// What the flags already answer about going ahead with a change.
@@ -82,7 +82,7 @@ impl Context {
             dry_run: self.global.dry_run.any(),
             server_dry_run: self.global.dry_run == crate::cli::DryRun::Server,
             yes: self.global.yes,
-            output: self.global.output,
+            output: self.global.output.format,
         }
     }
 }

@@ -60,7 +60,7 @@ pub fn run() -> i32 {
         let _ = cli::Cli::command().print_help();
         return exit::OK;
     };
-    render::init_terminal(cli.global.output, cli.global.no_headers);
+    render::init_terminal(&cli.global.output, cli.global.no_headers);
     crate::cluster::client::log_requests(cli.global.verbosity >= 6);
     if let Err(why) = cli::check_global_flags(&cli.global, &command) {
         render::error(&Error::Usage(why));

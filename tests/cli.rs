@@ -204,6 +204,62 @@ fn bad_flags_are_usage_errors() {
     assert!(out.stderr.contains("30s"), "{}", out.stderr);
 }
 
+/// `-o jsonpath=TEMPLATE` as kubectl takes it: text, expressions, range/end and quoted
+/// literals over the document `-o json` prints; a broken template is a usage error naming -o.
+#[test]
+fn jsonpath_output_reads_the_json_document_as_kubectl_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = certificate(dir.path());
+    let cert = cert.to_str().unwrap();
+    let value = "jsonpath-canary-value";
+    let literal = format!("token={value}");
+    let seal = |output: &str| {
+        run(
+            &[
+                "seal",
+                "app",
+                "-n",
+                "team-a",
+                "--from-literal",
+                &literal,
+                "--from-literal",
+                "other=x",
+                "--cert",
+                cert,
+                "-o",
+                output,
+            ],
+            None,
+        )
+    };
+    let out = seal(r#"jsonpath={.kind} {.metadata.namespace}/{.metadata.name}{"\n"}"#);
+    assert_eq!(out.code, exit::OK, "{}", out.stderr);
+    assert_eq!(out.stdout, "SealedSecret team-a/app\n");
+    let keys = seal(r#"jsonpath={range .spec.template.metadata}{.name}{end}:{.spec.encryptedData.token}"#);
+    assert_eq!(keys.code, exit::OK, "{}", keys.stderr);
+    let (name, sealed) = keys.stdout.split_once(':').unwrap();
+    assert_eq!(name, "app");
+    assert!(
+        sealed.len() > 100 && !sealed.contains(value),
+        "a ciphertext, never the value"
+    );
+    for (template, says) in [
+        ("jsonpath={.kind", "never closed"),
+        ("jsonpath={range .items[*]}{.name}", "no {end}"),
+        ("jsonpath={.items[?(}", "not a JSONPath expression"),
+        ("jsonpath", "give the template"),
+        (
+            "xml",
+            "possible values: table, wide, json, yaml, prometheus, name, jsonpath=",
+        ),
+    ] {
+        let refused = seal(template);
+        assert_eq!(refused.code, exit::USAGE, "{template}: {}", refused.stderr);
+        assert!(refused.stderr.contains(says), "{template}: {}", refused.stderr);
+        assert!(refused.stdout.is_empty());
+    }
+}
+
 /// Hints that point the right way: an age without a unit suggests days, an unknown flag is not
 /// suggested as a Secret's name (clap's `-- -x`), a similar flag still is.
 #[test]

@@ -249,7 +249,10 @@ pub async fn dynamic(words: Vec<String>) -> i32 {
         namespace: flag_value(done, &["-n", "--namespace"]),
         all_namespaces: false,
         selector: None,
-        output: OutputFormat::Table,
+        output: crate::cli::Output {
+            format: OutputFormat::Table,
+            jsonpath: None,
+        },
         no_headers: false,
         verbosity: 0,
         request_timeout: Some(crate::cli::RequestTimeout(Some(LOOKUP_TIMEOUT))),
@@ -350,7 +353,8 @@ mod tests {
                 "json".into(),
                 "yaml".into(),
                 "prometheus".into(),
-                "name".into()
+                "name".into(),
+                "jsonpath=".into()
             ])
         );
         assert_eq!(want(&cli, &words("seal app --cert ")), Want::Files);

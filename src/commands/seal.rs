@@ -79,11 +79,7 @@ pub async fn run(ctx: &Context, args: &SealArgs) -> Result<Outcome> {
     match &args.merge_into {
         Some(path) => merge_into(path, &doc, &namespace, &input.name, scope, ctx.global.dry_run.any()),
         None => {
-            if ctx.output() == OutputFormat::Json {
-                render::print_json(&doc)?;
-            } else {
-                render::print_yaml(&doc)?;
-            }
+            render::print_structured(&doc, ctx.output())?;
             Ok(Outcome::Clean)
         }
     }
@@ -241,9 +237,12 @@ fn write_copies(ctx: &Context, args: &SealArgs, input: &Input, scope: Scope, cop
                 written.push(path.display().to_string());
             }
         }
-        None if ctx.output() == OutputFormat::Json => {
+        None if matches!(ctx.output(), OutputFormat::Json | OutputFormat::Jsonpath) => {
             let items: Vec<&Value> = copies.iter().map(|one| &one.doc).collect();
-            render::print_json(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))?;
+            render::print_structured(
+                &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
+                ctx.output(),
+            )?;
         }
         None => {
             let mut text = String::new();

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::Outcome;
-use crate::cli::{OutputFormat, UnsealArgs};
+use crate::cli::UnsealArgs;
 use crate::context::Context;
 use crate::domain::seal;
 use crate::error::{Error, Result};
@@ -73,11 +73,7 @@ pub async fn run(ctx: &Context, args: &UnsealArgs) -> Result<Outcome> {
         secret["immutable"] = json!(immutable);
     }
     // Printing the values is this command's job.
-    if ctx.output() == OutputFormat::Json {
-        render::print_json(&secret)?;
-    } else {
-        render::print_yaml(&secret)?;
-    }
+    render::print_structured(&secret, ctx.output())?;
     Ok(Outcome::Clean)
 }
 

@@ -10,7 +10,7 @@ use crate::error::Result;
 
 pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace: bool) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
             print_document("AuditReport", &serde_json::json!({"findings": findings}), output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
@@ -33,7 +33,9 @@ pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace:
 /// audit across contexts: one table with a CONTEXT column, or a FleetReport document.
 pub fn fleet(report: &FleetReport<AuditReport>, output: OutputFormat, show_namespace: bool) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+            print_document("FleetReport", report, output)
+        }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             write_stdout(&super::fleet::combined(report, |r| {
                 table_parts(&r.findings, show_namespace)

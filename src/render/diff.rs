@@ -28,7 +28,7 @@ fn status_cell(status: KeyStatus) -> comfy_table::Cell {
 
 pub fn report(d: &SecretDiff, output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => print_document("SecretDiff", d, output),
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => print_document("SecretDiff", d, output),
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             write_stdout(&text(d))
         }
@@ -64,7 +64,9 @@ fn text(d: &SecretDiff) -> String {
 /// is said below it), or a FleetReport document.
 pub fn fleet(report: &FleetReport<SecretDiff>, output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+            print_document("FleetReport", report, output)
+        }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             write_stdout(&super::fleet::combined(report, |d| {
                 let rows = d
@@ -97,7 +99,7 @@ pub fn fleet(report: &FleetReport<SecretDiff>, output: OutputFormat) -> Result<(
 
 pub fn many(diffs: &[SecretDiff], output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
             print_document("SecretDiffList", &serde_json::json!({ "secrets": diffs }), output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {

@@ -10,7 +10,9 @@ use crate::error::Result;
 
 pub fn entries(history: &SecretHistory, output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => print_document("SecretHistory", history, output),
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+            print_document("SecretHistory", history, output)
+        }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let (headers, rows, footer) = table_parts(history);
             // A Vault path has no revisions in the cluster: its versions are the history.
@@ -33,7 +35,9 @@ pub fn entries(history: &SecretHistory, output: OutputFormat) -> Result<()> {
 /// history across contexts: one table with a CONTEXT column, or a FleetReport document.
 pub fn fleet(report: &FleetReport<SecretHistory>, output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => print_document("FleetReport", report, output),
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+            print_document("FleetReport", report, output)
+        }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             write_stdout(&super::fleet::combined(report, table_parts))?;
             report

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod diff;
 pub mod fleet;
 pub mod history;
+pub mod jsonpath;
 pub mod list;
 pub mod progress;
 pub mod rotate;
@@ -25,11 +26,21 @@ use crate::error::{Error, Result};
 static MAY_CUT: OnceLock<bool> = OnceLock::new();
 /// --no-headers: tables print their rows only.
 static NO_HEADERS: OnceLock<bool> = OnceLock::new();
+/// The `-o jsonpath` template, when that is the output.
+static JSONPATH: OnceLock<jsonpath::Template> = OnceLock::new();
 
 /// Decide once, at start-up, whether colours are allowed on each stream (never with NO_COLOR
 /// or TERM=dumb) and whether tables may be cut to the terminal's width.
-pub fn init_terminal(output: OutputFormat, no_headers: bool) {
+pub fn init_terminal(output: &crate::cli::Output, no_headers: bool) {
     let _ = NO_HEADERS.set(no_headers);
+    if let Some(template) = output
+        .jsonpath
+        .as_deref()
+        .and_then(|t| jsonpath::Template::parse(t).ok())
+    {
+        let _ = JSONPATH.set(template);
+    }
+    let output = output.format;
     let no_color =
         std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) || std::env::var("TERM").is_ok_and(|t| t == "dumb");
     console::set_colors_enabled(!no_color && std::io::stdout().is_terminal());
@@ -117,10 +128,19 @@ pub fn print_document<T: Serialize>(kind: &'static str, body: &T, output: crate:
         kind,
         body,
     };
-    if output == crate::cli::OutputFormat::Json {
-        print_json(&doc)
-    } else {
-        print_yaml(&doc)
+    print_structured(&doc, output)
+}
+
+/// JSON, YAML, or the `-o jsonpath` template applied to the JSON document.
+pub fn print_structured<T: Serialize>(value: &T, output: crate::cli::OutputFormat) -> Result<()> {
+    match output {
+        crate::cli::OutputFormat::Json => print_json(value),
+        crate::cli::OutputFormat::Jsonpath => {
+            let template = JSONPATH.get().expect("-o jsonpath is parsed with its template");
+            let document = serde_json::to_value(value).map_err(|e| Error::Output(e.to_string()))?;
+            write_streamed(|out| out.write_all(template.render(&document).as_bytes()))
+        }
+        _ => print_yaml(value),
     }
 }
 

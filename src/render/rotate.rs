@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{clean_line, coloured, plural, print_document, print_json, print_yaml, table, table_lines, write_stdout};
+use super::{clean_line, coloured, plural, print_document, table, table_lines, write_stdout};
 use crate::cli::OutputFormat;
 use comfy_table::{Cell, Color};
 
@@ -148,7 +148,7 @@ pub fn plan(
         })
         .collect();
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
             let doc = PlanDocument {
                 api_version: "kubectl-secrets.io/v1",
                 kind: "RotationPlan",
@@ -157,11 +157,7 @@ pub fn plan(
                 secrets,
                 workloads: consumers,
             };
-            if output == OutputFormat::Json {
-                print_json(&doc)
-            } else {
-                print_yaml(&doc)
-            }
+            super::print_structured(&doc, output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let last_applied: Vec<String> = changes
@@ -306,7 +302,7 @@ pub fn renewal_plan(
     strategy: &Strategy,
     output: OutputFormat,
 ) -> Result<()> {
-    if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
+    if matches!(output, OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath) {
         let doc = RenewalDocument {
             api_version: "kubectl-secrets.io/v1",
             kind: "RenewalPlan",
@@ -315,11 +311,7 @@ pub fn renewal_plan(
             certificates: summaries,
             workloads: consumers,
         };
-        return if output == OutputFormat::Json {
-            print_json(&doc)
-        } else {
-            print_yaml(&doc)
-        };
+        return super::print_structured(&doc, output);
     }
     let several_namespaces = summaries.iter().any(|s| s.namespace != summaries[0].namespace);
     let mut headers = vec![
@@ -493,7 +485,7 @@ pub fn recovery(
         .collect();
     let choice = if resume { "resume" } else { "abort" };
     match output {
-        OutputFormat::Json | OutputFormat::Yaml => print_document(
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => print_document(
             "RecoveryPlan",
             &serde_json::json!({
                 "namespace": namespace,

@@ -32,7 +32,7 @@ impl FileResult {
 }
 
 pub fn file_results(results: &[FileResult], output: OutputFormat) -> Result<()> {
-    if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
+    if matches!(output, OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath) {
         return print_document("SealedFileReport", &serde_json::json!({"files": results}), output);
     }
     let mut t = table(&["FILE", "SEALEDSECRET", "RESULT"]);

@@ -250,7 +250,11 @@ async fn list_with_a_selector_lists_only_what_it_selects() {
         rows.stdout
     );
     assert!(!rows.stdout.contains("NAME"), "{}", rows.stdout);
-    for out in [&run, &none, &names, &rows] {
+    let template = r#"jsonpath={range .secrets[*]}{.name}{"\t"}{.keys}{"\n"}{end}"#;
+    let picked = ns.run(&["list", "-o", template]);
+    assert_eq!(picked.code, exit::OK, "{picked:?}");
+    assert_eq!(picked.stdout, "payments-api\t1\nsearch-api\t1\n");
+    for out in [&run, &none, &names, &rows, &picked] {
         out.assert_no_leak([&a, &b]);
     }
 }
