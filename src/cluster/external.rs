@@ -76,18 +76,19 @@ pub async fn provider(conn: &Connection, namespace: &str, store: &StoreRef) -> R
 }
 
 /// The provider of each store the ExternalSecrets read (None where the store cannot be read:
-/// missing, or not the operator's to read).
+/// missing, or not the operator's to read); each store read once, a few at a time.
 pub async fn providers_of(
     conn: &Connection,
     all: &[ExternalSecretState],
 ) -> std::collections::BTreeMap<external::StoreKey, Option<Provider>> {
-    let mut providers = std::collections::BTreeMap::new();
-    for es in all {
-        if let std::collections::btree_map::Entry::Vacant(entry) = providers.entry(external::store_key(es)) {
-            entry.insert(provider(conn, &es.namespace, &es.store).await.ok());
-        }
-    }
-    providers
+    use futures::StreamExt as _;
+    let stores: std::collections::BTreeMap<external::StoreKey, &ExternalSecretState> =
+        all.iter().map(|es| (external::store_key(es), es)).collect();
+    futures::stream::iter(stores)
+        .map(|(key, es)| async move { (key, provider(conn, &es.namespace, &es.store).await.ok()) })
+        .buffer_unordered(8)
+        .collect()
+        .await
 }
 
 /// Ask ESO to sync now: a new value of its force-sync annotation (any annotation change makes

@@ -564,7 +564,24 @@ pub async fn rollback(
     let before = vault.store.value_at(&vault.path, &previous.id).await?;
     let how = format!("back to version {}", previous.id);
     let mut new_values = BTreeMap::new();
-    for field in external::properties(&before.text) {
+    let fields = external::properties(&before.text);
+    // A field added since that version is not removed: a rollback changes values, not shape.
+    let added: Vec<String> = target
+        .data
+        .keys()
+        .filter(|f| !fields.contains(*f))
+        .map(|f| render::clean_line(f))
+        .collect();
+    if !added.is_empty() {
+        render::warning(&format!(
+            "{} of vault:{shown} {} not in version {}: kept as {} now",
+            added.join(", "),
+            if added.len() == 1 { "is" } else { "are" },
+            previous.id,
+            if added.len() == 1 { "it is" } else { "they are" }
+        ));
+    }
+    for field in fields {
         let field_ref = RemoteField {
             remote_key: vault.path.clone(),
             property: Some(field.clone()),

@@ -796,8 +796,13 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
     assert!(rollback.stdout.contains("back to version 1"), "{}", rollback.stdout);
     assert_eq!(current_version(&path), 3);
     assert_eq!(vault_data(&path, 3), json!({"api_key": old, "region": "eu"}));
-    // Any kept version by its number: version 2's data back as version 4. The current version,
-    // one Vault never had and a soft-deleted one are refused, with nothing written.
+    // Any kept version by its number: version 2's data back as version 5 (a field added by
+    // hand in version 4 is kept, and said). The current version, one Vault never had and a
+    // soft-deleted one are refused, with nothing written.
+    vault(
+        &["kv", "patch", "-format=json", "-mount=secret", &path, "owner=team-a"],
+        b"",
+    );
     let to_version = ns.run(&[
         "rollback",
         &target,
@@ -809,15 +814,23 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
     ]);
     assert_eq!(to_version.code, exit::OK, "{to_version:?}");
     assert!(to_version.stdout.contains("back to version 2"), "{}", to_version.stdout);
-    assert_eq!(current_version(&path), 4);
-    assert_eq!(vault_data(&path, 4), json!({"api_key": new, "region": "eu"}));
+    assert!(
+        to_version.stderr.contains("owner of vault:secret/") && to_version.stderr.contains("is not in version 2"),
+        "{}",
+        to_version.stderr
+    );
+    assert_eq!(current_version(&path), 5);
+    assert_eq!(
+        vault_data(&path, 5),
+        json!({"api_key": new, "region": "eu", "owner": "team-a"})
+    );
     vault(
         &["kv", "delete", "-format=json", "-mount=secret", "-versions=1", &path],
         b"",
     );
     let mut refusals = Vec::new();
     for (version, code, says) in [
-        ("4", exit::NOT_FOUND, "version 4 is the current version"),
+        ("5", exit::NOT_FOUND, "version 5 is the current version"),
         ("9", exit::NOT_FOUND, "has no version 9"),
         ("1", exit::USAGE, "vault kv undelete -mount=secret -versions=1"),
     ] {
@@ -826,7 +839,7 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
         assert!(refused.stderr.contains(says), "{}", refused.stderr);
         refusals.push(refused);
     }
-    assert_eq!(current_version(&path), 4, "nothing written");
+    assert_eq!(current_version(&path), 5, "nothing written");
 
     // A path an ExternalSecret of this namespace syncs: its Secret is the way in.
     ns.create_external_secret(json!({
@@ -848,7 +861,7 @@ async fn a_vault_path_rotation_restarts_the_pods_that_render_it_once_and_verifie
         "{}",
         refused.stderr
     );
-    assert_eq!(current_version(&path), 4, "nothing written");
+    assert_eq!(current_version(&path), 5, "nothing written");
     for r in [&run, &verify, &history, &rollback, &to_version, &refused]
         .into_iter()
         .chain(&refusals)
