@@ -145,6 +145,42 @@ pub struct Journal {
     pub renewal: Option<RenewalRecord>,
 }
 
+/// Which machine an interrupted change is finished or undone by: each kind of change writes
+/// exactly one of its parts (issuers only beside plain Secret writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Secrets written from backups (with the issuers' passwords set first, if any).
+    Secrets,
+    /// A SealedSecret's ciphertexts (and perhaps its GitOps file), unsealed by the controller.
+    Sealed,
+    /// Versions at an External Secrets provider, synced by External Secrets.
+    Store,
+    /// A renewal asked of cert-manager.
+    Renewal,
+}
+
+impl Journal {
+    /// The kind of change recorded, or why the journal cannot be one kubectl-secrets wrote
+    /// (it names two kinds: a forged journal must not pick the machine that acts on it).
+    pub fn recorded(&self) -> Result<Recorded, String> {
+        let parts = [
+            (self.sealed.is_some(), Recorded::Sealed, "a SealedSecret change"),
+            (self.external.is_some(), Recorded::Store, "provider versions"),
+            (self.renewal.is_some(), Recorded::Renewal, "a cert-manager renewal"),
+        ];
+        let found: Vec<_> = parts.iter().filter(|(set, ..)| *set).collect();
+        match (found.as_slice(), self.issuers.is_empty()) {
+            ([], _) => Ok(Recorded::Secrets),
+            ([(_, kind, _)], true) => Ok(*kind),
+            ([(_, _, what)], false) => Err(format!("it records issuers beside {what}, which no change writes")),
+            (_, _) => Err(format!(
+                "it records {}, which no single change writes",
+                found.iter().map(|(_, _, what)| *what).collect::<Vec<_>>().join(" and ")
+            )),
+        }
+    }
+}
+
 /// A renewal asked of cert-manager: the Certificate that writes the Secret, and what the
 /// Secret held before (the Certificate's revision and the certificate's serial), so that a
 /// rerun can tell whether the new certificate has arrived.
@@ -589,6 +625,58 @@ mod tests {
             issuers: vec![],
             renewal: None,
         }
+    }
+
+    #[test]
+    fn a_journal_names_one_kind_of_change_or_is_refused() {
+        let app = secret("app", "uid-app");
+        let backup = backup_of(&app, "app.backup-r1-aaaa", "uid-b1", 1, "aaaa");
+        let plain = journal_for(&app, &backup);
+        assert_eq!(plain.recorded(), Ok(Recorded::Secrets));
+        let external = ExternalJournal {
+            owner: "app".into(),
+            provider: "AWS Secrets Manager (us-east-1)".into(),
+            region: "us-east-1".into(),
+            remotes: vec![],
+        };
+        let store = Journal {
+            external: Some(external.clone()),
+            ..plain.clone()
+        };
+        assert_eq!(store.recorded(), Ok(Recorded::Store));
+        let renewal = RenewalRecord {
+            certificate: "tls".into(),
+            revision: Some(1),
+            serial: None,
+        };
+        let both = Journal {
+            renewal: Some(renewal),
+            ..store.clone()
+        };
+        let refused = both.recorded().unwrap_err();
+        assert!(
+            refused.contains("provider versions and a cert-manager renewal"),
+            "{refused}"
+        );
+        let issuer = IssuerRecord {
+            secret: "app".into(),
+            key: "PASSWORD".into(),
+            issuer: "command:true".into(),
+            successor: None,
+        };
+        let with_issuer = Journal {
+            issuers: vec![issuer.clone()],
+            ..plain.clone()
+        };
+        assert_eq!(with_issuer.recorded(), Ok(Recorded::Secrets));
+        let forged = Journal {
+            issuers: vec![issuer],
+            ..store
+        };
+        assert!(forged
+            .recorded()
+            .unwrap_err()
+            .contains("issuers beside provider versions"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod recovery;
 mod renewal;
 mod restart;
 mod sealed;
+mod upstream;
 pub mod vault_path;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -11,7 +11,7 @@ use super::lease::{self, Anchor};
 use super::recovery::{confirm, read_named, recovery_row, show_plan, untrusted, Named, Recovery};
 use super::{targets_for, verify_changed, Consent, Machine, Restore, Settings};
 use crate::cluster::{self, Connection};
-use crate::domain::journal::{self, Journal, Liveness, Phase, Progress};
+use crate::domain::journal::{self, Journal, Liveness, Phase, Progress, Recorded};
 use crate::domain::plan::SecretState;
 use crate::error::{ChangeInProgress, Error, Outcome, Result};
 use crate::render;
@@ -129,17 +129,21 @@ pub async fn recover(
         _ => {}
     }
     render::step(&pending.describe(namespace));
-    match pending.anchor.clone() {
-        Anchor::Secret(_) if pending.journal.renewal.is_some() => {
+    let recorded = pending
+        .journal
+        .recorded()
+        .map_err(|found| untrusted(namespace, &pending.anchor, found))?;
+    match (pending.anchor.clone(), recorded) {
+        (Anchor::Secret(_), Recorded::Renewal) => {
             super::renewal::recover(conn, consent, settings, &target, pending.journal, choice).await
         }
-        Anchor::Secret(_) if pending.journal.external.is_some() => {
+        (Anchor::Secret(_), Recorded::Store) => {
             super::external::recover(conn, consent, settings, &target, pending.journal, choice).await
         }
-        Anchor::Secret(_) => {
+        (Anchor::Secret(_), Recorded::Secrets) => {
             recover_secret(conn, consent, settings, &target, pending.journal, choice, named.issuers).await
         }
-        Anchor::SealedSecret(owner) => {
+        (Anchor::SealedSecret(owner), Recorded::Sealed) => {
             super::sealed::recover(
                 conn,
                 consent,
@@ -152,6 +156,14 @@ pub async fn recover(
             )
             .await
         }
+        (anchor, _) => Err(untrusted(
+            namespace,
+            &anchor,
+            format!(
+                "it records a kind of change that {} never carries",
+                anchor.describe(namespace)
+            ),
+        )),
     }
 }
 

@@ -12,12 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::lease::{self, Anchor};
 use super::recovery::{confirm, read_named, recovery_row, show_plan, untrusted, Recovery};
+use super::upstream::{self, Upstream};
 use super::{verify_changed, Consent, Machine, Settings};
 use crate::cluster::secrets::Stamp;
 use crate::cluster::{self, Connection};
@@ -287,9 +289,13 @@ pub async fn run(
         sealed.after_text.as_bytes(),
         crate::files::Access::AsBefore,
     ) {
-        return Err(steps
-            .undo(&workloads, templates, &format!("writing the file failed ({error})"))
-            .await);
+        return Err(upstream::undo(
+            &steps,
+            &workloads,
+            templates,
+            &format!("writing the file failed ({error})"),
+        )
+        .await);
     }
     render::step(&format!(
         "Wrote {} and SealedSecret {} (backup: {}); waiting for the controller to unseal it.",
@@ -304,9 +310,9 @@ pub async fn run(
     }
     crate::failpoint::pause("written").await;
     if let Err(reason) = steps.unsealed(secret.new_revision, written.generation).await? {
-        return Err(steps.undo(&workloads, templates, &reason).await);
+        return Err(upstream::undo(&steps, &workloads, templates, &reason).await);
     }
-    steps.restart_then_clear(targets, templates).await
+    upstream::restart_then_clear(&steps, targets, &workloads, templates).await
 }
 
 /// Write the SealedSecret, only if what the plan was checked against (its ciphertexts and
@@ -410,120 +416,104 @@ impl SealedSteps<'_> {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
 
-    /// Restart (the Secret now holds the new data), then clear the journal or undo.
-    async fn restart_then_clear(
-        &self,
-        targets: &[RestartTarget],
-        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
-    ) -> Result<()> {
-        let m = self.machine;
-        m.lease.enter(Phase::Restarting).await?;
-        if !targets.is_empty() {
-            let failures = m.restart(targets, "Restarting consumers:").await?;
-            if !failures.is_empty() {
-                let workloads: Vec<WorkloadId> = targets.iter().map(|t| t.id.clone()).collect();
-                return Err(self.undo(&workloads, templates, &failures.join("; ")).await);
-            }
-        }
-        m.lease.clear().await
+/// Put the previous ciphertexts back into the SealedSecret and the file, wait for the
+/// controller to unseal the previous data, and restart the consumers with it. Whether the new
+/// data reached the Secret (the controller may unseal it at any moment until the previous
+/// ciphertexts are back) cannot be known without a race, so the restored data always gets the
+/// next revision and the consumers always restart: afterwards every pod provably runs with the
+/// previous data. The journal stays when the undo cannot finish.
+impl Upstream for SealedSteps<'_> {
+    fn machine(&self) -> &Machine<'_> {
+        self.machine
     }
 
-    /// Put the previous ciphertexts back into the SealedSecret and the file, wait for the
-    /// controller to unseal the previous data, and restart the consumers with it. Whether the new
-    /// data reached the Secret (the controller may unseal it at any moment until the previous
-    /// ciphertexts are back) cannot be known without a race, so the restored data always gets
-    /// the next revision and the consumers always restart: afterwards every pod provably runs
-    /// with the previous data. The journal stays when the undo cannot finish.
-    async fn undo(
-        &self,
-        workloads: &[WorkloadId],
-        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
-        what_failed: &str,
-    ) -> Error {
-        let undo = self.try_undo(workloads, templates).await;
-        let put_back = format!(
+    fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    fn undo_step(&self) -> String {
+        "Putting the previous SealedSecret back.".into()
+    }
+
+    fn put_back_words(&self) -> String {
+        format!(
             "the previous SealedSecret ciphertexts were put back into the cluster and {}",
             self.file
                 .as_ref()
                 .map_or_else(|| "no file (none named)".into(), |f| f.display().to_string())
-        );
-        self.machine
-            .undo_outcome(&self.secret, what_failed, undo, &put_back, !workloads.is_empty())
+        )
     }
 
-    async fn try_undo(
-        &self,
-        workloads: &[WorkloadId],
-        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
-    ) -> Result<()> {
-        let m = self.machine;
-        render::step("Putting the previous SealedSecret back.");
-        m.lease.enter(Phase::RollingBack).await?;
-        let journal = self.journal();
-        let sealed = self.sealed_journal();
-        let restored_revision = journal.secrets[&self.secret].to + 1;
-        let changed_by = format!("{} (undoing {})", m.settings.changed_by, journal.id);
-        let stamp = Stamp {
-            revision: restored_revision,
-            rotation_id: &journal.id,
-            changed_by: &changed_by,
-            at: Timestamp::now(),
-            journal: crate::cluster::secrets::JournalUpdate::Keep,
-            record: None,
-            key_changes: None,
-            journal_on: None,
-        };
-        let spec = json!({
-            "encryptedData": sealed.previous,
-            "template": {"metadata": {"annotations": cluster::secrets::stamp_annotations(&stamp)}}
-        });
-        // The controller's status updates move the resourceVersion too: read again and retry.
-        let mut attempts = 0;
-        let undone = loop {
-            let object = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("SealedSecret {}/{} is gone", m.namespace, sealed.owner)))?;
-            let patch = json!({"metadata": {"resourceVersion": object.resource_version}, "spec": spec});
-            match cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await {
-                Err(Error::Conflict { .. }) if attempts < 3 => attempts += 1,
-                other => break other?,
+    fn put_back(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let m = self.machine;
+            let journal = self.journal();
+            let sealed = self.sealed_journal();
+            let restored_revision = journal.secrets[&self.secret].to + 1;
+            let changed_by = format!("{} (undoing {})", m.settings.changed_by, journal.id);
+            let stamp = Stamp {
+                revision: restored_revision,
+                rotation_id: &journal.id,
+                changed_by: &changed_by,
+                at: Timestamp::now(),
+                journal: crate::cluster::secrets::JournalUpdate::Keep,
+                record: None,
+                key_changes: None,
+                journal_on: None,
+            };
+            let spec = json!({
+                "encryptedData": sealed.previous,
+                "template": {"metadata": {"annotations": cluster::secrets::stamp_annotations(&stamp)}}
+            });
+            // The controller's status updates move the resourceVersion too: read again and retry.
+            let mut attempts = 0;
+            let undone = loop {
+                let object = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("SealedSecret {}/{} is gone", m.namespace, sealed.owner)))?;
+                let patch = json!({"metadata": {"resourceVersion": object.resource_version}, "spec": spec});
+                match cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await {
+                    Err(Error::Conflict { .. }) if attempts < 3 => attempts += 1,
+                    other => break other?,
+                }
+            };
+            if let Some(path) = &self.file {
+                if path.exists() {
+                    rewrite_file(path, &sealed.owner, m.namespace, &sealed.previous)?;
+                } else {
+                    render::warning(&format!(
+                        "{} is not on this machine: put the previous SealedSecret back into it from Git",
+                        path.display()
+                    ));
+                }
             }
-        };
-        if let Some(path) = &self.file {
-            if path.exists() {
-                rewrite_file(path, &sealed.owner, m.namespace, &sealed.previous)?;
-            } else {
-                render::warning(&format!(
-                    "{} is not on this machine: put the previous SealedSecret back into it from Git",
-                    path.display()
-                ));
+            // The controller unseals the previous data again (given at least a minute: the undo must
+            // not give up as fast as a short --timeout gave up on the change).
+            let wait = m.undo_timeout();
+            let deadline = Instant::now() + wait;
+            // Until the controller has handled this very generation (it may still have been working
+            // through the new ciphertexts), and the Secret holds the previous data.
+            loop {
+                let handled = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
+                    .await?
+                    .is_some_and(|s| s.observed_generation >= undone.generation);
+                if handled && cluster::secrets::get(m.conn, m.namespace, &self.secret).await?.data == self.previous_data
+                {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(Error::RollbackFailed(format!(
+                        "the controller did not unseal the previous data of {} within {}",
+                        self.secret,
+                        humantime::format_duration(wait)
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-        }
-        // The controller unseals the previous data again (given at least a minute: the undo must
-        // not give up as fast as a short --timeout gave up on the change).
-        let wait = m.undo_timeout();
-        let deadline = Instant::now() + wait;
-        // Until the controller has handled this very generation (it may still have been working
-        // through the new ciphertexts), and the Secret holds the previous data.
-        loop {
-            let handled = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
-                .await?
-                .is_some_and(|s| s.observed_generation >= undone.generation);
-            if handled && cluster::secrets::get(m.conn, m.namespace, &self.secret).await?.data == self.previous_data {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::RollbackFailed(format!(
-                    "the controller did not unseal the previous data of {} within {}",
-                    self.secret,
-                    humantime::format_duration(wait)
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        m.restart_back_and_clear(&self.secret, restored_revision, workloads, templates)
-            .await
+            Ok(restored_revision)
+        })
     }
 }
 
@@ -670,7 +660,7 @@ pub async fn recover(
         file: file.clone(),
     };
     match choice {
-        Recovery::Abort => steps.try_undo(&workloads, &templates).await?,
+        Recovery::Abort => upstream::try_undo(&steps, &workloads, &templates).await?,
         Recovery::Resume => {
             if let Some(path) = &file {
                 let now: BTreeMap<String, Option<String>> = sealed_journal
@@ -682,10 +672,10 @@ pub async fn recover(
             }
             if entry.progress == Progress::NotWritten {
                 if let Err(reason) = steps.unsealed(entry.entry.to, object.generation).await? {
-                    return Err(steps.undo(&workloads, &templates, &reason).await);
+                    return Err(upstream::undo(&steps, &workloads, &templates, &reason).await);
                 }
             }
-            steps.restart_then_clear(&targets, &templates).await?;
+            upstream::restart_then_clear(&steps, &targets, &workloads, &templates).await?;
         }
     }
     let changed = BTreeSet::from([target.name.clone()]);

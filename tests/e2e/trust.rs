@@ -145,6 +145,49 @@ fn forged_journal(backup: &str, backup_uid: &str, workload: &str, ns: &str) -> S
     .to_string()
 }
 
+/// A journal that records two kinds of change (here provider versions and a cert-manager
+/// renewal) is no journal kubectl-secrets wrote: it never chooses which machine acts on it.
+#[tokio::test]
+async fn a_journal_naming_two_kinds_of_change_is_refused_with_no_write() {
+    let ns = TestNamespace::new("trust-two-kinds").await;
+    let value = canary("app");
+    app_with_consumer(&ns, &value).await;
+    let pods = ns.pod_names("api-").await;
+    let mut journal: serde_json::Value =
+        serde_json::from_str(&forged_journal("app.backup-r0-x", "u", "api", &ns.name)).unwrap();
+    journal["external"] = json!({"owner": "app", "provider": "AWS Secrets Manager (us-east-1)", "region": "us-east-1",
+        "remotes": [{"key": "team-b/db", "previous": "v1", "new": "v2"}]});
+    journal["renewal"] = json!({"certificate": "app"});
+    ns.annotate_secret("app", BTreeMap::from([(annotations::JOURNAL, journal.to_string())]))
+        .await;
+    let mut runs = Vec::new();
+    for choice in ["--resume", "--abort"] {
+        let run = ns.run(&["rotate", "app", choice, "--yes"]);
+        assert_eq!(run.code, exit::UNTRUSTED, "{choice}: {run:?}");
+        assert!(
+            run.stderr
+                .contains("it records provider versions and a cert-manager renewal, which no single change writes"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("kubectl annotate secret app"), "{}", run.stderr);
+        runs.push(run);
+    }
+    assert_eq!(
+        text(&ns.secret_data("app").await["TOKEN"]),
+        value,
+        "app was never written"
+    );
+    assert_eq!(ns.pod_names("api-").await, pods, "nothing was restarted");
+    assert!(
+        ns.secret_annotation("app", annotations::JOURNAL).await.is_some(),
+        "left for a person"
+    );
+    for out in &runs {
+        out.assert_no_leak([&value]);
+    }
+}
+
 #[tokio::test]
 async fn a_forged_journal_is_refused_with_no_write() {
     let ns = TestNamespace::new("trust-journal").await;

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::lease::{self, Anchor};
 use super::recovery::{confirm, show_plan, untrusted, Recovery};
+use super::upstream::{self, Upstream};
 use super::{verify_changed, Consent, Machine, Settings};
 use futures::future::BoxFuture;
 
@@ -707,7 +708,7 @@ pub async fn run(
     let data = match synced {
         Ok(data) => data,
         Err(problem) if steps.store.is_some() => {
-            return Err(steps.undo(&workloads, templates, &problem.to_string()).await)
+            return Err(upstream::undo(&steps, &workloads, templates, &problem.to_string()).await)
         }
         // --synced: nothing was written, nothing restarted; the journal goes.
         Err(problem) => {
@@ -719,7 +720,7 @@ pub async fn run(
         }
     };
     steps.stamp(&data, secret.new_revision).await?;
-    steps.restart_then_clear(targets, &workloads, templates).await
+    upstream::restart_then_clear(&steps, targets, &workloads, templates).await
 }
 
 fn journal_remotes(steps: &ExternalSteps) -> Vec<RemoteEntry> {
@@ -761,6 +762,11 @@ struct ExternalSteps<'a> {
 impl ExternalSteps<'_> {
     fn journal(&self) -> Journal {
         self.machine.lease.journal()
+    }
+
+    /// The store's name for the version External Secrets reads ("AWSCURRENT").
+    fn current(&self) -> &'static str {
+        self.store.as_ref().map_or("the current version", |s| s.words().current)
     }
 
     /// The previous version current again at each remote (where the new one is).
@@ -862,72 +868,6 @@ impl ExternalSteps<'_> {
         Ok(())
     }
 
-    async fn restart_then_clear(
-        &self,
-        targets: &[RestartTarget],
-        workloads: &[WorkloadId],
-        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
-    ) -> Result<()> {
-        let m = self.machine;
-        m.lease.enter(Phase::Restarting).await?;
-        if !targets.is_empty() {
-            let failures = m.restart(targets, "Restarting consumers:").await?;
-            if !failures.is_empty() {
-                let what_failed = failures.join("; ");
-                if self.store.is_none() {
-                    m.lease.clear().await?;
-                    return Err(Error::RolloutFailed(format!(
-                        "the provider's new value does not run: {what_failed}. Put the previous value back at the provider, \
-                         then `kubectl secrets rotate {} -n {} --synced` again",
-                        self.secret, m.namespace
-                    )));
-                }
-                return Err(self.undo(workloads, templates, &what_failed).await);
-            }
-        }
-        m.lease.clear().await
-    }
-
-    /// The previous versions current again, sync, restart with the previous data.
-    async fn undo(
-        &self,
-        workloads: &[WorkloadId],
-        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
-        what_failed: &str,
-    ) -> Error {
-        let current = self.store.as_ref().map_or("the current version", |s| s.words().current);
-        render::step(&format!(
-            "{what_failed}. Moving {current} back to the previous version and syncing again."
-        ));
-        let undo = self.try_undo(workloads, templates).await;
-        let put_back = format!("{current} was moved back to the previous version, External Secrets synced it");
-        self.machine
-            .undo_outcome(&self.secret, what_failed, undo, &put_back, !workloads.is_empty())
-    }
-
-    async fn try_undo(
-        &self,
-        workloads: &[WorkloadId],
-        templates: &BTreeMap<WorkloadId, BTreeMap<String, u64>>,
-    ) -> Result<()> {
-        let m = self.machine;
-        m.lease.enter(Phase::RollingBack).await?;
-        let journal = self.journal();
-        let remotes = journal.external.clone().map(|e| e.remotes).unwrap_or_default();
-        self.move_back(&remotes).await?;
-        let expected = self.previous_data(&remotes).await?;
-        let data = match self.sync(&expected, &BTreeMap::new(), m.undo_timeout()).await? {
-            Ok(data) => data,
-            Err(problem) => return Err(Error::RollbackFailed(problem.to_string())),
-        };
-        m.lease.enter(Phase::RollingBack).await?;
-        let restored = journal.secrets[&self.secret].to + 1;
-        self.stamp(&data, restored).await?;
-        m.lease.enter(Phase::RollingBack).await?;
-        m.restart_back_and_clear(&self.secret, restored, workloads, templates)
-            .await
-    }
-
     /// What the Secret holds once ESO syncs the remotes' previous versions.
     async fn previous_data(&self, remotes: &[RemoteEntry]) -> Result<BTreeMap<String, SecretValue>> {
         self.data_of(remotes, |r| r.previous.clone()).await
@@ -947,6 +887,60 @@ impl ExternalSteps<'_> {
             texts.insert(remote.key.clone(), value.text);
         }
         Ok(external::synced_data(&self.es, &texts))
+    }
+}
+
+impl Upstream for ExternalSteps<'_> {
+    fn machine(&self) -> &Machine<'_> {
+        self.machine
+    }
+
+    fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    fn undo_step(&self) -> String {
+        format!(
+            "Moving {} back to the previous version and syncing again.",
+            self.current()
+        )
+    }
+
+    fn put_back_words(&self) -> String {
+        format!(
+            "{} was moved back to the previous version, External Secrets synced it",
+            self.current()
+        )
+    }
+
+    fn put_back(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let journal = self.journal();
+            let remotes = journal.external.clone().map(|e| e.remotes).unwrap_or_default();
+            self.move_back(&remotes).await?;
+            let expected = self.previous_data(&remotes).await?;
+            let data = match self
+                .sync(&expected, &BTreeMap::new(), self.machine.undo_timeout())
+                .await?
+            {
+                Ok(data) => data,
+                Err(problem) => return Err(Error::RollbackFailed(problem.to_string())),
+            };
+            self.machine.lease.enter(Phase::RollingBack).await?;
+            let restored = journal.secrets[&self.secret].to + 1;
+            self.stamp(&data, restored).await?;
+            Ok(restored)
+        })
+    }
+
+    fn cannot_undo(&self, what_failed: &str) -> Option<Error> {
+        self.store.is_none().then(|| {
+            Error::RolloutFailed(format!(
+                "the provider's new value does not run: {what_failed}. Put the previous value back at the provider, \
+                 then `kubectl secrets rotate {} -n {} --synced` again",
+                self.secret, self.machine.namespace
+            ))
+        })
     }
 }
 
@@ -1122,7 +1116,7 @@ pub async fn recover(
     };
     match choice {
         Recovery::Abort if ext.remotes.is_empty() => machine.lease.clear().await?,
-        Recovery::Abort => steps.try_undo(&plan.workloads, &plan.templates).await?,
+        Recovery::Abort => upstream::try_undo(&steps, &plan.workloads, &plan.templates).await?,
         Recovery::Resume => {
             if let Some(store) = &steps.store {
                 for remote in &ext.remotes {
@@ -1141,12 +1135,12 @@ pub async fn recover(
                 Err(_) if expected.is_empty() || expected.iter().all(|(k, v)| target.data.get(k) == Some(v)) => {
                     target.data.clone()
                 }
-                Err(problem) => return Err(steps.undo(&plan.workloads, &plan.templates, &problem.to_string()).await),
+                Err(problem) => {
+                    return Err(upstream::undo(&steps, &plan.workloads, &plan.templates, &problem.to_string()).await)
+                }
             };
             steps.stamp(&data, entry.to).await?;
-            steps
-                .restart_then_clear(&plan.targets, &plan.workloads, &plan.templates)
-                .await?;
+            upstream::restart_then_clear(&steps, &plan.targets, &plan.workloads, &plan.templates).await?;
         }
     }
     let changed = BTreeSet::from([target.name.clone()]);
