@@ -180,6 +180,15 @@ impl Target {
         }
     }
 
+    /// The plan's line for a step: "PostgreSQL user app at … (as postgres): how".
+    fn describe(&self, what: &str, how: &str) -> String {
+        let login = match &self.admin {
+            Some((admin, _)) => format!("as {admin}"),
+            None => "with its current password".into(),
+        };
+        format!("{what} at {} ({login}): {how}", self.place)
+    }
+
     /// An error that names the server and says nothing of any value.
     fn unreachable(&self, what: &str, reason: impl std::fmt::Display) -> Error {
         Error::IssuerUnreachable {

@@ -303,15 +303,7 @@ impl Issuer for MySql {
             ),
             None => "ALTER USER".to_string(),
         };
-        format!(
-            "{} at {} ({}): {how}",
-            self.what(),
-            self.target.place,
-            match &self.target.admin {
-                Some((admin, _)) => format!("as {admin}"),
-                None => "with its current password".into(),
-            }
-        )
+        self.target.describe(&self.what(), &how)
     }
 
     fn keeps_both(&self) -> bool {

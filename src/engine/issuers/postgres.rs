@@ -244,14 +244,9 @@ impl Issuer for Postgres {
                 self.spec.user,
             );
         }
-        format!(
-            "{} at {} ({}): ALTER ROLE with a SCRAM verifier computed here; single-phase (PostgreSQL keeps one password per role)",
-            self.what(),
-            self.target.place,
-            match &self.target.admin {
-                Some((admin, _)) => format!("as {admin}"),
-                None => "with its current password".into(),
-            }
+        self.target.describe(
+            &self.what(),
+            "ALTER ROLE with a SCRAM verifier computed here; single-phase (PostgreSQL keeps one password per role)",
         )
     }
 

@@ -148,15 +148,7 @@ impl Issuer for Redis {
         } else {
             "CONFIG SET requirepass: single-phase (a server without ACL users keeps one password)"
         };
-        format!(
-            "{} at {} ({}): {how}",
-            self.what(),
-            self.target.place,
-            match &self.target.admin {
-                Some((admin, _)) => format!("as {admin}"),
-                None => "with its current password".into(),
-            }
-        )
+        self.target.describe(&self.what(), how)
     }
 
     fn keeps_both(&self) -> bool {
