@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::render::columns::Columns;
+
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success: no drift, no difference
@@ -83,8 +85,9 @@ pub struct GlobalArgs {
     #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
-    /// Output format: table, wide, json, yaml, name, prometheus, or jsonpath=TEMPLATE (kubectl's
-    /// JSONPath template over -o json's document)
+    /// Output format: table, wide, json, yaml, name, prometheus, jsonpath=TEMPLATE (kubectl's
+    /// JSONPath template over -o json's document), or custom-columns=HEADER:EXPR,... (a table of
+    /// its list; custom-columns-file=FILE reads them from a file)
     #[arg(short = 'o', long, global = true, value_name = "FORMAT", value_parser = OutputParser, default_value = "table")]
     pub output: Output,
 
@@ -165,6 +168,9 @@ pub enum OutputFormat {
     /// `-o jsonpath=TEMPLATE`: kubectl's JSONPath template over the JSON document
     #[value(skip)]
     Jsonpath,
+    /// `-o custom-columns=SPEC` / `custom-columns-file=FILE`: a table of the document's list
+    #[value(skip)]
+    CustomColumns,
 }
 
 /// `-o FORMAT`, with the template of `-o jsonpath=TEMPLATE` (checked when parsed).
@@ -172,6 +178,7 @@ pub enum OutputFormat {
 pub struct Output {
     pub format: OutputFormat,
     pub jsonpath: Option<String>,
+    pub columns: Option<crate::render::columns::Columns>,
 }
 
 /// Parses `-o`: the formats' names, and `jsonpath=TEMPLATE` as kubectl takes it.
@@ -200,6 +207,23 @@ impl clap::builder::TypedValueParser for OutputParser {
             return Ok(Output {
                 format: OutputFormat::Jsonpath,
                 jsonpath: Some(template.to_string()),
+                columns: None,
+            });
+        }
+        let columns = if let Some(spec) = text.strip_prefix("custom-columns=") {
+            Some(Columns::parse(spec).map_err(|why| invalid(format!("custom-columns: {why}")))?)
+        } else if let Some(path) = text.strip_prefix("custom-columns-file=") {
+            let file = std::fs::read_to_string(path)
+                .map_err(|e| invalid(format!("custom-columns-file: cannot read {path}: {e}")))?;
+            Some(Columns::parse_file(&file).map_err(|why| invalid(format!("custom-columns-file {path}: {why}")))?)
+        } else {
+            None
+        };
+        if columns.is_some() {
+            return Ok(Output {
+                format: OutputFormat::CustomColumns,
+                jsonpath: None,
+                columns,
             });
         }
         let format = OutputFormat::from_str(text, false).map_err(|_| {
@@ -211,11 +235,17 @@ impl clap::builder::TypedValueParser for OutputParser {
                 .collect();
             if text == "jsonpath" {
                 invalid("give the template: -o jsonpath='{.secrets[*].name}'".into())
+            } else if text == "custom-columns" {
+                invalid("give the columns: -o custom-columns=NAME:.name,KEYS:.keys".into())
             } else {
                 invalid(format!("'{text}' [possible values: {}]", known.join(", ")))
             }
         })?;
-        Ok(Output { format, jsonpath: None })
+        Ok(Output {
+            format,
+            jsonpath: None,
+            columns: None,
+        })
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
@@ -224,7 +254,9 @@ impl clap::builder::TypedValueParser for OutputParser {
             .filter_map(ValueEnum::to_possible_value);
         let jsonpath = clap::builder::PossibleValue::new("jsonpath=")
             .help("jsonpath=TEMPLATE: kubectl's JSONPath template over -o json's document");
-        Some(Box::new(formats.chain(std::iter::once(jsonpath))))
+        let columns = clap::builder::PossibleValue::new("custom-columns=")
+            .help("custom-columns=HEADER:EXPR,...: a table of the document's list (or custom-columns-file=FILE)");
+        Some(Box::new(formats.chain([jsonpath, columns])))
     }
 }
 
@@ -381,9 +413,13 @@ pub fn check_global_flags(global: &GlobalArgs, command: &Command) -> Result<(), 
             "it lists no objects (`list -o name` names the Secrets)",
         ),
         (
-            global.no_headers && !matches!(global.output.format, OutputFormat::Table | OutputFormat::Wide),
+            global.no_headers
+                && !matches!(
+                    global.output.format,
+                    OutputFormat::Table | OutputFormat::Wide | OutputFormat::CustomColumns
+                ),
             "--no-headers",
-            "with this -o there is no header line (it is for -o table and -o wide)",
+            "with this -o there is no header line (it is for -o table, wide and custom-columns)",
         ),
     ];
     if let Some((_, flag, why)) = refused.iter().find(|(given, _, _)| *given) {

@@ -260,6 +260,65 @@ fn jsonpath_output_reads_the_json_document_as_kubectl_does() {
     }
 }
 
+/// `-o custom-columns=...` and `-o custom-columns-file=FILE` as kubectl takes them: a Kubernetes
+/// object is one row; `--no-headers` drops the header; a broken spec or file is a usage error.
+#[test]
+fn custom_columns_output_is_a_table_of_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = certificate(dir.path());
+    let cert = cert.to_str().unwrap();
+    let value = "columns-canary-value";
+    let literal = format!("token={value}");
+    let seal = |extra: &[&str]| {
+        let mut args = vec![
+            "seal",
+            "app",
+            "-n",
+            "team-a",
+            "--from-literal",
+            &literal,
+            "--cert",
+            cert,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, None)
+    };
+    let out = seal(&[
+        "-o",
+        "custom-columns=KIND:.kind,NAME:.metadata.name,SCOPE:{.metadata.annotations}",
+    ]);
+    assert_eq!(out.code, exit::OK, "{}", out.stderr);
+    let lines: Vec<Vec<&str>> = out.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        lines,
+        [["KIND", "NAME", "SCOPE"], ["SealedSecret", "app", "<none>"]],
+        "{}",
+        out.stdout
+    );
+    let file = dir.path().join("columns.txt");
+    std::fs::write(&file, "NAME      NAMESPACE\n.metadata.name   .metadata.namespace\n").unwrap();
+    let from_file = seal(&["--no-headers", "-o", &format!("custom-columns-file={}", file.display())]);
+    assert_eq!(from_file.code, exit::OK, "{}", from_file.stderr);
+    assert_eq!(
+        from_file.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["app", "team-a"]
+    );
+    for (output, says) in [
+        ("custom-columns=NAME", "expected HEADER:JSONPATH"),
+        ("custom-columns=NAME:{.a}{.b}", "not a column expression"),
+        ("custom-columns", "give the columns"),
+        ("custom-columns-file=/no/such/file", "cannot read /no/such/file"),
+    ] {
+        let refused = seal(&["-o", output]);
+        assert_eq!(refused.code, exit::USAGE, "{output}: {}", refused.stderr);
+        assert!(refused.stderr.contains(says), "{output}: {}", refused.stderr);
+        assert!(refused.stdout.is_empty());
+    }
+    for out in [&out, &from_file] {
+        assert!(!out.stdout.contains(value) && !out.stderr.contains(value));
+    }
+}
+
 /// Hints that point the right way: an age without a unit suggests days, an unknown flag is not
 /// suggested as a Secret's name (clap's `-- -x`), a similar flag still is.
 #[test]

@@ -252,6 +252,7 @@ pub async fn dynamic(words: Vec<String>) -> i32 {
         output: crate::cli::Output {
             format: OutputFormat::Table,
             jsonpath: None,
+            columns: None,
         },
         no_headers: false,
         verbosity: 0,
@@ -354,7 +355,8 @@ mod tests {
                 "yaml".into(),
                 "prometheus".into(),
                 "name".into(),
-                "jsonpath=".into()
+                "jsonpath=".into(),
+                "custom-columns=".into()
             ])
         );
         assert_eq!(want(&cli, &words("seal app --cert ")), Want::Files);

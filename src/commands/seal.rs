@@ -237,7 +237,11 @@ fn write_copies(ctx: &Context, args: &SealArgs, input: &Input, scope: Scope, cop
                 written.push(path.display().to_string());
             }
         }
-        None if matches!(ctx.output(), OutputFormat::Json | OutputFormat::Jsonpath) => {
+        None if matches!(
+            ctx.output(),
+            OutputFormat::Json | OutputFormat::Jsonpath | OutputFormat::CustomColumns
+        ) =>
+        {
             let items: Vec<&Value> = copies.iter().map(|one| &one.doc).collect();
             render::print_structured(
                 &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),

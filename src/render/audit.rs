@@ -10,7 +10,7 @@ use crate::error::Result;
 
 pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace: bool) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             print_document("AuditReport", &serde_json::json!({"findings": findings}), output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
@@ -33,7 +33,7 @@ pub fn findings(findings: &[AuditFinding], output: OutputFormat, show_namespace:
 /// audit across contexts: one table with a CONTEXT column, or a FleetReport document.
 pub fn fleet(report: &FleetReport<AuditReport>, output: OutputFormat, show_namespace: bool) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             print_document("FleetReport", report, output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {

@@ -28,7 +28,9 @@ fn status_cell(status: KeyStatus) -> comfy_table::Cell {
 
 pub fn report(d: &SecretDiff, output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => print_document("SecretDiff", d, output),
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
+            print_document("SecretDiff", d, output)
+        }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             write_stdout(&text(d))
         }
@@ -64,7 +66,7 @@ fn text(d: &SecretDiff) -> String {
 /// is said below it), or a FleetReport document.
 pub fn fleet(report: &FleetReport<SecretDiff>, output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             print_document("FleetReport", report, output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
@@ -99,7 +101,7 @@ pub fn fleet(report: &FleetReport<SecretDiff>, output: OutputFormat) -> Result<(
 
 pub fn many(diffs: &[SecretDiff], output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             print_document("SecretDiffList", &serde_json::json!({ "secrets": diffs }), output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {

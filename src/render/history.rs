@@ -10,7 +10,7 @@ use crate::error::Result;
 
 pub fn entries(history: &SecretHistory, output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             print_document("SecretHistory", history, output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
@@ -35,7 +35,7 @@ pub fn entries(history: &SecretHistory, output: OutputFormat) -> Result<()> {
 /// history across contexts: one table with a CONTEXT column, or a FleetReport document.
 pub fn fleet(report: &FleetReport<SecretHistory>, output: OutputFormat) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             print_document("FleetReport", report, output)
         }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {

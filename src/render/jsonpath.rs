@@ -141,6 +141,11 @@ fn render_nodes(nodes: &[Node], root: &Value, current: &Value, out: &mut String)
     }
 }
 
+/// What one expression (a bare path is relative to `item`) finds in `item`, each as text.
+pub fn values(expr: &str, item: &Value) -> Vec<String> {
+    evaluate(expr, item, item).into_iter().map(shown).collect()
+}
+
 /// A string as itself, anything else as compact JSON.
 fn shown(value: &Value) -> String {
     match value {

@@ -19,7 +19,9 @@ pub fn rows(
 ) -> Result<()> {
     let rows = list.secrets.as_slice();
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => print_document("SecretList", list, output),
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
+            print_document("SecretList", list, output)
+        }
         OutputFormat::Prometheus => write_stdout(&prometheus(rows)),
         // As `kubectl get -o name`: one line per object, nothing else.
         OutputFormat::Name => write_stdout(&rows.iter().map(|r| format!("secret/{}\n", r.name)).collect::<String>()),
@@ -85,7 +87,7 @@ pub fn fleet(
     with_policy: bool,
 ) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             print_document("FleetReport", report, output)
         }
         // -o prometheus is refused before the clusters are asked (its metrics carry no context).

@@ -2,6 +2,7 @@
 //! Colours and tables follow the terminal: NO_COLOR or a pipe turns colours off.
 
 pub mod audit;
+pub mod columns;
 pub mod diff;
 pub mod fleet;
 pub mod history;
@@ -28,6 +29,8 @@ static MAY_CUT: OnceLock<bool> = OnceLock::new();
 static NO_HEADERS: OnceLock<bool> = OnceLock::new();
 /// The `-o jsonpath` template, when that is the output.
 static JSONPATH: OnceLock<jsonpath::Template> = OnceLock::new();
+/// The `-o custom-columns` columns, when that is the output.
+static COLUMNS: OnceLock<columns::Columns> = OnceLock::new();
 
 /// Decide once, at start-up, whether colours are allowed on each stream (never with NO_COLOR
 /// or TERM=dumb) and whether tables may be cut to the terminal's width.
@@ -39,6 +42,9 @@ pub fn init_terminal(output: &crate::cli::Output, no_headers: bool) {
         .and_then(|t| jsonpath::Template::parse(t).ok())
     {
         let _ = JSONPATH.set(template);
+    }
+    if let Some(columns) = &output.columns {
+        let _ = COLUMNS.set(columns.clone());
     }
     let output = output.format;
     let no_color =
@@ -131,7 +137,8 @@ pub fn print_document<T: Serialize>(kind: &'static str, body: &T, output: crate:
     print_structured(&doc, output)
 }
 
-/// JSON, YAML, or the `-o jsonpath` template applied to the JSON document.
+/// JSON, YAML, or the `-o jsonpath` template or `-o custom-columns` table applied to the JSON
+/// document.
 pub fn print_structured<T: Serialize>(value: &T, output: crate::cli::OutputFormat) -> Result<()> {
     match output {
         crate::cli::OutputFormat::Json => print_json(value),
@@ -139,6 +146,15 @@ pub fn print_structured<T: Serialize>(value: &T, output: crate::cli::OutputForma
             let template = JSONPATH.get().expect("-o jsonpath is parsed with its template");
             let document = serde_json::to_value(value).map_err(|e| Error::Output(e.to_string()))?;
             write_streamed(|out| out.write_all(template.render(&document).as_bytes()))
+        }
+        crate::cli::OutputFormat::CustomColumns => {
+            let columns = COLUMNS.get().expect("-o custom-columns is parsed with its columns");
+            let document = serde_json::to_value(value).map_err(|e| Error::Output(e.to_string()))?;
+            let mut t = table(&columns.headers());
+            for row in columns.rows(&document) {
+                t.add_row(row);
+            }
+            write_stdout(&table_lines(&t))
         }
         _ => print_yaml(value),
     }

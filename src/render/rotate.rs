@@ -148,7 +148,7 @@ pub fn plan(
         })
         .collect();
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             let doc = PlanDocument {
                 api_version: "kubectl-secrets.io/v1",
                 kind: "RotationPlan",
@@ -302,7 +302,10 @@ pub fn renewal_plan(
     strategy: &Strategy,
     output: OutputFormat,
 ) -> Result<()> {
-    if matches!(output, OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath) {
+    if matches!(
+        output,
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns
+    ) {
         let doc = RenewalDocument {
             api_version: "kubectl-secrets.io/v1",
             kind: "RenewalPlan",
@@ -485,21 +488,23 @@ pub fn recovery(
         .collect();
     let choice = if resume { "resume" } else { "abort" };
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => print_document(
-            "RecoveryPlan",
-            &serde_json::json!({
-                "namespace": namespace,
-                "rotationId": journal.id,
-                "action": journal.action,
-                "phase": journal.phase,
-                "startedAt": journal.started_at,
-                "startedBy": super::clean(&journal.holder.by),
-                "choice": choice,
-                "secrets": rows,
-                "workloads": workloads,
-            }),
-            output,
-        ),
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
+            print_document(
+                "RecoveryPlan",
+                &serde_json::json!({
+                    "namespace": namespace,
+                    "rotationId": journal.id,
+                    "action": journal.action,
+                    "phase": journal.phase,
+                    "startedAt": journal.started_at,
+                    "startedBy": super::clean(&journal.holder.by),
+                    "choice": choice,
+                    "secrets": rows,
+                    "workloads": workloads,
+                }),
+                output,
+            )
+        }
         OutputFormat::Table | OutputFormat::Wide | OutputFormat::Prometheus | OutputFormat::Name => {
             let mut text = format!(
                 "Plan to {} {} {} in namespace {namespace} (started {} by {})\n\n",

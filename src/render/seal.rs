@@ -32,7 +32,10 @@ impl FileResult {
 }
 
 pub fn file_results(results: &[FileResult], output: OutputFormat) -> Result<()> {
-    if matches!(output, OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath) {
+    if matches!(
+        output,
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns
+    ) {
         return print_document("SealedFileReport", &serde_json::json!({"files": results}), output);
     }
     let mut t = table(&["FILE", "SEALEDSECRET", "RESULT"]);

@@ -18,7 +18,7 @@ use crate::error::Result;
 pub fn report(report: &VerifyReport, output: OutputFormat, scope: &Scope) -> Result<()> {
     let wide = output == OutputFormat::Wide;
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             print_document("VerifyReport", report, output)
         }
         _ => write_stdout(&table_text(report, scope, wide)),
@@ -212,7 +212,7 @@ fn table_text(report: &VerifyReport, scope: &Scope, wide: bool) -> String {
 /// verify across contexts: one table with a CONTEXT column, or a FleetReport document.
 pub fn fleet(report: &FleetReport<VerifyReport>, output: OutputFormat, show_namespace: bool) -> Result<()> {
     match output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
             print_document("FleetReport", report, output)
         }
         OutputFormat::Table | OutputFormat::Prometheus | OutputFormat::Wide | OutputFormat::Name => {
@@ -414,7 +414,10 @@ pub fn fix_plan(plan: &FixPlan, output: OutputFormat) -> Result<()> {
         }
     }
     // Beside a JSON or YAML report, stdout stays one document.
-    if matches!(output, OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath) {
+    if matches!(
+        output,
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns
+    ) {
         super::write_stderr(&super::for_cluster(&text));
         Ok(())
     } else {
@@ -465,7 +468,7 @@ impl WatchView {
         let at = jiff::Timestamp::from_second(at.as_second()).unwrap_or(at);
         let time = at.strftime("%H:%M:%S");
         match self.output {
-            OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath => {
+            OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Jsonpath | OutputFormat::CustomColumns => {
                 if !first && self.output == OutputFormat::Yaml {
                     write_stdout("---\n")?;
                 }

@@ -254,7 +254,34 @@ async fn list_with_a_selector_lists_only_what_it_selects() {
     let picked = ns.run(&["list", "-o", template]);
     assert_eq!(picked.code, exit::OK, "{picked:?}");
     assert_eq!(picked.stdout, "payments-api\t1\nsearch-api\t1\n");
-    for out in [&run, &none, &names, &rows, &picked] {
+    // kubectl's custom columns: one row per Secret of the list, <none> where nothing matches.
+    let columns = ns.run(&["list", "-o", "custom-columns=SECRET:.name,KEYS:keys,OWNER:{.owner}"]);
+    assert_eq!(columns.code, exit::OK, "{columns:?}");
+    let cells: Vec<Vec<&str>> = columns.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        cells,
+        [
+            ["SECRET", "KEYS", "OWNER"],
+            ["payments-api", "1", "<none>"],
+            ["search-api", "1", "<none>"]
+        ],
+        "{}",
+        columns.stdout
+    );
+    let findings = ns.run(&[
+        "audit",
+        "--no-headers",
+        "-o",
+        "custom-columns=RULE:.rule,SECRET:.secret",
+    ]);
+    assert!(
+        findings.stdout.lines().all(|l| l.split_whitespace().count() == 2) && !findings.stdout.contains("RULE"),
+        "{findings:?}"
+    );
+    let bad = ns.run(&["list", "-o", "custom-columns=SECRET"]);
+    assert_eq!(bad.code, exit::USAGE, "{bad:?}");
+    assert!(bad.stderr.contains("expected HEADER:JSONPATH"), "{}", bad.stderr);
+    for out in [&run, &none, &names, &rows, &picked, &columns, &findings, &bad] {
         out.assert_no_leak([&a, &b]);
     }
 }
