@@ -102,6 +102,8 @@ pg_role aura "$aura_db"
 redis_user default "$aura_redis"
 issuer aura-production postgres-secrets postgres-password "postgresql:user=aura,server=statefulset/postgres,database=aura_db"
 issuer aura-production redis-secrets redis-password "redis:user=default,server=statefulset/redis"
+# The backend team's three Secrets, selected together (`rotate -l team=aura`).
+kubectl label secret backend-secrets postgres-secrets redis-secrets -n aura-production team=aura >/dev/null
 
 # 002 IntelliPrompt: the OpenAI key is still the runbook's example.
 secret intelliprompt api-keys "openai=sk-xxx" "anthropic=sk-ant-$(rand_hex 24)"
@@ -118,12 +120,22 @@ secret chatbox chat-secrets \
   "SMS_ACCOUNT_SID=AC$(rand_hex 16)" "SMS_AUTH_TOKEN=$(rand_hex 16)" \
   "LLM_PROVIDER_1_API_KEY=sk-$(rand_hex 24)" "LLM_PROVIDER_2_API_KEY=sk-ant-$(rand_hex 24)"
 
+# 004's session keys are deployed by Argo CD (its tracking annotation): rotate refuses them,
+# since the next sync would write the old value back.
+secret chatbox session-keys "SESSION_SECRET=$(rand_b64 32)"
+kubectl annotate secret session-keys -n chatbox argocd.argoproj.io/tracking-id=chatbox:/Secret:chatbox/session-keys >/dev/null
+
 # 004's other store: the LLM keys in the bed's Vault (KV v2 at secret/, settings in vault.env
 # beside the kubeconfig), synced by an ExternalSecret (scripts/seeds/chatbox.yaml), and read by
 # the injector's pod too. The values go to `vault kv put` on stdin, never in an argument.
 vault_bin=$("$root/scripts/build-vault.sh")/vault
 printf '{"LLM_PROVIDER_1_API_KEY":"sk-%s","LLM_PROVIDER_3_API_KEY":"sk-%s"}' "$(rand_hex 24)" "$(rand_hex 24)" \
   | ( set -a; source "$(dirname "$kubeconfig")/vault.env"; set +a; "$vault_bin" kv put -mount=secret chatbox/llm - >/dev/null )
+
+# 003's webhook signing key lives only in Vault: the relay's pods read it through the Agent
+# Injector (scripts/seeds/platform.yaml), no Secret in between.
+printf '{"signing_key":"%s"}' "$(rand_b64 32)" \
+  | ( set -a; source "$(dirname "$kubeconfig")/vault.env"; set +a; "$vault_bin" kv put -mount=secret platform/webhook - >/dev/null )
 
 # 003 zero-downtime rotation: versioned JWT keys with an active-key pointer.
 platform_db=$(rand_b64 32) platform_redis=$(rand_b64 32)

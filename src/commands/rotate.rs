@@ -137,6 +137,9 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
                 set_values,
             };
             let mut secrets = plan::plan(&target, &request, &others)?;
+            if !args.propagate {
+                warn_unpropagated(&conn, &namespace, &[(&target, &request)]).await;
+            }
             if args.all_keys {
                 secrets[0].note_left_out();
             }
@@ -163,6 +166,24 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
         no_issuer: args.issuer.no_issuer,
     };
     engine::apply(&conn, ctx.consent(), &settings, change).await
+}
+
+/// Without --propagate: the keys of the namespace that embed a rotated old value keep it (a
+/// URI still holding the old password locks its readers out), said before the question. Read
+/// best-effort: a user who may not list the namespace's Secrets is not stopped by it.
+async fn warn_unpropagated(conn: &Connection, namespace: &str, targets: &[(&SecretState, &RotationRequest)]) {
+    let Ok(others) = cluster::secrets::list_with_values(conn, namespace).await else {
+        return;
+    };
+    let Ok(with) = plan::plan_many(targets, &others) else {
+        return;
+    };
+    for (key, from) in plan::propagated(&with) {
+        render::warning(&format!(
+            "{key} embeds the old value of {from} and keeps it: its readers would still use the old one. \
+             Add --propagate to write the new value into it in the same change"
+        ));
+    }
 }
 
 /// A renewal takes no values: cert-manager makes the new key and certificate.
@@ -362,6 +383,9 @@ async fn rotate_many(
     };
     let pairs: Vec<(&SecretState, &RotationRequest)> = targets.iter().zip(&requests).collect();
     let mut secrets = plan::plan_many(&pairs, &others)?;
+    if !args.propagate {
+        warn_unpropagated(conn, &namespace, &pairs).await;
+    }
     if args.all_keys {
         // Only the targets' own changes (propagated ones follow the plan of their own).
         for change in secrets.iter_mut().filter(|c| names.contains(&c.before.name)) {

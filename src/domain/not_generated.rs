@@ -189,10 +189,34 @@ fn by_value(text: &str, keys: &BTreeSet<&str>) -> Option<Reason> {
             ));
         }
     }
+    // A random string in place of a connection URL breaks every client that parses it: its
+    // password changes with the key that holds the password (--propagate carries it in). Read
+    // by hand, not by a URL parser: clients take passwords (base64's `/`, `+`, `=`) that a
+    // strict parser refuses.
+    if url_with_password(text) {
+        return Some(Reason::Structured(
+            "a URL with a password inside: rotate the key that holds the password with --propagate, \
+             which writes the new one into this URL"
+                .into(),
+        ));
+    }
     if keys.contains(text) {
         return Some(Reason::Identifier(format!("points at key {text}")));
     }
     None
+}
+
+/// `scheme://user:password@host...` (the user may be empty, as in `redis://:pw@redis`).
+fn url_with_password(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    match rest.rfind('@') {
+        Some(at) => scheme_ok && rest[..at].contains(':') && rest.len() > at + 1,
+        None => false,
+    }
 }
 
 /// Known parties whose credentials an application holds, by a word of the key's name.
@@ -359,6 +383,17 @@ mod tests {
             ),
             (".dockerconfigjson", r#"{"auths":{}}"#, "JSON"),
             ("SLACK_WEBHOOK", "https://hooks.slack.com/services/T0/B0/XYZ", "URL"),
+            (
+                "DATABASE_URL",
+                "postgresql://vc:pw@postgres:5432/vc",
+                "a URL with a password inside",
+            ),
+            ("REDIS_URL", "redis://:pw@redis:6379/0", "--propagate"),
+            (
+                "POSTGRES_DB_URI",
+                "postgresql+psycopg://aura:a/b+c=@postgres:5432/aura_db",
+                "a URL with a password inside",
+            ),
         ];
         for (key, value, expected) in cases {
             let reason = why(key, value).unwrap_or_else(|| panic!("{key} should not be generated"));
@@ -375,7 +410,6 @@ mod tests {
             ("API_KEY", "canary-abc"),
             ("password", "hunter2hunter2"),
             ("REDIS_PASSWORD", "c2VjcmV0"),
-            ("DATABASE_URL", "postgresql://vc:pw@postgres:5432/vc"),
             ("TURN_PASSWORD", "c2VjcmV0"),
             ("jwt-secret-v1", "c2VjcmV0c2VjcmV0"),
         ] {

@@ -294,6 +294,23 @@ pub enum PlanError {
     SetTwice { key: String },
 }
 
+/// What a change planned with --propagate writes besides the rotated keys: each "SECRET/KEY"
+/// and the rotated key whose old value it embeds. Without --propagate these keep the old value
+/// (a URI still holding the old password), so the plan says so.
+pub fn propagated(changes: &[SecretChange]) -> Vec<(String, String)> {
+    changes
+        .iter()
+        .flat_map(|change| {
+            change.keys.iter().filter_map(move |key| match &key.kind {
+                ChangeKind::Propagated { from_key, .. } => {
+                    Some((format!("{}/{}", change.name(), key.key), from_key.clone()))
+                }
+                _ => None,
+            })
+        })
+        .collect()
+}
+
 /// Plan the change of `target` and, when `others` are given (--propagate), of every other
 /// Secret (or other key of the target) that embeds an old value.
 pub fn plan(

@@ -21,6 +21,7 @@ mod jobs;
 mod lifecycle;
 mod limits;
 mod rbac;
+mod readme;
 mod rollback;
 mod rollouts;
 mod rotate;
