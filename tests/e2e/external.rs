@@ -401,7 +401,11 @@ async fn mappings_the_plugin_cannot_write_back_are_refused_with_the_reason() {
     // A URL with a password is never generated unasked; asked for, it is still computed by the template.
     let unasked = ns.run(&["rotate", "backend-secrets", "--key", "DATABASE_URL", "--yes"]);
     assert_eq!(unasked.code, exit::USAGE, "{unasked:?}");
-    assert!(unasked.stderr.contains("a URL with a password inside"), "{}", unasked.stderr);
+    assert!(
+        unasked.stderr.contains("a URL with a password inside"),
+        "{}",
+        unasked.stderr
+    );
     unasked.assert_no_leak([&old]);
     let computed = ns.run(&["rotate", "backend-secrets", "--key", "DATABASE_URL=alnum:40", "--yes"]);
     assert_eq!(computed.code, exit::USAGE, "{computed:?}");
