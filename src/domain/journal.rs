@@ -354,8 +354,13 @@ impl Phase {
     }
 }
 
+/// A journal as written by kubectl-secrets: its format, and one kind of change (`recorded`), so
+/// that every reader (recovery, a new change finding it, audit) refuses the same forgeries.
 pub fn parse_journal(text: &str) -> Result<Journal, String> {
-    serde_json::from_str(text).map_err(|_| "it is not a journal this version of kubectl-secrets wrote".to_string())
+    let journal: Journal = serde_json::from_str(text)
+        .map_err(|_| "it is not a journal this version of kubectl-secrets wrote".to_string())?;
+    journal.recorded()?;
+    Ok(journal)
 }
 
 pub fn journal_text(journal: &Journal) -> String {
@@ -657,6 +662,11 @@ mod tests {
         assert!(
             refused.contains("provider versions and a cert-manager renewal"),
             "{refused}"
+        );
+        assert_eq!(
+            parse_journal(&journal_text(&both)),
+            Err(refused),
+            "every reader refuses it"
         );
         let issuer = IssuerRecord {
             secret: "app".into(),

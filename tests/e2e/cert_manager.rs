@@ -784,3 +784,84 @@ async fn audit_says_why_a_certificate_is_not_issued_from_the_controllers_own_fai
         run.assert_no_leak(&secrets);
     }
 }
+
+/// The runbook's "cert-manager not renewing" when nothing has failed yet: a Certificate signed
+/// by an external issuer whose controller is not running (here never installed) keeps its
+/// current certificate and stays Ready while its renewal time passes and its request waits.
+/// audit names the overdue renewal with the time it was due and when the certificate expires.
+#[tokio::test]
+async fn audit_names_a_renewal_overdue_while_its_request_waits_for_an_absent_issuer() {
+    use jiff::{Timestamp, ToSpan};
+    let ns = TestNamespace::new("cm-overdue").await;
+    let now = Timestamp::now();
+    let at = |t: Timestamp| t.strftime("%Y%m%d%H%M%SZ").to_string();
+    // Two days old, an hour left: cert-manager's renewal time (two thirds through) is long past.
+    let (crt, key) = crate::support::make_certificate(
+        "Legacy CA",
+        &["legacy.example"],
+        &at(now - 48.hours()),
+        &at(now + 1.hour()),
+    );
+    let issuer = json!({"name": "legacy", "kind": "LegacyIssuer", "group": "issuers.example.com"});
+    ns.create_secret(json!({
+        "metadata": {"name": "legacy-tls", "annotations": {
+            "cert-manager.io/certificate-name": "legacy",
+            "cert-manager.io/issuer-name": "legacy",
+            "cert-manager.io/issuer-kind": "LegacyIssuer",
+            "cert-manager.io/issuer-group": "issuers.example.com"}},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": crt, "tls.key": key}
+    }))
+    .await;
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "legacy"},
+                "spec": {"secretName": "legacy-tls", "commonName": "legacy.example", "dnsNames": ["legacy.example"],
+                         "privateKey": {"algorithm": "RSA", "size": 2048}, "issuerRef": issuer}}),
+    );
+    wait_until(
+        &ns,
+        "Certificate",
+        "certificates",
+        "legacy",
+        "its renewal under way",
+        |o| {
+            o["status"]["renewalTime"].is_string()
+                && condition(o, "Issuing").is_some_and(|(status, _)| status == "True")
+        },
+    )
+    .await;
+    let secrets = key_lines(&ns, "legacy-tls").await;
+
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert_eq!(audit.code, exit::FOUND, "{audit:?}");
+    let findings = audit.json()["findings"].as_array().unwrap().clone();
+    let overdue = findings
+        .iter()
+        .find(|f| f["rule"] == "certificate-renewal-overdue")
+        .unwrap_or_else(|| panic!("no overdue renewal in {}", audit.stdout));
+    assert_eq!(overdue["secret"], "legacy-tls", "{overdue}");
+    assert_eq!(overdue["severity"], "critical", "{overdue}");
+    let message = overdue["message"].as_str().unwrap();
+    assert!(
+        message.contains("Certificate legacy was due for renewal at") && message.contains("it expires at"),
+        "{message}"
+    );
+    assert!(
+        overdue["fix"]
+            .as_str()
+            .unwrap()
+            .contains("cert-manager's controller runs"),
+        "{overdue}"
+    );
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["secret"] == "legacy-tls" && f["rule"].as_str().unwrap().starts_with("certificate-issuer")),
+        "an external issuer is not judged by cert-manager's kinds: {findings:?}"
+    );
+    let table = ns.run(&["audit"]);
+    assert!(table.stdout.contains("certificate-renewal-overdue"), "{}", table.stdout);
+    for run in [&audit, &table] {
+        run.assert_no_leak(&secrets);
+    }
+}

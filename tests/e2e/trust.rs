@@ -161,7 +161,7 @@ async fn a_journal_naming_two_kinds_of_change_is_refused_with_no_write() {
     ns.annotate_secret("app", BTreeMap::from([(annotations::JOURNAL, journal.to_string())]))
         .await;
     let mut runs = Vec::new();
-    for choice in ["--resume", "--abort"] {
+    for choice in ["--resume", "--abort", "--key=TOKEN"] {
         let run = ns.run(&["rotate", "app", choice, "--yes"]);
         assert_eq!(run.code, exit::UNTRUSTED, "{choice}: {run:?}");
         assert!(
@@ -173,6 +173,17 @@ async fn a_journal_naming_two_kinds_of_change_is_refused_with_no_write() {
         assert!(run.stderr.contains("kubectl annotate secret app"), "{}", run.stderr);
         runs.push(run);
     }
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert!(
+        audit.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "untrusted-record" && f["secret"] == "app"),
+        "{}",
+        audit.stdout
+    );
+    runs.push(audit);
     assert_eq!(
         text(&ns.secret_data("app").await["TOKEN"]),
         value,

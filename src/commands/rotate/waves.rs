@@ -117,6 +117,9 @@ pub async fn run(
             &member.context,
             plan::plan(target, &request, &others).map_err(Error::from),
         )?;
+        if !args.propagate {
+            super::warn_unpropagated(&member.conn, &member.namespace, &[(target, &request)]).await;
+        }
         if args.all_keys {
             secrets[0].note_left_out();
         }
