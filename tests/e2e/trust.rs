@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use crate::support::{annotations, canary, deployment, exit, next_second, with_pod_annotations, TestNamespace};
+use crate::support::{annotations, canary, deployment, exit, next_second, with_pod_annotations, Run, TestNamespace};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
@@ -131,6 +131,21 @@ async fn a_planted_backup_is_shown_as_such_reported_by_audit_and_never_restored_
     }
 }
 
+/// `audit -o json` in `ns`, which must report `secret`'s record as untrusted.
+fn audit_reports_untrusted(ns: &TestNamespace, secret: &str) -> Run {
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert!(
+        audit.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "untrusted-record" && f["secret"] == secret),
+        "{}",
+        audit.stdout
+    );
+    audit
+}
+
 /// A journal in the current format that names `backup` as the backup of `app`.
 fn forged_journal(backup: &str, backup_uid: &str, workload: &str, ns: &str) -> String {
     json!({
@@ -173,17 +188,7 @@ async fn a_journal_naming_two_kinds_of_change_is_refused_with_no_write() {
         assert!(run.stderr.contains("kubectl annotate secret app"), "{}", run.stderr);
         runs.push(run);
     }
-    let audit = ns.run(&["audit", "-o", "json"]);
-    assert!(
-        audit.json()["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["rule"] == "untrusted-record" && f["secret"] == "app"),
-        "{}",
-        audit.stdout
-    );
-    runs.push(audit);
+    runs.push(audit_reports_untrusted(&ns, "app"));
     assert_eq!(
         text(&ns.secret_data("app").await["TOKEN"]),
         value,
@@ -227,17 +232,7 @@ async fn a_forged_journal_is_refused_with_no_write() {
         assert!(run.stderr.contains("not a journal"), "{}", run.stderr);
         runs.push(run);
     }
-    let audit = ns.run(&["audit", "-o", "json"]);
-    assert!(
-        audit.json()["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["rule"] == "untrusted-record" && f["secret"] == "app"),
-        "{}",
-        audit.stdout
-    );
-    runs.push(audit);
+    runs.push(audit_reports_untrusted(&ns, "app"));
 
     // The current format, naming db-admin (even with its uid) as the backup.
     let journal = forged_journal("db-admin", &db_uid, "api", &ns.name);
