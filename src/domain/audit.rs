@@ -632,7 +632,12 @@ fn cert_manager_findings(snapshot: &Snapshot, now: Timestamp) -> Vec<AuditFindin
     let cm = &snapshot.cert_manager;
     let mut findings = Vec::new();
     for certificate in &cm.certificates {
-        let Some(stuck) = cm.stuck(certificate, now) else {
+        let annotated = snapshot
+            .secrets
+            .iter()
+            .find(|s| s.namespace == certificate.namespace && s.name == certificate.secret_name)
+            .and_then(|s| s.cert_manager_certificate.as_deref());
+        let Some(stuck) = cm.stuck(certificate, annotated, now) else {
             continue;
         };
         let name = &certificate.name;
@@ -675,6 +680,19 @@ fn cert_manager_findings(snapshot: &Snapshot, now: Timestamp) -> Vec<AuditFindin
                     retry_note(certificate.failed_issuance_attempts, certificate.last_failure_time)
                 ),
                 format!("kubectl describe certificate {name} -n {namespace}; {renew}"),
+            ),
+            Stuck::SecretTaken { by, readiness } => (
+                Severity::Warning,
+                "certificate-not-ready",
+                format!(
+                    "Certificate {name} is {readiness}: its Secret {} is also the spec.secretName of Certificate {by}, \
+                     the one cert-manager issues (it issues one Certificate per Secret)",
+                    certificate.secret_name
+                ),
+                format!(
+                    "give it a Secret of its own (kubectl edit certificate {name} -n {namespace}: spec.secretName), \
+                     or delete it if Certificate {by} is the one meant"
+                ),
             ),
             Stuck::NotReady(why) => (
                 Severity::Warning,

@@ -77,6 +77,9 @@ pub struct CertificateState {
     pub issuing: Option<Condition>,
     pub failed_issuance_attempts: u64,
     pub last_failure_time: Option<Timestamp>,
+    /// `metadata.creationTimestamp`: among Certificates naming one Secret, cert-manager issues
+    /// the oldest unless the Secret names another.
+    pub created: Option<Timestamp>,
 }
 
 impl CertificateState {
@@ -91,6 +94,14 @@ impl CertificateState {
             Some(c) => format!("not Ready ({})", c.explain()),
             None => "not Ready (no status yet)".into(),
         }
+    }
+
+    /// The Issuing condition of a failed issuance (cert-manager retries later). With cert-manager's
+    /// ServerSideApply feature a successful issuance also leaves Issuing False, reason "Issued".
+    pub fn failed_issuing(&self) -> Option<&Condition> {
+        self.issuing
+            .as_ref()
+            .filter(|c| c.status == "False" && c.reason != "Issued")
     }
 
     /// Whether its renewal time has passed by more than the controller needs to act on it.
@@ -159,11 +170,20 @@ pub struct CertManager {
 }
 
 impl CertManager {
-    /// The Certificate that writes this Secret.
-    pub fn certificate_for(&self, namespace: &str, secret: &str) -> Option<&CertificateState> {
-        self.certificates
+    /// The Certificate that writes this Secret. When several name it, cert-manager issues only
+    /// one (its trigger controller skips the others): the one the Secret's
+    /// `cert-manager.io/certificate-name` annotation names, else the oldest, then by name.
+    pub fn certificate_for(&self, namespace: &str, secret: &str, annotated: Option<&str>) -> Option<&CertificateState> {
+        let mut naming: Vec<&CertificateState> = self
+            .certificates
             .iter()
-            .find(|c| c.namespace == namespace && c.secret_name == secret)
+            .filter(|c| c.namespace == namespace && c.secret_name == secret)
+            .collect();
+        if let Some(named) = naming.iter().find(|c| Some(c.name.as_str()) == annotated) {
+            return Some(named);
+        }
+        naming.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+        naming.first().copied()
     }
 
     /// The Issuer or ClusterIssuer a Certificate names; None when it is missing (or not one of
@@ -189,7 +209,18 @@ impl CertManager {
 
     /// Why a Certificate does not (re)issue, most specific cause first; None when nothing is
     /// wrong that the plugin can see.
-    pub fn stuck(&self, certificate: &CertificateState, now: Timestamp) -> Option<Stuck> {
+    /// `annotated` is the Certificate its Secret's annotation names (which of several
+    /// Certificates naming one Secret cert-manager issues).
+    pub fn stuck(&self, certificate: &CertificateState, annotated: Option<&str>, now: Timestamp) -> Option<Stuck> {
+        if let Some(issued) = self
+            .certificate_for(&certificate.namespace, &certificate.secret_name, annotated)
+            .filter(|issued| issued.name != certificate.name)
+        {
+            return Some(Stuck::SecretTaken {
+                by: issued.name.clone(),
+                readiness: certificate.readiness(),
+            });
+        }
         let issuer = &certificate.issuer;
         let unseen = match issuer.kind.as_str() {
             "ClusterIssuer" => self.cluster_issuers_unreadable,
@@ -221,7 +252,7 @@ impl CertManager {
                 });
             }
         }
-        if let Some(issuing) = certificate.issuing.as_ref().filter(|c| c.status == "False") {
+        if let Some(issuing) = certificate.failed_issuing() {
             return Some(Stuck::IssuanceFailed(issuing.explain()));
         }
         if !certificate.is_ready() && certificate.issuing.as_ref().is_none_or(|c| !c.is_true()) {
@@ -245,6 +276,9 @@ pub enum Stuck {
     RequestFailed { request: String, why: String },
     /// The Issuing condition is False (the last issuance failed; cert-manager retries later).
     IssuanceFailed(String),
+    /// Another Certificate names the same Secret and is the one cert-manager issues: this one is
+    /// never issued (its readiness as the controller says it).
+    SecretTaken { by: String, readiness: String },
     /// Not Ready for another reason.
     NotReady(String),
     /// Ready, but its renewal time has passed without a renewal (is the controller running?).
@@ -334,7 +368,7 @@ pub fn issuance(revision_before: Option<u64>, now: &CertificateState, request: O
             request.map(|r| r.name.as_str()).unwrap_or("")
         ));
     }
-    if let Some(issuing) = now.issuing.as_ref().filter(|c| c.status == "False") {
+    if let Some(issuing) = now.failed_issuing() {
         return Issuance::Failed(issuing.explain());
     }
     let issued = now.revision.is_some_and(|r| r >= next);
@@ -392,6 +426,7 @@ pub fn parse_certificate(object: &Value) -> CertificateState {
         issuing: condition(object, "Issuing"),
         failed_issuance_attempts: status["failedIssuanceAttempts"].as_u64().unwrap_or(0),
         last_failure_time: time(status, &["lastFailureTime"]),
+        created: time(meta, &["creationTimestamp"]),
     }
 }
 
@@ -492,7 +527,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(cm.issuers[0].signs_with, "CA");
-        assert_eq!(cm.stuck(&cm.certificates[0], now()), None);
+        assert_eq!(cm.stuck(&cm.certificates[0], None, now()), None);
     }
 
     #[test]
@@ -502,7 +537,7 @@ mod tests {
             certificates: vec![cert.clone()],
             ..Default::default()
         };
-        assert_eq!(missing.stuck(&cert, now()), Some(Stuck::IssuerMissing));
+        assert_eq!(missing.stuck(&cert, None, now()), Some(Stuck::IssuerMissing));
 
         let mut issuer = parse_issuer(&ready_ca());
         issuer.ready = Some(Condition {
@@ -514,7 +549,7 @@ mod tests {
             issuers: vec![issuer],
             ..missing.clone()
         };
-        match not_ready.stuck(&cert, now()) {
+        match not_ready.stuck(&cert, None, now()) {
             Some(Stuck::IssuerNotReady(why)) => assert!(why.starts_with("ErrGetKeyPair: Error getting keypair")),
             other => panic!("{other:?}"),
         }
@@ -525,13 +560,13 @@ mod tests {
             issuers: vec![cluster],
             ..missing
         };
-        assert_eq!(elsewhere.stuck(&cert, now()), Some(Stuck::IssuerMissing));
+        assert_eq!(elsewhere.stuck(&cert, None, now()), Some(Stuck::IssuerMissing));
         // Issuers the user may not list are unseen, not missing.
         let unseen = CertManager {
             issuers_unreadable: true,
             ..elsewhere
         };
-        assert_eq!(unseen.stuck(&cert, now()), None);
+        assert_eq!(unseen.stuck(&cert, None, now()), None);
     }
 
     #[test]
@@ -557,7 +592,7 @@ mod tests {
             requests: vec![request.clone()],
             ..Default::default()
         };
-        match cm.stuck(&cert, now()) {
+        match cm.stuck(&cert, None, now()) {
             Some(Stuck::RequestFailed { request, why }) => {
                 assert_eq!(request, "platform-tls-4");
                 assert_eq!(why, "failed (Failed: The CA Secret could not be read)");
@@ -571,7 +606,7 @@ mod tests {
             certificates: vec![renewed.clone()],
             ..cm
         };
-        assert_eq!(cm.stuck(&renewed, now()), None);
+        assert_eq!(cm.stuck(&renewed, None, now()), None);
     }
 
     #[test]
@@ -585,9 +620,13 @@ mod tests {
             requests: Vec::new(),
             ..Default::default()
         };
-        assert_eq!(cm.stuck(&cert, now()), None, "within the controller's few minutes");
+        assert_eq!(
+            cm.stuck(&cert, None, now()),
+            None,
+            "within the controller's few minutes"
+        );
         let later = now().checked_add(SignedDuration::from_mins(10)).unwrap();
-        assert_eq!(cm.stuck(&cert, later), Some(Stuck::RenewalOverdue));
+        assert_eq!(cm.stuck(&cert, None, later), Some(Stuck::RenewalOverdue));
     }
 
     #[test]
@@ -666,6 +705,69 @@ mod tests {
     }
 
     #[test]
+    fn of_certificates_naming_one_secret_only_the_one_cert_manager_issues_is_judged_on_its_own() {
+        let mut older = parse_certificate(&certificate(healthy()));
+        older.created = Some("2026-01-01T00:00:00Z".parse().unwrap());
+        let mut newer = older.clone();
+        newer.name = "platform-tls-copy".into();
+        newer.created = Some("2026-06-01T00:00:00Z".parse().unwrap());
+        newer.ready = Some(Condition {
+            status: "False".into(),
+            reason: "IncorrectCertificate".into(),
+            message: "Secret was issued for \"platform-tls\"".into(),
+        });
+        let cm = CertManager {
+            certificates: vec![newer.clone(), older.clone()],
+            issuers: vec![parse_issuer(&ready_ca())],
+            ..Default::default()
+        };
+        // Without the Secret's annotation the oldest is the one issued.
+        let issued = |annotated| {
+            cm.certificate_for("platform", "platform-tls", annotated)
+                .map(|c| c.name.clone())
+        };
+        assert_eq!(issued(None).as_deref(), Some("platform-tls"));
+        assert_eq!(issued(Some("platform-tls-copy")).as_deref(), Some("platform-tls-copy"));
+        assert_eq!(
+            issued(Some("gone")).as_deref(),
+            Some("platform-tls"),
+            "a name not among them"
+        );
+        assert_eq!(cm.stuck(&older, Some("platform-tls"), now()), None);
+        assert_eq!(
+            cm.stuck(&newer, Some("platform-tls"), now()),
+            Some(Stuck::SecretTaken {
+                by: "platform-tls".into(),
+                readiness: "not Ready (IncorrectCertificate: Secret was issued for \"platform-tls\")".into(),
+            })
+        );
+        assert!(matches!(
+            cm.stuck(&older, Some("platform-tls-copy"), now()),
+            Some(Stuck::SecretTaken { by, .. }) if by == "platform-tls-copy"
+        ));
+    }
+
+    #[test]
+    fn a_successful_issuance_under_server_side_apply_is_not_a_failure() {
+        // cert-manager's ServerSideApply feature leaves Issuing False, reason Issued, on success.
+        let mut status = healthy();
+        status["revision"] = json!(4);
+        status["conditions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "Issuing", "status": "False", "reason": "Issued",
+                         "message": "The certificate has been successfully issued"}));
+        let cert = parse_certificate(&certificate(status));
+        let cm = CertManager {
+            certificates: vec![cert.clone()],
+            issuers: vec![parse_issuer(&ready_ca())],
+            ..Default::default()
+        };
+        assert_eq!(cm.stuck(&cert, None, now()), None);
+        assert_eq!(issuance(Some(3), &cert, None), Issuance::Issued);
+    }
+
+    #[test]
     fn an_issuance_in_progress_is_not_stuck() {
         let cert = parse_certificate(&certificate(json!({"conditions": [
             {"type": "Ready", "status": "False", "reason": "DoesNotExist", "message": "Issuing certificate as Secret does not exist"},
@@ -676,9 +778,10 @@ mod tests {
             requests: Vec::new(),
             ..Default::default()
         };
-        assert_eq!(cm.stuck(&cert, now()), None);
+        assert_eq!(cm.stuck(&cert, None, now()), None);
         assert_eq!(
-            cm.certificate_for("platform", "platform-tls").map(|c| c.name.as_str()),
+            cm.certificate_for("platform", "platform-tls", None)
+                .map(|c| c.name.as_str()),
             Some("platform-tls")
         );
     }

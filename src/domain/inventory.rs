@@ -289,7 +289,10 @@ pub fn rows(snapshot: &Snapshot, report: &VerifyReport, options: &ListOptions) -
         .iter()
         .filter(|s| options.all_types || !is_hidden_by_default(s))
         .map(|s| {
-            let issued_by = snapshot.cert_manager.certificate_for(&s.namespace, &s.name);
+            let issued_by =
+                snapshot
+                    .cert_manager
+                    .certificate_for(&s.namespace, &s.name, s.cert_manager_certificate.as_deref());
             let since = s.data_age_since();
             let age_days = since.map(|t| days_between(t, options.now));
             let overdue = match (options.max_age, since) {

@@ -52,6 +52,8 @@ pub struct SecretInfo {
     /// Key → the Secret of the same namespace holding the administrator's password its issuer
     /// annotation names (`issuer.kubectl-secrets.io/KEY: ...,admin=SECRET/KEY`).
     pub issuer_admins: BTreeMap<String, String>,
+    /// The cert-manager Certificate that issued it (cert-manager's annotation).
+    pub cert_manager_certificate: Option<String>,
 }
 
 impl SecretInfo {
@@ -350,6 +352,7 @@ impl From<&Secret> for SecretInfo {
             revision,
             rotated_at,
             changed_by: annotations.get(annotations::CHANGED_BY).cloned(),
+            cert_manager_certificate: annotations.get(tls::CERT_MANAGER_CERTIFICATE).cloned(),
             created_at: meta.creation_timestamp.as_ref().map(|t| t.0),
             owner: controller_of(meta),
             gitops: super::gitops::owner_of(meta),

@@ -84,7 +84,7 @@ pub async fn renew(
             cert.secret_name, secret.name, cert.secret_name
         )));
     }
-    if let Some(refusal) = refusal(cm, &cert) {
+    if let Some(refusal) = refusal(cm, &cert, secret.cert_manager_certificate.as_deref()) {
         return Err(refusal);
     }
     let renewal = Renewal {
@@ -123,11 +123,13 @@ pub async fn renew_expiring(
     let mut renewals = Vec::new();
     let mut left_out = Vec::new();
     for certificate in due {
-        if let Some(refusal) = refusal(&cm, certificate) {
+        let secret = cluster::secrets::get(conn, &certificate.namespace, &certificate.secret_name).await;
+        let annotated = secret.as_ref().ok().and_then(|s| s.cert_manager_certificate.as_deref());
+        if let Some(refusal) = refusal(&cm, certificate, annotated) {
             left_out.push(format!("{}/{}: {refusal}", certificate.namespace, certificate.name));
             continue;
         }
-        match cluster::secrets::get(conn, &certificate.namespace, &certificate.secret_name).await {
+        match secret {
             Ok(secret) if secret.journal.is_some() => left_out.push(format!(
                 "{}/{}: an interrupted change is recorded on its Secret {}: kubectl secrets rotate {} -n {} --resume \
                  finishes it, or --abort",
@@ -167,9 +169,20 @@ pub async fn renew_expiring(
 }
 
 /// Why a renewal cannot be asked for now: the issuer is missing or not Ready (the renewal would
-/// fail), or an issuance is already under way.
-fn refusal(cm: &CertManager, cert: &CertificateState) -> Option<Error> {
-    let (reason, fix) = match cm.stuck(cert, Timestamp::now()) {
+/// fail), an issuance is already under way, or another Certificate issues its Secret (issuing
+/// this one would overwrite it, and cert-manager would issue the other again: a loop).
+fn refusal(cm: &CertManager, cert: &CertificateState, annotated: Option<&str>) -> Option<Error> {
+    let (reason, fix) = match cm.stuck(cert, annotated, Timestamp::now()) {
+        Some(Stuck::SecretTaken { by, .. }) => {
+            return Some(Error::Usage(format!(
+                "Certificate {ns}/{name} does not issue Secret {secret}: Certificate {by} does (cert-manager issues \
+                 one Certificate per Secret): nothing was changed. Give {name} a Secret of its own \
+                 (spec.secretName); Secret {secret} is renewed with kubectl secrets rotate {secret} -n {ns}",
+                ns = cert.namespace,
+                name = cert.name,
+                secret = cert.secret_name
+            )))
+        }
         Some(Stuck::IssuerMissing) => (
             format!("{} does not exist", cert.issuer.describe()),
             "create it, or point the Certificate's spec.issuerRef at one that exists, then rotate again",

@@ -381,6 +381,107 @@ async fn audit_names_the_missing_or_broken_issuer_of_a_certificate() {
     assert!(table.stdout.contains("certificate-issuer-missing"), "{}", table.stdout);
 }
 
+/// Two Certificates naming one Secret: cert-manager issues only one of them (the one the
+/// Secret's annotation names) and leaves the other not Ready for good. audit names the second
+/// with the one that holds the Secret; list shows the issuing one; `--all-expiring` leaves the
+/// second out (issuing it would overwrite the first's certificate, and cert-manager would issue
+/// the first again: a loop).
+#[tokio::test]
+async fn a_second_certificate_for_a_taken_secret_is_named_and_never_renewed() {
+    let ns = TestNamespace::new("cm-shared").await;
+    issued(&ns).await;
+    ns.apply(
+        &json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "web-tls-copy"},
+                     "spec": {"secretName": "web-tls", "dnsNames": ["copy.web.example"],
+                              "privateKey": {"algorithm": "ECDSA", "size": 256},
+                              "issuerRef": {"name": "web-ca", "kind": "Issuer"}}}),
+    );
+    wait_until(
+        &ns,
+        "Certificate",
+        "certificates",
+        "web-tls-copy",
+        "a Ready condition",
+        |o| condition(o, "Ready").is_some_and(|(status, _)| status == "False"),
+    )
+    .await;
+    let secrets = key_lines(&ns, "web-tls").await;
+
+    let audit = ns.run(&["audit", "-o", "json"]);
+    assert_eq!(audit.code, exit::FOUND, "{audit:?}");
+    let findings: Vec<Value> = audit.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"].as_str().unwrap().starts_with("certificate-"))
+        .cloned()
+        .collect();
+    assert_eq!(findings.len(), 1, "only the second Certificate: {findings:#?}");
+    let shared = &findings[0];
+    assert_eq!(shared["rule"], "certificate-not-ready", "{shared}");
+    assert_eq!(shared["secret"], "web-tls");
+    let message = shared["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Certificate web-tls-copy is not Ready ("),
+        "{message}"
+    );
+    assert!(
+        message.contains("also the spec.secretName of Certificate web-tls, the one cert-manager issues"),
+        "{message}"
+    );
+    assert!(shared["fix"].as_str().unwrap().contains("spec.secretName"), "{shared}");
+
+    let list = ns.run(&["list", "-o", "json"]);
+    assert_eq!(list.code, exit::OK, "{list:?}");
+    let row = list.json()["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "web-tls")
+        .cloned()
+        .expect("web-tls listed");
+    assert_eq!(row["certificate"]["certManager"]["certificate"], "web-tls", "{row}");
+
+    let plan = ns.run(&[
+        "rotate",
+        "--all-expiring",
+        "--within",
+        "100d",
+        "--dry-run",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(plan.code, exit::OK, "{plan:?}");
+    let planned: Vec<String> = plan.json()["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["certificate"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        planned.iter().any(|c| c == "web-tls") && !planned.iter().any(|c| c == "web-tls-copy"),
+        "the issuing one only (web-ca is within the window too): {planned:?}"
+    );
+    assert!(
+        plan.stderr
+            .contains(&format!("left out: {}/web-tls-copy: Certificate {}/web-tls-copy does not issue Secret web-tls: Certificate web-tls does", ns.name, ns.name)),
+        "{}",
+        plan.stderr
+    );
+
+    let copy = certificate(&ns, "web-tls-copy").await;
+    assert!(copy["status"]["revision"].is_null(), "never issued: {copy}");
+    assert_eq!(
+        ns.secret_annotation("web-tls", "cert-manager.io/certificate-name")
+            .await
+            .as_deref(),
+        Some("web-tls")
+    );
+    for run in [&audit, &list, &plan] {
+        run.assert_no_leak(&secrets);
+    }
+}
+
 #[tokio::test]
 async fn all_expiring_renews_only_what_expires_within_the_window() {
     let ns = TestNamespace::new("cm-expiring").await;

@@ -166,7 +166,11 @@ pub async fn recover(
     }
     if choice == Recovery::Resume && stage == Stage::NotRenewed {
         // Asking again must be possible now: a missing or broken issuer is said before the question.
-        if let Some(refused) = refusal(&snapshot.cert_manager, &cert) {
+        if let Some(refused) = refusal(
+            &snapshot.cert_manager,
+            &cert,
+            target.cert_manager_certificate.as_deref(),
+        ) {
             return Err(refused);
         }
     }
