@@ -24,48 +24,64 @@ compile_cache_report() {
   "$sccache" --show-stats 2>/dev/null | awk '/^Cache hits +[0-9]/ { h = $3 } /^Cache misses +[0-9]/ { m = $3 } END { if (h + m) printf "make test: compile cache (sccache): %d hits, %d misses\n", h, m }' >&2
   "$sccache" --stop-server >/dev/null 2>&1 || true
 }
-# Where the store lacks the bed's components (a new machine) they build beside the steps, at the
-# lowest priority, in the order the steps need them: the e2e bed first (Kubernetes, External
-# Secrets, moto, Argo Rollouts, cert-manager) beside the lint and unit compiles, whose serial
-# stretches and the builds' module downloads leave a core idle much of the time; then what only
-# the last steps use (the older control planes, cargo-deny, krew, actionlint) beside the tests,
-# which mostly wait on the cluster. A step that needs a component finds it done, or waits on its
-# build's store lock and reuses it: nothing is built twice. Where the store has them this only
-# checks. (cargo-deny is compiled without the compile cache, whose server would compile it at
-# normal priority.)
+# Where the store lacks the bed's components (a new machine) they build beside the steps, in two
+# chains, in the order the steps need them. The e2e bed (Kubernetes, External Secrets, moto, Argo
+# Rollouts, cert-manager, Vault) is a cold run's longest path (the lint and unit compiles end long
+# before it), so it builds at a middle priority (nice 10: the crate's compiles still go first,
+# the compile cache's own build shares equally), no longer at the lowest. What
+# only the last steps use (the older control planes, cargo-deny, krew, actionlint) builds in a
+# second chain from the start at the lowest priority: it takes the cores the first leaves idle
+# (module downloads, links) and, once the bed runs, the tests' waits on the cluster; in one chain
+# after the bed it was a cold run's last eight minutes. A step that needs a component finds it
+# done, or waits on its build's store lock and reuses it: nothing is built twice. Where the store
+# has them this only checks. (cargo-deny is compiled without the compile cache, whose server
+# would compile it at normal priority.)
 source scripts/versions.env
-# Its own session, so that a run ending early stops the whole build (go and its compilers), its
-# store lock going with it: nothing is published half-built.
+# Each chain in its own session, so that a run ending early stops the whole build (go and its
+# compilers), its store lock going with it: nothing is published half-built.
 export out COMPAT_KUBERNETES_VERSIONS
-setsid bash -c '
-  started=$(date +%s.%N) code=0
-  beside() { KS_STEP_EVENTS="$out/beside.events" RUSTC_WRAPPER= nice -n 19 "$@" >/dev/null 2>>"$out/beside.log" || code=$?; }
+# chain NAME NICENESS 'COMMANDS': COMMANDS run one after the other with `beside CMD...` (built
+# at NICENESS) or `early CMD...` (at normal priority), output to the chain's log; its seconds and the first failure's exit code are
+# written to $out/NAME.status at the end.
+chain() {
+  NAME=$1 NICENESS=$2 setsid bash -c '
+    started=$(date +%s.%N) code=0
+    beside() { KS_STEP_EVENTS="$out/$NAME.events" RUSTC_WRAPPER= nice -n "$NICENESS" "$@" >/dev/null 2>>"$out/$NAME.log" || code=$?; }
+    early() { KS_STEP_EVENTS="$out/$NAME.events" "$@" >/dev/null 2>>"$out/$NAME.log" || code=$?; }
+    '"$3"'
+    echo "$code $(awk -v a="$started" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\", b - a }")" >"$out/$NAME.status"
+  ' &
+  chains+=("$NAME:$!")
+}
+chains=()
+# The e2e bed and the fleet themselves start once their parts are in the store (at normal
+# priority: their servers serve the tests). On a machine that built them once, they start beside
+# the lint and unit steps instead of after them; the e2e step waits for them, then reuses them.
+chain beside-bed 10 '
   beside scripts/build-testbed.sh
   beside scripts/build-eso.sh
   beside scripts/install-moto.sh
   beside scripts/build-argo-rollouts.sh
   beside scripts/build-cert-manager.sh
   beside scripts/build-vault.sh
-  # The e2e bed and the fleet themselves, once their parts are in the store (at normal priority:
-  # their servers serve the tests). On a machine that built them once, they start beside the
-  # lint and unit steps instead of after them; the e2e step waits for them, then reuses them.
-  early() { KS_STEP_EVENTS="$out/beside.events" "$@" >/dev/null 2>>"$out/beside.log" || code=$?; }
   early scripts/cluster-up.sh
-  early scripts/fleet-up.sh
+  early scripts/fleet-up.sh'
+chain beside-tools 19 '
   for version in $COMPAT_KUBERNETES_VERSIONS; do beside scripts/build-testbed.sh --control-plane "$version"; done
   beside scripts/build-cargo-deny.sh
   beside scripts/build-krew.sh
-  beside scripts/build-actionlint.sh
-  echo "$code $(awk -v a="$started" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\", b - a }")" >"$out/beside.status"
-' &
-beside=$!
+  beside scripts/build-actionlint.sh'
 beside_report() {
-  if [ -f "$out/beside.status" ]; then
-    read -r code seconds <"$out/beside.status"
-    printf '{"step":"beside","seconds":%s,"status":%d,"beside":true}\n' "$seconds" "$code" >>"$out/steps.jsonl"
-  else
-    kill -- -"$beside" 2>/dev/null
-  fi
+  local entry name code seconds
+  for entry in "${chains[@]}"; do
+    name=${entry%%:*}
+    if [ -f "$out/$name.status" ]; then
+      read -r code seconds <"$out/$name.status"
+      printf '{"step":"%s","seconds":%s,"status":%d,"beside":true}\n' "$name" "$seconds" "$code" >>"$out/steps.jsonl"
+    else
+      kill -- -"${entry#*:}" 2>/dev/null
+    fi
+  done
 }
 # What each failed test said, without its backtrace: CI shows only the end of the output, where
 # a backtrace would push the message out.
