@@ -51,7 +51,7 @@ chain() {
     '"$3"'
     echo "$code $(awk -v a="$started" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\", b - a }")" >"$out/$NAME.status"
   ' &
-  chains+=("$NAME:$!")
+  chains+=("$1:$!")
 }
 chains=()
 # The e2e bed and the fleet themselves start once their parts are in the store (at normal
