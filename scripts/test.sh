@@ -29,7 +29,7 @@ compile_cache_report() {
 # Rollouts, cert-manager, Vault) is a cold run's longest path (the lint and unit compiles end long
 # before it), so it builds at normal priority, sharing the cores with the steps. What only the
 # last steps use (the older control planes, cargo-deny, krew, actionlint) builds in a second
-# chain from the start at the lowest priority: it takes the cores the first leaves idle
+# chain from the start at the lowest priority, in the order of the steps that use them: it takes the cores the first leaves idle
 # (module downloads, links) and, once the bed runs, the tests' waits on the cluster; in one chain
 # after the bed it was a cold run's last eight minutes. A step that needs a component finds it
 # done, or waits on its build's store lock and reuses it: nothing is built twice. Where the store
@@ -72,8 +72,8 @@ chain beside-bed 0 '
   early scripts/fleet-up.sh'
 chain beside-tools 19 '
   for version in $COMPAT_KUBERNETES_VERSIONS; do beside scripts/build-testbed.sh --control-plane "$version"; done
-  beside scripts/build-cargo-deny.sh
   beside scripts/build-krew.sh
+  beside scripts/build-cargo-deny.sh
   beside scripts/build-actionlint.sh'
 beside_report() {
   local entry name code seconds
