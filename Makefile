@@ -87,7 +87,7 @@ reliability: ## write docs/reliability.md from the last unit, e2e and load runs
 krew: deps testbed ## validate the krew manifest with krew's validator and install the plugin with krew
 	@scripts/test-krew.sh
 
-bench: deps testbed ## benchmarks against kubectl scripts and the floors on the local cluster -> bench/results.md and charts (takes ~35 min)
+bench: deps testbed ## benchmarks against kubectl scripts and the floors on the local cluster -> bench/results.md and charts (takes ~50 min after its release build)
 	@bench/run.sh
 
 recording: deps testbed ## record verify -> rotate -> verify, and a rotation picked from lists, on the local cluster -> docs/rotate.svg, docs/pick.svg (the README's recordings)
