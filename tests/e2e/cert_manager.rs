@@ -433,13 +433,7 @@ async fn a_second_certificate_for_a_taken_secret_is_named_and_never_renewed() {
 
     let list = ns.run(&["list", "-o", "json"]);
     assert_eq!(list.code, exit::OK, "{list:?}");
-    let row = list.json()["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "web-tls")
-        .cloned()
-        .expect("web-tls listed");
+    let row = list.listed("web-tls");
     assert_eq!(row["certificate"]["certManager"]["certificate"], "web-tls", "{row}");
 
     let plan = ns.run(&[

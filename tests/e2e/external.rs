@@ -932,13 +932,7 @@ async fn a_vault_backed_secret_changed_at_vault_is_synced_restarted_and_verified
 
     let list = ns.run(&["list", "-o", "json"]);
     assert_eq!(list.code, exit::OK, "{list:?}");
-    let row = list.json()["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "backend-secrets")
-        .cloned()
-        .unwrap();
+    let row = list.listed("backend-secrets");
     let provider = row["external"]["provider"].as_str().unwrap_or_default().to_string();
     assert!(
         provider.starts_with("HashiCorp Vault (https://127.0.0.1:") && provider.ends_with(", KV v2 at secret/)"),

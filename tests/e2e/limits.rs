@@ -31,13 +31,7 @@ async fn a_secret_with_thousands_of_keys_is_rotated_diffed_and_listed() {
     let diff = ns.run(&["diff", "many", "--revision", "0", "-o", "json"]);
     assert_eq!(diff.code, exit::FOUND, "{}", diff.stderr);
     let list = ns.run(&["list", "-o", "json"]);
-    let row = list.json()["secrets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "many")
-        .cloned()
-        .unwrap();
+    let row = list.listed("many");
     assert_eq!(row["keys"], KEYS);
     let audit = ns.run(&["audit"]);
     assert!(audit.code == 0 || audit.code == 1, "{}", audit.stderr);

@@ -127,6 +127,15 @@ impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
+
+    /// The row of Secret `name` in `list -o json`'s output.
+    pub fn listed(&self, name: &str) -> Value {
+        self.json()["secrets"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} is not listed:\n{}", self.stdout))
+    }
 }
 
 /// Run `kubectl-secrets ARGS` as a user would, with the given kubeconfig.
