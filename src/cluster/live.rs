@@ -224,6 +224,7 @@ impl Live {
         }
         cron::fill_next_runs(&mut cron_jobs, jiff::Timestamp::now());
         snapshot.workloads.extend(cron_jobs);
+        snapshot.confirm_sealed_stamps();
         snapshot
     }
 }

@@ -36,6 +36,7 @@ pub async fn read(conn: &Connection, scope: &Scope, selector: Option<&str>) -> R
     snapshot.sealed_secrets = sealed_secrets;
     snapshot.external_secrets = external_secrets;
     snapshot.cert_manager = cert_manager;
+    snapshot.confirm_sealed_stamps();
     if snapshot.secrets.is_empty() && snapshot.workloads.is_empty() {
         super::require_namespace(conn, scope).await?;
     }

@@ -10,6 +10,11 @@ pub const REVISION: &str = "kubectl-secrets.io/revision";
 pub const ROTATED_AT: &str = "kubectl-secrets.io/rotated-at";
 /// The revision whose "safe to revoke" a change already said (so verify does not repeat it).
 pub const REVOCATION_SAID: &str = "kubectl-secrets.io/revocation-said";
+/// In a SealedSecret's template (so on the Secret its controller unseals): the SealedSecret
+/// generation the change's write produced. While the SealedSecret is still at that generation,
+/// the controller's later writes of the Secret (it may lag behind the stamp's time) unsealed
+/// that very write, so the stamp still holds.
+pub const SEALED_GENERATION: &str = "kubectl-secrets.io/sealed-generation";
 /// On a Secret: id of the rotation that last changed it.
 pub const ROTATION_ID: &str = "kubectl-secrets.io/rotation-id";
 /// On a Secret: what changed it ("kubectl-secrets rotate", "kubectl-secrets rollback").

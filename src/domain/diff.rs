@@ -291,6 +291,7 @@ mod tests {
         let synced = |ok| SealedSecretInfo {
             namespace: "ns".into(),
             name: "app".into(),
+            generation: 1,
             synced: Some(ok),
             message: "no key could decrypt".into(),
         };

@@ -41,6 +41,29 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Mark the Secrets whose SealedSecret is still at the generation their stamp came from:
+    /// the controller may write them well after the stamp's time (a busy controller), and
+    /// the stamp still describes their data. A SealedSecret changed since (re-sealed, with
+    /// the template kept) leaves the stamp unconfirmed: time decides.
+    pub fn confirm_sealed_stamps(&mut self) {
+        let generations: HashMap<(&str, &str), i64> = self
+            .sealed_secrets
+            .iter()
+            .map(|s| ((s.namespace.as_str(), s.name.as_str()), s.generation))
+            .collect();
+        for secret in &mut self.secrets {
+            let owner = secret
+                .owner
+                .as_ref()
+                .filter(|o| o.kind == "SealedSecret")
+                .map(|o| o.name.as_str());
+            secret.stamp_confirmed = match (owner, secret.sealed_stamp) {
+                (Some(owner), Some(stamped)) => generations.get(&(secret.namespace.as_str(), owner)) == Some(&stamped),
+                _ => false,
+            };
+        }
+    }
+
     /// Each namespace's Secrets and ConfigMaps, as the kubelet resolves env against them.
     pub fn sources(&self) -> HashMap<&str, Sources<'_>> {
         let mut by_namespace: HashMap<&str, Sources> = HashMap::new();
@@ -851,7 +874,8 @@ pub fn staleness(secret: &SecretInfo, claim: PodClaim, started_at: Option<Timest
     // Exact: rotate stamped the Secret, nobody changed its data since, and the pod template
     // was restarted for a known revision of it.
     if let (Some(revision), Some(rotated_at), Some(pod_revision)) = (secret.revision, secret.rotated_at, pod_revision) {
-        let untouched_since_rotate = changed.is_none_or(|c| c <= rotated_at + jiff::SignedDuration::from_secs(1));
+        let untouched_since_rotate =
+            secret.stamp_confirmed || changed.is_none_or(|c| c <= rotated_at + jiff::SignedDuration::from_secs(1));
         if untouched_since_rotate {
             if claim.vouches_for(revision).is_some() {
                 return (
@@ -1298,6 +1322,92 @@ mod tests {
             "time decides: it started before"
         );
         assert_eq!(staleness(&s, forged, Some(at(50))).1, Evidence::Time);
+    }
+
+    /// A Secret as a SealedSecret's controller writes it: stamped for revision 3 at second 100
+    /// from the SealedSecret's generation 7, and the managedFields entries `writes` (manager,
+    /// second, whether it also owns the sealed stamp).
+    fn unsealed_secret(writes: &[(&str, i64, bool)]) -> SecretInfo {
+        let managed: Vec<serde_json::Value> = writes
+            .iter()
+            .map(|(manager, second, with_stamp)| {
+                let mut fields = serde_json::json!({"f:data": {"f:TOKEN": {}}});
+                if *with_stamp {
+                    fields["f:metadata"] =
+                        serde_json::json!({"f:annotations": {format!("f:{}", annotations::SEALED_GENERATION): {}}});
+                }
+                serde_json::json!({"manager": manager, "operation": "Update", "apiVersion": "v1",
+                    "time": at(*second).to_string(), "fieldsType": "FieldsV1", "fieldsV1": fields})
+            })
+            .collect();
+        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "app", "namespace": "ns",
+                "annotations": {
+                    annotations::REVISION: "3",
+                    annotations::ROTATED_AT: at(100).to_string(),
+                    annotations::SEALED_GENERATION: "7",
+                },
+                "ownerReferences": [{"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+                    "name": "app", "uid": "u", "controller": true}],
+                "managedFields": managed,
+            },
+            "data": {"TOKEN": "eA=="},
+        }))
+        .unwrap();
+        SecretInfo::from(&secret)
+    }
+
+    fn sealed_at(generation: i64) -> SealedSecretInfo {
+        SealedSecretInfo {
+            namespace: "ns".into(),
+            name: "app".into(),
+            generation,
+            synced: Some(true),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_late_unseal_keeps_exact_evidence_while_the_sealed_secret_is_unchanged() {
+        let restarted = PodClaim::anchored(Some(3));
+        // The controller wrote the data and the stamp together, 5 s after the stamp's time.
+        let late = unsealed_secret(&[("controller", 105, true)]);
+        let mut snapshot = Snapshot {
+            secrets: vec![late.clone()],
+            sealed_secrets: vec![sealed_at(7)],
+            ..Default::default()
+        };
+        snapshot.confirm_sealed_stamps();
+        let (status, evidence, _) = staleness(&snapshot.secrets[0], restarted, Some(at(106)));
+        assert_eq!((status, evidence), (Status::Ok, Evidence::Exact));
+        // Unconfirmed (no SealedSecret read), time alone decides: the data is newer than the stamp.
+        let (status, evidence, _) = staleness(&late, restarted, Some(at(106)));
+        assert_eq!((status, evidence), (Status::Ok, Evidence::Time));
+
+        // Re-sealed since (kubeseal --merge-into keeps the template, so the stamp rides along):
+        // generation 8, the stamp proves nothing and the pod that started before is stale.
+        let mut resealed = Snapshot {
+            secrets: vec![late],
+            sealed_secrets: vec![sealed_at(8)],
+            ..Default::default()
+        };
+        resealed.confirm_sealed_stamps();
+        let (status, evidence, _) = staleness(&resealed.secrets[0], restarted, Some(at(103)));
+        assert_eq!((status, evidence), (Status::Stale, Evidence::Time));
+
+        // Edited in place after the controller's write: that write carries no stamp.
+        let edited = unsealed_secret(&[("controller", 105, true), ("kubectl-edit", 110, false)]);
+        assert_eq!(edited.sealed_stamp, None);
+        let mut edited = Snapshot {
+            secrets: vec![edited],
+            sealed_secrets: vec![sealed_at(7)],
+            ..Default::default()
+        };
+        edited.confirm_sealed_stamps();
+        assert!(!edited.secrets[0].stamp_confirmed);
+        let (status, evidence, _) = staleness(&edited.secrets[0], restarted, Some(at(106)));
+        assert_eq!((status, evidence), (Status::Stale, Evidence::Time));
     }
 
     #[test]

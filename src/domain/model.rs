@@ -54,6 +54,13 @@ pub struct SecretInfo {
     pub issuer_admins: BTreeMap<String, String>,
     /// The cert-manager Certificate that issued it (cert-manager's annotation).
     pub cert_manager_certificate: Option<String>,
+    /// For a Secret a SealedSecret controller writes: the SealedSecret generation its stamp
+    /// came from, given only when every write of the data after the stamp's time carried that
+    /// stamp (a later `kubectl edit` of the data gives none).
+    pub sealed_stamp: Option<i64>,
+    /// The stamp is confirmed to describe the current data although the data was written
+    /// after its time: the SealedSecret is still at `sealed_stamp` (`Snapshot::confirm_sealed_stamps`).
+    pub stamp_confirmed: bool,
 }
 
 impl SecretInfo {
@@ -306,6 +313,27 @@ pub fn last_data_change(meta: &ObjectMeta, except: Option<&str>) -> Option<Times
         .max()
 }
 
+/// Whether every managedFields entry that owns the data and was written after the stamp's
+/// time (with the second of slack the stamp's own write may take) also owns the sealed stamp:
+/// the controller wrote the data and the stamp together, nobody else touched the data since.
+fn later_data_writes_carry_stamp(meta: &ObjectMeta, rotated_at: Option<Timestamp>) -> bool {
+    let Some(rotated_at) = rotated_at else {
+        return false;
+    };
+    let stamp_field = format!("f:{}", annotations::SEALED_GENERATION);
+    meta.managed_fields.iter().flatten().all(|entry| {
+        let Some(fields) = entry.fields_v1.as_ref().map(|f| &f.0) else {
+            return true;
+        };
+        let owns_data = fields.get("f:data").is_some() || fields.get("f:stringData").is_some();
+        let later = entry
+            .time
+            .as_ref()
+            .is_none_or(|t| t.0 > rotated_at + jiff::SignedDuration::from_secs(1));
+        !(owns_data && later) || fields["f:metadata"]["f:annotations"].get(&stamp_field).is_some()
+    })
+}
+
 fn name_and_namespace(meta: &ObjectMeta) -> (String, String) {
     (
         meta.namespace.clone().unwrap_or_default(),
@@ -371,6 +399,11 @@ impl From<&Secret> for SecretInfo {
                 .get(annotations::REVOCATION_SAID)
                 .and_then(|r| r.parse().ok()),
             issuer_admins: issuer_admins(&annotations),
+            sealed_stamp: annotations
+                .get(annotations::SEALED_GENERATION)
+                .and_then(|g| g.parse().ok())
+                .filter(|_| later_data_writes_carry_stamp(meta, rotated_at)),
+            stamp_confirmed: false,
         }
     }
 }
@@ -673,6 +706,9 @@ fn container_state(state: Option<&corev1::ContainerState>) -> ContainerState {
 pub struct SealedSecretInfo {
     pub namespace: String,
     pub name: String,
+    /// Its spec's generation (what a Secret's sealed stamp is compared with).
+    #[serde(skip)]
+    pub generation: i64,
     /// None: the controller has not reported yet.
     pub synced: Option<bool>,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -688,6 +724,7 @@ impl SealedSecretInfo {
         SealedSecretInfo {
             namespace,
             name,
+            generation: meta.generation.unwrap_or(0),
             synced: condition.and_then(|c| c["status"].as_str()).map(|s| s == "True"),
             message: condition
                 .and_then(|c| c["message"].as_str())

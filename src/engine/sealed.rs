@@ -350,7 +350,7 @@ async fn patch_spec(
         }
         let patch = json!({
             "metadata": {"resourceVersion": current.resource_version, "annotations": annotations},
-            "spec": spec,
+            "spec": with_sealed_generation(spec, &current),
         });
         match cluster::sealed::patch(conn, namespace, &sealed.owner, &patch).await {
             Err(Error::Conflict { .. }) => continue,
@@ -358,6 +358,17 @@ async fn patch_spec(
         }
     }
     Err(conflict())
+}
+
+/// `spec` (which stamps the template) with the generation this write of `current` produces,
+/// stamped too: the write is conditional on `current`'s resourceVersion and changes the spec,
+/// so it is `current`'s generation plus one. Should another spec change slip in between, the
+/// stamp names a generation the SealedSecret has already left and never confirms anything.
+fn with_sealed_generation(spec: &Value, current: &SealedSecretState) -> Value {
+    let mut spec = spec.clone();
+    spec["template"]["metadata"]["annotations"][annotations::SEALED_GENERATION] =
+        json!((current.generation + 1).to_string());
+    spec
 }
 
 /// The steps after the SealedSecret write, shared by the first run and recovery.
@@ -473,7 +484,10 @@ impl Upstream for SealedSteps<'_> {
                 let object = cluster::sealed::get(m.conn, m.namespace, &sealed.owner)
                     .await?
                     .ok_or_else(|| Error::NotFound(format!("SealedSecret {}/{} is gone", m.namespace, sealed.owner)))?;
-                let patch = json!({"metadata": {"resourceVersion": object.resource_version}, "spec": spec});
+                let patch = json!({
+                    "metadata": {"resourceVersion": object.resource_version},
+                    "spec": with_sealed_generation(&spec, &object)
+                });
                 match cluster::sealed::patch(m.conn, m.namespace, &sealed.owner, &patch).await {
                     Err(Error::Conflict { .. }) if attempts < 3 => attempts += 1,
                     other => break other?,

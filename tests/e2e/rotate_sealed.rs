@@ -441,3 +441,123 @@ async fn an_unsealing_timeout_restores_the_file_and_the_cluster() {
         out.assert_no_leak([&openai, &anthropic]);
     }
 }
+
+/// The bed's Sealed Secrets controller, stopped (SIGSTOP to its process group) until dropped:
+/// a controller that is busy elsewhere and unseals late.
+struct StoppedController(String);
+
+impl StoppedController {
+    fn stop() -> Self {
+        let pid_file = cluster().admin_kubeconfig.with_file_name("sealed-secrets.pid");
+        let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        let group = format!("-{pid}");
+        assert!(std::process::Command::new("kill")
+            .args(["-STOP", "--", &group])
+            .status()
+            .unwrap()
+            .success());
+        StoppedController(group)
+    }
+}
+
+impl Drop for StoppedController {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", "--", &self.0])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_controller_that_unseals_late_still_gives_exact_evidence() {
+    let ns = TestNamespace::new("sealed-late").await;
+    let (openai, anthropic) = (canary("openai"), canary("anthropic"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = sealed_scenario(&ns, dir.path(), &openai, &anthropic).await;
+    let path = file.to_str().unwrap().to_string();
+    let args = [
+        "rotate",
+        "api-keys",
+        "--key",
+        "openai=alnum:48",
+        "--sealed-file",
+        &path,
+        "--apply",
+        "--yes",
+        "-n",
+        &ns.name,
+    ];
+    // The controller unseals the rotation's write only seconds after the stamp's time. (It is
+    // stopped once the plan is made: planning fetches its certificate.)
+    let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("backed-up:2"));
+    tool.wait_for("failpoint backed-up");
+    let stopped = StoppedController::stop();
+    tool.wait_for("waiting for the controller to unseal it");
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    drop(stopped);
+    let run = tool.finish();
+    assert_eq!(run.code, exit::OK, "{run:?}");
+    let data = ns.secret_data("api-keys").await;
+    assert_ne!(data["openai"], openai.as_bytes(), "rotated");
+    assert_eq!(data["anthropic"], anthropic.as_bytes());
+
+    // The controller's write of the data is seconds newer than the stamp it carries.
+    let secret = serde_json::to_value(ns.get_secret("api-keys").await.unwrap()).unwrap();
+    let rotated_at: jiff::Timestamp = secret["metadata"]["annotations"][annotations::ROTATED_AT]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let written: jiff::Timestamp = secret["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["fieldsV1"].get("f:data").is_some())
+        .filter_map(|e| e["time"].as_str()?.parse().ok())
+        .max()
+        .unwrap();
+    assert!(
+        written >= rotated_at + jiff::SignedDuration::from_secs(3),
+        "unsealed late: stamp {rotated_at}, data written {written}"
+    );
+    // The SealedSecret is still at the generation the stamp names: the pods provably run it.
+    let verify = ns.run(&["verify", "api-keys", "-o", "json"]);
+    assert_eq!(verify.code, exit::OK, "{verify:?}");
+    assert_eq!(
+        verify.json()["workloads"][0]["findings"][0]["evidence"],
+        "exact",
+        "{}",
+        verify.stdout
+    );
+
+    // Re-sealed since with the template kept (the stamp rides along): the pods are stale, by time.
+    let resealed = dir.path().join("resealed.yaml");
+    std::fs::write(&resealed, serde_json::to_string(&cluster_sealed(&ns)).unwrap()).unwrap();
+    let newer = canary("newer");
+    let merged = ns.run(&[
+        "seal",
+        "api-keys",
+        "--from-literal",
+        &format!("anthropic={newer}"),
+        "--merge-into",
+        resealed.to_str().unwrap(),
+    ]);
+    assert_eq!(merged.code, exit::OK, "{merged:?}");
+    kubectl_apply(&ns, &resealed);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ns.secret_data("api-keys").await["anthropic"] != newer.as_bytes() {
+        assert!(std::time::Instant::now() < deadline, "never unsealed");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let stale = ns.run(&["verify", "api-keys", "-o", "json"]);
+    assert_eq!(stale.code, exit::FOUND, "{stale:?}");
+    assert_eq!(
+        stale.json()["workloads"][0]["findings"][0]["evidence"],
+        "time",
+        "{}",
+        stale.stdout
+    );
+    for out in [&run, &verify, &merged, &stale] {
+        out.assert_no_leak([&openai, &anthropic, &newer]);
+    }
+}
