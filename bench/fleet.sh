@@ -28,7 +28,9 @@ hyperfine --warmup 1 --runs 5 --export-json "$out/fleet.json" \
   -n 'verify -A across 3 clusters' 'kubectl-secrets verify -A --all-contexts -o json > /dev/null 2>&1 || true' \
   -n 'verify -A bed-0 alone' 'kubectl-secrets verify -A --context bed-0 -o json > /dev/null || true' \
   -n 'verify -A bed-1 alone' 'kubectl-secrets verify -A --context bed-1 -o json > /dev/null || true' \
-  -n 'verify -A bed-2 alone' 'kubectl-secrets verify -A --context bed-2 -o json > /dev/null || true' >&2
+  -n 'verify -A bed-2 alone' 'kubectl-secrets verify -A --context bed-2 -o json > /dev/null || true' \
+  -n 'verify -A: the three at once, separate processes' \
+  'for i in 0 1 2; do kubectl-secrets verify -A --context bed-$i -o json > /dev/null 2>&1 & done; wait' >&2
 # The raw floor (bench/floor.rs) against three clusters at once and one alone: what sharing
 # this machine's two cores with three API servers costs before any tool is involved.
 floor="$root/target/release/examples/bench-floor" beds="$root/.cache/fleet"

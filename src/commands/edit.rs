@@ -44,8 +44,7 @@ pub async fn run(ctx: &Context, args: &EditArgs) -> Result<Outcome> {
     let change = Change {
         namespace,
         secrets: vec![change],
-        sealed: None,
-        external: None,
+        source: engine::Source::InPlace,
         issuers: super::rotate::issuer_flags(&args.issuer, &[name])?,
         no_issuer: args.issuer.no_issuer,
     };

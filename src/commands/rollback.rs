@@ -43,8 +43,7 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
         let change = Change {
             namespace,
             secrets: vec![secret],
-            sealed: None,
-            external: Some(external),
+            source: engine::Source::External(Box::new(external)),
             issuers: Vec::new(),
             no_issuer: false,
         };
@@ -56,8 +55,7 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<Outcome> {
     let change = Change {
         namespace,
         secrets: vec![change],
-        sealed: None,
-        external: None,
+        source: engine::Source::InPlace,
         issuers: Vec::new(),
         no_issuer: false,
     };
@@ -98,8 +96,7 @@ async fn across(ctx: &Context, args: &RollbackArgs, fleet: &super::fleet::Fleet)
         let change = Change {
             namespace: namespace.clone(),
             secrets: vec![restore],
-            sealed: None,
-            external: None,
+            source: engine::Source::InPlace,
             issuers: Vec::new(),
             no_issuer: false,
         };

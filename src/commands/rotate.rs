@@ -160,8 +160,7 @@ pub async fn run(ctx: &Context, args: &RotateArgs) -> Result<Outcome> {
     let change = Change {
         namespace,
         secrets,
-        sealed,
-        external: None,
+        source: sealed.map_or(engine::Source::InPlace, |s| engine::Source::Sealed(Box::new(s))),
         issuers: issuer_flags(&args.issuer, &[name])?,
         no_issuer: args.issuer.no_issuer,
     };
@@ -396,8 +395,7 @@ async fn rotate_many(
     let change = Change {
         namespace,
         secrets,
-        sealed: None,
-        external: None,
+        source: engine::Source::InPlace,
         issuers: issuer_flags(&args.issuer, names)?,
         no_issuer: args.issuer.no_issuer,
     };
@@ -444,8 +442,7 @@ async fn rotate_external(
     let change = Change {
         namespace: target.namespace.clone(),
         secrets: vec![secret],
-        sealed: None,
-        external: Some(external),
+        source: engine::Source::External(Box::new(external)),
         issuers: issuer_flags(&args.issuer, &[target.name.as_str()])?,
         no_issuer: args.issuer.no_issuer,
     };

@@ -168,17 +168,76 @@ pub struct Consent {
 pub struct Change {
     pub namespace: String,
     pub secrets: Vec<SecretChange>,
-    /// For a Secret unsealed from a SealedSecret: the new ciphertexts and the file they go to
-    /// (then `secrets` holds that one Secret, with the data the controller will unseal).
-    pub sealed: Option<SealedChange>,
-    /// For a Secret an ExternalSecret syncs: the provider side (then `secrets` holds that one
-    /// Secret, with the data External Secrets will sync).
-    pub external: Option<ExternalChange>,
+    /// Where the new data is written: the Secrets themselves, or their owner's source.
+    pub source: Source,
     /// Keys whose password the operator names an issuer for on the command line (the Secrets'
     /// issuer annotations add the others).
     pub issuers: Vec<IssuedKey>,
     /// `--no-issuer`: database passwords were changed at their servers by the operator.
     pub no_issuer: bool,
+}
+
+/// Where a change writes the new data. One value, so that no change names two owners.
+pub enum Source {
+    /// The Secrets themselves (and, through their issuers, the database servers).
+    InPlace,
+    /// A SealedSecret's ciphertexts and the file they go to; `secrets` holds that one Secret,
+    /// with the data the controller will unseal.
+    Sealed(Box<SealedChange>),
+    /// An ExternalSecret's provider; `secrets` holds that one Secret, with the data External
+    /// Secrets will sync.
+    External(Box<ExternalChange>),
+}
+
+impl Source {
+    /// The Secrets are written here, not by their owner's controller.
+    pub fn in_place(&self) -> bool {
+        matches!(self, Source::InPlace)
+    }
+
+    /// The plan's line for the owner's side, if there is one.
+    fn describe(&self, namespace: &str) -> Option<String> {
+        match self {
+            Source::InPlace => None,
+            Source::Sealed(sealed) => Some(sealed.describe(namespace)),
+            Source::External(external) => Some(external.describe(namespace)),
+        }
+    }
+
+    /// Whether the consumers restart in this run (a SealedSecret file that is not applied
+    /// restarts nothing until its controller unseals it).
+    fn restarts(&self) -> bool {
+        !matches!(self, Source::Sealed(sealed) if !sealed.apply)
+    }
+
+    fn writes(&self) -> Writes {
+        match self {
+            Source::External(external) if external.is_synced() => Writes::Synced,
+            Source::External(_) => Writes::Provider,
+            Source::InPlace | Source::Sealed(_) => Writes::Secrets,
+        }
+    }
+
+    /// The permissions the in-place write needs, as this owner's path needs them instead.
+    fn adjust_permissions(&self, needed: &mut Vec<Permission>) {
+        match self {
+            Source::InPlace => {}
+            Source::Sealed(sealed) if !sealed.apply => needed.clear(),
+            Source::Sealed(_) => needed.push(Permission::new("patch", "bitnami.com", "sealedsecrets")),
+            Source::External(_) => {
+                needed.retain(|p| p.verb != "create");
+                needed.push(Permission::new("patch", "external-secrets.io", "externalsecrets"));
+            }
+        }
+    }
+
+    /// Vault paths the change writes that pods render themselves (Agent Injector).
+    fn agent_sources(&self) -> Vec<String> {
+        match self {
+            Source::External(external) => external.agent_sources().into_iter().collect(),
+            Source::InPlace | Source::Sealed(_) => Vec::new(),
+        }
+    }
 }
 
 /// Plan → permissions → confirm → run the machine → verify.
@@ -217,7 +276,7 @@ impl Prepared {
     pub fn check_consent(&self, consent: Consent, settings: &Settings) -> Result<()> {
         let unattended = consent.yes && !consent.dry_run;
         refuse_unattended_too_soon(&self.too_soon, settings, unattended)?;
-        if let Some(external) = &self.change.external {
+        if let Source::External(external) = &self.change.source {
             external.check_consent(&self.change.namespace, settings, unattended)?;
         }
         issued::check_consent(&self.issued, &self.change.namespace, unattended)
@@ -316,7 +375,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
     let namespace = change.namespace.as_str();
     // Secrets written in place that a GitOps tool deploys: refused unless the user accepts
     // that the next sync reverts them. (Sealed and ExternalSecret changes go to their source.)
-    let gitops: Vec<(&str, GitOpsOwner)> = if change.sealed.is_none() && change.external.is_none() {
+    let gitops: Vec<(&str, GitOpsOwner)> = if change.source.in_place() {
         gitops_owners(conn, &change.secrets).await
     } else {
         Vec::new()
@@ -327,7 +386,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
     let (snapshot, policy) = read_namespace(conn, namespace).await?;
     // Database passwords change at the server that checks them first (their issuers); one
     // with no issuer is refused unless the operator changed it there already.
-    let in_place = change.sealed.is_none() && change.external.is_none();
+    let in_place = change.source.in_place();
     let issued_keys = if in_place {
         issued::configured(&change.secrets, &change.issuers)?
     } else if let Some(flag) = change.issuers.first() {
@@ -349,7 +408,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
     // Only the in-place write records when each key changed (what verify judges readers of some
     // keys by); a SealedSecret's controller or External Secrets writes the data otherwise, so
     // every reader of those Secrets restarts.
-    let per_key = change.sealed.is_none() && change.external.is_none();
+    let per_key = in_place;
     let changed_keys: consumers::ChangedKeys = change
         .secrets
         .iter()
@@ -363,9 +422,9 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
         })
         .chain(
             change
-                .external
-                .iter()
-                .flat_map(|e| e.agent_sources())
+                .source
+                .agent_sources()
+                .into_iter()
                 .map(|source| (source, BTreeSet::new())),
         )
         .collect();
@@ -376,7 +435,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
             consumer.action = ConsumerAction::Issuer;
         }
     }
-    let restarting = settings.restart && change.sealed.as_ref().is_none_or(|s| s.apply);
+    let restarting = settings.restart && change.source.restarts();
     let written: BTreeMap<String, u64> = change
         .secrets
         .iter()
@@ -402,11 +461,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
         batch_interval: settings.batch_interval,
         timeout: settings.timeout,
         restart: restarting,
-        writes: match &change.external {
-            None => Writes::Secrets,
-            Some(external) if external.is_synced() => Writes::Synced,
-            Some(_) => Writes::Provider,
-        },
+        writes: change.source.writes(),
     };
     let fingerprints = run_fingerprints();
     render::rotate::plan(
@@ -418,11 +473,8 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
         &fingerprints,
         output,
     )?;
-    if let Some(sealed) = &change.sealed {
-        render::step(&sealed.describe(namespace));
-    }
-    if let Some(external) = &change.external {
-        render::step(&external.describe(namespace));
+    if let Some(line) = change.source.describe(namespace) {
+        render::step(&line);
     }
     issued::describe(&issued, change.no_issuer);
     for (name, owner) in &gitops {
@@ -430,15 +482,7 @@ pub async fn prepare(conn: &Connection, output: OutputFormat, settings: &Setting
     }
     warn_too_soon(&too_soon, settings);
     let mut needed = permissions(&targets);
-    match &change.sealed {
-        Some(sealed) if !sealed.apply => needed.clear(),
-        Some(_) => needed.push(Permission::new("patch", "bitnami.com", "sealedsecrets")),
-        None => {}
-    }
-    if change.external.is_some() {
-        needed.retain(|p| p.verb != "create");
-        needed.push(Permission::new("patch", "external-secrets.io", "externalsecrets"));
-    }
+    change.source.adjust_permissions(&mut needed);
     if !needed.is_empty() {
         cluster::access::require(conn, namespace, &needed).await?;
     }
@@ -463,7 +507,7 @@ pub async fn run_prepared(conn: &Connection, settings: &Settings, prepared: Prep
         too_soon: _,
     } = prepared;
     let namespace = change.namespace.clone();
-    let reached_outside = change.external.is_some() || !issued.is_empty();
+    let reached_outside = matches!(change.source, Source::External(_)) || !issued.is_empty();
     // The issuers that waited for the operator's consent (given now) are reached first.
     issued::connect_all(conn, &namespace, &mut issued).await?;
     let names: Vec<String> = changed.iter().cloned().collect();
@@ -484,26 +528,28 @@ async fn run_confirmed(
     issued: &[issued::Prepared],
 ) -> Result<Outcome> {
     let namespace = change.namespace.as_str();
-    if let Some(external) = change.external {
-        let secret = change.secrets.first().expect("an external change has its Secret");
-        external::run(conn, settings, secret, &external, targets, templates).await?;
-        // Pods that render a written Vault path themselves (Agent Injector) are judged too.
-        let mut changed = changed.clone();
-        changed.extend(external.agent_sources());
-        let outcome = verify_changed(conn, namespace, &changed, settings).await?;
-        external::after_verify(&external, &outcome).await?;
-        return Ok(outcome);
-    }
-    match change.sealed {
-        Some(sealed) => {
+    match change.source {
+        Source::External(external) => {
+            let secret = change.secrets.first().expect("an external change has its Secret");
+            external::run(conn, settings, secret, &external, targets, templates).await?;
+            // Pods that render a written Vault path themselves (Agent Injector) are judged too.
+            let mut changed = changed.clone();
+            changed.extend(external.agent_sources());
+            let outcome = verify_changed(conn, namespace, &changed, settings).await?;
+            external::after_verify(&external, &outcome).await?;
+            return Ok(outcome);
+        }
+        Source::Sealed(sealed) => {
             let secret = change
                 .secrets
                 .into_iter()
                 .next()
                 .expect("a sealed change has its Secret");
-            sealed::run(conn, settings, &secret, sealed, targets, templates).await?;
+            sealed::run(conn, settings, &secret, *sealed, targets, templates).await?;
         }
-        None => write_and_restart(conn, settings, namespace, &change.secrets, targets, templates, issued).await?,
+        Source::InPlace => {
+            write_and_restart(conn, settings, namespace, &change.secrets, targets, templates, issued).await?
+        }
     }
     let outcome = verify_changed_except(conn, namespace, changed, settings, issued).await?;
     issued::retire_all(issued, outcome == Outcome::Clean && settings.restart).await?;
@@ -648,7 +694,7 @@ pub fn go_ahead(consent: Consent, question: &str) -> Result<bool> {
 /// the API server (a provider, a database, a SealedSecret file) are not sent: refused here.
 async fn server_check(conn: &Connection, settings: &Settings, prepared: &Prepared) -> Result<usize> {
     let change = &prepared.change;
-    if change.sealed.is_some() || change.external.is_some() || !prepared.issued.is_empty() {
+    if !change.source.in_place() || !prepared.issued.is_empty() {
         return Err(Error::Usage(
             "--dry-run=server checks changes written in the cluster; this one writes at its owner or a database \
              server too, which cannot take a dry run: use --dry-run"

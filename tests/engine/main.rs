@@ -94,8 +94,7 @@ mod engine {
         Change {
             namespace: NAMESPACE.into(),
             secrets: plan::plan(&target, &request, &[]).unwrap(),
-            sealed: None,
-            external: None,
+            source: kubectl_secrets::engine::Source::InPlace,
             issuers: Vec::new(),
             no_issuer: false,
         }

@@ -127,8 +127,7 @@ pub async fn run(
         let change = Change {
             namespace: member.namespace.clone(),
             secrets,
-            sealed: None,
-            external: None,
+            source: engine::Source::InPlace,
             issuers: super::issuer_flags(&args.issuer, &[name])?,
             no_issuer: args.issuer.no_issuer,
         };
