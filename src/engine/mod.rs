@@ -222,12 +222,8 @@ impl Source {
     fn adjust_permissions(&self, needed: &mut Vec<Permission>) {
         match self {
             Source::InPlace => {}
-            Source::Sealed(sealed) if !sealed.apply => needed.clear(),
-            Source::Sealed(_) => needed.push(Permission::new("patch", "bitnami.com", "sealedsecrets")),
-            Source::External(_) => {
-                needed.retain(|p| p.verb != "create");
-                needed.push(Permission::new("patch", "external-secrets.io", "externalsecrets"));
-            }
+            Source::Sealed(sealed) => sealed.adjust_permissions(needed),
+            Source::External(external) => external.adjust_permissions(needed),
         }
     }
 

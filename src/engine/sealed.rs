@@ -21,6 +21,7 @@ use super::lease::{self, Anchor};
 use super::recovery::{confirm, read_named, recovery_row, show_plan, untrusted, Recovery};
 use super::upstream::{self, Upstream};
 use super::{verify_changed, Consent, Machine, Settings};
+use crate::cluster::access::Permission;
 use crate::cluster::secrets::Stamp;
 use crate::cluster::{self, Connection};
 use crate::domain::annotations;
@@ -53,6 +54,16 @@ pub struct SealedChange {
 }
 
 impl SealedChange {
+    /// A file written for GitOps needs nothing of the cluster; an applied one patches the
+    /// SealedSecret (the controller writes the Secret).
+    pub(super) fn adjust_permissions(&self, needed: &mut Vec<Permission>) {
+        if self.apply {
+            needed.push(Permission::new("patch", "bitnami.com", "sealedsecrets"));
+        } else {
+            needed.clear();
+        }
+    }
+
     pub fn describe(&self, namespace: &str) -> String {
         format!(
             "The new values are sealed into {} (SealedSecret {}, {}){}.",

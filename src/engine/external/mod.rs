@@ -25,6 +25,7 @@ use super::upstream::{self, Upstream};
 use super::{verify_changed, Consent, Machine, Settings};
 use futures::future::BoxFuture;
 
+use crate::cluster::access::Permission;
 use crate::cluster::secrets::{JournalUpdate, Stamp};
 use crate::cluster::{self, Connection};
 use crate::domain::external::{self, ExternalSecretState, Provider, RemoteValue, RemoteVersion};
@@ -182,6 +183,13 @@ impl ExternalChange {
             }
         }
         Ok(())
+    }
+
+    /// The provider is written, not the Secret (External Secrets creates nothing new here); the
+    /// ExternalSecret is patched to make it sync.
+    pub(in crate::engine) fn adjust_permissions(&self, needed: &mut Vec<Permission>) {
+        needed.retain(|p| p.verb != "create");
+        needed.push(Permission::new("patch", "external-secrets.io", "externalsecrets"));
     }
 
     pub fn describe(&self, namespace: &str) -> String {
