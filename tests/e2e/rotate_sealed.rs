@@ -172,6 +172,48 @@ async fn sealed_scenario(
     file
 }
 
+/// Re-seal `key` as `value` into `file` (kubeseal --merge-into: the rest of the file, template
+/// included, is kept), apply it and wait until the controller has unsealed it.
+async fn reseal_and_apply(ns: &TestNamespace, file: &std::path::Path, key: &str, value: &str) -> crate::support::Run {
+    let merged = ns.run(&[
+        "seal",
+        "api-keys",
+        "--from-literal",
+        &format!("{key}={value}"),
+        "--merge-into",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(merged.code, exit::OK, "{merged:?}");
+    kubectl_apply(ns, file);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ns.secret_data("api-keys").await[key] != value.as_bytes() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the controller never unsealed the newer value"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    merged
+}
+
+/// `rotate api-keys --key openai=alnum:48` through `path`, applied, without questions.
+fn rotate_args<'a>(path: &'a str, namespace: &'a str) -> [&'a str; 12] {
+    [
+        "rotate",
+        "api-keys",
+        "--key",
+        "openai=alnum:48",
+        "--sealed-file",
+        path,
+        "--apply",
+        "--yes",
+        "--min-restart-interval",
+        "0",
+        "-n",
+        namespace,
+    ]
+}
+
 /// The cluster's SealedSecret as JSON.
 fn cluster_sealed(ns: &TestNamespace) -> serde_json::Value {
     let out = std::process::Command::new(kubectl_path())
@@ -192,24 +234,7 @@ async fn a_stale_sealed_file_is_a_conflict_not_a_revert() {
     // Someone re-sealed anthropic in another copy of the file and applied it: ours is stale.
     let other = dir.path().join("other-copy.yaml");
     std::fs::copy(&file, &other).unwrap();
-    let merged = ns.run(&[
-        "seal",
-        "api-keys",
-        "--from-literal",
-        &format!("anthropic={newer}"),
-        "--merge-into",
-        other.to_str().unwrap(),
-    ]);
-    assert_eq!(merged.code, exit::OK, "{merged:?}");
-    kubectl_apply(&ns, &other);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while ns.secret_data("api-keys").await["anthropic"] != newer.as_bytes() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the controller never unsealed the newer value"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    let merged = reseal_and_apply(&ns, &other, "anthropic", &newer).await;
     let stale_text = std::fs::read_to_string(&file).unwrap();
     let before = cluster_sealed(&ns);
 
@@ -254,20 +279,7 @@ async fn an_interrupted_sealed_rotation_is_resumed_and_another_aborted() {
     let dir = tempfile::tempdir().unwrap();
     let file = sealed_scenario(&ns, dir.path(), &openai, &anthropic).await;
     let path = file.to_str().unwrap().to_string();
-    let args = [
-        "rotate",
-        "api-keys",
-        "--key",
-        "openai=alnum:48",
-        "--sealed-file",
-        &path,
-        "--apply",
-        "--yes",
-        "--min-restart-interval",
-        "0",
-        "-n",
-        &ns.name,
-    ];
+    let args = rotate_args(&path, &ns.name);
 
     // Killed after the SealedSecret and the file were written: --resume finishes it.
     let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("written:30"));
@@ -475,18 +487,7 @@ async fn a_controller_that_unseals_late_still_gives_exact_evidence() {
     let dir = tempfile::tempdir().unwrap();
     let file = sealed_scenario(&ns, dir.path(), &openai, &anthropic).await;
     let path = file.to_str().unwrap().to_string();
-    let args = [
-        "rotate",
-        "api-keys",
-        "--key",
-        "openai=alnum:48",
-        "--sealed-file",
-        &path,
-        "--apply",
-        "--yes",
-        "-n",
-        &ns.name,
-    ];
+    let args = rotate_args(&path, &ns.name);
     // The controller unseals the rotation's write only seconds after the stamp's time. (It is
     // stopped once the plan is made: planning fetches its certificate.)
     let tool = Background::spawn(&cluster().admin_kubeconfig, &args, Some("backed-up:2"));
@@ -534,21 +535,7 @@ async fn a_controller_that_unseals_late_still_gives_exact_evidence() {
     let resealed = dir.path().join("resealed.yaml");
     std::fs::write(&resealed, serde_json::to_string(&cluster_sealed(&ns)).unwrap()).unwrap();
     let newer = canary("newer");
-    let merged = ns.run(&[
-        "seal",
-        "api-keys",
-        "--from-literal",
-        &format!("anthropic={newer}"),
-        "--merge-into",
-        resealed.to_str().unwrap(),
-    ]);
-    assert_eq!(merged.code, exit::OK, "{merged:?}");
-    kubectl_apply(&ns, &resealed);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while ns.secret_data("api-keys").await["anthropic"] != newer.as_bytes() {
-        assert!(std::time::Instant::now() < deadline, "never unsealed");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    let merged = reseal_and_apply(&ns, &resealed, "anthropic", &newer).await;
     let stale = ns.run(&["verify", "api-keys", "-o", "json"]);
     assert_eq!(stale.code, exit::FOUND, "{stale:?}");
     assert_eq!(
