@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CLUSTER_KUBECONFIG = $(shell scripts/cluster-up.sh | tail -n 1)
 FLEET_KUBECONFIG = $(shell scripts/fleet-up.sh | tail -n 1)
 
-.PHONY: help deps build release testbed bed-cache clean-bed-cache cluster-up cluster-down fleet-up fleet-down seeds demo test lint lint-code deny unit e2e test-load test-compat reliability krew store-check dist bench recording fmt clean
+.PHONY: help deps build release testbed bed-cache clean-bed-cache cluster-up cluster-down fleet-up fleet-down seeds demo test lint lint-code deny unit e2e test-load test-compat reliability krew store-check dist bench bench-watch recording fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,11 @@ krew: deps testbed ## validate the krew manifest with krew's validator and insta
 
 bench: deps testbed ## benchmarks against kubectl scripts and the floors on the local cluster -> bench/results.md and charts (takes ~50 min after its release build)
 	@bench/run.sh
+
+bench-watch: deps testbed ## verify --watch's memory over an hour of churn on the local cluster (BENCH_WATCH_MINUTES, 60) -> bench/watch-memory.md
+	@cargo build --release --bin kubectl-secrets
+	@export KUBECONFIG=$$(scripts/cluster-up.sh | tail -n 1) PATH="$$(scripts/build-testbed.sh):$$PATH"; \
+	  bench/watch-memory.sh bench/out && python3 bench/watch-report.py bench/out/watch-memory.tsv bench/watch-memory.md "$$(git rev-parse --short HEAD)"
 
 recording: deps testbed ## record verify -> rotate -> verify, and a rotation picked from lists, on the local cluster -> docs/rotate.svg, docs/pick.svg (the README's recordings)
 	@scripts/record-rotate.sh
