@@ -23,7 +23,7 @@ def main():
         for e in events:
             name = f"{e['component']} {e['version']}"
             if e["state"] == "built":
-                built[name] = e["seconds"]
+                built[name] = {"seconds": e["seconds"], "cpu": e.get("cpu")}
             else:
                 reused.add(name)
         reused -= set(built)
@@ -43,7 +43,8 @@ def main():
     print(f"  {'step':<13} {'seconds':>8}  {'result':<7} bed components", file=sys.stderr)
     for r in rows:
         result = "ok" if r["status"] == 0 else f"exit {r['status']}"
-        parts = [f"built {name} ({secs}s)" for name, secs in r["built"].items()]
+        parts = [f"built {name} ({b['seconds']}s, {b['cpu']} s of CPU)" if b["cpu"] is not None
+                 else f"built {name} ({b['seconds']}s)" for name, b in r["built"].items()]
         if r["reused"]:
             parts.append(f"reused {len(r['reused'])}")
         step = f"({r['step']})" if r.get("beside") else r["step"]
@@ -54,7 +55,7 @@ def main():
     if groups:
         print("  *: ran at the same time as the other steps marked so (counted once, as the longest)", file=sys.stderr)
     if any(r.get("beside") for r in rows):
-        print("  (beside): the bed's components a new machine lacks, built beside the steps (the e2e bed at normal priority, the tools at the lowest)", file=sys.stderr)
+        print("  (beside): the bed's components a new machine lacks, built beside the steps (the e2e bed above the steps' priority, the tools at the lowest)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -53,9 +53,23 @@ store_intact() {
 # store_event STATE: one line for the step table of `make test` (scripts/steps.sh), if it listens.
 store_event() {
   [ -n "${KS_STEP_EVENTS:-}" ] || return 0
-  # "at": when it ended (epoch seconds), for reading a cold run's timeline afterwards.
-  printf '{"component":"%s","version":"%s","state":"%s","seconds":%s,"at":%s}\n' \
-    "$store_component" "$store_version" "$1" "${2:-0}" "$(date +%s)" >>"$KS_STEP_EVENTS"
+  # "at": when it ended (epoch seconds), for reading a cold run's timeline afterwards; "cpu":
+  # the build's processor seconds (user + system), which say what a cold run's two cores go to.
+  printf '{"component":"%s","version":"%s","state":"%s","seconds":%s,"cpu":%s,"at":%s}\n' \
+    "$store_component" "$store_version" "$1" "${2:-0}" "${3:-0}" "$(date +%s)" >>"$KS_STEP_EVENTS"
+}
+
+# store_children_cpu: sets store_cpu to the processor seconds (user + system) of every process
+# this script has waited for, from bash's `times` (its second line: the children's user and
+# system time). `times` runs in this shell, not a pipe's subshell, which has no children yet.
+store_children_cpu() {
+  times >"$store_root/.times.$$"
+  store_cpu=$(awk 'NR == 2 {
+    total = 0
+    for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); total += t[1] * 60 + t[2] }
+    printf "%.0f", total
+  }' "$store_root/.times.$$")
+  rm -f "$store_root/.times.$$"
 }
 
 # store_open COMPONENT VERSION RECIPE_INPUT...: sets store_entry. Returns 0 when an intact entry
@@ -88,7 +102,8 @@ store_open() {
   fi
   store_tmp="$dir/.tmp-$(basename "$store_entry").$$"
   rm -rf "$store_tmp" && mkdir -p "$store_tmp"
-  store_started=$SECONDS
+  store_children_cpu
+  store_started=$SECONDS store_started_cpu=$store_cpu
   trap store_abandon EXIT
   # The build that follows: Go's compiler collects garbage a quarter as often (measured on
   # cert-manager's build, 2 cores, two builds each: 251 and 224 s of CPU against 323 and 310 s,
@@ -107,7 +122,8 @@ store_abandon() {
 
 # store_publish: checksums and build facts written, then the entry appears in one rename.
 store_publish() {
-  local seconds=$((SECONDS - store_started))
+  store_children_cpu
+  local seconds=$((SECONDS - store_started)) cpu=$((store_cpu - store_started_cpu))
   local sums="$store_tmp.sums"
   (cd "$store_tmp" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$sums"
   mv "$sums" "$store_tmp/SHA256SUMS"
@@ -119,7 +135,7 @@ store_publish() {
   mv "$store_tmp" "$store_entry"
   store_tmp=
   store_intact "$store_entry" || { echo "store: $store_entry fails its own check: $store_problem" >&2; exit 1; }
-  echo "store: $store_component $store_version built in ${seconds}s ($store_entry, $(du -sh "$store_entry" | cut -f1))" >&2
-  store_event built "$seconds"
+  echo "store: $store_component $store_version built in ${seconds}s, ${cpu} s of CPU ($store_entry, $(du -sh "$store_entry" | cut -f1))" >&2
+  store_event built "$seconds" "$cpu"
   exec {store_lock_fd}>&-
 }
