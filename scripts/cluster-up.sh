@@ -373,6 +373,11 @@ printf '%s' "$NETNS" >"$state/netns"
 # The API server stays on 127.0.0.1; the controller reaches it through this forwarder on the
 # host side of the veth pair.
 start api-bridge socat "TCP-LISTEN:$API_PORT,bind=$BRIDGE_IP,fork,reuseaddr" "TCP:127.0.0.1:$API_PORT"
+# The controller exits at once when its first request is refused (in a cluster, its pod would
+# restart): it starts once the forwarder answers, which on a busy machine takes a moment (seen:
+# a compat bed started beside the load test, krew and cargo-deny lost that race).
+wait_for "the API server through the forwarder on $BRIDGE_IP" 30 \
+  curl -ks -o /dev/null --max-time 2 "https://$BRIDGE_IP:$API_PORT/healthz"
 start_sealed_secrets
 wait_for "the Sealed Secrets controller's certificate" 60 curl -fsS "http://$CONTROLLER_IP:8080/v1/cert.pem"
 # As installed by its manifests: a Service in kube-system selecting the controller's pod. The
