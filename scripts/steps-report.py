@@ -55,7 +55,7 @@ def main():
     if groups:
         print("  *: ran at the same time as the other steps marked so (counted once, as the longest)", file=sys.stderr)
     if any(r.get("beside") for r in rows):
-        print("  (beside): the bed's components a new machine lacks, built beside the steps (the e2e bed above the steps' priority, the tools at the lowest)", file=sys.stderr)
+        print("  (beside): the bed's components a new machine lacks, built beside the steps (the e2e bed above the steps' priority where allowed, the tools at the lowest)", file=sys.stderr)
 
 
 if __name__ == "__main__":
